@@ -1,0 +1,136 @@
+# asyncfat build. Modules describe themselves in <dir>/module.mk (sources, tests, benches);
+# this file holds the rules. Build flavours, each in its own tree under $(BUILD):
+#   san/    tests: -O1, AddressSanitizer + UndefinedBehaviorSanitizer
+#   rel/    tools and benchmarks: -O2
+#   cross/  freestanding core per architecture, and architecture tests (make cross)
+# Use BUILD=<dir> to keep a separate tree (parallel work).
+
+BUILD ?= build
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+HOST_ARCH := $(shell uname -m)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+COMMON_CFLAGS := -std=c11 -g $(WARN) -I. -D_GNU_SOURCE
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_CFLAGS := $(COMMON_CFLAGS) -O1 $(SAN_FLAGS) -DAF_ASAN=1 -DAF_DEBUG=1
+REL_CFLAGS := $(COMMON_CFLAGS) -O2
+HOST_LDLIBS := -luring -lpthread -lm
+FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LDLIBS = $(shell pkg-config --libs fuse3 2>/dev/null)
+
+# Quiet by default; V=1 shows every command.
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+# Filled in by the module fragments.
+CORE_SRCS :=        # portable core, freestanding (also built hosted)
+CORE_ARCH_SRCS :=   # per-architecture core sources; $(ARCH) is substituted
+HOST_SRCS :=        # Linux platform and client library (libc allowed)
+TESTS :=            # test programs; <name>_SRCS lists their own sources
+TEST_SCRIPTS :=     # shell tests; they print PASS/FAIL lines
+CROSS_TESTS :=      # tests (subset of TESTS) also run on aarch64 and riscv64 under qemu
+BENCHES :=          # benchmark groups; bench-<name> runs $(BUILD)/rel/bench/<name>
+PROGRAMS :=         # release programs; <name>_SRCS, <name>_LDLIBS
+
+include $(sort $(wildcard */module.mk */*/module.mk))
+
+.DEFAULT_GOAL := all
+.PHONY: all test test-unit cross bench run deps clean
+.SECONDARY:
+
+arch_srcs = $(subst $$(ARCH),$(1),$(CORE_ARCH_SRCS))
+objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(patsubst %.S,$(BUILD)/$(1)/%.o,$(2)))
+
+# ---- hosted flavours -------------------------------------------------------------------
+SAN_LIB := $(BUILD)/san/libasyncfat.a
+REL_LIB := $(BUILD)/rel/libasyncfat.a
+LIB_SRCS := $(CORE_SRCS) $(call arch_srcs,$(HOST_ARCH)) $(HOST_SRCS)
+
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)
+	$(Q)$(CC) $(SAN_CFLAGS) $(FUSE_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/san/%.o: %.S
+	@mkdir -p $(@D)
+	$(call quiet,AS,$@)
+	$(Q)$(CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)
+	$(Q)$(CC) $(REL_CFLAGS) $(FUSE_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/rel/%.o: %.S
+	@mkdir -p $(@D)
+	$(call quiet,AS,$@)
+	$(Q)$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(SAN_LIB): $(call objs,san,$(LIB_SRCS))
+	@rm -f $@
+	$(call quiet,AR,$@)
+	$(Q)ar rcs $@ $^
+$(REL_LIB): $(call objs,rel,$(LIB_SRCS))
+	@rm -f $@
+	$(call quiet,AR,$@)
+	$(Q)ar rcs $@ $^
+
+# Test programs: $(BUILD)/san/tests/<name>
+TEST_BINS := $(addprefix $(BUILD)/san/tests/,$(TESTS))
+define test_rule
+$(BUILD)/san/tests/$(1): $(call objs,san,$($(1)_SRCS) tests/harness.c) $(SAN_LIB)
+	@mkdir -p $$(@D)
+	$$(call quiet,LD,$$@)
+	$(Q)$$(CC) $(SAN_FLAGS) -o $$@ $$^ $(HOST_LDLIBS) $$($(1)_LDLIBS)
+endef
+$(foreach t,$(TESTS),$(eval $(call test_rule,$(t))))
+
+# Release programs (tools, benchmarks): $(BUILD)/rel/<name>
+define program_rule
+$(BUILD)/rel/$(1): $(call objs,rel,$($(1)_SRCS)) $(REL_LIB)
+	@mkdir -p $$(@D)
+	$$(call quiet,LD,$$@)
+	$(Q)$$(CC) -o $$@ $$^ $(HOST_LDLIBS) $$($(1)_LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+all: deps $(SAN_LIB) $(REL_LIB) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) $(TEST_BINS)
+
+deps:
+	@scripts/deps.sh
+
+# make test: unit and integration tests under sanitizers, then the cross-architecture run.
+test: deps
+	@$(MAKE) --no-print-directory test-build
+	@BUILD=$(BUILD) tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS) $(CROSS_TEST_BINS)
+
+test-build: $(TEST_BINS) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) cross-build
+
+# make check T=name: run one test program (or a few) without the rest.
+check: $(addprefix $(BUILD)/san/tests/,$(T))
+	@BUILD=$(BUILD) tests/run.sh $^
+
+# ---- freestanding cross builds -----------------------------------------------------------
+include scripts/cross.mk
+
+# ---- benchmarks ------------------------------------------------------------------------------
+bench: deps
+	@for b in $(BENCHES); do $(MAKE) --no-print-directory bench-$$b || exit 1; done
+# A group is the program bench/<name>, or the script bench/<name>.sh when it needs more
+# (callgrind, several processes); scripts find programs under $(BUILD)/rel.
+bench-%: deps
+	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/rel/,$(PROGRAMS))
+	@if [ -x bench/$*.sh ]; then BUILD=$(BUILD) bench/$*.sh; else $(BUILD)/rel/bench/$*; fi
+
+run: deps all
+	@scripts/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

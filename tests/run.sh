@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs test programs and shell tests, and counts their PASS/FAIL/SKIP lines.
+# Programs under */cross/<arch>/ run under qemu-user for that architecture.
+# A program that exits non-zero without printing a FAIL line counts as one failure.
+# TEST_JOBS (default: number of cores) programs run at once; TEST_TIMEOUT seconds each.
+set -u
+jobs=${TEST_JOBS:-$(nproc)}
+limit=${TEST_TIMEOUT:-600}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+runner_for() {
+    case "$1" in
+        */cross/aarch64/*) echo "qemu-aarch64" ;;
+        */cross/riscv64*/*) echo "qemu-riscv64" ;;
+        *.sh) echo "bash" ;;
+        *) echo "" ;;
+    esac
+}
+
+run_one() {
+    local i=$1 t=$2 runner
+    runner=$(runner_for "$t")
+    local start=$SECONDS
+    timeout --kill-after=10 "$limit" $runner "$t" >"$out/$i.log" 2>&1
+    echo $? >"$out/$i.rc"
+    echo $((SECONDS - start)) >"$out/$i.time"
+}
+
+i=0
+for t in "$@"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    run_one $i "$t" &
+    i=$((i + 1))
+done
+wait
+
+passed=0 failed=0 skipped=0
+i=0
+for t in "$@"; do
+    log=$out/$i.log rc=$(cat "$out/$i.rc")
+    p=$(grep -c '^PASS ' "$log") f=$(grep -c '^FAIL ' "$log") s=$(grep -c '^SKIP ' "$log")
+    name=${t#"${BUILD:-build}/"}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        [ "$rc" -eq 124 ] && echo "FAIL $name: timed out after ${limit}s" || echo "FAIL $name: exit status $rc"
+    fi
+    if [ "$f" -gt 0 ]; then
+        echo "---- $name (exit $rc) ----"
+        tail -n 60 "$log"
+        echo "----"
+    fi
+    printf '%-48s %4d passed %3d failed %3d skipped  %4ss\n' "$name" "$p" "$f" "$s" "$(cat "$out/$i.time")"
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    i=$((i + 1))
+done
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
