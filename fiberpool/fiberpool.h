@@ -1,0 +1,199 @@
+/* FiberPool: a fixed set of fiber slots, a FIFO ready queue, and blocking primitives.
+ *
+ * The pool owns N task slots and one stack per slot, all from caller-provided memory (no
+ * malloc). The root context (the thread that calls fp_run, typically the event loop) is not
+ * a task: it runs the pool until no task is ready, then gets control back.
+ *
+ * Scheduling is cooperative and FIFO: a task runs until it yields, blocks or finishes, and
+ * control then passes straight to the next ready task (one switch), or back to the root
+ * when none is ready. Every O(1): spawn (free list), wake, yield, block.
+ *
+ * Functions marked "blocks" may switch away; they must be called from a task, never from
+ * the root. fp_wake, fp_sem_post, fp_mutex_unlock and fp_spawn never block and may be
+ * called from the root or from a task. A task blocks on at most one thing at a time.
+ */
+#ifndef ASYNCFAT_FIBERPOOL_H
+#define ASYNCFAT_FIBERPOOL_H
+
+#include "base/base.h"
+#include "fiberflow/fiberflow.h"
+
+typedef struct fp_pool fp_pool;
+typedef struct fp_task fp_task;
+typedef void *(*fp_entry)(void *arg);
+
+/* An intrusive FIFO of tasks: ready queue, wait queues. */
+typedef struct fp_queue {
+    fp_task *head;
+    fp_task *tail;
+} fp_queue;
+
+typedef enum fp_task_state {
+    FP_TASK_FREE,
+    FP_TASK_READY,
+    FP_TASK_RUNNING,
+    FP_TASK_BLOCKED,
+    FP_TASK_DONE, /* finished, result kept until fp_join (joinable tasks only) */
+} fp_task_state;
+
+struct fp_task {
+    ff_fiber *fiber;
+    fp_pool *pool;
+    fp_task *next;          /* link in the ready queue, a wait queue, or the free list */
+    fp_entry entry;
+    void *arg;
+    void *wake_value;       /* what fp_block returns */
+    void *result;
+    fp_task *joiner;        /* a task blocked in fp_join on this one */
+    fp_task_state state;
+    bool joinable;
+    uint32_t index;         /* slot number */
+    uint32_t generation;    /* bumped each time the slot is reused */
+    uintptr_t wait_tag;     /* set by a blocking primitive: what the task waits for */
+    void *user;             /* the spawner's per-task pointer */
+};
+
+typedef struct fp_config {
+    fp_task *tasks;         /* slot_count task records */
+    uint32_t slot_count;
+    /* Slot i's memory is [stack_arena + i * slot_stride + guard_size, + slot_stride).
+     * guard_size bytes at the low end of each slot are left untouched (Linux maps them
+     * PROT_NONE); freestanding users pass 0. */
+    void *stack_arena;
+    size_t slot_stride;
+    size_t guard_size;
+    bool paint_stacks;      /* measure stack high-water marks (costs a stack fill per spawn) */
+} fp_config;
+
+typedef struct fp_stats {
+    uint64_t switches;
+    uint64_t spawns;
+    uint64_t blocks;
+    uint64_t wakes;
+    uint64_t yields;
+    size_t stack_high_water; /* largest over finished tasks, in bytes (painted pools only) */
+} fp_stats;
+
+struct fp_pool {
+    fp_task *tasks;
+    uint32_t slot_count;
+    uint32_t live;          /* tasks not FREE */
+    fp_task *free_list;
+    fp_queue ready;
+    fp_task *current;       /* the running task, NULL in the root */
+    ff_fiber root_fiber;
+    ff_fiber *root;
+    uint8_t *stack_arena;
+    size_t slot_stride;
+    size_t guard_size;
+    bool paint_stacks;
+    fp_stats stats;
+};
+
+typedef enum fp_status {
+    FP_OK = 0,
+    FP_ERR_FULL,        /* no free slot */
+    FP_ERR_CONFIG,      /* a config value that cannot work (too small a stack, no slots) */
+} fp_status;
+
+/* Set up the pool. Also makes the calling context the pool's root fiber. */
+fp_status fp_init(fp_pool *pool, const fp_config *config);
+
+/* Queue a new task running entry(arg). Returns NULL when every slot is in use.
+ * A detached task's slot is freed when it finishes; a joinable one's at fp_join. */
+fp_task *fp_spawn(fp_pool *pool, fp_entry entry, void *arg);
+fp_task *fp_spawn_joinable(fp_pool *pool, fp_entry entry, void *arg);
+
+/* Blocks until `task` (joinable) finishes; returns its result and frees its slot. */
+void *fp_join(fp_task *task);
+
+/* From the root: run ready tasks until none is ready. Returns the number of switches
+ * into tasks it made (0: nothing was ready). */
+uint64_t fp_run(fp_pool *pool);
+
+/* The running task, or NULL in the root. */
+fp_task *fp_current(fp_pool *pool);
+static inline uint32_t fp_live_tasks(const fp_pool *pool) { return pool->live; }
+static inline uint32_t fp_free_slots(const fp_pool *pool) { return pool->slot_count - pool->live; }
+static inline bool fp_has_ready(const fp_pool *pool) { return pool->ready.head != NULL; }
+
+/* Blocks: go to the back of the ready queue. */
+void fp_yield(fp_pool *pool);
+
+/* Blocks until someone calls fp_wake on this task; returns the value passed to fp_wake.
+ * The caller must have recorded where it waits (a queue, an I/O tag) before calling. */
+void *fp_block(fp_pool *pool);
+/* Make a blocked task ready; `value` is what its fp_block returns. */
+void fp_wake(fp_task *task, void *value);
+
+/* Wait queues: FIFO. */
+static inline void fp_queue_init(fp_queue *q) { q->head = q->tail = NULL; }
+static inline bool fp_queue_empty(const fp_queue *q) { return q->head == NULL; }
+static inline void fp_queue_push(fp_queue *q, fp_task *task)
+{
+    task->next = NULL;
+    if (q->tail)
+        q->tail->next = task;
+    else
+        q->head = task;
+    q->tail = task;
+}
+static inline fp_task *fp_queue_pop(fp_queue *q)
+{
+    fp_task *task = q->head;
+    if (task) {
+        q->head = task->next;
+        if (!q->head)
+            q->tail = NULL;
+        task->next = NULL;
+    }
+    return task;
+}
+/* Blocks: enqueue the current task on q and block; returns the wake value. */
+void *fp_wait(fp_pool *pool, fp_queue *q);
+/* Wake the oldest waiter (returns it, or NULL if none) / every waiter (returns the count). */
+fp_task *fp_wake_one(fp_queue *q, void *value);
+uint32_t fp_wake_all(fp_queue *q, void *value);
+
+/* Counting semaphore. */
+typedef struct fp_sem {
+    uint64_t count;
+    fp_queue waiters;
+} fp_sem;
+void fp_sem_init(fp_sem *sem, uint64_t count);
+void fp_sem_wait(fp_pool *pool, fp_sem *sem); /* blocks */
+bool fp_sem_trywait(fp_sem *sem);
+void fp_sem_post(fp_sem *sem);
+
+/* Mutex with FIFO hand-off: unlock passes ownership straight to the oldest waiter, so a
+ * task that unlocks and relocks cannot starve the others. Not recursive. */
+typedef struct fp_mutex {
+    fp_task *owner;
+    fp_queue waiters;
+} fp_mutex;
+void fp_mutex_init(fp_mutex *mutex);
+void fp_mutex_lock(fp_pool *pool, fp_mutex *mutex); /* blocks */
+bool fp_mutex_trylock(fp_pool *pool, fp_mutex *mutex);
+void fp_mutex_unlock(fp_pool *pool, fp_mutex *mutex);
+static inline bool fp_mutex_held_by_me(fp_pool *pool, const fp_mutex *mutex)
+{
+    return mutex->owner != NULL && mutex->owner == pool->current;
+}
+
+/* Reader-writer lock, FIFO: a writer waiting stops new readers from jumping ahead of it. */
+typedef struct fp_rwlock {
+    uint32_t readers;
+    fp_task *writer;
+    fp_queue waiters;       /* each waiter's wait_tag says whether it wants to write */
+} fp_rwlock;
+void fp_rwlock_init(fp_rwlock *lock);
+void fp_rwlock_read_lock(fp_pool *pool, fp_rwlock *lock);  /* blocks */
+void fp_rwlock_read_unlock(fp_pool *pool, fp_rwlock *lock);
+void fp_rwlock_write_lock(fp_pool *pool, fp_rwlock *lock); /* blocks */
+void fp_rwlock_write_unlock(fp_pool *pool, fp_rwlock *lock);
+
+/* Stack use of a live task (painted pools only), and the pool's counters. */
+size_t fp_task_stack_high_water(const fp_task *task);
+static inline const fp_stats *fp_get_stats(const fp_pool *pool) { return &pool->stats; }
+
+#endif

@@ -1,0 +1,190 @@
+/* FiberPool scheduling: slots, the ready queue, spawn, run, yield, block, wake, join. */
+#include "fiberpool/fiberpool.h"
+
+static fp_task *slot_pop_free(fp_pool *pool)
+{
+    fp_task *task = pool->free_list;
+    if (task)
+        pool->free_list = task->next;
+    return task;
+}
+
+static void slot_release(fp_pool *pool, fp_task *task)
+{
+    task->state = FP_TASK_FREE;
+    task->generation++;
+    task->next = pool->free_list;
+    pool->free_list = task;
+    pool->live--;
+}
+
+fp_status fp_init(fp_pool *pool, const fp_config *config)
+{
+    if (!config->tasks || config->slot_count == 0 || !config->stack_arena ||
+        config->slot_stride <= config->guard_size ||
+        config->slot_stride - config->guard_size < FF_MIN_MEMORY)
+        return FP_ERR_CONFIG;
+
+    af_memset(pool, 0, sizeof(*pool));
+    pool->tasks = config->tasks;
+    pool->slot_count = config->slot_count;
+    pool->stack_arena = config->stack_arena;
+    pool->slot_stride = config->slot_stride;
+    pool->guard_size = config->guard_size;
+    pool->paint_stacks = config->paint_stacks;
+    fp_queue_init(&pool->ready);
+
+    for (uint32_t i = config->slot_count; i-- > 0;) {
+        fp_task *task = &pool->tasks[i];
+        af_memset(task, 0, sizeof(*task));
+        task->pool = pool;
+        task->index = i;
+        task->state = FP_TASK_FREE;
+        task->next = pool->free_list;
+        pool->free_list = task;
+    }
+    ff_init_thread(&pool->root_fiber);
+    pool->root = &pool->root_fiber;
+    return FP_OK;
+}
+
+/* Hand the CPU to the next ready task, or to the root when none is. The caller has
+ * already recorded its own state (ready, blocked, or gone). */
+static void switch_to_next(fp_pool *pool)
+{
+    fp_task *next = fp_queue_pop(&pool->ready);
+    pool->stats.switches++;
+    if (next) {
+        next->state = FP_TASK_RUNNING;
+        pool->current = next;
+        ff_switch(next->fiber, NULL);
+    } else {
+        pool->current = NULL;
+        ff_switch(pool->root, NULL);
+    }
+}
+
+static void record_stack_use(fp_pool *pool, fp_task *task)
+{
+    if (pool->paint_stacks) {
+        size_t used = ff_stack_high_water(task->fiber);
+        if (used > pool->stats.stack_high_water)
+            pool->stats.stack_high_water = used;
+    }
+}
+
+/* Every task starts here. It never returns: a finished task switches straight on. */
+static void *task_main(void *unused)
+{
+    fp_task *task = ff_current()->user;
+    fp_pool *pool = task->pool;
+    void *result = task->entry(task->arg);
+
+    AF_ASSERT(ff_stack_intact(task->fiber));
+    record_stack_use(pool, task);
+    task->result = result;
+    if (task->joinable) {
+        task->state = FP_TASK_DONE;
+        if (task->joiner)
+            fp_wake(task->joiner, result);
+    } else {
+        slot_release(pool, task);
+    }
+    switch_to_next(pool);
+    __builtin_trap();
+}
+
+static fp_task *spawn(fp_pool *pool, fp_entry entry, void *arg, bool joinable)
+{
+    fp_task *task = slot_pop_free(pool);
+    if (!task)
+        return NULL;
+    uint8_t *memory = pool->stack_arena + (size_t)task->index * pool->slot_stride + pool->guard_size;
+    task->fiber = ff_create(memory, pool->slot_stride - pool->guard_size, task_main);
+    AF_ASSERT(task->fiber != NULL);
+    task->fiber->user = task;
+    if (pool->paint_stacks)
+        ff_paint_stack(task->fiber);
+    task->entry = entry;
+    task->arg = arg;
+    task->wake_value = NULL;
+    task->result = NULL;
+    task->joiner = NULL;
+    task->joinable = joinable;
+    task->wait_tag = 0;
+    task->user = NULL;
+    task->state = FP_TASK_READY;
+    pool->live++;
+    pool->stats.spawns++;
+    fp_queue_push(&pool->ready, task);
+    return task;
+}
+
+fp_task *fp_spawn(fp_pool *pool, fp_entry entry, void *arg) { return spawn(pool, entry, arg, false); }
+
+fp_task *fp_spawn_joinable(fp_pool *pool, fp_entry entry, void *arg) { return spawn(pool, entry, arg, true); }
+
+void *fp_join(fp_task *task)
+{
+    fp_pool *pool = task->pool;
+    AF_ASSERT(task->joinable && task->joiner == NULL && task != pool->current);
+    if (task->state != FP_TASK_DONE) {
+        task->joiner = pool->current;
+        fp_block(pool);
+    }
+    void *result = task->result;
+    slot_release(pool, task);
+    return result;
+}
+
+uint64_t fp_run(fp_pool *pool)
+{
+    AF_ASSERT(pool->current == NULL);
+    uint64_t before = pool->stats.switches;
+    fp_task *next;
+    while ((next = fp_queue_pop(&pool->ready)) != NULL) {
+        next->state = FP_TASK_RUNNING;
+        pool->current = next;
+        pool->stats.switches++;
+        ff_switch(next->fiber, NULL);
+    }
+    return pool->stats.switches - before;
+}
+
+fp_task *fp_current(fp_pool *pool) { return pool->current; }
+
+void fp_yield(fp_pool *pool)
+{
+    fp_task *self = pool->current;
+    AF_ASSERT(self != NULL);
+    pool->stats.yields++;
+    if (fp_queue_empty(&pool->ready))
+        return;
+    self->state = FP_TASK_READY;
+    fp_queue_push(&pool->ready, self);
+    switch_to_next(pool);
+}
+
+void *fp_block(fp_pool *pool)
+{
+    fp_task *self = pool->current;
+    AF_ASSERT(self != NULL);
+    self->state = FP_TASK_BLOCKED;
+    pool->stats.blocks++;
+    switch_to_next(pool);
+    return self->wake_value;
+}
+
+void fp_wake(fp_task *task, void *value)
+{
+    AF_ASSERT(task->state == FP_TASK_BLOCKED);
+    task->state = FP_TASK_READY;
+    task->wake_value = value;
+    task->pool->stats.wakes++;
+    fp_queue_push(&task->pool->ready, task);
+}
+
+size_t fp_task_stack_high_water(const fp_task *task)
+{
+    return task->pool->paint_stacks ? ff_stack_high_water(task->fiber) : 0;
+}
