@@ -49,19 +49,21 @@ fp_status fp_init(fp_pool *pool, const fp_config *config)
 }
 
 /* Hand the CPU to the next ready task, or to the root when none is. The caller has
- * already recorded its own state (ready, blocked, or gone). */
-static void switch_to_next(fp_pool *pool)
+ * already recorded its own state (ready, blocked, or gone). The wake value travels as the
+ * switch's argument, so callers end in a tail call: the resumed context then jumps straight
+ * back into its caller's code, and no `ret` runs against the other context's return-stack
+ * predictions (each such ret would mispredict). */
+static inline void *switch_to_next(fp_pool *pool)
 {
     fp_task *next = fp_queue_pop(&pool->ready);
     pool->stats.switches++;
     if (next) {
         next->state = FP_TASK_RUNNING;
         pool->current = next;
-        ff_switch(next->fiber, NULL);
-    } else {
-        pool->current = NULL;
-        ff_switch(pool->root, NULL);
+        return ff_switch(next->fiber, next->wake_value);
     }
+    pool->current = NULL;
+    return ff_switch(pool->root, NULL);
 }
 
 static void record_stack_use(fp_pool *pool, fp_task *task)
@@ -146,7 +148,7 @@ uint64_t fp_run(fp_pool *pool)
         next->state = FP_TASK_RUNNING;
         pool->current = next;
         pool->stats.switches++;
-        ff_switch(next->fiber, NULL);
+        ff_switch(next->fiber, next->wake_value);
     }
     return pool->stats.switches - before;
 }
@@ -161,6 +163,7 @@ void fp_yield(fp_pool *pool)
     if (fp_queue_empty(&pool->ready))
         return;
     self->state = FP_TASK_READY;
+    self->wake_value = NULL;
     fp_queue_push(&pool->ready, self);
     switch_to_next(pool);
 }
@@ -171,8 +174,7 @@ void *fp_block(fp_pool *pool)
     AF_ASSERT(self != NULL);
     self->state = FP_TASK_BLOCKED;
     pool->stats.blocks++;
-    switch_to_next(pool);
-    return self->wake_value;
+    return switch_to_next(pool);
 }
 
 void fp_wake(fp_task *task, void *value)
