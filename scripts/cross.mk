@@ -2,7 +2,8 @@
 #
 # For each target the core (CORE_SRCS, the arch sources, base/freestanding.c) is compiled
 # with -ffreestanding and only the compiler's own headers, linked with -nostdlib into one
-# relocatable object, and checked to need no symbol from outside. riscv64 is built twice:
+# relocatable object (with libgcc, the compiler's own support routines), and checked to need
+# no symbol from outside. riscv64 is built twice:
 # lp64d (hard float, saves fs0-fs11) and lp64 (soft float).
 # CROSS_TESTS are then built hosted (static, cross libc) from <name>_SRCS and the core
 # sources they need, <name>_CORE_SRCS, and run under qemu-user.
@@ -38,7 +39,7 @@ $(BUILD)/cross/$(1)/obj/%.o: %.S
 	$(Q)$(cross_cc_$(1)) $$(call FREESTANDING_CFLAGS,$(1)) -MMD -MP -c $$< -o $$@
 $(BUILD)/cross/$(1)/core.o: $$(patsubst %,$(BUILD)/cross/$(1)/obj/%.o,$$(basename $$(call CROSS_CORE_SRCS,$(1))))
 	$$(call quiet,LD,$$@)
-	$(Q)$(cross_cc_$(1)) -nostdlib -r -o $$@ $$^
+	$(Q)$(cross_cc_$(1)) -nostdlib -r -o $$@ $$^ -lgcc
 	@undef=$$$$(nm -u $$@ | awk '{print $$$$2}'); \
 	if [ -n "$$$$undef" ]; then echo "freestanding core for $(1) needs outside symbols:" $$$$undef; rm -f $$@; exit 1; fi
 endef
@@ -46,9 +47,10 @@ $(foreach t,$(CROSS_TARGETS),$(eval $(call cross_rule,$(t))))
 
 # Hosted architecture tests (not x86_64: those run under the sanitizers already).
 CROSS_TEST_ARCHES := aarch64 riscv64
+CROSS_TEST_HDRS := $(wildcard base/*.h fiberflow/*.h fiberpool/*.h protocol/*.h tests/*.h)
 CROSS_TEST_CFLAGS := -std=c11 -O2 -g $(WARN) -I. -D_GNU_SOURCE -static
 define cross_test_rule
-$(BUILD)/cross/$(1)/tests/$(2): $$($(2)_SRCS) $$($(2)_CORE_SRCS) tests/harness.c $(call arch_srcs,$(1))
+$(BUILD)/cross/$(1)/tests/$(2): $$($(2)_SRCS) $$($(2)_CORE_SRCS) tests/harness.c $(call arch_srcs,$(1)) $(CROSS_TEST_HDRS)
 	@mkdir -p $$(@D)
 	$$(call quiet,CC,$$@)
 	$(Q)$(cross_cc_$(1)) $(CROSS_TEST_CFLAGS) -o $$@ $$^ -lpthread

@@ -1,0 +1,327 @@
+/* Block layer: a fiber-blocking client of the sDDF block queues, and a buffer cache.
+ *
+ * Units: every block number and count is in 4096-byte transfer blocks (BLK_TRANSFER_SIZE),
+ * whatever the device's sector size; blk_client_sector_size() reports that size for the FAT
+ * engine, which does read-modify-write of smaller sectors through the cache. Ranges are
+ * checked against the device capacity (BLK_ERR_RANGE) before anything is queued.
+ *
+ * Fibers: functions marked "blocks" must run inside a task of the client's fp_pool. The
+ * root context (event loop) calls blk_client_process_responses() to wake the tasks whose
+ * requests completed and blk_client_end_pass() once per pass, which notifies the driver at
+ * most once. A full request queue makes the submitting task wait (FIFO) for a free slot.
+ *
+ * Memory: nothing is allocated. The client takes an array of request slots; the cache
+ * takes buffer metadata, a hash table, an optional wear-counter array, and two areas of the
+ * DMA data region: its 4096-byte buffers (single-block reads land straight in them) and a
+ * staging area for multi-block transfers (write-back runs, bypass reads, read-ahead).
+ *
+ * Cache pins: blk_cache_get pins a buffer until blk_cache_release; a pinned buffer is never
+ * evicted or moved. Two tasks asking for a block that is being read share the one read; if
+ * it fails, each gets the error and the buffer is dropped, never left looking valid. The
+ * cache needs more buffers than tasks can hold pinned at once, or getters wait forever.
+ * Write-back may copy a dirty buffer at any blocking point of any task, so a task finishes
+ * a consistent change to a pinned buffer (and marks it dirty) before it next blocks.
+ *
+ * Ordering rule (flush epochs): blk_cache_order_point() closes the current epoch. A dirty
+ * buffer belongs to the epoch in which it was last marked dirty. Nothing of epoch E reaches
+ * the device until every buffer of every epoch before E has been written and a FLUSH has
+ * completed after those writes. A buffer dirtied again in a later epoch moves to that epoch,
+ * so its earlier changes become durable together with the later ones (never before the
+ * earlier epochs, never separately); a caller that needs one block's two versions ordered
+ * must blk_cache_flush() between them. blk_cache_write_run writes belong to the epoch
+ * current at the call. A failed write keeps its buffer dirty and blocks later epochs.
+ *
+ * Coherence of bypass transfers (read_run / write_run): blocks present in the cache are
+ * served or updated in the cache; only absent blocks go straight to the device, and a cache
+ * miss on a block whose bypass write is in flight waits for it. Read-ahead windows are
+ * dropped when a write to their blocks is in flight during their lifetime.
+ */
+#ifndef ASYNCFAT_BLK_H
+#define ASYNCFAT_BLK_H
+
+#include "base/base.h"
+#include "fiberpool/fiberpool.h"
+#include "protocol/blk_queue.h"
+
+typedef enum blk_status {
+    BLK_OK = 0,
+    BLK_ERR_IO,          /* the device reported an I/O error (or a short transfer) */
+    BLK_ERR_INVALID,     /* bad argument, or the device said ERR_INVALID_PARAM */
+    BLK_ERR_NO_DEVICE,   /* the device is not ready or has gone */
+    BLK_ERR_RANGE,       /* block range outside the device, or buffer outside the region */
+    BLK_ERR_READ_ONLY,   /* write to a read-only device */
+    BLK_ERR_UNSPEC,      /* the device said ERR_UNSPEC or something unknown */
+} blk_status;
+
+#define BLK_NONE UINT32_MAX
+#define BLK_CLIENT_MAX_SLOTS 65535u
+
+/* ---- client ------------------------------------------------------------------------- */
+
+/* One asynchronous request's completion record, owned by the submitter (often on its
+ * stack): it must stay alive until blk_io_wait returns or io->done is seen. */
+typedef struct blk_io {
+    fp_queue waiters;         /* tasks blocked in blk_io_wait */
+    blk_status status;
+    uint16_t success_count;   /* blocks the device completed */
+    bool done;
+} blk_io;
+
+/* Private: one request in flight. Its id on the wire is generation << 16 | index, so a
+ * stale or forged response id is recognised and ignored. */
+typedef struct blk_request_slot {
+    blk_io *io;
+    uint32_t next_free;
+    uint16_t generation;
+    uint16_t count;
+    uint8_t code;
+    bool in_use;
+} blk_request_slot;
+
+typedef struct blk_client_config {
+    fp_pool *pool;
+    blk_storage_info *info;   /* must be ready (blk_storage_is_ready) before init */
+    blk_queue_handle queue;
+    uint8_t *data_region;
+    uint64_t data_region_size;
+    void (*notify)(void *ctx); /* tell the driver there are new requests */
+    void *notify_ctx;
+    blk_request_slot *slots;  /* slot_count records; at most min(slot_count, queue capacity) */
+    uint32_t slot_count;      /* requests are in flight at once; <= BLK_CLIENT_MAX_SLOTS */
+} blk_client_config;
+
+typedef struct blk_client_stats {
+    uint64_t requests;        /* queued */
+    uint64_t notifications;   /* to the driver */
+    uint64_t space_waits;     /* a task found every slot in use and waited */
+    uint64_t errors;          /* responses with a failure status */
+    uint64_t bogus_responses; /* ids we never issued or already completed: ignored */
+} blk_client_stats;
+
+typedef struct blk_client {
+    fp_pool *pool;
+    blk_storage_info *info;
+    blk_queue_handle queue;
+    uint8_t *data_region;
+    uint64_t data_region_size;
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+    blk_request_slot *slots;
+    uint32_t slot_count;
+    uint32_t free_slot;       /* head of the free list */
+    uint32_t in_flight;       /* slots in use (or handed to a woken waiter) */
+    fp_queue space_waiters;
+    bool notify_pending;
+    bool read_only;
+    uint16_t sector_size;
+    uint64_t capacity;        /* in BLK_TRANSFER_SIZE units */
+    blk_client_stats stats;
+} blk_client;
+
+blk_status blk_client_init(blk_client *c, const blk_client_config *cfg);
+
+/* Queue one request; blocks only while every slot is in use. The data buffer is
+ * [data_offset, data_offset + count * 4096) in the data region. A bad argument returns an
+ * error with io untouched; once io is set up (before any blocking), other tasks may wait
+ * on it, and a failure to queue completes it with the error returned. */
+blk_status blk_client_submit(blk_client *c, blk_request_code code, uint64_t block, uint32_t count,
+                             uint64_t data_offset, blk_io *io);
+/* Blocks until io completes (any number of tasks may wait on one io); returns its status. */
+blk_status blk_io_wait(blk_client *c, blk_io *io);
+
+/* Submit and wait (block). count <= 65535. */
+blk_status blk_client_read(blk_client *c, uint64_t block, uint32_t count, uint64_t data_offset);
+blk_status blk_client_write(blk_client *c, uint64_t block, uint32_t count, uint64_t data_offset);
+/* Blocks: makes every write completed before it durable. OK at once on a read-only device. */
+blk_status blk_client_flush(blk_client *c);
+/* Blocks: requests queued before it complete before any queued after it starts. */
+blk_status blk_client_barrier(blk_client *c);
+
+/* Root: drain the response queue, complete each request's blk_io and wake its waiter.
+ * Returns the number of responses taken. */
+uint32_t blk_client_process_responses(blk_client *c);
+/* Root: notify the driver once if anything was queued since the last call. */
+void blk_client_end_pass(blk_client *c);
+
+static inline uint64_t blk_client_capacity_blocks(const blk_client *c) { return c->capacity; }
+static inline uint32_t blk_client_sector_size(const blk_client *c) { return c->sector_size; }
+static inline bool blk_client_read_only(const blk_client *c) { return c->read_only; }
+static inline uint32_t blk_client_in_flight(const blk_client *c) { return c->in_flight; }
+static inline const blk_client_stats *blk_client_get_stats(const blk_client *c) { return &c->stats; }
+
+/* ---- buffer cache --------------------------------------------------------------------- */
+
+typedef enum blk_buf_state {
+    BLK_BUF_FREE,
+    BLK_BUF_READING,          /* busy: a device read is filling it; getters wait */
+    BLK_BUF_VALID,
+    BLK_BUF_FAILED,           /* its read failed: unhashed, freed when the last pin goes */
+} blk_buf_state;
+
+/* One cached block. Fields are private; use blk_buf_data / blk_buf_block. */
+typedef struct blk_buf {
+    uint64_t block;
+    uint8_t *data;            /* 4096 bytes in the data region */
+    fp_queue waiters;         /* tasks waiting for the read to finish */
+    uint32_t hash_next;       /* index of the next buffer in the bucket, BLK_NONE ends */
+    uint32_t free_next;
+    uint32_t dirty_prev, dirty_next; /* the dirty list, oldest epoch first */
+    uint32_t pins;
+    uint32_t epoch;           /* flush epoch of its dirty contents */
+    blk_status read_status;
+    uint8_t state;            /* blk_buf_state */
+    bool dirty;
+    bool writing;             /* a write-back of it is in flight: not evictable */
+    bool referenced;          /* CLOCK reference bit */
+} blk_buf;
+
+static inline uint8_t *blk_buf_data(blk_buf *buf) { return buf->data; }
+static inline uint64_t blk_buf_block(const blk_buf *buf) { return buf->block; }
+
+#define BLK_CACHE_MAX_TRANSFERS 32u
+#define BLK_CACHE_STREAMS 4u
+
+/* Private: a multi-block transfer in flight (or a read-ahead window waiting for its
+ * reader), in the cache's table so that misses and windows can see overlapping writes. */
+typedef enum blk_transfer_kind {
+    BLK_XFER_FREE,
+    BLK_XFER_READ,            /* bypass read */
+    BLK_XFER_READ_AHEAD,
+    BLK_XFER_WRITE,           /* bypass write */
+    BLK_XFER_WRITEBACK,
+} blk_transfer_kind;
+
+typedef struct blk_transfer {
+    uint64_t block;
+    uint32_t count;
+    uint32_t staging_slot;    /* BLK_NONE: none (zero-copy) */
+    uint32_t users;           /* tasks waiting on or copying out of a read-ahead window */
+    uint64_t sequence;        /* issue order, to find the oldest window */
+    uint8_t kind;             /* blk_transfer_kind */
+    bool stale;               /* a write overlapped it: its data must not be used */
+    blk_io io;
+    fp_queue waiters;         /* misses waiting for a bypass write to finish */
+} blk_transfer;
+
+typedef struct blk_stream {
+    uint64_t next_block;      /* where the next sequential read_run would start */
+    uint64_t ahead_end;       /* read-ahead issued up to here */
+    uint64_t last_use;
+} blk_stream;
+
+typedef struct blk_cache_config {
+    blk_client *client;
+    uint64_t buffers_offset;  /* where the buffers start in the data region (4096-aligned) */
+    uint32_t buffer_count;    /* number of 4096-byte buffers there */
+    blk_buf *bufs;            /* buffer_count metadata records */
+    uint32_t *hash_heads;     /* hash_size bucket heads */
+    uint32_t hash_size;       /* power of two, ideally >= buffer_count */
+    uint64_t staging_offset;  /* staging area in the data region */
+    uint32_t staging_slots;   /* 1 .. BLK_CACHE_MAX_TRANSFERS / 2 */
+    uint32_t staging_slot_blocks; /* blocks per slot = longest merged request, 1 .. 65535 */
+    uint32_t *wear;           /* optional: writes per block for blocks < wear_count */
+    uint32_t wear_count;
+    uint32_t read_ahead_blocks; /* read-ahead target for sequential read_run; 0 disables */
+} blk_cache_config;
+
+typedef struct blk_cache_stats {
+    uint64_t hits, misses;
+    uint64_t device_reads, device_writes;  /* requests */
+    uint64_t merged_requests;  /* write-back requests that carried more than one block */
+    uint64_t evictions;
+    uint64_t flushes;          /* FLUSH requests sent */
+    uint64_t read_ahead_blocks;      /* blocks prefetched */
+    uint64_t read_ahead_used_blocks; /* of those, blocks a reader took */
+    uint64_t bypass_read_blocks, bypass_write_blocks;
+} blk_cache_stats;
+
+typedef struct blk_cache {
+    blk_client *client;
+    fp_pool *pool;
+    blk_buf *bufs;
+    uint32_t buffer_count;
+    uint32_t *hash_heads;
+    uint32_t hash_mask;
+    uint32_t hash_shift;
+    uint32_t free_head;       /* free buffers, a stack */
+    uint32_t clock_hand;
+    uint64_t buffers_offset;
+    uint32_t dirty_count;
+    uint32_t dirty_head, dirty_tail; /* dirty buffers in non-decreasing epoch order */
+    fp_queue buffer_waiters;  /* getters that found no evictable buffer */
+    uint64_t staging_offset;
+    uint32_t staging_slots;
+    uint32_t staging_slot_blocks;
+    uint32_t staging_free;    /* bitmask of free staging slots */
+    fp_queue staging_waiters;
+    blk_transfer transfers[BLK_CACHE_MAX_TRANSFERS];
+    uint64_t transfer_sequence;
+    fp_queue transfer_waiters;
+    blk_stream streams[BLK_CACHE_STREAMS];
+    uint64_t stream_clock;
+    uint32_t read_ahead_blocks;
+    uint32_t *wear;
+    uint32_t wear_count;
+    uint32_t epoch;           /* epoch that mark_dirty assigns now */
+    bool epoch_dirtied;       /* something was marked dirty in it */
+    uint32_t written_unflushed_epoch; /* newest epoch written since the last FLUSH; 0: none */
+    fp_mutex writeback_lock;  /* one write-back sequence at a time keeps epochs in order */
+    blk_cache_stats stats;
+} blk_cache;
+
+blk_status blk_cache_init(blk_cache *cache, const blk_cache_config *cfg);
+
+typedef enum blk_get_mode {
+    BLK_GET_READ,
+    BLK_GET_OVERWRITE,        /* the caller fills all 4096 bytes: a miss reads nothing */
+} blk_get_mode;
+
+/* Blocks: find or load `block` and pin it. On error *out is NULL. An OVERWRITE miss returns
+ * a buffer of unspecified contents that the caller must fill and mark dirty before it next
+ * blocks (other tasks see the buffer as valid). */
+blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, blk_buf **out);
+/* (A miss with no clean buffer to evict first writes back the oldest dirty epoch; if that
+ * write fails, the miss returns its error rather than wait for a device that fails.) */
+/* The pinned buffer's contents changed: it will be written back in the current epoch. */
+void blk_cache_mark_dirty(blk_cache *cache, blk_buf *buf);
+/* Unpin. Never blocks. */
+void blk_cache_release(blk_cache *cache, blk_buf *buf);
+
+/* Blocks: byte-granular access through the cache (partial blocks read-modify-write);
+ * may span blocks. */
+blk_status blk_cache_read_bytes(blk_cache *cache, uint64_t byte_offset, void *dst, size_t len);
+blk_status blk_cache_write_bytes(blk_cache *cache, uint64_t byte_offset, const void *src, size_t len);
+
+/* Blocks: large contiguous transfers between ordinary memory and the device. Cached blocks
+ * are served from / written into the cache; absent ones go straight to the device in
+ * requests of up to staging_slot_blocks, through a staging slot. When dst/src lies inside
+ * the data region (outside the cache's buffers and staging area) the device transfers to
+ * it directly, up to 65535 blocks per request. Sequential readers into ordinary memory get
+ * read-ahead (read_ahead_blocks ahead, into staging slots no one else needs); zero-copy
+ * readers do not, as a window would cost them a copy. Bypass writes go out one at a time
+ * under the write-back lock, after every earlier epoch is durable. Written data is durable
+ * only after blk_cache_flush. */
+blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, void *dst);
+blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count, const void *src);
+
+/* Blocks: write back every buffer dirty at the call (merged runs, epoch by epoch), then a
+ * FLUSH, which also covers every write_run finished before the call. Returns the first
+ * error; failed buffers stay dirty. */
+blk_status blk_cache_flush(blk_cache *cache);
+/* Close the current flush epoch (see the ordering rule above). Never blocks. */
+void blk_cache_order_point(blk_cache *cache);
+/* Blocks: write back one batch (up to one merged run per staging slot, sent together) of
+ * the oldest dirty epoch, FLUSHing first if an earlier epoch is written but not yet
+ * flushed. BLK_OK when there was nothing to do. */
+blk_status blk_cache_writeback_some(blk_cache *cache);
+/* Drop every clean, unpinned buffer and every read-ahead window (e.g. after a remount or
+ * when another writer changed the device). */
+void blk_cache_invalidate(blk_cache *cache);
+
+static inline const blk_cache_stats *blk_cache_get_stats(const blk_cache *cache) { return &cache->stats; }
+static inline uint32_t blk_cache_dirty_count(const blk_cache *cache) { return cache->dirty_count; }
+/* Device writes that included `block` (counted for block < wear_count, else 0). */
+uint32_t blk_cache_writes_of_block(const blk_cache *cache, uint64_t block);
+static inline blk_client *blk_cache_client(blk_cache *cache) { return cache->client; }
+
+#endif

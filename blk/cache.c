@@ -1,0 +1,331 @@
+/* Buffer cache: lookup (hash), get / release / mark dirty, CLOCK eviction, byte helpers. */
+#include "blk/cache_internal.h"
+
+/* Fibonacci hashing: the top bits of block * 2^64/phi spread consecutive blocks apart. */
+static uint32_t hash_of(const blk_cache *cache, uint64_t block)
+{
+    return (uint32_t)((block * 0x9E3779B97F4A7C15ull) >> cache->hash_shift) & cache->hash_mask;
+}
+
+blk_buf *blk_cache_find(const blk_cache *cache, uint64_t block)
+{
+    for (uint32_t i = cache->hash_heads[hash_of(cache, block)]; i != BLK_NONE; i = cache->bufs[i].hash_next)
+        if (cache->bufs[i].block == block)
+            return &cache->bufs[i];
+    return NULL;
+}
+
+static void hash_insert(blk_cache *cache, blk_buf *buf)
+{
+    uint32_t *head = &cache->hash_heads[hash_of(cache, buf->block)];
+    buf->hash_next = *head;
+    *head = cache_buf_index(cache, buf);
+}
+
+static void hash_remove(blk_cache *cache, blk_buf *buf)
+{
+    uint32_t target = cache_buf_index(cache, buf);
+    uint32_t *link = &cache->hash_heads[hash_of(cache, buf->block)];
+    while (*link != target)
+        link = &cache->bufs[*link].hash_next;
+    *link = buf->hash_next;
+    buf->hash_next = BLK_NONE;
+}
+
+static void free_push(blk_cache *cache, blk_buf *buf)
+{
+    buf->state = BLK_BUF_FREE;
+    buf->free_next = cache->free_head;
+    cache->free_head = cache_buf_index(cache, buf);
+    fp_wake_all(&cache->buffer_waiters, NULL);
+}
+
+void blk_cache_count_write(blk_cache *cache, uint64_t block, uint32_t count)
+{
+    cache->stats.device_writes++;
+    for (uint64_t b = block; b < block + count && b < cache->wear_count; b++)
+        cache->wear[b]++;
+}
+
+blk_status blk_cache_init(blk_cache *cache, const blk_cache_config *cfg)
+{
+    blk_client *c = cfg->client;
+    if (!c || !cfg->bufs || cfg->buffer_count == 0 || cfg->buffer_count >= BLK_NONE || !cfg->hash_heads ||
+        !af_is_pow2(cfg->hash_size) || cfg->staging_slots == 0 ||
+        cfg->staging_slots > BLK_CACHE_MAX_TRANSFERS / 2 || cfg->staging_slot_blocks == 0 ||
+        cfg->staging_slot_blocks > UINT16_MAX || (cfg->wear_count && !cfg->wear) ||
+        cfg->buffers_offset % BLK_TRANSFER_SIZE != 0)
+        return BLK_ERR_INVALID;
+    uint64_t buffer_bytes = (uint64_t)cfg->buffer_count * BLK_TRANSFER_SIZE;
+    uint64_t staging_bytes = (uint64_t)cfg->staging_slots * cfg->staging_slot_blocks * BLK_TRANSFER_SIZE;
+    if (cfg->buffers_offset > c->data_region_size || buffer_bytes > c->data_region_size - cfg->buffers_offset ||
+        cfg->staging_offset > c->data_region_size || staging_bytes > c->data_region_size - cfg->staging_offset)
+        return BLK_ERR_RANGE;
+    if (cfg->staging_offset < cfg->buffers_offset + buffer_bytes &&
+        cfg->buffers_offset < cfg->staging_offset + staging_bytes)
+        return BLK_ERR_INVALID;
+
+    af_memset(cache, 0, sizeof(*cache));
+    cache->client = c;
+    cache->pool = c->pool;
+    cache->bufs = cfg->bufs;
+    cache->buffer_count = cfg->buffer_count;
+    cache->buffers_offset = cfg->buffers_offset;
+    cache->hash_heads = cfg->hash_heads;
+    cache->hash_mask = cfg->hash_size - 1;
+    uint32_t bits = 0;
+    while ((1u << bits) < cfg->hash_size)
+        bits++;
+    cache->hash_shift = bits ? 64 - bits : 0;
+    cache->staging_offset = cfg->staging_offset;
+    cache->staging_slots = cfg->staging_slots;
+    cache->staging_slot_blocks = cfg->staging_slot_blocks;
+    cache->staging_free = (uint32_t)((1ull << cfg->staging_slots) - 1);
+    cache->wear = cfg->wear;
+    cache->wear_count = cfg->wear_count;
+    cache->read_ahead_blocks = cfg->read_ahead_blocks;
+    cache->epoch = 1;
+    cache->free_head = BLK_NONE;
+    cache->dirty_head = BLK_NONE;
+    cache->dirty_tail = BLK_NONE;
+    fp_queue_init(&cache->buffer_waiters);
+    fp_queue_init(&cache->staging_waiters);
+    fp_queue_init(&cache->transfer_waiters);
+    fp_mutex_init(&cache->writeback_lock);
+    for (uint32_t i = 0; i < cfg->hash_size; i++)
+        cache->hash_heads[i] = BLK_NONE;
+    for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++) {
+        cache->transfers[i].kind = BLK_XFER_FREE;
+        fp_queue_init(&cache->transfers[i].waiters);
+    }
+    for (uint32_t i = 0; i < BLK_CACHE_STREAMS; i++)
+        cache->streams[i].next_block = UINT64_MAX;
+    for (uint32_t i = cfg->buffer_count; i-- > 0;) {
+        blk_buf *b = &cache->bufs[i];
+        af_memset(b, 0, sizeof(*b));
+        b->data = c->data_region + cfg->buffers_offset + (uint64_t)i * BLK_TRANSFER_SIZE;
+        b->hash_next = BLK_NONE;
+        fp_queue_init(&b->waiters);
+        free_push(cache, b);
+    }
+    return BLK_OK;
+}
+
+/* A clean, unpinned, idle buffer, from the free list or by CLOCK; NULL if none. Two sweeps
+ * at most: the first may only clear reference bits. */
+static blk_buf *buffer_take(blk_cache *cache)
+{
+    if (cache->free_head != BLK_NONE) {
+        blk_buf *b = &cache->bufs[cache->free_head];
+        cache->free_head = b->free_next;
+        return b;
+    }
+    for (uint32_t step = 0; step < 2 * cache->buffer_count; step++) {
+        blk_buf *b = &cache->bufs[cache->clock_hand];
+        cache->clock_hand = cache->clock_hand + 1 == cache->buffer_count ? 0 : cache->clock_hand + 1;
+        if (b->state != BLK_BUF_VALID || b->pins || b->dirty || b->writing)
+            continue;
+        if (b->referenced) {
+            b->referenced = false;
+            continue;
+        }
+        hash_remove(cache, b);
+        cache->stats.evictions++;
+        return b;
+    }
+    return NULL;
+}
+
+/* Blocks: make a buffer available (write back dirty ones, or wait for a release). Dirty
+ * buffers go out oldest epoch first, pinned or not: the epoch rule allows no other order,
+ * and a pinned buffer written now is evictable once released. */
+static blk_status buffer_make_room(blk_cache *cache)
+{
+    if (cache->dirty_count > 0)
+        return blk_cache_writeback_some(cache);
+    fp_wait(cache->pool, &cache->buffer_waiters);
+    return BLK_OK;
+}
+
+static void buffer_unpin(blk_cache *cache, blk_buf *buf)
+{
+    if (--buf->pins > 0)
+        return;
+    if (buf->state == BLK_BUF_FAILED)
+        free_push(cache, buf);
+    else if (!fp_queue_empty(&cache->buffer_waiters))
+        fp_wake_all(&cache->buffer_waiters, NULL);
+}
+
+/* Blocks: fill a freshly hashed, pinned buffer from the device. */
+static blk_status buffer_read(blk_cache *cache, blk_buf *b)
+{
+    blk_io io;
+    b->state = BLK_BUF_READING;
+    cache->stats.device_reads++;
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, b->block, 1, cache_buf_offset(cache, b), &io);
+    if (st == BLK_OK)
+        st = blk_io_wait(cache->client, &io);
+    if (st == BLK_OK) {
+        b->state = BLK_BUF_VALID;
+    } else {
+        b->state = BLK_BUF_FAILED;
+        b->read_status = st;
+        hash_remove(cache, b);
+    }
+    fp_wake_all(&b->waiters, NULL);
+    return st;
+}
+
+blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, blk_buf **out)
+{
+    *out = NULL;
+    if (block >= cache->client->capacity)
+        return BLK_ERR_RANGE;
+    for (;;) {
+        blk_buf *b = blk_cache_find(cache, block);
+        if (b) {
+            b->pins++;
+            b->referenced = true;
+            while (b->state == BLK_BUF_READING)
+                fp_wait(cache->pool, &b->waiters);
+            if (b->state == BLK_BUF_FAILED) {
+                blk_status st = b->read_status;
+                buffer_unpin(cache, b);
+                return st;
+            }
+            cache->stats.hits++;
+            *out = b;
+            return BLK_OK;
+        }
+        blk_transfer *w = blk_transfer_find_write(cache, block);
+        if (w) {
+            fp_wait(cache->pool, &w->waiters);
+            continue;
+        }
+        b = buffer_take(cache);
+        if (!b) {
+            blk_status st = buffer_make_room(cache);
+            if (st != BLK_OK)
+                return st;
+            continue;
+        }
+        b->block = block;
+        b->pins = 1;
+        b->referenced = false;
+        b->dirty = false;
+        b->writing = false;
+        b->state = BLK_BUF_VALID;
+        hash_insert(cache, b);
+        cache->stats.misses++;
+        if (mode == BLK_GET_READ) {
+            blk_status st = buffer_read(cache, b);
+            if (st != BLK_OK) {
+                buffer_unpin(cache, b);
+                return st;
+            }
+        }
+        *out = b;
+        return BLK_OK;
+    }
+}
+
+void blk_cache_mark_dirty(blk_cache *cache, blk_buf *buf)
+{
+    if (!buf->dirty) {
+        buf->dirty = true;
+        cache->dirty_count++;
+    } else {
+        dirty_unlink(cache, buf);
+    }
+    dirty_link(cache, buf, false);
+    buf->epoch = cache->epoch;
+    cache->epoch_dirtied = true;
+}
+
+void blk_cache_release(blk_cache *cache, blk_buf *buf)
+{
+    buffer_unpin(cache, buf);
+}
+
+void blk_cache_order_point(blk_cache *cache)
+{
+    if (cache->epoch_dirtied) {
+        cache->epoch++;
+        cache->epoch_dirtied = false;
+    }
+}
+
+void blk_cache_invalidate(blk_cache *cache)
+{
+    for (uint32_t i = 0; i < cache->buffer_count; i++) {
+        blk_buf *b = &cache->bufs[i];
+        if (b->state == BLK_BUF_VALID && !b->pins && !b->dirty && !b->writing) {
+            hash_remove(cache, b);
+            free_push(cache, b);
+        }
+    }
+    for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++)
+        if (cache->transfers[i].kind == BLK_XFER_READ_AHEAD)
+            cache->transfers[i].stale = true;
+    blk_transfer_reap_windows(cache);
+    for (uint32_t i = 0; i < BLK_CACHE_STREAMS; i++)
+        cache->streams[i].next_block = UINT64_MAX;
+}
+
+uint32_t blk_cache_writes_of_block(const blk_cache *cache, uint64_t block)
+{
+    return block < cache->wear_count ? cache->wear[block] : 0;
+}
+
+static blk_status bytes_range_check(const blk_cache *cache, uint64_t byte_offset, size_t len)
+{
+    uint64_t limit = cache->client->capacity * BLK_TRANSFER_SIZE;
+    if (byte_offset > limit || len > limit - byte_offset)
+        return BLK_ERR_RANGE;
+    return BLK_OK;
+}
+
+blk_status blk_cache_read_bytes(blk_cache *cache, uint64_t byte_offset, void *dst, size_t len)
+{
+    blk_status st = bytes_range_check(cache, byte_offset, len);
+    uint8_t *out = dst;
+    while (st == BLK_OK && len > 0) {
+        uint32_t in_block = (uint32_t)(byte_offset % BLK_TRANSFER_SIZE);
+        size_t n = af_min_u64(len, BLK_TRANSFER_SIZE - in_block);
+        blk_buf *b;
+        st = blk_cache_get(cache, byte_offset / BLK_TRANSFER_SIZE, BLK_GET_READ, &b);
+        if (st != BLK_OK)
+            break;
+        af_memcpy(out, b->data + in_block, n);
+        blk_cache_release(cache, b);
+        out += n;
+        byte_offset += n;
+        len -= n;
+    }
+    return st;
+}
+
+blk_status blk_cache_write_bytes(blk_cache *cache, uint64_t byte_offset, const void *src, size_t len)
+{
+    blk_status st = bytes_range_check(cache, byte_offset, len);
+    if (st == BLK_OK && cache->client->read_only)
+        st = BLK_ERR_READ_ONLY;
+    const uint8_t *in = src;
+    while (st == BLK_OK && len > 0) {
+        uint32_t in_block = (uint32_t)(byte_offset % BLK_TRANSFER_SIZE);
+        size_t n = af_min_u64(len, BLK_TRANSFER_SIZE - in_block);
+        blk_buf *b;
+        st = blk_cache_get(cache, byte_offset / BLK_TRANSFER_SIZE,
+                           n == BLK_TRANSFER_SIZE ? BLK_GET_OVERWRITE : BLK_GET_READ, &b);
+        if (st != BLK_OK)
+            break;
+        af_memcpy(b->data + in_block, in, n);
+        blk_cache_mark_dirty(cache, b);
+        blk_cache_release(cache, b);
+        in += n;
+        byte_offset += n;
+        len -= n;
+    }
+    return st;
+}

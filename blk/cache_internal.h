@@ -1,0 +1,95 @@
+/* Private helpers shared by the buffer cache's files (not part of the blk API). */
+#ifndef ASYNCFAT_BLK_CACHE_INTERNAL_H
+#define ASYNCFAT_BLK_CACHE_INTERNAL_H
+
+#include "blk/blk.h"
+
+static inline uint32_t cache_buf_index(const blk_cache *cache, const blk_buf *buf)
+{
+    return (uint32_t)(buf - cache->bufs);
+}
+
+static inline uint64_t cache_buf_offset(const blk_cache *cache, const blk_buf *buf)
+{
+    return cache->buffers_offset + (uint64_t)cache_buf_index(cache, buf) * BLK_TRANSFER_SIZE;
+}
+
+static inline uint8_t *cache_staging_ptr(blk_cache *cache, uint32_t slot)
+{
+    return cache->client->data_region + cache->staging_offset +
+           (uint64_t)slot * cache->staging_slot_blocks * BLK_TRANSFER_SIZE;
+}
+
+static inline uint64_t cache_staging_offset(const blk_cache *cache, uint32_t slot)
+{
+    return cache->staging_offset + (uint64_t)slot * cache->staging_slot_blocks * BLK_TRANSFER_SIZE;
+}
+
+static inline bool ranges_overlap(uint64_t a, uint32_t an, uint64_t b, uint32_t bn)
+{
+    return a < b + bn && b < a + an;
+}
+
+/* The dirty list: mark_dirty appends (epochs only grow, so the list stays sorted by
+ * epoch); a failed write puts its buffers back at the front, as the oldest. */
+static inline void dirty_link(blk_cache *cache, blk_buf *b, bool front)
+{
+    uint32_t i = cache_buf_index(cache, b);
+    if (front) {
+        b->dirty_prev = BLK_NONE;
+        b->dirty_next = cache->dirty_head;
+        if (cache->dirty_head != BLK_NONE)
+            cache->bufs[cache->dirty_head].dirty_prev = i;
+        else
+            cache->dirty_tail = i;
+        cache->dirty_head = i;
+    } else {
+        b->dirty_next = BLK_NONE;
+        b->dirty_prev = cache->dirty_tail;
+        if (cache->dirty_tail != BLK_NONE)
+            cache->bufs[cache->dirty_tail].dirty_next = i;
+        else
+            cache->dirty_head = i;
+        cache->dirty_tail = i;
+    }
+}
+
+static inline void dirty_unlink(blk_cache *cache, blk_buf *b)
+{
+    if (b->dirty_prev != BLK_NONE)
+        cache->bufs[b->dirty_prev].dirty_next = b->dirty_next;
+    else
+        cache->dirty_head = b->dirty_next;
+    if (b->dirty_next != BLK_NONE)
+        cache->bufs[b->dirty_next].dirty_prev = b->dirty_prev;
+    else
+        cache->dirty_tail = b->dirty_prev;
+}
+
+/* cache.c */
+blk_buf *blk_cache_find(const blk_cache *cache, uint64_t block);
+void blk_cache_count_write(blk_cache *cache, uint64_t block, uint32_t count);
+
+/* transfer.c: the transfer table and the staging slots. */
+blk_transfer *blk_transfer_acquire(blk_cache *cache);                 /* blocks */
+blk_transfer *blk_transfer_try_acquire(blk_cache *cache);
+void blk_transfer_release(blk_cache *cache, blk_transfer *t);
+uint32_t blk_staging_acquire(blk_cache *cache);                        /* blocks */
+bool blk_staging_try_acquire(blk_cache *cache, uint32_t *slot);
+void blk_staging_release(blk_cache *cache, uint32_t slot);
+/* A bypass write in flight that covers `block`, or NULL. */
+blk_transfer *blk_transfer_find_write(blk_cache *cache, uint64_t block);
+bool blk_transfer_write_overlaps(const blk_cache *cache, uint64_t block, uint32_t count);
+/* A device write of [block, +count) is being issued: overlapping read-ahead goes stale. */
+void blk_transfer_note_write(blk_cache *cache, uint64_t block, uint32_t count);
+/* Release windows that nobody uses any more (stale or failed, read finished). */
+void blk_transfer_reap_windows(blk_cache *cache);
+
+/* writeback.c */
+/* Under writeback_lock: write back until no dirty buffer of an epoch before `epoch` is
+ * left (FLUSHing between epochs); the caller FLUSHes before writing `epoch` itself. */
+blk_status blk_writeback_before_epoch(blk_cache *cache, uint32_t epoch);
+/* Under writeback_lock: before writing data of `epoch`, FLUSH earlier written epochs. */
+blk_status blk_writeback_flush_if_needed(blk_cache *cache, uint32_t epoch);
+
+#endif

@@ -1,0 +1,304 @@
+/* Large contiguous transfers that bypass the cache, and read-ahead for sequential readers.
+ *
+ * A block present in the cache (in any state) is always served from or written into the
+ * cache, so a dirty block is never read stale from the device nor overwritten by an older
+ * copy. Absent blocks go to the device in one request per contiguous run; a bypass write is
+ * in the transfer table while in flight, where cache misses on its blocks find it and wait.
+ */
+#include "blk/cache_internal.h"
+
+/* True (and the offset) when [p, p + bytes) lies inside the data region: zero-copy. */
+static bool data_region_offset(const blk_cache *cache, const void *p, uint64_t bytes, uint64_t *offset)
+{
+    uintptr_t start = (uintptr_t)cache->client->data_region;
+    uintptr_t at = (uintptr_t)p;
+    if (at < start || at - start > cache->client->data_region_size ||
+        bytes > cache->client->data_region_size - (at - start))
+        return false;
+    *offset = at - start;
+    return true;
+}
+
+static blk_status range_check(const blk_cache *cache, uint64_t block, uint32_t count)
+{
+    if (block > cache->client->capacity || count > cache->client->capacity - block)
+        return BLK_ERR_RANGE;
+    return BLK_OK;
+}
+
+/* A read-ahead window whose data may serve `block`. */
+static blk_transfer *window_find(blk_cache *cache, uint64_t block)
+{
+    for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++) {
+        blk_transfer *t = &cache->transfers[i];
+        if (t->kind == BLK_XFER_READ_AHEAD && !t->stale && !(t->io.done && t->io.status != BLK_OK) &&
+            ranges_overlap(t->block, t->count, block, 1))
+            return t;
+    }
+    return NULL;
+}
+
+/* Blocks: one cached block (waiting if it is being read). */
+static blk_status copy_from_cache(blk_cache *cache, uint64_t block, uint8_t *out)
+{
+    blk_buf *b;
+    blk_status st = blk_cache_get(cache, block, BLK_GET_READ, &b);
+    if (st == BLK_OK) {
+        af_memcpy(out, b->data, BLK_TRANSFER_SIZE);
+        blk_cache_release(cache, b);
+    }
+    return st;
+}
+
+/* Blocks: wait for the window, or take what it holds from *block on. */
+static void copy_from_window(blk_cache *cache, blk_transfer *w, uint64_t *block, uint64_t end, uint8_t *dst,
+                             uint64_t dst_block)
+{
+    if (!w->io.done) {
+        w->users++;
+        blk_io_wait(cache->client, &w->io);
+        w->users--;
+        blk_transfer_reap_windows(cache);
+        return; /* the world moved while we waited: look again */
+    }
+    uint64_t b = *block;
+    uint64_t window_end = w->block + w->count;
+    uint8_t *stage = cache_staging_ptr(cache, w->staging_slot);
+    while (b < end && b < window_end && !blk_cache_find(cache, b)) {
+        af_memcpy(dst + (b - dst_block) * BLK_TRANSFER_SIZE, stage + (b - w->block) * BLK_TRANSFER_SIZE,
+                  BLK_TRANSFER_SIZE);
+        cache->stats.read_ahead_used_blocks++;
+        b++;
+    }
+    if (b == window_end && w->users == 0)
+        blk_transfer_release(cache, w);
+    *block = b;
+}
+
+/* Where the direct run from `block` must stop at the latest: the first later block that a
+ * read-ahead window or a bypass write covers (one pass over the table, not one per block). */
+static uint64_t direct_limit(const blk_cache *cache, uint64_t block, uint64_t end)
+{
+    for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++) {
+        const blk_transfer *t = &cache->transfers[i];
+        bool window = t->kind == BLK_XFER_READ_AHEAD && !t->stale && !(t->io.done && t->io.status != BLK_OK);
+        if ((window || t->kind == BLK_XFER_WRITE) && t->block > block && t->block < end)
+            end = t->block;
+    }
+    return end;
+}
+
+/* Blocks: read the run of absent blocks starting at *block straight from the device. */
+static blk_status read_direct(blk_cache *cache, uint64_t *block, uint64_t end, uint8_t *dst, uint64_t dst_block,
+                              bool zero_copy, uint64_t dst_offset)
+{
+    blk_transfer *t = blk_transfer_acquire(cache);
+    if (!zero_copy)
+        t->staging_slot = blk_staging_acquire(cache);
+    uint64_t b = *block;
+    blk_transfer *w = blk_transfer_find_write(cache, b);
+    if (w || blk_cache_find(cache, b) || window_find(cache, b)) {
+        blk_transfer_release(cache, t);
+        if (w)
+            fp_wait(cache->pool, &w->waiters);
+        return BLK_OK;
+    }
+    uint32_t max = zero_copy ? UINT16_MAX : cache->staging_slot_blocks;
+    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + max));
+    uint32_t n = 1;
+    while (b + n < limit && !blk_cache_find(cache, b + n))
+        n++;
+    t->kind = BLK_XFER_READ;
+    t->block = b;
+    t->count = n;
+    uint8_t *out = dst + (b - dst_block) * BLK_TRANSFER_SIZE;
+    uint64_t offset = zero_copy ? dst_offset + (b - dst_block) * BLK_TRANSFER_SIZE
+                                : cache_staging_offset(cache, t->staging_slot);
+    cache->stats.device_reads++;
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, b, n, offset, &t->io);
+    if (st == BLK_OK)
+        st = blk_io_wait(cache->client, &t->io);
+    if (st == BLK_OK) {
+        if (!zero_copy)
+            af_memcpy(out, cache_staging_ptr(cache, t->staging_slot), (uint64_t)n * BLK_TRANSFER_SIZE);
+        cache->stats.bypass_read_blocks += n;
+        *block = b + n;
+    }
+    blk_transfer_release(cache, t);
+    return st;
+}
+
+/* The stream a read at `block` continues, or a recycled one (least recently used). */
+static blk_stream *stream_for(blk_cache *cache, uint64_t block, bool *sequential)
+{
+    blk_stream *lru = &cache->streams[0];
+    for (uint32_t i = 0; i < BLK_CACHE_STREAMS; i++) {
+        blk_stream *s = &cache->streams[i];
+        if (s->next_block == block) {
+            *sequential = true;
+            return s;
+        }
+        if (s->last_use < lru->last_use)
+            lru = s;
+    }
+    *sequential = false;
+    lru->ahead_end = 0;
+    return lru;
+}
+
+/* Start reads of the blocks a sequential reader will want next, without waiting for them.
+ * Only free resources are used: read-ahead never makes real work wait. */
+static void read_ahead(blk_cache *cache, blk_stream *s, uint64_t end)
+{
+    uint64_t capacity = cache->client->capacity;
+    if (s->ahead_end < end)
+        s->ahead_end = end;
+    while (s->ahead_end < end + cache->read_ahead_blocks && s->ahead_end < capacity) {
+        uint64_t start = s->ahead_end;
+        uint32_t n = (uint32_t)af_min_u64(cache->staging_slot_blocks, capacity - start);
+        if (blk_transfer_write_overlaps(cache, start, n))
+            return;
+        blk_transfer *t = blk_transfer_try_acquire(cache);
+        if (!t)
+            return;
+        uint32_t slot;
+        if (!blk_staging_try_acquire(cache, &slot)) {
+            blk_transfer_release(cache, t);
+            return;
+        }
+        t->staging_slot = slot;
+        t->kind = BLK_XFER_READ_AHEAD;
+        t->block = start;
+        t->count = n;
+        s->ahead_end = start + n;
+        cache->stats.device_reads++;
+        cache->stats.read_ahead_blocks += n;
+        blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, start, n, cache_staging_offset(cache, slot),
+                                          &t->io);
+        if (st != BLK_OK) {
+            /* Readers may have found the window while the submit waited for a slot. */
+            t->io.status = st;
+            t->io.done = true;
+            t->stale = true;
+            blk_transfer_reap_windows(cache);
+            return;
+        }
+    }
+}
+
+blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, void *dst)
+{
+    blk_status st = range_check(cache, block, count);
+    if (st != BLK_OK || count == 0)
+        return st;
+    uint64_t dst_offset = 0;
+    bool zero_copy = data_region_offset(cache, dst, (uint64_t)count * BLK_TRANSFER_SIZE, &dst_offset);
+    uint64_t end = block + count;
+    uint64_t b = block;
+    while (st == BLK_OK && b < end) {
+        blk_transfer *w;
+        if (blk_cache_find(cache, b)) {
+            st = copy_from_cache(cache, b, (uint8_t *)dst + (b - block) * BLK_TRANSFER_SIZE);
+            b++;
+        } else if ((w = window_find(cache, b))) {
+            copy_from_window(cache, w, &b, end, dst, block);
+        } else {
+            st = read_direct(cache, &b, end, dst, block, zero_copy, dst_offset);
+        }
+    }
+    if (st != BLK_OK)
+        return st;
+    bool sequential;
+    blk_stream *s = stream_for(cache, block, &sequential);
+    s->next_block = end;
+    s->last_use = ++cache->stream_clock;
+    /* A zero-copy reader's requests already land where it wants them; a window would cost
+     * it a copy out of staging. */
+    if (sequential && cache->read_ahead_blocks && !zero_copy)
+        read_ahead(cache, s, end);
+    return BLK_OK;
+}
+
+/* Blocks: write the run of absent blocks starting at *block straight to the device, in
+ * `epoch`, after every earlier epoch is durable. */
+static blk_status write_direct(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src,
+                               uint64_t src_block, bool zero_copy, uint64_t src_offset, uint32_t epoch)
+{
+    fp_mutex_lock(cache->pool, &cache->writeback_lock);
+    blk_status st = blk_writeback_before_epoch(cache, epoch);
+    if (st == BLK_OK)
+        st = blk_writeback_flush_if_needed(cache, epoch);
+    if (st != BLK_OK) {
+        fp_mutex_unlock(cache->pool, &cache->writeback_lock);
+        return st;
+    }
+    blk_transfer *t = blk_transfer_acquire(cache);
+    if (!zero_copy)
+        t->staging_slot = blk_staging_acquire(cache);
+    uint64_t b = *block;
+    if (blk_cache_find(cache, b)) {
+        blk_transfer_release(cache, t);
+        fp_mutex_unlock(cache->pool, &cache->writeback_lock);
+        return BLK_OK;
+    }
+    uint32_t max = zero_copy ? UINT16_MAX : cache->staging_slot_blocks;
+    uint32_t n = 1;
+    while (b + n < end && n < max && !blk_cache_find(cache, b + n))
+        n++;
+    t->kind = BLK_XFER_WRITE;
+    t->block = b;
+    t->count = n;
+    blk_transfer_note_write(cache, b, n);
+    uint64_t offset = src_offset + (b - src_block) * BLK_TRANSFER_SIZE;
+    if (!zero_copy) {
+        af_memcpy(cache_staging_ptr(cache, t->staging_slot), src + (b - src_block) * BLK_TRANSFER_SIZE,
+                  (uint64_t)n * BLK_TRANSFER_SIZE);
+        offset = cache_staging_offset(cache, t->staging_slot);
+    }
+    st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, offset, &t->io);
+    if (st == BLK_OK)
+        st = blk_io_wait(cache->client, &t->io);
+    if (st == BLK_OK) {
+        blk_cache_count_write(cache, b, n);
+        cache->stats.bypass_write_blocks += n;
+        if (cache->written_unflushed_epoch < epoch)
+            cache->written_unflushed_epoch = epoch;
+        *block = b + n;
+    }
+    blk_transfer_release(cache, t);
+    fp_mutex_unlock(cache->pool, &cache->writeback_lock);
+    return st;
+}
+
+blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count, const void *src)
+{
+    blk_status st = range_check(cache, block, count);
+    if (st != BLK_OK || count == 0)
+        return st;
+    if (cache->client->read_only)
+        return BLK_ERR_READ_ONLY;
+    uint64_t src_offset = 0;
+    bool zero_copy = data_region_offset(cache, src, (uint64_t)count * BLK_TRANSFER_SIZE, &src_offset);
+    /* The run belongs to the epoch current now; an order point after this call must put
+     * later writes after it. */
+    uint32_t epoch = cache->epoch;
+    cache->epoch_dirtied = true;
+    uint64_t end = block + count;
+    uint64_t b = block;
+    const uint8_t *in = src;
+    while (st == BLK_OK && b < end) {
+        if (blk_cache_find(cache, b)) {
+            blk_buf *buf;
+            st = blk_cache_get(cache, b, BLK_GET_OVERWRITE, &buf);
+            if (st != BLK_OK)
+                break;
+            af_memcpy(buf->data, in + (b - block) * BLK_TRANSFER_SIZE, BLK_TRANSFER_SIZE);
+            blk_cache_mark_dirty(cache, buf);
+            blk_cache_release(cache, buf);
+            b++;
+        } else {
+            st = write_direct(cache, &b, end, in, block, zero_copy, src_offset, epoch);
+        }
+    }
+    return st;
+}

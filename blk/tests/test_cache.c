@@ -1,0 +1,581 @@
+/* Buffer cache: hits and shared misses, eviction with pins, scan resistance, write-back
+ * merging, flush epochs, error propagation, back-pressure, many fibers against a model. */
+#include "blk/tests/blk_test_util.h"
+
+static blk_fixture fx;
+
+static blk_fixture_options small_options(uint32_t buffers)
+{
+    blk_fixture_options o = random_options();
+    o.image_bytes = 1024 * BLK_TRANSFER_SIZE;
+    o.cache_buffers = buffers;
+    return o;
+}
+
+typedef struct get_job {
+    uint64_t block;
+    blk_status status;
+    blk_buf *buf;
+    bool data_ok;
+    uint32_t yields;     /* hold the pin across this many yields */
+    bool hold;           /* hold the pin until release_holders() */
+    bool still_ok;       /* the buffer still held its block just before release */
+} get_job;
+
+static fp_queue holders;
+
+static void *run_get(void *arg)
+{
+    get_job *j = arg;
+    blk_buf *b;
+    j->status = blk_cache_get(&fx.cache, j->block, BLK_GET_READ, &b);
+    if (j->status != BLK_OK)
+        return NULL;
+    j->buf = b;
+    j->data_ok = pattern_check(blk_buf_data(b), j->block);
+    for (uint32_t i = 0; i < j->yields; i++)
+        fp_yield(&fx.pool);
+    if (j->hold)
+        fp_wait(&fx.pool, &holders);
+    j->still_ok = blk_buf_block(b) == j->block && pattern_check(blk_buf_data(b), j->block);
+    blk_cache_release(&fx.cache, b);
+    return NULL;
+}
+
+static bool get_blocks(const uint64_t *blocks, uint32_t n)
+{
+    static get_job jobs[256];
+    for (uint32_t i = 0; i < n; i++) {
+        jobs[i] = (get_job){ .block = blocks[i], .status = BLK_ERR_UNSPEC };
+        if (!blk_fixture_spawn(&fx, run_get, &jobs[i]))
+            return false;
+    }
+    if (!blk_fixture_run(&fx))
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        if (jobs[i].status != BLK_OK || !jobs[i].data_ok)
+            return false;
+    return true;
+}
+
+/* Write a whole block of pattern(tag) through the cache. */
+typedef struct write_job {
+    uint64_t block;
+    uint64_t tag;
+    blk_status status;
+} write_job;
+
+static void *run_write_block(void *arg)
+{
+    write_job *j = arg;
+    uint8_t data[BLK_TRANSFER_SIZE];
+    pattern_fill(data, j->tag);
+    j->status = blk_cache_write_bytes(&fx.cache, j->block * BLK_TRANSFER_SIZE, data, sizeof data);
+    return NULL;
+}
+
+static blk_status flush_status;
+static void *run_flush(void *arg)
+{
+    (void)arg;
+    flush_status = blk_cache_flush(&fx.cache);
+    return NULL;
+}
+
+static bool write_blocks(const uint64_t *blocks, uint32_t n, uint64_t tag_base)
+{
+    static write_job jobs[256];
+    for (uint32_t i = 0; i < n; i++) {
+        jobs[i] = (write_job){ .block = blocks[i], .tag = tag_base + blocks[i], .status = BLK_ERR_UNSPEC };
+        if (!blk_fixture_spawn(&fx, run_write_block, &jobs[i]))
+            return false;
+    }
+    if (!blk_fixture_run(&fx))
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        if (jobs[i].status != BLK_OK)
+            return false;
+    return true;
+}
+
+static blk_status flush_now(void)
+{
+    flush_status = BLK_ERR_UNSPEC;
+    if (!blk_fixture_spawn(&fx, run_flush, NULL))
+        return BLK_ERR_UNSPEC;
+    if (!blk_fixture_run(&fx))
+        return BLK_ERR_UNSPEC;
+    return flush_status;
+}
+
+TEST(cache_second_get_is_a_hit)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t blocks[] = { 7 };
+    CHECK(get_blocks(blocks, 1));
+    CHECK(get_blocks(blocks, 1));
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    CHECK_EQ(s->misses, 1);
+    CHECK_EQ(s->hits, 1);
+    CHECK_EQ(s->device_reads, 1);
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_fibers_on_the_same_block_share_one_read)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t blocks[32];
+    for (uint32_t i = 0; i < 32; i++)
+        blocks[i] = i % 2 ? 100 : 200;
+    CHECK(get_blocks(blocks, 32));
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->device_reads, 2);
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->misses, 2);
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->hits, 30);
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_get_rejects_blocks_past_the_end)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static get_job j;
+    j = (get_job){ .block = 1024 };
+    CHECK(blk_fixture_spawn(&fx, run_get, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_ERR_RANGE);
+    CHECK(j.buf == NULL);
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_eviction_never_takes_pinned_buffers)
+{
+    blk_fixture_options o = small_options(8);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static get_job pinned[4];
+    static get_job others[56];
+    fp_queue_init(&holders);
+    for (uint32_t i = 0; i < 4; i++) {
+        pinned[i] = (get_job){ .block = 500 + i, .hold = true };
+        CHECK(blk_fixture_spawn(&fx, run_get, &pinned[i]));
+    }
+    for (uint32_t i = 0; i < 56; i++) {
+        others[i] = (get_job){ .block = i, .yields = (uint32_t)(i % 3) };
+        CHECK(blk_fixture_spawn(&fx, run_get, &others[i]));
+    }
+    CHECK(!blk_fixture_run(&fx)); /* only the holders are left, blocked */
+    CHECK_EQ(fp_live_tasks(&fx.pool), 4);
+    fp_wake_all(&holders, NULL);
+    CHECK(blk_fixture_run(&fx));
+    for (uint32_t i = 0; i < 4; i++) {
+        CHECK_EQ(pinned[i].status, BLK_OK);
+        CHECK(pinned[i].data_ok);
+        CHECK(pinned[i].still_ok); /* kept its block through all that traffic */
+    }
+    for (uint32_t i = 0; i < 56; i++) {
+        CHECK_EQ(others[i].status, BLK_OK);
+        CHECK(others[i].data_ok);
+    }
+    CHECK(blk_cache_get_stats(&fx.cache)->evictions >= 52);
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_getters_wait_when_every_buffer_is_pinned)
+{
+    blk_fixture_options o = small_options(4);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static get_job jobs[16];
+    for (uint32_t i = 0; i < 16; i++) {
+        jobs[i] = (get_job){ .block = 40 + i, .yields = 5 };
+        CHECK(blk_fixture_spawn(&fx, run_get, &jobs[i]));
+    }
+    CHECK(blk_fixture_run(&fx));
+    for (uint32_t i = 0; i < 16; i++) {
+        CHECK_EQ(jobs[i].status, BLK_OK);
+        CHECK(jobs[i].data_ok);
+    }
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_keeps_reused_blocks_through_a_scan)
+{
+    blk_fixture_options o = small_options(16);
+    o.random_order = false;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t hot[4] = { 900, 901, 902, 903 };
+    CHECK(get_blocks(hot, 4));
+    uint64_t fill[12];
+    for (uint32_t i = 0; i < 12; i++)
+        fill[i] = 10 + i;
+    CHECK(get_blocks(fill, 12));
+    CHECK(get_blocks(hot, 4)); /* reused: referenced */
+    uint64_t scan[12];
+    for (uint32_t i = 0; i < 12; i++)
+        scan[i] = 300 + i;
+    CHECK(get_blocks(scan, 12)); /* seen once: must not push the reused ones out */
+    uint64_t misses = blk_cache_get_stats(&fx.cache)->misses;
+    CHECK(get_blocks(hot, 4));
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->misses, misses);
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_write_back_merges_contiguous_runs)
+{
+    blk_fixture_options o = small_options(64);
+    o.random_order = false;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t blocks[] = { 14, 10, 30, 12, 11, 13, 19, 15, 16, 17, 18 };
+    CHECK(write_blocks(blocks, AF_ARRAY_LEN(blocks), 5000));
+    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 11);
+    CHECK_EQ(fx.dev.requests_done, 0); /* write-back, not write-through */
+    CHECK_EQ(flush_now(), BLK_OK);
+    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 0);
+    CHECK_EQ(ram_device_log_count(&fx.dev), 3);
+    bool saw_run = false, saw_single = false;
+    for (uint32_t i = 0; i < 2; i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        CHECK_EQ(e->code, BLK_REQ_WRITE);
+        saw_run |= e->block == 10 && e->count == 10;
+        saw_single |= e->block == 30 && e->count == 1;
+    }
+    CHECK(saw_run && saw_single);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 2)->code, BLK_REQ_FLUSH);
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->merged_requests, 1);
+    for (uint32_t i = 0; i < AF_ARRAY_LEN(blocks); i++)
+        CHECK(pattern_check(fx.image + blocks[i] * BLK_TRANSFER_SIZE, 5000 + blocks[i]));
+    CHECK(pattern_check(fx.image + 20 * BLK_TRANSFER_SIZE, 20));
+    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 12), 1);
+    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 20), 0);
+    CHECK(write_blocks(blocks, 1, 7000));
+    CHECK_EQ(flush_now(), BLK_OK);
+    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 14), 2);
+    blk_fixture_fini(&fx);
+}
+
+typedef struct bytes_job {
+    uint64_t at;
+    uint8_t *p;
+    size_t n;
+    bool write;
+    blk_status status;
+} bytes_job;
+
+static void *run_bytes(void *arg)
+{
+    bytes_job *j = arg;
+    j->status = j->write ? blk_cache_write_bytes(&fx.cache, j->at, j->p, j->n)
+                         : blk_cache_read_bytes(&fx.cache, j->at, j->p, j->n);
+    return NULL;
+}
+
+static blk_status bytes_now(uint64_t at, void *p, size_t n, bool write)
+{
+    static bytes_job j;
+    j = (bytes_job){ .at = at, .p = p, .n = n, .write = write, .status = BLK_ERR_UNSPEC };
+    if (!blk_fixture_spawn(&fx, run_bytes, &j))
+        return BLK_ERR_UNSPEC;
+    if (!blk_fixture_run(&fx))
+        return BLK_ERR_UNSPEC;
+    return j.status;
+}
+
+TEST(cache_byte_writes_read_modify_write_partial_blocks)
+{
+    static const uint16_t sizes[] = { 512, 1024, 2048, 4096 };
+    for (uint32_t k = 0; k < AF_ARRAY_LEN(sizes); k++) {
+        blk_fixture_options o = small_options(16);
+        o.sector_size = sizes[k];
+        CHECK(fixture_with_pattern(&fx, &o));
+        /* One sector inside a block, then one sector-sized span across a block boundary. */
+        static uint8_t sector[4096];
+        memset(sector, 0xAB, sizeof sector);
+        uint64_t first = 3 * BLK_TRANSFER_SIZE + sizes[k] % BLK_TRANSFER_SIZE;
+        uint64_t second = 6 * BLK_TRANSFER_SIZE - sizes[k] / 2;
+        CHECK_EQ(bytes_now(first, sector, sizes[k], true), BLK_OK);
+        CHECK_EQ(bytes_now(second, sector, sizes[k], true), BLK_OK);
+        CHECK_EQ(flush_now(), BLK_OK);
+        for (uint64_t off = 2 * BLK_TRANSFER_SIZE; off < 8 * BLK_TRANSFER_SIZE; off++) {
+            bool written = (off >= first && off < first + sizes[k]) || (off >= second && off < second + sizes[k]);
+            uint8_t want = written ? 0xAB : pattern_byte(off / BLK_TRANSFER_SIZE, (uint32_t)(off % BLK_TRANSFER_SIZE));
+            CHECK_MSG(fx.image[off] == want, "sector size %u: byte %llu", sizes[k], (unsigned long long)off);
+        }
+        static uint8_t back[8192];
+        CHECK_EQ(bytes_now(second - 10, back, sizes[k] + 20, false), BLK_OK);
+        CHECK(memcmp(back, fx.image + second - 10, sizes[k] + 20) == 0);
+        CHECK_EQ(bytes_now(1024 * BLK_TRANSFER_SIZE - 10, back, 11, false), BLK_ERR_RANGE);
+        blk_fixture_fini(&fx);
+    }
+}
+
+TEST(cache_read_only_device_refuses_byte_writes)
+{
+    blk_fixture_options o = small_options(16);
+    o.read_only = true;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t b[16] = { 0 };
+    CHECK_EQ(bytes_now(100, b, sizeof b, true), BLK_ERR_READ_ONLY);
+    CHECK_EQ(bytes_now(100, b, sizeof b, false), BLK_OK);
+    CHECK_EQ(flush_now(), BLK_OK);
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_failed_read_leaves_no_valid_buffer)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_fail_range(&fx.dev, 7, 8, 1u << BLK_REQ_READ);
+    static get_job jobs[8];
+    for (uint32_t i = 0; i < 8; i++) {
+        jobs[i] = (get_job){ .block = i < 6 ? 7 : 8 };
+        CHECK(blk_fixture_spawn(&fx, run_get, &jobs[i]));
+    }
+    CHECK(blk_fixture_run(&fx));
+    for (uint32_t i = 0; i < 8; i++) {
+        CHECK_EQ(jobs[i].status, i < 6 ? BLK_ERR_IO : BLK_OK);
+        CHECK(i < 6 ? jobs[i].buf == NULL : jobs[i].data_ok);
+    }
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->device_reads, 2); /* the six shared one read */
+    /* Nothing of block 7 was left behind: the next get reads the device again. */
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    uint64_t again[] = { 7 };
+    CHECK(get_blocks(again, 1));
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->device_reads, 3);
+    /* And every buffer is usable again. */
+    uint64_t many[16];
+    for (uint32_t i = 0; i < 16; i++)
+        many[i] = 600 + i;
+    CHECK(get_blocks(many, 16));
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_failed_write_stays_dirty_until_it_succeeds)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t blocks[] = { 9, 10, 40 };
+    CHECK(write_blocks(blocks, 3, 100));
+    ram_device_fail_range(&fx.dev, 10, 11, 1u << BLK_REQ_WRITE);
+    CHECK_EQ(flush_now(), BLK_ERR_IO);
+    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 2 + (pattern_check(fx.image + 40 * 4096, 140) ? 0 : 1));
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    CHECK_EQ(flush_now(), BLK_OK);
+    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 0);
+    for (uint32_t i = 0; i < 3; i++)
+        CHECK(pattern_check(fx.image + blocks[i] * BLK_TRANSFER_SIZE, 100 + blocks[i]));
+    blk_fixture_fini(&fx);
+}
+
+/* The ordering rule, checked on the device's completion log: no write that carries an
+ * epoch-2 block completes before every epoch-1 block is written and a FLUSH completed. */
+static bool log_respects_epochs(const uint64_t *first, uint32_t nfirst, const uint64_t *second, uint32_t nsecond)
+{
+    uint64_t n = ram_device_log_count(&fx.dev);
+    bool first_written[64] = { false };
+    bool first_durable = false;
+    for (uint64_t i = 0; i < n; i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        if (e->code == BLK_REQ_FLUSH && e->status == BLK_RESP_OK) {
+            bool all = true;
+            for (uint32_t k = 0; k < nfirst; k++)
+                all &= first_written[k];
+            first_durable |= all;
+        }
+        if (e->code != BLK_REQ_WRITE || e->status != BLK_RESP_OK)
+            continue;
+        for (uint32_t k = 0; k < nfirst; k++)
+            if (first[k] >= e->block && first[k] < e->block + e->count)
+                first_written[k] = true;
+        for (uint32_t k = 0; k < nsecond; k++)
+            if (second[k] >= e->block && second[k] < e->block + e->count && !first_durable)
+                return false;
+    }
+    return first_durable;
+}
+
+typedef struct epoch_job {
+    const uint64_t *first, *second;
+    uint32_t nfirst, nsecond;
+    bool flush_at_end;
+    blk_status status;
+} epoch_job;
+
+static void *run_epochs(void *arg)
+{
+    epoch_job *j = arg;
+    uint8_t data[BLK_TRANSFER_SIZE];
+    j->status = BLK_OK;
+    for (uint32_t i = 0; i < j->nfirst && j->status == BLK_OK; i++) {
+        pattern_fill(data, 1000 + j->first[i]);
+        j->status = blk_cache_write_bytes(&fx.cache, j->first[i] * BLK_TRANSFER_SIZE, data, sizeof data);
+    }
+    blk_cache_order_point(&fx.cache);
+    for (uint32_t i = 0; i < j->nsecond && j->status == BLK_OK; i++) {
+        pattern_fill(data, 2000 + j->second[i]);
+        j->status = blk_cache_write_bytes(&fx.cache, j->second[i] * BLK_TRANSFER_SIZE, data, sizeof data);
+    }
+    if (j->flush_at_end && j->status == BLK_OK)
+        j->status = blk_cache_flush(&fx.cache);
+    return NULL;
+}
+
+TEST(cache_flush_writes_epochs_in_order)
+{
+    blk_fixture_options o = small_options(64);
+    CHECK(fixture_with_pattern(&fx, &o));
+    /* Adjacent blocks in different epochs must not be merged into one request. */
+    static const uint64_t first[] = { 20, 21, 50, 7 };
+    static const uint64_t second[] = { 22, 19, 51, 300 };
+    static epoch_job j;
+    j = (epoch_job){ first, second, 4, 4, true, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_epochs, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK(log_respects_epochs(first, 4, second, 4));
+    for (uint32_t i = 0; i < 4; i++) {
+        CHECK(pattern_check(fx.image + first[i] * BLK_TRANSFER_SIZE, 1000 + first[i]));
+        CHECK(pattern_check(fx.image + second[i] * BLK_TRANSFER_SIZE, 2000 + second[i]));
+    }
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_eviction_write_back_respects_epochs)
+{
+    /* Eight buffers and twelve dirty blocks: eviction must write some back on its own. */
+    blk_fixture_options o = small_options(8);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static const uint64_t first[] = { 100, 101, 3 };
+    static const uint64_t second[] = { 102, 4, 5, 6, 200, 201, 202, 203, 99 };
+    static epoch_job j;
+    j = (epoch_job){ first, second, 3, 9, false, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_epochs, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK(ram_device_log_count(&fx.dev) > 0);
+    CHECK(log_respects_epochs(first, 3, second, 9));
+    CHECK_EQ(flush_now(), BLK_OK);
+    CHECK(log_respects_epochs(first, 3, second, 9));
+    for (uint32_t i = 0; i < 9; i++)
+        CHECK(pattern_check(fx.image + second[i] * BLK_TRANSFER_SIZE, 2000 + second[i]));
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_block_dirtied_again_moves_to_the_later_epoch)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static const uint64_t first[] = { 30, 31 };
+    static const uint64_t second[] = { 31, 32 };
+    static epoch_job j;
+    j = (epoch_job){ first, second, 2, 2, true, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_epochs, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_OK);
+    /* Block 31 is written once, with its epoch-2 contents, after block 30 is durable. */
+    uint64_t n = ram_device_log_count(&fx.dev);
+    int64_t flush_after_30 = -1;
+    bool saw_30 = false;
+    for (uint64_t i = 0; i < n; i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        if (e->code == BLK_REQ_WRITE && e->block <= 30 && 30 < e->block + e->count) {
+            CHECK(e->block + e->count <= 31); /* not merged with 31 */
+            saw_30 = true;
+        }
+        if (e->code == BLK_REQ_FLUSH && saw_30 && flush_after_30 < 0)
+            flush_after_30 = (int64_t)i;
+        if (e->code == BLK_REQ_WRITE && e->block <= 31 && 31 < e->block + e->count)
+            CHECK(flush_after_30 >= 0 && (int64_t)i > flush_after_30);
+    }
+    CHECK(pattern_check(fx.image + 31 * BLK_TRANSFER_SIZE, 2031));
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_invalidate_drops_clean_buffers_only)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t clean[] = { 1, 2, 3 };
+    CHECK(get_blocks(clean, 3));
+    uint64_t dirty[] = { 4 };
+    CHECK(write_blocks(dirty, 1, 70));
+    /* Someone else changed the device under us. */
+    pattern_fill(fx.image + 2 * BLK_TRANSFER_SIZE, 77);
+    blk_cache_invalidate(&fx.cache);
+    static uint8_t back[BLK_TRANSFER_SIZE];
+    CHECK_EQ(bytes_now(2 * BLK_TRANSFER_SIZE, back, sizeof back, false), BLK_OK);
+    CHECK(pattern_check(back, 77));
+    CHECK_EQ(bytes_now(4 * BLK_TRANSFER_SIZE, back, sizeof back, false), BLK_OK);
+    CHECK(pattern_check(back, 74));
+    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 1);
+    blk_fixture_fini(&fx);
+}
+
+/* Many fibers, random byte reads and writes on disjoint slices of shared blocks (so every
+ * fiber has a private model), random completion order, a small cache: the device image
+ * after the final flush equals the model. */
+#define MODEL_FIBERS 16
+#define MODEL_BLOCKS 48
+#define SLICE (BLK_TRANSFER_SIZE / MODEL_FIBERS)
+static uint8_t model[MODEL_BLOCKS * BLK_TRANSFER_SIZE];
+
+typedef struct model_job {
+    uint32_t id;
+    uint64_t rng;
+    bool ok;
+} model_job;
+
+static void *run_model(void *arg)
+{
+    model_job *j = arg;
+    j->ok = true;
+    uint8_t buf[SLICE * 3];
+    for (uint32_t step = 0; step < 150 && j->ok; step++) {
+        uint64_t block = test_rand_below(&j->rng, MODEL_BLOCKS);
+        uint64_t off = block * BLK_TRANSFER_SIZE + (uint64_t)j->id * SLICE;
+        uint32_t len = 1 + (uint32_t)test_rand_below(&j->rng, SLICE);
+        uint32_t start = (uint32_t)test_rand_below(&j->rng, SLICE - len + 1);
+        switch (test_rand_below(&j->rng, 8)) {
+        case 0:
+            blk_cache_order_point(&fx.cache);
+            break;
+        case 1:
+            j->ok = blk_cache_writeback_some(&fx.cache) == BLK_OK;
+            break;
+        case 2:
+        case 3:
+        case 4:
+            for (uint32_t i = 0; i < len; i++)
+                buf[i] = (uint8_t)test_rand(&j->rng);
+            memcpy(model + off + start, buf, len);
+            j->ok = blk_cache_write_bytes(&fx.cache, off + start, buf, len) == BLK_OK;
+            break;
+        default:
+            j->ok = blk_cache_read_bytes(&fx.cache, off + start, buf, len) == BLK_OK &&
+                    memcmp(buf, model + off + start, len) == 0;
+            break;
+        }
+    }
+    return NULL;
+}
+
+TEST(cache_many_fibers_match_a_model)
+{
+    blk_fixture_options o = small_options(12);
+    o.queue_capacity = 8;
+    CHECK(fixture_with_pattern(&fx, &o));
+    memcpy(model, fx.image, sizeof model);
+    static model_job jobs[MODEL_FIBERS];
+    for (uint32_t i = 0; i < MODEL_FIBERS; i++) {
+        jobs[i] = (model_job){ .id = i, .rng = test_seed() * 1000 + i };
+        CHECK(blk_fixture_spawn(&fx, run_model, &jobs[i]));
+    }
+    CHECK(blk_fixture_run(&fx));
+    for (uint32_t i = 0; i < MODEL_FIBERS; i++)
+        CHECK_MSG(jobs[i].ok, "fiber %u saw data different from its model", i);
+    CHECK_EQ(flush_now(), BLK_OK);
+    CHECK(memcmp(fx.image, model, sizeof model) == 0);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    CHECK(s->evictions > 0);
+    CHECK(s->hits > 0);
+    blk_fixture_fini(&fx);
+}

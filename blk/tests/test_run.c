@@ -1,0 +1,346 @@
+/* Bypass transfers (read_run / write_run): correctness, coherence with the cache and with
+ * each other, request merging, zero-copy, read-ahead and its invalidation. */
+#include "blk/tests/blk_test_util.h"
+
+#include <stdlib.h>
+
+static blk_fixture fx;
+
+static blk_fixture_options run_options(void)
+{
+    blk_fixture_options o = random_options();
+    o.image_bytes = 2048 * BLK_TRANSFER_SIZE;
+    o.cache_buffers = 32;
+    o.staging_slots = 4;
+    o.staging_slot_blocks = 16;
+    o.read_ahead_blocks = 32;
+    return o;
+}
+
+typedef enum run_op { OP_READ_RUN, OP_WRITE_RUN, OP_WRITE_BYTES, OP_READ_BYTES, OP_FLUSH } run_op;
+
+typedef struct run_job {
+    run_op op;
+    uint64_t block;
+    uint32_t count;
+    uint8_t *mem;
+    blk_status status;
+} run_job;
+
+static void *run_one(void *arg)
+{
+    run_job *j = arg;
+    switch (j->op) {
+    case OP_READ_RUN: j->status = blk_cache_read_run(&fx.cache, j->block, j->count, j->mem); break;
+    case OP_WRITE_RUN: j->status = blk_cache_write_run(&fx.cache, j->block, j->count, j->mem); break;
+    case OP_WRITE_BYTES:
+        j->status = blk_cache_write_bytes(&fx.cache, j->block * BLK_TRANSFER_SIZE, j->mem,
+                                          (size_t)j->count * BLK_TRANSFER_SIZE);
+        break;
+    case OP_READ_BYTES:
+        j->status = blk_cache_read_bytes(&fx.cache, j->block * BLK_TRANSFER_SIZE, j->mem,
+                                         (size_t)j->count * BLK_TRANSFER_SIZE);
+        break;
+    case OP_FLUSH: j->status = blk_cache_flush(&fx.cache); break;
+    }
+    return NULL;
+}
+
+static blk_status do_op(run_op op, uint64_t block, uint32_t count, void *mem)
+{
+    static run_job j;
+    j = (run_job){ op, block, count, mem, BLK_ERR_UNSPEC };
+    if (!blk_fixture_spawn(&fx, run_one, &j) || !blk_fixture_run(&fx))
+        return BLK_ERR_UNSPEC;
+    return j.status;
+}
+
+static bool mem_has_pattern(const uint8_t *mem, uint64_t first_tag, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++)
+        if (!pattern_check(mem + (uint64_t)i * BLK_TRANSFER_SIZE, first_tag + i))
+            return false;
+    return true;
+}
+
+static uint8_t *filled(uint64_t first_tag, uint32_t count)
+{
+    uint8_t *m = malloc((size_t)count * BLK_TRANSFER_SIZE);
+    for (uint32_t i = 0; i < count; i++)
+        pattern_fill(m + (uint64_t)i * BLK_TRANSFER_SIZE, first_tag + i);
+    return m;
+}
+
+TEST(run_read_returns_the_device_contents_in_few_requests)
+{
+    blk_fixture_options o = run_options();
+    o.random_order = false;
+    o.read_ahead_blocks = 0;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *mem = malloc(300 * BLK_TRANSFER_SIZE);
+    CHECK_EQ(do_op(OP_READ_RUN, 100, 300, mem), BLK_OK);
+    CHECK(mem_has_pattern(mem, 100, 300));
+    CHECK_EQ(fx.dev.requests_done, (300 + 15) / 16);
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->bypass_read_blocks, 300);
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->misses, 0); /* the cache was not polluted */
+    CHECK_EQ(do_op(OP_READ_RUN, 2040, 9, mem), BLK_ERR_RANGE);
+    CHECK_EQ(do_op(OP_READ_RUN, 2040, 0, mem), BLK_OK);
+    free(mem);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_read_sees_dirty_cached_blocks)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *fresh = filled(9000, 3);
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 205, 3, fresh), BLK_OK); /* dirty in the cache only */
+    uint8_t *mem = malloc(40 * BLK_TRANSFER_SIZE);
+    CHECK_EQ(do_op(OP_READ_RUN, 190, 40, mem), BLK_OK);
+    CHECK(mem_has_pattern(mem, 190, 15));
+    CHECK(mem_has_pattern(mem + 15 * BLK_TRANSFER_SIZE, 9000, 3));
+    CHECK(mem_has_pattern(mem + 18 * BLK_TRANSFER_SIZE, 208, 22));
+    free(fresh);
+    free(mem);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_write_updates_cached_blocks_and_the_device)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t one[BLK_TRANSFER_SIZE];
+    CHECK_EQ(do_op(OP_READ_BYTES, 52, 1, one), BLK_OK); /* block 52 cached, clean */
+    uint8_t *fresh = filled(7000, 40);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 40, 40, fresh), BLK_OK);
+    CHECK_EQ(do_op(OP_READ_BYTES, 52, 1, one), BLK_OK);
+    CHECK(pattern_check(one, 7012));
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 40 * BLK_TRANSFER_SIZE, 7000, 40));
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->bypass_write_blocks, 39);
+    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 41), 1);
+    free(fresh);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_write_is_ordered_after_earlier_epochs)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *a = filled(100, 1);
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 5, 1, a), BLK_OK);
+    blk_cache_order_point(&fx.cache);
+    uint8_t *b = filled(200, 8);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 500, 8, b), BLK_OK);
+    /* Log: write of 5, FLUSH, then the run. */
+    uint64_t n = ram_device_log_count(&fx.dev);
+    CHECK_EQ(n, 3);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 0)->block, 5);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 1)->code, BLK_REQ_FLUSH);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 2)->block, 500);
+    /* And a block dirtied after another order point waits for the run to be flushed. */
+    blk_cache_order_point(&fx.cache);
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 6, 1, a), BLK_OK);
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 3)->code, BLK_REQ_FLUSH);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 4)->block, 6);
+    free(a);
+    free(b);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_zero_copy_when_memory_is_in_the_data_region)
+{
+    blk_fixture_options o = run_options();
+    o.scratch_blocks = 64;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *scratch = fx.dev.data_region + fx.scratch_offset;
+    CHECK_EQ(do_op(OP_READ_RUN, 1000, 64, scratch), BLK_OK);
+    CHECK(mem_has_pattern(scratch, 1000, 64));
+    CHECK_EQ(fx.dev.requests_done, 1); /* one request, not one per staging slot */
+    for (uint32_t i = 0; i < 64; i++)
+        pattern_fill(scratch + (uint64_t)i * BLK_TRANSFER_SIZE, 3000 + i);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 1500, 64, scratch), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 1500 * BLK_TRANSFER_SIZE, 3000, 64));
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_sequential_reader_gets_read_ahead)
+{
+    blk_fixture_options o = run_options();
+    o.random_order = false;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *mem = malloc(8 * BLK_TRANSFER_SIZE);
+    for (uint64_t b = 0; b < 400; b += 8) {
+        CHECK_EQ(do_op(OP_READ_RUN, b, 8, mem), BLK_OK);
+        CHECK(mem_has_pattern(mem, b, 8));
+    }
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    CHECK(s->read_ahead_blocks > 300);
+    CHECK(s->read_ahead_used_blocks >= 380);
+    /* Requests are read-ahead sized, not reader sized. */
+    CHECK(fx.dev.requests_done < 400 / 8);
+    free(mem);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_read_ahead_never_returns_overwritten_data)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *mem = malloc(8 * BLK_TRANSFER_SIZE);
+    CHECK_EQ(do_op(OP_READ_RUN, 0, 8, mem), BLK_OK);
+    CHECK_EQ(do_op(OP_READ_RUN, 8, 8, mem), BLK_OK); /* sequential: windows from 16 on */
+    CHECK(blk_cache_get_stats(&fx.cache)->read_ahead_blocks > 0);
+    /* Overwrite prefetched blocks three ways: bypass write, write-back and eviction, dirty. */
+    uint8_t *fresh = filled(5000, 2);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 17, 2, fresh), BLK_OK);
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 20, 1, fresh), BLK_OK);
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    uint8_t *other = malloc(64 * BLK_TRANSFER_SIZE);
+    CHECK_EQ(do_op(OP_READ_BYTES, 1000, 64, other), BLK_OK); /* evicts block 20 */
+    free(other);
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 23, 1, fresh + BLK_TRANSFER_SIZE), BLK_OK);
+    CHECK_EQ(do_op(OP_READ_RUN, 16, 8, mem), BLK_OK);
+    CHECK(pattern_check(mem, 16));
+    CHECK(mem_has_pattern(mem + 1 * BLK_TRANSFER_SIZE, 5000, 2));
+    CHECK(pattern_check(mem + 3 * BLK_TRANSFER_SIZE, 19));
+    CHECK(pattern_check(mem + 4 * BLK_TRANSFER_SIZE, 5000));
+    CHECK(pattern_check(mem + 7 * BLK_TRANSFER_SIZE, 5001));
+    free(fresh);
+    free(mem);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_miss_waits_for_a_bypass_write_in_flight)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    static run_job w, r;
+    uint8_t *fresh = filled(8000, 10);
+    static uint8_t back[BLK_TRANSFER_SIZE];
+    w = (run_job){ OP_WRITE_RUN, 300, 10, fresh, BLK_ERR_UNSPEC };
+    r = (run_job){ OP_READ_BYTES, 305, 1, back, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &w));
+    ram_device_set_hold(&fx.dev, true);
+    blk_fixture_pass(&fx);
+    blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1); /* the write is at the device */
+    CHECK(blk_fixture_spawn(&fx, run_one, &r));
+    blk_fixture_pass(&fx);
+    blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1); /* the miss did not read around it */
+    ram_device_set_hold(&fx.dev, false);
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(w.status, BLK_OK);
+    CHECK_EQ(r.status, BLK_OK);
+    CHECK(pattern_check(back, 8005));
+    free(fresh);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_read_error_is_reported)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_fail_range(&fx.dev, 70, 71, 1u << BLK_REQ_READ);
+    uint8_t *mem = malloc(20 * BLK_TRANSFER_SIZE);
+    CHECK_EQ(do_op(OP_READ_RUN, 60, 20, mem), BLK_ERR_IO);
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    CHECK_EQ(do_op(OP_READ_RUN, 60, 20, mem), BLK_OK);
+    CHECK(mem_has_pattern(mem, 60, 20));
+    free(mem);
+    blk_fixture_fini(&fx);
+}
+
+/* Many fibers mixing run and cached access on overlapping regions, random completion
+ * order: each fiber owns a set of blocks (block % FIBERS == id) so its model is exact,
+ * while runs and read-ahead windows span everyone's blocks. */
+#define RUN_FIBERS 8
+#define RUN_BLOCKS 256
+static uint8_t run_model[RUN_BLOCKS * BLK_TRANSFER_SIZE];
+
+typedef struct mix_job {
+    uint32_t id;
+    uint64_t rng;
+    bool ok;
+} mix_job;
+
+static void *run_mix(void *arg)
+{
+    mix_job *j = arg;
+    static uint8_t bufs[RUN_FIBERS][32 * BLK_TRANSFER_SIZE];
+    uint8_t *buf = bufs[j->id];
+    j->ok = true;
+    for (uint32_t step = 0; step < 60 && j->ok; step++) {
+        uint32_t count = 1 + (uint32_t)test_rand_below(&j->rng, 32);
+        uint64_t block = test_rand_below(&j->rng, RUN_BLOCKS - count + 1);
+        uint64_t mine = block + (j->id + RUN_FIBERS - block % RUN_FIBERS) % RUN_FIBERS;
+        switch (test_rand_below(&j->rng, 6)) {
+        case 0:
+            /* read a run and check only my blocks in it */
+            j->ok = blk_cache_read_run(&fx.cache, block, count, buf) == BLK_OK;
+            for (uint64_t b = mine; j->ok && b < block + count; b += RUN_FIBERS)
+                j->ok = memcmp(buf + (b - block) * BLK_TRANSFER_SIZE, run_model + b * BLK_TRANSFER_SIZE,
+                               BLK_TRANSFER_SIZE) == 0;
+            break;
+        case 1:
+            /* write a run of one block of mine (runs of several would touch others' blocks) */
+            if (mine >= RUN_BLOCKS)
+                break;
+            for (uint32_t i = 0; i < BLK_TRANSFER_SIZE; i++)
+                buf[i] = (uint8_t)test_rand(&j->rng);
+            memcpy(run_model + mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE);
+            j->ok = blk_cache_write_run(&fx.cache, mine, 1, buf) == BLK_OK;
+            break;
+        case 2:
+            if (mine >= RUN_BLOCKS)
+                break;
+            for (uint32_t i = 0; i < 100; i++)
+                buf[i] = (uint8_t)test_rand(&j->rng);
+            memcpy(run_model + mine * BLK_TRANSFER_SIZE + 7, buf, 100);
+            j->ok = blk_cache_write_bytes(&fx.cache, mine * BLK_TRANSFER_SIZE + 7, buf, 100) == BLK_OK;
+            break;
+        case 3:
+            j->ok = blk_cache_writeback_some(&fx.cache) == BLK_OK;
+            break;
+        case 4:
+            if (mine >= RUN_BLOCKS)
+                break;
+            j->ok = blk_cache_read_bytes(&fx.cache, mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE) == BLK_OK &&
+                    memcmp(buf, run_model + mine * BLK_TRANSFER_SIZE, BLK_TRANSFER_SIZE) == 0;
+            break;
+        default:
+            /* a sequential stretch, to exercise read-ahead */
+            for (uint64_t b = block; j->ok && b + 4 <= RUN_BLOCKS && b < block + 16; b += 4) {
+                j->ok = blk_cache_read_run(&fx.cache, b, 4, buf) == BLK_OK;
+                uint64_t m = b + (j->id + RUN_FIBERS - b % RUN_FIBERS) % RUN_FIBERS;
+                if (j->ok && m < b + 4)
+                    j->ok = memcmp(buf + (m - b) * BLK_TRANSFER_SIZE, run_model + m * BLK_TRANSFER_SIZE,
+                                   BLK_TRANSFER_SIZE) == 0;
+            }
+            break;
+        }
+    }
+    return NULL;
+}
+
+TEST(run_and_cache_mixed_fibers_match_a_model)
+{
+    blk_fixture_options o = run_options();
+    o.cache_buffers = 16;
+    o.queue_capacity = 8;
+    CHECK(fixture_with_pattern(&fx, &o));
+    memcpy(run_model, fx.image, sizeof run_model);
+    static mix_job jobs[RUN_FIBERS];
+    for (uint32_t i = 0; i < RUN_FIBERS; i++) {
+        jobs[i] = (mix_job){ .id = i, .rng = test_seed() * 77 + i };
+        CHECK(blk_fixture_spawn(&fx, run_mix, &jobs[i]));
+    }
+    CHECK(blk_fixture_run(&fx));
+    for (uint32_t i = 0; i < RUN_FIBERS; i++)
+        CHECK_MSG(jobs[i].ok, "fiber %u saw data different from its model", i);
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(memcmp(fx.image, run_model, sizeof run_model) == 0);
+    blk_fixture_fini(&fx);
+}

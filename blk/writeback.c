@@ -1,0 +1,180 @@
+/* Write-back: merged runs of dirty buffers, flush epochs, flush.
+ *
+ * Every write-back happens under cache->writeback_lock and waits for its writes before
+ * the lock is released, so under the lock no cache write is in flight and the epoch rule
+ * (blk.h) reduces to: before writing anything of epoch E, if something of an earlier epoch
+ * was written since the last FLUSH, send a FLUSH first. Buffer contents are copied into a
+ * staging slot when the write is issued, so tasks may keep changing the buffer meanwhile.
+ */
+#include "blk/cache_internal.h"
+
+static bool writeback_candidate(const blk_buf *b, uint32_t epoch)
+{
+    return b && b->dirty && !b->writing && b->epoch == epoch;
+}
+
+/* The oldest dirty buffer not being written: near the head of the dirty list (the only
+ * ones skipped were dirtied again while their write-back is in flight, in this batch). */
+static blk_buf *oldest_dirty(blk_cache *cache)
+{
+    for (uint32_t i = cache->dirty_head; i != BLK_NONE; i = cache->bufs[i].dirty_next)
+        if (!cache->bufs[i].writing)
+            return &cache->bufs[i];
+    return NULL;
+}
+
+static bool oldest_dirty_epoch(blk_cache *cache, uint32_t *epoch)
+{
+    blk_buf *b = oldest_dirty(cache);
+    if (b)
+        *epoch = b->epoch;
+    return b != NULL;
+}
+
+blk_status blk_writeback_flush_if_needed(blk_cache *cache, uint32_t epoch)
+{
+    if (cache->written_unflushed_epoch == 0 || cache->written_unflushed_epoch >= epoch)
+        return BLK_OK;
+    cache->stats.flushes++;
+    blk_status st = blk_client_flush(cache->client);
+    if (st == BLK_OK)
+        cache->written_unflushed_epoch = 0;
+    return st;
+}
+
+/* Gather the longest run of same-epoch dirty blocks around b that fits a staging slot,
+ * copy it into the slot and send it. Does not block before the copy is taken. */
+static void run_issue(blk_cache *cache, blk_transfer *t, blk_buf *b, uint32_t epoch)
+{
+    uint32_t max = cache->staging_slot_blocks;
+    uint64_t first = b->block;
+    while (first > 0 && b->block - (first - 1) < max && writeback_candidate(blk_cache_find(cache, first - 1), epoch))
+        first--;
+    uint32_t n = 0;
+    uint8_t *stage = cache_staging_ptr(cache, t->staging_slot);
+    blk_buf *x;
+    while (n < max && writeback_candidate(x = blk_cache_find(cache, first + n), epoch)) {
+        af_memcpy(stage + (uint64_t)n * BLK_TRANSFER_SIZE, x->data, BLK_TRANSFER_SIZE);
+        x->dirty = false;
+        x->writing = true;
+        dirty_unlink(cache, x);
+        cache->dirty_count--;
+        n++;
+    }
+    t->kind = BLK_XFER_WRITEBACK;
+    t->block = first;
+    t->count = n;
+    blk_transfer_note_write(cache, first, n);
+    if (n > 1)
+        cache->stats.merged_requests++;
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, first, n,
+                                      cache_staging_offset(cache, t->staging_slot), &t->io);
+    if (st != BLK_OK) {
+        t->io.status = st;
+        t->io.done = true;
+    }
+}
+
+static void run_complete(blk_cache *cache, blk_transfer *t, uint32_t epoch, blk_status st)
+{
+    for (uint32_t k = 0; k < t->count; k++) {
+        blk_buf *x = blk_cache_find(cache, t->block + k);
+        x->writing = false;
+        if (st != BLK_OK) {
+            /* Not on the device: dirty again, and no later than the epoch it was written in. */
+            if (!x->dirty) {
+                x->dirty = true;
+                cache->dirty_count++;
+            } else {
+                dirty_unlink(cache, x);
+            }
+            dirty_link(cache, x, true);
+            x->epoch = epoch;
+        }
+    }
+    if (st == BLK_OK) {
+        blk_cache_count_write(cache, t->block, t->count);
+        if (cache->written_unflushed_epoch < epoch)
+            cache->written_unflushed_epoch = epoch;
+    }
+    fp_wake_all(&cache->buffer_waiters, NULL);
+}
+
+/* Under the lock: write up to max_runs runs of `epoch` at once and wait for them. */
+static blk_status writeback_batch(blk_cache *cache, uint32_t epoch, uint32_t max_runs)
+{
+    blk_status st = blk_writeback_flush_if_needed(cache, epoch);
+    if (st != BLK_OK)
+        return st;
+    blk_transfer *batch[BLK_CACHE_MAX_TRANSFERS];
+    uint32_t n = 0;
+    while (n < max_runs) {
+        blk_transfer *t = n == 0 ? blk_transfer_acquire(cache) : blk_transfer_try_acquire(cache);
+        if (!t)
+            break;
+        uint32_t slot;
+        if (n == 0) {
+            slot = blk_staging_acquire(cache);
+        } else if (!blk_staging_try_acquire(cache, &slot)) {
+            blk_transfer_release(cache, t);
+            break;
+        }
+        t->staging_slot = slot;
+        t->kind = BLK_XFER_WRITEBACK;
+        t->count = 0;
+        blk_buf *b = oldest_dirty(cache);
+        if (!b || b->epoch != epoch) {
+            blk_transfer_release(cache, t);
+            break;
+        }
+        run_issue(cache, t, b, epoch);
+        batch[n++] = t;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        blk_status r = blk_io_wait(cache->client, &batch[k]->io);
+        run_complete(cache, batch[k], epoch, r);
+        blk_transfer_release(cache, batch[k]);
+        if (r != BLK_OK && st == BLK_OK)
+            st = r;
+    }
+    return st;
+}
+
+blk_status blk_writeback_before_epoch(blk_cache *cache, uint32_t epoch)
+{
+    uint32_t oldest;
+    while (oldest_dirty_epoch(cache, &oldest) && oldest < epoch) {
+        blk_status st = writeback_batch(cache, oldest, cache->staging_slots);
+        if (st != BLK_OK)
+            return st;
+    }
+    return BLK_OK;
+}
+
+blk_status blk_cache_writeback_some(blk_cache *cache)
+{
+    fp_mutex_lock(cache->pool, &cache->writeback_lock);
+    uint32_t oldest;
+    blk_status st = BLK_OK;
+    if (oldest_dirty_epoch(cache, &oldest))
+        st = writeback_batch(cache, oldest, cache->staging_slots);
+    fp_mutex_unlock(cache->pool, &cache->writeback_lock);
+    return st;
+}
+
+blk_status blk_cache_flush(blk_cache *cache)
+{
+    fp_mutex_lock(cache->pool, &cache->writeback_lock);
+    /* Buffers dirtied while this flush runs go to a later epoch and are not waited for. */
+    cache->epoch_dirtied = true;
+    blk_cache_order_point(cache);
+    blk_status st = blk_writeback_before_epoch(cache, cache->epoch);
+    if (st == BLK_OK && !cache->client->read_only) {
+        cache->stats.flushes++;
+        st = blk_client_flush(cache->client);
+        if (st == BLK_OK)
+            cache->written_unflushed_epoch = 0;
+    }
+    fp_mutex_unlock(cache->pool, &cache->writeback_lock);
+    return st;
+}
