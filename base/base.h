@@ -43,6 +43,23 @@ static inline uintptr_t af_align_up(uintptr_t x, uintptr_t align) { return (x + 
 static inline uintptr_t af_align_down(uintptr_t x, uintptr_t align) { return x & ~(align - 1); }
 static inline bool af_is_pow2(uint64_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+/* Index of the lowest set bit of a non-zero x. Targets without a count-trailing-zeros
+ * instruction (riscv64 without Zbb) would make the compiler call libgcc, which soft-float
+ * riscv64 has no build of here, so they get a multiply-and-lookup instead. */
+static inline uint32_t af_ctz64(uint64_t x)
+{
+#if defined(__riscv) && !defined(__riscv_zbb)
+    static const uint8_t debruijn[64] = {
+        0,  1,  2,  53, 3,  7,  54, 27, 4,  38, 41, 8,  34, 55, 48, 28, 62, 5,  39, 46, 44, 42,
+        22, 9,  24, 35, 59, 56, 49, 18, 29, 11, 63, 52, 6,  26, 37, 40, 33, 47, 61, 45, 43, 21,
+        23, 58, 17, 10, 51, 25, 36, 32, 60, 20, 57, 16, 50, 31, 19, 15, 30, 14, 13, 12,
+    };
+    return debruijn[((x & (0 - x)) * 0x022FDD63CC95386Dull) >> 58];
+#else
+    return (uint32_t)__builtin_ctzll(x);
+#endif
+}
+
 static inline size_t af_strnlen(const char *s, size_t max)
 {
     size_t n = 0;
