@@ -1,0 +1,52 @@
+/* The component model (after seL4 Microkit): what a component provides and what its
+ * platform gives it. Freestanding-safe declarations only: portable code may include this.
+ *
+ * A component provides component_init(), called once before any notification, and
+ * component_notified(channel), called for each notification on one of its channels (a
+ * notification carries no data; several may arrive as one). Both run to completion on the
+ * component's only thread, never nested.
+ *
+ * The platform provides the rest. Channels are small numbers local to the component (the
+ * Microkit channel ids, 0..62); regions are shared memory named in the system description.
+ * On Microkit a generated table maps names to the setvar symbols and channel ids; on Linux
+ * the launcher passes them to each process (platform/linux/runtime.h).
+ */
+#ifndef ASYNCFAT_PLATFORM_COMPONENT_H
+#define ASYNCFAT_PLATFORM_COMPONENT_H
+
+#include "base/base.h"
+
+#define COMPONENT_MAX_CHANNELS 63u
+#define COMPONENT_NO_CHANNEL 0xffffffffu
+
+/* Provided by the component. */
+void component_init(void);
+void component_notified(unsigned channel);
+
+/* Signal the peer on `channel`. Cheap; several notifies before the peer runs may be seen
+ * as one. An unknown channel is ignored. */
+void component_notify(unsigned channel);
+
+/* The shared region called `name` (NULL if this component has none by that name); its
+ * size in bytes goes to *size when size is not NULL. */
+void *component_region(const char *name, size_t *size);
+
+/* The channel called `name` in the system description, or COMPONENT_NO_CHANNEL. */
+unsigned component_channel(const char *name);
+
+/* One line of diagnostics (no newline needed), prefixed with the component's name. */
+void component_log(const char *message);
+
+/* Monotonic time in nanoseconds. */
+uint64_t component_time_ns(void);
+
+/* Wall-clock time, Unix seconds (file timestamps). */
+int64_t component_wall_time(void);
+
+/* Memory for `slots` fiber stacks of at least `stack_size` bytes each, laid out as
+ * fp_config wants it: slot i's stack is [base + i * stride + guard, base + (i + 1) * stride).
+ * Linux maps a PROT_NONE guard page below every stack; a platform without an MMU service
+ * hands out static memory with guard 0. NULL if there is not enough. */
+void *component_fiber_stacks(uint32_t slots, size_t stack_size, size_t *stride, size_t *guard);
+
+#endif

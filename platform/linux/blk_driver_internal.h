@@ -1,0 +1,103 @@
+/* Shared by the block driver's files: the driver object, the request slots, and the
+ * device model and fault injection hooks the core calls. Not a public interface. */
+#ifndef ASYNCFAT_PLATFORM_LINUX_BLK_DRIVER_INTERNAL_H
+#define ASYNCFAT_PLATFORM_LINUX_BLK_DRIVER_INTERNAL_H
+
+#include "platform/linux/blk_driver.h"
+
+#include "platform/linux/blk_log.h"
+
+#include <liburing.h>
+#include <stdio.h>
+
+typedef enum blk_slot_state {
+    BLK_SLOT_FREE,
+    BLK_SLOT_WAITING,   /* taken from the queue, not started (behind a barrier or flush) */
+    BLK_SLOT_ACTIVE,    /* I/O submitted */
+    BLK_SLOT_DONE,      /* I/O finished; the response waits for the modelled deadline */
+} blk_slot_state;
+
+typedef struct blk_slot {
+    blk_request req;
+    blk_slot_state state;
+    uint32_t status;        /* blk_response_status once finished */
+    uint64_t bytes_done;    /* of a READ/WRITE, across short transfers */
+    uint64_t deadline_ns;   /* modelled completion time; 0: none */
+    bool dropped;           /* a WRITE after the power cut: answered, not performed */
+} blk_slot;
+
+/* Blocks written since the last flush and their content before it (lose_unflushed). */
+typedef struct blk_preimage_set {
+    uint64_t *blocks;       /* open addressing, UINT64_MAX = empty */
+    uint32_t *index;        /* position of the block's old content in data */
+    uint32_t table_size;    /* power of two */
+    uint32_t count;
+    uint8_t *data;          /* count * 4096 bytes */
+    uint32_t data_capacity; /* in blocks */
+} blk_preimage_set;
+
+struct blk_driver {
+    blk_driver_config config;
+    blk_storage_info *info;
+    blk_queue_handle queues;
+    uint8_t *data;
+    size_t data_size;
+    uint64_t capacity;      /* blocks */
+    int fd;
+    bool read_only;
+
+    struct io_uring ring;
+    int event_fd;           /* registered with the ring: readable on every completion */
+    uint32_t unsubmitted;   /* SQEs prepared since the last submit */
+
+    blk_slot *slots;
+    uint32_t slot_count;    /* = queue depth */
+    uint32_t *free_slots;   /* stack */
+    uint32_t free_count;
+    uint32_t *waiting;      /* FIFO ring of slot numbers in arrival order */
+    uint32_t waiting_head, waiting_count;
+    uint32_t active;        /* ACTIVE + DONE slots */
+    uint32_t active_writes; /* ACTIVE WRITE slots */
+    blk_response *ready;    /* responses to publish this poll */
+    uint32_t ready_count;
+
+    /* device model */
+    uint64_t *device_free_ns; /* per modelled device slot: when it is next free */
+    uint32_t device_slots;
+    uint64_t bus_free_ns;
+    uint64_t timer_deadline_ns; /* the latest armed timeout's deadline; 0: none armed */
+    struct __kernel_timespec timer_ts;
+    uint32_t done_waiting;  /* DONE slots */
+
+    /* faults */
+    uint64_t valid_requests;
+    uint64_t writes_started;
+    bool power_cut;         /* later writes are dropped */
+    bool cut_applied;       /* lose_unflushed has been resolved */
+    uint64_t rng;
+    FILE *log;
+    blk_preimage_set preimages;
+
+    blk_driver_stats stats;
+};
+
+uint64_t blk_now_ns(void);
+
+/* Device model: the modelled completion time of a request starting now (0: no model). */
+uint64_t blk_model_deadline(blk_driver *d, const blk_request *req, uint64_t now);
+bool blk_model_init(blk_driver *d);
+void blk_model_free(blk_driver *d);
+
+/* Fault injection. blk_faults_check returns a status to answer with instead of doing the
+ * I/O (BLK_RESP_OK: go ahead). */
+bool blk_faults_init(blk_driver *d);
+void blk_faults_free(blk_driver *d);
+uint32_t blk_faults_check(blk_driver *d, const blk_request *req);
+/* A WRITE is about to start: counts it, saves old contents, decides whether it is dropped. */
+bool blk_faults_write_starts(blk_driver *d, const blk_request *req);
+void blk_faults_write_done(blk_driver *d, const blk_request *req);
+void blk_faults_flush_starts(blk_driver *d);
+/* Called when no write is in flight: resolves a pending power cut. */
+void blk_faults_settle(blk_driver *d);
+
+#endif

@@ -1,0 +1,306 @@
+/* Starting and watching a system of component processes (see launcher.h). */
+#include "platform/linux/launcher.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int find_component(const lx_system_spec *spec, const char *name)
+{
+    for (unsigned i = 0; i < spec->component_count; i++)
+        if (strcmp(spec->components[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int find_region(const lx_system *sys, const char *name)
+{
+    for (unsigned i = 0; i < sys->spec->region_count; i++)
+        if (strcmp(sys->regions[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool copy_name(char *dst, const char *src)
+{
+    size_t n = strlen(src);
+    if (n == 0 || n >= LX_MAX_NAME || strpbrk(src, ",;="))
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+static void release(lx_system *sys)
+{
+    for (unsigned i = 0; i < LX_MAX_REGIONS; i++) {
+        if (sys->regions[i].base)
+            munmap(sys->regions[i].base, sys->regions[i].size);
+        if (sys->regions[i].fd >= 0)
+            close(sys->regions[i].fd);
+        sys->regions[i].base = NULL;
+        sys->regions[i].fd = -1;
+    }
+    for (unsigned i = 0; i < LX_MAX_CHANNELS; i++)
+        for (int d = 0; d < 2; d++) {
+            if (sys->channel_fds[i][d] >= 0)
+                close(sys->channel_fds[i][d]);
+            sys->channel_fds[i][d] = -1;
+        }
+}
+
+static bool make_resources(lx_system *sys)
+{
+    const lx_system_spec *spec = sys->spec;
+    long page = sysconf(_SC_PAGESIZE);
+    for (unsigned i = 0; i < spec->region_count; i++) {
+        lx_region *r = &sys->regions[i];
+        if (!copy_name(r->name, spec->regions[i].name) || spec->regions[i].size == 0)
+            return false;
+        r->size = (spec->regions[i].size + (size_t)page - 1) / (size_t)page * (size_t)page;
+        r->fd = memfd_create(r->name, MFD_CLOEXEC);
+        if (r->fd < 0 || ftruncate(r->fd, (off_t)r->size) != 0)
+            return false;
+        r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+        if (r->base == MAP_FAILED) {
+            r->base = NULL;
+            return false;
+        }
+    }
+    for (unsigned i = 0; i < spec->channel_count; i++) {
+        const lx_channel_spec *c = &spec->channels[i];
+        if (find_component(spec, c->a) < 0 || find_component(spec, c->b) < 0 ||
+            c->a_id >= COMPONENT_MAX_CHANNELS || c->b_id >= COMPONENT_MAX_CHANNELS)
+            return false;
+        for (int d = 0; d < 2; d++) {
+            sys->channel_fds[i][d] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            if (sys->channel_fds[i][d] < 0)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* The environment of component `index`: its regions (the launcher's fds and mappings,
+ * inherited across fork) and its ends of the channels. */
+static bool component_env(lx_system *sys, unsigned index, lx_component_env *env)
+{
+    const lx_system_spec *spec = sys->spec;
+    const lx_component_spec *comp = &spec->components[index];
+    memset(env, 0, sizeof *env);
+    if (!copy_name(env->name, comp->name))
+        return false;
+    for (const char *const *name = comp->regions; name && *name; name++) {
+        int r = find_region(sys, *name);
+        if (r < 0 || env->region_count == LX_MAX_REGIONS)
+            return false;
+        env->regions[env->region_count++] = sys->regions[r];
+    }
+    for (unsigned i = 0; i < spec->channel_count; i++) {
+        const lx_channel_spec *c = &spec->channels[i];
+        bool is_a = strcmp(c->a, comp->name) == 0, is_b = strcmp(c->b, comp->name) == 0;
+        if (!is_a && !is_b)
+            continue;
+        lx_channel_end *end = &env->channels[env->channel_count++];
+        if (!copy_name(end->name, c->name))
+            return false;
+        end->id = is_a ? c->a_id : c->b_id;
+        end->notify_fd = sys->channel_fds[i][is_a ? 0 : 1];
+        end->wait_fd = sys->channel_fds[i][is_a ? 1 : 0];
+    }
+    return true;
+}
+
+bool lx_system_host_env(lx_system *sys, const char *name, lx_component_env *env)
+{
+    int index = find_component(sys->spec, name);
+    if (index < 0 || !lx_component_is_host(&sys->spec->components[index]))
+        return false;
+    if (!component_env(sys, (unsigned)index, env))
+        return false;
+    for (unsigned i = 0; i < env->region_count; i++)
+        env->regions[i].base = sys->regions[find_region(sys, env->regions[i].name)].base;
+    return true;
+}
+
+static bool keep_across_exec(const lx_component_env *env)
+{
+    for (unsigned i = 0; i < env->region_count; i++)
+        if (fcntl(env->regions[i].fd, F_SETFD, 0) != 0)
+            return false;
+    for (unsigned i = 0; i < env->channel_count; i++)
+        if (fcntl(env->channels[i].notify_fd, F_SETFD, 0) != 0 || fcntl(env->channels[i].wait_fd, F_SETFD, 0) != 0)
+            return false;
+    return true;
+}
+
+static AF_NORETURN void run_child(lx_system *sys, unsigned index, pid_t launcher)
+{
+    static lx_component_env env;
+    const lx_component_spec *comp = &sys->spec->components[index];
+    /* go when the launcher goes, even if it went before this line */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != launcher)
+        _exit(125);
+    if (!component_env(sys, index, &env))
+        _exit(126);
+    if (comp->entry.init) {
+        fflush(NULL);
+        _exit(lx_component_run(&env, comp->entry));
+    }
+    static char text[4096];
+    if (!comp->argv || !comp->argv[0] || !keep_across_exec(&env) || !lx_component_env_encode(&env, text, sizeof text) ||
+        setenv(LX_COMPONENT_ENV, text, 1) != 0)
+        _exit(126);
+    execv(comp->argv[0], comp->argv);
+    _exit(127);
+}
+
+int lx_system_start(lx_system *sys, const lx_system_spec *spec)
+{
+    memset(sys, 0, sizeof *sys);
+    sys->spec = spec;
+    for (unsigned i = 0; i < LX_MAX_REGIONS; i++)
+        sys->regions[i].fd = -1;
+    for (unsigned i = 0; i < LX_MAX_CHANNELS; i++)
+        sys->channel_fds[i][0] = sys->channel_fds[i][1] = -1;
+    if (spec->component_count > LX_MAX_COMPONENTS || spec->region_count > LX_MAX_REGIONS ||
+        spec->channel_count > LX_MAX_CHANNELS || !make_resources(sys)) {
+        fprintf(stderr, "launcher: bad system description or out of resources\n");
+        release(sys);
+        return -1;
+    }
+    fflush(NULL);
+    pid_t launcher = getpid();
+    for (unsigned i = 0; i < spec->component_count; i++) {
+        if (lx_component_is_host(&spec->components[i]))
+            continue;
+        pid_t pid = fork();
+        if (pid == 0)
+            run_child(sys, i, launcher);
+        if (pid < 0) {
+            perror("launcher: fork");
+            lx_system_stop(sys, 0);
+            return -1;
+        }
+        sys->pids[i] = pid;
+    }
+    return 0;
+}
+
+static void record_exit(lx_system *sys, unsigned i, int status)
+{
+    lx_exit_report *r = &sys->exits[i];
+    r->component = sys->spec->components[i].name;
+    r->pid = sys->pids[i];
+    r->signaled = WIFSIGNALED(status);
+    r->code = r->signaled ? WTERMSIG(status) : WEXITSTATUS(status);
+    sys->pids[i] = 0;
+}
+
+/* Reap one ended component without blocking; returns its index or -1. */
+static int reap_one(lx_system *sys)
+{
+    for (unsigned i = 0; i < sys->spec->component_count; i++) {
+        int status;
+        if (sys->pids[i] > 0 && waitpid(sys->pids[i], &status, WNOHANG) == sys->pids[i]) {
+            record_exit(sys, i, status);
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool any_running(const lx_system *sys)
+{
+    for (unsigned i = 0; i < sys->spec->component_count; i++)
+        if (sys->pids[i] > 0)
+            return true;
+    return false;
+}
+
+bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report)
+{
+    uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    while (any_running(sys)) {
+        int i = reap_one(sys);
+        if (i >= 0) {
+            if (report)
+                *report = sys->exits[i];
+            return true;
+        }
+        if (timeout_ms >= 0 && now_ms() >= deadline)
+            break;
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    if (report)
+        memset(report, 0, sizeof *report);
+    return false;
+}
+
+void lx_system_stop(lx_system *sys, int grace_ms)
+{
+    for (unsigned i = 0; i < sys->spec->component_count; i++)
+        if (sys->pids[i] > 0)
+            kill(sys->pids[i], SIGTERM);
+    uint64_t deadline = now_ms() + (uint64_t)grace_ms;
+    while (any_running(sys) && now_ms() < deadline)
+        if (reap_one(sys) < 0) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, NULL);
+        }
+    for (unsigned i = 0; i < sys->spec->component_count; i++)
+        if (sys->pids[i] > 0) {
+            int status;
+            kill(sys->pids[i], SIGKILL);
+            if (waitpid(sys->pids[i], &status, 0) == sys->pids[i])
+                record_exit(sys, i, status);
+        }
+    release(sys);
+}
+
+void *lx_system_region(lx_system *sys, const char *name, size_t *size)
+{
+    int r = find_region(sys, name);
+    if (r < 0)
+        return NULL;
+    if (size)
+        *size = sys->regions[r].size;
+    return sys->regions[r].base;
+}
+
+int lx_system_run(const lx_system_spec *spec, int timeout_ms, lx_exit_report *first)
+{
+    lx_system sys;
+    lx_exit_report report;
+    if (lx_system_start(&sys, spec) != 0)
+        return -1;
+    bool ended = lx_system_wait(&sys, timeout_ms, &report);
+    if (!ended)
+        fprintf(stderr, "launcher: no component ended within %d ms\n", timeout_ms);
+    else if (report.signaled)
+        fprintf(stderr, "launcher: component %s (pid %d) died: signal %d (%s)\n", report.component,
+                (int)report.pid, report.code, strsignal(report.code));
+    else if (report.code != 0)
+        fprintf(stderr, "launcher: component %s (pid %d) exited with status %d\n", report.component,
+                (int)report.pid, report.code);
+    lx_system_stop(&sys, 2000);
+    if (first)
+        *first = report;
+    return ended && !report.signaled && report.code == 0 ? 0 : 1;
+}

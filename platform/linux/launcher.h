@@ -1,0 +1,95 @@
+/* The launcher: starts a system of components, each its own process, from a small
+ * description, and watches them.
+ *
+ * Regions become memfds (zero-filled) mapped by every component that names them; each
+ * channel joins two components, each with its own channel number, through a pair of
+ * eventfds. A component is either a function pair in the launcher's binary (forked) or a
+ * program (forked and exec'd, finding its environment in LX_COMPONENT_ENV). The launcher
+ * maps every region too, so a test can look inside.
+ *
+ * When a component ends, lx_system_wait reports it (exit status or signal); lx_system_stop
+ * sends SIGTERM to the rest, waits, and kills what is left.
+ */
+#ifndef ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
+#define ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
+
+#include "platform/linux/runtime.h"
+
+#include <sys/types.h>
+
+#define LX_MAX_COMPONENTS 16u
+#define LX_MAX_CHANNELS 64u
+
+typedef struct lx_region_spec {
+    const char *name;
+    size_t size;                    /* bytes, rounded up to pages */
+} lx_region_spec;
+
+typedef struct lx_channel_spec {
+    const char *name;               /* what both ends call it (component_channel) */
+    const char *a;                  /* component names and their channel numbers */
+    unsigned a_id;
+    const char *b;
+    unsigned b_id;
+} lx_channel_spec;
+
+typedef struct lx_component_spec {
+    const char *name;
+    lx_component_entry entry;       /* a function component, or (entry.init NULL) ... */
+    char *const *argv;              /* ... a program: argv[0] is its path, or (both NULL) */
+                                    /* the host: the launcher process itself, not started */
+    const char *const *regions;     /* names of the regions it maps, NULL-terminated */
+} lx_component_spec;
+
+static inline bool lx_component_is_host(const lx_component_spec *c) { return !c->entry.init && !c->argv; }
+
+typedef struct lx_system_spec {
+    const lx_component_spec *components;
+    unsigned component_count;
+    const lx_region_spec *regions;
+    unsigned region_count;
+    const lx_channel_spec *channels;
+    unsigned channel_count;
+} lx_system_spec;
+
+typedef struct lx_exit_report {
+    const char *component;          /* NULL: nothing ended */
+    pid_t pid;
+    bool signaled;                  /* killed by signal `code`, else exited with `code` */
+    int code;
+} lx_exit_report;
+
+typedef struct lx_system {
+    const lx_system_spec *spec;
+    lx_region regions[LX_MAX_REGIONS];
+    pid_t pids[LX_MAX_COMPONENTS];  /* 0 once reaped */
+    lx_exit_report exits[LX_MAX_COMPONENTS];
+    int channel_fds[LX_MAX_CHANNELS][2]; /* [0]: a notifies b, [1]: b notifies a */
+} lx_system;
+
+/* Create the regions and channels and start every component. Returns 0, or -1 (with a
+ * message on stderr) when the description is inconsistent or a resource cannot be made;
+ * on failure nothing is left running. */
+int lx_system_start(lx_system *sys, const lx_system_spec *spec);
+
+/* Wait up to timeout_ms (-1: forever) for some component to end. Returns true and fills
+ * *report when one did. */
+bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report);
+
+/* SIGTERM every running component, wait up to grace_ms, then SIGKILL; reap all and
+ * release the regions and channels. Reports of every component stay in sys->exits. */
+void lx_system_stop(lx_system *sys, int grace_ms);
+
+/* The host component's environment (its channel ends, and its regions as the launcher
+ * maps them), for a launcher that is itself a component of the system, e.g. a client.
+ * False if `name` is not a host component. */
+bool lx_system_host_env(lx_system *sys, const char *name, lx_component_env *env);
+
+/* The launcher's own mapping of a region (NULL if unknown). */
+void *lx_system_region(lx_system *sys, const char *name, size_t *size);
+
+/* Start, wait for the first component to end (at most timeout_ms), print a line on
+ * stderr if it failed, stop the rest. Returns 0 when the first to end exited with 0. */
+int lx_system_run(const lx_system_spec *spec, int timeout_ms, lx_exit_report *first);
+
+#endif

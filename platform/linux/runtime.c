@@ -1,0 +1,242 @@
+/* The component event loop on Linux: epoll over channel eventfds, a signalfd for SIGTERM,
+ * and any file descriptors Linux-only components add. One component per process, so the
+ * runtime state is a handful of globals (the component API has no context argument). */
+#include "platform/linux/runtime.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WATCHED 8
+#define TAG_SIGNAL 0xffffffffu
+#define TAG_WATCH_BASE 0x10000u
+
+static lx_component_env *current_env;
+static int epoll_fd = -1;
+static bool stopping;
+static int stop_status;
+static struct {
+    int fd;
+    void (*ready)(void *ctx);
+    void *ctx;
+} watched[MAX_WATCHED];
+static unsigned watched_count;
+static int program_argc;
+static char **program_argv;
+
+void lx_component_set_args(int argc, char **argv)
+{
+    program_argc = argc;
+    program_argv = argv;
+}
+
+char **lx_component_args(int *argc)
+{
+    *argc = program_argc;
+    return program_argv;
+}
+
+void component_notify(unsigned channel)
+{
+    if (!current_env)
+        return;
+    for (unsigned i = 0; i < current_env->channel_count; i++) {
+        lx_channel_end *c = &current_env->channels[i];
+        if (c->id == channel) {
+            uint64_t one = 1;
+            /* EAGAIN means the counter is saturated: the peer has plenty to wake for */
+            if (write(c->notify_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                component_log("notify failed");
+            return;
+        }
+    }
+}
+
+void *component_region(const char *name, size_t *size)
+{
+    if (!current_env)
+        return NULL;
+    for (unsigned i = 0; i < current_env->region_count; i++) {
+        lx_region *r = &current_env->regions[i];
+        if (strcmp(r->name, name) == 0) {
+            if (size)
+                *size = r->size;
+            return r->base;
+        }
+    }
+    return NULL;
+}
+
+unsigned component_channel(const char *name)
+{
+    if (!current_env)
+        return COMPONENT_NO_CHANNEL;
+    for (unsigned i = 0; i < current_env->channel_count; i++)
+        if (strcmp(current_env->channels[i].name, name) == 0)
+            return current_env->channels[i].id;
+    return COMPONENT_NO_CHANNEL;
+}
+
+void component_log(const char *message)
+{
+    fprintf(stderr, "[%s] %s\n", current_env ? current_env->name : "?", message);
+}
+
+uint64_t component_time_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int epoll_add(int fd, uint64_t tag)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx)
+{
+    if (epoll_fd < 0 || watched_count == MAX_WATCHED)
+        return -1;
+    if (epoll_add(fd, TAG_WATCH_BASE + watched_count) != 0)
+        return -1;
+    watched[watched_count].fd = fd;
+    watched[watched_count].ready = ready;
+    watched[watched_count].ctx = ctx;
+    watched_count++;
+    return 0;
+}
+
+void lx_runtime_stop(int status)
+{
+    stopping = true;
+    stop_status = status;
+}
+
+static bool map_regions(lx_component_env *env)
+{
+    for (unsigned i = 0; i < env->region_count; i++) {
+        lx_region *r = &env->regions[i];
+        if (r->base)
+            continue;
+        void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+        if (p == MAP_FAILED)
+            return false;
+        r->base = p;
+    }
+    return true;
+}
+
+static void dispatch(uint64_t tag, lx_component_entry entry)
+{
+    if (tag == TAG_SIGNAL) {
+        lx_runtime_stop(0);
+    } else if (tag >= TAG_WATCH_BASE) {
+        unsigned w = (unsigned)(tag - TAG_WATCH_BASE);
+        watched[w].ready(watched[w].ctx);
+    } else {
+        lx_channel_end *c = &current_env->channels[tag];
+        uint64_t count;
+        if (read(c->wait_fd, &count, sizeof count) == sizeof count)
+            entry.notified(c->id);
+    }
+}
+
+int lx_component_run(lx_component_env *env, lx_component_entry entry)
+{
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, NULL);
+    int signal_fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    current_env = env;
+    if (signal_fd < 0 || epoll_fd < 0 || !map_regions(env) || epoll_add(signal_fd, TAG_SIGNAL) != 0) {
+        component_log("runtime setup failed");
+        return 1;
+    }
+    for (unsigned i = 0; i < env->channel_count; i++)
+        if (epoll_add(env->channels[i].wait_fd, i) != 0) {
+            component_log("cannot watch a channel");
+            return 1;
+        }
+    entry.init();
+    while (!stopping) {
+        struct epoll_event events[16];
+        int n = epoll_wait(epoll_fd, events, 16, -1);
+        if (n < 0 && errno != EINTR) {
+            component_log("epoll_wait failed");
+            return 1;
+        }
+        for (int i = 0; i < n && !stopping; i++)
+            dispatch(events[i].data.u64, entry);
+    }
+    return stop_status;
+}
+
+bool lx_component_env_encode(const lx_component_env *env, char *buf, size_t size)
+{
+    size_t used = 0;
+    int n = snprintf(buf, size, "%s", env->name);
+    for (unsigned i = 0; n >= 0 && (size_t)n < size - used && i < env->region_count; i++) {
+        used += (size_t)n;
+        const lx_region *r = &env->regions[i];
+        n = snprintf(buf + used, size - used, ";r=%s,%d,%zu", r->name, r->fd, r->size);
+    }
+    for (unsigned i = 0; n >= 0 && (size_t)n < size - used && i < env->channel_count; i++) {
+        used += (size_t)n;
+        const lx_channel_end *c = &env->channels[i];
+        n = snprintf(buf + used, size - used, ";c=%s,%u,%d,%d", c->name, c->id, c->notify_fd, c->wait_fd);
+    }
+    return n >= 0 && (size_t)n < size - used;
+}
+
+/* Copies a name up to one of the stop characters; false if empty or too long. */
+static bool take_name(const char **p, char *out, const char *stops)
+{
+    size_t n = strcspn(*p, stops);
+    if (n == 0 || n >= LX_MAX_NAME)
+        return false;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p += n;
+    return true;
+}
+
+bool lx_component_env_decode(lx_component_env *env, const char *text)
+{
+    memset(env, 0, sizeof *env);
+    const char *p = text;
+    if (!take_name(&p, env->name, ";"))
+        return false;
+    while (*p == ';') {
+        p++;
+        int consumed = 0;
+        if (p[0] == 'r' && p[1] == '=' && env->region_count < LX_MAX_REGIONS) {
+            lx_region *r = &env->regions[env->region_count];
+            p += 2;
+            if (!take_name(&p, r->name, ",;") || sscanf(p, ",%d,%zu%n", &r->fd, &r->size, &consumed) != 2)
+                return false;
+            env->region_count++;
+        } else if (p[0] == 'c' && p[1] == '=' && env->channel_count < COMPONENT_MAX_CHANNELS) {
+            lx_channel_end *c = &env->channels[env->channel_count];
+            p += 2;
+            if (!take_name(&p, c->name, ",;") ||
+                sscanf(p, ",%u,%d,%d%n", &c->id, &c->notify_fd, &c->wait_fd, &consumed) != 3)
+                return false;
+            env->channel_count++;
+        } else {
+            return false;
+        }
+        p += consumed;
+    }
+    return *p == '\0';
+}
