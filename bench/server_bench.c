@@ -1,0 +1,291 @@
+/* Benchmark group `server`: 4 KiB random reads over many files through the real system
+ * (io_uring driver and server as separate processes, this process as the client), on a
+ * device modelled at 200 us per request with a queue depth of 32, with 1, 2, 4 ... 64
+ * requests in flight. One in flight is what a synchronous server achieves; the device
+ * limit is min(in flight, 32) / 200 us.
+ *
+ * Also: notifications the server sends the client per request (at 32 in flight; the client
+ * asks to be woken once half its reads are back), and the server process's CPU time per
+ * request. The server's cache is kept small (4 MiB) against
+ * 128 MiB of file data, so nearly every read goes to the device.
+ */
+#include "platform/linux/fs_system.h"
+#include "server/fs_extensions.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FILES 32
+#define FILE_BYTES (4u << 20)
+#define READ_BYTES 4096u
+#define MAX_IN_FLIGHT 64
+#define LATENCY_NS 200000ull
+#define DEVICE_QD 32
+
+static fs_system sys;
+static fs_system_client *client;
+static fs_queue_end commands, completions;
+static uint64_t next_id = 1;
+static uint64_t notifications_received;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rand64(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void notify_server(void)
+{
+    uint64_t one = 1;
+    if (write(client->notify_fd, &one, sizeof one) != sizeof one)
+        abort();
+}
+
+static void submit(uint64_t type, const void *params, size_t size, uint64_t id)
+{
+    fs_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd.id = id;
+    msg.cmd.type = type;
+    memcpy(&msg.cmd.params, params, size);
+    while (fs_queue_produce(&commands, &msg, 1) != 1)
+        usleep(10);
+}
+
+/* Wait for completions (at least one), returning how many were taken into out. */
+static uint32_t wait_completions(fs_msg *out, uint32_t max)
+{
+    for (;;) {
+        uint32_t n = fs_queue_consume(&completions, out, max);
+        if (n)
+            return n;
+        struct pollfd p = {.fd = client->wait_fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0) {
+            fprintf(stderr, "bench: the server stopped answering\n");
+            exit(1);
+        }
+        uint64_t count;
+        if (read(client->wait_fd, &count, sizeof count) == sizeof count)
+            notifications_received += count;
+    }
+}
+
+static fs_cmpl call(uint64_t type, const void *params, size_t size)
+{
+    uint64_t id = next_id++;
+    submit(type, params, size, id);
+    notify_server();
+    for (;;) {
+        fs_msg msg;
+        wait_completions(&msg, 1);
+        if (msg.cmpl.id == id)
+            return msg.cmpl;
+    }
+}
+
+static fs_buffer put(uint64_t offset, const void *data, size_t len)
+{
+    memcpy(client->share + offset, data, len);
+    return (fs_buffer){offset, len};
+}
+
+static int start(const char *image, bool model)
+{
+    fs_system_options o = {.image_path = image, .data_bytes = 12u << 20, .queue_capacity = 128};
+    if (model)
+        o.model = (blk_device_model){.latency_ns = LATENCY_NS, .device_queue_depth = DEVICE_QD};
+    if (fs_system_start(&sys, &o) != 0)
+        return -1;
+    client = &sys.clients[0];
+    fs_queue_end_init(&commands, client->commands, true);
+    fs_queue_end_init(&completions, client->completions, false);
+    return call(FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS ? 0 : -1;
+}
+
+static void stop(void)
+{
+    call(FS_CMD_DEINITIALISE, NULL, 0);
+    fs_system_stop(&sys, 2000);
+}
+
+static void file_name(char *buf, int i) { snprintf(buf, 32, "/data/file%02d.bin", i); }
+
+static int create_files(void)
+{
+    fs_cmd_params p = {.dir_create = {.path = put(0, "/data", 5)}};
+    if (call(FS_CMD_DIR_CREATE, &p, sizeof p).status != FS_STATUS_SUCCESS)
+        return -1;
+    static uint8_t chunk[1u << 20];
+    for (int i = 0; i < FILES; i++) {
+        char name[32];
+        file_name(name, i);
+        p = (fs_cmd_params){.file_open = {.path = put(0, name, strlen(name)),
+                                          .flags = FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_WRITE_ONLY}};
+        fs_cmpl c = call(FS_CMD_FILE_OPEN, &p, sizeof p);
+        if (c.status != FS_STATUS_SUCCESS)
+            return -1;
+        uint64_t fd = c.data;
+        for (uint32_t off = 0; off < FILE_BYTES; off += sizeof chunk) {
+            memset(chunk, i + (int)(off >> 20), sizeof chunk);
+            p = (fs_cmd_params){.file_write = {.fd = fd, .offset = off, .buf = put(4096, chunk, sizeof chunk)}};
+            if (call(FS_CMD_FILE_WRITE, &p, sizeof p).status != FS_STATUS_SUCCESS)
+                return -1;
+        }
+        p = (fs_cmd_params){.file_close = {.fd = fd}};
+        call(FS_CMD_FILE_CLOSE, &p, sizeof p);
+    }
+    return 0;
+}
+
+static uint64_t fds[FILES];
+
+static int open_files(void)
+{
+    for (int i = 0; i < FILES; i++) {
+        char name[32];
+        file_name(name, i);
+        fs_cmd_params p = {.file_open = {.path = put(0, name, strlen(name)), .flags = FS_OPEN_FLAGS_READ_ONLY}};
+        fs_cmpl c = call(FS_CMD_FILE_OPEN, &p, sizeof p);
+        if (c.status != FS_STATUS_SUCCESS)
+            return -1;
+        fds[i] = c.data;
+    }
+    return 0;
+}
+
+static void submit_read(uint64_t slot)
+{
+    fs_cmd_params p = {.file_read = {
+                           .fd = fds[rand64() % FILES],
+                           .offset = (rand64() % (FILE_BYTES / READ_BYTES)) * READ_BYTES,
+                           .buf = {65536 + slot * READ_BYTES, READ_BYTES},
+                       }};
+    submit(FS_CMD_FILE_READ, &p, sizeof p, slot);
+}
+
+static long server_cpu_ticks(void)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)sys.sys.pids[1]);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long utime = 0, stime = 0;
+    if (fgets(line, sizeof line, f)) {
+        char *p = strrchr(line, ')');
+        if (p)
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime);
+    }
+    fclose(f);
+    return utime + stime;
+}
+
+typedef struct point {
+    double rps;
+    double notifications_per_request;
+    double cpu_us_per_request;
+} point;
+
+/* Keep `in_flight` reads outstanding for `seconds`. */
+static point run_point(int in_flight, double seconds)
+{
+    uint64_t done = 0;
+    /* Coalesce wake-ups: a notification once half the reads in flight are back (the
+     * notify_threshold extension); the server still wakes us when nothing is left. */
+    af_store_relaxed(&client->completions->notify_threshold, (uint64_t)(in_flight / 2));
+    for (int i = 0; i < in_flight; i++)
+        submit_read((uint64_t)i);
+    notify_server();
+    notifications_received = 0;
+    long ticks0 = server_cpu_ticks();
+    double t0 = now_s(), end = t0 + seconds;
+    static fs_msg batch[MAX_IN_FLIGHT];
+    bool measuring = true;
+    uint64_t outstanding = (uint64_t)in_flight;
+    while (outstanding) {
+        uint32_t n = wait_completions(batch, MAX_IN_FLIGHT);
+        bool more = now_s() < end;
+        for (uint32_t i = 0; i < n; i++) {
+            if (batch[i].cmpl.status != FS_STATUS_SUCCESS || batch[i].cmpl.data != READ_BYTES) {
+                fprintf(stderr, "bench: read failed with status %llu\n", (unsigned long long)batch[i].cmpl.status);
+                exit(1);
+            }
+            outstanding--;
+            if (measuring)
+                done++;
+            if (more) {
+                submit_read(batch[i].cmpl.id);
+                outstanding++;
+            }
+        }
+        if (more)
+            notify_server();
+        else
+            measuring = false;
+    }
+    double elapsed = now_s() - t0;
+    long ticks = server_cpu_ticks() - ticks0;
+    af_store_relaxed(&client->completions->notify_threshold, 0);
+    point pt = {
+        .rps = (double)done / elapsed,
+        .notifications_per_request = (double)notifications_received / (double)done,
+        .cpu_us_per_request = (double)ticks * 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)done,
+    };
+    return pt;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/asyncfat-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    char image[128], cmd[512];
+    snprintf(image, sizeof image, "%s/server.img", dir);
+    snprintf(cmd, sizeof cmd, "mkfs.fat -F 32 -C '%s' %u >/dev/null", image, 256u * 1024);
+    if (system(cmd) != 0 || start(image, false) != 0 || create_files() != 0) {
+        fprintf(stderr, "bench: setup failed\n");
+        return 1;
+    }
+    stop();
+    if (start(image, true) != 0 || open_files() != 0) {
+        fprintf(stderr, "bench: start with the device model failed\n");
+        return 1;
+    }
+    run_point(8, 0.3); /* warm up: directory, FAT and cluster-run caches */
+    double rps1 = 0, rps32 = 0;
+    point at32 = {0};
+    for (int in_flight = 1; in_flight <= MAX_IN_FLIGHT; in_flight *= 2) {
+        point pt = run_point(in_flight, in_flight == 1 ? 1.5 : 1.0);
+        printf("bench server_rps_inflight_%d %.0f requests/s\n", in_flight, pt.rps);
+        fflush(stdout);
+        if (in_flight == 1)
+            rps1 = pt.rps;
+        if (in_flight == 32) {
+            rps32 = pt.rps;
+            at32 = pt;
+        }
+    }
+    double limit32 = 32.0 / (LATENCY_NS * 1e-9);
+    printf("bench server_rps_ratio_32_to_1 %.1f x\n", rps32 / rps1);
+    printf("bench server_rps_inflight_32_ratio_to_limit %.2f ratio\n", rps32 / limit32);
+    printf("bench server_notifications_per_request %.3f notifications\n", at32.notifications_per_request);
+    printf("bench server_cpu_us_per_request %.2f us\n", at32.cpu_us_per_request);
+    stop();
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}

@@ -1,0 +1,379 @@
+/* Command handlers: each runs in its request's task, checks every value it takes from the
+ * client, calls the FAT engine and fills the completion. */
+#include "server/server_internal.h"
+
+typedef struct path_copy {
+    char bytes[FS_MAX_PATH_LENGTH];
+    size_t len;
+} path_copy;
+
+/* Copy a path out of the share region before looking at it: the client may rewrite the
+ * region at any time. */
+static fs_status copy_path(const fs_client *client, fs_buffer buf, path_copy *out)
+{
+    if (buf.size > FS_MAX_PATH_LENGTH)
+        return FS_STATUS_INVALID_PATH;
+    const uint8_t *src = fs_share_buffer(client, buf);
+    if (!src)
+        return FS_STATUS_INVALID_BUFFER;
+    af_memcpy(out->bytes, src, buf.size);
+    out->len = buf.size;
+    for (size_t i = 0; i < out->len; i++) {
+        if (out->bytes[i] == '\0')
+            return FS_STATUS_INVALID_PATH;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+/* Copy a record into the client's buffer, which must be large enough. */
+static fs_status put_record(const fs_client *client, fs_buffer buf, const void *record, size_t size)
+{
+    uint8_t *dst = fs_share_buffer(client, buf);
+    if (!dst || buf.size < size)
+        return FS_STATUS_INVALID_BUFFER;
+    af_memcpy(dst, record, size);
+    return FS_STATUS_SUCCESS;
+}
+
+static fs_status cmd_initialise(fs_server *server, fs_client *client)
+{
+    fs_status status = FS_STATUS_SUCCESS;
+    /* Checked under the lock: a client may send several INITIALISEs at once. */
+    fp_mutex_lock(server->pool, &server->mount_lock);
+    if (!client->initialised) {
+        if (!server->mounted) {
+            status = fat_mount(server->volume, server->cache, &server->fat_config, NULL);
+            server->mounted = status == FS_STATUS_SUCCESS;
+        }
+        if (status == FS_STATUS_SUCCESS) {
+            client->initialised = true;
+            server->initialised_clients++;
+        }
+    }
+    fp_mutex_unlock(server->pool, &server->mount_lock);
+    return status;
+}
+
+static fs_status cmd_deinitialise(fs_server *server, fs_client *client)
+{
+    /* Wait for every other request of this client (other DEINITIALISEs wait alongside). */
+    client->draining++;
+    while (client->in_flight > client->draining)
+        fp_wait(server->pool, &client->drain_waiters);
+    client->draining--;
+    fs_status status = FS_STATUS_SUCCESS;
+    fp_mutex_lock(server->pool, &server->mount_lock);
+    if (client->initialised) {
+        fs_fd_close_all(client);
+        client->initialised = false;
+        if (--server->initialised_clients == 0) {
+            status = fat_unmount(server->volume);
+            server->mounted = status != FS_STATUS_SUCCESS;
+        } else {
+            status = fat_sync(server->volume);
+        }
+    }
+    fp_mutex_unlock(server->pool, &server->mount_lock);
+    return status;
+}
+
+static fs_status cmd_file_open(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+{
+    const uint64_t known = FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE |
+                           FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND;
+    uint64_t flags = cmd->params.file_open.flags;
+    if ((flags & ~known) || (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_ACCESS_MASK)
+        return FS_STATUS_INVALID_ARGUMENT;
+    path_copy path;
+    fs_status status = copy_path(client, cmd->params.file_open.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fat_node *node;
+    status = fat_open(server->volume, path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    status = fs_fd_alloc(client, node, false, flags, data);
+    if (status != FS_STATUS_SUCCESS)
+        fat_close(node);
+    return status;
+}
+
+static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+{
+    path_copy path;
+    fs_status status = copy_path(client, cmd->params.dir_open.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fat_node *node;
+    status = fat_opendir(server->volume, path.bytes, path.len, &node);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    status = fs_fd_alloc(client, node, true, FS_OPEN_FLAGS_READ_ONLY, data);
+    if (status != FS_STATUS_SUCCESS)
+        fat_close(node);
+    return status;
+}
+
+/* The commands that name one path and nothing else. */
+static fs_status cmd_path_op(fs_server *server, fs_client *client, fs_buffer buf,
+                             fs_status (*op)(fat_volume *, const char *, size_t))
+{
+    path_copy path;
+    fs_status status = copy_path(client, buf, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    return op(server->volume, path.bytes, path.len);
+}
+
+static fs_status cmd_stat(fs_server *server, fs_client *client, const fs_cmd *cmd)
+{
+    path_copy path;
+    fs_status status = copy_path(client, cmd->params.stat.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    if (!fs_share_buffer(client, cmd->params.stat.buf) || cmd->params.stat.buf.size < sizeof(fs_stat))
+        return FS_STATUS_INVALID_BUFFER;
+    fs_stat st;
+    status = fat_stat(server->volume, path.bytes, path.len, &st);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    return put_record(client, cmd->params.stat.buf, &st, sizeof(st));
+}
+
+static fs_status cmd_rename(fs_server *server, fs_client *client, const fs_cmd *cmd)
+{
+    path_copy old_path, new_path;
+    fs_status status = copy_path(client, cmd->params.rename.old_path, &old_path);
+    if (status == FS_STATUS_SUCCESS)
+        status = copy_path(client, cmd->params.rename.new_path, &new_path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    return fat_rename(server->volume, old_path.bytes, old_path.len, new_path.bytes, new_path.len);
+}
+
+static fs_status cmd_set_times(fs_server *server, fs_client *client, const fs_ext_params *p)
+{
+    path_copy path;
+    fs_status status = copy_path(client, p->set_times.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    return fat_set_times(server->volume, path.bytes, path.len, p->set_times.atime, p->set_times.mtime);
+}
+
+static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_params *p)
+{
+    if (!fs_share_buffer(client, p->statfs.buf) || p->statfs.buf.size < sizeof(fs_statfs))
+        return FS_STATUS_INVALID_BUFFER;
+    fat_statfs_info info;
+    fs_status status = fat_statfs(server->volume, &info);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fs_statfs out = {
+        .block_size = info.cluster_size,
+        .blocks = info.total_clusters,
+        .blocks_free = info.free_clusters,
+        .blocks_available = info.free_clusters,
+        .name_max = info.name_max,
+        .fat_type = info.fat_type,
+        .flags = info.read_only ? FS_STATFS_READ_ONLY : 0,
+    };
+    return put_record(client, p->statfs.buf, &out, sizeof(out));
+}
+
+/* ---- commands on an open file ---- */
+
+static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
+{
+    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
+    uint64_t fd;
+    switch (cmd->type) {
+    case FS_CMD_FILE_READ: fd = cmd->params.file_read.fd; break;
+    case FS_CMD_FILE_WRITE: fd = cmd->params.file_write.fd; break;
+    case FS_CMD_FILE_SIZE: fd = cmd->params.file_size.fd; break;
+    case FS_CMD_FILE_TRUNCATE: fd = cmd->params.file_truncate.fd; break;
+    case FS_CMD_FILE_SYNC: fd = cmd->params.file_sync.fd; break;
+    default: fd = ext->fstat.fd; break; /* FS_CMD_FSTAT */
+    }
+    fs_fd *entry;
+    fs_status status = fs_fd_borrow(client, fd, false, &entry);
+    if (status != FS_STATUS_SUCCESS && cmd->type == FS_CMD_FSTAT)
+        status = fs_fd_borrow(client, fd, true, &entry);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+
+    size_t done = 0;
+    switch (cmd->type) {
+    case FS_CMD_FILE_READ: {
+        uint8_t *dst = fs_share_buffer(client, cmd->params.file_read.buf);
+        if (!dst)
+            status = FS_STATUS_INVALID_BUFFER;
+        else if (!entry->can_read)
+            status = FS_STATUS_INVALID_READ;
+        else
+            status = fat_read(entry->node, cmd->params.file_read.offset, dst, cmd->params.file_read.buf.size, &done);
+        *data = done;
+        break;
+    }
+    case FS_CMD_FILE_WRITE: {
+        const uint8_t *src = fs_share_buffer(client, cmd->params.file_write.buf);
+        size_t len = cmd->params.file_write.buf.size;
+        if (!src) {
+            status = FS_STATUS_INVALID_BUFFER;
+        } else if (!entry->can_write) {
+            status = FS_STATUS_INVALID_WRITE;
+        } else if (entry->append) {
+            uint64_t at;
+            status = fat_append(entry->node, src, len, &done, &at);
+        } else {
+            status = fat_write(entry->node, cmd->params.file_write.offset, src, len, &done);
+        }
+        *data = done;
+        break;
+    }
+    case FS_CMD_FILE_SIZE:
+        *data = fat_size(entry->node);
+        break;
+    case FS_CMD_FILE_TRUNCATE:
+        status = entry->can_write ? fat_truncate(entry->node, cmd->params.file_truncate.length)
+                                  : FS_STATUS_INVALID_WRITE;
+        break;
+    case FS_CMD_FILE_SYNC:
+        status = fat_fsync(entry->node);
+        break;
+    default: { /* FS_CMD_FSTAT */
+        fs_stat st;
+        if (!fs_share_buffer(client, ext->fstat.buf) || ext->fstat.buf.size < sizeof(fs_stat))
+            status = FS_STATUS_INVALID_BUFFER;
+        else
+            status = fat_fstat(entry->node, &st);
+        if (status == FS_STATUS_SUCCESS)
+            status = put_record(client, ext->fstat.buf, &st, sizeof(st));
+        break;
+    }
+    }
+    fs_status closed = fs_fd_return(client, entry);
+    return status != FS_STATUS_SUCCESS ? status : closed;
+}
+
+/* ---- commands on an open directory ---- */
+
+static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, const fs_buffer *stat_buf,
+                          uint64_t *data)
+{
+    uint8_t *dst = fs_share_buffer(client, name_buf);
+    if (!dst)
+        return FS_STATUS_INVALID_BUFFER;
+    if (stat_buf && (!fs_share_buffer(client, *stat_buf) || stat_buf->size < sizeof(fs_stat)))
+        return FS_STATUS_INVALID_BUFFER;
+    char name[FAT_READDIR_NAME_MAX];
+    size_t len;
+    fs_stat st;
+    uint64_t pos = entry->dir_pos;
+    fs_status status = fat_readdir(entry->node, &pos, name, &len, stat_buf ? &st : NULL);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    /* A buffer too small for the name leaves the position where it was: nothing is lost. */
+    if (len > name_buf.size)
+        return FS_STATUS_INVALID_BUFFER;
+    af_memcpy(dst, name, len);
+    if (stat_buf)
+        put_record(client, *stat_buf, &st, sizeof(st));
+    entry->dir_pos = pos;
+    *data = len;
+    return FS_STATUS_SUCCESS;
+}
+
+static fs_status dir_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
+{
+    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
+    uint64_t fd = cmd->type == FS_CMD_DIR_READ_STAT ? ext->dir_read_stat.fd : cmd->params.dir_read.fd;
+    fs_fd *entry;
+    fs_status status = fs_fd_borrow(client, fd, true, &entry);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fp_pool *pool = client->server->pool;
+    fp_mutex_lock(pool, &entry->dir_lock);
+    switch (cmd->type) {
+    case FS_CMD_DIR_READ:
+        status = dir_read(client, entry, cmd->params.dir_read.buf, NULL, data);
+        break;
+    case FS_CMD_DIR_READ_STAT:
+        status = dir_read(client, entry, ext->dir_read_stat.name, &ext->dir_read_stat.stat, data);
+        break;
+    case FS_CMD_DIR_SEEK:
+        if (cmd->params.dir_seek.loc < 0)
+            status = FS_STATUS_INVALID_ARGUMENT;
+        else
+            entry->dir_pos = (uint64_t)cmd->params.dir_seek.loc;
+        break;
+    case FS_CMD_DIR_TELL:
+        *data = entry->dir_pos;
+        break;
+    default: /* FS_CMD_DIR_REWIND */
+        entry->dir_pos = 0;
+        break;
+    }
+    fp_mutex_unlock(pool, &entry->dir_lock);
+    fs_status closed = fs_fd_return(client, entry);
+    return status != FS_STATUS_SUCCESS ? status : closed;
+}
+
+static fs_status dispatch(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+{
+    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
+    if (cmd->type >= FS_CMD_COUNT)
+        return FS_STATUS_INVALID_COMMAND;
+    if (cmd->type == FS_CMD_INITIALISE)
+        return cmd_initialise(server, client);
+    if (!client->initialised)
+        return FS_STATUS_NOT_MOUNTED;
+
+    switch (cmd->type) {
+    case FS_CMD_DEINITIALISE:
+        return cmd_deinitialise(server, client);
+    case FS_CMD_FILE_OPEN:
+        return cmd_file_open(server, client, cmd, data);
+    case FS_CMD_FILE_CLOSE:
+        return fs_fd_close(client, cmd->params.file_close.fd, false);
+    case FS_CMD_STAT:
+        return cmd_stat(server, client, cmd);
+    case FS_CMD_FILE_READ:
+    case FS_CMD_FILE_WRITE:
+    case FS_CMD_FILE_SIZE:
+    case FS_CMD_FILE_TRUNCATE:
+    case FS_CMD_FILE_SYNC:
+    case FS_CMD_FSTAT:
+        return file_command(client, cmd, data);
+    case FS_CMD_RENAME:
+        return cmd_rename(server, client, cmd);
+    case FS_CMD_FILE_REMOVE:
+        return cmd_path_op(server, client, cmd->params.file_remove.path, fat_unlink);
+    case FS_CMD_DIR_CREATE:
+        return cmd_path_op(server, client, cmd->params.dir_create.path, fat_mkdir);
+    case FS_CMD_DIR_REMOVE:
+        return cmd_path_op(server, client, cmd->params.dir_remove.path, fat_rmdir);
+    case FS_CMD_DIR_OPEN:
+        return cmd_dir_open(server, client, cmd, data);
+    case FS_CMD_DIR_CLOSE:
+        return fs_fd_close(client, cmd->params.dir_close.fd, true);
+    case FS_CMD_DIR_READ:
+    case FS_CMD_DIR_SEEK:
+    case FS_CMD_DIR_TELL:
+    case FS_CMD_DIR_REWIND:
+    case FS_CMD_DIR_READ_STAT:
+        return dir_command(client, cmd, data);
+    case FS_CMD_STATFS:
+        return cmd_statfs(server, client, ext);
+    case FS_CMD_SET_TIMES:
+        return cmd_set_times(server, client, ext);
+    default:
+        return FS_STATUS_INVALID_COMMAND;
+    }
+}
+
+void fs_server_execute(fs_request *req)
+{
+    uint64_t data = 0;
+    req->cmpl.status = dispatch(req->server, req->client, &req->cmd, &data);
+    req->cmpl.data = data;
+}

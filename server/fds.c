@@ -1,0 +1,104 @@
+/* Per-client fd tables. An fd is generation << 16 | slot: a client can only name slots of
+ * its own table, and a number kept after close stops working when the slot is reused. */
+#include "server/server_internal.h"
+
+#define FD_SLOT_BITS 16u
+
+_Static_assert(FS_SERVER_MAX_FDS <= (1u << FD_SLOT_BITS), "fd slot fits its field");
+
+static uint64_t fd_number(const fs_client *client, const fs_fd *entry)
+{
+    return ((uint64_t)entry->generation << FD_SLOT_BITS) | (uint64_t)(entry - client->fds);
+}
+
+fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t flags, uint64_t *fd_out)
+{
+    for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++) {
+        fs_fd *entry = &client->fds[i];
+        if (entry->in_use)
+            continue;
+        uint64_t access = flags & FS_OPEN_FLAGS_ACCESS_MASK;
+        entry->node = node;
+        entry->dir_pos = 0;
+        entry->generation++;
+        entry->borrows = 0;
+        entry->in_use = true;
+        entry->closing = false;
+        entry->is_dir = is_dir;
+        entry->can_read = is_dir || access != FS_OPEN_FLAGS_WRITE_ONLY;
+        entry->can_write = !is_dir && access != FS_OPEN_FLAGS_READ_ONLY;
+        entry->append = !is_dir && (flags & FS_OPEN_FLAGS_APPEND);
+        *fd_out = fd_number(client, entry);
+        return FS_STATUS_SUCCESS;
+    }
+    return FS_STATUS_TOO_MANY_OPEN_FILES;
+}
+
+static fs_fd *fd_lookup(fs_client *client, uint64_t fd)
+{
+    uint64_t slot = fd & ((1u << FD_SLOT_BITS) - 1);
+    uint64_t generation = fd >> FD_SLOT_BITS;
+    if (slot >= FS_SERVER_MAX_FDS || generation > UINT16_MAX)
+        return NULL;
+    fs_fd *entry = &client->fds[slot];
+    if (!entry->in_use || entry->closing || entry->generation != generation)
+        return NULL;
+    return entry;
+}
+
+fs_status fs_fd_borrow(fs_client *client, uint64_t fd, bool want_dir, fs_fd **out)
+{
+    fs_fd *entry = fd_lookup(client, fd);
+    if (!entry || entry->is_dir != want_dir)
+        return FS_STATUS_INVALID_FD;
+    entry->borrows++;
+    *out = entry;
+    return FS_STATUS_SUCCESS;
+}
+
+static fs_status fd_release_slot(fs_fd *entry)
+{
+    fat_node *node = entry->node;
+    entry->node = NULL;
+    entry->in_use = false;
+    entry->closing = false;
+    return fat_close(node);
+}
+
+fs_status fs_fd_return(fs_client *client, fs_fd *entry)
+{
+    AF_ASSERT(entry->borrows > 0);
+    if (--entry->borrows == 0 && entry->closing)
+        return fd_release_slot(entry);
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir)
+{
+    fs_fd *entry = fd_lookup(client, fd);
+    if (!entry || entry->is_dir != want_dir)
+        return FS_STATUS_INVALID_FD;
+    entry->closing = true;
+    if (entry->borrows == 0)
+        return fd_release_slot(entry);
+    return FS_STATUS_SUCCESS;
+}
+
+void fs_fd_close_all(fs_client *client)
+{
+    for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++) {
+        fs_fd *entry = &client->fds[i];
+        if (entry->in_use && !entry->closing) {
+            entry->closing = true;
+            if (entry->borrows == 0)
+                fd_release_slot(entry);
+        }
+    }
+}
+
+uint8_t *fs_share_buffer(const fs_client *client, fs_buffer buf)
+{
+    if (buf.offset > client->share_size || buf.size > client->share_size - buf.offset)
+        return NULL;
+    return client->share + buf.offset;
+}

@@ -1,0 +1,206 @@
+/* The server component: finds its regions and channels, lays out memory, starts the
+ * block client, cache and server, and runs one server pass per notification. */
+#include "server/fs_component.h"
+
+#include "platform/component.h"
+#include "server/server.h"
+
+static fp_pool pool;
+static fp_task tasks[FS_COMPONENT_FIBERS];
+static blk_client client;
+static blk_request_slot request_slots[BLK_CLIENT_MAX_SLOTS / 64];
+static blk_cache cache;
+static fat_volume volume;
+static fs_server server;
+static unsigned blk_channel = COMPONENT_NO_CHANNEL;
+static bool started;
+
+void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
+{
+    size_t n = 0;
+    while (prefix[n] && n < 20) {
+        buf[n] = prefix[n];
+        n++;
+    }
+    char digits[10];
+    size_t d = 0;
+    do {
+        digits[d++] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i && d < sizeof digits);
+    while (d)
+        buf[n++] = digits[--d];
+    buf[n] = '\0';
+}
+
+static uint32_t cache_buffer_count(uint64_t data_bytes)
+{
+    uint64_t staging = (uint64_t)FS_COMPONENT_STAGING_SLOTS * FS_COMPONENT_STAGING_BLOCKS * BLK_TRANSFER_SIZE;
+    if (data_bytes <= staging + 64 * BLK_TRANSFER_SIZE)
+        return 0;
+    return (uint32_t)af_min_u64((data_bytes - staging) / BLK_TRANSFER_SIZE, UINT32_MAX / 2);
+}
+
+static uint32_t hash_size_for(uint32_t buffers)
+{
+    uint32_t size = 1;
+    while (size < buffers)
+        size <<= 1;
+    return size;
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* The arena holds, in order: buffer metadata, hash heads, then the four FAT arenas. */
+size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes)
+{
+    uint32_t buffers = cache_buffer_count(data_bytes);
+    fat_config cfg = fat_config_defaults();
+    fat_memory_sizes sizes;
+    fat_memory_needed(&cfg, device_bytes, &sizes);
+    return round16((size_t)buffers * sizeof(blk_buf)) + round16((size_t)hash_size_for(buffers) * sizeof(uint32_t)) +
+           round16(sizes.nodes) + round16(sizes.index) + round16(sizes.runs) + round16(sizes.free_map);
+}
+
+static void *carve(uint8_t **cursor, uint8_t *end, size_t bytes)
+{
+    bytes = round16(bytes);
+    if ((size_t)(end - *cursor) < bytes)
+        return NULL;
+    void *p = *cursor;
+    *cursor += bytes;
+    return p;
+}
+
+static void client_notify(void *ctx) { component_notify((unsigned)(uintptr_t)ctx); }
+
+static void driver_notify(void *ctx) { component_notify(blk_channel); }
+
+static int64_t wall_clock(void *ctx) { return component_wall_time(); }
+
+static void add_clients(void)
+{
+    size_t cmd_size, cmpl_size, share_size;
+    uint8_t *commands = component_region(FS_COMPONENT_REGION_COMMANDS, &cmd_size);
+    uint8_t *completions = component_region(FS_COMPONENT_REGION_COMPLETIONS, &cmpl_size);
+    uint8_t *share = component_region(FS_COMPONENT_REGION_SHARE, &share_size);
+    if (!commands || !completions || !share)
+        return;
+    size_t count = af_min_u64(af_min_u64(cmd_size, cmpl_size) / sizeof(fs_queue), FS_SERVER_MAX_CLIENTS);
+    if (count == 0)
+        return;
+    size_t share_each = share_size / count;
+    for (uint32_t i = 0; i < count; i++) {
+        char name[32];
+        fs_component_client_name(name, "fs_client_", i);
+        unsigned channel = component_channel(name);
+        fs_client_config cc = {
+            .commands = (fs_queue *)(commands + i * sizeof(fs_queue)),
+            .completions = (fs_queue *)(completions + i * sizeof(fs_queue)),
+            .share = share + i * share_each,
+            .share_size = share_each,
+            .notify = client_notify,
+            .notify_ctx = (void *)(uintptr_t)channel,
+        };
+        fs_server_add_client(&server, &cc);
+    }
+}
+
+/* Set everything up once the driver's storage info is ready. */
+static bool start(void)
+{
+    size_t info_size, req_size, resp_size, data_size, arena_size;
+    blk_storage_info *info = component_region("blk_storage_info", &info_size);
+    blk_req_queue *req = component_region("blk_requests", &req_size);
+    blk_resp_queue *resp = component_region("blk_responses", &resp_size);
+    uint8_t *data = component_region("blk_data", &data_size);
+    uint8_t *arena = component_region(FS_COMPONENT_REGION_ARENA, &arena_size);
+    if (!info || !req || !resp || !data || !arena || info_size < sizeof(*info)) {
+        component_log("server: a block or arena region is missing");
+        return false;
+    }
+    if (!blk_storage_is_ready(info))
+        return false;
+
+    size_t stride, guard;
+    void *stacks = component_fiber_stacks(FS_COMPONENT_FIBERS, FS_COMPONENT_STACK_SIZE, &stride, &guard);
+    fp_config pc = {.tasks = tasks, .slot_count = FS_COMPONENT_FIBERS, .stack_arena = stacks,
+                    .slot_stride = stride, .guard_size = guard};
+    if (!stacks || fp_init(&pool, &pc) != FP_OK) {
+        component_log("server: no memory for fiber stacks");
+        return false;
+    }
+
+    /* The block driver derives the same capacity from the same regions. */
+    uint32_t capacity = (uint32_t)af_min_u64((req_size - sizeof(blk_req_queue)) / sizeof(blk_request),
+                                             (resp_size - sizeof(blk_resp_queue)) / sizeof(blk_response));
+    blk_client_config bc = {
+        .pool = &pool,
+        .info = info,
+        .data_region = data,
+        .data_region_size = data_size,
+        .notify = driver_notify,
+        .slots = request_slots,
+        .slot_count = (uint32_t)af_min_u64(capacity, AF_ARRAY_LEN(request_slots)),
+    };
+    blk_queue_init(&bc.queue, req, resp, capacity);
+    if (blk_client_init(&client, &bc) != BLK_OK) {
+        component_log("server: block client setup failed");
+        return false;
+    }
+
+    uint8_t *cursor = arena, *end = arena + arena_size;
+    uint32_t buffers = cache_buffer_count(data_size);
+    uint32_t hash_size = hash_size_for(buffers);
+    blk_cache_config cc = {
+        .client = &client,
+        .buffers_offset = 0,
+        .buffer_count = buffers,
+        .bufs = carve(&cursor, end, (size_t)buffers * sizeof(blk_buf)),
+        .hash_heads = carve(&cursor, end, (size_t)hash_size * sizeof(uint32_t)),
+        .hash_size = hash_size,
+        .staging_offset = (uint64_t)buffers * BLK_TRANSFER_SIZE,
+        .staging_slots = FS_COMPONENT_STAGING_SLOTS,
+        .staging_slot_blocks = FS_COMPONENT_STAGING_BLOCKS,
+        .read_ahead_blocks = FS_COMPONENT_STAGING_BLOCKS,
+    };
+    if (!buffers || !cc.bufs || !cc.hash_heads || blk_cache_init(&cache, &cc) != BLK_OK) {
+        component_log("server: the data region or arena is too small for the cache");
+        return false;
+    }
+
+    /* A FAT arena that does not fit leaves its size 0: INITIALISE then reports
+     * ALLOCATION_ERROR to the client instead of the server failing silently. */
+    fat_config fc = fat_config_defaults();
+    fc.clock = wall_clock;
+    fc.read_only = info->read_only;
+    fat_memory_sizes sizes;
+    fat_memory_needed(&fc, blk_client_capacity_blocks(&client) * BLK_TRANSFER_SIZE, &sizes);
+    if ((fc.node_memory = carve(&cursor, end, sizes.nodes)))
+        fc.node_memory_size = sizes.nodes;
+    if ((fc.index_memory = carve(&cursor, end, sizes.index)))
+        fc.index_memory_size = sizes.index;
+    if ((fc.run_memory = carve(&cursor, end, sizes.runs)))
+        fc.run_memory_size = sizes.runs;
+    if ((fc.free_map_memory = carve(&cursor, end, sizes.free_map)))
+        fc.free_map_memory_size = sizes.free_map;
+
+    fs_server_config sc = {.pool = &pool, .blk = &client, .cache = &cache, .volume = &volume, .fat_config = fc};
+    fs_server_init(&server, &sc);
+    add_clients();
+    started = true;
+    return true;
+}
+
+void fs_component_init(void)
+{
+    blk_channel = component_channel(FS_COMPONENT_CHANNEL_BLK);
+    start();
+}
+
+void fs_component_notified(unsigned channel)
+{
+    if (!started && !start())
+        return;
+    fs_server_notified(&server);
+}

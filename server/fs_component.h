@@ -1,0 +1,46 @@
+/* The file-system server as a component (platform/component.h): the same source runs as
+ * a Linux process and, later, as a Microkit protection domain.
+ *
+ * Regions it maps (names shared with the system description):
+ *   blk_storage_info, blk_requests, blk_responses, blk_data   the block driver connection
+ *   fs_arena          engine and cache metadata; size it with fs_component_arena_bytes()
+ *   fs_commands       client i's command queue at i * sizeof(fs_queue)
+ *   fs_completions    client i's completion queue at i * sizeof(fs_queue)
+ *   fs_share          client i's share region: the region split in equal parts
+ * The number of clients is the command region's size / sizeof(fs_queue) (at most
+ * FS_SERVER_MAX_CLIENTS). Channels: "blk_client" to the driver, "fs_client_<i>" to client i.
+ * The block queues' capacity is read from the request region's size. The data region
+ * holds the cache buffers and FS_COMPONENT_STAGING_SLOTS staging slots of
+ * FS_COMPONENT_STAGING_BLOCKS blocks. If the storage info is not ready at init, the server
+ * starts at the driver's first notification.
+ */
+#ifndef ASYNCFAT_SERVER_FS_COMPONENT_H
+#define ASYNCFAT_SERVER_FS_COMPONENT_H
+
+#include "base/base.h"
+
+#define FS_COMPONENT_REGION_ARENA "fs_arena"
+#define FS_COMPONENT_CHANNEL_BLK "blk_client" /* as the block driver component names it */
+#define FS_COMPONENT_FIBERS 64u
+#define FS_COMPONENT_STACK_SIZE (64u * 1024u)
+#define FS_COMPONENT_STAGING_SLOTS 8u
+#define FS_COMPONENT_STAGING_BLOCKS 256u
+
+/* The component's entry points (a Microkit build maps component_init/notified to them;
+ * on Linux the launcher calls them in the server's process). */
+void fs_component_init(void);
+void fs_component_notified(unsigned channel);
+
+/* Bytes the fs_arena region needs for a device of device_bytes and a data region of
+ * data_bytes. */
+size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes);
+
+#define FS_COMPONENT_REGION_COMMANDS "fs_commands"
+#define FS_COMPONENT_REGION_COMPLETIONS "fs_completions"
+#define FS_COMPONENT_REGION_SHARE "fs_share"
+
+/* Channel name of client i ("fs_client_3"): writes a NUL-terminated name into buf (at
+ * least 32 bytes). */
+void fs_component_client_name(char *buf, const char *prefix, uint32_t i);
+
+#endif

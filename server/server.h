@@ -1,0 +1,150 @@
+/* server: the asynchronous file-system server (LionsOS protocol, one fiber per request).
+ *
+ * Owns: the connections to its clients (command and completion queues, share regions,
+ * per-client fd tables) and the request records. Calls: the FAT engine, the block client
+ * (to drain its responses and notify the driver once per pass), FiberPool, and the notify
+ * callbacks the platform gives it. Never calls libc.
+ *
+ * Event flow: the platform calls fs_server_notified() whenever any channel fires (a client
+ * or the block driver). One call is one pass, repeated until it makes no progress: drain
+ * block responses (waking the tasks that wait for them); take commands, round robin over
+ * clients, while a request record and a fiber slot are free, copying each out of shared
+ * memory and spawning a task for it; run ready tasks until all are blocked or done;
+ * publish completions while each client's completion queue has room. Then it notifies
+ * each client that got completions, and the driver, at most once.
+ *
+ * Fairness: each client holds at most min(FS_SERVER_REQUESTS, fiber slots) / (connected
+ * clients) request records (in flight or waiting to be published), so a client that never
+ * reads its completions, or keeps requests blocked, stalls only itself.
+ *
+ * Trust: clients are hostile. Every command is copied before it is looked at; every
+ * buffer, fd, path, flag and command number is checked; a bad one gets an error status.
+ * Every command gets exactly one completion. A client names only its own fds (each fd
+ * carries a generation, so a stale one is INVALID_FD) and its own share region. Queue
+ * counters are kept privately (fs_queue_end), so a client rewriting its queues cannot make
+ * the server read or write outside them.
+ *
+ * Volume lifetime: the first INITIALISE mounts the volume; DEINITIALISE waits for the
+ * client's other requests, closes its fds, and when no client remains initialised,
+ * unmounts (sync, clean flag). Commands other than INITIALISE before it: NOT_MOUNTED.
+ */
+#ifndef ASYNCFAT_SERVER_H
+#define ASYNCFAT_SERVER_H
+
+#include "base/base.h"
+#include "blk/blk.h"
+#include "fat/fat.h"
+#include "fiberpool/fiberpool.h"
+#include "protocol/fs_protocol.h"
+#include "server/fs_extensions.h"
+
+/* Build-time limits (override with -D). */
+#ifndef FS_SERVER_MAX_CLIENTS
+#define FS_SERVER_MAX_CLIENTS 32u
+#endif
+#ifndef FS_SERVER_MAX_FDS
+#define FS_SERVER_MAX_FDS 128u    /* per client */
+#endif
+#ifndef FS_SERVER_REQUESTS
+#define FS_SERVER_REQUESTS 128u   /* request records: in flight plus unpublished completions */
+#endif
+
+typedef struct fs_server fs_server;
+
+typedef struct fs_fd {
+    fat_node *node;
+    uint64_t dir_pos;        /* directory fds: readdir position */
+    fp_mutex dir_lock;       /* orders readdir/seek/tell on one directory fd */
+    uint16_t generation;     /* part of the fd number */
+    uint16_t borrows;        /* requests using the fd right now */
+    bool in_use;
+    bool closing;            /* closed by the client; fat_close when borrows reach 0 */
+    bool is_dir;
+    bool can_read, can_write, append;
+} fs_fd;
+
+typedef struct fs_request fs_request;
+
+typedef struct fs_client {
+    fs_server *server;
+    fs_queue_end commands;   /* we consume */
+    fs_queue_end completions; /* we produce */
+    uint8_t *share;
+    uint64_t share_size;
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+    fs_fd fds[FS_SERVER_MAX_FDS];
+    uint32_t in_flight;      /* requests taken and not yet completed */
+    uint32_t held;           /* request records it holds: in flight or unpublished */
+    fp_queue drain_waiters;  /* DEINITIALISE waits here for in_flight to drop */
+    uint32_t draining;       /* DEINITIALISE requests waiting there */
+    fs_request *done_head, *done_tail; /* completed, not yet published */
+    bool connected;
+    bool initialised;
+    bool notify_needed;
+    uint64_t commands_taken;
+    uint64_t notifications;
+} fs_client;
+
+struct fs_request {
+    fs_cmd cmd;              /* the copy taken from the queue */
+    fs_cmpl cmpl;
+    fs_server *server;
+    fs_client *client;
+    fs_request *next;        /* free list or the client's done list */
+};
+
+typedef struct fs_server_stats {
+    uint64_t passes;
+    uint64_t commands;
+    uint64_t completions;
+    uint64_t client_notifications;
+} fs_server_stats;
+
+struct fs_server {
+    fp_pool *pool;
+    blk_client *blk;
+    blk_cache *cache;
+    fat_volume *volume;
+    fat_config fat_config;
+    fs_client clients[FS_SERVER_MAX_CLIENTS];
+    uint32_t client_count;
+    uint32_t next_client;    /* round-robin start */
+    fs_request requests[FS_SERVER_REQUESTS];
+    fs_request *free_requests;
+    uint32_t initialised_clients;
+    bool mounted;
+    fp_mutex mount_lock;
+    fs_server_stats stats;
+};
+
+typedef struct fs_server_config {
+    fp_pool *pool;
+    blk_client *blk;
+    blk_cache *cache;
+    fat_volume *volume;      /* caller-allocated; mounted by the first INITIALISE */
+    fat_config fat_config;   /* limits and arenas for fat_mount */
+} fs_server_config;
+
+typedef struct fs_client_config {
+    fs_queue *commands;
+    fs_queue *completions;
+    uint8_t *share;
+    uint64_t share_size;
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+} fs_client_config;
+
+void fs_server_init(fs_server *server, const fs_server_config *config);
+/* Returns the client's index, or -1 when FS_SERVER_MAX_CLIENTS are connected. */
+int fs_server_add_client(fs_server *server, const fs_client_config *config);
+
+/* Root: one event-loop pass (see above). Returns true if it did anything. */
+bool fs_server_notified(fs_server *server);
+
+/* True when nothing is in flight and nothing waits to be published. */
+bool fs_server_idle(const fs_server *server);
+
+static inline const fs_server_stats *fs_server_get_stats(const fs_server *server) { return &server->stats; }
+
+#endif

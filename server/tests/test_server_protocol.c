@@ -1,0 +1,314 @@
+/* Protocol conformance: every command, its success path and the error statuses it can
+ * return, through the real event loop with an in-process device. */
+#include "server/tests/server_fixture.h"
+#include "tests/harness.h"
+
+#include <string.h>
+
+static server_fixture fx;
+
+static bool setup(const char *mkfs_args)
+{
+    sf_options o = {.mkfs_args = mkfs_args, .random_order = true, .seed = test_seed()};
+    if (!EXPECT(sf_init(&fx, &o) == 0))
+        return false;
+    return EXPECT(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS);
+}
+
+static bool teardown_clean(void)
+{
+    bool ok = EXPECT(sf_call(&fx, 0, FS_CMD_DEINITIALISE, NULL, 0).status == FS_STATUS_SUCCESS);
+    ok = ok && EXPECT(sf_fsck(&fx, "protocol.img") == 0);
+    sf_fini(&fx);
+    return ok;
+}
+
+TEST(commands_before_initialise_are_refused_and_unknown_commands_answered)
+{
+    sf_options o = {0};
+    CHECK(sf_init(&fx, &o) == 0);
+    fs_cmd_params p = {.file_size = {.fd = 0}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_NOT_MOUNTED);
+    CHECK_EQ(sf_call(&fx, 0, 9999, NULL, 0).status, FS_STATUS_INVALID_COMMAND);
+    CHECK_EQ(sf_call(&fx, 0, UINT64_MAX, NULL, 0).status, FS_STATUS_INVALID_COMMAND);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_COUNT, NULL, 0).status, FS_STATUS_INVALID_COMMAND);
+    CHECK(teardown_clean());
+}
+
+TEST(file_open_write_read_size_truncate_sync_close)
+{
+    CHECK(setup(NULL));
+    uint64_t fd, done;
+    CHECK_EQ(sf_open(&fx, 0, "/hello.txt", FS_OPEN_FLAGS_READ_ONLY, &fd), FS_STATUS_NO_FILE);
+    CHECK_EQ(sf_open(&fx, 0, "/hello.txt", FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, "hello, world", 12, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(done, 12);
+    char buf[64] = {0};
+    CHECK_EQ(sf_read(&fx, 0, fd, 7, buf, sizeof buf, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(done, 5);
+    CHECK(memcmp(buf, "world", 5) == 0);
+    CHECK_EQ(sf_read(&fx, 0, fd, 100, buf, sizeof buf, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(done, 0);
+
+    fs_cmd_params p = {.file_size = {.fd = fd}};
+    fs_cmpl c = sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(c.data, 12);
+    p = (fs_cmd_params){.file_truncate = {.fd = fd, .length = 5}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_TRUNCATE, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    p = (fs_cmd_params){.file_size = {.fd = fd}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).data, 5);
+    p = (fs_cmd_params){.file_sync = {.fd = fd}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SYNC, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_INVALID_FD);
+    CHECK_EQ(sf_read(&fx, 0, fd, 0, buf, 4, &done), FS_STATUS_INVALID_FD);
+    CHECK(teardown_clean());
+}
+
+TEST(open_flags_access_modes_and_extensions)
+{
+    CHECK(setup("-F 32"));
+    uint64_t fd, done;
+    CHECK_EQ(sf_open(&fx, 0, "/f", 3, &fd), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(sf_open(&fx, 0, "/f", 1u << 20, &fd), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, "abcdef", 6, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_read(&fx, 0, fd, 0, NULL, 6, &done), FS_STATUS_INVALID_READ);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+
+    uint64_t rfd;
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_READ_ONLY, &rfd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_write(&fx, 0, rfd, 0, "x", 1, &done), FS_STATUS_INVALID_WRITE);
+    fs_cmd_params p = {.file_truncate = {.fd = rfd, .length = 0}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_TRUNCATE, &p, sizeof p).status, FS_STATUS_INVALID_WRITE);
+    CHECK_EQ(sf_close(&fx, 0, rfd), FS_STATUS_SUCCESS);
+
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_READ_WRITE, &fd),
+             FS_STATUS_ALREADY_EXISTS);
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_APPEND, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, "gh", 2, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    char buf[16] = {0};
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_TRUNCATE, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_read(&fx, 0, fd, 0, buf, sizeof buf, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(done, 0);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, "new", 3, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+
+    /* FSTAT and STAT agree; STATFS reports the volume. */
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_READ_ONLY, &fd), FS_STATUS_SUCCESS);
+    fs_buffer sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
+    fs_ext_params e = {.fstat = {.fd = fd, .buf = sb}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FSTAT, &e, sizeof e).status, FS_STATUS_SUCCESS);
+    fs_stat st;
+    memcpy(&st, sf_share(&fx, 0, sb), sizeof st);
+    CHECK_EQ(st.size, 3);
+    CHECK_EQ(st.mode & FS_MODE_TYPE_MASK, FS_MODE_REGULAR);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    fs_buffer fb = sf_buf(&fx, 0, NULL, sizeof(fs_statfs));
+    e = (fs_ext_params){.statfs = {.buf = fb}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_STATFS, &e, sizeof e).status, FS_STATUS_SUCCESS);
+    fs_statfs sfs;
+    memcpy(&sfs, sf_share(&fx, 0, fb), sizeof sfs);
+    CHECK_EQ(sfs.fat_type, 32);
+    CHECK(sfs.blocks_free > 0 && sfs.blocks_free < sfs.blocks);
+    e = (fs_ext_params){.statfs = {.buf = {fb.offset, sizeof(fs_statfs) - 1}}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_STATFS, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+
+    e = (fs_ext_params){.set_times = {.path = sf_path(&fx, 0, "/f"), .atime = -1, .mtime = 1700000000}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES, &e, sizeof e).status, FS_STATUS_SUCCESS);
+    fs_cmd_params p2 = {.stat = {.path = sf_path(&fx, 0, "/f"), .buf = sb}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_STAT, &p2, sizeof p2).status, FS_STATUS_SUCCESS);
+    memcpy(&st, sf_share(&fx, 0, sb), sizeof st);
+    CHECK_EQ(st.mtime, 1700000000);
+    CHECK(teardown_clean());
+}
+
+static uint64_t dir_read_name(int client, uint64_t fd, char *name, size_t cap, uint64_t *len)
+{
+    fs_buffer nb = sf_buf(&fx, client, NULL, cap);
+    fs_cmd_params p = {.dir_read = {.fd = fd, .buf = nb}};
+    fs_cmpl c = sf_call(&fx, client, FS_CMD_DIR_READ, &p, sizeof p);
+    *len = c.data;
+    if (c.status == FS_STATUS_SUCCESS)
+        memcpy(name, sf_share(&fx, client, nb), c.data);
+    return c.status;
+}
+
+TEST(directories_create_list_seek_tell_rewind_remove)
+{
+    CHECK(setup(NULL));
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/d"), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/d"), FS_STATUS_ALREADY_EXISTS);
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/missing/d"), FS_STATUS_NO_FILE);
+    const char *names[] = {"alpha", "Beta.txt", "a much longer name than eight dot three.data"};
+    for (int i = 0; i < 3; i++) {
+        char path[128];
+        uint64_t fd;
+        snprintf(path, sizeof path, "/d/%s", names[i]);
+        CHECK_EQ(sf_open(&fx, 0, path, FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE, &fd), FS_STATUS_SUCCESS);
+        CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    }
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_REMOVE, "/d"), FS_STATUS_NOT_EMPTY);
+
+    fs_cmd_params p = {.dir_open = {.path = sf_path(&fx, 0, "/d")}};
+    fs_cmpl c = sf_call(&fx, 0, FS_CMD_DIR_OPEN, &p, sizeof p);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    uint64_t dfd = c.data;
+    char name[800];
+    uint64_t len;
+    bool seen[3] = {false};
+    uint64_t second_pos = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(dir_read_name(0, dfd, name, sizeof name, &len), FS_STATUS_SUCCESS);
+        for (int k = 0; k < 3; k++)
+            if (len == strlen(names[k]) && memcmp(name, names[k], len) == 0)
+                seen[k] = true;
+        if (i == 0) {
+            p = (fs_cmd_params){.dir_tell = {.fd = dfd}};
+            second_pos = sf_call(&fx, 0, FS_CMD_DIR_TELL, &p, sizeof p).data;
+        }
+    }
+    CHECK(seen[0] && seen[1] && seen[2]);
+    CHECK_EQ(dir_read_name(0, dfd, name, sizeof name, &len), FS_STATUS_END_OF_DIRECTORY);
+
+    /* A name buffer too small: an error, and the entry is not skipped. */
+    p = (fs_cmd_params){.dir_rewind = {.fd = dfd}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_REWIND, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(dir_read_name(0, dfd, name, 1, &len), FS_STATUS_INVALID_BUFFER);
+    CHECK_EQ(dir_read_name(0, dfd, name, sizeof name, &len), FS_STATUS_SUCCESS);
+    char first[800];
+    uint64_t first_len = len;
+    memcpy(first, name, len);
+    p = (fs_cmd_params){.dir_seek = {.fd = dfd, .loc = (int64_t)second_pos}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_SEEK, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(dir_read_name(0, dfd, name, sizeof name, &len), FS_STATUS_SUCCESS);
+    CHECK(len != first_len || memcmp(name, first, len) != 0);
+    p = (fs_cmd_params){.dir_seek = {.fd = dfd, .loc = -5}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_SEEK, &p, sizeof p).status, FS_STATUS_INVALID_ARGUMENT);
+
+    /* DIR_READ_STAT returns the entry's stat too. */
+    p = (fs_cmd_params){.dir_rewind = {.fd = dfd}};
+    sf_call(&fx, 0, FS_CMD_DIR_REWIND, &p, sizeof p);
+    fs_buffer nb = sf_buf(&fx, 0, NULL, 800), sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
+    fs_ext_params e = {.dir_read_stat = {.fd = dfd, .name = nb, .stat = sb}};
+    c = sf_call(&fx, 0, FS_CMD_DIR_READ_STAT, &e, sizeof e);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    fs_stat st;
+    memcpy(&st, sf_share(&fx, 0, sb), sizeof st);
+    CHECK_EQ(st.mode & FS_MODE_TYPE_MASK, FS_MODE_REGULAR);
+
+    /* A directory fd is not a file fd, and the reverse. */
+    fs_cmd_params fp = {.file_size = {.fd = dfd}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &fp, sizeof fp).status, FS_STATUS_INVALID_FD);
+    CHECK_EQ(sf_close(&fx, 0, dfd), FS_STATUS_INVALID_FD);
+    p = (fs_cmd_params){.dir_close = {.fd = dfd}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_CLOSE, &p, sizeof p).status, FS_STATUS_SUCCESS);
+
+    for (int i = 0; i < 3; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/d/%s", names[i]);
+        CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_FILE_REMOVE, path), FS_STATUS_SUCCESS);
+        CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_FILE_REMOVE, path), FS_STATUS_NO_FILE);
+    }
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_REMOVE, "/d"), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_REMOVE, "/d"), FS_STATUS_NO_FILE);
+    CHECK(teardown_clean());
+}
+
+TEST(rename_and_stat)
+{
+    CHECK(setup(NULL));
+    uint64_t fd, done;
+    CHECK_EQ(sf_open(&fx, 0, "/a", FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, "data", 4, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/sub"), FS_STATUS_SUCCESS);
+    fs_cmd_params p = {.rename = {.old_path = sf_path(&fx, 0, "/a"), .new_path = sf_path(&fx, 0, "/sub/b")}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_RENAME, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_RENAME, &p, sizeof p).status, FS_STATUS_NO_FILE);
+    fs_buffer sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
+    fs_cmd_params s = {.stat = {.path = sf_path(&fx, 0, "/sub/b"), .buf = sb}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_STAT, &s, sizeof s).status, FS_STATUS_SUCCESS);
+    fs_stat st;
+    memcpy(&st, sf_share(&fx, 0, sb), sizeof st);
+    CHECK_EQ(st.size, 4);
+    s.stat.path = sf_path(&fx, 0, "/sub");
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_STAT, &s, sizeof s).status, FS_STATUS_SUCCESS);
+    memcpy(&st, sf_share(&fx, 0, sb), sizeof st);
+    CHECK_EQ(st.mode & FS_MODE_TYPE_MASK, FS_MODE_DIRECTORY);
+    s.stat.buf.size = sizeof(fs_stat) - 1;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_STAT, &s, sizeof s).status, FS_STATUS_INVALID_BUFFER);
+    p = (fs_cmd_params){.rename = {.old_path = sf_path(&fx, 0, "/sub"), .new_path = sf_path(&fx, 0, "/sub/inner")}};
+    CHECK(sf_call(&fx, 0, FS_CMD_RENAME, &p, sizeof p).status != FS_STATUS_SUCCESS);
+    CHECK(teardown_clean());
+}
+
+TEST(bad_buffers_paths_and_fds_get_errors)
+{
+    CHECK(setup(NULL));
+    uint64_t fd;
+    fs_cmd_params p;
+    /* Buffers outside the share region, and offset + size wrapping around. */
+    fs_buffer bad[] = {
+        {SF_SHARE_SIZE + 1, 1},
+        {SF_SHARE_SIZE - 2, 4},
+        {UINT64_MAX - 2, 8},
+        {16, UINT64_MAX},
+    };
+    CHECK_EQ(sf_open(&fx, 0, "/ok", FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE, &fd), FS_STATUS_SUCCESS);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = (fs_cmd_params){.file_open = {.path = bad[i], .flags = 0}};
+        CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_OPEN, &p, sizeof p).status,
+                 bad[i].size > FS_MAX_PATH_LENGTH ? FS_STATUS_INVALID_PATH : FS_STATUS_INVALID_BUFFER);
+        p = (fs_cmd_params){.file_read = {.fd = fd, .offset = 0, .buf = bad[i]}};
+        CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_READ, &p, sizeof p).status, FS_STATUS_INVALID_BUFFER);
+        p = (fs_cmd_params){.file_write = {.fd = fd, .offset = 0, .buf = bad[i]}};
+        CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_WRITE, &p, sizeof p).status, FS_STATUS_INVALID_BUFFER);
+    }
+    /* Paths: too long, with a NUL, a component over 255 bytes. */
+    static char longpath[5000];
+    memset(longpath, 'a', sizeof longpath - 1);
+    longpath[0] = '/';
+    p = (fs_cmd_params){.file_open = {.path = sf_buf(&fx, 0, longpath, 4096)}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_OPEN, &p, sizeof p).status, FS_STATUS_INVALID_PATH);
+    p = (fs_cmd_params){.file_open = {.path = sf_buf(&fx, 0, "/a\0b", 4)}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_OPEN, &p, sizeof p).status, FS_STATUS_INVALID_PATH);
+    p = (fs_cmd_params){.file_open = {.path = sf_buf(&fx, 0, longpath, 300), .flags = FS_OPEN_FLAGS_CREATE}};
+    uint64_t st = sf_call(&fx, 0, FS_CMD_FILE_OPEN, &p, sizeof p).status;
+    CHECK(st == FS_STATUS_NAME_TOO_LONG || st == FS_STATUS_INVALID_NAME);
+    /* fds that were never issued, of the wrong generation, of the wrong kind. */
+    uint64_t bogus[] = {fd + 1, fd ^ (1u << 16), UINT64_MAX, (uint64_t)FS_SERVER_MAX_FDS, fd + (7ull << 32)};
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
+        p = (fs_cmd_params){.file_size = {.fd = bogus[i]}};
+        CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_INVALID_FD);
+        p = (fs_cmd_params){.dir_tell = {.fd = bogus[i]}};
+        CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_TELL, &p, sizeof p).status, FS_STATUS_INVALID_FD);
+    }
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    /* The slot is reused with a new generation: the old number stays dead. */
+    uint64_t fd2;
+    CHECK_EQ(sf_open(&fx, 0, "/ok", FS_OPEN_FLAGS_READ_ONLY, &fd2), FS_STATUS_SUCCESS);
+    CHECK(fd2 != fd);
+    p = (fs_cmd_params){.file_size = {.fd = fd}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_INVALID_FD);
+    CHECK_EQ(sf_close(&fx, 0, fd2), FS_STATUS_SUCCESS);
+    CHECK(teardown_clean());
+}
+
+TEST(too_many_open_files)
+{
+    CHECK(setup(NULL));
+    uint64_t fd;
+    CHECK_EQ(sf_open(&fx, 0, "/x", FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE, &fd), FS_STATUS_SUCCESS);
+    uint32_t opened = 1;
+    uint64_t st;
+    while ((st = sf_open(&fx, 0, "/x", FS_OPEN_FLAGS_READ_ONLY, &fd)) == FS_STATUS_SUCCESS)
+        opened++;
+    CHECK_EQ(st, FS_STATUS_TOO_MANY_OPEN_FILES);
+    CHECK_EQ(opened, FS_SERVER_MAX_FDS);
+    /* DEINITIALISE closes them all; the volume unmounts clean. */
+    CHECK(teardown_clean());
+}
