@@ -176,8 +176,9 @@ uint32_t ram_device_process(ram_device *dev)
     }
     if (dev->hold)
         return responses;
+    uint32_t limit = dev->completions_per_process ? dev->completions_per_process : UINT32_MAX;
     uint32_t done = 0;
-    while (done < dev->pending_count) {
+    while (done < dev->pending_count && done < limit) {
         /* A barrier splits the pending requests: each segment completes before the next. */
         uint32_t seg = done;
         while (seg < dev->pending_count && dev->pending[seg].code != BLK_REQ_BARRIER)
@@ -185,7 +186,7 @@ uint32_t ram_device_process(ram_device *dev)
         uint32_t seg_end = seg < dev->pending_count ? seg + 1 : seg;
         if (dev->order == RAM_DEVICE_RANDOM)
             shuffle(dev, dev->pending + done, seg - done);
-        for (uint32_t i = done; i < seg_end; i++) {
+        for (uint32_t i = done; i < seg_end && i < limit; i++) {
             const blk_request *r = &dev->pending[i];
             dev->requests_done++;
             bool fail = dev->fail_nth != 0 && dev->requests_done == dev->fail_nth;
@@ -194,8 +195,9 @@ uint32_t ram_device_process(ram_device *dev)
             respond(dev, resp);
             responses++;
         }
-        done = seg_end;
+        done = seg_end < limit ? seg_end : limit;
     }
-    dev->pending_count = 0;
+    dev->pending_count -= done;
+    memmove(dev->pending, dev->pending + done, (size_t)dev->pending_count * sizeof(*dev->pending));
     return responses;
 }

@@ -49,6 +49,9 @@ typedef struct ram_device {
     ram_device_order order;
     uint64_t rng;
     bool hold;                 /* take requests but do not complete them */
+    uint32_t completions_per_process; /* complete at most this many per call; 0: all.
+                                         1 with FIFO order makes fibers alternate strictly
+                                         at every block I/O */
     blk_request *pending;      /* taken, not yet completed */
     uint32_t pending_count, pending_max;
     blk_response *unsent;      /* completed but the response queue was full */
@@ -67,7 +70,8 @@ int ram_device_init(ram_device *dev, const ram_device_config *cfg);
 void ram_device_destroy(ram_device *dev);
 
 /* Take every queued request; unless holding, complete everything pending (in the
- * configured order) and write the responses. Returns the number of responses written. */
+ * configured order; at most completions_per_process of them when set) and write the
+ * responses. Returns the number of responses written. */
 uint32_t ram_device_process(ram_device *dev);
 /* While held, requests are taken but not completed. */
 static inline void ram_device_set_hold(ram_device *dev, bool hold) { dev->hold = hold; }
