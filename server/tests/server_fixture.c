@@ -1,5 +1,4 @@
 #include "server/tests/server_fixture.h"
-#include "tests/harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +16,12 @@ static int make_image(const char *path, uint64_t bytes, const char *args)
 int sf_init(server_fixture *f, const sf_options *opts)
 {
     memset(f, 0, sizeof(*f));
+    if (!opts->workdir)
+        return -1;
+    snprintf(f->workdir, sizeof f->workdir, "%s", opts->workdir);
     char image[300];
     static int serial;
-    snprintf(image, sizeof image, "%s/server-%d.img", test_tmpdir(), serial++);
+    snprintf(image, sizeof image, "%s/server-%d.img", f->workdir, serial++);
     uint64_t bytes = opts->image_bytes ? opts->image_bytes : 64ull << 20;
     if (make_image(image, bytes, opts->mkfs_args) != 0) {
         fprintf(stderr, "sf_init: mkfs.fat failed\n");
@@ -218,7 +220,7 @@ uint64_t sf_simple_path(server_fixture *f, int client, uint64_t type, const char
 int sf_fsck(server_fixture *f, const char *name)
 {
     char path[400], cmd[1024];
-    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    snprintf(path, sizeof path, "%s/%s", f->workdir, name);
     if (blk_fixture_save(&f->blk, path) != 0)
         return -1;
     snprintf(cmd, sizeof cmd, "fsck.fat -n '%s' > '%s.fsck' 2>&1", path, path);

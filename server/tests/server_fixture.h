@@ -25,6 +25,7 @@ typedef struct sf_client {
 } sf_client;
 
 typedef struct server_fixture {
+    char workdir[256];
     blk_fixture blk;
     fat_volume volume;
     fs_server server;
@@ -34,6 +35,7 @@ typedef struct server_fixture {
 } server_fixture;
 
 typedef struct sf_options {
+    const char *workdir;          /* where images go (tests: test_tmpdir()) */
     const char *mkfs_args;        /* e.g. "-F 32"; NULL: "-F 16" */
     uint64_t image_bytes;         /* default 64 MiB */
     bool random_order;
@@ -72,7 +74,8 @@ uint64_t sf_read(server_fixture *f, int client, uint64_t fd, uint64_t offset, vo
 uint64_t sf_close(server_fixture *f, int client, uint64_t fd);
 uint64_t sf_simple_path(server_fixture *f, int client, uint64_t type, const char *path);
 
-/* Write the device image to a file and run `fsck.fat -n` on it: 0 when clean. */
+/* Write the device image to a file in the workdir and run `fsck.fat -n` on it: 0 when
+ * clean. */
 int sf_fsck(server_fixture *f, const char *name);
 
 #endif

@@ -9,7 +9,7 @@ static server_fixture fx;
 
 static bool setup(const char *mkfs_args)
 {
-    sf_options o = {.mkfs_args = mkfs_args, .random_order = true, .seed = test_seed()};
+    sf_options o = {.workdir = test_tmpdir(), .mkfs_args = mkfs_args, .random_order = true, .seed = test_seed()};
     if (!EXPECT(sf_init(&fx, &o) == 0))
         return false;
     return EXPECT(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS);
@@ -25,7 +25,7 @@ static bool teardown_clean(void)
 
 TEST(commands_before_initialise_are_refused_and_unknown_commands_answered)
 {
-    sf_options o = {0};
+    sf_options o = {.workdir = test_tmpdir()};
     CHECK(sf_init(&fx, &o) == 0);
     fs_cmd_params p = {.file_size = {.fd = 0}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_NOT_MOUNTED);

@@ -172,7 +172,7 @@ static bool open_all(void)
 
 TEST(sixteen_clients_with_many_requests_in_flight_match_the_model)
 {
-    sf_options o = {.mkfs_args = "-F 32", .image_bytes = 96ull << 20, .random_order = true, .seed = test_seed(),
+    sf_options o = {.workdir = test_tmpdir(), .mkfs_args = "-F 32", .image_bytes = 96ull << 20, .random_order = true, .seed = test_seed(),
                     .clients = CLIENTS, .fibers = 48};
     CHECK(sf_init(&fx, &o) == 0);
     rng = test_seed();
@@ -246,7 +246,7 @@ TEST(sixteen_clients_with_many_requests_in_flight_match_the_model)
  * works; the good one gets right answers, the server survives, the volume stays clean. */
 TEST(hostile_client_cannot_hurt_the_server_or_other_clients)
 {
-    sf_options o = {.random_order = true, .seed = test_seed(), .clients = 2};
+    sf_options o = {.workdir = test_tmpdir(), .random_order = true, .seed = test_seed(), .clients = 2};
     CHECK(sf_init(&fx, &o) == 0);
     rng = test_seed() ^ 0x5eed;
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
@@ -313,7 +313,7 @@ TEST(hostile_client_cannot_hurt_the_server_or_other_clients)
  * rest of the volume are unharmed. */
 TEST(device_errors_become_statuses_and_harm_nothing_else)
 {
-    sf_options o = {.random_order = true, .seed = test_seed()};
+    sf_options o = {.workdir = test_tmpdir(), .random_order = true, .seed = test_seed()};
     CHECK(sf_init(&fx, &o) == 0);
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
     static uint8_t a[65536], b[65536], got[65536];
@@ -375,7 +375,7 @@ TEST(device_errors_become_statuses_and_harm_nothing_else)
  * never get the same cluster or the same directory slot. */
 TEST(strictly_alternating_appends_and_creates_never_collide)
 {
-    sf_options o = {.clients = 2};
+    sf_options o = {.workdir = test_tmpdir(), .clients = 2};
     CHECK(sf_init(&fx, &o) == 0);
     fx.blk.dev.completions_per_process = 1;
     for (int c = 0; c < 2; c++)
