@@ -41,7 +41,9 @@ static fs_status cmd_initialise(fs_server *server, fs_client *client)
     /* Checked under the lock: a client may send several INITIALISEs at once. */
     fp_mutex_lock(server->pool, &server->mount_lock);
     if (!client->initialised) {
-        if (!server->mounted) {
+        if (!server->volume)
+            status = FS_STATUS_ALLOCATION_ERROR;
+        else if (!server->mounted) {
             status = fat_mount(server->volume, server->cache, &server->fat_config, NULL);
             server->mounted = status == FS_STATUS_SUCCESS;
         }

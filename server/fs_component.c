@@ -106,6 +106,17 @@ static void add_clients(void)
     }
 }
 
+/* The block side cannot be set up: still answer every command (INITIALISE with
+ * ALLOCATION_ERROR), so clients learn why instead of waiting forever. */
+static bool serve_without_volume(void)
+{
+    fs_server_config sc = {.pool = &pool};
+    fs_server_init(&server, &sc);
+    add_clients();
+    started = true;
+    return true;
+}
+
 /* Set everything up once the driver's storage info is ready. */
 static bool start(void)
 {
@@ -146,7 +157,7 @@ static bool start(void)
     blk_queue_init(&bc.queue, req, resp, capacity);
     if (blk_client_init(&client, &bc) != BLK_OK) {
         component_log("server: block client setup failed");
-        return false;
+        return serve_without_volume();
     }
 
     uint8_t *cursor = arena, *end = arena + arena_size;
@@ -166,7 +177,7 @@ static bool start(void)
     };
     if (!buffers || !cc.bufs || !cc.hash_heads || blk_cache_init(&cache, &cc) != BLK_OK) {
         component_log("server: the data region or arena is too small for the cache");
-        return false;
+        return serve_without_volume();
     }
 
     /* A FAT arena that does not fit leaves its size 0: INITIALISE then reports

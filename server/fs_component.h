@@ -23,7 +23,7 @@
 #define FS_COMPONENT_CHANNEL_BLK "blk_client" /* as the block driver component names it */
 #define FS_COMPONENT_FIBERS 64u
 #define FS_COMPONENT_STACK_SIZE (64u * 1024u)
-#define FS_COMPONENT_STAGING_SLOTS 8u
+#define FS_COMPONENT_STAGING_SLOTS 16u
 #define FS_COMPONENT_STAGING_BLOCKS 256u
 
 /* The component's entry points (a Microkit build maps component_init/notified to them;

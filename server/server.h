@@ -122,7 +122,8 @@ typedef struct fs_server_config {
     fp_pool *pool;
     blk_client *blk;
     blk_cache *cache;
-    fat_volume *volume;      /* caller-allocated; mounted by the first INITIALISE */
+    fat_volume *volume;      /* caller-allocated; mounted by the first INITIALISE. NULL: no
+                                volume could be set up, INITIALISE answers ALLOCATION_ERROR */
     fat_config fat_config;   /* limits and arenas for fat_mount */
 } fs_server_config;
 
