@@ -43,7 +43,7 @@ PROGRAMS :=         # release programs; <name>_SRCS, <name>_LDLIBS
 include $(sort $(wildcard */module.mk */*/module.mk))
 
 .DEFAULT_GOAL := all
-.PHONY: all test test-unit cross bench run deps clean
+.PHONY: all test test-build clang-build check cross bench run deps clean
 .SECONDARY:
 
 arch_srcs = $(subst $$(ARCH),$(1),$(CORE_ARCH_SRCS))
@@ -109,7 +109,11 @@ test: deps
 	@$(MAKE) --no-print-directory test-build
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS) $(CROSS_TEST_BINS)
 
-test-build: $(TEST_BINS) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) cross-build
+test-build: $(TEST_BINS) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) cross-build clang-build
+
+# The whole library must also build warning-free with clang.
+clang-build:
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(BUILD)/clang $(BUILD)/clang/rel/libasyncfat.a
 
 # make check T=name: run one test program (or a few) without the rest.
 check: $(addprefix $(BUILD)/san/tests/,$(T))
@@ -124,6 +128,7 @@ bench: deps
 # A group is the program bench/<name>, or the script bench/<name>.sh when it needs more
 # (callgrind, several processes); scripts find programs under $(BUILD)/rel.
 bench-%: deps
+	@scripts/deps.sh --bench
 	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/rel/,$(PROGRAMS))
 	@if [ -x bench/$*.sh ]; then BUILD=$(BUILD) bench/$*.sh; else $(BUILD)/rel/bench/$*; fi
 

@@ -2,9 +2,11 @@
 # Installs the Debian packages asyncfat needs to build, test and benchmark.
 # As root: apt-get install what is missing. Otherwise: print the exact command and fail.
 # Quiet and fast (one dpkg-query) when everything is present.
+# --bench: also what the benchmarks need (plots, and the file systems `make bench-report`
+# compares asyncfat with).
 set -eu
 packages=(
-    gcc make binutils pkg-config
+    gcc clang make binutils pkg-config
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     qemu-user
@@ -12,6 +14,11 @@ packages=(
     dosfstools mtools
     valgrind
 )
+bench_packages=(
+    gnuplot-nox
+    fusefat exfat-fuse exfatprogs fuse2fs
+)
+[ "${1:-}" = --bench ] && packages+=("${bench_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
