@@ -1,0 +1,320 @@
+/* The offline subcommands, mkfs and check: like mkfs.fat and fsck.fat they work on an
+ * unmounted image, in-process over the block layer (offline_volume), not through the
+ * server. */
+#include "tools/cli.h"
+#include "tools/offline_volume.h"
+
+#include "fat/fat_check.h"
+#include "fat/fat_mkfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* "256M", "1G", "4096", "64K": bytes, or 0 if malformed. */
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return 0;
+    uint64_t mult = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1ull << 10; end++; break;
+    case 'm': case 'M': mult = 1ull << 20; end++; break;
+    case 'g': case 'G': mult = 1ull << 30; end++; break;
+    default: return 0;
+    }
+    if (*end == 'i' && end[1] == 'B')
+        end += 2;
+    else if (*end == 'B')
+        end++;
+    if (*end != '\0' || v > UINT64_MAX / mult)
+        return 0;
+    return v * mult;
+}
+
+static const char mkfs_usage[] = "IMAGE [--size N] [--fat 12|16|32] [--cluster BYTES] [--sector BYTES] [--label L]";
+
+static void mkfs_help(void)
+{
+    printf("usage: asyncfat mkfs %s\n\n"
+           "Create an empty FAT volume on IMAGE (a file, created if it does not exist, or a\n"
+           "block device). Works offline, like mkfs.fat; the volume must not be mounted.\n\n"
+           "  --size N        image size in bytes, or with a K, M or G suffix (needed to\n"
+           "                  create the file; resizes an existing file)\n"
+           "  --fat T         FAT type 12, 16 or 32 (default: from the size, as mkfs.fat)\n"
+           "  --cluster B     cluster size in bytes (a power of two, at most 64 KiB)\n"
+           "  --sector B      sector size: 512 (default), 1024, 2048 or 4096\n"
+           "  --label L       volume label (up to 11 characters)\n",
+           mkfs_usage);
+}
+
+typedef struct mkfs_job {
+    offline_volume *vol;
+    fat_mkfs_options opt;
+    fat_geometry geo;
+    fs_status status;
+} mkfs_job;
+
+static void *mkfs_task(void *arg)
+{
+    mkfs_job *job = arg;
+    job->status = fat_mkfs_format(&job->vol->cache, job->vol->device_bytes, &job->opt, &job->geo);
+    return NULL;
+}
+
+static int prepare_image_file(const char *image, uint64_t size)
+{
+    struct stat st;
+    bool exists = stat(image, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+        cli_error(image, "is a directory");
+        return -1;
+    }
+    if (!exists && size == 0) {
+        cli_error(image, "does not exist (give --size to create it)");
+        return -1;
+    }
+    if (size == 0 || (exists && !S_ISREG(st.st_mode)))
+        return 0;
+    int fd = open(image, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        cli_error(image, "%s", strerror(errno));
+        return -1;
+    }
+    int rc = ftruncate(fd, (off_t)size);
+    int err = errno;
+    close(fd);
+    if (rc != 0) {
+        cli_error(image, "cannot set the size: %s", strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_mkfs(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        mkfs_help();
+        return EXIT_OK;
+    }
+    static const struct option longopts[] = {
+        {"size", required_argument, NULL, 's'},   {"fat", required_argument, NULL, 'F'},
+        {"cluster", required_argument, NULL, 'c'}, {"sector", required_argument, NULL, 'S'},
+        {"label", required_argument, NULL, 'L'},  {NULL, 0, NULL, 0},
+    };
+    uint64_t size = 0, cluster = 0, sector = 512;
+    fat_mkfs_options opt;
+    memset(&opt, 0, sizeof opt);
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's':
+            if ((size = parse_size(optarg)) == 0) {
+                cli_error("mkfs", "bad --size '%s'", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'F':
+            opt.fat_type = (uint32_t)atoi(optarg);
+            if (opt.fat_type != 12 && opt.fat_type != 16 && opt.fat_type != 32) {
+                cli_error("mkfs", "bad --fat '%s' (12, 16 or 32)", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            cluster = parse_size(optarg);
+            if (!af_is_pow2(cluster) || cluster > 65536) {
+                cli_error("mkfs", "bad --cluster '%s' (a power of two, at most 64 KiB)", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'S':
+            sector = parse_size(optarg);
+            if (sector != 512 && sector != 1024 && sector != 2048 && sector != 4096) {
+                cli_error("mkfs", "bad --sector '%s' (512, 1024, 2048 or 4096)", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'L':
+            opt.label = optarg;
+            if (strlen(optarg) > 11) {
+                cli_error("mkfs", "label '%s' is longer than 11 characters", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        default:
+            return cli_usage("mkfs", mkfs_usage);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage("mkfs", mkfs_usage);
+    const char *image = argv[optind];
+    if (cluster && cluster < sector) {
+        cli_error("mkfs", "cluster size %llu is smaller than the sector size %llu", (unsigned long long)cluster,
+                  (unsigned long long)sector);
+        return EXIT_USAGE;
+    }
+    opt.bytes_per_sector = (uint32_t)sector;
+    opt.sectors_per_cluster = cluster ? (uint32_t)(cluster / sector) : 0;
+    opt.volume_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
+
+    if (prepare_image_file(image, size) != 0)
+        return EXIT_FAILED;
+    offline_volume vol;
+    if (offline_volume_open(&vol, image, (uint16_t)sector, false) != 0) {
+        cli_error(image, "cannot open: %s", strerror(errno));
+        return EXIT_FAILED;
+    }
+    mkfs_job job = {.vol = &vol, .opt = opt, .status = FS_STATUS_ERROR};
+    bool ran = offline_volume_run(&vol, mkfs_task, &job);
+    offline_volume_close(&vol);
+    if (!ran || job.status != FS_STATUS_SUCCESS) {
+        const char *why = job.status == FS_STATUS_NO_SPACE ? "the size cannot hold such a volume"
+                          : job.status == FS_STATUS_INVALID_ARGUMENT ? "invalid options (FAT type, cluster size or label)"
+                                                                     : fs_status_string(job.status);
+        cli_error(image, "cannot format: %s", why);
+        return EXIT_FAILED;
+    }
+    printf("%s: FAT%u, %u clusters of %u bytes, %llu bytes\n", image, (unsigned)job.geo.type,
+           job.geo.cluster_count, job.geo.bytes_per_cluster, (unsigned long long)job.geo.volume_bytes);
+    return EXIT_OK;
+}
+
+/* ---- check ---- */
+
+enum {
+    CHECK_CLEAN = 0,
+    CHECK_REPAIRED = 1,
+    CHECK_LEFT = 4,
+    CHECK_ERROR = 8,
+};
+
+static const char check_usage[] = "[--repair] IMAGE";
+
+static void check_help(void)
+{
+    printf("usage: asyncfat check %s\n\n"
+           "Check the consistency of the FAT volume on IMAGE (offline, like fsck.fat; the\n"
+           "volume must not be mounted) and print what it finds and a summary.\n\n"
+           "  --repair, -r    fix what is found (lost clusters are freed)\n\n"
+           "Exit status (as fsck): 0 clean, 1 problems found and repaired, 4 problems\n"
+           "left unrepaired, 8 operational error (unreadable image, not a FAT volume).\n",
+           check_usage);
+}
+
+typedef struct check_job {
+    offline_volume *vol;
+    fat_check_options opt;
+    fat_check_result result;
+    fat_geometry geo;
+    fs_status status;
+    const char *image;
+    bool bpb_failed;
+    fat_bpb_error why;
+} check_job;
+
+static void check_log(void *ctx, const char *message)
+{
+    AF_UNUSED(ctx);
+    printf("  %s\n", message);
+}
+
+static void *check_task(void *arg)
+{
+    check_job *job = arg;
+    offline_volume *v = job->vol;
+    uint8_t sector[512];
+    uint64_t offset = 0, bytes = 0;
+    job->status = blk_cache_read_bytes(&v->cache, 0, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS : FS_STATUS_IO_ERROR;
+    if (job->status == FS_STATUS_SUCCESS)
+        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->client), -1, &offset,
+                                     &bytes, &job->why);
+    if (job->status == FS_STATUS_SUCCESS)
+        job->status = blk_cache_read_bytes(&v->cache, offset, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS
+                                                                                   : FS_STATUS_IO_ERROR;
+    if (job->status == FS_STATUS_SUCCESS)
+        job->status = fat_bpb_parse(sector, 512, offset, v->device_bytes, &job->geo, &job->why);
+    if (job->status != FS_STATUS_SUCCESS) {
+        job->bpb_failed = job->status == FS_STATUS_CORRUPT;
+        return NULL;
+    }
+    size_t need = fat_check_memory_needed(&job->geo);
+    job->opt.work = malloc(need ? need : 1);
+    job->opt.work_size = need;
+    if (!job->opt.work) {
+        job->status = FS_STATUS_ALLOCATION_ERROR;
+        return NULL;
+    }
+    job->status = fat_check_run(&v->cache, &job->geo, &job->opt, &job->result);
+    free(job->opt.work);
+    return NULL;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        check_help();
+        return EXIT_OK;
+    }
+    static const struct option longopts[] = {{"repair", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+    bool repair = false;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "r", longopts, NULL)) != -1) {
+        if (ch != 'r')
+            return cli_usage("check", check_usage);
+        repair = true;
+    }
+    if (optind != argc - 1) {
+        cli_usage("check", check_usage);
+        return CHECK_ERROR;
+    }
+    const char *image = argv[optind];
+    struct stat st;
+    if (stat(image, &st) != 0) {
+        cli_error(image, "%s", strerror(errno));
+        return CHECK_ERROR;
+    }
+    offline_volume vol;
+    if (offline_volume_open(&vol, image, 0, !repair) != 0) {
+        cli_error(image, "cannot open: %s", strerror(errno));
+        return CHECK_ERROR;
+    }
+    check_job job = {.vol = &vol, .image = image, .status = FS_STATUS_ERROR};
+    job.opt.repair = repair;
+    job.opt.log = check_log;
+    printf("%s:\n", image);
+    fflush(stdout);
+    bool ran = offline_volume_run(&vol, check_task, &job);
+    offline_volume_close(&vol);
+    if (!ran || job.status != FS_STATUS_SUCCESS) {
+        if (job.bpb_failed)
+            cli_error(image, "not a FAT volume: %s", fat_bpb_error_text(job.why));
+        else
+            cli_error(image, "cannot check: %s", fs_status_string(job.status));
+        return CHECK_ERROR;
+    }
+    const fat_check_result *r = &job.result;
+    printf("FAT%u: %u files, %u directories, %u/%u clusters used, %u bad\n", (unsigned)job.geo.type, r->files,
+           r->directories, r->used_clusters, job.geo.cluster_count, r->bad_clusters);
+    if (r->problems == 0) {
+        printf("clean\n");
+        return CHECK_CLEAN;
+    }
+    printf("%u problem%s found", r->problems, r->problems == 1 ? "" : "s");
+    if (repair)
+        printf(", %u repair%s made\n", r->repaired, r->repaired == 1 ? "" : "s");
+    else
+        printf(" (run with --repair to fix)\n");
+    return repair ? CHECK_REPAIRED : CHECK_LEFT;
+}

@@ -1,0 +1,130 @@
+/* fs_client: the client library of the asyncfat command and the FUSE mount. It speaks the
+ * file-system protocol (protocol/fs_protocol.h, server/fs_extensions.h) over one client
+ * endpoint: a command queue, a completion queue, a share region and two eventfds.
+ *
+ * Many calls may be outstanding at once, from any number of threads. A call takes a slot
+ * in the pending table (its id names the slot and carries a generation); one reader thread
+ * owns the completion queue and hands each completion to its slot, in whatever order the
+ * server finishes them, waking only the thread that waits on it. So concurrent FUSE
+ * requests become concurrent server requests.
+ *
+ * Buffers: commands name data by {offset, size} in the share region. fs_conn_alloc hands
+ * out share-region space in 4 KiB pages (first fit; a caller blocks while the region is
+ * full). The blocking convenience calls allocate and free their own buffers and copy
+ * through them; fs_conn_submit / fs_conn_wait are the asynchronous primitives.
+ *
+ * Failure: if the health callback says the server is gone, or the connection is closed,
+ * every pending and later call completes with FS_STATUS_IO_ERROR instead of hanging.
+ * Paths are C strings, '/'-separated from the volume root.
+ */
+#ifndef ASYNCFAT_TOOLS_FS_CLIENT_H
+#define ASYNCFAT_TOOLS_FS_CLIENT_H
+
+#include "protocol/fs_protocol.h"
+#include "server/fs_extensions.h"
+
+#include <pthread.h>
+
+#define FS_CONN_MAX_PENDING 256u   /* calls in flight; below the queue's 511, so it never fills */
+#define FS_CONN_PAGE 4096u         /* share-region allocation unit */
+#define FS_CONN_IO_CHUNK (256u * 1024u) /* largest single read/write the blocking calls issue */
+
+typedef struct fs_conn_endpoint {
+    fs_queue *commands;
+    fs_queue *completions;
+    uint8_t *share;
+    uint64_t share_size;
+    int notify_fd;             /* write 1 after queueing commands */
+    int wait_fd;               /* readable when completions were published */
+    /* Optional: called about once a second while calls are pending; returning false
+     * means the server is gone. */
+    bool (*healthy)(void *ctx);
+    void *healthy_ctx;
+} fs_conn_endpoint;
+
+typedef struct fs_conn_slot {
+    pthread_cond_t done_cond;
+    fs_cmpl cmpl;
+    uint16_t generation;
+    bool in_use;
+    bool done;
+} fs_conn_slot;
+
+typedef struct fs_conn {
+    fs_conn_endpoint ep;
+    pthread_mutex_t lock;      /* the pending table and the command queue */
+    pthread_cond_t slot_free;
+    fs_queue_end commands;
+    fs_queue_end completions;  /* the reader thread's alone */
+    fs_conn_slot slots[FS_CONN_MAX_PENDING];
+    uint32_t pending;
+    bool broken;               /* the server is gone: complete everything with IO_ERROR */
+    pthread_t reader;
+    int stop_fd;               /* eventfd that ends the reader */
+    bool reader_running;
+    /* share-region allocator */
+    pthread_mutex_t share_lock;
+    pthread_cond_t share_freed;
+    uint8_t *page_used;        /* one byte per page: 0 free, else the run's length mark */
+    uint32_t *run_pages;       /* pages in the run starting at each page */
+    uint32_t page_count;
+    uint64_t calls;            /* statistics: calls made, most in flight at once */
+    uint32_t max_pending;
+} fs_conn;
+
+typedef uint32_t fs_conn_ticket;
+
+/* Start the connection (and its reader thread). Returns 0, or -1 with errno. */
+int fs_conn_open(fs_conn *c, const fs_conn_endpoint *ep);
+/* Stop the reader; pending calls complete with IO_ERROR. The endpoint stays the caller's. */
+void fs_conn_close(fs_conn *c);
+
+/* Share-region buffers. fs_conn_alloc blocks while no run of pages is free; NULL only if
+ * `size` can never fit. The buffer's fs_buffer is fs_conn_buffer(c, p, size). */
+void *fs_conn_alloc(fs_conn *c, size_t size);
+void fs_conn_free(fs_conn *c, void *p);
+static inline fs_buffer fs_conn_buffer(const fs_conn *c, const void *p, size_t size)
+{
+    return (fs_buffer){(uint64_t)((const uint8_t *)p - c->ep.share), size};
+}
+
+/* Asynchronous primitives: queue a command (its id is set here; blocks while the pending
+ * table is full), then wait for its completion, which frees the ticket. */
+fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd);
+void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out);
+/* Submit and wait. Returns the status; *data (may be NULL) gets the completion's data. */
+fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data);
+
+/* Blocking calls. Every one returns an fs_status. */
+fs_status fs_conn_initialise(fs_conn *c);
+fs_status fs_conn_deinitialise(fs_conn *c);
+fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd);
+fs_status fs_conn_close_file(fs_conn *c, uint64_t fd);
+fs_status fs_conn_read(fs_conn *c, uint64_t fd, uint64_t offset, void *dst, size_t len, size_t *done);
+fs_status fs_conn_write(fs_conn *c, uint64_t fd, uint64_t offset, const void *src, size_t len, size_t *done);
+fs_status fs_conn_file_size(fs_conn *c, uint64_t fd, uint64_t *size);
+fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length);
+fs_status fs_conn_sync(fs_conn *c, uint64_t fd);
+fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *st);
+fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *st);
+fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path);
+fs_status fs_conn_remove(fs_conn *c, const char *path);
+fs_status fs_conn_mkdir(fs_conn *c, const char *path);
+fs_status fs_conn_rmdir(fs_conn *c, const char *path);
+fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out);
+/* Unix seconds; -1 leaves a time unchanged. */
+fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime);
+
+/* Directories. fs_conn_readdir writes the next name (NUL-terminated, at most
+ * FS_CONN_NAME_MAX bytes before the NUL) and, if st is not NULL, its stat record;
+ * FS_STATUS_END_OF_DIRECTORY at the end. */
+#define FS_CONN_NAME_MAX (FS_MAX_NAME_LENGTH * 3u)
+fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd);
+fs_status fs_conn_closedir(fs_conn *c, uint64_t fd);
+fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 1], fs_stat *st);
+
+/* The errno a POSIX program expects for a status (0 for SUCCESS), and a short message. */
+int fs_status_to_errno(fs_status status);
+const char *fs_status_string(fs_status status);
+
+#endif

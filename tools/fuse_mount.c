@@ -1,0 +1,777 @@
+/* asyncfat mount: the FUSE file system, a client of the server like the rest of the
+ * command. libfuse's multithreaded loop calls these operations from several threads at
+ * once; each submits its own request and waits for its own completion (fs_client), so
+ * concurrent FUSE requests are concurrent server requests.
+ *
+ * Files and directories are opened on the server (fi->fh holds the server's fd), so a file
+ * unlinked while open stays usable through its descriptors (the server's POSIX semantics).
+ * libfuse's high-level API cannot answer a path-less getattr (fstat after unlink) under
+ * hard_remove, so it hides such a file by renaming it to .fuse_hidden*; that rename never
+ * reaches the volume: we pin the file with an fd of our own, unlink it on the server, and
+ * answer for the hidden name from that fd until libfuse unlinks it at the last release.
+ * Name components over 255 bytes get ENAMETOOLONG here, as the kernel does not check them
+ * for FUSE. The FAT engine does not touch a directory's times when its entries change, so
+ * the operations that add or remove entries set the parents' modification time.
+ * Unmount (fusermount3 -u) or SIGINT/SIGTERM end the loop; then DEINITIALISE makes the
+ * server sync and unmount, leaving the volume clean.
+ */
+#define FUSE_USE_VERSION 312
+#include "tools/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MOUNT_SHARE_BYTES (32u << 20)
+#define MOUNT_THREADS 32u
+#define BUSY_RETRIES 200          /* x 5 ms: a racing RELEASEDIR reaches the server first */
+
+static fs_conn *conn;
+static uid_t owner_uid;
+static gid_t owner_gid;
+
+/* Files libfuse hid (renamed to .fuse_hidden*) after an unlink while open. */
+typedef struct hidden_file {
+    char *path;
+    uint64_t fd;               /* ours: keeps the unlinked file alive for getattr */
+    struct hidden_file *next;
+} hidden_file;
+static pthread_mutex_t hidden_lock = PTHREAD_MUTEX_INITIALIZER;
+static hidden_file *hidden_files;
+
+static bool is_hidden_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return strncmp(slash ? slash + 1 : path, ".fuse_hidden", 12) == 0;
+}
+
+/* The fd of a hidden file, or false. */
+static bool hidden_fd(const char *path, uint64_t *fd)
+{
+    bool found = false;
+    pthread_mutex_lock(&hidden_lock);
+    for (hidden_file *h = hidden_files; h; h = h->next) {
+        if (strcmp(h->path, path) == 0) {
+            *fd = h->fd;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&hidden_lock);
+    return found;
+}
+
+/* Instead of renaming an open file to `hidden`: pin it, unlink it, remember it. */
+static fs_status hide_file(const char *path, const char *hidden)
+{
+    hidden_file *h = calloc(1, sizeof *h);
+    if (!h || !(h->path = strdup(hidden))) {
+        free(h);
+        return FS_STATUS_ALLOCATION_ERROR;
+    }
+    fs_status st = fs_conn_open_file(conn, path, FS_OPEN_FLAGS_READ_ONLY, &h->fd);
+    if (st == FS_STATUS_SUCCESS) {
+        st = fs_conn_remove(conn, path);
+        if (st != FS_STATUS_SUCCESS)
+            fs_conn_close_file(conn, h->fd);
+    }
+    if (st != FS_STATUS_SUCCESS) {
+        free(h->path);
+        free(h);
+        return st;
+    }
+    pthread_mutex_lock(&hidden_lock);
+    h->next = hidden_files;
+    hidden_files = h;
+    pthread_mutex_unlock(&hidden_lock);
+    return FS_STATUS_SUCCESS;
+}
+
+/* libfuse unlinks a hidden file at its last release: drop our fd. */
+static bool forget_hidden(const char *path)
+{
+    hidden_file *found = NULL;
+    pthread_mutex_lock(&hidden_lock);
+    for (hidden_file **p = &hidden_files; *p; p = &(*p)->next) {
+        if (strcmp((*p)->path, path) == 0) {
+            found = *p;
+            *p = found->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&hidden_lock);
+    if (!found)
+        return false;
+    fs_conn_close_file(conn, found->fd);
+    free(found->path);
+    free(found);
+    return true;
+}
+
+/* Set the modification time of path's parent directory to now (best effort). */
+static void touch_parent(const char *path)
+{
+    char parent[FS_MAX_PATH_LENGTH + 1];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n == 0 || n > FS_MAX_PATH_LENGTH)
+        return; /* the root directory has no times on FAT */
+    memcpy(parent, path, n);
+    parent[n] = '\0';
+    fs_conn_set_times(conn, parent, -1, (int64_t)time(NULL));
+}
+
+static int check_names(const char *path)
+{
+    if (!path)
+        return 0;
+    size_t run = 0;
+    for (const char *p = path; *p; p++) {
+        run = *p == '/' ? 0 : run + 1;
+        if (run > FS_MAX_NAME_LENGTH)
+            return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
+static int to_errno(fs_status st) { return -fs_status_to_errno(st); }
+
+static void fill_stat(const fs_stat *in, struct stat *out)
+{
+    memset(out, 0, sizeof *out);
+    out->st_ino = in->ino;
+    out->st_mode = (mode_t)in->mode;
+    out->st_nlink = (nlink_t)(in->nlink ? in->nlink : 1);
+    out->st_uid = owner_uid;
+    out->st_gid = owner_gid;
+    out->st_size = (off_t)in->size;
+    out->st_blksize = (blksize_t)(in->blksize ? in->blksize : 4096);
+    out->st_blocks = (blkcnt_t)in->blocks;
+    out->st_atim.tv_sec = (time_t)in->atime;
+    out->st_atim.tv_nsec = (long)in->atime_nsec;
+    out->st_mtim.tv_sec = (time_t)in->mtime;
+    out->st_mtim.tv_nsec = (long)in->mtime_nsec;
+    out->st_ctim.tv_sec = (time_t)in->ctime;
+    out->st_ctim.tv_nsec = (long)in->ctime_nsec;
+}
+
+static void *op_init(struct fuse_conn_info *info, struct fuse_config *cfg)
+{
+    AF_UNUSED(info);
+    cfg->hard_remove = 0;
+    cfg->nullpath_ok = 1;
+    cfg->use_ino = 0;
+    cfg->entry_timeout = 1.0;
+    cfg->attr_timeout = 1.0;
+    cfg->negative_timeout = 0;
+    return NULL;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    fs_stat rec;
+    fs_status status;
+    uint64_t pinned;
+    if (fi) {
+        status = fs_conn_fstat(conn, fi->fh, &rec);
+    } else if (path && is_hidden_name(path) && hidden_fd(path, &pinned)) {
+        status = fs_conn_fstat(conn, pinned, &rec);
+    } else {
+        int err = check_names(path);
+        if (err)
+            return err;
+        status = fs_conn_stat(conn, path, &rec);
+    }
+    if (status != FS_STATUS_SUCCESS)
+        return to_errno(status);
+    fill_stat(&rec, st);
+    return 0;
+}
+
+static uint64_t open_flags(int flags)
+{
+    uint64_t f;
+    switch (flags & O_ACCMODE) {
+    case O_WRONLY: f = FS_OPEN_FLAGS_WRITE_ONLY; break;
+    case O_RDWR: f = FS_OPEN_FLAGS_READ_WRITE; break;
+    default: f = FS_OPEN_FLAGS_READ_ONLY; break;
+    }
+    if (flags & O_TRUNC)
+        f |= FS_OPEN_FLAGS_TRUNCATE;
+    if (flags & O_APPEND)
+        f |= FS_OPEN_FLAGS_APPEND;
+    return f;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+    int err = check_names(path);
+    if (err)
+        return err;
+    uint64_t fd;
+    fs_status st = fs_conn_open_file(conn, path, open_flags(fi->flags), &fd);
+    if (st != FS_STATUS_SUCCESS)
+        return to_errno(st);
+    fi->fh = fd;
+    return 0;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    AF_UNUSED(mode);
+    int err = check_names(path);
+    if (err)
+        return err;
+    uint64_t flags = open_flags(fi->flags) | FS_OPEN_FLAGS_CREATE;
+    if (fi->flags & O_EXCL)
+        flags |= FS_OPEN_FLAGS_EXCLUSIVE;
+    uint64_t fd;
+    fs_status st = fs_conn_open_file(conn, path, flags, &fd);
+    if (st != FS_STATUS_SUCCESS)
+        return to_errno(st);
+    fi->fh = fd;
+    touch_parent(path);
+    return 0;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    AF_UNUSED(path);
+    return to_errno(fs_conn_close_file(conn, fi->fh));
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
+{
+    AF_UNUSED(path);
+    if (offset < 0)
+        return -EINVAL;
+    uint8_t *share = fs_conn_alloc(conn, size ? size : 1);
+    if (!share)
+        return -EINVAL;
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_FILE_READ;
+    cmd.params.file_read.fd = fi->fh;
+    cmd.params.file_read.offset = (uint64_t)offset;
+    cmd.params.file_read.buf = fs_conn_buffer(conn, share, size);
+    uint64_t got = 0;
+    fs_status st = fs_conn_call(conn, &cmd, &got);
+    if (got > size)
+        got = size;
+    if (st == FS_STATUS_SUCCESS)
+        memcpy(buf, share, got);
+    fs_conn_free(conn, share);
+    return st == FS_STATUS_SUCCESS ? (int)got : to_errno(st);
+}
+
+static int op_write(const char *path, const char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
+{
+    AF_UNUSED(path);
+    if (offset < 0)
+        return -EINVAL;
+    uint8_t *share = fs_conn_alloc(conn, size ? size : 1);
+    if (!share)
+        return -EINVAL;
+    memcpy(share, buf, size);
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_FILE_WRITE;
+    cmd.params.file_write.fd = fi->fh;
+    cmd.params.file_write.offset = (uint64_t)offset;
+    cmd.params.file_write.buf = fs_conn_buffer(conn, share, size);
+    uint64_t put = 0;
+    fs_status st = fs_conn_call(conn, &cmd, &put);
+    fs_conn_free(conn, share);
+    if (put > size)
+        put = size;
+    /* A short write reports what was written; the next one reports the error. */
+    if (put > 0 || st == FS_STATUS_SUCCESS)
+        return (int)put;
+    return to_errno(st);
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+    if (size < 0)
+        return -EINVAL;
+    if (fi)
+        return to_errno(fs_conn_truncate(conn, fi->fh, (uint64_t)size));
+    int err = check_names(path);
+    if (err)
+        return err;
+    uint64_t fd;
+    fs_status st = fs_conn_open_file(conn, path, FS_OPEN_FLAGS_WRITE_ONLY, &fd);
+    if (st != FS_STATUS_SUCCESS)
+        return to_errno(st);
+    st = fs_conn_truncate(conn, fd, (uint64_t)size);
+    fs_status closed = fs_conn_close_file(conn, fd);
+    return to_errno(st != FS_STATUS_SUCCESS ? st : closed);
+}
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    AF_UNUSED(path);
+    AF_UNUSED(datasync);
+    return to_errno(fs_conn_sync(conn, fi->fh));
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+    AF_UNUSED(path);
+    AF_UNUSED(fi);
+    return 0;
+}
+
+static int op_unlink(const char *path)
+{
+    if (is_hidden_name(path) && forget_hidden(path))
+        return 0;
+    int err = check_names(path);
+    if (err)
+        return err;
+    fs_status st = fs_conn_remove(conn, path);
+    if (st == FS_STATUS_SUCCESS)
+        touch_parent(path);
+    return to_errno(st);
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+    AF_UNUSED(mode);
+    int err = check_names(path);
+    if (err)
+        return err;
+    fs_status st = fs_conn_mkdir(conn, path);
+    if (st == FS_STATUS_SUCCESS)
+        touch_parent(path);
+    return to_errno(st);
+}
+
+/* The kernel may send RELEASEDIR for a directory just read (rm -r) after the rmdir that
+ * follows it; the server answers BUSY while the directory is open, so wait for the close. */
+static fs_status retry_busy(fs_status st, int attempt)
+{
+    if (st != FS_STATUS_BUSY || attempt >= BUSY_RETRIES)
+        return st;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return FS_STATUS_BUSY;
+}
+
+static int op_rmdir(const char *path)
+{
+    int err = check_names(path);
+    if (err)
+        return err;
+    fs_status st;
+    int attempt = 0;
+    while ((st = retry_busy(fs_conn_rmdir(conn, path), attempt++)) == FS_STATUS_BUSY && attempt < BUSY_RETRIES)
+        ;
+    if (st == FS_STATUS_SUCCESS)
+        touch_parent(path);
+    return to_errno(st);
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+    int err = check_names(from);
+    if (!err)
+        err = check_names(to);
+    if (err)
+        return err;
+    if (flags & ~(unsigned)RENAME_NOREPLACE)
+        return -EINVAL;
+    if (is_hidden_name(to) && !flags) {
+        fs_status hidden = hide_file(from, to);
+        if (hidden == FS_STATUS_SUCCESS)
+            touch_parent(from);
+        return to_errno(hidden);
+    }
+    if (flags & RENAME_NOREPLACE) {
+        fs_stat rec;
+        if (fs_conn_stat(conn, to, &rec) == FS_STATUS_SUCCESS)
+            return -EEXIST;
+    }
+    fs_status st;
+    int attempt = 0;
+    while ((st = retry_busy(fs_conn_rename(conn, from, to), attempt++)) == FS_STATUS_BUSY &&
+           attempt < BUSY_RETRIES)
+        ;
+    if (st == FS_STATUS_SUCCESS) {
+        touch_parent(from);
+        touch_parent(to);
+    }
+    return to_errno(st);
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    int err = check_names(path);
+    if (err)
+        return err;
+    uint64_t fd;
+    fs_status st = fs_conn_opendir(conn, path, &fd);
+    if (st != FS_STATUS_SUCCESS)
+        return to_errno(st);
+    fi->fh = fd;
+    return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    AF_UNUSED(path);
+    return to_errno(fs_conn_closedir(conn, fi->fh));
+}
+
+/* Everything in one call (offset 0 for every entry): libfuse keeps the listing for the
+ * open directory, so a rewind reads it again from the start. */
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
+                      enum fuse_readdir_flags flags)
+{
+    AF_UNUSED(path);
+    AF_UNUSED(offset);
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_DIR_REWIND;
+    cmd.params.dir_rewind.fd = fi->fh;
+    fs_status st = fs_conn_call(conn, &cmd, NULL);
+    if (st != FS_STATUS_SUCCESS)
+        return to_errno(st);
+    enum fuse_fill_dir_flags fill = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
+    struct stat dot;
+    memset(&dot, 0, sizeof dot);
+    dot.st_mode = S_IFDIR | 0755;
+    filler(buf, ".", &dot, 0, 0);
+    filler(buf, "..", &dot, 0, 0);
+    char name[FS_CONN_NAME_MAX + 1];
+    fs_stat rec;
+    while ((st = fs_conn_readdir(conn, fi->fh, name, &rec)) == FS_STATUS_SUCCESS) {
+        struct stat s;
+        fill_stat(&rec, &s);
+        if (filler(buf, name, &s, 0, fill) != 0)
+            return -ENOMEM;
+    }
+    return st == FS_STATUS_END_OF_DIRECTORY ? 0 : to_errno(st);
+}
+
+static int op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    AF_UNUSED(path);
+    AF_UNUSED(datasync);
+    AF_UNUSED(fi);
+    return 0;
+}
+
+static int op_statfs(const char *path, struct statvfs *out)
+{
+    AF_UNUSED(path);
+    fs_statfs sf;
+    fs_status st = fs_conn_statfs(conn, &sf);
+    if (st != FS_STATUS_SUCCESS)
+        return to_errno(st);
+    memset(out, 0, sizeof *out);
+    out->f_bsize = sf.block_size;
+    out->f_frsize = sf.block_size;
+    out->f_blocks = sf.blocks;
+    out->f_bfree = sf.blocks_free;
+    out->f_bavail = sf.blocks_available;
+    out->f_files = sf.files;
+    out->f_ffree = sf.files_free;
+    out->f_namemax = FS_MAX_NAME_LENGTH;
+    if (sf.flags & FS_STATFS_READ_ONLY)
+        out->f_flag |= ST_RDONLY;
+    return 0;
+}
+
+static int64_t time_arg(const struct timespec *ts)
+{
+    if (ts->tv_nsec == UTIME_OMIT)
+        return -1;
+    if (ts->tv_nsec == UTIME_NOW)
+        return (int64_t)time(NULL);
+    return ts->tv_sec < 0 ? 0 : (int64_t)ts->tv_sec;
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+    AF_UNUSED(fi);
+    /* An unlinked file has no name to set times through, and nothing will show them. */
+    if (!path || (is_hidden_name(path) && hidden_fd(path, &(uint64_t){0})))
+        return 0;
+    int err = check_names(path);
+    if (err)
+        return err;
+    return to_errno(fs_conn_set_times(conn, path, time_arg(&tv[0]), time_arg(&tv[1])));
+}
+
+/* FAT keeps no owner or permission bits: accept and ignore, as vfat's quiet option does,
+ * so that cp -a and tar work. */
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    AF_UNUSED(mode);
+    AF_UNUSED(fi);
+    return check_names(path);
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+    AF_UNUSED(uid);
+    AF_UNUSED(gid);
+    AF_UNUSED(fi);
+    return check_names(path);
+}
+
+static const struct fuse_operations operations = {
+    .init = op_init,
+    .getattr = op_getattr,
+    .open = op_open,
+    .create = op_create,
+    .release = op_release,
+    .read = op_read,
+    .write = op_write,
+    .truncate = op_truncate,
+    .fsync = op_fsync,
+    .flush = op_flush,
+    .unlink = op_unlink,
+    .mkdir = op_mkdir,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
+    .opendir = op_opendir,
+    .releasedir = op_releasedir,
+    .readdir = op_readdir,
+    .fsyncdir = op_fsyncdir,
+    .statfs = op_statfs,
+    .utimens = op_utimens,
+    .chmod = op_chmod,
+    .chown = op_chown,
+};
+
+/* ---- the subcommand ---- */
+
+static const char mount_usage[] = "IMAGE MOUNTPOINT [-f] [-o OPTIONS]";
+
+static void mount_help(void)
+{
+    printf("usage: asyncfat mount %s\n\n"
+           "Mount the FAT volume on IMAGE at MOUNTPOINT with FUSE. The driver and the\n"
+           "server run as their own processes; this one is their client. Unmount with\n"
+           "`fusermount3 -u MOUNTPOINT` or, in the foreground, Ctrl-C: the volume is\n"
+           "synced and left clean.\n\n"
+           "  -f            stay in the foreground\n"
+           "  -o OPTIONS    comma-separated mount options, e.g. ro, allow_other\n"
+           "                (ro also makes the server mount the volume read-only)\n\n"
+           "ASYNCFAT_STATS=1 in the environment prints the number of server requests, and\n"
+           "the most that were in flight at once, at unmount.\n",
+           mount_usage);
+}
+
+typedef struct mount_request {
+    const char *image;
+    const char *mountpoint;
+    bool foreground;
+    bool read_only;
+    char options[4096];      /* passed to FUSE; empty: none */
+} mount_request;
+
+static bool add_options(mount_request *m, const char *opts)
+{
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", opts);
+    char *save = NULL;
+    for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (strcmp(o, "ro") == 0)
+            m->read_only = true;
+        else if (strcmp(o, "rw") == 0)
+            m->read_only = false;
+        size_t used = strlen(m->options);
+        if (used + strlen(o) + 2 >= sizeof m->options)
+            return false;
+        snprintf(m->options + used, sizeof m->options - used, "%s%s", used ? "," : "", o);
+    }
+    return true;
+}
+
+/* Background mode: one byte to the waiting parent, 0 mounted or 1 failed. */
+static void tell_parent(int *ready_fd, char status)
+{
+    if (*ready_fd < 0)
+        return;
+    ssize_t written = write(*ready_fd, &status, 1);
+    AF_UNUSED(written); /* a parent that is gone has nothing to learn */
+    close(*ready_fd);
+    *ready_fd = -1;
+}
+
+/* Run the mount. ready_fd (background mode; -1 otherwise) learns whether the mount came
+ * up, before this process detaches from the terminal. */
+static int run_mount(const mount_request *m, int ready_fd)
+{
+    cli_session s;
+    int rc = EXIT_FAILED;
+    char status = 1;
+    if (cli_session_open(&s, m->image, m->read_only, MOUNT_SHARE_BYTES) != 0)
+        goto report;
+    if (cli_interrupted) {
+        rc = cli_session_close(&s) == 0 ? EXIT_INTERRUPTED : EXIT_FAILED;
+        goto report;
+    }
+    conn = &s.conn;
+    owner_uid = getuid();
+    owner_gid = getgid();
+
+    char fsname[4200];
+    snprintf(fsname, sizeof fsname, "fsname=asyncfat:%s,subtype=asyncfat", m->image);
+    char *argv_fuse[8];
+    int n = 0;
+    argv_fuse[n++] = (char *)"asyncfat";
+    argv_fuse[n++] = (char *)"-o";
+    argv_fuse[n++] = fsname;
+    if (m->options[0]) {
+        argv_fuse[n++] = (char *)"-o";
+        argv_fuse[n++] = (char *)m->options;
+    }
+    argv_fuse[n] = NULL;
+    struct fuse_args args = FUSE_ARGS_INIT(n, argv_fuse);
+    struct fuse *fuse = fuse_new(&args, &operations, sizeof operations, NULL);
+    fuse_opt_free_args(&args);
+    if (!fuse) {
+        cli_error(m->mountpoint, "cannot set up FUSE (bad -o options?)");
+        cli_session_close(&s);
+        goto report;
+    }
+    if (fuse_mount(fuse, m->mountpoint) != 0) {
+        cli_error(m->mountpoint, "cannot mount (is /dev/fuse usable, and the directory not busy?)");
+        fuse_destroy(fuse);
+        cli_session_close(&s);
+        goto report;
+    }
+    struct fuse_session *session = fuse_get_session(fuse);
+    /* libfuse installs its handlers only over the default action, and a shell starts
+     * background jobs with SIGINT ignored: reset them, so a signal always unmounts. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    if (fuse_set_signal_handlers(session) != 0) {
+        fuse_unmount(fuse);
+        fuse_destroy(fuse);
+        cli_session_close(&s);
+        goto report;
+    }
+    status = 0;
+    if (ready_fd >= 0) {
+        tell_parent(&ready_fd, status);
+        if (chdir("/") != 0)
+            cli_error("/", "cannot change to the root directory: %s", strerror(errno));
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            if (null > STDERR_FILENO)
+                close(null);
+        }
+    }
+    /* Enough threads that a parallel workload keeps many server requests in flight. */
+    struct fuse_loop_config *loop = fuse_loop_cfg_create();
+    int loop_rc = -1;
+    if (loop) {
+        fuse_loop_cfg_set_max_threads(loop, MOUNT_THREADS);
+        fuse_loop_cfg_set_idle_threads(loop, MOUNT_THREADS / 2);
+        loop_rc = fuse_loop_mt(fuse, loop);
+        fuse_loop_cfg_destroy(loop);
+    }
+    fuse_remove_signal_handlers(session);
+    fuse_unmount(fuse);
+    if (getenv("ASYNCFAT_STATS"))
+        fprintf(stderr, "asyncfat: %llu requests, at most %u in flight at once\n", (unsigned long long)s.conn.calls,
+                s.conn.max_pending);
+    /* A signal that ended the loop comes back as its (positive) number: a clean stop. */
+    rc = cli_session_close(&s) == 0 && loop_rc >= 0 ? EXIT_OK : EXIT_FAILED;
+    fuse_destroy(fuse);
+    conn = NULL;
+report:
+    tell_parent(&ready_fd, status);
+    return rc;
+}
+
+/* Background mode: the parent returns once the child has mounted (0) or failed (1),
+ * so errors reach the caller's terminal and exit status. */
+static int run_in_background(const mount_request *m)
+{
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) {
+        cli_error("mount", "pipe: %s", strerror(errno));
+        return EXIT_FAILED;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        cli_error("mount", "fork: %s", strerror(errno));
+        return EXIT_FAILED;
+    }
+    if (pid == 0) {
+        close(pipe_fds[0]);
+        setsid();
+        _exit(run_mount(m, pipe_fds[1]));
+    }
+    close(pipe_fds[1]);
+    char status = 1;
+    ssize_t got;
+    do
+        got = read(pipe_fds[0], &status, 1);
+    while (got < 0 && errno == EINTR);
+    close(pipe_fds[0]);
+    return got == 1 && status == 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        mount_help();
+        return EXIT_OK;
+    }
+    mount_request m;
+    memset(&m, 0, sizeof m);
+    int ch;
+    optind = 1;
+    while ((ch = getopt(argc, argv, "fo:")) != -1) {
+        if (ch == 'f') {
+            m.foreground = true;
+        } else if (ch == 'o') {
+            if (!add_options(&m, optarg)) {
+                cli_error("mount", "mount options too long");
+                return EXIT_USAGE;
+            }
+        } else {
+            return cli_usage("mount", mount_usage);
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage("mount", mount_usage);
+    m.image = argv[optind];
+    struct stat st;
+    if (stat(m.image, &st) != 0) {
+        cli_error(m.image, "%s", strerror(errno));
+        return EXIT_FAILED;
+    }
+    /* Absolute, since the background process leaves the working directory. */
+    static char mountpoint[PATH_MAX];
+    if (!realpath(argv[optind + 1], mountpoint) || stat(mountpoint, &st) != 0) {
+        cli_error(argv[optind + 1], "%s", strerror(errno));
+        return EXIT_FAILED;
+    }
+    m.mountpoint = mountpoint;
+    if (!S_ISDIR(st.st_mode)) {
+        cli_error(m.mountpoint, "not a directory");
+        return EXIT_FAILED;
+    }
+    return m.foreground ? run_mount(&m, -1) : run_in_background(&m);
+}

@@ -1,0 +1,44 @@
+/* offline_volume: a block stack on an image file inside this process (fiber pool, block
+ * client, buffer cache, and the Linux io_uring driver polled in-process), for the offline
+ * tools `asyncfat mkfs` and `asyncfat check`, which like mkfs.fat and fsck.fat work on an
+ * unmounted image and do not go through the server.
+ *
+ *   offline_volume v;
+ *   if (offline_volume_open(&v, "disk.img", 0, false) != 0) ...;
+ *   offline_volume_run(&v, task_fn, arg);     (runs one task to its end)
+ *   offline_volume_close(&v);
+ */
+#ifndef ASYNCFAT_TOOLS_OFFLINE_VOLUME_H
+#define ASYNCFAT_TOOLS_OFFLINE_VOLUME_H
+
+#include "blk/blk.h"
+#include "fiberpool/fiberpool.h"
+#include "platform/linux/blk_driver.h"
+
+typedef struct offline_volume {
+    fp_pool pool;
+    blk_driver *driver;
+    blk_client client;
+    blk_cache cache;
+    blk_storage_info *info;
+    void *requests, *responses;
+    uint8_t *data;
+    size_t data_size;
+    fp_task *tasks;
+    void *stacks;
+    blk_request_slot *slots;
+    blk_buf *bufs;
+    uint32_t *hash;
+    uint64_t device_bytes;         /* capacity in bytes (whole 4096-byte blocks) */
+} offline_volume;
+
+/* Open the image (a regular file or a block device). sector_size 0: the device's, or 512.
+ * Returns 0, or -1 with errno set (EINVAL: not usable as a device). */
+int offline_volume_open(offline_volume *v, const char *path, uint16_t sector_size, bool read_only);
+void offline_volume_close(offline_volume *v);
+
+/* Run fn(arg) in a task with the event loop around it until every task has finished.
+ * Returns false if the tasks deadlocked. */
+bool offline_volume_run(offline_volume *v, fp_entry fn, void *arg);
+
+#endif

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# The asyncfat command: every subcommand's success and failure paths and exit codes, and
+# interoperability with dosfstools (fsck.fat) and mtools. Prints PASS/FAIL lines.
+set -u
+BUILD=${BUILD:-build}
+A=$(realpath "$BUILD/rel/asyncfat")
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+export MTOOLS_SKIP_CHECK=1 LC_ALL=C
+
+failed=0
+# run NAME COMMAND...: PASS if the command (a function or program) succeeds.
+run() {
+    local name=$1
+    shift
+    if "$@" >"$T/log" 2>&1; then
+        echo "PASS $name"
+    else
+        echo "FAIL $name"
+        sed 's/^/    /' "$T/log" | tail -n 20
+        failed=1
+    fi
+}
+# rc WANT COMMAND...: run it, keep stdout in out and stderr in err, check the exit code.
+rc() {
+    local want=$1
+    shift
+    "$@" >"$T/out" 2>"$T/err"
+    local got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "exit $got, wanted $want: $*"
+        echo "stdout: $(head -c 600 "$T/out")"
+        echo "stderr: $(head -c 600 "$T/err")"
+        return 1
+    fi
+}
+has() { grep -q -- "$1" "$2" || { echo "no '$1' in $2: $(head -c 600 "$2")"; return 1; }; }
+clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
+
+# ---- help and usage ----
+t_help() {
+    rc 0 "$A" --help && has mkfs out && has mount out || return 1
+    for c in mkfs ls cat stat df cp mkdir rm rmdir mv check mount; do
+        rc 0 "$A" "$c" --help && has "usage: asyncfat $c" out || return 1
+    done
+    rc 2 "$A" || return 1
+    rc 2 "$A" frobnicate && has "unknown subcommand" err || return 1
+    rc 2 "$A" ls && has usage err || return 1
+    rc 2 "$A" ls -Z x.img && has usage err || return 1
+    rc 2 "$A" cp onlyone && has usage err
+}
+run help_and_usage t_help
+
+# ---- mkfs ----
+t_mkfs_default() {
+    rc 0 "$A" mkfs v16.img --size 64M && has FAT16 out && clean v16.img &&
+        [ "$(stat -c %s v16.img)" -eq $((64 << 20)) ]
+}
+run mkfs_creates_a_clean_fat16_image t_mkfs_default
+
+t_mkfs_types() {
+    rc 0 "$A" mkfs v32.img --size 300M --fat 32 --label MYDISK && has FAT32 out && clean v32.img &&
+        minfo -i v32.img :: >"$T/minfo" 2>&1 && has "MYDISK" "$T/minfo" || return 1
+    rc 0 "$A" mkfs v12.img --size 4M --fat 12 && has FAT12 out && clean v12.img || return 1
+    rc 0 "$A" mkfs vc.img --size 64M --cluster 8192 && has "of 8192 bytes" out && clean vc.img || return 1
+    rc 0 "$A" mkfs vs.img --size 64M --sector 4096 && clean vs.img
+}
+run mkfs_fat_types_labels_cluster_and_sector_sizes t_mkfs_types
+
+t_mkfs_errors() {
+    rc 1 "$A" mkfs missing.img && has "missing.img" err && has "give --size" err || return 1
+    rc 2 "$A" mkfs x.img --size 8M --fat 13 && has "bad --fat" err || return 1
+    rc 2 "$A" mkfs x.img --size lots && has "bad --size" err || return 1
+    rc 2 "$A" mkfs x.img --size 8M --cluster 3000 && has "bad --cluster" err || return 1
+    rc 2 "$A" mkfs x.img --size 8M --label WAYTOOLONGLABEL && has "longer than 11" err || return 1
+    rc 1 "$A" mkfs tiny.img --size 8M --fat 32 && has "tiny.img" err || return 1
+    mkdir -p adir && rc 1 "$A" mkfs adir --size 8M && has "is a directory" err
+}
+run mkfs_failures t_mkfs_errors
+
+# ---- a volume with files ----
+"$A" mkfs vol.img --size 64M >/dev/null 2>&1
+head -c 3000000 /dev/urandom >big.bin
+echo "hello asyncfat" >small.txt
+
+t_cp_in_out() {
+    rc 0 "$A" cp big.bin vol.img:/big.bin && rc 0 "$A" cp small.txt vol.img:small.txt || return 1
+    rc 0 "$A" cp vol.img:/big.bin out.bin && cmp big.bin out.bin || return 1
+    rm -f m.bin && mcopy -i vol.img ::/big.bin m.bin && cmp big.bin m.bin || return 1
+    mcopy -i vol.img ::/small.txt - | cmp - small.txt || return 1
+    clean vol.img
+}
+run cp_in_and_out_matches_mtools t_cp_in_out
+
+t_cp_errors() {
+    rc 2 "$A" cp a b && has "IMAGE:PATH" err || return 1
+    rc 1 "$A" cp nosuch.bin vol.img:/x && has "nosuch.bin" err || return 1
+    rc 1 "$A" cp vol.img:/nosuch out2 && has "vol.img:/nosuch: no such file" err || return 1
+    rc 1 "$A" cp vol.img:/big.bin /nonexistent-dir/x && has "/nonexistent-dir/x" err || return 1
+    rc 1 "$A" cp big.bin vol.img:/nodir/x && has "no such file" err
+}
+run cp_failures_name_the_file_and_reason t_cp_errors
+
+t_ls() {
+    rc 0 "$A" ls vol.img && has big.bin out && has small.txt out || return 1
+    rc 0 "$A" ls -l vol.img:/ && grep -q -- "-rw-r--r-- *3000000 .* big.bin" out || { cat out; return 1; }
+    rc 0 "$A" ls -l vol.img:/small.txt && has "small.txt" out || return 1
+    rc 1 "$A" ls vol.img:/nope && has "vol.img:/nope: no such file or directory" err || return 1
+    rc 1 "$A" ls nope.img && has "nope.img: No such file or directory" err
+}
+run ls_lists_and_fails_clearly t_ls
+
+t_read_only_tools_do_not_write() {
+    local before after
+    before=$(md5sum <vol.img)
+    "$A" ls -l vol.img >/dev/null && "$A" cat vol.img:/small.txt >/dev/null && "$A" stat vol.img:/big.bin >/dev/null &&
+        "$A" df vol.img >/dev/null || return 1
+    after=$(md5sum <vol.img)
+    [ "$before" = "$after" ]
+}
+run ls_cat_stat_df_leave_the_image_untouched t_read_only_tools_do_not_write
+
+t_cat_stat_df() {
+    rc 0 "$A" cat vol.img:/small.txt && cmp out small.txt || return 1
+    rc 0 "$A" cat vol.img:/small.txt vol.img:/small.txt && [ "$(wc -l <out)" -eq 2 ] || return 1
+    rc 1 "$A" cat vol.img:/missing && has "vol.img:/missing: no such file" err || return 1
+    rc 1 "$A" cat vol.img:/ && has "is a directory" err || return 1
+    rc 0 "$A" stat vol.img:/big.bin && has "Size: 3000000" out && has "regular file" out || return 1
+    rc 0 "$A" stat vol.img:/ && has "directory" out || return 1
+    rc 1 "$A" stat vol.img:/missing && has "no such file" err || return 1
+    rc 0 "$A" df vol.img && has "FAT16" out && has "Available" out || return 1
+    rc 2 "$A" df && has usage err || return 1
+    rc 1 "$A" df nope.img
+}
+run cat_stat_df t_cat_stat_df
+
+t_mkdir_rmdir() {
+    rc 0 "$A" mkdir vol.img:/d1 vol.img:/d2 || return 1
+    rc 1 "$A" mkdir vol.img:/d1 && has "vol.img:/d1: file exists" err || return 1
+    rc 1 "$A" mkdir vol.img:/x/y/z && has "no such file" err || return 1
+    rc 0 "$A" mkdir -p vol.img:/x/y/z && rc 0 "$A" mkdir -p vol.img:/x/y || return 1
+    rc 1 "$A" mkdir -p vol.img:/small.txt/q && has "not a directory" err || return 1
+    mdir -i vol.img ::/x/y >"$T/mdir" 2>&1 && grep -q "^z " "$T/mdir" || { cat "$T/mdir"; return 1; }
+    rc 1 "$A" rmdir vol.img:/x && has "vol.img:/x: directory not empty" err || return 1
+    rc 0 "$A" rmdir vol.img:/d2 || return 1
+    rc 1 "$A" rmdir vol.img:/d2 && has "no such file" err || return 1
+    rc 1 "$A" rmdir vol.img:/small.txt && has "not a directory" err || return 1
+    rc 1 "$A" mkdir vol.img:/a vol.img2:/b && has "vol.img2:/b" err || return 1
+    clean vol.img
+}
+run mkdir_and_rmdir t_mkdir_rmdir
+
+t_rm() {
+    rc 0 "$A" cp small.txt vol.img:/x/y/z/f1 && rc 0 "$A" cp small.txt vol.img:/x/f2 || return 1
+    rc 1 "$A" rm vol.img:/x && has "vol.img:/x: is a directory" err || return 1
+    rc 1 "$A" rm vol.img:/nope && has "no such file" err || return 1
+    rc 0 "$A" rm -f vol.img:/nope || return 1
+    rc 0 "$A" rm -r vol.img:/x || return 1
+    rc 1 "$A" stat vol.img:/x || return 1
+    rc 0 "$A" cp small.txt vol.img:/gone.txt && rc 0 "$A" rm vol.img:/gone.txt && rc 1 "$A" stat vol.img:/gone.txt ||
+        return 1
+    clean vol.img
+}
+run rm_files_and_trees t_rm
+
+t_mv() {
+    rc 0 "$A" mv vol.img:/small.txt vol.img:/renamed.txt && rc 0 "$A" cat vol.img:/renamed.txt && cmp out small.txt ||
+        return 1
+    rc 0 "$A" mv vol.img:/renamed.txt /d1 && rc 0 "$A" cat vol.img:/d1/renamed.txt && cmp out small.txt || return 1
+    rc 0 "$A" mv vol.img:/d1 vol.img:/d3 && rc 0 "$A" stat vol.img:/d3/renamed.txt || return 1
+    rc 1 "$A" mv vol.img:/nope vol.img:/x && has "vol.img:/nope: no such file" err || return 1
+    rc 2 "$A" mv vol.img:/d3 && has usage err || return 1
+    rc 1 "$A" mv notanimage:/a b && has "not IMAGE:PATH" err || return 1
+    mcopy -i vol.img ::/d3/renamed.txt - | cmp - small.txt && clean vol.img
+}
+run mv_renames_and_moves t_mv
+
+make_tree() {
+    mkdir -p "$1/sub/deeper" "$1/empty"
+    head -c 100000 /dev/urandom >"$1/sub/a.bin"
+    echo one >"$1/one.txt"
+    echo "Long File Name with spaces.txt" >"$1/Long File Name with spaces.txt"
+    head -c 700000 /dev/urandom >"$1/sub/deeper/b.bin"
+    : >"$1/zero-length"
+}
+sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum; find . -type d | sort); }
+
+t_cp_tree() {
+    make_tree src
+    rc 1 "$A" cp src vol.img:/ && has "is a directory (use -r)" err || return 1
+    rc 0 "$A" cp -r src vol.img:/ || return 1
+    rc 0 "$A" cp -r vol.img:/src back || return 1
+    [ "$(sums src)" = "$(sums back)" ] || { diff <(sums src) <(sums back); return 1; }
+    rm -rf mt && mkdir mt && mcopy -s -i vol.img ::/src mt/ && [ "$(sums src)" = "$(sums mt/src)" ] || return 1
+    rc 0 "$A" cp -r vol.img:/src vol.img:/copy && rc 0 "$A" cp -r vol.img:/copy back2 || return 1
+    [ "$(sums src)" = "$(sums back2)" ] || return 1
+    rc 0 "$A" cp vol.img:/src/one.txt vol.img:/one-copy.txt && rc 0 "$A" cat vol.img:/one-copy.txt && has one out ||
+        return 1
+    rc 0 "$A" ls -R vol.img:/src && has "/src/sub/deeper:" out && has "b.bin" out || return 1
+    clean vol.img
+}
+run cp_r_round_trip_in_out_and_within t_cp_tree
+
+t_between_images() {
+    "$A" mkfs other.img --size 8M >/dev/null || return 1
+    rc 0 "$A" cp vol.img:/big.bin other.img:/big.bin && rc 0 "$A" cp other.img:/big.bin again.bin &&
+        cmp big.bin again.bin && clean other.img
+}
+run cp_between_two_images t_between_images
+
+t_mtools_written() {
+    mkfs.fat -C -F 32 mt32.img 70000 >/dev/null 2>&1 || return 1
+    mmd -i mt32.img ::/from_mtools && mcopy -s -i mt32.img src ::/from_mtools/ || return 1
+    rc 0 "$A" cp -r mt32.img:/from_mtools/src fromm && [ "$(sums src)" = "$(sums fromm)" ] || return 1
+    rc 0 "$A" check mt32.img && has clean out
+}
+run reads_images_written_by_mkfs_fat_and_mtools t_mtools_written
+
+t_full() {
+    "$A" mkfs small.img --size 2M --fat 12 >/dev/null || return 1
+    head -c 3000000 /dev/zero >three.bin
+    rc 1 "$A" cp three.bin small.img:/three.bin && has "no space left" err || return 1
+    clean small.img
+}
+run cp_to_a_full_volume_fails_with_enospc t_full
+
+# ---- check ----
+# Mark an unused cluster as end-of-chain in both FATs of a FAT16 image: a lost cluster.
+lose_cluster() {
+    local reserved fat_sectors
+    reserved=$(od -An -tu2 -j14 -N2 "$1" | tr -d ' ')
+    fat_sectors=$(od -An -tu2 -j22 -N2 "$1" | tr -d ' ')
+    for copy in 0 1; do
+        printf '\xff\xff' | dd of="$1" bs=1 seek=$(((reserved + copy * fat_sectors) * 512 + 2 * 3000)) conv=notrunc \
+            status=none
+    done
+}
+t_check() {
+    rc 0 "$A" check vol.img && has "clean" out || return 1
+    cp vol.img broken.img && lose_cluster broken.img
+    rc 4 "$A" check broken.img && has "problem" out && has "--repair" out || return 1
+    if fsck.fat -n broken.img >/dev/null 2>&1; then echo "fsck.fat missed the lost cluster"; return 1; fi
+    rc 1 "$A" check --repair broken.img && has "repair" out || return 1
+    rc 0 "$A" check broken.img && clean broken.img || return 1
+    head -c 1000000 /dev/zero >notfat.img
+    rc 8 "$A" check notfat.img && has "not a FAT volume" err || return 1
+    rc 8 "$A" check nope.img && has "nope.img" err || return 1
+    rc 8 "$A" check
+}
+run check_finds_and_repairs_a_lost_cluster t_check
+
+t_not_fat() {
+    rc 1 "$A" ls notfat.img && has "notfat.img: cannot mount" err
+}
+run session_on_a_non_fat_image_fails t_not_fat
+
+# ---- progress and Ctrl-C ----
+t_progress() {
+    head -c 8000000 /dev/urandom >eight.bin
+    script -qec "$A cp eight.bin vol.img:/eight.bin" /dev/null >"$T/tty" 2>&1 || { cat "$T/tty"; return 1; }
+    has "MiB" "$T/tty" && has "100%" "$T/tty" || return 1
+    rc 0 "$A" cp eight.bin vol.img:/eight2.bin && ! grep -q MiB err
+}
+run progress_on_a_terminal_only t_progress
+
+t_interrupt() {
+    # The source is a FIFO fed 3 MB and then held open: the copy is mid-way, deterministically.
+    "$A" mkfs large.img --size 300M --fat 32 >/dev/null || return 1
+    mkfifo feed
+    (head -c 3000000 /dev/urandom; exec sleep 30) >feed &
+    local feeder=$!
+    "$A" cp feed large.img:/partial.bin >"$T/out" 2>"$T/err" &
+    local pid=$!
+    sleep 1
+    kill -INT "$pid"
+    wait "$pid"
+    local got=$?
+    kill "$feeder" 2>/dev/null
+    wait "$feeder" 2>/dev/null
+    [ "$got" -eq 130 ] || { echo "exit $got, wanted 130"; cat "$T/err"; return 1; }
+    has interrupted err && clean large.img && rc 0 "$A" check large.img || return 1
+    # The first window (2 MiB) was copied before the signal; the rest was still coming.
+    rc 0 "$A" stat large.img:/partial.bin && has "Size: 2097152" out
+}
+run ctrl_c_stops_cleanly_with_130 t_interrupt
+
+# ---- mount argument errors (the mount itself is tested in test_fuse.sh) ----
+t_mount_errors() {
+    rc 2 "$A" mount vol.img && has usage err || return 1
+    rc 1 "$A" mount nope.img "$T" && has "nope.img" err || return 1
+    rc 1 "$A" mount vol.img small.txt && has "not a directory" err || return 1
+    rc 1 "$A" mount vol.img /nonexistent-mountpoint && has "/nonexistent-mountpoint" err
+}
+run mount_argument_failures t_mount_errors
+
+exit $failed

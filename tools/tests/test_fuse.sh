@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# The FUSE mount, through a real mount: coreutils, errno values, unlink while open, a tar
+# round trip, concurrent writers, unmount by fusermount3 and by signal, and afterwards
+# fsck.fat -n and mtools on the image. Prints PASS/FAIL lines, or SKIP lines when FUSE
+# cannot be used here (no /dev/fuse, no fusermount3, no permission to mount).
+set -u
+BUILD=${BUILD:-build}
+A=$(realpath "$BUILD/rel/asyncfat")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+T=$(mktemp -d)
+M=$T/mnt
+PID=
+cleanup() {
+    if [ -n "$PID" ]; then
+        fusermount3 -u "$M" 2>/dev/null
+        wait "$PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+cd "$T" || exit 1
+mkdir -p "$M"
+export MTOOLS_SKIP_CHECK=1 LC_ALL=C
+
+skip_all() {
+    for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times tar_round_trip \
+        concurrent_writers no_fuse_hidden_files unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
+        read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
+        unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
+        echo "SKIP $t: $1"
+    done
+    exit 0
+}
+[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+command -v fusermount3 >/dev/null || skip_all "no fusermount3"
+command -v python3 >/dev/null || skip_all "no python3"
+
+failed=0
+run() {
+    local name=$1 start=$SECONDS
+    shift
+    if "$@" >"$T/log" 2>&1; then
+        echo "PASS $name ($((SECONDS - start))s)"
+    else
+        echo "FAIL $name ($((SECONDS - start))s)"
+        sed 's/^/    /' "$T/log" | tail -n 25
+        failed=1
+    fi
+}
+
+wait_mounted() {
+    for _ in $(seq 100); do
+        mountpoint -q "$M" && return 0
+        kill -0 "$PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+# mount_fg IMAGE [OPTIONS...]: mount in the foreground, in the background of this shell.
+mount_fg() {
+    ASYNCFAT_STATS=1 "$A" mount "$@" "$M" -f 2>"$T/mount.err" &
+    PID=$!
+    wait_mounted
+}
+# After a signal: wait up to 10 s for the mount process to end by itself, and return its
+# exit status; if it does not, unmount it (so that nothing hangs) and fail.
+wait_signalled() {
+    for _ in $(seq 100); do
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$PID" 2>/dev/null; then
+        echo "the mount ignored the signal"
+        fusermount3 -u "$M"
+        wait "$PID"
+        PID=
+        return 99
+    fi
+    wait "$PID"
+    local rc=$?
+    PID=
+    return $rc
+}
+unmount_wait() {
+    fusermount3 -u "$M" || return 1
+    wait "$PID"
+    local rc=$?
+    PID=
+    return $rc
+}
+clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
+
+"$A" mkfs vol.img --size 256M --fat 32 >/dev/null || { echo "FAIL mkfs"; exit 1; }
+if ! mount_fg vol.img; then
+    if grep -q "^fuse: \|/dev/fuse\|fusermount" "$T/mount.err"; then
+        skip_all "cannot mount FUSE here: $(head -c 200 "$T/mount.err")"
+    fi
+    echo "FAIL mount: $(cat "$T/mount.err")"
+    exit 1
+fi
+
+t_coreutils() {
+    head -c 5000000 /dev/urandom >"$T/data.bin"
+    cp "$T/data.bin" "$M/data.bin" && cmp "$T/data.bin" "$M/data.bin" || return 1
+    mkdir "$M/dir" && mkdir -p "$M/dir/a/b/c" || return 1
+    touch "$M/dir/touched" && [ -f "$M/dir/touched" ] && [ ! -s "$M/dir/touched" ] || return 1
+    touch -d "2020-05-06 07:08:10" "$M/dir/touched" && [ "$(date -r "$M/dir/touched" +%Y-%m-%d)" = 2020-05-06 ] ||
+        return 1
+    mv "$M/data.bin" "$M/dir/a/moved.bin" && cmp "$T/data.bin" "$M/dir/a/moved.bin" && [ ! -e "$M/data.bin" ] ||
+        return 1
+    truncate -s 12345 "$M/dir/touched" && [ "$(stat -c %s "$M/dir/touched")" -eq 12345 ] || return 1
+    [ "$(head -c 12345 /dev/zero | md5sum)" = "$(md5sum <"$M/dir/touched")" ] || return 1
+    truncate -s 100 "$M/dir/touched" && [ "$(stat -c %s "$M/dir/touched")" -eq 100 ] || return 1
+    dd if=/dev/urandom of="$M/dd.bin" bs=64k count=40 status=none && [ "$(stat -c %s "$M/dd.bin")" -eq 2621440 ] ||
+        return 1
+    dd if="$T/data.bin" of="$M/dd.bin" bs=4096 seek=10 count=3 conv=notrunc status=none || return 1
+    cmp -n 12288 -i 0:40960 "$T/data.bin" "$M/dd.bin" || return 1
+    ls -l "$M/dir" | grep -q "touched" || return 1
+    ls -la "$M" | grep -q " dd.bin" || return 1
+    df "$M" | grep -q "asyncfat" || return 1
+    [ "$(stat -f -c %b "$M")" -gt 0 ] || return 1
+    echo "overwrite" >"$M/dir/touched" && [ "$(cat "$M/dir/touched")" = overwrite ] || return 1
+    rm "$M/dir/touched" && [ ! -e "$M/dir/touched" ] || return 1
+    rm -r "$M/dir" && [ ! -e "$M/dir" ] || return 1
+    mv "$M/dd.bin" "$M/renamed.bin" && echo x >"$M/other" && mv "$M/other" "$M/renamed.bin" &&
+        [ "$(cat "$M/renamed.bin")" = x ] || return 1
+    rm "$M/renamed.bin"
+}
+run coreutils t_coreutils
+
+t_errno() {
+    python3 - "$M" <<'PY'
+import errno, os, sys
+m = sys.argv[1]
+def expect(err, fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        if e.errno != err:
+            sys.exit(f"{fn.__name__}{args}: {errno.errorcode.get(e.errno)}, wanted {errno.errorcode[err]}")
+        return
+    sys.exit(f"{fn.__name__}{args}: succeeded, wanted {errno.errorcode[err]}")
+os.mkdir(f"{m}/e")
+open(f"{m}/e/file", "w").write("x")
+os.mkdir(f"{m}/e/sub")
+open(f"{m}/e/sub/f", "w").write("y")
+expect(errno.ENOENT, os.stat, f"{m}/e/missing")
+expect(errno.ENOENT, os.open, f"{m}/e/missing", os.O_RDONLY)
+expect(errno.ENOENT, os.mkdir, f"{m}/e/missing/x")
+expect(errno.EEXIST, os.mkdir, f"{m}/e/sub")
+expect(errno.EEXIST, os.open, f"{m}/e/file", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+expect(errno.ENOTDIR, os.stat, f"{m}/e/file/x")
+expect(errno.ENOTDIR, os.listdir, f"{m}/e/file")
+expect(errno.ENOTDIR, os.rmdir, f"{m}/e/file")
+expect(errno.EISDIR, os.open, f"{m}/e/sub", os.O_WRONLY)
+expect(errno.EISDIR, os.unlink, f"{m}/e/sub")
+expect(errno.ENOTEMPTY, os.rmdir, f"{m}/e/sub")
+long = "n" * 256
+expect(errno.ENAMETOOLONG, os.open, f"{m}/e/{long}", os.O_CREAT | os.O_WRONLY)
+expect(errno.ENAMETOOLONG, os.mkdir, f"{m}/e/{long}")
+expect(errno.ENAMETOOLONG, os.stat, f"{m}/e/{long}")
+expect(errno.ENAMETOOLONG, os.rename, f"{m}/e/file", f"{m}/e/{long}")
+ok = "n" * 255
+open(f"{m}/e/{ok}", "w").write("255")
+assert open(f"{m}/e/{ok}").read() == "255"
+fd = os.open(f"{m}/e/big", os.O_CREAT | os.O_WRONLY)
+expect(errno.EFBIG, os.ftruncate, fd, 5 << 30)
+expect(errno.EFBIG, os.pwrite, fd, b"z", (4 << 30))
+os.close(fd)
+expect(errno.EINVAL, os.open, f"{m}/e/bad*name", os.O_CREAT | os.O_WRONLY)
+expect(errno.EINVAL, os.rename, f"{m}/e/sub", f"{m}/e/sub/inside")
+PY
+}
+run errno_values t_errno
+
+t_unlink_open() {
+    python3 - "$M" <<'PY'
+import os, sys
+m = sys.argv[1]
+path = f"{m}/open-unlinked"
+fd = os.open(path, os.O_CREAT | os.O_RDWR)
+os.write(fd, b"a" * 10000)
+os.unlink(path)
+assert not os.path.exists(path)
+os.pwrite(fd, b"b" * 5000, 10000)
+assert os.fstat(fd).st_size == 15000
+os.ftruncate(fd, 100000)          # growing with ftruncate
+assert os.fstat(fd).st_size == 100000
+data = os.pread(fd, 100000, 0)
+assert data[:10000] == b"a" * 10000 and data[10000:15000] == b"b" * 5000 and data[15000:] == bytes(85000), "contents"
+names = os.listdir(m)
+assert not any(n.startswith(".fuse_hidden") for n in names), names
+os.close(fd)
+p2 = f"{m}/grow"
+fd = os.open(p2, os.O_CREAT | os.O_RDWR)
+os.write(fd, b"x")
+os.ftruncate(fd, 300000)
+os.close(fd)
+d = open(p2, "rb").read()
+assert len(d) == 300000 and d[0:1] == b"x" and d[1:] == bytes(299999)
+os.unlink(p2)
+PY
+}
+run unlink_while_open_and_ftruncate t_unlink_open
+
+t_dir_times() {
+    mkdir "$M/times" || return 1
+    local before after
+    before=$(stat -c %Y "$M/times")
+    sleep 2.2
+    touch "$M/times/new" || return 1
+    after=$(stat -c %Y "$M/times")
+    [ "$after" -gt "$before" ] || { echo "create: mtime $before -> $after"; return 1; }
+    sleep 2.2
+    rm "$M/times/new" || return 1
+    before=$after
+    after=$(stat -c %Y "$M/times")
+    [ "$after" -gt "$before" ] || { echo "unlink: mtime $before -> $after"; return 1; }
+}
+run directory_times t_dir_times
+
+sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum; find . -type d | sort); }
+
+t_tar() {
+    mkdir -p "$T/src"
+    # A source tree: this project's sources, and some generated files of awkward sizes.
+    tar -C "$ROOT" -cf - base fiberflow fiberpool protocol blk fat server platform tools tests | tar -C "$T/src" -xf - ||
+        return 1
+    [ "$(find "$T/src" -type f | wc -l)" -gt 100 ] || return 1
+    for n in 0 1 511 512 513 4095 4096 4097 65536 1000000; do head -c $n /dev/urandom >"$T/src/size_$n"; done
+    tar -C "$T" -cf "$T/src.tar" src || return 1
+    tar -C "$M" -xf "$T/src.tar" || return 1
+    [ "$(sums "$T/src")" = "$(sums "$M/src")" ] || { diff <(sums "$T/src") <(sums "$M/src") | head; return 1; }
+    tar -C "$M" -cf "$T/again.tar" src || return 1
+    mkdir -p "$T/again" && tar -C "$T/again" -xf "$T/again.tar" || return 1
+    [ "$(sums "$T/src")" = "$(sums "$T/again/src")" ]
+}
+run tar_round_trip t_tar
+
+t_concurrent() {
+    mkdir "$M/par" || return 1
+    local pids=()
+    for i in 1 2 3 4 5 6; do
+        head -c 3000000 /dev/urandom >"$T/w$i"
+        (dd if="$T/w$i" of="$M/par/w$i" bs=16k status=none) &
+        pids+=($!)
+    done
+    for i in 1 2 3 4; do
+        (for n in $(seq 300); do echo "writer $i line $n"; done >>"$M/par/appended") &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || return 1; done
+    for i in 1 2 3 4 5 6; do cmp "$T/w$i" "$M/par/w$i" || return 1; done
+    [ "$(wc -l <"$M/par/appended")" -eq 1200 ] || { wc -l "$M/par/appended"; return 1; }
+    for i in 1 2 3 4; do [ "$(grep -c "^writer $i line" "$M/par/appended")" -eq 300 ] || return 1; done
+    # Parallel readers: requests overlap at the server.
+    pids=()
+    for i in 1 2 3 4 5 6; do
+        cat "$M/par/w$i" >/dev/null &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || return 1; done
+}
+run concurrent_writers t_concurrent
+
+t_hidden() {
+    ! find "$M" -name '.fuse_hidden*' | grep -q .
+}
+run no_fuse_hidden_files t_hidden
+
+cp "$T/data.bin" "$M/final.bin"
+t_unmount() {
+    unmount_wait || { cat "$T/mount.err"; return 1; }
+    grep "in flight" "$T/mount.err" >&2
+    local most
+    most=$(sed -n 's/.*at most \([0-9]*\) in flight.*/\1/p' "$T/mount.err")
+    [ "${most:-0}" -gt 1 ] || { echo "requests never overlapped at the server"; return 1; }
+    clean vol.img
+}
+run unmount_leaves_a_clean_volume t_unmount
+
+t_mtools() {
+    rm -rf "$T/mt" && mkdir "$T/mt" || return 1
+    mcopy -i vol.img ::/final.bin "$T/mt/final.bin" && cmp "$T/data.bin" "$T/mt/final.bin" || return 1
+    for i in 1 2 3 4 5 6; do mcopy -i vol.img "::/par/w$i" "$T/mt/w$i" && cmp "$T/w$i" "$T/mt/w$i" || return 1; done
+    mcopy -s -i vol.img ::/src "$T/mt/" && [ "$(sums "$T/src")" = "$(sums "$T/mt/src")" ] || return 1
+    mdir -a -i vol.img ::/ | grep -qi fuse_hidden && return 1
+    return 0
+}
+run mtools_reads_the_same_bytes t_mtools
+
+t_ro() {
+    mount_fg vol.img -o ro || { cat "$T/mount.err"; return 1; }
+    cmp "$T/data.bin" "$M/final.bin" || return 1
+    if touch "$M/nope" 2>"$T/ro.err"; then echo "wrote to a read-only mount"; return 1; fi
+    grep -q "Read-only file system" "$T/ro.err" || { cat "$T/ro.err"; return 1; }
+    local before
+    before=$(md5sum <vol.img)
+    unmount_wait && [ "$before" = "$(md5sum <vol.img)" ] && clean vol.img
+}
+run read_only_mount t_ro
+
+t_sigint() {
+    mount_fg vol.img -o allow_other || return 1
+    echo "before the signal" >"$M/sig.txt" || return 1
+    kill -INT "$PID"
+    wait_signalled
+    local rc=$?
+    [ "$rc" -eq 0 ] || { echo "exit $rc"; cat "$T/mount.err"; return 1; }
+    mountpoint -q "$M" && return 1
+    clean vol.img && [ "$(mtype -i vol.img ::/sig.txt)" = "before the signal" ]
+}
+run sigint_unmounts_cleanly t_sigint
+
+t_background() {
+    "$A" mount vol.img "$M" || return 1
+    mountpoint -q "$M" || return 1
+    echo background >"$M/bg.txt" && [ "$(cat "$M/bg.txt")" = background ] || return 1
+    fusermount3 -u "$M" || return 1
+    # The daemon syncs and stops after the unmount.
+    for _ in $(seq 100); do
+        pgrep -f "asyncfat mount vol.img $M" >/dev/null || break
+        sleep 0.1
+    done
+    pgrep -f "asyncfat mount vol.img $M" >/dev/null && { echo "daemon still running"; return 1; }
+    clean vol.img && [ "$(mtype -i vol.img ::/bg.txt)" = background ] || return 1
+    # SIGTERM to the daemon (the oldest process of the mount; the others are its
+    # components) unmounts too.
+    "$A" mount vol.img "$M" && mountpoint -q "$M" || return 1
+    local daemon
+    daemon=$(pgrep -o -f "asyncfat mount vol.img $M")
+    [ -n "$daemon" ] && kill -TERM "$daemon" || return 1
+    for _ in $(seq 100); do
+        pgrep -f "asyncfat mount vol.img $M" >/dev/null || break
+        sleep 0.1
+    done
+    mountpoint -q "$M" && { echo "still mounted after SIGTERM"; return 1; }
+    clean vol.img || return 1
+    # A failing background mount reports its error and status to the caller.
+    head -c 100000 /dev/zero >notfat.img
+    if "$A" mount notfat.img "$M" 2>"$T/bg.err"; then echo "mounted a non-FAT image"; return 1; fi
+    grep -q "notfat.img" "$T/bg.err"
+}
+run background_mount t_background
+
+t_enospc() {
+    "$A" mkfs small.img --size 2M --fat 12 >/dev/null || return 1
+    mount_fg small.img || return 1
+    local out
+    out=$(dd if=/dev/zero of="$M/fill" bs=64k count=100 2>&1)
+    echo "$out" | grep -q "No space left on device" || { echo "$out"; return 1; }
+    rm "$M/fill" && echo ok >"$M/after" || return 1
+    unmount_wait && clean small.img
+}
+run enospc_when_full t_enospc
+
+t_bad_option() {
+    if "$A" mount vol.img "$M" -f -o no_such_option 2>"$T/opt.err"; then echo "mounted"; return 1; fi
+    mountpoint -q "$M" && return 1
+    clean vol.img
+}
+run unknown_mount_option_fails t_bad_option
+
+# make run: scripts/run.sh creates the default image and mounts it until Ctrl-C.
+t_make_run() {
+    mkdir -p "$T/job" || return 1
+    (cd "$T/job" && BUILD=$(realpath "$ROOT/$BUILD" 2>/dev/null || realpath "$BUILD") exec "$ROOT/scripts/run.sh") \
+        >"$T/run.out" 2>&1 &
+    PID=$!
+    local m=$M
+    M=$T/job/mnt
+    wait_mounted || { cat "$T/run.out"; M=$m; return 1; }
+    echo "made by make run" >"$M/hello.txt"
+    kill -INT "$PID"
+    wait_signalled
+    local rc=$?
+    M=$m
+    [ "$rc" -eq 0 ] || { echo "exit $rc"; cat "$T/run.out"; return 1; }
+    [ "$(stat -c %s "$T/job/asyncfat.img")" -eq $((256 << 20)) ] || return 1
+    fsck.fat -n "$T/job/asyncfat.img" | grep -q "FAT32\|files" || return 1
+    minfo -i "$T/job/asyncfat.img" :: | grep -q "FAT32" || return 1
+    clean "$T/job/asyncfat.img" && [ "$(mtype -i "$T/job/asyncfat.img" ::/hello.txt)" = "made by make run" ]
+}
+run make_run_mounts_the_default_image_until_ctrl_c t_make_run
+
+exit $failed
