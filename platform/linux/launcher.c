@@ -179,7 +179,14 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
     }
     fflush(NULL);
     pid_t launcher = getpid();
-    for (unsigned i = 0; i < spec->component_count; i++) {
+    /* Children start with SIGTERM blocked, so one sent before their loop's signalfd is up
+     * waits there instead of killing them mid-setup. */
+    sigset_t term, old_mask;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old_mask);
+    int status = 0;
+    for (unsigned i = 0; i < spec->component_count && status == 0; i++) {
         if (lx_component_is_host(&spec->components[i]))
             continue;
         pid_t pid = fork();
@@ -187,12 +194,15 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
             run_child(sys, i, launcher);
         if (pid < 0) {
             perror("launcher: fork");
-            lx_system_stop(sys, 0);
-            return -1;
+            status = -1;
+        } else {
+            sys->pids[i] = pid;
         }
-        sys->pids[i] = pid;
     }
-    return 0;
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    if (status != 0)
+        lx_system_stop(sys, 0);
+    return status;
 }
 
 static void record_exit(lx_system *sys, unsigned i, int status)
