@@ -1,0 +1,219 @@
+/* fat: the FAT12/16/32 engine's public API (mount, files, directories, paths).
+ *
+ * Contract
+ * - Every function that takes a volume or node "blocks": it must run in a task of the
+ *   pool of the block cache the volume was mounted on; many tasks may be inside the engine
+ *   at once. Statuses are fs_status (protocol/fs_protocol.h), extensions included.
+ * - Paths are byte strings with a length (UTF-8, not NUL-terminated, at most 4095 bytes),
+ *   '/'-separated and taken from the root; empty components and "." are skipped, ".." is
+ *   resolved lexically (FAT has no links), a name component is at most 255 bytes.
+ * - Nodes: everyone who opens the same file or directory shares one fat_node (refcount),
+ *   so a write through one handle is seen by reads through any other. A file unlinked or
+ *   replaced by rename while open stays readable and writable through its nodes; its
+ *   clusters are freed at the last fat_close. The same holds for a directory removed (or
+ *   replaced by rename) while open: readdir through it then reports the end. rmdir or
+ *   rename of the root gives FS_STATUS_BUSY; moving a directory into itself or below
+ *   itself gives FS_STATUS_INVALID_ARGUMENT. Access modes are the caller's (the server's)
+ *   business: the engine checks only the read-only mount and the read-only attribute.
+ * - Files whose chain is shorter than their size, loops inside the size, links out of
+ *   range or to free clusters: FS_STATUS_CORRUPT for that file (its chain is walked once,
+ *   with cycle detection, when a node first reads or writes it); nothing else is harmed.
+ * - Memory: no allocation. The caller passes four arenas sized by fat_memory_needed():
+ *   the node table, the directory name index, the cluster-run caches and the free-cluster
+ *   bitmap. When the name index is full, the directory being indexed falls back to scanning
+ *   (it is retried once another directory's index is evicted); when the node table is full
+ *   of nodes in use, opens fail with FS_STATUS_TOO_MANY_OPEN_FILES.
+ * - Limits: files up to 4 GiB - 1 (FS_STATUS_FILE_TOO_LARGE; a write crossing the limit
+ *   is cut short), 65,536 entries per directory (FS_STATUS_DIRECTORY_IS_FULL, also for a
+ *   full FAT12/16 root), volume full (FS_STATUS_NO_SPACE: the write or truncate changes
+ *   nothing), read-only mount or device (FS_STATUS_READ_ONLY_FS), read-only attribute
+ *   (FS_STATUS_ACCESS_DENIED for opening for write).
+ * - readdir does not return "." and ".." (the protocol's clients, like FatFs's, expect
+ *   names only); positions are the slot after the entry's short entry, so they stay valid
+ *   while other entries are added or removed. Volume labels are skipped.
+ * - Times: create time and date, write time and date and access date are set from the
+ *   config clock; reads update the access date at most once per day per open node, written
+ *   back at close/fsync.
+ *
+ * Write ordering (DESIGN.md, reliability): data and the FAT entries of new clusters go
+ * before the directory entry (or FAT link) that makes them reachable, with a cache order
+ * point between; a directory entry is removed before its clusters are freed, and freed
+ * clusters are not reused before that removal is durable (their chains wait, allocated,
+ * until the next flush: at sync, statfs, unmount, when 64 are waiting, or when an
+ * allocation would otherwise fail), so a cut never leaves two files sharing a cluster,
+ * only lost clusters; both FATs
+ * are written together; FAT entry 1's clean-shutdown bit is cleared at mount and set at
+ * clean unmount, when FSInfo's free count (set to "unknown" while mounted) is rewritten.
+ * Known gap: the cache moves a block dirtied again into the later flush epoch, so when
+ * another task re-dirties the same FAT or directory block after an order point, that
+ * block can reach the disk after writes this order put behind it (see the power-cut
+ * issue: it needs a flush there, or a cache that keeps the earlier version).
+ *
+ * LOCK ORDER (all fp_rwlock / fp_mutex, held across blocking points):
+ *   1. vol->rename_lock (only rename takes it)
+ *   2. directory locks (fat_node.lock of directory nodes), several at once only in rename
+ *      and rmdir, then always in increasing order of the directory's first cluster (the
+ *      fixed FAT12/16 root counts as 0)
+ *   3. file node locks (fat_node.lock of file nodes), two at once only in rename (the
+ *      moved file and the replaced one), in increasing node-table index
+ *   4. vol->deferred_lock (a leaf: taken under any of the above to release waiting
+ *      chains, and takes nothing else)
+ * A task holding a file node lock never takes a directory lock (data I/O, truncate and the
+ * last close need none). A path walk holds at most one directory lock at a time (hand
+ * over hand through node references, not locks). Cluster allocation takes no lock: a
+ * cluster is claimed in the free map (and the volume's reservation counter) before any
+ * blocking point, and FAT entries are changed in pinned cache buffers with no blocking
+ * between read and write.
+ */
+#ifndef ASYNCFAT_FAT_H
+#define ASYNCFAT_FAT_H
+
+#include "base/base.h"
+#include "blk/blk.h"
+#include "fat/fat_bpb.h"
+#include "fiberpool/fiberpool.h"
+#include "protocol/fs_protocol.h"
+
+typedef struct fat_node fat_node;
+typedef struct fat_volume fat_volume;
+
+typedef struct fat_config {
+    int partition;              /* as fat_bpb_locate: -1 automatic, 0..3 an MBR entry */
+    bool read_only;             /* mount read-only (also forced by a read-only device) */
+    int64_t (*clock)(void *ctx); /* Unix seconds for timestamps; NULL: 1980-01-01 */
+    void *clock_ctx;
+    uint64_t dev;               /* reported in fs_stat.dev */
+    uint32_t max_nodes;         /* open files + cached directories, >= 4 */
+    uint32_t runs_per_node;     /* cluster-run cache entries per node, >= 2 */
+    uint32_t index_entries;     /* directory name-index entries shared by all directories */
+    void *node_memory;          /* fat_memory_sizes.nodes bytes, 16-byte aligned */
+    size_t node_memory_size;
+    void *index_memory;         /* .index bytes, 8-byte aligned */
+    size_t index_memory_size;
+    void *run_memory;           /* .runs bytes, 8-byte aligned */
+    size_t run_memory_size;
+    void *free_map_memory;      /* .free_map bytes, 8-byte aligned */
+    size_t free_map_memory_size;
+} fat_config;
+
+typedef struct fat_memory_sizes {
+    size_t nodes, index, runs, free_map;
+} fat_memory_sizes;
+
+/* Defaults for the limits (max_nodes 256, runs_per_node 16, index_entries 32768). */
+fat_config fat_config_defaults(void);
+/* Arena sizes for cfg's limits on a device of device_bytes (the free map is sized for the
+ * largest cluster count such a device can hold: one bit per 512-byte sector). */
+void fat_memory_needed(const fat_config *cfg, uint64_t device_bytes, fat_memory_sizes *out);
+
+typedef struct fat_statfs_info {
+    uint64_t cluster_size;      /* bytes */
+    uint64_t total_clusters;
+    uint64_t free_clusters;
+    uint32_t fat_type;          /* 12, 16, 32 */
+    uint32_t name_max;          /* bytes of UTF-8 in a name component */
+    bool read_only;
+    bool was_dirty;             /* the volume was not cleanly unmounted before this mount */
+} fat_statfs_info;
+
+typedef struct fat_stats {
+    uint64_t chain_steps;       /* FAT entries read to map file clusters */
+    uint64_t run_hits;          /* cluster mappings served from a run cache */
+    uint64_t index_lookups;     /* lookups answered by a directory name index */
+    uint64_t scan_lookups;      /* lookups that scanned a directory */
+    uint64_t index_builds;
+    uint64_t index_drops;       /* indexes given up for lack of index memory */
+    uint64_t slots_scanned;     /* directory slots read by scans */
+} fat_stats;
+
+typedef struct fat_index_entry fat_index_entry;
+typedef struct fat_run fat_run;
+
+#define FAT_DEFERRED_CHAINS 64u
+
+/* Caller-allocated; the fields are private to the engine. */
+struct fat_volume {
+    blk_cache *cache;
+    fp_pool *pool;
+    fat_config cfg;
+    fat_geometry geo;
+    bool mounted;
+    bool read_only;
+    bool was_dirty;
+    /* free map: bit set = cluster in use (or bad, or reserved 0/1) */
+    uint64_t *free_map;
+    uint32_t free_count;        /* clear bits among 2..max_cluster */
+    uint32_t reserved;          /* clusters promised to writes in progress */
+    uint32_t next_free;         /* search hint */
+    /* nodes */
+    fat_node *nodes;
+    uint32_t *node_hash;
+    uint32_t node_hash_mask;
+    uint32_t node_free;         /* free list of node slots */
+    fat_node *root;
+    uint64_t lru_clock;
+    /* directory name index */
+    fat_index_entry *index;
+    uint32_t *index_long_heads;
+    uint32_t *index_short_heads;
+    uint32_t index_mask;
+    uint32_t index_free;        /* free list */
+    uint64_t index_epoch;       /* bumped whenever a built index is dropped */
+    fat_run *runs;
+    /* chains whose directory entries are gone but not yet durably: freed after a flush */
+    uint32_t deferred[FAT_DEFERRED_CHAINS];
+    uint32_t deferred_count;
+    fp_mutex deferred_lock;
+    fp_mutex rename_lock;
+    fat_stats stats;
+};
+
+/* Blocks: find the volume (cfg->partition), validate every boot-sector field, build the
+ * free map from the FAT, clear the clean-shutdown bit (unless read-only). Errors:
+ * CORRUPT (bad boot sector, with the fat_bpb_error in *why if why != NULL), IO_ERROR,
+ * ALLOCATION_ERROR (an arena too small), INVALID_ARGUMENT. */
+fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why);
+/* Blocks: write back every open node, FSInfo, set the clean bit, flush. Nodes must all be
+ * closed (FS_STATUS_OUTSTANDING_OPERATIONS otherwise). */
+fs_status fat_unmount(fat_volume *vol);
+/* Blocks: write back every open node's directory entry, flush, release waiting chains. */
+fs_status fat_sync(fat_volume *vol);
+/* Blocks: releases waiting chains first (a flush), so the free count is exact. */
+fs_status fat_statfs(fat_volume *vol, fat_statfs_info *out);
+static inline const fat_stats *fat_get_stats(const fat_volume *vol) { return &vol->stats; }
+static inline const fat_geometry *fat_get_geometry(const fat_volume *vol) { return &vol->geo; }
+
+/* Paths. */
+fs_status fat_stat(fat_volume *vol, const char *path, size_t len, fs_stat *out);
+/* flags: FS_OPEN_FLAGS_* (access mode, CREATE, TRUNCATE, EXCLUSIVE; APPEND is the
+ * caller's: use fat_append). A directory gives IS_DIRECTORY (use fat_opendir). */
+fs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags, fat_node **out);
+fs_status fat_unlink(fat_volume *vol, const char *path, size_t len);
+fs_status fat_mkdir(fat_volume *vol, const char *path, size_t len);
+fs_status fat_rmdir(fat_volume *vol, const char *path, size_t len);
+fs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, const char *new_path,
+                     size_t new_len);
+/* Sets access and modify times (Unix seconds; negative: leave unchanged). */
+fs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime);
+
+/* Open nodes (files and directories). fat_close writes back a file's directory entry, and
+ * frees an unlinked file's clusters at the last close. */
+fs_status fat_close(fat_node *node);
+fs_status fat_read(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
+fs_status fat_write(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
+/* Write at the end of the file, atomically with respect to other writers; *offset gets
+ * where the data went. */
+fs_status fat_append(fat_node *node, const void *src, size_t len, size_t *done, uint64_t *offset);
+fs_status fat_truncate(fat_node *node, uint64_t length);
+uint64_t fat_size(fat_node *node);
+fs_status fat_fsync(fat_node *node);
+fs_status fat_fstat(fat_node *node, fs_stat *out);
+
+/* Directories. name_out receives the UTF-8 name (no NUL), at most FAT_READDIR_NAME_MAX
+ * bytes. *pos: 0 = start; updated to the position after the entry returned.
+ * FS_STATUS_END_OF_DIRECTORY at the end. st may be NULL. */
+#define FAT_READDIR_NAME_MAX (255u * 3u)
+fs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out);
+fs_status fat_readdir(fat_node *dir, uint64_t *pos, char *name_out, size_t *name_len, fs_stat *st);
+
+#endif

@@ -1,0 +1,572 @@
+/* Directories: slots (32-byte entries) mapped through the directory's cluster runs,
+ * iteration with long-name assembly, the per-directory name index, lookup, insert, remove.
+ *
+ * The name index: built by the first lookup in a directory (one scan), then kept exact by
+ * insert and remove. Each entry sits in two hash chains of one volume-wide table: by the
+ * hash of its long (or short display) name, and by its 11-byte short name, so a lookup
+ * reads only its candidates from disk, and choosing an 8.3 alias needs no I/O at all.
+ * Index memory is shared; when it runs out the directory drops its index and scans.
+ *
+ * Locks: callers hold the directory's lock, read side for lookup and iteration, write side
+ * for insert and remove. A build runs under the read side, so it is marked BUILDING and
+ * concurrent readers scan instead of using the half-built index. */
+#include "fat/fat_engine.h"
+
+#define CHUNK_BYTES 512u
+#define MAX_CANDIDATES 8u
+
+static bool dir_is_fixed_root(const fat_node *dir)
+{
+    return dir->is_root && dir->vol->geo.type != FAT_TYPE_32;
+}
+
+/* Byte offset of `slot` and the number of slots from there to the end of its 512-byte
+ * chunk (never crossing a cluster). END_OF_DIRECTORY past the last allocated slot. */
+static fs_status slot_locate(fat_node *dir, uint32_t slot, uint64_t *offset, uint32_t *avail)
+{
+    fat_volume *vol = dir->vol;
+    if (slot >= FAT_DIR_MAX_ENTRIES)
+        return FS_STATUS_END_OF_DIRECTORY;
+    uint64_t byte = (uint64_t)slot * FAT_DIRENT_SIZE;
+    uint32_t in_chunk = (uint32_t)((CHUNK_BYTES - byte % CHUNK_BYTES) / FAT_DIRENT_SIZE);
+    if (dir_is_fixed_root(dir)) {
+        if (slot >= vol->geo.root_entries)
+            return FS_STATUS_END_OF_DIRECTORY;
+        *offset = vol->geo.root_dir_offset + byte;
+        *avail = af_min_u32(in_chunk, vol->geo.root_entries - slot);
+        return FS_STATUS_SUCCESS;
+    }
+    uint32_t cs = vol->geo.bytes_per_cluster;
+    uint32_t disk, count;
+    fs_status st = fat_file_map(dir, (uint32_t)(byte / cs), 1, &disk, &count);
+    if (st == FS_STATUS_NO_FILE)
+        return FS_STATUS_END_OF_DIRECTORY;
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    *offset = fat_cluster_offset(&vol->geo, disk) + byte % cs;
+    *avail = in_chunk;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset)
+{
+    uint32_t avail;
+    return slot_locate(dir, slot, offset, &avail);
+}
+
+/* ---- iteration ------------------------------------------------------------------------- */
+
+void fat_dir_iter_init(fat_dir_iter *it, fat_node *dir, uint32_t slot)
+{
+    it->dir = dir;
+    it->slot = slot;
+    it->chunk_first = 0;
+    it->chunk_count = 0;
+    it->lfn_first = 0;
+    fat_lfn_reset(&it->lfn);
+}
+
+/* The raw bytes of it->slot, reading its chunk if needed. */
+static fs_status iter_fetch(fat_dir_iter *it, const uint8_t **entry, uint64_t *offset)
+{
+    if (it->slot < it->chunk_first || it->slot >= it->chunk_first + it->chunk_count) {
+        uint64_t off;
+        uint32_t avail;
+        fs_status st = slot_locate(it->dir, it->slot, &off, &avail);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        blk_status s = blk_cache_read_bytes(it->dir->vol->cache, off, it->chunk, (size_t)avail * FAT_DIRENT_SIZE);
+        if (s != BLK_OK)
+            return fat_status_from_blk(s);
+        it->chunk_first = it->slot;
+        it->chunk_count = avail;
+        it->chunk_offset = off;
+    }
+    uint32_t i = it->slot - it->chunk_first;
+    *entry = it->chunk + (size_t)i * FAT_DIRENT_SIZE;
+    *offset = it->chunk_offset + (uint64_t)i * FAT_DIRENT_SIZE;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out)
+{
+    fat_volume *vol = it->dir->vol;
+    for (;;) {
+        const uint8_t *e;
+        uint64_t offset;
+        fs_status st = iter_fetch(it, &e, &offset);
+        if (st != FS_STATUS_SUCCESS) {
+            fat_lfn_abandon(&it->lfn);
+            return st;
+        }
+        vol->stats.slots_scanned++;
+        if (e[0] == FAT_DIRENT_END) {
+            fat_lfn_abandon(&it->lfn);
+            return FS_STATUS_END_OF_DIRECTORY;
+        }
+        uint32_t slot = it->slot++;
+        if (e[0] == FAT_DIRENT_DELETED) {
+            fat_lfn_abandon(&it->lfn);
+            continue;
+        }
+        uint8_t attr = e[FAT_DIRENT_ATTR];
+        if ((attr & FAT_ATTR_LONG_NAME_MASK) == FAT_ATTR_LONG_NAME) {
+            if (e[FAT_LFN_ORDINAL] & FAT_LFN_LAST)
+                it->lfn_first = slot;
+            fat_lfn_feed(&it->lfn, e);
+            continue;
+        }
+        const uint16_t *units;
+        size_t len;
+        uint32_t n = fat_lfn_finish(&it->lfn, e, &units, &len);
+        if (attr & FAT_ATTR_VOLUME_ID)
+            continue;
+        if (e[0] == '.')
+            continue; /* "." and ".." (a short name never starts with a dot) */
+        if (n > 0 && it->lfn_first + n != slot)
+            n = 0;
+        out->slot = slot;
+        out->lfn_count = n;
+        af_memcpy(out->raw, e, FAT_DIRENT_SIZE);
+        out->offset = offset;
+        if (n > 0) {
+            out->name = units;
+            out->name_len = len;
+        } else {
+            out->name_len = fat_short_to_utf16(e, e[FAT_DIRENT_NT_CASE], it->short_units);
+            out->name = it->short_units;
+        }
+        return FS_STATUS_SUCCESS;
+    }
+}
+
+/* ---- name index ----------------------------------------------------------------------- */
+
+static uint32_t bucket_of(const fat_volume *vol, uint32_t dir, uint32_t hash)
+{
+    uint32_t h = hash ^ (dir * 0x9E3779B1u);
+    h ^= h >> 16;
+    return h & vol->index_mask;
+}
+
+static uint32_t short_bucket(const fat_volume *vol, uint32_t dir, const uint8_t *short_name)
+{
+    return bucket_of(vol, dir, fat_short_name_hash(short_name));
+}
+
+static bool index_add(fat_node *dir, const fat_dirent *d)
+{
+    fat_volume *vol = dir->vol;
+    uint32_t i = vol->index_free;
+    if (i == FAT_NONE)
+        return false;
+    fat_index_entry *e = &vol->index[i];
+    vol->index_free = e->next_long;
+    e->hash_long = fat_name_hash(d->name, d->name_len);
+    e->slot = d->slot;
+    e->dir = dir->index;
+    e->lfn_count = (uint8_t)d->lfn_count;
+    af_memcpy(e->short_name, d->raw, FAT_SHORT_NAME_LEN);
+    uint32_t *lh = &vol->index_long_heads[bucket_of(vol, dir->index, e->hash_long)];
+    e->next_long = *lh;
+    *lh = i;
+    uint32_t *sh = &vol->index_short_heads[short_bucket(vol, dir->index, e->short_name)];
+    e->next_short = *sh;
+    *sh = i;
+    e->dir_prev = FAT_NONE;
+    e->dir_next = dir->index_head;
+    if (dir->index_head != FAT_NONE)
+        vol->index[dir->index_head].dir_prev = i;
+    dir->index_head = i;
+    return true;
+}
+
+static void index_unlink(fat_volume *vol, uint32_t i)
+{
+    fat_index_entry *e = &vol->index[i];
+    uint32_t *link = &vol->index_long_heads[bucket_of(vol, e->dir, e->hash_long)];
+    while (*link != i)
+        link = &vol->index[*link].next_long;
+    *link = e->next_long;
+    link = &vol->index_short_heads[short_bucket(vol, e->dir, e->short_name)];
+    while (*link != i)
+        link = &vol->index[*link].next_short;
+    *link = e->next_short;
+}
+
+static void index_remove(fat_node *dir, uint32_t i)
+{
+    fat_volume *vol = dir->vol;
+    fat_index_entry *e = &vol->index[i];
+    index_unlink(vol, i);
+    if (e->dir_prev != FAT_NONE)
+        vol->index[e->dir_prev].dir_next = e->dir_next;
+    else
+        dir->index_head = e->dir_next;
+    if (e->dir_next != FAT_NONE)
+        vol->index[e->dir_next].dir_prev = e->dir_prev;
+    e->next_long = vol->index_free;
+    vol->index_free = i;
+}
+
+void fat_dir_index_drop(fat_node *dir)
+{
+    fat_volume *vol = dir->vol;
+    uint32_t i = dir->index_head;
+    while (i != FAT_NONE) {
+        uint32_t next = vol->index[i].dir_next;
+        index_unlink(vol, i);
+        vol->index[i].next_long = vol->index_free;
+        vol->index_free = i;
+        i = next;
+    }
+    if (dir->index_state == FAT_INDEX_READY)
+        vol->index_epoch++; /* memory came free: directories that failed may retry */
+    dir->index_head = FAT_NONE;
+    dir->index_state = FAT_INDEX_NONE;
+}
+
+static uint32_t index_find_short(fat_node *dir, const uint8_t *short_name)
+{
+    fat_volume *vol = dir->vol;
+    for (uint32_t i = vol->index_short_heads[short_bucket(vol, dir->index, short_name)]; i != FAT_NONE;) {
+        fat_index_entry *e = &vol->index[i];
+        if (e->dir == dir->index && af_memcmp(e->short_name, short_name, FAT_SHORT_NAME_LEN) == 0)
+            return i;
+        i = e->next_short;
+    }
+    return FAT_NONE;
+}
+
+/* ---- lookup ------------------------------------------------------------------------------- */
+
+typedef struct name_key {
+    const fat_name *name;
+    bool has_short;
+    uint8_t short_name[FAT_SHORT_NAME_LEN];
+} name_key;
+
+static void key_make(const fat_name *name, name_key *k)
+{
+    uint8_t case_bits;
+    k->name = name;
+    k->has_short = fat_short_from_name(name->units, name->len, k->short_name, &case_bits);
+}
+
+static bool entry_matches(const fat_dirent *d, const name_key *k)
+{
+    if (k->has_short && af_memcmp(d->raw, k->short_name, FAT_SHORT_NAME_LEN) == 0)
+        return true;
+    return fat_name_equal_nocase(d->name, d->name_len, k->name->units, k->name->len);
+}
+
+static fs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, bool build)
+{
+    fat_volume *vol = dir->vol;
+    fat_dir_iter it;
+    fat_dir_iter_init(&it, dir, 0);
+    bool found = false;
+    for (;;) {
+        fat_dirent d;
+        fs_status st = fat_dir_iter_next(&it, &d);
+        if (st == FS_STATUS_END_OF_DIRECTORY)
+            break;
+        if (st != FS_STATUS_SUCCESS) {
+            if (build)
+                fat_dir_index_drop(dir);
+            return st;
+        }
+        if (build && !index_add(dir, &d)) {
+            fat_dir_index_drop(dir);
+            vol->stats.index_drops++;
+            dir->index_failed = true;
+            dir->index_fail_epoch = vol->index_epoch;
+            build = false;
+        }
+        if (!found && k && entry_matches(&d, k)) {
+            *out = d;
+            out->name = NULL; /* points into this function's iterator */
+            out->name_len = 0;
+            found = true;
+            if (!build)
+                return FS_STATUS_SUCCESS;
+        }
+    }
+    if (build) {
+        dir->index_state = FAT_INDEX_READY;
+        vol->stats.index_builds++;
+    }
+    return found ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE;
+}
+
+/* Read the entry whose short entry is at `slot` (with its LFN entries). */
+static fs_status read_entry(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_iter *it, fat_dirent *out)
+{
+    fat_dir_iter_init(it, dir, slot - lfn_count);
+    fs_status st = fat_dir_iter_next(it, out);
+    if (st == FS_STATUS_END_OF_DIRECTORY)
+        return FS_STATUS_CORRUPT;
+    if (st == FS_STATUS_SUCCESS && out->slot != slot)
+        return FS_STATUS_CORRUPT;
+    return st;
+}
+
+fs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out)
+{
+    fat_volume *vol = dir->vol;
+    name_key k;
+    key_make(name, &k);
+    if (dir->index_state == FAT_INDEX_NONE &&
+        (!dir->index_failed || dir->index_fail_epoch != vol->index_epoch)) {
+        dir->index_state = FAT_INDEX_BUILDING;
+        dir->index_failed = false;
+        vol->stats.scan_lookups++;
+        return lookup_scan(dir, &k, out, true);
+    }
+    if (dir->index_state != FAT_INDEX_READY) {
+        vol->stats.scan_lookups++;
+        return lookup_scan(dir, &k, out, false);
+    }
+    vol->stats.index_lookups++;
+    uint32_t slots[MAX_CANDIDATES], lfns[MAX_CANDIDATES], n = 0;
+    if (k.has_short) {
+        uint32_t i = index_find_short(dir, k.short_name);
+        if (i != FAT_NONE) {
+            slots[n] = vol->index[i].slot;
+            lfns[n++] = vol->index[i].lfn_count;
+        }
+    }
+    uint32_t h = fat_name_hash(name->units, name->len);
+    for (uint32_t i = vol->index_long_heads[bucket_of(vol, dir->index, h)]; i != FAT_NONE;) {
+        fat_index_entry *e = &vol->index[i];
+        if (e->dir == dir->index && e->hash_long == h) {
+            if (n == MAX_CANDIDATES)
+                return lookup_scan(dir, &k, out, false);
+            slots[n] = e->slot;
+            lfns[n++] = e->lfn_count;
+        }
+        i = e->next_long;
+    }
+    /* Copy the candidates out first: reading them blocks. */
+    _Static_assert(sizeof(fat_dir_iter) < 2048, "iterator fits on a fiber stack");
+    fat_dir_iter it;
+    for (uint32_t c = 0; c < n; c++) {
+        fs_status st = read_entry(dir, slots[c], lfns[c], &it, out);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        if (entry_matches(out, &k)) {
+            out->name = NULL; /* points into the iterator on this stack */
+            out->name_len = 0;
+            return FS_STATUS_SUCCESS;
+        }
+    }
+    return FS_STATUS_NO_FILE;
+}
+
+/* ---- insert and remove -------------------------------------------------------------------- */
+
+static fs_status short_name_used(fat_node *dir, const uint8_t *short_name, bool *used)
+{
+    if (dir->index_state == FAT_INDEX_READY) {
+        *used = index_find_short(dir, short_name) != FAT_NONE;
+        return FS_STATUS_SUCCESS;
+    }
+    fat_dir_iter it;
+    fat_dir_iter_init(&it, dir, 0);
+    for (;;) {
+        fat_dirent d;
+        fs_status st = fat_dir_iter_next(&it, &d);
+        if (st == FS_STATUS_END_OF_DIRECTORY)
+            break;
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        if (af_memcmp(d.raw, short_name, FAT_SHORT_NAME_LEN) == 0) {
+            *used = true;
+            return FS_STATUS_SUCCESS;
+        }
+    }
+    *used = false;
+    return FS_STATUS_SUCCESS;
+}
+
+static fs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *short_name)
+{
+    fat_alias_basis basis;
+    fat_alias_basis_make(name->units, name->len, &basis);
+    for (uint32_t k = 0; k < FAT_ALIAS_CANDIDATES; k++) {
+        if (!fat_alias_candidate(&basis, k, short_name))
+            continue;
+        bool used;
+        fs_status st = short_name_used(dir, short_name, &used);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        if (!used)
+            return FS_STATUS_SUCCESS;
+    }
+    return FS_STATUS_DIRECTORY_IS_FULL;
+}
+
+/* Find `need` consecutive free slots, growing the directory if it must. */
+static fs_status find_free_run(fat_node *dir, uint32_t need, uint32_t *start)
+{
+    fat_dir_iter it;
+    fat_dir_iter_init(&it, dir, dir->free_hint);
+    uint32_t run = 0, run_start = dir->free_hint, first_free = FAT_NONE;
+    for (;;) {
+        const uint8_t *e;
+        uint64_t offset;
+        fs_status st = iter_fetch(&it, &e, &offset);
+        if (st == FS_STATUS_END_OF_DIRECTORY) {
+            if (dir_is_fixed_root(dir) || it.slot + (need - run) > FAT_DIR_MAX_ENTRIES)
+                return FS_STATUS_DIRECTORY_IS_FULL;
+            st = fat_file_grow_chain(dir, 1);
+            if (st != FS_STATUS_SUCCESS)
+                return st;
+            continue;
+        }
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        if (e[0] == FAT_DIRENT_END || e[0] == FAT_DIRENT_DELETED) {
+            if (first_free == FAT_NONE)
+                first_free = it.slot;
+            if (run == 0)
+                run_start = it.slot;
+            if (++run == need)
+                break;
+        } else {
+            run = 0;
+        }
+        it.slot++;
+    }
+    *start = run_start;
+    dir->free_hint = first_free < run_start ? first_free : run_start + need;
+    return FS_STATUS_SUCCESS;
+}
+
+static fs_status write_slot(fat_node *dir, uint32_t slot, const uint8_t *bytes, size_t len, uint64_t *where)
+{
+    uint64_t off;
+    fs_status st = fat_dir_slot_offset(dir, slot, &off);
+    if (st == FS_STATUS_END_OF_DIRECTORY)
+        return FS_STATUS_CORRUPT;
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    blk_status s = blk_cache_write_bytes(dir->vol->cache, off, bytes, len);
+    if (where)
+        *where = off;
+    return fat_status_from_blk(s);
+}
+
+fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
+{
+    uint8_t entry[32];
+    af_memcpy(entry, raw, sizeof(entry));
+    uint8_t case_bits = 0;
+    uint32_t lfn = 0;
+    fs_status st;
+    if (fat_short_from_name(name->units, name->len, entry, &case_bits)) {
+        entry[FAT_DIRENT_NT_CASE] = case_bits;
+    } else {
+        st = choose_alias(dir, name, entry);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        entry[FAT_DIRENT_NT_CASE] = 0;
+        lfn = fat_lfn_entry_count(name->len);
+    }
+    uint32_t start;
+    st = find_free_run(dir, lfn + 1u, &start);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    uint8_t checksum = fat_lfn_checksum(entry);
+    for (uint32_t i = 0; i < lfn; i++) {
+        uint8_t l[32];
+        fat_lfn_pack(name->units, name->len, checksum, lfn - i, l);
+        st = write_slot(dir, start + i, l, sizeof(l), NULL);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+    }
+    out->slot = start + lfn;
+    out->lfn_count = lfn;
+    af_memcpy(out->raw, entry, sizeof(entry));
+    st = write_slot(dir, out->slot, entry, sizeof(entry), &out->offset);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    out->name = name->units;
+    out->name_len = name->len;
+    if (dir->index_state == FAT_INDEX_READY && !index_add(dir, out)) {
+        fat_dir_index_drop(dir);
+        dir->vol->stats.index_drops++;
+    }
+    out->name = NULL;
+    out->name_len = 0;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
+{
+    fat_volume *vol = dir->vol;
+    if (lfn_count > slot)
+        return FS_STATUS_CORRUPT;
+    uint64_t off;
+    fs_status st = fat_dir_slot_offset(dir, slot, &off);
+    if (st != FS_STATUS_SUCCESS)
+        return st == FS_STATUS_END_OF_DIRECTORY ? FS_STATUS_CORRUPT : st;
+    uint8_t short_name[FAT_SHORT_NAME_LEN];
+    blk_status s = blk_cache_read_bytes(vol->cache, off, short_name, sizeof(short_name));
+    if (s != BLK_OK)
+        return fat_status_from_blk(s);
+    if (dir->index_state == FAT_INDEX_READY) {
+        for (uint32_t i = vol->index_short_heads[short_bucket(vol, dir->index, short_name)]; i != FAT_NONE;) {
+            fat_index_entry *e = &vol->index[i];
+            if (e->dir == dir->index && e->slot == slot) {
+                index_remove(dir, i);
+                break;
+            }
+            i = e->next_short;
+        }
+    }
+    static const uint8_t deleted = FAT_DIRENT_DELETED;
+    for (uint32_t i = slot - lfn_count; i <= slot; i++) {
+        st = write_slot(dir, i, &deleted, 1, NULL);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+    }
+    if (slot - lfn_count < dir->free_hint)
+        dir->free_hint = slot - lfn_count;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_dir_is_empty(fat_node *dir, bool *empty)
+{
+    fat_dir_iter it;
+    fat_dirent d;
+    fat_dir_iter_init(&it, dir, 0);
+    fs_status st = fat_dir_iter_next(&it, &d);
+    if (st == FS_STATUS_END_OF_DIRECTORY) {
+        *empty = true;
+        return FS_STATUS_SUCCESS;
+    }
+    *empty = false;
+    return st;
+}
+
+fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32])
+{
+    uint8_t dots[64];
+    for (int i = 0; i < 2; i++) {
+        uint8_t *e = dots + 32 * i;
+        af_memcpy(e, tmpl, 32);
+        af_memset(e, ' ', FAT_SHORT_NAME_LEN);
+        e[0] = '.';
+        if (i == 1)
+            e[1] = '.';
+        e[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
+        e[FAT_DIRENT_NT_CASE] = 0;
+        uint32_t c = i == 0 ? cluster : parent_key;
+        af_store_le16(e + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
+        af_store_le16(e + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
+        af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
+    }
+    uint64_t at = fat_cluster_offset(&vol->geo, cluster);
+    return fat_status_from_blk(blk_cache_write_bytes(vol->cache, at, dots, sizeof(dots)));
+}

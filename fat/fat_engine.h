@@ -1,0 +1,190 @@
+/* fat_engine: the engine's private structures and the functions its files share.
+ *
+ * Files: fat_volume.c (mount, sync, FSInfo, dirty flag), fat_table.c (FAT entries, free
+ * map, chains), fat_node.c (node table, refcounts, directory-entry write-back),
+ * fat_file.c (cluster runs, data I/O, read/write/truncate), fat_dir.c (slots, iteration,
+ * name index, lookup/insert/remove), fat_path.c (path walking), fat_ops.c (the public
+ * operations). Lock order and write ordering: see fat.h.
+ */
+#ifndef ASYNCFAT_FAT_ENGINE_H
+#define ASYNCFAT_FAT_ENGINE_H
+
+#include "fat/fat.h"
+#include "fat/fat_layout.h"
+#include "fat/fat_name.h"
+#include "fat/fat_time.h"
+
+#define FAT_NONE UINT32_MAX
+
+/* A run of clusters contiguous both in the file and on disk. */
+struct fat_run {
+    uint32_t file_cluster;
+    uint32_t disk_cluster;
+    uint32_t length;
+};
+
+/* One name in a directory's index: chained in a long-name bucket and a short-name bucket
+ * and in its directory's list. */
+struct fat_index_entry {
+    uint32_t next_long;
+    uint32_t next_short;
+    uint32_t dir_prev;
+    uint32_t dir_next;
+    uint32_t hash_long;         /* fat_name_hash of the long name (or short display name) */
+    uint32_t slot;              /* short entry */
+    uint32_t dir;               /* node index of the directory */
+    uint8_t short_name[FAT_SHORT_NAME_LEN];
+    uint8_t lfn_count;
+};
+
+enum fat_index_state { FAT_INDEX_NONE, FAT_INDEX_BUILDING, FAT_INDEX_READY };
+
+struct fat_node {
+    fat_volume *vol;
+    uint32_t index;             /* in the node table */
+    uint32_t refs;
+    uint32_t hash_next;
+    bool in_use;
+    bool is_dir;
+    bool is_root;
+    bool hashed;                /* findable by its directory-entry key */
+    bool unlinked;              /* removed while open: free its clusters at the last close */
+    bool dirent_dirty;          /* size/cluster/times differ from the directory entry */
+    /* identity: where the short entry is */
+    uint32_t parent_cluster;    /* first cluster of the directory holding it (0: fixed root) */
+    uint32_t slot;              /* short-entry slot in that directory */
+    uint32_t lfn_count;         /* LFN slots before it */
+    uint64_t dirent_offset;     /* absolute byte offset of the short entry */
+    /* contents (authoritative while the node exists) */
+    uint32_t first_cluster;
+    uint32_t size;
+    uint8_t attr;
+    uint8_t create_10ms;
+    uint16_t create_time, create_date, access_date, write_time, write_date;
+    /* cluster runs */
+    fat_run *runs;
+    uint32_t run_count;
+    uint32_t chain_length;      /* clusters in the chain, FAT_NONE until walked to its end */
+    uint32_t last_cluster;      /* valid when chain_length is known and > 0 */
+    bool chain_checked;         /* files: the chain covers the size and has no loop there */
+    fp_rwlock lock;             /* directories: entries; files: read side to read, write side to change */
+    /* directories */
+    uint8_t index_state;        /* enum fat_index_state */
+    uint32_t index_head;        /* this directory's index entries */
+    uint32_t free_hint;         /* no free slot below this one */
+    bool index_failed;          /* the last build ran out of index memory ... */
+    uint64_t index_fail_epoch;  /* ... while vol->index_epoch had this value */
+    uint64_t lru;
+};
+
+/* The short entry found by a lookup or an iteration. */
+typedef struct fat_dirent {
+    uint32_t slot;              /* short entry */
+    uint32_t lfn_count;
+    uint8_t raw[32];
+    uint64_t offset;            /* absolute byte offset of the short entry */
+    const uint16_t *name;       /* long name, or the short display name */
+    size_t name_len;
+} fat_dirent;
+
+/* Directory iteration state (holds the read-ahead chunk and the LFN assembler). */
+typedef struct fat_dir_iter {
+    fat_node *dir;
+    uint32_t slot;              /* next slot to look at */
+    uint32_t chunk_first;
+    uint32_t chunk_count;
+    uint64_t chunk_offset;      /* absolute byte offset of chunk_first */
+    uint8_t chunk[512];
+    uint32_t lfn_first;         /* slot where the open LFN sequence started */
+    fat_lfn_state lfn;
+    uint16_t short_units[FAT_SHORT_DISPLAY_MAX];
+} fat_dir_iter;
+
+/* ---- fat_table.c ---------------------------------------------------------------------- */
+fs_status fat_status_from_blk(blk_status s);
+bool fat_cluster_valid(const fat_volume *vol, uint32_t c);
+bool fat_is_eoc(const fat_volume *vol, uint32_t value);
+fs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value);  /* blocks */
+fs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value);   /* blocks; every FAT */
+fs_status fat_free_map_build(fat_volume *vol);                                /* blocks */
+/* Promise `count` clusters to the caller (never blocks): NO_SPACE if not available. */
+fs_status fat_alloc_reserve(fat_volume *vol, uint32_t count);
+void fat_alloc_unreserve(fat_volume *vol, uint32_t count);
+/* Claim up to `max` free clusters contiguous from one found at or after `hint` out of a
+ * reservation (never blocks); returns the first, *count how many (>= 1). */
+uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint32_t *count);
+/* Return claimed clusters whose FAT entries are still free (never blocks). */
+void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count);
+/* Blocks: zero the FAT entries of a chain and release its clusters (bounded walk). Only
+ * for chains nothing on disk points to; others go through fat_chain_free_later. */
+fs_status fat_chain_free(fat_volume *vol, uint32_t first);
+/* Blocks (only when the queue is full): free this chain once the removal of whatever
+ * pointed to it (already written to the cache) is durable. */
+fs_status fat_chain_free_later(fat_volume *vol, uint32_t first);
+/* Blocks: flush, then free every waiting chain. */
+fs_status fat_deferred_release(fat_volume *vol);
+/* Blocks: fat_alloc_reserve, releasing waiting chains first if that makes room. */
+fs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count);
+
+/* ---- fat_node.c ----------------------------------------------------------------------- */
+fs_status fat_node_table_init(fat_volume *vol);
+/* The node for the short entry at `d` in directory `dir` (created from d->raw if there is
+ * none; the caller holds dir's lock so the entry cannot change). Never blocks. */
+fs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_node **out);
+fat_node *fat_node_make_root(fat_volume *vol);
+fat_node *fat_node_find(fat_volume *vol, uint32_t parent_cluster, uint32_t slot);
+void fat_node_ref(fat_node *node);
+/* Blocks: drop a reference; the last one writes back the entry or frees an unlinked file. */
+fs_status fat_node_put(fat_node *node);
+void fat_node_unhash(fat_node *node);
+void fat_node_rehash(fat_node *node, uint32_t parent_cluster, uint32_t slot, uint32_t lfn_count,
+                     uint64_t offset);
+/* Blocks: write the node's directory entry fields (size, cluster, times, attr). */
+fs_status fat_node_write_dirent(fat_node *node);
+void fat_node_fill_stat(const fat_node *node, fs_stat *out);
+void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, fs_stat *out);
+uint32_t fat_dir_cluster_key(const fat_node *dir);
+uint32_t fat_raw_cluster(const fat_volume *vol, const uint8_t raw[32]);
+fat_datetime fat_now(fat_volume *vol);
+
+/* ---- fat_file.c ----------------------------------------------------------------------- */
+/* Blocks: disk cluster of file cluster fc and how many clusters from there are contiguous
+ * (up to want). NO_FILE past the end of the chain, CORRUPT for a broken chain. */
+fs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *disk, uint32_t *count);
+fs_status fat_file_chain_length(fat_node *node, uint32_t *length); /* blocks */
+void fat_runs_reset(fat_node *node);
+void fat_runs_add(fat_node *node, uint32_t fc, uint32_t disk, uint32_t length);
+/* Blocks: append `count` zeroed clusters to the node's chain (directories grow so). */
+fs_status fat_file_grow_chain(fat_node *node, uint32_t count);
+fs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
+fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
+fs_status fat_file_truncate_locked(fat_node *node, uint64_t length);
+fs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len);
+
+/* ---- fat_dir.c ------------------------------------------------------------------------ */
+void fat_dir_iter_init(fat_dir_iter *it, fat_node *dir, uint32_t slot);
+/* Blocks: the next used entry (LFN assembled); END_OF_DIRECTORY at the end. */
+fs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out);
+/* Blocks; caller holds dir's lock (read). NO_FILE when absent. */
+fs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out);
+/* Blocks; caller holds dir's lock (write). Creates the entries for `name` with the short
+ * entry template `raw` (name bytes filled in here); out describes the new short entry. */
+fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out);
+/* Blocks; caller holds dir's lock (write). Marks the entry's slots deleted. */
+fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count);
+/* Blocks: is the directory empty but for "." and ".."? (lock held) */
+fs_status fat_dir_is_empty(fat_node *dir, bool *empty);
+void fat_dir_index_drop(fat_node *dir);
+fs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset); /* blocks */
+/* Blocks: write "." and ".." into a new directory cluster (already zeroed). */
+fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32]);
+
+/* ---- fat_path.c ----------------------------------------------------------------------- */
+/* Blocks: resolve every component but the last; *parent gets a reference to the
+ * directory, *name and *name_len the last component (len 0: the path is the root). */
+fs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
+                          const char **name, size_t *name_len);
+/* Blocks: resolve the whole path to a referenced node. */
+fs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out);
+
+#endif

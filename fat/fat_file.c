@@ -1,0 +1,589 @@
+/* File data: the per-node cluster-run cache, byte I/O over disk ranges, read, write,
+ * truncate, and chain growth (shared with directories).
+ *
+ * The run cache holds exact extents of the chain (file cluster -> disk cluster, length),
+ * sorted and merged; a mapping walks the FAT only from the nearest known run, so a read at
+ * any offset of a large file does not start from the first cluster. Data moves one
+ * contiguous run at a time: partial blocks through the cache, whole blocks with one
+ * blk_cache_read_run / write_run per run.
+ *
+ * Caller holds the node's lock: the write side to change anything, at least the read side
+ * to read (concurrent readers share the run cache: every mapping is answered from a local
+ * copy taken before a blocking point, and the array is only a cache of exact extents). */
+#include "fat/fat_engine.h"
+
+#define FAT_MAX_FILE_SIZE 0xFFFFFFFFull
+
+/* ---- run cache ------------------------------------------------------------------------ */
+
+void fat_runs_reset(fat_node *node)
+{
+    node->run_count = 0;
+}
+
+static void runs_remove(fat_node *node, uint32_t i)
+{
+    for (uint32_t j = i + 1; j < node->run_count; j++)
+        node->runs[j - 1] = node->runs[j];
+    node->run_count--;
+}
+
+/* Drop every mapping of file clusters >= keep. */
+static void runs_truncate(fat_node *node, uint32_t keep)
+{
+    uint32_t i = 0;
+    while (i < node->run_count) {
+        fat_run *r = &node->runs[i];
+        if (r->file_cluster >= keep) {
+            node->run_count = i;
+            break;
+        }
+        if (r->file_cluster + r->length > keep)
+            r->length = keep - r->file_cluster;
+        i++;
+    }
+}
+
+void fat_runs_add(fat_node *node, uint32_t fc, uint32_t disk, uint32_t length)
+{
+    fat_run *runs = node->runs;
+    uint32_t i = 0;
+    while (i < node->run_count && runs[i].file_cluster <= fc)
+        i++;
+    if (i > 0) {
+        fat_run *p = &runs[i - 1];
+        if (p->file_cluster + p->length >= fc && p->disk_cluster + (fc - p->file_cluster) == disk) {
+            uint32_t end = fc + length;
+            if (end > p->file_cluster + p->length)
+                p->length = end - p->file_cluster;
+            /* Swallow successors it now overlaps, or touches contiguously on disk too. */
+            while (i < node->run_count) {
+                fat_run *n = &runs[i];
+                uint32_t p_end = p->file_cluster + p->length;
+                if (n->file_cluster > p_end ||
+                    (n->file_cluster == p_end && n->disk_cluster != p->disk_cluster + p->length))
+                    break;
+                if (n->file_cluster + n->length > p_end)
+                    p->length = n->file_cluster + n->length - p->file_cluster;
+                runs_remove(node, i);
+            }
+            return;
+        }
+    }
+    uint32_t cap = node->vol->cfg.runs_per_node;
+    if (node->run_count == cap) {
+        /* Evict the run whose neighbours are closest together, counting the new run in
+         * place (it and the first run stay: every walk may start there), so the survivors
+         * stay spread over the file as checkpoints and any walk stays short. Positions v
+         * are in the array as it would be with the new run at i. */
+        uint32_t total = node->run_count + 1u, victim = FAT_NONE, best = UINT32_MAX;
+        uint32_t end = node->chain_length != FAT_NONE ? node->chain_length : UINT32_MAX;
+        for (uint32_t v = 1; v < total; v++) {
+            if (v == i)
+                continue;
+            uint32_t l = v - 1u, r = v + 1u;
+            uint32_t left = l == i ? fc : runs[l < i ? l : l - 1u].file_cluster;
+            uint32_t right = r >= total ? end : r == i ? fc : runs[r < i ? r : r - 1u].file_cluster;
+            uint32_t gap = right > left ? right - left : 0;
+            if (gap < best) {
+                best = gap;
+                victim = v;
+            }
+        }
+        AF_ASSERT(victim != FAT_NONE);
+        uint32_t idx = victim < i ? victim : victim - 1u;
+        runs_remove(node, idx);
+        if (idx < i)
+            i--;
+    }
+    for (uint32_t j = node->run_count; j > i; j--)
+        runs[j] = runs[j - 1];
+    runs[i] = (fat_run){ fc, disk, length };
+    node->run_count++;
+}
+
+/* Index of the last run starting at or before fc, or FAT_NONE. */
+static uint32_t runs_find(const fat_node *node, uint32_t fc)
+{
+    uint32_t lo = 0, hi = node->run_count;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2u;
+        if (node->runs[mid].file_cluster <= fc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo == 0 ? FAT_NONE : lo - 1;
+}
+
+static fs_status note_chain_end(fat_node *node, uint32_t length, uint32_t last)
+{
+    node->chain_length = length;
+    node->last_cluster = last;
+    return FS_STATUS_NO_FILE;
+}
+
+/* Walk the FAT from the nearest known run until file cluster fc is mapped. */
+static fs_status walk_to(fat_node *node, uint32_t fc)
+{
+    fat_volume *vol = node->vol;
+    uint32_t cur_fc, cur;
+    uint32_t r = runs_find(node, fc);
+    if (r == FAT_NONE) {
+        if (node->first_cluster == 0)
+            return note_chain_end(node, 0, 0);
+        if (!fat_cluster_valid(vol, node->first_cluster))
+            return FS_STATUS_CORRUPT;
+        cur_fc = 0;
+        cur = node->first_cluster;
+        fat_runs_add(node, 0, cur, 1);
+    } else {
+        cur_fc = node->runs[r].file_cluster + node->runs[r].length - 1u;
+        cur = node->runs[r].disk_cluster + node->runs[r].length - 1u;
+    }
+    while (cur_fc < fc) {
+        if (node->chain_length != FAT_NONE && cur_fc + 1u >= node->chain_length)
+            return FS_STATUS_NO_FILE;
+        uint32_t next;
+        fs_status st = fat_table_get(vol, cur, &next);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        vol->stats.chain_steps++;
+        if (fat_is_eoc(vol, next))
+            return note_chain_end(node, cur_fc + 1u, cur);
+        if (!fat_cluster_valid(vol, next) || cur_fc + 1u >= vol->geo.cluster_count)
+            return FS_STATUS_CORRUPT; /* out of range, free, bad, or longer than the volume: a loop */
+        cur_fc++;
+        cur = next;
+        fat_runs_add(node, cur_fc, cur, 1);
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+/* Once per file node, before its chain is trusted: walk the clusters its size needs,
+ * with Brent's cycle detection, so a loop or a short chain is an error (CORRUPT) rather
+ * than data read from the wrong place. Fills the run cache on the way. */
+static fs_status check_chain(fat_node *node)
+{
+    fat_volume *vol = node->vol;
+    if (node->chain_checked || node->is_dir)
+        return FS_STATUS_SUCCESS;
+    uint64_t cs = vol->geo.bytes_per_cluster;
+    uint32_t need = (uint32_t)(((uint64_t)node->size + cs - 1) / cs);
+    if (need == 0) {
+        node->chain_checked = true;
+        return FS_STATUS_SUCCESS;
+    }
+    if (!fat_cluster_valid(vol, node->first_cluster))
+        return FS_STATUS_CORRUPT;
+    fat_runs_reset(node);
+    uint32_t cur = node->first_cluster, tortoise = cur, power = 1, lam = 1;
+    fat_runs_add(node, 0, cur, 1);
+    uint32_t fc;
+    for (fc = 1; fc <= need; fc++) {
+        uint32_t next;
+        fs_status st = fat_table_get(vol, cur, &next);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        vol->stats.chain_steps++;
+        if (fat_is_eoc(vol, next)) {
+            if (fc < need)
+                return FS_STATUS_CORRUPT; /* shorter than the size says */
+            node->chain_length = fc;
+            node->last_cluster = cur;
+            break;
+        }
+        if (fc == need)
+            break; /* longer than the size needs: keep it, a checker's business */
+        if (!fat_cluster_valid(vol, next) || next == tortoise)
+            return FS_STATUS_CORRUPT;
+        cur = next;
+        fat_runs_add(node, fc, cur, 1);
+        if (lam == power) {
+            tortoise = cur;
+            power *= 2u;
+            lam = 0;
+        }
+        lam++;
+    }
+    node->chain_checked = true;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *disk, uint32_t *count)
+{
+    fat_volume *vol = node->vol;
+    fs_status cst = check_chain(node);
+    if (cst != FS_STATUS_SUCCESS)
+        return cst;
+    uint32_t r = runs_find(node, fc);
+    if (r == FAT_NONE || fc >= node->runs[r].file_cluster + node->runs[r].length) {
+        fs_status st = walk_to(node, fc);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        r = runs_find(node, fc);
+        AF_ASSERT(r != FAT_NONE);
+    } else {
+        vol->stats.run_hits++;
+    }
+    AF_ASSERT(fc < node->runs[r].file_cluster + node->runs[r].length);
+    /* Extend the run ahead while the chain stays contiguous, up to `want`. Readers of a
+     * directory share its runs under the read lock, so the answer is kept in a local copy
+     * (the array may change at every blocking point); the array is only a cache. */
+    fat_run have = node->runs[r];
+    for (;;) {
+        uint32_t end = have.file_cluster + have.length;
+        if (end - fc >= want)
+            break;
+        if (node->chain_length != FAT_NONE && end >= node->chain_length)
+            break;
+        uint32_t after = runs_find(node, end);
+        if (after != FAT_NONE && node->runs[after].file_cluster == end)
+            break; /* the next extent is known: it is not contiguous with this one */
+        uint32_t last = have.disk_cluster + have.length - 1u;
+        uint32_t next;
+        fs_status st = fat_table_get(vol, last, &next);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        vol->stats.chain_steps++;
+        if (fat_is_eoc(vol, next)) {
+            note_chain_end(node, end, last);
+            break;
+        }
+        if (!fat_cluster_valid(vol, next) || end >= vol->geo.cluster_count)
+            break;
+        fat_runs_add(node, end, next, 1);
+        if (next != last + 1u)
+            break;
+        have.length++;
+    }
+    *disk = have.disk_cluster + (fc - have.file_cluster);
+    *count = have.file_cluster + have.length - fc;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_file_chain_length(fat_node *node, uint32_t *length)
+{
+    fs_status cst = check_chain(node);
+    if (cst != FS_STATUS_SUCCESS)
+        return cst;
+    if (node->chain_length == FAT_NONE) {
+        fs_status st = walk_to(node, node->vol->geo.cluster_count);
+        if (st != FS_STATUS_NO_FILE)
+            return st == FS_STATUS_SUCCESS ? FS_STATUS_CORRUPT : st;
+    }
+    *length = node->chain_length;
+    return FS_STATUS_SUCCESS;
+}
+
+/* ---- byte I/O over a contiguous disk range ------------------------------------------- */
+
+static fs_status io_read(fat_volume *vol, uint64_t off, uint8_t *dst, uint64_t len)
+{
+    while (len > 0) {
+        uint64_t in = off % BLK_TRANSFER_SIZE;
+        blk_status s;
+        uint64_t n;
+        if (in != 0 || len < BLK_TRANSFER_SIZE) {
+            n = af_min_u64(len, BLK_TRANSFER_SIZE - in);
+            s = blk_cache_read_bytes(vol->cache, off, dst, (size_t)n);
+        } else {
+            uint64_t blocks = af_min_u64(len / BLK_TRANSFER_SIZE, 65535u);
+            n = blocks * BLK_TRANSFER_SIZE;
+            s = blk_cache_read_run(vol->cache, off / BLK_TRANSFER_SIZE, (uint32_t)blocks, dst);
+        }
+        if (s != BLK_OK)
+            return fat_status_from_blk(s);
+        off += n;
+        dst += n;
+        len -= n;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+static const uint8_t zero_block[BLK_TRANSFER_SIZE];
+
+/* src NULL writes zeros. */
+static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uint64_t len)
+{
+    while (len > 0) {
+        uint64_t in = off % BLK_TRANSFER_SIZE;
+        blk_status s;
+        uint64_t n;
+        if (in != 0 || len < BLK_TRANSFER_SIZE) {
+            n = af_min_u64(len, BLK_TRANSFER_SIZE - in);
+            s = blk_cache_write_bytes(vol->cache, off, src ? src : zero_block, (size_t)n);
+        } else if (!src) {
+            blk_buf *buf;
+            n = BLK_TRANSFER_SIZE;
+            s = blk_cache_get(vol->cache, off / BLK_TRANSFER_SIZE, BLK_GET_OVERWRITE, &buf);
+            if (s == BLK_OK) {
+                af_memset(blk_buf_data(buf), 0, BLK_TRANSFER_SIZE);
+                blk_cache_mark_dirty(vol->cache, buf);
+                blk_cache_release(vol->cache, buf);
+            }
+        } else {
+            uint64_t blocks = af_min_u64(len / BLK_TRANSFER_SIZE, 65535u);
+            n = blocks * BLK_TRANSFER_SIZE;
+            s = blk_cache_write_run(vol->cache, off / BLK_TRANSFER_SIZE, (uint32_t)blocks, src);
+        }
+        if (s != BLK_OK)
+            return fat_status_from_blk(s);
+        off += n;
+        if (src)
+            src += n;
+        len -= n;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len)
+{
+    return io_write(vol, offset, NULL, len);
+}
+
+/* Read or write file bytes [pos, end) that lie in allocated clusters. For writes, src
+ * points at the byte for `pos` (NULL: zeros). */
+static fs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *dst, const uint8_t *src)
+{
+    fat_volume *vol = node->vol;
+    uint64_t cs = vol->geo.bytes_per_cluster;
+    while (pos < end) {
+        uint32_t fc = (uint32_t)(pos / cs);
+        uint64_t in = pos % cs;
+        uint32_t want = (uint32_t)((end - (uint64_t)fc * cs + cs - 1) / cs);
+        uint32_t disk, count;
+        fs_status st = fat_file_map(node, fc, want, &disk, &count);
+        if (st == FS_STATUS_NO_FILE)
+            return FS_STATUS_CORRUPT; /* the chain is shorter than the file */
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        uint64_t n = af_min_u64((uint64_t)count * cs - in, end - pos);
+        uint64_t at = fat_cluster_offset(&vol->geo, disk) + in;
+        st = dst ? io_read(vol, at, dst, n) : io_write(vol, at, src, n);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        pos += n;
+        if (dst)
+            dst += n;
+        if (src)
+            src += n;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+/* ---- growth ------------------------------------------------------------------------------ */
+
+/* Append `need` clusters (already reserved) to the chain, which has `have` clusters. The
+ * new clusters cover file bytes [have * cs, ...): bytes below data_off are zeroed, bytes
+ * [data_off, data_end) come from src (NULL: zeros); each run's data and FAT entries are
+ * written before the link that makes it reachable. */
+static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t data_off, uint64_t data_end,
+                      const uint8_t *src)
+{
+    fat_volume *vol = node->vol;
+    uint64_t cs = vol->geo.bytes_per_cluster;
+    uint32_t fc = have;
+    while (need > 0) {
+        uint32_t hint = fc > 0 ? node->last_cluster + 1u : vol->next_free;
+        uint32_t n;
+        uint32_t first = fat_alloc_claim_run(vol, hint, need, &n);
+        need -= n;
+        fs_status st = FS_STATUS_SUCCESS;
+        for (uint32_t i = 0; i < n && st == FS_STATUS_SUCCESS; i++)
+            st = fat_table_set(vol, first + i, i + 1 == n ? fat_eoc_value(vol->geo.type) : first + i + 1u);
+        uint64_t run_start = (uint64_t)fc * cs, run_end = run_start + (uint64_t)n * cs;
+        uint64_t disk_start = fat_cluster_offset(&vol->geo, first);
+        uint64_t zero_end = af_min_u64(af_max_u64(data_off, run_start), run_end);
+        if (st == FS_STATUS_SUCCESS && zero_end > run_start)
+            st = io_write(vol, disk_start, NULL, zero_end - run_start);
+        uint64_t d0 = af_max_u64(data_off, run_start), d1 = af_min_u64(data_end, run_end);
+        if (st == FS_STATUS_SUCCESS && d1 > d0)
+            st = io_write(vol, disk_start + (d0 - run_start), src ? src + (d0 - data_off) : NULL, d1 - d0);
+        if (st == FS_STATUS_SUCCESS) {
+            blk_cache_order_point(vol->cache);
+            if (fc == 0)
+                node->first_cluster = first;
+            else
+                st = fat_table_set(vol, node->last_cluster, first);
+        }
+        if (st != FS_STATUS_SUCCESS) {
+            fat_alloc_unreserve(vol, need);
+            fat_chain_free(vol, first);
+            return st;
+        }
+        fat_runs_add(node, fc, first, n);
+        fc += n;
+        node->chain_length = fc;
+        node->last_cluster = first + n - 1u;
+        node->dirent_dirty = true;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_file_grow_chain(fat_node *node, uint32_t count)
+{
+    uint32_t have;
+    fs_status st = fat_file_chain_length(node, &have);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    st = fat_alloc_reserve_wait(node->vol, count);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    uint64_t end = (uint64_t)(have + count) * node->vol->geo.bytes_per_cluster;
+    return grow(node, have, count, end, end, NULL);
+}
+
+/* ---- read, write, truncate --------------------------------------------------------------- */
+
+static void touch_access(fat_node *node)
+{
+    fat_volume *vol = node->vol;
+    if (vol->read_only)
+        return;
+    fat_datetime now = fat_now(vol);
+    if (node->access_date != now.date) {
+        node->access_date = now.date;
+        node->dirent_dirty = true;
+    }
+}
+
+static void touch_write(fat_node *node)
+{
+    fat_datetime now = fat_now(node->vol);
+    node->write_date = now.date;
+    node->write_time = now.time;
+    node->access_date = now.date;
+    node->attr |= FAT_ATTR_ARCHIVE;
+    node->dirent_dirty = true;
+}
+
+fs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done)
+{
+    *done = 0;
+    if (offset >= node->size || len == 0)
+        return FS_STATUS_SUCCESS;
+    uint64_t end = af_min_u64(node->size, offset + len);
+    fs_status st = file_io(node, offset, end, dst, NULL);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    *done = (size_t)(end - offset);
+    touch_access(node);
+    return FS_STATUS_SUCCESS;
+}
+
+/* Commit the new size/cluster to the directory entry after the data it covers. */
+static fs_status commit_entry(fat_node *node)
+{
+    blk_cache_order_point(node->vol->cache);
+    return fat_node_write_dirent(node);
+}
+
+fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done)
+{
+    fat_volume *vol = node->vol;
+    *done = 0;
+    if (vol->read_only)
+        return FS_STATUS_READ_ONLY_FS;
+    if (node->attr & FAT_ATTR_READ_ONLY)
+        return FS_STATUS_ACCESS_DENIED;
+    if (len == 0)
+        return FS_STATUS_SUCCESS;
+    if (offset >= FAT_MAX_FILE_SIZE)
+        return FS_STATUS_FILE_TOO_LARGE;
+    uint64_t end = offset + af_min_u64(len, FAT_MAX_FILE_SIZE - offset);
+    uint64_t cs = vol->geo.bytes_per_cluster;
+    uint32_t have;
+    fs_status st = fat_file_chain_length(node, &have);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    uint64_t alloc = (uint64_t)have * cs;
+    uint64_t need64 = end > alloc ? (end - alloc + cs - 1) / cs : 0;
+    uint32_t need = (uint32_t)need64;
+    if (need > 0) {
+        st = fat_alloc_reserve_wait(vol, need);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+    }
+    const uint8_t *bytes = src;
+    uint64_t size = node->size;
+    /* Existing clusters: zeros over a gap past the old size, then the data. */
+    if (size < offset && size < alloc)
+        st = file_io(node, size, af_min_u64(offset, alloc), NULL, NULL);
+    if (st == FS_STATUS_SUCCESS && offset < alloc)
+        st = file_io(node, offset, af_min_u64(end, alloc), NULL, bytes);
+    if (st != FS_STATUS_SUCCESS) {
+        fat_alloc_unreserve(vol, need);
+        return st;
+    }
+    if (need > 0) {
+        st = grow(node, have, need, offset, end, bytes);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+    }
+    bool grew = end > node->size;
+    if (grew)
+        node->size = (uint32_t)end;
+    touch_write(node);
+    if (grew || need > 0) {
+        st = commit_entry(node);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+    }
+    *done = (size_t)(end - offset);
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
+{
+    fat_volume *vol = node->vol;
+    if (vol->read_only)
+        return FS_STATUS_READ_ONLY_FS;
+    if (node->attr & FAT_ATTR_READ_ONLY)
+        return FS_STATUS_ACCESS_DENIED;
+    if (length > FAT_MAX_FILE_SIZE)
+        return FS_STATUS_FILE_TOO_LARGE;
+    if (length > node->size) {
+        size_t done;
+        uint64_t old = node->size;
+        return fat_file_write_locked(node, old, NULL, (size_t)(length - old), &done);
+    }
+    uint64_t cs = vol->geo.bytes_per_cluster;
+    uint32_t keep = (uint32_t)((length + cs - 1) / cs);
+    uint32_t have;
+    fs_status st = fat_file_chain_length(node, &have);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    node->size = (uint32_t)length;
+    touch_write(node);
+    if (keep >= have)
+        return fat_node_write_dirent(node);
+    if (keep == 0) {
+        uint32_t old = node->first_cluster;
+        node->first_cluster = 0;
+        node->chain_length = 0;
+        fat_runs_reset(node);
+        st = fat_node_write_dirent(node);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        return fat_chain_free_later(vol, old);
+    }
+    uint32_t last, count;
+    st = fat_file_map(node, keep - 1u, 1, &last, &count);
+    if (st != FS_STATUS_SUCCESS)
+        return st == FS_STATUS_NO_FILE ? FS_STATUS_CORRUPT : st;
+    st = fat_node_write_dirent(node);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    blk_cache_order_point(vol->cache);
+    uint32_t tail;
+    st = fat_table_get(vol, last, &tail);
+    if (st == FS_STATUS_SUCCESS)
+        st = fat_table_set(vol, last, fat_eoc_value(vol->geo.type));
+    runs_truncate(node, keep);
+    node->chain_length = keep;
+    node->last_cluster = last;
+    if (st == FS_STATUS_SUCCESS && !fat_is_eoc(vol, tail))
+        st = fat_chain_free_later(vol, tail);
+    return st;
+}

@@ -1,0 +1,317 @@
+/* The node table: one node per open file or cached directory, found by where its short
+ * entry lives (directory first cluster, slot). File nodes go at their last reference;
+ * directory nodes stay cached with their name index until the table needs the slot.
+ *
+ * A node's in-memory size, first cluster and times are authoritative while it exists;
+ * they are written to the directory entry (in a pinned cache block, never blocking between
+ * read and write) when they change size/cluster, at fsync and at the last reference. */
+#include "fat/fat_engine.h"
+
+static uint32_t key_hash(const fat_volume *vol, uint32_t parent_cluster, uint32_t slot)
+{
+    uint32_t h = parent_cluster * 0x9E3779B1u ^ (slot + 0x7F4A7C15u) * 0x85EBCA77u;
+    return (h ^ (h >> 15)) & vol->node_hash_mask;
+}
+
+fs_status fat_node_table_init(fat_volume *vol)
+{
+    const fat_config *cfg = &vol->cfg;
+    uint32_t buckets = 1;
+    while (buckets < cfg->max_nodes)
+        buckets <<= 1;
+    vol->nodes = cfg->node_memory;
+    vol->node_hash = (uint32_t *)(void *)(vol->nodes + cfg->max_nodes);
+    vol->node_hash_mask = buckets - 1u;
+    vol->runs = cfg->run_memory;
+    for (uint32_t i = 0; i < buckets; i++)
+        vol->node_hash[i] = FAT_NONE;
+    vol->node_free = FAT_NONE;
+    for (uint32_t i = cfg->max_nodes; i-- > 0;) {
+        fat_node *n = &vol->nodes[i];
+        af_memset(n, 0, sizeof(*n));
+        n->vol = vol;
+        n->index = i;
+        n->runs = vol->runs + (size_t)i * cfg->runs_per_node;
+        n->hash_next = vol->node_free;
+        vol->node_free = i;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+fat_node *fat_node_find(fat_volume *vol, uint32_t parent_cluster, uint32_t slot)
+{
+    for (uint32_t i = vol->node_hash[key_hash(vol, parent_cluster, slot)]; i != FAT_NONE;) {
+        fat_node *n = &vol->nodes[i];
+        if (n->parent_cluster == parent_cluster && n->slot == slot)
+            return n;
+        i = n->hash_next;
+    }
+    return NULL;
+}
+
+void fat_node_unhash(fat_node *node)
+{
+    if (!node->hashed)
+        return;
+    fat_volume *vol = node->vol;
+    uint32_t *link = &vol->node_hash[key_hash(vol, node->parent_cluster, node->slot)];
+    while (*link != node->index) {
+        AF_ASSERT(*link != FAT_NONE);
+        link = &vol->nodes[*link].hash_next;
+    }
+    *link = node->hash_next;
+    node->hashed = false;
+}
+
+static void node_hash_in(fat_node *node)
+{
+    fat_volume *vol = node->vol;
+    uint32_t *head = &vol->node_hash[key_hash(vol, node->parent_cluster, node->slot)];
+    node->hash_next = *head;
+    *head = node->index;
+    node->hashed = true;
+}
+
+void fat_node_rehash(fat_node *node, uint32_t parent_cluster, uint32_t slot, uint32_t lfn_count,
+                     uint64_t offset)
+{
+    fat_node_unhash(node);
+    node->parent_cluster = parent_cluster;
+    node->slot = slot;
+    node->lfn_count = lfn_count;
+    node->dirent_offset = offset;
+    node_hash_in(node);
+}
+
+static void node_release_slot(fat_node *node)
+{
+    fat_volume *vol = node->vol;
+    fat_node_unhash(node);
+    if (node->is_dir)
+        fat_dir_index_drop(node);
+    node->in_use = false;
+    node->hash_next = vol->node_free;
+    vol->node_free = node->index;
+}
+
+/* A free slot, evicting the least recently used unreferenced directory if need be. */
+static fat_node *node_alloc(fat_volume *vol)
+{
+    if (vol->node_free == FAT_NONE) {
+        fat_node *victim = NULL;
+        for (uint32_t i = 0; i < vol->cfg.max_nodes; i++) {
+            fat_node *n = &vol->nodes[i];
+            if (n->in_use && n->refs == 0 && !n->is_root && (!victim || n->lru < victim->lru))
+                victim = n;
+        }
+        if (!victim)
+            return NULL;
+        node_release_slot(victim);
+    }
+    fat_node *n = &vol->nodes[vol->node_free];
+    vol->node_free = n->hash_next;
+    fat_run *runs = n->runs;
+    uint32_t index = n->index;
+    af_memset(n, 0, sizeof(*n));
+    n->vol = vol;
+    n->index = index;
+    n->runs = runs;
+    n->in_use = true;
+    n->chain_length = FAT_NONE;
+    n->index_head = FAT_NONE;
+    fp_rwlock_init(&n->lock);
+    return n;
+}
+
+uint32_t fat_raw_cluster(const fat_volume *vol, const uint8_t raw[32])
+{
+    uint32_t c = af_load_le16(raw + FAT_DIRENT_CLUSTER_LO);
+    if (vol->geo.type == FAT_TYPE_32)
+        c |= (uint32_t)af_load_le16(raw + FAT_DIRENT_CLUSTER_HI) << 16;
+    return c;
+}
+
+uint32_t fat_dir_cluster_key(const fat_node *dir)
+{
+    return dir->first_cluster;
+}
+
+fat_node *fat_node_make_root(fat_volume *vol)
+{
+    fat_node *n = node_alloc(vol);
+    AF_ASSERT(n != NULL);
+    n->is_dir = true;
+    n->is_root = true;
+    n->refs = 1;
+    n->first_cluster = vol->geo.type == FAT_TYPE_32 ? vol->geo.root_cluster : 0;
+    n->attr = FAT_ATTR_DIRECTORY;
+    n->parent_cluster = FAT_NONE;
+    n->slot = FAT_NONE;
+    return n;
+}
+
+static void node_load_raw(fat_node *n, const uint8_t raw[32])
+{
+    n->first_cluster = fat_raw_cluster(n->vol, raw);
+    n->attr = raw[FAT_DIRENT_ATTR];
+    n->is_dir = (n->attr & FAT_ATTR_DIRECTORY) != 0;
+    n->size = n->is_dir ? 0 : af_load_le32(raw + FAT_DIRENT_SIZE_BYTES);
+    n->create_10ms = raw[FAT_DIRENT_CREATE_10MS];
+    n->create_time = af_load_le16(raw + FAT_DIRENT_CREATE_TIME);
+    n->create_date = af_load_le16(raw + FAT_DIRENT_CREATE_DATE);
+    n->access_date = af_load_le16(raw + FAT_DIRENT_ACCESS_DATE);
+    n->write_time = af_load_le16(raw + FAT_DIRENT_WRITE_TIME);
+    n->write_date = af_load_le16(raw + FAT_DIRENT_WRITE_DATE);
+    if (n->first_cluster == 0) {
+        n->chain_length = 0;
+        n->chain_checked = true;
+    }
+}
+
+fs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_node **out)
+{
+    uint32_t key = fat_dir_cluster_key(dir);
+    fat_node *n = fat_node_find(vol, key, d->slot);
+    if (!n) {
+        /* The entry may have been written back by a node that went away after the
+         * caller read it: read it again, and look again with no blocking in between. */
+        uint8_t raw[32];
+        blk_status s = blk_cache_read_bytes(vol->cache, d->offset, raw, sizeof(raw));
+        if (s != BLK_OK)
+            return fat_status_from_blk(s);
+        n = fat_node_find(vol, key, d->slot);
+        if (!n) {
+            if (raw[0] == FAT_DIRENT_DELETED || raw[0] == FAT_DIRENT_END)
+                return FS_STATUS_NO_FILE;
+            n = node_alloc(vol);
+            if (!n)
+                return FS_STATUS_TOO_MANY_OPEN_FILES;
+            node_load_raw(n, raw);
+            fat_node_rehash(n, key, d->slot, d->lfn_count, d->offset);
+            if (n->is_dir && !fat_cluster_valid(vol, n->first_cluster)) {
+                node_release_slot(n);
+                return FS_STATUS_CORRUPT;
+            }
+        }
+    }
+    n->refs++;
+    n->lru = ++vol->lru_clock;
+    *out = n;
+    return FS_STATUS_SUCCESS;
+}
+
+void fat_node_ref(fat_node *node)
+{
+    node->refs++;
+}
+
+fs_status fat_node_write_dirent(fat_node *node)
+{
+    fat_volume *vol = node->vol;
+    if (node->is_root || node->unlinked)
+        return FS_STATUS_SUCCESS;
+    if (vol->read_only) {
+        node->dirent_dirty = false;
+        return FS_STATUS_SUCCESS;
+    }
+    blk_buf *buf;
+    blk_status s = blk_cache_get(vol->cache, node->dirent_offset / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
+    if (s != BLK_OK)
+        return fat_status_from_blk(s);
+    uint8_t *e = blk_buf_data(buf) + node->dirent_offset % BLK_TRANSFER_SIZE;
+    e[FAT_DIRENT_ATTR] = node->attr;
+    e[FAT_DIRENT_CREATE_10MS] = node->create_10ms;
+    af_store_le16(e + FAT_DIRENT_CREATE_TIME, node->create_time);
+    af_store_le16(e + FAT_DIRENT_CREATE_DATE, node->create_date);
+    af_store_le16(e + FAT_DIRENT_ACCESS_DATE, node->access_date);
+    af_store_le16(e + FAT_DIRENT_CLUSTER_HI,
+                  vol->geo.type == FAT_TYPE_32 ? (uint16_t)(node->first_cluster >> 16) : 0);
+    af_store_le16(e + FAT_DIRENT_WRITE_TIME, node->write_time);
+    af_store_le16(e + FAT_DIRENT_WRITE_DATE, node->write_date);
+    af_store_le16(e + FAT_DIRENT_CLUSTER_LO, (uint16_t)node->first_cluster);
+    af_store_le32(e + FAT_DIRENT_SIZE_BYTES, node->is_dir ? 0 : node->size);
+    blk_cache_mark_dirty(vol->cache, buf);
+    blk_cache_release(vol->cache, buf);
+    node->dirent_dirty = false;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_node_put(fat_node *node)
+{
+    fat_volume *vol = node->vol;
+    AF_ASSERT(node->in_use && node->refs > 0);
+    if (node->refs > 1 || node->is_root) {
+        node->refs--;
+        return FS_STATUS_SUCCESS;
+    }
+    fs_status st = FS_STATUS_SUCCESS;
+    if (!node->is_dir || node->unlinked) {
+        fp_rwlock_write_lock(vol->pool, &node->lock);
+        if (node->unlinked) {
+            if (node->first_cluster != 0) {
+                /* The entry is gone (removed earlier): its clusters follow once that is durable. */
+                st = fat_chain_free_later(vol, node->first_cluster);
+                node->first_cluster = 0;
+            }
+        } else if (!node->is_dir && node->dirent_dirty) {
+            st = fat_node_write_dirent(node);
+        }
+        fp_rwlock_write_unlock(vol->pool, &node->lock);
+    }
+    node->refs--;
+    if (node->refs == 0 && (!node->is_dir || node->unlinked))
+        node_release_slot(node);
+    return st;
+}
+
+fat_datetime fat_now(fat_volume *vol)
+{
+    int64_t t = vol->cfg.clock ? vol->cfg.clock(vol->cfg.clock_ctx) : FAT_TIME_MIN_UNIX;
+    return fat_time_from_unix(t, 0);
+}
+
+static void fill_common(fat_volume *vol, fs_stat *out, bool dir, uint8_t attr, uint32_t size,
+                        uint32_t first_cluster)
+{
+    af_memset(out, 0, sizeof(*out));
+    out->dev = vol->cfg.dev;
+    uint64_t perm = (attr & FAT_ATTR_READ_ONLY) ? 0555u : 0755u;
+    if (!dir)
+        perm &= 0666u;
+    if (attr & FAT_ATTR_READ_ONLY)
+        perm &= ~0222u;
+    out->mode = (dir ? FS_MODE_DIRECTORY : FS_MODE_REGULAR) | perm;
+    out->nlink = dir ? 2 : 1;
+    out->size = size;
+    out->blksize = vol->geo.bytes_per_cluster;
+    uint64_t cs = vol->geo.bytes_per_cluster;
+    uint64_t alloc = dir ? cs : (size + cs - 1) / cs * cs;
+    if (first_cluster == 0 && !dir)
+        alloc = 0;
+    out->blocks = alloc / 512u;
+    out->used = alloc;
+}
+
+void fat_node_fill_stat(const fat_node *node, fs_stat *out)
+{
+    fat_volume *vol = node->vol;
+    fill_common(vol, out, node->is_dir, node->attr, node->size, node->first_cluster);
+    out->ino = node->is_root ? 1u : node->dirent_offset / 32u + 2u;
+    if (node->is_root)
+        return;
+    out->mtime = (uint64_t)fat_time_to_unix(node->write_date, node->write_time, 0, NULL);
+    out->ctime = out->mtime;
+    out->atime = (uint64_t)fat_time_to_unix(node->access_date, 0, 0, NULL);
+}
+
+void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, fs_stat *out)
+{
+    bool dir = (raw[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY) != 0;
+    fill_common(vol, out, dir, raw[FAT_DIRENT_ATTR], dir ? 0 : af_load_le32(raw + FAT_DIRENT_SIZE_BYTES),
+                fat_raw_cluster(vol, raw));
+    out->ino = offset / 32u + 2u;
+    out->mtime = (uint64_t)fat_time_to_unix(af_load_le16(raw + FAT_DIRENT_WRITE_DATE),
+                                            af_load_le16(raw + FAT_DIRENT_WRITE_TIME), 0, NULL);
+    out->ctime = out->mtime;
+    out->atime = (uint64_t)fat_time_to_unix(af_load_le16(raw + FAT_DIRENT_ACCESS_DATE), 0, 0, NULL);
+}

@@ -1,0 +1,153 @@
+/* Paths: '/'-separated byte strings from the root. Empty components and "." are skipped;
+ * ".." cancels the component before it (FAT has no links, so this lexical rule is exact),
+ * and at the root stays at the root. The walk holds one directory's read lock at a time
+ * and moves hand over hand by node references. */
+#include "fat/fat_engine.h"
+
+static bool is_dot(const char *c, size_t n)
+{
+    return n == 1 && c[0] == '.';
+}
+
+static bool is_dotdot(const char *c, size_t n)
+{
+    return n == 2 && c[0] == '.' && c[1] == '.';
+}
+
+/* The component at or after *i; false at the end of the path. */
+static bool next_component(const char *path, size_t len, size_t *i, const char **c, size_t *n)
+{
+    while (*i < len && path[*i] == '/')
+        (*i)++;
+    if (*i >= len)
+        return false;
+    size_t start = *i;
+    while (*i < len && path[*i] != '/')
+        (*i)++;
+    *c = path + start;
+    *n = *i - start;
+    return true;
+}
+
+/* Is the component that ends at `after` cancelled by a later ".."? */
+static bool cancelled(const char *path, size_t len, size_t after)
+{
+    uint32_t depth = 1;
+    const char *c;
+    size_t n;
+    while (next_component(path, len, &after, &c, &n)) {
+        if (is_dotdot(c, n)) {
+            if (--depth == 0)
+                return true;
+        } else if (!is_dot(c, n)) {
+            depth++;
+        }
+    }
+    return false;
+}
+
+/* The next component that survives "." and ".." resolution. */
+static bool next_effective(const char *path, size_t len, bool has_dotdot, size_t *i, const char **c, size_t *n)
+{
+    while (next_component(path, len, i, c, n)) {
+        if (is_dot(*c, *n) || is_dotdot(*c, *n))
+            continue;
+        if (has_dotdot && cancelled(path, len, *i))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+static bool path_has_dotdot(const char *path, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (path[i] == '.' && path[i + 1] == '.')
+            return true;
+    return false;
+}
+
+/* Look up one component in dir (referenced); on success *child is referenced. */
+static fs_status step(fat_volume *vol, fat_node *dir, const char *c, size_t n, fat_node **child)
+{
+    if (n > FS_MAX_NAME_LENGTH)
+        return FS_STATUS_NAME_TOO_LONG;
+    fat_name name;
+    fs_status st = fat_name_prepare(c, n, &name);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    fp_rwlock_read_lock(vol->pool, &dir->lock);
+    fat_dirent d;
+    if (dir->unlinked)
+        st = FS_STATUS_NO_FILE;
+    else
+        st = fat_dir_lookup(dir, &name, &d);
+    if (st == FS_STATUS_SUCCESS)
+        st = fat_node_get(vol, dir, &d, child);
+    fp_rwlock_read_unlock(vol->pool, &dir->lock);
+    return st;
+}
+
+static fs_status check_path(fat_volume *vol, size_t len)
+{
+    if (!vol->mounted)
+        return FS_STATUS_NOT_MOUNTED;
+    if (len > FS_MAX_PATH_LENGTH)
+        return FS_STATUS_INVALID_PATH;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
+                          const char **name, size_t *name_len)
+{
+    fs_status st = check_path(vol, len);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    bool dd = path_has_dotdot(path, len);
+    /* Find the last effective component first. */
+    size_t i = 0, last_end = 0, count = 0;
+    const char *c = NULL, *last = NULL;
+    size_t n = 0, last_n = 0;
+    while (next_effective(path, len, dd, &i, &c, &n)) {
+        last = c;
+        last_n = n;
+        last_end = i;
+        count++;
+    }
+    fat_node *dir = vol->root;
+    fat_node_ref(dir);
+    i = 0;
+    while (count > 1 && next_effective(path, len, dd, &i, &c, &n) && i < last_end) {
+        fat_node *child;
+        st = step(vol, dir, c, n, &child);
+        fat_node_put(dir);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        dir = child;
+        if (!dir->is_dir) {
+            fat_node_put(dir);
+            return FS_STATUS_NOT_DIRECTORY;
+        }
+    }
+    *parent = dir;
+    *name = last;
+    *name_len = count > 0 ? last_n : 0;
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out)
+{
+    fat_node *dir;
+    const char *name;
+    size_t name_len;
+    fs_status st = fat_path_parent(vol, path, len, &dir, &name, &name_len);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    if (name_len == 0) {
+        *out = dir;
+        return FS_STATUS_SUCCESS;
+    }
+    st = step(vol, dir, name, name_len, out);
+    fat_node_put(dir);
+    return st;
+}

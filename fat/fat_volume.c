@@ -1,0 +1,279 @@
+/* The volume: arena sizing, mount (locate, validate, free map, dirty flag), sync,
+ * unmount, statfs.
+ *
+ * While mounted read-write, FAT entry 1's clean-shutdown bit (FAT16/32) is clear and
+ * FSInfo's free count says "unknown", so a cut leaves nothing that claims a clean state;
+ * a clean unmount writes the exact free count and next-free hint, sets the bit, flushes. */
+#include "fat/fat_engine.h"
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+fat_config fat_config_defaults(void)
+{
+    fat_config c;
+    af_memset(&c, 0, sizeof(c));
+    c.partition = -1;
+    c.max_nodes = 256;
+    c.runs_per_node = 16;
+    c.index_entries = 32768;
+    return c;
+}
+
+static size_t free_map_bytes(uint64_t clusters_plus_two)
+{
+    return (size_t)((clusters_plus_two + 63u) / 64u) * sizeof(uint64_t);
+}
+
+void fat_memory_needed(const fat_config *cfg, uint64_t device_bytes, fat_memory_sizes *out)
+{
+    out->nodes = (size_t)cfg->max_nodes * sizeof(fat_node) + (size_t)pow2_at_least(cfg->max_nodes) * sizeof(uint32_t);
+    uint32_t entries = cfg->index_entries;
+    out->index = (size_t)entries * sizeof(fat_index_entry) + 2u * (size_t)pow2_at_least(entries) * sizeof(uint32_t);
+    out->runs = (size_t)cfg->max_nodes * cfg->runs_per_node * sizeof(fat_run);
+    uint64_t clusters = device_bytes / 512u;
+    if (clusters > FAT32_MAX_CLUSTERS)
+        clusters = FAT32_MAX_CLUSTERS;
+    out->free_map = free_map_bytes(clusters + 2u);
+}
+
+static void index_init(fat_volume *vol)
+{
+    uint32_t entries = vol->cfg.index_entries;
+    uint32_t buckets = pow2_at_least(entries);
+    vol->index = vol->cfg.index_memory;
+    vol->index_long_heads = (uint32_t *)(void *)(vol->index + entries);
+    vol->index_short_heads = vol->index_long_heads + buckets;
+    vol->index_mask = buckets - 1u;
+    for (uint32_t i = 0; i < buckets; i++)
+        vol->index_long_heads[i] = vol->index_short_heads[i] = FAT_NONE;
+    vol->index_free = FAT_NONE;
+    for (uint32_t i = entries; i-- > 0;) {
+        vol->index[i].next_long = vol->index_free;
+        vol->index_free = i;
+    }
+}
+
+static uint32_t clean_bit(const fat_volume *vol)
+{
+    switch (vol->geo.type) {
+    case FAT_TYPE_16: return FAT16_CLEAN_SHUTDOWN;
+    case FAT_TYPE_32: return FAT32_CLEAN_SHUTDOWN;
+    default: return 0;
+    }
+}
+
+static fs_status set_clean(fat_volume *vol, bool clean)
+{
+    uint32_t bit = clean_bit(vol);
+    if (bit == 0)
+        return FS_STATUS_SUCCESS;
+    uint32_t v;
+    fs_status st = fat_table_get(vol, 1, &v);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    uint32_t nv = clean ? (v | bit) : (v & ~bit);
+    return nv == v ? FS_STATUS_SUCCESS : fat_table_set(vol, 1, nv);
+}
+
+static uint64_t fsinfo_offset(const fat_volume *vol)
+{
+    return vol->geo.volume_offset + (uint64_t)vol->geo.fsinfo_sector * vol->geo.bytes_per_sector;
+}
+
+static bool fsinfo_present(const fat_volume *vol, const uint8_t *s)
+{
+    return vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0 &&
+           af_load_le32(s + FAT_FSINFO_LEAD_SIG) == FAT_FSINFO_LEAD_VALUE &&
+           af_load_le32(s + FAT_FSINFO_STRUCT_SIG) == FAT_FSINFO_STRUCT_VALUE &&
+           af_load_le32(s + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
+}
+
+/* Rewrite FSInfo's counters (exact, or "unknown" while mounted). */
+static fs_status fsinfo_write(fat_volume *vol, bool exact)
+{
+    if (vol->geo.type != FAT_TYPE_32 || vol->geo.fsinfo_sector == 0 || vol->read_only)
+        return FS_STATUS_SUCCESS;
+    uint8_t s[512];
+    blk_status b = blk_cache_read_bytes(vol->cache, fsinfo_offset(vol), s, sizeof(s));
+    if (b != BLK_OK)
+        return fat_status_from_blk(b);
+    if (!fsinfo_present(vol, s))
+        return FS_STATUS_SUCCESS;
+    uint8_t fields[8];
+    af_store_le32(fields, exact ? vol->free_count : FAT_FSINFO_UNKNOWN);
+    af_store_le32(fields + 4, exact ? vol->next_free : FAT_FSINFO_UNKNOWN);
+    if (af_memcmp(fields, s + FAT_FSINFO_FREE_COUNT, sizeof(fields)) == 0)
+        return FS_STATUS_SUCCESS;
+    return fat_status_from_blk(blk_cache_write_bytes(vol->cache, fsinfo_offset(vol) + FAT_FSINFO_FREE_COUNT, fields,
+                                                     sizeof(fields)));
+}
+
+fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why)
+{
+    fat_bpb_error dummy;
+    if (!why)
+        why = &dummy;
+    *why = FAT_BPB_OK;
+    af_memset(vol, 0, sizeof(*vol));
+    vol->cache = cache;
+    vol->pool = cache->pool;
+    vol->cfg = *cfg;
+    fp_mutex_init(&vol->rename_lock);
+    fp_mutex_init(&vol->deferred_lock);
+    blk_client *client = blk_cache_client(cache);
+    uint64_t device_bytes = blk_client_capacity_blocks(client) * BLK_TRANSFER_SIZE;
+    if (cfg->max_nodes < 4 || cfg->runs_per_node < 2)
+        return FS_STATUS_INVALID_ARGUMENT;
+    fat_memory_sizes need;
+    fat_memory_needed(cfg, device_bytes, &need);
+    if (!cfg->node_memory || cfg->node_memory_size < need.nodes || !cfg->run_memory ||
+        cfg->run_memory_size < need.runs || (need.index > 0 && !cfg->index_memory) ||
+        cfg->index_memory_size < need.index || !cfg->free_map_memory)
+        return FS_STATUS_ALLOCATION_ERROR;
+    if (device_bytes < 512)
+        return FS_STATUS_CORRUPT;
+
+    uint8_t sector[512];
+    blk_status b = blk_cache_read_bytes(cache, 0, sector, sizeof(sector));
+    if (b != BLK_OK)
+        return fat_status_from_blk(b);
+    uint64_t voff, vbytes;
+    fs_status st = fat_bpb_locate(sector, sizeof(sector), device_bytes, blk_client_sector_size(client),
+                                  cfg->partition, &voff, &vbytes, why);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    if (voff + sizeof(sector) > device_bytes)
+        return FS_STATUS_CORRUPT;
+    b = blk_cache_read_bytes(cache, voff, sector, sizeof(sector));
+    if (b != BLK_OK)
+        return fat_status_from_blk(b);
+    st = fat_bpb_parse(sector, sizeof(sector), voff, af_min_u64(device_bytes, voff + vbytes), &vol->geo, why);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    if (cfg->free_map_memory_size < free_map_bytes((uint64_t)vol->geo.max_cluster + 1u))
+        return FS_STATUS_ALLOCATION_ERROR;
+    vol->free_map = cfg->free_map_memory;
+    vol->read_only = cfg->read_only || blk_client_read_only(client);
+
+    fat_node_table_init(vol);
+    index_init(vol);
+    vol->root = fat_node_make_root(vol);
+    st = fat_free_map_build(vol);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0) {
+        uint8_t s[512];
+        b = blk_cache_read_bytes(cache, fsinfo_offset(vol), s, sizeof(s));
+        if (b != BLK_OK)
+            return fat_status_from_blk(b);
+        uint32_t hint = af_load_le32(s + FAT_FSINFO_NEXT_FREE);
+        if (fsinfo_present(vol, s) && fat_cluster_valid(vol, hint))
+            vol->next_free = hint;
+    }
+    uint32_t entry1;
+    st = fat_table_get(vol, 1, &entry1);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    vol->was_dirty = (clean_bit(vol) != 0 && !(entry1 & clean_bit(vol))) || (vol->geo.state & FAT_STATE_DIRTY);
+    if (!vol->read_only) {
+        st = set_clean(vol, false);
+        if (st == FS_STATUS_SUCCESS)
+            st = fsinfo_write(vol, false);
+        if (st == FS_STATUS_SUCCESS)
+            st = fat_status_from_blk(blk_cache_flush(cache));
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+    }
+    vol->mounted = true;
+    return FS_STATUS_SUCCESS;
+}
+
+/* Write back the entries of open files. */
+static fs_status sync_nodes(fat_volume *vol)
+{
+    fs_status result = FS_STATUS_SUCCESS;
+    for (uint32_t i = 0; i < vol->cfg.max_nodes; i++) {
+        fat_node *n = &vol->nodes[i];
+        if (!n->in_use || n->is_dir || !n->dirent_dirty || n->refs == 0)
+            continue;
+        fat_node_ref(n);
+        fp_rwlock_write_lock(vol->pool, &n->lock);
+        fs_status st = n->dirent_dirty ? fat_node_write_dirent(n) : FS_STATUS_SUCCESS;
+        fp_rwlock_write_unlock(vol->pool, &n->lock);
+        fs_status st2 = fat_node_put(n);
+        if (result == FS_STATUS_SUCCESS)
+            result = st != FS_STATUS_SUCCESS ? st : st2;
+    }
+    return result;
+}
+
+fs_status fat_sync(fat_volume *vol)
+{
+    if (!vol->mounted)
+        return FS_STATUS_NOT_MOUNTED;
+    if (vol->read_only)
+        return FS_STATUS_SUCCESS;
+    blk_cache_order_point(vol->cache);
+    fs_status st = sync_nodes(vol);
+    blk_status b = blk_cache_flush(vol->cache);
+    if (st == FS_STATUS_SUCCESS)
+        st = fat_status_from_blk(b);
+    /* The flush above made waiting removals durable: release their chains (one more,
+     * nearly empty, flush inside). */
+    fs_status st2 = fat_deferred_release(vol);
+    return st != FS_STATUS_SUCCESS ? st : st2;
+}
+
+fs_status fat_unmount(fat_volume *vol)
+{
+    if (!vol->mounted)
+        return FS_STATUS_NOT_MOUNTED;
+    for (uint32_t i = 0; i < vol->cfg.max_nodes; i++) {
+        const fat_node *n = &vol->nodes[i];
+        if (n->in_use && !n->is_root && n->refs > 0)
+            return FS_STATUS_OUTSTANDING_OPERATIONS;
+    }
+    fs_status st = FS_STATUS_SUCCESS;
+    if (!vol->read_only) {
+        blk_cache_order_point(vol->cache);
+        st = sync_nodes(vol);
+        fs_status st2 = fat_deferred_release(vol);
+        if (st == FS_STATUS_SUCCESS)
+            st = st2;
+        /* Everything else durable first; then the volume says it is clean. */
+        blk_status b = blk_cache_flush(vol->cache);
+        if (st == FS_STATUS_SUCCESS)
+            st = fat_status_from_blk(b);
+        if (st == FS_STATUS_SUCCESS)
+            st = fsinfo_write(vol, true);
+        if (st == FS_STATUS_SUCCESS)
+            st = set_clean(vol, true);
+        if (st == FS_STATUS_SUCCESS)
+            st = fat_status_from_blk(blk_cache_flush(vol->cache));
+    }
+    vol->mounted = false;
+    return st;
+}
+
+fs_status fat_statfs(fat_volume *vol, fat_statfs_info *out)
+{
+    if (!vol->mounted)
+        return FS_STATUS_NOT_MOUNTED;
+    fs_status st = fat_deferred_release(vol);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    out->cluster_size = vol->geo.bytes_per_cluster;
+    out->total_clusters = vol->geo.cluster_count;
+    out->free_clusters = vol->free_count - vol->reserved;
+    out->fat_type = vol->geo.type;
+    out->name_max = FAT_READDIR_NAME_MAX;
+    out->read_only = vol->read_only;
+    out->was_dirty = vol->was_dirty;
+    return FS_STATUS_SUCCESS;
+}

@@ -1,0 +1,180 @@
+/* Support for the engine tests (hosted). */
+#include "fat/tests/fat_engine_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t test_clock(void *ctx)
+{
+    (void)ctx;
+    return 1700000000; /* 2023-11-14: fixed, so runs are reproducible */
+}
+
+fat_tv_options fat_tv_defaults(void)
+{
+    fat_tv_options o;
+    memset(&o, 0, sizeof(o));
+    o.sector_size = 512;
+    o.max_nodes = 64;
+    o.index_entries = 4096;
+    o.runs_per_node = 8;
+    o.cache_buffers = 256;
+    o.fibers = 64;
+    return o;
+}
+
+typedef struct call_ctx {
+    fat_tv *tv;
+    fat_tv_fn fn;
+    void *arg;
+} call_ctx;
+
+static void *call_entry(void *p)
+{
+    call_ctx *c = p;
+    c->fn(c->tv, c->arg);
+    return NULL;
+}
+
+bool fat_tv_call_many(fat_tv *tv, fat_tv_fn fn, void *args, size_t stride, uint32_t n)
+{
+    call_ctx *ctx = calloc(n, sizeof(*ctx));
+    for (uint32_t i = 0; i < n; i++) {
+        ctx[i] = (call_ctx){ tv, fn, (char *)args + i * stride };
+        if (!blk_fixture_spawn(&tv->f, call_entry, &ctx[i])) {
+            free(ctx);
+            return false;
+        }
+    }
+    bool ok = blk_fixture_run(&tv->f);
+    free(ctx);
+    return ok;
+}
+
+bool fat_tv_call(fat_tv *tv, fat_tv_fn fn, void *arg)
+{
+    return fat_tv_call_many(tv, fn, arg, 0, 1);
+}
+
+static void do_mount(fat_tv *tv, void *arg)
+{
+    (void)arg;
+    tv->mount_status = fat_mount(&tv->vol, &tv->f.cache, &tv->cfg, NULL);
+}
+
+bool fat_tv_open(fat_tv *tv, const char *image, const fat_tv_options *o)
+{
+    memset(tv, 0, sizeof(*tv));
+    blk_fixture_options fo = blk_fixture_defaults();
+    fo.image_path = image;
+    fo.sector_size = o->sector_size;
+    fo.random_order = o->random_order;
+    fo.seed = test_seed();
+    fo.read_only = o->read_only;
+    if (o->cache_buffers)
+        fo.cache_buffers = o->cache_buffers;
+    if (o->fibers)
+        fo.fibers = o->fibers;
+    if (blk_fixture_init(&tv->f, &fo) != 0)
+        return false;
+    tv->cfg = fat_config_defaults();
+    tv->cfg.clock = test_clock;
+    tv->cfg.max_nodes = o->max_nodes;
+    tv->cfg.index_entries = o->index_entries;
+    tv->cfg.runs_per_node = o->runs_per_node;
+    fat_memory_sizes m;
+    fat_memory_needed(&tv->cfg, tv->f.image_bytes, &m);
+    tv->mem[0] = aligned_alloc(16, (m.nodes + 15) & ~(size_t)15);
+    tv->mem[1] = aligned_alloc(16, (m.index + 15) & ~(size_t)15);
+    tv->mem[2] = aligned_alloc(16, (m.runs + 15) & ~(size_t)15);
+    tv->mem[3] = aligned_alloc(16, (m.free_map + 15) & ~(size_t)15);
+    tv->cfg.node_memory = tv->mem[0];
+    tv->cfg.node_memory_size = m.nodes;
+    tv->cfg.index_memory = tv->mem[1];
+    tv->cfg.index_memory_size = m.index;
+    tv->cfg.run_memory = tv->mem[2];
+    tv->cfg.run_memory_size = m.runs;
+    tv->cfg.free_map_memory = tv->mem[3];
+    tv->cfg.free_map_memory_size = m.free_map;
+    tv->mount_status = FS_STATUS_ERROR;
+    return fat_tv_call(tv, do_mount, NULL);
+}
+
+static void do_unmount(fat_tv *tv, void *arg)
+{
+    *(fs_status *)arg = fat_unmount(&tv->vol);
+}
+
+fs_status fat_tv_close(fat_tv *tv, const char *save_as)
+{
+    fs_status st = FS_STATUS_SUCCESS;
+    if (tv->vol.mounted && !fat_tv_call(tv, do_unmount, &st))
+        st = FS_STATUS_ERROR;
+    if (save_as && blk_fixture_save(&tv->f, save_as) != 0)
+        st = FS_STATUS_ERROR;
+    blk_fixture_fini(&tv->f);
+    for (int i = 0; i < 4; i++)
+        free(tv->mem[i]);
+    return st;
+}
+
+bool make_image(const char *path, uint32_t kib, int fat, uint32_t sector, uint32_t spc)
+{
+    remove(path);
+    return tool_run(false, "mkfs.fat -C -F %d -S %u -s %u -n TESTVOL -i 12345678 %s %u", fat, sector, spc, path,
+                    kib) == 0;
+}
+
+fs_status tv_write_file(fat_volume *vol, const char *path, const void *data, size_t len)
+{
+    fat_node *n;
+    fs_status st = fat_open(vol, path, strlen(path),
+                            FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE, &n);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    size_t done = 0;
+    st = fat_write(n, 0, data, len, &done);
+    if (st == FS_STATUS_SUCCESS && done != len)
+        st = FS_STATUS_ERROR;
+    fs_status st2 = fat_close(n);
+    return st != FS_STATUS_SUCCESS ? st : st2;
+}
+
+fs_status tv_read_file(fat_volume *vol, const char *path, uint8_t **out, size_t *len)
+{
+    fat_node *n;
+    *out = NULL;
+    fs_status st = fat_open(vol, path, strlen(path), FS_OPEN_FLAGS_READ_ONLY, &n);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    size_t size = (size_t)fat_size(n);
+    uint8_t *buf = malloc(size + 1);
+    size_t done = 0;
+    st = fat_read(n, 0, buf, size, &done);
+    if (st == FS_STATUS_SUCCESS && done != size)
+        st = FS_STATUS_ERROR;
+    fat_close(n);
+    if (st != FS_STATUS_SUCCESS) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *len = size;
+    return st;
+}
+
+fs_status tv_path_stat(fat_volume *vol, const char *path, fs_stat *st)
+{
+    return fat_stat(vol, path, strlen(path), st);
+}
+
+void fill_pattern(uint8_t *buf, size_t len, uint64_t seed)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < len; i++) {
+        if (i % 8 == 0)
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+        buf[i] = (uint8_t)(s >> (8 * (i % 8)));
+    }
+}

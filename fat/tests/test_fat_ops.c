@@ -1,0 +1,492 @@
+/* Engine operations on mkfs.fat images, checked through the API and then from outside
+ * with fsck.fat -n and mtools. */
+#include "fat/fat_engine.h"
+#include "fat/tests/fat_engine_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define P(s) (s), strlen(s)
+
+static fat_tv tv;
+
+static bool open_fresh(const char *name, uint32_t kib, int fat, uint32_t spc)
+{
+    const char *img = tmp_path(name);
+    if (!EXPECT(make_image(img, kib, fat, 512, spc)))
+        return false;
+    fat_tv_options o = fat_tv_defaults();
+    if (!EXPECT(fat_tv_open(&tv, img, &o)))
+        return false;
+    return EXPECT(tv.mount_status == FS_STATUS_SUCCESS);
+}
+
+static bool close_and_fsck(const char *name)
+{
+    const char *img = tmp_path(name);
+    if (!EXPECT(fat_tv_close(&tv, img) == FS_STATUS_SUCCESS))
+        return false;
+    return EXPECT(tool_fsck(img) == 0);
+}
+
+/* ---- basic file I/O ---------------------------------------------------------------------- */
+
+static void basic_io(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    uint8_t data[10000], back[10000];
+    fill_pattern(data, sizeof data, 1);
+    fat_node *n;
+    if (!EXPECT(fat_open(vol, P("/hello.txt"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+        return;
+    size_t done;
+    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == FS_STATUS_SUCCESS && done == sizeof data))
+        return;
+    if (!EXPECT(fat_size(n) == sizeof data))
+        return;
+    memset(back, 0, sizeof back);
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back))
+        return;
+    if (!EXPECT(memcmp(data, back, sizeof data) == 0))
+        return;
+    /* a read at an odd offset across clusters */
+    if (!EXPECT(fat_read(n, 3000, back, 5000, &done) == FS_STATUS_SUCCESS && done == 5000 &&
+                memcmp(back, data + 3000, 5000) == 0))
+        return;
+    /* past the end */
+    if (!EXPECT(fat_read(n, 20000, back, 10, &done) == FS_STATUS_SUCCESS && done == 0))
+        return;
+    /* a second open shares the node */
+    fat_node *n2;
+    if (!EXPECT(fat_open(vol, P("/HELLO.TXT"), FS_OPEN_FLAGS_READ_ONLY, &n2) == FS_STATUS_SUCCESS && n2 == n))
+        return;
+    fat_close(n2);
+    fs_stat st;
+    if (!EXPECT(fat_fstat(n, &st) == FS_STATUS_SUCCESS && st.size == sizeof data &&
+                (st.mode & FS_MODE_TYPE_MASK) == FS_MODE_REGULAR && st.mtime == 1700000000))
+        return;
+    if (!EXPECT(fat_close(n) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_open(vol, P("/missing"), FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_NO_FILE))
+        return;
+    if (!EXPECT(fat_open(vol, P("/hello.txt"), FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_EXCLUSIVE, &n) ==
+                FS_STATUS_ALREADY_EXISTS))
+        return;
+    *ok = 1;
+}
+
+TEST(basic_write_read_fsck_mtools)
+{
+    CHECK(open_fresh("basic.img", 16384, 16, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, basic_io, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("basic.img"));
+    uint8_t data[10000];
+    fill_pattern(data, sizeof data, 1);
+    const char *out = tmp_path("hello.out");
+    CHECK(tool_run(false, "mcopy -n -i %s ::/hello.txt %s", tmp_path("basic.img"), out) == 0);
+    size_t len;
+    uint8_t *got = file_read_all(out, &len);
+    CHECK(got && len == sizeof data && memcmp(got, data, len) == 0);
+    free(got);
+    char *dir = tool_output("MTOOLS_SKIP_CHECK=1 mdir -b -i %s ::/", tmp_path("basic.img"));
+    CHECK(dir && strstr(dir, "hello.txt"));
+    free(dir);
+}
+
+/* ---- directories, rename, unlink, truncate ------------------------------------------------ */
+
+static void namespace_ops(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    uint8_t data[5000];
+    fill_pattern(data, sizeof data, 2);
+    if (!EXPECT(fat_mkdir(vol, P("/dir")) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_mkdir(vol, P("/dir")) == FS_STATUS_ALREADY_EXISTS))
+        return;
+    if (!EXPECT(fat_mkdir(vol, P("/dir/sub")) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(tv_write_file(vol, "/dir/sub/a long file name.data", data, sizeof data) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(tv_write_file(vol, "/dir/b.txt", data, 100) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_rmdir(vol, P("/dir/sub")) == FS_STATUS_NOT_EMPTY))
+        return;
+    if (!EXPECT(fat_rename(vol, P("/dir/sub/a long file name.data"), P("/moved.bin")) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_rmdir(vol, P("/dir/sub")) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_rename(vol, P("/dir"), P("/dir/x")) == FS_STATUS_INVALID_ARGUMENT))
+        return;
+    if (!EXPECT(fat_mkdir(vol, P("/dir/deeper")) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_rename(vol, P("/dir"), P("/dir/deeper/x")) == FS_STATUS_INVALID_ARGUMENT))
+        return;
+    if (!EXPECT(fat_rename(vol, P("/dir/deeper"), P("/renamed-dir")) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(tv_write_file(vol, "/renamed-dir/inner.txt", data, 10) == FS_STATUS_SUCCESS))
+        return;
+    /* replace an existing file */
+    if (!EXPECT(fat_rename(vol, P("/dir/b.txt"), P("/moved.bin")) == FS_STATUS_SUCCESS))
+        return;
+    uint8_t *got;
+    size_t len;
+    if (!EXPECT(tv_read_file(vol, "/moved.bin", &got, &len) == FS_STATUS_SUCCESS && len == 100 &&
+                memcmp(got, data, 100) == 0))
+        return;
+    free(got);
+    if (!EXPECT(fat_unlink(vol, P("/dir/b.txt")) == FS_STATUS_NO_FILE))
+        return;
+    if (!EXPECT(fat_unlink(vol, P("/dir")) == FS_STATUS_IS_DIRECTORY))
+        return;
+    if (!EXPECT(fat_rmdir(vol, P("/moved.bin")) == FS_STATUS_NOT_DIRECTORY))
+        return;
+    /* truncate: grow with zeros, shrink */
+    fat_node *n;
+    if (!EXPECT(fat_open(vol, P("/trunc"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+        return;
+    size_t done;
+    if (!EXPECT(fat_write(n, 0, data, 3000, &done) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_truncate(n, 100) == FS_STATUS_SUCCESS && fat_size(n) == 100))
+        return;
+    if (!EXPECT(fat_truncate(n, 9000) == FS_STATUS_SUCCESS && fat_size(n) == 9000))
+        return;
+    uint8_t back[9000];
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == 9000))
+        return;
+    bool zero = true;
+    for (size_t i = 100; i < 9000; i++)
+        zero &= back[i] == 0;
+    if (!EXPECT(zero && memcmp(back, data, 100) == 0))
+        return;
+    /* a write past the end leaves zeros in the gap */
+    if (!EXPECT(fat_write(n, 12000, data, 10, &done) == FS_STATUS_SUCCESS && fat_size(n) == 12010))
+        return;
+    if (!EXPECT(fat_read(n, 9000, back, 3000, &done) == FS_STATUS_SUCCESS && done == 3000))
+        return;
+    for (size_t i = 0; i < 3000; i++)
+        zero &= back[i] == 0;
+    if (!EXPECT(zero))
+        return;
+    fat_close(n);
+    /* readdir of the root */
+    fat_node *d;
+    if (!EXPECT(fat_opendir(vol, P("/"), &d) == FS_STATUS_SUCCESS))
+        return;
+    uint64_t pos = 0;
+    char name[FAT_READDIR_NAME_MAX];
+    size_t nl;
+    int count = 0;
+    fs_stat st;
+    while (fat_readdir(d, &pos, name, &nl, &st) == FS_STATUS_SUCCESS)
+        count++;
+    fat_close(d);
+    if (!EXPECT(count == 4)) /* dir, moved.bin, renamed-dir, trunc */
+        return;
+    *ok = 1;
+}
+
+TEST(namespace_and_truncate)
+{
+    CHECK(open_fresh("ns.img", 4000, 12, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, namespace_ops, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("ns.img"));
+    char *dir = tool_output("MTOOLS_SKIP_CHECK=1 mdir -/ -b -i %s ::/", tmp_path("ns.img"));
+    CHECK(dir != NULL);
+    CHECK(strstr(dir, "::/moved.bin") && strstr(dir, "::/renamed-dir/inner.txt") && strstr(dir, "::/trunc"));
+    CHECK(!strstr(dir, "b.txt") && !strstr(dir, "sub"));
+    free(dir);
+}
+
+/* ---- unlink while open -------------------------------------------------------------------- */
+
+static void unlink_open(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    uint8_t data[20000], back[20000];
+    fill_pattern(data, sizeof data, 3);
+    if (!EXPECT(tv_write_file(vol, "/victim", data, sizeof data) == FS_STATUS_SUCCESS))
+        return;
+    fat_statfs_info before, during, after;
+    fat_statfs(vol, &before);
+    fat_node *n;
+    if (!EXPECT(fat_open(vol, P("/victim"), FS_OPEN_FLAGS_READ_WRITE, &n) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_unlink(vol, P("/victim")) == FS_STATUS_SUCCESS))
+        return;
+    fs_stat st;
+    if (!EXPECT(tv_path_stat(vol, "/victim", &st) == FS_STATUS_NO_FILE))
+        return;
+    size_t done;
+    if (!EXPECT(fat_write(n, sizeof data, data, 100, &done) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back &&
+                memcmp(back, data, sizeof data) == 0))
+        return;
+    /* a new file of the same name is a different file */
+    if (!EXPECT(tv_write_file(vol, "/victim", data, 10) == FS_STATUS_SUCCESS))
+        return;
+    fat_statfs(vol, &during);
+    if (!EXPECT(during.free_clusters < before.free_clusters))
+        return;
+    if (!EXPECT(fat_close(n) == FS_STATUS_SUCCESS))
+        return;
+    fat_statfs(vol, &after);
+    if (!EXPECT(after.free_clusters > during.free_clusters))
+        return;
+    if (!EXPECT(tv_path_stat(vol, "/victim", &st) == FS_STATUS_SUCCESS && st.size == 10))
+        return;
+    *ok = 1;
+}
+
+TEST(unlink_while_open)
+{
+    CHECK(open_fresh("unlink.img", 16384, 16, 2));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, unlink_open, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("unlink.img"));
+}
+
+/* ---- dirty flag and FSInfo ---------------------------------------------------------------- */
+
+static void write_one(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    uint8_t data[3000];
+    fill_pattern(data, sizeof data, 11);
+    *ok = tv_write_file(&t->vol, "/file", data, sizeof data) == FS_STATUS_SUCCESS &&
+          fat_sync(&t->vol) == FS_STATUS_SUCCESS;
+}
+
+static void dirty_flag_case(int fat, uint32_t kib, uint32_t clean_bit)
+{
+    const char *img = tmp_path("dirty.img"), *cut = tmp_path("dirty-cut.img");
+    CHECK(make_image(img, kib, fat, 512, 1));
+    fat_tv_options o = fat_tv_defaults();
+    CHECK(fat_tv_open(&tv, img, &o));
+    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK(!tv.vol.was_dirty);
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, write_one, &ok));
+    CHECK(ok);
+    fat_statfs_info fs;
+    CHECK(fat_statfs(&tv.vol, &fs) == FS_STATUS_SUCCESS);
+    /* the image as a power cut would leave it: mounted state on disk */
+    CHECK(blk_fixture_save(&tv.f, cut) == 0);
+    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    raw_image raw;
+    CHECK(raw_load(&raw, cut));
+    for (uint32_t copy = 0; copy < raw.g.fat_count; copy++)
+        CHECK((raw_fat_get(&raw, copy, 1) & clean_bit) == 0);
+    if (fat == 32)
+        CHECK_EQ(af_load_le32(raw.data + raw.g.fsinfo_sector * 512 + 488), 0xFFFFFFFFu);
+    raw_free(&raw);
+    CHECK(raw_load(&raw, img));
+    for (uint32_t copy = 0; copy < raw.g.fat_count; copy++)
+        CHECK((raw_fat_get(&raw, copy, 1) & clean_bit) == clean_bit);
+    if (fat == 32)
+        CHECK_EQ(af_load_le32(raw.data + raw.g.fsinfo_sector * 512 + 488), fs.free_clusters);
+    raw_free(&raw);
+    CHECK(tool_fsck(img) == 0);
+    /* mounting the cut image notices */
+    CHECK(fat_tv_open(&tv, cut, &o));
+    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK(tv.vol.was_dirty);
+    fat_statfs_info fs2;
+    CHECK(fat_statfs(&tv.vol, &fs2) == FS_STATUS_SUCCESS && fs2.was_dirty && fs2.free_clusters == fs.free_clusters);
+    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+}
+
+TEST(dirty_flag_fat16) { dirty_flag_case(16, 16384, 0x8000u); }
+TEST(dirty_flag_and_fsinfo_fat32) { dirty_flag_case(32, 40960, 0x08000000u); }
+
+/* ---- readdir positions -------------------------------------------------------------------- */
+
+static void positions(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    char p[64];
+    if (!EXPECT(fat_mkdir(vol, P("/d")) == FS_STATUS_SUCCESS))
+        return;
+    for (int i = 0; i < 20; i++) {
+        snprintf(p, sizeof p, "/d/entry number %02d", i);
+        if (!EXPECT(tv_write_file(vol, p, p, 3) == FS_STATUS_SUCCESS))
+            return;
+    }
+    fat_node *d;
+    if (!EXPECT(fat_opendir(vol, P("/d"), &d) == FS_STATUS_SUCCESS))
+        return;
+    uint64_t pos = 0, saved = 0;
+    char name[FAT_READDIR_NAME_MAX + 1];
+    size_t nl;
+    int seen[20] = { 0 };
+    for (int i = 0; i < 10; i++) {
+        if (!EXPECT(fat_readdir(d, &pos, name, &nl, NULL) == FS_STATUS_SUCCESS))
+            return;
+        name[nl] = 0;
+        seen[atoi(name + 13)]++;
+    }
+    saved = pos;
+    /* others come and go */
+    for (int i = 0; i < 20; i += 3) {
+        snprintf(p, sizeof p, "/d/entry number %02d", i);
+        fat_unlink(vol, p, strlen(p));
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "/d/newcomer %d", i);
+        tv_write_file(vol, p, p, 1);
+    }
+    pos = saved; /* seek back to the told position */
+    while (fat_readdir(d, &pos, name, &nl, NULL) == FS_STATUS_SUCCESS) {
+        name[nl] = 0;
+        if (strncmp(name, "entry number ", 13) == 0)
+            seen[atoi(name + 13)]++;
+    }
+    fat_close(d);
+    for (int i = 0; i < 20; i++) {
+        int want = i < 10 ? 1 : (i % 3 == 0 ? 0 : 1);
+        if (!EXPECT(seen[i] == want)) {
+            printf("entry %d seen %d times\n", i, seen[i]);
+            return;
+        }
+    }
+    *ok = 1;
+}
+
+TEST(readdir_positions_survive_changes)
+{
+    CHECK(open_fresh("pos.img", 16384, 16, 1));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, positions, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("pos.img"));
+}
+
+/* ---- timestamps ----------------------------------------------------------------------------- */
+
+static void times(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    if (!EXPECT(tv_write_file(vol, "/t", "x", 1) == FS_STATUS_SUCCESS && fat_mkdir(vol, P("/td")) == FS_STATUS_SUCCESS))
+        return;
+    fs_stat st;
+    if (!EXPECT(tv_path_stat(vol, "/t", &st) == FS_STATUS_SUCCESS))
+        return;
+    /* 1700000000 is 2023-11-14 22:13:20 UTC; the access date keeps only the day */
+    if (!EXPECT(st.mtime == 1700000000 && st.ctime == 1700000000 && st.atime == 1699920000))
+        return;
+    if (!EXPECT(tv_path_stat(vol, "/td", &st) == FS_STATUS_SUCCESS && st.mtime == 1700000000 &&
+                (st.mode & FS_MODE_TYPE_MASK) == FS_MODE_DIRECTORY))
+        return;
+    if (!EXPECT(fat_set_times(vol, P("/t"), 1600000000, 1500000000) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(tv_path_stat(vol, "/t", &st) == FS_STATUS_SUCCESS && st.mtime == 1500000000 && st.atime == 1599955200))
+        return;
+    if (!EXPECT(fat_set_times(vol, P("/td"), -1, 1500000002) == FS_STATUS_SUCCESS &&
+                tv_path_stat(vol, "/td", &st) == FS_STATUS_SUCCESS && st.mtime == 1500000002))
+        return;
+    *ok = 1;
+}
+
+TEST(timestamps)
+{
+    CHECK(open_fresh("times.img", 4000, 12, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, times, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("times.img"));
+    /* mtools sees the same modification time (in UTC, TZ=UTC) */
+    char *dir = tool_output("TZ=UTC MTOOLS_SKIP_CHECK=1 mdir -i %s ::/t", tmp_path("times.img"));
+    CHECK(dir && strstr(dir, "2017-07-14") && strstr(dir, "2:40"));
+    free(dir);
+}
+
+/* ---- stack use ------------------------------------------------------------------------------ */
+
+/* Small frames here, so the high-water mark is the engine's. */
+static void lean_ops(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    char data[64] = "stack";
+    *ok = fat_mkdir(vol, P("/a long directory name")) == FS_STATUS_SUCCESS &&
+          tv_write_file(vol, "/a long directory name/a long file name.txt", data, sizeof data) == FS_STATUS_SUCCESS &&
+          fat_rename(vol, P("/a long directory name/a long file name.txt"), P("/another long name.txt")) == FS_STATUS_SUCCESS &&
+          fat_rename(vol, P("/a long directory name"), P("/renamed long directory")) == FS_STATUS_SUCCESS &&
+          fat_unlink(vol, P("/another long name.txt")) == FS_STATUS_SUCCESS &&
+          fat_rmdir(vol, P("/renamed long directory")) == FS_STATUS_SUCCESS;
+}
+
+TEST(stack_use_of_operations)
+{
+    CHECK(open_fresh("stack.img", 4000, 12, 4));
+    tv.f.pool.paint_stacks = true;
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, lean_ops, &ok));
+    CHECK(ok);
+    size_t used = fp_get_stats(&tv.f.pool)->stack_high_water;
+    printf("deepest engine call used %zu bytes of fiber stack (sanitizer build)\n", used);
+    CHECK(used > 0 && used < 32u * 1024u);
+    CHECK(close_and_fsck("stack.img"));
+}
+
+/* ---- freed clusters wait for a flush ----------------------------------------------------------- */
+
+static void no_reuse_before_flush(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    uint8_t data[4096];
+    fill_pattern(data, sizeof data, 12);
+    fat_node *n;
+    if (!EXPECT(tv_write_file(vol, "/old", data, sizeof data) == FS_STATUS_SUCCESS) ||
+        !EXPECT(fat_open(vol, P("/old"), FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_SUCCESS))
+        return;
+    uint32_t old_first = n->first_cluster;
+    fat_close(n);
+    if (!EXPECT(fat_unlink(vol, P("/old")) == FS_STATUS_SUCCESS))
+        return;
+    /* the old entry's removal is not durable yet: its cluster must not be taken */
+    vol->next_free = old_first;
+    if (!EXPECT(fat_open(vol, P("/new"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+        return;
+    size_t done;
+    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == FS_STATUS_SUCCESS && n->first_cluster != old_first))
+        return;
+    fat_close(n);
+    /* after a sync it is free again */
+    fat_statfs_info before, after;
+    fat_statfs(vol, &before);
+    if (!EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+        return;
+    fat_statfs(vol, &after);
+    if (!EXPECT(vol->deferred_count == 0 && after.free_clusters == before.free_clusters))
+        return;
+    vol->next_free = old_first;
+    if (!EXPECT(fat_open(vol, P("/newer"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+        return;
+    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == FS_STATUS_SUCCESS && n->first_cluster == old_first))
+        return;
+    fat_close(n);
+    *ok = 1;
+}
+
+TEST(freed_clusters_wait_for_a_flush)
+{
+    CHECK(open_fresh("reuse.img", 16384, 16, 8));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, no_reuse_before_flush, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("reuse.img"));
+}
