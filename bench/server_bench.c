@@ -4,20 +4,17 @@
  * requests in flight. One in flight is what a synchronous server achieves; the device
  * limit is min(in flight, 32) / 200 us.
  *
- * Also: notifications the server sends the client per request (at 32 in flight; the client
- * asks to be woken once half its reads are back), and the server process's CPU time per
- * request. The server's cache is kept small (8 MiB) against
+ * Also: notifications the server sends the client per request at 32 in flight, with the
+ * client asking to be woken once a quarter of its reads are back (notify_threshold) and
+ * without (one notification per server pass that completed something), and the server
+ * process's CPU time per request. The server's cache is kept small (8 MiB) against
  * 128 MiB of file data, so nearly every read goes to the device.
  */
-#include "platform/linux/fs_system.h"
-#include "server/fs_extensions.h"
+#include "bench/bench_client.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define FILES 32
@@ -28,80 +25,17 @@
 #define DEVICE_QD 32
 
 static fs_system sys;
-static fs_system_client *client;
-static fs_queue_end commands, completions;
-static uint64_t next_id = 1;
-static uint64_t notifications_received;
+static bench_conn conn;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rand64(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void notify_server(void)
-{
-    uint64_t one = 1;
-    if (write(client->notify_fd, &one, sizeof one) != sizeof one)
-        abort();
-}
-
-static void submit(uint64_t type, const void *params, size_t size, uint64_t id)
-{
-    fs_msg msg;
-    memset(&msg, 0, sizeof msg);
-    msg.cmd.id = id;
-    msg.cmd.type = type;
-    memcpy(&msg.cmd.params, params, size);
-    while (fs_queue_produce(&commands, &msg, 1) != 1)
-        usleep(10);
-}
-
-/* Wait for completions (at least one), returning how many were taken into out. */
-static uint32_t wait_completions(fs_msg *out, uint32_t max)
-{
-    for (;;) {
-        uint32_t n = fs_queue_consume(&completions, out, max);
-        if (n)
-            return n;
-        struct pollfd p = {.fd = client->wait_fd, .events = POLLIN};
-        if (poll(&p, 1, 5000) <= 0) {
-            fprintf(stderr, "bench: the server stopped answering\n");
-            exit(1);
-        }
-        uint64_t count;
-        if (read(client->wait_fd, &count, sizeof count) == sizeof count)
-            notifications_received += count;
-    }
-}
 
 static fs_cmpl call(uint64_t type, const void *params, size_t size)
 {
-    uint64_t id = next_id++;
-    submit(type, params, size, id);
-    notify_server();
-    for (;;) {
-        fs_msg msg;
-        wait_completions(&msg, 1);
-        if (msg.cmpl.id == id)
-            return msg.cmpl;
-    }
+    return bench_call(&conn, type, params, size);
 }
 
 static fs_buffer put(uint64_t offset, const void *data, size_t len)
 {
-    memcpy(client->share + offset, data, len);
-    return (fs_buffer){offset, len};
+    return bench_put(&conn, offset, data, len);
 }
 
 static int start(const char *image, bool model)
@@ -111,9 +45,7 @@ static int start(const char *image, bool model)
         o.model = (blk_device_model){.latency_ns = LATENCY_NS, .device_queue_depth = DEVICE_QD};
     if (fs_system_start(&sys, &o) != 0)
         return -1;
-    client = &sys.clients[0];
-    fs_queue_end_init(&commands, client->commands, true);
-    fs_queue_end_init(&completions, client->completions, false);
+    bench_conn_init(&conn, &sys.clients[0]);
     return call(FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS ? 0 : -1;
 }
 
@@ -171,28 +103,11 @@ static int open_files(void)
 static void submit_read(uint64_t slot)
 {
     fs_cmd_params p = {.file_read = {
-                           .fd = fds[rand64() % FILES],
-                           .offset = (rand64() % (FILE_BYTES / READ_BYTES)) * READ_BYTES,
+                           .fd = fds[bench_rand(&rng) % FILES],
+                           .offset = (bench_rand(&rng) % (FILE_BYTES / READ_BYTES)) * READ_BYTES,
                            .buf = {65536 + slot * READ_BYTES, READ_BYTES},
                        }};
-    submit(FS_CMD_FILE_READ, &p, sizeof p, slot);
-}
-
-static long server_cpu_ticks(void)
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)sys.sys.pids[1]);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    long utime = 0, stime = 0;
-    if (fgets(line, sizeof line, f)) {
-        char *p = strrchr(line, ')');
-        if (p)
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime, &stime);
-    }
-    fclose(f);
-    return utime + stime;
+    bench_submit(&conn, FS_CMD_FILE_READ, &p, sizeof p, slot);
 }
 
 typedef struct point {
@@ -201,25 +116,25 @@ typedef struct point {
     double cpu_us_per_request;
 } point;
 
-/* Keep `in_flight` reads outstanding for `seconds`. */
-static point run_point(int in_flight, double seconds)
+/* Keep `in_flight` reads outstanding for `seconds`. threshold: the notify_threshold
+ * extension; the server wakes us once that many completions wait (or when nothing is
+ * left in flight). 0: after every server pass that completed something. */
+static point run_point(int in_flight, double seconds, uint64_t threshold)
 {
     uint64_t done = 0;
-    /* Coalesce wake-ups: a notification once half the reads in flight are back (the
-     * notify_threshold extension); the server still wakes us when nothing is left. */
-    af_store_relaxed(&client->completions->notify_threshold, (uint64_t)(in_flight / 2));
+    af_store_relaxed(&conn.ep->completions->notify_threshold, threshold);
     for (int i = 0; i < in_flight; i++)
         submit_read((uint64_t)i);
-    notify_server();
-    notifications_received = 0;
-    long ticks0 = server_cpu_ticks();
-    double t0 = now_s(), end = t0 + seconds;
+    bench_notify(&conn);
+    uint64_t notifications0 = conn.notifications;
+    double cpu0 = bench_process_cpu_s(&sys, 1);
+    double t0 = bench_now(), end = t0 + seconds;
     static fs_msg batch[MAX_IN_FLIGHT];
     bool measuring = true;
     uint64_t outstanding = (uint64_t)in_flight;
     while (outstanding) {
-        uint32_t n = wait_completions(batch, MAX_IN_FLIGHT);
-        bool more = now_s() < end;
+        uint32_t n = bench_wait(&conn, batch, MAX_IN_FLIGHT);
+        bool more = bench_now() < end;
         for (uint32_t i = 0; i < n; i++) {
             if (batch[i].cmpl.status != FS_STATUS_SUCCESS || batch[i].cmpl.data != READ_BYTES) {
                 fprintf(stderr, "bench: read failed with status %llu\n", (unsigned long long)batch[i].cmpl.status);
@@ -234,17 +149,17 @@ static point run_point(int in_flight, double seconds)
             }
         }
         if (more)
-            notify_server();
+            bench_notify(&conn);
         else
             measuring = false;
     }
-    double elapsed = now_s() - t0;
-    long ticks = server_cpu_ticks() - ticks0;
-    af_store_relaxed(&client->completions->notify_threshold, 0);
+    double elapsed = bench_now() - t0;
+    double cpu = bench_process_cpu_s(&sys, 1) - cpu0;
+    af_store_relaxed(&conn.ep->completions->notify_threshold, 0);
     point pt = {
         .rps = (double)done / elapsed,
-        .notifications_per_request = (double)notifications_received / (double)done,
-        .cpu_us_per_request = (double)ticks * 1e6 / (double)sysconf(_SC_CLK_TCK) / (double)done,
+        .notifications_per_request = (double)(conn.notifications - notifications0) / (double)done,
+        .cpu_us_per_request = cpu * 1e6 / (double)done,
     };
     return pt;
 }
@@ -268,11 +183,11 @@ int main(void)
         fprintf(stderr, "bench: start with the device model failed\n");
         return 1;
     }
-    run_point(8, 0.3); /* warm up: directory, FAT and cluster-run caches */
+    run_point(8, 0.3, 0); /* warm up: directory, FAT and cluster-run caches */
     double rps1 = 0, rps32 = 0;
     point at32 = {0};
     for (int in_flight = 1; in_flight <= MAX_IN_FLIGHT; in_flight *= 2) {
-        point pt = run_point(in_flight, in_flight == 1 ? 1.5 : 1.0);
+        point pt = run_point(in_flight, in_flight == 1 ? 1.5 : 1.0, (uint64_t)(in_flight / 4));
         printf("bench server_rps_inflight_%d %.0f requests/s\n", in_flight, pt.rps);
         fflush(stdout);
         if (in_flight == 1)
@@ -286,6 +201,9 @@ int main(void)
     printf("bench server_rps_ratio_32_to_1 %.1f x\n", rps32 / rps1);
     printf("bench server_rps_inflight_32_ratio_to_limit %.2f ratio\n", rps32 / limit32);
     printf("bench server_notifications_per_request %.3f notifications\n", at32.notifications_per_request);
+    point plain = run_point(32, 1.0, 0);
+    printf("bench server_notifications_per_request_uncoalesced %.3f notifications\n", plain.notifications_per_request);
+    printf("bench server_rps_inflight_32_uncoalesced %.0f requests/s\n", plain.rps);
     printf("bench server_cpu_us_per_request %.2f us\n", at32.cpu_us_per_request);
     stop();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

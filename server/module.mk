@@ -11,6 +11,6 @@ server_stress_SRCS := server/tests/test_server_stress.c server/tests/server_fixt
 # Benchmark group `server` (make bench-server).
 BENCHES += server
 PROGRAMS += bench/server
-bench/server_SRCS := bench/server_bench.c
+bench/server_SRCS := bench/server_bench.c bench/bench_client.c
 PROGRAMS += bench/server_cpu
 bench/server_cpu_SRCS := bench/server_cpu.c server/tests/server_fixture.c tests/support/blk_fixture.c
