@@ -179,6 +179,8 @@ static inline uint8_t *blk_buf_data(blk_buf *buf) { return buf->data; }
 static inline uint64_t blk_buf_block(const blk_buf *buf) { return buf->block; }
 
 #define BLK_CACHE_MAX_TRANSFERS 32u
+/* blk_cache_write_run sends writes of at most this many blocks through cache buffers. */
+#define BLK_CACHE_SMALL_WRITE_BLOCKS 4u
 #define BLK_CACHE_STREAMS 4u
 
 /* Private: a multi-block transfer in flight (or a read-ahead window waiting for its
@@ -266,6 +268,8 @@ typedef struct blk_cache {
     bool epoch_dirtied;       /* something was marked dirty in it */
     uint32_t written_unflushed_epoch; /* newest epoch written since the last FLUSH; 0: none */
     fp_mutex writeback_lock;  /* one write-back sequence at a time keeps epochs in order */
+    uint64_t writeback_batches; /* completed; a task that waited for the lock while one
+                                   finished retries for a buffer before writing another */
     blk_cache_stats stats;
 } blk_cache;
 

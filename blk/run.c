@@ -291,8 +291,12 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
     uint64_t end = block + count;
     uint64_t b = block;
     const uint8_t *in = src;
+    /* A small write goes into cache buffers and returns: write-back later sends many such
+     * blocks at once (merged where contiguous), where one request at a time under the
+     * write-back lock would serialise every small writer on the device's latency. */
+    bool through_cache = !zero_copy && count <= BLK_CACHE_SMALL_WRITE_BLOCKS;
     while (st == BLK_OK && b < end) {
-        if (blk_cache_find(cache, b)) {
+        if (through_cache || blk_cache_find(cache, b)) {
             blk_buf *buf;
             st = blk_cache_get(cache, b, BLK_GET_OVERWRITE, &buf);
             if (st != BLK_OK)

@@ -137,6 +137,7 @@ static blk_status writeback_batch(blk_cache *cache, uint32_t epoch, uint32_t max
         if (r != BLK_OK && st == BLK_OK)
             st = r;
     }
+    cache->writeback_batches++;
     return st;
 }
 
@@ -153,10 +154,11 @@ blk_status blk_writeback_before_epoch(blk_cache *cache, uint32_t epoch)
 
 blk_status blk_cache_writeback_some(blk_cache *cache)
 {
+    uint64_t seen = cache->writeback_batches;
     fp_mutex_lock(cache->pool, &cache->writeback_lock);
     uint32_t oldest;
     blk_status st = BLK_OK;
-    if (oldest_dirty_epoch(cache, &oldest))
+    if (cache->writeback_batches == seen && oldest_dirty_epoch(cache, &oldest))
         st = writeback_batch(cache, oldest, cache->staging_slots);
     fp_mutex_unlock(cache->pool, &cache->writeback_lock);
     return st;

@@ -194,7 +194,8 @@ TEST(run_read_ahead_never_returns_overwritten_data)
     CHECK(blk_cache_get_stats(&fx.cache)->read_ahead_blocks > 0);
     /* Overwrite prefetched blocks three ways: bypass write, write-back and eviction, dirty. */
     uint8_t *fresh = filled(5000, 2);
-    CHECK_EQ(do_op(OP_WRITE_RUN, 17, 2, fresh), BLK_OK);
+    uint8_t *bypass = filled(6000, BLK_CACHE_SMALL_WRITE_BLOCKS + 1); /* large enough to bypass */
+    CHECK_EQ(do_op(OP_WRITE_RUN, 17, BLK_CACHE_SMALL_WRITE_BLOCKS + 1, bypass), BLK_OK);
     CHECK_EQ(do_op(OP_WRITE_BYTES, 20, 1, fresh), BLK_OK);
     CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
     uint8_t *other = malloc(64 * BLK_TRANSFER_SIZE);
@@ -203,10 +204,11 @@ TEST(run_read_ahead_never_returns_overwritten_data)
     CHECK_EQ(do_op(OP_WRITE_BYTES, 23, 1, fresh + BLK_TRANSFER_SIZE), BLK_OK);
     CHECK_EQ(do_op(OP_READ_RUN, 16, 8, mem), BLK_OK);
     CHECK(pattern_check(mem, 16));
-    CHECK(mem_has_pattern(mem + 1 * BLK_TRANSFER_SIZE, 5000, 2));
-    CHECK(pattern_check(mem + 3 * BLK_TRANSFER_SIZE, 19));
+    CHECK(mem_has_pattern(mem + 1 * BLK_TRANSFER_SIZE, 6000, 3));
     CHECK(pattern_check(mem + 4 * BLK_TRANSFER_SIZE, 5000));
+    CHECK(pattern_check(mem + 5 * BLK_TRANSFER_SIZE, 6004));
     CHECK(pattern_check(mem + 7 * BLK_TRANSFER_SIZE, 5001));
+    free(bypass);
     free(fresh);
     free(mem);
     blk_fixture_fini(&fx);
@@ -342,5 +344,26 @@ TEST(run_and_cache_mixed_fibers_match_a_model)
         CHECK_MSG(jobs[i].ok, "fiber %u saw data different from its model", i);
     CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
     CHECK(memcmp(fx.image, run_model, sizeof run_model) == 0);
+    blk_fixture_fini(&fx);
+}
+
+TEST(small_run_writes_are_cached_and_merged_at_write_back)
+{
+    blk_fixture_options o = run_options();
+    o.random_order = false;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *a = filled(9000, 1), *b = filled(9001, 1);
+    ram_device_clear_log(&fx.dev);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 700, 1, a), BLK_OK);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 701, 1, b), BLK_OK);
+    CHECK_EQ(ram_device_log_count(&fx.dev), 0); /* nothing at the device yet */
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK_EQ(ram_device_log_count(&fx.dev), 2);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 0)->block, 700);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 0)->count, 2);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 1)->code, BLK_REQ_FLUSH);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9000, 2));
+    free(a);
+    free(b);
     blk_fixture_fini(&fx);
 }
