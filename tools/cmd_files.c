@@ -18,21 +18,31 @@ static int finish(cli_session *s, int rc)
     return cli_interrupted ? EXIT_INTERRUPTED : rc;
 }
 
-/* Parse every operand as IMAGE:PATH in one image. */
-static bool operands_in_one_image(const char *cmd, int argc, char **argv, cli_location *locs)
+/* Parse every operand as IMAGE:PATH in one image and open a session on it. Returns the
+ * parsed operands (the caller frees them), or NULL after saying why. */
+static cli_location *open_operands(const char *cmd, int n, char **operands, bool read_only, cli_session *s)
 {
-    for (int i = 0; i < argc; i++) {
-        cli_parse_location(argv[i], &locs[i]);
+    cli_location *locs = calloc((size_t)n, sizeof *locs);
+    if (!locs)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        cli_parse_location(operands[i], &locs[i]);
         if (!locs[i].in_image) {
-            cli_error(argv[i], "not IMAGE:PATH (no such image file before the ':')");
-            return false;
+            cli_error(operands[i], "not IMAGE:PATH (no such image file before the ':')");
+            free(locs);
+            return NULL;
         }
         if (strcmp(locs[i].image, locs[0].image) != 0) {
             cli_error(cmd, "all operands must be in the same image");
-            return false;
+            free(locs);
+            return NULL;
         }
     }
-    return true;
+    if (cli_session_open(s, locs[0].image, read_only, 0) != 0) {
+        free(locs);
+        return NULL;
+    }
+    return locs;
 }
 
 static void mode_string(const fs_stat *st, char out[11])
@@ -147,16 +157,10 @@ int cmd_cat(int argc, char **argv)
     }
     if (argc < 2)
         return cli_usage("cat", usage);
-    cli_location *locs = calloc((size_t)argc, sizeof *locs);
-    if (!locs || !operands_in_one_image("cat", argc - 1, argv + 1, locs)) {
-        free(locs);
-        return EXIT_FAILED;
-    }
     cli_session s;
-    if (cli_session_open(&s, locs[0].image, true, 0) != 0) {
-        free(locs);
+    cli_location *locs = open_operands("cat", argc - 1, argv + 1, true, &s);
+    if (!locs)
         return EXIT_FAILED;
-    }
     int rc = EXIT_OK;
     size_t cap = FS_CONN_IO_CHUNK;
     char *buf = malloc(cap);
@@ -203,16 +207,10 @@ int cmd_stat(int argc, char **argv)
     }
     if (argc < 2)
         return cli_usage("stat", usage);
-    cli_location *locs = calloc((size_t)argc, sizeof *locs);
-    if (!locs || !operands_in_one_image("stat", argc - 1, argv + 1, locs)) {
-        free(locs);
-        return EXIT_FAILED;
-    }
     cli_session s;
-    if (cli_session_open(&s, locs[0].image, true, 0) != 0) {
-        free(locs);
+    cli_location *locs = open_operands("stat", argc - 1, argv + 1, true, &s);
+    if (!locs)
         return EXIT_FAILED;
-    }
     int rc = EXIT_OK;
     for (int i = 0; i < argc - 1; i++) {
         fs_stat st;
@@ -318,16 +316,10 @@ int cmd_mkdir(int argc, char **argv)
     int n = argc - optind;
     if (n < 1)
         return cli_usage("mkdir", usage);
-    cli_location *locs = calloc((size_t)n, sizeof *locs);
-    if (!locs || !operands_in_one_image("mkdir", n, argv + optind, locs)) {
-        free(locs);
-        return EXIT_FAILED;
-    }
     cli_session s;
-    if (cli_session_open(&s, locs[0].image, false, 0) != 0) {
-        free(locs);
+    cli_location *locs = open_operands("mkdir", n, argv + optind, false, &s);
+    if (!locs)
         return EXIT_FAILED;
-    }
     int rc = EXIT_OK;
     for (int i = 0; i < n && !cli_interrupted; i++) {
         fs_status st = parents ? mkdir_parents(&s.conn, locs[i].path) : fs_conn_mkdir(&s.conn, locs[i].path);
@@ -381,16 +373,10 @@ int cmd_rm(int argc, char **argv)
     int n = argc - optind;
     if (n < 1)
         return cli_usage("rm", usage);
-    cli_location *locs = calloc((size_t)n, sizeof *locs);
-    if (!locs || !operands_in_one_image("rm", n, argv + optind, locs)) {
-        free(locs);
-        return EXIT_FAILED;
-    }
     cli_session s;
-    if (cli_session_open(&s, locs[0].image, false, 0) != 0) {
-        free(locs);
+    cli_location *locs = open_operands("rm", n, argv + optind, false, &s);
+    if (!locs)
         return EXIT_FAILED;
-    }
     int rc = EXIT_OK;
     for (int i = 0; i < n && !cli_interrupted; i++) {
         const char *path = locs[i].path;
@@ -422,16 +408,10 @@ int cmd_rmdir(int argc, char **argv)
     }
     if (argc < 2)
         return cli_usage("rmdir", usage);
-    cli_location *locs = calloc((size_t)argc, sizeof *locs);
-    if (!locs || !operands_in_one_image("rmdir", argc - 1, argv + 1, locs)) {
-        free(locs);
-        return EXIT_FAILED;
-    }
     cli_session s;
-    if (cli_session_open(&s, locs[0].image, false, 0) != 0) {
-        free(locs);
+    cli_location *locs = open_operands("rmdir", argc - 1, argv + 1, false, &s);
+    if (!locs)
         return EXIT_FAILED;
-    }
     int rc = EXIT_OK;
     for (int i = 0; i < argc - 1 && !cli_interrupted; i++) {
         fs_status st = fs_conn_rmdir(&s.conn, locs[i].path);
