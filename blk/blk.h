@@ -25,11 +25,11 @@
  * Ordering rule (flush epochs): blk_cache_order_point() closes the current epoch. A dirty
  * buffer belongs to the epoch in which it was last marked dirty. Nothing of epoch E reaches
  * the device until every buffer of every epoch before E has been written and a FLUSH has
- * completed after those writes. A buffer dirtied again in a later epoch moves to that epoch,
- * so its earlier changes become durable together with the later ones (never before the
- * earlier epochs, never separately); a caller that needs one block's two versions ordered
- * must blk_cache_flush() between them. blk_cache_write_run writes belong to the epoch
- * current at the call. A failed write keeps its buffer dirty and blocks later epochs.
+ * completed after those writes. A buffer about to be changed while still dirty from a closed
+ * epoch keeps that version as a shadow copy in its own epoch (blk_cache_prepare_write), so
+ * each epoch's version of a block reaches the device in epoch order and nothing of a later
+ * epoch overtakes it. blk_cache_write_run writes belong to the epoch current at the call.
+ * A failed write keeps its buffer dirty and blocks later epochs.
  *
  * Coherence of bypass transfers (read_run / write_run): blocks present in the cache are
  * served or updated in the cache; only absent blocks go straight to the device, and a cache
@@ -173,6 +173,8 @@ typedef struct blk_buf {
     bool dirty;
     bool writing;             /* a write-back of it is in flight: not evictable */
     bool referenced;          /* CLOCK reference bit */
+    bool shadow;              /* an earlier epoch's version of `block`, kept to be written
+                                 before the newer one: dirty, unhashed, freed once written */
 } blk_buf;
 
 static inline uint8_t *blk_buf_data(blk_buf *buf) { return buf->data; }
@@ -197,6 +199,7 @@ typedef struct blk_transfer {
     uint64_t block;
     uint32_t count;
     uint32_t staging_slot;    /* BLK_NONE: none (zero-copy) */
+    uint32_t shadow;          /* write-back of a shadow buffer (its index), or BLK_NONE */
     uint32_t users;           /* tasks waiting on or copying out of a read-ahead window */
     uint64_t sequence;        /* issue order, to find the oldest window */
     uint8_t kind;             /* blk_transfer_kind */
@@ -235,6 +238,7 @@ typedef struct blk_cache_stats {
     uint64_t read_ahead_blocks;      /* blocks prefetched */
     uint64_t read_ahead_used_blocks; /* of those, blocks a reader took */
     uint64_t bypass_read_blocks, bypass_write_blocks;
+    uint64_t shadow_copies;    /* earlier-epoch versions kept aside by prepare_write */
 } blk_cache_stats;
 
 typedef struct blk_cache {
@@ -284,6 +288,18 @@ typedef enum blk_get_mode {
  * a buffer of unspecified contents that the caller must fill and mark dirty before it next
  * blocks (other tasks see the buffer as valid). */
 blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, blk_buf **out);
+
+/* Blocks: make a pinned buffer safe to change in the current epoch. A buffer still dirty
+ * from a closed epoch first has that version copied aside (a shadow, written back in its
+ * own epoch), so the change cannot carry it to the device late, after writes of the epochs
+ * between that depend on it. Call it before every change to a pinned buffer; then change
+ * it and mark it dirty without blocking in between (if anything else blocks first,
+ * check blk_cache_write_ready again). blk_cache_write_bytes and write_run do it. */
+blk_status blk_cache_prepare_write(blk_cache *cache, blk_buf *buf);
+static inline bool blk_cache_write_ready(const blk_cache *cache, const blk_buf *buf)
+{
+    return !buf->dirty || buf->epoch == cache->epoch;
+}
 /* (A miss with no clean buffer to evict first writes back the oldest dirty epoch; if that
  * write fails, the miss returns its error rather than wait for a device that fails.) */
 /* The pinned buffer's contents changed: it will be written back in the current epoch. */

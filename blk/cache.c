@@ -243,6 +243,55 @@ void blk_cache_mark_dirty(blk_cache *cache, blk_buf *buf)
     cache->epoch_dirtied = true;
 }
 
+blk_status blk_cache_prepare_write(blk_cache *cache, blk_buf *buf)
+{
+    while (!blk_cache_write_ready(cache, buf)) {
+        blk_buf *copy = buffer_take(cache);
+        if (!copy) {
+            /* May write buf back itself, which also makes it ready. */
+            blk_status st = buffer_make_room(cache);
+            if (st != BLK_OK)
+                return st;
+            continue;
+        }
+        af_memcpy(copy->data, buf->data, BLK_TRANSFER_SIZE);
+        copy->block = buf->block;
+        copy->pins = 0;
+        copy->referenced = false;
+        copy->writing = false;
+        copy->state = BLK_BUF_VALID;
+        copy->shadow = true;
+        copy->dirty = true;
+        copy->epoch = buf->epoch;
+        /* The copy takes buf's place in the epoch-sorted dirty list; buf itself moves to
+         * the current epoch at once, so it can never be evicted (and the block read back
+         * stale) while its shadow waits. */
+        copy->dirty_prev = buf->dirty_prev;
+        copy->dirty_next = buf->dirty_next;
+        uint32_t i = cache_buf_index(cache, copy);
+        if (copy->dirty_prev != BLK_NONE)
+            cache->bufs[copy->dirty_prev].dirty_next = i;
+        else
+            cache->dirty_head = i;
+        if (copy->dirty_next != BLK_NONE)
+            cache->bufs[copy->dirty_next].dirty_prev = i;
+        else
+            cache->dirty_tail = i;
+        cache->dirty_count++;
+        dirty_link(cache, buf, false);
+        buf->epoch = cache->epoch;
+        cache->epoch_dirtied = true;
+        cache->stats.shadow_copies++;
+    }
+    return BLK_OK;
+}
+
+void blk_cache_shadow_written(blk_cache *cache, blk_buf *shadow)
+{
+    shadow->shadow = false;
+    free_push(cache, shadow);
+}
+
 void blk_cache_release(blk_cache *cache, blk_buf *buf)
 {
     buffer_unpin(cache, buf);
@@ -320,6 +369,11 @@ blk_status blk_cache_write_bytes(blk_cache *cache, uint64_t byte_offset, const v
                            n == BLK_TRANSFER_SIZE ? BLK_GET_OVERWRITE : BLK_GET_READ, &b);
         if (st != BLK_OK)
             break;
+        st = blk_cache_prepare_write(cache, b);
+        if (st != BLK_OK) {
+            blk_cache_release(cache, b);
+            break;
+        }
         af_memcpy(b->data + in_block, in, n);
         blk_cache_mark_dirty(cache, b);
         blk_cache_release(cache, b);

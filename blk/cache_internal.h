@@ -68,6 +68,8 @@ static inline void dirty_unlink(blk_cache *cache, blk_buf *b)
 
 /* cache.c */
 blk_buf *blk_cache_find(const blk_cache *cache, uint64_t block);
+/* A shadow's write-back completed: the buffer goes back to the free list. */
+void blk_cache_shadow_written(blk_cache *cache, blk_buf *shadow);
 void blk_cache_count_write(blk_cache *cache, uint64_t block, uint32_t count);
 
 /* transfer.c: the transfer table and the staging slots. */

@@ -301,6 +301,11 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
             st = blk_cache_get(cache, b, BLK_GET_OVERWRITE, &buf);
             if (st != BLK_OK)
                 break;
+            st = blk_cache_prepare_write(cache, buf);
+            if (st != BLK_OK) {
+                blk_cache_release(cache, buf);
+                break;
+            }
             af_memcpy(buf->data, in + (b - block) * BLK_TRANSFER_SIZE, BLK_TRANSFER_SIZE);
             blk_cache_mark_dirty(cache, buf);
             blk_cache_release(cache, buf);

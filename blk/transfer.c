@@ -14,6 +14,7 @@ blk_transfer *blk_transfer_try_acquire(blk_cache *cache)
         blk_transfer *t = &cache->transfers[i];
         if (t->kind == BLK_XFER_FREE) {
             t->staging_slot = BLK_NONE;
+            t->shadow = BLK_NONE;
             t->users = 0;
             t->stale = false;
             t->io.done = false;

@@ -46,6 +46,26 @@ blk_status blk_writeback_flush_if_needed(blk_cache *cache, uint32_t epoch)
  * copy it into the slot and send it. Does not block before the copy is taken. */
 static void run_issue(blk_cache *cache, blk_transfer *t, blk_buf *b, uint32_t epoch)
 {
+    if (b->shadow) {
+        /* A shadow is unhashed: it goes out alone (its neighbours are found by block). */
+        af_memcpy(cache_staging_ptr(cache, t->staging_slot), b->data, BLK_TRANSFER_SIZE);
+        b->dirty = false;
+        b->writing = true;
+        dirty_unlink(cache, b);
+        cache->dirty_count--;
+        t->shadow = cache_buf_index(cache, b);
+        t->kind = BLK_XFER_WRITEBACK;
+        t->block = b->block;
+        t->count = 1;
+        blk_transfer_note_write(cache, b->block, 1);
+        blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b->block, 1,
+                                          cache_staging_offset(cache, t->staging_slot), &t->io);
+        if (st != BLK_OK) {
+            t->io.status = st;
+            t->io.done = true;
+        }
+        return;
+    }
     uint32_t max = cache->staging_slot_blocks;
     uint64_t first = b->block;
     while (first > 0 && b->block - (first - 1) < max && writeback_candidate(blk_cache_find(cache, first - 1), epoch))
@@ -78,7 +98,7 @@ static void run_issue(blk_cache *cache, blk_transfer *t, blk_buf *b, uint32_t ep
 static void run_complete(blk_cache *cache, blk_transfer *t, uint32_t epoch, blk_status st)
 {
     for (uint32_t k = 0; k < t->count; k++) {
-        blk_buf *x = blk_cache_find(cache, t->block + k);
+        blk_buf *x = t->shadow != BLK_NONE ? &cache->bufs[t->shadow] : blk_cache_find(cache, t->block + k);
         x->writing = false;
         if (st != BLK_OK) {
             /* Not on the device: dirty again, and no later than the epoch it was written in. */
@@ -96,7 +116,10 @@ static void run_complete(blk_cache *cache, blk_transfer *t, uint32_t epoch, blk_
         blk_cache_count_write(cache, t->block, t->count);
         if (cache->written_unflushed_epoch < epoch)
             cache->written_unflushed_epoch = epoch;
+        if (t->shadow != BLK_NONE)
+            blk_cache_shadow_written(cache, &cache->bufs[t->shadow]);
     }
+    t->shadow = BLK_NONE;
     fp_wake_all(&cache->buffer_waiters, NULL);
 }
 

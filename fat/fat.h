@@ -44,10 +44,10 @@
  * only lost clusters; both FATs
  * are written together; FAT entry 1's clean-shutdown bit is cleared at mount and set at
  * clean unmount, when FSInfo's free count (set to "unknown" while mounted) is rewritten.
- * Known gap: the cache moves a block dirtied again into the later flush epoch, so when
- * another task re-dirties the same FAT or directory block after an order point, that
- * block can reach the disk after writes this order put behind it (see the power-cut
- * issue: it needs a flush there, or a cache that keeps the earlier version).
+ * A FAT or directory block changed again after an order point, by this task or another,
+ * keeps its earlier version as a shadow in the cache (blk_cache_prepare_write, called
+ * before every change of a pinned block), so each version reaches the disk in its own
+ * epoch and nothing written later can overtake it.
  *
  * LOCK ORDER (all fp_rwlock / fp_mutex, held across blocking points):
  *   1. vol->rename_lock (only rename takes it)

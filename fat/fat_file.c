@@ -318,8 +318,11 @@ static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uin
             n = BLK_TRANSFER_SIZE;
             s = blk_cache_get(vol->cache, off / BLK_TRANSFER_SIZE, BLK_GET_OVERWRITE, &buf);
             if (s == BLK_OK) {
-                af_memset(blk_buf_data(buf), 0, BLK_TRANSFER_SIZE);
-                blk_cache_mark_dirty(vol->cache, buf);
+                s = blk_cache_prepare_write(vol->cache, buf);
+                if (s == BLK_OK) {
+                    af_memset(blk_buf_data(buf), 0, BLK_TRANSFER_SIZE);
+                    blk_cache_mark_dirty(vol->cache, buf);
+                }
                 blk_cache_release(vol->cache, buf);
             }
         } else {

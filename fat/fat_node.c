@@ -216,8 +216,13 @@ fs_status fat_node_write_dirent(fat_node *node)
     }
     blk_buf *buf;
     blk_status s = blk_cache_get(vol->cache, node->dirent_offset / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
-    if (s != BLK_OK)
+    if (s == BLK_OK)
+        s = blk_cache_prepare_write(vol->cache, buf);
+    if (s != BLK_OK) {
+        if (buf)
+            blk_cache_release(vol->cache, buf);
         return fat_status_from_blk(s);
+    }
     uint8_t *e = blk_buf_data(buf) + node->dirent_offset % BLK_TRANSFER_SIZE;
     e[FAT_DIRENT_ATTR] = node->attr;
     e[FAT_DIRENT_CREATE_10MS] = node->create_10ms;

@@ -93,7 +93,21 @@ static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster,
             return fat_status_from_blk(s);
         }
     }
-    /* Both blocks pinned: from here to the stores nothing blocks. */
+    /* Keep versions of closed epochs (blk_cache_prepare_write); preparing one block may
+     * block and let the other be dirtied in a now-closed epoch, so repeat until both are
+     * ready at once. */
+    while (s == BLK_OK && !(blk_cache_write_ready(vol->cache, a) && (!b || blk_cache_write_ready(vol->cache, b)))) {
+        s = blk_cache_prepare_write(vol->cache, a);
+        if (s == BLK_OK && b)
+            s = blk_cache_prepare_write(vol->cache, b);
+    }
+    if (s != BLK_OK) {
+        blk_cache_release(vol->cache, a);
+        if (b)
+            blk_cache_release(vol->cache, b);
+        return fat_status_from_blk(s);
+    }
+    /* Both blocks pinned and ready: from here to the stores nothing blocks. */
     uint8_t bytes[4];
     for (uint32_t i = 0; i < width; i++)
         bytes[i] = in + i < BLK_TRANSFER_SIZE ? blk_buf_data(a)[in + i] : blk_buf_data(b)[in + i - BLK_TRANSFER_SIZE];

@@ -460,7 +460,7 @@ TEST(cache_eviction_write_back_respects_epochs)
     blk_fixture_fini(&fx);
 }
 
-TEST(cache_block_dirtied_again_moves_to_the_later_epoch)
+TEST(cache_block_dirtied_again_keeps_each_epochs_version_in_order)
 {
     blk_fixture_options o = small_options(16);
     CHECK(fixture_with_pattern(&fx, &o));
@@ -471,22 +471,32 @@ TEST(cache_block_dirtied_again_moves_to_the_later_epoch)
     CHECK(blk_fixture_spawn(&fx, run_epochs, &j));
     CHECK(blk_fixture_run(&fx));
     CHECK_EQ(j.status, BLK_OK);
-    /* Block 31 is written once, with its epoch-2 contents, after block 30 is durable. */
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->shadow_copies, 1);
+    /* Block 31 goes out twice: its epoch-1 version with block 30, before the FLUSH that
+     * closes epoch 1, then its epoch-2 version with block 32 after it. */
     uint64_t n = ram_device_log_count(&fx.dev);
-    int64_t flush_after_30 = -1;
-    bool saw_30 = false;
+    int64_t first_flush = -1;
+    int writes_of_31_before = 0, writes_of_31_after = 0;
     for (uint64_t i = 0; i < n; i++) {
         const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
-        if (e->code == BLK_REQ_WRITE && e->block <= 30 && 30 < e->block + e->count) {
-            CHECK(e->block + e->count <= 31); /* not merged with 31 */
-            saw_30 = true;
-        }
-        if (e->code == BLK_REQ_FLUSH && saw_30 && flush_after_30 < 0)
-            flush_after_30 = (int64_t)i;
-        if (e->code == BLK_REQ_WRITE && e->block <= 31 && 31 < e->block + e->count)
-            CHECK(flush_after_30 >= 0 && (int64_t)i > flush_after_30);
+        if (e->code == BLK_REQ_FLUSH && first_flush < 0)
+            first_flush = (int64_t)i;
+        if (e->code != BLK_REQ_WRITE)
+            continue;
+        bool covers_30 = e->block <= 30 && 30 < e->block + e->count;
+        bool covers_31 = e->block <= 31 && 31 < e->block + e->count;
+        bool covers_32 = e->block <= 32 && 32 < e->block + e->count;
+        CHECK(!covers_30 || first_flush < 0);
+        CHECK(!covers_32 || first_flush >= 0);
+        if (covers_31 && first_flush < 0)
+            writes_of_31_before++;
+        else if (covers_31)
+            writes_of_31_after++;
     }
+    CHECK_EQ(writes_of_31_before, 1);
+    CHECK_EQ(writes_of_31_after, 1);
     CHECK(pattern_check(fx.image + 31 * BLK_TRANSFER_SIZE, 2031));
+    CHECK(pattern_check(fx.image + 30 * BLK_TRANSFER_SIZE, 1030));
     blk_fixture_fini(&fx);
 }
 
