@@ -20,7 +20,7 @@ const char *fat_bpb_error_text(fat_bpb_error e)
     case FAT_BPB_BAD_MEDIA: return "bad media byte";
     case FAT_BPB_TOO_SMALL: return "no room for data clusters";
     case FAT_BPB_BEYOND_DEVICE: return "volume larger than the device";
-    case FAT_BPB_BAD_FAT32_FIELDS: return "FAT32 fields inconsistent with the cluster count";
+    case FAT_BPB_BAD_FAT32_FIELDS: return "FAT32 fields invalid, or too many clusters for FAT12/16";
     case FAT_BPB_BAD_ROOT_CLUSTER: return "FAT32 root cluster out of range";
     case FAT_BPB_BAD_FSINFO: return "FSInfo or backup boot sector outside the reserved area";
     case FAT_BPB_NO_PARTITION: return "no FAT boot sector and no FAT partition";
@@ -128,13 +128,19 @@ fs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_off
     g.cluster_count = (g.total_sectors - g.first_data_sector) / g.sectors_per_cluster;
     if (g.cluster_count == 0)
         return corrupt(why, FAT_BPB_TOO_SMALL);
-    g.type = g.cluster_count <= FAT12_MAX_CLUSTERS ? FAT_TYPE_12
-             : g.cluster_count <= FAT16_MAX_CLUSTERS ? FAT_TYPE_16 : FAT_TYPE_32;
+    /* The specification types a volume by its cluster count alone. A FAT32 layout (16-bit
+     * FAT size 0) with fewer clusters than FAT32's minimum is what `mkfs.fat -F 32` makes
+     * for small volumes, and Linux and dosfstools read it as FAT32, so we do too; a
+     * FAT12/16 layout with more clusters than FAT16 can address stays an error. */
+    if (fat32_layout)
+        g.type = FAT_TYPE_32;
+    else if (g.cluster_count <= FAT16_MAX_CLUSTERS)
+        g.type = g.cluster_count <= FAT12_MAX_CLUSTERS ? FAT_TYPE_12 : FAT_TYPE_16;
+    else
+        return corrupt(why, FAT_BPB_BAD_FAT32_FIELDS);
     if (g.type == FAT_TYPE_32 && g.cluster_count > FAT32_MAX_CLUSTERS)
         return corrupt(why, FAT_BPB_TOO_SMALL);
     g.max_cluster = g.cluster_count + 1;
-    if ((g.type == FAT_TYPE_32) != fat32_layout)
-        return corrupt(why, FAT_BPB_BAD_FAT32_FIELDS);
     if ((g.type == FAT_TYPE_32) != (g.root_entries == 0))
         return corrupt(why, FAT_BPB_BAD_ROOT_ENTRIES);
     g.fat_bytes = (uint64_t)g.fat_sectors * g.bytes_per_sector;

@@ -30,8 +30,8 @@ typedef enum fat_bpb_error {
     FAT_BPB_BAD_MEDIA,          /* media byte not 0xF0 or 0xF8..0xFF */
     FAT_BPB_TOO_SMALL,          /* metadata leaves no data clusters */
     FAT_BPB_BEYOND_DEVICE,      /* the volume claims more sectors than the device has */
-    FAT_BPB_BAD_FAT32_FIELDS,   /* FAT32 version != 0, active FAT out of range, or the 16/32-bit
-                                   FAT size fields disagree with the type by cluster count */
+    FAT_BPB_BAD_FAT32_FIELDS,   /* FAT32 version != 0, active FAT out of range, or a FAT12/16
+                                   layout with more clusters than FAT16 can address */
     FAT_BPB_BAD_ROOT_CLUSTER,   /* FAT32 root cluster outside 2..max */
     FAT_BPB_BAD_FSINFO,         /* FSInfo / backup boot sector number outside the reserved area */
     FAT_BPB_NO_PARTITION,       /* no FAT volume at sector 0 and no FAT partition in the MBR */

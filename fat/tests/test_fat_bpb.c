@@ -98,6 +98,7 @@ TEST(mkfs_fat_images_parse)
         {12, 1024, 2, 4096},  {16, 512, 0, 16384},  {16, 512, 4, 32768},  {16, 512, 64, 600000},
         {16, 4096, 1, 65536}, {16, 2048, 2, 65536}, {32, 512, 1, 40960},  {32, 512, 0, 600000},
         {32, 512, 8, 300000}, {32, 4096, 1, 300000}, {32, 512, 128, 4300000},
+        {32, 512, 8, 65536},  {32, 4096, 1, 65536}, /* FAT32 below its minimum cluster count */
     };
     for (size_t i = 0; i < AF_ARRAY_LEN(cases); i++)
         CHECK_MSG(check_against_fsck(&cases[i]), "case %zu", i);
@@ -119,7 +120,7 @@ static bool geometry_sane(const fat_geometry *g, uint64_t device)
            (g->type == FAT_TYPE_32 || g->root_dir_offset + g->root_entries * 32ull <= g->data_offset) &&
            (g->type != FAT_TYPE_12 || g->cluster_count <= FAT12_MAX_CLUSTERS) &&
            (g->type != FAT_TYPE_16 || (g->cluster_count > FAT12_MAX_CLUSTERS && g->cluster_count <= FAT16_MAX_CLUSTERS)) &&
-           (g->type != FAT_TYPE_32 || g->cluster_count > FAT16_MAX_CLUSTERS);
+           (g->type != FAT_TYPE_32 || g->cluster_count <= FAT32_MAX_CLUSTERS);
 }
 
 static bool fuzz_image(const char *mkfs_args, long size_kib, uint64_t *seed)

@@ -19,7 +19,7 @@ typedef struct layout {
 static const layout layouts[] = {
     { 12, 512, 1, 2000 },   { 12, 4096, 1, 8192 },   { 16, 512, 4, 32768 },
     { 16, 4096, 1, 32768 }, { 16, 512, 32, 131072 }, { 32, 512, 1, 40960 },
-    { 32, 512, 2, 81920 },
+    { 32, 512, 2, 81920 },  { 32, 512, 8, 65536 },   { 32, 4096, 1, 65536 },
 };
 
 static void put_file(const char *dir, const char *name, size_t len, uint64_t seed)
