@@ -113,7 +113,7 @@ void fat_alloc_unreserve(fat_volume *vol, uint32_t count);
 /* Claim up to `max` free clusters contiguous from one found at or after `hint` out of a
  * reservation (never blocks); returns the first, *count how many (>= 1). */
 uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint32_t *count);
-/* Return claimed clusters whose FAT entries are still free (never blocks). */
+/* Give back claimed clusters whose FAT entries were never written (never blocks). */
 void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count);
 /* Blocks: zero the FAT entries of a chain and release its clusters (bounded walk). Only
  * for chains nothing on disk points to; others go through fat_chain_free_later. */

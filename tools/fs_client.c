@@ -290,8 +290,9 @@ static fs_status path_in(fs_conn *c, const char *path, share_path *out)
     return FS_STATUS_SUCCESS;
 }
 
-/* Commands whose parameters are one path followed by the command's own fields. */
-static fs_status path_call(fs_conn *c, uint64_t type, const char *path, uint64_t *data)
+/* Commands whose parameters are a path and at most one u64 after it (FILE_OPEN's flags;
+ * 0 for the others, where those bytes are unused). */
+static fs_status path_call(fs_conn *c, uint64_t type, const char *path, uint64_t arg, uint64_t *data)
 {
     share_path sp;
     fs_status st = path_in(c, path, &sp);
@@ -300,31 +301,24 @@ static fs_status path_call(fs_conn *c, uint64_t type, const char *path, uint64_t
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = type;
-    cmd.params.file_remove.path = sp.buf;
+    cmd.params.file_open.path = sp.buf;
+    cmd.params.file_open.flags = arg;
     st = fs_conn_call(c, &cmd, data);
     fs_conn_free(c, sp.p);
     return st;
 }
 
-fs_status fs_conn_remove(fs_conn *c, const char *path) { return path_call(c, FS_CMD_FILE_REMOVE, path, NULL); }
-fs_status fs_conn_mkdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_CREATE, path, NULL); }
-fs_status fs_conn_rmdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_REMOVE, path, NULL); }
-fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd) { return path_call(c, FS_CMD_DIR_OPEN, path, fd); }
+fs_status fs_conn_remove(fs_conn *c, const char *path) { return path_call(c, FS_CMD_FILE_REMOVE, path, 0, NULL); }
+fs_status fs_conn_mkdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_CREATE, path, 0, NULL); }
+fs_status fs_conn_rmdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_REMOVE, path, 0, NULL); }
+fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd)
+{
+    return path_call(c, FS_CMD_DIR_OPEN, path, 0, fd);
+}
 
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd)
 {
-    share_path sp;
-    fs_status st = path_in(c, path, &sp);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_FILE_OPEN;
-    cmd.params.file_open.path = sp.buf;
-    cmd.params.file_open.flags = flags;
-    st = fs_conn_call(c, &cmd, fd);
-    fs_conn_free(c, sp.p);
-    return st;
+    return path_call(c, FS_CMD_FILE_OPEN, path, flags, fd);
 }
 
 fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
