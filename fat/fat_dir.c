@@ -457,6 +457,17 @@ static fs_status write_slot(fat_node *dir, uint32_t slot, const uint8_t *bytes, 
     return fat_status_from_blk(s);
 }
 
+/* A directory's modify time follows its entries, as POSIX programs expect of mtime; the
+ * root has no entry to hold one. */
+static fs_status touch_directory(fat_node *dir)
+{
+    fat_datetime now = fat_now(dir->vol);
+    dir->write_date = now.date;
+    dir->write_time = now.time;
+    dir->access_date = now.date;
+    return fat_node_write_dirent(dir);
+}
+
 fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
 {
     uint8_t entry[32];
@@ -499,7 +510,7 @@ fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[
     }
     out->name = NULL;
     out->name_len = 0;
-    return FS_STATUS_SUCCESS;
+    return touch_directory(dir);
 }
 
 fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
@@ -533,7 +544,7 @@ fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
     }
     if (slot - lfn_count < dir->free_hint)
         dir->free_hint = slot - lfn_count;
-    return FS_STATUS_SUCCESS;
+    return touch_directory(dir);
 }
 
 fs_status fat_dir_is_empty(fat_node *dir, bool *empty)

@@ -10,8 +10,7 @@
  * reaches the volume: we pin the file with an fd of our own, unlink it on the server, and
  * answer for the hidden name from that fd until libfuse unlinks it at the last release.
  * Name components over 255 bytes get ENAMETOOLONG here, as the kernel does not check them
- * for FUSE. The FAT engine does not touch a directory's times when its entries change, so
- * the operations that add or remove entries set the parents' modification time.
+ * for FUSE. Directory modification times follow their entries in the engine itself.
  * Unmount (fusermount3 -u) or SIGINT/SIGTERM end the loop; then DEINITIALISE makes the
  * server sync and unmount, leaving the volume clean.
  */
@@ -113,19 +112,6 @@ static bool forget_hidden(const char *path)
     free(found->path);
     free(found);
     return true;
-}
-
-/* Set the modification time of path's parent directory to now (best effort). */
-static void touch_parent(const char *path)
-{
-    char parent[FS_MAX_PATH_LENGTH + 1];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 0;
-    if (n == 0 || n > FS_MAX_PATH_LENGTH)
-        return; /* the root directory has no times on FAT */
-    memcpy(parent, path, n);
-    parent[n] = '\0';
-    fs_conn_set_times(conn, parent, -1, (int64_t)time(NULL));
 }
 
 static int check_names(const char *path)
@@ -237,7 +223,6 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     if (st != FS_STATUS_SUCCESS)
         return to_errno(st);
     fi->fh = fd;
-    touch_parent(path);
     return 0;
 }
 
@@ -336,10 +321,7 @@ static int op_unlink(const char *path)
     int err = check_names(path);
     if (err)
         return err;
-    fs_status st = fs_conn_remove(conn, path);
-    if (st == FS_STATUS_SUCCESS)
-        touch_parent(path);
-    return to_errno(st);
+    return to_errno(fs_conn_remove(conn, path));
 }
 
 static int op_mkdir(const char *path, mode_t mode)
@@ -348,10 +330,7 @@ static int op_mkdir(const char *path, mode_t mode)
     int err = check_names(path);
     if (err)
         return err;
-    fs_status st = fs_conn_mkdir(conn, path);
-    if (st == FS_STATUS_SUCCESS)
-        touch_parent(path);
-    return to_errno(st);
+    return to_errno(fs_conn_mkdir(conn, path));
 }
 
 /* The kernel may send RELEASEDIR for a directory just read (rm -r) after the rmdir that
@@ -374,8 +353,6 @@ static int op_rmdir(const char *path)
     int attempt = 0;
     while ((st = retry_busy(fs_conn_rmdir(conn, path), attempt++)) == FS_STATUS_BUSY && attempt < BUSY_RETRIES)
         ;
-    if (st == FS_STATUS_SUCCESS)
-        touch_parent(path);
     return to_errno(st);
 }
 
@@ -389,10 +366,7 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
     if (flags & ~(unsigned)RENAME_NOREPLACE)
         return -EINVAL;
     if (is_hidden_name(to) && !flags) {
-        fs_status hidden = hide_file(from, to);
-        if (hidden == FS_STATUS_SUCCESS)
-            touch_parent(from);
-        return to_errno(hidden);
+        return to_errno(hide_file(from, to));
     }
     if (flags & RENAME_NOREPLACE) {
         fs_stat rec;
@@ -404,10 +378,6 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
     while ((st = retry_busy(fs_conn_rename(conn, from, to), attempt++)) == FS_STATUS_BUSY &&
            attempt < BUSY_RETRIES)
         ;
-    if (st == FS_STATUS_SUCCESS) {
-        touch_parent(from);
-        touch_parent(to);
-    }
     return to_errno(st);
 }
 

@@ -396,6 +396,27 @@ static void times(fat_tv *t, void *arg)
     if (!EXPECT(fat_set_times(vol, P("/td"), -1, 1500000002) == FS_STATUS_SUCCESS &&
                 tv_path_stat(vol, "/td", &st) == FS_STATUS_SUCCESS && st.mtime == 1500000002))
         return;
+    /* A directory's modify time follows its entries: creating, renaming within and removing
+     * each bring it to the clock's time. */
+    static const char *const changes[] = {"create", "rename", "unlink", "mkdir", "rmdir"};
+    for (size_t i = 0; i < AF_ARRAY_LEN(changes); i++) {
+        fs_status r;
+        if (!EXPECT(fat_set_times(vol, P("/td"), -1, 1500000002) == FS_STATUS_SUCCESS))
+            return;
+        switch (i) {
+        case 0: r = tv_write_file(vol, "/td/f", "y", 1); break;
+        case 1: r = fat_rename(vol, P("/td/f"), P("/td/g")); break;
+        case 2: r = fat_unlink(vol, P("/td/g")); break;
+        case 3: r = fat_mkdir(vol, P("/td/sub")); break;
+        default: r = fat_rmdir(vol, P("/td/sub")); break;
+        }
+        if (!EXPECT(r == FS_STATUS_SUCCESS && tv_path_stat(vol, "/td", &st) == FS_STATUS_SUCCESS))
+            return;
+        if (!EXPECT(st.mtime == 1700000000)) {
+            fprintf(stderr, "  after %s: directory mtime %llu\n", changes[i], (unsigned long long)st.mtime);
+            return;
+        }
+    }
     *ok = 1;
 }
 
