@@ -35,18 +35,20 @@ static void raw_from_node(const fat_node *n, uint8_t raw[32])
 }
 
 /* Resolve the parent and prepare the last component's name. */
-static fs_status parent_and_name(fat_volume *vol, const char *path, size_t len, fat_node **parent, fat_name *name,
-                                 bool *is_root)
+/* Reference path's parent directory and prepare its last name. The root has no parent:
+ * it gives `root_status`, which is what each operation says of the root. */
+static fs_status parent_and_name(fat_volume *vol, const char *path, size_t len, fs_status root_status,
+                                 fat_node **parent, fat_name *name)
 {
     const char *c;
     size_t n;
     fs_status st = fat_path_parent(vol, path, len, parent, &c, &n);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    *is_root = n == 0;
     if (n == 0)
-        return FS_STATUS_SUCCESS;
-    st = n > FS_MAX_NAME_LENGTH ? FS_STATUS_NAME_TOO_LONG : fat_name_prepare(c, n, name);
+        st = root_status;
+    else
+        st = n > FS_MAX_NAME_LENGTH ? FS_STATUS_NAME_TOO_LONG : fat_name_prepare(c, n, name);
     if (st != FS_STATUS_SUCCESS)
         fat_node_put(*parent);
     return st;
@@ -105,14 +107,9 @@ fs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags
         return FS_STATUS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    bool is_root;
-    fs_status st = parent_and_name(vol, path, len, &dir, &name, &is_root);
+    fs_status st = parent_and_name(vol, path, len, FS_STATUS_IS_DIRECTORY, &dir, &name);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    if (is_root) {
-        fat_node_put(dir);
-        return FS_STATUS_IS_DIRECTORY;
-    }
     if (create)
         fp_rwlock_write_lock(vol->pool, &dir->lock);
     else
@@ -258,14 +255,9 @@ fs_status fat_unlink(fat_volume *vol, const char *path, size_t len)
         return FS_STATUS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    bool is_root;
-    fs_status st = parent_and_name(vol, path, len, &dir, &name, &is_root);
+    fs_status st = parent_and_name(vol, path, len, FS_STATUS_IS_DIRECTORY, &dir, &name);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    if (is_root) {
-        fat_node_put(dir);
-        return FS_STATUS_IS_DIRECTORY;
-    }
     dir_write_lock(vol, dir);
     fat_dirent d;
     fat_node *node = NULL;
@@ -295,14 +287,9 @@ fs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
         return FS_STATUS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    bool is_root;
-    fs_status st = parent_and_name(vol, path, len, &dir, &name, &is_root);
+    fs_status st = parent_and_name(vol, path, len, FS_STATUS_ALREADY_EXISTS, &dir, &name);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    if (is_root) {
-        fat_node_put(dir);
-        return FS_STATUS_ALREADY_EXISTS;
-    }
     dir_write_lock(vol, dir);
     fat_dirent d;
     st = dir->unlinked ? FS_STATUS_NO_FILE : fat_dir_lookup(dir, &name, &d);
@@ -359,14 +346,9 @@ fs_status fat_rmdir(fat_volume *vol, const char *path, size_t len)
         return FS_STATUS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    bool is_root;
-    fs_status st = parent_and_name(vol, path, len, &dir, &name, &is_root);
+    fs_status st = parent_and_name(vol, path, len, FS_STATUS_BUSY, &dir, &name);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    if (is_root) {
-        fat_node_put(dir);
-        return FS_STATUS_BUSY;
-    }
     fat_node *child = NULL;
     st = lookup_node(vol, dir, &name, &child);
     if (st == FS_STATUS_SUCCESS && !child->is_dir)
@@ -514,19 +496,13 @@ fs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, cons
         return FS_STATUS_READ_ONLY_FS;
     fat_node *sp, *dp;
     fat_name sname, dname;
-    bool sroot, droot;
-    fs_status st = parent_and_name(vol, old_path, old_len, &sp, &sname, &sroot);
+    fs_status st = parent_and_name(vol, old_path, old_len, FS_STATUS_BUSY, &sp, &sname);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    st = parent_and_name(vol, new_path, new_len, &dp, &dname, &droot);
+    st = parent_and_name(vol, new_path, new_len, FS_STATUS_BUSY, &dp, &dname);
     if (st != FS_STATUS_SUCCESS) {
         fat_node_put(sp);
         return st;
-    }
-    if (sroot || droot) {
-        fat_node_put(sp);
-        fat_node_put(dp);
-        return FS_STATUS_BUSY;
     }
     fp_mutex_lock(vol->pool, &vol->rename_lock);
     for (int attempt = 0; attempt < 8; attempt++) {
