@@ -28,7 +28,7 @@ static double now_ns(void)
 typedef struct bench_vol {
     blk_fixture f;
     fat_volume vol;
-    void *mem[4];
+    void *mem;
 } bench_vol;
 
 static fat_config bench_cfg;
@@ -70,20 +70,10 @@ static void open_vol(bench_vol *b, const char *image, uint32_t index_entries, ui
     bench_cfg = fat_config_defaults();
     bench_cfg.index_entries = index_entries;
     bench_cfg.runs_per_node = runs;
-    fat_memory_sizes m;
-    fat_memory_needed(&bench_cfg, b->f.image_bytes, &m);
-    b->mem[0] = calloc(1, m.nodes + 16);
-    b->mem[1] = calloc(1, m.index + 16);
-    b->mem[2] = calloc(1, m.runs + 16);
-    b->mem[3] = calloc(1, m.free_map + 16);
-    bench_cfg.node_memory = b->mem[0];
-    bench_cfg.node_memory_size = m.nodes;
-    bench_cfg.index_memory = b->mem[1];
-    bench_cfg.index_memory_size = m.index;
-    bench_cfg.run_memory = b->mem[2];
-    bench_cfg.run_memory_size = m.runs;
-    bench_cfg.free_map_memory = b->mem[3];
-    bench_cfg.free_map_memory_size = m.free_map;
+    size_t bytes = fat_memory_total(&bench_cfg, b->f.image_bytes);
+    b->mem = calloc(1, bytes);
+    if (!fat_config_place_memory(&bench_cfg, b->f.image_bytes, b->mem, bytes))
+        abort();
     run_task(b, do_mount, b);
 }
 
@@ -93,8 +83,7 @@ static void close_vol(bench_vol *b, const char *save)
     if (save)
         blk_fixture_save(&b->f, save);
     blk_fixture_fini(&b->f);
-    for (int i = 0; i < 4; i++)
-        free(b->mem[i]);
+    free(b->mem);
 }
 
 /* ---- directory of 10,000 files ---------------------------------------------------------- */

@@ -105,6 +105,11 @@ fat_config fat_config_defaults(void);
 /* Arena sizes for cfg's limits on a device of device_bytes (the free map is sized for the
  * largest cluster count such a device can hold: one bit per 512-byte sector). */
 void fat_memory_needed(const fat_config *cfg, uint64_t device_bytes, fat_memory_sizes *out);
+/* The four arenas in one block: fat_memory_total() bytes; fat_config_place_memory points
+ * cfg's arenas into [memory, memory + size) (each 16-byte aligned), or returns false and
+ * leaves cfg unchanged when they do not fit. */
+size_t fat_memory_total(const fat_config *cfg, uint64_t device_bytes);
+bool fat_config_place_memory(fat_config *cfg, uint64_t device_bytes, void *memory, size_t size);
 
 typedef struct fat_statfs_info {
     uint64_t cluster_size;      /* bytes */

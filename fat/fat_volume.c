@@ -42,6 +42,36 @@ void fat_memory_needed(const fat_config *cfg, uint64_t device_bytes, fat_memory_
     out->free_map = free_map_bytes(clusters + 2u);
 }
 
+static size_t round_up16(size_t n) { return (n + 15u) & ~(size_t)15u; }
+
+size_t fat_memory_total(const fat_config *cfg, uint64_t device_bytes)
+{
+    fat_memory_sizes m;
+    fat_memory_needed(cfg, device_bytes, &m);
+    return 15u + round_up16(m.nodes) + round_up16(m.index) + round_up16(m.runs) + round_up16(m.free_map);
+}
+
+bool fat_config_place_memory(fat_config *cfg, uint64_t device_bytes, void *memory, size_t size)
+{
+    if (!memory || size < fat_memory_total(cfg, device_bytes))
+        return false;
+    fat_memory_sizes m;
+    fat_memory_needed(cfg, device_bytes, &m);
+    uint8_t *p = (uint8_t *)af_align_up((uintptr_t)memory, 16);
+    cfg->node_memory = p;
+    cfg->node_memory_size = m.nodes;
+    p += round_up16(m.nodes);
+    cfg->index_memory = p;
+    cfg->index_memory_size = m.index;
+    p += round_up16(m.index);
+    cfg->run_memory = p;
+    cfg->run_memory_size = m.runs;
+    p += round_up16(m.runs);
+    cfg->free_map_memory = p;
+    cfg->free_map_memory_size = m.free_map;
+    return true;
+}
+
 static void index_init(fat_volume *vol)
 {
     uint32_t entries = vol->cfg.index_entries;

@@ -56,10 +56,8 @@ size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes)
 {
     uint32_t buffers = cache_buffer_count(data_bytes);
     fat_config cfg = fat_config_defaults();
-    fat_memory_sizes sizes;
-    fat_memory_needed(&cfg, device_bytes, &sizes);
     return round16((size_t)buffers * sizeof(blk_buf)) + round16((size_t)hash_size_for(buffers) * sizeof(uint32_t)) +
-           round16(sizes.nodes) + round16(sizes.index) + round16(sizes.runs) + round16(sizes.free_map);
+           fat_memory_total(&cfg, device_bytes);
 }
 
 static void *carve(uint8_t **cursor, uint8_t *end, size_t bytes)
@@ -180,21 +178,12 @@ static bool start(void)
         return serve_without_volume();
     }
 
-    /* A FAT arena that does not fit leaves its size 0: INITIALISE then reports
+    /* FAT memory that does not fit leaves the arenas empty: INITIALISE then reports
      * ALLOCATION_ERROR to the client instead of the server failing silently. */
     fat_config fc = fat_config_defaults();
     fc.clock = wall_clock;
     fc.read_only = info->read_only;
-    fat_memory_sizes sizes;
-    fat_memory_needed(&fc, blk_client_capacity_blocks(&client) * BLK_TRANSFER_SIZE, &sizes);
-    if ((fc.node_memory = carve(&cursor, end, sizes.nodes)))
-        fc.node_memory_size = sizes.nodes;
-    if ((fc.index_memory = carve(&cursor, end, sizes.index)))
-        fc.index_memory_size = sizes.index;
-    if ((fc.run_memory = carve(&cursor, end, sizes.runs)))
-        fc.run_memory_size = sizes.runs;
-    if ((fc.free_map_memory = carve(&cursor, end, sizes.free_map)))
-        fc.free_map_memory_size = sizes.free_map;
+    fat_config_place_memory(&fc, blk_client_capacity_blocks(&client) * BLK_TRANSFER_SIZE, cursor, (size_t)(end - cursor));
 
     fs_server_config sc = {.pool = &pool, .blk = &client, .cache = &cache, .volume = &volume, .fat_config = fc};
     fs_server_init(&server, &sc);

@@ -83,20 +83,10 @@ bool fat_tv_open(fat_tv *tv, const char *image, const fat_tv_options *o)
     tv->cfg.max_nodes = o->max_nodes;
     tv->cfg.index_entries = o->index_entries;
     tv->cfg.runs_per_node = o->runs_per_node;
-    fat_memory_sizes m;
-    fat_memory_needed(&tv->cfg, tv->f.image_bytes, &m);
-    tv->mem[0] = aligned_alloc(16, (m.nodes + 15) & ~(size_t)15);
-    tv->mem[1] = aligned_alloc(16, (m.index + 15) & ~(size_t)15);
-    tv->mem[2] = aligned_alloc(16, (m.runs + 15) & ~(size_t)15);
-    tv->mem[3] = aligned_alloc(16, (m.free_map + 15) & ~(size_t)15);
-    tv->cfg.node_memory = tv->mem[0];
-    tv->cfg.node_memory_size = m.nodes;
-    tv->cfg.index_memory = tv->mem[1];
-    tv->cfg.index_memory_size = m.index;
-    tv->cfg.run_memory = tv->mem[2];
-    tv->cfg.run_memory_size = m.runs;
-    tv->cfg.free_map_memory = tv->mem[3];
-    tv->cfg.free_map_memory_size = m.free_map;
+    size_t bytes = fat_memory_total(&tv->cfg, tv->f.image_bytes);
+    tv->mem = malloc(bytes);
+    if (!fat_config_place_memory(&tv->cfg, tv->f.image_bytes, tv->mem, bytes))
+        return false;
     tv->mount_status = FS_STATUS_ERROR;
     return fat_tv_call(tv, do_mount, NULL);
 }
@@ -114,8 +104,8 @@ fs_status fat_tv_close(fat_tv *tv, const char *save_as)
     if (save_as && blk_fixture_save(&tv->f, save_as) != 0)
         st = FS_STATUS_ERROR;
     blk_fixture_fini(&tv->f);
-    for (int i = 0; i < 4; i++)
-        free(tv->mem[i]);
+    free(tv->mem);
+    tv->mem = NULL;
     return st;
 }
 

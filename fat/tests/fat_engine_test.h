@@ -12,7 +12,7 @@ typedef struct fat_tv {
     blk_fixture f;
     fat_volume vol;
     fat_config cfg;
-    void *mem[4];
+    void *mem;                  /* the engine's arenas, one block */
     fs_status mount_status;
 } fat_tv;
 

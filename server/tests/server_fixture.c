@@ -38,22 +38,10 @@ int sf_init(server_fixture *f, const sf_options *opts)
         return -1;
 
     fat_config cfg = fat_config_defaults();
-    fat_memory_sizes sizes;
-    fat_memory_needed(&cfg, bytes, &sizes);
-    size_t want[4] = {sizes.nodes, sizes.index, sizes.runs, sizes.free_map};
-    for (int i = 0; i < 4; i++) {
-        f->arenas[i] = aligned_alloc(64, (want[i] + 63) & ~(size_t)63);
-        if (!f->arenas[i])
-            return -1;
-    }
-    cfg.node_memory = f->arenas[0];
-    cfg.node_memory_size = sizes.nodes;
-    cfg.index_memory = f->arenas[1];
-    cfg.index_memory_size = sizes.index;
-    cfg.run_memory = f->arenas[2];
-    cfg.run_memory_size = sizes.runs;
-    cfg.free_map_memory = f->arenas[3];
-    cfg.free_map_memory_size = sizes.free_map;
+    size_t arena = fat_memory_total(&cfg, bytes);
+    f->arena = malloc(arena);
+    if (!fat_config_place_memory(&cfg, bytes, f->arena, arena))
+        return -1;
 
     fs_server_config sc = {
         .pool = &f->blk.pool,
@@ -98,8 +86,7 @@ void sf_fini(server_fixture *f)
         free(f->clients[i].completions);
         free(f->clients[i].share);
     }
-    for (int i = 0; i < 4; i++)
-        free(f->arenas[i]);
+    free(f->arena);
     blk_fixture_fini(&f->blk);
 }
 

@@ -29,7 +29,7 @@ typedef struct server_fixture {
     blk_fixture blk;
     fat_volume volume;
     fs_server server;
-    void *arenas[4];
+    void *arena;                  /* the FAT engine's memory */
     sf_client clients[SF_MAX_CLIENTS];
     int client_count;
 } server_fixture;
