@@ -105,19 +105,23 @@ static bool wants_notification(const fs_client *client)
 static uint32_t publish_completions(fs_server *server, fs_client *client)
 {
     uint32_t published = 0;
-    while (client->done_head && fs_queue_space(&client->completions) > 0) {
-        fs_request *req = client->done_head;
-        fs_msg msg;
-        af_memset(&msg, 0, sizeof(msg));
-        msg.cmpl = req->cmpl;
-        fs_queue_produce(&client->completions, &msg, 1);
-        client->done_head = req->next;
+    fs_msg batch[32];
+    uint64_t space;
+    /* In batches: one release store of the tail per batch, not per completion. */
+    while (client->done_head && (space = fs_queue_space(&client->completions)) > 0) {
+        uint32_t n = 0;
+        while (client->done_head && n < space && n < AF_ARRAY_LEN(batch)) {
+            fs_request *req = client->done_head;
+            batch[n++].cmpl = req->cmpl; /* zeroed past its fields when the command was taken */
+            client->done_head = req->next;
+            req->next = server->free_requests;
+            server->free_requests = req;
+        }
         if (!client->done_head)
             client->done_tail = NULL;
-        req->next = server->free_requests;
-        server->free_requests = req;
-        client->held--;
-        published++;
+        fs_queue_produce(&client->completions, batch, n);
+        client->held -= n;
+        published += n;
     }
     if (published && wants_notification(client))
         client->notify_needed = true;
