@@ -34,7 +34,6 @@ int fs_server_add_client(fs_server *server, const fs_client_config *config)
     fp_queue_init(&client->drain_waiters);
     for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++)
         fp_mutex_init(&client->fds[i].dir_lock);
-    client->connected = true;
     return (int)server->client_count++;
 }
 
@@ -69,7 +68,7 @@ static uint32_t take_commands(fs_server *server)
             if (!server->free_requests || fp_free_slots(server->pool) == 0)
                 return taken;
             fs_client *client = &server->clients[(server->next_client + k) % server->client_count];
-            if (!client->connected || client->held >= share || fs_queue_available(&client->commands) == 0)
+            if (client->held >= share || fs_queue_available(&client->commands) == 0)
                 continue;
             fs_request *req = server->free_requests;
             fs_msg msg;
@@ -80,7 +79,6 @@ static uint32_t take_commands(fs_server *server)
             req->client = client;
             client->in_flight++;
             client->held++;
-            client->commands_taken++;
             fp_task *task = fp_spawn(server->pool, request_main, req);
             AF_ASSERT(task != NULL); /* a slot was free */
             taken++;
@@ -151,7 +149,6 @@ bool fs_server_notified(fs_server *server)
         fs_client *client = &server->clients[i];
         if (client->notify_needed) {
             client->notify_needed = false;
-            client->notifications++;
             server->stats.client_notifications++;
             if (client->notify)
                 client->notify(client->notify_ctx);

@@ -79,11 +79,8 @@ typedef struct fs_client {
     fp_queue drain_waiters;  /* DEINITIALISE waits here for in_flight to drop */
     uint32_t draining;       /* DEINITIALISE requests waiting there */
     fs_request *done_head, *done_tail; /* completed, not yet published */
-    bool connected;
     bool initialised;
     bool notify_needed;
-    uint64_t commands_taken;
-    uint64_t notifications;
 } fs_client;
 
 struct fs_request {
