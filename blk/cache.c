@@ -266,17 +266,7 @@ blk_status blk_cache_prepare_write(blk_cache *cache, blk_buf *buf)
         /* The copy takes buf's place in the epoch-sorted dirty list; buf itself moves to
          * the current epoch at once, so it can never be evicted (and the block read back
          * stale) while its shadow waits. */
-        copy->dirty_prev = buf->dirty_prev;
-        copy->dirty_next = buf->dirty_next;
-        uint32_t i = cache_buf_index(cache, copy);
-        if (copy->dirty_prev != BLK_NONE)
-            cache->bufs[copy->dirty_prev].dirty_next = i;
-        else
-            cache->dirty_head = i;
-        if (copy->dirty_next != BLK_NONE)
-            cache->bufs[copy->dirty_next].dirty_prev = i;
-        else
-            cache->dirty_tail = i;
+        dirty_replace(cache, buf, copy);
         cache->dirty_count++;
         dirty_link(cache, buf, false);
         buf->epoch = cache->epoch;

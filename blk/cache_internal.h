@@ -66,6 +66,22 @@ static inline void dirty_unlink(blk_cache *cache, blk_buf *b)
         cache->dirty_tail = b->dirty_prev;
 }
 
+/* Put `copy` where `b` stands in the dirty list (b leaves it). */
+static inline void dirty_replace(blk_cache *cache, blk_buf *b, blk_buf *copy)
+{
+    uint32_t i = cache_buf_index(cache, copy);
+    copy->dirty_prev = b->dirty_prev;
+    copy->dirty_next = b->dirty_next;
+    if (copy->dirty_prev != BLK_NONE)
+        cache->bufs[copy->dirty_prev].dirty_next = i;
+    else
+        cache->dirty_head = i;
+    if (copy->dirty_next != BLK_NONE)
+        cache->bufs[copy->dirty_next].dirty_prev = i;
+    else
+        cache->dirty_tail = i;
+}
+
 /* cache.c */
 blk_buf *blk_cache_find(const blk_cache *cache, uint64_t block);
 /* A shadow's write-back completed: the buffer goes back to the free list. */
