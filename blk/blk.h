@@ -289,6 +289,13 @@ typedef enum blk_get_mode {
  * blocks (other tasks see the buffer as valid). */
 blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, blk_buf **out);
 
+/* Blocks: get (BLK_GET_READ) and pin up to `count` consecutive blocks from `block`, their
+ * misses read from the device at once rather than one after another. *got (>= 1 on BLK_OK)
+ * says how many: fewer than asked when the cache had no buffer to spare without waiting,
+ * or at the end of the device. On error nothing stays pinned. */
+#define BLK_CACHE_GET_MANY_MAX 16u
+blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, blk_buf **out, uint32_t *got);
+
 /* Blocks: make a pinned buffer safe to change in the current epoch. A buffer still dirty
  * from a closed epoch first has that version copied aside (a shadow, written back in its
  * own epoch), so the change cannot carry it to the device late, after writes of the epochs

@@ -157,15 +157,20 @@ static void buffer_unpin(blk_cache *cache, blk_buf *buf)
         fp_wake_all(&cache->buffer_waiters, NULL);
 }
 
-/* Blocks: fill a freshly hashed, pinned buffer from the device. */
-static blk_status buffer_read(blk_cache *cache, blk_buf *b)
+/* Blocks: start filling a freshly hashed, pinned buffer from the device. */
+static blk_status buffer_read_start(blk_cache *cache, blk_buf *b, blk_io *io)
 {
-    blk_io io;
     b->state = BLK_BUF_READING;
     cache->stats.device_reads++;
-    blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, b->block, 1, cache_buf_offset(cache, b), &io);
+    return blk_client_submit(cache->client, BLK_REQ_READ, b->block, 1, cache_buf_offset(cache, b), io);
+}
+
+/* Blocks: wait for the read buffer_read_start began (st: its submit status) and publish
+ * the outcome to the buffer's waiters. */
+static blk_status buffer_read_finish(blk_cache *cache, blk_buf *b, blk_io *io, blk_status st)
+{
     if (st == BLK_OK)
-        st = blk_io_wait(cache->client, &io);
+        st = blk_io_wait(cache->client, io);
     if (st == BLK_OK) {
         b->state = BLK_BUF_VALID;
     } else {
@@ -175,6 +180,25 @@ static blk_status buffer_read(blk_cache *cache, blk_buf *b)
     }
     fp_wake_all(&b->waiters, NULL);
     return st;
+}
+
+static blk_status buffer_read(blk_cache *cache, blk_buf *b)
+{
+    blk_io io;
+    return buffer_read_finish(cache, b, &io, buffer_read_start(cache, b, &io));
+}
+
+/* A taken buffer becomes the pinned, hashed home of `block` (contents not yet read). */
+static void buffer_claim(blk_cache *cache, blk_buf *b, uint64_t block)
+{
+    b->block = block;
+    b->pins = 1;
+    b->referenced = false;
+    b->dirty = false;
+    b->writing = false;
+    b->state = BLK_BUF_VALID;
+    hash_insert(cache, b);
+    cache->stats.misses++;
 }
 
 blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, blk_buf **out)
@@ -210,14 +234,7 @@ blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, bl
                 return st;
             continue;
         }
-        b->block = block;
-        b->pins = 1;
-        b->referenced = false;
-        b->dirty = false;
-        b->writing = false;
-        b->state = BLK_BUF_VALID;
-        hash_insert(cache, b);
-        cache->stats.misses++;
+        buffer_claim(cache, b, block);
         if (mode == BLK_GET_READ) {
             blk_status st = buffer_read(cache, b);
             if (st != BLK_OK) {
@@ -228,6 +245,63 @@ blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, bl
         *out = b;
         return BLK_OK;
     }
+}
+
+blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, blk_buf **out, uint32_t *got)
+{
+    *got = 0;
+    if (count == 0 || count > BLK_CACHE_GET_MANY_MAX || block >= cache->client->capacity)
+        return BLK_ERR_RANGE;
+    count = (uint32_t)af_min_u64(count, cache->client->capacity - block);
+    blk_io io[BLK_CACHE_GET_MANY_MAX];
+    blk_status submitted[BLK_CACHE_GET_MANY_MAX];
+    bool missed[BLK_CACHE_GET_MANY_MAX];
+    uint32_t n = 0;
+    /* Pin what is cached and start a read for each miss, stopping where a miss would have to
+     * wait (no free buffer, a bypass write in the way); the reads then overlap. */
+    for (; n < count; n++) {
+        blk_buf *b = blk_cache_find(cache, block + n);
+        missed[n] = !b;
+        if (b) {
+            b->pins++;
+            b->referenced = true;
+        } else {
+            if (blk_transfer_find_write(cache, block + n) || !(b = buffer_take(cache)))
+                break;
+            buffer_claim(cache, b, block + n);
+            submitted[n] = buffer_read_start(cache, b, &io[n]);
+        }
+        out[n] = b;
+    }
+    if (n == 0) {
+        blk_status st = blk_cache_get(cache, block, BLK_GET_READ, &out[0]);
+        *got = st == BLK_OK;
+        return st;
+    }
+    blk_status first = BLK_OK;
+    for (uint32_t i = 0; i < n; i++) {
+        blk_buf *b = out[i];
+        blk_status st = BLK_OK;
+        if (missed[i]) {
+            st = buffer_read_finish(cache, b, &io[i], submitted[i]);
+        } else {
+            while (b->state == BLK_BUF_READING)
+                fp_wait(cache->pool, &b->waiters);
+            if (b->state == BLK_BUF_FAILED)
+                st = b->read_status;
+            else
+                cache->stats.hits++;
+        }
+        if (first == BLK_OK)
+            first = st;
+    }
+    if (first != BLK_OK) {
+        for (uint32_t i = 0; i < n; i++)
+            buffer_unpin(cache, out[i]);
+        return first;
+    }
+    *got = n;
+    return BLK_OK;
 }
 
 void blk_cache_mark_dirty(blk_cache *cache, blk_buf *buf)

@@ -159,6 +159,12 @@ static void map_clear(fat_volume *vol, uint32_t c)
     vol->free_map[c / 64u] &= ~((uint64_t)1 << (c % 64u));
 }
 
+static void release_window(fat_volume *vol, blk_buf **win, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        blk_cache_release(vol->cache, win[i]);
+}
+
 fs_status fat_free_map_build(fat_volume *vol)
 {
     uint32_t max = vol->geo.max_cluster;
@@ -172,39 +178,44 @@ fs_status fat_free_map_build(fat_volume *vol)
     map_set(vol, 1);
     vol->free_count = 0;
     uint32_t width = entry_width(vol);
-    blk_buf *buf = NULL;
-    uint64_t cur = UINT64_MAX;
+    uint64_t last_block = fat_entry_offset(&vol->geo, vol->geo.active_fat, max) / BLK_TRANSFER_SIZE;
+    /* The FAT is read a window of blocks at a time: one device round trip per window
+     * instead of per block is most of the cost of a mount. */
+    blk_buf *win[BLK_CACHE_GET_MANY_MAX];
+    uint64_t win_block = 0;
+    uint32_t win_n = 0;
+    fs_status st = FS_STATUS_SUCCESS;
     for (uint32_t c = FAT_FIRST_CLUSTER; c <= max; c++) {
         uint64_t off = fat_entry_offset(&vol->geo, vol->geo.active_fat, c);
         uint64_t block = off / BLK_TRANSFER_SIZE;
         uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
         uint32_t value;
         if (in + width > BLK_TRANSFER_SIZE) {
-            fs_status st = fat_table_get(vol, c, &value);
-            if (st != FS_STATUS_SUCCESS) {
-                if (buf)
-                    blk_cache_release(vol->cache, buf);
-                return st;
-            }
+            st = fat_table_get(vol, c, &value);
+            if (st != FS_STATUS_SUCCESS)
+                break;
         } else {
-            if (block != cur) {
-                if (buf)
-                    blk_cache_release(vol->cache, buf);
-                buf = NULL;
-                blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &buf);
-                if (s != BLK_OK)
-                    return fat_status_from_blk(s);
-                cur = block;
+            if (block < win_block || block >= win_block + win_n) {
+                release_window(vol, win, win_n);
+                win_n = 0;
+                uint32_t want = (uint32_t)af_min_u64(BLK_CACHE_GET_MANY_MAX, last_block - block + 1);
+                blk_status s = blk_cache_get_many(vol->cache, block, want, win, &win_n);
+                if (s != BLK_OK) {
+                    st = fat_status_from_blk(s);
+                    break;
+                }
+                win_block = block;
             }
-            value = decode_entry(vol, c, blk_buf_data(buf) + in);
+            value = decode_entry(vol, c, blk_buf_data(win[block - win_block]) + in);
         }
         if (value == FAT_ENTRY_FREE)
             vol->free_count++;
         else
             map_set(vol, c);
     }
-    if (buf)
-        blk_cache_release(vol->cache, buf);
+    release_window(vol, win, win_n);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     vol->reserved = 0;
     vol->next_free = FAT_FIRST_CLUSTER;
     return FS_STATUS_SUCCESS;

@@ -198,6 +198,115 @@ TEST(cache_getters_wait_when_every_buffer_is_pinned)
     blk_fixture_fini(&fx);
 }
 
+typedef struct many_job {
+    uint64_t block;
+    uint32_t count;
+    blk_status status;
+    uint32_t got;
+    bool data_ok;
+} many_job;
+
+static void *run_get_many(void *arg)
+{
+    many_job *j = arg;
+    blk_buf *bufs[BLK_CACHE_GET_MANY_MAX];
+    j->status = blk_cache_get_many(&fx.cache, j->block, j->count, bufs, &j->got);
+    if (j->status != BLK_OK)
+        return NULL;
+    j->data_ok = true;
+    for (uint32_t i = 0; i < j->got; i++) {
+        j->data_ok &= blk_buf_block(bufs[i]) == j->block + i && pattern_check(blk_buf_data(bufs[i]), j->block + i);
+        blk_cache_release(&fx.cache, bufs[i]);
+    }
+    return NULL;
+}
+
+/* holders: tasks left blocked on purpose, so the run cannot end with every task done. */
+static many_job get_many_now(uint64_t block, uint32_t count, bool holders_left)
+{
+    static many_job j;
+    j = (many_job){ .block = block, .count = count, .status = BLK_ERR_UNSPEC };
+    if (!blk_fixture_spawn(&fx, run_get_many, &j) || blk_fixture_run(&fx) == holders_left)
+        j.status = BLK_ERR_UNSPEC;
+    return j;
+}
+
+TEST(cache_get_many_reads_its_misses_at_once)
+{
+    blk_fixture_options o = small_options(64);
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t cached[] = { 102, 103, 110 };
+    CHECK(get_blocks(cached, 3));
+    uint64_t notified = blk_client_get_stats(&fx.client)->notifications;
+    many_job j = get_many_now(100, 16, false);
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK_EQ(j.got, 16);
+    CHECK(j.data_ok);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    CHECK_EQ(s->device_reads, 3 + 13);
+    CHECK_EQ(s->hits, 3);
+    /* All thirteen misses went to the device in one pass, not one after another. */
+    CHECK_EQ(blk_client_get_stats(&fx.client)->notifications - notified, 1);
+    /* Nothing stays pinned: a second call is all hits, and every buffer can be reused. */
+    j = get_many_now(100, 16, false);
+    CHECK_EQ(j.got, 16);
+    CHECK_EQ(s->device_reads, 16);
+    uint64_t others[64];
+    for (uint32_t i = 0; i < 64; i++)
+        others[i] = 300 + i;
+    CHECK(get_blocks(others, 64));
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_get_many_stops_short_rather_than_wait)
+{
+    blk_fixture_options o = small_options(8);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static get_job pinned[5];
+    fp_queue_init(&holders);
+    for (uint32_t i = 0; i < 5; i++) {
+        pinned[i] = (get_job){ .block = 500 + i, .hold = true };
+        CHECK(blk_fixture_spawn(&fx, run_get, &pinned[i]));
+    }
+    CHECK(!blk_fixture_run(&fx));
+    many_job j = get_many_now(10, 16, true);
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK_EQ(j.got, 3);
+    CHECK(j.data_ok);
+    /* At the end of the device it returns what there is. */
+    j = get_many_now(fx.dev.capacity - 2, 16, true);
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK_EQ(j.got, 2);
+    CHECK(j.data_ok);
+    CHECK_EQ(get_many_now(fx.dev.capacity, 1, true).status, BLK_ERR_RANGE);
+    CHECK_EQ(get_many_now(0, 0, true).status, BLK_ERR_RANGE);
+    CHECK_EQ(get_many_now(0, BLK_CACHE_GET_MANY_MAX + 1, true).status, BLK_ERR_RANGE);
+    fp_wake_all(&holders, NULL);
+    CHECK(blk_fixture_run(&fx));
+    blk_fixture_fini(&fx);
+}
+
+TEST(cache_get_many_failure_pins_nothing)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_fail_range(&fx.dev, 205, 206, 1u << BLK_REQ_READ);
+    many_job j = get_many_now(200, 16, false);
+    CHECK_EQ(j.status, BLK_ERR_IO);
+    CHECK_EQ(j.got, 0);
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    /* Every buffer is free again, and block 205 is read afresh. */
+    uint64_t blocks[16];
+    for (uint32_t i = 0; i < 16; i++)
+        blocks[i] = 200 + i;
+    CHECK(get_blocks(blocks, 16));
+    j = get_many_now(200, 16, false);
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK_EQ(j.got, 16);
+    CHECK(j.data_ok);
+    blk_fixture_fini(&fx);
+}
+
 TEST(cache_keeps_reused_blocks_through_a_scan)
 {
     blk_fixture_options o = small_options(16);
