@@ -62,6 +62,10 @@ typedef enum blk_status {
  * stack): it must stay alive until blk_io_wait returns or io->done is seen. */
 typedef struct blk_io {
     fp_queue waiters;         /* tasks blocked in blk_io_wait */
+    /* Optional, set by the submitter after blk_client_submit returned BLK_OK and before it
+     * next blocks: called from the root when the response arrives, after the waiters are
+     * woken. It must not block; it may end the io's life (free its memory). */
+    void (*on_done)(struct blk_io *io);
     blk_status status;
     uint16_t success_count;   /* blocks the device completed */
     bool done;
@@ -191,7 +195,7 @@ typedef enum blk_transfer_kind {
     BLK_XFER_FREE,
     BLK_XFER_READ,            /* bypass read */
     BLK_XFER_READ_AHEAD,
-    BLK_XFER_WRITE,           /* bypass write */
+    BLK_XFER_WRITE,           /* bypass write (waited for, or behind: see write_run) */
     BLK_XFER_WRITEBACK,
 } blk_transfer_kind;
 
@@ -204,6 +208,11 @@ typedef struct blk_transfer {
     uint64_t sequence;        /* issue order, to find the oldest window */
     uint8_t kind;             /* blk_transfer_kind */
     bool stale;               /* a write overlapped it: its data must not be used */
+    bool behind;              /* a write nobody waits for: released when its response comes */
+    bool failed;              /* a write behind that failed, its data still in its slot */
+    bool retrying;            /* a task is sending a failed write behind again */
+    uint32_t epoch;           /* of a bypass write */
+    struct blk_cache *cache;  /* for a write behind's completion */
     blk_io io;
     fp_queue waiters;         /* misses waiting for a bypass write to finish */
 } blk_transfer;
@@ -239,6 +248,7 @@ typedef struct blk_cache_stats {
     uint64_t read_ahead_used_blocks; /* of those, blocks a reader took */
     uint64_t bypass_read_blocks, bypass_write_blocks;
     uint64_t shadow_copies;    /* earlier-epoch versions kept aside by prepare_write */
+    uint64_t write_behind_blocks;    /* of bypass_write_blocks, written without waiting */
 } blk_cache_stats;
 
 typedef struct blk_cache {
@@ -271,6 +281,10 @@ typedef struct blk_cache {
     uint32_t epoch;           /* epoch that mark_dirty assigns now */
     bool epoch_dirtied;       /* something was marked dirty in it */
     uint32_t written_unflushed_epoch; /* newest epoch written since the last FLUSH; 0: none */
+    uint32_t data_unflushed_epoch; /* oldest epoch of a bypass write completed since the
+                                      last FLUSH was sent; UINT32_MAX: none */
+    blk_status behind_error;  /* a failed write behind lost data: the next flush says so */
+    fp_queue data_write_waiters; /* woken when a bypass write completes */
     fp_mutex writeback_lock;  /* one write-back sequence at a time keeps epochs in order */
     uint64_t writeback_batches; /* completed; a task that waited for the lock while one
                                    finished retries for a buffer before writing another */
@@ -325,15 +339,22 @@ blk_status blk_cache_write_bytes(blk_cache *cache, uint64_t byte_offset, const v
  * the data region (outside the cache's buffers and staging area) the device transfers to
  * it directly, up to 65535 blocks per request. Sequential readers into ordinary memory get
  * read-ahead (read_ahead_blocks ahead, into staging slots no one else needs); zero-copy
- * readers do not, as a window would cost them a copy. Bypass writes go out one at a time
- * under the write-back lock, after every earlier epoch is durable. Written data is durable
- * only after blk_cache_flush. */
+ * readers do not, as a window would cost them a copy.
+ * Written blocks are data that no earlier epoch's writes depend on (the caller's promise:
+ * for a file system, file data in clusters that are free or the file's own on the device),
+ * so a write_run does not wait for earlier epochs; everything after an order point that
+ * follows the call is written after it. Bypass writes from ordinary memory are written
+ * behind: the call returns once the data is copied to a staging slot and sent. If such a
+ * write fails, its data becomes dirty cache buffers (write-back tries again); blocks for
+ * which no buffer is free are lost, and the next blk_cache_flush returns the error.
+ * Zero-copy writes are waited for. Written data is durable only after blk_cache_flush. */
 blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, void *dst);
 blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count, const void *src);
 
-/* Blocks: write back every buffer dirty at the call (merged runs, epoch by epoch), then a
- * FLUSH, which also covers every write_run finished before the call. Returns the first
- * error; failed buffers stay dirty. */
+/* Blocks: write back every buffer dirty at the call (merged runs, epoch by epoch), wait for
+ * the writes behind sent before the call, then a FLUSH. Returns the first error, including
+ * a write behind's lost data since the last flush (reported once); failed buffers stay
+ * dirty. */
 blk_status blk_cache_flush(blk_cache *cache);
 /* Close the current flush epoch (see the ordering rule above). Never blocks. */
 void blk_cache_order_point(blk_cache *cache);

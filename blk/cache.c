@@ -91,11 +91,14 @@ blk_status blk_cache_init(blk_cache *cache, const blk_cache_config *cfg)
     fp_queue_init(&cache->buffer_waiters);
     fp_queue_init(&cache->staging_waiters);
     fp_queue_init(&cache->transfer_waiters);
+    fp_queue_init(&cache->data_write_waiters);
+    cache->data_unflushed_epoch = UINT32_MAX;
     fp_mutex_init(&cache->writeback_lock);
     for (uint32_t i = 0; i < cfg->hash_size; i++)
         cache->hash_heads[i] = BLK_NONE;
     for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++) {
         cache->transfers[i].kind = BLK_XFER_FREE;
+        cache->transfers[i].cache = cache;
         fp_queue_init(&cache->transfers[i].waiters);
     }
     for (uint32_t i = 0; i < BLK_CACHE_STREAMS; i++)
@@ -224,7 +227,9 @@ blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, bl
         }
         blk_transfer *w = blk_transfer_find_write(cache, block);
         if (w) {
-            fp_wait(cache->pool, &w->waiters);
+            blk_status st = blk_write_settle(cache, w);
+            if (st != BLK_OK)
+                return st;
             continue;
         }
         b = buffer_take(cache);
@@ -302,6 +307,24 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
     }
     *got = n;
     return BLK_OK;
+}
+
+bool blk_cache_adopt_dirty(blk_cache *cache, uint64_t block, const uint8_t *data, uint32_t epoch)
+{
+    blk_buf *b = buffer_take(cache);
+    if (!b)
+        return false;
+    buffer_claim(cache, b, block);
+    b->pins = 0;
+    af_memcpy(b->data, data, BLK_TRANSFER_SIZE);
+    b->dirty = true;
+    cache->dirty_count++;
+    /* At the front the list stays sorted only with the oldest epoch there. */
+    if (cache->dirty_head != BLK_NONE && cache->bufs[cache->dirty_head].epoch < epoch)
+        epoch = cache->bufs[cache->dirty_head].epoch;
+    b->epoch = epoch;
+    dirty_link(cache, b, true);
+    return true;
 }
 
 void blk_cache_mark_dirty(blk_cache *cache, blk_buf *buf)

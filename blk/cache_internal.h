@@ -84,6 +84,9 @@ static inline void dirty_replace(blk_cache *cache, blk_buf *b, blk_buf *copy)
 
 /* cache.c */
 blk_buf *blk_cache_find(const blk_cache *cache, uint64_t block);
+/* Never blocks: put `data` in a clean buffer as the dirty contents of `block` (absent from
+ * the cache), to be written back no later than `epoch`. False if no buffer was free. */
+bool blk_cache_adopt_dirty(blk_cache *cache, uint64_t block, const uint8_t *data, uint32_t epoch);
 /* A shadow's write-back completed: the buffer goes back to the free list. */
 void blk_cache_shadow_written(blk_cache *cache, blk_buf *shadow);
 void blk_cache_count_write(blk_cache *cache, uint64_t block, uint32_t count);
@@ -103,11 +106,14 @@ void blk_transfer_note_write(blk_cache *cache, uint64_t block, uint32_t count);
 /* Release windows that nobody uses any more (stale or failed, read finished). */
 void blk_transfer_reap_windows(blk_cache *cache);
 
-/* writeback.c */
-/* Under writeback_lock: write back until no dirty buffer of an epoch before `epoch` is
- * left (FLUSHing between epochs); the caller FLUSHes before writing `epoch` itself. */
-blk_status blk_writeback_before_epoch(blk_cache *cache, uint32_t epoch);
-/* Under writeback_lock: before writing data of `epoch`, FLUSH earlier written epochs. */
-blk_status blk_writeback_flush_if_needed(blk_cache *cache, uint32_t epoch);
+/* run.c: bypass writes. */
+/* Blocks: wait for the bypass write t. A failed write behind is sent again by the task
+ * that settles it. BLK_OK: look again (t may be gone, or reused); else the retry's error,
+ * and t stays failed. */
+blk_status blk_write_settle(blk_cache *cache, blk_transfer *t);
+/* Blocks: a failed write behind (holding a staging slot) is sent once more and released
+ * whatever happens, its data lost if that fails too (the next flush reports it). False if
+ * there was none. For when every slot is taken: a failing device must not hang us. */
+bool blk_write_behind_give_up_one(blk_cache *cache);
 
 #endif

@@ -96,6 +96,7 @@ blk_status blk_client_submit(blk_client *c, blk_request_code code, uint64_t bloc
 
     /* The io is live before we may block for a slot: others can already wait on it. */
     fp_queue_init(&io->waiters);
+    io->on_done = NULL;
     io->done = false;
     io->status = BLK_OK;
     io->success_count = 0;
@@ -194,6 +195,8 @@ uint32_t blk_client_process_responses(blk_client *c)
             io->done = true;
             slot_release(c, i);
             fp_wake_all(&io->waiters, NULL);
+            if (io->on_done)
+                io->on_done(io);
         }
     }
     return total;

@@ -3,7 +3,10 @@
  * A block present in the cache (in any state) is always served from or written into the
  * cache, so a dirty block is never read stale from the device nor overwritten by an older
  * copy. Absent blocks go to the device in one request per contiguous run; a bypass write is
- * in the transfer table while in flight, where cache misses on its blocks find it and wait.
+ * in the transfer table while in flight, where cache misses, reads and later writes of its
+ * blocks find it and wait. A write behind (from ordinary memory, its data in a staging slot)
+ * has no task waiting: its response releases it (write_behind_done), and write-back of a
+ * later epoch and blk_cache_flush wait for it (writeback.c).
  */
 #include "blk/cache_internal.h"
 
@@ -76,12 +79,14 @@ static void copy_from_window(blk_cache *cache, blk_transfer *w, uint64_t *block,
 }
 
 /* Where the direct run from `block` must stop at the latest: the first later block that a
- * read-ahead window or a bypass write covers (one pass over the table, not one per block). */
-static uint64_t direct_limit(const blk_cache *cache, uint64_t block, uint64_t end)
+ * bypass write or (with windows) a read-ahead window covers (one pass over the table, not
+ * one per block). */
+static uint64_t direct_limit(const blk_cache *cache, uint64_t block, uint64_t end, bool windows)
 {
     for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++) {
         const blk_transfer *t = &cache->transfers[i];
-        bool window = t->kind == BLK_XFER_READ_AHEAD && !t->stale && !(t->io.done && t->io.status != BLK_OK);
+        bool window = windows && t->kind == BLK_XFER_READ_AHEAD && !t->stale &&
+                      !(t->io.done && t->io.status != BLK_OK);
         if ((window || t->kind == BLK_XFER_WRITE) && t->block > block && t->block < end)
             end = t->block;
     }
@@ -99,12 +104,10 @@ static blk_status read_direct(blk_cache *cache, uint64_t *block, uint64_t end, u
     blk_transfer *w = blk_transfer_find_write(cache, b);
     if (w || blk_cache_find(cache, b) || window_find(cache, b)) {
         blk_transfer_release(cache, t);
-        if (w)
-            fp_wait(cache->pool, &w->waiters);
-        return BLK_OK;
+        return w ? blk_write_settle(cache, w) : BLK_OK;
     }
     uint32_t max = zero_copy ? UINT16_MAX : cache->staging_slot_blocks;
-    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + max));
+    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + max), true);
     uint32_t n = 1;
     while (b + n < limit && !blk_cache_find(cache, b + n))
         n++;
@@ -224,35 +227,111 @@ blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, 
     return BLK_OK;
 }
 
-/* Blocks: write the run of absent blocks starting at *block straight to the device, in
- * `epoch`, after every earlier epoch is durable. */
-static blk_status write_direct(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src,
-                               uint64_t src_block, bool zero_copy, uint64_t src_offset, uint32_t epoch)
+/* A bypass write's response came (root, for a write behind): account for it, free its
+ * transfer and wake whoever waits for bypass writes to drain. */
+static void data_write_done(blk_cache *cache, blk_transfer *t, blk_status st)
 {
-    fp_mutex_lock(cache->pool, &cache->writeback_lock);
-    blk_status st = blk_writeback_before_epoch(cache, epoch);
-    if (st == BLK_OK)
-        st = blk_writeback_flush_if_needed(cache, epoch);
-    if (st != BLK_OK) {
-        fp_mutex_unlock(cache->pool, &cache->writeback_lock);
-        return st;
+    if (st == BLK_OK) {
+        blk_cache_count_write(cache, t->block, t->count);
+        cache->stats.bypass_write_blocks += t->count;
+        if (t->epoch < cache->data_unflushed_epoch)
+            cache->data_unflushed_epoch = t->epoch;
     }
+    blk_transfer_release(cache, t);
+    fp_wake_all(&cache->data_write_waiters, NULL);
+}
+
+/* A write behind that failed keeps its data: as dirty cache buffers where clean ones are
+ * free (write-back tries again, readers see it), the rest in its staging slot, the transfer
+ * staying in the table as failed, for blk_write_settle to send again. The kept buffers may
+ * go out in an earlier epoch than the write's own: it depends on none (see write_run). */
+static void write_behind_done(blk_io *io)
+{
+    blk_transfer *t = AF_CONTAINER_OF(io, blk_transfer, io);
+    blk_cache *cache = t->cache;
+    if (io->status != BLK_OK) {
+        uint8_t *stage = cache_staging_ptr(cache, t->staging_slot);
+        uint32_t kept = 0;
+        while (kept < t->count &&
+               blk_cache_adopt_dirty(cache, t->block + kept, stage + (uint64_t)kept * BLK_TRANSFER_SIZE, t->epoch))
+            kept++;
+        if (kept < t->count) {
+            af_memmove(stage, stage + (uint64_t)kept * BLK_TRANSFER_SIZE, (uint64_t)(t->count - kept) * BLK_TRANSFER_SIZE);
+            t->block += kept;
+            t->count -= kept;
+            t->failed = true;
+            fp_wake_all(&t->waiters, NULL);
+            fp_wake_all(&cache->data_write_waiters, NULL);
+            return;
+        }
+    }
+    data_write_done(cache, t, io->status);
+}
+
+blk_status blk_write_settle(blk_cache *cache, blk_transfer *t)
+{
+    if (!t->failed || t->retrying) {
+        fp_wait(cache->pool, &t->waiters);
+        return BLK_OK;
+    }
+    t->retrying = true;
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, t->block, t->count,
+                                      cache_staging_offset(cache, t->staging_slot), &t->io);
+    if (st == BLK_OK)
+        st = blk_io_wait(cache->client, &t->io);
+    t->retrying = false;
+    if (st == BLK_OK) {
+        t->failed = false;
+        data_write_done(cache, t, st);
+    } else {
+        fp_wake_all(&t->waiters, NULL);
+    }
+    return st;
+}
+
+bool blk_write_behind_give_up_one(blk_cache *cache)
+{
+    for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++) {
+        blk_transfer *t = &cache->transfers[i];
+        if (t->kind == BLK_XFER_WRITE && t->failed && !t->retrying) {
+            blk_status st = blk_write_settle(cache, t);
+            if (st != BLK_OK) {
+                if (cache->behind_error == BLK_OK)
+                    cache->behind_error = st;
+                data_write_done(cache, t, st);
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Blocks: send the run of absent blocks starting at *block straight to the device, in the
+ * current epoch; wait for it only when zero-copy (the caller's memory is the source). */
+static blk_status write_direct(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src,
+                               uint64_t src_block, bool zero_copy, uint64_t src_offset)
+{
     blk_transfer *t = blk_transfer_acquire(cache);
     if (!zero_copy)
         t->staging_slot = blk_staging_acquire(cache);
     uint64_t b = *block;
-    if (blk_cache_find(cache, b)) {
+    /* An earlier write of the block must land first (two in flight could land in either
+     * order); a block cached meanwhile takes the write itself. */
+    blk_transfer *w = blk_transfer_find_write(cache, b);
+    if (w || blk_cache_find(cache, b)) {
         blk_transfer_release(cache, t);
-        fp_mutex_unlock(cache->pool, &cache->writeback_lock);
-        return BLK_OK;
+        return w ? blk_write_settle(cache, w) : BLK_OK;
     }
     uint32_t max = zero_copy ? UINT16_MAX : cache->staging_slot_blocks;
+    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + max), false);
     uint32_t n = 1;
-    while (b + n < end && n < max && !blk_cache_find(cache, b + n))
+    while (b + n < limit && !blk_cache_find(cache, b + n))
         n++;
     t->kind = BLK_XFER_WRITE;
     t->block = b;
     t->count = n;
+    t->epoch = cache->epoch;
+    cache->epoch_dirtied = true;
     blk_transfer_note_write(cache, b, n);
     uint64_t offset = src_offset + (b - src_block) * BLK_TRANSFER_SIZE;
     if (!zero_copy) {
@@ -260,18 +339,21 @@ static blk_status write_direct(blk_cache *cache, uint64_t *block, uint64_t end, 
                   (uint64_t)n * BLK_TRANSFER_SIZE);
         offset = cache_staging_offset(cache, t->staging_slot);
     }
-    st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, offset, &t->io);
-    if (st == BLK_OK)
-        st = blk_io_wait(cache->client, &t->io);
-    if (st == BLK_OK) {
-        blk_cache_count_write(cache, b, n);
-        cache->stats.bypass_write_blocks += n;
-        if (cache->written_unflushed_epoch < epoch)
-            cache->written_unflushed_epoch = epoch;
-        *block = b + n;
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, offset, &t->io);
+    if (st != BLK_OK) {
+        blk_transfer_release(cache, t);
+        fp_wake_all(&cache->data_write_waiters, NULL);
+        return st;
     }
-    blk_transfer_release(cache, t);
-    fp_mutex_unlock(cache->pool, &cache->writeback_lock);
+    *block = b + n;
+    if (!zero_copy) {
+        t->behind = true;
+        t->io.on_done = write_behind_done;
+        cache->stats.write_behind_blocks += n;
+        return BLK_OK;
+    }
+    st = blk_io_wait(cache->client, &t->io);
+    data_write_done(cache, t, st);
     return st;
 }
 
@@ -284,10 +366,6 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
         return BLK_ERR_READ_ONLY;
     uint64_t src_offset = 0;
     bool zero_copy = data_region_offset(cache, src, (uint64_t)count * BLK_TRANSFER_SIZE, &src_offset);
-    /* The run belongs to the epoch current now; an order point after this call must put
-     * later writes after it. */
-    uint32_t epoch = cache->epoch;
-    cache->epoch_dirtied = true;
     uint64_t end = block + count;
     uint64_t b = block;
     const uint8_t *in = src;
@@ -311,7 +389,7 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
             blk_cache_release(cache, buf);
             b++;
         } else {
-            st = write_direct(cache, &b, end, in, block, zero_copy, src_offset, epoch);
+            st = write_direct(cache, &b, end, in, block, zero_copy, src_offset);
         }
     }
     return st;

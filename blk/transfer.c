@@ -17,6 +17,10 @@ blk_transfer *blk_transfer_try_acquire(blk_cache *cache)
             t->shadow = BLK_NONE;
             t->users = 0;
             t->stale = false;
+            t->behind = false;
+            t->failed = false;
+            t->retrying = false;
+            t->io.on_done = NULL;
             t->io.done = false;
             fp_queue_init(&t->io.waiters);
             t->sequence = ++cache->transfer_sequence;
@@ -117,6 +121,8 @@ uint32_t blk_staging_acquire(blk_cache *cache)
             w->users--;
             continue;
         }
+        if (blk_write_behind_give_up_one(cache))
+            continue;
         fp_wait(cache->pool, &cache->staging_waiters);
     }
     return slot;

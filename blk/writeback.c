@@ -2,8 +2,9 @@
  *
  * Every write-back happens under cache->writeback_lock and waits for its writes before
  * the lock is released, so under the lock no cache write is in flight and the epoch rule
- * (blk.h) reduces to: before writing anything of epoch E, if something of an earlier epoch
- * was written since the last FLUSH, send a FLUSH first. Buffer contents are copied into a
+ * (blk.h) reduces to: before writing anything of epoch E, wait for bypass writes of earlier
+ * epochs (they run outside the lock), and if something of an earlier epoch was written
+ * since the last FLUSH, send a FLUSH first. Buffer contents are copied into a
  * staging slot when the write is issued, so tasks may keep changing the buffer meanwhile.
  */
 #include "blk/cache_internal.h"
@@ -31,15 +32,59 @@ static bool oldest_dirty_epoch(blk_cache *cache, uint32_t *epoch)
     return b != NULL;
 }
 
-blk_status blk_writeback_flush_if_needed(blk_cache *cache, uint32_t epoch)
+/* A bypass write of an epoch before `epoch` not yet done, or NULL. */
+static blk_transfer *data_write_before(blk_cache *cache, uint32_t epoch)
 {
-    if (cache->written_unflushed_epoch == 0 || cache->written_unflushed_epoch >= epoch)
-        return BLK_OK;
+    for (uint32_t i = 0; i < BLK_CACHE_MAX_TRANSFERS; i++) {
+        blk_transfer *t = &cache->transfers[i];
+        if (t->kind == BLK_XFER_WRITE && t->epoch < epoch)
+            return t;
+    }
+    return NULL;
+}
+
+/* Blocks until every bypass write of an epoch before `epoch` is on the device. A failed
+ * write behind is sent again; if that fails, its error (later epochs must not go out). */
+static blk_status wait_data_writes_before(blk_cache *cache, uint32_t epoch)
+{
+    blk_transfer *t;
+    while ((t = data_write_before(cache, epoch))) {
+        if (t->failed) {
+            blk_status st = blk_write_settle(cache, t);
+            if (st != BLK_OK)
+                return st;
+        } else {
+            fp_wait(cache->pool, &cache->data_write_waiters);
+        }
+    }
+    return BLK_OK;
+}
+
+/* Under the lock (no write-back in flight). */
+static blk_status send_flush(blk_cache *cache)
+{
+    /* A bypass write that completes while the FLUSH is in flight may not be covered. */
+    uint32_t covered = cache->data_unflushed_epoch;
+    cache->data_unflushed_epoch = UINT32_MAX;
     cache->stats.flushes++;
     blk_status st = blk_client_flush(cache->client);
     if (st == BLK_OK)
         cache->written_unflushed_epoch = 0;
+    else if (covered < cache->data_unflushed_epoch)
+        cache->data_unflushed_epoch = covered;
     return st;
+}
+
+/* Under the lock: before writing data of `epoch`, make earlier epochs' writes durable. */
+static blk_status flush_if_needed(blk_cache *cache, uint32_t epoch)
+{
+    blk_status st = wait_data_writes_before(cache, epoch);
+    if (st != BLK_OK)
+        return st;
+    bool written = cache->written_unflushed_epoch != 0 && cache->written_unflushed_epoch < epoch;
+    if (!written && cache->data_unflushed_epoch >= epoch)
+        return BLK_OK;
+    return send_flush(cache);
 }
 
 /* Gather the longest run of same-epoch dirty blocks around b that fits a staging slot,
@@ -126,7 +171,7 @@ static void run_complete(blk_cache *cache, blk_transfer *t, uint32_t epoch, blk_
 /* Under the lock: write up to max_runs runs of `epoch` at once and wait for them. */
 static blk_status writeback_batch(blk_cache *cache, uint32_t epoch, uint32_t max_runs)
 {
-    blk_status st = blk_writeback_flush_if_needed(cache, epoch);
+    blk_status st = flush_if_needed(cache, epoch);
     if (st != BLK_OK)
         return st;
     blk_transfer *batch[BLK_CACHE_MAX_TRANSFERS];
@@ -164,7 +209,8 @@ static blk_status writeback_batch(blk_cache *cache, uint32_t epoch, uint32_t max
     return st;
 }
 
-blk_status blk_writeback_before_epoch(blk_cache *cache, uint32_t epoch)
+/* Under the lock: write back until no dirty buffer of an epoch before `epoch` is left. */
+static blk_status writeback_before_epoch(blk_cache *cache, uint32_t epoch)
 {
     uint32_t oldest;
     while (oldest_dirty_epoch(cache, &oldest) && oldest < epoch) {
@@ -193,12 +239,15 @@ blk_status blk_cache_flush(blk_cache *cache)
     /* Buffers dirtied while this flush runs go to a later epoch and are not waited for. */
     cache->epoch_dirtied = true;
     blk_cache_order_point(cache);
-    blk_status st = blk_writeback_before_epoch(cache, cache->epoch);
-    if (st == BLK_OK && !cache->client->read_only) {
-        cache->stats.flushes++;
-        st = blk_client_flush(cache->client);
-        if (st == BLK_OK)
-            cache->written_unflushed_epoch = 0;
+    uint32_t upto = cache->epoch;
+    blk_status st = writeback_before_epoch(cache, upto);
+    if (st == BLK_OK)
+        st = wait_data_writes_before(cache, upto);
+    if (st == BLK_OK && !cache->client->read_only)
+        st = send_flush(cache);
+    if (st == BLK_OK && cache->behind_error != BLK_OK) {
+        st = cache->behind_error;
+        cache->behind_error = BLK_OK;
     }
     fp_mutex_unlock(cache->pool, &cache->writeback_lock);
     return st;

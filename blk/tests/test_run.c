@@ -123,7 +123,21 @@ TEST(run_write_updates_cached_blocks_and_the_device)
     blk_fixture_fini(&fx);
 }
 
-TEST(run_write_is_ordered_after_earlier_epochs)
+/* Position of the first log entry at or after `from` that writes `block` (or is a FLUSH,
+ * for block UINT64_MAX); the log's length if none. */
+static uint64_t log_find(uint64_t from, uint64_t block)
+{
+    uint64_t n = ram_device_log_count(&fx.dev);
+    for (uint64_t i = from; i < n; i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        if (block == UINT64_MAX ? e->code == BLK_REQ_FLUSH
+                                : e->code == BLK_REQ_WRITE && block >= e->block && block < e->block + e->count)
+            return i;
+    }
+    return n;
+}
+
+TEST(run_write_goes_out_at_once_and_later_epochs_wait_for_it)
 {
     blk_fixture_options o = run_options();
     CHECK(fixture_with_pattern(&fx, &o));
@@ -131,21 +145,132 @@ TEST(run_write_is_ordered_after_earlier_epochs)
     CHECK_EQ(do_op(OP_WRITE_BYTES, 5, 1, a), BLK_OK);
     blk_cache_order_point(&fx.cache);
     uint8_t *b = filled(200, 8);
+    /* File data depends on no earlier epoch: it is not held back behind block 5. */
     CHECK_EQ(do_op(OP_WRITE_RUN, 500, 8, b), BLK_OK);
-    /* Log: write of 5, FLUSH, then the run. */
-    uint64_t n = ram_device_log_count(&fx.dev);
-    CHECK_EQ(n, 3);
-    CHECK_EQ(ram_device_log_at(&fx.dev, 0)->block, 5);
-    CHECK_EQ(ram_device_log_at(&fx.dev, 1)->code, BLK_REQ_FLUSH);
-    CHECK_EQ(ram_device_log_at(&fx.dev, 2)->block, 500);
-    /* And a block dirtied after another order point waits for the run to be flushed. */
+    while (fx.dev.pending_count > 0)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_log_count(&fx.dev), 1);
+    CHECK_EQ(ram_device_log_at(&fx.dev, 0)->block, 500);
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 500 * BLK_TRANSFER_SIZE, 200, 8));
+    /* A block dirtied after an order point that follows a run goes out after a FLUSH that
+     * follows the run, though nothing else was written in between. */
+    uint64_t start = ram_device_log_count(&fx.dev);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 600, 8, b), BLK_OK);
     blk_cache_order_point(&fx.cache);
     CHECK_EQ(do_op(OP_WRITE_BYTES, 6, 1, a), BLK_OK);
     CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
-    CHECK_EQ(ram_device_log_at(&fx.dev, 3)->code, BLK_REQ_FLUSH);
-    CHECK_EQ(ram_device_log_at(&fx.dev, 4)->block, 6);
+    uint64_t run = log_find(start, 600), flush = log_find(run, UINT64_MAX), six = log_find(start, 6);
+    CHECK(run < flush && flush < six);
+    CHECK(six < ram_device_log_count(&fx.dev));
     free(a);
     free(b);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_write_behind_returns_before_the_device_and_flush_waits)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *fresh = filled(900, 40);
+    ram_device_set_hold(&fx.dev, true);
+    static run_job w, f;
+    w = (run_job){ OP_WRITE_RUN, 700, 40, fresh, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &w));
+    for (int i = 0; i < 8; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(w.status, BLK_OK);               /* returned ... */
+    CHECK_EQ(fp_live_tasks(&fx.pool), 0);
+    CHECK(ram_device_pending(&fx.dev) >= 1);  /* ... with its writes still at the device */
+    /* The caller's memory is free to change: the data was copied when sent. */
+    memset(fresh, 0, 40 * BLK_TRANSFER_SIZE);
+    f = (run_job){ OP_FLUSH, 0, 0, NULL, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &f));
+    for (int i = 0; i < 8; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(f.status, BLK_ERR_UNSPEC);       /* the flush waits for them */
+    ram_device_set_hold(&fx.dev, false);
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(f.status, BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 900, 40));
+    CHECK(log_find(0, 739) < log_find(0, UINT64_MAX));
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->write_behind_blocks, 40);
+    free(fresh);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_write_behind_failure_keeps_the_data_for_write_back)
+{
+    blk_fixture_options o = run_options();
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_fail_range(&fx.dev, 710, 711, 1u << BLK_REQ_WRITE);
+    uint8_t *fresh = filled(900, 40);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 700, 40, fresh), BLK_OK);
+    while (fx.dev.pending_count > 0)
+        blk_fixture_pass(&fx);
+    /* The run 700-715 failed on the device, yet reads see what was written. */
+    CHECK(pattern_check(fx.image + 710 * BLK_TRANSFER_SIZE, 710));
+    uint8_t *back = malloc(40 * BLK_TRANSFER_SIZE);
+    CHECK_EQ(do_op(OP_READ_RUN, 700, 40, back), BLK_OK);
+    CHECK(mem_has_pattern(back, 900, 40));
+    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 16);
+    /* Write-back tries again: the device still fails, the flush says so, nothing is lost. */
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_ERR_IO);
+    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 16);
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 900, 40));
+    free(back);
+    free(fresh);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_write_behind_failure_without_room_keeps_the_data_in_its_slot)
+{
+    blk_fixture_options o = run_options();
+    o.cache_buffers = 4; /* too few to take a failed run of 16 */
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_fail_range(&fx.dev, 710, 711, 1u << BLK_REQ_WRITE);
+    uint8_t *fresh = filled(900, 16);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 700, 16, fresh), BLK_OK);
+    while (fx.dev.pending_count > 0)
+        blk_fixture_pass(&fx);
+    /* A read of a block still only in the slot sends the write again: while the device
+     * fails it, the read fails too, never returning the old contents. */
+    uint8_t one[BLK_TRANSFER_SIZE];
+    CHECK_EQ(do_op(OP_READ_BYTES, 712, 1, one), BLK_ERR_IO);
+    CHECK_EQ(do_op(OP_READ_BYTES, 701, 1, one), BLK_OK); /* kept in a buffer */
+    CHECK(pattern_check(one, 901));
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    CHECK_EQ(do_op(OP_READ_BYTES, 712, 1, one), BLK_OK);
+    CHECK(pattern_check(one, 912));
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 900, 16));
+    free(fresh);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_write_behind_given_up_when_slots_run_out_is_reported_once)
+{
+    blk_fixture_options o = run_options();
+    o.cache_buffers = 4;
+    o.staging_slots = 2;
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_fail_range(&fx.dev, 700, 800, 1u << BLK_REQ_WRITE);
+    uint8_t *fresh = filled(900, 16);
+    /* Each run fails and holds a slot; the third finds none free and gives one up rather
+     * than wait for a device that keeps failing. */
+    for (uint64_t at = 700; at < 748; at += 16) {
+        CHECK_EQ(do_op(OP_WRITE_RUN, at, 16, fresh), BLK_OK);
+        while (fx.dev.pending_count > 0)
+            blk_fixture_pass(&fx);
+    }
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_ERR_IO);
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_ERR_IO); /* the data given up */
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 732 * BLK_TRANSFER_SIZE, 900, 16)); /* the last run kept */
+    free(fresh);
     blk_fixture_fini(&fx);
 }
 
