@@ -67,6 +67,7 @@ struct fat_node {
     uint32_t chain_length;      /* clusters in the chain, FAT_NONE until walked to its end */
     uint32_t last_cluster;      /* valid when chain_length is known and > 0 */
     bool chain_checked;         /* files: the chain covers the size and has no loop there */
+    bool preallocated;          /* files: the chain may run past the size (see fat_file.c) */
     fp_rwlock lock;             /* directories: entries; files: read side to read, write side to change */
     /* directories */
     uint8_t index_state;        /* enum fat_index_state */
@@ -159,6 +160,9 @@ fs_status fat_file_grow_chain(fat_node *node, uint32_t count);
 fs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
 fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
 fs_status fat_file_truncate_locked(fat_node *node, uint64_t length);
+/* Give back the clusters a growing file claimed past its size (at its last close). Holds
+ * the node's write lock. */
+fs_status fat_file_trim_locked(fat_node *node);
 fs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len);
 
 /* ---- fat_dir.c ------------------------------------------------------------------------ */

@@ -475,11 +475,25 @@ fs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_
     return FS_STATUS_SUCCESS;
 }
 
-/* Commit the new size/cluster to the directory entry after the data it covers. */
-static fs_status commit_entry(fat_node *node)
+/* Clusters to claim ahead for a write that grows a file from `have` clusters by `need`:
+ * as many again as it has (so a file written sequentially grows its chain, and changes
+ * the FAT, about log2 + size / FAT_PREALLOC_MAX_BYTES times rather than once per write),
+ * at most FAT_PREALLOC_MAX_BYTES and an eighth of the free space left, never past the
+ * largest file. None for a file's first clusters (most files are small), and none on a
+ * volume with less than four times the most left free: there, space held ahead would be
+ * missed by other writers. Counted as used until the file's last close gives it back. */
+#define FAT_PREALLOC_MAX_BYTES (8u << 20)
+static uint32_t prealloc_extra(fat_volume *vol, uint32_t have, uint32_t need)
 {
-    blk_cache_order_point(node->vol->cache);
-    return fat_node_write_dirent(node);
+    uint64_t cs = vol->geo.bytes_per_cluster;
+    uint64_t spare = vol->free_count - vol->reserved;
+    if (have == 0 || spare < need + 4u * (FAT_PREALLOC_MAX_BYTES / cs))
+        return 0;
+    uint64_t extra = af_min_u64(have + (uint64_t)need, FAT_PREALLOC_MAX_BYTES / cs);
+    spare = (spare - need) / 8u;
+    uint64_t largest = ((uint64_t)FAT_MAX_FILE_SIZE + cs - 1) / cs;
+    uint64_t room = largest > (uint64_t)have + need ? largest - have - need : 0;
+    return (uint32_t)af_min_u64(af_min_u64(extra, spare), room);
 }
 
 fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done)
@@ -503,10 +517,15 @@ fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src
     uint64_t alloc = (uint64_t)have * cs;
     uint64_t need64 = end > alloc ? (end - alloc + cs - 1) / cs : 0;
     uint32_t need = (uint32_t)need64;
+    uint32_t extra = 0;
     if (need > 0) {
-        st = fat_alloc_reserve_wait(vol, need);
-        if (st != FS_STATUS_SUCCESS)
-            return st;
+        extra = prealloc_extra(vol, have, need);
+        if (extra == 0 || fat_alloc_reserve(vol, need + extra) != FS_STATUS_SUCCESS) {
+            extra = 0;
+            st = fat_alloc_reserve_wait(vol, need);
+            if (st != FS_STATUS_SUCCESS)
+                return st;
+        }
     }
     const uint8_t *bytes = src;
     uint64_t size = node->size;
@@ -516,49 +535,38 @@ fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src
     if (st == FS_STATUS_SUCCESS && offset < alloc)
         st = file_io(node, offset, af_min_u64(end, alloc), NULL, bytes);
     if (st != FS_STATUS_SUCCESS) {
-        fat_alloc_unreserve(vol, need);
+        fat_alloc_unreserve(vol, need + extra);
         return st;
     }
     if (need > 0) {
-        st = grow(node, have, need, offset, end, bytes);
+        st = grow(node, have, need + extra, offset, end, bytes);
         if (st != FS_STATUS_SUCCESS)
             return st;
+        node->preallocated |= extra > 0;
     }
-    bool grew = end > node->size;
-    if (grew)
+    /* The new size reaches the directory entry later (close, fsync, sync), after an order
+     * point: one entry write per file rather than per write. A power cut before that
+     * leaves the entry's older size over a longer chain: at worst clusters fsck gives
+     * back, never a size past the chain. */
+    if (end > node->size)
         node->size = (uint32_t)end;
     touch_write(node);
-    if (grew || need > 0) {
-        st = commit_entry(node);
-        if (st != FS_STATUS_SUCCESS)
-            return st;
-    }
     *done = (size_t)(end - offset);
     return FS_STATUS_SUCCESS;
 }
 
-fs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
+/* Cut the chain to the clusters the size needs: the entry with the size first, then
+ * (after an order point) the chain's new end, the tail freed once that is durable. */
+static fs_status shrink_chain(fat_node *node)
 {
     fat_volume *vol = node->vol;
-    if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
-    if (node->attr & FAT_ATTR_READ_ONLY)
-        return FS_STATUS_ACCESS_DENIED;
-    if (length > FAT_MAX_FILE_SIZE)
-        return FS_STATUS_FILE_TOO_LARGE;
-    if (length > node->size) {
-        size_t done;
-        uint64_t old = node->size;
-        return fat_file_write_locked(node, old, NULL, (size_t)(length - old), &done);
-    }
     uint64_t cs = vol->geo.bytes_per_cluster;
-    uint32_t keep = (uint32_t)((length + cs - 1) / cs);
+    uint32_t keep = (uint32_t)((node->size + cs - 1) / cs);
     uint32_t have;
+    node->preallocated = false;
     fs_status st = fat_file_chain_length(node, &have);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    node->size = (uint32_t)length;
-    touch_write(node);
     if (keep >= have)
         return fat_node_write_dirent(node);
     if (keep == 0) {
@@ -589,4 +597,30 @@ fs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
     if (st == FS_STATUS_SUCCESS && !fat_is_eoc(vol, tail))
         st = fat_chain_free_later(vol, tail);
     return st;
+}
+
+fs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
+{
+    fat_volume *vol = node->vol;
+    if (vol->read_only)
+        return FS_STATUS_READ_ONLY_FS;
+    if (node->attr & FAT_ATTR_READ_ONLY)
+        return FS_STATUS_ACCESS_DENIED;
+    if (length > FAT_MAX_FILE_SIZE)
+        return FS_STATUS_FILE_TOO_LARGE;
+    if (length > node->size) {
+        size_t done;
+        uint64_t old = node->size;
+        return fat_file_write_locked(node, old, NULL, (size_t)(length - old), &done);
+    }
+    node->size = (uint32_t)length;
+    touch_write(node);
+    return shrink_chain(node);
+}
+
+fs_status fat_file_trim_locked(fat_node *node)
+{
+    if (!node->preallocated || node->vol->read_only)
+        return FS_STATUS_SUCCESS;
+    return shrink_chain(node);
 }

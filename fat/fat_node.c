@@ -216,8 +216,15 @@ fs_status fat_node_write_dirent(fat_node *node)
     }
     blk_buf *buf;
     blk_status s = blk_cache_get(vol->cache, node->dirent_offset / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
-    if (s == BLK_OK)
+    if (s == BLK_OK) {
+        /* A new size or first cluster reaches the entry only here, so the chain behind it
+         * (grown before this call) must be ordered before the entry. */
+        const uint8_t *old = blk_buf_data(buf) + node->dirent_offset % BLK_TRANSFER_SIZE;
+        if (fat_raw_cluster(vol, old) != node->first_cluster ||
+            (!node->is_dir && af_load_le32(old + FAT_DIRENT_SIZE_BYTES) != node->size))
+            blk_cache_order_point(vol->cache);
         s = blk_cache_prepare_write(vol->cache, buf);
+    }
     if (s != BLK_OK) {
         if (buf)
             blk_cache_release(vol->cache, buf);
@@ -258,6 +265,8 @@ fs_status fat_node_put(fat_node *node)
                 st = fat_chain_free_later(vol, node->first_cluster);
                 node->first_cluster = 0;
             }
+        } else if (!node->is_dir && node->refs == 1 && node->preallocated) {
+            st = fat_file_trim_locked(node);
         } else if (!node->is_dir && node->dirent_dirty) {
             st = fat_node_write_dirent(node);
         }

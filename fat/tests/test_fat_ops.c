@@ -511,3 +511,82 @@ TEST(freed_clusters_wait_for_a_flush)
     CHECK(ok);
     CHECK(close_and_fsck("reuse.img"));
 }
+
+/* ---- growing files claim clusters ahead, and give them back -------------------------------- */
+
+static uint32_t entry_size_on_disk(fat_volume *vol, const fat_node *n)
+{
+    uint8_t raw[32];
+    if (blk_cache_read_bytes(vol->cache, n->dirent_offset, raw, sizeof raw) != BLK_OK)
+        return UINT32_MAX;
+    return (uint32_t)raw[28] | (uint32_t)raw[29] << 8 | (uint32_t)raw[30] << 16 | (uint32_t)raw[31] << 24;
+}
+
+static void claim_ahead(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    static uint8_t chunk[65536];
+    fat_node *f[2];
+    if (!EXPECT(fat_open(vol, P("/a"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &f[0]) == FS_STATUS_SUCCESS) ||
+        !EXPECT(fat_open(vol, P("/b"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &f[1]) == FS_STATUS_SUCCESS))
+        return;
+    fat_statfs_info empty;
+    fat_statfs(vol, &empty);
+    /* Two files growing side by side, their chains interleaved on the volume. */
+    for (uint32_t i = 0; i < 80; i++) {
+        fill_pattern(chunk, sizeof chunk, i);
+        size_t done;
+        if (!EXPECT(fat_write(f[i % 2], (uint64_t)(i / 2) * sizeof chunk, chunk, sizeof chunk, &done) ==
+                    FS_STATUS_SUCCESS))
+            return;
+    }
+    uint64_t size = 40u * sizeof chunk;
+    uint32_t cs = vol->geo.bytes_per_cluster, need = (uint32_t)(size / cs), have;
+    if (!EXPECT(fat_file_chain_length(f[0], &have) == FS_STATUS_SUCCESS && have > need))
+        return;
+    fat_statfs_info open_now;
+    fat_statfs(vol, &open_now);
+    if (!EXPECT(empty.free_clusters - open_now.free_clusters > 2u * need))
+        return; /* counted as used while held */
+    /* The entry learns the size at fsync, not at every write. */
+    if (!EXPECT(entry_size_on_disk(vol, f[0]) == 0) || !EXPECT(fat_fsync(f[0]) == FS_STATUS_SUCCESS) ||
+        !EXPECT(entry_size_on_disk(vol, f[0]) == size))
+        return;
+    for (int k = 0; k < 2; k++)
+        if (!EXPECT(fat_close(f[k]) == FS_STATUS_SUCCESS))
+            return;
+    if (!EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+        return;
+    fat_statfs_info closed;
+    fat_statfs(vol, &closed);
+    if (!EXPECT(empty.free_clusters - closed.free_clusters == 2u * need))
+        return; /* exactly what the sizes need */
+    for (int k = 0; k < 2; k++) {
+        fat_node *n;
+        if (!EXPECT(fat_open(vol, k ? "/b" : "/a", 2, FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_SUCCESS) ||
+            !EXPECT(fat_file_chain_length(n, &have) == FS_STATUS_SUCCESS && have == need) ||
+            !EXPECT(entry_size_on_disk(vol, n) == size))
+            return;
+        for (uint32_t i = (uint32_t)k; i < 80; i += 2) {
+            static uint8_t back[65536];
+            size_t done;
+            fill_pattern(chunk, sizeof chunk, i);
+            if (!EXPECT(fat_read(n, (uint64_t)(i / 2) * sizeof chunk, back, sizeof back, &done) ==
+                        FS_STATUS_SUCCESS) ||
+                !EXPECT(done == sizeof back && memcmp(back, chunk, sizeof back) == 0))
+                return;
+        }
+        fat_close(n);
+    }
+    *ok = 1;
+}
+
+TEST(growing_files_claim_ahead_and_give_back_at_close)
+{
+    CHECK(open_fresh("ahead.img", 98304, 32, 8));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, claim_ahead, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("ahead.img"));
+}
