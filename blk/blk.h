@@ -358,9 +358,11 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
 blk_status blk_cache_flush(blk_cache *cache);
 /* Close the current flush epoch (see the ordering rule above). Never blocks. */
 void blk_cache_order_point(blk_cache *cache);
-/* Blocks: write back one batch (up to one merged run per staging slot, sent together) of
- * the oldest dirty epoch, FLUSHing first if an earlier epoch is written but not yet
- * flushed. BLK_OK when there was nothing to do. */
+/* Blocks: write back one batch (up to one merged run per staging slot, sent together) from
+ * the oldest dirty epoch on, FLUSHing first if an earlier epoch is written but not yet
+ * flushed. A batch spans several epochs when each fits: BARRIER, FLUSH, BARRIER between
+ * them keep the order on the device (a failed write cannot hold back the epochs after
+ * it in the same batch; it is dirty again). BLK_OK when there was nothing to do. */
 blk_status blk_cache_writeback_some(blk_cache *cache);
 /* Drop every clean, unpinned buffer and every read-ahead window (e.g. after a remount or
  * when another writer changed the device). */

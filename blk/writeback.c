@@ -168,40 +168,88 @@ static void run_complete(blk_cache *cache, blk_transfer *t, uint32_t epoch, blk_
     fp_wake_all(&cache->buffer_waiters, NULL);
 }
 
-/* Under the lock: write up to max_runs runs of `epoch` at once and wait for them. */
-static blk_status writeback_batch(blk_cache *cache, uint32_t epoch, uint32_t max_runs)
+/* Under the lock, with n > 0 runs of `epoch` issued and the next epoch's buffers ready:
+ * queue BARRIER, FLUSH, BARRIER. The device then finishes the epoch's writes, makes them
+ * durable, and only then starts what follows (the sDDF barrier rule), so the next epoch
+ * can be issued at once instead of a round trip later. False if they could not be sent. */
+static bool fence_issue(blk_cache *cache, blk_io *fence)
 {
+    static const blk_request_code codes[3] = {BLK_REQ_BARRIER, BLK_REQ_FLUSH, BLK_REQ_BARRIER};
+    for (uint32_t i = 0; i < 3; i++) {
+        if (blk_client_submit(cache->client, codes[i], 0, 0, 0, &fence[i]) != BLK_OK) {
+            for (uint32_t k = i; k < 3; k++)
+                fence[k] = (blk_io){.status = BLK_ERR_NO_DEVICE, .done = true};
+            return false;
+        }
+    }
+    cache->stats.flushes++;
+    return true;
+}
+
+#define FENCES_MAX (BLK_CACHE_MAX_TRANSFERS / 2u)
+
+/* Under the lock: write back from the oldest epoch on (epochs before `limit` only), as many
+ * epochs as the staging slots take at once, fenced from each other (fence_issue), and wait
+ * for all of it: a run of small epochs (a file closed after each) costs one round trip, not
+ * two per epoch. A write that fails cannot stop the epochs queued behind it; its buffers
+ * are dirty again, for a later round. */
+static blk_status writeback_round(blk_cache *cache, uint32_t limit)
+{
+    blk_buf *b = oldest_dirty(cache);
+    if (!b || b->epoch >= limit)
+        return BLK_OK;
+    uint32_t epoch = b->epoch;
     blk_status st = flush_if_needed(cache, epoch);
     if (st != BLK_OK)
         return st;
-    blk_transfer *batch[BLK_CACHE_MAX_TRANSFERS];
-    uint32_t n = 0;
-    while (n < max_runs) {
-        blk_transfer *t = n == 0 ? blk_transfer_acquire(cache) : blk_transfer_try_acquire(cache);
-        if (!t)
-            break;
-        uint32_t slot;
-        if (n == 0) {
-            slot = blk_staging_acquire(cache);
-        } else if (!blk_staging_try_acquire(cache, &slot)) {
-            blk_transfer_release(cache, t);
-            break;
+    blk_transfer *runs[BLK_CACHE_MAX_TRANSFERS];
+    blk_io fences[FENCES_MAX][3];
+    uint32_t n = 0, f = 0;
+    for (;;) {
+        while ((b = oldest_dirty(cache)) && b->epoch == epoch) {
+            blk_transfer *t = n == 0 ? blk_transfer_acquire(cache) : blk_transfer_try_acquire(cache);
+            if (!t)
+                break;
+            uint32_t slot;
+            if (n == 0) {
+                slot = blk_staging_acquire(cache);
+            } else if (!blk_staging_try_acquire(cache, &slot)) {
+                blk_transfer_release(cache, t);
+                break;
+            }
+            t->staging_slot = slot;
+            t->kind = BLK_XFER_WRITEBACK;
+            t->count = 0;
+            t->epoch = epoch;
+            b = oldest_dirty(cache);
+            if (!b || b->epoch != epoch) {
+                blk_transfer_release(cache, t);
+                break;
+            }
+            run_issue(cache, t, b, epoch);
+            runs[n++] = t;
         }
-        t->staging_slot = slot;
-        t->kind = BLK_XFER_WRITEBACK;
-        t->count = 0;
-        blk_buf *b = oldest_dirty(cache);
-        if (!b || b->epoch != epoch) {
-            blk_transfer_release(cache, t);
+        b = oldest_dirty(cache);
+        /* Go on only with this epoch all sent, and no bypass write of it still in flight:
+         * those are not ordered by the fence (they may be queued after it). */
+        if (n == 0 || !b || b->epoch == epoch || b->epoch >= limit || f == FENCES_MAX ||
+            data_write_before(cache, b->epoch))
             break;
-        }
-        run_issue(cache, t, b, epoch);
-        batch[n++] = t;
+        bool sent = fence_issue(cache, fences[f++]);
+        if (!sent)
+            break;
+        epoch = b->epoch;
     }
+    for (uint32_t k = 0; k < f; k++)
+        for (uint32_t i = 0; i < 3; i++) {
+            blk_status r = blk_io_wait(cache->client, &fences[k][i]);
+            if (r != BLK_OK && st == BLK_OK)
+                st = r;
+        }
     for (uint32_t k = 0; k < n; k++) {
-        blk_status r = blk_io_wait(cache->client, &batch[k]->io);
-        run_complete(cache, batch[k], epoch, r);
-        blk_transfer_release(cache, batch[k]);
+        blk_status r = blk_io_wait(cache->client, &runs[k]->io);
+        run_complete(cache, runs[k], runs[k]->epoch, r);
+        blk_transfer_release(cache, runs[k]);
         if (r != BLK_OK && st == BLK_OK)
             st = r;
     }
@@ -214,7 +262,7 @@ static blk_status writeback_before_epoch(blk_cache *cache, uint32_t epoch)
 {
     uint32_t oldest;
     while (oldest_dirty_epoch(cache, &oldest) && oldest < epoch) {
-        blk_status st = writeback_batch(cache, oldest, cache->staging_slots);
+        blk_status st = writeback_round(cache, epoch);
         if (st != BLK_OK)
             return st;
     }
@@ -228,7 +276,7 @@ blk_status blk_cache_writeback_some(blk_cache *cache)
     uint32_t oldest;
     blk_status st = BLK_OK;
     if (cache->writeback_batches == seen && oldest_dirty_epoch(cache, &oldest))
-        st = writeback_batch(cache, oldest, cache->staging_slots);
+        st = writeback_round(cache, UINT32_MAX);
     fp_mutex_unlock(cache->pool, &cache->writeback_lock);
     return st;
 }

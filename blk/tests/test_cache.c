@@ -609,6 +609,41 @@ TEST(cache_block_dirtied_again_keeps_each_epochs_version_in_order)
     blk_fixture_fini(&fx);
 }
 
+TEST(cache_many_small_epochs_go_out_in_one_round_trip_and_in_order)
+{
+    blk_fixture_options o = small_options(64);
+    o.staging_slots = 16;
+    CHECK(fixture_with_pattern(&fx, &o));
+    for (uint64_t i = 0; i < 10; i++) {
+        uint64_t block[] = { 100 + (i % 2 ? 50 : 0) + i }; /* no two epochs adjacent */
+        CHECK(write_blocks(block, 1, 3000));
+        blk_cache_order_point(&fx.cache);
+    }
+    uint64_t notified = blk_client_get_stats(&fx.client)->notifications;
+    uint64_t start = ram_device_log_count(&fx.dev);
+    CHECK_EQ(flush_now(), BLK_OK);
+    /* Ten epochs: one batch with fences between them, then the final FLUSH. */
+    CHECK(blk_client_get_stats(&fx.client)->notifications - notified <= 2);
+    /* Every epoch's write lands after a FLUSH that follows the one before. */
+    uint64_t n = ram_device_log_count(&fx.dev), prev_write = UINT64_MAX;
+    for (uint64_t i = 0; i < 10; i++) {
+        uint64_t block = 100 + (i % 2 ? 50 : 0) + i, at = n;
+        for (uint64_t k = start; k < n; k++)
+            if (ram_device_log_at(&fx.dev, k)->code == BLK_REQ_WRITE && ram_device_log_at(&fx.dev, k)->block == block)
+                at = k;
+        CHECK(at < n);
+        CHECK(pattern_check(fx.image + block * BLK_TRANSFER_SIZE, 3000 + block));
+        if (prev_write != UINT64_MAX) {
+            bool flushed = false;
+            for (uint64_t k = prev_write + 1; k < at; k++)
+                flushed |= ram_device_log_at(&fx.dev, k)->code == BLK_REQ_FLUSH;
+            CHECK(flushed);
+        }
+        prev_write = at;
+    }
+    blk_fixture_fini(&fx);
+}
+
 TEST(cache_invalidate_drops_clean_buffers_only)
 {
     blk_fixture_options o = small_options(16);
