@@ -1,4 +1,4 @@
-/* The client library: pending-call table, completion reader thread, share allocator and
+/* The client library: pending-call table, completion polling, share allocator and
  * the blocking calls (see fs_client.h). */
 #include "tools/fs_client.h"
 
@@ -38,6 +38,7 @@ static void fail_pending(fs_conn *c)
     }
 }
 
+/* Hand every published completion to its slot. Only the poller calls this. */
 static void take_completions(fs_conn *c)
 {
     fs_msg batch[64];
@@ -58,38 +59,65 @@ static void take_completions(fs_conn *c)
     }
 }
 
-static void *reader_main(void *arg)
+/* One turn as the poller, without c->lock: sleep until the server notifies (or a second
+ * passes, or the connection closes), then drain. Clearing the eventfd before draining means
+ * a completion published after the drain always finds the eventfd set for the next turn. */
+static void poll_turn(fs_conn *c)
 {
-    fs_conn *c = arg;
-    for (;;) {
-        struct pollfd fds[2] = {{.fd = c->ep.wait_fd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
-        int rc = poll(fds, 2, 1000);
-        if (rc < 0 && errno != EINTR)
-            break;
-        if (fds[1].revents)
-            break;
-        if (rc > 0 && (fds[0].revents & POLLIN)) {
-            uint64_t count;
-            /* Clear first, then drain: a completion published after the drain notifies again. */
-            if (read(c->ep.wait_fd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR)
-                break;
-        }
-        take_completions(c);
-        if (rc == 0 && c->ep.healthy) {
+    struct pollfd fds[2] = {{.fd = c->ep.wait_fd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
+    int rc = poll(fds, 2, 1000);
+    if (rc < 0 && errno != EINTR) {
+        pthread_mutex_lock(&c->lock);
+        fail_pending(c);
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    if (rc > 0 && (fds[0].revents & POLLIN)) {
+        uint64_t count;
+        if (read(c->ep.wait_fd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR) {
             pthread_mutex_lock(&c->lock);
-            bool idle = c->pending == 0;
+            fail_pending(c);
             pthread_mutex_unlock(&c->lock);
-            if (!idle && !c->ep.healthy(c->ep.healthy_ctx)) {
-                pthread_mutex_lock(&c->lock);
-                fail_pending(c);
-                pthread_mutex_unlock(&c->lock);
+            return;
+        }
+    }
+    take_completions(c);
+    if (rc == 0 && c->ep.healthy && !c->ep.healthy(c->ep.healthy_ctx)) {
+        pthread_mutex_lock(&c->lock);
+        fail_pending(c);
+        pthread_mutex_unlock(&c->lock);
+    }
+}
+
+/* Caller holds c->lock. Wait until slot s is done. The first waiter becomes the poller and
+ * reads the completion queue itself; the others sleep until the poller hands them their
+ * completion, or hands them the poller's job when its own call is done. A lone caller so
+ * wakes straight from the server's notification, with no thread in between. */
+static void wait_done(fs_conn *c, fs_conn_slot *s)
+{
+    c->waiters++;
+    s->waiting = true;
+    while (!s->done) {
+        if (c->polling) {
+            pthread_cond_wait(&s->done_cond, &c->lock);
+            continue;
+        }
+        c->polling = true;
+        pthread_mutex_unlock(&c->lock);
+        poll_turn(c);
+        pthread_mutex_lock(&c->lock);
+        c->polling = false;
+    }
+    s->waiting = false;
+    c->waiters--;
+    if (c->waiters > 0) {
+        for (uint32_t i = 0; i < FS_CONN_MAX_PENDING; i++) {
+            if (c->slots[i].waiting && !c->slots[i].done) {
+                pthread_cond_signal(&c->slots[i].done_cond);
+                break;
             }
         }
     }
-    pthread_mutex_lock(&c->lock);
-    fail_pending(c);
-    pthread_mutex_unlock(&c->lock);
-    return NULL;
 }
 
 int fs_conn_open(fs_conn *c, const fs_conn_endpoint *ep)
@@ -113,30 +141,22 @@ int fs_conn_open(fs_conn *c, const fs_conn_endpoint *ep)
         errno = ENOMEM;
         return -1;
     }
-    int err = pthread_create(&c->reader, NULL, reader_main, c);
-    if (err != 0) {
-        fs_conn_close(c);
-        errno = err;
-        return -1;
-    }
-    c->reader_running = true;
     return 0;
 }
 
 void fs_conn_close(fs_conn *c)
 {
-    if (c->reader_running) {
-        uint64_t one = 1;
-        if (write(c->stop_fd, &one, sizeof one) != sizeof one)
-            pthread_cancel(c->reader);
-        pthread_join(c->reader, NULL);
-        c->reader_running = false;
-    }
     pthread_mutex_lock(&c->lock);
     fail_pending(c);
     pthread_mutex_unlock(&c->lock);
-    if (c->stop_fd >= 0)
+    if (c->stop_fd >= 0) {
+        /* Wakes a poller still sleeping; the caller waits for its calls to return. */
+        uint64_t one = 1;
+        if (write(c->stop_fd, &one, sizeof one) != sizeof one) {
+            /* nothing to wake then */
+        }
         close(c->stop_fd);
+    }
     c->stop_fd = -1;
     free(c->page_used);
     free(c->run_pages);
@@ -230,14 +250,52 @@ void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
 {
     fs_conn_slot *s = &c->slots[t];
     pthread_mutex_lock(&c->lock);
-    while (!s->done)
-        pthread_cond_wait(&s->done_cond, &c->lock);
+    wait_done(c, s);
     *out = s->cmpl;
     s->in_use = false;
     s->done = false;
     c->pending--;
     pthread_cond_signal(&c->slot_free);
     pthread_mutex_unlock(&c->lock);
+}
+
+uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cmpl *out)
+{
+    pthread_mutex_lock(&c->lock);
+    uint32_t i;
+    for (;;) {
+        for (i = 0; i < n && !c->slots[t[i]].done; i++)
+            continue;
+        if (i < n)
+            break;
+        if (c->polling) {
+            /* Another thread polls and wakes waiters one slot at a time: wait for the first
+             * ticket (still a completion of the set, if not the earliest). */
+            wait_done(c, &c->slots[t[0]]);
+            i = 0;
+            break;
+        }
+        c->polling = true;
+        pthread_mutex_unlock(&c->lock);
+        poll_turn(c);
+        pthread_mutex_lock(&c->lock);
+        c->polling = false;
+        /* Pass the poller's job on to a thread waiting in fs_conn_wait, if any. */
+        for (uint32_t k = 0; c->waiters > 0 && k < FS_CONN_MAX_PENDING; k++) {
+            if (c->slots[k].waiting && !c->slots[k].done) {
+                pthread_cond_signal(&c->slots[k].done_cond);
+                break;
+            }
+        }
+    }
+    fs_conn_slot *s = &c->slots[t[i]];
+    *out = s->cmpl;
+    s->in_use = false;
+    s->done = false;
+    c->pending--;
+    pthread_cond_signal(&c->slot_free);
+    pthread_mutex_unlock(&c->lock);
+    return i;
 }
 
 fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data)

@@ -3,10 +3,12 @@
  * endpoint: a command queue, a completion queue, a share region and two eventfds.
  *
  * Many calls may be outstanding at once, from any number of threads. A call takes a slot
- * in the pending table (its id names the slot and carries a generation); one reader thread
- * owns the completion queue and hands each completion to its slot, in whatever order the
- * server finishes them, waking only the thread that waits on it. So concurrent FUSE
- * requests become concurrent server requests.
+ * in the pending table (its id names the slot and carries a generation). There is no
+ * reader thread: the first waiting thread becomes the poller, reads the completion queue
+ * and hands each completion to its slot, in whatever order the server finishes them,
+ * waking only the thread that waits on it; when its own call is done it passes the job to
+ * another waiter. So a lone caller wakes straight from the server's notification, and
+ * concurrent FUSE requests become concurrent server requests.
  *
  * Buffers: commands name data by {offset, size} in the share region. fs_conn_alloc hands
  * out share-region space in 4 KiB pages (first fit; a caller blocks while the region is
@@ -36,7 +38,7 @@ typedef struct fs_conn_endpoint {
     uint64_t share_size;
     int notify_fd;             /* write 1 after queueing commands */
     int wait_fd;               /* readable when completions were published */
-    /* Optional: called about once a second while calls are pending; returning false
+    /* Optional: called about once a second while a caller waits for a completion; false
      * means the server is gone. */
     bool (*healthy)(void *ctx);
     void *healthy_ctx;
@@ -48,6 +50,7 @@ typedef struct fs_conn_slot {
     uint16_t generation;
     bool in_use;
     bool done;
+    bool waiting;              /* its caller is in fs_conn_wait */
 } fs_conn_slot;
 
 typedef struct fs_conn {
@@ -55,13 +58,13 @@ typedef struct fs_conn {
     pthread_mutex_t lock;      /* the pending table and the command queue */
     pthread_cond_t slot_free;
     fs_queue_end commands;
-    fs_queue_end completions;  /* the reader thread's alone */
+    fs_queue_end completions;  /* the poller's alone */
     fs_conn_slot slots[FS_CONN_MAX_PENDING];
     uint32_t pending;
     bool broken;               /* the server is gone: complete everything with IO_ERROR */
-    pthread_t reader;
-    int stop_fd;               /* eventfd that ends the reader */
-    bool reader_running;
+    bool polling;              /* a waiter is reading the completion queue */
+    uint32_t waiters;          /* callers in fs_conn_wait */
+    int stop_fd;               /* eventfd that wakes the poller at close */
     /* share-region allocator */
     pthread_mutex_t share_lock;
     pthread_cond_t share_freed;
@@ -74,9 +77,10 @@ typedef struct fs_conn {
 
 typedef uint32_t fs_conn_ticket;
 
-/* Start the connection (and its reader thread). Returns 0, or -1 with errno. */
+/* Start the connection. Returns 0, or -1 with errno. */
 int fs_conn_open(fs_conn *c, const fs_conn_endpoint *ep);
-/* Stop the reader; pending calls complete with IO_ERROR. The endpoint stays the caller's. */
+/* Pending calls complete with IO_ERROR, later ones fail at once. Call it once no thread is
+ * inside a call any more. The endpoint stays the caller's. */
 void fs_conn_close(fs_conn *c);
 
 /* Share-region buffers. fs_conn_alloc blocks while no run of pages is free; NULL only if
@@ -92,6 +96,9 @@ static inline fs_buffer fs_conn_buffer(const fs_conn *c, const void *p, size_t s
  * table is full), then wait for its completion, which frees the ticket. */
 fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd);
 void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out);
+/* Wait until any of the n tickets (n >= 1, all live, owned by the caller) completes; frees
+ * that ticket, fills *out and returns its index in t[]. The others stay pending. */
+uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cmpl *out);
 /* Submit and wait. Returns the status; *data (may be NULL) gets the completion's data. */
 fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data);
 

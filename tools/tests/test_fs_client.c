@@ -161,6 +161,44 @@ TEST(completions_in_reverse_order_reach_their_callers)
     CHECK_EQ(pending, 16);
 }
 
+TEST(wait_any_returns_each_completion_once)
+{
+    fake_server f;
+    fs_conn c;
+    /* The fake answers a batch of 8 in reverse order. */
+    CHECK(fake_start(&f, &c, 8, NULL, NULL));
+    fs_conn_ticket t[8];
+    uint64_t fd_of[8];
+    for (uint32_t i = 0; i < 8; i++) {
+        fs_cmd cmd;
+        memset(&cmd, 0, sizeof cmd);
+        cmd.type = FS_CMD_FILE_SIZE;
+        cmd.params.file_size.fd = fd_of[i] = 200 + i;
+        t[i] = fs_conn_submit(&c, &cmd);
+    }
+    /* A plain wait on one of them first: the others complete meanwhile, for wait_any. */
+    fs_cmpl cmpl;
+    fs_conn_wait(&c, t[3], &cmpl);
+    bool ok = cmpl.data == 203 * 3, seen[8] = {false};
+    seen[3] = true;
+    t[3] = t[7];
+    fd_of[3] = fd_of[7];
+    for (uint32_t n = 7; n > 0; n--) {
+        uint32_t k = fs_conn_wait_any(&c, t, n, &cmpl);
+        ok = ok && k < n && cmpl.status == FS_STATUS_SUCCESS && cmpl.data == fd_of[k] * 3 && !seen[fd_of[k] - 200];
+        seen[fd_of[k] - 200] = true;
+        /* the caller keeps its live tickets packed: the last moves into the freed place */
+        t[k] = t[n - 1];
+        fd_of[k] = fd_of[n - 1];
+    }
+    uint32_t pending = c.pending;
+    fake_stop(&f, &c);
+    CHECK(ok);
+    for (uint32_t i = 0; i < 8; i++)
+        CHECK(seen[i]);
+    CHECK_EQ(pending, 0);
+}
+
 typedef struct worker {
     fs_conn *c;
     uint32_t index;
