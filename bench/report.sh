@@ -8,7 +8,8 @@
 # $BUILD/bench/report.csv and PNG plots, and (full-size runs only) copies the plots and
 # the CSV to docs/bench/, the data BENCHMARKS.md quotes.
 # REPORT_QUICK=1: smaller sizes; REPORT_SKIP=proto,fuse,cp: leave parts out;
-# REPORT_DIR: where images go (default /dev/shm).
+# REPORT_DIR: where images go (default /dev/shm); REPORT_FUSE_PEERS: which file systems the
+# FUSE part mounts (default "asyncfat fusefat exfat fuse2fs").
 set -u
 BUILD=${BUILD:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,9 +74,11 @@ mount_fs() { # peer image
 umount_fs() {
     mountpoint -q "$mnt" && { fusermount -u "$mnt" 2>/dev/null || fusermount3 -u "$mnt" 2>/dev/null; }
     if [ -n "$fs_pid" ]; then
-        for _ in $(seq 600); do
+        # Poll finely: the write steps are timed to here, and a 50 ms step was most of a
+        # small step's time for every peer.
+        for _ in $(seq 6000); do
             kill -0 "$fs_pid" 2>/dev/null || break
-            sleep 0.05
+            sleep 0.005
         done
         wait "$fs_pid" 2>/dev/null
     fi
@@ -216,7 +219,7 @@ fuse_compare() {
     emit report_fuse_tree_files "$tree_files" files
     emit report_fuse_meta_files "$meta_files" files
     emit report_fuse_step_cap_s "$cap" s
-    for peer in asyncfat fusefat exfat fuse2fs; do
+    for peer in ${REPORT_FUSE_PEERS:-asyncfat fusefat exfat fuse2fs}; do
         fuse_peer "$peer"
     done
     [ -n "${fuse_rate[asyncfat,seqwrite]:-}" ] || { note "no asyncfat FUSE figures: no FUSE ratios"; return; }

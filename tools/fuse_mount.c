@@ -13,6 +13,13 @@
  * for FUSE. Directory modification times follow their entries in the engine itself.
  * Unmount (fusermount3 -u) or SIGINT/SIGTERM end the loop; then DEINITIALISE makes the
  * server sync and unmount, leaving the volume clean.
+ *
+ * Speed: every server request is a round trip to another process, so the mount avoids
+ * them where the answer is already known. While mounted this is the volume's only writer,
+ * so the kernel may keep names, attributes and file pages long (op_init); directory
+ * listings carry attributes (readdirplus, op_readdir), so `ls -l` or `rm -r` look nothing
+ * up; attributes libfuse asks for again and again come from a small cache (attr_*);
+ * flush is not implemented, so the kernel stops sending it after the first ENOSYS.
  */
 #define FUSE_USE_VERSION 312
 #include "tools/cli.h"
@@ -30,6 +37,7 @@
 
 #define MOUNT_SHARE_BYTES (32u << 20)
 #define MOUNT_THREADS 32u
+#define CACHE_TIMEOUT_S 3600.0   /* kernel's name and attribute caching, see op_init */
 #define BUSY_RETRIES 200          /* x 5 ms: a racing RELEASEDIR reaches the server first */
 
 static fs_conn *conn;
@@ -148,15 +156,123 @@ static void fill_stat(const fs_stat *in, struct stat *out)
     out->st_ctim.tv_nsec = (long)in->ctime_nsec;
 }
 
+/* ---- attribute cache ----
+ * libfuse asks for a file's attributes again after almost every operation (after chmod,
+ * chown and utimens, after create), and the kernel asks after each read (the access time).
+ * Between two changes the answer cannot differ, so the last record the server gave for a
+ * path is kept here, from getattr and from directory listings. Any change made through the
+ * mount (write, truncate, times, create, mkdir, unlink, rmdir, rename) drops the whole cache
+ * at once by advancing an epoch: simple, and right by construction. A record fetched while a
+ * change was under way is born stale (its epoch is already past) and never used. Records
+ * live one second at most, so the access date a read moves (days, on FAT) is the only
+ * thing that can be a second late, as with the kernel's own attribute timeout. */
+#define ATTR_CACHE_SLOTS 4096u            /* direct-mapped by path hash */
+#define ATTR_CACHE_LIFE_NS 1000000000ll
+
+typedef struct attr_entry {
+    char *path;                /* NULL: empty slot */
+    uint64_t epoch;            /* attr_epoch when the request was sent */
+    int64_t filled_ns;         /* CLOCK_MONOTONIC */
+    fs_stat rec;
+} attr_entry;
+
+static pthread_mutex_t attr_lock = PTHREAD_MUTEX_INITIALIZER;
+static attr_entry attr_cache[ATTR_CACHE_SLOTS];
+static uint64_t attr_epoch;    /* advanced by every change to the volume */
+static uint64_t rename_epoch;  /* advanced by every rename: a listed directory's path may be stale */
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static attr_entry *attr_slot(const char *path)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = path; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return &attr_cache[h % ATTR_CACHE_SLOTS];
+}
+
+/* The epoch to tag a record with: read it before sending the request. */
+static uint64_t attr_epoch_now(void)
+{
+    pthread_mutex_lock(&attr_lock);
+    uint64_t e = attr_epoch;
+    pthread_mutex_unlock(&attr_lock);
+    return e;
+}
+
+/* Something on the volume changed (or may have): forget every record. */
+static void volume_changed(bool renamed)
+{
+    pthread_mutex_lock(&attr_lock);
+    attr_epoch++;
+    if (renamed)
+        rename_epoch++;
+    pthread_mutex_unlock(&attr_lock);
+}
+
+static void attr_store(const char *path, const fs_stat *rec, uint64_t epoch)
+{
+    pthread_mutex_lock(&attr_lock);
+    if (epoch == attr_epoch) {
+        attr_entry *e = attr_slot(path);
+        if (!e->path || strcmp(e->path, path) != 0) {
+            free(e->path);
+            e->path = strdup(path);
+        }
+        if (e->path) {
+            e->epoch = epoch;
+            e->filled_ns = monotonic_ns();
+            e->rec = *rec;
+        }
+    }
+    pthread_mutex_unlock(&attr_lock);
+}
+
+static bool attr_lookup(const char *path, fs_stat *out)
+{
+    bool hit = false;
+    pthread_mutex_lock(&attr_lock);
+    attr_entry *e = attr_slot(path);
+    if (e->path && e->epoch == attr_epoch && strcmp(e->path, path) == 0 &&
+        monotonic_ns() - e->filled_ns < ATTR_CACHE_LIFE_NS) {
+        *out = e->rec;
+        hit = true;
+    }
+    pthread_mutex_unlock(&attr_lock);
+    return hit;
+}
+
+static void attr_cache_free(void)
+{
+    for (uint32_t i = 0; i < ATTR_CACHE_SLOTS; i++) {
+        free(attr_cache[i].path);
+        attr_cache[i].path = NULL;
+    }
+}
+
 static void *op_init(struct fuse_conn_info *info, struct fuse_config *cfg)
 {
-    AF_UNUSED(info);
+    /* Readdirplus on every directory read, not only the first (the kernel's adaptive mode
+     * falls back to plain readdir and then looks every name up one by one). */
+    info->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     cfg->hard_remove = 0;
     cfg->nullpath_ok = 1;
     cfg->use_ino = 0;
-    cfg->entry_timeout = 1.0;
-    cfg->attr_timeout = 1.0;
-    cfg->negative_timeout = 0;
+    /* While mounted, every change to the volume comes through this mount, so through the
+     * kernel, which updates or drops what it cached (names it created or removed, sizes it
+     * wrote, attributes after a write or a read): what it caches stays true, and can be kept
+     * long. (Another server on the same image at the same time would corrupt it anyway.) */
+    cfg->entry_timeout = CACHE_TIMEOUT_S;
+    cfg->attr_timeout = CACHE_TIMEOUT_S;
+    cfg->negative_timeout = CACHE_TIMEOUT_S;
+    /* For the same reason the kernel's page cache of a file stays valid from one open to
+     * the next (every write went through it), so a file read again is not fetched again. */
+    cfg->kernel_cache = 1;
     return NULL;
 }
 
@@ -173,7 +289,14 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         int err = check_names(path);
         if (err)
             return err;
+        if (attr_lookup(path, &rec)) {
+            fill_stat(&rec, st);
+            return 0;
+        }
+        uint64_t epoch = attr_epoch_now();
         status = fs_conn_stat(conn, path, &rec);
+        if (status == FS_STATUS_SUCCESS)
+            attr_store(path, &rec, epoch);
     }
     if (status != FS_STATUS_SUCCESS)
         return to_errno(status);
@@ -203,6 +326,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         return err;
     uint64_t fd;
     fs_status st = fs_conn_open_file(conn, path, open_flags(fi->flags), &fd);
+    if (fi->flags & O_TRUNC)
+        volume_changed(false);
     if (st != FS_STATUS_SUCCESS)
         return to_errno(st);
     fi->fh = fd;
@@ -220,6 +345,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         flags |= FS_OPEN_FLAGS_EXCLUSIVE;
     uint64_t fd;
     fs_status st = fs_conn_open_file(conn, path, flags, &fd);
+    volume_changed(false);
     if (st != FS_STATUS_SUCCESS)
         return to_errno(st);
     fi->fh = fd;
@@ -273,6 +399,7 @@ static int op_write(const char *path, const char *buf, size_t size, off_t offset
     cmd.params.file_write.buf = fs_conn_buffer(conn, share, size);
     uint64_t put = 0;
     fs_status st = fs_conn_call(conn, &cmd, &put);
+    volume_changed(false);
     fs_conn_free(conn, share);
     if (put > size)
         put = size;
@@ -286,8 +413,11 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     if (size < 0)
         return -EINVAL;
-    if (fi)
-        return to_errno(fs_conn_truncate(conn, fi->fh, (uint64_t)size));
+    if (fi) {
+        fs_status st = fs_conn_truncate(conn, fi->fh, (uint64_t)size);
+        volume_changed(false);
+        return to_errno(st);
+    }
     int err = check_names(path);
     if (err)
         return err;
@@ -296,6 +426,7 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     if (st != FS_STATUS_SUCCESS)
         return to_errno(st);
     st = fs_conn_truncate(conn, fd, (uint64_t)size);
+    volume_changed(false);
     fs_status closed = fs_conn_close_file(conn, fd);
     return to_errno(st != FS_STATUS_SUCCESS ? st : closed);
 }
@@ -307,13 +438,6 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
     return to_errno(fs_conn_sync(conn, fi->fh));
 }
 
-static int op_flush(const char *path, struct fuse_file_info *fi)
-{
-    AF_UNUSED(path);
-    AF_UNUSED(fi);
-    return 0;
-}
-
 static int op_unlink(const char *path)
 {
     if (is_hidden_name(path) && forget_hidden(path))
@@ -321,7 +445,9 @@ static int op_unlink(const char *path)
     int err = check_names(path);
     if (err)
         return err;
-    return to_errno(fs_conn_remove(conn, path));
+    fs_status st = fs_conn_remove(conn, path);
+    volume_changed(false);
+    return to_errno(st);
 }
 
 static int op_mkdir(const char *path, mode_t mode)
@@ -330,7 +456,9 @@ static int op_mkdir(const char *path, mode_t mode)
     int err = check_names(path);
     if (err)
         return err;
-    return to_errno(fs_conn_mkdir(conn, path));
+    fs_status st = fs_conn_mkdir(conn, path);
+    volume_changed(false);
+    return to_errno(st);
 }
 
 /* The kernel may send RELEASEDIR for a directory just read (rm -r) after the rmdir that
@@ -353,6 +481,7 @@ static int op_rmdir(const char *path)
     int attempt = 0;
     while ((st = retry_busy(fs_conn_rmdir(conn, path), attempt++)) == FS_STATUS_BUSY && attempt < BUSY_RETRIES)
         ;
+    volume_changed(false);
     return to_errno(st);
 }
 
@@ -366,7 +495,9 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
     if (flags & ~(unsigned)RENAME_NOREPLACE)
         return -EINVAL;
     if (is_hidden_name(to) && !flags) {
-        return to_errno(hide_file(from, to));
+        fs_status st = hide_file(from, to);
+        volume_changed(true);
+        return to_errno(st);
     }
     if (flags & RENAME_NOREPLACE) {
         fs_stat rec;
@@ -378,7 +509,42 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
     while ((st = retry_busy(fs_conn_rename(conn, from, to), attempt++)) == FS_STATUS_BUSY &&
            attempt < BUSY_RETRIES)
         ;
+    volume_changed(true);
     return to_errno(st);
+}
+
+/* An open directory. Entries go to libfuse with offsets (1 ".", 2 "..", then n + 3 for the
+ * server's n-th entry), which is what makes libfuse pass readdirplus attributes on to the
+ * kernel: it does so only for offset-mode listings, and with them `ls -l` or `rm -r` needs
+ * no LOOKUP per entry. The server's cursor moves one entry per read, so the handle remembers
+ * where it is and keeps an entry that did not fit the kernel's buffer for the next call.
+ * The kernel serialises readdir calls on one open directory (its position lock).
+ * fi->fh stays the server's fd, as for files, so that whatever libfuse hands a directory's
+ * fi to sees a server fd; the handle is found by that fd. */
+typedef struct dir_handle {
+    uint64_t fd;               /* the server's */
+    uint64_t next;             /* index of the entry the server's cursor returns next */
+    bool pending;              /* entry next - 1 is in name/rec, not yet given to the kernel */
+    char name[FS_CONN_NAME_MAX + 1];
+    fs_stat rec;
+    uint64_t rename_epoch;     /* rename_epoch at opendir: while unchanged, path is right */
+    struct dir_handle *link;
+    char path[];               /* as opened, for the attribute cache */
+} dir_handle;
+
+#define DIR_FIRST_ENTRY_OFFSET 3   /* offsets 1 and 2 are "." and ".." */
+
+static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+static dir_handle *open_dirs;      /* few at once: one per directory being listed */
+
+static dir_handle *dir_of(const struct fuse_file_info *fi)
+{
+    pthread_mutex_lock(&dirs_lock);
+    dir_handle *d = open_dirs;
+    while (d && d->fd != fi->fh)
+        d = d->link;
+    pthread_mutex_unlock(&dirs_lock);
+    return d;
 }
 
 static int op_opendir(const char *path, struct fuse_file_info *fi)
@@ -386,47 +552,110 @@ static int op_opendir(const char *path, struct fuse_file_info *fi)
     int err = check_names(path);
     if (err)
         return err;
-    uint64_t fd;
-    fs_status st = fs_conn_opendir(conn, path, &fd);
-    if (st != FS_STATUS_SUCCESS)
+    size_t len = strlen(path);
+    dir_handle *d = calloc(1, sizeof *d + len + 1);
+    if (!d)
+        return -ENOMEM;
+    memcpy(d->path, path, len + 1);
+    pthread_mutex_lock(&attr_lock);
+    d->rename_epoch = rename_epoch;
+    pthread_mutex_unlock(&attr_lock);
+    fs_status st = fs_conn_opendir(conn, path, &d->fd);
+    if (st != FS_STATUS_SUCCESS) {
+        free(d);
         return to_errno(st);
-    fi->fh = fd;
+    }
+    pthread_mutex_lock(&dirs_lock);
+    d->link = open_dirs;
+    open_dirs = d;
+    pthread_mutex_unlock(&dirs_lock);
+    fi->fh = d->fd;
     return 0;
 }
 
 static int op_releasedir(const char *path, struct fuse_file_info *fi)
 {
     AF_UNUSED(path);
+    pthread_mutex_lock(&dirs_lock);
+    for (dir_handle **p = &open_dirs; *p; p = &(*p)->link) {
+        if ((*p)->fd == fi->fh) {
+            dir_handle *d = *p;
+            *p = d->link;
+            free(d);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&dirs_lock);
     return to_errno(fs_conn_closedir(conn, fi->fh));
 }
 
-/* Everything in one call (offset 0 for every entry): libfuse keeps the listing for the
- * open directory, so a rewind reads it again from the start. */
+/* Put the server's cursor at entry `index` (a seekdir, or a rewind): from the start, since
+ * the kernel's offsets are our entry counts, not the server's positions. Rare. */
+static fs_status dir_seek(dir_handle *d, uint64_t index)
+{
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_DIR_REWIND;
+    cmd.params.dir_rewind.fd = d->fd;
+    fs_status st = fs_conn_call(conn, &cmd, NULL);
+    d->next = 0;
+    d->pending = false;
+    while (st == FS_STATUS_SUCCESS && d->next < index) {
+        st = fs_conn_readdir(conn, d->fd, d->name, NULL);
+        if (st == FS_STATUS_SUCCESS)
+            d->next++;
+    }
+    return st;
+}
+
+/* Keep a listed entry's record for the getattr that often follows (tar, ls -l). */
+static void remember_entry(const dir_handle *d, uint64_t epoch)
+{
+    pthread_mutex_lock(&attr_lock);
+    bool renamed = d->rename_epoch != rename_epoch;
+    pthread_mutex_unlock(&attr_lock);
+    char full[FS_MAX_PATH_LENGTH + FS_CONN_NAME_MAX + 3];
+    bool root = strcmp(d->path, "/") == 0;
+    int n = snprintf(full, sizeof full, "%s/%s", root ? "" : d->path, d->name);
+    if (!renamed && n > 0 && (size_t)n < sizeof full)
+        attr_store(full, &d->rec, epoch);
+}
+
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
                       enum fuse_readdir_flags flags)
 {
     AF_UNUSED(path);
-    AF_UNUSED(offset);
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_DIR_REWIND;
-    cmd.params.dir_rewind.fd = fi->fh;
-    fs_status st = fs_conn_call(conn, &cmd, NULL);
-    if (st != FS_STATUS_SUCCESS)
-        return to_errno(st);
+    dir_handle *d = dir_of(fi);
+    if (!d)
+        return -EBADF;
     enum fuse_fill_dir_flags fill = (flags & FUSE_READDIR_PLUS) ? FUSE_FILL_DIR_PLUS : 0;
-    struct stat dot;
-    memset(&dot, 0, sizeof dot);
-    dot.st_mode = S_IFDIR | 0755;
-    filler(buf, ".", &dot, 0, 0);
-    filler(buf, "..", &dot, 0, 0);
-    char name[FS_CONN_NAME_MAX + 1];
-    fs_stat rec;
-    while ((st = fs_conn_readdir(conn, fi->fh, name, &rec)) == FS_STATUS_SUCCESS) {
-        struct stat s;
-        fill_stat(&rec, &s);
-        if (filler(buf, name, &s, 0, fill) != 0)
-            return -ENOMEM;
+    struct stat s;
+    memset(&s, 0, sizeof s);
+    s.st_mode = S_IFDIR | 0755;
+    if (offset < 1 && filler(buf, ".", &s, 1, 0) != 0)
+        return 0;
+    if (offset < 2 && filler(buf, "..", &s, 2, 0) != 0)
+        return 0;
+    uint64_t want = offset < DIR_FIRST_ENTRY_OFFSET ? 0 : (uint64_t)offset - DIR_FIRST_ENTRY_OFFSET + 1;
+    fs_status st = FS_STATUS_SUCCESS;
+    bool sequential = d->pending ? d->next - 1 == want : d->next == want;
+    if (!sequential && (st = dir_seek(d, want)) != FS_STATUS_SUCCESS)
+        return st == FS_STATUS_END_OF_DIRECTORY ? 0 : to_errno(st);
+    for (;;) {
+        if (!d->pending) {
+            uint64_t epoch = attr_epoch_now();
+            st = fs_conn_readdir(conn, d->fd, d->name, &d->rec);
+            if (st != FS_STATUS_SUCCESS)
+                break;
+            d->next++;
+            d->pending = true;
+            remember_entry(d, epoch);
+        }
+        fill_stat(&d->rec, &s);
+        /* The entry's offset is where the next call resumes: after it. */
+        if (filler(buf, d->name, &s, (off_t)(d->next - 1 + DIR_FIRST_ENTRY_OFFSET), fill) != 0)
+            return 0;
+        d->pending = false;
     }
     return st == FS_STATUS_END_OF_DIRECTORY ? 0 : to_errno(st);
 }
@@ -478,7 +707,9 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
     int err = check_names(path);
     if (err)
         return err;
-    return to_errno(fs_conn_set_times(conn, path, time_arg(&tv[0]), time_arg(&tv[1])));
+    fs_status st = fs_conn_set_times(conn, path, time_arg(&tv[0]), time_arg(&tv[1]));
+    volume_changed(false);
+    return to_errno(st);
 }
 
 /* FAT keeps no owner or permission bits: accept and ignore, as vfat's quiet option does,
@@ -508,7 +739,6 @@ static const struct fuse_operations operations = {
     .write = op_write,
     .truncate = op_truncate,
     .fsync = op_fsync,
-    .flush = op_flush,
     .unlink = op_unlink,
     .mkdir = op_mkdir,
     .rmdir = op_rmdir,
@@ -665,6 +895,7 @@ static int run_mount(const mount_request *m, int ready_fd)
     /* A signal that ended the loop comes back as its (positive) number: a clean stop. */
     rc = cli_session_close(&s) == 0 && loop_rc >= 0 ? EXIT_OK : EXIT_FAILED;
     fuse_destroy(fuse);
+    attr_cache_free();
     conn = NULL;
 report:
     tell_parent(&ready_fd, status);

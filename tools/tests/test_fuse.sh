@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The FUSE mount, through a real mount: coreutils, errno values, unlink while open, a tar
-# round trip, concurrent writers, unmount by fusermount3 and by signal, and afterwards
-# fsck.fat -n and mtools on the image. Prints PASS/FAIL lines, or SKIP lines when FUSE
-# cannot be used here (no /dev/fuse, no fusermount3, no permission to mount).
+# The FUSE mount, through a real mount: coreutils, errno values, unlink while open, large
+# listings and seekdir, attribute caching against changes, a tar round trip, concurrent
+# writers, unmount by fusermount3 and by signal, and afterwards fsck.fat -n and mtools on
+# the image. Prints PASS/FAIL lines, or SKIP lines when FUSE cannot be used here (no
+# /dev/fuse, no fusermount3, no permission to mount).
 set -u
 BUILD=${BUILD:-build}
 A=$(realpath "$BUILD/rel/asyncfat")
@@ -23,7 +24,8 @@ mkdir -p "$M"
 export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
 skip_all() {
-    for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times tar_round_trip \
+    for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times directory_listing \
+        changes_are_seen_through_every_path tar_round_trip \
         concurrent_writers no_fuse_hidden_files unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
         read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
         unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
@@ -219,6 +221,83 @@ t_dir_times() {
 }
 run directory_times t_dir_times
 
+# A directory too big for one kernel readdir buffer: `ls -l` (readdirplus, no lookups) shows
+# every name once with the size and time it was given; telldir/seekdir/rewinddir resume
+# where they should; the listing is the same after a remount (t_ro compares it).
+t_listing() {
+    mkdir "$M/list" || return 1
+    python3 - "$M/list" <<'PY' || return 1
+import os, sys
+d = sys.argv[1]
+for i in range(600):
+    p = os.path.join(d, "entry_with_a_rather_long_name_%04d.txt" % i)
+    with open(p, "wb") as f:
+        f.write(b"x" * (i * 7))
+    t = 1600000000 + i * 86400
+    os.utime(p, (t, t))
+PY
+    ls -l --time-style=+%s "$M/list" >"$T/listing.before" || return 1
+    [ "$(grep -c entry_with "$T/listing.before")" -eq 600 ] || return 1
+    awk '/entry_with/ { i = substr($7, 31, 4) + 0; if ($5 != i * 7 || $6 != 1600000000 + i * 86400) { print; bad = 1 } }
+         END { exit bad }' "$T/listing.before" || return 1
+    perl -e '
+        opendir(my $d, $ARGV[0]) or die "opendir: $!";
+        my @first; push @first, scalar readdir($d) for 1 .. 250;
+        my $pos = telldir($d);
+        my @rest = readdir($d);
+        seekdir($d, $pos);
+        my @again = readdir($d);
+        die "seekdir: @rest[0..2] vs @again[0..2]\n" unless "@rest" eq "@again";
+        rewinddir($d);
+        my @all = readdir($d);
+        my %seen; $seen{$_}++ for @all;
+        die "rewind: " . scalar(@all) . " entries\n" unless @all == 602 && keys(%seen) == 602;
+        die "split: " . (@first + @rest) . "\n" unless @first + @rest == 602;
+    ' "$M/list"
+}
+run directory_listing t_listing
+
+# What one path changes, every other path sees at once (the mount caches attributes):
+# writes and truncates through a descriptor, times set by name, a renamed directory.
+t_coherence() {
+    python3 - "$M" <<'PY'
+import os, sys
+m = sys.argv[1]
+os.mkdir(m + "/co")
+p = m + "/co/f"
+fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+os.listdir(m + "/co")                    # fills the cache from the listing
+assert os.stat(p).st_size == 0
+for n in range(1, 6):
+    os.write(fd, b"y" * 1000)
+    assert os.stat(p).st_size == n * 1000, os.stat(p).st_size
+os.ftruncate(fd, 123)
+assert os.stat(p).st_size == 123
+os.close(fd)
+os.utime(p, (1500000000, 1500000000))
+assert os.stat(p).st_mtime == 1500000000
+with open(p, "ab") as f:
+    f.write(b"z")
+assert os.stat(p).st_size == 124 and os.stat(p).st_mtime > 1500000000
+os.mkdir(m + "/co/d")
+with open(m + "/co/d/inner", "wb") as f:
+    f.write(b"a" * 10)
+assert os.stat(m + "/co/d/inner").st_size == 10
+os.rename(m + "/co/d", m + "/co/e")
+assert not os.path.exists(m + "/co/d/inner")
+assert os.stat(m + "/co/e/inner").st_size == 10
+os.mkdir(m + "/co/d")
+with open(m + "/co/d/inner", "wb") as f:
+    f.write(b"b" * 20)
+assert os.stat(m + "/co/d/inner").st_size == 20
+assert os.stat(m + "/co/e/inner").st_size == 10
+assert sorted(os.listdir(m + "/co")) == ["d", "e", "f"]
+os.unlink(m + "/co/e/inner")
+assert not os.path.exists(m + "/co/e/inner") and os.listdir(m + "/co/e") == []
+PY
+}
+run changes_are_seen_through_every_path t_coherence
+
 sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum; find . -type d | sort); }
 
 t_tar() {
@@ -292,6 +371,7 @@ run mtools_reads_the_same_bytes t_mtools
 t_ro() {
     mount_fg vol.img -o ro || { cat "$T/mount.err"; return 1; }
     cmp "$T/data.bin" "$M/final.bin" || return 1
+    ls -l --time-style=+%s "$M/list" >"$T/listing.after" && cmp "$T/listing.before" "$T/listing.after" || return 1
     if touch "$M/nope" 2>"$T/ro.err"; then echo "wrote to a read-only mount"; return 1; fi
     grep -q "Read-only file system" "$T/ro.err" || { cat "$T/ro.err"; return 1; }
     local before
