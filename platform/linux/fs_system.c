@@ -74,14 +74,15 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     blk_driver_component_configure(&dc, 0);
 
     lx_region_spec regions[] = {
-        {BLK_REGION_STORAGE_INFO, 4096},
-        {BLK_REGION_REQUESTS, blk_req_queue_bytes(capacity)},
-        {BLK_REGION_RESPONSES, blk_resp_queue_bytes(capacity)},
-        {BLK_REGION_DATA, data},
-        {FS_COMPONENT_REGION_ARENA, fs_component_arena_bytes(device, data)},
-        {FS_COMPONENT_REGION_COMMANDS, clients * sizeof(fs_queue)},
-        {FS_COMPONENT_REGION_COMPLETIONS, clients * sizeof(fs_queue)},
-        {FS_COMPONENT_REGION_SHARE, clients * share},
+        {BLK_REGION_STORAGE_INFO, 4096, false},
+        {BLK_REGION_REQUESTS, blk_req_queue_bytes(capacity), false},
+        {BLK_REGION_RESPONSES, blk_resp_queue_bytes(capacity), false},
+        {BLK_REGION_DATA, data, false},
+        /* Only the server uses its arena: private memory, not a memfd. */
+        {FS_COMPONENT_REGION_ARENA, fs_component_arena_bytes(device, data), true},
+        {FS_COMPONENT_REGION_COMMANDS, clients * sizeof(fs_queue), false},
+        {FS_COMPONENT_REGION_COMPLETIONS, clients * sizeof(fs_queue), false},
+        {FS_COMPONENT_REGION_SHARE, clients * share, false},
     };
     memcpy(s->regions, regions, sizeof regions);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +57,11 @@ static void release(lx_system *sys)
                 close(sys->channel_fds[i][d]);
             sys->channel_fds[i][d] = -1;
         }
+    for (unsigned i = 0; i < LX_MAX_COMPONENTS; i++) {
+        if (sys->pidfds[i] >= 0)
+            close(sys->pidfds[i]);
+        sys->pidfds[i] = -1;
+    }
 }
 
 static bool make_resources(lx_system *sys)
@@ -66,6 +73,8 @@ static bool make_resources(lx_system *sys)
         if (!copy_name(r->name, spec->regions[i].name) || spec->regions[i].size == 0)
             return false;
         r->size = (spec->regions[i].size + (size_t)page - 1) / (size_t)page * (size_t)page;
+        if (spec->regions[i].private_memory)
+            continue; /* each component maps its own (runtime.c) */
         r->fd = memfd_create(r->name, MFD_CLOEXEC);
         if (r->fd < 0 || ftruncate(r->fd, (off_t)r->size) != 0)
             return false;
@@ -126,15 +135,18 @@ bool lx_system_host_env(lx_system *sys, const char *name, lx_component_env *env)
         return false;
     if (!component_env(sys, (unsigned)index, env))
         return false;
-    for (unsigned i = 0; i < env->region_count; i++)
+    for (unsigned i = 0; i < env->region_count; i++) {
         env->regions[i].base = sys->regions[find_region(sys, env->regions[i].name)].base;
+        if (!env->regions[i].base)
+            return false; /* private memory: only started components have it */
+    }
     return true;
 }
 
 static bool keep_across_exec(const lx_component_env *env)
 {
     for (unsigned i = 0; i < env->region_count; i++)
-        if (fcntl(env->regions[i].fd, F_SETFD, 0) != 0)
+        if (env->regions[i].fd >= 0 && fcntl(env->regions[i].fd, F_SETFD, 0) != 0)
             return false;
     for (unsigned i = 0; i < env->channel_count; i++)
         if (fcntl(env->channels[i].notify_fd, F_SETFD, 0) != 0 || fcntl(env->channels[i].wait_fd, F_SETFD, 0) != 0)
@@ -171,6 +183,8 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
         sys->regions[i].fd = -1;
     for (unsigned i = 0; i < LX_MAX_CHANNELS; i++)
         sys->channel_fds[i][0] = sys->channel_fds[i][1] = -1;
+    for (unsigned i = 0; i < LX_MAX_COMPONENTS; i++)
+        sys->pidfds[i] = -1;
     if (spec->component_count > LX_MAX_COMPONENTS || spec->region_count > LX_MAX_REGIONS ||
         spec->channel_count > LX_MAX_CHANNELS || !make_resources(sys)) {
         fprintf(stderr, "launcher: bad system description or out of resources\n");
@@ -197,6 +211,8 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
             status = -1;
         } else {
             sys->pids[i] = pid;
+            /* A child that already ended is a zombie until reaped: its pidfd still opens. */
+            sys->pidfds[i] = (int)syscall(SYS_pidfd_open, pid, 0);
         }
     }
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
@@ -213,6 +229,9 @@ static void record_exit(lx_system *sys, unsigned i, int status)
     r->signaled = WIFSIGNALED(status);
     r->code = r->signaled ? WTERMSIG(status) : WEXITSTATUS(status);
     sys->pids[i] = 0;
+    if (sys->pidfds[i] >= 0)
+        close(sys->pidfds[i]);
+    sys->pidfds[i] = -1;
 }
 
 /* Reap one ended component without blocking; returns its index or -1. */
@@ -243,6 +262,29 @@ static bool any_running(const lx_system *sys)
     return false;
 }
 
+/* Sleep until some running component may have ended, or until the deadline. With a
+ * pidfd for every running component this wakes the moment one ends; a component without
+ * one (pidfd_open failed: an old kernel) falls back to waking every millisecond. */
+static void sleep_for_exit(const lx_system *sys, uint64_t deadline, bool forever)
+{
+    struct pollfd fds[LX_MAX_COMPONENTS];
+    nfds_t n = 0;
+    bool all = true;
+    for (unsigned i = 0; i < sys->spec->component_count; i++) {
+        if (sys->pids[i] <= 0)
+            continue;
+        if (sys->pidfds[i] < 0)
+            all = false;
+        else
+            fds[n++] = (struct pollfd){.fd = sys->pidfds[i], .events = POLLIN};
+    }
+    uint64_t now = now_ms();
+    int timeout = forever ? -1 : (int)(deadline > now ? deadline - now : 0);
+    if (!all && (timeout < 0 || timeout > 1))
+        timeout = 1;
+    poll(fds, n, timeout);
+}
+
 bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report)
 {
     uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
@@ -255,8 +297,7 @@ bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report)
         }
         if (timeout_ms >= 0 && now_ms() >= deadline)
             break;
-        struct timespec pause = {0, 1000000};
-        nanosleep(&pause, NULL);
+        sleep_for_exit(sys, deadline, timeout_ms < 0);
     }
     if (report)
         memset(report, 0, sizeof *report);
@@ -270,10 +311,8 @@ void lx_system_stop(lx_system *sys, int grace_ms)
             kill(sys->pids[i], SIGTERM);
     uint64_t deadline = now_ms() + (uint64_t)grace_ms;
     while (any_running(sys) && now_ms() < deadline)
-        if (reap_one(sys) < 0) {
-            struct timespec pause = {0, 1000000};
-            nanosleep(&pause, NULL);
-        }
+        if (reap_one(sys) < 0)
+            sleep_for_exit(sys, deadline, false);
     for (unsigned i = 0; i < sys->spec->component_count; i++)
         if (sys->pids[i] > 0) {
             int status;

@@ -8,7 +8,8 @@
  * maps every region too, so a test can look inside.
  *
  * When a component ends, lx_system_wait reports it (exit status or signal); lx_system_stop
- * sends SIGTERM to the rest, waits, and kills what is left.
+ * sends SIGTERM to the rest, waits, and kills what is left. Both sleep on pidfds, so they
+ * return as soon as a component ends.
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
 #define ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
@@ -23,6 +24,10 @@
 typedef struct lx_region_spec {
     const char *name;
     size_t size;                    /* bytes, rounded up to pages */
+    /* Not shared: every started component naming it gets its own zero-filled anonymous
+     * memory (cheaper to fault in and to free than a memfd); the launcher and a host
+     * component have no mapping of it. For memory one component keeps to itself. */
+    bool private_memory;
 } lx_region_spec;
 
 typedef struct lx_channel_spec {
@@ -63,6 +68,7 @@ typedef struct lx_system {
     const lx_system_spec *spec;
     lx_region regions[LX_MAX_REGIONS];
     pid_t pids[LX_MAX_COMPONENTS];  /* 0 once reaped */
+    int pidfds[LX_MAX_COMPONENTS];  /* readable once the component has ended; -1: none */
     lx_exit_report exits[LX_MAX_COMPONENTS];
     int channel_fds[LX_MAX_CHANNELS][2]; /* [0]: a notifies b, [1]: b notifies a */
 } lx_system;

@@ -121,13 +121,38 @@ void lx_runtime_stop(int status)
     stop_status = status;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Private memory (a region no other process maps): its owner, the server, initialises most
+ * of its arena at start-up, so it is populated at once, in 2 MiB transparent huge pages
+ * where the kernel allows: one fault and one clear instead of one per 4 KiB page, which
+ * is a good part of a short command's run time. Without huge pages or MADV_POPULATE_WRITE
+ * (old kernels) it still works, faulting pages in as they are used. */
+static void *map_private(size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    size_t span = (size + huge - 1) & ~(huge - 1);
+    uint8_t *raw = mmap(NULL, span + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return MAP_FAILED;
+    uint8_t *start = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    if (start > raw)
+        munmap(raw, (size_t)(start - raw));
+    munmap(start + span, (size_t)(raw + huge - start));
+    madvise(start, span, MADV_HUGEPAGE);
+    madvise(start, span, MADV_POPULATE_WRITE);
+    return start;
+}
+
 static bool map_regions(lx_component_env *env)
 {
     for (unsigned i = 0; i < env->region_count; i++) {
         lx_region *r = &env->regions[i];
         if (r->base)
             continue;
-        void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+        void *p = r->fd < 0 ? map_private(r->size) : mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
         if (p == MAP_FAILED)
             return false;
         r->base = p;

@@ -21,7 +21,7 @@
 
 typedef struct lx_region {
     char name[LX_MAX_NAME];
-    int fd;                 /* memfd */
+    int fd;                 /* memfd; -1: private memory (each process maps its own) */
     size_t size;            /* bytes */
     void *base;             /* where it is mapped, once mapped */
 } lx_region;

@@ -5,6 +5,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* linux/mman.h, 6.13; older C libraries lack the name */
+#endif
+
 bool lx_stack_arena_create(lx_stack_arena *stacks, unsigned slot_count, size_t stack_size)
 {
     memset(stacks, 0, sizeof *stacks);
@@ -19,11 +23,15 @@ bool lx_stack_arena_create(lx_stack_arena *stacks, unsigned slot_count, size_t s
     void *arena = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (arena == MAP_FAILED)
         return false;
-    for (unsigned i = 0; i < slot_count; i++)
-        if (mprotect((char *)arena + (size_t)i * stride, page, PROT_NONE) != 0) {
+    for (unsigned i = 0; i < slot_count; i++) {
+        char *guard = (char *)arena + (size_t)i * stride;
+        /* A guard region (Linux 6.13+) faults like PROT_NONE but leaves the mapping whole;
+         * mprotect splits it into two VMAs per slot, which costs at start-up and exit. */
+        if (madvise(guard, page, MADV_GUARD_INSTALL) != 0 && mprotect(guard, page, PROT_NONE) != 0) {
             munmap(arena, total);
             return false;
         }
+    }
     stacks->arena = arena;
     stacks->slot_stride = stride;
     stacks->guard_size = page;

@@ -1,7 +1,7 @@
-/* Fiber stacks for FiberPool on Linux: one mmap'd arena, a PROT_NONE guard page at the low
- * end of every slot, so a stack overflow faults (SIGSEGV) instead of running into the
- * neighbouring slot. The fields match fp_config: slot i's usable memory is
- * [arena + i * slot_stride + guard_size, arena + (i + 1) * slot_stride).
+/* Fiber stacks for FiberPool on Linux: one mmap'd arena, a guard page at the low end of
+ * every slot (a guard region, or PROT_NONE before Linux 6.13), so a stack overflow faults
+ * (SIGSEGV) instead of running into the neighbouring slot. The fields match fp_config:
+ * slot i's usable memory is [arena + i * slot_stride + guard_size, arena + (i + 1) * slot_stride).
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_STACK_ALLOC_H
 #define ASYNCFAT_PLATFORM_LINUX_STACK_ALLOC_H

@@ -92,7 +92,7 @@ TEST(pingpong_three_components_exec_and_fork)
         {.name = "pong", .argv = pong_argv, .regions = pingpong_regions},
         {.name = "idle", .entry = {idle_init, idle_notified}},
     };
-    const lx_region_spec regions[] = {{"pingpong", sizeof(pingpong_area)}};
+    const lx_region_spec regions[] = {{"pingpong", sizeof(pingpong_area), false}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"spare", "idle", 0, "ping", 4}};
     const lx_system_spec spec = {components, 3, regions, 1, channels, 2};
     lx_system sys;
@@ -158,7 +158,7 @@ TEST(bad_descriptions_are_refused)
     const lx_system_spec spec = {components, 1, NULL, 0, to_nobody, 1};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), -1);
-    const lx_region_spec bad_name[] = {{"has;semicolon", 4096}};
+    const lx_region_spec bad_name[] = {{"has;semicolon", 4096, false}};
     const lx_system_spec spec2 = {components, 1, bad_name, 1, NULL, 0};
     CHECK_EQ(lx_system_start(&sys, &spec2), -1);
 }
