@@ -3,7 +3,9 @@
  * with the device model off and at 200 us latency (the limit there is QD / 200 us), and
  * 64 KiB sequential reads and writes in MB/s. Then the same client as a component talking
  * to the driver component in another process (eventfd notifications), as file-system
- * benchmarks will. One `bench <name> <value> <unit>` line each. */
+ * benchmarks will. Last, on an image in /dev/shm (tmpfs, where the driver does transfers
+ * inline), inline against io_uring only (`ring_only`), in process and as a component. One
+ * `bench <name> <value> <unit>` line each. */
 #include "platform/linux/blk_driver_component.h"
 #include "platform/linux/launcher.h"
 #include "platform/linux/tests/blk_test_rig.h"
@@ -45,10 +47,13 @@ static uint64_t next_block(const workload *w, uint64_t *cursor)
 }
 
 /* Requests completed per second over `seconds`, keeping `depth` in flight. */
+static bool ring_only; /* every run: io_uring only, no inline transfers */
+
 static double run(const char *image, uint32_t depth, uint64_t latency_ns, const workload *w, double seconds)
 {
     blk_test_rig rig;
-    blk_driver_config config = {.path = image, .queue_depth = depth, .model = {.latency_ns = latency_ns}};
+    blk_driver_config config = {.path = image, .queue_depth = depth, .model = {.latency_ns = latency_ns},
+                                .ring_only = ring_only};
     if (blk_rig_open(&rig, &config, depth, (size_t)depth * MAX_COUNT * BLK_TRANSFER_SIZE) != 0) {
         fprintf(stderr, "bench driver: cannot open %s\n", image);
         exit(1);
@@ -157,7 +162,8 @@ static void client_notified(unsigned channel)
 
 static double run_process(const char *image, uint32_t depth, uint64_t latency_ns, double seconds)
 {
-    blk_driver_config config = {.path = image, .queue_depth = depth, .model = {.latency_ns = latency_ns}};
+    blk_driver_config config = {.path = image, .queue_depth = depth, .model = {.latency_ns = latency_ns},
+                                .ring_only = ring_only};
     blk_driver_component_configure(&config, depth);
     client.depth = depth;
     client.duration_ns = (uint64_t)(seconds * 1e9);
@@ -192,6 +198,37 @@ static double run_process(const char *image, uint32_t depth, uint64_t latency_ns
         exit(1);
     }
     return rate;
+}
+
+/* Inline transfers against io_uring only, on a file in memory: rates and their ratio. */
+static void compare_inline_on_tmpfs(void)
+{
+    char image[64];
+    snprintf(image, sizeof image, "/dev/shm/asyncfat-bench-%d.img", (int)getpid());
+    if (!blk_make_image(image, IMAGE_BLOCKS, 1)) {
+        printf("# bench driver: no /dev/shm, inline comparison skipped\n");
+        return;
+    }
+    const workload random_4k = {BLK_REQ_READ, 1, false}, random_write = {BLK_REQ_WRITE, 1, false};
+    const struct { const char *name; const workload *w; uint32_t depth; bool process; } cases[] = {
+        {"read_qd1", &random_4k, 1, false},   {"read_qd32", &random_4k, 32, false},
+        {"write_qd1", &random_write, 1, false}, {"write_qd32", &random_write, 32, false},
+        {"process_read_qd1", &random_4k, 1, true}, {"process_read_qd32", &random_4k, 32, true},
+    };
+    for (size_t i = 0; i < AF_ARRAY_LEN(cases); i++) {
+        double rate[2];
+        for (int ring = 0; ring < 2; ring++) {
+            ring_only = ring;
+            rate[ring] = cases[i].process ? run_process(image, cases[i].depth, 0, 0.4)
+                                          : run(image, cases[i].depth, 0, cases[i].w, 0.4);
+        }
+        ring_only = false;
+        printf("bench driver_tmpfs_%s %.0f iops\n", cases[i].name, rate[0]);
+        printf("bench driver_tmpfs_%s_ring_only %.0f iops\n", cases[i].name, rate[1]);
+        printf("bench driver_tmpfs_%s_inline_over_ring %.2f ratio\n", cases[i].name, rate[0] / rate[1]);
+        fflush(stdout);
+    }
+    unlink(image);
 }
 
 int main(void)
@@ -231,5 +268,6 @@ int main(void)
     printf("bench driver_process_qd32_lat200us_ratio_to_limit %.3f ratio\n", process_qd32 / (32.0 / 200e-6));
     unlink(image);
     rmdir(dir);
+    compare_inline_on_tmpfs();
     return 0;
 }

@@ -1,17 +1,20 @@
 /* The block driver core: request intake and validation, ordering (barriers and flushes),
- * io_uring submission and completion, and response publication. The device model and the
- * fault injection live in blk_device_model.c and blk_driver_faults.c. */
+ * inline transfers, io_uring submission and completion, and response publication. The
+ * device model and the fault injection live in blk_device_model.c and blk_driver_faults.c. */
 #include "platform/linux/blk_driver_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,7 +113,7 @@ static struct io_uring_sqe *get_sqe(blk_driver *d)
 }
 
 /* Queue the rest of a READ/WRITE (all of it, or what a short transfer left). */
-static void submit_transfer(blk_driver *d, uint32_t s)
+static void queue_transfer(blk_driver *d, uint32_t s)
 {
     blk_slot *slot = &d->slots[s];
     uint64_t total = (uint64_t)slot->req.count * BLK_TRANSFER_SIZE;
@@ -175,6 +178,18 @@ static uint64_t release_due_spinning(blk_driver *d)
     return now;
 }
 
+/* A READ/WRITE's I/O is over, by io_uring or inline. */
+static void transfer_ended(blk_driver *d, uint32_t s, bool ok, uint64_t now)
+{
+    blk_slot *slot = &d->slots[s];
+    if (slot->req.code == BLK_REQ_WRITE) {
+        d->active_writes--;
+        if (ok)
+            blk_faults_write_done(d, &slot->req);
+    }
+    finish(d, s, ok ? BLK_RESP_OK : BLK_RESP_ERR_IO, now);
+}
+
 static void on_completion(blk_driver *d, uint64_t tag, int res, uint64_t now)
 {
     if (tag & TIMER_TAG) {
@@ -184,7 +199,6 @@ static void on_completion(blk_driver *d, uint64_t tag, int res, uint64_t now)
     }
     uint32_t s = (uint32_t)tag;
     blk_slot *slot = &d->slots[s];
-    bool is_write = slot->req.code == BLK_REQ_WRITE;
     if (slot->req.code == BLK_REQ_FLUSH) {
         finish(d, s, res < 0 ? BLK_RESP_ERR_IO : BLK_RESP_OK, now);
         return;
@@ -193,18 +207,10 @@ static void on_completion(blk_driver *d, uint64_t tag, int res, uint64_t now)
     if (res > 0)
         slot->bytes_done += (uint64_t)res;
     if (res > 0 && slot->bytes_done < total) {
-        submit_transfer(d, s);
+        queue_transfer(d, s);
         return;
     }
-    if (is_write)
-        d->active_writes--;
-    if (res <= 0) {
-        finish(d, s, BLK_RESP_ERR_IO, now);
-        return;
-    }
-    if (is_write)
-        blk_faults_write_done(d, &slot->req);
-    finish(d, s, BLK_RESP_OK, now);
+    transfer_ended(d, s, res > 0, now);
 }
 
 static void reap(blk_driver *d)
@@ -217,6 +223,87 @@ static void reap(blk_driver *d)
         seen++;
     }
     io_uring_cq_advance(&d->ring, seen);
+}
+
+/* ---- inline transfers --------------------------------------------------------------------- */
+
+static ssize_t system_inline_io(int fd, void *buf, size_t len, off_t offset, bool write, bool nowait)
+{
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    int flags = nowait ? RWF_NOWAIT : 0;
+    ssize_t n = write ? pwritev2(fd, &iov, 1, offset, flags) : preadv2(fd, &iov, 1, offset, flags);
+    return n < 0 ? -errno : n;
+}
+
+/* Try the rest of a READ/WRITE in this thread. True when all of it is done; otherwise what
+ * was done is counted in bytes_done and io_uring does the rest (and reports any error
+ * itself, so an inline failure needs no error path of its own). */
+static bool transfer_inline(blk_driver *d, uint32_t s)
+{
+    blk_slot *slot = &d->slots[s];
+    bool write = slot->req.code == BLK_REQ_WRITE;
+    blk_inline_mode *mode = write ? &d->inline_write : &d->inline_read;
+    if (*mode == BLK_INLINE_OFF)
+        return false;
+    /* A file that takes RWF_NOWAIT is one io_uring itself tries without blocking when it
+     * submits, so no worker hop is saved; what inline saves is the ring round trip of a
+     * lone request. With others to submit in the same pass, one io_uring_enter for all of
+     * them is cheaper than a syscall each. */
+    if (*mode == BLK_INLINE_NOWAIT && (d->unsubmitted > 0 || d->waiting_count > 0))
+        return false;
+    uint64_t total = (uint64_t)slot->req.count * BLK_TRANSFER_SIZE;
+    size_t len = (size_t)(total - slot->bytes_done);
+    ssize_t n = d->inline_io(d->fd, d->data + slot->req.io_or_offset + slot->bytes_done, len,
+                             (off_t)(slot->req.block_number * BLK_TRANSFER_SIZE + slot->bytes_done), write,
+                             *mode == BLK_INLINE_NOWAIT);
+    if (n > 0)
+        slot->bytes_done += af_min_u64((uint64_t)n, len);
+    if (slot->bytes_done == total) {
+        d->stats.inline_completions++;
+        return true;
+    }
+    d->stats.inline_fallbacks++;
+    /* no RWF_NOWAIT in this kernel, or not for this file system (ext4 buffered writes, say):
+     * every later try would fail the same way */
+    if (n == -EOPNOTSUPP || n == -ENOSYS || n == -EINVAL)
+        *mode = BLK_INLINE_OFF;
+    return false;
+}
+
+static void start_transfer(blk_driver *d, uint32_t s, uint64_t now)
+{
+    if (transfer_inline(d, s))
+        transfer_ended(d, s, true, now);
+    else
+        queue_transfer(d, s);
+}
+
+/* A file whose pages live only in memory: a blocking call on it waits for no device. A block
+ * device's node sits on devtmpfs, so only regular files count. */
+static bool file_in_memory(int fd)
+{
+    struct stat st;
+    struct statfs fs;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fstatfs(fd, &fs) != 0)
+        return false;
+    return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
+
+static void init_inline(blk_driver *d, const blk_driver_config *c)
+{
+    d->inline_io = system_inline_io;
+    if (c->ring_only)
+        return;
+    bool memory = file_in_memory(d->fd);
+    d->inline_read = d->inline_write = memory ? BLK_INLINE_MEMORY : BLK_INLINE_NOWAIT;
+    d->inline_flush = memory;
+}
+
+void blk_driver_set_inline_io(blk_driver *d, blk_inline_mode read, blk_inline_mode write, blk_inline_io_fn io)
+{
+    d->inline_read = read;
+    d->inline_write = write;
+    d->inline_io = io ? io : system_inline_io;
 }
 
 /* ---- intake and ordering ------------------------------------------------------------------ */
@@ -276,6 +363,11 @@ static void start_waiting(blk_driver *d, uint64_t now)
         if (code == BLK_REQ_FLUSH) {
             d->stats.flushes++;
             blk_faults_flush_starts(d);
+            if (d->inline_flush) {
+                d->stats.inline_completions++;
+                finish(d, s, fdatasync(d->fd) == 0 ? BLK_RESP_OK : BLK_RESP_ERR_IO, now);
+                continue;
+            }
             struct io_uring_sqe *sqe = get_sqe(d);
             io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
             io_uring_sqe_set_data64(sqe, s);
@@ -292,7 +384,7 @@ static void start_waiting(blk_driver *d, uint64_t now)
         } else {
             d->stats.reads++;
         }
-        submit_transfer(d, s);
+        start_transfer(d, s, now);
     }
 }
 
@@ -421,7 +513,14 @@ static bool valid_config(const blk_driver_config *c, void *data)
 
 static int setup_ring(blk_driver *d, bool *ring_made)
 {
-    int err = -io_uring_queue_init(d->slot_count * 2 + 8, &d->ring, 0);
+    /* COOP_TASKRUN: a completion the kernel finishes in our task's context (a timer, a
+     * worker's result) waits for our next system call instead of interrupting us with an
+     * IPI; the driver makes one (the eventfd read) at the start of every poll, and a sleep
+     * in epoll or ppoll is still woken. Kernels before 5.19 refuse the flag: do without. */
+    unsigned entries = d->slot_count * 2 + 8;
+    int err = -io_uring_queue_init(entries, &d->ring, IORING_SETUP_COOP_TASKRUN);
+    if (err == EINVAL)
+        err = -io_uring_queue_init(entries, &d->ring, 0);
     if (err)
         return err;
     *ring_made = true;
@@ -463,6 +562,8 @@ blk_driver *blk_driver_open(const blk_driver_config *config, blk_storage_info *i
             err = set_capacity(d, config, bytes);
         if (!err)
             err = setup_ring(d, &ring_made);
+        if (!err)
+            init_inline(d, config);
         if (!err && (!blk_model_init(d) || !blk_faults_init(d)))
             err = errno ? errno : ENOMEM;
     }

@@ -16,6 +16,15 @@
  * capacity, a buffer not wholly inside the data region, an unknown code, or a WRITE to a
  * read-only device get ERR_INVALID_PARAM; nothing outside the data region is ever touched.
  *
+ * Page-cache I/O is done inline: io_uring hands a buffered transfer it cannot do without
+ * blocking to a kernel worker thread, one more thread switch per request, which costs more
+ * than the copy when the data is in memory. So a READ or WRITE is first tried in the
+ * driver's thread (preadv2/pwritev2 with RWF_NOWAIT, which fails rather than wait for a
+ * device; plain pread/pwrite and fdatasync on a file in memory, tmpfs or ramfs) and goes to
+ * io_uring only when that does not do all of it. An inline request is answered no sooner
+ * than a queued one would be: the device model's deadline, fault injection and the
+ * FLUSH/BARRIER order apply unchanged; only its data moves early.
+ *
  * Off by default, for benchmarks and tests: a device model (each request completes no
  * sooner than `latency` after the modelled device starts it, the device serving at most
  * device_queue_depth at once, transfers sharing a bandwidth cap), and fault injection
@@ -50,6 +59,7 @@ typedef struct blk_driver_config {
     bool read_only;                 /* also forced when the image cannot be opened for writing */
     uint32_t queue_depth;           /* requests in flight; 0: 64 */
     uint64_t capacity;              /* in BLK_TRANSFER_SIZE units; 0: the whole image */
+    bool ring_only;                 /* every transfer through io_uring, none inline (to compare) */
     blk_device_model model;
     blk_driver_faults faults;
 } blk_driver_config;
@@ -58,6 +68,8 @@ typedef struct blk_driver_stats {
     uint64_t requests, reads, writes, flushes, barriers;
     uint64_t invalid, io_errors, dropped_writes;
     uint64_t polls_with_responses;  /* = notifications a component sends */
+    uint64_t inline_completions;    /* READ/WRITE/FLUSH done wholly in the driver's thread */
+    uint64_t inline_fallbacks;      /* inline attempts that left (some of) the work to io_uring */
 } blk_driver_stats;
 
 typedef struct blk_driver blk_driver;

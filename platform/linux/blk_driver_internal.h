@@ -9,6 +9,7 @@
 
 #include <liburing.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 typedef enum blk_slot_state {
     BLK_SLOT_FREE,
@@ -25,6 +26,17 @@ typedef struct blk_slot {
     uint64_t deadline_ns;   /* modelled completion time; 0: none */
     bool dropped;           /* a WRITE after the power cut: answered, not performed */
 } blk_slot;
+
+/* How READs (or WRITEs) are tried in the driver's thread before io_uring gets them. */
+typedef enum blk_inline_mode {
+    BLK_INLINE_OFF,     /* io_uring only */
+    BLK_INLINE_NOWAIT,  /* RWF_NOWAIT: done when the page cache serves it without waiting */
+    BLK_INLINE_MEMORY,  /* plain calls: the file lives in memory, nothing waits for a device */
+} blk_inline_mode;
+
+/* One inline transfer of len bytes at offset: preadv2/pwritev2, with RWF_NOWAIT when nowait.
+ * Returns the bytes moved or a negative errno value. Replaceable for tests. */
+typedef ssize_t (*blk_inline_io_fn)(int fd, void *buf, size_t len, off_t offset, bool write, bool nowait);
 
 /* Blocks written since the last flush and their content before it (lose_unflushed). */
 typedef struct blk_preimage_set {
@@ -49,6 +61,11 @@ struct blk_driver {
     struct io_uring ring;
     int event_fd;           /* registered with the ring: readable on every completion */
     uint32_t unsubmitted;   /* SQEs prepared since the last submit */
+
+    /* inline I/O; a mode drops to OFF when the kernel or file system says it cannot */
+    blk_inline_mode inline_read, inline_write;
+    bool inline_flush;      /* fdatasync in our thread: only for a file in memory */
+    blk_inline_io_fn inline_io;
 
     blk_slot *slots;
     uint32_t slot_count;    /* = queue depth */
@@ -82,6 +99,10 @@ struct blk_driver {
 };
 
 uint64_t blk_now_ns(void);
+
+/* For tests: set how READs and WRITEs are tried inline, and what does the transfer (NULL:
+ * preadv2/pwritev2). */
+void blk_driver_set_inline_io(blk_driver *d, blk_inline_mode read, blk_inline_mode write, blk_inline_io_fn io);
 
 /* Device model: the modelled completion time of a request starting now (0: no model). */
 uint64_t blk_model_deadline(blk_driver *d, const blk_request *req, uint64_t now);

@@ -1,8 +1,11 @@
 /* The io_uring block driver, in process (blk_test_rig) and as a component: storage info;
  * random reads, writes, flushes and barriers at several queue depths and sector sizes
  * against an in-memory model; bad requests; each fault mode; the write log; ordering of
- * barriers and flushes; the device model's latency, queue depth and bandwidth. */
+ * barriers and flushes; the device model's latency, queue depth and bandwidth; inline
+ * transfers (through a replaceable transfer function) under all of these, and their
+ * fallback to io_uring. */
 #include "platform/linux/blk_driver_component.h"
+#include "platform/linux/blk_driver_internal.h"
 #include "platform/linux/blk_log.h"
 #include "platform/linux/launcher.h"
 #include "platform/linux/tests/blk_test_rig.h"
@@ -124,6 +127,9 @@ static bool conflicts(const inflight *f, uint32_t depth, uint32_t code, uint64_t
     return false;
 }
 
+static bool run_model_inline; /* set: every transfer goes through the test's inline hook */
+static void use_test_inline_io(blk_driver *d);
+
 static bool run_model(uint32_t depth, uint16_t sector, uint64_t seed, uint32_t operations)
 {
     const char *path = make_image("model.img", MODEL_BLOCKS, seed);
@@ -134,6 +140,8 @@ static bool run_model(uint32_t depth, uint16_t sector, uint64_t seed, uint32_t o
     blk_driver_config config = {.path = path, .sector_size = sector, .queue_depth = depth};
     if (!EXPECT(path && blk_rig_open(&rig, &config, depth + 3, (size_t)depth * MAX_COUNT * BS) == 0))
         return false;
+    if (run_model_inline)
+        use_test_inline_io(rig.driver);
     inflight f[64] = {{0}};
     uint64_t rng = seed;
     uint32_t issued = 0, answered = 0, outstanding = 0;
@@ -635,6 +643,334 @@ TEST(device_queue_depth_and_bandwidth_are_modelled)
     config = (blk_driver_config){.path = path, .queue_depth = 8, .model = {.bandwidth_bytes_per_s = 64u << 20}};
     t = batch_time_best(&config, 8, 16, 8800000);
     CHECK_MSG(t >= 7800000 && t <= 8800000, "%llu ns", (unsigned long long)t);
+}
+
+/* ---- inline transfers ------------------------------------------------------------------------ */
+
+/* The replacement inline transfer: what it does is chosen by the test, and it records each
+ * call (when, which direction, where) so a test can see what moved when. */
+typedef enum hook_action {
+    HOOK_DO,        /* the whole transfer, as a file in memory would */
+    HOOK_EAGAIN,    /* as RWF_NOWAIT on a page that is not cached */
+    HOOK_HALF,      /* half of it: a short transfer */
+    HOOK_EOPNOTSUPP, /* as a kernel or file system without RWF_NOWAIT */
+    HOOK_EIO,
+} hook_action;
+
+#define HOOK_LOG 64
+
+typedef struct hook_call {
+    bool write;
+    off_t offset;
+    size_t len;
+    uint64_t at;
+} hook_call;
+
+static struct {
+    hook_action action;
+    uint32_t calls;
+    hook_call log[HOOK_LOG];
+} hook;
+
+static ssize_t test_inline_io(int fd, void *buf, size_t len, off_t offset, bool write, bool nowait)
+{
+    AF_UNUSED(nowait);
+    if (hook.calls < HOOK_LOG)
+        hook.log[hook.calls] = (hook_call){write, offset, len, now_ns()};
+    hook.calls++;
+    switch (hook.action) {
+    case HOOK_EAGAIN: return -EAGAIN;
+    case HOOK_EOPNOTSUPP: return -EOPNOTSUPP;
+    case HOOK_EIO: return -EIO;
+    case HOOK_HALF: len /= 2; break;
+    case HOOK_DO: break;
+    }
+    ssize_t n = write ? pwrite(fd, buf, len, offset) : pread(fd, buf, len, offset);
+    return n < 0 ? -errno : n;
+}
+
+/* The memory mode: every transfer is tried inline, however many start together. */
+static void use_test_inline_io(blk_driver *d)
+{
+    blk_driver_set_inline_io(d, BLK_INLINE_MEMORY, BLK_INLINE_MEMORY, test_inline_io);
+}
+
+static int open_inline_rig(blk_test_rig *rig, const blk_driver_config *config, hook_action action)
+{
+    memset(&hook, 0, sizeof hook);
+    hook.action = action;
+    int err = blk_rig_open(rig, config, 16, 16 * BS);
+    if (err == 0)
+        use_test_inline_io(rig->driver);
+    return err;
+}
+
+/* An inline transfer moves its data at once, but its answer still waits for the modelled
+ * device: no request answered before the latency, and the median close to it. */
+TEST(inline_transfers_respect_the_model_latency)
+{
+    const char *path = make_image("inline-lat.img", 16, 20);
+    CHECK(path);
+    const uint64_t want = 1000000;
+    uint64_t median = UINT64_MAX;
+    for (int attempt = 0; attempt < 3 && median > want + want / 10; attempt++) {
+        blk_test_rig rig;
+        blk_driver_config config = {.path = path, .model = {.latency_ns = want}};
+        CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
+        uint64_t fastest;
+        median = median_latency(&rig, 40, &fastest);
+        blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+        blk_rig_close(&rig);
+        CHECK_MSG(fastest >= want, "configured %llu ns, an inline request took %llu ns", (unsigned long long)want,
+                  (unsigned long long)fastest);
+        CHECK_EQ(stats.inline_completions, 40);
+        CHECK_EQ(stats.inline_fallbacks, 0);
+        CHECK_EQ(hook.calls, 40);
+    }
+    CHECK_MSG(median <= want + want / 10, "configured %llu ns, median %llu ns", (unsigned long long)want,
+              (unsigned long long)median);
+    /* and the device's queue depth still holds: 8 inline reads, 2 at a time, 1 ms each */
+    blk_driver_config config = {.path = path, .queue_depth = 8, .model = {.latency_ns = want, .device_queue_depth = 2}};
+    uint64_t best = UINT64_MAX;
+    for (int attempt = 0; attempt < 3 && best > 4400000; attempt++) {
+        blk_test_rig rig;
+        CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
+        uint64_t t = batch_time(&rig, 8, 1);
+        CHECK_EQ(blk_driver_get_stats(rig.driver).inline_completions, 8);
+        blk_rig_close(&rig);
+        CHECK(t > 0);
+        best = af_min_u64(best, t);
+    }
+    CHECK_MSG(best >= 4000000 && best <= 4400000, "%llu ns", (unsigned long long)best);
+}
+
+/* Every fault mode applies to a write done inline: a failing request or block range never
+ * reaches the file, writes after the power cut are dropped, and the log records the rest. */
+TEST(faults_apply_to_inline_writes)
+{
+    const char *path = make_image("inline-faults.img", 32, 21);
+    CHECK(path);
+    char log_path[600];
+    snprintf(log_path, sizeof log_path, "%s/inline-writes.log", test_tmpdir());
+    blk_test_rig rig;
+    blk_driver_config config = {.path = path,
+                                .faults = {.fail_request = 2, .fail_first_block = 10, .fail_block_count = 2,
+                                           .power_cut_after_writes = 3, .log_path = log_path}};
+    CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
+    CHECK_EQ(write_block(&rig, 1, 0x11).status, BLK_RESP_OK);     /* request 1, write 1 */
+    CHECK_EQ(write_block(&rig, 2, 0x22).status, BLK_RESP_ERR_IO); /* request 2 fails */
+    CHECK_EQ(write_block(&rig, 11, 0x33).status, BLK_RESP_ERR_IO); /* in the failing range */
+    CHECK_EQ(hook.calls, 1);
+    CHECK_EQ(write_block(&rig, 3, 0x44).status, BLK_RESP_OK);     /* write 2 */
+    CHECK_EQ(write_block(&rig, 4, 0x55).status, BLK_RESP_OK);     /* write 3: the power goes */
+    CHECK_EQ(write_block(&rig, 5, 0x66).status, BLK_RESP_OK);     /* answered, dropped */
+    CHECK_EQ(hook.calls, 3);
+    blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+    CHECK_EQ(stats.inline_completions, 3);
+    CHECK_EQ(stats.dropped_writes, 1);
+    blk_rig_close(&rig);
+    size_t size;
+    uint8_t *image = read_file(path, &size);
+    CHECK(image && size == 32 * BS);
+    static const struct { uint64_t block; uint8_t fill; } landed[] = {{1, 0x11}, {3, 0x44}, {4, 0x55}};
+    for (size_t i = 0; i < AF_ARRAY_LEN(landed); i++)
+        CHECK(image[landed[i].block * BS] == landed[i].fill && image[landed[i].block * BS + BS - 1] == landed[i].fill);
+    CHECK(pattern_matches(image + 2 * BS, 21, 2 * BS, BS));
+    CHECK(pattern_matches(image + 5 * BS, 21, 5 * BS, BS));
+    CHECK(pattern_matches(image + 11 * BS, 21, 11 * BS, BS));
+    free(image);
+    FILE *log = fopen(log_path, "rb");
+    CHECK(log);
+    blk_log_record rec;
+    uint8_t *data = NULL;
+    size_t data_size = 0;
+    uint32_t n = 0;
+    while (blk_log_next(log, &rec, &data, &data_size))
+        n += rec.type == BLK_LOG_WRITE;
+    fclose(log);
+    free(data);
+    CHECK_EQ(n, 3);
+}
+
+/* With lose_unflushed, inline writes since the last flush are remembered like any other. */
+TEST(power_cut_may_lose_unflushed_inline_writes)
+{
+    const char *path = make_image("inline-lose.img", 64, 22);
+    CHECK(path);
+    blk_test_rig rig;
+    blk_driver_config config = {.path = path,
+                                .faults = {.power_cut_after_writes = 50, .lose_unflushed = true, .seed = test_seed()}};
+    CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
+    for (uint64_t b = 0; b < 50; b++)
+        CHECK_EQ(write_block(&rig, b, 0xB0).status, BLK_RESP_OK);
+    CHECK_EQ(blk_driver_get_stats(rig.driver).inline_completions, 50);
+    blk_rig_close(&rig);
+    size_t size;
+    uint8_t *image = read_file(path, &size);
+    CHECK(image);
+    unsigned kept = 0, lost = 0;
+    for (uint64_t b = 0; b < 50; b++) {
+        const uint8_t *blk = image + b * BS;
+        bool is_new = blk[0] == 0xB0 && blk[BS - 1] == 0xB0;
+        bool is_old = pattern_matches(blk, 22, b * BS, BS);
+        CHECK(is_new || is_old);
+        kept += is_new;
+        lost += is_old;
+    }
+    CHECK(kept > 0 && lost > 0);
+    free(image);
+}
+
+/* A transfer behind a BARRIER, or behind a FLUSH that waits for earlier requests, does not
+ * move its data before the requests ahead have been answered, even when it could be done
+ * inline at once. */
+TEST(inline_transfers_wait_behind_barriers_and_flushes)
+{
+    const char *path = make_image("inline-order.img", 32, 23);
+    CHECK(path);
+    blk_test_rig rig;
+    blk_driver_config config = {.path = path, .queue_depth = 16, .model = {.latency_ns = 2000000}};
+    CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
+    memset(rig.data, 0x77, BS);
+    const blk_request reqs[] = {
+        {.code = BLK_REQ_WRITE, .block_number = 1, .count = 1, .io_or_offset = 0, .id = 1},
+        {.code = BLK_REQ_BARRIER, .id = 2},
+        {.code = BLK_REQ_READ, .block_number = 1, .count = 1, .io_or_offset = BS, .id = 3},
+        {.code = BLK_REQ_FLUSH, .id = 4},
+        {.code = BLK_REQ_WRITE, .block_number = 1, .count = 1, .io_or_offset = 2 * BS, .id = 5},
+    };
+    memset(rig.data + 2 * BS, 0x88, BS);
+    CHECK_EQ(blk_enqueue_requests(&rig.queues, reqs, AF_ARRAY_LEN(reqs)), AF_ARRAY_LEN(reqs));
+    uint64_t answered[6] = {0};
+    for (uint32_t n = 0; n < AF_ARRAY_LEN(reqs);) {
+        blk_response resps[8];
+        uint32_t got = blk_rig_collect(&rig, resps, 8, LONG_WAIT);
+        CHECK(got > 0);
+        for (uint32_t i = 0; i < got; i++, n++) {
+            CHECK_EQ(resps[i].status, BLK_RESP_OK);
+            answered[resps[i].id] = now_ns();
+        }
+    }
+    CHECK_EQ(hook.calls, 3);
+    CHECK(hook.log[0].write && !hook.log[1].write && hook.log[2].write);
+    /* the read moved only once the write ahead of the barrier was answered, a device latency
+     * after it moved; the flush waited for the read in turn, and the last write for it */
+    CHECK(hook.log[1].at - hook.log[0].at >= 1800000);
+    CHECK(hook.log[2].at - hook.log[1].at >= 1800000);
+    CHECK(answered[4] >= answered[3] && answered[3] >= answered[2] && answered[2] >= answered[1]);
+    CHECK(rig.data[BS] == 0x77 && rig.data[2 * BS - 1] == 0x77); /* and saw the first write */
+    blk_rig_close(&rig);
+    size_t size;
+    uint8_t *image = read_file(path, &size);
+    CHECK(image && image[BS] == 0x88);
+    free(image);
+}
+
+/* Whatever an inline attempt does short of the whole transfer, io_uring finishes it: a page
+ * not cached (EAGAIN) keeps trying inline next time; no RWF_NOWAIT support stops trying for
+ * that direction; a short transfer has its rest done by io_uring; an error is io_uring's to
+ * report (here it succeeds). */
+TEST(inline_attempts_fall_back_to_io_uring)
+{
+    const char *path = make_image("inline-fallback.img", 64, 24);
+    CHECK(path);
+    static const hook_action actions[] = {HOOK_EAGAIN, HOOK_EOPNOTSUPP, HOOK_HALF, HOOK_EIO};
+    for (size_t a = 0; a < AF_ARRAY_LEN(actions); a++) {
+        blk_test_rig rig;
+        blk_driver_config config = {.path = path};
+        CHECK_EQ(open_inline_rig(&rig, &config, actions[a]), 0);
+        blk_driver_set_inline_io(rig.driver, BLK_INLINE_NOWAIT, BLK_INLINE_NOWAIT, test_inline_io);
+        for (uint32_t i = 0; i < 6; i++) {
+            uint64_t block = 8 * i;
+            uint8_t fill = (uint8_t)(0x30 + 16 * a + i);
+            memset(rig.data, fill, 8 * BS);
+            blk_request w = {.code = BLK_REQ_WRITE, .block_number = block, .count = 8, .id = i};
+            blk_response resp = blk_rig_do(&rig, w);
+            CHECK_MSG(resp.status == BLK_RESP_OK && resp.success_count == 8, "action %zu write %u", a, i);
+            memset(rig.data + 8 * BS, 0, 8 * BS);
+            blk_request r = {.code = BLK_REQ_READ, .block_number = block, .count = 8, .io_or_offset = 8 * BS, .id = i};
+            resp = blk_rig_do(&rig, r);
+            CHECK_MSG(resp.status == BLK_RESP_OK && resp.success_count == 8, "action %zu read %u", a, i);
+            CHECK(memcmp(rig.data, rig.data + 8 * BS, 8 * BS) == 0);
+        }
+        blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+        blk_rig_close(&rig);
+        CHECK_EQ(stats.inline_completions, 0);
+        /* EOPNOTSUPP: one try per direction; the others try every time */
+        uint32_t tries = actions[a] == HOOK_EOPNOTSUPP ? 2 : 12;
+        CHECK_MSG(hook.calls == tries && stats.inline_fallbacks == tries, "action %zu: %u calls", a, hook.calls);
+    }
+    size_t size;
+    uint8_t *image = read_file(path, &size);
+    CHECK(image);
+    for (uint32_t i = 0; i < 6; i++)
+        CHECK(image[8 * i * BS] == 0x30 + 16 * 3 + i && image[(8 * i + 8) * BS - 1] == 0x30 + 16 * 3 + i);
+    free(image);
+}
+
+/* RWF_NOWAIT inline is for a lone request: requests that start together go to io_uring in
+ * one submission (which tries each without blocking itself). */
+TEST(nowait_inline_only_for_a_lone_request)
+{
+    const char *path = make_image("inline-lone.img", 16, 26);
+    CHECK(path);
+    blk_test_rig rig;
+    blk_driver_config config = {.path = path};
+    CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
+    blk_driver_set_inline_io(rig.driver, BLK_INLINE_NOWAIT, BLK_INLINE_NOWAIT, test_inline_io);
+    blk_request r = {.code = BLK_REQ_READ, .block_number = 1, .count = 1};
+    CHECK_EQ(blk_rig_do(&rig, r).status, BLK_RESP_OK);
+    CHECK_EQ(hook.calls, 1);
+    CHECK_EQ(batch_time(&rig, 8, 1) > 0, true);
+    blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+    blk_rig_close(&rig);
+    CHECK_EQ(hook.calls, 1);
+    CHECK_EQ(stats.inline_completions, 1);
+    CHECK_EQ(stats.inline_fallbacks, 0);
+}
+
+/* On a file in memory (tmpfs) everything is done inline, flushes included; with ring_only
+ * nothing is; and a random mix with everything inline matches the model. */
+TEST(file_in_memory_is_served_inline)
+{
+    if (access("/dev/shm", W_OK) != 0) {
+        printf("  (no writable /dev/shm: skipped)\n");
+        return;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/asyncfat-inline-%d.img", (int)getpid());
+    CHECK(blk_make_image(path, 32, 25));
+    for (int ring_only = 0; ring_only < 2; ring_only++) {
+        blk_test_rig rig;
+        blk_driver_config config = {.path = path, .ring_only = ring_only};
+        CHECK_EQ(blk_rig_open(&rig, &config, 16, 16 * BS), 0);
+        CHECK_EQ(write_block(&rig, 3, 0x5c).status, BLK_RESP_OK);
+        blk_request flush = {.code = BLK_REQ_FLUSH};
+        CHECK_EQ(blk_rig_do(&rig, flush).status, BLK_RESP_OK);
+        blk_request r = {.code = BLK_REQ_READ, .block_number = 2, .count = 2, .io_or_offset = BS};
+        CHECK_EQ(blk_rig_do(&rig, r).status, BLK_RESP_OK);
+        CHECK(pattern_matches(rig.data + BS, 25, 2 * BS, BS) && rig.data[2 * BS] == 0x5c);
+        blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+        blk_rig_close(&rig);
+        CHECK_EQ(stats.inline_completions, ring_only ? 0 : 3);
+        CHECK_EQ(stats.inline_fallbacks, 0);
+    }
+    unlink(path);
+}
+
+TEST(random_operations_match_model_inline)
+{
+    /* run_model with every transfer inline, whole or in part */
+    static const hook_action actions[] = {HOOK_DO, HOOK_HALF};
+    for (size_t a = 0; a < AF_ARRAY_LEN(actions); a++) {
+        memset(&hook, 0, sizeof hook);
+        hook.action = actions[a];
+        run_model_inline = true;
+        bool ok = run_model(16, 512, test_seed() + 100 + a, 2000);
+        run_model_inline = false;
+        CHECK_MSG(ok, "action %zu", a);
+        CHECK(hook.calls > 0);
+    }
 }
 
 /* ---- as a component ---------------------------------------------------------------------------- */
