@@ -307,9 +307,7 @@ bool blk_write_behind_give_up_one(blk_cache *cache)
 }
 
 /* Blocks: copy the run of absent blocks starting at *block into a staging slot and send
- * it to the device, in the current epoch, without waiting for it (a write behind). Even
- * from memory inside the data region: the caller may reuse its memory at once, and the
- * copy is cheaper than making every writer of a file wait for the device in turn. */
+ * it to the device, in the current epoch, without waiting for it (a write behind). */
 static blk_status write_behind(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src, uint64_t src_block)
 {
     blk_transfer *t = blk_transfer_acquire(cache);
@@ -348,13 +346,78 @@ static blk_status write_behind(blk_cache *cache, uint64_t *block, uint64_t end, 
     return BLK_OK;
 }
 
+/* Blocks: send the run of absent blocks starting at *block straight from the caller's
+ * memory in the data region, in the current epoch, and add it to the batch (waiting for
+ * the batch first when it is full). */
+static blk_status write_zero_copy(blk_cache *cache, uint64_t *block, uint64_t end, uint64_t src_block,
+                                  uint64_t src_offset, blk_write_batch *batch)
+{
+    if (batch->count == BLK_WRITE_BATCH_MAX) {
+        blk_status st = blk_write_batch_wait(cache, batch);
+        if (st != BLK_OK)
+            return st;
+    }
+    blk_transfer *t = blk_transfer_acquire(cache);
+    uint64_t b = *block;
+    blk_transfer *w = blk_transfer_find_write(cache, b);
+    if (w || blk_cache_find(cache, b)) {
+        blk_transfer_release(cache, t);
+        return w ? blk_write_settle(cache, w) : BLK_OK;
+    }
+    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + UINT16_MAX), false);
+    uint32_t n = 1;
+    while (b + n < limit && !blk_cache_find(cache, b + n))
+        n++;
+    t->kind = BLK_XFER_WRITE;
+    t->block = b;
+    t->count = n;
+    t->epoch = cache->epoch;
+    cache->epoch_dirtied = true;
+    blk_transfer_note_write(cache, b, n);
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n,
+                                      src_offset + (b - src_block) * BLK_TRANSFER_SIZE, &t->io);
+    if (st != BLK_OK) {
+        blk_transfer_release(cache, t);
+        fp_wake_all(&cache->data_write_waiters, NULL);
+        return st;
+    }
+    *block = b + n;
+    batch->parts[batch->count++] = t;
+    return BLK_OK;
+}
+
+blk_status blk_write_batch_wait(blk_cache *cache, blk_write_batch *batch)
+{
+    for (uint32_t i = 0; i < batch->count; i++) {
+        blk_transfer *t = batch->parts[i];
+        blk_status st = blk_io_wait(cache->client, &t->io);
+        data_write_done(cache, t, st);
+        if (st != BLK_OK && batch->status == BLK_OK)
+            batch->status = st;
+    }
+    batch->count = 0;
+    return batch->status;
+}
+
 blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count, const void *src)
+{
+    blk_write_batch batch;
+    blk_write_batch_init(&batch);
+    blk_status st = blk_cache_write_run_start(cache, block, count, src, &batch);
+    blk_status waited = blk_write_batch_wait(cache, &batch);
+    return st != BLK_OK ? st : waited;
+}
+
+blk_status blk_cache_write_run_start(blk_cache *cache, uint64_t block, uint32_t count, const void *src,
+                                     blk_write_batch *batch)
 {
     blk_status st = range_check(cache, block, count);
     if (st != BLK_OK || count == 0)
         return st;
     if (cache->client->read_only)
         return BLK_ERR_READ_ONLY;
+    uint64_t src_offset = 0;
+    bool zero_copy = data_region_offset(cache, src, (uint64_t)count * BLK_TRANSFER_SIZE, &src_offset);
     uint64_t end = block + count;
     uint64_t b = block;
     const uint8_t *in = src;
@@ -377,7 +440,8 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
             blk_cache_release(cache, buf);
             b++;
         } else {
-            st = write_behind(cache, &b, end, in, block);
+            st = zero_copy ? write_zero_copy(cache, &b, end, block, src_offset, batch)
+                           : write_behind(cache, &b, end, in, block);
         }
     }
     return st;
