@@ -79,25 +79,43 @@ static fs_status cmd_deinitialise(fs_server *server, fs_client *client)
     return status;
 }
 
-static fs_status cmd_file_open(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+/* Checked before the command acts, so a bad stat buffer creates or changes nothing. */
+static bool stat_buffer_ok(const fs_client *client, fs_buffer buf)
+{
+    return fs_share_buffer(client, buf) && buf.size >= sizeof(fs_stat);
+}
+
+/* FILE_OPEN, and OPEN_STAT when stat_buf is given: the opened file's record comes back in
+ * the same round trip, which is what a FUSE create needs to answer. */
+static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer path_buf, uint64_t flags,
+                               const fs_buffer *stat_buf, uint64_t *data)
 {
     const uint64_t known = FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE |
                            FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND;
-    uint64_t flags = cmd->params.file_open.flags;
     if ((flags & ~known) || (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_ACCESS_MASK)
         return FS_STATUS_INVALID_ARGUMENT;
     path_copy path;
-    fs_status status = copy_path(client, cmd->params.file_open.path, &path);
+    fs_status status = copy_path(client, path_buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
+    if (stat_buf && !stat_buffer_ok(client, *stat_buf))
+        return FS_STATUS_INVALID_BUFFER;
     fat_node *node;
     status = fat_open(server->volume, path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    status = fs_fd_alloc(client, node, false, flags, data);
-    if (status != FS_STATUS_SUCCESS)
+    fs_stat st;
+    if (stat_buf)
+        status = fat_fstat(node, &st);
+    if (status == FS_STATUS_SUCCESS)
+        status = fs_fd_alloc(client, node, false, flags, data);
+    if (status != FS_STATUS_SUCCESS) {
         fat_close(node);
-    return status;
+        return status;
+    }
+    if (stat_buf)
+        put_record(client, *stat_buf, &st, sizeof(st));
+    return FS_STATUS_SUCCESS;
 }
 
 static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
@@ -153,13 +171,25 @@ static fs_status cmd_rename(fs_server *server, fs_client *client, const fs_cmd *
     return fat_rename(server->volume, old_path.bytes, old_path.len, new_path.bytes, new_path.len);
 }
 
-static fs_status cmd_set_times(fs_server *server, fs_client *client, const fs_ext_params *p)
+/* SET_TIMES, and SET_TIMES_STAT when stat_buf is given: the record as stored (FAT keeps
+ * 2-second modification times and access dates), so the client need not ask again. */
+static fs_status cmd_set_times(fs_server *server, fs_client *client, fs_buffer path_buf, int64_t atime,
+                               int64_t mtime, const fs_buffer *stat_buf)
 {
     path_copy path;
-    fs_status status = copy_path(client, p->set_times.path, &path);
+    fs_status status = copy_path(client, path_buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return fat_set_times(server->volume, path.bytes, path.len, p->set_times.atime, p->set_times.mtime);
+    if (stat_buf && !stat_buffer_ok(client, *stat_buf))
+        return FS_STATUS_INVALID_BUFFER;
+    status = fat_set_times(server->volume, path.bytes, path.len, atime, mtime);
+    if (status != FS_STATUS_SUCCESS || !stat_buf)
+        return status;
+    fs_stat st;
+    status = fat_stat(server->volume, path.bytes, path.len, &st);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    return put_record(client, *stat_buf, &st, sizeof(st));
 }
 
 static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_params *p)
@@ -285,10 +315,54 @@ static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, c
     return FS_STATUS_SUCCESS;
 }
 
+/* DIR_READ_BATCH: entries packed as fs_dir_record + name + padding while the next one fits,
+ * so a listing costs one round trip per buffer instead of one per entry. An entry that does
+ * not fit stays unread for the next call; a buffer too small for even one entry gives
+ * INVALID_BUFFER, as DIR_READ does. data = entries written; END_OF_DIRECTORY only when the
+ * first read finds no entry. */
+static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, uint64_t *data)
+{
+    uint8_t *dst = fs_share_buffer(client, buf);
+    if (!dst)
+        return FS_STATUS_INVALID_BUFFER;
+    uint64_t used = 0, count = 0;
+    fs_status status = FS_STATUS_SUCCESS;
+    /* Bounded, so that one call on a large cached directory does not hold the server's
+     * thread for long. */
+    while (count < FS_DIR_BATCH_MAX_ENTRIES) {
+        char name[FAT_READDIR_NAME_MAX];
+        size_t len;
+        fs_dir_record rec;
+        uint64_t pos = entry->dir_pos;
+        status = fat_readdir(entry->node, &pos, name, &len, &rec.stat);
+        if (status != FS_STATUS_SUCCESS)
+            break;
+        uint64_t size = FS_DIR_RECORD_SIZE(len);
+        if (size > buf.size - used) {
+            status = count ? FS_STATUS_SUCCESS : FS_STATUS_INVALID_BUFFER;
+            break;
+        }
+        rec.name_len = len;
+        af_memcpy(dst + used, &rec, sizeof rec);
+        af_memcpy(dst + used + sizeof rec, name, len);
+        af_memset(dst + used + sizeof rec + len, 0, size - sizeof rec - len);
+        used += size;
+        count++;
+        entry->dir_pos = pos;
+    }
+    /* Entries already written are the answer; the end or an error shows on the next call. */
+    if (count)
+        status = FS_STATUS_SUCCESS;
+    *data = count;
+    return status;
+}
+
 static fs_status dir_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
 {
     const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
-    uint64_t fd = cmd->type == FS_CMD_DIR_READ_STAT ? ext->dir_read_stat.fd : cmd->params.dir_read.fd;
+    uint64_t fd = cmd->type == FS_CMD_DIR_READ_STAT    ? ext->dir_read_stat.fd
+                  : cmd->type == FS_CMD_DIR_READ_BATCH ? ext->dir_read_batch.fd
+                                                       : cmd->params.dir_read.fd;
     fs_fd *entry;
     fs_status status = fs_fd_borrow(client, fd, true, &entry);
     if (status != FS_STATUS_SUCCESS)
@@ -301,6 +375,9 @@ static fs_status dir_command(fs_client *client, const fs_cmd *cmd, uint64_t *dat
         break;
     case FS_CMD_DIR_READ_STAT:
         status = dir_read(client, entry, ext->dir_read_stat.name, &ext->dir_read_stat.stat, data);
+        break;
+    case FS_CMD_DIR_READ_BATCH:
+        status = dir_read_batch(client, entry, ext->dir_read_batch.buf, data);
         break;
     case FS_CMD_DIR_SEEK:
         if (cmd->params.dir_seek.loc < 0)
@@ -334,7 +411,9 @@ static fs_status dispatch(fs_server *server, fs_client *client, const fs_cmd *cm
     case FS_CMD_DEINITIALISE:
         return cmd_deinitialise(server, client);
     case FS_CMD_FILE_OPEN:
-        return cmd_file_open(server, client, cmd, data);
+        return cmd_file_open(server, client, cmd->params.file_open.path, cmd->params.file_open.flags, NULL, data);
+    case FS_CMD_OPEN_STAT:
+        return cmd_file_open(server, client, ext->open_stat.path, ext->open_stat.flags, &ext->open_stat.stat, data);
     case FS_CMD_FILE_CLOSE:
         return fs_fd_close(client, cmd->params.file_close.fd, false);
     case FS_CMD_STAT:
@@ -363,11 +442,15 @@ static fs_status dispatch(fs_server *server, fs_client *client, const fs_cmd *cm
     case FS_CMD_DIR_TELL:
     case FS_CMD_DIR_REWIND:
     case FS_CMD_DIR_READ_STAT:
+    case FS_CMD_DIR_READ_BATCH:
         return dir_command(client, cmd, data);
     case FS_CMD_STATFS:
         return cmd_statfs(server, client, ext);
     case FS_CMD_SET_TIMES:
-        return cmd_set_times(server, client, ext);
+        return cmd_set_times(server, client, ext->set_times.path, ext->set_times.atime, ext->set_times.mtime, NULL);
+    case FS_CMD_SET_TIMES_STAT:
+        return cmd_set_times(server, client, ext->set_times_stat.path, ext->set_times_stat.atime,
+                             ext->set_times_stat.mtime, &ext->set_times_stat.stat);
     default:
         return FS_STATUS_INVALID_COMMAND;
     }

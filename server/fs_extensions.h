@@ -11,7 +11,11 @@ enum {
     FS_CMD_FSTAT = 21,         /* fd, out buf <- fs_stat (files and directories) */
     FS_CMD_SET_TIMES = 22,     /* path buf, atime i64, mtime i64 (Unix seconds; -1 keeps) */
     FS_CMD_DIR_READ_STAT = 23, /* fd, name buf, stat buf: DIR_READ plus the entry's stat */
-    FS_CMD_COUNT = 24,
+    /* One round trip where a client would otherwise need two or many: */
+    FS_CMD_OPEN_STAT = 24,      /* FILE_OPEN, and stat buf <- the opened file's fs_stat */
+    FS_CMD_SET_TIMES_STAT = 25, /* SET_TIMES, and stat buf <- the stored (FAT-rounded) fs_stat */
+    FS_CMD_DIR_READ_BATCH = 26, /* fd, buf <- as many fs_dir_record as fit; data = count */
+    FS_CMD_COUNT = 27,
 };
 
 typedef union fs_ext_params {
@@ -19,6 +23,9 @@ typedef union fs_ext_params {
     struct { uint64_t fd; fs_buffer buf; } fstat;
     struct { fs_buffer path; int64_t atime; int64_t mtime; } set_times;
     struct { uint64_t fd; fs_buffer name; fs_buffer stat; } dir_read_stat;
+    struct { fs_buffer path; uint64_t flags; fs_buffer stat; } open_stat;
+    struct { fs_buffer path; int64_t atime; int64_t mtime; fs_buffer stat; } set_times_stat;
+    struct { uint64_t fd; fs_buffer buf; } dir_read_batch;
     uint8_t raw[48];
 } fs_ext_params;
 
@@ -36,9 +43,24 @@ typedef struct fs_statfs {
 } fs_statfs;
 #define FS_STATFS_READ_ONLY 1u
 
+/* DIR_READ_BATCH packs entries one after another from the buffer's start: this header,
+ * then name_len bytes of UTF-8 name (no NUL), then zero padding to a multiple of 8 so the
+ * next header is aligned. */
+typedef struct fs_dir_record {
+    fs_stat stat;
+    uint64_t name_len;         /* bytes */
+} fs_dir_record;
+#define FS_DIR_BATCH_MAX_ENTRIES 256u   /* per DIR_READ_BATCH call */
+#define FS_DIR_RECORD_SIZE(name_len) (sizeof(fs_dir_record) + (((name_len) + 7u) & ~(uint64_t)7u))
+
 _Static_assert(sizeof(fs_ext_params) == 48, "extension params fit the command");
 _Static_assert(sizeof(fs_statfs) == 72, "statfs layout");
 _Static_assert(offsetof(fs_ext_params, set_times.mtime) == 24, "set_times layout");
 _Static_assert(offsetof(fs_ext_params, dir_read_stat.stat) == 24, "dir_read_stat layout");
+_Static_assert(offsetof(fs_ext_params, open_stat.flags) == 16, "open_stat layout");
+_Static_assert(offsetof(fs_ext_params, open_stat.stat) == 24, "open_stat layout");
+_Static_assert(offsetof(fs_ext_params, set_times_stat.stat) == 32, "set_times_stat layout");
+_Static_assert(offsetof(fs_ext_params, dir_read_batch.buf) == 8, "dir_read_batch layout");
+_Static_assert(sizeof(fs_dir_record) == 144, "dir record layout");
 
 #endif

@@ -17,9 +17,13 @@
  * Speed: every server request is a round trip to another process, so the mount avoids
  * them where the answer is already known. While mounted this is the volume's only writer,
  * so the kernel may keep names, attributes and file pages long (op_init); directory
- * listings carry attributes (readdirplus, op_readdir), so `ls -l` or `rm -r` look nothing
- * up; attributes libfuse asks for again and again come from a small cache (attr_*);
- * flush is not implemented, so the kernel stops sending it after the first ENOSYS.
+ * listings carry attributes (readdirplus, op_readdir) and come a batch of entries per
+ * request (DIR_READ_BATCH), so `ls -l` or `rm -r` look nothing up; attributes libfuse asks
+ * for again and again come from a small cache (attr_*), which creates (OPEN_STAT) and time
+ * changes (SET_TIMES_STAT) fill with the record their reply carries; the lookup before a
+ * create is answered here when the directory's names are all known (names_*); flush is not
+ * implemented, so the kernel stops sending it after the first ENOSYS. A `touch` of a new
+ * file is three requests (OPEN_STAT, SET_TIMES_STAT, FILE_CLOSE).
  */
 #define FUSE_USE_VERSION 312
 #include "tools/cli.h"
@@ -215,6 +219,22 @@ static void volume_changed(bool renamed)
     pthread_mutex_unlock(&attr_lock);
 }
 
+static void attr_store(const char *path, const fs_stat *rec, uint64_t epoch);
+
+/* A change made through the mount whose reply carried the changed file's record (create,
+ * set times): forget every record, as volume_changed does, then keep this one for the
+ * getattr libfuse sends next, unless another change finished while the request was out
+ * (that one may have happened on the server after the record was taken). */
+static void volume_changed_to(const char *path, const fs_stat *rec, uint64_t sent_epoch)
+{
+    pthread_mutex_lock(&attr_lock);
+    bool alone = attr_epoch == sent_epoch;
+    uint64_t epoch = ++attr_epoch;
+    pthread_mutex_unlock(&attr_lock);
+    if (alone)
+        attr_store(path, rec, epoch);
+}
+
 static void attr_store(const char *path, const fs_stat *rec, uint64_t epoch)
 {
     pthread_mutex_lock(&attr_lock);
@@ -255,6 +275,241 @@ static void attr_cache_free(void)
     }
 }
 
+/* ---- names known to be absent ----
+ * Before every create the kernel looks the new name up, and each such LOOKUP would be a
+ * STAT round trip that answers "no such file". While mounted, every change to the volume
+ * comes through this mount, so for a directory it made (mkdir: empty) or listed from start
+ * to end, it knows every name in it and can answer those lookups itself. The table holds
+ * two kinds of keys: "D" + path for a directory whose names are all known, "N" + path for a
+ * name that exists (or may). An extra "N" key only costs a round trip, so keys are added
+ * freely (every create, every listed entry); what must hold is that a name existing in a
+ * "D" directory has its "N" key. Anything that could break that (a rename, a failed
+ * change, a full table) drops the whole table at once.
+ *
+ * FAT names compare without case, and the server strips trailing dots and spaces, so keys
+ * are folded the same way (ASCII upper case, trailing dots and spaces dropped per
+ * component). Paths with other bytes are never known, and only plain ASCII names without
+ * '~' are answered here: anything else (a possible 8.3 alias, a name the server would
+ * refuse, Latin-1 case folding) goes to the server. */
+#define NAMES_BUCKETS 16384u
+#define NAMES_MAX (1u << 20)
+
+typedef struct name_key {
+    struct name_key *next;
+    char key[];
+} name_key;
+
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static name_key *names_table[NAMES_BUCKETS];
+static uint32_t names_count;
+static uint64_t names_epoch;   /* advanced whenever the table is dropped */
+
+/* kind + the folded path into out (FS_MAX_PATH_LENGTH + 2 bytes); false if it cannot be
+ * folded (non-ASCII, too long). */
+static bool names_key(char kind, const char *path, char *out)
+{
+    size_t n = 0;
+    out[n++] = kind;
+    for (const char *p = path; *p;) {
+        if (*p == '/') {
+            p++;
+            continue;
+        }
+        const char *end = p;
+        while (*end && *end != '/')
+            end++;
+        const char *last = end;
+        while (last > p && (last[-1] == '.' || last[-1] == ' '))
+            last--;
+        if (last == p || n + 1 + (size_t)(last - p) > FS_MAX_PATH_LENGTH + 1)
+            return false; /* only dots and spaces, or too long */
+        out[n++] = '/';
+        for (; p < last; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c >= 0x80)
+                return false;
+            out[n++] = (char)(c >= 'a' && c <= 'z' ? c - 0x20 : c);
+        }
+        p = end;
+    }
+    if (n == 1)
+        out[n++] = '/'; /* the root */
+    out[n] = '\0';
+    return true;
+}
+
+static name_key **names_find(const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    name_key **at = &names_table[h % NAMES_BUCKETS];
+    while (*at && strcmp((*at)->key, key) != 0)
+        at = &(*at)->next;
+    return at;
+}
+
+/* Caller holds names_lock. */
+static void names_drop_all_locked(void)
+{
+    for (uint32_t i = 0; i < NAMES_BUCKETS; i++) {
+        while (names_table[i]) {
+            name_key *k = names_table[i];
+            names_table[i] = k->next;
+            free(k);
+        }
+    }
+    names_count = 0;
+    names_epoch++;
+}
+
+static void names_drop_all(void)
+{
+    pthread_mutex_lock(&names_lock);
+    names_drop_all_locked();
+    pthread_mutex_unlock(&names_lock);
+}
+
+static void names_put(char kind, const char *path)
+{
+    char key[FS_MAX_PATH_LENGTH + 2];
+    if (!names_key(kind, path, key))
+        return;
+    pthread_mutex_lock(&names_lock);
+    name_key **at = names_find(key);
+    if (!*at) {
+        size_t len = strlen(key);
+        name_key *k = names_count < NAMES_MAX ? malloc(sizeof *k + len + 1) : NULL;
+        if (k) {
+            memcpy(k->key, key, len + 1);
+            k->next = NULL;
+            *at = k;
+            names_count++;
+        } else {
+            names_drop_all_locked(); /* cannot record it: know nothing rather than wrong */
+        }
+    }
+    pthread_mutex_unlock(&names_lock);
+}
+
+static void names_del(char kind, const char *path)
+{
+    char key[FS_MAX_PATH_LENGTH + 2];
+    if (!names_key(kind, path, key))
+        return;
+    pthread_mutex_lock(&names_lock);
+    name_key **at = names_find(key);
+    if (*at) {
+        name_key *k = *at;
+        *at = k->next;
+        free(k);
+        names_count--;
+    }
+    pthread_mutex_unlock(&names_lock);
+}
+
+/* Only names the server would look up exactly as we compare them. */
+static bool name_answerable(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || name[len - 1] == '.' || name[len - 1] == ' ')
+        return false;
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c >= 0x7f || strchr("\"*/:<>?\\|~", c))
+            return false;
+    }
+    return true;
+}
+
+/* True when `path` certainly names nothing: its directory's names are all known, and it
+ * is not one of them. */
+static bool known_absent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || !name_answerable(slash + 1))
+        return false;
+    char dir[FS_MAX_PATH_LENGTH + 1];
+    size_t dir_len = slash == path ? 1 : (size_t)(slash - path);
+    if (dir_len > FS_MAX_PATH_LENGTH)
+        return false;
+    memcpy(dir, path, dir_len);
+    dir[dir_len] = '\0';
+    char dkey[FS_MAX_PATH_LENGTH + 2], nkey[FS_MAX_PATH_LENGTH + 2];
+    if (!names_key('D', dir, dkey) || !names_key('N', path, nkey))
+        return false;
+    pthread_mutex_lock(&names_lock);
+    bool absent = *names_find(dkey) && !*names_find(nkey);
+    pthread_mutex_unlock(&names_lock);
+    return absent;
+}
+
+/* ---- requests that carry more than the base protocol's (docs/PROTOCOL.md) ---- */
+
+/* One share buffer: a reply record of `record` bytes, then the path. */
+typedef struct path_request {
+    uint8_t *mem;
+    fs_buffer record;
+    fs_buffer path;
+} path_request;
+
+static fs_status path_request_alloc(const char *path, size_t record, path_request *r)
+{
+    size_t len = strlen(path);
+    if (len > FS_MAX_PATH_LENGTH)
+        return FS_STATUS_INVALID_PATH;
+    r->mem = fs_conn_alloc(conn, record + len);
+    if (!r->mem)
+        return FS_STATUS_ALLOCATION_ERROR;
+    memcpy(r->mem + record, path, len);
+    r->record = fs_conn_buffer(conn, r->mem, record);
+    r->path = fs_conn_buffer(conn, r->mem + record, len);
+    return FS_STATUS_SUCCESS;
+}
+
+/* OPEN_STAT: open (or create) and get the file's record in one round trip. */
+static fs_status open_with_stat(const char *path, uint64_t flags, uint64_t *fd, fs_stat *rec)
+{
+    path_request r;
+    fs_status st = path_request_alloc(path, sizeof *rec, &r);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_OPEN_STAT;
+    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    p->open_stat.path = r.path;
+    p->open_stat.flags = flags;
+    p->open_stat.stat = r.record;
+    st = fs_conn_call(conn, &cmd, fd);
+    if (st == FS_STATUS_SUCCESS)
+        memcpy(rec, r.mem, sizeof *rec);
+    fs_conn_free(conn, r.mem);
+    return st;
+}
+
+/* SET_TIMES_STAT: set the times and get the record as stored (FAT-rounded). */
+static fs_status set_times_with_stat(const char *path, int64_t atime, int64_t mtime, fs_stat *rec)
+{
+    path_request r;
+    fs_status st = path_request_alloc(path, sizeof *rec, &r);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_SET_TIMES_STAT;
+    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    p->set_times_stat.path = r.path;
+    p->set_times_stat.atime = atime;
+    p->set_times_stat.mtime = mtime;
+    p->set_times_stat.stat = r.record;
+    st = fs_conn_call(conn, &cmd, NULL);
+    if (st == FS_STATUS_SUCCESS)
+        memcpy(rec, r.mem, sizeof *rec);
+    fs_conn_free(conn, r.mem);
+    return st;
+}
+
 static void *op_init(struct fuse_conn_info *info, struct fuse_config *cfg)
 {
     /* Readdirplus on every directory read, not only the first (the kernel's adaptive mode
@@ -282,6 +537,12 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     fs_status status;
     uint64_t pinned;
     if (fi) {
+        /* Right after a create, libfuse asks with the new file's fi: the create's reply
+         * may already be in the cache under its path. */
+        if (path && !is_hidden_name(path) && attr_lookup(path, &rec)) {
+            fill_stat(&rec, st);
+            return 0;
+        }
         status = fs_conn_fstat(conn, fi->fh, &rec);
     } else if (path && is_hidden_name(path) && hidden_fd(path, &pinned)) {
         status = fs_conn_fstat(conn, pinned, &rec);
@@ -289,6 +550,8 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
         int err = check_names(path);
         if (err)
             return err;
+        if (known_absent(path))
+            return -ENOENT;
         if (attr_lookup(path, &rec)) {
             fill_stat(&rec, st);
             return 0;
@@ -344,10 +607,16 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     if (fi->flags & O_EXCL)
         flags |= FS_OPEN_FLAGS_EXCLUSIVE;
     uint64_t fd;
-    fs_status st = fs_conn_open_file(conn, path, flags, &fd);
-    volume_changed(false);
-    if (st != FS_STATUS_SUCCESS)
+    fs_stat rec;
+    uint64_t epoch = attr_epoch_now();
+    fs_status st = open_with_stat(path, flags, &fd, &rec);
+    if (st != FS_STATUS_SUCCESS) {
+        volume_changed(false);
+        names_drop_all(); /* the name may exist now, or not */
         return to_errno(st);
+    }
+    volume_changed_to(path, &rec, epoch);
+    names_put('N', path);
     fi->fh = fd;
     return 0;
 }
@@ -447,6 +716,10 @@ static int op_unlink(const char *path)
         return err;
     fs_status st = fs_conn_remove(conn, path);
     volume_changed(false);
+    if (st == FS_STATUS_SUCCESS)
+        names_del('N', path);
+    else
+        names_drop_all();
     return to_errno(st);
 }
 
@@ -458,6 +731,12 @@ static int op_mkdir(const char *path, mode_t mode)
         return err;
     fs_status st = fs_conn_mkdir(conn, path);
     volume_changed(false);
+    if (st == FS_STATUS_SUCCESS) {
+        names_put('N', path);
+        names_put('D', path); /* new and empty: every name in it is known */
+    } else {
+        names_drop_all();
+    }
     return to_errno(st);
 }
 
@@ -482,6 +761,12 @@ static int op_rmdir(const char *path)
     while ((st = retry_busy(fs_conn_rmdir(conn, path), attempt++)) == FS_STATUS_BUSY && attempt < BUSY_RETRIES)
         ;
     volume_changed(false);
+    if (st == FS_STATUS_SUCCESS) {
+        names_del('D', path);
+        names_del('N', path);
+    } else {
+        names_drop_all();
+    }
     return to_errno(st);
 }
 
@@ -497,6 +782,7 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
     if (is_hidden_name(to) && !flags) {
         fs_status st = hide_file(from, to);
         volume_changed(true);
+        names_drop_all();
         return to_errno(st);
     }
     if (flags & RENAME_NOREPLACE) {
@@ -510,26 +796,34 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
            attempt < BUSY_RETRIES)
         ;
     volume_changed(true);
+    names_drop_all(); /* names moved, maybe whole directories: start again */
     return to_errno(st);
 }
 
 /* An open directory. Entries go to libfuse with offsets (1 ".", 2 "..", then n + 3 for the
  * server's n-th entry), which is what makes libfuse pass readdirplus attributes on to the
  * kernel: it does so only for offset-mode listings, and with them `ls -l` or `rm -r` needs
- * no LOOKUP per entry. The server's cursor moves one entry per read, so the handle remembers
- * where it is and keeps an entry that did not fit the kernel's buffer for the next call.
+ * no LOOKUP per entry. Entries come from the server a buffer at a time (DIR_READ_BATCH);
+ * the handle keeps the last batch, entries [first, first + count), so the kernel's next
+ * call usually continues from it, and the server's cursor stands after its last entry.
  * The kernel serialises readdir calls on one open directory (its position lock).
  * fi->fh stays the server's fd, as for files, so that whatever libfuse hands a directory's
  * fi to sees a server fd; the handle is found by that fd. */
+#define DIR_BATCH_BYTES (16u * 1024u)
+
 typedef struct dir_handle {
     uint64_t fd;               /* the server's */
-    uint64_t next;             /* index of the entry the server's cursor returns next */
-    bool pending;              /* entry next - 1 is in name/rec, not yet given to the kernel */
-    char name[FS_CONN_NAME_MAX + 1];
-    fs_stat rec;
+    uint64_t first;            /* index of the batch's first entry */
+    uint64_t count;            /* entries in the batch */
+    uint64_t walk_index;       /* the entry at walk_byte in batch: where the last call stopped */
+    size_t walk_byte;
+    bool at_end;               /* the server said END_OF_DIRECTORY after the batch */
+    bool whole;                /* the server's cursor has moved from entry 0 without a seek */
+    uint64_t whole_names_epoch; /* names_epoch when it started there */
     uint64_t rename_epoch;     /* rename_epoch at opendir: while unchanged, path is right */
     struct dir_handle *link;
-    char path[];               /* as opened, for the attribute cache */
+    uint8_t batch[DIR_BATCH_BYTES];
+    char path[];               /* as opened, for the attribute and name caches */
 } dir_handle;
 
 #define DIR_FIRST_ENTRY_OFFSET 3   /* offsets 1 and 2 are "." and ".." */
@@ -589,36 +883,129 @@ static int op_releasedir(const char *path, struct fuse_file_info *fi)
     return to_errno(fs_conn_closedir(conn, fi->fh));
 }
 
-/* Put the server's cursor at entry `index` (a seekdir, or a rewind): from the start, since
- * the kernel's offsets are our entry counts, not the server's positions. Rare. */
-static fs_status dir_seek(dir_handle *d, uint64_t index)
+/* The record at byte `at` of the batch, and its name (copied out, NUL-terminated). */
+static size_t dir_record(const dir_handle *d, size_t at, fs_stat *rec, char name[FS_CONN_NAME_MAX + 1])
+{
+    fs_dir_record head;
+    memcpy(&head, d->batch + at, sizeof head);
+    size_t len = head.name_len < FS_CONN_NAME_MAX ? (size_t)head.name_len : FS_CONN_NAME_MAX;
+    memcpy(name, d->batch + at + sizeof head, len);
+    name[len] = '\0';
+    *rec = head.stat;
+    return (size_t)FS_DIR_RECORD_SIZE(head.name_len);
+}
+
+/* The full path of a listed entry into `full`; false if it does not fit. */
+static bool entry_path(const dir_handle *d, const char *name, char *full, size_t cap)
+{
+    bool root = strcmp(d->path, "/") == 0;
+    int n = snprintf(full, cap, "%s/%s", root ? "" : d->path, name);
+    return n > 0 && (size_t)n < cap;
+}
+
+/* Every entry of a new batch: its record for the getattr that often follows (tar, ls -l),
+ * and its name for the known-names table. Not while a rename may have made the path
+ * stale (those records would be filed under the wrong name). */
+static void remember_batch(const dir_handle *d, uint64_t epoch)
+{
+    pthread_mutex_lock(&attr_lock);
+    bool renamed = d->rename_epoch != rename_epoch;
+    pthread_mutex_unlock(&attr_lock);
+    if (renamed)
+        return;
+    size_t at = 0;
+    for (uint64_t i = 0; i < d->count; i++) {
+        fs_stat rec;
+        char name[FS_CONN_NAME_MAX + 1];
+        char full[FS_MAX_PATH_LENGTH + FS_CONN_NAME_MAX + 3];
+        at += dir_record(d, at, &rec, name);
+        if (entry_path(d, name, full, sizeof full)) {
+            attr_store(full, &rec, epoch);
+            names_put('N', full);
+        }
+    }
+}
+
+/* The batch holds `count` records that lie inside it. */
+static bool batch_well_formed(const uint8_t *batch, uint64_t count)
+{
+    size_t at = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        fs_dir_record head;
+        if (DIR_BATCH_BYTES - at < sizeof head)
+            return false;
+        memcpy(&head, batch + at, sizeof head);
+        if (head.name_len > FS_CONN_NAME_MAX || FS_DIR_RECORD_SIZE(head.name_len) > DIR_BATCH_BYTES - at)
+            return false;
+        at += (size_t)FS_DIR_RECORD_SIZE(head.name_len);
+    }
+    return true;
+}
+
+/* Fetch the batch after the current one (the server's cursor stands there). Once the
+ * server has said END_OF_DIRECTORY the handle says so itself: the kernel asks once more
+ * at the end of every listing, and entries created after opendir need not appear
+ * (POSIX) until a rewind. */
+static fs_status dir_fetch(dir_handle *d)
+{
+    if (d->at_end)
+        return FS_STATUS_END_OF_DIRECTORY;
+    uint8_t *share = fs_conn_alloc(conn, DIR_BATCH_BYTES);
+    if (!share)
+        return FS_STATUS_ALLOCATION_ERROR;
+    if (d->first + d->count == 0) {
+        /* Listing from the start: if it reaches the end with no name dropped meanwhile,
+         * every name in the directory has been seen. */
+        pthread_mutex_lock(&names_lock);
+        d->whole = true;
+        d->whole_names_epoch = names_epoch;
+        pthread_mutex_unlock(&names_lock);
+    }
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_DIR_READ_BATCH;
+    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    p->dir_read_batch.fd = d->fd;
+    p->dir_read_batch.buf = fs_conn_buffer(conn, share, DIR_BATCH_BYTES);
+    uint64_t epoch = attr_epoch_now();
+    uint64_t n = 0;
+    fs_status st = fs_conn_call(conn, &cmd, &n);
+    if (st == FS_STATUS_SUCCESS && (n == 0 || !batch_well_formed(share, n)))
+        st = FS_STATUS_ERROR;
+    if (st == FS_STATUS_SUCCESS) {
+        memcpy(d->batch, share, DIR_BATCH_BYTES);
+        d->first += d->count;
+        d->count = n;
+        d->walk_index = d->first;
+        d->walk_byte = 0;
+        remember_batch(d, epoch);
+    } else if (st == FS_STATUS_END_OF_DIRECTORY) {
+        d->at_end = true;
+        pthread_mutex_lock(&names_lock);
+        bool complete = d->whole && d->whole_names_epoch == names_epoch;
+        pthread_mutex_unlock(&names_lock);
+        pthread_mutex_lock(&attr_lock);
+        complete = complete && d->rename_epoch == rename_epoch;
+        pthread_mutex_unlock(&attr_lock);
+        if (complete)
+            names_put('D', d->path);
+    }
+    fs_conn_free(conn, share);
+    return st;
+}
+
+/* Back to entry 0 (a seekdir before the batch, or a rewind). Rare. */
+static fs_status dir_rewind(dir_handle *d)
 {
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_DIR_REWIND;
     cmd.params.dir_rewind.fd = d->fd;
-    fs_status st = fs_conn_call(conn, &cmd, NULL);
-    d->next = 0;
-    d->pending = false;
-    while (st == FS_STATUS_SUCCESS && d->next < index) {
-        st = fs_conn_readdir(conn, d->fd, d->name, NULL);
-        if (st == FS_STATUS_SUCCESS)
-            d->next++;
-    }
-    return st;
-}
-
-/* Keep a listed entry's record for the getattr that often follows (tar, ls -l). */
-static void remember_entry(const dir_handle *d, uint64_t epoch)
-{
-    pthread_mutex_lock(&attr_lock);
-    bool renamed = d->rename_epoch != rename_epoch;
-    pthread_mutex_unlock(&attr_lock);
-    char full[FS_MAX_PATH_LENGTH + FS_CONN_NAME_MAX + 3];
-    bool root = strcmp(d->path, "/") == 0;
-    int n = snprintf(full, sizeof full, "%s/%s", root ? "" : d->path, d->name);
-    if (!renamed && n > 0 && (size_t)n < sizeof full)
-        attr_store(full, &d->rec, epoch);
+    d->first = 0;
+    d->count = 0;
+    d->at_end = false;
+    d->whole = false;
+    return fs_conn_call(conn, &cmd, NULL);
 }
 
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
@@ -636,26 +1023,39 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
         return 0;
     if (offset < 2 && filler(buf, "..", &s, 2, 0) != 0)
         return 0;
+    /* The entry at offset o resumes after it: the next one wanted is o - 2. */
     uint64_t want = offset < DIR_FIRST_ENTRY_OFFSET ? 0 : (uint64_t)offset - DIR_FIRST_ENTRY_OFFSET + 1;
     fs_status st = FS_STATUS_SUCCESS;
-    bool sequential = d->pending ? d->next - 1 == want : d->next == want;
-    if (!sequential && (st = dir_seek(d, want)) != FS_STATUS_SUCCESS)
-        return st == FS_STATUS_END_OF_DIRECTORY ? 0 : to_errno(st);
+    /* Offset 0 after a listing is a rewinddir: show the directory as it is now. */
+    if (offset == 0 && (d->first + d->count > 0 || d->at_end) && (st = dir_rewind(d)) != FS_STATUS_SUCCESS)
+        return to_errno(st);
     for (;;) {
-        if (!d->pending) {
-            uint64_t epoch = attr_epoch_now();
-            st = fs_conn_readdir(conn, d->fd, d->name, &d->rec);
-            if (st != FS_STATUS_SUCCESS)
+        if (want < d->first) {
+            if ((st = dir_rewind(d)) != FS_STATUS_SUCCESS)
                 break;
-            d->next++;
-            d->pending = true;
-            remember_entry(d, epoch);
+            continue;
         }
-        fill_stat(&d->rec, &s);
-        /* The entry's offset is where the next call resumes: after it. */
-        if (filler(buf, d->name, &s, (off_t)(d->next - 1 + DIR_FIRST_ENTRY_OFFSET), fill) != 0)
+        if (want >= d->first + d->count) {
+            /* Past the batch: fetch on (skipping forward, after a seekdir). */
+            if ((st = dir_fetch(d)) != FS_STATUS_SUCCESS)
+                break;
+            continue;
+        }
+        if (want < d->walk_index) {
+            d->walk_index = d->first;
+            d->walk_byte = 0;
+        }
+        fs_stat rec;
+        char name[FS_CONN_NAME_MAX + 1];
+        size_t size;
+        while ((size = dir_record(d, d->walk_byte, &rec, name)), d->walk_index < want) {
+            d->walk_byte += size;
+            d->walk_index++;
+        }
+        fill_stat(&rec, &s);
+        if (filler(buf, name, &s, (off_t)(want + DIR_FIRST_ENTRY_OFFSET), fill) != 0)
             return 0;
-        d->pending = false;
+        want++;
     }
     return st == FS_STATUS_END_OF_DIRECTORY ? 0 : to_errno(st);
 }
@@ -707,9 +1107,16 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
     int err = check_names(path);
     if (err)
         return err;
-    fs_status st = fs_conn_set_times(conn, path, time_arg(&tv[0]), time_arg(&tv[1]));
-    volume_changed(false);
-    return to_errno(st);
+    fs_stat rec;
+    uint64_t epoch = attr_epoch_now();
+    fs_status st = set_times_with_stat(path, time_arg(&tv[0]), time_arg(&tv[1]), &rec);
+    if (st != FS_STATUS_SUCCESS) {
+        volume_changed(false);
+        return to_errno(st);
+    }
+    /* libfuse asks for the attributes next: they are what the server stored. */
+    volume_changed_to(path, &rec, epoch);
+    return 0;
 }
 
 /* FAT keeps no owner or permission bits: accept and ignore, as vfat's quiet option does,
@@ -896,6 +1303,7 @@ static int run_mount(const mount_request *m, int ready_fd)
     rc = cli_session_close(&s) == 0 && loop_rc >= 0 ? EXIT_OK : EXIT_FAILED;
     fuse_destroy(fuse);
     attr_cache_free();
+    names_drop_all();
     conn = NULL;
 report:
     tell_parent(&ready_fd, status);

@@ -298,6 +298,141 @@ TEST(bad_buffers_paths_and_fds_get_errors)
     CHECK(teardown_clean());
 }
 
+/* OPEN_STAT and SET_TIMES_STAT answer with the record a separate STAT would give; a bad
+ * stat buffer is refused before anything is created or changed. */
+TEST(open_stat_and_set_times_stat_return_the_record)
+{
+    CHECK(setup("-F 32"));
+    fs_buffer sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
+    fs_buffer small = {sb.offset, sizeof(fs_stat) - 1};
+    fs_buffer outside = {SF_SHARE_SIZE - 8, sizeof(fs_stat)};
+    fs_ext_params e = {.open_stat = {.path = sf_path(&fx, 0, "/n"), .flags = FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE,
+                                     .stat = small}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+    e.open_stat.stat = outside;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_FILE_REMOVE, "/n"), FS_STATUS_NO_FILE); /* nothing created */
+    e.open_stat.stat = sb;
+    e.open_stat.flags = 64; /* unknown flag */
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e).status, FS_STATUS_INVALID_ARGUMENT);
+    e.open_stat.flags = FS_OPEN_FLAGS_READ_ONLY;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e).status, FS_STATUS_NO_FILE);
+    e.open_stat.path = (fs_buffer){SF_SHARE_SIZE + 1, 2};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+    e.open_stat.path = sf_path(&fx, 0, "/n");
+    e.open_stat.flags = FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE;
+    fs_cmpl c = sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    uint64_t fd = c.data, done;
+    fs_stat opened, stated;
+    memcpy(&opened, sf_share(&fx, 0, sb), sizeof opened);
+    CHECK_EQ(opened.mode & FS_MODE_TYPE_MASK, FS_MODE_REGULAR);
+    CHECK_EQ(opened.size, 0);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, "hello", 5, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    /* Opening an existing file reports its current record; the fd works. */
+    c = sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    memcpy(&opened, sf_share(&fx, 0, sb), sizeof opened);
+    CHECK_EQ(opened.size, 5);
+    CHECK_EQ(sf_close(&fx, 0, c.data), FS_STATUS_SUCCESS);
+    e.open_stat.path = sf_path(&fx, 0, "/");
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e).status, FS_STATUS_IS_DIRECTORY);
+
+    /* SET_TIMES_STAT: an odd second comes back rounded down to FAT's two seconds, the same
+     * record STAT then gives. */
+    fs_ext_params t = {.set_times_stat = {.path = sf_path(&fx, 0, "/n"), .atime = -1, .mtime = 1700000001, .stat = small}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES_STAT, &t, sizeof t).status, FS_STATUS_INVALID_BUFFER);
+    t.set_times_stat.stat = sb;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES_STAT, &t, sizeof t).status, FS_STATUS_SUCCESS);
+    memcpy(&opened, sf_share(&fx, 0, sb), sizeof opened);
+    CHECK_EQ(opened.mtime, 1700000000);
+    CHECK_EQ(opened.size, 5);
+    fs_buffer sb2 = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
+    fs_cmd_params p = {.stat = {.path = sf_path(&fx, 0, "/n"), .buf = sb2}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_STAT, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    memcpy(&stated, sf_share(&fx, 0, sb2), sizeof stated);
+    CHECK(memcmp(&opened, &stated, sizeof opened) == 0);
+    t.set_times_stat.path = sf_path(&fx, 0, "/missing");
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES_STAT, &t, sizeof t).status, FS_STATUS_NO_FILE);
+    t.set_times_stat.path = sf_buf(&fx, 0, "/a\0b", 4);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES_STAT, &t, sizeof t).status, FS_STATUS_INVALID_PATH);
+    CHECK(teardown_clean());
+}
+
+/* DIR_READ_BATCH returns every entry once, in records that parse, across calls; an entry
+ * that does not fit waits for the next call; bad fds and buffers get errors. */
+TEST(dir_read_batch_lists_everything_once)
+{
+    CHECK(setup("-F 32"));
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/d"), FS_STATUS_SUCCESS);
+    enum { FILES = 300 };
+    for (int i = 0; i < FILES; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/d/a rather long file name %03d.txt", i);
+        uint64_t fd;
+        CHECK_EQ(sf_open(&fx, 0, path, FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_WRITE_ONLY, &fd), FS_STATUS_SUCCESS);
+        CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    }
+    fs_cmd_params p = {.dir_open = {.path = sf_path(&fx, 0, "/d")}};
+    fs_cmpl c = sf_call(&fx, 0, FS_CMD_DIR_OPEN, &p, sizeof p);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    uint64_t dfd = c.data;
+    /* Too small for one record: refused, and the entry is not lost. */
+    fs_buffer tiny = sf_buf(&fx, 0, NULL, sizeof(fs_dir_record) + 8);
+    fs_ext_params e = {.dir_read_batch = {.fd = dfd, .buf = tiny}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+    e.dir_read_batch.buf = (fs_buffer){SF_SHARE_SIZE - 100, 200};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+    e.dir_read_batch.buf = tiny;
+    e.dir_read_batch.fd = dfd + 1;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e).status, FS_STATUS_INVALID_FD);
+    uint64_t file_fd;
+    CHECK_EQ(sf_open(&fx, 0, "/d/a rather long file name 000.txt", FS_OPEN_FLAGS_READ_ONLY, &file_fd), FS_STATUS_SUCCESS);
+    e.dir_read_batch.fd = file_fd; /* a file fd is not a directory fd */
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e).status, FS_STATUS_INVALID_FD);
+    CHECK_EQ(sf_close(&fx, 0, file_fd), FS_STATUS_SUCCESS);
+
+    /* A buffer for a few records at a time: many calls, each entry exactly once. */
+    fs_buffer bb = sf_buf(&fx, 0, NULL, 1000);
+    e.dir_read_batch.fd = dfd;
+    e.dir_read_batch.buf = bb;
+    static bool seen[FILES];
+    int total = 0, calls = 0;
+    for (;;) {
+        c = sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e);
+        if (c.status == FS_STATUS_END_OF_DIRECTORY)
+            break;
+        CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+        CHECK(c.data > 0 && c.data <= FS_DIR_BATCH_MAX_ENTRIES);
+        calls++;
+        const uint8_t *at = sf_share(&fx, 0, bb);
+        size_t used = 0;
+        for (uint64_t i = 0; i < c.data; i++) {
+            fs_dir_record rec;
+            CHECK(used + sizeof rec <= bb.size);
+            memcpy(&rec, at + used, sizeof rec);
+            CHECK(used + FS_DIR_RECORD_SIZE(rec.name_len) <= bb.size);
+            char name[256] = {0};
+            CHECK(rec.name_len < sizeof name);
+            memcpy(name, at + used + sizeof rec, rec.name_len);
+            int n = -1;
+            CHECK_EQ(sscanf(name, "a rather long file name %03d.txt", &n), 1);
+            CHECK(n >= 0 && n < FILES && !seen[n]);
+            seen[n] = true;
+            CHECK_EQ(rec.stat.mode & FS_MODE_TYPE_MASK, FS_MODE_REGULAR);
+            used += FS_DIR_RECORD_SIZE(rec.name_len);
+            total++;
+        }
+    }
+    CHECK_EQ(total, FILES);
+    CHECK(calls > 1 && calls < FILES);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e).status, FS_STATUS_END_OF_DIRECTORY);
+    p = (fs_cmd_params){.dir_close = {.fd = dfd}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_CLOSE, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    CHECK(teardown_clean());
+}
+
 TEST(too_many_open_files)
 {
     CHECK(setup(NULL));

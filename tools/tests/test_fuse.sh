@@ -25,7 +25,8 @@ export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
 skip_all() {
     for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times directory_listing \
-        changes_are_seen_through_every_path tar_round_trip \
+        changes_are_seen_through_every_path known_names_are_found_and_absent_ones_answered \
+        round_trips_per_operation tar_round_trip \
         concurrent_writers no_fuse_hidden_files unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
         read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
         unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
@@ -297,6 +298,84 @@ assert not os.path.exists(m + "/co/e/inner") and os.listdir(m + "/co/e") == []
 PY
 }
 run changes_are_seen_through_every_path t_coherence
+
+# The mount answers lookups of names it knows are absent (in a directory it made or listed
+# whole) by itself: every name that exists must still be found, whatever its case, a
+# trailing dot, its 8.3 alias, through a differently cased directory path, after a rename.
+t_known_names() {
+    python3 - "$M" <<'PY'
+import os, sys
+m = sys.argv[1]
+os.mkdir(m + "/nm")                               # made here: all its names are known
+assert not os.path.exists(m + "/nm/missing")
+open(m + "/nm/Foo.TXT", "w").close()
+assert os.path.exists(m + "/nm/foo.txt") and os.path.exists(m + "/nm/FOO.TXT")
+open(m + "/nm/bar.", "w").close()                 # the server drops the trailing dot
+assert os.path.exists(m + "/nm/bar")
+with open(m + "/nm/a long name with spaces.text", "w") as f:
+    f.write("x")
+assert os.stat(m + "/nm/ALONGN~1.TEX").st_size == 1  # the alias is the same file
+os.mkdir(m + "/nm/Sub")
+open(m + "/nm/sub/x", "w").close()                # through another case of the directory
+assert os.path.exists(m + "/nm/Sub/x") and os.path.exists(m + "/nm/SUB/X")
+# (Removing through one case leaves the kernel's entries for the other cases until they
+# time out: FUSE names are case-sensitive. So each name is removed and checked as made.)
+os.unlink(m + "/nm/sub/x")
+assert not os.path.exists(m + "/nm/sub/x")
+os.mkdir(m + "/nm/sub2")
+os.rmdir(m + "/nm/sub2")
+assert not os.path.exists(m + "/nm/sub2")
+os.mkdir(m + "/nm/sub2")
+assert os.listdir(m + "/nm/sub2") == [] and not os.path.exists(m + "/nm/sub2/x")
+os.rename(m + "/nm", m + "/nm2")                  # forgets what it knew
+assert sorted(os.listdir(m + "/nm2")) == ["Foo.TXT", "Sub", "a long name with spaces.text", "bar", "sub2"]
+assert os.path.exists(m + "/nm2/FOO.txt") and not os.path.exists(m + "/nm2/nothing")
+open(m + "/nm2/new", "w").close()
+assert os.path.exists(m + "/nm2/NEW")
+os.rename(m + "/nm2/new", m + "/nm2/renamed")
+assert not os.path.exists(m + "/nm2/new") and os.path.exists(m + "/nm2/RENAMED")
+PY
+    [ $? = 0 ] || return 1
+    # A rewinddir shows what was created since the directory was read.
+    perl -e '
+        opendir(my $d, $ARGV[0]) or die "opendir: $!";
+        my @before = readdir($d);
+        open(my $f, ">", "$ARGV[0]/late") or die "create: $!";
+        close $f;
+        rewinddir($d);
+        my @after = readdir($d);
+        die "rewind: " . scalar(@before) . " then " . scalar(@after) . " entries\n" unless @after == @before + 1;
+    ' "$M/nm2"
+}
+run known_names_are_found_and_absent_ones_answered t_known_names
+
+# Round trips: a create with touch is OPEN_STAT, SET_TIMES_STAT and CLOSE (the lookup
+# before it is answered by the mount); `ls -l` and `rm -rf` read the directory a batch at
+# a time and look nothing up. Counted by ASYNCFAT_STATS on a mount of its own.
+t_round_trips() {
+    local m2=$T/mnt2 pid n
+    "$A" mkfs rt.img --size 64M --fat 32 >/dev/null && mkdir -p "$m2" || return 1
+    for step in create list_remove; do
+        ASYNCFAT_STATS=1 "$A" mount rt.img "$m2" -f 2>"$T/rt.err" &
+        pid=$!
+        for _ in $(seq 100); do mountpoint -q "$m2" && break; sleep 0.05; done
+        if [ $step = create ]; then
+            mkdir "$m2/d" && (cd "$m2/d" && seq -f 'f%03g' 100 | xargs touch -d @1700000001) || return 1
+            [ "$(stat -c %Y "$m2/d/f050")" = 1700000000 ] || { echo "mtime not rounded"; return 1; }
+        else
+            [ "$(ls -l "$m2/d" | grep -c ' f[0-9]')" = 100 ] && rm -rf "$m2/d" && [ ! -e "$m2/d" ] || return 1
+        fi
+        fusermount3 -u "$m2" && wait $pid || return 1
+        n=$(sed -n 's/^asyncfat: \([0-9]*\) requests.*/\1/p' "$T/rt.err")
+        echo "$step: $n requests"
+        case $step in
+        create) [ "$n" -le 330 ] || return 1 ;;       # was 6 per file
+        list_remove) [ "$n" -le 130 ] || return 1 ;;  # was about 3 per file
+        esac
+    done
+    clean rt.img
+}
+run round_trips_per_operation t_round_trips
 
 sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum; find . -type d | sort); }
 
