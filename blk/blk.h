@@ -333,23 +333,47 @@ void blk_cache_release(blk_cache *cache, blk_buf *buf);
 blk_status blk_cache_read_bytes(blk_cache *cache, uint64_t byte_offset, void *dst, size_t len);
 blk_status blk_cache_write_bytes(blk_cache *cache, uint64_t byte_offset, const void *src, size_t len);
 
-/* Blocks: large contiguous transfers between ordinary memory and the device. Cached blocks
- * are served from / written into the cache; absent ones go straight to the device in
- * requests of up to staging_slot_blocks, through a staging slot. When dst/src lies inside
- * the data region (outside the cache's buffers and staging area) the device transfers to
+/* Blocks: large contiguous transfers between memory and the device. Cached blocks are
+ * served from / written into the cache; absent ones go straight to the device in requests
+ * of up to staging_slot_blocks. Reads go through a staging slot, or, when dst lies inside
+ * the data region (outside the cache's buffers and staging area), the device transfers to
  * it directly, up to 65535 blocks per request. Sequential readers into ordinary memory get
  * read-ahead (read_ahead_blocks ahead, into staging slots no one else needs); zero-copy
  * readers do not, as a window would cost them a copy.
  * Written blocks are data that no earlier epoch's writes depend on (the caller's promise:
  * for a file system, file data in clusters that are free or the file's own on the device),
  * so a write_run does not wait for earlier epochs; everything after an order point that
- * follows the call is written after it. Bypass writes from ordinary memory are written
- * behind: the call returns once the data is copied to a staging slot and sent. If such a
- * write fails, its data becomes dirty cache buffers (write-back tries again); blocks for
- * which no buffer is free are lost, and the next blk_cache_flush returns the error.
- * Zero-copy writes are waited for. Written data is durable only after blk_cache_flush. */
+ * follows the call is written after it. Runs of more than BLK_CACHE_SMALL_WRITE_BLOCKS
+ * absent blocks from ordinary memory are written behind: the call returns once the data
+ * is copied to a staging slot and sent (from the data region: see below). If such a write fails, its data becomes dirty cache buffers (write-back
+ * tries again), or stays in its slot to be sent again; data is lost only when every slot
+ * is held by failed writes, and the next blk_cache_flush then returns the error. Written
+ * data is durable only after blk_cache_flush. */
 blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, void *dst);
 blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count, const void *src);
+
+/* Writes from memory inside the data region (outside the cache's buffers and staging
+ * area) need no copy: the device reads that memory, so it must stay unchanged until the
+ * write is done. blk_cache_write_run_start sends such parts of a run and leaves them in
+ * flight in *batch (any other part is handled as write_run does); blk_write_batch_wait
+ * waits for them and returns the first error. Meanwhile readers and writers of those
+ * blocks wait for them, and the ordering rule is that of write_run. write_run itself is
+ * start + wait. */
+#define BLK_WRITE_BATCH_MAX 8u
+typedef struct blk_write_batch {
+    blk_transfer *parts[BLK_WRITE_BATCH_MAX];
+    uint32_t count;
+    blk_status status;        /* of parts already waited for */
+} blk_write_batch;
+
+static inline void blk_write_batch_init(blk_write_batch *batch)
+{
+    batch->count = 0;
+    batch->status = BLK_OK;
+}
+blk_status blk_cache_write_run_start(blk_cache *cache, uint64_t block, uint32_t count, const void *src,
+                                     blk_write_batch *batch);
+blk_status blk_write_batch_wait(blk_cache *cache, blk_write_batch *batch);
 
 /* Blocks: write back every buffer dirty at the call (merged runs, epoch by epoch), wait for
  * the writes behind sent before the call, then a FLUSH. Returns the first error, including

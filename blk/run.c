@@ -306,14 +306,12 @@ bool blk_write_behind_give_up_one(blk_cache *cache)
     return false;
 }
 
-/* Blocks: send the run of absent blocks starting at *block straight to the device, in the
- * current epoch; wait for it only when zero-copy (the caller's memory is the source). */
-static blk_status write_direct(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src,
-                               uint64_t src_block, bool zero_copy, uint64_t src_offset)
+/* Blocks: copy the run of absent blocks starting at *block into a staging slot and send
+ * it to the device, in the current epoch, without waiting for it (a write behind). */
+static blk_status write_behind(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src, uint64_t src_block)
 {
     blk_transfer *t = blk_transfer_acquire(cache);
-    if (!zero_copy)
-        t->staging_slot = blk_staging_acquire(cache);
+    t->staging_slot = blk_staging_acquire(cache);
     uint64_t b = *block;
     /* An earlier write of the block must land first (two in flight could land in either
      * order); a block cached meanwhile takes the write itself. */
@@ -322,8 +320,7 @@ static blk_status write_direct(blk_cache *cache, uint64_t *block, uint64_t end, 
         blk_transfer_release(cache, t);
         return w ? blk_write_settle(cache, w) : BLK_OK;
     }
-    uint32_t max = zero_copy ? UINT16_MAX : cache->staging_slot_blocks;
-    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + max), false);
+    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + cache->staging_slot_blocks), false);
     uint32_t n = 1;
     while (b + n < limit && !blk_cache_find(cache, b + n))
         n++;
@@ -333,31 +330,86 @@ static blk_status write_direct(blk_cache *cache, uint64_t *block, uint64_t end, 
     t->epoch = cache->epoch;
     cache->epoch_dirtied = true;
     blk_transfer_note_write(cache, b, n);
-    uint64_t offset = src_offset + (b - src_block) * BLK_TRANSFER_SIZE;
-    if (!zero_copy) {
-        af_memcpy(cache_staging_ptr(cache, t->staging_slot), src + (b - src_block) * BLK_TRANSFER_SIZE,
-                  (uint64_t)n * BLK_TRANSFER_SIZE);
-        offset = cache_staging_offset(cache, t->staging_slot);
-    }
-    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, offset, &t->io);
+    af_memcpy(cache_staging_ptr(cache, t->staging_slot), src + (b - src_block) * BLK_TRANSFER_SIZE,
+              (uint64_t)n * BLK_TRANSFER_SIZE);
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, cache_staging_offset(cache, t->staging_slot),
+                                      &t->io);
     if (st != BLK_OK) {
         blk_transfer_release(cache, t);
         fp_wake_all(&cache->data_write_waiters, NULL);
         return st;
     }
     *block = b + n;
-    if (!zero_copy) {
-        t->behind = true;
-        t->io.on_done = write_behind_done;
-        cache->stats.write_behind_blocks += n;
-        return BLK_OK;
+    t->behind = true;
+    t->io.on_done = write_behind_done;
+    cache->stats.write_behind_blocks += n;
+    return BLK_OK;
+}
+
+/* Blocks: send the run of absent blocks starting at *block straight from the caller's
+ * memory in the data region, in the current epoch, and add it to the batch (waiting for
+ * the batch first when it is full). */
+static blk_status write_zero_copy(blk_cache *cache, uint64_t *block, uint64_t end, uint64_t src_block,
+                                  uint64_t src_offset, blk_write_batch *batch)
+{
+    if (batch->count == BLK_WRITE_BATCH_MAX) {
+        blk_status st = blk_write_batch_wait(cache, batch);
+        if (st != BLK_OK)
+            return st;
     }
-    st = blk_io_wait(cache->client, &t->io);
-    data_write_done(cache, t, st);
-    return st;
+    blk_transfer *t = blk_transfer_acquire(cache);
+    uint64_t b = *block;
+    blk_transfer *w = blk_transfer_find_write(cache, b);
+    if (w || blk_cache_find(cache, b)) {
+        blk_transfer_release(cache, t);
+        return w ? blk_write_settle(cache, w) : BLK_OK;
+    }
+    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + UINT16_MAX), false);
+    uint32_t n = 1;
+    while (b + n < limit && !blk_cache_find(cache, b + n))
+        n++;
+    t->kind = BLK_XFER_WRITE;
+    t->block = b;
+    t->count = n;
+    t->epoch = cache->epoch;
+    cache->epoch_dirtied = true;
+    blk_transfer_note_write(cache, b, n);
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n,
+                                      src_offset + (b - src_block) * BLK_TRANSFER_SIZE, &t->io);
+    if (st != BLK_OK) {
+        blk_transfer_release(cache, t);
+        fp_wake_all(&cache->data_write_waiters, NULL);
+        return st;
+    }
+    *block = b + n;
+    batch->parts[batch->count++] = t;
+    return BLK_OK;
+}
+
+blk_status blk_write_batch_wait(blk_cache *cache, blk_write_batch *batch)
+{
+    for (uint32_t i = 0; i < batch->count; i++) {
+        blk_transfer *t = batch->parts[i];
+        blk_status st = blk_io_wait(cache->client, &t->io);
+        data_write_done(cache, t, st);
+        if (st != BLK_OK && batch->status == BLK_OK)
+            batch->status = st;
+    }
+    batch->count = 0;
+    return batch->status;
 }
 
 blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count, const void *src)
+{
+    blk_write_batch batch;
+    blk_write_batch_init(&batch);
+    blk_status st = blk_cache_write_run_start(cache, block, count, src, &batch);
+    blk_status waited = blk_write_batch_wait(cache, &batch);
+    return st != BLK_OK ? st : waited;
+}
+
+blk_status blk_cache_write_run_start(blk_cache *cache, uint64_t block, uint32_t count, const void *src,
+                                     blk_write_batch *batch)
 {
     blk_status st = range_check(cache, block, count);
     if (st != BLK_OK || count == 0)
@@ -370,9 +422,8 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
     uint64_t b = block;
     const uint8_t *in = src;
     /* A small write goes into cache buffers and returns: write-back later sends many such
-     * blocks at once (merged where contiguous), where one request at a time under the
-     * write-back lock would serialise every small writer on the device's latency. */
-    bool through_cache = !zero_copy && count <= BLK_CACHE_SMALL_WRITE_BLOCKS;
+     * blocks at once (merged where contiguous). */
+    bool through_cache = count <= BLK_CACHE_SMALL_WRITE_BLOCKS;
     while (st == BLK_OK && b < end) {
         if (through_cache || blk_cache_find(cache, b)) {
             blk_buf *buf;
@@ -389,7 +440,8 @@ blk_status blk_cache_write_run(blk_cache *cache, uint64_t block, uint32_t count,
             blk_cache_release(cache, buf);
             b++;
         } else {
-            st = write_direct(cache, &b, end, in, block, zero_copy, src_offset);
+            st = zero_copy ? write_zero_copy(cache, &b, end, block, src_offset, batch)
+                           : write_behind(cache, &b, end, in, block);
         }
     }
     return st;

@@ -162,7 +162,8 @@ struct fat_volume {
     uint32_t *index_long_heads;
     uint32_t *index_short_heads;
     uint32_t index_mask;
-    uint32_t index_free;        /* free list */
+    uint32_t index_free;        /* free list of entries used before */
+    uint32_t index_unused;      /* entries from here on never used: no list to build at mount */
     uint64_t index_epoch;       /* bumped whenever a built index is dropped */
     fat_run *runs;
     /* chains whose directory entries are gone but not yet durably: freed after a flush */

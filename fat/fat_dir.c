@@ -158,10 +158,13 @@ static bool index_add(fat_node *dir, const fat_dirent *d)
 {
     fat_volume *vol = dir->vol;
     uint32_t i = vol->index_free;
-    if (i == FAT_NONE)
+    if (i != FAT_NONE)
+        vol->index_free = vol->index[i].next_long;
+    else if (vol->index_unused < vol->cfg.index_entries)
+        i = vol->index_unused++;
+    else
         return false;
     fat_index_entry *e = &vol->index[i];
-    vol->index_free = e->next_long;
     e->hash_long = fat_name_hash(d->name, d->name_len);
     e->slot = d->slot;
     e->dir = dir->index;

@@ -68,6 +68,8 @@ struct fat_node {
     uint32_t last_cluster;      /* valid when chain_length is known and > 0 */
     bool chain_checked;         /* files: the chain covers the size and has no loop there */
     bool preallocated;          /* files: the chain may run past the size (see fat_file.c) */
+    blk_write_batch *write_batch; /* files, while a fat_write holds the lock: its writes
+                                     straight from the caller's buffer, waited for after */
     fp_rwlock lock;             /* directories: entries; files: read side to read, write side to change */
     /* directories */
     uint8_t index_state;        /* enum fat_index_state */
@@ -107,6 +109,9 @@ bool fat_cluster_valid(const fat_volume *vol, uint32_t c);
 bool fat_is_eoc(const fat_volume *vol, uint32_t value);
 fs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value);  /* blocks */
 fs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value);   /* blocks; every FAT */
+/* Blocks; every FAT: chain clusters [first, first + count) one to the next, the last
+ * holding `last_value`. One cache access per FAT block rather than per entry. */
+fs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value);
 fs_status fat_free_map_build(fat_volume *vol);                                /* blocks */
 /* Promise `count` clusters to the caller (never blocks): NO_SPACE if not available. */
 fs_status fat_alloc_reserve(fat_volume *vol, uint32_t count);

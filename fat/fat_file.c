@@ -303,8 +303,9 @@ static fs_status io_read(fat_volume *vol, uint64_t off, uint8_t *dst, uint64_t l
 
 static const uint8_t zero_block[BLK_TRANSFER_SIZE];
 
-/* src NULL writes zeros. */
-static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uint64_t len)
+/* src NULL writes zeros. Writes straight from a client's buffer go into `batch` when there
+ * is one (the caller waits for them), else are waited for here. */
+static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uint64_t len, blk_write_batch *batch)
 {
     while (len > 0) {
         uint64_t in = off % BLK_TRANSFER_SIZE;
@@ -328,7 +329,8 @@ static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uin
         } else {
             uint64_t blocks = af_min_u64(len / BLK_TRANSFER_SIZE, 65535u);
             n = blocks * BLK_TRANSFER_SIZE;
-            s = blk_cache_write_run(vol->cache, off / BLK_TRANSFER_SIZE, (uint32_t)blocks, src);
+            s = batch ? blk_cache_write_run_start(vol->cache, off / BLK_TRANSFER_SIZE, (uint32_t)blocks, src, batch)
+                      : blk_cache_write_run(vol->cache, off / BLK_TRANSFER_SIZE, (uint32_t)blocks, src);
         }
         if (s != BLK_OK)
             return fat_status_from_blk(s);
@@ -342,7 +344,7 @@ static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uin
 
 fs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len)
 {
-    return io_write(vol, offset, NULL, len);
+    return io_write(vol, offset, NULL, len, NULL);
 }
 
 /* Read or write file bytes [pos, end) that lie in allocated clusters. For writes, src
@@ -363,7 +365,7 @@ static fs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *ds
             return st;
         uint64_t n = af_min_u64((uint64_t)count * cs - in, end - pos);
         uint64_t at = fat_cluster_offset(&vol->geo, disk) + in;
-        st = dst ? io_read(vol, at, dst, n) : io_write(vol, at, src, n);
+        st = dst ? io_read(vol, at, dst, n) : io_write(vol, at, src, n, node->write_batch);
         if (st != FS_STATUS_SUCCESS)
             return st;
         pos += n;
@@ -392,17 +394,16 @@ static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t dat
         uint32_t n;
         uint32_t first = fat_alloc_claim_run(vol, hint, need, &n);
         need -= n;
-        fs_status st = FS_STATUS_SUCCESS;
-        for (uint32_t i = 0; i < n && st == FS_STATUS_SUCCESS; i++)
-            st = fat_table_set(vol, first + i, i + 1 == n ? fat_eoc_value(vol->geo.type) : first + i + 1u);
+        fs_status st = fat_table_link_run(vol, first, n, fat_eoc_value(vol->geo.type));
         uint64_t run_start = (uint64_t)fc * cs, run_end = run_start + (uint64_t)n * cs;
         uint64_t disk_start = fat_cluster_offset(&vol->geo, first);
         uint64_t zero_end = af_min_u64(af_max_u64(data_off, run_start), run_end);
         if (st == FS_STATUS_SUCCESS && zero_end > run_start)
-            st = io_write(vol, disk_start, NULL, zero_end - run_start);
+            st = io_write(vol, disk_start, NULL, zero_end - run_start, NULL);
         uint64_t d0 = af_max_u64(data_off, run_start), d1 = af_min_u64(data_end, run_end);
         if (st == FS_STATUS_SUCCESS && d1 > d0)
-            st = io_write(vol, disk_start + (d0 - run_start), src ? src + (d0 - data_off) : NULL, d1 - d0);
+            st = io_write(vol, disk_start + (d0 - run_start), src ? src + (d0 - data_off) : NULL, d1 - d0,
+                          node->write_batch);
         if (st == FS_STATUS_SUCCESS) {
             blk_cache_order_point(vol->cache);
             if (fc == 0)

@@ -182,6 +182,20 @@ fs_status fat_read(fat_node *node, uint64_t offset, void *dst, size_t len, size_
     return st;
 }
 
+/* Data sent straight from the caller's buffer is waited for after the file's lock is
+ * let go, so writes to one file overlap on the device (readers and writers of the same
+ * blocks wait for them in the block layer). If it fails, the bytes it covered are
+ * undefined, as after any failed write, and the write reports the error. */
+static fs_status write_wait(fat_volume *vol, blk_write_batch *batch, fs_status st, size_t *done)
+{
+    blk_status b = blk_write_batch_wait(vol->cache, batch);
+    if (st == FS_STATUS_SUCCESS && b != BLK_OK) {
+        *done = 0;
+        return fat_status_from_blk(b);
+    }
+    return st;
+}
+
 fs_status fat_write(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done)
 {
     *done = 0;
@@ -190,9 +204,13 @@ fs_status fat_write(fat_node *node, uint64_t offset, const void *src, size_t len
     if (!src && len > 0)
         return FS_STATUS_INVALID_ARGUMENT;
     fp_rwlock_write_lock(node->vol->pool, &node->lock);
+    blk_write_batch batch;
+    blk_write_batch_init(&batch);
+    node->write_batch = &batch;
     fs_status st = fat_file_write_locked(node, offset, src, len, done);
+    node->write_batch = NULL;
     fp_rwlock_write_unlock(node->vol->pool, &node->lock);
-    return st;
+    return write_wait(node->vol, &batch, st, done);
 }
 
 fs_status fat_append(fat_node *node, const void *src, size_t len, size_t *done, uint64_t *offset)
@@ -203,10 +221,14 @@ fs_status fat_append(fat_node *node, const void *src, size_t len, size_t *done, 
     if (!src && len > 0)
         return FS_STATUS_INVALID_ARGUMENT;
     fp_rwlock_write_lock(node->vol->pool, &node->lock);
+    blk_write_batch batch;
+    blk_write_batch_init(&batch);
+    node->write_batch = &batch;
     *offset = node->size;
     fs_status st = fat_file_write_locked(node, node->size, src, len, done);
+    node->write_batch = NULL;
     fp_rwlock_write_unlock(node->vol->pool, &node->lock);
-    return st;
+    return write_wait(node->vol, &batch, st, done);
 }
 
 fs_status fat_truncate(fat_node *node, uint64_t length)

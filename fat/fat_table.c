@@ -142,6 +142,60 @@ fs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value)
     return FS_STATUS_SUCCESS;
 }
 
+/* Entries [first, end) of one FAT copy that share a block (FAT16/32: never straddling). */
+static fs_status link_in_block(fat_volume *vol, uint32_t copy, uint32_t first, uint32_t end, uint32_t last,
+                               uint32_t last_value)
+{
+    uint64_t off = fat_entry_offset(&vol->geo, copy, first);
+    blk_buf *buf;
+    blk_status s = blk_cache_get(vol->cache, off / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
+    if (s == BLK_OK)
+        s = blk_cache_prepare_write(vol->cache, buf);
+    if (s != BLK_OK) {
+        if (buf)
+            blk_cache_release(vol->cache, buf);
+        return fat_status_from_blk(s);
+    }
+    uint8_t *p = blk_buf_data(buf) + off % BLK_TRANSFER_SIZE;
+    uint32_t width = entry_width(vol);
+    for (uint32_t c = first; c < end; c++, p += width)
+        encode_entry(vol, c, p, c == last ? last_value : c + 1u);
+    blk_cache_mark_dirty(vol->cache, buf);
+    blk_cache_release(vol->cache, buf);
+    return FS_STATUS_SUCCESS;
+}
+
+fs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value)
+{
+    if (vol->read_only)
+        return FS_STATUS_READ_ONLY_FS;
+    uint32_t last = first + count - 1u;
+    if (vol->geo.type == FAT_TYPE_12) {
+        fs_status st = FS_STATUS_SUCCESS;
+        for (uint32_t c = first; c <= last && st == FS_STATUS_SUCCESS; c++)
+            st = fat_table_set(vol, c, c == last ? last_value : c + 1u);
+        return st;
+    }
+    uint32_t per_block = BLK_TRANSFER_SIZE / entry_width(vol);
+    bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
+    for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
+        if (!mirror && copy != vol->geo.active_fat)
+            continue;
+        for (uint32_t c = first; c <= last;) {
+            /* Entry offsets within a FAT copy are cluster * width from a block-aligned or
+             * sector-aligned start: find where this block ends. */
+            uint64_t in = fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE;
+            uint32_t room = (uint32_t)((BLK_TRANSFER_SIZE - in) / entry_width(vol));
+            uint32_t end = c + af_min_u32(af_min_u32(room, per_block), last - c + 1u);
+            fs_status st = link_in_block(vol, copy, c, end, last, last_value);
+            if (st != FS_STATUS_SUCCESS)
+                return st;
+            c = end;
+        }
+    }
+    return FS_STATUS_SUCCESS;
+}
+
 /* ---- free map ---------------------------------------------------------------------------- */
 
 static bool map_test(const fat_volume *vol, uint32_t c)

@@ -83,10 +83,7 @@ static void index_init(fat_volume *vol)
     for (uint32_t i = 0; i < buckets; i++)
         vol->index_long_heads[i] = vol->index_short_heads[i] = FAT_NONE;
     vol->index_free = FAT_NONE;
-    for (uint32_t i = entries; i-- > 0;) {
-        vol->index[i].next_long = vol->index_free;
-        vol->index_free = i;
-    }
+    vol->index_unused = 0;
 }
 
 static uint32_t clean_bit(const fat_volume *vol)

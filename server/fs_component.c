@@ -128,6 +128,14 @@ static bool start(void)
         component_log("server: a block or arena region is missing");
         return false;
     }
+    /* Share regions placed at the end of the data region (the system's choice) are the
+     * clients': the cache keeps to what lies before them, and file data moves between the
+     * device and the clients' buffers without a copy. */
+    size_t share_size;
+    uint8_t *shares = component_region(FS_COMPONENT_REGION_SHARE, &share_size);
+    size_t cache_bytes = data_size;
+    if (shares && shares >= data && shares < data + data_size)
+        cache_bytes = (size_t)(shares - data);
     if (!blk_storage_is_ready(info))
         return false;
 
@@ -159,7 +167,7 @@ static bool start(void)
     }
 
     uint8_t *cursor = arena, *end = arena + arena_size;
-    uint32_t buffers = cache_buffer_count(data_size);
+    uint32_t buffers = cache_buffer_count(cache_bytes);
     uint32_t hash_size = hash_size_for(buffers);
     blk_cache_config cc = {
         .client = &client,

@@ -11,7 +11,9 @@
  * FS_SERVER_MAX_CLIENTS). Channels: "blk_client" to the driver, "fs_client_<i>" to client i.
  * The block queues' capacity is read from the request region's size. The data region
  * holds the cache buffers and FS_COMPONENT_STAGING_SLOTS staging slots of
- * FS_COMPONENT_STAGING_BLOCKS blocks. If the storage info is not ready at init, the server
+ * FS_COMPONENT_STAGING_BLOCKS blocks, and, when the system maps the share region as a
+ * window at the data region's end, the clients' buffers too: reads then move from the
+ * device straight into a client's buffer (the driver must be trusted with them). If the storage info is not ready at init, the server
  * starts at the driver's first notification.
  */
 #ifndef ASYNCFAT_SERVER_FS_COMPONENT_H

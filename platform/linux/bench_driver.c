@@ -176,11 +176,11 @@ static double run_process(const char *image, uint32_t depth, uint64_t latency_ns
         {.name = "client", .entry = {client_init, client_notified}, .regions = client_regions},
     };
     const lx_region_spec regions[] = {
-        {BLK_REGION_STORAGE_INFO, 4096, false},
-        {BLK_REGION_REQUESTS, blk_req_queue_bytes(depth), false},
-        {BLK_REGION_RESPONSES, blk_resp_queue_bytes(depth), false},
-        {BLK_REGION_DATA, (size_t)depth * BLK_TRANSFER_SIZE, false},
-        {"result", sizeof(process_result), false},
+        {.name = BLK_REGION_STORAGE_INFO, .size = 4096},
+        {.name = BLK_REGION_REQUESTS, .size = blk_req_queue_bytes(depth)},
+        {.name = BLK_REGION_RESPONSES, .size = blk_resp_queue_bytes(depth)},
+        {.name = BLK_REGION_DATA, .size = (size_t)depth * BLK_TRANSFER_SIZE},
+        {.name = "result", .size = sizeof(process_result)},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "driver", 1, "client", 1}};
     const lx_system_spec spec = {components, 2, regions, 5, channels, 1};

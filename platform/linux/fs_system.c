@@ -58,6 +58,8 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         return -1;
     uint64_t share = o->share_bytes ? o->share_bytes : 4u << 20;
     uint64_t data = o->data_bytes ? o->data_bytes : 48u << 20;
+    share = (share + 4095) & ~(uint64_t)4095;
+    data = (data + 4095) & ~(uint64_t)4095;
     uint32_t capacity = o->queue_capacity ? o->queue_capacity : 256;
     s->client_count = clients;
 
@@ -74,15 +76,18 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     blk_driver_component_configure(&dc, 0);
 
     lx_region_spec regions[] = {
-        {BLK_REGION_STORAGE_INFO, 4096, false},
-        {BLK_REGION_REQUESTS, blk_req_queue_bytes(capacity), false},
-        {BLK_REGION_RESPONSES, blk_resp_queue_bytes(capacity), false},
-        {BLK_REGION_DATA, data, false},
+        {.name = BLK_REGION_STORAGE_INFO, .size = 4096},
+        {.name = BLK_REGION_REQUESTS, .size = blk_req_queue_bytes(capacity)},
+        {.name = BLK_REGION_RESPONSES, .size = blk_resp_queue_bytes(capacity)},
+        /* The clients' share regions lie at the end of the block data region: the driver
+         * moves file data straight between a client's buffers and the device (the server
+         * sees the window inside its data region and uses the rest for its cache). */
+        {.name = BLK_REGION_DATA, .size = data + clients * share},
         /* Only the server uses its arena: private memory, not a memfd. */
-        {FS_COMPONENT_REGION_ARENA, fs_component_arena_bytes(device, data), true},
-        {FS_COMPONENT_REGION_COMMANDS, clients * sizeof(fs_queue), false},
-        {FS_COMPONENT_REGION_COMPLETIONS, clients * sizeof(fs_queue), false},
-        {FS_COMPONENT_REGION_SHARE, clients * share, false},
+        {.name = FS_COMPONENT_REGION_ARENA, .size = fs_component_arena_bytes(device, data), .private_memory = true},
+        {.name = FS_COMPONENT_REGION_COMMANDS, .size = clients * sizeof(fs_queue)},
+        {.name = FS_COMPONENT_REGION_COMPLETIONS, .size = clients * sizeof(fs_queue)},
+        {.name = FS_COMPONENT_REGION_SHARE, .size = clients * share, .within = BLK_REGION_DATA, .offset = data},
     };
     memcpy(s->regions, regions, sizeof regions);
 

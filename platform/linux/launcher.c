@@ -44,6 +44,7 @@ static bool copy_name(char *dst, const char *src)
 static void release(lx_system *sys)
 {
     for (unsigned i = 0; i < LX_MAX_REGIONS; i++) {
+        /* (A window's pages go with its region's: unmapping them twice is harmless.) */
         if (sys->regions[i].base)
             munmap(sys->regions[i].base, sys->regions[i].size);
         if (sys->regions[i].fd >= 0)
@@ -75,6 +76,19 @@ static bool make_resources(lx_system *sys)
         r->size = (spec->regions[i].size + (size_t)page - 1) / (size_t)page * (size_t)page;
         if (spec->regions[i].private_memory)
             continue; /* each component maps its own (runtime.c) */
+        if (spec->regions[i].within) {
+            int parent = find_region(sys, spec->regions[i].within);
+            size_t offset = spec->regions[i].offset;
+            if (parent < 0 || parent >= (int)i || sys->regions[parent].fd < 0 || offset % (size_t)page != 0 ||
+                offset > sys->regions[parent].size || r->size > sys->regions[parent].size - offset)
+                return false;
+            r->fd = fcntl(sys->regions[parent].fd, F_DUPFD_CLOEXEC, 0);
+            r->offset = sys->regions[parent].offset + offset;
+            r->base = (uint8_t *)sys->regions[parent].base + offset;
+            if (r->fd < 0)
+                return false;
+            continue;
+        }
         r->fd = memfd_create(r->name, MFD_CLOEXEC);
         if (r->fd < 0 || ftruncate(r->fd, (off_t)r->size) != 0)
             return false;

@@ -1,7 +1,8 @@
 /* The launcher: starts a system of components, each its own process, from a small
  * description, and watches them.
  *
- * Regions become memfds (zero-filled) mapped by every component that names them; each
+ * Regions become memfds (zero-filled) mapped by every component that names them (or
+ * windows of another region's memfd); each
  * channel joins two components, each with its own channel number, through a pair of
  * eventfds. A component is either a function pair in the launcher's binary (forked) or a
  * program (forked and exec'd, finding its environment in LX_COMPONENT_ENV). The launcher
@@ -28,6 +29,12 @@ typedef struct lx_region_spec {
      * memory (cheaper to fault in and to free than a memfd); the launcher and a host
      * component have no mapping of it. For memory one component keeps to itself. */
     bool private_memory;
+    /* A window: bytes [offset, offset + size) of the (shared, earlier) region `within`,
+     * page-aligned. A component mapping both sees the window inside the other's mapping,
+     * so memory shared with one peer can be handed to another without a copy (a client's
+     * share region inside the block data region: the device reads and writes it). */
+    const char *within;
+    size_t offset;
 } lx_region_spec;
 
 typedef struct lx_channel_spec {

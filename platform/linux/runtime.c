@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,16 +147,44 @@ static void *map_private(size_t size)
     return start;
 }
 
+/* Another region of env whose memfd range strictly holds region i's (a window), or -1. */
+static int region_holding(const lx_component_env *env, unsigned i)
+{
+    const lx_region *w = &env->regions[i];
+    struct stat ws, ps;
+    if (w->fd < 0 || fstat(w->fd, &ws) != 0)
+        return -1;
+    for (unsigned k = 0; k < env->region_count; k++) {
+        const lx_region *p = &env->regions[k];
+        if (k == i || p->fd < 0 || p->size <= w->size || w->offset < p->offset ||
+            w->offset + w->size > p->offset + p->size || fstat(p->fd, &ps) != 0)
+            continue;
+        if (ps.st_dev == ws.st_dev && ps.st_ino == ws.st_ino)
+            return (int)k;
+    }
+    return -1;
+}
+
 static bool map_regions(lx_component_env *env)
 {
-    for (unsigned i = 0; i < env->region_count; i++) {
-        lx_region *r = &env->regions[i];
-        if (r->base)
-            continue;
-        void *p = r->fd < 0 ? map_private(r->size) : mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-        if (p == MAP_FAILED)
-            return false;
-        r->base = p;
+    /* Regions first, then windows inside them, so the two share addresses as they do in
+     * the launcher and in forked components. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < env->region_count; i++) {
+            lx_region *r = &env->regions[i];
+            int holder = r->base ? -1 : region_holding(env, i);
+            if (r->base || (pass == 0) != (holder < 0))
+                continue;
+            if (holder >= 0) {
+                r->base = (uint8_t *)env->regions[holder].base + (r->offset - env->regions[holder].offset);
+                continue;
+            }
+            void *p = r->fd < 0 ? map_private(r->size)
+                                : mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, (off_t)r->offset);
+            if (p == MAP_FAILED)
+                return false;
+            r->base = p;
+        }
     }
     return true;
 }
@@ -214,7 +243,7 @@ bool lx_component_env_encode(const lx_component_env *env, char *buf, size_t size
     for (unsigned i = 0; n >= 0 && (size_t)n < size - used && i < env->region_count; i++) {
         used += (size_t)n;
         const lx_region *r = &env->regions[i];
-        n = snprintf(buf + used, size - used, ";r=%s,%d,%zu", r->name, r->fd, r->size);
+        n = snprintf(buf + used, size - used, ";r=%s,%d,%zu,%zu", r->name, r->fd, r->offset, r->size);
     }
     for (unsigned i = 0; n >= 0 && (size_t)n < size - used && i < env->channel_count; i++) {
         used += (size_t)n;
@@ -248,7 +277,8 @@ bool lx_component_env_decode(lx_component_env *env, const char *text)
         if (p[0] == 'r' && p[1] == '=' && env->region_count < LX_MAX_REGIONS) {
             lx_region *r = &env->regions[env->region_count];
             p += 2;
-            if (!take_name(&p, r->name, ",;") || sscanf(p, ",%d,%zu%n", &r->fd, &r->size, &consumed) != 2)
+            if (!take_name(&p, r->name, ",;") ||
+                sscanf(p, ",%d,%zu,%zu%n", &r->fd, &r->offset, &r->size, &consumed) != 3)
                 return false;
             env->region_count++;
         } else if (p[0] == 'c' && p[1] == '=' && env->channel_count < COMPONENT_MAX_CHANNELS) {

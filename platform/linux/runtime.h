@@ -22,6 +22,7 @@
 typedef struct lx_region {
     char name[LX_MAX_NAME];
     int fd;                 /* memfd; -1: private memory (each process maps its own) */
+    size_t offset;          /* of the mapping in the memfd (a window of a larger region) */
     size_t size;            /* bytes */
     void *base;             /* where it is mapped, once mapped */
 } lx_region;

@@ -1072,10 +1072,10 @@ TEST(driver_component_serves_a_client_component)
         {.name = "client", .entry = {client_init, client_notified}, .regions = regions},
     };
     const lx_region_spec region_specs[] = {
-        {BLK_REGION_STORAGE_INFO, 4096, false},
-        {BLK_REGION_REQUESTS, blk_req_queue_bytes(16), false},
-        {BLK_REGION_RESPONSES, blk_resp_queue_bytes(16), false},
-        {BLK_REGION_DATA, CLIENT_DEPTH * BS, false},
+        {.name = BLK_REGION_STORAGE_INFO, .size = 4096},
+        {.name = BLK_REGION_REQUESTS, .size = blk_req_queue_bytes(16)},
+        {.name = BLK_REGION_RESPONSES, .size = blk_resp_queue_bytes(16)},
+        {.name = BLK_REGION_DATA, .size = CLIENT_DEPTH * BS},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "driver", 1, "client", 2}};
     const lx_system_spec spec = {components, 2, region_specs, 4, channels, 1};
@@ -1107,10 +1107,10 @@ static int run_blkd_system(char **argv)
         {.name = "client", .entry = {client_init, client_notified}, .regions = regions},
     };
     const lx_region_spec region_specs[] = {
-        {BLK_REGION_STORAGE_INFO, 4096, false},
-        {BLK_REGION_REQUESTS, blk_req_queue_bytes(16), false},
-        {BLK_REGION_RESPONSES, blk_resp_queue_bytes(16), false},
-        {BLK_REGION_DATA, CLIENT_DEPTH * BS, false},
+        {.name = BLK_REGION_STORAGE_INFO, .size = 4096},
+        {.name = BLK_REGION_REQUESTS, .size = blk_req_queue_bytes(16)},
+        {.name = BLK_REGION_RESPONSES, .size = blk_resp_queue_bytes(16)},
+        {.name = BLK_REGION_DATA, .size = CLIENT_DEPTH * BS},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "blkd", 5, "client", 2}};
     const lx_system_spec spec = {components, 2, region_specs, 4, channels, 1};
@@ -1147,7 +1147,7 @@ TEST(driver_component_that_cannot_open_is_reported)
         {.name = "client", .entry = {client_init, client_notified}, .regions = regions},
     };
     const lx_region_spec region_specs[] = {
-        {BLK_REGION_STORAGE_INFO, 4096, false}, {BLK_REGION_REQUESTS, 4096, false}, {BLK_REGION_RESPONSES, 4096, false}, {BLK_REGION_DATA, 4096, false},
+        {.name = BLK_REGION_STORAGE_INFO, .size = 4096}, {.name = BLK_REGION_REQUESTS, .size = 4096}, {.name = BLK_REGION_RESPONSES, .size = 4096}, {.name = BLK_REGION_DATA, .size = 4096},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "driver", 1, "client", 2}};
     const lx_system_spec spec = {components, 2, region_specs, 4, channels, 1};

@@ -92,7 +92,7 @@ TEST(pingpong_three_components_exec_and_fork)
         {.name = "pong", .argv = pong_argv, .regions = pingpong_regions},
         {.name = "idle", .entry = {idle_init, idle_notified}},
     };
-    const lx_region_spec regions[] = {{"pingpong", sizeof(pingpong_area), false}};
+    const lx_region_spec regions[] = {{.name = "pingpong", .size = sizeof(pingpong_area)}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"spare", "idle", 0, "ping", 4}};
     const lx_system_spec spec = {components, 3, regions, 1, channels, 2};
     lx_system sys;
@@ -158,9 +158,61 @@ TEST(bad_descriptions_are_refused)
     const lx_system_spec spec = {components, 1, NULL, 0, to_nobody, 1};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), -1);
-    const lx_region_spec bad_name[] = {{"has;semicolon", 4096, false}};
+    const lx_region_spec bad_name[] = {{.name = "has;semicolon", .size = 4096}};
     const lx_system_spec spec2 = {components, 1, bad_name, 1, NULL, 0};
     CHECK_EQ(lx_system_start(&sys, &spec2), -1);
+}
+
+/* A window region: the component sees it inside the region it is a window of, and what it
+ * writes there the launcher finds in that region. */
+static void window_writer_init(void)
+{
+    size_t size;
+    uint8_t *win = component_region("win", &size);
+    uint8_t *big = component_region("big", NULL);
+    if (!win || !big || win != big + 8192 || size != 4096) {
+        lx_runtime_stop(9);
+        return;
+    }
+    memset(win, 0xA5, size);
+    lx_runtime_stop(0);
+}
+
+TEST(window_regions_lie_inside_their_region)
+{
+    static const char *const writer_regions[] = {"big", "win", NULL};
+    static const char *const host_regions[] = {"win", NULL};
+    const lx_component_spec components[] = {
+        {.name = "writer", .entry = {window_writer_init, idle_notified}, .regions = writer_regions},
+        {.name = "host", .regions = host_regions},
+    };
+    const lx_region_spec regions[] = {
+        {.name = "big", .size = 16384},
+        {.name = "win", .size = 4096, .within = "big", .offset = 8192},
+    };
+    const lx_system_spec spec = {components, 2, regions, 2, NULL, 0};
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), 0);
+    lx_exit_report report;
+    CHECK(lx_system_wait(&sys, 30000, &report));
+    CHECK_EQ(report.code, 0);
+    uint8_t *big = lx_system_region(&sys, "big", NULL);
+    lx_component_env host;
+    CHECK(lx_system_host_env(&sys, "host", &host));
+    CHECK(host.regions[0].base == big + 8192);
+    CHECK(big[8191] == 0 && big[8192] == 0xA5 && big[12287] == 0xA5 && big[12288] == 0);
+    lx_system_stop(&sys, 2000);
+    /* Windows that are not whole pages of an earlier shared region are refused. */
+    const lx_region_spec bad[][2] = {
+        {{.name = "big", .size = 16384}, {.name = "win", .size = 4096, .within = "big", .offset = 100}},
+        {{.name = "big", .size = 16384}, {.name = "win", .size = 8192, .within = "big", .offset = 12288}},
+        {{.name = "win", .size = 4096, .within = "big", .offset = 0}, {.name = "big", .size = 16384}},
+        {{.name = "big", .size = 16384, .private_memory = true}, {.name = "win", .size = 4096, .within = "big"}},
+    };
+    for (unsigned i = 0; i < AF_ARRAY_LEN(bad); i++) {
+        const lx_system_spec b = {components, 1, bad[i], 2, NULL, 0};
+        CHECK_EQ(lx_system_start(&sys, &b), -1);
+    }
 }
 
 TEST(environment_encoding_round_trips)
@@ -174,6 +226,7 @@ TEST(environment_encoding_round_trips)
     env.regions[0].size = 1 << 20;
     strcpy(env.regions[1].name, "info");
     env.regions[1].fd = 6;
+    env.regions[1].offset = 8192;
     env.regions[1].size = 4096;
     env.channel_count = 1;
     strcpy(env.channels[0].name, "client");
@@ -188,6 +241,7 @@ TEST(environment_encoding_round_trips)
     CHECK(strcmp(back.regions[1].name, "info") == 0);
     CHECK_EQ(back.regions[0].size, 1 << 20);
     CHECK_EQ(back.regions[1].fd, 6);
+    CHECK_EQ(back.regions[1].offset, 8192);
     CHECK_EQ(back.channel_count, 1);
     CHECK_EQ(back.channels[0].id, 62);
     CHECK_EQ(back.channels[0].wait_fd, 8);
