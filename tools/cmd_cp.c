@@ -38,7 +38,9 @@
 #define CP_CHUNKS 32u                /* chunk buffers shared by the files in flight */
 #define CP_FILE_CHUNKS 8u            /* most chunks one file holds (its window) */
 #define CP_FILES 32u                 /* files in flight */
-#define CP_OPS (CP_CHUNKS + 2u * CP_FILES) /* outstanding operations, at most */
+/* Outstanding operations, at most: one per chunk, and per file no more than three beside
+ * its chunks (closing: SET_TIMES and both closes). */
+#define CP_OPS (CP_CHUNKS + 3u * CP_FILES)
 #define CP_PROGRESS_MIN (4u << 20)   /* files smaller than this copy silently */
 #define CP_MKDIR_BATCH 32u           /* DIR_CREATEs in flight at once */
 
@@ -166,6 +168,8 @@ static void file_failed(cp_file *f, int rc)
 
 static void submit(cp_job *job, cp_op_kind kind, fs_conn *conn, fs_cmd *cmd, cp_file *f, cp_chunk *chunk)
 {
+    if (job->op_count == CP_OPS)
+        abort(); /* CP_OPS is the bound: a broken bound must not write past the table */
     cp_op *op = &job->ops[job->op_count++];
     op->kind = kind;
     op->conn = conn;
