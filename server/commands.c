@@ -85,36 +85,86 @@ static bool stat_buffer_ok(const fs_client *client, fs_buffer buf)
     return fs_share_buffer(client, buf) && buf.size >= sizeof(fs_stat);
 }
 
-/* FILE_OPEN, and OPEN_STAT when stat_buf is given: the opened file's record comes back in
- * the same round trip, which is what a FUSE create needs to answer. */
+/* What FILE_OPEN returns besides the fd: nothing, the file's record (OPEN_STAT), or the
+ * record and the file's first bytes (OPEN_READ). */
+typedef enum open_reply { OPEN_REPLY_FD, OPEN_REPLY_STAT, OPEN_REPLY_READ } open_reply;
+
+/* FILE_OPEN, OPEN_STAT and OPEN_READ. The reply buffer is checked before anything is
+ * opened or created. OPEN_READ reads straight into the client's buffer after the header,
+ * so a small file is opened and read in one round trip (a FUSE open then its first read). */
 static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer path_buf, uint64_t flags,
-                               const fs_buffer *stat_buf, uint64_t *data)
+                               open_reply reply, fs_buffer reply_buf, uint64_t *data)
 {
     const uint64_t known = FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE |
                            FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND;
     if ((flags & ~known) || (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_ACCESS_MASK)
         return FS_STATUS_INVALID_ARGUMENT;
+    if (reply == OPEN_REPLY_READ && (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_WRITE_ONLY)
+        return FS_STATUS_INVALID_READ;
     path_copy path;
     fs_status status = copy_path(client, path_buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    if (stat_buf && !stat_buffer_ok(client, *stat_buf))
+    uint8_t *out = NULL;
+    if (reply == OPEN_REPLY_STAT && !stat_buffer_ok(client, reply_buf))
+        return FS_STATUS_INVALID_BUFFER;
+    if (reply == OPEN_REPLY_READ &&
+        (!(out = fs_share_buffer(client, reply_buf)) || reply_buf.size < sizeof(fs_open_read_record)))
         return FS_STATUS_INVALID_BUFFER;
     fat_node *node;
     status = fat_open(server->volume, path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    fs_stat st;
-    if (stat_buf)
-        status = fat_fstat(node, &st);
+    fs_open_read_record head = {.read = 0};
+    if (reply == OPEN_REPLY_READ) {
+        size_t done = 0;
+        status = fat_read(node, 0, out + sizeof head, reply_buf.size - sizeof head, &done);
+        head.read = done;
+    }
+    if (status == FS_STATUS_SUCCESS && reply != OPEN_REPLY_FD)
+        status = fat_fstat(node, &head.stat);
     if (status == FS_STATUS_SUCCESS)
         status = fs_fd_alloc(client, node, false, flags, data);
     if (status != FS_STATUS_SUCCESS) {
         fat_close(node);
         return status;
     }
-    if (stat_buf)
-        put_record(client, *stat_buf, &st, sizeof(st));
+    if (reply == OPEN_REPLY_STAT)
+        put_record(client, reply_buf, &head.stat, sizeof(head.stat));
+    else if (reply == OPEN_REPLY_READ)
+        af_memcpy(out, &head, sizeof head);
+    return FS_STATUS_SUCCESS;
+}
+
+/* READ_PATH: a read without an fd (open read-only, read, stat, close), for a client that
+ * wants a small file's bytes and keeps nothing open. data = bytes read. */
+static fs_status cmd_read_path(fs_server *server, fs_client *client, const fs_ext_params *p, uint64_t *data)
+{
+    path_copy path;
+    fs_status status = copy_path(client, p->read_path.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fs_buffer buf = p->read_path.buf;
+    uint8_t *out = fs_share_buffer(client, buf);
+    if (!out || buf.size < sizeof(fs_open_read_record))
+        return FS_STATUS_INVALID_BUFFER;
+    fat_node *node;
+    status = fat_open(server->volume, path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fs_open_read_record head = {.read = 0};
+    size_t done = 0;
+    status = fat_read(node, p->read_path.offset, out + sizeof head, buf.size - sizeof head, &done);
+    head.read = done;
+    if (status == FS_STATUS_SUCCESS)
+        status = fat_fstat(node, &head.stat);
+    fs_status closed = fat_close(node);
+    if (status == FS_STATUS_SUCCESS)
+        status = closed;
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    af_memcpy(out, &head, sizeof head);
+    *data = done;
     return FS_STATUS_SUCCESS;
 }
 
@@ -411,9 +461,16 @@ static fs_status dispatch(fs_server *server, fs_client *client, const fs_cmd *cm
     case FS_CMD_DEINITIALISE:
         return cmd_deinitialise(server, client);
     case FS_CMD_FILE_OPEN:
-        return cmd_file_open(server, client, cmd->params.file_open.path, cmd->params.file_open.flags, NULL, data);
+        return cmd_file_open(server, client, cmd->params.file_open.path, cmd->params.file_open.flags, OPEN_REPLY_FD,
+                             (fs_buffer){0, 0}, data);
     case FS_CMD_OPEN_STAT:
-        return cmd_file_open(server, client, ext->open_stat.path, ext->open_stat.flags, &ext->open_stat.stat, data);
+        return cmd_file_open(server, client, ext->open_stat.path, ext->open_stat.flags, OPEN_REPLY_STAT,
+                             ext->open_stat.stat, data);
+    case FS_CMD_OPEN_READ:
+        return cmd_file_open(server, client, ext->open_read.path, ext->open_read.flags, OPEN_REPLY_READ,
+                             ext->open_read.buf, data);
+    case FS_CMD_READ_PATH:
+        return cmd_read_path(server, client, ext, data);
     case FS_CMD_FILE_CLOSE:
         return fs_fd_close(client, cmd->params.file_close.fd, false);
     case FS_CMD_STAT:

@@ -360,6 +360,97 @@ TEST(open_stat_and_set_times_stat_return_the_record)
     CHECK(teardown_clean());
 }
 
+/* OPEN_READ opens and returns the record and the first bytes; READ_PATH reads without
+ * keeping an fd; bad buffers, paths and flags are refused before anything is opened. */
+TEST(open_read_and_read_path_return_the_first_bytes)
+{
+    CHECK(setup("-F 32"));
+    uint64_t fd, done;
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_WRITE_ONLY, &fd), FS_STATUS_SUCCESS);
+    static char text[10000];
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = (char)('a' + i % 23);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, text, sizeof text, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    const size_t head = sizeof(fs_open_read_record);
+    fs_buffer big = sf_buf(&fx, 0, NULL, head + 16384);
+    fs_buffer part = {big.offset, head + 100};
+    fs_buffer small = {big.offset, head - 1};
+    fs_buffer outside = {SF_SHARE_SIZE - 64, head + 100};
+
+    /* Refusals: nothing is opened (the fd table stays empty: teardown_clean). */
+    fs_ext_params e = {.open_read = {.path = sf_path(&fx, 0, "/f"), .flags = FS_OPEN_FLAGS_READ_ONLY, .buf = small}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+    e.open_read.buf = outside;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
+    e.open_read.buf = big;
+    e.open_read.flags = FS_OPEN_FLAGS_WRITE_ONLY;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_INVALID_READ);
+    e.open_read.flags = 64;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_INVALID_ARGUMENT);
+    e.open_read.flags = FS_OPEN_FLAGS_READ_ONLY;
+    e.open_read.path = sf_path(&fx, 0, "/missing");
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_NO_FILE);
+    e.open_read.path = sf_path(&fx, 0, "/");
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_IS_DIRECTORY);
+    e.open_read.path = sf_buf(&fx, 0, "/f\0x", 4);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_INVALID_PATH);
+
+    /* The whole file fits: record, count and bytes; the fd reads on from there. */
+    e.open_read.path = sf_path(&fx, 0, "/f");
+    fs_cmpl c = sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    fs_open_read_record rec;
+    memcpy(&rec, sf_share(&fx, 0, big), sizeof rec);
+    CHECK_EQ(rec.stat.size, sizeof text);
+    CHECK_EQ(rec.stat.mode & FS_MODE_TYPE_MASK, FS_MODE_REGULAR);
+    CHECK_EQ(rec.read, sizeof text);
+    CHECK(memcmp(sf_share(&fx, 0, big) + head, text, sizeof text) == 0);
+    char back[10];
+    CHECK_EQ(sf_read(&fx, 0, c.data, 9990, back, sizeof back, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(done, 10);
+    CHECK(memcmp(back, text + 9990, 10) == 0);
+    CHECK_EQ(sf_close(&fx, 0, c.data), FS_STATUS_SUCCESS);
+    /* A buffer smaller than the file: its first bytes only. */
+    e.open_read.buf = part;
+    c = sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    memcpy(&rec, sf_share(&fx, 0, big), sizeof rec);
+    CHECK_EQ(rec.read, 100);
+    CHECK_EQ(rec.stat.size, sizeof text);
+    CHECK(memcmp(sf_share(&fx, 0, big) + head, text, 100) == 0);
+    CHECK_EQ(sf_close(&fx, 0, c.data), FS_STATUS_SUCCESS);
+
+    /* READ_PATH: the same bytes from an offset, and no fd stays open. */
+    fs_ext_params r = {.read_path = {.path = sf_path(&fx, 0, "/f"), .offset = 9000, .buf = big}};
+    c = sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(c.data, 1000);
+    memcpy(&rec, sf_share(&fx, 0, big), sizeof rec);
+    CHECK_EQ(rec.read, 1000);
+    CHECK_EQ(rec.stat.size, sizeof text);
+    CHECK(memcmp(sf_share(&fx, 0, big) + head, text + 9000, 1000) == 0);
+    r.read_path.offset = 20000; /* past the end: nothing, not an error */
+    c = sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(c.data, 0);
+    r.read_path.offset = 0;
+    r.read_path.buf = small;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r).status, FS_STATUS_INVALID_BUFFER);
+    r.read_path.buf = outside;
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r).status, FS_STATUS_INVALID_BUFFER);
+    r.read_path.buf = big;
+    r.read_path.path = sf_path(&fx, 0, "/missing");
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r).status, FS_STATUS_NO_FILE);
+    r.read_path.path = sf_path(&fx, 0, "/");
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r).status, FS_STATUS_IS_DIRECTORY);
+    r.read_path.path = (fs_buffer){SF_SHARE_SIZE + 1, 2};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r).status, FS_STATUS_INVALID_BUFFER);
+    /* Nothing was left open: the file can be removed and its name reused at once. */
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_FILE_REMOVE, "/f"), FS_STATUS_SUCCESS);
+    CHECK(teardown_clean());
+}
+
 /* DIR_READ_BATCH returns every entry once, in records that parse, across calls; an entry
  * that does not fit waits for the next call; bad fds and buffers get errors. */
 TEST(dir_read_batch_lists_everything_once)
