@@ -23,7 +23,10 @@
  * changes (SET_TIMES_STAT) fill with the record their reply carries; the lookup before a
  * create is answered here when the directory's names are all known (names_*); flush is not
  * implemented, so the kernel stops sending it after the first ENOSYS. A `touch` of a new
- * file is three requests (OPEN_STAT, SET_TIMES_STAT, FILE_CLOSE).
+ * file is three requests (OPEN_STAT, SET_TIMES_STAT, FILE_CLOSE). A file opened for reading
+ * comes with its first bytes for the first READ (read_handle: OPEN_READ, or READ_PATH for a
+ * small file, which keeps no server fd), so reading a small file is one request; a
+ * sequential read goes in 1 MiB windows (raise_readahead).
  */
 #define FUSE_USE_VERSION 312
 #include "tools/cli.h"
@@ -510,13 +513,209 @@ static fs_status set_times_with_stat(const char *path, int64_t atime, int64_t mt
     return st;
 }
 
+/* ---- files opened for reading ----
+ * Opening a file to read it is an open, then a read at offset 0, then a close (tar, cat,
+ * cp: most files are small). A read-only open gets a read_handle (fi->fh is its address
+ * with READ_HANDLE_BIT set) holding the file's first bytes, which the open fetched in the
+ * same round trip: OPEN_READ (open, record, first bytes), or for a file the attribute
+ * cache knows to be small, READ_PATH (the same without keeping the file open on the
+ * server, so neither the open nor the close costs a further round trip). The bytes answer
+ * the kernel's first READ if it lies inside them (or they are the whole file) and nothing
+ * on the volume changed since the open was sent (attr_epoch: every change through the
+ * mount advances it, so they are still the file's bytes). Then they are dropped: the
+ * kernel's page cache keeps what was read. Anything else that needs a server fd (a later
+ * read, fstat, fsync) opens the file then, by the path libfuse gives (it follows renames;
+ * a file unlinked since is one of the hidden ones, pinned by our own fd), so a handle
+ * behaves as an fd opened at open time would. */
+#define OPEN_READ_BYTES (64u * 1024u)   /* data asked for with each read-only open */
+#define READ_HANDLE_BIT (1ull << 63)     /* server fds are below 2^32 */
+
+typedef struct read_handle {
+    pthread_mutex_t lock;
+    bool has_fd;
+    bool borrowed;             /* fd is a hidden file's pin: not ours to close */
+    uint64_t fd;               /* the server's, once has_fd */
+    uint8_t *bytes;            /* the first bytes; NULL once used */
+    size_t len;
+    bool whole;                /* they are the whole file */
+    uint64_t epoch;            /* attr_epoch when the open was sent */
+} read_handle;
+
+static read_handle *read_handle_of(const struct fuse_file_info *fi)
+{
+    return (fi->fh & READ_HANDLE_BIT) ? (read_handle *)(uintptr_t)(fi->fh & ~READ_HANDLE_BIT) : NULL;
+}
+
+/* OPEN_READ (fd wanted) or READ_PATH (not): the file's record and first bytes into a new
+ * handle. */
+static fs_status open_with_read(const char *path, uint64_t flags, bool keep_fd, fs_stat *rec, read_handle **out)
+{
+    *out = NULL;
+    const size_t head = sizeof(fs_open_read_record);
+    read_handle *h = calloc(1, sizeof *h);
+    if (!h)
+        return FS_STATUS_ALLOCATION_ERROR;
+    path_request r;
+    fs_status st = path_request_alloc(path, head + OPEN_READ_BYTES, &r);
+    if (st != FS_STATUS_SUCCESS) {
+        free(h);
+        return st;
+    }
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    if (keep_fd) {
+        cmd.type = FS_CMD_OPEN_READ;
+        p->open_read.path = r.path;
+        p->open_read.flags = flags;
+        p->open_read.buf = r.record;
+    } else {
+        cmd.type = FS_CMD_READ_PATH;
+        p->read_path.path = r.path;
+        p->read_path.offset = 0;
+        p->read_path.buf = r.record;
+    }
+    uint64_t epoch = attr_epoch_now();
+    uint64_t data = 0;
+    st = fs_conn_call(conn, &cmd, &data);
+    if (st == FS_STATUS_SUCCESS) {
+        fs_open_read_record reply;
+        memcpy(&reply, r.mem, sizeof reply);
+        *rec = reply.stat;
+        h->has_fd = keep_fd;
+        h->fd = keep_fd ? data : 0;
+        h->epoch = epoch;
+        h->len = reply.read < OPEN_READ_BYTES ? (size_t)reply.read : OPEN_READ_BYTES;
+        h->whole = h->len == reply.stat.size;
+        h->bytes = malloc(h->len ? h->len : 1);
+        if (h->bytes)
+            memcpy(h->bytes, r.mem + head, h->len);
+        pthread_mutex_init(&h->lock, NULL);
+        attr_store(path, rec, epoch);
+        *out = h;
+    } else {
+        free(h);
+    }
+    fs_conn_free(conn, r.mem);
+    return st;
+}
+
+/* Answer a read from the handle's first bytes: the byte count, or -1 when they cannot
+ * (the caller reads from the server). They are used up either way. */
+static int read_from_handle(read_handle *h, char *buf, size_t size, off_t offset)
+{
+    pthread_mutex_lock(&h->lock);
+    uint8_t *bytes = h->bytes;
+    h->bytes = NULL;
+    pthread_mutex_unlock(&h->lock);
+    if (!bytes)
+        return -1;
+    int got = -1;
+    uint64_t end = (uint64_t)offset + size;
+    if (h->epoch == attr_epoch_now() && size <= INT_MAX && (end <= h->len || h->whole)) {
+        size_t n = (uint64_t)offset >= h->len ? 0 : h->len - (size_t)offset;
+        if (n > size)
+            n = size;
+        if (n > 0)
+            memcpy(buf, bytes + offset, n);
+        got = (int)n;
+    }
+    free(bytes);
+    return got;
+}
+
+/* The server fd behind fi: a plain open's, or a read handle's (opened now if the handle
+ * has none yet). */
+static fs_status file_fd(const char *path, const struct fuse_file_info *fi, uint64_t *fd)
+{
+    read_handle *h = read_handle_of(fi);
+    if (!h) {
+        *fd = fi->fh;
+        return FS_STATUS_SUCCESS;
+    }
+    fs_status st = FS_STATUS_SUCCESS;
+    pthread_mutex_lock(&h->lock);
+    if (!h->has_fd) {
+        if (!path)
+            st = FS_STATUS_INVALID_FD;
+        else if (is_hidden_name(path) && hidden_fd(path, &h->fd))
+            h->borrowed = true; /* unlinked since: read through our pin, which outlives us */
+        else
+            st = fs_conn_open_file(conn, path, FS_OPEN_FLAGS_READ_ONLY, &h->fd);
+        h->has_fd = st == FS_STATUS_SUCCESS;
+    }
+    *fd = h->fd;
+    pthread_mutex_unlock(&h->lock);
+    return st;
+}
+
+/* ---- read-ahead ----
+ * The kernel reads a FUSE file ahead in windows of the backing device's read_ahead_kb,
+ * 128 KiB by default, and every window is one READ, one round trip through the server. A
+ * sequential read is then bound by round trips, not bytes: a 1 MiB window (what one FUSE
+ * request carries, libfuse's max_pages) takes an eighth of them. The kernel lets a FUSE
+ * file system lower the window at INIT (max_readahead) but not raise it; the mount raises
+ * its own device's in sysfs when it may (as root), before answering INIT. */
+#define MOUNT_READAHEAD_BYTES (1u << 20)
+static const char *mount_point; /* for op_init to find its device */
+
+/* The mount's "major:minor" from /proc/self/mountinfo (paths there escape space, tab,
+ * newline and backslash as octal). */
+static bool mount_device(const char *point, char *dev, size_t cap)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return false;
+    char line[8192];
+    dev[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        char majmin[64], where[4096];
+        if (sscanf(line, "%*s %*s %63s %*s %4095s", majmin, where) != 2)
+            continue;
+        char plain[4096];
+        size_t n = 0;
+        for (const char *p = where; *p && n + 1 < sizeof plain; n++) {
+            if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+                plain[n] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                p += 4;
+            } else {
+                plain[n] = *p++;
+            }
+        }
+        plain[n] = '\0';
+        /* The last matching line: a mount over an earlier one on the same directory. */
+        if (strcmp(plain, point) == 0 && strlen(majmin) < cap)
+            snprintf(dev, cap, "%s", majmin);
+    }
+    fclose(f);
+    return dev[0] != '\0';
+}
+
+static void raise_readahead(struct fuse_conn_info *info)
+{
+    char dev[64] = "";
+    if (!mount_point || !mount_device(mount_point, dev, sizeof dev))
+        return;
+    char knob[128];
+    snprintf(knob, sizeof knob, "/sys/class/bdi/%s/read_ahead_kb", dev);
+    FILE *f = fopen(knob, "w");
+    if (!f)
+        return; /* not root: the kernel's 128 KiB stays */
+    bool ok = fprintf(f, "%u\n", MOUNT_READAHEAD_BYTES / 1024u) > 0;
+    ok = fclose(f) == 0 && ok;
+    /* INIT's reply caps the window at max_readahead: ask for as much. */
+    if (ok && info->max_readahead < MOUNT_READAHEAD_BYTES)
+        info->max_readahead = MOUNT_READAHEAD_BYTES;
+}
+
 static void *op_init(struct fuse_conn_info *info, struct fuse_config *cfg)
 {
     /* Readdirplus on every directory read, not only the first (the kernel's adaptive mode
      * falls back to plain readdir and then looks every name up one by one). */
     info->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    raise_readahead(info);
     cfg->hard_remove = 0;
-    cfg->nullpath_ok = 1;
+    cfg->nullpath_ok = 0; /* read handles may open their file by path later (file_fd) */
     cfg->use_ino = 0;
     /* While mounted, every change to the volume comes through this mount, so through the
      * kernel, which updates or drops what it cached (names it created or removed, sizes it
@@ -543,7 +742,10 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
             fill_stat(&rec, st);
             return 0;
         }
-        status = fs_conn_fstat(conn, fi->fh, &rec);
+        uint64_t fd;
+        status = file_fd(path, fi, &fd);
+        if (status == FS_STATUS_SUCCESS)
+            status = fs_conn_fstat(conn, fd, &rec);
     } else if (path && is_hidden_name(path) && hidden_fd(path, &pinned)) {
         status = fs_conn_fstat(conn, pinned, &rec);
     } else {
@@ -588,9 +790,23 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     if (err)
         return err;
     uint64_t fd;
-    fs_status st = fs_conn_open_file(conn, path, open_flags(fi->flags), &fd);
-    if (fi->flags & O_TRUNC)
-        volume_changed(false);
+    fs_status st;
+    if ((fi->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY) {
+        /* Most files opened for reading are read next, from the start: a read handle. */
+        fs_stat rec;
+        read_handle *h;
+        bool small = attr_lookup(path, &rec) && (rec.mode & FS_MODE_TYPE_MASK) == FS_MODE_REGULAR &&
+                     rec.size <= OPEN_READ_BYTES;
+        st = open_with_read(path, open_flags(fi->flags), !small, &rec, &h);
+        if (st != FS_STATUS_SUCCESS)
+            return to_errno(st);
+        fi->fh = READ_HANDLE_BIT | (uint64_t)(uintptr_t)h;
+        return 0;
+    } else {
+        st = fs_conn_open_file(conn, path, open_flags(fi->flags), &fd);
+        if (fi->flags & O_TRUNC)
+            volume_changed(false);
+    }
     if (st != FS_STATUS_SUCCESS)
         return to_errno(st);
     fi->fh = fd;
@@ -624,25 +840,39 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
     AF_UNUSED(path);
-    return to_errno(fs_conn_close_file(conn, fi->fh));
+    read_handle *h = read_handle_of(fi);
+    if (!h)
+        return to_errno(fs_conn_close_file(conn, fi->fh));
+    fs_status st = h->has_fd && !h->borrowed ? fs_conn_close_file(conn, h->fd) : FS_STATUS_SUCCESS;
+    pthread_mutex_destroy(&h->lock);
+    free(h->bytes);
+    free(h);
+    return to_errno(st);
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
 {
-    AF_UNUSED(path);
     if (offset < 0)
         return -EINVAL;
+    read_handle *h = read_handle_of(fi);
+    int answered = h ? read_from_handle(h, buf, size, offset) : -1;
+    if (answered >= 0)
+        return answered;
+    uint64_t fd;
+    fs_status st = file_fd(path, fi, &fd);
+    if (st != FS_STATUS_SUCCESS)
+        return to_errno(st);
     uint8_t *share = fs_conn_alloc(conn, size ? size : 1);
     if (!share)
         return -EINVAL;
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_FILE_READ;
-    cmd.params.file_read.fd = fi->fh;
+    cmd.params.file_read.fd = fd;
     cmd.params.file_read.offset = (uint64_t)offset;
     cmd.params.file_read.buf = fs_conn_buffer(conn, share, size);
     uint64_t got = 0;
-    fs_status st = fs_conn_call(conn, &cmd, &got);
+    st = fs_conn_call(conn, &cmd, &got);
     if (got > size)
         got = size;
     if (st == FS_STATUS_SUCCESS)
@@ -653,7 +883,6 @@ static int op_read(const char *path, char *buf, size_t size, off_t offset, struc
 
 static int op_write(const char *path, const char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
 {
-    AF_UNUSED(path);
     if (offset < 0)
         return -EINVAL;
     uint8_t *share = fs_conn_alloc(conn, size ? size : 1);
@@ -663,11 +892,17 @@ static int op_write(const char *path, const char *buf, size_t size, off_t offset
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_FILE_WRITE;
-    cmd.params.file_write.fd = fi->fh;
+    uint64_t fd;
+    fs_status st = file_fd(path, fi, &fd);
+    if (st != FS_STATUS_SUCCESS) {
+        fs_conn_free(conn, share);
+        return to_errno(st);
+    }
+    cmd.params.file_write.fd = fd;
     cmd.params.file_write.offset = (uint64_t)offset;
     cmd.params.file_write.buf = fs_conn_buffer(conn, share, size);
     uint64_t put = 0;
-    fs_status st = fs_conn_call(conn, &cmd, &put);
+    st = fs_conn_call(conn, &cmd, &put);
     volume_changed(false);
     fs_conn_free(conn, share);
     if (put > size)
@@ -683,7 +918,10 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     if (size < 0)
         return -EINVAL;
     if (fi) {
-        fs_status st = fs_conn_truncate(conn, fi->fh, (uint64_t)size);
+        uint64_t fd;
+        fs_status st = file_fd(path, fi, &fd);
+        if (st == FS_STATUS_SUCCESS)
+            st = fs_conn_truncate(conn, fd, (uint64_t)size);
         volume_changed(false);
         return to_errno(st);
     }
@@ -702,9 +940,10 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    AF_UNUSED(path);
     AF_UNUSED(datasync);
-    return to_errno(fs_conn_sync(conn, fi->fh));
+    uint64_t fd;
+    fs_status st = file_fd(path, fi, &fd);
+    return to_errno(st == FS_STATUS_SUCCESS ? fs_conn_sync(conn, fd) : st);
 }
 
 static int op_unlink(const char *path)
@@ -1246,6 +1485,7 @@ static int run_mount(const mount_request *m, int ready_fd)
     }
     argv_fuse[n] = NULL;
     struct fuse_args args = FUSE_ARGS_INIT(n, argv_fuse);
+    mount_point = m->mountpoint;
     struct fuse *fuse = fuse_new(&args, &operations, sizeof operations, NULL);
     fuse_opt_free_args(&args);
     if (!fuse) {

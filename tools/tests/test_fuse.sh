@@ -26,7 +26,7 @@ export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 skip_all() {
     for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times directory_listing \
         changes_are_seen_through_every_path known_names_are_found_and_absent_ones_answered \
-        round_trips_per_operation tar_round_trip \
+        round_trips_per_operation read_handles tar_round_trip \
         concurrent_writers no_fuse_hidden_files unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
         read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
         unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
@@ -376,6 +376,79 @@ t_round_trips() {
     clean rt.img
 }
 run round_trips_per_operation t_round_trips
+
+# Files opened for reading come with their first bytes (OPEN_READ, or READ_PATH without a
+# server fd): a read after a change, a rename or an unlink must still see the file as an fd
+# opened at open time would. O_DIRECT sends every read to the mount (no page cache).
+t_read_handles() {
+    python3 - "$M" <<'PY' || return 1
+import os, sys
+m = sys.argv[1]
+os.mkdir(f"{m}/rh")
+small, big = f"{m}/rh/small", f"{m}/rh/big"
+def put(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+a, b = bytes(range(256)) * 20, b"B" * 5120
+put(small, a)
+put(big, bytes(i % 251 for i in range(200000)))
+D = os.O_RDONLY | os.O_DIRECT
+# Changed through another fd after the open: the new bytes.
+fd = os.open(small, D)
+put(small, b)
+assert os.pread(fd, 8192, 0) == b, "read after a change"
+os.close(fd)
+put(small, a)
+# First read partial, later reads elsewhere (the server fd is opened then), then renamed.
+fd = os.open(small, D)
+assert os.pread(fd, 100, 0) == a[:100]
+assert os.pread(fd, 100, 1000) == a[1000:1100]
+os.rename(small, f"{m}/rh/moved")
+assert os.pread(fd, 100, 2000) == a[2000:2100]
+os.close(fd)
+# Renamed before the first read: read through the new name.
+fd = os.open(f"{m}/rh/moved", D)
+os.rename(f"{m}/rh/moved", small)
+assert os.pread(fd, 8192, 0) == a, "read after a rename"
+assert os.fstat(fd).st_size == len(a)
+os.close(fd)
+# Unlinked while open: still readable, as is a big file past its first bytes.
+fd = os.open(small, D)
+fb = os.open(big, D)
+os.unlink(small)
+os.unlink(big)
+assert os.pread(fd, 8192, 0) == a, "read after unlink"
+assert os.pread(fd, 10, 5000) == a[5000:5010]
+assert os.fstat(fd).st_size == len(a)
+assert os.pread(fb, 1000, 150000) == bytes(i % 251 for i in range(150000, 151000))
+assert os.pread(fb, 100, 0) == bytes(i % 251 for i in range(100))
+os.close(fd)
+os.close(fb)
+assert os.listdir(f"{m}/rh") == [], os.listdir(f"{m}/rh")
+os.rmdir(f"{m}/rh")
+PY
+    # Reading small files from a fresh mount: one request each (READ_PATH), was three.
+    local m2=$T/mnt2 pid n
+    "$A" mkfs rh.img --size 64M --fat 32 >/dev/null && mkdir -p "$m2" || return 1
+    "$A" mount rh.img "$m2" -f 2>/dev/null &
+    pid=$!
+    for _ in $(seq 100); do mountpoint -q "$m2" && break; sleep 0.05; done
+    mkdir -p "$T/rhsrc" && for i in $(seq 50); do seq $((i * 100)) >"$T/rhsrc/f$i"; done
+    mkdir "$m2/d" && cp "$T"/rhsrc/f* "$m2/d/" || return 1
+    fusermount3 -u "$m2" && wait $pid || return 1
+    ASYNCFAT_STATS=1 "$A" mount rh.img "$m2" -f 2>"$T/rh.err" &
+    pid=$!
+    for _ in $(seq 100); do mountpoint -q "$m2" && break; sleep 0.05; done
+    local sum
+    sum=$(cat "$m2"/d/f* | md5sum)
+    fusermount3 -u "$m2" && wait $pid || return 1
+    [ "$sum" = "$(cat "$T"/rhsrc/f* | md5sum)" ] || { echo "contents differ"; return 1; }
+    n=$(sed -n 's/^asyncfat: \([0-9]*\) requests.*/\1/p' "$T/rh.err")
+    echo "cat of 50 files: $n requests"
+    [ "$n" -le 65 ] || return 1
+    clean rh.img
+}
+run read_handles t_read_handles
 
 sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum; find . -type d | sort); }
 
