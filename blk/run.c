@@ -205,9 +205,11 @@ blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, 
             b++;
         } else if ((w = window_find(cache, b))) {
             copy_from_window(cache, w, &b, end, dst, block);
-        } else if (!zero_copy && (b + 1 == end || blk_cache_find(cache, b + 1))) {
-            /* A lone missing block goes through a cache buffer: it needs no staging slot
-             * (of which there are few), so any number of such reads run at once. */
+        } else if (b + 1 == end || blk_cache_find(cache, b + 1)) {
+            /* A lone missing block goes through a cache buffer, even for a zero-copy
+             * reader: it needs no transfer or staging slot (of which there are few), so
+             * any number of such reads run at once, and the block stays cached (small
+             * random reads hit it again); a 4 KiB copy costs next to nothing. */
             st = copy_from_cache(cache, b, (uint8_t *)dst + (b - block) * BLK_TRANSFER_SIZE);
             b++;
         } else {
