@@ -99,6 +99,12 @@ $(BUILD)/rel/$(1): $(call objs,rel,$($(1)_SRCS)) $(REL_LIB)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
+# The command under the sanitizers too: the CLI tests run it (ASYNCFAT_SAN in test_cli.sh).
+$(BUILD)/san/asyncfat: $(call objs,san,$(asyncfat_SRCS)) $(SAN_LIB)
+	@mkdir -p $(@D)
+	$(call quiet,LD,$@)
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(HOST_LDLIBS) $(asyncfat_LDLIBS)
+
 all: deps $(SAN_LIB) $(REL_LIB) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) $(TEST_BINS)
 
 deps:
@@ -109,7 +115,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-build
 	@BUILD=$(BUILD) tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS) $(CROSS_TEST_BINS)
 
-test-build: $(TEST_BINS) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) cross-build clang-build
+test-build: $(TEST_BINS) $(BUILD)/san/asyncfat $(addprefix $(BUILD)/rel/,$(PROGRAMS)) cross-build clang-build
 
 # The whole library must also build warning-free with clang.
 clang-build:

@@ -138,6 +138,12 @@ static bool system_healthy(void *ctx)
 
 int cli_session_open(cli_session *s, const char *image, bool read_only, uint64_t share_bytes)
 {
+    return cli_session_open_sized(s, image, read_only, share_bytes, 0);
+}
+
+int cli_session_open_sized(cli_session *s, const char *image, bool read_only, uint64_t share_bytes,
+                           uint64_t data_bytes)
+{
     memset(s, 0, sizeof *s);
     snprintf(s->image, sizeof s->image, "%s", image);
     struct stat st;
@@ -149,7 +155,8 @@ int cli_session_open(cli_session *s, const char *image, bool read_only, uint64_t
         cli_error(image, "not a disk image (%s)", S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
         return -1;
     }
-    fs_system_options o = {.image_path = image, .read_only = read_only, .share_bytes = share_bytes};
+    fs_system_options o = {
+        .image_path = image, .read_only = read_only, .share_bytes = share_bytes, .data_bytes = data_bytes};
     if (fs_system_start(&s->system, &o) != 0) {
         cli_error(image, "cannot start the file-system server");
         return -1;

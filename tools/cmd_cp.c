@@ -11,8 +11,11 @@
  * show progress on a terminal.
  *
  * A file goes through: open the source, then the destination (only once the source
- * opened, so a missing source creates nothing), chunks (read, then write), SET_TIMES on an
- * image destination (the source's mtime), then both closes. Ctrl-C (cli_interrupted)
+ * opened, so a missing source creates nothing), chunks (read, then write), then SET_TIMES
+ * on an image destination (the source's mtime) together with both closes: a write stamps
+ * the time when it runs and a close never does, so once the writes are done the two may
+ * run in either order. A tree's directories are created a directory's worth at a time
+ * (one batch of DIR_CREATEs per source directory), not one round trip each. Ctrl-C (cli_interrupted)
  * stops new reads and new files; what is in flight completes, every file is closed, and
  * the sessions unmount cleanly.
  */
@@ -35,8 +38,11 @@
 #define CP_CHUNKS 32u                /* chunk buffers shared by the files in flight */
 #define CP_FILE_CHUNKS 8u            /* most chunks one file holds (its window) */
 #define CP_FILES 32u                 /* files in flight */
-#define CP_OPS (CP_CHUNKS + 2u * CP_FILES) /* outstanding operations, at most */
+/* Outstanding operations, at most: one per chunk, and per file no more than three beside
+ * its chunks (closing: SET_TIMES and both closes). */
+#define CP_OPS (CP_CHUNKS + 3u * CP_FILES)
 #define CP_PROGRESS_MIN (4u << 20)   /* files smaller than this copy silently */
+#define CP_MKDIR_BATCH 32u           /* DIR_CREATEs in flight at once */
 
 typedef struct cp_side {
     cli_session *session;            /* NULL: the local file system */
@@ -63,7 +69,7 @@ typedef struct cp_chunk {
     size_t len;
 } cp_chunk;
 
-typedef enum { FILE_IDLE, FILE_OPENING, FILE_DATA, FILE_TIMES, FILE_CLOSING } cp_file_phase;
+typedef enum { FILE_IDLE, FILE_OPENING, FILE_DATA, FILE_CLOSING } cp_file_phase;
 
 struct cp_file {
     cp_file_phase phase;
@@ -162,6 +168,8 @@ static void file_failed(cp_file *f, int rc)
 
 static void submit(cp_job *job, cp_op_kind kind, fs_conn *conn, fs_cmd *cmd, cp_file *f, cp_chunk *chunk)
 {
+    if (job->op_count == CP_OPS)
+        abort(); /* CP_OPS is the bound: a broken bound must not write past the table */
     cp_op *op = &job->ops[job->op_count++];
     op->kind = kind;
     op->conn = conn;
@@ -272,13 +280,11 @@ static void finish_if_done(cp_job *job, cp_file *f)
     if (f->phase == FILE_DATA && !job->dst.session)
         write_local_in_order(job, f);
     if (f->phase == FILE_DATA && f->end && f->chunks == 0) {
-        /* Times last: a write after them would set the modification time again. */
-        if (job->dst.session && f->rc == EXIT_OK && !cli_interrupted) {
-            f->phase = FILE_TIMES;
+        /* Times after the last write (a write sets the modification time again), in the
+         * same batch as the closes (a close leaves the time alone). */
+        if (job->dst.session && f->rc == EXIT_OK && !cli_interrupted)
             submit_path(job, OP_TIMES, &job->dst, f, &f->dst_path, f->dst, 0, f->st.mtime);
-        } else {
-            close_file(job, f);
-        }
+        close_file(job, f);
     }
     if (f->phase == FILE_CLOSING && f->ops == 0) {
         if (f->show_progress) {
@@ -465,8 +471,7 @@ static void op_done(cp_job *job, const cp_op *op, const fs_cmpl *cmpl)
         release_chunk(chunk);
         break;
     case OP_TIMES:
-        close_file(job, f); /* a failure to set the time is not the copy's */
-        break;
+        break; /* a failure to set the time is not the copy's */
     case OP_CLOSE_SRC:
         break;
     case OP_CLOSE_DST:
@@ -547,17 +552,12 @@ static void drain(cp_job *job)
 
 /* ---- trees ---- */
 
+static int made_dir(cp_job *job, const char *path, fs_status st);
+
 static int make_dir(cp_job *job, const char *path)
 {
-    if (job->dst.session) {
-        fs_status st = fs_conn_mkdir(side_conn(&job->dst), path);
-        if (st == FS_STATUS_ALREADY_EXISTS) {
-            cp_stat cs;
-            if (side_stat(&job->dst, path, &cs) == FS_STATUS_SUCCESS && cs.is_dir)
-                return EXIT_OK;
-        }
-        return st == FS_STATUS_SUCCESS ? EXIT_OK : fail_side(&job->dst, path, st);
-    }
+    if (job->dst.session)
+        return made_dir(job, path, fs_conn_mkdir(side_conn(&job->dst), path));
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return fail_local(path, errno);
     return EXIT_OK;
@@ -639,14 +639,80 @@ static int list_source(cp_job *job, const char *path, entry_list *out)
     return EXIT_OK;
 }
 
-static int copy_tree(cp_job *job, const char *src_path, const char *dst_path)
+/* An image directory that DIR_CREATE found existing is fine if it is a directory. */
+static int made_dir(cp_job *job, const char *path, fs_status st)
 {
-    int rc = make_dir(job, dst_path);
+    if (st == FS_STATUS_ALREADY_EXISTS) {
+        cp_stat cs;
+        if (side_stat(&job->dst, path, &cs) == FS_STATUS_SUCCESS && cs.is_dir)
+            return EXIT_OK;
+    }
+    return st == FS_STATUS_SUCCESS ? EXIT_OK : fail_side(&job->dst, path, st);
+}
+
+/* Create the destination directories of a source directory's subdirectories: on an image,
+ * CP_MKDIR_BATCH DIR_CREATEs at a time, in flight together with the files being copied.
+ * made[i] tells whether entry i (a directory) may be descended into. */
+static int make_subdirs(cp_job *job, const char *dst_path, const entry_list *list, bool *made)
+{
+    int rc = EXIT_OK;
+    fs_conn *c = job->dst.session ? side_conn(&job->dst) : NULL;
+    size_t i = 0;
+    while (i < list->count && !cli_interrupted) {
+        size_t batch[CP_MKDIR_BATCH], n = 0;
+        fs_conn_ticket tickets[CP_MKDIR_BATCH];
+        void *paths[CP_MKDIR_BATCH];
+        char child[4096];
+        for (; i < list->count && n < CP_MKDIR_BATCH; i++) {
+            const cp_entry *e = &list->entries[i];
+            made[i] = false;
+            if (!e->name || e->err || !e->st.is_dir)
+                continue;
+            cli_join(child, sizeof child, dst_path, e->name);
+            if (!c) {
+                int r = make_dir(job, child);
+                made[i] = r == EXIT_OK;
+                if (r != EXIT_OK)
+                    rc = r;
+                continue;
+            }
+            size_t len = strlen(child);
+            paths[n] = fs_conn_alloc(c, len);
+            memcpy(paths[n], child, len);
+            fs_cmd cmd;
+            memset(&cmd, 0, sizeof cmd);
+            cmd.type = FS_CMD_DIR_CREATE;
+            cmd.params.dir_create.path = fs_conn_buffer(c, paths[n], len);
+            tickets[n] = fs_conn_submit(c, &cmd);
+            batch[n++] = i;
+        }
+        for (size_t k = 0; k < n; k++) {
+            fs_cmpl cmpl;
+            fs_conn_wait(c, tickets[k], &cmpl);
+            fs_conn_free(c, paths[k]);
+            cli_join(child, sizeof child, dst_path, list->entries[batch[k]].name);
+            int r = made_dir(job, child, (fs_status)cmpl.status);
+            made[batch[k]] = r == EXIT_OK;
+            if (r != EXIT_OK)
+                rc = r;
+        }
+    }
+    return rc;
+}
+
+/* Copy a source directory's contents into dst_path, which exists. */
+static int copy_tree_into(cp_job *job, const char *src_path, const char *dst_path)
+{
     entry_list list;
-    if (rc == EXIT_OK)
-        rc = list_source(job, src_path, &list);
+    int rc = list_source(job, src_path, &list);
     if (rc != EXIT_OK)
         return rc;
+    bool *made = calloc(list.count ? list.count : 1, sizeof *made);
+    if (!made) {
+        free_entries(&list);
+        return fail_local(src_path, ENOMEM);
+    }
+    rc = make_subdirs(job, dst_path, &list, made);
     for (size_t i = 0; i < list.count && !cli_interrupted; i++) {
         const cp_entry *e = &list.entries[i];
         if (!e->name)
@@ -657,15 +723,22 @@ static int copy_tree(cp_job *job, const char *src_path, const char *dst_path)
         if (e->err) {
             rc = fail_local(src_child, e->err);
         } else if (e->st.is_dir) {
-            int r = copy_tree(job, src_child, dst_child);
+            int r = made[i] ? copy_tree_into(job, src_child, dst_child) : EXIT_OK;
             if (r != EXIT_OK)
                 rc = r;
         } else {
             add_file(job, src_child, dst_child, &e->st);
         }
     }
+    free(made);
     free_entries(&list);
     return rc;
+}
+
+static int copy_tree(cp_job *job, const char *src_path, const char *dst_path)
+{
+    int rc = make_dir(job, dst_path);
+    return rc == EXIT_OK ? copy_tree_into(job, src_path, dst_path) : rc;
 }
 
 /* ---- buffers, the command ---- */
@@ -744,7 +817,7 @@ int cmd_cp(int argc, char **argv)
     static cli_session sessions[2];
     bool same = src.in_image && dst.in_image && strcmp(src.image, dst.image) == 0;
     if (src.in_image) {
-        if (cli_session_open(&sessions[0], src.image, !same, CP_SHARE_BYTES) != 0)
+        if (cli_session_open_sized(&sessions[0], src.image, !same, CP_SHARE_BYTES, CLI_DATA_BYTES) != 0)
             return EXIT_FAILED;
         job.src.session = &sessions[0];
         snprintf(job.src.image, sizeof job.src.image, "%s", src.image);
@@ -752,7 +825,7 @@ int cmd_cp(int argc, char **argv)
     if (dst.in_image) {
         if (same) {
             job.dst.session = &sessions[0];
-        } else if (cli_session_open(&sessions[1], dst.image, false, CP_SHARE_BYTES) != 0) {
+        } else if (cli_session_open_sized(&sessions[1], dst.image, false, CP_SHARE_BYTES, CLI_DATA_BYTES) != 0) {
             if (job.src.session)
                 cli_session_close(&sessions[0]);
             return EXIT_FAILED;

@@ -38,7 +38,7 @@ static cli_location *open_operands(const char *cmd, int n, char **operands, bool
             return NULL;
         }
     }
-    if (cli_session_open(s, locs[0].image, read_only, 0) != 0) {
+    if (cli_session_open_sized(s, locs[0].image, read_only, 0, CLI_DATA_BYTES) != 0) {
         free(locs);
         return NULL;
     }
@@ -131,7 +131,7 @@ int cmd_ls(int argc, char **argv)
         return EXIT_FAILED;
     }
     cli_session s;
-    if (cli_session_open(&s, loc.image, true, 0) != 0)
+    if (cli_session_open_sized(&s, loc.image, true, 0, CLI_DATA_BYTES) != 0)
         return EXIT_FAILED;
     fs_stat st;
     fs_status status = fs_conn_stat(&s.conn, loc.path, &st);
@@ -250,7 +250,7 @@ int cmd_df(int argc, char **argv)
     if (argc != 2)
         return cli_usage("df", usage);
     cli_session s;
-    if (cli_session_open(&s, argv[1], true, 0) != 0)
+    if (cli_session_open_sized(&s, argv[1], true, 0, CLI_DATA_BYTES) != 0)
         return EXIT_FAILED;
     fs_statfs sf;
     fs_status status = fs_conn_statfs(&s.conn, &sf);
@@ -452,7 +452,7 @@ int cmd_mv(int argc, char **argv)
         return EXIT_FAILED;
     }
     cli_session s;
-    if (cli_session_open(&s, src.image, false, 0) != 0)
+    if (cli_session_open_sized(&s, src.image, false, 0, CLI_DATA_BYTES) != 0)
         return EXIT_FAILED;
     char target[4096];
     snprintf(target, sizeof target, "%s", dst.path);

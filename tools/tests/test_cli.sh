@@ -3,7 +3,7 @@
 # interoperability with dosfstools (fsck.fat) and mtools. Prints PASS/FAIL lines.
 set -u
 BUILD=${BUILD:-build}
-A=$(realpath "$BUILD/rel/asyncfat")
+A=$(realpath "$BUILD/san/asyncfat" 2>/dev/null || realpath "$BUILD/rel/asyncfat")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
@@ -255,6 +255,27 @@ t_cp_error_mid_tree() {
     rc 0 "$A" cp -r mixed.img:/mixed mixed-back && [ "$(sums mixed)" = "$(sums mixed-back)" ] && clean mixed.img
 }
 run cp_r_reports_a_failing_file_and_copies_the_rest t_cp_error_mid_tree
+
+# Subdirectories are created a batch at a time (more than one batch here, two levels): one
+# that already exists as a directory is merged into, one that exists as a file is reported
+# and its contents skipped, and the rest arrive whole with their modification times.
+t_cp_dirs_batched() {
+    mkdir -p wide && for d in $(seq 0 44); do mkdir -p "wide/d$d/e$((d % 3))"; done
+    for d in $(seq 0 44); do echo "top $d" >"wide/d$d/f.txt" && echo "deep $d" >"wide/d$d/e$((d % 3))/g.txt"; done
+    touch -d "2019-05-06 07:08:10" wide/d40/e1/g.txt
+    "$A" mkfs wide.img --size 32M >/dev/null || return 1
+    rc 0 "$A" cp -r wide wide.img:/ || return 1
+    clean wide.img && rm -rf back-wide && rc 0 "$A" cp -r wide.img:/wide back-wide &&
+        [ "$(sums wide)" = "$(sums back-wide)" ] || return 1
+    rc 0 "$A" stat wide.img:/wide/d40/e1/g.txt && has "Modify: 2019-05-06 07:08" out || return 1
+    "$A" mkfs wide2.img --size 32M >/dev/null && "$A" mkdir wide2.img:/wide >/dev/null || return 1
+    "$A" mkdir wide2.img:/wide/d7 >/dev/null && echo in-the-way >notdir && "$A" cp notdir wide2.img:/wide/d9 || return 1
+    rc 1 "$A" cp -r wide wide2.img:/ && has "wide2.img:/wide/d9" err || return 1
+    rm -rf back2-wide && rc 0 "$A" cp -r wide2.img:/wide back2-wide || return 1
+    rm -rf expect-wide && cp -r wide expect-wide && rm -rf expect-wide/d9 && echo in-the-way >expect-wide/d9 &&
+        [ "$(sums expect-wide)" = "$(sums back2-wide)" ] && clean wide2.img
+}
+run cp_r_creates_directories_in_batches t_cp_dirs_batched
 
 # ---- check ----
 # Mark an unused cluster as end-of-chain in both FATs of a FAT16 image: a lost cluster.
