@@ -307,7 +307,7 @@ blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, bl
  * misses read from the device at once rather than one after another. *got (>= 1 on BLK_OK)
  * says how many: fewer than asked when the cache had no buffer to spare without waiting,
  * or at the end of the device. On error nothing stays pinned. */
-#define BLK_CACHE_GET_MANY_MAX 16u
+#define BLK_CACHE_GET_MANY_MAX 64u
 blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, blk_buf **out, uint32_t *got);
 
 /* Blocks: make a pinned buffer safe to change in the current epoch. A buffer still dirty

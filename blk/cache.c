@@ -115,7 +115,11 @@ blk_status blk_cache_init(blk_cache *cache, const blk_cache_config *cfg)
 }
 
 /* A clean, unpinned, idle buffer, from the free list or by CLOCK; NULL if none. Two sweeps
- * at most: the first may only clear reference bits. */
+ * at most: the first may only clear reference bits. While there are dirty buffers the
+ * sweep stops after BUFFER_SWEEP_MAX steps: in a cache that is mostly dirty a full sweep
+ * per miss costs more than the write-back the caller then starts (which makes buffers
+ * clean); with none dirty it must go on, as nothing else would. */
+#define BUFFER_SWEEP_MAX 256u
 static blk_buf *buffer_take(blk_cache *cache)
 {
     if (cache->free_head != BLK_NONE) {
@@ -123,7 +127,10 @@ static blk_buf *buffer_take(blk_cache *cache)
         cache->free_head = b->free_next;
         return b;
     }
-    for (uint32_t step = 0; step < 2 * cache->buffer_count; step++) {
+    uint32_t steps = 2 * cache->buffer_count;
+    if (cache->dirty_count > 0 && steps > BUFFER_SWEEP_MAX)
+        steps = BUFFER_SWEEP_MAX;
+    for (uint32_t step = 0; step < steps; step++) {
         blk_buf *b = &cache->bufs[cache->clock_hand];
         cache->clock_hand = cache->clock_hand + 1 == cache->buffer_count ? 0 : cache->clock_hand + 1;
         if (b->state != BLK_BUF_VALID || b->pins || b->dirty || b->writing)

@@ -205,9 +205,11 @@ blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, 
             b++;
         } else if ((w = window_find(cache, b))) {
             copy_from_window(cache, w, &b, end, dst, block);
-        } else if (!zero_copy && (b + 1 == end || blk_cache_find(cache, b + 1))) {
-            /* A lone missing block goes through a cache buffer: it needs no staging slot
-             * (of which there are few), so any number of such reads run at once. */
+        } else if (b + 1 == end || blk_cache_find(cache, b + 1)) {
+            /* A lone missing block goes through a cache buffer, even for a zero-copy
+             * reader: it needs no transfer or staging slot (of which there are few), so
+             * any number of such reads run at once, and the block stays cached (small
+             * random reads hit it again); a 4 KiB copy costs next to nothing. */
             st = copy_from_cache(cache, b, (uint8_t *)dst + (b - block) * BLK_TRANSFER_SIZE);
             b++;
         } else {
@@ -306,21 +308,20 @@ bool blk_write_behind_give_up_one(blk_cache *cache)
     return false;
 }
 
-/* Blocks: copy the run of absent blocks starting at *block into a staging slot and send
- * it to the device, in the current epoch, without waiting for it (a write behind). */
-static blk_status write_behind(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src, uint64_t src_block)
+/* With t acquired: make it the bypass write, in the current epoch, of the run of absent
+ * blocks from b (at most max, before `end` and any later write in flight). 0 if b itself
+ * is cached or has a write in flight: t is released, and *st is BLK_OK (look again) or the
+ * error of settling that write. An earlier write of a block must land first (two in
+ * flight could land in either order); a block cached meanwhile takes the write itself. */
+static uint32_t write_claim(blk_cache *cache, blk_transfer *t, uint64_t b, uint64_t end, uint32_t max, blk_status *st)
 {
-    blk_transfer *t = blk_transfer_acquire(cache);
-    t->staging_slot = blk_staging_acquire(cache);
-    uint64_t b = *block;
-    /* An earlier write of the block must land first (two in flight could land in either
-     * order); a block cached meanwhile takes the write itself. */
     blk_transfer *w = blk_transfer_find_write(cache, b);
     if (w || blk_cache_find(cache, b)) {
         blk_transfer_release(cache, t);
-        return w ? blk_write_settle(cache, w) : BLK_OK;
+        *st = w ? blk_write_settle(cache, w) : BLK_OK;
+        return 0;
     }
-    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + cache->staging_slot_blocks), false);
+    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + max), false);
     uint32_t n = 1;
     while (b + n < limit && !blk_cache_find(cache, b + n))
         n++;
@@ -330,15 +331,32 @@ static blk_status write_behind(blk_cache *cache, uint64_t *block, uint64_t end, 
     t->epoch = cache->epoch;
     cache->epoch_dirtied = true;
     blk_transfer_note_write(cache, b, n);
+    return n;
+}
+
+static blk_status write_not_sent(blk_cache *cache, blk_transfer *t, blk_status st)
+{
+    blk_transfer_release(cache, t);
+    fp_wake_all(&cache->data_write_waiters, NULL);
+    return st;
+}
+
+/* Blocks: copy the run of absent blocks starting at *block into a staging slot and send
+ * it to the device, in the current epoch, without waiting for it (a write behind). */
+static blk_status write_behind(blk_cache *cache, uint64_t *block, uint64_t end, const uint8_t *src, uint64_t src_block)
+{
+    blk_transfer *t = blk_transfer_acquire(cache);
+    t->staging_slot = blk_staging_acquire(cache);
+    uint64_t b = *block;
+    blk_status st;
+    uint32_t n = write_claim(cache, t, b, end, cache->staging_slot_blocks, &st);
+    if (n == 0)
+        return st;
     af_memcpy(cache_staging_ptr(cache, t->staging_slot), src + (b - src_block) * BLK_TRANSFER_SIZE,
               (uint64_t)n * BLK_TRANSFER_SIZE);
-    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, cache_staging_offset(cache, t->staging_slot),
-                                      &t->io);
-    if (st != BLK_OK) {
-        blk_transfer_release(cache, t);
-        fp_wake_all(&cache->data_write_waiters, NULL);
-        return st;
-    }
+    st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, cache_staging_offset(cache, t->staging_slot), &t->io);
+    if (st != BLK_OK)
+        return write_not_sent(cache, t, st);
     *block = b + n;
     t->behind = true;
     t->io.on_done = write_behind_done;
@@ -359,28 +377,14 @@ static blk_status write_zero_copy(blk_cache *cache, uint64_t *block, uint64_t en
     }
     blk_transfer *t = blk_transfer_acquire(cache);
     uint64_t b = *block;
-    blk_transfer *w = blk_transfer_find_write(cache, b);
-    if (w || blk_cache_find(cache, b)) {
-        blk_transfer_release(cache, t);
-        return w ? blk_write_settle(cache, w) : BLK_OK;
-    }
-    uint64_t limit = direct_limit(cache, b, af_min_u64(end, b + UINT16_MAX), false);
-    uint32_t n = 1;
-    while (b + n < limit && !blk_cache_find(cache, b + n))
-        n++;
-    t->kind = BLK_XFER_WRITE;
-    t->block = b;
-    t->count = n;
-    t->epoch = cache->epoch;
-    cache->epoch_dirtied = true;
-    blk_transfer_note_write(cache, b, n);
-    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n,
-                                      src_offset + (b - src_block) * BLK_TRANSFER_SIZE, &t->io);
-    if (st != BLK_OK) {
-        blk_transfer_release(cache, t);
-        fp_wake_all(&cache->data_write_waiters, NULL);
+    blk_status st;
+    uint32_t n = write_claim(cache, t, b, end, UINT16_MAX, &st);
+    if (n == 0)
         return st;
-    }
+    st = blk_client_submit(cache->client, BLK_REQ_WRITE, b, n, src_offset + (b - src_block) * BLK_TRANSFER_SIZE,
+                           &t->io);
+    if (st != BLK_OK)
+        return write_not_sent(cache, t, st);
     *block = b + n;
     batch->parts[batch->count++] = t;
     return BLK_OK;
