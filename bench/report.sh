@@ -306,8 +306,8 @@ awk 'BEGIN { print "name,value,unit" } $1 == "bench" { print $2 "," $3 "," $4 }'
 awk 'BEGIN { print "| figure | value |"; print "|---|---|" }
      $1 == "bench" && ($4 == "ratio" || $4 == "x") { print "| `" $2 "` | " $3 " |" }' "$lines" >"$out/report_ratios.md"
 note "wrote $out/report.csv and $out/report_ratios.md"
-# Only a full-size run replaces the plots BENCHMARKS.md shows.
-if [ -n "$quick" ]; then
+# Only a full-size run of every part replaces the plots BENCHMARKS.md shows.
+if [ -n "$quick" ] || [ "$skip" != ",," ]; then
     "$root/bench/report_plots.sh" "$out"
 else
     "$root/bench/report_plots.sh" "$out" "$root/docs/bench"
