@@ -303,9 +303,33 @@ static fs_status io_read(fat_volume *vol, uint64_t off, uint8_t *dst, uint64_t l
 
 static const uint8_t zero_block[BLK_TRANSFER_SIZE];
 
-/* src NULL writes zeros. Writes straight from a client's buffer go into `batch` when there
- * is one (the caller waits for them), else are waited for here. */
-static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uint64_t len, blk_write_batch *batch)
+/* Part of one block, the rest of which nobody needs: [in, in + n) from src (NULL: zeros),
+ * all else zero, without reading the block first. */
+static blk_status write_block_fresh(fat_volume *vol, uint64_t block, uint32_t in, const uint8_t *src, uint64_t n)
+{
+    blk_buf *buf;
+    blk_status s = blk_cache_get(vol->cache, block, BLK_GET_OVERWRITE, &buf);
+    if (s != BLK_OK)
+        return s;
+    s = blk_cache_prepare_write(vol->cache, buf);
+    if (s == BLK_OK) {
+        uint8_t *d = blk_buf_data(buf);
+        af_memset(d, 0, BLK_TRANSFER_SIZE);
+        if (src)
+            af_memcpy(d + in, src, n);
+        blk_cache_mark_dirty(vol->cache, buf);
+    }
+    blk_cache_release(vol->cache, buf);
+    return s;
+}
+
+/* Disk bytes [off, off + len) from src (NULL: zeros). A block wholly inside [fresh_lo,
+ * fresh_hi) (clusters just claimed: whatever they held is nobody's, and the caller writes
+ * every byte of them that the file reaches, in order) is not read for a partial write; its
+ * other bytes become zeros. Writes straight from a client's buffer go into `batch` when
+ * there is one (the caller waits for them), else are waited for here. */
+static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uint64_t len, blk_write_batch *batch,
+                          uint64_t fresh_lo, uint64_t fresh_hi)
 {
     while (len > 0) {
         uint64_t in = off % BLK_TRANSFER_SIZE;
@@ -313,19 +337,14 @@ static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uin
         uint64_t n;
         if (in != 0 || len < BLK_TRANSFER_SIZE) {
             n = af_min_u64(len, BLK_TRANSFER_SIZE - in);
-            s = blk_cache_write_bytes(vol->cache, off, src ? src : zero_block, (size_t)n);
+            uint64_t at = off - in;
+            if (at >= fresh_lo && at + BLK_TRANSFER_SIZE <= fresh_hi)
+                s = write_block_fresh(vol, at / BLK_TRANSFER_SIZE, (uint32_t)in, src, n);
+            else
+                s = blk_cache_write_bytes(vol->cache, off, src ? src : zero_block, (size_t)n);
         } else if (!src) {
-            blk_buf *buf;
             n = BLK_TRANSFER_SIZE;
-            s = blk_cache_get(vol->cache, off / BLK_TRANSFER_SIZE, BLK_GET_OVERWRITE, &buf);
-            if (s == BLK_OK) {
-                s = blk_cache_prepare_write(vol->cache, buf);
-                if (s == BLK_OK) {
-                    af_memset(blk_buf_data(buf), 0, BLK_TRANSFER_SIZE);
-                    blk_cache_mark_dirty(vol->cache, buf);
-                }
-                blk_cache_release(vol->cache, buf);
-            }
+            s = write_block_fresh(vol, off / BLK_TRANSFER_SIZE, 0, NULL, n);
         } else {
             uint64_t blocks = af_min_u64(len / BLK_TRANSFER_SIZE, 65535u);
             n = blocks * BLK_TRANSFER_SIZE;
@@ -344,7 +363,7 @@ static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uin
 
 fs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len)
 {
-    return io_write(vol, offset, NULL, len, NULL);
+    return io_write(vol, offset, NULL, len, NULL, 0, 0);
 }
 
 /* Read or write file bytes [pos, end) that lie in allocated clusters. For writes, src
@@ -365,7 +384,7 @@ static fs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *ds
             return st;
         uint64_t n = af_min_u64((uint64_t)count * cs - in, end - pos);
         uint64_t at = fat_cluster_offset(&vol->geo, disk) + in;
-        st = dst ? io_read(vol, at, dst, n) : io_write(vol, at, src, n, node->write_batch);
+        st = dst ? io_read(vol, at, dst, n) : io_write(vol, at, src, n, node->write_batch, 0, 0);
         if (st != FS_STATUS_SUCCESS)
             return st;
         pos += n;
@@ -396,14 +415,14 @@ static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t dat
         need -= n;
         fs_status st = fat_table_link_run(vol, first, n, fat_eoc_value(vol->geo.type));
         uint64_t run_start = (uint64_t)fc * cs, run_end = run_start + (uint64_t)n * cs;
-        uint64_t disk_start = fat_cluster_offset(&vol->geo, first);
+        uint64_t disk_start = fat_cluster_offset(&vol->geo, first), disk_end = disk_start + (uint64_t)n * cs;
         uint64_t zero_end = af_min_u64(af_max_u64(data_off, run_start), run_end);
         if (st == FS_STATUS_SUCCESS && zero_end > run_start)
-            st = io_write(vol, disk_start, NULL, zero_end - run_start, NULL);
+            st = io_write(vol, disk_start, NULL, zero_end - run_start, NULL, disk_start, disk_end);
         uint64_t d0 = af_max_u64(data_off, run_start), d1 = af_min_u64(data_end, run_end);
         if (st == FS_STATUS_SUCCESS && d1 > d0)
             st = io_write(vol, disk_start + (d0 - run_start), src ? src + (d0 - data_off) : NULL, d1 - d0,
-                          node->write_batch);
+                          node->write_batch, disk_start, disk_end);
         if (st == FS_STATUS_SUCCESS) {
             blk_cache_order_point(vol->cache);
             if (fc == 0)

@@ -699,3 +699,47 @@ TEST(writes_from_the_data_region_overlap_and_readers_never_see_them_torn)
     CHECK(ok);
     CHECK(close_and_fsck("zc.img"));
 }
+
+/* ---- partial writes into clusters just claimed read nothing first --------------------------- */
+
+static void fresh_writes(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    fat_node *n;
+    if (!EXPECT(fat_open(vol, P("/small"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+        return;
+    static uint8_t data[9000], back[9000];
+    fill_pattern(data, sizeof data, 77);
+    const blk_cache_stats *s = blk_cache_get_stats(vol->cache);
+    uint64_t reads = s->device_reads;
+    size_t done;
+    /* 100 bytes, then the rest: each lands in clusters claimed for it. */
+    if (!EXPECT(fat_write(n, 0, data, 100, &done) == FS_STATUS_SUCCESS) ||
+        !EXPECT(fat_write(n, 100, data + 100, sizeof data - 100, &done) == FS_STATUS_SUCCESS))
+        return;
+    bool aligned = fat_cluster_offset(&vol->geo, n->first_cluster) % BLK_TRANSFER_SIZE == 0;
+    if (aligned && !EXPECT(s->device_reads == reads))
+        return;
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back) ||
+        !EXPECT(memcmp(back, data, sizeof data) == 0))
+        return;
+    /* A write past the end leaves zeros in the gap, also in such clusters. */
+    static uint8_t gap[20000];
+    if (!EXPECT(fat_write(n, 15000, data, 10, &done) == FS_STATUS_SUCCESS) ||
+        !EXPECT(fat_read(n, 9000, gap, 6010, &done) == FS_STATUS_SUCCESS && done == 6010))
+        return;
+    for (uint32_t i = 0; i < 6000; i++)
+        if (!EXPECT(gap[i] == 0))
+            return;
+    *ok = EXPECT(memcmp(gap + 6000, data, 10) == 0) && fat_close(n) == FS_STATUS_SUCCESS;
+}
+
+TEST(partial_writes_into_new_clusters_read_nothing)
+{
+    CHECK(open_fresh("fresh.img", 65536, 32, 8));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, fresh_writes, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("fresh.img"));
+}

@@ -64,7 +64,7 @@ struct blk_driver {
 
     /* inline I/O; a mode drops to OFF when the kernel or file system says it cannot */
     blk_inline_mode inline_read, inline_write;
-    bool inline_flush;      /* fdatasync in our thread: only for a file in memory */
+    bool inline_flush;      /* answered at once, nothing to sync: only for a file in memory */
     blk_inline_io_fn inline_io;
 
     blk_slot *slots;
