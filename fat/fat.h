@@ -170,6 +170,9 @@ struct fat_volume {
     uint32_t deferred[FAT_DEFERRED_CHAINS];
     uint32_t deferred_count;
     fp_mutex deferred_lock;
+    /* closed files whose entries wait to be written together (fat_node_commit) */
+    uint32_t commit_head;
+    uint32_t commit_count;
     fp_mutex rename_lock;
     fat_stats stats;
 };

@@ -68,6 +68,9 @@ struct fat_node {
     uint32_t last_cluster;      /* valid when chain_length is known and > 0 */
     bool chain_checked;         /* files: the chain covers the size and has no loop there */
     bool preallocated;          /* files: the chain may run past the size (see fat_file.c) */
+    bool commit_pending;        /* files: closed, on the volume's commit list, which holds a ref */
+    uint32_t commit_next;
+    uint32_t data_epoch;        /* files: cache epoch of the last write's chain and data */
     blk_write_batch *write_batch; /* files, while a fat_write holds the lock: its writes
                                      straight from the caller's buffer, waited for after */
     fp_rwlock lock;             /* directories: entries; files: read side to read, write side to change */
@@ -140,8 +143,14 @@ fs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_
 fat_node *fat_node_make_root(fat_volume *vol);
 fat_node *fat_node_find(fat_volume *vol, uint32_t parent_cluster, uint32_t slot);
 void fat_node_ref(fat_node *node);
-/* Blocks: drop a reference; the last one writes back the entry or frees an unlinked file. */
+/* Blocks: drop a reference. The last one frees an unlinked file, or gives back a file's
+ * clusters claimed ahead, or puts a file whose entry changed on the commit list. */
 fs_status fat_node_put(fat_node *node);
+/* Blocks: write the entries of the files on the commit list (and drop the list's refs). */
+fs_status fat_node_commit(fat_volume *vol);
+/* A file removed while on the commit list leaves it (its entry is gone); the caller holds
+ * a reference of its own, so the last put frees its clusters as for any unlinked file. */
+void fat_node_uncommit(fat_node *node);
 void fat_node_unhash(fat_node *node);
 void fat_node_rehash(fat_node *node, uint32_t parent_cluster, uint32_t slot, uint32_t lfn_count,
                      uint64_t offset);

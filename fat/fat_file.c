@@ -424,11 +424,14 @@ static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t dat
             st = io_write(vol, disk_start + (d0 - run_start), src ? src + (d0 - data_off) : NULL, d1 - d0,
                           node->write_batch, disk_start, disk_end);
         if (st == FS_STATUS_SUCCESS) {
-            blk_cache_order_point(vol->cache);
-            if (fc == 0)
+            /* A first run is linked by the directory entry, which is written later after
+             * its own order point (fat_node_write_dirent, fat_node_commit). */
+            if (fc == 0) {
                 node->first_cluster = first;
-            else
+            } else {
+                blk_cache_order_point(vol->cache);
                 st = fat_table_set(vol, node->last_cluster, first);
+            }
         }
         if (st != FS_STATUS_SUCCESS) {
             fat_alloc_unreserve(vol, need);
@@ -571,6 +574,7 @@ fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src
     if (end > node->size)
         node->size = (uint32_t)end;
     touch_write(node);
+    node->data_epoch = vol->cache->epoch;
     *done = (size_t)(end - offset);
     return FS_STATUS_SUCCESS;
 }

@@ -26,6 +26,8 @@ fs_status fat_node_table_init(fat_volume *vol)
     for (uint32_t i = 0; i < buckets; i++)
         vol->node_hash[i] = FAT_NONE;
     vol->node_free = FAT_NONE;
+    vol->commit_head = FAT_NONE;
+    vol->commit_count = 0;
     for (uint32_t i = cfg->max_nodes; i-- > 0;) {
         fat_node *n = &vol->nodes[i];
         af_memset(n, 0, sizeof(*n));
@@ -205,7 +207,16 @@ void fat_node_ref(fat_node *node)
     node->refs++;
 }
 
+/* ordered: the caller has put everything the entry's size and cluster depend on before an
+ * order point already (else one is made here when they change). */
+static fs_status write_dirent(fat_node *node, bool ordered);
+
 fs_status fat_node_write_dirent(fat_node *node)
+{
+    return write_dirent(node, false);
+}
+
+static fs_status write_dirent(fat_node *node, bool ordered)
 {
     fat_volume *vol = node->vol;
     if (node->is_root || node->unlinked)
@@ -220,8 +231,8 @@ fs_status fat_node_write_dirent(fat_node *node)
         /* A new size or first cluster reaches the entry only here, so the chain behind it
          * (grown before this call) must be ordered before the entry. */
         const uint8_t *old = blk_buf_data(buf) + node->dirent_offset % BLK_TRANSFER_SIZE;
-        if (fat_raw_cluster(vol, old) != node->first_cluster ||
-            (!node->is_dir && af_load_le32(old + FAT_DIRENT_SIZE_BYTES) != node->size))
+        if (!ordered && (fat_raw_cluster(vol, old) != node->first_cluster ||
+                         (!node->is_dir && af_load_le32(old + FAT_DIRENT_SIZE_BYTES) != node->size)))
             blk_cache_order_point(vol->cache);
         s = blk_cache_prepare_write(vol->cache, buf);
     }
@@ -248,6 +259,8 @@ fs_status fat_node_write_dirent(fat_node *node)
     return FS_STATUS_SUCCESS;
 }
 
+static fs_status commit_later(fat_node *node);
+
 fs_status fat_node_put(fat_node *node)
 {
     fat_volume *vol = node->vol;
@@ -267,6 +280,9 @@ fs_status fat_node_put(fat_node *node)
             }
         } else if (!node->is_dir && node->refs == 1 && node->preallocated) {
             st = fat_file_trim_locked(node);
+        } else if (!node->is_dir && node->dirent_dirty && !node->commit_pending && !vol->read_only) {
+            fp_rwlock_write_unlock(vol->pool, &node->lock);
+            return commit_later(node);
         } else if (!node->is_dir && node->dirent_dirty) {
             st = fat_node_write_dirent(node);
         }
@@ -276,6 +292,69 @@ fs_status fat_node_put(fat_node *node)
     if (node->refs == 0 && (!node->is_dir || node->unlinked))
         node_release_slot(node);
     return st;
+}
+
+/* A closed file's entry waits on the commit list (keeping the node, and so its last
+ * reference) to be written with others after one order point: one epoch for a batch of
+ * files rather than one per file, each an extra FLUSH and rewrite of the directory and FAT
+ * blocks at write-back. A power cut before the commit finds those files as they were
+ * before these writes, their new clusters lost: as for any write not yet synced. */
+#define FAT_COMMIT_BATCH 32u
+static fs_status commit_later(fat_node *node)
+{
+    fat_volume *vol = node->vol;
+    node->commit_pending = true;
+    node->commit_next = vol->commit_head;
+    vol->commit_head = node->index;
+    vol->commit_count++;
+    return vol->commit_count >= FAT_COMMIT_BATCH ? fat_node_commit(vol) : FS_STATUS_SUCCESS;
+}
+
+void fat_node_uncommit(fat_node *node)
+{
+    if (!node->commit_pending)
+        return;
+    fat_volume *vol = node->vol;
+    uint32_t *link = &vol->commit_head;
+    while (*link != node->index)
+        link = &vol->nodes[*link].commit_next;
+    *link = node->commit_next;
+    vol->commit_count--;
+    node->commit_pending = false;
+    node->refs--; /* the list's: the caller holds one of its own */
+}
+
+fs_status fat_node_commit(fat_volume *vol)
+{
+    /* Take the list as it is: files closed meanwhile wait for the next commit, their data
+     * perhaps written after this order point. */
+    uint32_t i = vol->commit_head;
+    vol->commit_head = FAT_NONE;
+    vol->commit_count = 0;
+    if (i == FAT_NONE)
+        return FS_STATUS_SUCCESS;
+    /* Off the list at once (fat_node_uncommit looks there only); the refs stay ours. */
+    for (uint32_t k = i; k != FAT_NONE; k = vol->nodes[k].commit_next)
+        vol->nodes[k].commit_pending = false;
+    blk_cache_order_point(vol->cache);
+    fs_status result = FS_STATUS_SUCCESS;
+    while (i != FAT_NONE) {
+        fat_node *n = &vol->nodes[i];
+        i = n->commit_next;
+        fp_rwlock_write_lock(vol->pool, &n->lock);
+        fs_status st = FS_STATUS_SUCCESS;
+        if (n->dirent_dirty) {
+            /* Written to since the order point: that write's chain goes first. */
+            if (n->data_epoch >= vol->cache->epoch)
+                blk_cache_order_point(vol->cache);
+            st = write_dirent(n, true);
+        }
+        fp_rwlock_write_unlock(vol->pool, &n->lock);
+        fs_status st2 = fat_node_put(n);
+        if (result == FS_STATUS_SUCCESS)
+            result = st != FS_STATUS_SUCCESS ? st : st2;
+    }
+    return result;
 }
 
 fat_datetime fat_now(fat_volume *vol)

@@ -294,6 +294,7 @@ fs_status fat_unlink(fat_volume *vol, const char *path, size_t len)
         if (st == FS_STATUS_SUCCESS) {
             node->unlinked = true;
             fat_node_unhash(node);
+            fat_node_uncommit(node);
         }
         fp_rwlock_write_unlock(vol->pool, &node->lock);
     }
@@ -476,6 +477,7 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
         if (st == FS_STATUS_SUCCESS) {
             tgt->unlinked = true;
             fat_node_unhash(tgt);
+            fat_node_uncommit(tgt);
             if (tgt->is_dir)
                 fat_dir_index_drop(tgt);
         }
@@ -506,6 +508,7 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
          * an unlinked file so its clusters are not leaked. */
         src->unlinked = true;
         fat_node_unhash(src);
+        fat_node_uncommit(src);
     }
     for (uint32_t i = nf; i-- > 0;)
         fp_rwlock_write_unlock(vol->pool, &files[i]->lock);

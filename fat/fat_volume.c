@@ -246,8 +246,11 @@ fs_status fat_sync(fat_volume *vol)
         return FS_STATUS_NOT_MOUNTED;
     if (vol->read_only)
         return FS_STATUS_SUCCESS;
+    fs_status committed = fat_node_commit(vol);
     blk_cache_order_point(vol->cache);
     fs_status st = sync_nodes(vol);
+    if (st == FS_STATUS_SUCCESS)
+        st = committed;
     blk_status b = blk_cache_flush(vol->cache);
     if (st == FS_STATUS_SUCCESS)
         st = fat_status_from_blk(b);
@@ -261,15 +264,17 @@ fs_status fat_unmount(fat_volume *vol)
 {
     if (!vol->mounted)
         return FS_STATUS_NOT_MOUNTED;
+    fs_status committed = fat_node_commit(vol);
     for (uint32_t i = 0; i < vol->cfg.max_nodes; i++) {
         const fat_node *n = &vol->nodes[i];
         if (n->in_use && !n->is_root && n->refs > 0)
             return FS_STATUS_OUTSTANDING_OPERATIONS;
     }
-    fs_status st = FS_STATUS_SUCCESS;
+    fs_status st = committed;
     if (!vol->read_only) {
         blk_cache_order_point(vol->cache);
-        st = sync_nodes(vol);
+        if (st == FS_STATUS_SUCCESS)
+            st = sync_nodes(vol);
         fs_status st2 = fat_deferred_release(vol);
         if (st == FS_STATUS_SUCCESS)
             st = st2;

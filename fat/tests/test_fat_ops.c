@@ -743,3 +743,53 @@ TEST(partial_writes_into_new_clusters_read_nothing)
     CHECK(ok);
     CHECK(close_and_fsck("fresh.img"));
 }
+
+/* ---- closed files' entries are written in batches ---------------------------------------- */
+
+static void batch_closes(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    uint8_t data[3000];
+    const blk_cache_stats *s = blk_cache_get_stats(vol->cache);
+    if (!EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+        return;
+    uint64_t flushes = s->flushes;
+    for (uint32_t i = 0; i < 100; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "/f%u", i);
+        fill_pattern(data, sizeof data, i);
+        if (!EXPECT(tv_write_file(vol, name, data, 1000 + i) == FS_STATUS_SUCCESS))
+            return;
+    }
+    /* One is removed while its entry still waits: nothing of it may stay. */
+    if (!EXPECT(fat_unlink(vol, P("/f99")) == FS_STATUS_SUCCESS) || !EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+        return;
+    /* A FLUSH per batch of closes (and the sync's own), not one or two per file. */
+    if (!EXPECT(s->flushes - flushes < 20))
+        return;
+    for (uint32_t i = 0; i < 99; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "/f%u", i);
+        fs_stat st;
+        uint8_t *back;
+        size_t len;
+        fill_pattern(data, sizeof data, i);
+        if (!EXPECT(tv_path_stat(vol, name, &st) == FS_STATUS_SUCCESS && st.size == 1000 + i) ||
+            !EXPECT(tv_read_file(vol, name, &back, &len) == FS_STATUS_SUCCESS && len == 1000 + i &&
+                    memcmp(back, data, len) == 0))
+            return;
+        free(back);
+    }
+    fs_stat st;
+    *ok = EXPECT(tv_path_stat(vol, "/f99", &st) == FS_STATUS_NO_FILE);
+}
+
+TEST(closed_files_entries_are_written_in_batches)
+{
+    CHECK(open_fresh("batch.img", 16384, 16, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, batch_closes, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("batch.img"));
+}
