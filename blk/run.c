@@ -244,7 +244,7 @@ static void data_write_done(blk_cache *cache, blk_transfer *t, blk_status st)
 }
 
 /* A write behind that failed keeps its data: as dirty cache buffers where clean ones are
- * free (write-back tries again, readers see it), the rest in its staging slot, the transfer
+ * to spare (write-back tries again, readers see it), the rest in its staging slot, the transfer
  * staying in the table as failed, for blk_write_settle to send again. The kept buffers may
  * go out in an earlier epoch than the write's own: it depends on none (see write_run). */
 static void write_behind_done(blk_io *io)
