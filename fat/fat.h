@@ -148,6 +148,7 @@ struct fat_volume {
     /* free map: bit set = cluster in use (or bad, or reserved 0/1) */
     uint64_t *free_map;
     uint32_t free_count;        /* clear bits among 2..max_cluster */
+    bool free_map_ready;        /* built (a read-only volume builds it at its first statfs) */
     uint32_t reserved;          /* clusters promised to writes in progress */
     uint32_t next_free;         /* search hint */
     /* nodes */
@@ -178,7 +179,8 @@ struct fat_volume {
 };
 
 /* Blocks: find the volume (cfg->partition), validate every boot-sector field, build the
- * free map from the FAT, clear the clean-shutdown bit (unless read-only). Errors:
+ * free map from the FAT (read-only: at the first statfs, the only reader of it), clear the
+ * clean-shutdown bit (unless read-only). Errors:
  * CORRUPT (bad boot sector, with the fat_bpb_error in *why if why != NULL), IO_ERROR,
  * ALLOCATION_ERROR (an arena too small), INVALID_ARGUMENT. */
 fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why);

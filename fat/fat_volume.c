@@ -191,9 +191,15 @@ fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fa
     fat_node_table_init(vol);
     index_init(vol);
     vol->root = fat_node_make_root(vol);
-    st = fat_free_map_build(vol);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
+    /* Reading the whole FAT is most of a short read-only session (an ls): only statfs of
+     * such a volume needs the free map. */
+    vol->free_map_ready = false;
+    if (!vol->read_only) {
+        st = fat_free_map_build(vol);
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        vol->free_map_ready = true;
+    }
     if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0) {
         uint8_t s[512];
         b = blk_cache_read_bytes(cache, fsinfo_offset(vol), s, sizeof(s));
@@ -297,7 +303,17 @@ fs_status fat_statfs(fat_volume *vol, fat_statfs_info *out)
 {
     if (!vol->mounted)
         return FS_STATUS_NOT_MOUNTED;
-    fs_status st = fat_deferred_release(vol);
+    fs_status st = FS_STATUS_SUCCESS;
+    if (!vol->free_map_ready) {
+        fp_mutex_lock(vol->pool, &vol->deferred_lock);
+        if (!vol->free_map_ready) {
+            st = fat_free_map_build(vol);
+            vol->free_map_ready = st == FS_STATUS_SUCCESS;
+        }
+        fp_mutex_unlock(vol->pool, &vol->deferred_lock);
+    }
+    if (st == FS_STATUS_SUCCESS)
+        st = fat_deferred_release(vol);
     if (st != FS_STATUS_SUCCESS)
         return st;
     out->cluster_size = vol->geo.bytes_per_cluster;

@@ -369,6 +369,15 @@ static void read_only_checks(fat_tv *t, void *arg)
     *ok = 1;
 }
 
+/* A read-only mount reads the FAT only when statfs first needs the free count; two statfs
+ * at once build it once, and it agrees with a writable mount's. */
+static uint64_t rw_free;
+static void statfs_free(fat_tv *t, void *arg)
+{
+    fat_statfs_info fs;
+    *(uint64_t *)arg = fat_statfs(&t->vol, &fs) == FS_STATUS_SUCCESS ? fs.free_clusters : UINT64_MAX;
+}
+
 static void attr_checks(fat_tv *t, void *arg)
 {
     int *ok = arg;
@@ -393,15 +402,21 @@ TEST(read_only_device_and_attribute)
     o.read_only = true;
     CHECK(fat_tv_open(&tv, img, &o));
     CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK(!tv.vol.free_map_ready);
     int ok = 0;
     CHECK(fat_tv_call(&tv, read_only_checks, &ok));
     CHECK(ok);
+    static uint64_t ro_free[2];
+    CHECK(fat_tv_call_many(&tv, statfs_free, ro_free, sizeof ro_free[0], 2));
+    CHECK(tv.vol.free_map_ready);
     CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
     o.read_only = false;
     CHECK(fat_tv_open(&tv, img, &o));
     ok = 0;
     CHECK(fat_tv_call(&tv, attr_checks, &ok));
     CHECK(ok);
+    CHECK(fat_tv_call(&tv, statfs_free, &rw_free));
+    CHECK(rw_free != UINT64_MAX && ro_free[0] == rw_free && ro_free[1] == rw_free);
     CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
 }
 

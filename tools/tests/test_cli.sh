@@ -3,7 +3,7 @@
 # interoperability with dosfstools (fsck.fat) and mtools. Prints PASS/FAIL lines.
 set -u
 BUILD=${BUILD:-build}
-A=$(realpath "$BUILD/san/asyncfat" 2>/dev/null || realpath "$BUILD/rel/asyncfat")
+A=$(realpath -e "$BUILD/san/asyncfat" 2>/dev/null || realpath "$BUILD/rel/asyncfat")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
