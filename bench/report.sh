@@ -232,6 +232,49 @@ fuse_compare() {
 }
 
 # ---- asyncfat cp against mcopy ------------------------------------------------------------------
+# One round of the four copy-tool steps with `tool` on a fresh image; the times go to
+# cp_t[tool,step,round]. False if a step failed.
+cp_round() { # tool round
+    local tool=$1 r=$2 image=$work/cp.img t0
+    make_image fusefat "$image"
+    t0=$(now)
+    if [ "$tool" = asyncfat ]; then
+        "$asyncfat" cp "$work/cp.bin" "$image:/big.bin"
+    else
+        mcopy -i "$image" "$work/cp.bin" ::/big.bin
+    fi || { note "$tool: copying a file in failed"; return 1; }
+    cp_t[$tool,file_in,$r]=$(since "$t0")
+    rm -f "$work/cp.out"
+    t0=$(now)
+    if [ "$tool" = asyncfat ]; then
+        "$asyncfat" cp "$image:/big.bin" "$work/cp.out"
+    else
+        mcopy -i "$image" ::/big.bin "$work/cp.out"
+    fi || { note "$tool: copying a file out failed"; return 1; }
+    cp_t[$tool,file_out,$r]=$(since "$t0")
+    cmp -s "$work/cp.bin" "$work/cp.out" || note "$tool: the file copied out differs"
+    t0=$(now)
+    if [ "$tool" = asyncfat ]; then
+        "$asyncfat" cp -r "$work/treesrc/src" "$image:/tree"
+    else
+        mcopy -s -i "$image" "$work/treesrc/src" ::/tree
+    fi || { note "$tool: copying the tree in failed"; return 1; }
+    cp_t[$tool,tree_in,$r]=$(since "$t0")
+    # The fixed cost of one command on a small volume: listing its root.
+    t0=$(now)
+    if [ "$tool" = asyncfat ]; then
+        "$asyncfat" ls "$image:/" >/dev/null
+    else
+        mdir -i "$image" ::/ >/dev/null
+    fi
+    cp_t[$tool,list_root,$r]=$(since "$t0")
+    rm -f "$image" "$work/cp.out"
+}
+
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+# Each step is one short timed command: three rounds, the tools taking turns, and the
+# median of each step, so one slow run on the shared machine does not decide a ratio.
 cp_compare() {
     if ! command -v mcopy >/dev/null; then
         note "mtools not installed: no copy rows"
@@ -241,47 +284,22 @@ cp_compare() {
     head -c $((cp_mb << 20)) /dev/urandom >"$work/cp.bin"
     [ -d "$work/treesrc" ] || make_tree "$work/treesrc" "$tree_files"
     emit report_cp_file_mb "$cp_mb" MiB
-    declare -A cp_s
-    local image=$work/cp.img tool t0
+    declare -A cp_t cp_s
+    local tool r w
+    for r in 1 2 3; do
+        for tool in asyncfat mcopy; do
+            [ $tool = asyncfat ] && [ ! -x "$asyncfat" ] && continue
+            cp_round $tool $r || true
+        done
+    done
     for tool in asyncfat mcopy; do
-        [ $tool = asyncfat ] && [ ! -x "$asyncfat" ] && continue
-        make_image fusefat "$image"
-        t0=$(now)
-        if [ $tool = asyncfat ]; then
-            "$asyncfat" cp "$work/cp.bin" "$image:/big.bin"
-        else
-            mcopy -i "$image" "$work/cp.bin" ::/big.bin
-        fi || { note "$tool: copying a file in failed"; continue; }
-        cp_s[$tool,file_in]=$(since "$t0")
-        rm -f "$work/cp.out"
-        t0=$(now)
-        if [ $tool = asyncfat ]; then
-            "$asyncfat" cp "$image:/big.bin" "$work/cp.out"
-        else
-            mcopy -i "$image" ::/big.bin "$work/cp.out"
-        fi || { note "$tool: copying a file out failed"; continue; }
-        cp_s[$tool,file_out]=$(since "$t0")
-        cmp -s "$work/cp.bin" "$work/cp.out" || note "$tool: the file copied out differs"
-        t0=$(now)
-        if [ $tool = asyncfat ]; then
-            "$asyncfat" cp -r "$work/treesrc/src" "$image:/tree"
-        else
-            mcopy -s -i "$image" "$work/treesrc/src" ::/tree
-        fi || { note "$tool: copying the tree in failed"; continue; }
-        cp_s[$tool,tree_in]=$(since "$t0")
-        # The fixed cost of one command on a small volume: listing its root.
-        t0=$(now)
-        if [ $tool = asyncfat ]; then
-            "$asyncfat" ls "$image:/" >/dev/null
-        else
-            mdir -i "$image" ::/ >/dev/null
-        fi
-        cp_s[$tool,list_root]=$(since "$t0")
         for w in file_in file_out tree_in list_root; do
+            [ -n "${cp_t[$tool,$w,1]:-}" ] && [ -n "${cp_t[$tool,$w,2]:-}" ] && [ -n "${cp_t[$tool,$w,3]:-}" ] ||
+                continue
+            cp_s[$tool,$w]=$(median3 "${cp_t[$tool,$w,1]}" "${cp_t[$tool,$w,2]}" "${cp_t[$tool,$w,3]}")
             emit "report_cp_${tool}_${w}_time" "${cp_s[$tool,$w]}" s
         done
     done
-    rm -f "$image" "$work/cp.out"
     for w in file_in file_out tree_in list_root; do
         [ -n "${cp_s[asyncfat,$w]:-}" ] && [ -n "${cp_s[mcopy,$w]:-}" ] &&
             emit "report_cp_vs_mcopy_$w" "$(ratio "${cp_s[mcopy,$w]}" "${cp_s[asyncfat,$w]}")" x
