@@ -208,7 +208,18 @@ static void buffer_claim(blk_cache *cache, blk_buf *b, uint64_t block)
     b->writing = false;
     b->state = BLK_BUF_VALID;
     hash_insert(cache, b);
-    cache->stats.misses++;
+}
+
+/* Blocks: a cached buffer just pinned, once any read of it in flight is over: a hit, or
+ * that read's error. */
+static blk_status buffer_hit(blk_cache *cache, blk_buf *b)
+{
+    while (b->state == BLK_BUF_READING)
+        fp_wait(cache->pool, &b->waiters);
+    if (b->state == BLK_BUF_FAILED)
+        return b->read_status;
+    cache->stats.hits++;
+    return BLK_OK;
 }
 
 blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, blk_buf **out)
@@ -221,14 +232,11 @@ blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, bl
         if (b) {
             b->pins++;
             b->referenced = true;
-            while (b->state == BLK_BUF_READING)
-                fp_wait(cache->pool, &b->waiters);
-            if (b->state == BLK_BUF_FAILED) {
-                blk_status st = b->read_status;
+            blk_status st = buffer_hit(cache, b);
+            if (st != BLK_OK) {
                 buffer_unpin(cache, b);
                 return st;
             }
-            cache->stats.hits++;
             *out = b;
             return BLK_OK;
         }
@@ -247,6 +255,7 @@ blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, bl
             continue;
         }
         buffer_claim(cache, b, block);
+        cache->stats.misses++;
         if (mode == BLK_GET_READ) {
             blk_status st = buffer_read(cache, b);
             if (st != BLK_OK) {
@@ -281,6 +290,7 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
             if (blk_transfer_find_write(cache, block + n) || !(b = buffer_take(cache)))
                 break;
             buffer_claim(cache, b, block + n);
+            cache->stats.misses++;
             submitted[n] = buffer_read_start(cache, b, &io[n]);
         }
         out[n] = b;
@@ -293,17 +303,7 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
     blk_status first = BLK_OK;
     for (uint32_t i = 0; i < n; i++) {
         blk_buf *b = out[i];
-        blk_status st = BLK_OK;
-        if (missed[i]) {
-            st = buffer_read_finish(cache, b, &io[i], submitted[i]);
-        } else {
-            while (b->state == BLK_BUF_READING)
-                fp_wait(cache->pool, &b->waiters);
-            if (b->state == BLK_BUF_FAILED)
-                st = b->read_status;
-            else
-                cache->stats.hits++;
-        }
+        blk_status st = missed[i] ? buffer_read_finish(cache, b, &io[i], submitted[i]) : buffer_hit(cache, b);
         if (first == BLK_OK)
             first = st;
     }

@@ -470,6 +470,16 @@ static fs_status path_request_alloc(const char *path, size_t record, path_reques
     return FS_STATUS_SUCCESS;
 }
 
+/* Send cmd (its path and record buffers from r), take the stat record it returns, free r. */
+static fs_status call_for_record(path_request *r, fs_cmd *cmd, uint64_t *data, fs_stat *rec)
+{
+    fs_status st = fs_conn_call(conn, cmd, data);
+    if (st == FS_STATUS_SUCCESS)
+        memcpy(rec, r->mem, sizeof *rec);
+    fs_conn_free(conn, r->mem);
+    return st;
+}
+
 /* OPEN_STAT: open (or create) and get the file's record in one round trip. */
 static fs_status open_with_stat(const char *path, uint64_t flags, uint64_t *fd, fs_stat *rec)
 {
@@ -484,11 +494,7 @@ static fs_status open_with_stat(const char *path, uint64_t flags, uint64_t *fd, 
     p->open_stat.path = r.path;
     p->open_stat.flags = flags;
     p->open_stat.stat = r.record;
-    st = fs_conn_call(conn, &cmd, fd);
-    if (st == FS_STATUS_SUCCESS)
-        memcpy(rec, r.mem, sizeof *rec);
-    fs_conn_free(conn, r.mem);
-    return st;
+    return call_for_record(&r, &cmd, fd, rec);
 }
 
 /* SET_TIMES_STAT: set the times and get the record as stored (FAT-rounded). */
@@ -506,11 +512,7 @@ static fs_status set_times_with_stat(const char *path, int64_t atime, int64_t mt
     p->set_times_stat.atime = atime;
     p->set_times_stat.mtime = mtime;
     p->set_times_stat.stat = r.record;
-    st = fs_conn_call(conn, &cmd, NULL);
-    if (st == FS_STATUS_SUCCESS)
-        memcpy(rec, r.mem, sizeof *rec);
-    fs_conn_free(conn, r.mem);
-    return st;
+    return call_for_record(&r, &cmd, NULL, rec);
 }
 
 /* ---- files opened for reading ----
