@@ -9,7 +9,7 @@ POWERCUT_BINS := $(addprefix $(BUILD)/san/tests/,$(POWERCUT_TESTS))
 $(BUILD)/san/tests/powercut_fat%: $(patsubst %.c,$(BUILD)/san/%.o,tests/powercut/test_powercut_fat%.c $(POWERCUT_SRCS)) $(BUILD)/san/libasyncfat.a
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
-	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(HOST_LDLIBS)
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(URING_LDLIBS)
 
 .PHONY: powercut
 powercut: $(POWERCUT_BINS)
