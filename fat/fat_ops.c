@@ -1,6 +1,7 @@
 /* The public operations: open/close, read/write/truncate, stat, create, unlink, mkdir,
  * rmdir, rename, readdir, set_times. Lock order and write ordering: see fat.h. */
 #include "fat/fat_engine.h"
+#include "fat/fat_intent.h"
 
 static void fill_times(fat_volume *vol, uint8_t raw[32])
 {
@@ -425,6 +426,26 @@ static fs_status is_inside(fat_volume *vol, const fat_node *dir, uint32_t ancest
     return FS_STATUS_CORRUPT;
 }
 
+/* A moved directory's ".." names its new parent (0 for the root). */
+static fs_status dotdot_edit(fat_volume *vol, fat_node *moved, fat_node *parent, uint8_t dd[32], fat_dir_edit *e)
+{
+    e->offset = fat_cluster_offset(&vol->geo, moved->first_cluster) + FAT_DIRENT_SIZE;
+    blk_status s = blk_cache_read_bytes(vol->cache, e->offset, dd, FAT_DIRENT_SIZE);
+    if (s != BLK_OK)
+        return fat_status_from_blk(s);
+    raw_set_cluster(vol, dd, parent->is_root ? 0 : parent->first_cluster);
+    e->bytes = dd;
+    e->len = FAT_DIRENT_SIZE;
+    return FS_STATUS_SUCCESS;
+}
+
+/* The rename of src (in sp) to dname in dp, replacing tgt (or none); every lock held.
+ * docs/ORDERING.md, "rename": everything that can fail without a change is done first (a
+ * failed rename changes nothing); then, when the new set fits in the old entry's block
+ * (same directory), one change of that block removes the old name and writes the new one;
+ * otherwise the new set goes in with a rename record beside it (step 1), the old entry
+ * goes (step 2), the record goes (step 3), each in its own flush epoch. A replaced target
+ * goes in the new set's change when it shares its block, else in an epoch before. */
 static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, const fat_name *dname, fat_node *src,
                                fat_node *tgt)
 {
@@ -443,7 +464,6 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
     } else if (tgt) {
         return FS_STATUS_BUSY;
     }
-    st = FS_STATUS_SUCCESS;
     if (tgt) {
         if (tgt->is_dir && !src->is_dir)
             return FS_STATUS_IS_DIRECTORY;
@@ -472,8 +492,62 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
     }
     for (uint32_t i = 0; i < nf; i++)
         fp_rwlock_write_lock(vol->pool, &files[i]->lock);
+
+    /* Everything that can fail without changing anything: the new short name, the old and
+     * target entries' slots, and a place for the new set. */
+    fat_dir_set set = { .name = dname, .gap = FAT_NONE };
+    raw_from_node(src, set.entry);
+    fat_dir_edit s_del[FAT_LFN_MAX_ENTRIES + 1], t_del[FAT_LFN_MAX_ENTRIES + 1];
+    uint32_t s_n = src->lfn_count + 1u, t_n = tgt ? tgt->lfn_count + 1u : 0;
+    st = fat_dir_short_entry(dp, dname, set.entry, &set.lfn);
+    if (st == FS_STATUS_SUCCESS)
+        st = fat_dir_remove_edits(sp, src->slot, src->lfn_count, s_del);
+    if (st == FS_STATUS_SUCCESS && tgt)
+        st = fat_dir_remove_edits(dp, tgt->slot, tgt->lfn_count, t_del);
+    fat_slot_range ranges[2];
+    uint32_t nr = 0;
+    if (tgt)
+        ranges[nr++] = (fat_slot_range){ tgt->slot - tgt->lfn_count, tgt->slot + 1u };
+    bool in_place = false, beside_target = false;
+    if (st == FS_STATUS_SUCCESS && sp == dp && fat_dir_edits_one_block(s_del, s_n)) {
+        ranges[nr++] = (fat_slot_range){ src->slot - src->lfn_count, src->slot + 1u };
+        fat_place_opts o = { ranges, nr, src->slot, false };
+        st = fat_dir_find_place(dp, set.lfn + 1u, &o, &set.start, &set.gap);
+        in_place = st == FS_STATUS_SUCCESS;
+        nr--;
+        if (st == FS_STATUS_NO_FILE)
+            st = FS_STATUS_SUCCESS;
+    }
+    if (st == FS_STATUS_SUCCESS && !in_place && tgt && fat_dir_edits_one_block(t_del, t_n)) {
+        fat_place_opts o = { ranges, nr, tgt->slot, false };
+        st = fat_dir_find_place(dp, set.lfn + 2u, &o, &set.start, &set.gap);
+        beside_target = st == FS_STATUS_SUCCESS;
+        if (st == FS_STATUS_NO_FILE)
+            st = FS_STATUS_SUCCESS;
+    }
+    if (st == FS_STATUS_SUCCESS && !in_place && !beside_target) {
+        fat_place_opts o = { NULL, 0, FAT_NONE, true };
+        st = fat_dir_find_place(dp, set.lfn + 2u, &o, &set.start, &set.gap);
+    }
+    if (st != FS_STATUS_SUCCESS) {
+        for (uint32_t i = nf; i-- > 0;)
+            fp_rwlock_write_unlock(vol->pool, &files[i]->lock);
+        return st;
+    }
+
+    /* The entry carries the node's size and first cluster: its chain and data first. */
+    blk_cache_order_point(vol->cache); /* rule: rename, step 1 */
+    bool t_with_set = tgt && (beside_target || (in_place && fat_dir_edits_one_block(t_del, t_n) &&
+                                                t_del[0].offset / BLK_TRANSFER_SIZE ==
+                                                    s_del[0].offset / BLK_TRANSFER_SIZE));
     if (tgt) {
-        st = fat_dir_remove(dp, tgt->slot, tgt->lfn_count);
+        st = fat_dir_forget(dp, tgt->slot, tgt->lfn_count);
+        if (st == FS_STATUS_SUCCESS && !t_with_set) {
+            /* A replaced target in a block of its own: gone before the new name appears,
+             * so a cut never shows two entries of one name. */
+            st = fat_dir_remove_set(vol, t_del, t_n);
+            blk_cache_order_point(vol->cache); /* rule: rename, target first */
+        }
         if (st == FS_STATUS_SUCCESS) {
             tgt->unlinked = true;
             fat_node_unhash(tgt);
@@ -482,34 +556,62 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
                 fat_dir_index_drop(tgt);
         }
     }
-    uint8_t raw[32];
-    raw_from_node(src, raw);
-    /* Old entry out before the new one goes in: a cut in between loses the name (lost
-     * clusters), never leaves two entries sharing a chain. */
     if (st == FS_STATUS_SUCCESS)
-        st = fat_dir_remove(sp, src->slot, src->lfn_count);
-    if (st == FS_STATUS_SUCCESS)
-        st = fat_dir_insert(dp, dname, raw, &d);
+        st = fat_dir_forget(sp, src->slot, src->lfn_count);
+    uint8_t record[32];
+    if (st == FS_STATUS_SUCCESS) {
+        fat_dir_edit also[2 * (FAT_LFN_MAX_ENTRIES + 1)];
+        uint32_t na = 0;
+        if (t_with_set)
+            for (uint32_t i = 0; i < t_n; i++)
+                also[na++] = t_del[i];
+        if (in_place) {
+            for (uint32_t i = 0; i < s_n; i++)
+                also[na++] = s_del[i];
+        } else {
+            fat_rename_record rec = { .source_dir = fat_dir_cluster_key(sp), .source_slot = (uint16_t)src->slot,
+                                      .source_lfn_count = (uint8_t)src->lfn_count,
+                                      .moved_directory = src->is_dir && sp != dp };
+            blk_status b = blk_cache_read_bytes(vol->cache, s_del[s_n - 1].offset, rec.source_name, 11);
+            st = fat_status_from_blk(b);
+            fat_rename_record_encode(&rec, record);
+            set.record = record;
+        }
+        if (st == FS_STATUS_SUCCESS)
+            st = fat_dir_place_set(dp, &set, also, na, &d);
+    }
     if (st == FS_STATUS_SUCCESS) {
         fat_node_rehash(src, fat_dir_cluster_key(dp), d.slot, d.lfn_count, d.offset);
         src->dirent_dirty = false;
-        if (src->is_dir && sp != dp) {
-            uint8_t dd[32];
-            uint64_t at = fat_cluster_offset(&vol->geo, src->first_cluster) + 32u;
-            blk_status s = blk_cache_read_bytes(vol->cache, at, dd, sizeof(dd));
-            if (s == BLK_OK) {
-                raw_set_cluster(vol, dd, dp->is_root ? 0 : dp->first_cluster);
-                s = blk_cache_write_bytes(vol->cache, at, dd, sizeof(dd));
-            }
-            st = fat_status_from_blk(s);
-        }
-    } else if (!src->unlinked) {
-        /* The old entry is gone and the new one could not be made: the node lives on as
-         * an unlinked file so its clusters are not leaked. */
-        src->unlinked = true;
-        fat_node_unhash(src);
-        fat_node_uncommit(src);
     }
+    if (st == FS_STATUS_SUCCESS && !in_place) {
+        /* Step 2: the old name goes (and a moved directory's ".." follows). */
+        blk_cache_order_point(vol->cache); /* rule: rename, step 2 */
+        st = fat_dir_remove_set(vol, s_del, s_n);
+        if (st == FS_STATUS_SUCCESS && src->is_dir && sp != dp) {
+            uint8_t dd[32];
+            fat_dir_edit e;
+            st = dotdot_edit(vol, src, dp, dd, &e);
+            if (st == FS_STATUS_SUCCESS)
+                st = fat_dir_apply(vol, &e, 1);
+        }
+        /* Step 3: the record goes, once the old name's removal is durable. */
+        blk_cache_order_point(vol->cache); /* rule: rename, step 3 */
+        uint8_t cleared[32];
+        fat_rename_record_clear(cleared);
+        uint64_t at;
+        fs_status st3 = fat_dir_slot_offset(dp, d.slot - d.lfn_count - 1u, &at);
+        if (st3 == FS_STATUS_SUCCESS) {
+            fat_dir_edit e = { at, cleared, FAT_DIRENT_SIZE };
+            st3 = fat_dir_apply(vol, &e, 1);
+        }
+        if (st == FS_STATUS_SUCCESS)
+            st = st3;
+    }
+    if (st == FS_STATUS_SUCCESS)
+        st = fat_dir_touch(dp);
+    if (st == FS_STATUS_SUCCESS && sp != dp)
+        st = fat_dir_touch(sp);
     for (uint32_t i = nf; i-- > 0;)
         fp_rwlock_write_unlock(vol->pool, &files[i]->lock);
     return st;
