@@ -122,6 +122,7 @@ typedef struct pc_stats {
     uint64_t cuts;              /* prefix cuts checked */
     uint64_t variants;          /* lost-write variants checked */
     uint64_t fsck_runs;         /* fsck.fat -n runs */
+    uint64_t renames_in_flight; /* cut images with a live rename record */
     uint64_t failures;
 } pc_stats;
 
