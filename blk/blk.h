@@ -314,13 +314,13 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
  * from a closed epoch first has that version copied aside (a shadow, written back in its
  * own epoch), so the change cannot carry it to the device late, after writes of the epochs
  * between that depend on it. Call it before every change to a pinned buffer; then change
- * it and mark it dirty without blocking in between (if anything else blocks first,
- * check blk_cache_write_ready again). blk_cache_write_bytes and write_run do it. */
+ * it and mark it dirty without blocking in between (if anything else blocks first, prepare
+ * it again). blk_cache_write_bytes and write_run do it. */
 blk_status blk_cache_prepare_write(blk_cache *cache, blk_buf *buf);
-static inline bool blk_cache_write_ready(const blk_cache *cache, const blk_buf *buf)
-{
-    return !buf->dirty || buf->epoch == cache->epoch;
-}
+/* Blocks: the same for two pinned buffers at once (b may be NULL), for a change that spans
+ * two blocks (a FAT12 entry across a block boundary): on BLK_OK both are ready together,
+ * to be changed and marked dirty with no blocking point in between. */
+blk_status blk_cache_prepare_write_pair(blk_cache *cache, blk_buf *a, blk_buf *b);
 /* (A miss with no clean buffer to evict first writes back the oldest dirty epoch; if that
  * write fails, the miss returns its error rather than wait for a device that fails.) */
 /* The pinned buffer's contents changed: it will be written back in the current epoch. */
@@ -382,6 +382,20 @@ blk_status blk_write_batch_wait(blk_cache *cache, blk_write_batch *batch);
 blk_status blk_cache_flush(blk_cache *cache);
 /* Close the current flush epoch (see the ordering rule above). Never blocks. */
 void blk_cache_order_point(blk_cache *cache);
+/* A mark in the write order, for a caller that must later order something after a change
+ * it made earlier without ordering everything in between ("order after this point"). Take
+ * it just after the change; a zeroed mark orders nothing. Its contents are private. */
+typedef struct blk_order_mark {
+    uint32_t epoch;
+} blk_order_mark;
+static inline blk_order_mark blk_cache_order_mark(const blk_cache *cache)
+{
+    return (blk_order_mark){cache->epoch};
+}
+/* Everything changed from now on reaches the device after everything changed before
+ * `mark` was taken: an order point if no order point has come since the mark, else
+ * nothing. Never blocks. */
+void blk_cache_order_after(blk_cache *cache, blk_order_mark mark);
 /* Blocks: write back one batch (up to one merged run per staging slot, sent together) from
  * the oldest dirty epoch on, FLUSHing first if an earlier epoch is written but not yet
  * flushed. A batch spans several epochs when each fits: BARRIER, FLUSH, BARRIER between
@@ -397,5 +411,7 @@ static inline uint32_t blk_cache_dirty_count(const blk_cache *cache) { return ca
 /* Device writes that included `block` (counted for block < wear_count, else 0). */
 uint32_t blk_cache_writes_of_block(const blk_cache *cache, uint64_t block);
 static inline blk_client *blk_cache_client(blk_cache *cache) { return cache->client; }
+/* The fiber pool whose tasks may use the cache (the client's). */
+static inline fp_pool *blk_cache_pool(blk_cache *cache) { return cache->pool; }
 
 #endif

@@ -609,6 +609,123 @@ TEST(cache_block_dirtied_again_keeps_each_epochs_version_in_order)
     blk_fixture_fini(&fx);
 }
 
+/* Two tasks each order their own later write after their own earlier one with a mark:
+ * the mark orders only when no order point came since it was taken. */
+typedef struct mark_job {
+    blk_status status;
+} mark_job;
+
+static void *run_marks(void *arg)
+{
+    mark_job *j = arg;
+    uint8_t data[BLK_TRANSFER_SIZE];
+    pattern_fill(data, 1040);
+    j->status = blk_cache_write_bytes(&fx.cache, 40 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_order_mark stale = blk_cache_order_mark(&fx.cache);
+    blk_cache_order_point(&fx.cache);
+    pattern_fill(data, 2041);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_write_bytes(&fx.cache, 41 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_order_mark fresh = blk_cache_order_mark(&fx.cache);
+    blk_cache_order_after(&fx.cache, stale); /* a point came since: nothing to do */
+    pattern_fill(data, 2042);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_write_bytes(&fx.cache, 42 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_cache_order_after(&fx.cache, fresh); /* none since: closes the epoch of 41 and 42 */
+    pattern_fill(data, 3043);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_write_bytes(&fx.cache, 43 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_cache_order_after(&fx.cache, (blk_order_mark){0}); /* a zeroed mark orders nothing */
+    if (j->status == BLK_OK)
+        j->status = blk_cache_flush(&fx.cache);
+    return NULL;
+}
+
+TEST(cache_order_after_a_mark_orders_only_what_is_not_yet_ordered)
+{
+    blk_fixture_options o = small_options(64);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static mark_job j;
+    j = (mark_job){BLK_ERR_UNSPEC};
+    CHECK(blk_fixture_spawn(&fx, run_marks, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_OK);
+    static const uint64_t b40[] = {40}, b41_42[] = {41, 42}, b43[] = {43};
+    CHECK(log_respects_epochs(b40, 1, b41_42, 2));
+    CHECK(log_respects_epochs(b41_42, 2, b43, 1));
+    /* 41 and 42 share an epoch: one merged write carries both. */
+    bool merged = false;
+    for (uint64_t i = 0; i < ram_device_log_count(&fx.dev); i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        merged |= e->code == BLK_REQ_WRITE && e->block <= 41 && e->block + e->count >= 43;
+    }
+    CHECK(merged);
+    CHECK(pattern_check(fx.image + 43 * BLK_TRANSFER_SIZE, 3043));
+    blk_fixture_fini(&fx);
+}
+
+/* prepare_write_pair: two blocks dirty from a closed epoch each keep that version as a
+ * shadow, and both are ready for one change that spans them. */
+static void *run_pair(void *arg)
+{
+    mark_job *j = arg;
+    blk_buf *a = NULL, *b = NULL;
+    uint8_t data[BLK_TRANSFER_SIZE];
+    for (uint64_t block = 60; block <= 61; block++) {
+        pattern_fill(data, 1000 + block);
+        j->status = blk_cache_write_bytes(&fx.cache, block * BLK_TRANSFER_SIZE, data, sizeof data);
+        if (j->status != BLK_OK)
+            return NULL;
+    }
+    blk_cache_order_point(&fx.cache);
+    j->status = blk_cache_get(&fx.cache, 60, BLK_GET_READ, &a);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_get(&fx.cache, 61, BLK_GET_READ, &b);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_prepare_write_pair(&fx.cache, a, b);
+    if (j->status == BLK_OK) {
+        /* No blocking point from here to the marks. */
+        pattern_fill(blk_buf_data(a), 2060);
+        pattern_fill(blk_buf_data(b), 2061);
+        blk_cache_mark_dirty(&fx.cache, a);
+        blk_cache_mark_dirty(&fx.cache, b);
+    }
+    if (a)
+        blk_cache_release(&fx.cache, a);
+    if (b)
+        blk_cache_release(&fx.cache, b);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_flush(&fx.cache);
+    return NULL;
+}
+
+TEST(cache_prepare_write_pair_keeps_both_earlier_versions_in_order)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static mark_job j;
+    j = (mark_job){BLK_ERR_UNSPEC};
+    CHECK(blk_fixture_spawn(&fx, run_pair, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK_EQ(blk_cache_get_stats(&fx.cache)->shadow_copies, 2);
+    /* Each block went out twice, its first version before the FLUSH between epochs. */
+    uint64_t n = ram_device_log_count(&fx.dev);
+    int before[2] = {0, 0}, after[2] = {0, 0};
+    bool flushed = false;
+    for (uint64_t i = 0; i < n; i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        flushed |= e->code == BLK_REQ_FLUSH;
+        for (uint64_t k = 0; k < 2 && e->code == BLK_REQ_WRITE; k++)
+            if (e->block <= 60 + k && 60 + k < e->block + e->count)
+                (flushed ? after : before)[k]++;
+    }
+    CHECK(before[0] == 1 && before[1] == 1 && after[0] == 1 && after[1] == 1);
+    CHECK(pattern_check(fx.image + 60 * BLK_TRANSFER_SIZE, 2060));
+    CHECK(pattern_check(fx.image + 61 * BLK_TRANSFER_SIZE, 2061));
+    blk_fixture_fini(&fx);
+}
+
 TEST(cache_many_small_epochs_go_out_in_one_round_trip_and_in_order)
 {
     blk_fixture_options o = small_options(64);
