@@ -29,21 +29,6 @@ const char *fat_bpb_error_text(fat_bpb_error e)
     return "unknown";
 }
 
-uint32_t fat_eoc_min(fat_type t)
-{
-    return t == FAT_TYPE_12 ? FAT12_EOC_MIN : t == FAT_TYPE_16 ? FAT16_EOC_MIN : FAT32_EOC_MIN;
-}
-
-uint32_t fat_eoc_value(fat_type t)
-{
-    return t == FAT_TYPE_12 ? FAT12_EOC : t == FAT_TYPE_16 ? FAT16_EOC : FAT32_EOC;
-}
-
-uint32_t fat_bad_value(fat_type t)
-{
-    return t == FAT_TYPE_12 ? FAT12_BAD : t == FAT_TYPE_16 ? FAT16_BAD : FAT32_BAD;
-}
-
 static fs_status corrupt(fat_bpb_error *why, fat_bpb_error e)
 {
     *why = e;
@@ -53,17 +38,6 @@ static fs_status corrupt(fat_bpb_error *why, fat_bpb_error e)
 static bool media_valid(uint8_t m)
 {
     return m == 0xF0 || m >= 0xF8;
-}
-
-/* Bytes a FAT must have to hold entries 0..cluster_count+1. */
-static uint64_t fat_bytes_needed(fat_type t, uint32_t cluster_count)
-{
-    uint64_t entries = (uint64_t)cluster_count + 2;
-    switch (t) {
-    case FAT_TYPE_12: return (entries * 3 + 1) / 2;
-    case FAT_TYPE_16: return entries * 2;
-    default: return entries * 4;
-    }
 }
 
 /* The 16-bit FSInfo / backup fields use 0 and 0xFFFF for "none". */
@@ -144,7 +118,7 @@ fs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_off
     if ((g.type == FAT_TYPE_32) != (g.root_entries == 0))
         return corrupt(why, FAT_BPB_BAD_ROOT_ENTRIES);
     g.fat_bytes = (uint64_t)g.fat_sectors * g.bytes_per_sector;
-    if (g.fat_bytes < fat_bytes_needed(g.type, g.cluster_count))
+    if (g.fat_bytes < fat_entry_table_bytes(g.type, (uint64_t)g.cluster_count + FAT_FIRST_CLUSTER))
         return corrupt(why, FAT_BPB_BAD_FAT_SIZE);
 
     size_t id_at = FAT_BS16_VOLUME_ID, label_at = FAT_BS16_VOLUME_LABEL;

@@ -11,9 +11,8 @@
 #define ASYNCFAT_FAT_BPB_H
 
 #include "base/base.h"
+#include "fat/fat_entry.h"
 #include "protocol/fs_protocol.h"
-
-typedef enum fat_type { FAT_TYPE_12 = 12, FAT_TYPE_16 = 16, FAT_TYPE_32 = 32 } fat_type;
 
 typedef enum fat_bpb_error {
     FAT_BPB_OK = 0,
@@ -96,21 +95,10 @@ static inline uint64_t fat_cluster_offset(const fat_geometry *g, uint32_t c)
     return g->data_offset + (uint64_t)(c - 2u) * g->bytes_per_cluster;
 }
 
-/* Byte offset of FAT entry `c` in FAT copy `copy`, and for FAT12 the entry's bytes span two
- * bytes starting there (c * 3 / 2). */
+/* Byte offset of FAT entry `c` in FAT copy `copy` (its bytes: fat_entry.h). */
 static inline uint64_t fat_entry_offset(const fat_geometry *g, uint32_t copy, uint32_t c)
 {
-    uint64_t base = g->fat_offset + (uint64_t)copy * g->fat_bytes;
-    switch (g->type) {
-    case FAT_TYPE_12: return base + c + c / 2u;
-    case FAT_TYPE_16: return base + (uint64_t)c * 2u;
-    default: return base + (uint64_t)c * 4u;
-    }
+    return g->fat_offset + (uint64_t)copy * g->fat_bytes + fat_entry_byte(g->type, c);
 }
-
-/* The end-of-chain threshold, bad-cluster and EOC values for this FAT type. */
-uint32_t fat_eoc_min(fat_type t);
-uint32_t fat_eoc_value(fat_type t);
-uint32_t fat_bad_value(fat_type t);
 
 #endif

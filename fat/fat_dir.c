@@ -577,8 +577,7 @@ fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_
         e[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
         e[FAT_DIRENT_NT_CASE] = 0;
         uint32_t c = i == 0 ? cluster : parent_key;
-        af_store_le16(e + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
-        af_store_le16(e + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
+        fat_raw_set_cluster(vol, e, c);
         af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
     }
     uint64_t at = fat_cluster_offset(&vol->geo, cluster);

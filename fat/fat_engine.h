@@ -160,6 +160,7 @@ void fat_node_fill_stat(const fat_node *node, fs_stat *out);
 void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, fs_stat *out);
 uint32_t fat_dir_cluster_key(const fat_node *dir);
 uint32_t fat_raw_cluster(const fat_volume *vol, const uint8_t raw[32]);
+void fat_raw_set_cluster(const fat_volume *vol, uint8_t raw[32], uint32_t c);
 fat_datetime fat_now(fat_volume *vol);
 
 /* ---- fat_file.c ----------------------------------------------------------------------- */

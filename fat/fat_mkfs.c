@@ -342,29 +342,20 @@ static fs_status write_sector(blk_cache *cache, const fat_geometry *g, uint32_t 
     return io_status(blk_cache_write_bytes(cache, at, data, len));
 }
 
+/* The FAT's first entries: 0 holds the media byte under end-of-chain bits, 1 an
+ * end-of-chain (clean-shutdown bits set), and on FAT32 the root directory's one cluster
+ * ends its chain. */
 static void fat_head(const fat_geometry *g, uint8_t head[12], size_t *len)
 {
     af_memset(head, 0, 12);
-    switch (g->type) {
-    case FAT_TYPE_12:
-        /* entries 0 = 0xF00 | media, 1 = 0xFFF, packed in three bytes */
-        head[0] = g->media;
-        head[1] = 0xFF;
-        head[2] = 0xFF;
-        *len = 3;
-        break;
-    case FAT_TYPE_16:
-        af_store_le16(head, (uint16_t)(0xFF00u | g->media));
-        af_store_le16(head + 2, FAT16_EOC); /* includes the clean-shutdown bits */
-        *len = 4;
-        break;
-    default:
-        af_store_le32(head, 0x0FFFFF00u | g->media);
-        af_store_le32(head + 4, FAT32_EOC); /* includes the clean-shutdown bits */
-        af_store_le32(head + 8, FAT32_EOC); /* the root directory's single cluster */
-        *len = 12;
-        break;
+    uint32_t eoc = fat_eoc_value(g->type);
+    uint32_t entries = g->root_cluster ? g->root_cluster + 1u : FAT_FIRST_CLUSTER;
+    AF_ASSERT(fat_entry_table_bytes(g->type, entries) <= 12);
+    for (uint32_t c = 0; c < entries; c++) {
+        uint32_t v = c == 0 ? (eoc & ~0xFFu) | g->media : c == 1 || c == g->root_cluster ? eoc : FAT_ENTRY_FREE;
+        fat_entry_put(g->type, c, head + fat_entry_byte(g->type, c), v);
     }
+    *len = (size_t)fat_entry_table_bytes(g->type, entries);
 }
 
 fs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkfs_options *opt, fat_geometry *geo)

@@ -125,12 +125,20 @@ static fat_node *node_alloc(fat_volume *vol)
     return n;
 }
 
+/* The high half of the cluster field is FAT32's; FAT12/16 keep other things there (OS/2
+ * extended attributes), so it is neither read nor set on them. */
 uint32_t fat_raw_cluster(const fat_volume *vol, const uint8_t raw[32])
 {
     uint32_t c = af_load_le16(raw + FAT_DIRENT_CLUSTER_LO);
     if (vol->geo.type == FAT_TYPE_32)
         c |= (uint32_t)af_load_le16(raw + FAT_DIRENT_CLUSTER_HI) << 16;
     return c;
+}
+
+void fat_raw_set_cluster(const fat_volume *vol, uint8_t raw[32], uint32_t c)
+{
+    af_store_le16(raw + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
+    af_store_le16(raw + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
 }
 
 uint32_t fat_dir_cluster_key(const fat_node *dir)
@@ -247,11 +255,9 @@ static fs_status write_dirent(fat_node *node, bool ordered)
     af_store_le16(e + FAT_DIRENT_CREATE_TIME, node->create_time);
     af_store_le16(e + FAT_DIRENT_CREATE_DATE, node->create_date);
     af_store_le16(e + FAT_DIRENT_ACCESS_DATE, node->access_date);
-    af_store_le16(e + FAT_DIRENT_CLUSTER_HI,
-                  vol->geo.type == FAT_TYPE_32 ? (uint16_t)(node->first_cluster >> 16) : 0);
+    fat_raw_set_cluster(vol, e, node->first_cluster);
     af_store_le16(e + FAT_DIRENT_WRITE_TIME, node->write_time);
     af_store_le16(e + FAT_DIRENT_WRITE_DATE, node->write_date);
-    af_store_le16(e + FAT_DIRENT_CLUSTER_LO, (uint16_t)node->first_cluster);
     af_store_le32(e + FAT_DIRENT_SIZE_BYTES, node->is_dir ? 0 : node->size);
     blk_cache_mark_dirty(vol->cache, buf);
     blk_cache_release(vol->cache, buf);

@@ -13,12 +13,6 @@ static void fill_times(fat_volume *vol, uint8_t raw[32])
     af_store_le16(raw + FAT_DIRENT_WRITE_DATE, now.date);
 }
 
-static void raw_set_cluster(fat_volume *vol, uint8_t raw[32], uint32_t c)
-{
-    af_store_le16(raw + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
-    af_store_le16(raw + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
-}
-
 /* The entry a node would have on disk (name bytes left for fat_dir_insert). */
 static void raw_from_node(const fat_node *n, uint8_t raw[32])
 {
@@ -30,7 +24,7 @@ static void raw_from_node(const fat_node *n, uint8_t raw[32])
     af_store_le16(raw + FAT_DIRENT_ACCESS_DATE, n->access_date);
     af_store_le16(raw + FAT_DIRENT_WRITE_TIME, n->write_time);
     af_store_le16(raw + FAT_DIRENT_WRITE_DATE, n->write_date);
-    raw_set_cluster(n->vol, raw, n->first_cluster);
+    fat_raw_set_cluster(n->vol, raw, n->first_cluster);
     af_store_le32(raw + FAT_DIRENT_SIZE_BYTES, n->is_dir ? 0 : n->size);
 }
 
@@ -326,7 +320,7 @@ fs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
         uint8_t raw[32] = { 0 };
         raw[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
         fill_times(vol, raw);
-        raw_set_cluster(vol, raw, c);
+        fat_raw_set_cluster(vol, raw, c);
         /* The new directory's cluster and FAT entry first, then the entry naming it. */
         st = fat_table_set(vol, c, fat_eoc_value(vol->geo.type));
         if (st == FS_STATUS_SUCCESS)
@@ -498,7 +492,7 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
             uint64_t at = fat_cluster_offset(&vol->geo, src->first_cluster) + 32u;
             blk_status s = blk_cache_read_bytes(vol->cache, at, dd, sizeof(dd));
             if (s == BLK_OK) {
-                raw_set_cluster(vol, dd, dp->is_root ? 0 : dp->first_cluster);
+                fat_raw_set_cluster(vol, dd, dp->is_root ? 0 : dp->first_cluster);
                 s = blk_cache_write_bytes(vol->cache, at, dd, sizeof(dd));
             }
             st = fat_status_from_blk(s);

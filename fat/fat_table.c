@@ -31,48 +31,14 @@ bool fat_is_eoc(const fat_volume *vol, uint32_t value)
     return value >= fat_eoc_min(vol->geo.type);
 }
 
-static uint32_t entry_width(const fat_volume *vol)
-{
-    return vol->geo.type == FAT_TYPE_32 ? 4u : 2u;
-}
-
-static uint32_t decode_entry(const fat_volume *vol, uint32_t c, const uint8_t *p)
-{
-    switch (vol->geo.type) {
-    case FAT_TYPE_12: {
-        uint32_t v = af_load_le16(p);
-        return (c & 1u) ? v >> 4 : v & 0xFFFu;
-    }
-    case FAT_TYPE_16: return af_load_le16(p);
-    default: return af_load_le32(p) & FAT32_MASK;
-    }
-}
-
-static void encode_entry(const fat_volume *vol, uint32_t c, uint8_t *p, uint32_t value)
-{
-    switch (vol->geo.type) {
-    case FAT_TYPE_12: {
-        uint32_t v = af_load_le16(p);
-        if (c & 1u)
-            v = (v & 0x000Fu) | ((value & 0xFFFu) << 4);
-        else
-            v = (v & 0xF000u) | (value & 0xFFFu);
-        af_store_le16(p, (uint16_t)v);
-        break;
-    }
-    case FAT_TYPE_16: af_store_le16(p, (uint16_t)value); break;
-    default: af_store_le32(p, (af_load_le32(p) & ~FAT32_MASK) | (value & FAT32_MASK)); break;
-    }
-}
-
 fs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value)
 {
     uint8_t bytes[4];
     uint64_t off = fat_entry_offset(&vol->geo, vol->geo.active_fat, cluster);
-    blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, entry_width(vol));
+    blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, fat_entry_size(vol->geo.type));
     if (s != BLK_OK)
         return fat_status_from_blk(s);
-    *value = decode_entry(vol, cluster, bytes);
+    *value = fat_entry_get(vol->geo.type, cluster, bytes);
     return FS_STATUS_SUCCESS;
 }
 
@@ -81,7 +47,7 @@ static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster,
     uint64_t off = fat_entry_offset(&vol->geo, copy, cluster);
     uint64_t block = off / BLK_TRANSFER_SIZE;
     uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
-    uint32_t width = entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     blk_buf *a = NULL, *b = NULL;
     blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &a);
     if (s != BLK_OK)
@@ -105,7 +71,7 @@ static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster,
     uint8_t bytes[4];
     for (uint32_t i = 0; i < width; i++)
         bytes[i] = in + i < BLK_TRANSFER_SIZE ? blk_buf_data(a)[in + i] : blk_buf_data(b)[in + i - BLK_TRANSFER_SIZE];
-    encode_entry(vol, cluster, bytes, value);
+    fat_entry_put(vol->geo.type, cluster, bytes, value);
     for (uint32_t i = 0; i < width; i++) {
         if (in + i < BLK_TRANSFER_SIZE)
             blk_buf_data(a)[in + i] = bytes[i];
@@ -136,13 +102,13 @@ fs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value)
     return FS_STATUS_SUCCESS;
 }
 
-/* Entries [first, end) of one FAT copy that share a block (FAT16/32: never straddling). */
+/* Entries [first, end) of one FAT copy that lie wholly in one block. */
 static fs_status link_in_block(fat_volume *vol, uint32_t copy, uint32_t first, uint32_t end, uint32_t last,
                                uint32_t last_value)
 {
-    uint64_t off = fat_entry_offset(&vol->geo, copy, first);
+    uint64_t block = fat_entry_offset(&vol->geo, copy, first) / BLK_TRANSFER_SIZE;
     blk_buf *buf;
-    blk_status s = blk_cache_get(vol->cache, off / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
+    blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &buf);
     if (s == BLK_OK)
         s = blk_cache_prepare_write(vol->cache, buf);
     if (s != BLK_OK) {
@@ -150,10 +116,10 @@ static fs_status link_in_block(fat_volume *vol, uint32_t copy, uint32_t first, u
             blk_cache_release(vol->cache, buf);
         return fat_status_from_blk(s);
     }
-    uint8_t *p = blk_buf_data(buf) + off % BLK_TRANSFER_SIZE;
-    uint32_t width = entry_width(vol);
-    for (uint32_t c = first; c < end; c++, p += width)
-        encode_entry(vol, c, p, c == last ? last_value : c + 1u);
+    for (uint32_t c = first; c < end; c++) {
+        uint8_t *p = blk_buf_data(buf) + fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE;
+        fat_entry_put(vol->geo.type, c, p, c == last ? last_value : c + 1u);
+    }
     blk_cache_mark_dirty(vol->cache, buf);
     blk_cache_release(vol->cache, buf);
     return FS_STATUS_SUCCESS;
@@ -164,24 +130,23 @@ fs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, ui
     if (vol->read_only)
         return FS_STATUS_READ_ONLY_FS;
     uint32_t last = first + count - 1u;
-    if (vol->geo.type == FAT_TYPE_12) {
-        fs_status st = FS_STATUS_SUCCESS;
-        for (uint32_t c = first; c <= last && st == FS_STATUS_SUCCESS; c++)
-            st = fat_table_set(vol, c, c == last ? last_value : c + 1u);
-        return st;
-    }
-    uint32_t per_block = BLK_TRANSFER_SIZE / entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
     for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
         if (!mirror && copy != vol->geo.active_fat)
             continue;
         for (uint32_t c = first; c <= last;) {
-            /* Entry offsets within a FAT copy are cluster * width from a block-aligned or
-             * sector-aligned start: find where this block ends. */
-            uint64_t in = fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE;
-            uint32_t room = (uint32_t)((BLK_TRANSFER_SIZE - in) / entry_width(vol));
-            uint32_t end = c + af_min_u32(af_min_u32(room, per_block), last - c + 1u);
-            fs_status st = link_in_block(vol, copy, c, end, last, last_value);
+            uint64_t block_end = (fat_entry_offset(&vol->geo, copy, c) / BLK_TRANSFER_SIZE + 1) * BLK_TRANSFER_SIZE;
+            fs_status st;
+            uint32_t end = c;
+            while (end <= last && fat_entry_offset(&vol->geo, copy, end) + width <= block_end)
+                end++;
+            if (end == c) { /* a FAT12 entry across two blocks */
+                st = store_in_copy(vol, copy, c, c == last ? last_value : c + 1u);
+                end = c + 1;
+            } else {
+                st = link_in_block(vol, copy, c, end, last, last_value);
+            }
             if (st != FS_STATUS_SUCCESS)
                 return st;
             c = end;
@@ -225,7 +190,7 @@ fs_status fat_free_map_build(fat_volume *vol)
     map_set(vol, 0);
     map_set(vol, 1);
     vol->free_count = 0;
-    uint32_t width = entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     uint64_t last_block = fat_entry_offset(&vol->geo, vol->geo.active_fat, max) / BLK_TRANSFER_SIZE;
     /* The FAT is read a window of blocks at a time: one device round trip per window
      * instead of per block is most of the cost of a mount. */
@@ -254,7 +219,7 @@ fs_status fat_free_map_build(fat_volume *vol)
                 }
                 win_block = block;
             }
-            value = decode_entry(vol, c, blk_buf_data(win[block - win_block]) + in);
+            value = fat_entry_get(vol->geo.type, c, blk_buf_data(win[block - win_block]) + in);
         }
         if (value == FAT_ENTRY_FREE)
             vol->free_count++;

@@ -86,18 +86,9 @@ static void index_init(fat_volume *vol)
     vol->index_unused = 0;
 }
 
-static uint32_t clean_bit(const fat_volume *vol)
-{
-    switch (vol->geo.type) {
-    case FAT_TYPE_16: return FAT16_CLEAN_SHUTDOWN;
-    case FAT_TYPE_32: return FAT32_CLEAN_SHUTDOWN;
-    default: return 0;
-    }
-}
-
 static fs_status set_clean(fat_volume *vol, bool clean)
 {
-    uint32_t bit = clean_bit(vol);
+    uint32_t bit = fat_entry_clean_bit(vol->geo.type);
     if (bit == 0)
         return FS_STATUS_SUCCESS;
     uint32_t v;
@@ -213,7 +204,8 @@ fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fa
     st = fat_table_get(vol, 1, &entry1);
     if (st != FS_STATUS_SUCCESS)
         return st;
-    vol->was_dirty = (clean_bit(vol) != 0 && !(entry1 & clean_bit(vol))) || (vol->geo.state & FAT_STATE_DIRTY);
+    uint32_t clean = fat_entry_clean_bit(vol->geo.type);
+    vol->was_dirty = (clean != 0 && !(entry1 & clean)) || (vol->geo.state & FAT_STATE_DIRTY);
     if (!vol->read_only) {
         st = set_clean(vol, false);
         if (st == FS_STATUS_SUCCESS)

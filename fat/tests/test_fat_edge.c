@@ -596,6 +596,41 @@ TEST(fixed_root_directory_fills_up)
     CHECK(close_fsck(&tv, "root-full.img"));
 }
 
+/* A FAT12 chain linked in one run across the FAT's first block boundary, where entry 2389
+ * straddles two cache blocks (FAT at byte 512, entry c at 512 + c + c / 2). */
+typedef struct big_file_ctx {
+    uint8_t *data;
+    size_t len;
+    int ok;
+} big_file_ctx;
+
+static void write_and_read_big_file(fat_tv *t, void *arg)
+{
+    big_file_ctx *c = arg;
+    if (!EXPECT(tv_write_file(&t->vol, "/across", c->data, c->len) == FS_STATUS_SUCCESS))
+        return;
+    uint8_t *back;
+    size_t len;
+    if (EXPECT(tv_read_file(&t->vol, "/across", &back, &len) == FS_STATUS_SUCCESS)) {
+        c->ok = EXPECT(len == c->len) && EXPECT(memcmp(back, c->data, len) == 0);
+        free(back);
+    }
+}
+
+TEST(fat12_chain_across_a_fat_block_boundary)
+{
+    fat_tv tv;
+    CHECK(open_image(&tv, "fat12-across.img", 2048, 12, 1, NULL));
+    CHECK_EQ(tv.vol.geo.fat_offset, 512);
+    CHECK(tv.vol.geo.max_cluster > 2600);
+    big_file_ctx c = {malloc(2600 * 512), 2600 * 512, 0};
+    fill_pattern(c.data, c.len, 12);
+    CHECK(fat_tv_call(&tv, write_and_read_big_file, &c));
+    free(c.data);
+    CHECK(c.ok);
+    CHECK(close_fsck(&tv, "fat12-across.img"));
+}
+
 TEST(directory_of_65536_entries)
 {
     fat_tv tv;
