@@ -1,5 +1,5 @@
 # The file-system server: event loop, fd tables, command handlers, and its component.
-CORE_SRCS += server/loop.c server/fds.c server/commands.c server/fs_component.c
+CORE_SRCS += server/loop.c server/fds.c server/commands.c server/wire.c server/fs_component.c
 HOST_SRCS += platform/linux/fs_system.c platform/linux/component_memory.c
 
 TESTS += server_protocol

@@ -166,7 +166,7 @@ bool raw_load(raw_image *img, const char *path)
     if (!img->data)
         return false;
     fat_bpb_error why;
-    return fat_bpb_parse(img->data, img->len, 0, img->len, &img->g, &why) == FS_STATUS_SUCCESS;
+    return fat_bpb_parse(img->data, img->len, 0, img->len, &img->g, &why) == VFS_OK;
 }
 
 bool raw_save(const raw_image *img, const char *path)
