@@ -38,6 +38,12 @@ int cli_fail_status(const char *image, const char *path, fs_status st)
     return EXIT_FAILED;
 }
 
+int cli_fail_errno(const char *path, int err)
+{
+    cli_error(path, "%s", strerror(err));
+    return EXIT_FAILED;
+}
+
 int cli_usage(const char *cmd, const char *usage)
 {
     fprintf(stderr, "usage: asyncfat %s %s\n(asyncfat %s --help for more)\n", cmd, usage, cmd);

@@ -27,6 +27,8 @@ void cli_catch_signals(void);
 void cli_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For a failed call on image:path; returns EXIT_FAILED. */
 int cli_fail_status(const char *image, const char *path, fs_status st);
+/* For a failed system call on a local path; returns EXIT_FAILED. */
+int cli_fail_errno(const char *path, int err);
 int cli_usage(const char *cmd, const char *usage);
 
 /* An argument that names a file in an image (IMAGE:PATH) or a local file. It names an

@@ -1,0 +1,555 @@
+/* The copy engine's files in flight: chunks, operations and completions (see
+ * copy_engine.h). */
+#include "tools/copy/copy_engine.h"
+#include "tools/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Outstanding operations, at most: one per chunk, and per file no more than three beside
+ * its chunks (closing: SET_TIMES and both closes). */
+#define COPY_OPS (COPY_CHUNKS + 3u * COPY_FILES)
+#define COPY_PROGRESS_MIN (4u << 20)   /* files smaller than this copy silently */
+
+typedef struct copy_file copy_file;
+
+typedef enum { CHUNK_FREE, CHUNK_READING, CHUNK_READ, CHUNK_WRITING } copy_chunk_state;
+
+typedef struct copy_chunk {
+    copy_chunk_state state;
+    copy_file *file;
+    uint8_t *rbuf;                   /* reads land here */
+    uint8_t *wbuf;                   /* writes leave from here (== rbuf when they can) */
+    bool owns_rbuf, owns_wbuf;       /* allocated from the source's / destination's share */
+    uint64_t offset;
+    size_t len;
+} copy_chunk;
+
+typedef enum { FILE_IDLE, FILE_OPENING, FILE_DATA, FILE_CLOSING } copy_file_phase;
+
+struct copy_file {
+    copy_file_phase phase;
+    char src[4096], dst[4096];
+    copy_stat st;                    /* the source's */
+    uint64_t src_fd, dst_fd;         /* image fds, valid while src_open / dst_open */
+    int src_local, dst_local;        /* local fds, or -1 */
+    bool src_open, dst_open;
+    void *src_path, *dst_path;       /* the paths in the share regions, while needed */
+    uint64_t next_offset;            /* where the next chunk starts */
+    uint64_t written;                /* a local destination: bytes written, in order */
+    uint64_t done_bytes;             /* for progress */
+    bool end;                        /* no more chunks: end of source, error or Ctrl-C */
+    bool show_progress;
+    uint32_t chunks;                 /* chunks held */
+    uint32_t ops;                    /* operations in flight */
+    int rc;                          /* EXIT_OK, or the first failure's exit code */
+};
+
+typedef enum { OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TIMES, OP_CLOSE_SRC, OP_CLOSE_DST } copy_op_kind;
+
+typedef struct copy_op {
+    copy_op_kind kind;
+    fs_conn *conn;
+    fs_conn_ticket ticket;
+    copy_file *file;
+    copy_chunk *chunk;               /* OP_READ, OP_WRITE */
+} copy_op;
+
+struct copy_job {
+    copy_side src, dst;
+    bool progress;
+    copy_chunk chunks[COPY_CHUNKS];
+    copy_file files[COPY_FILES];
+    copy_op ops[COPY_OPS];
+    uint32_t op_count;
+    uint32_t busy_files;
+    int rc;                          /* the first failure of any file */
+};
+
+static int fail_side(const copy_side *side, const char *path, fs_status st)
+{
+    return cli_fail_status(side->image, path, st);
+}
+
+fs_status copy_side_stat(const copy_side *side, const char *path, copy_stat *out)
+{
+    memset(out, 0, sizeof *out);
+    if (side->conn) {
+        fs_stat st;
+        fs_status status = fs_conn_stat(side->conn, path, &st);
+        if (status == FS_STATUS_NO_FILE)
+            return FS_STATUS_SUCCESS;
+        if (status != FS_STATUS_SUCCESS)
+            return status;
+        out->exists = true;
+        out->is_dir = cli_is_dir_stat(&st);
+        out->size = st.size;
+        out->mtime = (int64_t)st.mtime;
+        return FS_STATUS_SUCCESS;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? FS_STATUS_SUCCESS : FS_STATUS_IO_ERROR;
+    out->exists = true;
+    out->is_dir = S_ISDIR(st.st_mode);
+    out->size = (uint64_t)st.st_size;
+    out->mtime = (int64_t)st.st_mtime;
+    return FS_STATUS_SUCCESS;
+}
+
+static void show_progress(const char *name, uint64_t done, uint64_t total)
+{
+    fprintf(stderr, "\r%s: %llu / %llu MiB (%llu%%)", name, (unsigned long long)(done >> 20),
+            (unsigned long long)(total >> 20), (unsigned long long)(total ? done * 100 / total : 100));
+}
+
+/* Record a file's first failure (the message is already out). */
+static void file_failed(copy_file *f, int rc)
+{
+    if (f->rc == EXIT_OK)
+        f->rc = rc;
+    f->end = true;
+}
+
+/* ---- operations in flight ---- */
+
+static void submit(copy_job *job, copy_op_kind kind, fs_conn *conn, fs_cmd *cmd, copy_file *f, copy_chunk *chunk)
+{
+    if (job->op_count == COPY_OPS)
+        abort(); /* COPY_OPS is the bound: a broken bound must not write past the table */
+    copy_op *op = &job->ops[job->op_count++];
+    op->kind = kind;
+    op->conn = conn;
+    op->file = f;
+    op->chunk = chunk;
+    op->ticket = fs_conn_submit(conn, cmd);
+    f->ops++;
+}
+
+/* A path operation: the path goes into a share buffer that lives until the file is done
+ * (its fs_buffer must stay valid while the command is in flight). */
+static void submit_path(copy_job *job, copy_op_kind kind, const copy_side *side, copy_file *f, void **buf,
+                        const char *path, uint64_t flags, int64_t mtime)
+{
+    fs_conn *c = side->conn;
+    size_t len = strlen(path);
+    if (!*buf) {
+        *buf = fs_conn_alloc(c, len ? len : 1);
+        memcpy(*buf, path, len);
+    }
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = kind == OP_TIMES ? FS_CMD_SET_TIMES : FS_CMD_FILE_OPEN;
+    if (kind == OP_TIMES) {
+        fs_ext_params *p = (fs_ext_params *)&cmd.params;
+        p->set_times.path = fs_conn_buffer(c, *buf, len);
+        p->set_times.atime = -1;
+        p->set_times.mtime = mtime;
+    } else {
+        cmd.params.file_open.path = fs_conn_buffer(c, *buf, len);
+        cmd.params.file_open.flags = flags;
+    }
+    submit(job, kind, c, &cmd, f, NULL);
+}
+
+static void submit_fd(copy_job *job, copy_op_kind kind, const copy_side *side, copy_file *f, uint64_t fd)
+{
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = FS_CMD_FILE_CLOSE;
+    cmd.params.file_close.fd = fd;
+    submit(job, kind, side->conn, &cmd, f, NULL);
+}
+
+static void submit_io(copy_job *job, copy_op_kind kind, const copy_side *side, copy_chunk *chunk)
+{
+    fs_conn *c = side->conn;
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    if (kind == OP_READ) {
+        cmd.type = FS_CMD_FILE_READ;
+        cmd.params.file_read.fd = chunk->file->src_fd;
+        cmd.params.file_read.offset = chunk->offset;
+        cmd.params.file_read.buf = fs_conn_buffer(c, chunk->rbuf, COPY_CHUNK);
+        chunk->state = CHUNK_READING;
+    } else {
+        cmd.type = FS_CMD_FILE_WRITE;
+        cmd.params.file_write.fd = chunk->file->dst_fd;
+        cmd.params.file_write.offset = chunk->offset;
+        cmd.params.file_write.buf = fs_conn_buffer(c, chunk->wbuf, chunk->len);
+        chunk->state = CHUNK_WRITING;
+    }
+    submit(job, kind, c, &cmd, chunk->file, chunk);
+}
+
+/* ---- one file's steps ---- */
+
+static void release_chunk(copy_chunk *chunk)
+{
+    chunk->file->chunks--;
+    chunk->file = NULL;
+    chunk->state = CHUNK_FREE;
+}
+
+static void free_paths(copy_job *job, copy_file *f)
+{
+    if (f->src_path)
+        fs_conn_free(job->src.conn, f->src_path);
+    if (f->dst_path)
+        fs_conn_free(job->dst.conn, f->dst_path);
+    f->src_path = f->dst_path = NULL;
+}
+
+/* Close whatever is open; the file is done when no operation is left. */
+static void close_file(copy_job *job, copy_file *f)
+{
+    f->phase = FILE_CLOSING;
+    if (f->src_open && job->src.conn)
+        submit_fd(job, OP_CLOSE_SRC, &job->src, f, f->src_fd);
+    else if (f->src_local >= 0)
+        close(f->src_local);
+    f->src_local = -1;
+    f->src_open = false;
+    if (f->dst_open && job->dst.conn) {
+        submit_fd(job, OP_CLOSE_DST, &job->dst, f, f->dst_fd);
+    } else if (f->dst_local >= 0) {
+        if (close(f->dst_local) != 0 && f->rc == EXIT_OK)
+            f->rc = cli_fail_errno(f->dst, errno);
+    }
+    f->dst_local = -1;
+    f->dst_open = false;
+}
+
+static void write_local_in_order(copy_job *job, copy_file *f);
+
+static void finish_if_done(copy_job *job, copy_file *f)
+{
+    if (f->phase == FILE_DATA && !job->dst.conn)
+        write_local_in_order(job, f);
+    if (f->phase == FILE_DATA && f->end && f->chunks == 0) {
+        /* Times after the last write (a write sets the modification time again), in the
+         * same batch as the closes (a close leaves the time alone). */
+        if (job->dst.conn && f->rc == EXIT_OK && !cli_interrupted)
+            submit_path(job, OP_TIMES, &job->dst, f, &f->dst_path, f->dst, 0, f->st.mtime);
+        close_file(job, f);
+    }
+    if (f->phase == FILE_CLOSING && f->ops == 0) {
+        if (f->show_progress) {
+            show_progress(cli_basename(f->src), f->done_bytes, f->st.size);
+            fputc('\n', stderr);
+        }
+        free_paths(job, f);
+        if (f->rc != EXIT_OK)
+            job->rc = f->rc;
+        f->phase = FILE_IDLE;
+        job->busy_files--;
+    }
+}
+
+static void open_destination(copy_job *job, copy_file *f)
+{
+    if (job->dst.conn) {
+        submit_path(job, OP_OPEN_DST, &job->dst, f, &f->dst_path, f->dst,
+                    FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE, 0);
+        return;
+    }
+    f->dst_local = open(f->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->dst_local < 0) {
+        file_failed(f, cli_fail_errno(f->dst, errno));
+        close_file(job, f);
+    } else {
+        f->phase = FILE_DATA;
+    }
+}
+
+/* A local destination is written in order: chunk k waits until chunk k-1 is out, so a
+ * pipe or a terminal gets the bytes in sequence. After a failure the chunks still held are
+ * dropped. */
+static void write_local_in_order(copy_job *job, copy_file *f)
+{
+    for (;;) {
+        copy_chunk *next = NULL;
+        for (uint32_t i = 0; i < COPY_CHUNKS && !next; i++) {
+            copy_chunk *chunk = &job->chunks[i];
+            if (chunk->file == f && chunk->state == CHUNK_READ && (f->rc != EXIT_OK || chunk->offset == f->written))
+                next = chunk;
+        }
+        if (!next)
+            return;
+        size_t put = 0;
+        while (put < next->len && f->rc == EXIT_OK) {
+            ssize_t w = write(f->dst_local, next->wbuf + put, next->len - put);
+            if (w < 0 && errno == EINTR && cli_interrupted)
+                file_failed(f, EXIT_INTERRUPTED);
+            else if (w < 0 && errno != EINTR)
+                file_failed(f, cli_fail_errno(f->dst, errno));
+            else if (w > 0)
+                put += (size_t)w;
+        }
+        f->written += next->len;
+        f->done_bytes += put;
+        release_chunk(next);
+    }
+}
+
+/* A chunk's data is in rbuf: send it on. */
+static void chunk_read(copy_job *job, copy_chunk *chunk)
+{
+    copy_file *f = chunk->file;
+    if (chunk->len == 0 || f->rc != EXIT_OK) {
+        release_chunk(chunk);
+        return;
+    }
+    if (chunk->wbuf != chunk->rbuf)
+        memcpy(chunk->wbuf, chunk->rbuf, chunk->len);
+    chunk->state = CHUNK_READ;
+    if (job->dst.conn)
+        submit_io(job, OP_WRITE, &job->dst, chunk);
+    else
+        write_local_in_order(job, f);
+}
+
+/* Read a local source's next chunk, in order; false at its end (or on an error). */
+static bool read_local(copy_file *f, copy_chunk *chunk)
+{
+    chunk->len = 0;
+    while (chunk->len < COPY_CHUNK) {
+        ssize_t got = read(f->src_local, chunk->rbuf + chunk->len, COPY_CHUNK - chunk->len);
+        if (got < 0 && errno == EINTR && cli_interrupted) {
+            file_failed(f, EXIT_INTERRUPTED); /* a partial chunk is dropped */
+            return false;
+        }
+        if (got < 0 && errno != EINTR) {
+            file_failed(f, cli_fail_errno(f->src, errno));
+            return false;
+        }
+        if (got == 0) {
+            f->end = true;
+            break;
+        }
+        if (got > 0)
+            chunk->len += (size_t)got;
+    }
+    return true;
+}
+
+/* Start as many chunks of f as its window and the free buffers allow. */
+static void pump_file(copy_job *job, copy_file *f)
+{
+    for (uint32_t i = 0; i < COPY_CHUNKS && f->phase == FILE_DATA && !f->end && f->chunks < COPY_FILE_CHUNKS; i++) {
+        copy_chunk *chunk = &job->chunks[i];
+        if (chunk->state != CHUNK_FREE)
+            continue;
+        if (cli_interrupted) {
+            f->end = true;
+            break;
+        }
+        chunk->file = f;
+        chunk->offset = f->next_offset;
+        f->chunks++;
+        if (job->src.conn) {
+            /* A whole chunk even past the expected size, so a file that grew is copied whole. */
+            f->next_offset += COPY_CHUNK;
+            submit_io(job, OP_READ, &job->src, chunk);
+            continue;
+        }
+        if (!read_local(f, chunk)) {
+            release_chunk(chunk);
+            break;
+        }
+        f->next_offset += chunk->len;
+        chunk_read(job, chunk);
+    }
+    finish_if_done(job, f);
+}
+
+static void pump(copy_job *job)
+{
+    for (uint32_t i = 0; i < COPY_FILES; i++)
+        if (job->files[i].phase == FILE_DATA)
+            pump_file(job, &job->files[i]);
+}
+
+static void op_done(copy_job *job, const copy_op *op, const fs_cmpl *cmpl)
+{
+    copy_file *f = op->file;
+    copy_chunk *chunk = op->chunk;
+    fs_status st = (fs_status)cmpl->status;
+    f->ops--;
+    switch (op->kind) {
+    case OP_OPEN_SRC:
+        if (st != FS_STATUS_SUCCESS) {
+            file_failed(f, fail_side(&job->src, f->src, st));
+            close_file(job, f);
+            break;
+        }
+        f->src_fd = cmpl->data;
+        f->src_open = true;
+        open_destination(job, f);
+        break;
+    case OP_OPEN_DST:
+        if (st != FS_STATUS_SUCCESS) {
+            file_failed(f, fail_side(&job->dst, f->dst, st));
+            close_file(job, f);
+            break;
+        }
+        f->dst_fd = cmpl->data;
+        f->dst_open = true;
+        f->phase = FILE_DATA;
+        break;
+    case OP_READ:
+        if (st != FS_STATUS_SUCCESS) {
+            if (f->rc == EXIT_OK)
+                file_failed(f, fail_side(&job->src, f->src, st));
+            release_chunk(chunk);
+            break;
+        }
+        chunk->len = cmpl->data > COPY_CHUNK ? COPY_CHUNK : (size_t)cmpl->data;
+        if (chunk->len < COPY_CHUNK)
+            f->end = true;
+        chunk_read(job, chunk);
+        break;
+    case OP_WRITE:
+        if (st == FS_STATUS_SUCCESS && cmpl->data != chunk->len)
+            st = FS_STATUS_NO_SPACE;
+        if (st != FS_STATUS_SUCCESS && f->rc == EXIT_OK)
+            file_failed(f, fail_side(&job->dst, f->dst, st));
+        f->done_bytes += chunk->len;
+        release_chunk(chunk);
+        break;
+    case OP_TIMES:
+        break; /* a failure to set the time is not the copy's */
+    case OP_CLOSE_SRC:
+        break;
+    case OP_CLOSE_DST:
+        if (st != FS_STATUS_SUCCESS && f->rc == EXIT_OK)
+            f->rc = fail_side(&job->dst, f->dst, st);
+        break;
+    }
+    finish_if_done(job, f);
+    if (f->show_progress && f->phase == FILE_DATA && f->rc == EXIT_OK)
+        show_progress(cli_basename(f->src), f->done_bytes, f->st.size);
+}
+
+/* Wait for one operation and carry on from it. The wait is on the oldest operation's
+ * connection, for any of that connection's operations: with two images, the other's
+ * completions wait their turn, but every one comes. False if nothing was in flight (then
+ * no file is busy either: each one's lowest chunk, and every open, close or SET_TIMES, is
+ * an operation in flight). */
+static bool step(copy_job *job)
+{
+    pump(job);
+    if (job->op_count == 0)
+        return false;
+    fs_conn *conn = job->ops[0].conn;
+    fs_conn_ticket tickets[COPY_OPS];
+    uint32_t index[COPY_OPS], n = 0;
+    for (uint32_t i = 0; i < job->op_count; i++)
+        if (job->ops[i].conn == conn) {
+            tickets[n] = job->ops[i].ticket;
+            index[n++] = i;
+        }
+    fs_cmpl cmpl;
+    uint32_t which = index[fs_conn_wait_any(conn, tickets, n, &cmpl)];
+    copy_op op = job->ops[which];
+    memmove(&job->ops[which], &job->ops[which + 1], (job->op_count - which - 1) * sizeof(copy_op));
+    job->op_count--;
+    op_done(job, &op, &cmpl);
+    return true;
+}
+
+void copy_job_add_file(copy_job *job, const char *src, const char *dst, const copy_stat *st)
+{
+    while (job->busy_files == COPY_FILES && step(job))
+        continue;
+    copy_file *f = NULL;
+    for (uint32_t i = 0; !f; i++)
+        if (job->files[i].phase == FILE_IDLE)
+            f = &job->files[i];
+    memset(f, 0, sizeof *f);
+    snprintf(f->src, sizeof f->src, "%s", src);
+    snprintf(f->dst, sizeof f->dst, "%s", dst);
+    f->st = *st;
+    f->src_local = f->dst_local = -1;
+    f->show_progress = job->progress && st->size >= COPY_PROGRESS_MIN;
+    f->phase = FILE_OPENING;
+    job->busy_files++;
+    if (job->src.conn) {
+        submit_path(job, OP_OPEN_SRC, &job->src, f, &f->src_path, src, FS_OPEN_FLAGS_READ_ONLY, 0);
+        return;
+    }
+    f->src_local = open(src, O_RDONLY | O_CLOEXEC);
+    if (f->src_local < 0) {
+        file_failed(f, cli_fail_errno(src, errno));
+        close_file(job, f);
+        finish_if_done(job, f);
+        return;
+    }
+    open_destination(job, f);
+    finish_if_done(job, f);
+}
+
+/* ---- the job ---- */
+
+static bool alloc_buffers(copy_job *job)
+{
+    for (uint32_t i = 0; i < COPY_CHUNKS; i++) {
+        copy_chunk *chunk = &job->chunks[i];
+        uint8_t *r = job->src.conn ? fs_conn_alloc(job->src.conn, COPY_CHUNK) : NULL;
+        /* Within one image a chunk is read into and written from the same buffer. */
+        uint8_t *w = job->dst.conn && job->dst.conn != job->src.conn ? fs_conn_alloc(job->dst.conn, COPY_CHUNK)
+                                                                     : NULL;
+        chunk->owns_rbuf = r != NULL;
+        chunk->owns_wbuf = w != NULL;
+        chunk->rbuf = r ? r : w;
+        chunk->wbuf = w ? w : r;
+        if (!chunk->rbuf || (job->src.conn && !r) || (job->dst.conn && !chunk->wbuf))
+            return false;
+    }
+    return true;
+}
+
+static void free_buffers(copy_job *job)
+{
+    for (uint32_t i = 0; i < COPY_CHUNKS; i++) {
+        copy_chunk *chunk = &job->chunks[i];
+        if (chunk->owns_rbuf)
+            fs_conn_free(job->src.conn, chunk->rbuf);
+        if (chunk->owns_wbuf)
+            fs_conn_free(job->dst.conn, chunk->wbuf);
+        memset(chunk, 0, sizeof *chunk);
+    }
+}
+
+copy_job *copy_job_start(const copy_side *src, const copy_side *dst, bool progress)
+{
+    copy_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return NULL;
+    job->src = *src;
+    job->dst = *dst;
+    job->progress = progress;
+    if (!alloc_buffers(job)) {
+        free_buffers(job);
+        free(job);
+        return NULL;
+    }
+    return job;
+}
+
+int copy_job_finish(copy_job *job)
+{
+    while (job->busy_files > 0 && step(job))
+        continue;
+    int rc = job->rc;
+    free_buffers(job);
+    free(job);
+    return rc;
+}
+
+const copy_side *copy_job_source(const copy_job *job) { return &job->src; }
+const copy_side *copy_job_destination(const copy_job *job) { return &job->dst; }
