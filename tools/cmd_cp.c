@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char cp_usage[] = "[-r] SOURCE DEST";
@@ -21,6 +22,38 @@ static void cp_help(void)
            "and leaves the volume consistent.\n\n"
            "  -r   copy directories recursively\n",
            cp_usage);
+}
+
+/* Within one image, a copy onto itself would empty the file before reading it, and a
+ * directory copied into itself would meet its own copy as it walks: refuse both, as GNU cp
+ * does. Names are no guide (FAT ignores case, and short aliases name files too), so each
+ * prefix of the target that exists is compared with the source by its ino. */
+static int refuse_onto_itself(const copy_side *side, const char *src_path, const copy_stat *ss, const char *target)
+{
+    size_t n = strlen(target);
+    char prefix[4096];
+    for (size_t end = 0; end <= n && end < sizeof prefix; end++) {
+        if ((end < n && target[end] != '/') || (end > 0 && target[end - 1] == '/'))
+            continue; /* inside a component, or an empty one */
+        size_t len = end == 0 ? 1 : end; /* "/" first */
+        memcpy(prefix, target, len);
+        prefix[len] = '\0';
+        copy_stat cs;
+        if (copy_side_stat(side, prefix, &cs) != FS_STATUS_SUCCESS || !cs.exists)
+            return EXIT_OK; /* nothing below a missing directory exists either */
+        if (cs.ino != ss->ino)
+            continue;
+        size_t rest = end;
+        while (rest < n && target[rest] == '/')
+            rest++;
+        if (rest == n && end > 0)
+            cli_error("cp", "'%s:%s' and '%s:%s' are the same file", side->image, src_path, side->image, target);
+        else
+            cli_error("cp", "cannot copy a directory, '%s:%s', into itself, '%s:%s'", side->image, src_path,
+                      side->image, target);
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
 }
 
 /* Copy src_path (on `from`) to dst_path (on `to`): into it if it is a directory. The
@@ -48,6 +81,8 @@ static int copy_request(const copy_side *from, const copy_side *to, const char *
         cli_error(dst_arg, "not a directory");
         return EXIT_FAILED;
     }
+    if (from->conn && from->conn == to->conn && refuse_onto_itself(to, src_path, &ss, target) != EXIT_OK)
+        return EXIT_FAILED;
     copy_job *job = copy_job_start(from, to, isatty(STDERR_FILENO));
     if (!job) {
         cli_error("cp", "out of memory");
@@ -62,6 +97,13 @@ static int copy_request(const copy_side *from, const copy_side *to, const char *
     if (rc == EXIT_OK)
         rc = files_rc == EXIT_INTERRUPTED ? EXIT_OK : files_rc;
     return rc;
+}
+
+/* Two names of one image file (another path to it, a link): one session serves both. */
+static bool same_image(const char *a, const char *b)
+{
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 int cmd_cp(int argc, char **argv)
@@ -90,7 +132,7 @@ int cmd_cp(int argc, char **argv)
     }
     static cli_session sessions[2];
     copy_side from = {NULL, src.image}, to = {NULL, dst.image};
-    bool same = src.in_image && dst.in_image && strcmp(src.image, dst.image) == 0;
+    bool same = src.in_image && dst.in_image && same_image(src.image, dst.image);
     if (src.in_image) {
         if (cli_session_open_sized(&sessions[0], src.image, !same, COPY_SHARE_BYTES, CLI_DATA_BYTES) != 0)
             return EXIT_FAILED;

@@ -49,7 +49,16 @@ struct copy_file {
     int rc;                          /* EXIT_OK, or the first failure's exit code */
 };
 
-typedef enum { OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TIMES, OP_CLOSE_SRC, OP_CLOSE_DST } copy_op_kind;
+typedef enum {
+    OP_OPEN_SRC,
+    OP_OPEN_DST,                     /* OPEN_STAT, not truncating: the record tells which file it is */
+    OP_TRUNCATE_DST,                 /* to 0, once the file is known to be no other copy's */
+    OP_READ,
+    OP_WRITE,
+    OP_TIMES,
+    OP_CLOSE_SRC,
+    OP_CLOSE_DST
+} copy_op_kind;
 
 typedef struct copy_op {
     copy_op_kind kind;
@@ -58,6 +67,13 @@ typedef struct copy_op {
     copy_file *file;
     copy_chunk *chunk;               /* OP_READ, OP_WRITE */
 } copy_op;
+
+/* An image destination file this job opened: by its ino (the place of its entry), the path
+ * it was opened by. */
+typedef struct copy_claim {
+    uint64_t ino;                    /* 0: a free slot */
+    char *path;
+} copy_claim;
 
 struct copy_job {
     copy_side src, dst;
@@ -68,11 +84,25 @@ struct copy_job {
     uint32_t op_count;
     uint32_t busy_files;
     int rc;                          /* the first failure of any file */
+    copy_claim *claims;              /* open addressing, claim_slots a power of two */
+    size_t claim_slots, claim_count;
 };
 
 static int fail_side(const copy_side *side, const char *path, fs_status st)
 {
     return cli_fail_status(side->image, path, st);
+}
+
+void copy_stat_from_fs(const fs_stat *st, copy_stat *out)
+{
+    *out = (copy_stat){.exists = true, .is_dir = cli_is_dir_stat(st), .size = st->size,
+                       .mtime = (int64_t)st->mtime, .dev = st->dev, .ino = st->ino};
+}
+
+void copy_stat_from_local(const struct stat *st, copy_stat *out)
+{
+    *out = (copy_stat){.exists = true, .is_dir = S_ISDIR(st->st_mode), .size = (uint64_t)st->st_size,
+                       .mtime = (int64_t)st->st_mtime, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino};
 }
 
 fs_status copy_side_stat(const copy_side *side, const char *path, copy_stat *out)
@@ -85,19 +115,13 @@ fs_status copy_side_stat(const copy_side *side, const char *path, copy_stat *out
             return FS_STATUS_SUCCESS;
         if (status != FS_STATUS_SUCCESS)
             return status;
-        out->exists = true;
-        out->is_dir = cli_is_dir_stat(&st);
-        out->size = st.size;
-        out->mtime = (int64_t)st.mtime;
+        copy_stat_from_fs(&st, out);
         return FS_STATUS_SUCCESS;
     }
     struct stat st;
     if (stat(path, &st) != 0)
         return errno == ENOENT ? FS_STATUS_SUCCESS : FS_STATUS_IO_ERROR;
-    out->exists = true;
-    out->is_dir = S_ISDIR(st.st_mode);
-    out->size = (uint64_t)st.st_size;
-    out->mtime = (int64_t)st.st_mtime;
+    copy_stat_from_local(&st, out);
     return FS_STATUS_SUCCESS;
 }
 
@@ -130,60 +154,52 @@ static void submit(copy_job *job, copy_op_kind kind, fs_conn *conn, fs_cmd *cmd,
     f->ops++;
 }
 
+/* Where OPEN_STAT's record goes in a path's share buffer: after the path. */
+static size_t record_offset(size_t path_len) { return (path_len + 7u) & ~(size_t)7u; }
+
 /* A path operation: the path goes into a share buffer that lives until the file is done
- * (its fs_buffer must stay valid while the command is in flight). */
+ * (its fs_buffer must stay valid while the command is in flight), with room for a record
+ * after it. */
 static void submit_path(copy_job *job, copy_op_kind kind, const copy_side *side, copy_file *f, void **buf,
                         const char *path, uint64_t flags, int64_t mtime)
 {
     fs_conn *c = side->conn;
     size_t len = strlen(path);
     if (!*buf) {
-        *buf = fs_conn_alloc(c, len ? len : 1);
+        *buf = fs_conn_alloc(c, record_offset(len) + sizeof(fs_stat));
         memcpy(*buf, path, len);
     }
+    fs_buffer path_buf = fs_conn_buffer(c, *buf, len);
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
-    cmd.type = kind == OP_TIMES ? FS_CMD_SET_TIMES : FS_CMD_FILE_OPEN;
+    fs_ext_params *p = (fs_ext_params *)&cmd.params;
     if (kind == OP_TIMES) {
-        fs_ext_params *p = (fs_ext_params *)&cmd.params;
-        p->set_times.path = fs_conn_buffer(c, *buf, len);
+        cmd.type = FS_CMD_SET_TIMES;
+        p->set_times.path = path_buf;
         p->set_times.atime = -1;
         p->set_times.mtime = mtime;
+    } else if (kind == OP_OPEN_DST) {
+        cmd.type = FS_CMD_OPEN_STAT;
+        p->open_stat.path = path_buf;
+        p->open_stat.flags = flags;
+        p->open_stat.stat = fs_conn_buffer(c, (uint8_t *)*buf + record_offset(len), sizeof(fs_stat));
     } else {
-        cmd.params.file_open.path = fs_conn_buffer(c, *buf, len);
+        cmd.type = FS_CMD_FILE_OPEN;
+        cmd.params.file_open.path = path_buf;
         cmd.params.file_open.flags = flags;
     }
     submit(job, kind, c, &cmd, f, NULL);
 }
 
+/* FILE_CLOSE, or for OP_TRUNCATE_DST a FILE_TRUNCATE to 0. */
 static void submit_fd(copy_job *job, copy_op_kind kind, const copy_side *side, copy_file *f, uint64_t fd)
 {
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_FILE_CLOSE;
-    cmd.params.file_close.fd = fd;
+    cmd.type = kind == OP_TRUNCATE_DST ? FS_CMD_FILE_TRUNCATE : FS_CMD_FILE_CLOSE;
+    cmd.params.file_truncate.fd = fd;
+    cmd.params.file_truncate.length = 0;
     submit(job, kind, side->conn, &cmd, f, NULL);
-}
-
-static void submit_io(copy_job *job, copy_op_kind kind, const copy_side *side, copy_chunk *chunk)
-{
-    fs_conn *c = side->conn;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    if (kind == OP_READ) {
-        cmd.type = FS_CMD_FILE_READ;
-        cmd.params.file_read.fd = chunk->file->src_fd;
-        cmd.params.file_read.offset = chunk->offset;
-        cmd.params.file_read.buf = fs_conn_buffer(c, chunk->rbuf, COPY_CHUNK);
-        chunk->state = CHUNK_READING;
-    } else {
-        cmd.type = FS_CMD_FILE_WRITE;
-        cmd.params.file_write.fd = chunk->file->dst_fd;
-        cmd.params.file_write.offset = chunk->offset;
-        cmd.params.file_write.buf = fs_conn_buffer(c, chunk->wbuf, chunk->len);
-        chunk->state = CHUNK_WRITING;
-    }
-    submit(job, kind, c, &cmd, chunk->file, chunk);
 }
 
 /* ---- one file's steps ---- */
@@ -250,11 +266,111 @@ static void finish_if_done(copy_job *job, copy_file *f)
     }
 }
 
+/* ---- destination files this job opened ----
+ * Two source names can name one file on the volume (FAT names ignore case; the server
+ * strips trailing dots and spaces; a short alias names its file). The second one must not
+ * overwrite what the first copied, so the destination is opened without truncating, the
+ * record its open returns says which file it is, and only a file no other copy of this job
+ * opened is truncated and written: the first to open it keeps it, as GNU cp keeps a file
+ * it "just created". */
+
+/* 0: ino is now `path`'s; 1: another copy opened it (*owner gets that copy's path);
+ * -1: out of memory. */
+static int claim_destination(copy_job *job, uint64_t ino, const char *path, const char **owner)
+{
+    if (job->claim_count * 2 >= job->claim_slots) {
+        size_t slots = job->claim_slots ? job->claim_slots * 2 : 1024;
+        copy_claim *grown = calloc(slots, sizeof *grown);
+        if (!grown)
+            return -1;
+        for (size_t i = 0; i < job->claim_slots; i++) {
+            if (!job->claims[i].ino)
+                continue;
+            size_t at = job->claims[i].ino & (slots - 1);
+            while (grown[at].ino)
+                at = (at + 1) & (slots - 1);
+            grown[at] = job->claims[i];
+        }
+        free(job->claims);
+        job->claims = grown;
+        job->claim_slots = slots;
+    }
+    size_t at = ino & (job->claim_slots - 1);
+    while (job->claims[at].ino && job->claims[at].ino != ino)
+        at = (at + 1) & (job->claim_slots - 1);
+    if (job->claims[at].ino) {
+        *owner = job->claims[at].path;
+        return 1;
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    job->claims[at] = (copy_claim){ino, copy};
+    job->claim_count++;
+    return 0;
+}
+
+static void free_claims(copy_job *job)
+{
+    for (size_t i = 0; i < job->claim_slots; i++)
+        free(job->claims[i].path);
+    free(job->claims);
+}
+
+/* OPEN_STAT opened the destination: go on with it if it is no other copy's (emptying it
+ * first if it has data), else report the clash and close it untouched. */
+static void destination_opened(copy_job *job, copy_file *f, uint64_t fd)
+{
+    f->dst_fd = fd;
+    f->dst_open = true;
+    fs_stat rec;
+    memcpy(&rec, (const uint8_t *)f->dst_path + record_offset(strlen(f->dst)), sizeof rec);
+    const char *owner = NULL;
+    int claimed = claim_destination(job, rec.ino, f->dst, &owner);
+    if (claimed != 0) {
+        if (claimed < 0)
+            cli_error("cp", "out of memory");
+        else if (job->src.conn)
+            cli_error("cp", "will not overwrite just-created '%s:%s' with '%s:%s' (the same name on FAT)",
+                      job->dst.image, owner, job->src.image, f->src);
+        else
+            cli_error("cp", "will not overwrite just-created '%s:%s' with '%s' (the same name on FAT)",
+                      job->dst.image, owner, f->src);
+        file_failed(f, EXIT_FAILED);
+        close_file(job, f);
+    } else if (rec.size > 0) {
+        submit_fd(job, OP_TRUNCATE_DST, &job->dst, f, fd);
+    } else {
+        f->phase = FILE_DATA;
+    }
+}
+
+static void submit_io(copy_job *job, copy_op_kind kind, const copy_side *side, copy_chunk *chunk)
+{
+    fs_conn *c = side->conn;
+    fs_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    if (kind == OP_READ) {
+        cmd.type = FS_CMD_FILE_READ;
+        cmd.params.file_read.fd = chunk->file->src_fd;
+        cmd.params.file_read.offset = chunk->offset;
+        cmd.params.file_read.buf = fs_conn_buffer(c, chunk->rbuf, COPY_CHUNK);
+        chunk->state = CHUNK_READING;
+    } else {
+        cmd.type = FS_CMD_FILE_WRITE;
+        cmd.params.file_write.fd = chunk->file->dst_fd;
+        cmd.params.file_write.offset = chunk->offset;
+        cmd.params.file_write.buf = fs_conn_buffer(c, chunk->wbuf, chunk->len);
+        chunk->state = CHUNK_WRITING;
+    }
+    submit(job, kind, c, &cmd, chunk->file, chunk);
+}
+
 static void open_destination(copy_job *job, copy_file *f)
 {
     if (job->dst.conn) {
         submit_path(job, OP_OPEN_DST, &job->dst, f, &f->dst_path, f->dst,
-                    FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE, 0);
+                    FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE, 0);
         return;
     }
     f->dst_local = open(f->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -397,8 +513,14 @@ static void op_done(copy_job *job, const copy_op *op, const fs_cmpl *cmpl)
             close_file(job, f);
             break;
         }
-        f->dst_fd = cmpl->data;
-        f->dst_open = true;
+        destination_opened(job, f, cmpl->data);
+        break;
+    case OP_TRUNCATE_DST:
+        if (st != FS_STATUS_SUCCESS) {
+            file_failed(f, fail_side(&job->dst, f->dst, st));
+            close_file(job, f);
+            break;
+        }
         f->phase = FILE_DATA;
         break;
     case OP_READ:
@@ -547,6 +669,7 @@ int copy_job_finish(copy_job *job)
         continue;
     int rc = job->rc;
     free_buffers(job);
+    free_claims(job);
     free(job);
     return rc;
 }

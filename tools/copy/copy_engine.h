@@ -13,11 +13,15 @@
  * its own errors and the others go on. Long copies show progress on a terminal.
  *
  * A file goes through: open the source, then the destination (only once the source opened,
- * so a missing source creates nothing), chunks (read, then write), then SET_TIMES on an
+ * so a missing source creates nothing; an image destination without truncating it, and
+ * truncated once it is known to be no other copy's: two source names may name one file on
+ * FAT, and the first copy keeps it while the later ones are reported, as GNU cp does for a
+ * file it just created), chunks (read, then write), then SET_TIMES on an
  * image destination (the source's mtime) together with both closes: a write stamps the
  * time when it runs and a close never does, so once the writes are done the two may run in
  * either order. A tree's directories are created a directory's worth at a time (one batch
- * of DIR_CREATEs per source directory), not one round trip each (copy_tree.c). Ctrl-C
+ * of DIR_CREATEs per source directory), not one round trip each; two that the volume takes
+ * for one are not merged (copy_tree.c). Ctrl-C
  * (cli_interrupted) stops new reads and new files; what is in flight completes and every
  * file is closed, so the caller's sessions can unmount cleanly.
  */
@@ -25,6 +29,8 @@
 #define ASYNCFAT_TOOLS_COPY_COPY_ENGINE_H
 
 #include "tools/fs_client.h"
+
+#include <sys/stat.h>
 
 /* Chunks of 512 KiB, 8 in flight per file: larger requests than the blocking calls' (fewer
  * round trips), a 4 MiB window that keeps the server and the driver busy, and no more
@@ -47,6 +53,8 @@ typedef struct copy_stat {
     bool exists, is_dir;
     uint64_t size;
     int64_t mtime;                     /* Unix seconds */
+    uint64_t dev, ino;                 /* which file it is, on its side (an image's ino is the
+                                        * place of its directory entry) */
 } copy_stat;
 
 typedef struct copy_job copy_job;
@@ -59,6 +67,8 @@ copy_job *copy_job_start(const copy_side *src, const copy_side *dst, bool progre
  * code (EXIT_INTERRUPTED for a file stopped by Ctrl-C). */
 int copy_job_finish(copy_job *job);
 
+void copy_stat_from_fs(const fs_stat *st, copy_stat *out);
+void copy_stat_from_local(const struct stat *st, copy_stat *out);
 /* A path's attributes; a missing path is SUCCESS with exists false. A local failure is
  * FS_STATUS_IO_ERROR with errno set. */
 fs_status copy_side_stat(const copy_side *side, const char *path, copy_stat *out);

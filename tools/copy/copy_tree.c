@@ -12,13 +12,13 @@
 
 #define COPY_MKDIR_BATCH 32u           /* DIR_CREATEs in flight at once */
 
-static int made_dir(copy_job *job, const char *path, fs_status st);
+static int made_dir(copy_job *job, const char *path, fs_status st, uint64_t *ino);
 
 static int make_dir(copy_job *job, const char *path)
 {
     const copy_side *dst = copy_job_destination(job);
     if (dst->conn)
-        return made_dir(job, path, fs_conn_mkdir(dst->conn, path));
+        return made_dir(job, path, fs_conn_mkdir(dst->conn, path), &(uint64_t){0});
     if (mkdir(path, 0755) != 0 && errno != EEXIST)
         return cli_fail_errno(path, errno);
     return EXIT_OK;
@@ -42,14 +42,6 @@ static void free_entries(entry_list *l)
     free(l->entries);
 }
 
-static void from_fs_stat(const fs_stat *st, copy_stat *out)
-{
-    out->exists = true;
-    out->is_dir = cli_is_dir_stat(st);
-    out->size = st->size;
-    out->mtime = (int64_t)st->mtime;
-}
-
 /* A source directory's entries with their attributes (an image directory read gives them
  * at no extra round trip). */
 static int list_source(copy_job *job, const char *path, entry_list *out)
@@ -65,7 +57,7 @@ static int list_source(copy_job *job, const char *path, entry_list *out)
         for (size_t i = 0; out->entries && i < d.count; i++) {
             out->entries[i].name = d.entries[i].name;
             d.entries[i].name = NULL;
-            from_fs_stat(&d.entries[i].st, &out->entries[i].st);
+            copy_stat_from_fs(&d.entries[i].st, &out->entries[i].st);
         }
         out->count = out->entries ? d.count : 0;
         cli_dir_free(&d);
@@ -94,29 +86,103 @@ static int list_source(copy_job *job, const char *path, entry_list *out)
             entry->err = errno;
             continue;
         }
-        entry->st = (copy_stat){.exists = true, .is_dir = S_ISDIR(st.st_mode), .size = (uint64_t)st.st_size,
-                                .mtime = (int64_t)st.st_mtime};
+        copy_stat_from_local(&st, &entry->st);
     }
     closedir(dir);
     return EXIT_OK;
 }
 
-/* An image directory that DIR_CREATE found existing is fine if it is a directory. */
-static int made_dir(copy_job *job, const char *path, fs_status st)
+/* An image directory that DIR_CREATE found existing is fine if it is a directory (*ino
+ * gets its ino; 0 for one just made). */
+static int made_dir(copy_job *job, const char *path, fs_status st, uint64_t *ino)
 {
     const copy_side *dst = copy_job_destination(job);
+    *ino = 0;
     if (st == FS_STATUS_ALREADY_EXISTS) {
         copy_stat cs;
-        if (copy_side_stat(dst, path, &cs) == FS_STATUS_SUCCESS && cs.is_dir)
+        if (copy_side_stat(dst, path, &cs) == FS_STATUS_SUCCESS && cs.is_dir) {
+            *ino = cs.ino;
             return EXIT_OK;
+        }
     }
     return st == FS_STATUS_SUCCESS ? EXIT_OK : cli_fail_status(dst->image, path, st);
 }
 
+typedef struct twin_key {
+    uint64_t ino;
+    size_t index;
+} twin_key;
+
+static int by_ino_then_index(const void *a, const void *b)
+{
+    const twin_key *x = a, *y = b;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Subdirectories whose names the volume takes for one (FAT names ignore case; trailing
+ * dots): the first in the listing has the directory, each later one is reported and not
+ * copied, as copy_engine.c does for files. Twins show only as a DIR_CREATE that found a
+ * directory, so with none (a fresh copy) nothing is asked; otherwise the inos of the ones
+ * just made are fetched and compared with the others'. */
+static int refuse_twins(copy_job *job, const char *src_path, const char *dst_path, const entry_list *list,
+                        bool *made, uint64_t *ino)
+{
+    const copy_side *dst = copy_job_destination(job);
+    size_t n = 0;
+    bool existed = false;
+    for (size_t i = 0; i < list->count; i++) {
+        n += made[i];
+        existed |= made[i] && ino[i] != 0;
+    }
+    if (!existed || n < 2)
+        return EXIT_OK;
+    twin_key *keys = calloc(n, sizeof *keys);
+    if (!keys)
+        return cli_fail_errno(src_path, ENOMEM);
+    char child[4096];
+    n = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        if (!made[i])
+            continue;
+        if (!ino[i]) {
+            copy_stat cs;
+            cli_join(child, sizeof child, dst_path, list->entries[i].name);
+            if (copy_side_stat(dst, child, &cs) == FS_STATUS_SUCCESS)
+                ino[i] = cs.ino;
+        }
+        keys[n++] = (twin_key){ino[i], i};
+    }
+    qsort(keys, n, sizeof *keys, by_ino_then_index);
+    int rc = EXIT_OK;
+    for (size_t k = 1; k < n; k++) {
+        if (keys[k].ino == 0 || keys[k].ino != keys[k - 1].ino)
+            continue;
+        size_t kept = k - 1;
+        while (kept > 0 && keys[kept - 1].ino == keys[k].ino)
+            kept--;
+        char src_child[4096];
+        cli_join(child, sizeof child, dst_path, list->entries[keys[kept].index].name);
+        cli_join(src_child, sizeof src_child, src_path, list->entries[keys[k].index].name);
+        if (copy_job_source(job)->conn)
+            cli_error("cp", "will not merge '%s:%s' into just-copied '%s:%s' (the same name on FAT)",
+                      copy_job_source(job)->image, src_child, dst->image, child);
+        else
+            cli_error("cp", "will not merge '%s' into just-copied '%s:%s' (the same name on FAT)", src_child,
+                      dst->image, child);
+        made[keys[k].index] = false;
+        rc = EXIT_FAILED;
+    }
+    free(keys);
+    return rc;
+}
+
 /* Create the destination directories of a source directory's subdirectories: on an image,
  * COPY_MKDIR_BATCH DIR_CREATEs at a time, in flight together with the files being copied.
- * made[i] tells whether entry i (a directory) may be descended into. */
-static int make_subdirs(copy_job *job, const char *dst_path, const entry_list *list, bool *made)
+ * made[i] tells whether entry i (a directory) may be descended into; ino[i] is the ino of
+ * an image directory that existed already (0 otherwise). */
+static int make_subdirs(copy_job *job, const char *dst_path, const entry_list *list, bool *made, uint64_t *ino)
 {
     int rc = EXIT_OK;
     fs_conn *c = copy_job_destination(job)->conn;
@@ -154,7 +220,7 @@ static int make_subdirs(copy_job *job, const char *dst_path, const entry_list *l
             fs_conn_wait(c, tickets[k], &cmpl);
             fs_conn_free(c, paths[k]);
             cli_join(child, sizeof child, dst_path, list->entries[batch[k]].name);
-            int r = made_dir(job, child, (fs_status)cmpl.status);
+            int r = made_dir(job, child, (fs_status)cmpl.status, &ino[batch[k]]);
             made[batch[k]] = r == EXIT_OK;
             if (r != EXIT_OK)
                 rc = r;
@@ -171,11 +237,19 @@ static int copy_tree_into(copy_job *job, const char *src_path, const char *dst_p
     if (rc != EXIT_OK)
         return rc;
     bool *made = calloc(list.count ? list.count : 1, sizeof *made);
-    if (!made) {
+    uint64_t *ino = calloc(list.count ? list.count : 1, sizeof *ino);
+    if (!made || !ino) {
+        free(made);
+        free(ino);
         free_entries(&list);
         return cli_fail_errno(src_path, ENOMEM);
     }
-    rc = make_subdirs(job, dst_path, &list, made);
+    rc = make_subdirs(job, dst_path, &list, made, ino);
+    if (copy_job_destination(job)->conn) {
+        int r = refuse_twins(job, src_path, dst_path, &list, made, ino);
+        if (r != EXIT_OK)
+            rc = r;
+    }
     for (size_t i = 0; i < list.count && !cli_interrupted; i++) {
         const copy_entry *e = &list.entries[i];
         if (!e->name)
@@ -194,6 +268,7 @@ static int copy_tree_into(copy_job *job, const char *src_path, const char *dst_p
         }
     }
     free(made);
+    free(ino);
     free_entries(&list);
     return rc;
 }

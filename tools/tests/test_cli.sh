@@ -277,6 +277,62 @@ t_cp_dirs_batched() {
 }
 run cp_r_creates_directories_in_batches t_cp_dirs_batched
 
+# A file copied onto itself, under any spelling of its name, is refused as GNU cp refuses
+# it, and keeps its bytes (it used to be emptied).
+t_cp_onto_itself() {
+    "$A" mkfs self.img --size 16M >/dev/null || return 1
+    echo "keep me" >keep.txt && "$A" cp keep.txt self.img:/keep.txt || return 1
+    rc 1 "$A" cp self.img:/keep.txt self.img:/keep.txt &&
+        has "asyncfat: cp: 'self.img:/keep.txt' and 'self.img:/keep.txt' are the same file" err || return 1
+    rc 1 "$A" cp self.img:/keep.txt self.img:/KEEP.TXT && has "are the same file" err || return 1
+    rc 1 "$A" cp self.img:/keep.txt self.img:/ && has "are the same file" err || return 1
+    rc 1 "$A" cp self.img:/keep.txt ./self.img:/Keep.txt && has "are the same file" err || return 1
+    rc 0 "$A" cat self.img:/keep.txt && cmp out keep.txt || return 1
+    # another file over it replaces it whole, a larger one by a smaller one too
+    rc 0 "$A" cp big.bin self.img:/keep.txt && rc 0 "$A" cp keep.txt self.img:/KEEP.txt &&
+        rc 0 "$A" cat self.img:/keep.txt && cmp out keep.txt && clean self.img
+}
+run cp_refuses_a_file_onto_itself t_cp_onto_itself
+
+# A directory copied into itself is refused before anything is written (it used to recurse
+# until the command crashed).
+t_cp_r_into_itself() {
+    "$A" mkfs into.img --size 16M >/dev/null && "$A" mkdir -p into.img:/d/sub >/dev/null &&
+        "$A" cp keep.txt into.img:/d/f.txt || return 1
+    local before
+    before=$("$A" ls -lR into.img) || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/d/sub &&
+        has "asyncfat: cp: cannot copy a directory, 'into.img:/d', into itself, 'into.img:/d/sub/d'" err || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/d && has "into itself, 'into.img:/d/d'" err || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/D/SUB/new && has "into itself, 'into.img:/D/SUB/new'" err ||
+        return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/ into.img:/d && has "into itself" err || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/ && has "are the same file" err || return 1
+    [ "$("$A" ls -lR into.img)" = "$before" ] && clean into.img
+}
+run cp_r_refuses_a_directory_into_itself t_cp_r_into_itself
+
+# Local names that differ only in case (or by trailing dots) name one file on FAT: the
+# first copied is kept whole, each later one is reported and not copied, and the exit
+# status says not everything was copied (it used to keep one file with the other's bytes).
+t_cp_name_clash() {
+    rm -rf clash && mkdir -p clash/sub clash/Sub
+    echo lower >clash/a.txt && echo UPPER >clash/A.txt && echo plain >clash/dot && echo dotted >clash/dot.
+    echo one >clash/sub/x && echo two >clash/Sub/y && echo unique >clash/u.txt
+    head -c 2000000 /dev/urandom >clash/big.bin && head -c 1500000 /dev/urandom >clash/BIG.bin
+    "$A" mkfs clash.img --size 16M >/dev/null || return 1
+    rc 1 "$A" cp -r clash clash.img:/ || return 1
+    [ "$(grep -c "will not overwrite just-created 'clash.img:/clash/.*' with 'clash/.*' (the same name on FAT)" err)" -eq 3 ] &&
+        [ "$(grep -c "will not merge 'clash/[sS]ub' into just-copied 'clash.img:/clash/[sS]ub' (the same name on FAT)" err)" -eq 1 ] &&
+        [ "$(grep -c . err)" -eq 4 ] || { cat err; return 1; }
+    rc 0 "$A" cat clash.img:/clash/a.txt && { cmp -s out clash/a.txt || cmp -s out clash/A.txt; } || return 1
+    rc 0 "$A" cat clash.img:/clash/dot && { cmp -s out clash/dot || cmp -s out clash/dot.; } || return 1
+    rc 0 "$A" cat clash.img:/clash/big.bin && { cmp -s out clash/big.bin || cmp -s out clash/BIG.bin; } || return 1
+    rc 0 "$A" ls clash.img:/clash/sub && { [ "$(cat out)" = x ] || [ "$(cat out)" = y ]; } || { cat out; return 1; }
+    rc 0 "$A" cat clash.img:/clash/u.txt && has unique out && clean clash.img
+}
+run cp_r_reports_names_that_clash_on_fat t_cp_name_clash
+
 # ---- check ----
 # Mark an unused cluster as end-of-chain in both FATs of a FAT16 image: a lost cluster.
 lose_cluster() {
