@@ -69,8 +69,9 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
  * volume could not be unmounted cleanly (after a message). */
 int cli_session_close(cli_session *s);
 
-/* Join an image directory path and a name. */
-void cli_join(char *out, size_t size, const char *dir, const char *name);
+/* Join a directory path and a name; false if it did not fit in size bytes (out is then
+ * cut short). */
+bool cli_join(char *out, size_t size, const char *dir, const char *name);
 const char *cli_basename(const char *path);
 bool cli_is_dir_stat(const fs_stat *st);
 

@@ -586,6 +586,10 @@ static bool step(copy_job *job)
 
 void copy_job_add_file(copy_job *job, const char *src, const char *dst, const copy_stat *st)
 {
+    if (strlen(src) >= sizeof job->files[0].src || strlen(dst) >= sizeof job->files[0].dst) {
+        job->rc = cli_fail_errno(strlen(src) >= sizeof job->files[0].src ? src : dst, ENAMETOOLONG);
+        return;
+    }
     while (job->busy_files == COPY_FILES && step(job))
         continue;
     copy_file *f = NULL;

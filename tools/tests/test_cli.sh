@@ -333,6 +333,90 @@ t_cp_name_clash() {
 }
 run cp_r_reports_names_that_clash_on_fat t_cp_name_clash
 
+# ---- directory cycles (damaged volumes) ----
+# The directory entry with 8.3 name NAME (11 characters, space-padded; it must appear once
+# in the image) gets first cluster CLUSTER: a damaged volume made by hand.
+entry_offset() {
+    local at
+    at=$(grep -obUaP "$2\x10" "$1" | cut -d: -f1)
+    [ -n "$at" ] && [ "$(wc -l <<<"$at")" -eq 1 ] || { echo "no single entry '$2' in $1" >&2; return 1; }
+    echo "$at"
+}
+entry_cluster() {
+    local at
+    at=$(entry_offset "$1" "$2") || return 1
+    echo $(($(od -An -tu2 -j $((at + 20)) -N2 "$1") * 65536 + $(od -An -tu2 -j $((at + 26)) -N2 "$1")))
+}
+set_entry_cluster() {
+    local at hex
+    at=$(entry_offset "$1" "$2") || return 1
+    hex=$(printf '%08x' "$(($3))")
+    printf "\x${hex:2:2}\x${hex:0:2}" | dd of="$1" bs=1 seek=$((at + 20)) conv=notrunc status=none &&
+        printf "\x${hex:6:2}\x${hex:4:2}" | dd of="$1" bs=1 seek=$((at + 26)) conv=notrunc status=none
+}
+# loop32.img: FAT32 whose /CYC has the root's first cluster; loop16.img: FAT16 whose /A/B
+# has its parent's. Around them, files that must stay as they are.
+make_loops() {
+    echo top >top.txt && echo deep >deep.txt && echo beside >beside.txt
+    rm -f loop32.img loop16.img
+    mkfs.fat -C -F 32 loop32.img 70000 >/dev/null && mmd -i loop32.img ::/CYC ::/A ::/A/B &&
+        mcopy -i loop32.img top.txt ::/TOP.TXT && mcopy -i loop32.img deep.txt ::/A/B/DEEP.TXT || return 1
+    set_entry_cluster loop32.img "CYC        " "$(od -An -tu4 -j44 -N4 loop32.img)" || return 1
+    mkfs.fat -C -F 16 loop16.img 20000 >/dev/null && mmd -i loop16.img ::/A ::/A/B ::/C &&
+        mcopy -i loop16.img top.txt ::/TOP.TXT && mcopy -i loop16.img beside.txt ::/A/BESIDE.TXT &&
+        mcopy -i loop16.img deep.txt ::/C/DEEP.TXT || return 1
+    set_entry_cluster loop16.img "B          " "$(entry_cluster loop16.img "A          ")"
+}
+
+# ls -R meets each cycle once, says so, lists everything else, and changes nothing.
+t_ls_cycle() {
+    make_loops || return 1
+    local before
+    before=$(md5sum loop32.img loop16.img)
+    rc 1 timeout 60 "$A" ls -R loop32.img &&
+        has "loop32.img:/CYC: directory cycle: it leads back into loop32.img:/; not entered" err &&
+        [ "$(grep -c . err)" -eq 1 ] && has "^/A/B:" out && has DEEP.TXT out && has TOP.TXT out || return 1
+    rc 1 timeout 60 "$A" ls -R loop16.img &&
+        has "loop16.img:/A/B: directory cycle: it leads back into loop16.img:/A; not entered" err &&
+        has "^/C:" out && has DEEP.TXT out && has BESIDE.TXT out || return 1
+    rc 1 timeout 60 "$A" ls -R loop32.img:/CYC && has "loop32.img:/CYC: directory cycle" err || return 1
+    [ "$(md5sum loop32.img loop16.img)" = "$before" ]
+}
+run ls_R_reports_a_directory_cycle t_ls_cycle
+
+# cp -r out of a volume with a cycle copies all the rest and reports the cycle; a local
+# tree with a link back into itself likewise.
+t_cp_cycle() {
+    make_loops || return 1
+    local before
+    before=$(md5sum loop32.img loop16.img)
+    rm -rf out32 out16
+    rc 1 timeout 60 "$A" cp -r loop32.img:/ out32 && has "loop32.img:/CYC: directory cycle" err &&
+        [ "$(grep -c . err)" -eq 1 ] || return 1
+    cmp out32/TOP.TXT top.txt && cmp out32/A/B/DEEP.TXT deep.txt && [ "$(du -sk out32 | cut -f1)" -lt 100 ] || return 1
+    rc 1 timeout 60 "$A" cp -r loop16.img:/A out16 && has "loop16.img:/A/B: directory cycle" err &&
+        cmp out16/BESIDE.TXT beside.txt || return 1
+    [ "$(md5sum loop32.img loop16.img)" = "$before" ] || return 1
+    rm -rf linked && mkdir -p linked/sub && echo in >linked/sub/f && ln -s .. linked/sub/up
+    "$A" mkfs linked.img --size 16M >/dev/null || return 1
+    rc 1 timeout 60 "$A" cp -r linked linked.img:/ && has "linked/sub/up: directory cycle: it leads back into" err ||
+        return 1
+    rc 0 "$A" cat linked.img:/linked/sub/f && has in out && clean linked.img
+}
+run cp_r_reports_a_directory_cycle t_cp_cycle
+
+# rm -r does not follow a cycle: inside one it removes nothing; above one it removes the
+# rest and leaves the directories that still hold the cycle.
+t_rm_cycle() {
+    make_loops || return 1
+    rc 1 timeout 60 "$A" rm -r loop32.img:/CYC && has "loop32.img:/CYC: directory cycle" err || return 1
+    rc 0 "$A" ls -R loop32.img:/A && has DEEP.TXT out && rc 0 "$A" cat loop32.img:/TOP.TXT && has top out || return 1
+    rc 1 timeout 60 "$A" rm -r loop16.img:/A && has "loop16.img:/A/B: directory cycle" err || return 1
+    rc 1 "$A" stat loop16.img:/A/BESIDE.TXT && rc 0 "$A" stat loop16.img:/A/B && rc 0 "$A" cat loop16.img:/C/DEEP.TXT &&
+        has deep out && rc 0 "$A" cat loop16.img:/TOP.TXT && has top out
+}
+run rm_r_does_not_follow_a_directory_cycle t_rm_cycle
+
 # ---- check ----
 # Mark an unused cluster as end-of-chain in both FATs of a FAT16 image: a lost cluster.
 lose_cluster() {
