@@ -8,7 +8,9 @@ MOUNT_SRCS := $(addprefix tools/mount/,mount_command.c fuse_init.c file_ops.c pa
 COPY_SRCS := tools/copy/copy_engine.c tools/copy/copy_tree.c
 asyncfat_SRCS := tools/asyncfat.c tools/cli.c tools/cli_dir.c tools/tree_walk.c tools/cmd_offline.c tools/cmd_files.c \
 	tools/cmd_cp.c tools/offline_volume.c $(COPY_SRCS) $(MOUNT_SRCS)
-asyncfat_LDLIBS = $(FUSE_LDLIBS)
+asyncfat_CFLAGS := $(FUSE_CFLAGS)
+asyncfat_LDLIBS := $(URING_LDLIBS) $(FUSE_LDLIBS)
+NEEDS_FUSE += asyncfat
 
 TESTS += fs_client
 fs_client_SRCS := tools/tests/test_fs_client.c

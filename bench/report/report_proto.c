@@ -19,7 +19,7 @@
 #include "bench/bench_client.h"
 #include "bench/report/report_raw.h"
 #include "bench/report/report_work.h"
-#include "platform/linux/tests/blk_test_rig.h"
+#include "tests/support/blk_test_rig.h"
 #include "server/fs_component.h"
 
 #include <pthread.h>
