@@ -12,6 +12,25 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const cli_dir_entry *)a)->name, ((const cli_dir_entry *)b)->name);
 }
 
+/* A new entry named `name` (the rest zero) at the end of d, or NULL if out of memory. */
+static cli_dir_entry *add_entry(cli_dir *d, size_t *capacity, const char *name)
+{
+    if (d->count == *capacity) {
+        size_t grown_capacity = *capacity ? *capacity * 2 : 64;
+        cli_dir_entry *grown = realloc(d->entries, grown_capacity * sizeof *grown);
+        if (!grown)
+            return NULL;
+        d->entries = grown;
+        *capacity = grown_capacity;
+    }
+    cli_dir_entry *e = &d->entries[d->count];
+    memset(e, 0, sizeof *e);
+    if (!(e->name = strdup(name)))
+        return NULL;
+    d->count++;
+    return e;
+}
+
 fs_status cli_dir_read(fs_conn *c, const char *path, cli_dir *out)
 {
     memset(out, 0, sizeof *out);
@@ -23,21 +42,12 @@ fs_status cli_dir_read(fs_conn *c, const char *path, cli_dir *out)
     char name[FS_CONN_NAME_MAX + 1];
     fs_stat rec;
     while ((st = fs_conn_readdir(c, fd, name, &rec)) == FS_STATUS_SUCCESS) {
-        if (out->count == capacity) {
-            capacity = capacity ? capacity * 2 : 64;
-            cli_dir_entry *grown = realloc(out->entries, capacity * sizeof *grown);
-            if (!grown) {
-                st = FS_STATUS_ALLOCATION_ERROR;
-                break;
-            }
-            out->entries = grown;
-        }
-        out->entries[out->count] = (cli_dir_entry){.name = strdup(name), .st = rec};
-        if (!out->entries[out->count].name) {
+        cli_dir_entry *e = add_entry(out, &capacity, name);
+        if (!e) {
             st = FS_STATUS_ALLOCATION_ERROR;
             break;
         }
-        out->count++;
+        e->st = rec;
     }
     fs_conn_closedir(c, fd);
     if (st != FS_STATUS_END_OF_DIRECTORY) {
@@ -79,22 +89,11 @@ int cli_dir_read_local(const char *path, cli_dir *out)
     while ((errno = 0, e = readdir(dir)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        if (out->count == capacity) {
-            capacity = capacity ? capacity * 2 : 64;
-            cli_dir_entry *grown = realloc(out->entries, capacity * sizeof *grown);
-            if (!grown) {
-                err = ENOMEM;
-                break;
-            }
-            out->entries = grown;
-        }
-        cli_dir_entry *entry = &out->entries[out->count];
-        memset(entry, 0, sizeof *entry);
-        if (!(entry->name = strdup(e->d_name))) {
+        cli_dir_entry *entry = add_entry(out, &capacity, e->d_name);
+        if (!entry) {
             err = ENOMEM;
             break;
         }
-        out->count++;
         struct stat st;
         if (fstatat(dirfd(dir), e->d_name, &st, 0) != 0)
             entry->err = errno;

@@ -38,7 +38,6 @@ struct copy_file {
     uint64_t src_fd, dst_fd;         /* image fds, valid while src_open / dst_open */
     int src_local, dst_local;        /* local fds, or -1 */
     bool src_open, dst_open;
-    void *src_path, *dst_path;       /* the paths in the share regions, while needed */
     uint64_t next_offset;            /* where the next chunk starts */
     uint64_t written;                /* a local destination: bytes written, in order */
     uint64_t done_bytes;             /* for progress */
@@ -63,7 +62,7 @@ typedef enum {
 typedef struct copy_op {
     copy_op_kind kind;
     fs_conn *conn;
-    fs_conn_ticket ticket;
+    fs_call call;
     copy_file *file;
     copy_chunk *chunk;               /* OP_READ, OP_WRITE */
 } copy_op;
@@ -141,65 +140,58 @@ static void file_failed(copy_file *f, int rc)
 
 /* ---- operations in flight ---- */
 
-static void submit(copy_job *job, copy_op_kind kind, fs_conn *conn, fs_cmd *cmd, copy_file *f, copy_chunk *chunk)
+/* A new operation in the table; the caller starts its call (fs_conn_start_*). */
+static fs_call *add_op(copy_job *job, copy_op_kind kind, fs_conn *conn, copy_file *f, copy_chunk *chunk)
 {
     if (job->op_count == COPY_OPS)
         abort(); /* COPY_OPS is the bound: a broken bound must not write past the table */
     copy_op *op = &job->ops[job->op_count++];
-    op->kind = kind;
-    op->conn = conn;
-    op->file = f;
-    op->chunk = chunk;
-    op->ticket = fs_conn_submit(conn, cmd);
+    *op = (copy_op){.kind = kind, .conn = conn, .file = f, .chunk = chunk};
     f->ops++;
+    return &op->call;
 }
 
-/* Where OPEN_STAT's record goes in a path's share buffer: after the path. */
-static size_t record_offset(size_t path_len) { return (path_len + 7u) & ~(size_t)7u; }
-
-/* A path operation: the path goes into a share buffer that lives until the file is done
- * (its fs_buffer must stay valid while the command is in flight), with room for a record
- * after it. */
-static void submit_path(copy_job *job, copy_op_kind kind, const copy_side *side, copy_file *f, void **buf,
-                        const char *path, uint64_t flags, int64_t mtime)
+static void start_open_source(copy_job *job, copy_file *f)
 {
-    fs_conn *c = side->conn;
-    size_t len = strlen(path);
-    if (!*buf) {
-        *buf = fs_conn_alloc(c, record_offset(len) + sizeof(fs_stat));
-        memcpy(*buf, path, len);
-    }
-    fs_buffer path_buf = fs_conn_buffer(c, *buf, len);
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
-    if (kind == OP_TIMES) {
-        cmd.type = FS_CMD_SET_TIMES;
-        p->set_times.path = path_buf;
-        p->set_times.atime = -1;
-        p->set_times.mtime = mtime;
-    } else if (kind == OP_OPEN_DST) {
-        cmd.type = FS_CMD_OPEN_STAT;
-        p->open_stat.path = path_buf;
-        p->open_stat.flags = flags;
-        p->open_stat.stat = fs_conn_buffer(c, (uint8_t *)*buf + record_offset(len), sizeof(fs_stat));
-    } else {
-        cmd.type = FS_CMD_FILE_OPEN;
-        cmd.params.file_open.path = path_buf;
-        cmd.params.file_open.flags = flags;
-    }
-    submit(job, kind, c, &cmd, f, NULL);
+    fs_conn *c = job->src.conn;
+    fs_conn_start_open(c, add_op(job, OP_OPEN_SRC, c, f, NULL), f->src, FS_OPEN_FLAGS_READ_ONLY);
 }
 
-/* FILE_CLOSE, or for OP_TRUNCATE_DST a FILE_TRUNCATE to 0. */
-static void submit_fd(copy_job *job, copy_op_kind kind, const copy_side *side, copy_file *f, uint64_t fd)
+/* Without TRUNCATE: the record OPEN_STAT returns says first which file it is (below). */
+static void start_open_destination(copy_job *job, copy_file *f)
 {
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = kind == OP_TRUNCATE_DST ? FS_CMD_FILE_TRUNCATE : FS_CMD_FILE_CLOSE;
-    cmd.params.file_truncate.fd = fd;
-    cmd.params.file_truncate.length = 0;
-    submit(job, kind, side->conn, &cmd, f, NULL);
+    fs_conn *c = job->dst.conn;
+    fs_conn_start_open_stat(c, add_op(job, OP_OPEN_DST, c, f, NULL), f->dst,
+                            FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE);
+}
+
+static void start_close(copy_job *job, copy_op_kind kind, fs_conn *c, copy_file *f, uint64_t fd)
+{
+    fs_conn_start_close(c, add_op(job, kind, c, f, NULL), fd);
+}
+
+/* After the last write (a write sets the modification time again), in the same batch as
+ * the closes (a close leaves the time alone). */
+static void start_times(copy_job *job, copy_file *f)
+{
+    fs_conn *c = job->dst.conn;
+    fs_conn_start_set_times(c, add_op(job, OP_TIMES, c, f, NULL), f->dst, -1, f->st.mtime);
+}
+
+static void start_read(copy_job *job, copy_chunk *chunk)
+{
+    fs_conn *c = job->src.conn;
+    chunk->state = CHUNK_READING;
+    fs_conn_start_read(c, add_op(job, OP_READ, c, chunk->file, chunk), chunk->file->src_fd, chunk->offset,
+                       chunk->rbuf, COPY_CHUNK);
+}
+
+static void start_write(copy_job *job, copy_chunk *chunk)
+{
+    fs_conn *c = job->dst.conn;
+    chunk->state = CHUNK_WRITING;
+    fs_conn_start_write(c, add_op(job, OP_WRITE, c, chunk->file, chunk), chunk->file->dst_fd, chunk->offset,
+                        chunk->wbuf, chunk->len);
 }
 
 /* ---- one file's steps ---- */
@@ -211,27 +203,18 @@ static void release_chunk(copy_chunk *chunk)
     chunk->state = CHUNK_FREE;
 }
 
-static void free_paths(copy_job *job, copy_file *f)
-{
-    if (f->src_path)
-        fs_conn_free(job->src.conn, f->src_path);
-    if (f->dst_path)
-        fs_conn_free(job->dst.conn, f->dst_path);
-    f->src_path = f->dst_path = NULL;
-}
-
 /* Close whatever is open; the file is done when no operation is left. */
 static void close_file(copy_job *job, copy_file *f)
 {
     f->phase = FILE_CLOSING;
     if (f->src_open && job->src.conn)
-        submit_fd(job, OP_CLOSE_SRC, &job->src, f, f->src_fd);
+        start_close(job, OP_CLOSE_SRC, job->src.conn, f, f->src_fd);
     else if (f->src_local >= 0)
         close(f->src_local);
     f->src_local = -1;
     f->src_open = false;
     if (f->dst_open && job->dst.conn) {
-        submit_fd(job, OP_CLOSE_DST, &job->dst, f, f->dst_fd);
+        start_close(job, OP_CLOSE_DST, job->dst.conn, f, f->dst_fd);
     } else if (f->dst_local >= 0) {
         if (close(f->dst_local) != 0 && f->rc == EXIT_OK)
             f->rc = cli_fail_errno(f->dst, errno);
@@ -247,10 +230,8 @@ static void finish_if_done(copy_job *job, copy_file *f)
     if (f->phase == FILE_DATA && !job->dst.conn)
         write_local_in_order(job, f);
     if (f->phase == FILE_DATA && f->end && f->chunks == 0) {
-        /* Times after the last write (a write sets the modification time again), in the
-         * same batch as the closes (a close leaves the time alone). */
         if (job->dst.conn && f->rc == EXIT_OK && !cli_interrupted)
-            submit_path(job, OP_TIMES, &job->dst, f, &f->dst_path, f->dst, 0, f->st.mtime);
+            start_times(job, f);
         close_file(job, f);
     }
     if (f->phase == FILE_CLOSING && f->ops == 0) {
@@ -258,7 +239,6 @@ static void finish_if_done(copy_job *job, copy_file *f)
             show_progress(cli_basename(f->src), f->done_bytes, f->st.size);
             fputc('\n', stderr);
         }
-        free_paths(job, f);
         if (f->rc != EXIT_OK)
             job->rc = f->rc;
         f->phase = FILE_IDLE;
@@ -319,14 +299,13 @@ static void free_claims(copy_job *job)
 
 /* OPEN_STAT opened the destination: go on with it if it is no other copy's (emptying it
  * first if it has data), else report the clash and close it untouched. */
-static void destination_opened(copy_job *job, copy_file *f, uint64_t fd)
+static void destination_opened(copy_job *job, copy_file *f, const fs_reply *reply)
 {
-    f->dst_fd = fd;
+    const fs_stat *rec = &reply->record.stat;
+    f->dst_fd = reply->data;
     f->dst_open = true;
-    fs_stat rec;
-    memcpy(&rec, (const uint8_t *)f->dst_path + record_offset(strlen(f->dst)), sizeof rec);
     const char *owner = NULL;
-    int claimed = claim_destination(job, rec.ino, f->dst, &owner);
+    int claimed = claim_destination(job, rec->ino, f->dst, &owner);
     if (claimed != 0) {
         if (claimed < 0)
             cli_error("cp", "out of memory");
@@ -338,39 +317,17 @@ static void destination_opened(copy_job *job, copy_file *f, uint64_t fd)
                       job->dst.image, owner, f->src);
         file_failed(f, EXIT_FAILED);
         close_file(job, f);
-    } else if (rec.size > 0) {
-        submit_fd(job, OP_TRUNCATE_DST, &job->dst, f, fd);
+    } else if (rec->size > 0) {
+        fs_conn_start_truncate(job->dst.conn, add_op(job, OP_TRUNCATE_DST, job->dst.conn, f, NULL), f->dst_fd, 0);
     } else {
         f->phase = FILE_DATA;
     }
 }
 
-static void submit_io(copy_job *job, copy_op_kind kind, const copy_side *side, copy_chunk *chunk)
-{
-    fs_conn *c = side->conn;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    if (kind == OP_READ) {
-        cmd.type = FS_CMD_FILE_READ;
-        cmd.params.file_read.fd = chunk->file->src_fd;
-        cmd.params.file_read.offset = chunk->offset;
-        cmd.params.file_read.buf = fs_conn_buffer(c, chunk->rbuf, COPY_CHUNK);
-        chunk->state = CHUNK_READING;
-    } else {
-        cmd.type = FS_CMD_FILE_WRITE;
-        cmd.params.file_write.fd = chunk->file->dst_fd;
-        cmd.params.file_write.offset = chunk->offset;
-        cmd.params.file_write.buf = fs_conn_buffer(c, chunk->wbuf, chunk->len);
-        chunk->state = CHUNK_WRITING;
-    }
-    submit(job, kind, c, &cmd, chunk->file, chunk);
-}
-
 static void open_destination(copy_job *job, copy_file *f)
 {
     if (job->dst.conn) {
-        submit_path(job, OP_OPEN_DST, &job->dst, f, &f->dst_path, f->dst,
-                    FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE, 0);
+        start_open_destination(job, f);
         return;
     }
     f->dst_local = open(f->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -424,7 +381,7 @@ static void chunk_read(copy_job *job, copy_chunk *chunk)
         memcpy(chunk->wbuf, chunk->rbuf, chunk->len);
     chunk->state = CHUNK_READ;
     if (job->dst.conn)
-        submit_io(job, OP_WRITE, &job->dst, chunk);
+        start_write(job, chunk);
     else
         write_local_in_order(job, f);
 }
@@ -470,7 +427,7 @@ static void pump_file(copy_job *job, copy_file *f)
         if (job->src.conn) {
             /* A whole chunk even past the expected size, so a file that grew is copied whole. */
             f->next_offset += COPY_CHUNK;
-            submit_io(job, OP_READ, &job->src, chunk);
+            start_read(job, chunk);
             continue;
         }
         if (!read_local(f, chunk)) {
@@ -490,11 +447,13 @@ static void pump(copy_job *job)
             pump_file(job, &job->files[i]);
 }
 
-static void op_done(copy_job *job, const copy_op *op, const fs_cmpl *cmpl)
+static void op_done(copy_job *job, copy_op *op, const fs_cmpl *cmpl)
 {
     copy_file *f = op->file;
     copy_chunk *chunk = op->chunk;
-    fs_status st = (fs_status)cmpl->status;
+    fs_reply reply;
+    fs_conn_finish(op->conn, &op->call, cmpl, &reply);
+    fs_status st = reply.status;
     f->ops--;
     switch (op->kind) {
     case OP_OPEN_SRC:
@@ -503,7 +462,7 @@ static void op_done(copy_job *job, const copy_op *op, const fs_cmpl *cmpl)
             close_file(job, f);
             break;
         }
-        f->src_fd = cmpl->data;
+        f->src_fd = reply.data;
         f->src_open = true;
         open_destination(job, f);
         break;
@@ -513,7 +472,7 @@ static void op_done(copy_job *job, const copy_op *op, const fs_cmpl *cmpl)
             close_file(job, f);
             break;
         }
-        destination_opened(job, f, cmpl->data);
+        destination_opened(job, f, &reply);
         break;
     case OP_TRUNCATE_DST:
         if (st != FS_STATUS_SUCCESS) {
@@ -530,13 +489,13 @@ static void op_done(copy_job *job, const copy_op *op, const fs_cmpl *cmpl)
             release_chunk(chunk);
             break;
         }
-        chunk->len = cmpl->data > COPY_CHUNK ? COPY_CHUNK : (size_t)cmpl->data;
+        chunk->len = reply.data > COPY_CHUNK ? COPY_CHUNK : (size_t)reply.data;
         if (chunk->len < COPY_CHUNK)
             f->end = true;
         chunk_read(job, chunk);
         break;
     case OP_WRITE:
-        if (st == FS_STATUS_SUCCESS && cmpl->data != chunk->len)
+        if (st == FS_STATUS_SUCCESS && reply.data != chunk->len)
             st = FS_STATUS_NO_SPACE;
         if (st != FS_STATUS_SUCCESS && f->rc == EXIT_OK)
             file_failed(f, fail_side(&job->dst, f->dst, st));
@@ -572,7 +531,7 @@ static bool step(copy_job *job)
     uint32_t index[COPY_OPS], n = 0;
     for (uint32_t i = 0; i < job->op_count; i++)
         if (job->ops[i].conn == conn) {
-            tickets[n] = job->ops[i].ticket;
+            tickets[n] = job->ops[i].call.ticket;
             index[n++] = i;
         }
     fs_cmpl cmpl;
@@ -605,7 +564,7 @@ void copy_job_add_file(copy_job *job, const char *src, const char *dst, const co
     f->phase = FILE_OPENING;
     job->busy_files++;
     if (job->src.conn) {
-        submit_path(job, OP_OPEN_SRC, &job->src, f, &f->src_path, src, FS_OPEN_FLAGS_READ_ONLY, 0);
+        start_open_source(job, f);
         return;
     }
     f->src_local = open(src, O_RDONLY | O_CLOEXEC);

@@ -5,7 +5,7 @@
  *
  * Copies run concurrently: up to COPY_FILES files at once, and up to COPY_FILE_CHUNKS chunks
  * of one file, drawn from a pool of COPY_CHUNKS share-region buffers. Every image operation
- * is submitted without waiting (fs_conn_submit) and one loop reacts to completions in
+ * is started without waiting (fs_conn_start_*) and one loop reacts to completions in
  * whatever order the server finishes them (fs_conn_wait_any): a tree of small files costs
  * about one server round trip per batch instead of four per file, and a large file keeps a
  * window of chunks in flight, never draining it. Local files are read and written in order

@@ -120,8 +120,7 @@ static int make_subdirs(copy_job *job, const char *dst_path, const cli_dir *list
     size_t i = 0;
     while (i < list->count && !cli_interrupted) {
         size_t batch[COPY_MKDIR_BATCH], n = 0;
-        fs_conn_ticket tickets[COPY_MKDIR_BATCH];
-        void *paths[COPY_MKDIR_BATCH];
+        fs_call calls[COPY_MKDIR_BATCH];
         char child[4096];
         for (; i < list->count && n < COPY_MKDIR_BATCH; i++) {
             const cli_dir_entry *e = &list->entries[i];
@@ -139,22 +138,16 @@ static int make_subdirs(copy_job *job, const char *dst_path, const cli_dir *list
                     rc = r;
                 continue;
             }
-            size_t len = strlen(child);
-            paths[n] = fs_conn_alloc(c, len);
-            memcpy(paths[n], child, len);
-            fs_cmd cmd;
-            memset(&cmd, 0, sizeof cmd);
-            cmd.type = FS_CMD_DIR_CREATE;
-            cmd.params.dir_create.path = fs_conn_buffer(c, paths[n], len);
-            tickets[n] = fs_conn_submit(c, &cmd);
+            fs_conn_start_mkdir(c, &calls[n], child);
             batch[n++] = i;
         }
         for (size_t k = 0; k < n; k++) {
             fs_cmpl cmpl;
-            fs_conn_wait(c, tickets[k], &cmpl);
-            fs_conn_free(c, paths[k]);
+            fs_reply reply;
+            fs_conn_wait(c, calls[k].ticket, &cmpl);
+            fs_conn_finish(c, &calls[k], &cmpl, &reply);
             cli_join(child, sizeof child, dst_path, list->entries[batch[k]].name);
-            int r = made_dir(job, child, (fs_status)cmpl.status, &ino[batch[k]]);
+            int r = made_dir(job, child, reply.status, &ino[batch[k]]);
             made[batch[k]] = r == EXIT_OK;
             if (r != EXIT_OK)
                 rc = r;

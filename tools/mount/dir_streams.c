@@ -87,18 +87,6 @@ int mount_op_releasedir(const char *path, struct fuse_file_info *fi)
     return mount_errno(fs_conn_closedir(mount_ctx.conn, fi->fh));
 }
 
-/* The record at byte `at` of the batch, and its name (copied out, NUL-terminated). */
-static size_t dir_record(const dir_handle *d, size_t at, fs_stat *rec, char name[FS_CONN_NAME_MAX + 1])
-{
-    fs_dir_record head;
-    memcpy(&head, d->batch + at, sizeof head);
-    size_t len = head.name_len < FS_CONN_NAME_MAX ? (size_t)head.name_len : FS_CONN_NAME_MAX;
-    memcpy(name, d->batch + at + sizeof head, len);
-    name[len] = '\0';
-    *rec = head.stat;
-    return (size_t)FS_DIR_RECORD_SIZE(head.name_len);
-}
-
 /* The full path of a listed entry into `full`; false if it does not fit. */
 static bool entry_path(const dir_handle *d, const char *name, char *full, size_t cap)
 {
@@ -119,7 +107,7 @@ static void remember_batch(const dir_handle *d, uint64_t epoch)
         fs_stat rec;
         char name[FS_CONN_NAME_MAX + 1];
         char full[FS_MAX_PATH_LENGTH + FS_CONN_NAME_MAX + 3];
-        at += dir_record(d, at, &rec, name);
+        at = fs_dir_batch_record(d->batch, at, &rec, name);
         if (entry_path(d, name, full, sizeof full)) {
             attr_cache_store(full, &rec, epoch);
             known_names_put('N', full);
@@ -143,7 +131,7 @@ static fs_status dir_fetch(dir_handle *d)
     }
     uint64_t epoch = attr_cache_epoch();
     uint64_t n = 0;
-    fs_status st = wire_dir_read_batch(mount_ctx.conn, d->fd, d->batch, DIR_BATCH_BYTES, &n);
+    fs_status st = fs_conn_readdir_batch(mount_ctx.conn, d->fd, d->batch, DIR_BATCH_BYTES, &n);
     if (st == FS_STATUS_SUCCESS) {
         d->first += d->count;
         d->count = n;
@@ -167,7 +155,7 @@ static fs_status dir_rewind(dir_handle *d)
     d->count = 0;
     d->at_end = false;
     d->whole = false;
-    return wire_dir_rewind(mount_ctx.conn, d->fd);
+    return fs_conn_rewinddir(mount_ctx.conn, d->fd);
 }
 
 int mount_op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
@@ -209,9 +197,9 @@ int mount_op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t 
         }
         fs_stat rec;
         char name[FS_CONN_NAME_MAX + 1];
-        size_t size;
-        while ((size = dir_record(d, d->walk_byte, &rec, name)), d->walk_index < want) {
-            d->walk_byte += size;
+        size_t next;
+        while ((next = fs_dir_batch_record(d->batch, d->walk_byte, &rec, name)), d->walk_index < want) {
+            d->walk_byte = next;
             d->walk_index++;
         }
         mount_fill_stat(&rec, &s);

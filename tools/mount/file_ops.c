@@ -35,7 +35,7 @@ int mount_op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     uint64_t fd;
     fs_stat rec;
     uint64_t epoch = attr_cache_epoch();
-    fs_status st = wire_open_stat(mount_ctx.conn, path, flags, &fd, &rec);
+    fs_status st = fs_conn_open_stat(mount_ctx.conn, path, flags, &fd, &rec);
     if (st != FS_STATUS_SUCCESS) {
         attr_cache_changed(false);
         known_names_drop_all(); /* the name may exist now, or not */
@@ -65,7 +65,7 @@ int mount_op_read(const char *path, char *buf, size_t size, off_t offset, struct
     if (st != FS_STATUS_SUCCESS)
         return mount_errno(st);
     size_t got;
-    st = wire_read_once(mount_ctx.conn, fd, (uint64_t)offset, buf, size, &got);
+    st = fs_conn_pread(mount_ctx.conn, fd, (uint64_t)offset, buf, size, &got);
     return st == FS_STATUS_SUCCESS ? (int)got : mount_errno(st);
 }
 
@@ -78,7 +78,7 @@ int mount_op_write(const char *path, const char *buf, size_t size, off_t offset,
     if (st != FS_STATUS_SUCCESS)
         return mount_errno(st);
     size_t put;
-    st = wire_write_once(mount_ctx.conn, fd, (uint64_t)offset, buf, size, &put);
+    st = fs_conn_pwrite(mount_ctx.conn, fd, (uint64_t)offset, buf, size, &put);
     attr_cache_changed(false);
     /* A short write reports what was written; the next one reports the error. */
     if (put > 0 || st == FS_STATUS_SUCCESS)

@@ -36,7 +36,7 @@
  *   attr_cache.c        stat records kept between changes
  *   known_names.c       directories whose names are all known, to answer lookups of absent names
  *   posix_translation.c stat records, statuses, flags and times between POSIX and the protocol
- *   wire_requests.c     the requests that fs_client has no call for yet
+ * Every request goes through fs_client, which alone encodes commands and decodes replies.
  */
 #ifndef ASYNCFAT_TOOLS_MOUNT_MOUNT_H
 #define ASYNCFAT_TOOLS_MOUNT_MOUNT_H
@@ -135,23 +135,6 @@ void known_names_drop_all(void);
 uint64_t known_names_epoch(void);
 /* True when `path` certainly names nothing. */
 bool known_names_absent(const char *path);
-
-/* ---- wire_requests.c ---- */
-/* OPEN_STAT: open (or create) and get the file's record in one round trip. */
-fs_status wire_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *rec);
-/* SET_TIMES_STAT: set the times and get the record as stored (FAT-rounded). */
-fs_status wire_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *rec);
-/* OPEN_READ (keep_fd: *fd gets the server's fd) or READ_PATH (no fd kept): the file's record
- * and up to `cap` of its first bytes into dst (*got of them). */
-fs_status wire_open_read(fs_conn *c, const char *path, uint64_t flags, bool keep_fd, void *dst, size_t cap,
-                         fs_stat *rec, uint64_t *fd, size_t *got);
-/* One FILE_READ or FILE_WRITE of `size` bytes (what one FUSE request carries). */
-fs_status wire_read_once(fs_conn *c, uint64_t fd, uint64_t offset, void *dst, size_t size, size_t *got);
-fs_status wire_write_once(fs_conn *c, uint64_t fd, uint64_t offset, const void *src, size_t size, size_t *put);
-/* DIR_READ_BATCH: the next records into dst (cap bytes), *count of them; ERROR if the
- * reply is empty or a record does not lie inside the buffer (dst is then untouched). */
-fs_status wire_dir_read_batch(fs_conn *c, uint64_t fd, void *dst, size_t cap, uint64_t *count);
-fs_status wire_dir_rewind(fs_conn *c, uint64_t fd);
 
 /* ---- read_handles.c ---- */
 /* A read-only open: the file's record and first bytes in one round trip (keeping a server

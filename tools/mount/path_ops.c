@@ -174,7 +174,8 @@ int mount_op_utimens(const char *path, const struct timespec tv[2], struct fuse_
         return err;
     fs_stat rec;
     uint64_t epoch = attr_cache_epoch();
-    fs_status st = wire_set_times_stat(mount_ctx.conn, path, mount_time_arg(&tv[0]), mount_time_arg(&tv[1]), &rec);
+    fs_status st =
+        fs_conn_set_times_stat(mount_ctx.conn, path, mount_time_arg(&tv[0]), mount_time_arg(&tv[1]), &rec);
     if (st != FS_STATUS_SUCCESS) {
         attr_cache_changed(false);
         return mount_errno(st);

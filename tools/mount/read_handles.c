@@ -52,8 +52,9 @@ fs_status read_handle_open(const char *path, int flags, struct fuse_file_info *f
     }
     uint64_t epoch = attr_cache_epoch();
     size_t got = 0;
-    fs_status st = wire_open_read(mount_ctx.conn, path, mount_open_flags(flags), !small, bytes, OPEN_READ_BYTES,
-                                  &rec, &h->fd, &got);
+    fs_status st = small ? fs_conn_read_path(mount_ctx.conn, path, &rec, bytes, OPEN_READ_BYTES, &got)
+                         : fs_conn_open_read(mount_ctx.conn, path, mount_open_flags(flags), &h->fd, &rec, bytes,
+                                             OPEN_READ_BYTES, &got);
     if (st != FS_STATUS_SUCCESS) {
         free(bytes);
         free(h);
