@@ -1,6 +1,9 @@
 /* Command handlers: each runs in its request's task, checks every value it takes from the
- * client, calls the FAT engine and fills the completion. */
+ * client, calls the engine (vfs/vfs.h) and fills the completion. */
 #include "server/server_internal.h"
+
+static const vfs_ops *ops(const fs_server *server) { return server->engine.ops; }
+static vfs_volume *volume(const fs_server *server) { return server->engine.volume; }
 
 typedef struct path_copy {
     char bytes[FS_MAX_PATH_LENGTH];
@@ -36,10 +39,10 @@ static fs_status put_record(const fs_client *client, fs_buffer buf, const void *
 }
 
 /* An open node's record, as the wire has it. */
-static fs_status node_stat(fat_node *node, fs_stat *out)
+static fs_status node_stat(const fs_server *server, vfs_node *node, fs_stat *out)
 {
     vfs_stat st;
-    vfs_status status = fat_fstat(node, &st);
+    vfs_status status = ops(server)->fstat(node, &st);
     if (status == VFS_OK)
         fs_wire_stat(&st, out);
     return fs_wire_status(status);
@@ -48,7 +51,7 @@ static fs_status node_stat(fat_node *node, fs_stat *out)
 static fs_status path_stat(fs_server *server, const path_copy *path, fs_stat *out)
 {
     vfs_stat st;
-    vfs_status status = fat_stat(server->volume, path->bytes, path->len, &st);
+    vfs_status status = ops(server)->stat(volume(server), path->bytes, path->len, &st);
     if (status == VFS_OK)
         fs_wire_stat(&st, out);
     return fs_wire_status(status);
@@ -60,12 +63,10 @@ static fs_status cmd_initialise(fs_server *server, fs_client *client)
     /* Checked under the lock: a client may send several INITIALISEs at once. */
     fp_mutex_lock(server->pool, &server->mount_lock);
     if (!client->initialised) {
-        if (!server->volume)
+        if (!ops(server))
             status = FS_STATUS_ALLOCATION_ERROR;
-        else if (!server->mounted) {
-            status = fs_wire_status(fat_mount(server->volume, server->cache, &server->fat_config, NULL));
-            server->mounted = status == FS_STATUS_SUCCESS;
-        }
+        else if (!ops(server)->mounted(volume(server)))
+            status = fs_wire_status(ops(server)->mount(volume(server)));
         if (status == FS_STATUS_SUCCESS) {
             client->initialised = true;
             server->initialised_clients++;
@@ -87,12 +88,10 @@ static fs_status cmd_deinitialise(fs_server *server, fs_client *client)
     if (client->initialised) {
         fs_fd_close_all(client);
         client->initialised = false;
-        if (--server->initialised_clients == 0) {
-            status = fs_wire_status(fat_unmount(server->volume));
-            server->mounted = status != FS_STATUS_SUCCESS;
-        } else {
-            status = fs_wire_status(fat_sync(server->volume));
-        }
+        if (--server->initialised_clients == 0)
+            status = fs_wire_status(ops(server)->unmount(volume(server)));
+        else
+            status = fs_wire_status(ops(server)->sync(volume(server)));
     }
     fp_mutex_unlock(server->pool, &server->mount_lock);
     return status;
@@ -130,22 +129,22 @@ static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer p
     if (reply == OPEN_REPLY_READ &&
         (!(out = fs_share_buffer(client, reply_buf)) || reply_buf.size < sizeof(fs_open_read_record)))
         return FS_STATUS_INVALID_BUFFER;
-    fat_node *node;
-    status = fs_wire_status(fat_open(server->volume, path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node));
+    vfs_node *node;
+    status = fs_wire_status(ops(server)->open(volume(server), path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
     if (reply == OPEN_REPLY_READ) {
         size_t done = 0;
-        status = fs_wire_status(fat_read(node, 0, out + sizeof head, reply_buf.size - sizeof head, &done));
+        status = fs_wire_status(ops(server)->read(node, 0, out + sizeof head, reply_buf.size - sizeof head, &done));
         head.read = done;
     }
     if (status == FS_STATUS_SUCCESS && reply != OPEN_REPLY_FD)
-        status = node_stat(node, &head.stat);
+        status = node_stat(server, node, &head.stat);
     if (status == FS_STATUS_SUCCESS)
-        status = fs_fd_alloc(client, node, false, flags, data);
+        status = fs_fd_alloc(client, node, flags, data);
     if (status != FS_STATUS_SUCCESS) {
-        fat_close(node);
+        ops(server)->close(node);
         return status;
     }
     if (reply == OPEN_REPLY_STAT)
@@ -167,17 +166,17 @@ static fs_status cmd_read_path(fs_server *server, fs_client *client, const fs_ex
     uint8_t *out = fs_share_buffer(client, buf);
     if (!out || buf.size < sizeof(fs_open_read_record))
         return FS_STATUS_INVALID_BUFFER;
-    fat_node *node;
-    status = fs_wire_status(fat_open(server->volume, path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node));
+    vfs_node *node;
+    status = fs_wire_status(ops(server)->open(volume(server), path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
     size_t done = 0;
-    status = fs_wire_status(fat_read(node, p->read_path.offset, out + sizeof head, buf.size - sizeof head, &done));
+    status = fs_wire_status(ops(server)->read(node, p->read_path.offset, out + sizeof head, buf.size - sizeof head, &done));
     head.read = done;
     if (status == FS_STATUS_SUCCESS)
-        status = node_stat(node, &head.stat);
-    fs_status closed = fs_wire_status(fat_close(node));
+        status = node_stat(server, node, &head.stat);
+    fs_status closed = fs_wire_status(ops(server)->close(node));
     if (status == FS_STATUS_SUCCESS)
         status = closed;
     if (status != FS_STATUS_SUCCESS)
@@ -193,25 +192,25 @@ static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd
     fs_status status = copy_path(client, cmd->params.dir_open.path, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    fat_node *node;
-    status = fs_wire_status(fat_opendir(server->volume, path.bytes, path.len, &node));
+    vfs_node *node;
+    status = fs_wire_status(ops(server)->opendir(volume(server), path.bytes, path.len, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
-    status = fs_fd_alloc(client, node, true, FS_OPEN_FLAGS_READ_ONLY, data);
+    status = fs_fd_alloc(client, node, FS_OPEN_FLAGS_READ_ONLY, data);
     if (status != FS_STATUS_SUCCESS)
-        fat_close(node);
+        ops(server)->close(node);
     return status;
 }
 
 /* The commands that name one path and nothing else. */
 static fs_status cmd_path_op(fs_server *server, fs_client *client, fs_buffer buf,
-                             vfs_status (*op)(fat_volume *, const char *, size_t))
+                             vfs_status (*op)(vfs_volume *, const char *, size_t))
 {
     path_copy path;
     fs_status status = copy_path(client, buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return fs_wire_status(op(server->volume, path.bytes, path.len));
+    return fs_wire_status(op(volume(server), path.bytes, path.len));
 }
 
 static fs_status cmd_stat(fs_server *server, fs_client *client, const fs_cmd *cmd)
@@ -237,7 +236,8 @@ static fs_status cmd_rename(fs_server *server, fs_client *client, const fs_cmd *
         status = copy_path(client, cmd->params.rename.new_path, &new_path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return fs_wire_status(fat_rename(server->volume, old_path.bytes, old_path.len, new_path.bytes, new_path.len));
+    return fs_wire_status(
+        ops(server)->rename(volume(server), old_path.bytes, old_path.len, new_path.bytes, new_path.len));
 }
 
 /* SET_TIMES, and SET_TIMES_STAT when stat_buf is given: the record as stored (FAT keeps
@@ -251,7 +251,7 @@ static fs_status cmd_set_times(fs_server *server, fs_client *client, fs_buffer p
         return status;
     if (stat_buf && !stat_buffer_ok(client, *stat_buf))
         return FS_STATUS_INVALID_BUFFER;
-    status = fs_wire_status(fat_set_times(server->volume, path.bytes, path.len, atime, mtime));
+    status = fs_wire_status(ops(server)->set_times(volume(server), path.bytes, path.len, atime, mtime));
     if (status != FS_STATUS_SUCCESS || !stat_buf)
         return status;
     fs_stat st;
@@ -265,15 +265,15 @@ static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_p
 {
     if (!fs_share_buffer(client, p->statfs.buf) || p->statfs.buf.size < sizeof(fs_statfs))
         return FS_STATUS_INVALID_BUFFER;
-    fat_statfs_info info;
-    fs_status status = fs_wire_status(fat_statfs(server->volume, &info));
+    vfs_statfs info;
+    fs_status status = fs_wire_status(ops(server)->statfs(volume(server), &info));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_statfs out = {
-        .block_size = info.cluster_size,
-        .blocks = info.total_clusters,
-        .blocks_free = info.free_clusters,
-        .blocks_available = info.free_clusters,
+        .block_size = info.block_size,
+        .blocks = info.blocks,
+        .blocks_free = info.blocks_free,
+        .blocks_available = info.blocks_free,
         .name_max = info.name_max,
         .fat_type = info.fat_type,
         .flags = info.read_only ? FS_STATFS_READ_ONLY : 0,
@@ -285,6 +285,7 @@ static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_p
 
 static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
 {
+    const fs_server *server = client->server;
     const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
     uint64_t fd;
     switch (cmd->type) {
@@ -312,7 +313,7 @@ static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *da
             status = FS_STATUS_INVALID_READ;
         else
             status = fs_wire_status(
-                fat_read(entry->node, cmd->params.file_read.offset, dst, cmd->params.file_read.buf.size, &done));
+                ops(server)->read(entry->node, cmd->params.file_read.offset, dst, cmd->params.file_read.buf.size, &done));
         *data = done;
         break;
     }
@@ -325,29 +326,29 @@ static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *da
             status = FS_STATUS_INVALID_WRITE;
         } else if (entry->append) {
             uint64_t at;
-            status = fs_wire_status(fat_append(entry->node, src, len, &done, &at));
+            status = fs_wire_status(ops(server)->append(entry->node, src, len, &done, &at));
         } else {
-            status = fs_wire_status(fat_write(entry->node, cmd->params.file_write.offset, src, len, &done));
+            status = fs_wire_status(ops(server)->write(entry->node, cmd->params.file_write.offset, src, len, &done));
         }
         *data = done;
         break;
     }
     case FS_CMD_FILE_SIZE:
-        *data = fat_size(entry->node);
+        *data = ops(server)->size(entry->node);
         break;
     case FS_CMD_FILE_TRUNCATE:
-        status = entry->can_write ? fs_wire_status(fat_truncate(entry->node, cmd->params.file_truncate.length))
+        status = entry->can_write ? fs_wire_status(ops(server)->truncate(entry->node, cmd->params.file_truncate.length))
                                   : FS_STATUS_INVALID_WRITE;
         break;
     case FS_CMD_FILE_SYNC:
-        status = fs_wire_status(fat_fsync(entry->node));
+        status = fs_wire_status(ops(server)->fsync(entry->node));
         break;
     default: { /* FS_CMD_FSTAT */
         fs_stat st;
         if (!fs_share_buffer(client, ext->fstat.buf) || ext->fstat.buf.size < sizeof(fs_stat))
             status = FS_STATUS_INVALID_BUFFER;
         else
-            status = node_stat(entry->node, &st);
+            status = node_stat(server, entry->node, &st);
         if (status == FS_STATUS_SUCCESS)
             status = put_record(client, ext->fstat.buf, &st, sizeof(st));
         break;
@@ -367,11 +368,11 @@ static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, c
         return FS_STATUS_INVALID_BUFFER;
     if (stat_buf && (!fs_share_buffer(client, *stat_buf) || stat_buf->size < sizeof(fs_stat)))
         return FS_STATUS_INVALID_BUFFER;
-    char name[FAT_READDIR_NAME_MAX];
+    char name[VFS_READDIR_NAME_MAX];
     size_t len;
     vfs_stat st;
     uint64_t pos = entry->dir_pos;
-    fs_status status = fs_wire_status(fat_readdir(entry->node, &pos, name, &len, stat_buf ? &st : NULL));
+    fs_status status = fs_wire_status(ops(client->server)->readdir(entry->node, &pos, name, &len, stat_buf ? &st : NULL));
     if (status != FS_STATUS_SUCCESS)
         return status;
     /* A buffer too small for the name leaves the position where it was: nothing is lost. */
@@ -403,12 +404,12 @@ static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, 
     /* Bounded, so that one call on a large cached directory does not hold the server's
      * thread for long. */
     while (count < FS_DIR_BATCH_MAX_ENTRIES) {
-        char name[FAT_READDIR_NAME_MAX];
+        char name[VFS_READDIR_NAME_MAX];
         size_t len;
         fs_dir_record rec;
         vfs_stat st;
         uint64_t pos = entry->dir_pos;
-        status = fs_wire_status(fat_readdir(entry->node, &pos, name, &len, &st));
+        status = fs_wire_status(ops(client->server)->readdir(entry->node, &pos, name, &len, &st));
         if (status != FS_STATUS_SUCCESS)
             break;
         fs_wire_stat(&st, &rec.stat);
@@ -510,11 +511,11 @@ static fs_status dispatch(fs_server *server, fs_client *client, const fs_cmd *cm
     case FS_CMD_RENAME:
         return cmd_rename(server, client, cmd);
     case FS_CMD_FILE_REMOVE:
-        return cmd_path_op(server, client, cmd->params.file_remove.path, fat_unlink);
+        return cmd_path_op(server, client, cmd->params.file_remove.path, ops(server)->unlink);
     case FS_CMD_DIR_CREATE:
-        return cmd_path_op(server, client, cmd->params.dir_create.path, fat_mkdir);
+        return cmd_path_op(server, client, cmd->params.dir_create.path, ops(server)->mkdir);
     case FS_CMD_DIR_REMOVE:
-        return cmd_path_op(server, client, cmd->params.dir_remove.path, fat_rmdir);
+        return cmd_path_op(server, client, cmd->params.dir_remove.path, ops(server)->rmdir);
     case FS_CMD_DIR_OPEN:
         return cmd_dir_open(server, client, cmd, data);
     case FS_CMD_DIR_CLOSE:

@@ -11,8 +11,9 @@ static uint64_t fd_number(const fs_client *client, const fs_fd *entry)
     return ((uint64_t)entry->generation << FD_SLOT_BITS) | (uint64_t)(entry - client->fds);
 }
 
-fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t flags, uint64_t *fd_out)
+fs_status fs_fd_alloc(fs_client *client, vfs_node *node, uint64_t flags, uint64_t *fd_out)
 {
+    bool is_dir = client->server->engine.ops->is_dir(node);
     for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++) {
         fs_fd *entry = &client->fds[i];
         if (entry->in_use)
@@ -24,7 +25,6 @@ fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t f
         entry->borrows = 0;
         entry->in_use = true;
         entry->closing = false;
-        entry->is_dir = is_dir;
         entry->can_read = is_dir || access != FS_OPEN_FLAGS_WRITE_ONLY;
         entry->can_write = !is_dir && access != FS_OPEN_FLAGS_READ_ONLY;
         entry->append = !is_dir && (flags & FS_OPEN_FLAGS_APPEND);
@@ -46,41 +46,47 @@ static fs_fd *fd_lookup(fs_client *client, uint64_t fd)
     return entry;
 }
 
+/* The fd's node is a directory (the engine's answer: the fd keeps no copy). */
+static bool fd_is_dir(const fs_client *client, const fs_fd *entry)
+{
+    return client->server->engine.ops->is_dir(entry->node);
+}
+
 fs_status fs_fd_borrow(fs_client *client, uint64_t fd, bool want_dir, fs_fd **out)
 {
     fs_fd *entry = fd_lookup(client, fd);
-    if (!entry || entry->is_dir != want_dir)
+    if (!entry || fd_is_dir(client, entry) != want_dir)
         return FS_STATUS_INVALID_FD;
     entry->borrows++;
     *out = entry;
     return FS_STATUS_SUCCESS;
 }
 
-static fs_status fd_release_slot(fs_fd *entry)
+static fs_status fd_release_slot(fs_client *client, fs_fd *entry)
 {
-    fat_node *node = entry->node;
+    vfs_node *node = entry->node;
     entry->node = NULL;
     entry->in_use = false;
     entry->closing = false;
-    return fs_wire_status(fat_close(node));
+    return fs_wire_status(client->server->engine.ops->close(node));
 }
 
 fs_status fs_fd_return(fs_client *client, fs_fd *entry)
 {
     AF_ASSERT(entry->borrows > 0);
     if (--entry->borrows == 0 && entry->closing)
-        return fd_release_slot(entry);
+        return fd_release_slot(client, entry);
     return FS_STATUS_SUCCESS;
 }
 
 fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir)
 {
     fs_fd *entry = fd_lookup(client, fd);
-    if (!entry || entry->is_dir != want_dir)
+    if (!entry || fd_is_dir(client, entry) != want_dir)
         return FS_STATUS_INVALID_FD;
     entry->closing = true;
     if (entry->borrows == 0)
-        return fd_release_slot(entry);
+        return fd_release_slot(client, entry);
     return FS_STATUS_SUCCESS;
 }
 
@@ -91,7 +97,7 @@ void fs_fd_close_all(fs_client *client)
         if (entry->in_use && !entry->closing) {
             entry->closing = true;
             if (entry->borrows == 0)
-                fd_release_slot(entry);
+                fd_release_slot(client, entry);
         }
     }
 }

@@ -2,11 +2,12 @@
  * block client, cache and server, and runs one server pass per notification. */
 #include "server/fs_component.h"
 
+#include "fat/fat.h"
 #include "platform/component.h"
 #include "server/server.h"
 
 static blk_stack stack;
-static fat_volume volume;
+static fat_vfs fat;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
 static bool started;
@@ -147,8 +148,7 @@ static bool start(void)
     fat_config_place_memory(&fc, blk_client_capacity_blocks(&stack.client) * BLK_TRANSFER_SIZE, fat_memory,
                             arena_size - layout.arena_bytes);
 
-    fs_server_config sc = {
-        .pool = &stack.pool, .blk = &stack.client, .cache = &stack.cache, .volume = &volume, .fat_config = fc};
+    fs_server_config sc = {.pool = &stack.pool, .blk = &stack.client, .engine = fat_vfs_engine(&fat, &stack.cache, &fc)};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;

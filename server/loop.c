@@ -7,9 +7,7 @@ void fs_server_init(fs_server *server, const fs_server_config *config)
     af_memset(server, 0, sizeof(*server));
     server->pool = config->pool;
     server->blk = config->blk;
-    server->cache = config->cache;
-    server->volume = config->volume;
-    server->fat_config = config->fat_config;
+    server->engine = config->engine;
     fp_mutex_init(&server->mount_lock);
     for (uint32_t i = FS_SERVER_REQUESTS; i-- > 0;) {
         server->requests[i].server = server;

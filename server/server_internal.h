@@ -10,10 +10,10 @@ void fs_server_execute(fs_request *req);
 
 /* fd table. fd numbers are generation << 16 | slot, so a closed fd's number stays dead
  * until its slot has been reused 65,536 times. */
-fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t flags, uint64_t *fd_out);
+fs_status fs_fd_alloc(fs_client *client, vfs_node *node, uint64_t flags, uint64_t *fd_out);
 /* Look up a live fd of the wanted kind and borrow it for the request (fs_fd_return). */
 fs_status fs_fd_borrow(fs_client *client, uint64_t fd, bool want_dir, fs_fd **out);
-/* Blocks (fat_close when the last borrow of a closed fd ends). */
+/* Blocks (the node's close when the last borrow of a closed fd ends). */
 fs_status fs_fd_return(fs_client *client, fs_fd *entry);
 /* Blocks: mark closed; the node is closed now, or by the last borrower. */
 fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir);

@@ -46,9 +46,7 @@ int sf_init(server_fixture *f, const sf_options *opts)
     fs_server_config sc = {
         .pool = &f->blk.stack.pool,
         .blk = &f->blk.stack.client,
-        .cache = &f->blk.stack.cache,
-        .volume = &f->volume,
-        .fat_config = cfg,
+        .engine = fat_vfs_engine(&f->fat, &f->blk.stack.cache, &cfg),
     };
     fs_server_init(&f->server, &sc);
 
