@@ -12,7 +12,7 @@ typedef struct path_copy {
 
 /* Copy a path out of the share region before looking at it: the client may rewrite the
  * region at any time. */
-static fs_status copy_path(const fs_client *client, fs_buffer buf, path_copy *out)
+static fs_status copy_path(const fs_connection *client, fs_buffer buf, path_copy *out)
 {
     if (buf.size > FS_MAX_PATH_LENGTH)
         return FS_STATUS_INVALID_PATH;
@@ -29,7 +29,7 @@ static fs_status copy_path(const fs_client *client, fs_buffer buf, path_copy *ou
 }
 
 /* Copy a record into the client's buffer, which must be large enough. */
-static fs_status put_record(const fs_client *client, fs_buffer buf, const void *record, size_t size)
+static fs_status put_record(const fs_connection *client, fs_buffer buf, const void *record, size_t size)
 {
     uint8_t *dst = fs_share_buffer(client, buf);
     if (!dst || buf.size < size)
@@ -57,7 +57,7 @@ static fs_status path_stat(fs_server *server, const path_copy *path, fs_stat *ou
     return fs_wire_status(status);
 }
 
-static fs_status cmd_initialise(fs_server *server, fs_client *client)
+static fs_status cmd_initialise(fs_server *server, fs_connection *client)
 {
     fs_status status = FS_STATUS_SUCCESS;
     /* Checked under the lock: a client may send several INITIALISEs at once. */
@@ -76,7 +76,7 @@ static fs_status cmd_initialise(fs_server *server, fs_client *client)
     return status;
 }
 
-static fs_status cmd_deinitialise(fs_server *server, fs_client *client)
+static fs_status cmd_deinitialise(fs_server *server, fs_connection *client)
 {
     /* Wait for every other request of this client (other DEINITIALISEs wait alongside). */
     client->draining++;
@@ -98,7 +98,7 @@ static fs_status cmd_deinitialise(fs_server *server, fs_client *client)
 }
 
 /* Checked before the command acts, so a bad stat buffer creates or changes nothing. */
-static bool stat_buffer_ok(const fs_client *client, fs_buffer buf)
+static bool stat_buffer_ok(const fs_connection *client, fs_buffer buf)
 {
     return fs_share_buffer(client, buf) && buf.size >= sizeof(fs_stat);
 }
@@ -110,7 +110,7 @@ typedef enum open_reply { OPEN_REPLY_FD, OPEN_REPLY_STAT, OPEN_REPLY_READ } open
 /* FILE_OPEN, OPEN_STAT and OPEN_READ. The reply buffer is checked before anything is
  * opened or created. OPEN_READ reads straight into the client's buffer after the header,
  * so a small file is opened and read in one round trip (a FUSE open then its first read). */
-static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer path_buf, uint64_t flags,
+static fs_status cmd_file_open(fs_server *server, fs_connection *client, fs_buffer path_buf, uint64_t flags,
                                open_reply reply, fs_buffer reply_buf, uint64_t *data)
 {
     const uint64_t known = FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE |
@@ -156,7 +156,7 @@ static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer p
 
 /* READ_PATH: a read without an fd (open read-only, read, stat, close), for a client that
  * wants a small file's bytes and keeps nothing open. data = bytes read. */
-static fs_status cmd_read_path(fs_server *server, fs_client *client, const fs_ext_params *p, uint64_t *data)
+static fs_status cmd_read_path(fs_server *server, fs_connection *client, const fs_ext_params *p, uint64_t *data)
 {
     path_copy path;
     fs_status status = copy_path(client, p->read_path.path, &path);
@@ -186,7 +186,7 @@ static fs_status cmd_read_path(fs_server *server, fs_client *client, const fs_ex
     return FS_STATUS_SUCCESS;
 }
 
-static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status cmd_dir_open(fs_server *server, fs_connection *client, const fs_cmd *cmd, uint64_t *data)
 {
     path_copy path;
     fs_status status = copy_path(client, cmd->params.dir_open.path, &path);
@@ -203,7 +203,7 @@ static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd
 }
 
 /* The commands that name one path and nothing else. */
-static fs_status cmd_path_op(fs_server *server, fs_client *client, fs_buffer buf,
+static fs_status cmd_path_op(fs_server *server, fs_connection *client, fs_buffer buf,
                              vfs_status (*op)(vfs_volume *, const char *, size_t))
 {
     path_copy path;
@@ -213,7 +213,7 @@ static fs_status cmd_path_op(fs_server *server, fs_client *client, fs_buffer buf
     return fs_wire_status(op(volume(server), path.bytes, path.len));
 }
 
-static fs_status cmd_stat(fs_server *server, fs_client *client, const fs_cmd *cmd)
+static fs_status cmd_stat(fs_server *server, fs_connection *client, const fs_cmd *cmd)
 {
     path_copy path;
     fs_status status = copy_path(client, cmd->params.stat.path, &path);
@@ -228,7 +228,7 @@ static fs_status cmd_stat(fs_server *server, fs_client *client, const fs_cmd *cm
     return put_record(client, cmd->params.stat.buf, &st, sizeof(st));
 }
 
-static fs_status cmd_rename(fs_server *server, fs_client *client, const fs_cmd *cmd)
+static fs_status cmd_rename(fs_server *server, fs_connection *client, const fs_cmd *cmd)
 {
     path_copy old_path, new_path;
     fs_status status = copy_path(client, cmd->params.rename.old_path, &old_path);
@@ -242,7 +242,7 @@ static fs_status cmd_rename(fs_server *server, fs_client *client, const fs_cmd *
 
 /* SET_TIMES, and SET_TIMES_STAT when stat_buf is given: the record as stored (FAT keeps
  * 2-second modification times and access dates), so the client need not ask again. */
-static fs_status cmd_set_times(fs_server *server, fs_client *client, fs_buffer path_buf, int64_t atime,
+static fs_status cmd_set_times(fs_server *server, fs_connection *client, fs_buffer path_buf, int64_t atime,
                                int64_t mtime, const fs_buffer *stat_buf)
 {
     path_copy path;
@@ -261,7 +261,7 @@ static fs_status cmd_set_times(fs_server *server, fs_client *client, fs_buffer p
     return put_record(client, *stat_buf, &st, sizeof(st));
 }
 
-static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_params *p)
+static fs_status cmd_statfs(fs_server *server, fs_connection *client, const fs_ext_params *p)
 {
     if (!fs_share_buffer(client, p->statfs.buf) || p->statfs.buf.size < sizeof(fs_statfs))
         return FS_STATUS_INVALID_BUFFER;
@@ -283,7 +283,7 @@ static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_p
 
 /* ---- commands on an open file ---- */
 
-static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status file_command(fs_connection *client, const fs_cmd *cmd, uint64_t *data)
 {
     const fs_server *server = client->server;
     const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
@@ -360,7 +360,7 @@ static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *da
 
 /* ---- commands on an open directory ---- */
 
-static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, const fs_buffer *stat_buf,
+static fs_status dir_read(fs_connection *client, fs_fd *entry, fs_buffer name_buf, const fs_buffer *stat_buf,
                           uint64_t *data)
 {
     uint8_t *dst = fs_share_buffer(client, name_buf);
@@ -394,7 +394,7 @@ static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, c
  * not fit stays unread for the next call; a buffer too small for even one entry gives
  * INVALID_BUFFER, as DIR_READ does. data = entries written; END_OF_DIRECTORY only when the
  * first read finds no entry. */
-static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, uint64_t *data)
+static fs_status dir_read_batch(fs_connection *client, fs_fd *entry, fs_buffer buf, uint64_t *data)
 {
     uint8_t *dst = fs_share_buffer(client, buf);
     if (!dst)
@@ -433,7 +433,7 @@ static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, 
     return status;
 }
 
-static fs_status dir_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status dir_command(fs_connection *client, const fs_cmd *cmd, uint64_t *data)
 {
     const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
     uint64_t fd = cmd->type == FS_CMD_DIR_READ_STAT    ? ext->dir_read_stat.fd
@@ -473,7 +473,7 @@ static fs_status dir_command(fs_client *client, const fs_cmd *cmd, uint64_t *dat
     return status != FS_STATUS_SUCCESS ? status : closed;
 }
 
-static fs_status dispatch(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status dispatch(fs_server *server, fs_connection *client, const fs_cmd *cmd, uint64_t *data)
 {
     const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
     if (cmd->type >= FS_CMD_COUNT)

@@ -6,12 +6,12 @@
 
 _Static_assert(FS_SERVER_MAX_FDS <= (1u << FD_SLOT_BITS), "fd slot fits its field");
 
-static uint64_t fd_number(const fs_client *client, const fs_fd *entry)
+static uint64_t fd_number(const fs_connection *client, const fs_fd *entry)
 {
     return ((uint64_t)entry->generation << FD_SLOT_BITS) | (uint64_t)(entry - client->fds);
 }
 
-fs_status fs_fd_alloc(fs_client *client, vfs_node *node, uint64_t flags, uint64_t *fd_out)
+fs_status fs_fd_alloc(fs_connection *client, vfs_node *node, uint64_t flags, uint64_t *fd_out)
 {
     bool is_dir = client->server->engine.ops->is_dir(node);
     for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++) {
@@ -34,7 +34,7 @@ fs_status fs_fd_alloc(fs_client *client, vfs_node *node, uint64_t flags, uint64_
     return FS_STATUS_TOO_MANY_OPEN_FILES;
 }
 
-static fs_fd *fd_lookup(fs_client *client, uint64_t fd)
+static fs_fd *fd_lookup(fs_connection *client, uint64_t fd)
 {
     uint64_t slot = fd & ((1u << FD_SLOT_BITS) - 1);
     uint64_t generation = fd >> FD_SLOT_BITS;
@@ -47,12 +47,12 @@ static fs_fd *fd_lookup(fs_client *client, uint64_t fd)
 }
 
 /* The fd's node is a directory (the engine's answer: the fd keeps no copy). */
-static bool fd_is_dir(const fs_client *client, const fs_fd *entry)
+static bool fd_is_dir(const fs_connection *client, const fs_fd *entry)
 {
     return client->server->engine.ops->is_dir(entry->node);
 }
 
-fs_status fs_fd_borrow(fs_client *client, uint64_t fd, bool want_dir, fs_fd **out)
+fs_status fs_fd_borrow(fs_connection *client, uint64_t fd, bool want_dir, fs_fd **out)
 {
     fs_fd *entry = fd_lookup(client, fd);
     if (!entry || fd_is_dir(client, entry) != want_dir)
@@ -62,7 +62,7 @@ fs_status fs_fd_borrow(fs_client *client, uint64_t fd, bool want_dir, fs_fd **ou
     return FS_STATUS_SUCCESS;
 }
 
-static fs_status fd_release_slot(fs_client *client, fs_fd *entry)
+static fs_status fd_release_slot(fs_connection *client, fs_fd *entry)
 {
     vfs_node *node = entry->node;
     entry->node = NULL;
@@ -71,7 +71,7 @@ static fs_status fd_release_slot(fs_client *client, fs_fd *entry)
     return fs_wire_status(client->server->engine.ops->close(node));
 }
 
-fs_status fs_fd_return(fs_client *client, fs_fd *entry)
+fs_status fs_fd_return(fs_connection *client, fs_fd *entry)
 {
     AF_ASSERT(entry->borrows > 0);
     if (--entry->borrows == 0 && entry->closing)
@@ -79,7 +79,7 @@ fs_status fs_fd_return(fs_client *client, fs_fd *entry)
     return FS_STATUS_SUCCESS;
 }
 
-fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir)
+fs_status fs_fd_close(fs_connection *client, uint64_t fd, bool want_dir)
 {
     fs_fd *entry = fd_lookup(client, fd);
     if (!entry || fd_is_dir(client, entry) != want_dir)
@@ -90,7 +90,7 @@ fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir)
     return FS_STATUS_SUCCESS;
 }
 
-void fs_fd_close_all(fs_client *client)
+void fs_fd_close_all(fs_connection *client)
 {
     for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++) {
         fs_fd *entry = &client->fds[i];
@@ -102,7 +102,7 @@ void fs_fd_close_all(fs_client *client)
     }
 }
 
-uint8_t *fs_share_buffer(const fs_client *client, fs_buffer buf)
+uint8_t *fs_share_buffer(const fs_connection *client, fs_buffer buf)
 {
     if (buf.offset > client->share_size || buf.size > client->share_size - buf.offset)
         return NULL;

@@ -68,7 +68,7 @@ static void add_clients(void)
         char name[32];
         fs_component_client_name(name, "fs_client_", i);
         unsigned channel = component_channel(name);
-        fs_client_config cc = {
+        fs_connection_config cc = {
             .commands = (fs_queue *)(commands + i * sizeof(fs_queue)),
             .completions = (fs_queue *)(completions + i * sizeof(fs_queue)),
             .share = share + i * share_each,
@@ -76,7 +76,7 @@ static void add_clients(void)
             .notify = client_notify,
             .notify_ctx = (void *)(uintptr_t)channel,
         };
-        fs_server_add_client(&server, &cc);
+        fs_server_add_connection(&server, &cc);
     }
 }
 

@@ -65,7 +65,8 @@ typedef struct fs_fd {
 
 typedef struct fs_request fs_request;
 
-typedef struct fs_client {
+/* One client's connection: its queues, share region, fd table and requests. */
+typedef struct fs_connection {
     fs_server *server;
     fs_queue_end commands;   /* we consume */
     fs_queue_end completions; /* we produce */
@@ -81,13 +82,13 @@ typedef struct fs_client {
     fs_request *done_head, *done_tail; /* completed, not yet published */
     bool initialised;
     bool notify_needed;
-} fs_client;
+} fs_connection;
 
 struct fs_request {
     fs_cmd cmd;              /* the copy taken from the queue */
     fs_cmpl cmpl;
     fs_server *server;
-    fs_client *client;
+    fs_connection *client;
     fs_request *next;        /* free list or the client's done list */
 };
 
@@ -102,7 +103,7 @@ struct fs_server {
     fp_pool *pool;
     blk_client *blk;
     vfs_engine engine;
-    fs_client clients[FS_SERVER_MAX_CLIENTS];
+    fs_connection clients[FS_SERVER_MAX_CLIENTS];
     uint32_t client_count;
     uint32_t next_client;    /* round-robin start */
     fs_request requests[FS_SERVER_REQUESTS];
@@ -119,18 +120,18 @@ typedef struct fs_server_config {
                                 set up, INITIALISE answers ALLOCATION_ERROR */
 } fs_server_config;
 
-typedef struct fs_client_config {
+typedef struct fs_connection_config {
     fs_queue *commands;
     fs_queue *completions;
     uint8_t *share;
     uint64_t share_size;
     void (*notify)(void *ctx);
     void *notify_ctx;
-} fs_client_config;
+} fs_connection_config;
 
 void fs_server_init(fs_server *server, const fs_server_config *config);
-/* Returns the client's index, or -1 when FS_SERVER_MAX_CLIENTS are connected. */
-int fs_server_add_client(fs_server *server, const fs_client_config *config);
+/* Connect a client. Returns its index, or -1 when FS_SERVER_MAX_CLIENTS are connected. */
+int fs_server_add_connection(fs_server *server, const fs_connection_config *config);
 
 /* Root: one event-loop pass (see above). Returns true if it did anything. */
 bool fs_server_notified(fs_server *server);

@@ -63,14 +63,14 @@ int sf_init(server_fixture *f, const sf_options *opts)
         fs_queue_end_init(&c->command_end, c->commands, true);
         fs_queue_end_init(&c->completion_end, c->completions, false);
         c->next_id = 1;
-        fs_client_config cc = {
+        fs_connection_config cc = {
             .commands = c->commands,
             .completions = c->completions,
             .share = c->share,
             .share_size = SF_SHARE_SIZE,
             .notify = NULL,
         };
-        if (fs_server_add_client(&f->server, &cc) != i)
+        if (fs_server_add_connection(&f->server, &cc) != i)
             return -1;
         f->client_count++;
     }
