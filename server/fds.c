@@ -52,10 +52,10 @@ static bool fd_is_dir(const fs_connection *client, const fs_fd *entry)
     return client->server->engine.ops->is_dir(entry->node);
 }
 
-fs_status fs_fd_borrow(fs_connection *client, uint64_t fd, bool want_dir, fs_fd **out)
+fs_status fs_fd_borrow(fs_connection *client, uint64_t fd, fs_fd_kind kind, fs_fd **out)
 {
     fs_fd *entry = fd_lookup(client, fd);
-    if (!entry || fd_is_dir(client, entry) != want_dir)
+    if (!entry || (kind != FS_FD_ANY && fd_is_dir(client, entry) != (kind == FS_FD_DIR)))
         return FS_STATUS_INVALID_FD;
     entry->borrows++;
     *out = entry;
@@ -79,15 +79,10 @@ fs_status fs_fd_return(fs_connection *client, fs_fd *entry)
     return FS_STATUS_SUCCESS;
 }
 
-fs_status fs_fd_close(fs_connection *client, uint64_t fd, bool want_dir)
+void fs_fd_close(fs_connection *client, fs_fd *entry)
 {
-    fs_fd *entry = fd_lookup(client, fd);
-    if (!entry || fd_is_dir(client, entry) != want_dir)
-        return FS_STATUS_INVALID_FD;
+    AF_ASSERT(entry->borrows > 0);
     entry->closing = true;
-    if (entry->borrows == 0)
-        return fd_release_slot(client, entry);
-    return FS_STATUS_SUCCESS;
 }
 
 void fs_fd_close_all(fs_connection *client)

@@ -36,7 +36,6 @@
 #include "blk/blk.h"
 #include "fiberpool/fiberpool.h"
 #include "protocol/fs_protocol.h"
-#include "server/fs_extensions.h"
 #include "vfs/vfs.h"
 
 /* Build-time limits (override with -D). */

@@ -12,11 +12,14 @@ void fs_server_execute(fs_request *req);
  * until its slot has been reused 65,536 times. */
 fs_status fs_fd_alloc(fs_connection *client, vfs_node *node, uint64_t flags, uint64_t *fd_out);
 /* Look up a live fd of the wanted kind and borrow it for the request (fs_fd_return). */
-fs_status fs_fd_borrow(fs_connection *client, uint64_t fd, bool want_dir, fs_fd **out);
-/* Blocks (the node's close when the last borrow of a closed fd ends). */
+typedef enum fs_fd_kind { FS_FD_FILE, FS_FD_DIR, FS_FD_ANY } fs_fd_kind;
+fs_status fs_fd_borrow(fs_connection *client, uint64_t fd, fs_fd_kind kind, fs_fd **out);
+/* Blocks (the node's close, whose status it returns, when the last borrow of a closed fd
+ * ends). */
 fs_status fs_fd_return(fs_connection *client, fs_fd *entry);
-/* Blocks: mark closed; the node is closed now, or by the last borrower. */
-fs_status fs_fd_close(fs_connection *client, uint64_t fd, bool want_dir);
+/* Mark a borrowed fd closed: its number stops working now, and the node is closed when
+ * the last borrow (this one, unless other requests use it) is returned. */
+void fs_fd_close(fs_connection *client, fs_fd *entry);
 /* Blocks: close every fd of the client (DEINITIALISE; nothing is borrowed then). */
 void fs_fd_close_all(fs_connection *client);
 

@@ -194,7 +194,7 @@ static void submit_path(cp_job *job, cp_op_kind kind, const cp_side *side, cp_fi
     memset(&cmd, 0, sizeof cmd);
     cmd.type = kind == OP_TIMES ? FS_CMD_SET_TIMES : FS_CMD_FILE_OPEN;
     if (kind == OP_TIMES) {
-        fs_ext_params *p = (fs_ext_params *)&cmd.params;
+        fs_cmd_params *p = &cmd.params;
         p->set_times.path = fs_conn_buffer(c, *buf, len);
         p->set_times.atime = -1;
         p->set_times.mtime = mtime;

@@ -411,7 +411,7 @@ fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_FSTAT;
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    fs_cmd_params *p = &cmd.params;
     p->fstat.fd = fd;
     p->fstat.buf = fs_conn_buffer(c, rec, sizeof *rec);
     fs_status st = fs_conn_call(c, &cmd, NULL);
@@ -429,7 +429,7 @@ fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out)
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_STATFS;
-    ((fs_ext_params *)&cmd.params)->statfs.buf = fs_conn_buffer(c, rec, sizeof *rec);
+    cmd.params.statfs.buf = fs_conn_buffer(c, rec, sizeof *rec);
     fs_status st = fs_conn_call(c, &cmd, NULL);
     if (st == FS_STATUS_SUCCESS)
         memcpy(out, rec, sizeof *out);
@@ -468,7 +468,7 @@ fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_SET_TIMES;
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    fs_cmd_params *p = &cmd.params;
     p->set_times.path = sp.buf;
     p->set_times.atime = atime;
     p->set_times.mtime = mtime;
@@ -546,7 +546,7 @@ fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 
     fs_buffer name_buf = fs_conn_buffer(c, buf, FS_CONN_NAME_MAX);
     if (st) {
         cmd.type = FS_CMD_DIR_READ_STAT;
-        fs_ext_params *p = (fs_ext_params *)&cmd.params;
+        fs_cmd_params *p = &cmd.params;
         p->dir_read_stat.fd = fd;
         p->dir_read_stat.name = name_buf;
         p->dir_read_stat.stat = fs_conn_buffer(c, rec, sizeof *rec);

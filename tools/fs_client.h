@@ -1,5 +1,5 @@
 /* fs_client: the client library of the asyncfat command and the FUSE mount. It speaks the
- * file-system protocol (protocol/fs_protocol.h, server/fs_extensions.h) over one client
+ * file-system protocol (protocol/fs_protocol.h) over one client
  * endpoint: a command queue, a completion queue, a share region and two eventfds.
  *
  * Many calls may be outstanding at once, from any number of threads. A call takes a slot
@@ -23,7 +23,6 @@
 #define ASYNCFAT_TOOLS_FS_CLIENT_H
 
 #include "protocol/fs_protocol.h"
-#include "server/fs_extensions.h"
 
 #include <pthread.h>
 

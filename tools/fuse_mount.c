@@ -490,7 +490,7 @@ static fs_status open_with_stat(const char *path, uint64_t flags, uint64_t *fd, 
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_OPEN_STAT;
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    fs_cmd_params *p = &cmd.params;
     p->open_stat.path = r.path;
     p->open_stat.flags = flags;
     p->open_stat.stat = r.record;
@@ -507,7 +507,7 @@ static fs_status set_times_with_stat(const char *path, int64_t atime, int64_t mt
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_SET_TIMES_STAT;
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    fs_cmd_params *p = &cmd.params;
     p->set_times_stat.path = r.path;
     p->set_times_stat.atime = atime;
     p->set_times_stat.mtime = mtime;
@@ -565,7 +565,7 @@ static fs_status open_with_read(const char *path, uint64_t flags, bool keep_fd, 
     }
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    fs_cmd_params *p = &cmd.params;
     if (keep_fd) {
         cmd.type = FS_CMD_OPEN_READ;
         p->open_read.path = r.path;
@@ -1205,7 +1205,7 @@ static fs_status dir_fetch(dir_handle *d)
     fs_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = FS_CMD_DIR_READ_BATCH;
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
+    fs_cmd_params *p = &cmd.params;
     p->dir_read_batch.fd = d->fd;
     p->dir_read_batch.buf = fs_conn_buffer(conn, share, DIR_BATCH_BYTES);
     uint64_t epoch = attr_epoch_now();

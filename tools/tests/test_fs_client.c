@@ -31,7 +31,7 @@ static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
 {
     memset(out, 0, sizeof *out);
     out->id = cmd->id;
-    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
+    const fs_cmd_params *ext = &cmd->params;
     switch (cmd->type) {
     case FS_CMD_STAT: {
         fs_buffer p = cmd->params.stat.path;
