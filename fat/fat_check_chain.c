@@ -1,0 +1,251 @@
+/* fat_check: the FAT: reading and writing entries of the active FAT, walking chains (loops,
+ * cross-links, bad links), cutting them, lost clusters, and the FAT copies. */
+#include "fat/fat_check_internal.h"
+
+static uint64_t active_fat(const fat_checker *c)
+{
+    return c->g->fat_offset + (uint64_t)c->g->active_fat * c->g->fat_bytes;
+}
+
+static uint8_t fat_byte(fat_checker *c, uint64_t off)
+{
+    uint64_t base = active_fat(c);
+    uint64_t w = base + (off - base) / FAT_CHECK_WINDOW * FAT_CHECK_WINDOW;
+    if (!c->window_valid || c->window_offset != w) {
+        c->window_valid = false;
+        if (!fat_check_read(c, w, c->window, FAT_CHECK_WINDOW))
+            return 0xFF;
+        c->window_offset = w;
+        c->window_valid = true;
+    }
+    return c->window[off - w];
+}
+
+uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl)
+{
+    uint64_t off = fat_entry_offset(c->g, c->g->active_fat, cl);
+    uint32_t v;
+    switch (c->g->type) {
+    case FAT_TYPE_12:
+        v = fat_byte(c, off) | ((uint32_t)fat_byte(c, off + 1) << 8);
+        v = cl & 1 ? v >> 4 : v & 0xFFFu;
+        break;
+    case FAT_TYPE_16:
+        v = fat_byte(c, off) | ((uint32_t)fat_byte(c, off + 1) << 8);
+        break;
+    default:
+        v = (fat_byte(c, off) | ((uint32_t)fat_byte(c, off + 1) << 8) | ((uint32_t)fat_byte(c, off + 2) << 16) |
+             ((uint32_t)fat_byte(c, off + 3) << 24)) & FAT32_MASK;
+        break;
+    }
+    return c->io == FS_STATUS_SUCCESS ? v : c->eoc;
+}
+
+void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v)
+{
+    uint64_t off = fat_entry_offset(c->g, c->g->active_fat, cl);
+    uint8_t b[4];
+    size_t len;
+    switch (c->g->type) {
+    case FAT_TYPE_12:
+        if (!fat_check_read(c, off, b, 2))
+            return;
+        if (cl & 1) {
+            b[0] = (uint8_t)((b[0] & 0x0F) | ((v & 0xF) << 4));
+            b[1] = (uint8_t)(v >> 4);
+        } else {
+            b[0] = (uint8_t)v;
+            b[1] = (uint8_t)((b[1] & 0xF0) | ((v >> 8) & 0xF));
+        }
+        len = 2;
+        break;
+    case FAT_TYPE_16:
+        af_store_le16(b, (uint16_t)v);
+        len = 2;
+        break;
+    default:
+        if (!fat_check_read(c, off, b, 4))
+            return;
+        af_store_le32(b, (af_load_le32(b) & ~FAT32_MASK) | (v & FAT32_MASK));
+        len = 4;
+        break;
+    }
+    fat_check_write(c, off, b, len);
+    c->window_valid = false;
+    c->fat_changed = true;
+}
+
+bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl)
+{
+    return cl >= FAT_FIRST_CLUSTER && cl <= c->g->max_cluster;
+}
+
+/* ---- chains ----------------------------------------------------------------------------------- */
+
+/* Stops at the end, a loop, a cross-link or a bad link. Bounded: `current` makes every
+ * cluster appear at most once. */
+fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8_t *name, uint32_t dir)
+{
+    fat_check_chain ch = {0, false};
+    uint32_t prev = 0, cl = first;
+    for (;;) {
+        if (fat_check_bit(c->current, cl)) {
+            fat_check_finding(c, &c->r->loops, name, dir);
+            fat_check_msg_str(c, "cluster chain loops back to cluster ");
+            fat_check_msg_u64(c, cl);
+            if (c->opt->repair)
+                fat_check_fat_set(c, prev, c->eoc);
+            fat_check_finish(c, "chain ended before the loop");
+            break;
+        }
+        if (fat_check_bit(c->used, cl)) {
+            fat_check_finding(c, &c->r->cross_links, name, dir);
+            fat_check_msg_str(c, "cluster ");
+            fat_check_msg_u64(c, cl);
+            fat_check_msg_str(c, " is also used by another chain");
+            if (prev == 0) {
+                ch.shared_start = true;
+                fat_check_finish(c, NULL);
+                break;
+            }
+            if (c->opt->repair)
+                fat_check_fat_set(c, prev, c->eoc);
+            fat_check_finish(c, "chain ended before the shared cluster");
+            break;
+        }
+        fat_check_bit_set(c->current, cl);
+        fat_check_bit_set(c->used, cl);
+        ch.length++;
+        uint32_t next = fat_check_fat_get(c, cl);
+        if (next >= c->eoc_min || c->io != FS_STATUS_SUCCESS)
+            break;
+        if (!fat_check_cluster_valid(c, next) || next == c->bad) {
+            fat_check_finding(c, &c->r->bad_links, name, dir);
+            fat_check_msg_str(c, "cluster ");
+            fat_check_msg_u64(c, cl);
+            fat_check_msg_str(c, next == 0            ? " links to a free cluster"
+                                 : next == c->bad ? " links to a bad cluster"
+                                                  : " links out of range to ");
+            if (next != 0 && next != c->bad)
+                fat_check_msg_u64(c, next);
+            if (c->opt->repair)
+                fat_check_fat_set(c, cl, c->eoc);
+            fat_check_finish(c, "chain ended there");
+            break;
+        }
+        prev = cl;
+        cl = next;
+    }
+    cl = first;
+    for (uint32_t i = 0; i < ch.length; i++) {
+        fat_check_bit_clear(c->current, cl);
+        cl = fat_check_fat_get(c, cl);
+        if (!fat_check_cluster_valid(c, cl))
+            break;
+    }
+    return ch;
+}
+
+/* The forgotten clusters are no longer reached, so the lost-cluster scan frees them unless
+ * another chain claims them first (a cross-linked tail is then kept by its other owner
+ * instead of being freed under it). */
+void fat_check_chain_forget(fat_checker *c, uint32_t cl, uint32_t count)
+{
+    for (uint32_t i = 0; i < count && fat_check_cluster_valid(c, cl); i++) {
+        fat_check_bit_clear(c->used, cl);
+        cl = fat_check_fat_get(c, cl);
+    }
+}
+
+void fat_check_chain_cut(fat_checker *c, uint32_t first, uint32_t keep, uint32_t length)
+{
+    uint32_t cl = first;
+    for (uint32_t i = 1; i < keep; i++)
+        cl = fat_check_fat_get(c, cl);
+    uint32_t rest = fat_check_fat_get(c, cl);
+    fat_check_fat_set(c, cl, c->eoc);
+    fat_check_chain_forget(c, rest, length - keep);
+}
+
+/* ---- FAT copies and lost clusters ------------------------------------------------------------ */
+
+void fat_check_fat_copies(fat_checker *c)
+{
+    if (c->g->ext_flags & FAT_EXT_FLAGS_NO_MIRROR)
+        return;
+    uint8_t a[FAT_CHECK_WINDOW], b[FAT_CHECK_WINDOW];
+    for (uint32_t copy = 0; copy < c->g->fat_count; copy++) {
+        if (copy == c->g->active_fat)
+            continue;
+        for (uint64_t off = 0; off < c->g->fat_bytes; off += FAT_CHECK_WINDOW) {
+            size_t len = (size_t)af_min_u64(FAT_CHECK_WINDOW, c->g->fat_bytes - off);
+            if (!fat_check_read(c, active_fat(c) + off, a, len) ||
+                !fat_check_read(c, c->g->fat_offset + copy * c->g->fat_bytes + off, b, len))
+                return;
+            if (af_memcmp(a, b, len) != 0) {
+                fat_check_finding(c, &c->r->fat_mismatches, NULL, 0);
+                fat_check_msg_str(c, "FAT ");
+                fat_check_msg_u64(c, copy + 1);
+                fat_check_msg_str(c, " differs from FAT ");
+                fat_check_msg_u64(c, c->g->active_fat + 1);
+                fat_check_finish(c, "copied from the active FAT");
+                c->fat_changed = true;
+                break;
+            }
+        }
+    }
+}
+
+void fat_check_mirror_fats(fat_checker *c)
+{
+    if ((c->g->ext_flags & FAT_EXT_FLAGS_NO_MIRROR) || !c->fat_changed)
+        return;
+    uint8_t a[FAT_CHECK_WINDOW];
+    for (uint64_t off = 0; off < c->g->fat_bytes; off += FAT_CHECK_WINDOW) {
+        size_t len = (size_t)af_min_u64(FAT_CHECK_WINDOW, c->g->fat_bytes - off);
+        if (!fat_check_read(c, active_fat(c) + off, a, len))
+            return;
+        for (uint32_t copy = 0; copy < c->g->fat_count; copy++) {
+            if (copy != c->g->active_fat)
+                fat_check_write(c, c->g->fat_offset + copy * c->g->fat_bytes + off, a, len);
+        }
+    }
+}
+
+uint32_t fat_check_scan_fat(fat_checker *c)
+{
+    uint32_t first_free = 0, lost = 0;
+    for (uint32_t cl = FAT_FIRST_CLUSTER; cl <= c->g->max_cluster && c->io == FS_STATUS_SUCCESS; cl++) {
+        uint32_t v = fat_check_fat_get(c, cl);
+        if (v == FAT_ENTRY_FREE) {
+            c->r->free_clusters++;
+            if (first_free == 0)
+                first_free = cl;
+        } else if (v == c->bad) {
+            c->r->bad_clusters++;
+        } else if (fat_check_bit(c->used, cl)) {
+            c->r->used_clusters++;
+        } else {
+            lost++;
+            if (c->opt->repair) {
+                fat_check_fat_set(c, cl, FAT_ENTRY_FREE);
+                c->r->free_clusters++;
+                if (first_free == 0)
+                    first_free = cl;
+            } else {
+                c->r->used_clusters++;
+            }
+        }
+    }
+    if (lost > 0) {
+        c->r->lost_clusters += lost;
+        c->r->problems++;
+        c->msg_len = 0;
+        fat_check_msg_u64(c, lost);
+        fat_check_msg_str(c, " lost cluster");
+        fat_check_msg_str(c, lost == 1 ? "" : "s");
+        fat_check_msg_str(c, " (allocated, in no chain)");
+        fat_check_finish(c, "freed");
+    }
+    return first_free;
+}

@@ -1,0 +1,124 @@
+/* fat_check internals: the checker's state and what its files share (not an API).
+ *
+ *   fat_check.c        the run: phases, messages, device access, bitmaps
+ *   fat_check_chain.c  the FAT: entries, chains, lost clusters, FAT copies
+ *   fat_check_entry.c  one directory entry: files, subdirectories, names, long names, labels
+ *   fat_check_dir.c    directories: iteration, "." and "..", duplicates, the tree walk
+ *   fat_check_boot.c   boot sector, backup, FSInfo, reserved FAT entries, dirty flags
+ *
+ * Two bitmaps over cluster numbers: `used` (reached by some chain) and `current` (in the
+ * chain being walked, to tell a loop from a cross-link).
+ */
+#ifndef ASYNCFAT_FAT_CHECK_INTERNAL_H
+#define ASYNCFAT_FAT_CHECK_INTERNAL_H
+
+#include "fat/fat_check.h"
+#include "fat/fat_layout.h"
+#include "fat/fat_name.h"
+
+#define FAT_CHECK_WINDOW 512u
+
+typedef struct fat_check_dir {
+    uint32_t first;          /* first cluster; 0 for the FAT12/16 fixed root */
+    uint32_t cluster;        /* cluster being read */
+    uint32_t clusters_left;  /* clusters of the walked chain not yet left behind */
+    uint32_t index;          /* entry index in the cluster (or in the fixed root) */
+    uint32_t total;          /* entries seen in this directory */
+    uint32_t parent;         /* parent's first cluster (0 = root) */
+    bool fixed_root;
+    bool ended;              /* an end-of-directory entry has been seen */
+} fat_check_dir;
+
+typedef struct fat_checker {
+    blk_cache *cache;
+    const fat_geometry *g;
+    const fat_check_options *opt;
+    fat_check_result *r;
+    uint8_t *used;
+    uint8_t *current;
+    uint8_t *names;          /* FAT_CHECK_NAME_SLOTS le64 device offsets (+1) of short entries */
+    fs_status io;
+    bool fat_changed;
+    uint32_t eoc_min, eoc, bad;
+    uint8_t window[FAT_CHECK_WINDOW]; /* cached piece of the active FAT */
+    uint64_t window_offset;
+    bool window_valid;
+    char msg[200];
+    size_t msg_len;
+    fat_lfn_state lfn;
+    uint64_t lfn_at[FAT_LFN_MAX_ENTRIES + 1]; /* device offsets of the open LFN entries */
+    uint32_t lfn_count;
+    fat_check_dir stack[FAT_CHECK_MAX_DEPTH + 1];
+    bool root_label_seen;
+    uint8_t root_label[11];
+} fat_checker;
+
+/* ---- messages and findings (fat_check.c) ---- */
+void fat_check_msg_str(fat_checker *c, const char *s);
+void fat_check_msg_u64(fat_checker *c, uint64_t v);
+void fat_check_msg_name(fat_checker *c, const uint8_t name[11]);
+/* Starts a finding: counts it in *counter and begins its message with the entry's name
+ * (NULL for volume-level findings). */
+void fat_check_finding(fat_checker *c, uint32_t *counter, const uint8_t *name, uint32_t dir);
+/* Ends the finding's message; in repair mode appends repair_text (NULL: nothing repaired). */
+void fat_check_finish(fat_checker *c, const char *repair_text);
+
+/* ---- device access (fat_check.c); after an error they do nothing and c->io says why ---- */
+bool fat_check_read(fat_checker *c, uint64_t off, void *dst, size_t len);
+void fat_check_write(fat_checker *c, uint64_t off, const void *src, size_t len);
+
+static inline bool fat_check_bit(const uint8_t *map, uint32_t i) { return map[i >> 3] & (1u << (i & 7)); }
+static inline void fat_check_bit_set(uint8_t *map, uint32_t i) { map[i >> 3] |= (uint8_t)(1u << (i & 7)); }
+static inline void fat_check_bit_clear(uint8_t *map, uint32_t i) { map[i >> 3] &= (uint8_t)~(1u << (i & 7)); }
+
+/* ---- the FAT (fat_check_chain.c) ---- */
+/* Entry `cl` of the active FAT; an I/O error reads as end-of-chain. */
+uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl);
+/* Writes entry `cl` of the active FAT (the other copies are refreshed at the end). */
+void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v);
+bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl);
+
+typedef struct fat_check_chain {
+    uint32_t length;         /* clusters kept in the chain */
+    bool shared_start;       /* the first cluster already belongs to another chain */
+} fat_check_chain;
+
+/* Walks the chain from `first` (valid), marking its clusters used; reports and (repair
+ * mode) ends it at a loop, cross-link or bad link. */
+fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8_t *name, uint32_t dir);
+/* Forgets `count` clusters of a chain from `cl`: the lost-cluster scan frees them unless
+ * another chain claims them first. */
+void fat_check_chain_forget(fat_checker *c, uint32_t cl, uint32_t count);
+/* Keeps the first `keep` (>= 1) clusters of a walked chain of `length`. */
+void fat_check_chain_cut(fat_checker *c, uint32_t first, uint32_t keep, uint32_t length);
+void fat_check_fat_copies(fat_checker *c);
+void fat_check_mirror_fats(fat_checker *c);
+/* Lost clusters and the statistics; returns the first free cluster (0 if none). */
+uint32_t fat_check_scan_fat(fat_checker *c);
+
+/* ---- entries (fat_check_entry.c) ---- */
+uint32_t fat_check_entry_cluster(const fat_checker *c, const uint8_t *e);
+void fat_check_set_entry_cluster(const fat_checker *c, uint8_t *e, uint32_t cl);
+void fat_check_delete_entry(fat_checker *c, uint64_t at, uint8_t *e);
+bool fat_check_is_dot_name(const uint8_t *e, int dots);
+void fat_check_lfn_feed(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
+/* Ends the open LFN sequence at a short entry (or at a free one: NULL); true if a long
+ * name belongs to the short entry. */
+bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint32_t dir);
+void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool has_long_name);
+void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
+/* A subdirectory entry: returns its walked chain length, 0 if it must not be entered. */
+uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
+bool fat_check_in_subdir(const fat_checker *c, const fat_check_dir *it);
+void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64_t at);
+
+/* ---- directories (fat_check_dir.c) ---- */
+void fat_check_walk_tree(fat_checker *c);
+
+/* ---- boot sector and volume (fat_check_boot.c) ---- */
+void fat_check_reserved_entries(fat_checker *c);
+void fat_check_boot_label(fat_checker *c);
+void fat_check_fsinfo(fat_checker *c, uint32_t first_free);
+void fat_check_backup_boot(fat_checker *c);
+
+#endif
