@@ -122,11 +122,15 @@ static void print_finding(void *ctx, const char *msg)
 static void *check_entry(void *arg)
 {
     job *j = arg;
-    size_t need = fat_check_memory_needed(&j->g);
+    fat_check_volume vol;
+    double t0 = now_ns();
+    j->st = fat_check_volume_find(&fx.cache, j->g.volume_offset, &vol);
+    if (j->st != FS_STATUS_SUCCESS)
+        return NULL;
+    size_t need = fat_check_memory_needed(&vol.geo);
     void *work = malloc(need);
     fat_check_options o = {.work = work, .work_size = need, .log = print_finding};
-    double t0 = now_ns();
-    j->st = fat_check_run(&fx.cache, &j->g, &o, &j->r);
+    j->st = fat_check_run(&fx.cache, &vol, &o, &j->r);
     j->ns = now_ns() - t0;
     free(work);
     return NULL;

@@ -43,12 +43,18 @@ void fat_check_finding(fat_checker *c, uint32_t *counter, const uint8_t *name, u
     }
 }
 
-void fat_check_finish(fat_checker *c, const char *repair_text)
+void fat_check_finish(fat_checker *c, bool fixed, const char *what)
 {
-    if (c->opt->repair && repair_text) {
-        fat_check_msg_str(c, "; ");
-        fat_check_msg_str(c, repair_text);
+    if (fixed) {
+        if (what) {
+            fat_check_msg_str(c, "; ");
+            fat_check_msg_str(c, what);
+        }
         c->r->repaired++;
+    } else {
+        if (c->opt->repairs != 0)
+            fat_check_msg_str(c, "; not repaired");
+        c->r->left++;
     }
     c->msg[c->msg_len] = '\0';
     if (c->opt->log)
@@ -89,11 +95,24 @@ void fat_check_write(fat_checker *c, uint64_t off, const void *src, size_t len)
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
-fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_check_options *options,
+fs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol)
+{
+    af_memset(vol, 0, sizeof *vol);
+    uint8_t sector[FAT_BS_MIN_SIZE];
+    if (blk_cache_read_bytes(cache, volume_offset, sector, sizeof sector) != BLK_OK)
+        return FS_STATUS_IO_ERROR;
+    uint64_t device_bytes = blk_client_capacity_blocks(blk_cache_client(cache)) * BLK_TRANSFER_SIZE;
+    vol->source = FAT_CHECK_BOOT_PRIMARY;
+    return fat_bpb_parse(sector, sizeof sector, volume_offset, device_bytes, &vol->geo, &vol->primary_error);
+}
+
+fs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
                         fat_check_result *result)
 {
+    const fat_geometry *geo = &vol->geo;
     af_memset(result, 0, sizeof *result);
-    if (options->work == NULL || options->work_size < fat_check_memory_needed(geo))
+    if (options->work == NULL || options->work_size < fat_check_memory_needed(geo) ||
+        (options->repairs & ~(uint32_t)FAT_CHECK_REPAIR_ALL) != 0)
         return FS_STATUS_INVALID_ARGUMENT;
     /* The checker state is large (LFN buffer, directory stack) but lives on the fiber stack
      * only through this frame; keep it static-free so several checks can run at once. */
@@ -117,11 +136,10 @@ fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_che
     fat_check_walk_tree(&c);
     fat_check_boot_label(&c);
     uint32_t first_free = fat_check_scan_fat(&c);
-    if (options->repair)
-        fat_check_mirror_fats(&c);
+    fat_check_mirror_fats(&c);
     fat_check_fsinfo(&c, first_free);
     fat_check_backup_boot(&c);
-    if (c.io == FS_STATUS_SUCCESS && options->repair && blk_cache_flush(cache) != BLK_OK)
+    if (c.io == FS_STATUS_SUCCESS && options->repairs != 0 && blk_cache_flush(cache) != BLK_OK)
         c.io = FS_STATUS_IO_ERROR;
     return c.io;
 }

@@ -1,10 +1,15 @@
 /* fat_check: the consistency checker and repairer (an fsck), independent of the engine.
  *
+ *   fat_check_volume vol;
+ *   fat_check_volume_find(cache, volume_offset, &vol);   the layout to check with
+ *   work = <fat_check_memory_needed(&vol.geo) bytes from the caller's arena>;
+ *   fat_check_run(cache, &vol, &options, &result);
+ *
  * Contract: blocks (runs in a task of the cache's fiber pool); reads and writes the volume
- * only through blk_cache_read_bytes / blk_cache_write_bytes; uses no memory but the
- * caller's work area (fat_check_memory_needed bytes: two bitmaps of one bit per cluster
- * and a 64 KiB table of the names in one directory) and its own stack (a few KiB). The
- * volume must not be mounted while it runs.
+ * only through the cache; uses no memory but the caller's work area (two bitmaps of one
+ * bit per cluster and a 64 KiB table of the short names in one directory) and its own
+ * stack (a few KiB). Nobody else may use the volume while it runs. It has its own FAT
+ * reader and directory walker: it must not trust the engine it checks.
  *
  * Every walk is bounded: a chain by the cluster count, a directory by its chain and by
  * FAT_DIR_MAX_ENTRIES, the tree by FAT_CHECK_MAX_DEPTH (deeper directories are reported,
@@ -22,21 +27,22 @@
  * the format differently, what fsck.fat (dosfstools 4.2) accepts, so that a repaired
  * volume is clean for both.
  *
- * Repair (options.repair): truncates a chain at a loop, cross-link, bad or out-of-range
- * link (the file keeps what came before; a file whose first cluster is already owned
- * becomes empty); sets a file size to its chain when the chain is too short, cuts the
- * chain to the size when it is too long (the cut-off clusters become lost, and are freed
- * unless a chain walked later owns them); clears out-of-range first clusters (the file
- * becomes empty); deletes subdirectory entries that cannot be saved (no valid first
- * cluster, or a first cluster owned by another chain); rewrites "." and ".." (creating
- * them over whatever held their slots); replaces bad short-name characters with '_';
- * renames duplicate short names to DUPnnnnn (their long names then no longer match and
- * are deleted as orphans); deletes orphaned LFN entries; clears used entries after the end
- * marker; FREES lost clusters (they are not saved as FSCKnnnn.REC files); copies the active
- * FAT to the other FATs; rewrites FSInfo, the boot sector label and the FAT32 backup boot
- * sector; clears the dirty flags. Directories deeper than FAT_CHECK_MAX_DEPTH are left
- * alone. Each action is counted in fat_check_result and described through the log
- * callback.
+ * Repair (options.repairs, FAT_CHECK_REPAIR_* bits; 0 only checks and writes nothing):
+ * a chain is ended before a loop, cross-link, or bad or out-of-range link (the file keeps
+ * what came before; a file whose first cluster is owned already becomes empty); a size
+ * larger than its chain is set to the chain; a chain longer than its size is cut to the
+ * size (the rest becomes lost, and is freed unless a chain walked later owns it); an
+ * out-of-range first cluster is cleared (the file becomes empty); a subdirectory entry
+ * that cannot be saved (no valid first cluster, or one owned by another chain) is deleted;
+ * "." and ".." are rewritten (created over whatever held their slots); bad short-name
+ * characters become '_' and duplicate short names DUPnnnnn (their long names then no
+ * longer match and are deleted as orphans); orphaned long-name entries are deleted; used
+ * entries after the end marker are cleared; lost clusters are FREED (not saved as
+ * FSCKnnnn.REC files); the active FAT is copied to the others; FSInfo, the boot sector
+ * label and the FAT32 backup boot sector are rewritten; the dirty flags are cleared. A
+ * change to the active FAT goes to every mirrored copy. Each finding is counted in
+ * fat_check_result and described through the log callback, with what was done or "not
+ * repaired".
  */
 #ifndef ASYNCFAT_FAT_CHECK_H
 #define ASYNCFAT_FAT_CHECK_H
@@ -51,20 +57,48 @@
  * area); names past half of this in one directory are not checked for duplicates. */
 #define FAT_CHECK_NAME_SLOTS 8192u
 
+/* Repairs, by what they touch. */
+enum {
+    FAT_CHECK_REPAIR_LOST = 1u << 0,        /* free allocated clusters no chain reaches */
+    FAT_CHECK_REPAIR_LONG_CHAINS = 1u << 1, /* cut chains longer than their file sizes */
+    FAT_CHECK_REPAIR_FAT_COPIES = 1u << 2,  /* copy the active FAT over the others */
+    FAT_CHECK_REPAIR_FSINFO = 1u << 3,      /* FSInfo signatures, free count, next-free hint */
+    FAT_CHECK_REPAIR_ORPHAN_LFNS = 1u << 4, /* delete long-name entries that name nothing */
+    FAT_CHECK_REPAIR_DIRTY = 1u << 5,       /* clear the dirty flags (boot sector, FAT entry 1) */
+    FAT_CHECK_REPAIR_CHAINS = 1u << 6,      /* loops, cross-links, bad links, first clusters out
+                                               of range or shared, sizes beyond their chains */
+    FAT_CHECK_REPAIR_ENTRIES = 1u << 7,     /* names, duplicates, dot entries, labels, reserved
+                                               fields, entries after the end, directory sizes */
+    FAT_CHECK_REPAIR_BOOT = 1u << 8,        /* backup boot sector, boot label, FAT entries 0 and 1 */
+    FAT_CHECK_REPAIR_ALL = (1u << 9) - 1,
+};
+
+typedef enum fat_check_boot_source {
+    FAT_CHECK_BOOT_PRIMARY,       /* the boot sector */
+} fat_check_boot_source;
+
+/* The layout to check with, and where it came from. */
+typedef struct fat_check_volume {
+    fat_geometry geo;
+    fat_check_boot_source source;
+    fat_bpb_error primary_error;  /* FAT_BPB_OK, or why the boot sector is unusable */
+} fat_check_volume;
+
 typedef void (*fat_check_log_fn)(void *ctx, const char *message);
 
 typedef struct fat_check_options {
-    bool repair;
+    uint32_t repairs;             /* FAT_CHECK_REPAIR_* bits; 0: check only, write nothing */
     void *work;                   /* fat_check_memory_needed(geo) bytes, any alignment */
     size_t work_size;
     fat_check_log_fn log;         /* NULL: silent */
     void *log_ctx;
 } fat_check_options;
 
-/* Findings; with repair, `repaired` counts the actions taken. */
+/* Findings. Every finding is either repaired or left. */
 typedef struct fat_check_result {
     uint32_t problems;            /* findings; all lost clusters together count as one */
-    uint32_t repaired;            /* repair actions taken */
+    uint32_t repaired;            /* findings repaired */
+    uint32_t left;                /* findings not repaired (that repair was not selected) */
     uint32_t bad_links;           /* chain link out of range, free or bad */
     uint32_t loops;               /* chains that come back onto themselves */
     uint32_t cross_links;         /* chains that run into another's cluster */
@@ -72,9 +106,9 @@ typedef struct fat_check_result {
     uint32_t size_mismatches;     /* file sizes that disagree with the chain length */
     uint32_t bad_entries;         /* malformed directory entries (names, clusters, dot entries) */
     uint32_t orphan_lfns;         /* LFN entries not followed by their short entry */
-    uint32_t fat_mismatches;      /* FAT copies that differ from FAT 0 */
+    uint32_t fat_mismatches;      /* FAT copies that differ from the active one */
     uint32_t fsinfo_errors;       /* bad FSInfo signatures, free count or next-free hint */
-    uint32_t boot_errors;         /* backup boot sector differs, bad FAT entries 0/1 */
+    uint32_t boot_errors;         /* backup boot sector differs, bad FAT entries 0/1, labels */
     uint32_t dirty;               /* dirty flag set (boot sector or FAT entry 1) */
     uint32_t too_deep;            /* directories beyond FAT_CHECK_MAX_DEPTH */
     /* statistics of the (repaired) volume */
@@ -85,14 +119,20 @@ typedef struct fat_check_result {
     uint32_t bad_clusters;
 } fat_check_result;
 
-/* Bytes of work memory the checker needs for this volume. */
+/* Blocks: reads and validates the boot sector at byte `volume_offset`; nothing is written.
+ * FS_STATUS_SUCCESS with *vol filled; FS_STATUS_CORRUPT when it is not a usable FAT boot
+ * sector (vol->primary_error says why); FS_STATUS_IO_ERROR if the device fails. */
+fs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol);
+
+/* Bytes of work memory the checker needs for this layout. */
 size_t fat_check_memory_needed(const fat_geometry *geo);
 
-/* Blocks: checks (and with options->repair, repairs and flushes) the volume described by
- * geo. FS_STATUS_SUCCESS when the check ran (findings are in *result: clean means
- * result->problems == 0); FS_STATUS_INVALID_ARGUMENT for too little work memory;
- * FS_STATUS_IO_ERROR if the device fails. */
-fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_check_options *options,
+/* Blocks: checks the volume (and with options->repairs, repairs it and flushes).
+ * FS_STATUS_SUCCESS when the check ran (findings in *result; clean means
+ * result->problems == 0); FS_STATUS_INVALID_ARGUMENT for too little work memory or
+ * unknown repair bits; FS_STATUS_IO_ERROR if the device fails; FS_STATUS_READ_ONLY_FS if a
+ * repair meets a read-only device. */
+fs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
                         fat_check_result *result);
 
 #endif

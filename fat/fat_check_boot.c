@@ -11,27 +11,30 @@ void fat_check_reserved_entries(fat_checker *c)
     if (e0 != want0) {
         fat_check_finding(c, &c->r->boot_errors, NULL, 0);
         fat_check_msg_str(c, "FAT entry 0 is not the media byte with the other bits set");
-        if (c->opt->repair)
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
+        if (fix)
             fat_check_fat_set(c, 0, want0);
-        fat_check_finish(c, "fixed");
+        fat_check_finish(c, fix, "fixed");
     }
     uint32_t clean = c->g->type == FAT_TYPE_16 ? FAT16_CLEAN_SHUTDOWN | FAT16_NO_HARD_ERROR
                      : c->g->type == FAT_TYPE_32 ? FAT32_CLEAN_SHUTDOWN | FAT32_NO_HARD_ERROR : 0;
     if ((e1 | clean) < c->eoc_min) {
         fat_check_finding(c, &c->r->boot_errors, NULL, 0);
         fat_check_msg_str(c, "FAT entry 1 is not an end-of-chain value");
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
+        if (fix) {
             e1 = (e1 & clean) | (c->eoc & ~clean);
             fat_check_fat_set(c, 1, e1);
         }
-        fat_check_finish(c, "fixed");
+        fat_check_finish(c, fix, "fixed");
     }
     if ((e1 & clean) != clean) {
         fat_check_finding(c, &c->r->dirty, NULL, 0);
         fat_check_msg_str(c, "FAT entry 1 says the volume was not cleanly unmounted");
-        if (c->opt->repair)
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_DIRTY);
+        if (fix)
             fat_check_fat_set(c, 1, e1 | clean);
-        fat_check_finish(c, "flag cleared");
+        fat_check_finish(c, fix, "flag cleared");
     }
     size_t state_at = c->g->type == FAT_TYPE_32 ? FAT_BS32_STATE : FAT_BS16_STATE;
     uint8_t state;
@@ -40,14 +43,15 @@ void fat_check_reserved_entries(fat_checker *c)
     if (state & FAT_STATE_DIRTY) {
         fat_check_finding(c, &c->r->dirty, NULL, 0);
         fat_check_msg_str(c, "boot sector dirty flag is set");
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_DIRTY);
+        if (fix) {
             state &= (uint8_t)~FAT_STATE_DIRTY;
             fat_check_write(c, c->g->volume_offset + state_at, &state, 1);
             if (c->g->backup_boot_sector != 0)
                 fat_check_write(c, c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector +
                                 state_at, &state, 1);
         }
-        fat_check_finish(c, "flag cleared");
+        fat_check_finish(c, fix, "flag cleared");
     }
 }
 
@@ -63,14 +67,15 @@ void fat_check_boot_label(fat_checker *c)
     fat_check_finding(c, &c->r->boot_errors, NULL, 0);
     fat_check_msg_str(c, c->root_label_seen ? "boot sector label differs from the root directory's label"
                                   : "boot sector has a label but the root directory has none");
-    if (c->opt->repair) {
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
+    if (fix) {
         size_t label_at = c->g->type == FAT_TYPE_32 ? FAT_BS32_VOLUME_LABEL : FAT_BS16_VOLUME_LABEL;
         fat_check_write(c, c->g->volume_offset + label_at, want, 11);
         if (c->g->backup_boot_sector != 0)
             fat_check_write(c, c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector + label_at,
                      want, 11);
     }
-    fat_check_finish(c, "boot sector label rewritten");
+    fat_check_finish(c, fix, "boot sector label rewritten");
 }
 
 void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
@@ -98,7 +103,8 @@ void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
         fat_check_msg_str(c, " instead of ");
         fat_check_msg_u64(c, c->r->free_clusters);
     }
-    if (c->opt->repair) {
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_FSINFO);
+    if (fix) {
         if (!sig_ok) {
             af_memset(info, 0, sizeof info);
             af_store_le32(info + FAT_FSINFO_LEAD_SIG, FAT_FSINFO_LEAD_VALUE);
@@ -109,7 +115,7 @@ void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
         af_store_le32(info + FAT_FSINFO_NEXT_FREE, first_free ? first_free : FAT_FSINFO_UNKNOWN);
         fat_check_write(c, at, info, sizeof info);
     }
-    fat_check_finish(c, "rewritten");
+    fat_check_finish(c, fix, "rewritten");
 }
 
 void fat_check_backup_boot(fat_checker *c)
@@ -124,7 +130,8 @@ void fat_check_backup_boot(fat_checker *c)
         return;
     fat_check_finding(c, &c->r->boot_errors, NULL, 0);
     fat_check_msg_str(c, "backup boot sector differs from the boot sector");
-    if (c->opt->repair)
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
+    if (fix)
         fat_check_write(c, backup_at, main, sizeof main);
-    fat_check_finish(c, "backup rewritten");
+    fat_check_finish(c, fix, "backup rewritten");
 }

@@ -41,15 +41,13 @@ uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl)
     return c->io == FS_STATUS_SUCCESS ? v : c->eoc;
 }
 
-void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v)
+/* The bytes of entry `cl` at `off` in one FAT copy, with the new value merged in. */
+static bool entry_bytes(fat_checker *c, uint64_t off, uint32_t cl, uint32_t v, uint8_t b[4], size_t *len)
 {
-    uint64_t off = fat_entry_offset(c->g, c->g->active_fat, cl);
-    uint8_t b[4];
-    size_t len;
     switch (c->g->type) {
     case FAT_TYPE_12:
         if (!fat_check_read(c, off, b, 2))
-            return;
+            return false;
         if (cl & 1) {
             b[0] = (uint8_t)((b[0] & 0x0F) | ((v & 0xF) << 4));
             b[1] = (uint8_t)(v >> 4);
@@ -57,22 +55,34 @@ void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v)
             b[0] = (uint8_t)v;
             b[1] = (uint8_t)((b[1] & 0xF0) | ((v >> 8) & 0xF));
         }
-        len = 2;
-        break;
+        *len = 2;
+        return true;
     case FAT_TYPE_16:
         af_store_le16(b, (uint16_t)v);
-        len = 2;
-        break;
+        *len = 2;
+        return true;
     default:
         if (!fat_check_read(c, off, b, 4))
-            return;
+            return false;
         af_store_le32(b, (af_load_le32(b) & ~FAT32_MASK) | (v & FAT32_MASK));
-        len = 4;
-        break;
+        *len = 4;
+        return true;
     }
-    fat_check_write(c, off, b, len);
+}
+
+void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v)
+{
+    bool mirrored = !(c->g->ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
+    for (uint32_t copy = 0; copy < c->g->fat_count; copy++) {
+        if (copy != c->g->active_fat && !mirrored)
+            continue;
+        uint64_t off = fat_entry_offset(c->g, copy, cl);
+        uint8_t b[4];
+        size_t len;
+        if (entry_bytes(c, off, cl, v, b, &len))
+            fat_check_write(c, off, b, len);
+    }
     c->window_valid = false;
-    c->fat_changed = true;
 }
 
 bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl)
@@ -93,24 +103,25 @@ fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8
             fat_check_finding(c, &c->r->loops, name, dir);
             fat_check_msg_str(c, "cluster chain loops back to cluster ");
             fat_check_msg_u64(c, cl);
-            if (c->opt->repair)
+            bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+            if (fix)
                 fat_check_fat_set(c, prev, c->eoc);
-            fat_check_finish(c, "chain ended before the loop");
+            fat_check_finish(c, fix, "chain ended before the loop");
             break;
         }
         if (fat_check_bit(c->used, cl)) {
+            if (prev == 0) {
+                ch.shared_start = true; /* the caller reports it: what to do depends on the entry */
+                break;
+            }
             fat_check_finding(c, &c->r->cross_links, name, dir);
             fat_check_msg_str(c, "cluster ");
             fat_check_msg_u64(c, cl);
             fat_check_msg_str(c, " is also used by another chain");
-            if (prev == 0) {
-                ch.shared_start = true;
-                fat_check_finish(c, NULL);
-                break;
-            }
-            if (c->opt->repair)
+            bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+            if (fix)
                 fat_check_fat_set(c, prev, c->eoc);
-            fat_check_finish(c, "chain ended before the shared cluster");
+            fat_check_finish(c, fix, "chain ended before the shared cluster");
             break;
         }
         fat_check_bit_set(c->current, cl);
@@ -128,9 +139,10 @@ fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8
                                                   : " links out of range to ");
             if (next != 0 && next != c->bad)
                 fat_check_msg_u64(c, next);
-            if (c->opt->repair)
+            bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+            if (fix)
                 fat_check_fat_set(c, cl, c->eoc);
-            fat_check_finish(c, "chain ended there");
+            fat_check_finish(c, fix, "chain ended there");
             break;
         }
         prev = cl;
@@ -188,8 +200,8 @@ void fat_check_fat_copies(fat_checker *c)
                 fat_check_msg_u64(c, copy + 1);
                 fat_check_msg_str(c, " differs from FAT ");
                 fat_check_msg_u64(c, c->g->active_fat + 1);
-                fat_check_finish(c, "copied from the active FAT");
-                c->fat_changed = true;
+                fat_check_finish(c, fat_check_fixing(c, FAT_CHECK_REPAIR_FAT_COPIES), "copied from the active FAT");
+                c->fats_differ = true;
                 break;
             }
         }
@@ -198,7 +210,7 @@ void fat_check_fat_copies(fat_checker *c)
 
 void fat_check_mirror_fats(fat_checker *c)
 {
-    if ((c->g->ext_flags & FAT_EXT_FLAGS_NO_MIRROR) || !c->fat_changed)
+    if (!c->fats_differ || !fat_check_fixing(c, FAT_CHECK_REPAIR_FAT_COPIES))
         return;
     uint8_t a[FAT_CHECK_WINDOW];
     for (uint64_t off = 0; off < c->g->fat_bytes; off += FAT_CHECK_WINDOW) {
@@ -215,6 +227,7 @@ void fat_check_mirror_fats(fat_checker *c)
 uint32_t fat_check_scan_fat(fat_checker *c)
 {
     uint32_t first_free = 0, lost = 0;
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_LOST);
     for (uint32_t cl = FAT_FIRST_CLUSTER; cl <= c->g->max_cluster && c->io == FS_STATUS_SUCCESS; cl++) {
         uint32_t v = fat_check_fat_get(c, cl);
         if (v == FAT_ENTRY_FREE) {
@@ -227,7 +240,7 @@ uint32_t fat_check_scan_fat(fat_checker *c)
             c->r->used_clusters++;
         } else {
             lost++;
-            if (c->opt->repair) {
+            if (fix) {
                 fat_check_fat_set(c, cl, FAT_ENTRY_FREE);
                 c->r->free_clusters++;
                 if (first_free == 0)
@@ -245,7 +258,7 @@ uint32_t fat_check_scan_fat(fat_checker *c)
         fat_check_msg_str(c, " lost cluster");
         fat_check_msg_str(c, lost == 1 ? "" : "s");
         fat_check_msg_str(c, " (allocated, in no chain)");
-        fat_check_finish(c, "freed");
+        fat_check_finish(c, fix, "freed");
     }
     return first_free;
 }

@@ -100,13 +100,12 @@ static void check_duplicates(fat_checker *c, const fat_check_dir *start)
             continue;
         fat_check_finding(c, &c->r->bad_entries, e, it.first);
         fat_check_msg_str(c, "duplicate short name");
-        if (c->opt->repair && rename_duplicate(c, e, at, &count)) {
+        bool fixed = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES) && rename_duplicate(c, e, at, &count);
+        if (fixed) {
             fat_check_msg_str(c, "; renamed to ");
             fat_check_msg_name(c, e);
         }
-        fat_check_finish(c, NULL);
-        if (c->opt->repair)
-            c->r->repaired++;
+        fat_check_finish(c, fixed, NULL);
     }
 }
 
@@ -120,11 +119,12 @@ static void check_after_end(fat_checker *c, fat_check_dir *it, uint8_t *e, uint6
     fat_check_msg_str(c, "directory at cluster ");
     fat_check_msg_u64(c, it->first);
     fat_check_msg_str(c, ": used entry after the end-of-directory marker");
-    if (c->opt->repair) {
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+    if (fix) {
         e[0] = FAT_DIRENT_END;
         fat_check_write(c, at, e, 1);
     }
-    fat_check_finish(c, "cleared");
+    fat_check_finish(c, fix, "cleared");
 }
 
 /* "." and ".." must be the first two entries of a subdirectory and point at the directory
@@ -136,9 +136,10 @@ static void check_dot_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint6
     if (!placed) {
         fat_check_finding(c, &c->r->bad_entries, e, it->first);
         fat_check_msg_str(c, "misplaced dot entry");
-        if (c->opt->repair)
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix)
             fat_check_delete_entry(c, at, e);
-        fat_check_finish(c, "deleted");
+        fat_check_finish(c, fix, "deleted");
         return;
     }
     uint32_t want = dots == 1 ? it->first : it->parent;
@@ -150,13 +151,14 @@ static void check_dot_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint6
         fat_check_msg_str(c, ok ? " has bad attributes" : " does not point at ");
         if (!ok)
             fat_check_msg_str(c, dots == 1 ? "its directory" : "the parent");
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix) {
             fat_check_set_entry_cluster(c, e, want);
             e[FAT_DIRENT_ATTR] |= FAT_ATTR_DIRECTORY;
             e[FAT_DIRENT_NT_CASE] &= (uint8_t)~FAT_CASE_NO_SHORT_NAME;
             fat_check_write(c, at, e, FAT_DIRENT_SIZE);
         }
-        fat_check_finish(c, "fixed");
+        fat_check_finish(c, fix, "fixed");
     }
 }
 
@@ -172,8 +174,8 @@ static bool check_dot_slot(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64
     fat_check_msg_str(c, "directory at cluster ");
     fat_check_msg_u64(c, it->first);
     fat_check_msg_str(c, dots == 1 ? ": no '.' entry" : ": no '..' entry");
-    if (!c->opt->repair) {
-        fat_check_finish(c, NULL);
+    if (!fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES)) {
+        fat_check_finish(c, false, NULL);
         return false;
     }
     if (e[0] != FAT_DIRENT_END && e[0] != FAT_DIRENT_DELETED)
@@ -186,7 +188,7 @@ static bool check_dot_slot(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64
     e[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
     fat_check_set_entry_cluster(c, e, dots == 1 ? it->first : it->parent);
     fat_check_write(c, at, e, FAT_DIRENT_SIZE);
-    fat_check_finish(c, "created");
+    fat_check_finish(c, true, "created");
     return true;
 }
 
@@ -239,13 +241,13 @@ void fat_check_walk_tree(fat_checker *c)
                 fat_check_finding(c, &c->r->bad_entries, NULL, 0);
                 fat_check_msg_str(c, "long-name entry with reserved attribute bits in directory at cluster ");
                 fat_check_msg_u64(c, it->first);
-                if (c->opt->repair) {
+                if (fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES)) {
                     fat_check_delete_entry(c, at, e);
+                    fat_check_finish(c, true, "deleted");
                     fat_check_lfn_close(c, NULL, it->first);
-                    fat_check_finish(c, "deleted");
                     continue;
                 }
-                fat_check_finish(c, NULL);
+                fat_check_finish(c, false, NULL);
             }
             fat_check_lfn_feed(c, e, at, it->first);
             continue;
@@ -260,11 +262,12 @@ void fat_check_walk_tree(fat_checker *c)
             (FAT_ATTR_VOLUME_ID | FAT_ATTR_DIRECTORY)) {
             fat_check_finding(c, &c->r->bad_entries, e, it->first);
             fat_check_msg_str(c, "entry is both a directory and a volume label");
-            if (c->opt->repair) {
+            bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+            if (fix) {
                 e[FAT_DIRENT_ATTR] &= (uint8_t)~FAT_ATTR_VOLUME_ID;
                 fat_check_write(c, at, e, FAT_DIRENT_SIZE);
             }
-            fat_check_finish(c, "label bit cleared");
+            fat_check_finish(c, fix, "label bit cleared");
         }
         if ((e[FAT_DIRENT_ATTR] & (FAT_ATTR_VOLUME_ID | FAT_ATTR_DIRECTORY)) == FAT_ATTR_VOLUME_ID) {
             fat_check_label_entry(c, it, e, at);
@@ -281,7 +284,7 @@ void fat_check_walk_tree(fat_checker *c)
         if (depth == FAT_CHECK_MAX_DEPTH) {
             fat_check_finding(c, &c->r->too_deep, e, it->first);
             fat_check_msg_str(c, "directory nested too deep; not checked");
-            fat_check_finish(c, NULL);
+            fat_check_finish(c, false, NULL);
             continue;
         }
         uint32_t parent = fat_check_in_subdir(c, it) ? it->first : 0;

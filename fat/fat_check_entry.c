@@ -34,26 +34,25 @@ static void drop_lfns(fat_checker *c, uint32_t count, uint64_t at, bool with_cur
         all[n++] = c->lfn_at[i];
     if (with_current)
         all[n++] = at;
-    for (uint32_t i = 0; i < count && i < n; i++) {
-        c->r->orphan_lfns++;
-        c->r->problems++;
-        if (c->opt->repair) {
-            uint8_t del = FAT_DIRENT_DELETED;
-            fat_check_write(c, all[i], &del, 1);
-            c->r->repaired++;
-        }
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ORPHAN_LFNS);
+    for (uint32_t i = 0; i < count && i < n && fix; i++) {
+        uint8_t del = FAT_DIRENT_DELETED;
+        fat_check_write(c, all[i], &del, 1);
     }
-    c->msg_len = 0;
+    /* each entry is a finding, one message tells of them all */
+    fat_check_finding(c, &c->r->orphan_lfns, NULL, 0);
+    c->r->orphan_lfns += count - 1;
+    c->r->problems += count - 1;
+    if (fix)
+        c->r->repaired += count - 1;
+    else
+        c->r->left += count - 1;
     fat_check_msg_u64(c, count);
     fat_check_msg_str(c, " orphaned long-name entr");
     fat_check_msg_str(c, count == 1 ? "y" : "ies");
     fat_check_msg_str(c, " in directory at cluster ");
     fat_check_msg_u64(c, dir);
-    if (c->opt->repair)
-        fat_check_msg_str(c, "; deleted");
-    c->msg[c->msg_len] = '\0';
-    if (c->opt->log)
-        c->opt->log(c->opt->log_ctx, c->msg);
+    fat_check_finish(c, fix, "deleted");
     c->lfn_count = 0;
     for (uint32_t i = count; i < n; i++)
         c->lfn_at[c->lfn_count++] = all[i];
@@ -65,12 +64,13 @@ void fat_check_lfn_feed(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
         fat_check_finding(c, &c->r->bad_entries, NULL, 0);
         fat_check_msg_str(c, "long-name entry with a nonzero type or cluster field in directory at cluster ");
         fat_check_msg_u64(c, dir);
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix) {
             e[FAT_LFN_TYPE] = 0;
             af_store_le16(e + FAT_LFN_CLUSTER, 0);
             fat_check_write(c, at, e, FAT_DIRENT_SIZE);
         }
-        fat_check_finish(c, "set to 0");
+        fat_check_finish(c, fix, "set to 0");
     }
     uint32_t before = c->lfn.orphans;
     fat_lfn_feed(&c->lfn, e);
@@ -126,24 +126,38 @@ void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir,
     if ((e[FAT_DIRENT_NT_CASE] & FAT_CASE_NO_SHORT_NAME) && !has_long_name) {
         fat_check_finding(c, &c->r->bad_entries, e, dir);
         fat_check_msg_str(c, "short name marked as a placeholder but there is no long name");
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix) {
             e[FAT_DIRENT_NT_CASE] &= (uint8_t)~FAT_CASE_NO_SHORT_NAME;
             fat_check_write(c, at, e, FAT_DIRENT_SIZE);
         }
-        fat_check_finish(c, "mark cleared");
+        fat_check_finish(c, fix, "mark cleared");
     }
     if (fat_short_name_valid(e))
         return;
     fat_check_finding(c, &c->r->bad_entries, e, dir);
     fat_check_msg_str(c, "bad short name");
-    if (c->opt->repair) {
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+    if (fix) {
         for (int i = 0; i < 11; i++) {
             if (!(i == 0 && e[i] == FAT_DIRENT_KANJI_E5))
                 e[i] = short_byte_repaired(e[i], i);
         }
         fat_check_write(c, at, e, 11);
     }
-    fat_check_finish(c, "renamed");
+    fat_check_finish(c, fix, "renamed");
+}
+
+/* Ends the finding about a file whose first cluster cannot be kept: it becomes empty. */
+static void empty_file(fat_checker *c, uint8_t *e, uint64_t at)
+{
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+    if (fix) {
+        fat_check_set_entry_cluster(c, e, 0);
+        af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
+        fat_check_write(c, at, e, FAT_DIRENT_SIZE);
+    }
+    fat_check_finish(c, fix, "file emptied");
 }
 
 /* A file's size against its chain. */
@@ -156,11 +170,12 @@ void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
         if (size != 0) {
             fat_check_finding(c, &c->r->size_mismatches, e, dir);
             fat_check_msg_str(c, "file has a size but no clusters");
-            if (c->opt->repair) {
+            bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+            if (fix) {
                 af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
                 fat_check_write(c, at, e, FAT_DIRENT_SIZE);
             }
-            fat_check_finish(c, "size set to 0");
+            fat_check_finish(c, fix, "size set to 0");
         }
         return;
     }
@@ -168,22 +183,16 @@ void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
         fat_check_finding(c, &c->r->bad_entries, e, dir);
         fat_check_msg_str(c, "first cluster out of range: ");
         fat_check_msg_u64(c, first);
-        if (c->opt->repair) {
-            fat_check_set_entry_cluster(c, e, 0);
-            af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
-            fat_check_write(c, at, e, FAT_DIRENT_SIZE);
-        }
-        fat_check_finish(c, "file emptied");
+        empty_file(c, e, at);
         return;
     }
     fat_check_chain ch = fat_check_walk_chain(c, first, e, dir);
     if (ch.shared_start) {
-        if (c->opt->repair) {
-            fat_check_set_entry_cluster(c, e, 0);
-            af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
-            fat_check_write(c, at, e, FAT_DIRENT_SIZE);
-            c->r->repaired++;
-        }
+        fat_check_finding(c, &c->r->cross_links, e, dir);
+        fat_check_msg_str(c, "first cluster ");
+        fat_check_msg_u64(c, first);
+        fat_check_msg_str(c, " is also used by another chain");
+        empty_file(c, e, at);
         return;
     }
     uint64_t chain_bytes = (uint64_t)ch.length * bpc;
@@ -195,18 +204,20 @@ void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
         fat_check_msg_str(c, " is larger than the chain (");
         fat_check_msg_u64(c, chain_bytes);
         fat_check_msg_str(c, " bytes)");
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+        if (fix) {
             af_store_le32(e + FAT_DIRENT_SIZE_BYTES, (uint32_t)chain_bytes);
             fat_check_write(c, at, e, FAT_DIRENT_SIZE);
         }
-        fat_check_finish(c, "size set to the chain length");
+        fat_check_finish(c, fix, "size set to the chain length");
     } else if (needed < ch.length) {
         fat_check_finding(c, &c->r->size_mismatches, e, dir);
         fat_check_msg_str(c, "chain has ");
         fat_check_msg_u64(c, ch.length);
         fat_check_msg_str(c, " clusters, size needs ");
         fat_check_msg_u64(c, needed);
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_LONG_CHAINS);
+        if (fix) {
             if (needed == 0) {
                 fat_check_chain_forget(c, first, ch.length);
                 fat_check_set_entry_cluster(c, e, 0);
@@ -215,7 +226,7 @@ void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
                 fat_check_chain_cut(c, first, needed, ch.length);
             }
         }
-        fat_check_finish(c, "chain cut to the size");
+        fat_check_finish(c, fix, "chain cut to the size");
     }
 }
 
@@ -227,26 +238,32 @@ uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
     if (af_load_le32(e + FAT_DIRENT_SIZE_BYTES) != 0) {
         fat_check_finding(c, &c->r->bad_entries, e, dir);
         fat_check_msg_str(c, "directory has a nonzero size");
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix) {
             af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
             fat_check_write(c, at, e, FAT_DIRENT_SIZE);
         }
-        fat_check_finish(c, "size set to 0");
+        fat_check_finish(c, fix, "size set to 0");
     }
     if (!fat_check_cluster_valid(c, first)) {
         fat_check_finding(c, &c->r->bad_entries, e, dir);
         fat_check_msg_str(c, "directory without a valid first cluster");
-        if (c->opt->repair)
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+        if (fix)
             fat_check_delete_entry(c, at, e);
-        fat_check_finish(c, "entry deleted");
+        fat_check_finish(c, fix, "entry deleted");
         return 0;
     }
     fat_check_chain ch = fat_check_walk_chain(c, first, e, dir);
     if (ch.shared_start) {
-        if (c->opt->repair) {
+        fat_check_finding(c, &c->r->cross_links, e, dir);
+        fat_check_msg_str(c, "directory's first cluster ");
+        fat_check_msg_u64(c, first);
+        fat_check_msg_str(c, " is also used by another chain");
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
+        if (fix)
             fat_check_delete_entry(c, at, e);
-            c->r->repaired++;
-        }
+        fat_check_finish(c, fix, "entry deleted");
         return 0;
     }
     return ch.length;
@@ -281,21 +298,23 @@ void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64
     if (fat_check_entry_cluster(c, e) != 0 || af_load_le32(e + FAT_DIRENT_SIZE_BYTES) != 0) {
         fat_check_finding(c, &c->r->bad_entries, e, it->first);
         fat_check_msg_str(c, "volume label entry has a cluster or a size");
-        if (c->opt->repair) {
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix) {
             fat_check_set_entry_cluster(c, e, 0);
             af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
             fat_check_write(c, at, e, FAT_DIRENT_SIZE);
         }
-        fat_check_finish(c, "cleared");
+        fat_check_finish(c, fix, "cleared");
     }
     if (fat_check_in_subdir(c, it) || c->root_label_seen)
         return;
     if (!label_valid(e)) {
         fat_check_finding(c, &c->r->bad_entries, NULL, 0);
         fat_check_msg_str(c, "volume label entry holds invalid characters");
-        if (c->opt->repair)
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix)
             fat_check_delete_entry(c, at, e);
-        fat_check_finish(c, "deleted");
+        fat_check_finish(c, fix, "deleted");
         return;
     }
     c->root_label_seen = true;

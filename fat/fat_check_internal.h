@@ -38,7 +38,7 @@ typedef struct fat_checker {
     uint8_t *current;
     uint8_t *names;          /* FAT_CHECK_NAME_SLOTS le64 device offsets (+1) of short entries */
     fs_status io;
-    bool fat_changed;
+    bool fats_differ;        /* a FAT copy differs from the active one */
     uint32_t eoc_min, eoc, bad;
     uint8_t window[FAT_CHECK_WINDOW]; /* cached piece of the active FAT */
     uint64_t window_offset;
@@ -60,8 +60,14 @@ void fat_check_msg_name(fat_checker *c, const uint8_t name[11]);
 /* Starts a finding: counts it in *counter and begins its message with the entry's name
  * (NULL for volume-level findings). */
 void fat_check_finding(fat_checker *c, uint32_t *counter, const uint8_t *name, uint32_t dir);
-/* Ends the finding's message; in repair mode appends repair_text (NULL: nothing repaired). */
-void fat_check_finish(fat_checker *c, const char *repair_text);
+/* Ends the finding's message with what was done (`what` if not NULL, when `fixed`) or "not repaired",
+ * counts it as repaired or left, and logs it. */
+void fat_check_finish(fat_checker *c, bool fixed, const char *what);
+/* Whether this repair (a FAT_CHECK_REPAIR_* bit) is to be made. */
+static inline bool fat_check_fixing(const fat_checker *c, uint32_t repair)
+{
+    return (c->opt->repairs & repair) != 0;
+}
 
 /* ---- device access (fat_check.c); after an error they do nothing and c->io says why ---- */
 bool fat_check_read(fat_checker *c, uint64_t off, void *dst, size_t len);
@@ -74,7 +80,7 @@ static inline void fat_check_bit_clear(uint8_t *map, uint32_t i) { map[i >> 3] &
 /* ---- the FAT (fat_check_chain.c) ---- */
 /* Entry `cl` of the active FAT; an I/O error reads as end-of-chain. */
 uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl);
-/* Writes entry `cl` of the active FAT (the other copies are refreshed at the end). */
+/* Writes entry `cl` of the active FAT and of every mirrored copy. */
 void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v);
 bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl);
 

@@ -39,19 +39,16 @@ typedef struct check_job {
 static void check_task(blk_fixture *f, void *arg)
 {
     check_job *j = arg;
-    uint8_t boot[4096];
-    if (blk_cache_read_bytes(&f->cache, 0, boot, sizeof boot) != BLK_OK) {
-        j->st = FS_STATUS_IO_ERROR;
-        return;
-    }
-    fat_bpb_error why;
-    j->st = fat_bpb_parse(boot, sizeof boot, 0, f->image_bytes, &j->g, &why);
+    fat_check_volume vol;
+    j->st = fat_check_volume_find(&f->cache, 0, &vol);
     if (j->st != FS_STATUS_SUCCESS)
         return;
+    j->g = vol.geo;
     size_t need = fat_check_memory_needed(&j->g);
     void *work = malloc(need);
-    fat_check_options o = {.repair = j->repair, .work = work, .work_size = need, .log = log_line};
-    j->st = fat_check_run(&f->cache, &j->g, &o, &j->r);
+    fat_check_options o = {.repairs = j->repair ? FAT_CHECK_REPAIR_ALL : 0, .work = work, .work_size = need,
+                           .log = log_line};
+    j->st = fat_check_run(&f->cache, &vol, &o, &j->r);
     free(work);
 }
 
@@ -402,7 +399,8 @@ TEST(memory_needed_and_too_little)
     uint8_t small[16];
     fat_check_options o = {.work = small, .work_size = sizeof small};
     fat_check_result r;
-    CHECK_EQ(fat_check_run(&f.cache, &j.g, &o, &r), FS_STATUS_INVALID_ARGUMENT); /* fails before blocking */
+    fat_check_volume vol = {.geo = j.g};
+    CHECK_EQ(fat_check_run(&f.cache, &vol, &o, &r), FS_STATUS_INVALID_ARGUMENT); /* fails before blocking */
     blk_fixture_fini(&f);
 }
 
