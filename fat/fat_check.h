@@ -71,6 +71,9 @@ enum {
                                                fields, entries after the end, directory sizes */
     FAT_CHECK_REPAIR_BOOT = 1u << 8,        /* backup boot sector, boot label, FAT entries 0 and 1 */
     FAT_CHECK_REPAIR_ALL = (1u << 9) - 1,
+    /* What a power cut may leave on a volume whose writer orders its writes. */
+    FAT_CHECK_REPAIR_RECOVERY = FAT_CHECK_REPAIR_LOST | FAT_CHECK_REPAIR_LONG_CHAINS | FAT_CHECK_REPAIR_FAT_COPIES |
+                                FAT_CHECK_REPAIR_FSINFO | FAT_CHECK_REPAIR_ORPHAN_LFNS,
 };
 
 typedef enum fat_check_boot_source {

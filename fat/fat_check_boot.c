@@ -112,7 +112,8 @@ void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
             af_store_le32(info + FAT_FSINFO_TRAIL_SIG, FAT_FSINFO_TRAIL_VALUE);
         }
         af_store_le32(info + FAT_FSINFO_FREE_COUNT, c->r->free_clusters);
-        af_store_le32(info + FAT_FSINFO_NEXT_FREE, first_free ? first_free : FAT_FSINFO_UNKNOWN);
+        if (!sig_ok || !next_ok)
+            af_store_le32(info + FAT_FSINFO_NEXT_FREE, first_free ? first_free : FAT_FSINFO_UNKNOWN);
         fat_check_write(c, at, info, sizeof info);
     }
     fat_check_finish(c, fix, "rewritten");

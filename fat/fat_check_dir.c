@@ -128,8 +128,8 @@ static void check_after_end(fat_checker *c, fat_check_dir *it, uint8_t *e, uint6
 }
 
 /* "." and ".." must be the first two entries of a subdirectory and point at the directory
- * and its parent (0 for the root; FAT32 volumes written by some systems use the root
- * cluster, which is accepted). */
+ * and its parent, 0 for the root even on FAT32 (the specification says so; fsck.fat and
+ * Linux want it, though some writers put the root's cluster number there). */
 static void check_dot_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64_t at, int dots)
 {
     bool placed = !it->fixed_root && it->first != c->g->root_cluster && it->total == (uint32_t)dots;
@@ -144,7 +144,7 @@ static void check_dot_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint6
     }
     uint32_t want = dots == 1 ? it->first : it->parent;
     uint32_t have = fat_check_entry_cluster(c, e);
-    bool ok = have == want || (dots == 2 && want == 0 && have == c->g->root_cluster && have != 0);
+    bool ok = have == want;
     if (!(e[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY) || (e[FAT_DIRENT_NT_CASE] & FAT_CASE_NO_SHORT_NAME) || !ok) {
         fat_check_finding(c, &c->r->bad_entries, e, it->first);
         fat_check_msg_str(c, dots == 1 ? "'.' entry" : "'..' entry");

@@ -12,7 +12,7 @@ fat_time_SRCS := fat/tests/test_fat_time.c
 fat_time_CORE_SRCS := fat/fat_time.c
 fat_bpb_SRCS := fat/tests/test_fat_bpb.c $(FAT_FORMAT_TEST_SUPPORT)
 fat_mkfs_SRCS := fat/tests/test_fat_mkfs.c $(FAT_FORMAT_TEST_SUPPORT)
-fat_check_SRCS := fat/tests/test_fat_check.c $(FAT_FORMAT_TEST_SUPPORT)
+fat_check_SRCS := fat/tests/test_fat_check.c fat/tests/fat_check_tools.c $(FAT_FORMAT_TEST_SUPPORT)
 
 # make bench-fat_format: alias tails, mkfs and checker throughput.
 PROGRAMS += bench/fat_format
