@@ -33,10 +33,10 @@
  * larger than its chain is set to the chain; a chain longer than its size is cut to the
  * size (the rest becomes lost, and is freed unless a chain walked later owns it); an
  * out-of-range first cluster is cleared (the file becomes empty); a subdirectory entry
- * that cannot be saved (no valid first cluster, or one owned by another chain) is deleted;
- * "." and ".." are rewritten (created over whatever held their slots); bad short-name
- * characters become '_' and duplicate short names DUPnnnnn (their long names then no
- * longer match and are deleted as orphans); orphaned long-name entries are deleted; used
+ * that cannot be saved (no valid first cluster, or one owned by another chain) is deleted
+ * with its long name; "." and ".." are rewritten (created over whatever held their slots);
+ * bad short-name characters become '_' and duplicate short names DUPnnnnn, keeping their
+ * long names (their checksums are rewritten); orphaned long-name entries are deleted; used
  * entries after the end marker are cleared; lost clusters are FREED (not saved as
  * FSCKnnnn.REC files); the active FAT is copied to the others; FSInfo, the boot sector
  * label and the FAT32 backup boot sector are rewritten; the dirty flags are cleared. A

@@ -56,11 +56,13 @@ static bool name_seen(fat_checker *c, const uint8_t name[11], uint64_t at, uint3
     return false;
 }
 
-/* A new name for a duplicate: "DUPnnnnn" with the same extension, unused in the table. */
-static bool rename_duplicate(fat_checker *c, uint8_t *e, uint64_t at, uint32_t *count)
+/* A new name for a duplicate: "DUPnnnnn" with the same extension, unused in the table.
+ * The long-name entries just before it (lfn_at) keep naming it. */
+static bool rename_duplicate(fat_checker *c, uint8_t *e, uint64_t at, uint32_t *count, const uint64_t *lfn_at,
+                             uint32_t lfns)
 {
     static const char hex[] = "0123456789ABCDEF";
-    uint8_t name[11];
+    uint8_t name[11], old_checksum = fat_lfn_checksum(e);
     af_memcpy(name, e, 11);
     for (uint32_t n = 0; n < 0x100000u && c->io == FS_STATUS_SUCCESS; n++) {
         af_memcpy(name, "DUP", 3);
@@ -69,6 +71,7 @@ static bool rename_duplicate(fat_checker *c, uint8_t *e, uint64_t at, uint32_t *
         if (!name_seen(c, name, at, count)) {
             af_memcpy(e, name, 11);
             fat_check_write(c, at, e, 11);
+            fat_check_keep_long_name(c, lfn_at, lfns, old_checksum, e);
             return true;
         }
     }
@@ -76,11 +79,14 @@ static bool rename_duplicate(fat_checker *c, uint8_t *e, uint64_t at, uint32_t *
 }
 
 /* First pass over a directory: every live short name must be unique (fsck.fat checks the
- * same). Runs on a copy of the iterator before the entries are checked one by one. */
+ * same). Runs on a copy of the iterator before the entries are checked one by one, and
+ * remembers the run of long-name entries before each short entry, so that a renamed
+ * duplicate keeps its long name. */
 static void check_duplicates(fat_checker *c, const fat_check_dir *start)
 {
     fat_check_dir it = *start;
-    uint32_t count = 0;
+    uint32_t count = 0, lfns = 0;
+    uint64_t lfn_at[FAT_LFN_MAX_ENTRIES];
     af_memset(c->names, 0, FAT_CHECK_NAME_SLOTS * 8u);
     for (;;) {
         uint64_t at;
@@ -92,15 +98,24 @@ static void check_duplicates(fat_checker *c, const fat_check_dir *start)
         if (e[0] == FAT_DIRENT_END)
             return;
         uint8_t attr = e[FAT_DIRENT_ATTR];
-        if (e[0] == FAT_DIRENT_DELETED || (attr & FAT_ATTR_LONG_NAME_MASK) == FAT_ATTR_LONG_NAME ||
-            (attr & (FAT_ATTR_VOLUME_ID | FAT_ATTR_DIRECTORY)) == FAT_ATTR_VOLUME_ID || fat_check_is_dot_name(e, 1) ||
-            fat_check_is_dot_name(e, 2))
+        if (e[0] != FAT_DIRENT_DELETED && (attr & FAT_ATTR_LONG_NAME_MASK) == FAT_ATTR_LONG_NAME) {
+            if (lfns == FAT_LFN_MAX_ENTRIES) {
+                af_memmove(lfn_at, lfn_at + 1, (FAT_LFN_MAX_ENTRIES - 1) * sizeof lfn_at[0]);
+                lfns--;
+            }
+            lfn_at[lfns++] = at;
+            continue;
+        }
+        uint32_t before = lfns;
+        lfns = 0;
+        if (e[0] == FAT_DIRENT_DELETED || (attr & (FAT_ATTR_VOLUME_ID | FAT_ATTR_DIRECTORY)) == FAT_ATTR_VOLUME_ID ||
+            fat_check_is_dot_name(e, 1) || fat_check_is_dot_name(e, 2))
             continue;
         if (!name_seen(c, e, at, &count))
             continue;
         fat_check_finding(c, &c->r->bad_entries, e, it.first);
         fat_check_msg_str(c, "duplicate short name");
-        bool fixed = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES) && rename_duplicate(c, e, at, &count);
+        bool fixed = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES) && rename_duplicate(c, e, at, &count, lfn_at, before);
         if (fixed) {
             fat_check_msg_str(c, "; renamed to ");
             fat_check_msg_name(c, e);
@@ -215,7 +230,7 @@ void fat_check_walk_tree(fat_checker *c)
         uint64_t at;
         uint8_t e[FAT_DIRENT_SIZE];
         if (!dir_entry_at(c, it, &at) || !fat_check_read(c, at, e, sizeof e)) {
-            fat_check_lfn_close(c, NULL, it->first);
+            fat_check_lfn_close(c, NULL, 0, it->first);
             if (depth == 0)
                 return;
             depth--;
@@ -230,7 +245,7 @@ void fat_check_walk_tree(fat_checker *c)
         if (fat_check_in_subdir(c, it) && it->total <= 2 && check_dot_slot(c, it, e, at, (int)it->total))
             continue;
         if (e[0] == FAT_DIRENT_END || e[0] == FAT_DIRENT_DELETED) {
-            fat_check_lfn_close(c, NULL, it->first);
+            fat_check_lfn_close(c, NULL, 0, it->first);
             it->ended = e[0] == FAT_DIRENT_END;
             continue;
         }
@@ -244,7 +259,7 @@ void fat_check_walk_tree(fat_checker *c)
                 if (fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES)) {
                     fat_check_delete_entry(c, at, e);
                     fat_check_finish(c, true, "deleted");
-                    fat_check_lfn_close(c, NULL, it->first);
+                    fat_check_lfn_close(c, NULL, 0, it->first);
                     continue;
                 }
                 fat_check_finish(c, false, NULL);
@@ -252,7 +267,7 @@ void fat_check_walk_tree(fat_checker *c)
             fat_check_lfn_feed(c, e, at, it->first);
             continue;
         }
-        bool has_long_name = fat_check_lfn_close(c, e, it->first);
+        bool has_long_name = fat_check_lfn_close(c, e, at, it->first);
         if (fat_check_is_dot_name(e, 1) || fat_check_is_dot_name(e, 2)) {
             check_dot_entry(c, it, e, at, fat_check_is_dot_name(e, 1) ? 1 : 2);
             continue;

@@ -20,6 +20,23 @@ void fat_check_delete_entry(fat_checker *c, uint64_t at, uint8_t *e)
 {
     e[0] = FAT_DIRENT_DELETED;
     fat_check_write(c, at, e, 1);
+    if (c->name_at != at + 1)
+        return;
+    uint8_t del = FAT_DIRENT_DELETED;
+    for (uint32_t i = 0; i < c->name_lfn_count; i++)
+        fat_check_write(c, c->name_lfn_at[i], &del, 1);
+    c->name_at = 0;
+}
+
+void fat_check_keep_long_name(fat_checker *c, const uint64_t *lfn_at, uint32_t n, uint8_t old_checksum,
+                              const uint8_t *e)
+{
+    uint8_t sum = fat_lfn_checksum(e);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t have;
+        if (fat_check_read(c, lfn_at[i] + FAT_LFN_CHECKSUM, &have, 1) && have == old_checksum)
+            fat_check_write(c, lfn_at[i] + FAT_LFN_CHECKSUM, &sum, 1);
+    }
 }
 
 /* LFN entries dropped by the assembler: the first `count` of the open ones (plus the one
@@ -86,13 +103,19 @@ void fat_check_lfn_feed(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
 
 /* Ends the open LFN sequence at a short entry (or at a free one: short_entry NULL);
  * returns true if a long name belongs to the short entry. */
-bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint32_t dir)
+bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint64_t at, uint32_t dir)
 {
     uint32_t before = c->lfn.orphans, matched = 0;
+    c->name_at = 0;
     if (short_entry) {
         const uint16_t *units;
         size_t len;
         matched = fat_lfn_finish(&c->lfn, short_entry, &units, &len);
+        if (matched != 0 && matched == c->lfn_count) {
+            c->name_at = at + 1;
+            c->name_lfn_count = c->lfn_count;
+            af_memcpy(c->name_lfn_at, c->lfn_at, c->lfn_count * sizeof c->lfn_at[0]);
+        }
     } else {
         fat_lfn_abandon(&c->lfn);
     }
@@ -139,11 +162,14 @@ void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir,
     fat_check_msg_str(c, "bad short name");
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
     if (fix) {
+        uint8_t old_checksum = fat_lfn_checksum(e);
         for (int i = 0; i < 11; i++) {
             if (!(i == 0 && e[i] == FAT_DIRENT_KANJI_E5))
                 e[i] = short_byte_repaired(e[i], i);
         }
         fat_check_write(c, at, e, 11);
+        if (has_long_name && c->name_at == at + 1)
+            fat_check_keep_long_name(c, c->name_lfn_at, c->name_lfn_count, old_checksum, e);
     }
     fat_check_finish(c, fix, "renamed");
 }

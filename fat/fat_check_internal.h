@@ -48,6 +48,9 @@ typedef struct fat_checker {
     fat_lfn_state lfn;
     uint64_t lfn_at[FAT_LFN_MAX_ENTRIES + 1]; /* device offsets of the open LFN entries */
     uint32_t lfn_count;
+    uint64_t name_at;        /* the short entry whose long name is in name_lfn_at (+1; 0: none) */
+    uint64_t name_lfn_at[FAT_LFN_MAX_ENTRIES];
+    uint32_t name_lfn_count;
     fat_check_dir stack[FAT_CHECK_MAX_DEPTH + 1];
     bool root_label_seen;
     uint8_t root_label[11];
@@ -105,12 +108,19 @@ uint32_t fat_check_scan_fat(fat_checker *c);
 /* ---- entries (fat_check_entry.c) ---- */
 uint32_t fat_check_entry_cluster(const fat_checker *c, const uint8_t *e);
 void fat_check_set_entry_cluster(const fat_checker *c, uint8_t *e, uint32_t cl);
+/* Deletes the entry at `at`, and its long-name entries when it is the short entry
+ * fat_check_lfn_close last matched. */
 void fat_check_delete_entry(fat_checker *c, uint64_t at, uint8_t *e);
+/* The short entry at `at` was renamed to `e`'s name: its long-name entries (those of `n`
+ * at lfn_at whose checksum is `old_checksum`) get the new checksum, so the long name
+ * stays. */
+void fat_check_keep_long_name(fat_checker *c, const uint64_t *lfn_at, uint32_t n, uint8_t old_checksum,
+                              const uint8_t *e);
 bool fat_check_is_dot_name(const uint8_t *e, int dots);
 void fat_check_lfn_feed(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
-/* Ends the open LFN sequence at a short entry (or at a free one: NULL); true if a long
- * name belongs to the short entry. */
-bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint32_t dir);
+/* Ends the open LFN sequence at the short entry at `at` (or at a free one: short_entry
+ * NULL); true if a long name belongs to the short entry. */
+bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint64_t at, uint32_t dir);
 void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool has_long_name);
 void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
 /* A subdirectory entry: returns its walked chain length, 0 if it must not be entered. */

@@ -309,6 +309,49 @@ static bool d_backup_boot(raw_image *r)
     return true;
 }
 
+static bool d_dir_no_cluster(raw_image *r)
+{
+    set_first(r, entry(r, "ALONGD~1   "), 0);
+    return true;
+}
+
+static bool d_dir_out_of_range(raw_image *r)
+{
+    set_first(r, entry(r, "ALONGD~1   "), out_of_range(r));
+    return true;
+}
+
+static bool d_dir_shared(raw_image *r)
+{
+    set_first(r, entry(r, "ALONGD~1   "), first_of(r, "BIG     BIN"));
+    return true;
+}
+
+/* Renames a short entry as a writer would: its long-name entries get the new checksum. */
+static void rename_short(raw_image *r, uint8_t *e, const char *name11)
+{
+    memcpy(e, name11, 11);
+    uint8_t sum = 0;
+    for (int i = 0; i < 11; i++)
+        sum = (uint8_t)(((sum & 1) << 7) + (sum >> 1) + (uint8_t)name11[i]);
+    for (uint8_t *lfn = raw_lfn_before(r, e); lfn; lfn = raw_lfn_before(r, lfn))
+        lfn[FAT_LFN_CHECKSUM] = sum;
+}
+
+/* A short name with a character short names may not hold, with a matching long name. */
+static bool d_bad_name_long(raw_image *r)
+{
+    rename_short(r, entry(r, "ALONGN~1TXT"), "AL?NGN~1TXT");
+    return true;
+}
+
+/* Two entries with the same short name, each with its own long name. */
+static bool d_duplicate_long(raw_image *r)
+{
+    rename_short(r, entry(r, "MANY       /FILENU~2TXT"), "FILENU~1TXT");
+    return true;
+}
+
 static const damage damages[] = {
     {"loop", COUNTER(loops), 0, "BIG.BIN", d_loop},
     {"cross-link", COUNTER(cross_links), RESTORES, NULL, d_cross_link},
@@ -327,6 +370,11 @@ static const damage damages[] = {
     {"dir-size", COUNTER(bad_entries), RESTORES, NULL, d_dir_size},
     {"bad-name", COUNTER(bad_entries), 0, "SMALL.TXT|SM_LL.TXT", d_bad_name},
     {"duplicate", COUNTER(bad_entries), 0, "MED.BIN|DUP00000.BIN", d_duplicate},
+    {"bad-name-long", COUNTER(bad_entries), 0, NULL, d_bad_name_long},
+    {"duplicate-long", COUNTER(bad_entries), 0, NULL, d_duplicate_long},
+    {"dir-no-cluster", COUNTER(bad_entries), 0, "A long dir name", d_dir_no_cluster},
+    {"dir-out-of-range", COUNTER(bad_entries), 0, "A long dir name", d_dir_out_of_range},
+    {"dir-shared", COUNTER(cross_links), 0, "A long dir name", d_dir_shared},
     {"label", COUNTER(boot_errors), 0, NULL, d_label},
     {"after-end", COUNTER(bad_entries), 0, "SUB/", d_after_end},
     {"lfn-reserved", COUNTER(bad_entries), RESTORES, NULL, d_lfn_reserved},
@@ -478,9 +526,13 @@ static bool recovery_case(size_t kind, const damage *d)
            check_image_ok(img, 0, &after) && EXPECT(after.r.problems == 0) && EXPECT(fsck_silent(img, true));
 }
 
+/* AF_DAMAGE=<name> runs that damage only. */
 static void damage_all(size_t kind)
 {
+    const char *only = getenv("AF_DAMAGE");
     for (size_t i = 0; i < AF_ARRAY_LEN(damages); i++) {
+        if (only && strcmp(only, damages[i].name) != 0)
+            continue;
         CHECK_MSG(damage_case(kind, &damages[i]), "%s: damage %s", kinds[kind].mkfs_args, damages[i].name);
         if (damages[i].flags & RECOVERY)
             CHECK_MSG(recovery_case(kind, &damages[i]), "%s: recovery of %s", kinds[kind].mkfs_args, damages[i].name);
