@@ -173,7 +173,7 @@ static uint64_t populate(const fat_geometry *g, uint32_t files, uint32_t per_fil
             fat_put(g, next, k + 1 == per_file ? FAT32_EOC : next + 1);
     }
     af_store_le32(fx.image + g->volume_offset + g->fsinfo_sector * g->bytes_per_sector + FAT_FSINFO_FREE_COUNT,
-                  FAT_FSINFO_UNKNOWN);
+                  g->cluster_count - (next - 2));
     blk_cache_invalidate(&fx.cache);
     return (uint64_t)next - 2;
 }

@@ -22,8 +22,9 @@
  * subdirectory and nowhere else, orphaned or broken LFN entries and their reserved fields,
  * the Linux "no short name" flag without an LFN, used entries after the end marker,
  * volume-label entries and the boot sector's label), all FAT copies equal, FAT entries 0
- * and 1 and the dirty flags, FSInfo signatures, free count and next-free hint, FAT32
- * backup boot sector. The rules follow the FAT specification and, where systems read
+ * and 1 and the dirty flags, FSInfo (signatures, a known and right free count, the
+ * next-free hint), the FAT32 backup boot sector (present, equal to the boot sector). The
+ * rules follow the FAT specification and, where systems read
  * the format differently, what fsck.fat (dosfstools 4.2) accepts, so that a repaired
  * volume is clean for both.
  *
@@ -39,7 +40,8 @@
  * long names (their checksums are rewritten); orphaned long-name entries are deleted; used
  * entries after the end marker are cleared; lost clusters are FREED (not saved as
  * FSCKnnnn.REC files); the active FAT is copied to the others; FSInfo, the boot sector
- * label and the FAT32 backup boot sector are rewritten; the dirty flags are cleared. A
+ * label and the FAT32 backup boot sector are rewritten (a missing backup is written at
+ * sector 6, or the last reserved sector, as fsck.fat would); the dirty flags are cleared. A
  * change to the active FAT goes to every mirrored copy. Each finding is counted in
  * fat_check_result and described through the log callback, with what was done or "not
  * repaired".
@@ -110,8 +112,9 @@ typedef struct fat_check_result {
     uint32_t bad_entries;         /* malformed directory entries (names, clusters, dot entries) */
     uint32_t orphan_lfns;         /* LFN entries not followed by their short entry */
     uint32_t fat_mismatches;      /* FAT copies that differ from the active one */
-    uint32_t fsinfo_errors;       /* bad FSInfo signatures, free count or next-free hint */
-    uint32_t boot_errors;         /* backup boot sector differs, bad FAT entries 0/1, labels */
+    uint32_t fsinfo_errors;       /* FSInfo signatures, unknown or wrong free count, bad hint */
+    uint32_t boot_errors;         /* backup boot sector missing or different, FAT entries 0/1,
+                                     labels */
     uint32_t dirty;               /* dirty flag set (boot sector or FAT entry 1) */
     uint32_t too_deep;            /* directories beyond FAT_CHECK_MAX_DEPTH */
     /* statistics of the (repaired) volume */

@@ -91,17 +91,24 @@ void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
                   af_load_le32(info + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
     uint32_t free_count = af_load_le32(info + FAT_FSINFO_FREE_COUNT);
     uint32_t next = af_load_le32(info + FAT_FSINFO_NEXT_FREE);
-    bool free_ok = free_count == FAT_FSINFO_UNKNOWN || free_count == c->r->free_clusters;
+    /* "unknown" is legal, but fsck.fat reports it and a repair knows the count */
+    bool free_ok = free_count == c->r->free_clusters;
     bool next_ok = next == FAT_FSINFO_UNKNOWN || fat_check_cluster_valid(c, next);
     if (sig_ok && free_ok && next_ok)
         return;
     fat_check_finding(c, &c->r->fsinfo_errors, NULL, 0);
-    fat_check_msg_str(c, !sig_ok ? "FSInfo signatures are wrong" : !free_ok ? "FSInfo free count is wrong: "
-                                                                 : "FSInfo next-free hint is out of range");
-    if (sig_ok && !free_ok) {
-        fat_check_msg_u64(c, free_count);
+    if (!sig_ok) {
+        fat_check_msg_str(c, "FSInfo signatures are wrong");
+    } else if (!free_ok) {
+        fat_check_msg_str(c, "FSInfo free count is ");
+        if (free_count == FAT_FSINFO_UNKNOWN)
+            fat_check_msg_str(c, "unknown");
+        else
+            fat_check_msg_u64(c, free_count);
         fat_check_msg_str(c, " instead of ");
         fat_check_msg_u64(c, c->r->free_clusters);
+    } else {
+        fat_check_msg_str(c, "FSInfo next-free hint is out of range");
     }
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_FSINFO);
     if (fix) {
@@ -119,13 +126,53 @@ void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
     fat_check_finish(c, fix, "rewritten");
 }
 
+/* Where a missing backup boot sector goes: sector 6 as the specification suggests, else
+ * the last reserved sector (fsck.fat chooses the same); 0 if there is no room. */
+static uint32_t backup_place(const fat_checker *c)
+{
+    if (c->g->reserved_sectors >= 7 && c->g->fsinfo_sector != 6)
+        return 6;
+    uint32_t last = c->g->reserved_sectors - 1;
+    return c->g->reserved_sectors >= 3 && last != c->g->fsinfo_sector ? last : 0;
+}
+
+static void backup_missing(fat_checker *c, uint8_t *main)
+{
+    uint32_t field = af_load_le16(main + FAT_BPB32_BACKUP_BOOT);
+    fat_check_finding(c, &c->r->boot_errors, NULL, 0);
+    if (field == 0 || field == 0xFFFFu) {
+        fat_check_msg_str(c, "no backup boot sector");
+    } else {
+        fat_check_msg_str(c, "backup boot sector field points outside the reserved area: sector ");
+        fat_check_msg_u64(c, field);
+    }
+    uint32_t place = backup_place(c);
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT) && place != 0;
+    if (fix) {
+        af_store_le16(main + FAT_BPB32_BACKUP_BOOT, (uint16_t)place);
+        fat_check_write(c, c->g->volume_offset + FAT_BPB32_BACKUP_BOOT, main + FAT_BPB32_BACKUP_BOOT, 2);
+        fat_check_write(c, c->g->volume_offset + (uint64_t)place * c->g->bytes_per_sector, main, FAT_BS_MIN_SIZE);
+        fat_check_msg_str(c, "; backup written at sector ");
+        fat_check_msg_u64(c, place);
+    } else if (place == 0) {
+        fat_check_msg_str(c, " (no reserved sector is free for one)");
+    }
+    fat_check_finish(c, fix, NULL);
+}
+
 void fat_check_backup_boot(fat_checker *c)
 {
-    if (c->g->type != FAT_TYPE_32 || c->g->backup_boot_sector == 0)
+    if (c->g->type != FAT_TYPE_32)
         return;
-    uint8_t main[512], backup[512];
+    uint8_t main[FAT_BS_MIN_SIZE], backup[FAT_BS_MIN_SIZE];
+    if (!fat_check_read(c, c->g->volume_offset, main, sizeof main))
+        return;
+    if (c->g->backup_boot_sector == 0) {
+        backup_missing(c, main);
+        return;
+    }
     uint64_t backup_at = c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector;
-    if (!fat_check_read(c, c->g->volume_offset, main, sizeof main) || !fat_check_read(c, backup_at, backup, sizeof backup))
+    if (!fat_check_read(c, backup_at, backup, sizeof backup))
         return;
     if (af_memcmp(main, backup, sizeof main) == 0)
         return;

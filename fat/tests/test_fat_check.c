@@ -155,6 +155,14 @@ static bool d_fsinfo_count(raw_image *r)
     return true;
 }
 
+static bool d_fsinfo_unknown(raw_image *r)
+{
+    if (!fsinfo(r))
+        return false;
+    af_store_le32(fsinfo(r) + FAT_FSINFO_FREE_COUNT, FAT_FSINFO_UNKNOWN);
+    return true;
+}
+
 static bool d_orphan_lfn(raw_image *r)
 {
     uint8_t *lfn = raw_lfn_before(r, entry(r, "ALONGN~1TXT"));
@@ -352,6 +360,14 @@ static bool d_duplicate_long(raw_image *r)
     return true;
 }
 
+static bool d_no_backup_boot(raw_image *r)
+{
+    if (r->g.type != FAT_TYPE_32)
+        return false;
+    af_store_le16(r->data + FAT_BPB32_BACKUP_BOOT, 0);
+    return true;
+}
+
 static const damage damages[] = {
     {"loop", COUNTER(loops), 0, "BIG.BIN", d_loop},
     {"cross-link", COUNTER(cross_links), RESTORES, NULL, d_cross_link},
@@ -361,6 +377,7 @@ static const damage damages[] = {
     {"chain-too-long", COUNTER(size_mismatches), RECOVERY, "BIG.BIN", d_chain_too_long},
     {"lost", COUNTER(lost_clusters), RESTORES | RECOVERY, NULL, d_lost},
     {"fsinfo-count", COUNTER(fsinfo_errors), RESTORES | RECOVERY, NULL, d_fsinfo_count},
+    {"fsinfo-unknown", COUNTER(fsinfo_errors), RESTORES | RECOVERY, NULL, d_fsinfo_unknown},
     {"orphan-lfn", COUNTER(orphan_lfns), FSCK_BLIND | RECOVERY, "A long name file.txt|ALONGN~1.TXT", d_orphan_lfn},
     {"fat-copy", COUNTER(fat_mismatches), RESTORES | RECOVERY, NULL, d_fat_copy},
     {"dirty", COUNTER(dirty), RESTORES, NULL, d_dirty},
@@ -388,6 +405,7 @@ static const damage damages[] = {
     {"fat-entry0", COUNTER(boot_errors), FSCK_BLIND | RESTORES, NULL, d_fat_entry0},
     {"fat-entry1", COUNTER(boot_errors), FSCK_BLIND, NULL, d_fat_entry1},
     {"backup-boot", COUNTER(boot_errors), RESTORES, NULL, d_backup_boot},
+    {"no-backup-boot", COUNTER(boot_errors), RESTORES, NULL, d_no_backup_boot},
 };
 
 /* Every path in `diff` (one per line) starts with one of the '|'-separated prefixes. */
