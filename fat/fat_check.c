@@ -70,7 +70,7 @@ static size_t bitmap_bytes(const fat_geometry *g)
 
 size_t fat_check_memory_needed(const fat_geometry *geo)
 {
-    return 2 * bitmap_bytes(geo) + FAT_CHECK_NAME_SLOTS * 8u;
+    return 3 * bitmap_bytes(geo) + FAT_CHECK_NAME_SLOTS * 8u;
 }
 
 bool fat_check_read(fat_checker *c, uint64_t off, void *dst, size_t len)
@@ -124,7 +124,8 @@ fs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat
     c.r = result;
     c.used = options->work;
     c.current = c.used + bitmap_bytes(geo);
-    c.names = c.current + bitmap_bytes(geo);
+    c.deferred = c.current + bitmap_bytes(geo);
+    c.names = c.deferred + bitmap_bytes(geo);
     af_memset(options->work, 0, fat_check_memory_needed(geo));
     c.io = FS_STATUS_SUCCESS;
     c.eoc_min = fat_eoc_min(geo->type);

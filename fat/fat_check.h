@@ -6,14 +6,17 @@
  *   fat_check_run(cache, &vol, &options, &result);
  *
  * Contract: blocks (runs in a task of the cache's fiber pool); reads and writes the volume
- * only through the cache; uses no memory but the caller's work area (two bitmaps of one
+ * only through the cache; uses no memory but the caller's work area (three bitmaps of one
  * bit per cluster and a 64 KiB table of the short names in one directory) and its own
- * stack (a few KiB). Nobody else may use the volume while it runs. It has its own FAT
+ * stack (about 3 KiB). Nobody else may use the volume while it runs. It has its own FAT
  * reader and directory walker: it must not trust the engine it checks.
  *
- * Every walk is bounded: a chain by the cluster count, a directory by its chain and by
- * FAT_DIR_MAX_ENTRIES, the tree by FAT_CHECK_MAX_DEPTH (deeper directories are reported,
- * not entered). A hostile image gives findings, never a crash, hang or stray access.
+ * Bounded, at any depth: a chain by the cluster count, a directory by its chain, the tree
+ * by the directories' chains. The walk keeps FAT_CHECK_OPEN_DIRS directories open; a
+ * directory found below them is claimed (its first cluster) and deferred in a bitmap, and
+ * entered once the walk above has finished, so memory does not grow with depth and
+ * nothing recurses on the C stack. A hostile image gives findings, never a crash, hang or
+ * stray access.
  *
  * Checked: FAT entries in chains (range, free or bad entries inside a chain, loops,
  * cross-links), lost clusters (allocated but unreachable), file sizes against chain
@@ -42,7 +45,11 @@
  * FSCKnnnn.REC files); the active FAT is copied to the others; FSInfo, the boot sector
  * label and the FAT32 backup boot sector are rewritten (a missing backup is written at
  * sector 6, or the last reserved sector, as fsck.fat would); the dirty flags are cleared. A
- * change to the active FAT goes to every mirrored copy. Each finding is counted in
+ * change to the active FAT goes to every mirrored copy.
+ * A cluster is freed only if no chain reaches it and every directory was walked to its
+ * end: when one could not be (its chain starts in or runs into another's, or it holds used
+ * entries after its end marker, and that repair is not selected), lost clusters are
+ * reported and kept (result.lost_kept), never freed. Each finding is counted in
  * fat_check_result and described through the log callback, with what was done or "not
  * repaired".
  */
@@ -54,7 +61,8 @@
 #include "fat/fat_bpb.h"
 #include "protocol/fs_protocol.h"
 
-#define FAT_CHECK_MAX_DEPTH 64u
+/* Directories the walk keeps open at once; deeper ones wait in a bitmap (any depth works). */
+#define FAT_CHECK_OPEN_DIRS 32u
 /* Short names remembered per directory for the duplicate check (8 bytes each in the work
  * area); names past half of this in one directory are not checked for duplicates. */
 #define FAT_CHECK_NAME_SLOTS 8192u
@@ -108,6 +116,7 @@ typedef struct fat_check_result {
     uint32_t loops;               /* chains that come back onto themselves */
     uint32_t cross_links;         /* chains that run into another's cluster */
     uint32_t lost_clusters;       /* allocated clusters no chain reaches */
+    uint32_t lost_kept;           /* of those, kept: a directory could not be walked to its end */
     uint32_t size_mismatches;     /* file sizes that disagree with the chain length */
     uint32_t bad_entries;         /* malformed directory entries (names, clusters, dot entries) */
     uint32_t orphan_lfns;         /* LFN entries not followed by their short entry */
@@ -116,7 +125,6 @@ typedef struct fat_check_result {
     uint32_t boot_errors;         /* backup boot sector missing or different, FAT entries 0/1,
                                      labels */
     uint32_t dirty;               /* dirty flag set (boot sector or FAT entry 1) */
-    uint32_t too_deep;            /* directories beyond FAT_CHECK_MAX_DEPTH */
     /* statistics of the (repaired) volume */
     uint32_t files;
     uint32_t directories;

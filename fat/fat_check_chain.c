@@ -94,13 +94,24 @@ bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl)
 
 /* Stops at the end, a loop, a cross-link or a bad link. Bounded: `current` makes every
  * cluster appear at most once. */
+/* Starts a finding about the chain being walked. */
+static void chain_finding(fat_checker *c, uint32_t *counter, const uint8_t *name, uint32_t dir)
+{
+    fat_check_finding(c, counter, name, dir);
+    if (!name) {
+        fat_check_msg_str(c, "directory at cluster ");
+        fat_check_msg_u64(c, dir);
+        fat_check_msg_str(c, ": ");
+    }
+}
+
 fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8_t *name, uint32_t dir)
 {
-    fat_check_chain ch = {0, false};
+    fat_check_chain ch = {0, false, false};
     uint32_t prev = 0, cl = first;
     for (;;) {
         if (fat_check_bit(c->current, cl)) {
-            fat_check_finding(c, &c->r->loops, name, dir);
+            chain_finding(c, &c->r->loops, name, dir);
             fat_check_msg_str(c, "cluster chain loops back to cluster ");
             fat_check_msg_u64(c, cl);
             bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
@@ -114,13 +125,14 @@ fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8
                 ch.shared_start = true; /* the caller reports it: what to do depends on the entry */
                 break;
             }
-            fat_check_finding(c, &c->r->cross_links, name, dir);
+            chain_finding(c, &c->r->cross_links, name, dir);
             fat_check_msg_str(c, "cluster ");
             fat_check_msg_u64(c, cl);
             fat_check_msg_str(c, " is also used by another chain");
             bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
             if (fix)
                 fat_check_fat_set(c, prev, c->eoc);
+            ch.runs_on = !fix;
             fat_check_finish(c, fix, "chain ended before the shared cluster");
             break;
         }
@@ -131,7 +143,7 @@ fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8
         if (next >= c->eoc_min || c->io != FS_STATUS_SUCCESS)
             break;
         if (!fat_check_cluster_valid(c, next) || next == c->bad) {
-            fat_check_finding(c, &c->r->bad_links, name, dir);
+            chain_finding(c, &c->r->bad_links, name, dir);
             fat_check_msg_str(c, "cluster ");
             fat_check_msg_u64(c, cl);
             fat_check_msg_str(c, next == 0            ? " links to a free cluster"
@@ -227,7 +239,8 @@ void fat_check_mirror_fats(fat_checker *c)
 uint32_t fat_check_scan_fat(fat_checker *c)
 {
     uint32_t first_free = 0, lost = 0;
-    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_LOST);
+    /* never free what a directory the walk could not finish may still use */
+    bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_LOST) && c->unwalked == 0;
     for (uint32_t cl = FAT_FIRST_CLUSTER; cl <= c->g->max_cluster && c->io == FS_STATUS_SUCCESS; cl++) {
         uint32_t v = fat_check_fat_get(c, cl);
         if (v == FAT_ENTRY_FREE) {
@@ -258,6 +271,13 @@ uint32_t fat_check_scan_fat(fat_checker *c)
         fat_check_msg_str(c, " lost cluster");
         fat_check_msg_str(c, lost == 1 ? "" : "s");
         fat_check_msg_str(c, " (allocated, in no chain)");
+        if (c->unwalked != 0) {
+            fat_check_msg_str(c, "; the directory at cluster ");
+            fat_check_msg_u64(c, c->unwalked);
+            fat_check_msg_str(c, " could not be walked to its end, so they may be in use: kept");
+            if (fat_check_fixing(c, FAT_CHECK_REPAIR_LOST))
+                c->r->lost_kept += lost;
+        }
         fat_check_finish(c, fix, "freed");
     }
     return first_free;

@@ -124,6 +124,13 @@ bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint64_t at
     return matched != 0;
 }
 
+void fat_check_lfn_forget(fat_checker *c)
+{
+    fat_lfn_abandon(&c->lfn);
+    c->lfn_count = 0;
+    c->name_at = 0;
+}
+
 bool fat_check_is_dot_name(const uint8_t *e, int dots)
 {
     for (int i = 0; i < 11; i++) {
@@ -256,10 +263,17 @@ void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
     }
 }
 
-/* A subdirectory entry: returns its walked chain length, 0 if it must not be entered. */
-uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
+void fat_check_unwalked(fat_checker *c, uint32_t first)
+{
+    if (c->unwalked == 0)
+        c->unwalked = first;
+}
+
+uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool claim_only,
+                          fat_check_chain *chain)
 {
     uint32_t first = fat_check_entry_cluster(c, e);
+    *chain = (fat_check_chain){0, false, false};
     c->r->directories++;
     if (af_load_le32(e + FAT_DIRENT_SIZE_BYTES) != 0) {
         fat_check_finding(c, &c->r->bad_entries, e, dir);
@@ -280,7 +294,9 @@ uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
         fat_check_finish(c, fix, "entry deleted");
         return 0;
     }
-    fat_check_chain ch = fat_check_walk_chain(c, first, e, dir);
+    fat_check_chain ch = {0, fat_check_bit(c->used, first), false};
+    if (!claim_only && !ch.shared_start)
+        ch = fat_check_walk_chain(c, first, e, dir);
     if (ch.shared_start) {
         fat_check_finding(c, &c->r->cross_links, e, dir);
         fat_check_msg_str(c, "directory's first cluster ");
@@ -289,10 +305,17 @@ uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
         bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
         if (fix)
             fat_check_delete_entry(c, at, e);
+        else
+            fat_check_unwalked(c, first);
         fat_check_finish(c, fix, "entry deleted");
         return 0;
     }
-    return ch.length;
+    if (ch.runs_on)
+        fat_check_unwalked(c, first);
+    if (claim_only)
+        fat_check_bit_set(c->used, first);
+    *chain = ch;
+    return first;
 }
 
 bool fat_check_in_subdir(const fat_checker *c, const fat_check_dir *it)

@@ -6,8 +6,9 @@
  *   fat_check_dir.c    directories: iteration, "." and "..", duplicates, the tree walk
  *   fat_check_boot.c   boot sector, backup, FSInfo, reserved FAT entries, dirty flags
  *
- * Two bitmaps over cluster numbers: `used` (reached by some chain) and `current` (in the
- * chain being walked, to tell a loop from a cross-link).
+ * Three bitmaps over cluster numbers: `used` (reached by some chain), `current` (in the
+ * chain being walked, to tell a loop from a cross-link) and `deferred` (first clusters of
+ * directories found below the open ones, to be entered later).
  */
 #ifndef ASYNCFAT_FAT_CHECK_INTERNAL_H
 #define ASYNCFAT_FAT_CHECK_INTERNAL_H
@@ -24,10 +25,15 @@ typedef struct fat_check_dir {
     uint32_t clusters_left;  /* clusters of the walked chain not yet left behind */
     uint32_t index;          /* entry index in the cluster (or in the fixed root) */
     uint32_t total;          /* entries seen in this directory */
-    uint32_t parent;         /* parent's first cluster (0 = root) */
+    uint32_t parent;         /* parent's first cluster (0 = root; FAT_CHECK_PARENT_CHECKED) */
     bool fixed_root;
     bool ended;              /* an end-of-directory entry has been seen */
+    bool partial;            /* its chain runs on into another's: only a part is walked */
 } fat_check_dir;
+
+/* The parent of a deferred directory is not known when it is entered: its ".." was
+ * checked when it was found. */
+#define FAT_CHECK_PARENT_CHECKED UINT32_MAX
 
 typedef struct fat_checker {
     blk_cache *cache;
@@ -36,6 +42,9 @@ typedef struct fat_checker {
     fat_check_result *r;
     uint8_t *used;
     uint8_t *current;
+    uint8_t *deferred;
+    uint32_t deferred_count;
+    uint32_t unwalked;       /* first cluster of a directory not walked to its end (0: none) */
     uint8_t *names;          /* FAT_CHECK_NAME_SLOTS le64 device offsets (+1) of short entries */
     fs_status io;
     bool fats_differ;        /* a FAT copy differs from the active one */
@@ -51,7 +60,7 @@ typedef struct fat_checker {
     uint64_t name_at;        /* the short entry whose long name is in name_lfn_at (+1; 0: none) */
     uint64_t name_lfn_at[FAT_LFN_MAX_ENTRIES];
     uint32_t name_lfn_count;
-    fat_check_dir stack[FAT_CHECK_MAX_DEPTH + 1];
+    fat_check_dir open[FAT_CHECK_OPEN_DIRS];
     bool root_label_seen;
     uint8_t root_label[11];
 } fat_checker;
@@ -90,10 +99,12 @@ bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl);
 typedef struct fat_check_chain {
     uint32_t length;         /* clusters kept in the chain */
     bool shared_start;       /* the first cluster already belongs to another chain */
+    bool runs_on;            /* it runs into another chain and was not cut there */
 } fat_check_chain;
 
 /* Walks the chain from `first` (valid), marking its clusters used; reports and (repair
- * mode) ends it at a loop, cross-link or bad link. */
+ * mode) ends it at a loop, cross-link or bad link. `name` NULL: a directory known by its
+ * first cluster only. */
 fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8_t *name, uint32_t dir);
 /* Forgets `count` clusters of a chain from `cl`: the lost-cluster scan frees them unless
  * another chain claims them first. */
@@ -121,10 +132,19 @@ void fat_check_lfn_feed(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
 /* Ends the open LFN sequence at the short entry at `at` (or at a free one: short_entry
  * NULL); true if a long name belongs to the short entry. */
 bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint64_t at, uint32_t dir);
+/* Drops the open LFN sequence without a finding (its short entry may be where the walk
+ * cannot go). */
+void fat_check_lfn_forget(fat_checker *c);
 void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool has_long_name);
 void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
-/* A subdirectory entry: returns its walked chain length, 0 if it must not be entered. */
-uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
+/* A subdirectory entry: its size, its first cluster and its chain, which is walked, or
+ * with `claim_only` only claimed (its first cluster marked used; walked when the directory
+ * is entered). Returns the first cluster to enter (0: none) and in *chain the walk of its
+ * chain (length 0 when only claimed). */
+uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool claim_only,
+                          fat_check_chain *chain);
+/* The directory at `first` cannot be walked to its end: lost clusters may be its. */
+void fat_check_unwalked(fat_checker *c, uint32_t first);
 bool fat_check_in_subdir(const fat_checker *c, const fat_check_dir *it);
 void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64_t at);
 

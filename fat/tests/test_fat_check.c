@@ -658,20 +658,6 @@ TEST(hostile_images)
     }
 }
 
-TEST(deep_tree_is_bounded)
-{
-    SKIP_WITHOUT("mmd");
-    const char *img = tmp_path("deep.img");
-    remove(img);
-    CHECK_EQ(tool_run(false, "mkfs.fat -C -F 16 '%s' 16384", img), 0);
-    CHECK_EQ(tool_run(false, "p=::; i=0; while [ $i -lt %u ]; do p=$p/D; mmd -i '%s' $p || exit 1; i=$((i+1)); done",
-                      FAT_CHECK_MAX_DEPTH + 6, img), 0);
-    check_run run;
-    CHECK(check_image_ok(img, 0, &run));
-    CHECK_EQ(run.r.too_deep, 1);
-    CHECK_EQ(run.r.directories, FAT_CHECK_MAX_DEPTH + 1);
-}
-
 /* Device errors while checking or repairing give FS_STATUS_IO_ERROR, never a crash. */
 typedef struct io_job {
     uint32_t repairs;
