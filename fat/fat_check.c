@@ -75,10 +75,10 @@ size_t fat_check_memory_needed(const fat_geometry *geo)
 
 bool fat_check_read(fat_checker *c, uint64_t off, void *dst, size_t len)
 {
-    if (c->io != FS_STATUS_SUCCESS)
+    if (c->io != VFS_OK)
         return false;
     if (blk_cache_read_bytes(c->cache, off, dst, len) != BLK_OK) {
-        c->io = FS_STATUS_IO_ERROR;
+        c->io = VFS_IO_ERROR;
         return false;
     }
     return true;
@@ -86,34 +86,34 @@ bool fat_check_read(fat_checker *c, uint64_t off, void *dst, size_t len)
 
 void fat_check_write(fat_checker *c, uint64_t off, const void *src, size_t len)
 {
-    if (c->io != FS_STATUS_SUCCESS)
+    if (c->io != VFS_OK)
         return;
     blk_status s = blk_cache_write_bytes(c->cache, off, src, len);
     if (s != BLK_OK)
-        c->io = s == BLK_ERR_READ_ONLY ? FS_STATUS_READ_ONLY_FS : FS_STATUS_IO_ERROR;
+        c->io = s == BLK_ERR_READ_ONLY ? VFS_READ_ONLY_FS : VFS_IO_ERROR;
 }
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
-fs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol)
+vfs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol)
 {
     af_memset(vol, 0, sizeof *vol);
     uint8_t sector[FAT_BS_MIN_SIZE];
     if (blk_cache_read_bytes(cache, volume_offset, sector, sizeof sector) != BLK_OK)
-        return FS_STATUS_IO_ERROR;
+        return VFS_IO_ERROR;
     uint64_t device_bytes = blk_client_capacity_blocks(blk_cache_client(cache)) * BLK_TRANSFER_SIZE;
     vol->source = FAT_CHECK_BOOT_PRIMARY;
     return fat_bpb_parse(sector, sizeof sector, volume_offset, device_bytes, &vol->geo, &vol->primary_error);
 }
 
-fs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
+vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
                         fat_check_result *result)
 {
     const fat_geometry *geo = &vol->geo;
     af_memset(result, 0, sizeof *result);
     if (options->work == NULL || options->work_size < fat_check_memory_needed(geo) ||
         (options->repairs & ~(uint32_t)FAT_CHECK_REPAIR_ALL) != 0)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     /* The checker state is large (LFN buffer, directory stack) but lives on the fiber stack
      * only through this frame; keep it static-free so several checks can run at once. */
     fat_checker c;
@@ -127,7 +127,7 @@ fs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat
     c.deferred = c.current + bitmap_bytes(geo);
     c.names = c.deferred + bitmap_bytes(geo);
     af_memset(options->work, 0, fat_check_memory_needed(geo));
-    c.io = FS_STATUS_SUCCESS;
+    c.io = VFS_OK;
     c.eoc_min = fat_eoc_min(geo->type);
     c.eoc = fat_eoc_value(geo->type);
     c.bad = fat_bad_value(geo->type);
@@ -140,7 +140,7 @@ fs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat
     fat_check_mirror_fats(&c);
     fat_check_fsinfo(&c, first_free);
     fat_check_backup_boot(&c);
-    if (c.io == FS_STATUS_SUCCESS && options->repairs != 0 && blk_cache_flush(cache) != BLK_OK)
-        c.io = FS_STATUS_IO_ERROR;
+    if (c.io == VFS_OK && options->repairs != 0 && blk_cache_flush(cache) != BLK_OK)
+        c.io = VFS_IO_ERROR;
     return c.io;
 }

@@ -59,7 +59,7 @@
 #include "base/base.h"
 #include "blk/blk.h"
 #include "fat/fat_bpb.h"
-#include "protocol/fs_protocol.h"
+#include "vfs/vfs.h"
 
 /* Directories the walk keeps open at once; deeper ones wait in a bitmap (any depth works). */
 #define FAT_CHECK_OPEN_DIRS 32u
@@ -134,19 +134,19 @@ typedef struct fat_check_result {
 } fat_check_result;
 
 /* Blocks: reads and validates the boot sector at byte `volume_offset`; nothing is written.
- * FS_STATUS_SUCCESS with *vol filled; FS_STATUS_CORRUPT when it is not a usable FAT boot
- * sector (vol->primary_error says why); FS_STATUS_IO_ERROR if the device fails. */
-fs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol);
+ * VFS_OK with *vol filled; VFS_CORRUPT when it is not a usable FAT boot
+ * sector (vol->primary_error says why); VFS_IO_ERROR if the device fails. */
+vfs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol);
 
 /* Bytes of work memory the checker needs for this layout. */
 size_t fat_check_memory_needed(const fat_geometry *geo);
 
 /* Blocks: checks the volume (and with options->repairs, repairs it and flushes).
- * FS_STATUS_SUCCESS when the check ran (findings in *result; clean means
- * result->problems == 0); FS_STATUS_INVALID_ARGUMENT for too little work memory or
- * unknown repair bits; FS_STATUS_IO_ERROR if the device fails; FS_STATUS_READ_ONLY_FS if a
+ * VFS_OK when the check ran (findings in *result; clean means
+ * result->problems == 0); VFS_INVALID_ARGUMENT for too little work memory or
+ * unknown repair bits; VFS_IO_ERROR if the device fails; VFS_READ_ONLY_FS if a
  * repair meets a read-only device. */
-fs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
+vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
                         fat_check_result *result);
 
 #endif

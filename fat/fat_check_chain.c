@@ -38,7 +38,7 @@ uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl)
              ((uint32_t)fat_byte(c, off + 3) << 24)) & FAT32_MASK;
         break;
     }
-    return c->io == FS_STATUS_SUCCESS ? v : c->eoc;
+    return c->io == VFS_OK ? v : c->eoc;
 }
 
 /* The bytes of entry `cl` at `off` in one FAT copy, with the new value merged in. */
@@ -140,7 +140,7 @@ fat_check_chain fat_check_walk_chain(fat_checker *c, uint32_t first, const uint8
         fat_check_bit_set(c->used, cl);
         ch.length++;
         uint32_t next = fat_check_fat_get(c, cl);
-        if (next >= c->eoc_min || c->io != FS_STATUS_SUCCESS)
+        if (next >= c->eoc_min || c->io != VFS_OK)
             break;
         if (!fat_check_cluster_valid(c, next) || next == c->bad) {
             chain_finding(c, &c->r->bad_links, name, dir);
@@ -241,7 +241,7 @@ uint32_t fat_check_scan_fat(fat_checker *c)
     uint32_t first_free = 0, lost = 0;
     /* never free what a directory the walk could not finish may still use */
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_LOST) && c->unwalked == 0;
-    for (uint32_t cl = FAT_FIRST_CLUSTER; cl <= c->g->max_cluster && c->io == FS_STATUS_SUCCESS; cl++) {
+    for (uint32_t cl = FAT_FIRST_CLUSTER; cl <= c->g->max_cluster && c->io == VFS_OK; cl++) {
         uint32_t v = fat_check_fat_get(c, cl);
         if (v == FAT_ENTRY_FREE) {
             c->r->free_clusters++;

@@ -62,7 +62,7 @@ static bool rename_duplicate(fat_checker *c, uint8_t *e, uint64_t at, uint32_t *
     static const char hex[] = "0123456789ABCDEF";
     uint8_t name[11], old_checksum = fat_lfn_checksum(e);
     af_memcpy(name, e, 11);
-    for (uint32_t n = 0; n < 0x100000u && c->io == FS_STATUS_SUCCESS; n++) {
+    for (uint32_t n = 0; n < 0x100000u && c->io == VFS_OK; n++) {
         af_memcpy(name, "DUP", 3);
         for (int k = 0; k < 5; k++)
             name[3 + k] = (uint8_t)hex[(n >> (16 - 4 * k)) & 0xF];
@@ -89,7 +89,7 @@ static void check_duplicates(fat_checker *c, const fat_check_dir *start)
     for (;;) {
         uint64_t at;
         uint8_t e[FAT_DIRENT_SIZE];
-        if (c->io != FS_STATUS_SUCCESS || !dir_entry_at(c, &it, &at) || !fat_check_read(c, at, e, sizeof e))
+        if (c->io != VFS_OK || !dir_entry_at(c, &it, &at) || !fat_check_read(c, at, e, sizeof e))
             return;
         it.index++;
         it.total++;
@@ -331,7 +331,7 @@ static void walk_open(fat_checker *c)
 {
     uint32_t depth = 0;
     for (;;) {
-        if (c->io != FS_STATUS_SUCCESS)
+        if (c->io != VFS_OK)
             return;
         fat_check_dir *it = &c->open[depth];
         uint64_t at;
@@ -384,9 +384,9 @@ static uint32_t next_deferred(fat_checker *c, size_t *from)
  * FAT_CHECK_OPEN_DIRS - 1 levels deeper than the last), until none is left. */
 static void walk_deferred(fat_checker *c)
 {
-    while (c->deferred_count > 0 && c->io == FS_STATUS_SUCCESS) {
+    while (c->deferred_count > 0 && c->io == VFS_OK) {
         size_t from = 0;
-        for (uint32_t first; c->io == FS_STATUS_SUCCESS && (first = next_deferred(c, &from)) != 0;) {
+        for (uint32_t first; c->io == VFS_OK && (first = next_deferred(c, &from)) != 0;) {
             fat_check_bit_clear(c->deferred, first);
             c->deferred_count--;
             fat_check_bit_clear(c->used, first); /* claimed when found; walked now */

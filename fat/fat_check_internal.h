@@ -46,7 +46,7 @@ typedef struct fat_checker {
     uint32_t deferred_count;
     uint32_t unwalked;       /* first cluster of a directory not walked to its end (0: none) */
     uint8_t *names;          /* FAT_CHECK_NAME_SLOTS le64 device offsets (+1) of short entries */
-    fs_status io;
+    vfs_status io;
     bool fats_differ;        /* a FAT copy differs from the active one */
     uint32_t eoc_min, eoc, bad;
     uint8_t window[FAT_CHECK_WINDOW]; /* cached piece of the active FAT */

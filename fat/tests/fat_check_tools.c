@@ -25,13 +25,13 @@ static void check_task(blk_fixture *f, void *arg)
 {
     check_job *j = arg;
     check_run *run = j->run;
-    run->status = fat_check_volume_find(&f->cache, 0, &run->vol);
-    if (run->status != FS_STATUS_SUCCESS)
+    run->status = fat_check_volume_find(&f->stack.cache, 0, &run->vol);
+    if (run->status != VFS_OK)
         return;
     size_t need = fat_check_memory_needed(&run->vol.geo);
     void *work = malloc(need);
     fat_check_options o = {.repairs = j->repairs, .work = work, .work_size = need, .log = log_line};
-    run->status = fat_check_run(&f->cache, &run->vol, &o, &run->r);
+    run->status = fat_check_run(&f->stack.cache, &run->vol, &o, &run->r);
     free(work);
 }
 
@@ -57,7 +57,7 @@ bool check_image(const char *img, uint32_t repairs, check_run *run)
 
 bool check_image_ok(const char *img, uint32_t repairs, check_run *run)
 {
-    return check_image(img, repairs, run) && EXPECT(run->status == FS_STATUS_SUCCESS);
+    return check_image(img, repairs, run) && EXPECT(run->status == VFS_OK);
 }
 
 bool fsck_silent(const char *img, bool echo)

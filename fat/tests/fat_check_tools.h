@@ -19,7 +19,7 @@
 typedef struct check_run {
     fat_check_volume vol;
     fat_check_result r;
-    fs_status status;         /* of fat_check_volume_find, then of fat_check_run */
+    vfs_status status;         /* of fat_check_volume_find, then of fat_check_run */
     uint64_t writes;          /* write requests the device carried out */
 } check_run;
 
@@ -30,7 +30,7 @@ extern bool check_echo;
  * then fat_check_run with `repairs` (saving the image back when it is not 0). Returns
  * false (a test failure) if the harness failed; run->status tells what the checker said. */
 bool check_image(const char *img, uint32_t repairs, check_run *run);
-/* check_image that must return FS_STATUS_SUCCESS. */
+/* check_image that must return VFS_OK. */
 bool check_image_ok(const char *img, uint32_t repairs, check_run *run);
 
 /* fsck.fat -n printed nothing but its version and summary lines and exited 0: it has

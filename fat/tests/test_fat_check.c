@@ -595,13 +595,13 @@ TEST(memory_needed_and_too_little)
     fat_check_options o = {.work = small, .work_size = sizeof small};
     fat_check_result res;
     fat_check_volume vol = {.geo = r.g};
-    CHECK_EQ(fat_check_run(&f.cache, &vol, &o, &res), FS_STATUS_INVALID_ARGUMENT); /* fails before blocking */
+    CHECK_EQ(fat_check_run(&f.stack.cache, &vol, &o, &res), VFS_INVALID_ARGUMENT); /* fails before blocking */
     o.work_size = 0;
     o.work = NULL;
-    CHECK_EQ(fat_check_run(&f.cache, &vol, &o, &res), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(fat_check_run(&f.stack.cache, &vol, &o, &res), VFS_INVALID_ARGUMENT);
     uint8_t *big = malloc(fat_check_memory_needed(&r.g));
     fat_check_options bad_bits = {.repairs = 1u << 31, .work = big, .work_size = fat_check_memory_needed(&r.g)};
-    CHECK_EQ(fat_check_run(&f.cache, &vol, &bad_bits, &res), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(fat_check_run(&f.stack.cache, &vol, &bad_bits, &res), VFS_INVALID_ARGUMENT);
     free(big);
     raw_free(&r);
     blk_fixture_fini(&f);
@@ -658,7 +658,7 @@ TEST(hostile_images)
     }
 }
 
-/* Device errors while checking or repairing give FS_STATUS_IO_ERROR, never a crash. */
+/* Device errors while checking or repairing give VFS_IO_ERROR, never a crash. */
 typedef struct io_job {
     uint32_t repairs;
     check_run run;
@@ -667,13 +667,13 @@ typedef struct io_job {
 static void io_task(blk_fixture *f, void *arg)
 {
     io_job *j = arg;
-    j->run.status = fat_check_volume_find(&f->cache, 0, &j->run.vol);
-    if (j->run.status != FS_STATUS_SUCCESS)
+    j->run.status = fat_check_volume_find(&f->stack.cache, 0, &j->run.vol);
+    if (j->run.status != VFS_OK)
         return;
     size_t need = fat_check_memory_needed(&j->run.vol.geo);
     void *work = malloc(need);
     fat_check_options o = {.repairs = j->repairs, .work = work, .work_size = need};
-    j->run.status = fat_check_run(&f->cache, &j->run.vol, &o, &j->run.r);
+    j->run.status = fat_check_run(&f->stack.cache, &j->run.vol, &o, &j->run.r);
     free(work);
 }
 
@@ -692,9 +692,9 @@ TEST(io_errors)
         io_job j = {.repairs = i >= AF_ARRAY_LEN(nth) ? FAT_CHECK_REPAIR_ALL : 0};
         ram_device_fail_nth(&f.dev, nth[i % AF_ARRAY_LEN(nth)]);
         CHECK(fixture_call(&f, io_task, &j));
-        CHECK_MSG(j.run.status == FS_STATUS_IO_ERROR || j.run.status == FS_STATUS_SUCCESS, "case %zu: %d", i,
+        CHECK_MSG(j.run.status == VFS_IO_ERROR || j.run.status == VFS_OK, "case %zu: %d", i,
                   j.run.status);
-        if (j.run.status == FS_STATUS_SUCCESS)
+        if (j.run.status == VFS_OK)
             CHECK_EQ(j.run.r.problems, 0);
         blk_fixture_fini(&f);
     }
@@ -707,7 +707,7 @@ TEST(io_errors)
     ram_device_fail_range(&f.dev, 1, 4, 1u << BLK_REQ_READ);
     io_job j = {0};
     CHECK(fixture_call(&f, io_task, &j));
-    CHECK_EQ(j.run.status, FS_STATUS_IO_ERROR);
+    CHECK_EQ(j.run.status, VFS_IO_ERROR);
     blk_fixture_fini(&f);
     /* a repair whose writes fail */
     raw_image r;
@@ -719,7 +719,7 @@ TEST(io_errors)
     ram_device_fail_range(&f.dev, 0, UINT64_MAX, 1u << BLK_REQ_WRITE);
     io_job w = {.repairs = FAT_CHECK_REPAIR_ALL};
     CHECK(fixture_call(&f, io_task, &w));
-    CHECK_EQ(w.run.status, FS_STATUS_IO_ERROR);
+    CHECK_EQ(w.run.status, VFS_IO_ERROR);
     CHECK(w.run.r.loops > 0);
     blk_fixture_fini(&f);
 }
