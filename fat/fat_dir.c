@@ -22,33 +22,33 @@ static bool dir_is_fixed_root(const fat_node *dir)
 
 /* Byte offset of `slot` and the number of slots from there to the end of its 512-byte
  * chunk (never crossing a cluster). END_OF_DIRECTORY past the last allocated slot. */
-static fs_status slot_locate(fat_node *dir, uint32_t slot, uint64_t *offset, uint32_t *avail)
+static vfs_status slot_locate(fat_node *dir, uint32_t slot, uint64_t *offset, uint32_t *avail)
 {
     fat_volume *vol = dir->vol;
     if (slot >= FAT_DIR_MAX_ENTRIES)
-        return FS_STATUS_END_OF_DIRECTORY;
+        return VFS_END_OF_DIRECTORY;
     uint64_t byte = (uint64_t)slot * FAT_DIRENT_SIZE;
     uint32_t in_chunk = (uint32_t)((CHUNK_BYTES - byte % CHUNK_BYTES) / FAT_DIRENT_SIZE);
     if (dir_is_fixed_root(dir)) {
         if (slot >= vol->geo.root_entries)
-            return FS_STATUS_END_OF_DIRECTORY;
+            return VFS_END_OF_DIRECTORY;
         *offset = vol->geo.root_dir_offset + byte;
         *avail = af_min_u32(in_chunk, vol->geo.root_entries - slot);
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     uint32_t cs = vol->geo.bytes_per_cluster;
     uint32_t disk, count;
-    fs_status st = fat_file_map(dir, (uint32_t)(byte / cs), 1, &disk, &count);
-    if (st == FS_STATUS_NO_FILE)
-        return FS_STATUS_END_OF_DIRECTORY;
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_file_map(dir, (uint32_t)(byte / cs), 1, &disk, &count);
+    if (st == VFS_NO_FILE)
+        return VFS_END_OF_DIRECTORY;
+    if (st != VFS_OK)
         return st;
     *offset = fat_cluster_offset(&vol->geo, disk) + byte % cs;
     *avail = in_chunk;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset)
+vfs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset)
 {
     uint32_t avail;
     return slot_locate(dir, slot, offset, &avail);
@@ -67,17 +67,17 @@ void fat_dir_iter_init(fat_dir_iter *it, fat_node *dir, uint32_t slot)
 }
 
 /* The raw bytes of it->slot, reading its chunk if needed. */
-static fs_status iter_fetch(fat_dir_iter *it, const uint8_t **entry, uint64_t *offset)
+static vfs_status iter_fetch(fat_dir_iter *it, const uint8_t **entry, uint64_t *offset)
 {
     if (it->slot < it->chunk_first || it->slot >= it->chunk_first + it->chunk_count) {
         uint64_t off;
         uint32_t avail;
-        fs_status st = slot_locate(it->dir, it->slot, &off, &avail);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = slot_locate(it->dir, it->slot, &off, &avail);
+        if (st != VFS_OK)
             return st;
         blk_status s = blk_cache_read_bytes(it->dir->vol->cache, off, it->chunk, (size_t)avail * FAT_DIRENT_SIZE);
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         it->chunk_first = it->slot;
         it->chunk_count = avail;
         it->chunk_offset = off;
@@ -85,24 +85,24 @@ static fs_status iter_fetch(fat_dir_iter *it, const uint8_t **entry, uint64_t *o
     uint32_t i = it->slot - it->chunk_first;
     *entry = it->chunk + (size_t)i * FAT_DIRENT_SIZE;
     *offset = it->chunk_offset + (uint64_t)i * FAT_DIRENT_SIZE;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out)
+vfs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out)
 {
     fat_volume *vol = it->dir->vol;
     for (;;) {
         const uint8_t *e;
         uint64_t offset;
-        fs_status st = iter_fetch(it, &e, &offset);
-        if (st != FS_STATUS_SUCCESS) {
+        vfs_status st = iter_fetch(it, &e, &offset);
+        if (st != VFS_OK) {
             fat_lfn_abandon(&it->lfn);
             return st;
         }
         vol->stats.slots_scanned++;
         if (e[0] == FAT_DIRENT_END) {
             fat_lfn_abandon(&it->lfn);
-            return FS_STATUS_END_OF_DIRECTORY;
+            return VFS_END_OF_DIRECTORY;
         }
         uint32_t slot = it->slot++;
         if (e[0] == FAT_DIRENT_DELETED) {
@@ -136,7 +136,7 @@ fs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out)
             out->name_len = fat_short_to_utf16(e, e[FAT_DIRENT_NT_CASE], it->short_units);
             out->name = it->short_units;
         }
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
 }
 
@@ -263,7 +263,7 @@ static bool entry_matches(const fat_dirent *d, const name_key *k)
     return fat_name_equal_nocase(d->name, d->name_len, k->name->units, k->name->len);
 }
 
-static fs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, bool build)
+static vfs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, bool build)
 {
     fat_volume *vol = dir->vol;
     fat_dir_iter it;
@@ -271,10 +271,10 @@ static fs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, 
     bool found = false;
     for (;;) {
         fat_dirent d;
-        fs_status st = fat_dir_iter_next(&it, &d);
-        if (st == FS_STATUS_END_OF_DIRECTORY)
+        vfs_status st = fat_dir_iter_next(&it, &d);
+        if (st == VFS_END_OF_DIRECTORY)
             break;
-        if (st != FS_STATUS_SUCCESS) {
+        if (st != VFS_OK) {
             if (build)
                 fat_dir_index_drop(dir);
             return st;
@@ -292,29 +292,29 @@ static fs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, 
             out->name_len = 0;
             found = true;
             if (!build)
-                return FS_STATUS_SUCCESS;
+                return VFS_OK;
         }
     }
     if (build) {
         dir->index_state = FAT_INDEX_READY;
         vol->stats.index_builds++;
     }
-    return found ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE;
+    return found ? VFS_OK : VFS_NO_FILE;
 }
 
 /* Read the entry whose short entry is at `slot` (with its LFN entries). */
-static fs_status read_entry(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_iter *it, fat_dirent *out)
+static vfs_status read_entry(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_iter *it, fat_dirent *out)
 {
     fat_dir_iter_init(it, dir, slot - lfn_count);
-    fs_status st = fat_dir_iter_next(it, out);
-    if (st == FS_STATUS_END_OF_DIRECTORY)
-        return FS_STATUS_CORRUPT;
-    if (st == FS_STATUS_SUCCESS && out->slot != slot)
-        return FS_STATUS_CORRUPT;
+    vfs_status st = fat_dir_iter_next(it, out);
+    if (st == VFS_END_OF_DIRECTORY)
+        return VFS_CORRUPT;
+    if (st == VFS_OK && out->slot != slot)
+        return VFS_CORRUPT;
     return st;
 }
 
-fs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out)
+vfs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out)
 {
     fat_volume *vol = dir->vol;
     name_key k;
@@ -354,45 +354,45 @@ fs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out)
     _Static_assert(sizeof(fat_dir_iter) < 2048, "iterator fits on a fiber stack");
     fat_dir_iter it;
     for (uint32_t c = 0; c < n; c++) {
-        fs_status st = read_entry(dir, slots[c], lfns[c], &it, out);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = read_entry(dir, slots[c], lfns[c], &it, out);
+        if (st != VFS_OK)
             return st;
         if (entry_matches(out, &k)) {
             out->name = NULL; /* points into the iterator on this stack */
             out->name_len = 0;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
     }
-    return FS_STATUS_NO_FILE;
+    return VFS_NO_FILE;
 }
 
 /* ---- insert and remove -------------------------------------------------------------------- */
 
-static fs_status short_name_used(fat_node *dir, const uint8_t *short_name, bool *used)
+static vfs_status short_name_used(fat_node *dir, const uint8_t *short_name, bool *used)
 {
     if (dir->index_state == FAT_INDEX_READY) {
         *used = index_find_short(dir, short_name) != FAT_NONE;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     fat_dir_iter it;
     fat_dir_iter_init(&it, dir, 0);
     for (;;) {
         fat_dirent d;
-        fs_status st = fat_dir_iter_next(&it, &d);
-        if (st == FS_STATUS_END_OF_DIRECTORY)
+        vfs_status st = fat_dir_iter_next(&it, &d);
+        if (st == VFS_END_OF_DIRECTORY)
             break;
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         if (af_memcmp(d.raw, short_name, FAT_SHORT_NAME_LEN) == 0) {
             *used = true;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
     }
     *used = false;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-static fs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *short_name)
+static vfs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *short_name)
 {
     fat_alias_basis basis;
     fat_alias_basis_make(name->units, name->len, &basis);
@@ -400,29 +400,29 @@ static fs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *shor
         if (!fat_alias_candidate(&basis, k, short_name))
             continue;
         bool used;
-        fs_status st = short_name_used(dir, short_name, &used);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = short_name_used(dir, short_name, &used);
+        if (st != VFS_OK)
             return st;
         if (!used)
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
     }
-    return FS_STATUS_DIRECTORY_IS_FULL;
+    return VFS_DIRECTORY_IS_FULL;
 }
 
-fs_status fat_dir_short_entry(fat_node *dir, const fat_name *name, uint8_t entry[32], uint32_t *lfn)
+vfs_status fat_dir_short_entry(fat_node *dir, const fat_name *name, uint8_t entry[32], uint32_t *lfn)
 {
     uint8_t case_bits = 0;
     if (fat_short_from_name(name->units, name->len, entry, &case_bits)) {
         entry[FAT_DIRENT_NT_CASE] = case_bits;
         *lfn = 0;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
-    fs_status st = choose_alias(dir, name, entry);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = choose_alias(dir, name, entry);
+    if (st != VFS_OK)
         return st;
     entry[FAT_DIRENT_NT_CASE] = 0;
     *lfn = fat_lfn_entry_count(name->len);
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 static bool in_ranges(uint32_t slot, const fat_slot_range *r, uint32_t n)
@@ -444,7 +444,7 @@ typedef struct run_scan {
  * one device block, contiguous on disk (one write carries them all); block: only in that
  * device block (UINT64_MAX: any). END_OF_DIRECTORY when the directory ends first, NO_FILE
  * when hi is reached. */
-static fs_status scan_for_run(fat_node *dir, uint32_t need, const fat_place_opts *o, uint32_t lo, uint32_t hi,
+static vfs_status scan_for_run(fat_node *dir, uint32_t need, const fat_place_opts *o, uint32_t lo, uint32_t hi,
                               bool one_block, uint64_t block, run_scan *r)
 {
     fat_dir_iter it;
@@ -455,12 +455,12 @@ static fs_status scan_for_run(fat_node *dir, uint32_t need, const fat_place_opts
     for (; it.slot < hi; it.slot++) {
         const uint8_t *e;
         uint64_t offset;
-        fs_status st = iter_fetch(&it, &e, &offset);
-        if (st == FS_STATUS_END_OF_DIRECTORY) {
+        vfs_status st = iter_fetch(&it, &e, &offset);
+        if (st == VFS_END_OF_DIRECTORY) {
             r->at_end = it.slot;
             return st;
         }
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         bool free = e[0] == FAT_DIRENT_END || e[0] == FAT_DIRENT_DELETED;
         if (e[0] == FAT_DIRENT_END && r->end_slot == FAT_NONE)
@@ -481,27 +481,27 @@ static fs_status scan_for_run(fat_node *dir, uint32_t need, const fat_place_opts
             run_off = offset;
         }
         if (++run == need)
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
     }
-    return FS_STATUS_NO_FILE;
+    return VFS_NO_FILE;
 }
 
-fs_status fat_dir_find_place(fat_node *dir, uint32_t need, const fat_place_opts *o, uint32_t *start, uint32_t *gap)
+vfs_status fat_dir_find_place(fat_node *dir, uint32_t need, const fat_place_opts *o, uint32_t *start, uint32_t *gap)
 {
     run_scan r;
     *gap = FAT_NONE;
-    fs_status st;
+    vfs_status st;
     if (o->near_slot != FAT_NONE) {
         /* Only the device block of near_slot (one write for the whole change). */
         uint64_t near_off;
         st = fat_dir_slot_offset(dir, o->near_slot, &near_off);
-        if (st != FS_STATUS_SUCCESS)
-            return st == FS_STATUS_END_OF_DIRECTORY ? FS_STATUS_NO_FILE : st;
+        if (st != VFS_OK)
+            return st == VFS_END_OF_DIRECTORY ? VFS_NO_FILE : st;
         uint32_t lo = o->near_slot >= 127u ? o->near_slot - 127u : 0;
         uint32_t hi = af_min_u32(o->near_slot + 128u, FAT_DIR_MAX_ENTRIES);
         st = scan_for_run(dir, need, o, lo, hi, true, near_off / BLK_TRANSFER_SIZE, &r);
-        if (st == FS_STATUS_END_OF_DIRECTORY)
-            st = FS_STATUS_NO_FILE;
+        if (st == VFS_END_OF_DIRECTORY)
+            st = VFS_NO_FILE;
     } else {
         /* Anywhere in one block, growing the directory (a few clusters at most: a set of
          * more slots than a cluster holds needs clusters side by side on disk, in one
@@ -512,26 +512,26 @@ fs_status fat_dir_find_place(fat_node *dir, uint32_t need, const fat_place_opts 
             st = scan_for_run(dir, need, o, dir->free_hint, FAT_DIR_MAX_ENTRIES, true, UINT64_MAX, &r);
             if (o->nreuse == 0)
                 dir->free_hint = r.first_free != FAT_NONE ? r.first_free
-                                 : st == FS_STATUS_END_OF_DIRECTORY ? r.at_end : dir->free_hint;
-            if (st != FS_STATUS_END_OF_DIRECTORY && st != FS_STATUS_NO_FILE)
+                                 : st == VFS_END_OF_DIRECTORY ? r.at_end : dir->free_hint;
+            if (st != VFS_END_OF_DIRECTORY && st != VFS_NO_FILE)
                 break;
             if (!o->grow || fixed_root || grown == 4 || r.at_end + need > FAT_DIR_MAX_ENTRIES) {
                 st = scan_for_run(dir, need, o, dir->free_hint, FAT_DIR_MAX_ENTRIES, false, UINT64_MAX, &r);
-                if (st == FS_STATUS_END_OF_DIRECTORY || st == FS_STATUS_NO_FILE)
-                    st = FS_STATUS_DIRECTORY_IS_FULL;
+                if (st == VFS_END_OF_DIRECTORY || st == VFS_NO_FILE)
+                    st = VFS_DIRECTORY_IS_FULL;
                 break;
             }
             st = fat_file_grow_chain(dir, 1);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 break;
         }
     }
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     *start = r.start;
     if (r.end_slot != FAT_NONE && r.end_slot < r.start)
         *gap = r.end_slot;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- edits: changes to directory slots, one change per device block ------------------------ */
@@ -546,7 +546,7 @@ static bool selected(const fat_dir_edit *e, int which, uint64_t block)
     return which == APPLY_ALL || (which == APPLY_ONLY_BLOCK) == in;
 }
 
-static fs_status apply_some(fat_volume *vol, const fat_dir_edit *edits, uint32_t n, int which, uint64_t key_block)
+static vfs_status apply_some(fat_volume *vol, const fat_dir_edit *edits, uint32_t n, int which, uint64_t key_block)
 {
     for (uint32_t i = 0; i < n; i++) {
         if (!selected(&edits[i], which, key_block))
@@ -564,7 +564,7 @@ static fs_status apply_some(fat_volume *vol, const fat_dir_edit *edits, uint32_t
         if (s != BLK_OK) {
             if (buf)
                 blk_cache_release(vol->cache, buf);
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         }
         /* Every edit of this block in one change, with no blocking point inside it, so
          * no write-back can catch the block half-changed. */
@@ -575,10 +575,10 @@ static fs_status apply_some(fat_volume *vol, const fat_dir_edit *edits, uint32_t
         blk_cache_mark_dirty(vol->cache, buf);
         blk_cache_release(vol->cache, buf);
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_dir_apply(fat_volume *vol, const fat_dir_edit *edits, uint32_t n)
+vfs_status fat_dir_apply(fat_volume *vol, const fat_dir_edit *edits, uint32_t n)
 {
     return apply_some(vol, edits, n, APPLY_ALL, 0);
 }
@@ -595,48 +595,48 @@ bool fat_dir_edits_one_block(const fat_dir_edit *edits, uint32_t n)
  * nothing else fit): the block holding the short entry (`key`) goes first when removing,
  * last when writing, each side of an order point, so a cut leaves at worst orphaned
  * long-name entries of an operation that had not taken effect, which recovery removes. */
-static fs_status apply_split(fat_volume *vol, const fat_dir_edit *edits, uint32_t n, uint64_t key, bool key_first)
+static vfs_status apply_split(fat_volume *vol, const fat_dir_edit *edits, uint32_t n, uint64_t key, bool key_first)
 {
     uint64_t block = key / BLK_TRANSFER_SIZE;
-    fs_status st = apply_some(vol, edits, n, key_first ? APPLY_ONLY_BLOCK : APPLY_ALL_BUT_BLOCK, block);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = apply_some(vol, edits, n, key_first ? APPLY_ONLY_BLOCK : APPLY_ALL_BUT_BLOCK, block);
+    if (st != VFS_OK)
         return st;
     blk_cache_order_point(vol->cache); /* rule: split entry sets */
     return apply_some(vol, edits, n, key_first ? APPLY_ALL_BUT_BLOCK : APPLY_ONLY_BLOCK, block);
 }
 
-static fs_status edit_at(fat_node *dir, uint32_t slot, fat_dir_edit *e)
+static vfs_status edit_at(fat_node *dir, uint32_t slot, fat_dir_edit *e)
 {
-    fs_status st = fat_dir_slot_offset(dir, slot, &e->offset);
-    return st == FS_STATUS_END_OF_DIRECTORY ? FS_STATUS_CORRUPT : st;
+    vfs_status st = fat_dir_slot_offset(dir, slot, &e->offset);
+    return st == VFS_END_OF_DIRECTORY ? VFS_CORRUPT : st;
 }
 
-fs_status fat_dir_delete_edits(fat_node *dir, uint32_t first, uint32_t end, fat_dir_edit *out)
+vfs_status fat_dir_delete_edits(fat_node *dir, uint32_t first, uint32_t end, fat_dir_edit *out)
 {
     for (uint32_t slot = first; slot < end; slot++) {
-        fs_status st = edit_at(dir, slot, &out[slot - first]);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = edit_at(dir, slot, &out[slot - first]);
+        if (st != VFS_OK)
             return st;
         out[slot - first].bytes = &deleted_mark;
         out[slot - first].len = 1;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- the name index and times, after a change ------------------------------------------------- */
 
-fs_status fat_dir_forget(fat_node *dir, uint32_t slot, uint32_t lfn_count)
+vfs_status fat_dir_forget(fat_node *dir, uint32_t slot, uint32_t lfn_count)
 {
     fat_volume *vol = dir->vol;
     if (dir->index_state == FAT_INDEX_READY) {
         uint64_t off;
-        fs_status st = fat_dir_slot_offset(dir, slot, &off);
-        if (st != FS_STATUS_SUCCESS)
-            return st == FS_STATUS_END_OF_DIRECTORY ? FS_STATUS_CORRUPT : st;
+        vfs_status st = fat_dir_slot_offset(dir, slot, &off);
+        if (st != VFS_OK)
+            return st == VFS_END_OF_DIRECTORY ? VFS_CORRUPT : st;
         uint8_t short_name[FAT_SHORT_NAME_LEN];
         blk_status s = blk_cache_read_bytes(vol->cache, off, short_name, sizeof(short_name));
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         for (uint32_t i = vol->index_short_heads[short_bucket(vol, dir->index, short_name)]; i != FAT_NONE;) {
             fat_index_entry *e = &vol->index[i];
             if (e->dir == dir->index && e->slot == slot) {
@@ -648,12 +648,12 @@ fs_status fat_dir_forget(fat_node *dir, uint32_t slot, uint32_t lfn_count)
     }
     if (slot - lfn_count < dir->free_hint)
         dir->free_hint = slot - lfn_count;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* A directory's modify time follows its entries, as POSIX programs expect of mtime; the
  * root has no entry to hold one. */
-fs_status fat_dir_touch(fat_node *dir)
+vfs_status fat_dir_touch(fat_node *dir)
 {
     fat_datetime now = fat_now(dir->vol);
     dir->write_date = now.date;
@@ -667,31 +667,31 @@ fs_status fat_dir_touch(fat_node *dir)
 /* End-of-directory markers before a set placed past them become deleted entries: in the
  * set's own change where they share its block, else durable before it (a reader stops at
  * the first marker and must not miss the set). */
-static fs_status fill_gap(fat_node *dir, uint32_t gap, uint32_t start, fat_dir_edit *edits, uint32_t *n,
+static vfs_status fill_gap(fat_node *dir, uint32_t gap, uint32_t start, fat_dir_edit *edits, uint32_t *n,
                           uint64_t set_block)
 {
     if (gap == FAT_NONE)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     bool elsewhere = false;
     for (uint32_t slot = gap; slot < start; slot++) {
         fat_dir_edit e;
-        fs_status st = fat_dir_delete_edits(dir, slot, slot + 1, &e);
-        if (st == FS_STATUS_SUCCESS && e.offset / BLK_TRANSFER_SIZE == set_block && *n < FAT_DIR_MAX_EDITS) {
+        vfs_status st = fat_dir_delete_edits(dir, slot, slot + 1, &e);
+        if (st == VFS_OK && e.offset / BLK_TRANSFER_SIZE == set_block && *n < FAT_DIR_MAX_EDITS) {
             edits[(*n)++] = e;
             continue;
         }
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = fat_dir_apply(dir->vol, &e, 1);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         elsewhere = true;
     }
     if (elsewhere)
         blk_cache_order_point(dir->vol->cache); /* rule: end markers before the set */
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir_edit *also, uint32_t nalso,
+vfs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir_edit *also, uint32_t nalso,
                             fat_dirent *out)
 {
     /* Slots: [record] LFN entries (last part first) short entry. */
@@ -703,16 +703,16 @@ fs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir
     for (uint32_t i = 0; i < nalso && i + FAT_LFN_MAX_ENTRIES + 2 < FAT_DIR_MAX_EDITS; i++)
         edits[n++] = also[i];
     if (set->record) {
-        fs_status st = edit_at(dir, slot++, &edits[n]);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = edit_at(dir, slot++, &edits[n]);
+        if (st != VFS_OK)
             return st;
         edits[n].bytes = set->record;
         edits[n++].len = FAT_DIRENT_SIZE;
     }
     uint8_t checksum = fat_lfn_checksum(set->entry);
     for (uint32_t i = 0; i < set->lfn; i++) {
-        fs_status st = edit_at(dir, slot++, &edits[n]);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = edit_at(dir, slot++, &edits[n]);
+        if (st != VFS_OK)
             return st;
         fat_lfn_pack(name->units, name->len, checksum, set->lfn - i, store[i]);
         edits[n].bytes = store[i];
@@ -720,20 +720,20 @@ fs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir
     }
     uint32_t short_slot = slot;
     fat_dir_edit key;
-    fs_status st = edit_at(dir, short_slot, &key);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = edit_at(dir, short_slot, &key);
+    if (st != VFS_OK)
         return st;
     key.bytes = set->entry;
     key.len = FAT_DIRENT_SIZE;
     st = fill_gap(dir, set->gap, set->start, edits, &n, key.offset / BLK_TRANSFER_SIZE);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     edits[n++] = key;
     if (fat_dir_edits_one_block(edits, n))
         st = fat_dir_apply(dir->vol, edits, n);
     else
         st = apply_split(dir->vol, edits, n, key.offset, false);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     out->slot = short_slot;
     out->lfn_count = set->lfn;
@@ -747,67 +747,67 @@ fs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir
     }
     out->name = NULL;
     out->name_len = 0;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
+vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
 {
     fat_dir_set set = { .name = name };
     af_memcpy(set.entry, raw, sizeof(set.entry));
-    fs_status st = fat_dir_short_entry(dir, name, set.entry, &set.lfn);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_dir_short_entry(dir, name, set.entry, &set.lfn);
+    if (st != VFS_OK)
         return st;
     fat_place_opts o = { .near_slot = FAT_NONE, .grow = true };
     st = fat_dir_find_place(dir, set.lfn + 1u, &o, &set.start, &set.gap);
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_dir_place_set(dir, &set, NULL, 0, out);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     return fat_dir_touch(dir);
 }
 
-fs_status fat_dir_remove_edits(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_edit *out)
+vfs_status fat_dir_remove_edits(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_edit *out)
 {
     if (lfn_count > slot || lfn_count > FAT_LFN_MAX_ENTRIES)
-        return FS_STATUS_CORRUPT;
+        return VFS_CORRUPT;
     return fat_dir_delete_edits(dir, slot - lfn_count, slot + 1, out);
 }
 
-fs_status fat_dir_remove_set(fat_volume *vol, const fat_dir_edit *edits, uint32_t n)
+vfs_status fat_dir_remove_set(fat_volume *vol, const fat_dir_edit *edits, uint32_t n)
 {
     if (fat_dir_edits_one_block(edits, n))
         return fat_dir_apply(vol, edits, n);
     return apply_split(vol, edits, n, edits[n - 1].offset, true);
 }
 
-fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
+vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
 {
     fat_dir_edit edits[FAT_LFN_MAX_ENTRIES + 1];
-    fs_status st = fat_dir_remove_edits(dir, slot, lfn_count, edits);
-    if (st == FS_STATUS_SUCCESS)
+    vfs_status st = fat_dir_remove_edits(dir, slot, lfn_count, edits);
+    if (st == VFS_OK)
         st = fat_dir_forget(dir, slot, lfn_count);
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_dir_remove_set(dir->vol, edits, lfn_count + 1);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     return fat_dir_touch(dir);
 }
 
-fs_status fat_dir_is_empty(fat_node *dir, bool *empty)
+vfs_status fat_dir_is_empty(fat_node *dir, bool *empty)
 {
     fat_dir_iter it;
     fat_dirent d;
     fat_dir_iter_init(&it, dir, 0);
-    fs_status st = fat_dir_iter_next(&it, &d);
-    if (st == FS_STATUS_END_OF_DIRECTORY) {
+    vfs_status st = fat_dir_iter_next(&it, &d);
+    if (st == VFS_END_OF_DIRECTORY) {
         *empty = true;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     *empty = false;
     return st;
 }
 
-fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32])
+vfs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32])
 {
     uint8_t dots[64];
     for (int i = 0; i < 2; i++) {
@@ -820,10 +820,9 @@ fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_
         e[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
         e[FAT_DIRENT_NT_CASE] = 0;
         uint32_t c = i == 0 ? cluster : parent_key;
-        af_store_le16(e + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
-        af_store_le16(e + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
+        fat_raw_set_cluster(vol, e, c);
         af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
     }
     uint64_t at = fat_cluster_offset(&vol->geo, cluster);
-    return fat_status_from_blk(blk_cache_write_bytes(vol->cache, at, dots, sizeof(dots)));
+    return vfs_status_from_blk(blk_cache_write_bytes(vol->cache, at, dots, sizeof(dots)));
 }

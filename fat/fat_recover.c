@@ -53,15 +53,15 @@ static void cursor_init(cursor *c, uint32_t first)
 
 /* Byte offset of c->slot; END_OF_DIRECTORY past the directory's end (or a broken chain:
  * pass 2 judges chains). */
-static fs_status cursor_offset(fat_volume *vol, cursor *c, uint64_t *off)
+static vfs_status cursor_offset(fat_volume *vol, cursor *c, uint64_t *off)
 {
     if (c->slot >= FAT_DIR_MAX_ENTRIES)
-        return FS_STATUS_END_OF_DIRECTORY;
+        return VFS_END_OF_DIRECTORY;
     if (fixed_root(vol, c->first)) {
         if (c->slot >= vol->geo.root_entries)
-            return FS_STATUS_END_OF_DIRECTORY;
+            return VFS_END_OF_DIRECTORY;
         *off = vol->geo.root_dir_offset + (uint64_t)c->slot * FAT_DIRENT_SIZE;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     uint32_t per = vol->geo.bytes_per_cluster / FAT_DIRENT_SIZE;
     if (c->slot < c->cluster_first_slot) {
@@ -70,23 +70,23 @@ static fs_status cursor_offset(fat_volume *vol, cursor *c, uint64_t *off)
     }
     while (c->slot >= c->cluster_first_slot + per) {
         uint32_t next;
-        fs_status st = fat_table_get(vol, c->cluster, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, c->cluster, &next);
+        if (st != VFS_OK)
             return st;
         if (!fat_cluster_valid(vol, next))
-            return FS_STATUS_END_OF_DIRECTORY;
+            return VFS_END_OF_DIRECTORY;
         c->cluster = next;
         c->cluster_first_slot += per;
     }
     if (!fat_cluster_valid(vol, c->cluster))
-        return FS_STATUS_END_OF_DIRECTORY;
+        return VFS_END_OF_DIRECTORY;
     *off = fat_cluster_offset(&vol->geo, c->cluster) + (uint64_t)(c->slot - c->cluster_first_slot) * FAT_DIRENT_SIZE;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-static fs_status read_entry(fat_volume *vol, uint64_t off, uint8_t e[32])
+static vfs_status read_entry(fat_volume *vol, uint64_t off, uint8_t e[32])
 {
-    return fat_status_from_blk(blk_cache_read_bytes(vol->cache, off, e, 32));
+    return vfs_status_from_blk(blk_cache_read_bytes(vol->cache, off, e, 32));
 }
 
 static bool is_lfn(const uint8_t *e)
@@ -104,7 +104,7 @@ static bool is_dot(const uint8_t *e)
     return e[0] == '.';
 }
 
-static fs_status delete_slots(fat_volume *vol, const uint64_t *offs, uint32_t n)
+static vfs_status delete_slots(fat_volume *vol, const uint64_t *offs, uint32_t n)
 {
     static const uint8_t deleted = FAT_DIRENT_DELETED;
     fat_dir_edit edits[FAT_LFN_MAX_ENTRIES + 1];
@@ -122,10 +122,10 @@ typedef struct frame {
 
 typedef struct recovery recovery;
 /* Called for each entry; returns the first cluster of a directory to enter next, or 0. */
-typedef fs_status (*visit_fn)(recovery *r, cursor *c, uint64_t off, uint8_t e[32], uint32_t *enter);
+typedef vfs_status (*visit_fn)(recovery *r, cursor *c, uint64_t off, uint8_t e[32], uint32_t *enter);
 /* Called when a directory is entered or taken up again, and when it ends. */
 typedef void (*dir_fn)(recovery *r, uint32_t first);
-typedef fs_status (*end_fn)(recovery *r, uint32_t first);
+typedef vfs_status (*end_fn)(recovery *r, uint32_t first);
 
 struct recovery {
     fat_volume *vol;
@@ -144,23 +144,23 @@ struct recovery {
 };
 
 /* The slot in directory `parent` of the directory entry whose first cluster is `child`. */
-static fs_status find_in_parent(fat_volume *vol, uint32_t parent, uint32_t child, uint32_t *slot)
+static vfs_status find_in_parent(fat_volume *vol, uint32_t parent, uint32_t child, uint32_t *slot)
 {
     cursor c;
     cursor_init(&c, parent);
     for (;; c.slot++) {
         uint64_t off;
         uint8_t e[32];
-        fs_status st = cursor_offset(vol, &c, &off);
-        if (st == FS_STATUS_SUCCESS)
+        vfs_status st = cursor_offset(vol, &c, &off);
+        if (st == VFS_OK)
             st = read_entry(vol, off, e);
-        if (st == FS_STATUS_END_OF_DIRECTORY || (st == FS_STATUS_SUCCESS && e[0] == FAT_DIRENT_END))
-            return FS_STATUS_CORRUPT;
-        if (st != FS_STATUS_SUCCESS)
+        if (st == VFS_END_OF_DIRECTORY || (st == VFS_OK && e[0] == FAT_DIRENT_END))
+            return VFS_CORRUPT;
+        if (st != VFS_OK)
             return st;
         if (is_live_short(e) && !is_dot(e) && (e[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY) && fat_raw_cluster(vol, e) == child) {
             *slot = c.slot;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
     }
 }
@@ -168,7 +168,7 @@ static fs_status find_in_parent(fat_volume *vol, uint32_t parent, uint32_t child
 /* Depth-first over every directory reachable from the root. Directories are entered once
  * (the visitor marks them in the reach map when it asks to enter one). The stack keeps the
  * deepest RECOVER_STACK parents; a parent that fell off it is found through "..". */
-static fs_status walk(recovery *r, visit_fn visit, dir_fn enter_dir, end_fn leave_dir)
+static vfs_status walk(recovery *r, visit_fn visit, dir_fn enter_dir, end_fn leave_dir)
 {
     fat_volume *vol = r->vol;
     cursor c;
@@ -178,16 +178,16 @@ static fs_status walk(recovery *r, visit_fn visit, dir_fn enter_dir, end_fn leav
     for (;;) {
         uint64_t off;
         uint8_t e[32];
-        fs_status st = cursor_offset(vol, &c, &off);
-        if (st == FS_STATUS_SUCCESS)
+        vfs_status st = cursor_offset(vol, &c, &off);
+        if (st == VFS_OK)
             st = read_entry(vol, off, e);
-        bool end = st == FS_STATUS_END_OF_DIRECTORY || (st == FS_STATUS_SUCCESS && e[0] == FAT_DIRENT_END);
+        bool end = st == VFS_END_OF_DIRECTORY || (st == VFS_OK && e[0] == FAT_DIRENT_END);
         if (!end) {
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 return st;
             uint32_t child = 0;
             st = visit(r, &c, off, e, &child);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 return st;
             c.slot++;
             if (child != 0) {
@@ -204,10 +204,10 @@ static fs_status walk(recovery *r, visit_fn visit, dir_fn enter_dir, end_fn leav
             continue;
         }
         st = leave_dir(r, c.first);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         if (depth == 0)
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         depth--;
         frame f;
         if (held > 0) {
@@ -219,18 +219,18 @@ static fs_status walk(recovery *r, visit_fn visit, dir_fn enter_dir, end_fn leav
             cursor_init(&c, child);
             c.slot = 1;
             st = cursor_offset(vol, &c, &off);
-            if (st == FS_STATUS_SUCCESS)
+            if (st == VFS_OK)
                 st = read_entry(vol, off, dd);
-            if (st == FS_STATUS_END_OF_DIRECTORY || (st == FS_STATUS_SUCCESS && (dd[0] != '.' || dd[1] != '.')))
-                return FS_STATUS_CORRUPT;
-            if (st != FS_STATUS_SUCCESS)
+            if (st == VFS_END_OF_DIRECTORY || (st == VFS_OK && (dd[0] != '.' || dd[1] != '.')))
+                return VFS_CORRUPT;
+            if (st != VFS_OK)
                 return st;
             uint32_t parent = fat_raw_cluster(vol, dd);
             if (parent == 0)
                 parent = root_key(vol);
             uint32_t slot;
             st = find_in_parent(vol, parent, child, &slot);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 return st;
             f = (frame){ parent, slot + 1u };
         }
@@ -250,23 +250,23 @@ static void names_enter(recovery *r, uint32_t first)
     r->record_open = false;
 }
 
-static fs_status clear_record(recovery *r);
-static fs_status drop_orphans(recovery *r, uint32_t n, uint64_t current, bool with_current);
+static vfs_status clear_record(recovery *r);
+static vfs_status drop_orphans(recovery *r, uint32_t n, uint64_t current, bool with_current);
 
 /* At the end of a directory: an open long-name sequence has no short entry, an open
  * record no set after it. */
-static fs_status names_leave(recovery *r, uint32_t first)
+static vfs_status names_leave(recovery *r, uint32_t first)
 {
     (void)first;
-    fs_status st = drop_orphans(r, r->lfn_count, 0, false);
-    if (st == FS_STATUS_SUCCESS && r->record_open)
+    vfs_status st = drop_orphans(r, r->lfn_count, 0, false);
+    if (st == VFS_OK && r->record_open)
         st = clear_record(r);
     return st;
 }
 
 /* Deletes the first `n` long-name entries of the open sequence (the assembler dropped
  * them), plus the one at `current` when `with_current`. */
-static fs_status drop_orphans(recovery *r, uint32_t n, uint64_t current, bool with_current)
+static vfs_status drop_orphans(recovery *r, uint32_t n, uint64_t current, bool with_current)
 {
     uint64_t all[FAT_LFN_MAX_ENTRIES + 1];
     uint32_t m = 0;
@@ -279,18 +279,18 @@ static fs_status drop_orphans(recovery *r, uint32_t n, uint64_t current, bool wi
     for (uint32_t i = 0; i < n; i++) {
         static const uint8_t deleted = FAT_DIRENT_DELETED;
         fat_dir_edit e = { all[i], &deleted, 1 };
-        fs_status st = fat_dir_apply(r->vol, &e, 1);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_dir_apply(r->vol, &e, 1);
+        if (st != VFS_OK)
             return st;
         r->rep->orphans_removed++;
     }
     r->lfn_count = 0;
     for (uint32_t i = n; i < m; i++)
         r->lfn_at[r->lfn_count++] = all[i];
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-static fs_status clear_record(recovery *r)
+static vfs_status clear_record(recovery *r)
 {
     uint8_t cleared[32];
     fat_rename_record_clear(cleared);
@@ -301,7 +301,7 @@ static fs_status clear_record(recovery *r)
 
 /* The rename record before the set ending in short entry `e` (at slot `slot`, `lfn` long
  * entries, in directory `dir`): finish the rename (fat_intent.h). */
-static fs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const uint8_t *e)
+static vfs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const uint8_t *e)
 {
     fat_volume *vol = r->vol;
     const fat_rename_record *rec = &r->record;
@@ -316,10 +316,10 @@ static fs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const u
     uint32_t n = 0;
     uint8_t old[32];
     c.slot = rec->source_slot;
-    fs_status st = same ? FS_STATUS_NO_FILE : cursor_offset(vol, &c, &offs[0]);
-    if (st == FS_STATUS_SUCCESS)
+    vfs_status st = same ? VFS_NO_FILE : cursor_offset(vol, &c, &offs[0]);
+    if (st == VFS_OK)
         st = read_entry(vol, offs[0], old);
-    if (st == FS_STATUS_SUCCESS && is_live_short(old) && !is_dot(old) &&
+    if (st == VFS_OK && is_live_short(old) && !is_dot(old) &&
         af_memcmp(old, rec->source_name, FAT_SHORT_NAME_LEN) == 0 && fat_raw_cluster(vol, old) == cluster) {
         /* The old name is still there: remove it, with the long-name entries that are its. */
         uint8_t sum = fat_lfn_checksum(old);
@@ -329,18 +329,18 @@ static fs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const u
             uint64_t at;
             c.slot = rec->source_slot - k;
             st = cursor_offset(vol, &c, &at);
-            if (st == FS_STATUS_SUCCESS)
+            if (st == VFS_OK)
                 st = read_entry(vol, at, l);
-            if (st != FS_STATUS_SUCCESS || !is_lfn(l) || l[0] == FAT_DIRENT_DELETED || l[FAT_LFN_CHECKSUM] != sum)
+            if (st != VFS_OK || !is_lfn(l) || l[0] == FAT_DIRENT_DELETED || l[FAT_LFN_CHECKSUM] != sum)
                 break;
             offs[n++] = at;
         }
         offs[n++] = key; /* the short entry's edit last: its block goes first */
         st = delete_slots(vol, offs, n);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         r->rep->renames_completed++;
-    } else if (st != FS_STATUS_SUCCESS && st != FS_STATUS_NO_FILE && st != FS_STATUS_END_OF_DIRECTORY) {
+    } else if (st != VFS_OK && st != VFS_NO_FILE && st != VFS_END_OF_DIRECTORY) {
         return st;
     }
     if (rec->moved_directory && (e[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY) && fat_cluster_valid(vol, cluster)) {
@@ -348,7 +348,7 @@ static fs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const u
         uint64_t at = fat_cluster_offset(&vol->geo, cluster) + FAT_DIRENT_SIZE;
         uint8_t dd[32];
         st = read_entry(vol, at, dd);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         uint32_t parent = dir == root_key(vol) ? 0 : dir;
         if (dd[0] == '.' && dd[1] == '.' && fat_raw_cluster(vol, dd) != parent) {
@@ -356,7 +356,7 @@ static fs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const u
             af_store_le16(dd + FAT_DIRENT_CLUSTER_LO, (uint16_t)parent);
             fat_dir_edit ed = { at, dd, FAT_DIRENT_SIZE };
             st = fat_dir_apply(vol, &ed, 1);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 return st;
         }
     }
@@ -365,18 +365,18 @@ static fs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const u
     return clear_record(r);
 }
 
-static fs_status names_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32], uint32_t *enter)
+static vfs_status names_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32], uint32_t *enter)
 {
     fat_volume *vol = r->vol;
     *enter = 0;
     if (e[0] == FAT_DIRENT_DELETED) {
-        fs_status st = drop_orphans(r, r->lfn_count, 0, false);
+        vfs_status st = drop_orphans(r, r->lfn_count, 0, false);
         fat_lfn_reset(&r->lfn);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         if (r->record_open) {
-            fs_status st2 = clear_record(r); /* nothing live after it: stale */
-            if (st2 != FS_STATUS_SUCCESS)
+            vfs_status st2 = clear_record(r); /* nothing live after it: stale */
+            if (st2 != VFS_OK)
                 return st2;
         }
         if (fat_rename_record_decode(e, &r->record)) {
@@ -384,15 +384,15 @@ static fs_status names_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32]
             r->record_at = off;
             r->record_slot = c->slot;
         }
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     if (is_lfn(e)) {
         uint32_t before = r->lfn.orphans;
         fat_lfn_feed(&r->lfn, e);
         uint32_t dropped = r->lfn.orphans - before;
         if (dropped > 0) {
-            fs_status st = drop_orphans(r, dropped, off, true);
-            if (st != FS_STATUS_SUCCESS)
+            vfs_status st = drop_orphans(r, dropped, off, true);
+            if (st != VFS_OK)
                 return st;
         } else if (r->lfn_count < FAT_LFN_MAX_ENTRIES) {
             if (r->lfn_count == 0)
@@ -401,16 +401,16 @@ static fs_status names_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32]
         }
         if (r->lfn.entries == 0)
             r->lfn_count = 0;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     /* A short entry (or "." / "..", or a label): it closes the open sequence. */
     uint32_t before = r->lfn.orphans, first_lfn = r->lfn_slot_first, open = r->lfn_count;
     const uint16_t *units;
     size_t len;
     uint32_t matched = fat_lfn_finish(&r->lfn, e, &units, &len);
-    fs_status st = drop_orphans(r, r->lfn.orphans - before, 0, false);
+    vfs_status st = drop_orphans(r, r->lfn.orphans - before, 0, false);
     r->lfn_count = 0;
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     if (r->record_open) {
         /* The set right after the record is the rename's new name. */
@@ -421,15 +421,15 @@ static fs_status names_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32]
         } else {
             st = clear_record(r);
         }
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
     }
     if (is_dot(e) || (e[FAT_DIRENT_ATTR] & FAT_ATTR_VOLUME_ID) || !(e[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY))
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint32_t child = fat_raw_cluster(vol, e);
     if (fat_cluster_valid(vol, child) && child != root_key(vol) && fat_reach_mark(vol, child))
         *enter = child;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- pass 2: reach ------------------------------------------------------------------------------ */
@@ -440,38 +440,38 @@ static void reach_enter(recovery *r, uint32_t first)
     (void)first;
 }
 
-static fs_status reach_leave(recovery *r, uint32_t first)
+static vfs_status reach_leave(recovery *r, uint32_t first)
 {
     (void)r;
     (void)first;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* Walk a directory's chain from its (already marked) first cluster to the end. */
-static fs_status reach_directory_chain(recovery *r, uint32_t first)
+static vfs_status reach_directory_chain(recovery *r, uint32_t first)
 {
     fat_volume *vol = r->vol;
     uint32_t c = first;
     for (uint32_t steps = 0; steps < vol->geo.cluster_count; steps++) {
         uint32_t next;
-        fs_status st = fat_table_get(vol, c, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, c, &next);
+        if (st != VFS_OK)
             return st;
         if (fat_is_eoc(vol, next))
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         if (!fat_cluster_valid(vol, next) || !fat_reach_mark(vol, next)) {
             r->damaged = true; /* broken, looping or shared */
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
         c = next;
     }
     r->damaged = true;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* A file's chain: the clusters its size needs; a longer chain is cut there (its tail stays
  * unmarked, so pass 3 frees it). */
-static fs_status reach_file(recovery *r, uint64_t off, uint8_t e[32])
+static vfs_status reach_file(recovery *r, uint64_t off, uint8_t e[32])
 {
     fat_volume *vol = r->vol;
     uint32_t first = fat_raw_cluster(vol, e);
@@ -480,11 +480,11 @@ static fs_status reach_file(recovery *r, uint64_t off, uint8_t e[32])
     uint32_t need = (uint32_t)(((uint64_t)size + cs - 1) / cs);
     if (first == 0) {
         r->damaged |= size != 0;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     if (!fat_cluster_valid(vol, first)) {
         r->damaged = true;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     if (need == 0) {
         /* A cluster but no size: the file is empty; its chain goes with pass 3. */
@@ -498,51 +498,51 @@ static fs_status reach_file(recovery *r, uint64_t off, uint8_t e[32])
     for (uint32_t k = 1;; k++) {
         if (!fat_reach_mark(vol, c)) {
             r->damaged = true;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
         uint32_t next;
-        fs_status st = fat_table_get(vol, c, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, c, &next);
+        if (st != VFS_OK)
             return st;
         if (k == need) {
             if (fat_is_eoc(vol, next))
-                return FS_STATUS_SUCCESS;
+                return VFS_OK;
             r->rep->chains_cut++;
             return fat_table_set(vol, c, fat_eoc_value(vol->geo.type));
         }
         if (fat_is_eoc(vol, next) || !fat_cluster_valid(vol, next)) {
             r->damaged = true; /* shorter than its size, or broken */
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
         c = next;
     }
 }
 
 /* Stops the walk (CORRUPT) at the first damage: nothing will be freed anyway. */
-static fs_status reach_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32], uint32_t *enter)
+static vfs_status reach_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32], uint32_t *enter)
 {
     (void)c;
     fat_volume *vol = r->vol;
     *enter = 0;
     if (!is_live_short(e) || is_dot(e) || (e[FAT_DIRENT_ATTR] & FAT_ATTR_VOLUME_ID))
-        return FS_STATUS_SUCCESS;
-    fs_status st;
+        return VFS_OK;
+    vfs_status st;
     if (!(e[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY)) {
         st = reach_file(r, off, e);
     } else {
         uint32_t child = fat_raw_cluster(vol, e);
         if (!fat_cluster_valid(vol, child) || !fat_reach_mark(vol, child))
             r->damaged = true;
-        st = r->damaged ? FS_STATUS_SUCCESS : reach_directory_chain(r, child);
-        if (st == FS_STATUS_SUCCESS && !r->damaged)
+        st = r->damaged ? VFS_OK : reach_directory_chain(r, child);
+        if (st == VFS_OK && !r->damaged)
             *enter = child;
     }
-    return st == FS_STATUS_SUCCESS && r->damaged ? FS_STATUS_CORRUPT : st;
+    return st == VFS_OK && r->damaged ? VFS_CORRUPT : st;
 }
 
 /* ---- recovery --------------------------------------------------------------------------------- */
 
-fs_status fat_recover(fat_volume *vol)
+vfs_status fat_recover(fat_volume *vol)
 {
     recovery r;
     af_memset(&r, 0, sizeof r);
@@ -553,8 +553,8 @@ fs_status fat_recover(fat_volume *vol)
     fat_reach_reset(vol);
     if (root != 0)
         fat_reach_mark(vol, root);
-    fs_status st = walk(&r, names_visit, names_enter, names_leave);
-    if (st == FS_STATUS_SUCCESS) {
+    vfs_status st = walk(&r, names_visit, names_enter, names_leave);
+    if (st == VFS_OK) {
         /* The names' changes (records cleared last in each rename) before the reach walk
          * cuts chains. */
         blk_cache_order_point(vol->cache); /* rule: mount recovery */
@@ -564,29 +564,29 @@ fs_status fat_recover(fat_volume *vol)
             st = reach_directory_chain(&r, root);
         }
     }
-    if (st == FS_STATUS_SUCCESS && !r.damaged)
+    if (st == VFS_OK && !r.damaged)
         st = walk(&r, reach_visit, reach_enter, reach_leave);
-    if (st == FS_STATUS_CORRUPT) {
+    if (st == VFS_CORRUPT) {
         r.damaged = true; /* damage, or a directory not found again through ".." */
-        st = FS_STATUS_SUCCESS;
+        st = VFS_OK;
     }
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     if (r.damaged) {
         vol->report.needs_check = true;
         st = fat_free_map_build(vol);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             vol->free_map_ready = true;
         return st;
     }
     /* Chains cut (and entries emptied) before their clusters are freed. */
     blk_cache_order_point(vol->cache); /* rule: truncate before free */
     st = fat_table_release_unreached(vol, &vol->report.lost_freed);
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_table_sync_copies(vol, &vol->report.fat_blocks_copied);
-    if (st == FS_STATUS_SUCCESS)
-        st = fat_status_from_blk(blk_cache_flush(vol->cache));
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
+        st = vfs_status_from_blk(blk_cache_flush(vol->cache));
+    if (st == VFS_OK)
         vol->report.recovered = true;
     return st;
 }

@@ -11,16 +11,6 @@
  * leave the old entry pointing at clusters another file has since taken. */
 #include "fat/fat_engine.h"
 
-fs_status fat_status_from_blk(blk_status s)
-{
-    switch (s) {
-    case BLK_OK: return FS_STATUS_SUCCESS;
-    case BLK_ERR_READ_ONLY: return FS_STATUS_READ_ONLY_FS;
-    case BLK_ERR_RANGE: return FS_STATUS_CORRUPT;
-    default: return FS_STATUS_IO_ERROR;
-    }
-}
-
 bool fat_cluster_valid(const fat_volume *vol, uint32_t c)
 {
     return c >= FAT_FIRST_CLUSTER && c <= vol->geo.max_cluster;
@@ -31,87 +21,47 @@ bool fat_is_eoc(const fat_volume *vol, uint32_t value)
     return value >= fat_eoc_min(vol->geo.type);
 }
 
-static uint32_t entry_width(const fat_volume *vol)
-{
-    return vol->geo.type == FAT_TYPE_32 ? 4u : 2u;
-}
-
-static uint32_t decode_entry(const fat_volume *vol, uint32_t c, const uint8_t *p)
-{
-    switch (vol->geo.type) {
-    case FAT_TYPE_12: {
-        uint32_t v = af_load_le16(p);
-        return (c & 1u) ? v >> 4 : v & 0xFFFu;
-    }
-    case FAT_TYPE_16: return af_load_le16(p);
-    default: return af_load_le32(p) & FAT32_MASK;
-    }
-}
-
-static void encode_entry(const fat_volume *vol, uint32_t c, uint8_t *p, uint32_t value)
-{
-    switch (vol->geo.type) {
-    case FAT_TYPE_12: {
-        uint32_t v = af_load_le16(p);
-        if (c & 1u)
-            v = (v & 0x000Fu) | ((value & 0xFFFu) << 4);
-        else
-            v = (v & 0xF000u) | (value & 0xFFFu);
-        af_store_le16(p, (uint16_t)v);
-        break;
-    }
-    case FAT_TYPE_16: af_store_le16(p, (uint16_t)value); break;
-    default: af_store_le32(p, (af_load_le32(p) & ~FAT32_MASK) | (value & FAT32_MASK)); break;
-    }
-}
-
-fs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value)
+vfs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value)
 {
     uint8_t bytes[4];
     uint64_t off = fat_entry_offset(&vol->geo, vol->geo.active_fat, cluster);
-    blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, entry_width(vol));
+    blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, fat_entry_size(vol->geo.type));
     if (s != BLK_OK)
-        return fat_status_from_blk(s);
-    *value = decode_entry(vol, cluster, bytes);
-    return FS_STATUS_SUCCESS;
+        return vfs_status_from_blk(s);
+    *value = fat_entry_get(vol->geo.type, cluster, bytes);
+    return VFS_OK;
 }
 
-static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster, uint32_t value)
+static vfs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster, uint32_t value)
 {
     uint64_t off = fat_entry_offset(&vol->geo, copy, cluster);
     uint64_t block = off / BLK_TRANSFER_SIZE;
     uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
-    uint32_t width = entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     blk_buf *a = NULL, *b = NULL;
     blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &a);
     if (s != BLK_OK)
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     if (in + width > BLK_TRANSFER_SIZE) {
         s = blk_cache_get(vol->cache, block + 1, BLK_GET_READ, &b);
         if (s != BLK_OK) {
             blk_cache_release(vol->cache, a);
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         }
     }
-    /* Keep versions of closed epochs (blk_cache_prepare_write); preparing one block may
-     * block and let the other be dirtied in a now-closed epoch, so repeat until both are
-     * ready at once. */
-    while (s == BLK_OK && !(blk_cache_write_ready(vol->cache, a) && (!b || blk_cache_write_ready(vol->cache, b)))) {
-        s = blk_cache_prepare_write(vol->cache, a);
-        if (s == BLK_OK && b)
-            s = blk_cache_prepare_write(vol->cache, b);
-    }
+    /* Keep versions of closed epochs (blk_cache_prepare_write), both blocks at once. */
+    s = blk_cache_prepare_write_pair(vol->cache, a, b);
     if (s != BLK_OK) {
         blk_cache_release(vol->cache, a);
         if (b)
             blk_cache_release(vol->cache, b);
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     }
     /* Both blocks pinned and ready: from here to the stores nothing blocks. */
     uint8_t bytes[4];
     for (uint32_t i = 0; i < width; i++)
         bytes[i] = in + i < BLK_TRANSFER_SIZE ? blk_buf_data(a)[in + i] : blk_buf_data(b)[in + i - BLK_TRANSFER_SIZE];
-    encode_entry(vol, cluster, bytes, value);
+    fat_entry_put(vol->geo.type, cluster, bytes, value);
     for (uint32_t i = 0; i < width; i++) {
         if (in + i < BLK_TRANSFER_SIZE)
             blk_buf_data(a)[in + i] = bytes[i];
@@ -124,76 +74,75 @@ static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster,
         blk_cache_mark_dirty(vol->cache, b);
         blk_cache_release(vol->cache, b);
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value)
+vfs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value)
 {
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
     for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
         if (!mirror && copy != vol->geo.active_fat)
             continue;
-        fs_status st = store_in_copy(vol, copy, cluster, value);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = store_in_copy(vol, copy, cluster, value);
+        if (st != VFS_OK)
             return st;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-/* Entries [first, end) of one FAT copy that share a block (FAT16/32: never straddling). */
-static fs_status link_in_block(fat_volume *vol, uint32_t copy, uint32_t first, uint32_t end, uint32_t last,
+/* Entries [first, end) of one FAT copy that lie wholly in one block. */
+static vfs_status link_in_block(fat_volume *vol, uint32_t copy, uint32_t first, uint32_t end, uint32_t last,
                                uint32_t last_value)
 {
-    uint64_t off = fat_entry_offset(&vol->geo, copy, first);
+    uint64_t block = fat_entry_offset(&vol->geo, copy, first) / BLK_TRANSFER_SIZE;
     blk_buf *buf;
-    blk_status s = blk_cache_get(vol->cache, off / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
+    blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &buf);
     if (s == BLK_OK)
         s = blk_cache_prepare_write(vol->cache, buf);
     if (s != BLK_OK) {
         if (buf)
             blk_cache_release(vol->cache, buf);
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     }
-    uint8_t *p = blk_buf_data(buf) + off % BLK_TRANSFER_SIZE;
-    uint32_t width = entry_width(vol);
-    for (uint32_t c = first; c < end; c++, p += width)
-        encode_entry(vol, c, p, c == last ? last_value : c + 1u);
+    for (uint32_t c = first; c < end; c++) {
+        uint8_t *p = blk_buf_data(buf) + fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE;
+        fat_entry_put(vol->geo.type, c, p, c == last ? last_value : c + 1u);
+    }
     blk_cache_mark_dirty(vol->cache, buf);
     blk_cache_release(vol->cache, buf);
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value)
+vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value)
 {
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     uint32_t last = first + count - 1u;
-    if (vol->geo.type == FAT_TYPE_12) {
-        fs_status st = FS_STATUS_SUCCESS;
-        for (uint32_t c = first; c <= last && st == FS_STATUS_SUCCESS; c++)
-            st = fat_table_set(vol, c, c == last ? last_value : c + 1u);
-        return st;
-    }
-    uint32_t per_block = BLK_TRANSFER_SIZE / entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
     for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
         if (!mirror && copy != vol->geo.active_fat)
             continue;
         for (uint32_t c = first; c <= last;) {
-            /* Entry offsets within a FAT copy are cluster * width from a block-aligned or
-             * sector-aligned start: find where this block ends. */
-            uint64_t in = fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE;
-            uint32_t room = (uint32_t)((BLK_TRANSFER_SIZE - in) / entry_width(vol));
-            uint32_t end = c + af_min_u32(af_min_u32(room, per_block), last - c + 1u);
-            fs_status st = link_in_block(vol, copy, c, end, last, last_value);
-            if (st != FS_STATUS_SUCCESS)
+            uint64_t block_end = (fat_entry_offset(&vol->geo, copy, c) / BLK_TRANSFER_SIZE + 1) * BLK_TRANSFER_SIZE;
+            vfs_status st;
+            uint32_t end = c;
+            while (end <= last && fat_entry_offset(&vol->geo, copy, end) + width <= block_end)
+                end++;
+            if (end == c) { /* a FAT12 entry across two blocks */
+                st = store_in_copy(vol, copy, c, c == last ? last_value : c + 1u);
+                end = c + 1;
+            } else {
+                st = link_in_block(vol, copy, c, end, last, last_value);
+            }
+            if (st != VFS_OK)
                 return st;
             c = end;
         }
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- free map ---------------------------------------------------------------------------- */
@@ -231,19 +180,19 @@ static void window_release(fat_volume *vol, fat_window *w)
 }
 
 /* Entry `c` of the window's copy (blocks; the window moves forward as c grows). */
-static fs_status window_get(fat_volume *vol, fat_window *w, uint32_t c, uint32_t *value)
+static vfs_status window_get(fat_volume *vol, fat_window *w, uint32_t c, uint32_t *value)
 {
     uint64_t off = fat_entry_offset(&vol->geo, w->copy, c);
     uint64_t block = off / BLK_TRANSFER_SIZE;
     uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
-    if (in + entry_width(vol) > BLK_TRANSFER_SIZE) {
+    if (in + fat_entry_size(vol->geo.type) > BLK_TRANSFER_SIZE) {
         /* a FAT12 entry across two blocks */
-        uint8_t bytes[2];
-        blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, sizeof bytes);
+        uint8_t bytes[4] = { 0 };
+        blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, fat_entry_size(vol->geo.type));
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
-        *value = decode_entry(vol, c, bytes);
-        return FS_STATUS_SUCCESS;
+            return vfs_status_from_blk(s);
+        *value = fat_entry_get(vol->geo.type, c, bytes);
+        return VFS_OK;
     }
     if (block < w->block || block >= w->block + w->n) {
         window_release(vol, w);
@@ -251,11 +200,11 @@ static fs_status window_get(fat_volume *vol, fat_window *w, uint32_t c, uint32_t
         uint32_t want = (uint32_t)af_min_u64(FAT_WINDOW_BLOCKS, last - block + 1);
         blk_status s = blk_cache_get_many(vol->cache, block, want, w->buf, &w->n);
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         w->block = block;
     }
-    *value = decode_entry(vol, c, blk_buf_data(w->buf[block - w->block]) + in);
-    return FS_STATUS_SUCCESS;
+    *value = fat_entry_get(vol->geo.type, c, blk_buf_data(w->buf[block - w->block]) + in);
+    return VFS_OK;
 }
 
 bool fat_entry_straddles(const fat_volume *vol, uint32_t c)
@@ -274,7 +223,7 @@ static bool mirrored(const fat_volume *vol)
     return !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
 }
 
-fs_status fat_free_map_build(fat_volume *vol)
+vfs_status fat_free_map_build(fat_volume *vol)
 {
     uint32_t max = vol->geo.max_cluster;
     uint32_t words = (max + 1u + 63u) / 64u;
@@ -294,12 +243,12 @@ fs_status fat_free_map_build(fat_volume *vol)
     uint32_t copies = mirrored(vol) && vol->geo.fat_count > 1 ? 2u : 1u;
     win[0] = (fat_window){ .copy = vol->geo.active_fat };
     win[1] = (fat_window){ .copy = vol->geo.active_fat == 0 ? 1u : 0u };
-    fs_status st = FS_STATUS_SUCCESS;
-    for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == FS_STATUS_SUCCESS; c++) {
+    vfs_status st = VFS_OK;
+    for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == VFS_OK; c++) {
         uint32_t value;
         st = window_get(vol, &win[0], c, &value);
         bool used = value != FAT_ENTRY_FREE;
-        for (uint32_t k = 1; k < copies && st == FS_STATUS_SUCCESS; k++) {
+        for (uint32_t k = 1; k < copies && st == VFS_OK; k++) {
             uint32_t other;
             st = window_get(vol, &win[k], c, &other);
             if ((other != FAT_ENTRY_FREE) != used) {
@@ -315,15 +264,15 @@ fs_status fat_free_map_build(fat_volume *vol)
             vol->free_count++;
     }
     /* More than two copies (rare): only their disagreements are counted, cluster by cluster. */
-    for (uint32_t copy = 0; copy < vol->geo.fat_count && copies == 2 && st == FS_STATUS_SUCCESS; copy++) {
+    for (uint32_t copy = 0; copy < vol->geo.fat_count && copies == 2 && st == VFS_OK; copy++) {
         if (copy == win[0].copy || copy == win[1].copy)
             continue;
         window_release(vol, &win[1]);
         win[1] = (fat_window){ .copy = copy };
-        for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == FS_STATUS_SUCCESS; c++) {
+        for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == VFS_OK; c++) {
             uint32_t other;
             st = window_get(vol, &win[1], c, &other);
-            if (st == FS_STATUS_SUCCESS && (other != FAT_ENTRY_FREE) && !map_test(vol, c)) {
+            if (st == VFS_OK && (other != FAT_ENTRY_FREE) && !map_test(vol, c)) {
                 vol->report.fat_disagreements++;
                 map_set(vol, c);
                 vol->free_count--;
@@ -332,11 +281,11 @@ fs_status fat_free_map_build(fat_volume *vol)
     }
     window_release(vol, &win[0]);
     window_release(vol, &win[1]);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     vol->reserved = 0;
     vol->next_free = FAT_FIRST_CLUSTER;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- recovery's reach map (the free map's memory, while recovery walks) ------------------ */
@@ -367,16 +316,16 @@ bool fat_reach_test(const fat_volume *vol, uint32_t c)
     return map_test(vol, c);
 }
 
-fs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
+vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
 {
     *freed = 0;
     fat_window w = { .copy = vol->geo.active_fat };
     uint32_t bad = fat_bad_value(vol->geo.type);
-    fs_status st = FS_STATUS_SUCCESS;
-    for (uint32_t c = FAT_FIRST_CLUSTER; c <= vol->geo.max_cluster && st == FS_STATUS_SUCCESS; c++) {
+    vfs_status st = VFS_OK;
+    for (uint32_t c = FAT_FIRST_CLUSTER; c <= vol->geo.max_cluster && st == VFS_OK; c++) {
         uint32_t value;
         st = window_get(vol, &w, c, &value);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             break;
         if (value == FAT_ENTRY_FREE) {
             if (fat_entry_straddles(vol, c))
@@ -392,7 +341,7 @@ fs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
         }
     }
     window_release(vol, &w);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     vol->free_count = 0;
     for (uint32_t c = FAT_FIRST_CLUSTER; c <= vol->geo.max_cluster; c++)
@@ -400,14 +349,14 @@ fs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
     vol->reserved = 0;
     vol->next_free = FAT_FIRST_CLUSTER;
     vol->free_map_ready = true;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_table_sync_copies(fat_volume *vol, uint32_t *chunks)
+vfs_status fat_table_sync_copies(fat_volume *vol, uint32_t *chunks)
 {
     *chunks = 0;
     if (!mirrored(vol))
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint8_t a[512], b[512];
     uint64_t active = vol->geo.fat_offset + (uint64_t)vol->geo.active_fat * vol->geo.fat_bytes;
     for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
@@ -424,20 +373,20 @@ fs_status fat_table_sync_copies(fat_volume *vol, uint32_t *chunks)
                 (*chunks)++;
             }
             if (s != BLK_OK)
-                return fat_status_from_blk(s);
+                return vfs_status_from_blk(s);
         }
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_alloc_reserve(fat_volume *vol, uint32_t count)
+vfs_status fat_alloc_reserve(fat_volume *vol, uint32_t count)
 {
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     if (count > vol->free_count - vol->reserved)
-        return FS_STATUS_NO_SPACE;
+        return VFS_NO_SPACE;
     vol->reserved += count;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 void fat_alloc_unreserve(fat_volume *vol, uint32_t count)
@@ -489,18 +438,18 @@ void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count)
     vol->free_count += count;
 }
 
-fs_status fat_chain_free(fat_volume *vol, uint32_t first)
+vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
 {
     uint32_t c = first;
     for (uint32_t steps = 0; fat_cluster_valid(vol, c) && steps < vol->geo.cluster_count; steps++) {
         uint32_t next;
-        fs_status st = fat_table_get(vol, c, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, c, &next);
+        if (st != VFS_OK)
             return st;
         if (next == FAT_ENTRY_FREE)
             break; /* already free: a corrupt chain runs into free space, or a loop closed */
         st = fat_table_set(vol, c, FAT_ENTRY_FREE);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         if (map_test(vol, c) && !fat_entry_straddles(vol, c)) {
             map_clear(vol, c);
@@ -512,60 +461,60 @@ fs_status fat_chain_free(fat_volume *vol, uint32_t first)
             break;
         c = next;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- deferred freeing ---------------------------------------------------------------------- */
 
-fs_status fat_deferred_release(fat_volume *vol)
+vfs_status fat_deferred_release(fat_volume *vol)
 {
     if (vol->deferred_count == 0)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     fp_mutex_lock(vol->pool, &vol->deferred_lock);
     uint32_t chains[FAT_DEFERRED_CHAINS];
     uint32_t n = vol->deferred_count;
     if (n == 0) {
         fp_mutex_unlock(vol->pool, &vol->deferred_lock); /* someone else released them */
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     af_memcpy(chains, vol->deferred, n * sizeof(chains[0]));
     vol->deferred_count = 0;
     /* Chains queued from here on were cut loose after this flush began: they wait. */
-    fs_status st = fat_status_from_blk(blk_cache_flush(vol->cache));
+    vfs_status st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     for (uint32_t i = 0; i < n; i++) {
-        if (st != FS_STATUS_SUCCESS) {
+        if (st != VFS_OK) {
             /* Not durable: keep them waiting (or lose them as lost clusters if no room). */
             if (vol->deferred_count < FAT_DEFERRED_CHAINS)
                 vol->deferred[vol->deferred_count++] = chains[i];
             continue;
         }
-        fs_status fst = fat_chain_free(vol, chains[i]);
-        if (fst != FS_STATUS_SUCCESS)
+        vfs_status fst = fat_chain_free(vol, chains[i]);
+        if (fst != VFS_OK)
             st = fst;
     }
     fp_mutex_unlock(vol->pool, &vol->deferred_lock);
     return st;
 }
 
-fs_status fat_chain_free_later(fat_volume *vol, uint32_t first)
+vfs_status fat_chain_free_later(fat_volume *vol, uint32_t first)
 {
     if (!fat_cluster_valid(vol, first))
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     while (vol->deferred_count == FAT_DEFERRED_CHAINS) {
-        fs_status st = fat_deferred_release(vol);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_deferred_release(vol);
+        if (st != VFS_OK)
             return st; /* the chain stays allocated: lost clusters, found by a checker */
     }
     vol->deferred[vol->deferred_count++] = first;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count)
+vfs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count)
 {
-    fs_status st = fat_alloc_reserve(vol, count);
-    if (st == FS_STATUS_NO_SPACE && vol->deferred_count > 0) {
+    vfs_status st = fat_alloc_reserve(vol, count);
+    if (st == VFS_NO_SPACE && vol->deferred_count > 0) {
         st = fat_deferred_release(vol);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = fat_alloc_reserve(vol, count);
     }
     return st;

@@ -49,10 +49,10 @@ static void dirty_case(int fat, uint32_t kib)
     CHECK(make_image(img, kib, fat, 512, 1));
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK(!tv.vol.was_dirty && !fat_get_mount_report(&tv.vol)->was_dirty);
     CHECK(blk_fixture_save(&tv.f, cut) == 0); /* as a cut would leave it while mounted */
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     raw_image raw;
     size_t state = fat == 32 ? FAT_BS32_STATE : FAT_BS16_STATE;
     CHECK(raw_load(&raw, cut));
@@ -66,7 +66,7 @@ static void dirty_case(int fat, uint32_t kib)
     CHECK(image_clean(img));
     CHECK(fat_tv_open(&tv, cut, &o));
     CHECK(tv.vol.was_dirty && fat_get_mount_report(&tv.vol)->was_dirty && fat_get_mount_report(&tv.vol)->recovered);
-    CHECK_EQ(fat_tv_close(&tv, cut), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, cut), VFS_OK);
     CHECK(image_clean(cut));
 }
 
@@ -130,7 +130,7 @@ static void cut_damage_case(int fat, uint32_t kib, uint32_t spc)
 
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     const fat_mount_report *rep = fat_get_mount_report(&tv.vol);
     CHECK(rep->was_dirty && rep->recovered && !rep->needs_check);
     CHECK_EQ(rep->chains_cut, 1);
@@ -142,7 +142,7 @@ static void cut_damage_case(int fat, uint32_t kib, uint32_t spc)
     CHECK(fs.was_dirty && !fs.needs_check);
     CHECK(tv_file_is(&tv, "/h.txt", 6, 1));
     CHECK(tv_file_is(&tv, "/dir/a long file name kept.bin", 3000, 2));
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(image_clean(img));
 }
 
@@ -172,13 +172,13 @@ TEST(recovery_leaves_foreign_damage_alone)
     raw_free(&raw);
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     const fat_mount_report *rep = fat_get_mount_report(&tv.vol);
     CHECK(rep->was_dirty && rep->needs_check && !rep->recovered && rep->lost_freed == 0);
     fat_statfs_info fs;
     CHECK(fat_tv_call(&tv, mount_and_report, &fs));
     CHECK(fs.needs_check);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(raw_load(&raw, img));
     CHECK(raw_fat_get(&raw, 0, lost) == 0xFFFF);      /* not freed */
     CHECK(raw.data[FAT_BS16_STATE] & FAT_STATE_DIRTY); /* still dirty */
@@ -219,12 +219,12 @@ TEST(recovery_finishes_a_rename_from_its_record)
     raw_free(&raw);
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK_EQ(fat_get_mount_report(&tv.vol)->renames_completed, 1);
     CHECK(tv_file_absent(&tv, "/a/OLD.TXT"));
     CHECK(tv_file_is(&tv, "/b/NEW.TXT", 5000, 7));
     CHECK(tv_file_is(&tv, "/b/OTHER.TXT", 100, 8));
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(image_clean(img));
     /* the record is gone: a plain deleted entry */
     CHECK(raw_load(&raw, img));
@@ -270,7 +270,7 @@ TEST(recovery_ignores_a_record_that_does_not_match)
     CHECK_EQ(fat_get_mount_report(&tv.vol)->renames_completed, 0);
     CHECK(tv_file_is(&tv, "/OLD.TXT", 5000, 7));
     CHECK(tv_file_is(&tv, "/NEW.TXT", 3000, 9));
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(image_clean(img));
 }
 
@@ -282,18 +282,18 @@ static void deep_tree(fat_tv *t, void *arg)
     for (int i = 0; i < 40; i++) {
         size_t l = strlen(path);
         snprintf(path + l, sizeof path - l, "/d%d", i);
-        if (!EXPECT(fat_mkdir(&t->vol, path, strlen(path)) == FS_STATUS_SUCCESS))
+        if (!EXPECT(fat_mkdir(&t->vol, path, strlen(path)) == VFS_OK))
             return;
         if (i % 10 == 9) {
             char f[1100];
             snprintf(f, sizeof f, "%s/f.bin", path);
             uint8_t data[3000];
             fill_pattern(data, sizeof data, (uint64_t)i);
-            if (!EXPECT(tv_write_file(&t->vol, f, data, sizeof data) == FS_STATUS_SUCCESS))
+            if (!EXPECT(tv_write_file(&t->vol, f, data, sizeof data) == VFS_OK))
                 return;
         }
     }
-    *ok = fat_sync(&t->vol) == FS_STATUS_SUCCESS;
+    *ok = fat_sync(&t->vol) == VFS_OK;
 }
 
 TEST(recovery_walks_any_depth)
@@ -306,7 +306,7 @@ TEST(recovery_walks_any_depth)
     CHECK(fat_tv_call(&tv, deep_tree, &ok));
     CHECK(ok);
     CHECK(blk_fixture_save(&tv.f, cut) == 0);
-    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
     raw_image raw;
     CHECK(raw_load(&raw, cut));
     uint32_t lost = first_free(&raw, 2);
@@ -327,7 +327,7 @@ TEST(recovery_walks_any_depth)
             CHECK(tv_file_is(&tv, f, 3000, (uint64_t)i));
         }
     }
-    CHECK_EQ(fat_tv_close(&tv, cut), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, cut), VFS_OK);
     CHECK(image_clean(cut));
 }
 
@@ -338,7 +338,7 @@ static void write_b(fat_tv *t, void *arg)
     int *ok = arg;
     static uint8_t data[64 * 1024];
     fill_pattern(data, sizeof data, 99);
-    *ok = tv_write_file(&t->vol, "/b.bin", data, sizeof data) == FS_STATUS_SUCCESS;
+    *ok = tv_write_file(&t->vol, "/b.bin", data, sizeof data) == VFS_OK;
 }
 
 TEST(clusters_the_fat_copies_disagree_on_are_not_allocated)
@@ -363,7 +363,7 @@ TEST(clusters_the_fat_copies_disagree_on_are_not_allocated)
     raw_free(&raw);
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK_EQ(fat_get_mount_report(&tv.vol)->fat_disagreements, n);
     fat_statfs_info fs;
     CHECK(fat_tv_call(&tv, mount_and_report, &fs));
@@ -371,7 +371,7 @@ TEST(clusters_the_fat_copies_disagree_on_are_not_allocated)
     int ok = 0;
     CHECK(fat_tv_call(&tv, write_b, &ok));
     CHECK(ok);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(raw_load(&raw, img));
     for (uint32_t i = 0; i < n; i++) {
         CHECK_MSG(memcmp(before + i * raw.g.bytes_per_cluster, raw.data + fat_cluster_offset(&raw.g, chain[i]),

@@ -16,7 +16,7 @@ static bool same_contents(fat_volume *vol, const char *path, size_t len, uint64_
 {
     uint8_t *got;
     size_t n;
-    if (tv_read_file(vol, path, &got, &n) != FS_STATUS_SUCCESS)
+    if (tv_read_file(vol, path, &got, &n) != VFS_OK)
         return false;
     uint8_t *want = malloc(len ? len : 1);
     fill_pattern(want, len, seed);
@@ -34,24 +34,24 @@ static void fill_root(fat_tv *t, void *arg)
     fat_volume *vol = &t->vol;
     uint8_t data[5000];
     fill_pattern(data, sizeof data, 1);
-    if (!EXPECT(tv_write_file(vol, "/F.BIN", data, sizeof data) == FS_STATUS_SUCCESS) ||
-        !EXPECT(fat_mkdir(vol, P("/D")) == FS_STATUS_SUCCESS) ||
-        !EXPECT(fat_mkdir(vol, P("/D/SUB")) == FS_STATUS_SUCCESS) ||
-        !EXPECT(tv_write_file(vol, "/D/SUB/X.BIN", data, 3000) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/F.BIN", data, sizeof data) == VFS_OK) ||
+        !EXPECT(fat_mkdir(vol, P("/D")) == VFS_OK) ||
+        !EXPECT(fat_mkdir(vol, P("/D/SUB")) == VFS_OK) ||
+        !EXPECT(tv_write_file(vol, "/D/SUB/X.BIN", data, 3000) == VFS_OK))
         return;
     /* fill the 64-slot root but one slot (the volume label takes one) */
     for (int i = 0; i < 64; i++) {
         char p[32];
         snprintf(p, sizeof p, "/FILL%02d", i);
-        fs_status st = tv_write_file(vol, p, "", 0);
-        if (st == FS_STATUS_DIRECTORY_IS_FULL)
+        vfs_status st = tv_write_file(vol, p, "", 0);
+        if (st == VFS_DIRECTORY_IS_FULL)
             break;
-        if (!EXPECT(st == FS_STATUS_SUCCESS))
+        if (!EXPECT(st == VFS_OK))
             return;
     }
     /* the last create took the last slot: free one again */
-    fs_status st = fat_unlink(vol, P("/FILL00"));
-    *ok = EXPECT(st == FS_STATUS_SUCCESS) && fat_sync(vol) == FS_STATUS_SUCCESS;
+    vfs_status st = fat_unlink(vol, P("/FILL00"));
+    *ok = EXPECT(st == VFS_OK) && fat_sync(vol) == VFS_OK;
 }
 
 static void failing_renames(fat_tv *t, void *arg)
@@ -59,24 +59,24 @@ static void failing_renames(fat_tv *t, void *arg)
     int *ok = arg;
     fat_volume *vol = &t->vol;
     fat_statfs_info before, after;
-    if (!EXPECT(fat_statfs(vol, &before) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_statfs(vol, &before) == VFS_OK))
         return;
     static const char longer[] = "/a much longer name that needs several lfn slots.bin";
-    if (!EXPECT(fat_rename(vol, P("/F.BIN"), P(longer)) == FS_STATUS_DIRECTORY_IS_FULL) ||
+    if (!EXPECT(fat_rename(vol, P("/F.BIN"), P(longer)) == VFS_DIRECTORY_IS_FULL) ||
         !EXPECT(fat_rename(vol, P("/D"), P("/a much longer directory name that needs several lfn slots")) ==
-                FS_STATUS_DIRECTORY_IS_FULL))
+                VFS_DIRECTORY_IS_FULL))
         return;
     /* a name that clashes with a directory, and a directory onto a file: refused alike */
-    if (!EXPECT(fat_rename(vol, P("/F.BIN"), P("/D")) == FS_STATUS_IS_DIRECTORY) ||
-        !EXPECT(fat_rename(vol, P("/D"), P("/F.BIN")) == FS_STATUS_NOT_DIRECTORY))
+    if (!EXPECT(fat_rename(vol, P("/F.BIN"), P("/D")) == VFS_IS_DIRECTORY) ||
+        !EXPECT(fat_rename(vol, P("/D"), P("/F.BIN")) == VFS_NOT_DIRECTORY))
         return;
     uint8_t data[5000];
     fill_pattern(data, sizeof data, 1);
-    fs_stat st;
+    vfs_stat st;
     if (!EXPECT(same_contents(vol, "/F.BIN", 5000, 1)) || !EXPECT(same_contents(vol, "/D/SUB/X.BIN", 3000, 1)) ||
-        !EXPECT(tv_path_stat(vol, longer, &st) == FS_STATUS_NO_FILE))
+        !EXPECT(tv_path_stat(vol, longer, &st) == VFS_NO_FILE))
         return;
-    if (!EXPECT(fat_statfs(vol, &after) == FS_STATUS_SUCCESS) || !EXPECT(after.free_clusters == before.free_clusters))
+    if (!EXPECT(fat_statfs(vol, &after) == VFS_OK) || !EXPECT(after.free_clusters == before.free_clusters))
         return;
     *ok = 1;
 }
@@ -88,14 +88,14 @@ TEST(failed_rename_changes_nothing)
     CHECK(tool_run(false, "mkfs.fat -C -F 16 -s 1 -r 64 -n TESTVOL %s 8192", img) == 0);
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     int ok = 0;
     CHECK(fat_tv_call(&tv, fill_root, &ok));
     CHECK(ok);
     ok = 0;
     CHECK(fat_tv_call(&tv, failing_renames, &ok));
     CHECK(ok);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(image_clean(img));
 }
 
@@ -105,7 +105,7 @@ static void long_names(fat_tv *t, void *arg)
 {
     int *ok = arg;
     fat_volume *vol = &t->vol;
-    if (!EXPECT(fat_mkdir(vol, P("/n")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_mkdir(vol, P("/n")) == VFS_OK))
         return;
     for (uint32_t i = 0; i < 60; i++) {
         char p[300];
@@ -114,9 +114,9 @@ static void long_names(fat_tv *t, void *arg)
         for (uint32_t k = 0; k < len && (size_t)w + 2 < sizeof p; k++)
             p[w++] = (char)('a' + (i + k) % 26);
         p[w] = '\0';
-        if (!EXPECT(tv_write_file(vol, p, "x", 1) == FS_STATUS_SUCCESS))
+        if (!EXPECT(tv_write_file(vol, p, "x", 1) == VFS_OK))
             return;
-        if (i % 7 == 3 && !EXPECT(fat_unlink(vol, p, strlen(p)) == FS_STATUS_SUCCESS))
+        if (i % 7 == 3 && !EXPECT(fat_unlink(vol, p, strlen(p)) == VFS_OK))
             return;
     }
     *ok = 1;
@@ -166,7 +166,7 @@ static void sets_case(int fat, uint32_t kib, uint32_t spc)
     int ok = 0;
     CHECK(fat_tv_call(&tv, long_names, &ok));
     CHECK(ok);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(image_clean(img));
     raw_image raw;
     CHECK(raw_load(&raw, img));

@@ -116,9 +116,9 @@ static void add_durable(pc_file *f, int64_t flush, uint32_t version)
 bool pc_open(pc_ctx *c, const char *path, bool create, pc_handle *h)
 {
     uint64_t start = log_pos(c);
-    uint64_t flags = FS_OPEN_FLAGS_READ_WRITE | (create ? FS_OPEN_FLAGS_CREATE : 0);
-    fs_status st = fat_open(c->vol, path, strlen(path), flags, &h->node);
-    if (st != FS_STATUS_SUCCESS)
+    uint64_t flags = VFS_OPEN_READ_WRITE | (create ? VFS_OPEN_CREATE : 0);
+    vfs_status st = fat_open(c->vol, path, strlen(path), flags, &h->node);
+    if (st != VFS_OK)
         return fail(c, "open %s: status %d", path, st);
     uint32_t id = find_path(c->model, path);
     if (id == UINT32_MAX) {
@@ -150,8 +150,8 @@ bool pc_write(pc_ctx *c, pc_handle *h, uint32_t offset, const void *data, uint32
 {
     uint64_t start = log_pos(c);
     size_t done = 0;
-    fs_status st = fat_write(h->node, offset, data, len, &done);
-    if (st != FS_STATUS_SUCCESS || done != len)
+    vfs_status st = fat_write(h->node, offset, data, len, &done);
+    if (st != VFS_OK || done != len)
         return fail(c, "write %u at %u: status %d, %zu done", len, offset, st, done);
     uint32_t old = latest(&c->model->files[h->file])->size;
     write_version(c, h, start, offset, data, len, offset + len > old ? offset + len : old);
@@ -163,8 +163,8 @@ bool pc_append(pc_ctx *c, pc_handle *h, const void *data, uint32_t len)
     uint64_t start = log_pos(c);
     size_t done = 0;
     uint64_t at = 0;
-    fs_status st = fat_append(h->node, data, len, &done, &at);
-    if (st != FS_STATUS_SUCCESS || done != len)
+    vfs_status st = fat_append(h->node, data, len, &done, &at);
+    if (st != VFS_OK || done != len)
         return fail(c, "append %u: status %d", len, st);
     write_version(c, h, start, (uint32_t)at, data, len, (uint32_t)at + len);
     return true;
@@ -173,8 +173,8 @@ bool pc_append(pc_ctx *c, pc_handle *h, const void *data, uint32_t len)
 bool pc_truncate(pc_ctx *c, pc_handle *h, uint32_t len)
 {
     uint64_t start = log_pos(c);
-    fs_status st = fat_truncate(h->node, len);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_truncate(h->node, len);
+    if (st != VFS_OK)
         return fail(c, "truncate to %u: status %d", len, st);
     write_version(c, h, start, 0, NULL, 0, len);
     return true;
@@ -182,8 +182,8 @@ bool pc_truncate(pc_ctx *c, pc_handle *h, uint32_t len)
 
 bool pc_fsync(pc_ctx *c, pc_handle *h)
 {
-    fs_status st = fat_fsync(h->node);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_fsync(h->node);
+    if (st != VFS_OK)
         return fail(c, "fsync: status %d", st);
     pc_file *f = &c->model->files[h->file];
     add_durable(f, last_flush(c), f->nv - 1);
@@ -192,9 +192,9 @@ bool pc_fsync(pc_ctx *c, pc_handle *h)
 
 bool pc_close(pc_ctx *c, pc_handle *h)
 {
-    fs_status st = fat_close(h->node);
+    vfs_status st = fat_close(h->node);
     h->node = NULL;
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return fail(c, "close: status %d", st);
     return true;
 }
@@ -203,14 +203,14 @@ bool pc_create(pc_ctx *c, const char *path, const void *data, uint32_t len)
 {
     uint64_t start = log_pos(c);
     fat_node *n;
-    fs_status st = fat_open(c->vol, path, strlen(path),
-                            FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE, &n);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(c->vol, path, strlen(path),
+                            VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE | VFS_OPEN_TRUNCATE, &n);
+    if (st != VFS_OK)
         return fail(c, "create %s: status %d", path, st);
     size_t done = 0;
-    st = len ? fat_write(n, 0, data, len, &done) : FS_STATUS_SUCCESS;
-    fs_status st2 = fat_close(n);
-    if (st != FS_STATUS_SUCCESS || st2 != FS_STATUS_SUCCESS || done != len)
+    st = len ? fat_write(n, 0, data, len, &done) : VFS_OK;
+    vfs_status st2 = fat_close(n);
+    if (st != VFS_OK || st2 != VFS_OK || done != len)
         return fail(c, "create %s: write status %d, close %d", path, st, st2);
     uint32_t id = find_path(c->model, path);
     if (id == UINT32_MAX)
@@ -224,8 +224,8 @@ bool pc_create(pc_ctx *c, const char *path, const void *data, uint32_t len)
 bool pc_unlink(pc_ctx *c, const char *path)
 {
     uint64_t start = log_pos(c);
-    fs_status st = fat_unlink(c->vol, path, strlen(path));
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_unlink(c->vol, path, strlen(path));
+    if (st != VFS_OK)
         return fail(c, "unlink %s: status %d", path, st);
     uint32_t id = find_path(c->model, path);
     if (id != UINT32_MAX)
@@ -236,8 +236,8 @@ bool pc_unlink(pc_ctx *c, const char *path)
 bool pc_mkdir(pc_ctx *c, const char *path)
 {
     uint64_t start = log_pos(c);
-    fs_status st = fat_mkdir(c->vol, path, strlen(path));
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_mkdir(c->vol, path, strlen(path));
+    if (st != VFS_OK)
         return fail(c, "mkdir %s: status %d", path, st);
     uint32_t id = new_file(c->model, true);
     add_version(&c->model->files[id], start, path, NULL, 0);
@@ -247,8 +247,8 @@ bool pc_mkdir(pc_ctx *c, const char *path)
 bool pc_rmdir(pc_ctx *c, const char *path)
 {
     uint64_t start = log_pos(c);
-    fs_status st = fat_rmdir(c->vol, path, strlen(path));
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_rmdir(c->vol, path, strlen(path));
+    if (st != VFS_OK)
         return fail(c, "rmdir %s: status %d", path, st);
     uint32_t id = find_path(c->model, path);
     if (id != UINT32_MAX)
@@ -259,8 +259,8 @@ bool pc_rmdir(pc_ctx *c, const char *path)
 bool pc_rename(pc_ctx *c, const char *from, const char *to)
 {
     uint64_t start = log_pos(c);
-    fs_status st = fat_rename(c->vol, from, strlen(from), to, strlen(to));
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_rename(c->vol, from, strlen(from), to, strlen(to));
+    if (st != VFS_OK)
         return fail(c, "rename %s -> %s: status %d", from, to, st);
     pc_model *m = c->model;
     uint32_t target = find_path(m, to);
@@ -284,9 +284,9 @@ bool pc_rename(pc_ctx *c, const char *from, const char *to)
     return true;
 }
 
-bool pc_rename_fails(pc_ctx *c, const char *from, const char *to, fs_status want)
+bool pc_rename_fails(pc_ctx *c, const char *from, const char *to, vfs_status want)
 {
-    fs_status st = fat_rename(c->vol, from, strlen(from), to, strlen(to));
+    vfs_status st = fat_rename(c->vol, from, strlen(from), to, strlen(to));
     if (st != want)
         return fail(c, "rename %s -> %s: status %d, expected %d", from, to, st, want);
     return true;
@@ -300,8 +300,8 @@ bool pc_sync(pc_ctx *c)
     uint32_t *upto = malloc((n ? n : 1) * sizeof(uint32_t));
     for (uint32_t i = 0; i < n; i++)
         upto[i] = m->files[i].nv - 1;
-    fs_status st = fat_sync(c->vol);
-    if (st != FS_STATUS_SUCCESS) {
+    vfs_status st = fat_sync(c->vol);
+    if (st != VFS_OK) {
         free(upto);
         return fail(c, "sync: status %d", st);
     }

@@ -88,7 +88,7 @@ bool pc_rmdir(pc_ctx *c, const char *path);
 bool pc_rename(pc_ctx *c, const char *from, const char *to);
 bool pc_sync(pc_ctx *c);
 /* Expect an engine call to fail with `want` and change nothing (the model is untouched). */
-bool pc_rename_fails(pc_ctx *c, const char *from, const char *to, fs_status want);
+bool pc_rename_fails(pc_ctx *c, const char *from, const char *to, vfs_status want);
 
 /* Deterministic contents unique to (seed, len). */
 void pc_fill(uint8_t *buf, uint32_t len, uint64_t seed);
