@@ -1,10 +1,12 @@
 /* fat_engine: the engine's private structures and the functions its files share.
  *
- * Files: fat_volume.c (mount, sync, FSInfo, dirty flag), fat_table.c (FAT entries, free
- * map, chains), fat_node.c (node table, refcounts, directory-entry write-back),
- * fat_file.c (cluster runs, data I/O, read/write/truncate), fat_dir.c (slots, iteration,
- * name index, lookup/insert/remove), fat_path.c (path walking), fat_ops.c (the public
- * operations). Lock order and write ordering: see fat.h.
+ * Files: fat_volume.c (mount, sync, FSInfo, dirty marks), fat_table.c (FAT entries, free
+ * map, chains, recovery's reach map), fat_node.c (node table, refcounts, directory-entry
+ * write-back), fat_file.c (cluster runs, data I/O, read/write/truncate), fat_dir.c (slots,
+ * iteration, name index, lookup, entry sets placed and changed a block at a time),
+ * fat_path.c (path walking), fat_ops.c (the public operations), fat_recover.c (mount-time
+ * recovery); fat_intent.c (the rename record) is format-level. Lock order: fat.h; write
+ * ordering: docs/ORDERING.md.
  */
 #ifndef ASYNCFAT_FAT_ENGINE_H
 #define ASYNCFAT_FAT_ENGINE_H

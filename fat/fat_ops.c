@@ -14,21 +14,6 @@ static void fill_times(fat_volume *vol, uint8_t raw[32])
     af_store_le16(raw + FAT_DIRENT_WRITE_DATE, now.date);
 }
 
-/* The entry a node would have on disk (name bytes left for fat_dir_insert). */
-static void raw_from_node(const fat_node *n, uint8_t raw[32])
-{
-    af_memset(raw, 0, 32);
-    raw[FAT_DIRENT_ATTR] = n->attr;
-    raw[FAT_DIRENT_CREATE_10MS] = n->create_10ms;
-    af_store_le16(raw + FAT_DIRENT_CREATE_TIME, n->create_time);
-    af_store_le16(raw + FAT_DIRENT_CREATE_DATE, n->create_date);
-    af_store_le16(raw + FAT_DIRENT_ACCESS_DATE, n->access_date);
-    af_store_le16(raw + FAT_DIRENT_WRITE_TIME, n->write_time);
-    af_store_le16(raw + FAT_DIRENT_WRITE_DATE, n->write_date);
-    fat_raw_set_cluster(n->vol, raw, n->first_cluster);
-    af_store_le32(raw + FAT_DIRENT_SIZE_BYTES, n->is_dir ? 0 : n->size);
-}
-
 /* Resolve the parent and prepare the last component's name. */
 /* Reference path's parent directory and prepare its last name. The root has no parent:
  * it gives `root_status`, which is what each operation says of the root. */
@@ -248,7 +233,7 @@ vfs_status fat_fsync(fat_node *node)
     if (!node->is_dir) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
         if (node->dirent_dirty) {
-            blk_cache_order_point(vol->cache);
+            blk_cache_order_point(vol->cache); /* rule: data before link */
             st = fat_node_write_dirent(node);
         }
         fp_rwlock_write_unlock(vol->pool, &node->lock);
@@ -329,7 +314,7 @@ vfs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
         if (st == VFS_OK)
             st = fat_dir_write_dots(vol, c, dir->is_root ? 0 : dir->first_cluster, raw);
         if (st == VFS_OK) {
-            blk_cache_order_point(vol->cache);
+            blk_cache_order_point(vol->cache); /* rule: data before link */
             st = fat_dir_insert(dir, &name, raw, &d);
         }
         if (st != VFS_OK)
@@ -490,12 +475,15 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
     /* Everything that can fail without changing anything: the new short name, the old and
      * target entries' slots, and a place for the new set. */
     fat_dir_set set = { .name = dname, .gap = FAT_NONE };
-    raw_from_node(src, set.entry);
     fat_dir_edit s_del[FAT_LFN_MAX_ENTRIES + 1], t_del[FAT_LFN_MAX_ENTRIES + 1];
     uint32_t s_n = src->lfn_count + 1u, t_n = tgt ? tgt->lfn_count + 1u : 0;
-    st = fat_dir_short_entry(dp, dname, set.entry, &set.lfn);
+    st = fat_dir_remove_edits(sp, src->slot, src->lfn_count, s_del);
+    /* The new entry is the old one as it stands in the cache (ordered after its chain),
+     * renamed; the node's newer size or cluster, if any, follows as for any open file. */
     if (st == VFS_OK)
-        st = fat_dir_remove_edits(sp, src->slot, src->lfn_count, s_del);
+        st = vfs_status_from_blk(blk_cache_read_bytes(vol->cache, s_del[s_n - 1].offset, set.entry, 32));
+    if (st == VFS_OK)
+        st = fat_dir_short_entry(dp, dname, set.entry, &set.lfn);
     if (st == VFS_OK && tgt)
         st = fat_dir_remove_edits(dp, tgt->slot, tgt->lfn_count, t_del);
     fat_slot_range ranges[2];
@@ -529,8 +517,6 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
         return st;
     }
 
-    /* The entry carries the node's size and first cluster: its chain and data first. */
-    blk_cache_order_point(vol->cache); /* rule: rename, step 1 */
     bool t_with_set = tgt && (beside_target || (in_place && fat_dir_edits_one_block(t_del, t_n) &&
                                                 t_del[0].offset / BLK_TRANSFER_SIZE ==
                                                     s_del[0].offset / BLK_TRANSFER_SIZE));
@@ -563,6 +549,10 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
             for (uint32_t i = 0; i < s_n; i++)
                 also[na++] = s_del[i];
         } else {
+            /* The old entry's latest version (a size or cluster it took in this epoch)
+             * durable before the new one that copies it, so a cut never pairs the new
+             * name with an older old one the record would not recognise. */
+            blk_cache_order_point(vol->cache); /* rule: rename, step 1 */
             fat_rename_record rec = { .source_dir = fat_dir_cluster_key(sp), .source_slot = (uint16_t)src->slot,
                                       .source_lfn_count = (uint8_t)src->lfn_count,
                                       .moved_directory = src->is_dir && sp != dp };
@@ -576,7 +566,6 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
     }
     if (st == VFS_OK) {
         fat_node_rehash(src, fat_dir_cluster_key(dp), d.slot, d.lfn_count, d.offset);
-        src->dirent_dirty = false;
     }
     if (st == VFS_OK && !in_place) {
         /* Step 2: the old name goes (and a moved directory's ".." follows). */

@@ -352,8 +352,7 @@ static vfs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const 
             return st;
         uint32_t parent = dir == root_key(vol) ? 0 : dir;
         if (dd[0] == '.' && dd[1] == '.' && fat_raw_cluster(vol, dd) != parent) {
-            af_store_le16(dd + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(parent >> 16) : 0);
-            af_store_le16(dd + FAT_DIRENT_CLUSTER_LO, (uint16_t)parent);
+            fat_raw_set_cluster(vol, dd, parent);
             fat_dir_edit ed = { at, dd, FAT_DIRENT_SIZE };
             st = fat_dir_apply(vol, &ed, 1);
             if (st != VFS_OK)
@@ -488,8 +487,7 @@ static vfs_status reach_file(recovery *r, uint64_t off, uint8_t e[32])
     }
     if (need == 0) {
         /* A cluster but no size: the file is empty; its chain goes with pass 3. */
-        af_store_le16(e + FAT_DIRENT_CLUSTER_HI, 0);
-        af_store_le16(e + FAT_DIRENT_CLUSTER_LO, 0);
+        fat_raw_set_cluster(vol, e, 0);
         fat_dir_edit ed = { off, e, FAT_DIRENT_SIZE };
         r->rep->chains_cut++;
         return fat_dir_apply(vol, &ed, 1);
@@ -557,7 +555,7 @@ vfs_status fat_recover(fat_volume *vol)
     if (st == VFS_OK) {
         /* The names' changes (records cleared last in each rename) before the reach walk
          * cuts chains. */
-        blk_cache_order_point(vol->cache); /* rule: mount recovery */
+        blk_cache_order_point(vol->cache); /* rule: names before reach */
         fat_reach_reset(vol);
         if (root != 0) {
             fat_reach_mark(vol, root);

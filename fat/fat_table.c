@@ -479,7 +479,8 @@ vfs_status fat_deferred_release(fat_volume *vol)
     }
     af_memcpy(chains, vol->deferred, n * sizeof(chains[0]));
     vol->deferred_count = 0;
-    /* Chains queued from here on were cut loose after this flush began: they wait. */
+    /* Chains queued from here on were cut loose after this flush began: they wait (rule:
+     * removal before free). */
     vfs_status st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     for (uint32_t i = 0; i < n; i++) {
         if (st != VFS_OK) {

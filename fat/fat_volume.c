@@ -239,7 +239,8 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     vol->report.was_dirty = vol->was_dirty;
     if (!vol->read_only) {
         /* Dirty marks first, durable before recovery or anything else writes (a cut
-         * during recovery leaves the volume dirty, so the next mount recovers it). */
+         * during recovery leaves the volume dirty, so the next mount recovers it): rule
+         * "dirty marks first". */
         st = set_state_byte(vol, true);
         if (st == VFS_OK)
             st = set_clean(vol, false);
@@ -282,7 +283,7 @@ vfs_status fat_sync(fat_volume *vol)
     if (vol->read_only)
         return VFS_OK;
     vfs_status committed = fat_node_commit(vol);
-    blk_cache_order_point(vol->cache);
+    blk_cache_order_point(vol->cache); /* rule: data before link */
     vfs_status st = sync_nodes(vol);
     if (st == VFS_OK)
         st = committed;
@@ -307,7 +308,7 @@ vfs_status fat_unmount(fat_volume *vol)
     }
     vfs_status st = committed;
     if (!vol->read_only) {
-        blk_cache_order_point(vol->cache);
+        blk_cache_order_point(vol->cache); /* rule: data before link */
         if (st == VFS_OK)
             st = sync_nodes(vol);
         vfs_status st2 = fat_deferred_release(vol);
