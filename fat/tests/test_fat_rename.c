@@ -185,3 +185,60 @@ static void sets_case(int fat, uint32_t kib, uint32_t spc)
 /* 512-byte clusters: sets of more than 16 entries need two clusters side by side. */
 TEST(entry_sets_stay_in_one_block_fat32_small_clusters) { sets_case(32, 33792, 1); }
 TEST(entry_sets_stay_in_one_block_fat16) { sets_case(16, 16384, 4); }
+
+/* ---- a set another system wrote across two blocks ------------------------------------------- */
+
+static void unlink_and_sync(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    ram_device_clear_log(&t->f.dev);
+    *ok = fat_unlink(&t->vol, P("/a long name that another system wrote.txt")) == VFS_OK &&
+          fat_sync(&t->vol) == VFS_OK;
+}
+
+/* Its removal deletes the short entry's block first, then (after a FLUSH) the block with the
+ * rest of its long name: a cut between leaves orphaned long-name entries of a file already
+ * gone (recovery deletes them), never a short entry without the start of its long name. */
+TEST(removing_a_foreign_set_across_blocks_deletes_the_short_entry_first)
+{
+    const char *img = tmp_path("foreign-set.img");
+    CHECK(make_image(img, 16384, 16, 512, 4));
+    raw_image raw;
+    CHECK(raw_load(&raw, img));
+    uint64_t root = raw.g.root_dir_offset;
+    raw_free(&raw);
+    /* slot k starts a device block; the label takes slot 0, short names one slot each */
+    uint32_t k = (uint32_t)((4096 - root % 4096) % 4096 / 32);
+    CHECK(k > 4);
+    for (uint32_t i = 1; i + 2 < k; i++)
+        CHECK(tool_run(false, "mcopy -i %s /dev/null ::/F%03u.TXT", img, i) == 0);
+    CHECK(tool_run(false, "mcopy -i %s /dev/null '::/a long name that another system wrote.txt'", img) == 0);
+    CHECK(raw_load(&raw, img));
+    /* its set starts two slots before the boundary; its short entry lies after it */
+    CHECK(raw.data[root + 32u * (k - 2)] == 0x44 && raw.data[root + 32u * (k - 2) + 11] == 0x0F);
+    uint32_t s = k - 2;
+    while (raw.data[root + 32u * s + 11] == 0x0F)
+        s++;
+    CHECK(s >= k && raw.data[root + 32u * s] != 0 && raw.data[root + 32u * s] != 0xE5);
+    uint64_t short_block = (root + 32u * s) / 4096, first_block = (root + 32u * (k - 2)) / 4096;
+    raw_free(&raw);
+    fat_tv_options o = fat_tv_defaults();
+    CHECK(fat_tv_open(&tv, img, &o));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, unlink_and_sync, &ok));
+    CHECK(ok);
+    int64_t short_at = -1, first_at = -1, flush_between = 0;
+    for (uint64_t i = 0; i < ram_device_log_count(&tv.f.dev); i++) {
+        const ram_device_log_entry *l = ram_device_log_at(&tv.f.dev, i);
+        if (l->code == BLK_REQ_WRITE && l->block <= short_block && short_block < l->block + l->count && short_at < 0)
+            short_at = (int64_t)i;
+        else if (l->code == BLK_REQ_WRITE && l->block <= first_block && first_block < l->block + l->count &&
+                 first_at < 0)
+            first_at = (int64_t)i;
+        else if (l->code == BLK_REQ_FLUSH && short_at >= 0 && first_at < 0)
+            flush_between = 1;
+    }
+    CHECK(short_at >= 0 && first_at > short_at && flush_between);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
+    CHECK(image_clean(img));
+}
