@@ -152,6 +152,19 @@ static fs_status finish_now(fs_conn *c, fs_call *call, fs_reply *out)
     return out->status;
 }
 
+/* The same, for a call whose reply carries a stat record (kept in *st on SUCCESS); *data
+ * (may be NULL) gets the completion's data. */
+static fs_status finish_with_stat(fs_conn *c, fs_call *call, fs_stat *st, uint64_t *data)
+{
+    fs_reply r;
+    fs_status status = finish_now(c, call, &r);
+    if (data)
+        *data = r.data;
+    if (status == FS_STATUS_SUCCESS)
+        *st = r.record.stat;
+    return status;
+}
+
 static fs_status call_fd(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, uint64_t *data)
 {
     fs_call call;
@@ -207,41 +220,28 @@ fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64
 fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st)
 {
     fs_call call;
-    fs_reply r;
     fs_conn_start_open_stat(c, &call, path, flags);
-    fs_status status = finish_now(c, &call, &r);
-    *fd = r.data;
-    if (status == FS_STATUS_SUCCESS)
-        *st = r.record.stat;
-    return status;
+    return finish_with_stat(c, &call, st, fd);
 }
 
 fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
 {
     fs_call call;
-    fs_reply r;
     encoding e = encode(c, &call, FS_CMD_STAT, sizeof(fs_stat), path, NULL);
     e.cmd.params.stat.path = e.path[0];
     e.cmd.params.stat.buf = e.record;
     send_encoded(c, &call, &e);
-    fs_status st = finish_now(c, &call, &r);
-    if (st == FS_STATUS_SUCCESS)
-        *out = r.record.stat;
-    return st;
+    return finish_with_stat(c, &call, out, NULL);
 }
 
 fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
 {
     fs_call call;
-    fs_reply r;
     encoding e = encode(c, &call, FS_CMD_FSTAT, sizeof(fs_stat), NULL, NULL);
     e.cmd.params.fstat.fd = fd;
     e.cmd.params.fstat.buf = e.record;
     send_encoded(c, &call, &e);
-    fs_status st = finish_now(c, &call, &r);
-    if (st == FS_STATUS_SUCCESS)
-        *out = r.record.stat;
-    return st;
+    return finish_with_stat(c, &call, out, NULL);
 }
 
 fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out)
@@ -279,17 +279,13 @@ fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t
 fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *st)
 {
     fs_call call;
-    fs_reply r;
     encoding e = encode(c, &call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), path, NULL);
     e.cmd.params.set_times_stat.path = e.path[0];
     e.cmd.params.set_times_stat.atime = atime;
     e.cmd.params.set_times_stat.mtime = mtime;
     e.cmd.params.set_times_stat.stat = e.record;
     send_encoded(c, &call, &e);
-    fs_status status = finish_now(c, &call, &r);
-    if (status == FS_STATUS_SUCCESS)
-        *st = r.record.stat;
-    return status;
+    return finish_with_stat(c, &call, st, NULL);
 }
 
 /* OPEN_READ (fd wanted) or READ_PATH (fd NULL): the reply's record, then the bytes. */
