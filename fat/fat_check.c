@@ -4,22 +4,33 @@
 
 /* ---- messages --------------------------------------------------------------------------- */
 
+void fat_check_text(char *buf, size_t cap, size_t *len, const char *s)
+{
+    while (*s && *len + 1 < cap)
+        buf[(*len)++] = *s++;
+    buf[*len] = '\0';
+}
+
+void fat_check_text_u64(char *buf, size_t cap, size_t *len, uint64_t v)
+{
+    char digits[21];
+    size_t n = sizeof digits - 1;
+    digits[n] = '\0';
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    fat_check_text(buf, cap, len, digits + n);
+}
+
 void fat_check_msg_str(fat_checker *c, const char *s)
 {
-    while (*s && c->msg_len + 1 < sizeof c->msg)
-        c->msg[c->msg_len++] = *s++;
+    fat_check_text(c->msg, sizeof c->msg, &c->msg_len, s);
 }
 
 void fat_check_msg_u64(fat_checker *c, uint64_t v)
 {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n > 0 && c->msg_len + 1 < sizeof c->msg)
-        c->msg[c->msg_len++] = digits[--n];
+    fat_check_text_u64(c->msg, sizeof c->msg, &c->msg_len, v);
 }
 
 void fat_check_msg_name(fat_checker *c, const uint8_t name[11])
@@ -95,17 +106,6 @@ void fat_check_write(fat_checker *c, uint64_t off, const void *src, size_t len)
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
-vfs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol)
-{
-    af_memset(vol, 0, sizeof *vol);
-    uint8_t sector[FAT_BS_MIN_SIZE];
-    if (blk_cache_read_bytes(cache, volume_offset, sector, sizeof sector) != BLK_OK)
-        return VFS_IO_ERROR;
-    uint64_t device_bytes = blk_client_capacity_blocks(blk_cache_client(cache)) * BLK_TRANSFER_SIZE;
-    vol->source = FAT_CHECK_BOOT_PRIMARY;
-    return fat_bpb_parse(sector, sizeof sector, volume_offset, device_bytes, &vol->geo, &vol->primary_error);
-}
-
 vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
                         fat_check_result *result)
 {
@@ -122,16 +122,26 @@ vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fa
     c.g = geo;
     c.opt = options;
     c.r = result;
+    c.repairs = options->repairs;
+    /* a layout the volume does not confirm is not written through; nor is the backup's
+     * while the boot sector, which other systems read, still contradicts it */
+    if (c.repairs != 0 && (vol->source == FAT_CHECK_BOOT_UNSURE ||
+                           (vol->source == FAT_CHECK_BOOT_BACKUP && !(c.repairs & FAT_CHECK_REPAIR_BOOT)))) {
+        c.repairs = 0;
+        result->refused = true;
+    }
     c.used = options->work;
     c.current = c.used + bitmap_bytes(geo);
     c.deferred = c.current + bitmap_bytes(geo);
     c.names = c.deferred + bitmap_bytes(geo);
     af_memset(options->work, 0, fat_check_memory_needed(geo));
     c.io = VFS_OK;
+    fat_check_reader_init(&c.fat, cache, geo, geo->active_fat);
     c.eoc_min = fat_eoc_min(geo->type);
     c.eoc = fat_eoc_value(geo->type);
     c.bad = fat_bad_value(geo->type);
 
+    fat_check_boot_choice(&c, vol);
     fat_check_fat_copies(&c);
     fat_check_reserved_entries(&c);
     fat_check_walk_tree(&c);
@@ -140,7 +150,7 @@ vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fa
     fat_check_mirror_fats(&c);
     fat_check_fsinfo(&c, first_free);
     fat_check_backup_boot(&c);
-    if (c.io == VFS_OK && options->repairs != 0 && blk_cache_flush(cache) != BLK_OK)
+    if (c.io == VFS_OK && c.repairs != 0 && blk_cache_flush(cache) != BLK_OK)
         c.io = VFS_IO_ERROR;
     return c.io;
 }

@@ -31,7 +31,18 @@
  * the format differently, what fsck.fat (dosfstools 4.2) accepts, so that a repaired
  * volume is clean for both.
  *
- * Repair (options.repairs, FAT_CHECK_REPAIR_* bits; 0 only checks and writes nothing):
+ * Repair (options.repairs, FAT_CHECK_REPAIR_* bits; 0 only checks and writes nothing).
+ * Nothing is written through a layout the volume does not confirm: the FATs must carry
+ * their signature (entry 0: a media byte, the other bits set) where the boot sector puts
+ * them (or agree with a copy that does), and
+ * no further FAT may follow the last. When the FAT32 boot sector and its backup disagree
+ * on the layout, the one the volume agrees with (those FAT signatures, FSInfo's
+ * signatures, the root cluster in use and not a subdirectory, the root's subdirectories'
+ * "." entries where the layout puts their clusters, no FAT entries in use past the last
+ * cluster; as a tie-break, the FSInfo free count against the free clusters each layout
+ * sees) is used, and the other is rewritten from it, the boot sector first, before any
+ * other write. When the volume does not tell, nothing at all is repaired and the log says
+ * why (result.refused). What each repair does:
  * a chain is ended before a loop, cross-link, or bad or out-of-range link (the file keeps
  * what came before; a file whose first cluster is owned already becomes empty); a size
  * larger than its chain is set to the chain; a chain longer than its size is cut to the
@@ -87,14 +98,23 @@ enum {
 };
 
 typedef enum fat_check_boot_source {
-    FAT_CHECK_BOOT_PRIMARY,       /* the boot sector */
+    FAT_CHECK_BOOT_PRIMARY,       /* the boot sector; the volume confirms its layout (the
+                                     backup agrees, or is absent, or the volume does not
+                                     confirm the backup's) */
+    FAT_CHECK_BOOT_BACKUP,        /* the FAT32 backup: the boot sector is unusable or the
+                                     volume contradicts it, and the volume confirms the backup */
+    FAT_CHECK_BOOT_UNSURE,        /* the boot sector, whose layout the volume does not
+                                     confirm: checked, but nothing will be repaired */
 } fat_check_boot_source;
 
-/* The layout to check with, and where it came from. */
+/* The layout to check with, and how it was chosen. */
 typedef struct fat_check_volume {
     fat_geometry geo;
     fat_check_boot_source source;
-    fat_bpb_error primary_error;  /* FAT_BPB_OK, or why the boot sector is unusable */
+    fat_bpb_error primary_error;  /* FAT_BPB_OK, or why the boot sector itself is unusable */
+    uint32_t backup_sector;       /* FAT32: where a usable backup was read (0: none) */
+    bool backups_differ;          /* the backup's bytes differ from the boot sector's */
+    char reason[240];             /* BACKUP and UNSURE: what the volume showed, for the log */
 } fat_check_volume;
 
 typedef void (*fat_check_log_fn)(void *ctx, const char *message);
@@ -125,6 +145,8 @@ typedef struct fat_check_result {
     uint32_t boot_errors;         /* backup boot sector missing or different, FAT entries 0/1,
                                      labels */
     uint32_t dirty;               /* dirty flag set (boot sector or FAT entry 1) */
+    bool refused;                 /* repairs were asked for, but the layout is not confirmed
+                                     (fat_check_volume.source UNSURE): nothing was written */
     /* statistics of the (repaired) volume */
     uint32_t files;
     uint32_t directories;
@@ -133,9 +155,11 @@ typedef struct fat_check_result {
     uint32_t bad_clusters;
 } fat_check_result;
 
-/* Blocks: reads and validates the boot sector at byte `volume_offset`; nothing is written.
- * VFS_OK with *vol filled; VFS_CORRUPT when it is not a usable FAT boot
- * sector (vol->primary_error says why); VFS_IO_ERROR if the device fails. */
+/* Blocks: reads the boot sector at byte `volume_offset` and, on FAT32, its backup (where
+ * the boot sector says, else sector 6), and decides which describes the volume (see
+ * "Repair" above); nothing is written. VFS_OK with *vol filled; VFS_CORRUPT when neither
+ * is a usable boot sector that the volume confirms (vol->primary_error says why the boot
+ * sector is not); VFS_IO_ERROR if the device fails. */
 vfs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol);
 
 /* Bytes of work memory the checker needs for this layout. */

@@ -7,82 +7,67 @@ static uint64_t active_fat(const fat_checker *c)
     return c->g->fat_offset + (uint64_t)c->g->active_fat * c->g->fat_bytes;
 }
 
-static uint8_t fat_byte(fat_checker *c, uint64_t off)
+void fat_check_reader_init(fat_check_reader *r, blk_cache *cache, const fat_geometry *g, uint32_t copy)
 {
-    uint64_t base = active_fat(c);
+    r->cache = cache;
+    r->g = g;
+    r->copy = copy;
+    r->window_valid = false;
+    r->io = VFS_OK;
+}
+
+static uint8_t reader_byte(fat_check_reader *r, uint64_t off)
+{
+    uint64_t base = r->g->fat_offset + (uint64_t)r->copy * r->g->fat_bytes;
     uint64_t w = base + (off - base) / FAT_CHECK_WINDOW * FAT_CHECK_WINDOW;
-    if (!c->window_valid || c->window_offset != w) {
-        c->window_valid = false;
-        if (!fat_check_read(c, w, c->window, FAT_CHECK_WINDOW))
+    if (!r->window_valid || r->window_offset != w) {
+        r->window_valid = false;
+        if (r->io != VFS_OK)
             return 0xFF;
-        c->window_offset = w;
-        c->window_valid = true;
+        if (blk_cache_read_bytes(r->cache, w, r->window, FAT_CHECK_WINDOW) != BLK_OK) {
+            r->io = VFS_IO_ERROR;
+            return 0xFF;
+        }
+        r->window_offset = w;
+        r->window_valid = true;
     }
-    return c->window[off - w];
+    return r->window[off - w];
+}
+
+uint32_t fat_check_reader_get(fat_check_reader *r, uint32_t cl)
+{
+    uint64_t off = fat_entry_offset(r->g, r->copy, cl);
+    uint8_t b[4];
+    for (uint32_t i = 0; i < fat_entry_size(r->g->type); i++)
+        b[i] = reader_byte(r, off + i);
+    uint32_t v = fat_entry_get(r->g->type, cl, b);
+    return r->io == VFS_OK ? v : fat_eoc_value(r->g->type);
 }
 
 uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl)
 {
-    uint64_t off = fat_entry_offset(c->g, c->g->active_fat, cl);
-    uint32_t v;
-    switch (c->g->type) {
-    case FAT_TYPE_12:
-        v = fat_byte(c, off) | ((uint32_t)fat_byte(c, off + 1) << 8);
-        v = cl & 1 ? v >> 4 : v & 0xFFFu;
-        break;
-    case FAT_TYPE_16:
-        v = fat_byte(c, off) | ((uint32_t)fat_byte(c, off + 1) << 8);
-        break;
-    default:
-        v = (fat_byte(c, off) | ((uint32_t)fat_byte(c, off + 1) << 8) | ((uint32_t)fat_byte(c, off + 2) << 16) |
-             ((uint32_t)fat_byte(c, off + 3) << 24)) & FAT32_MASK;
-        break;
-    }
-    return c->io == VFS_OK ? v : c->eoc;
-}
-
-/* The bytes of entry `cl` at `off` in one FAT copy, with the new value merged in. */
-static bool entry_bytes(fat_checker *c, uint64_t off, uint32_t cl, uint32_t v, uint8_t b[4], size_t *len)
-{
-    switch (c->g->type) {
-    case FAT_TYPE_12:
-        if (!fat_check_read(c, off, b, 2))
-            return false;
-        if (cl & 1) {
-            b[0] = (uint8_t)((b[0] & 0x0F) | ((v & 0xF) << 4));
-            b[1] = (uint8_t)(v >> 4);
-        } else {
-            b[0] = (uint8_t)v;
-            b[1] = (uint8_t)((b[1] & 0xF0) | ((v >> 8) & 0xF));
-        }
-        *len = 2;
-        return true;
-    case FAT_TYPE_16:
-        af_store_le16(b, (uint16_t)v);
-        *len = 2;
-        return true;
-    default:
-        if (!fat_check_read(c, off, b, 4))
-            return false;
-        af_store_le32(b, (af_load_le32(b) & ~FAT32_MASK) | (v & FAT32_MASK));
-        *len = 4;
-        return true;
-    }
+    if (c->io != VFS_OK)
+        return c->eoc;
+    uint32_t v = fat_check_reader_get(&c->fat, cl);
+    c->io = c->fat.io;
+    return v;
 }
 
 void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v)
 {
     bool mirrored = !(c->g->ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
+    uint32_t len = fat_entry_size(c->g->type);
     for (uint32_t copy = 0; copy < c->g->fat_count; copy++) {
         if (copy != c->g->active_fat && !mirrored)
             continue;
         uint64_t off = fat_entry_offset(c->g, copy, cl);
         uint8_t b[4];
-        size_t len;
-        if (entry_bytes(c, off, cl, v, b, &len))
-            fat_check_write(c, off, b, len);
+        if (!fat_check_read(c, off, b, len))
+            return;
+        fat_entry_put(c->g->type, cl, b, v);
+        fat_check_write(c, off, b, len);
     }
-    c->window_valid = false;
+    c->fat.window_valid = false;
 }
 
 bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl)

@@ -19,6 +19,21 @@
 
 #define FAT_CHECK_WINDOW 512u
 
+/* Reads entries of one FAT copy through a window of FAT_CHECK_WINDOW bytes. */
+typedef struct fat_check_reader {
+    blk_cache *cache;
+    const fat_geometry *g;
+    uint32_t copy;
+    uint8_t window[FAT_CHECK_WINDOW];
+    uint64_t window_offset;
+    bool window_valid;
+    vfs_status io;           /* VFS_OK until a read fails */
+} fat_check_reader;
+
+void fat_check_reader_init(fat_check_reader *r, blk_cache *cache, const fat_geometry *g, uint32_t copy);
+/* Entry `cl` (0 .. max_cluster); an I/O error reads as end-of-chain and sets r->io. */
+uint32_t fat_check_reader_get(fat_check_reader *r, uint32_t cl);
+
 typedef struct fat_check_dir {
     uint32_t first;          /* first cluster; 0 for the FAT12/16 fixed root */
     uint32_t cluster;        /* cluster being read */
@@ -40,6 +55,7 @@ typedef struct fat_checker {
     const fat_geometry *g;
     const fat_check_options *opt;
     fat_check_result *r;
+    uint32_t repairs;        /* the repairs to make: options.repairs, or 0 when refused */
     uint8_t *used;
     uint8_t *current;
     uint8_t *deferred;
@@ -49,10 +65,8 @@ typedef struct fat_checker {
     vfs_status io;
     bool fats_differ;        /* a FAT copy differs from the active one */
     uint32_t eoc_min, eoc, bad;
-    uint8_t window[FAT_CHECK_WINDOW]; /* cached piece of the active FAT */
-    uint64_t window_offset;
-    bool window_valid;
-    char msg[200];
+    fat_check_reader fat;    /* the active FAT */
+    char msg[400];
     size_t msg_len;
     fat_lfn_state lfn;
     uint64_t lfn_at[FAT_LFN_MAX_ENTRIES + 1]; /* device offsets of the open LFN entries */
@@ -61,11 +75,15 @@ typedef struct fat_checker {
     uint64_t name_lfn_at[FAT_LFN_MAX_ENTRIES];
     uint32_t name_lfn_count;
     fat_check_dir open[FAT_CHECK_OPEN_DIRS];
+    bool boot_reported;      /* the boot sector and its backup were reported as differing */
     bool root_label_seen;
     uint8_t root_label[11];
 } fat_checker;
 
 /* ---- messages and findings (fat_check.c) ---- */
+/* Appends to the NUL-terminated text in buf[cap] whose length is *len (cut at cap - 1). */
+void fat_check_text(char *buf, size_t cap, size_t *len, const char *s);
+void fat_check_text_u64(char *buf, size_t cap, size_t *len, uint64_t v);
 void fat_check_msg_str(fat_checker *c, const char *s);
 void fat_check_msg_u64(fat_checker *c, uint64_t v);
 void fat_check_msg_name(fat_checker *c, const uint8_t name[11]);
@@ -78,7 +96,7 @@ void fat_check_finish(fat_checker *c, bool fixed, const char *what);
 /* Whether this repair (a FAT_CHECK_REPAIR_* bit) is to be made. */
 static inline bool fat_check_fixing(const fat_checker *c, uint32_t repair)
 {
-    return (c->opt->repairs & repair) != 0;
+    return (c->repairs & repair) != 0;
 }
 
 /* ---- device access (fat_check.c); after an error they do nothing and c->io says why ---- */
@@ -152,6 +170,7 @@ void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64
 void fat_check_walk_tree(fat_checker *c);
 
 /* ---- boot sector and volume (fat_check_boot.c) ---- */
+void fat_check_boot_choice(fat_checker *c, const fat_check_volume *vol);
 void fat_check_reserved_entries(fat_checker *c);
 void fat_check_boot_label(fat_checker *c);
 void fat_check_fsinfo(fat_checker *c, uint32_t first_free);

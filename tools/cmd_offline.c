@@ -239,6 +239,11 @@ static void *check_task(void *arg)
     if (job->status == VFS_OK)
         job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1, &offset,
                                      &bytes, &job->why);
+    /* a broken boot sector at sector 0 may have a usable backup */
+    if (job->status == VFS_CORRUPT && job->why != FAT_BPB_NO_PARTITION && job->why != FAT_BPB_BAD_PARTITION) {
+        offset = 0;
+        job->status = VFS_OK;
+    }
     if (job->status == VFS_OK) {
         job->status = fat_check_volume_find(&v->stack.cache, offset, &job->volume);
         job->why = job->volume.primary_error;
