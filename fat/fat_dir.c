@@ -7,6 +7,13 @@
  * reads only its candidates from disk, and choosing an 8.3 alias needs no I/O at all.
  * Index memory is shared; when it runs out the directory drops its index and scans.
  *
+ * Changes (docs/ORDERING.md, "one block per entry set"): a new entry set is placed in
+ * slots that lie in one device block, contiguous on disk, and every change of a block
+ * (a set written, a set deleted, end markers turned into deleted entries) is made at once
+ * on the pinned buffer (fat_dir_apply), so write-back never sees it half done. Sets that
+ * cannot lie in one block are written and removed in the order that leaves only orphaned
+ * long-name entries after a cut.
+ *
  * Locks: callers hold the directory's lock, read side for lookup and iteration, write side
  * for insert and remove. A build runs under the read side, so it is marked BUILDING and
  * concurrent readers scan instead of using the half-built index. */
