@@ -618,7 +618,7 @@ static vfs_status edit_at(fat_node *dir, uint32_t slot, fat_dir_edit *e)
     return st == VFS_END_OF_DIRECTORY ? VFS_CORRUPT : st;
 }
 
-vfs_status fat_dir_delete_edits(fat_node *dir, uint32_t first, uint32_t end, fat_dir_edit *out)
+static vfs_status delete_edits(fat_node *dir, uint32_t first, uint32_t end, fat_dir_edit *out)
 {
     for (uint32_t slot = first; slot < end; slot++) {
         vfs_status st = edit_at(dir, slot, &out[slot - first]);
@@ -682,7 +682,7 @@ static vfs_status fill_gap(fat_node *dir, uint32_t gap, uint32_t start, fat_dir_
     bool elsewhere = false;
     for (uint32_t slot = gap; slot < start; slot++) {
         fat_dir_edit e;
-        vfs_status st = fat_dir_delete_edits(dir, slot, slot + 1, &e);
+        vfs_status st = delete_edits(dir, slot, slot + 1, &e);
         if (st == VFS_OK && e.offset / BLK_TRANSFER_SIZE == set_block && *n < FAT_DIR_MAX_EDITS) {
             edits[(*n)++] = e;
             continue;
@@ -777,7 +777,7 @@ vfs_status fat_dir_remove_edits(fat_node *dir, uint32_t slot, uint32_t lfn_count
 {
     if (lfn_count > slot || lfn_count > FAT_LFN_MAX_ENTRIES)
         return VFS_CORRUPT;
-    return fat_dir_delete_edits(dir, slot - lfn_count, slot + 1, out);
+    return delete_edits(dir, slot - lfn_count, slot + 1, out);
 }
 
 vfs_status fat_dir_remove_set(fat_volume *vol, const fat_dir_edit *edits, uint32_t n)

@@ -119,13 +119,10 @@ vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, u
 /* Blocks: the free map from every mirrored FAT copy: a cluster any copy uses is in use
  * (vol->report.fat_disagreements counts those the copies disagree on). */
 vfs_status fat_free_map_build(fat_volume *vol);
-/* A FAT12 entry that spans two device blocks in some copy (never allocated). */
-bool fat_entry_straddles(const fat_volume *vol, uint32_t c);
 /* Recovery's reach map, kept in the free map's memory while recovery walks (the free map
  * is not ready meanwhile): reset to nothing reached; mark (false if already marked). */
 void fat_reach_reset(fat_volume *vol);
 bool fat_reach_mark(fat_volume *vol, uint32_t c);
-bool fat_reach_test(const fat_volume *vol, uint32_t c);
 /* Blocks: free every allocated, not bad cluster the walk did not reach (every copy); the
  * map becomes the free map again, the free count exact. */
 vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed);
@@ -254,8 +251,7 @@ vfs_status fat_dir_find_place(fat_node *dir, uint32_t need, const fat_place_opts
  * index it; out describes the short entry. */
 vfs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir_edit *also, uint32_t nalso,
                             fat_dirent *out);
-/* Blocks: edits that delete slots [first, end) (n = end - first), or the set of a short entry. */
-vfs_status fat_dir_delete_edits(fat_node *dir, uint32_t first, uint32_t end, fat_dir_edit *out);
+/* Blocks: edits that delete the set of the short entry at `slot` (lfn_count + 1 of them). */
 vfs_status fat_dir_remove_edits(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_edit *out);
 /* Blocks: apply edits, each device block's in one change (no order among blocks). */
 vfs_status fat_dir_apply(fat_volume *vol, const fat_dir_edit *edits, uint32_t n);

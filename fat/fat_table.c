@@ -207,7 +207,9 @@ static vfs_status window_get(fat_volume *vol, fat_window *w, uint32_t c, uint32_
     return VFS_OK;
 }
 
-bool fat_entry_straddles(const fat_volume *vol, uint32_t c)
+/* A FAT12 entry that spans two device blocks in some copy: never allocated (a cut between
+ * the two writes could tear it). */
+static bool entry_straddles(const fat_volume *vol, uint32_t c)
 {
     if (vol->geo.type != FAT_TYPE_12)
         return false;
@@ -258,7 +260,7 @@ vfs_status fat_free_map_build(fat_volume *vol)
         }
         /* A FAT12 entry split across two device blocks could be torn by a cut between
          * their writes: such clusters are never handed out (at most two per copy). */
-        if (used || fat_entry_straddles(vol, c))
+        if (used || entry_straddles(vol, c))
             map_set(vol, c);
         else
             vol->free_count++;
@@ -311,11 +313,6 @@ bool fat_reach_mark(fat_volume *vol, uint32_t c)
     return true;
 }
 
-bool fat_reach_test(const fat_volume *vol, uint32_t c)
-{
-    return map_test(vol, c);
-}
-
 vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
 {
     *freed = 0;
@@ -328,7 +325,7 @@ vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
         if (st != VFS_OK)
             break;
         if (value == FAT_ENTRY_FREE) {
-            if (fat_entry_straddles(vol, c))
+            if (entry_straddles(vol, c))
                 map_set(vol, c);
         } else if (value == bad) {
             map_set(vol, c);
@@ -336,7 +333,7 @@ vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
             /* the window pins the block: the store below changes it in place */
             st = fat_table_set(vol, c, FAT_ENTRY_FREE);
             (*freed)++;
-            if (fat_entry_straddles(vol, c))
+            if (entry_straddles(vol, c))
                 map_set(vol, c);
         }
     }
@@ -451,7 +448,7 @@ vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
         st = fat_table_set(vol, c, FAT_ENTRY_FREE);
         if (st != VFS_OK)
             return st;
-        if (map_test(vol, c) && !fat_entry_straddles(vol, c)) {
+        if (map_test(vol, c) && !entry_straddles(vol, c)) {
             map_clear(vol, c);
             vol->free_count++;
             if (c < vol->next_free)
