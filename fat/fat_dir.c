@@ -471,6 +471,25 @@ static vfs_status touch_directory(fat_node *dir)
     return fat_node_write_dirent(dir);
 }
 
+uint32_t fat_dir_slots_for(const fat_name *name)
+{
+    uint8_t short_name[FAT_SHORT_NAME_LEN];
+    uint8_t case_bits;
+    return fat_short_from_name(name->units, name->len, short_name, &case_bits) ? 1u
+                                                                               : fat_lfn_entry_count(name->len) + 1u;
+}
+
+vfs_status fat_dir_make_room(fat_node *dir, uint32_t slots)
+{
+    uint32_t start;
+    vfs_status st = find_free_run(dir, slots, &start);
+    /* The run stays free: the hint (no free slot below it) must not pass it, or the next
+     * insert would land after the end marker it starts with. */
+    if (st == VFS_OK && start < dir->free_hint)
+        dir->free_hint = start;
+    return st;
+}
+
 vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
 {
     uint8_t entry[32];

@@ -188,6 +188,12 @@ vfs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out);
 /* Blocks; caller holds dir's lock (write). Creates the entries for `name` with the short
  * entry template `raw` (name bytes filled in here); out describes the new short entry. */
 vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out);
+/* Slots an entry named `name` takes (its long-name entries and the short one). */
+uint32_t fat_dir_slots_for(const fat_name *name);
+/* Blocks; caller holds dir's lock (write): make sure `slots` consecutive free slots exist,
+ * growing the directory if it must (DIRECTORY_IS_FULL, NO_SPACE when it cannot); writes
+ * no entry. */
+vfs_status fat_dir_make_room(fat_node *dir, uint32_t slots);
 /* Blocks; caller holds dir's lock (write). Marks the entry's slots deleted. */
 vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count);
 /* Blocks: is the directory empty but for "." and ".."? (lock held) */

@@ -466,7 +466,16 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
     }
     for (uint32_t i = 0; i < nf; i++)
         fp_rwlock_write_lock(vol->pool, &files[i]->lock);
-    if (tgt) {
+    /* Room for the new entry before anything is removed, so that a full directory or
+     * volume fails the rename with both names as they were: unless the slots the rename
+     * frees in the target directory itself (the old name's, the replaced file's) hold it. */
+    uint32_t freed = sp == dp ? src->lfn_count + 1u : 0;
+    if (tgt && tgt->lfn_count + 1u > freed)
+        freed = tgt->lfn_count + 1u;
+    uint32_t slots = fat_dir_slots_for(dname);
+    if (slots > freed)
+        st = fat_dir_make_room(dp, slots);
+    if (tgt && st == VFS_OK) {
         st = fat_dir_remove(dp, tgt->slot, tgt->lfn_count);
         if (st == VFS_OK) {
             tgt->unlinked = true;
