@@ -5,6 +5,9 @@ HOST_SRCS += platform/linux/fs_system.c platform/linux/component_memory.c
 TESTS += server_protocol
 server_protocol_SRCS := server/tests/test_server_protocol.c server/tests/server_fixture.c tests/support/blk_fixture.c
 
+TESTS += lionsos_conformance
+lionsos_conformance_SRCS := server/tests/test_lionsos_conformance.c server/tests/server_fixture.c tests/support/blk_fixture.c
+
 TESTS += server_stress
 server_stress_SRCS := server/tests/test_server_stress.c server/tests/server_fixture.c tests/support/blk_fixture.c
 

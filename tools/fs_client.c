@@ -317,7 +317,11 @@ static fs_status simple(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, ui
     return fs_conn_call(c, &cmd, data);
 }
 
-fs_status fs_conn_initialise(fs_conn *c) { return simple(c, FS_CMD_INITIALISE, 0, 0, NULL); }
+fs_status fs_conn_initialise(fs_conn *c)
+{
+    fs_cmd cmd = {.type = FS_CMD_INITIALISE, .params.initialise = {FS_INITIALISE_MAGIC, FS_INITIALISE_EXTENSIONS}};
+    return fs_conn_call(c, &cmd, NULL);
+}
 fs_status fs_conn_deinitialise(fs_conn *c) { return simple(c, FS_CMD_DEINITIALISE, 0, 0, NULL); }
 fs_status fs_conn_close_file(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_FILE_CLOSE, fd, 0, NULL); }
 fs_status fs_conn_closedir(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_DIR_CLOSE, fd, 0, NULL); }
