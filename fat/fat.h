@@ -35,7 +35,7 @@
  *   config clock; reads update the access date at most once per day per open node, written
  *   back at close/fsync.
  *
- * Write ordering (DESIGN.md, reliability): data and the FAT entries of new clusters go
+ * Write ordering (docs/DESIGN.md, reliability): data and the FAT entries of new clusters go
  * before the directory entry (or FAT link) that makes them reachable, with a cache order
  * point between; a directory entry is removed before its clusters are freed, and freed
  * clusters are not reused before that removal is durable (their chains wait, allocated,
