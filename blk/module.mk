@@ -7,9 +7,5 @@ blk_client_SRCS := blk/tests/test_client.c tests/support/blk_fixture.c
 blk_cache_SRCS := blk/tests/test_cache.c tests/support/blk_fixture.c
 blk_run_SRCS := blk/tests/test_run.c tests/support/blk_fixture.c
 blk_linux_SRCS := blk/tests/test_linux.c tests/support/blk_fixture.c
+$(foreach t,blk_client blk_cache blk_run blk_linux,$(eval $(t)_LDLIBS := $$(URING_LDLIBS)))
 blk_stack_SRCS := blk/tests/test_stack.c
-
-# make bench-blk (bench/module.mk belongs to the fiber benchmarks).
-PROGRAMS += bench/blk
-bench/blk_SRCS := bench/blk.c tests/support/blk_fixture.c
-BENCHES += blk

@@ -1,5 +1,5 @@
-/* The client library: pending-call table, completion polling, share allocator and
- * the blocking calls (see fs_client.h). */
+/* The client library's connection: the pending-call table, completion polling and the
+ * share-region allocator (see fs_client.h; the commands are in fs_client_calls.c). */
 #include "tools/fs_client.h"
 
 #include <errno.h>
@@ -208,9 +208,9 @@ void fs_conn_free(fs_conn *c, void *p)
 
 /* ---- calls ---- */
 
-fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
+/* Caller holds c->lock: a free slot of the pending table (waiting for one), now in use. */
+static uint32_t take_slot(fs_conn *c)
 {
-    pthread_mutex_lock(&c->lock);
     while (c->pending == FS_CONN_MAX_PENDING)
         pthread_cond_wait(&c->slot_free, &c->lock);
     uint32_t index = 0;
@@ -224,6 +224,23 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     c->calls++;
     if (c->pending > c->max_pending)
         c->max_pending = c->pending;
+    return index;
+}
+
+fs_conn_ticket fs_conn_refuse(fs_conn *c, fs_status status)
+{
+    pthread_mutex_lock(&c->lock);
+    uint32_t index = take_slot(c);
+    fs_cmpl failed = {.id = slot_id(c, index), .status = status};
+    complete_slot(c, index, &failed);
+    pthread_mutex_unlock(&c->lock);
+    return index;
+}
+
+fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
+{
+    pthread_mutex_lock(&c->lock);
+    uint32_t index = take_slot(c);
     cmd->id = slot_id(c, index);
     if (c->broken) {
         fs_cmpl failed = {.id = cmd->id, .status = FS_STATUS_IO_ERROR};
@@ -246,16 +263,22 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     return index;
 }
 
-void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
+/* Caller holds c->lock: hand slot t's completion out and free the slot. */
+static void release_slot(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
 {
     fs_conn_slot *s = &c->slots[t];
-    pthread_mutex_lock(&c->lock);
-    wait_done(c, s);
     *out = s->cmpl;
     s->in_use = false;
     s->done = false;
     c->pending--;
     pthread_cond_signal(&c->slot_free);
+}
+
+void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
+{
+    pthread_mutex_lock(&c->lock);
+    wait_done(c, &c->slots[t]);
+    release_slot(c, t, out);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -288,12 +311,7 @@ uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cm
             }
         }
     }
-    fs_conn_slot *s = &c->slots[t[i]];
-    *out = s->cmpl;
-    s->in_use = false;
-    s->done = false;
-    c->pending--;
-    pthread_cond_signal(&c->slot_free);
+    release_slot(c, t[i], out);
     pthread_mutex_unlock(&c->lock);
     return i;
 }
@@ -305,346 +323,4 @@ fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data)
     if (data)
         *data = cmpl.data;
     return (fs_status)cmpl.status;
-}
-
-static fs_status simple(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, uint64_t *data)
-{
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = type;
-    cmd.params.file_truncate.fd = fd;
-    cmd.params.file_truncate.length = arg;
-    return fs_conn_call(c, &cmd, data);
-}
-
-fs_status fs_conn_initialise(fs_conn *c)
-{
-    fs_cmd cmd = {.type = FS_CMD_INITIALISE, .params.initialise = {FS_INITIALISE_MAGIC, FS_INITIALISE_EXTENSIONS}};
-    return fs_conn_call(c, &cmd, NULL);
-}
-fs_status fs_conn_deinitialise(fs_conn *c) { return simple(c, FS_CMD_DEINITIALISE, 0, 0, NULL); }
-fs_status fs_conn_close_file(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_FILE_CLOSE, fd, 0, NULL); }
-fs_status fs_conn_closedir(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_DIR_CLOSE, fd, 0, NULL); }
-fs_status fs_conn_file_size(fs_conn *c, uint64_t fd, uint64_t *size) { return simple(c, FS_CMD_FILE_SIZE, fd, 0, size); }
-fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length)
-{
-    return simple(c, FS_CMD_FILE_TRUNCATE, fd, length, NULL);
-}
-fs_status fs_conn_sync(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_FILE_SYNC, fd, 0, NULL); }
-
-/* A path copied into a fresh share buffer. */
-typedef struct share_path {
-    void *p;
-    fs_buffer buf;
-} share_path;
-
-static fs_status path_in(fs_conn *c, const char *path, share_path *out)
-{
-    size_t len = strlen(path);
-    out->p = NULL;
-    if (len > FS_MAX_PATH_LENGTH)
-        return FS_STATUS_INVALID_PATH;
-    out->p = fs_conn_alloc(c, len ? len : 1);
-    if (!out->p)
-        return FS_STATUS_ALLOCATION_ERROR;
-    memcpy(out->p, path, len);
-    out->buf = fs_conn_buffer(c, out->p, len);
-    return FS_STATUS_SUCCESS;
-}
-
-/* Commands whose parameters are a path and at most one u64 after it (FILE_OPEN's flags;
- * 0 for the others, where those bytes are unused). */
-static fs_status path_call(fs_conn *c, uint64_t type, const char *path, uint64_t arg, uint64_t *data)
-{
-    share_path sp;
-    fs_status st = path_in(c, path, &sp);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = type;
-    cmd.params.file_open.path = sp.buf;
-    cmd.params.file_open.flags = arg;
-    st = fs_conn_call(c, &cmd, data);
-    fs_conn_free(c, sp.p);
-    return st;
-}
-
-fs_status fs_conn_remove(fs_conn *c, const char *path) { return path_call(c, FS_CMD_FILE_REMOVE, path, 0, NULL); }
-fs_status fs_conn_mkdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_CREATE, path, 0, NULL); }
-fs_status fs_conn_rmdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_REMOVE, path, 0, NULL); }
-fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd)
-{
-    return path_call(c, FS_CMD_DIR_OPEN, path, 0, fd);
-}
-
-fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd)
-{
-    return path_call(c, FS_CMD_FILE_OPEN, path, flags, fd);
-}
-
-fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
-{
-    share_path sp;
-    fs_status st = path_in(c, path, &sp);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    fs_stat *rec = fs_conn_alloc(c, sizeof *rec);
-    if (!rec) {
-        fs_conn_free(c, sp.p);
-        return FS_STATUS_ALLOCATION_ERROR;
-    }
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_STAT;
-    cmd.params.stat.path = sp.buf;
-    cmd.params.stat.buf = fs_conn_buffer(c, rec, sizeof *rec);
-    st = fs_conn_call(c, &cmd, NULL);
-    if (st == FS_STATUS_SUCCESS)
-        memcpy(out, rec, sizeof *out);
-    fs_conn_free(c, rec);
-    fs_conn_free(c, sp.p);
-    return st;
-}
-
-fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
-{
-    fs_stat *rec = fs_conn_alloc(c, sizeof *rec);
-    if (!rec)
-        return FS_STATUS_ALLOCATION_ERROR;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_FSTAT;
-    fs_cmd_params *p = &cmd.params;
-    p->fstat.fd = fd;
-    p->fstat.buf = fs_conn_buffer(c, rec, sizeof *rec);
-    fs_status st = fs_conn_call(c, &cmd, NULL);
-    if (st == FS_STATUS_SUCCESS)
-        memcpy(out, rec, sizeof *out);
-    fs_conn_free(c, rec);
-    return st;
-}
-
-fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out)
-{
-    fs_statfs *rec = fs_conn_alloc(c, sizeof *rec);
-    if (!rec)
-        return FS_STATUS_ALLOCATION_ERROR;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_STATFS;
-    cmd.params.statfs.buf = fs_conn_buffer(c, rec, sizeof *rec);
-    fs_status st = fs_conn_call(c, &cmd, NULL);
-    if (st == FS_STATUS_SUCCESS)
-        memcpy(out, rec, sizeof *out);
-    fs_conn_free(c, rec);
-    return st;
-}
-
-fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)
-{
-    share_path a, b;
-    fs_status st = path_in(c, old_path, &a);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    st = path_in(c, new_path, &b);
-    if (st != FS_STATUS_SUCCESS) {
-        fs_conn_free(c, a.p);
-        return st;
-    }
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_RENAME;
-    cmd.params.rename.old_path = a.buf;
-    cmd.params.rename.new_path = b.buf;
-    st = fs_conn_call(c, &cmd, NULL);
-    fs_conn_free(c, a.p);
-    fs_conn_free(c, b.p);
-    return st;
-}
-
-fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime)
-{
-    share_path sp;
-    fs_status st = path_in(c, path, &sp);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_SET_TIMES;
-    fs_cmd_params *p = &cmd.params;
-    p->set_times.path = sp.buf;
-    p->set_times.atime = atime;
-    p->set_times.mtime = mtime;
-    st = fs_conn_call(c, &cmd, NULL);
-    fs_conn_free(c, sp.p);
-    return st;
-}
-
-fs_status fs_conn_read(fs_conn *c, uint64_t fd, uint64_t offset, void *dst, size_t len, size_t *done)
-{
-    size_t chunk = len < FS_CONN_IO_CHUNK ? len : FS_CONN_IO_CHUNK;
-    uint8_t *buf = fs_conn_alloc(c, chunk ? chunk : 1);
-    fs_status st = FS_STATUS_SUCCESS;
-    *done = 0;
-    if (!buf)
-        return FS_STATUS_ALLOCATION_ERROR;
-    while (*done < len) {
-        size_t want = len - *done < chunk ? len - *done : chunk;
-        fs_cmd cmd;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.type = FS_CMD_FILE_READ;
-        cmd.params.file_read.fd = fd;
-        cmd.params.file_read.offset = offset + *done;
-        cmd.params.file_read.buf = fs_conn_buffer(c, buf, want);
-        uint64_t got = 0;
-        st = fs_conn_call(c, &cmd, &got);
-        if (st != FS_STATUS_SUCCESS)
-            break;
-        if (got > want)
-            got = want;
-        memcpy((uint8_t *)dst + *done, buf, got);
-        *done += got;
-        if (got < want)
-            break;
-    }
-    fs_conn_free(c, buf);
-    return st;
-}
-
-fs_status fs_conn_write(fs_conn *c, uint64_t fd, uint64_t offset, const void *src, size_t len, size_t *done)
-{
-    size_t chunk = len < FS_CONN_IO_CHUNK ? len : FS_CONN_IO_CHUNK;
-    uint8_t *buf = fs_conn_alloc(c, chunk ? chunk : 1);
-    fs_status st = FS_STATUS_SUCCESS;
-    *done = 0;
-    if (!buf)
-        return FS_STATUS_ALLOCATION_ERROR;
-    do {
-        size_t want = len - *done < chunk ? len - *done : chunk;
-        memcpy(buf, (const uint8_t *)src + *done, want);
-        fs_cmd cmd;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.type = FS_CMD_FILE_WRITE;
-        cmd.params.file_write.fd = fd;
-        cmd.params.file_write.offset = offset + *done;
-        cmd.params.file_write.buf = fs_conn_buffer(c, buf, want);
-        uint64_t put = 0;
-        st = fs_conn_call(c, &cmd, &put);
-        *done += put > want ? want : put;
-        if (st != FS_STATUS_SUCCESS || put < want)
-            break;
-    } while (*done < len);
-    fs_conn_free(c, buf);
-    return st;
-}
-
-fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 1], fs_stat *st)
-{
-    uint8_t *buf = fs_conn_alloc(c, FS_CONN_NAME_MAX + sizeof(fs_stat));
-    if (!buf)
-        return FS_STATUS_ALLOCATION_ERROR;
-    fs_stat *rec = (fs_stat *)(void *)(buf + FS_CONN_PAGE - sizeof(fs_stat));
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    fs_buffer name_buf = fs_conn_buffer(c, buf, FS_CONN_NAME_MAX);
-    if (st) {
-        cmd.type = FS_CMD_DIR_READ_STAT;
-        fs_cmd_params *p = &cmd.params;
-        p->dir_read_stat.fd = fd;
-        p->dir_read_stat.name = name_buf;
-        p->dir_read_stat.stat = fs_conn_buffer(c, rec, sizeof *rec);
-    } else {
-        cmd.type = FS_CMD_DIR_READ;
-        cmd.params.dir_read.fd = fd;
-        cmd.params.dir_read.buf = name_buf;
-    }
-    uint64_t len = 0;
-    fs_status status = fs_conn_call(c, &cmd, &len);
-    if (status == FS_STATUS_SUCCESS) {
-        if (len > FS_CONN_NAME_MAX)
-            len = FS_CONN_NAME_MAX;
-        memcpy(name, buf, len);
-        name[len] = '\0';
-        if (st)
-            memcpy(st, rec, sizeof *st);
-    }
-    fs_conn_free(c, buf);
-    return status;
-}
-
-/* ---- statuses ---- */
-
-int fs_status_to_errno(fs_status status)
-{
-    switch (status) {
-    case FS_STATUS_SUCCESS: return 0;
-    case FS_STATUS_INVALID_BUFFER: return EFAULT;
-    case FS_STATUS_INVALID_PATH: return EINVAL;
-    case FS_STATUS_INVALID_FD: return EBADF;
-    case FS_STATUS_ALLOCATION_ERROR: return ENOMEM;
-    case FS_STATUS_OUTSTANDING_OPERATIONS: return EBUSY;
-    case FS_STATUS_INVALID_NAME: return EINVAL;
-    case FS_STATUS_TOO_MANY_OPEN_FILES: return EMFILE;
-    case FS_STATUS_SERVER_WAS_DENIED: return EACCES;
-    case FS_STATUS_INVALID_WRITE: return EBADF;
-    case FS_STATUS_INVALID_READ: return EBADF;
-    case FS_STATUS_DIRECTORY_IS_FULL: return ENOSPC;
-    case FS_STATUS_INVALID_COMMAND: return ENOSYS;
-    case FS_STATUS_END_OF_DIRECTORY: return 0;
-    case FS_STATUS_NO_FILE: return ENOENT;
-    case FS_STATUS_NOT_DIRECTORY: return ENOTDIR;
-    case FS_STATUS_ALREADY_EXISTS: return EEXIST;
-    case FS_STATUS_NOT_EMPTY: return ENOTEMPTY;
-    case FS_STATUS_NO_SPACE: return ENOSPC;
-    case FS_STATUS_FILE_TOO_LARGE: return EFBIG;
-    case FS_STATUS_NAME_TOO_LONG: return ENAMETOOLONG;
-    case FS_STATUS_IS_DIRECTORY: return EISDIR;
-    case FS_STATUS_READ_ONLY_FS: return EROFS;
-    case FS_STATUS_IO_ERROR: return EIO;
-    case FS_STATUS_CORRUPT: return EIO;
-    case FS_STATUS_ACCESS_DENIED: return EACCES;
-    case FS_STATUS_INVALID_ARGUMENT: return EINVAL;
-    case FS_STATUS_BUSY: return EBUSY;
-    case FS_STATUS_NOT_MOUNTED: return ENODEV;
-    case FS_STATUS_ERROR:
-    default: return EIO;
-    }
-}
-
-const char *fs_status_string(fs_status status)
-{
-    switch (status) {
-    case FS_STATUS_SUCCESS: return "success";
-    case FS_STATUS_INVALID_BUFFER: return "invalid buffer";
-    case FS_STATUS_INVALID_PATH: return "invalid path";
-    case FS_STATUS_INVALID_FD: return "invalid file descriptor";
-    case FS_STATUS_ALLOCATION_ERROR: return "out of server memory";
-    case FS_STATUS_OUTSTANDING_OPERATIONS: return "operations outstanding";
-    case FS_STATUS_INVALID_NAME: return "invalid name";
-    case FS_STATUS_TOO_MANY_OPEN_FILES: return "too many open files";
-    case FS_STATUS_SERVER_WAS_DENIED: return "permission denied";
-    case FS_STATUS_INVALID_WRITE: return "not open for writing";
-    case FS_STATUS_INVALID_READ: return "not open for reading";
-    case FS_STATUS_DIRECTORY_IS_FULL: return "directory is full";
-    case FS_STATUS_INVALID_COMMAND: return "unsupported command";
-    case FS_STATUS_END_OF_DIRECTORY: return "end of directory";
-    case FS_STATUS_NO_FILE: return "no such file or directory";
-    case FS_STATUS_NOT_DIRECTORY: return "not a directory";
-    case FS_STATUS_ALREADY_EXISTS: return "file exists";
-    case FS_STATUS_NOT_EMPTY: return "directory not empty";
-    case FS_STATUS_NO_SPACE: return "no space left on the volume";
-    case FS_STATUS_FILE_TOO_LARGE: return "file too large";
-    case FS_STATUS_NAME_TOO_LONG: return "file name too long";
-    case FS_STATUS_IS_DIRECTORY: return "is a directory";
-    case FS_STATUS_READ_ONLY_FS: return "read-only file system";
-    case FS_STATUS_IO_ERROR: return "input/output error";
-    case FS_STATUS_CORRUPT: return "volume is corrupt";
-    case FS_STATUS_ACCESS_DENIED: return "file is read-only";
-    case FS_STATUS_INVALID_ARGUMENT: return "invalid argument";
-    case FS_STATUS_BUSY: return "busy";
-    case FS_STATUS_NOT_MOUNTED: return "volume not mounted";
-    case FS_STATUS_ERROR:
-    default: return "error";
-    }
 }

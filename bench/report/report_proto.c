@@ -20,7 +20,7 @@
 #include "bench/report/report_raw.h"
 #include "bench/report/report_work.h"
 #include "blk/blk.h"
-#include "platform/linux/tests/blk_test_rig.h"
+#include "tests/support/blk_test_rig.h"
 #include "server/fs_component.h"
 
 #include <pthread.h>

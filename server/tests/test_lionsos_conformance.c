@@ -5,7 +5,7 @@
  * was really taken), paths with one trailing NUL work, 100,000 open/close cycles keep fds
  * below 2^31 with stale ones refused, and the request sequence LionsOS's MicroPython file
  * layer makes (open with a NUL, 64 reads in flight, readdir to the end) works. */
-#include "server/tests/server_fixture.h"
+#include "tests/support/server_fixture.h"
 #include "tests/harness.h"
 
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Many clients at once against a model, hostile clients, and injected device errors.
  * Block completions come back in seeded random order, so every run interleaves the
  * request fibers differently; AF_SEED reproduces one. */
-#include "server/tests/server_fixture.h"
+#include "tests/support/server_fixture.h"
 #include "tests/harness.h"
 
 #include <stdio.h>

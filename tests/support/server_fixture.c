@@ -1,4 +1,4 @@
-#include "server/tests/server_fixture.h"
+#include "tests/support/server_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
