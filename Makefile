@@ -43,7 +43,7 @@ PROGRAMS :=         # release programs; <name>_SRCS, <name>_LDLIBS
 include $(sort $(wildcard */module.mk */*/module.mk))
 
 .DEFAULT_GOAL := all
-.PHONY: all test test-build clang-build check cross bench run deps clean
+.PHONY: all san test test-build clang-build check cross bench run deps clean
 .SECONDARY:
 
 arch_srcs = $(subst $$(ARCH),$(1),$(CORE_ARCH_SRCS))
@@ -99,13 +99,15 @@ $(BUILD)/rel/$(1): $(call objs,rel,$($(1)_SRCS)) $(REL_LIB)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
-# The command under the sanitizers too: the CLI tests run it (ASYNCFAT_SAN in test_cli.sh).
+# The command under the sanitizers too: the CLI tests and the image mutator run it. `make`
+# builds it; `make san` builds just it.
 $(BUILD)/san/asyncfat: $(call objs,san,$(asyncfat_SRCS)) $(SAN_LIB)
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
 	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(HOST_LDLIBS) $(asyncfat_LDLIBS)
 
-all: deps $(SAN_LIB) $(REL_LIB) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) $(TEST_BINS)
+all: deps $(SAN_LIB) $(REL_LIB) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) $(BUILD)/san/asyncfat $(TEST_BINS)
+san: $(BUILD)/san/asyncfat
 
 deps:
 	@scripts/deps.sh
