@@ -16,7 +16,7 @@ FUZZ_BINS := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
 IMGMUT := $(BUILD)/san/fuzz/imgmut
 IMGMUT_SRCS := fuzz/imgmut.c fuzz/imgmut_exec.c fuzz/imgmut_campaign.c fuzz/fz_image.c fuzz/fz_proc.c fuzz/fz_seed.c \
 	fuzz/fz_recipe.c fuzz/fz_template.c
-TEST_SCRIPTS += fuzz/tests/test_san_build.sh
+TEST_SCRIPTS += fuzz/tests/test_san_build.sh fuzz/tests/test_fuzz.sh
 
 .PHONY: fuzz-build fuzz-cov-build fuzz fuzz-coverage $(addprefix fuzz-,$(FUZZ_TARGETS)) fuzz-imgmut fuzz-imgmut-walkers
 test-build: fuzz-build
