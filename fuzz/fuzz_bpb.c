@@ -49,7 +49,7 @@ static void *mount_task(void *arg)
     fat_config cfg = fz_target_fat_config(j->in.rig);
     cfg.read_only = j->in.rig->read_only;
     fat_bpb_error why;
-    if (fat_mount(&j->vol, &j->in.rig->cache, &cfg, &why) != FS_STATUS_SUCCESS)
+    if (fat_mount(&j->vol, &j->in.rig->cache, &cfg, &why) != VFS_OK)
         return NULL;
     check_geometry(fat_get_geometry(&j->vol), j->in.rig->image_bytes);
     fat_statfs_info info;
@@ -58,7 +58,7 @@ static void *mount_task(void *arg)
     fz_walk_tree(&j->vol, 64, 3, &ws);
     if (!cfg.read_only) {
         fat_node *f;
-        if (fat_open(&j->vol, "/NEW.TXT", 8, FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &f) == FS_STATUS_SUCCESS) {
+        if (fat_open(&j->vol, "/NEW.TXT", 8, VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &f) == VFS_OK) {
             static const uint8_t data[1500] = {1, 2, 3};
             size_t done;
             fat_write(f, 0, data, sizeof data, &done);
@@ -83,12 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fat_geometry g;
     fat_bpb_error why;
     for (uint64_t dev = device; dev; dev = dev == device ? device / 3 : 0)
-        if (fat_bpb_parse(sector, sizeof sector, 0, dev, &g, &why) == FS_STATUS_SUCCESS)
+        if (fat_bpb_parse(sector, sizeof sector, 0, dev, &g, &why) == VFS_OK)
             check_geometry(&g, dev);
     for (int partition = -1; partition < 4; partition++) {
         uint64_t offset, bytes;
         if (fat_bpb_locate(sector, 512, device, j.in.tmpl->spec->sector_size, partition, &offset, &bytes, &why) ==
-                FS_STATUS_SUCCESS &&
+                VFS_OK &&
             (offset > device || bytes > device - offset))
             fz_oracle_failed("bpb", "partition %d at %llu+%llu outside the device", partition,
                              (unsigned long long)offset, (unsigned long long)bytes);

@@ -6,7 +6,7 @@
  *  - on a volume the check calls clean, repair writes nothing;
  *  - after one repair a second check finds nothing (the issue's "one pass");
  *  - a volume the checker calls clean mounts in the engine and reads without
- *    FS_STATUS_CORRUPT (the engine and the checker agree on what is consistent).
+ *    VFS_CORRUPT (the engine and the checker agree on what is consistent).
  * (Whether fsck.fat accepts the repaired volume is the image mutator's oracle: running it
  * for every input would be too slow here.) */
 #include "fat/fat_check.h"
@@ -39,10 +39,10 @@ static bool parse_boot(job *j)
     uint8_t boot[4096];
     fat_bpb_error why;
     return blk_cache_read_bytes(&j->in.rig->cache, 0, boot, sizeof boot) == BLK_OK &&
-           fat_bpb_parse(boot, sizeof boot, 0, j->in.rig->image_bytes, &j->geo, &why) == FS_STATUS_SUCCESS;
+           fat_bpb_parse(boot, sizeof boot, 0, j->in.rig->image_bytes, &j->geo, &why) == VFS_OK;
 }
 
-static fs_status run_check(job *j, bool repair, fat_check_result *r)
+static vfs_status run_check(job *j, bool repair, fat_check_result *r)
 {
     size_t need = fat_check_memory_needed(&j->geo);
     fat_check_options o = {.repair = repair, .work = fz_target_work(need), .work_size = need, .log = discard,
@@ -59,18 +59,18 @@ static void *check_task(void *arg)
         return NULL;
     fat_check_result first, repaired, second;
     uint64_t writes = fz_rig_writes(rig);
-    if (run_check(j, false, &first) != FS_STATUS_SUCCESS)
+    if (run_check(j, false, &first) != VFS_OK)
         return NULL;
     if (fz_rig_writes(rig) != writes)
         fz_oracle_failed("check", "a check without repair wrote to the device");
     writes = fz_rig_writes(rig);
-    if (run_check(j, true, &repaired) != FS_STATUS_SUCCESS)
+    if (run_check(j, true, &repaired) != VFS_OK)
         return NULL;
     if (first.problems == 0 && fz_rig_writes(rig) != writes)
         fz_oracle_failed("check", "repair wrote to a volume the check called clean");
     if (!parse_boot(j))
         fz_oracle_failed("check", "after the repair the boot sector no longer parses");
-    if (run_check(j, false, &second) != FS_STATUS_SUCCESS)
+    if (run_check(j, false, &second) != VFS_OK)
         fz_oracle_failed("check", "the check after a repair failed to run");
     if (second.problems > second.too_deep)
         fz_oracle_failed("check",
@@ -86,8 +86,8 @@ static void *check_task(void *arg)
     fat_config cfg = fz_target_fat_config(rig);
     cfg.read_only = true;
     fat_bpb_error why;
-    fs_status st = fat_mount(&j->vol, &rig->cache, &cfg, &why);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_mount(&j->vol, &rig->cache, &cfg, &why);
+    if (st != VFS_OK)
         fz_oracle_failed("check", "the checker calls the volume clean but mount says %d (%s)", (int)st,
                          fat_bpb_error_text(why));
     fz_walk_stats ws;

@@ -23,8 +23,8 @@ static void change_tree(fat_volume *vol)
     fat_node *f;
     static const uint8_t data[3000] = {7};
     size_t done;
-    if (fat_open(vol, PATH("/sub/A new file with a long name.txt"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &f) ==
-        FS_STATUS_SUCCESS) {
+    if (fat_open(vol, PATH("/sub/A new file with a long name.txt"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &f) ==
+        VFS_OK) {
         fat_write(f, 0, data, sizeof data, &done);
         fat_close(f);
     }
@@ -35,7 +35,7 @@ static void change_tree(fat_volume *vol)
     fat_unlink(vol, PATH("/sub/Mixed Case.Text"));
     fat_rmdir(vol, PATH("/sub/deeper/d3"));
     fat_rename(vol, PATH("/Long Directory Name"), PATH("/sub/moved"));
-    if (fat_open(vol, PATH("/sub/deeper/x.bin"), FS_OPEN_FLAGS_READ_WRITE, &f) == FS_STATUS_SUCCESS) {
+    if (fat_open(vol, PATH("/sub/deeper/x.bin"), VFS_OPEN_READ_WRITE, &f) == VFS_OK) {
         fat_truncate(f, 100);
         fat_write(f, 5000, data, 10, &done);
         fat_close(f);
@@ -47,7 +47,7 @@ static void *walk_task(void *arg)
     job *j = arg;
     fat_config cfg = fz_target_fat_config(j->in.rig);
     cfg.read_only = j->in.rig->read_only;
-    if (fat_mount(&j->vol, &j->in.rig->cache, &cfg, NULL) != FS_STATUS_SUCCESS)
+    if (fat_mount(&j->vol, &j->in.rig->cache, &cfg, NULL) != VFS_OK)
         return NULL;
     fz_walk_stats ws;
     fz_walk_tree(&j->vol, 400, 8, &ws);

@@ -295,7 +295,7 @@ static void recover(run *r)
 typedef struct check_job {
     fz_rig *rig;
     fat_check_result result;
-    fs_status status;
+    vfs_status status;
 } check_job;
 
 static void *check_task(void *arg)
@@ -304,9 +304,9 @@ static void *check_task(void *arg)
     uint8_t boot[4096];
     fat_geometry geo;
     fat_bpb_error why;
-    j->status = FS_STATUS_IO_ERROR;
+    j->status = VFS_IO_ERROR;
     if (blk_cache_read_bytes(&j->rig->cache, 0, boot, sizeof boot) != BLK_OK ||
-        fat_bpb_parse(boot, sizeof boot, 0, j->rig->image_bytes, &geo, &why) != FS_STATUS_SUCCESS)
+        fat_bpb_parse(boot, sizeof boot, 0, j->rig->image_bytes, &geo, &why) != VFS_OK)
         return NULL;
     size_t need = fat_check_memory_needed(&geo);
     fat_check_options o = {.work = fz_target_work(need), .work_size = need};
@@ -428,7 +428,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_job cj = {.rig = r->in.rig};
     if (!fz_rig_run(r->in.rig, check_task, &cj))
         fz_oracle_failed("server", "the check after the run deadlocked");
-    if (cj.status == FS_STATUS_SUCCESS && cj.result.problems != 0)
+    if (cj.status == VFS_OK && cj.result.problems != 0)
         fz_oracle_failed("server",
                          "after the clients' commands the checker finds %u problems: bad_links %u loops %u "
                          "cross_links %u lost %u sizes %u entries %u lfns %u fats %u fsinfo %u boot %u dirty %u",

@@ -92,9 +92,9 @@ static void walk_dir(fat_volume *vol, char *path, size_t path_len, uint32_t dept
                      uint32_t *budget, fz_walk_stats *s)
 {
     fat_node *dir;
-    fs_status st = fat_opendir(vol, path, path_len, &dir);
-    if (st != FS_STATUS_SUCCESS) {
-        s->corrupt += st == FS_STATUS_CORRUPT;
+    vfs_status st = fat_opendir(vol, path, path_len, &dir);
+    if (st != VFS_OK) {
+        s->corrupt += st == VFS_CORRUPT;
         s->errors++;
         return;
     }
@@ -103,12 +103,12 @@ static void walk_dir(fat_volume *vol, char *path, size_t path_len, uint32_t dept
     char name[FAT_READDIR_NAME_MAX];
     while (*budget > 0) {
         size_t name_len = 0;
-        fs_stat ds;
+        vfs_stat ds;
         st = fat_readdir(dir, &pos, name, &name_len, &ds);
-        if (st == FS_STATUS_END_OF_DIRECTORY)
+        if (st == VFS_END_OF_DIRECTORY)
             break;
-        if (st != FS_STATUS_SUCCESS) {
-            s->corrupt += st == FS_STATUS_CORRUPT;
+        if (st != VFS_OK) {
+            s->corrupt += st == VFS_CORRUPT;
             s->errors++;
             break;
         }
@@ -120,38 +120,38 @@ static void walk_dir(fat_volume *vol, char *path, size_t path_len, uint32_t dept
         path[child_len++] = '/';
         memcpy(path + child_len, name, name_len);
         child_len += name_len;
-        fs_stat cs;
+        vfs_stat cs;
         st = fat_stat(vol, path, child_len, &cs);
-        if (st == FS_STATUS_NO_FILE) {
+        if (st == VFS_NO_FILE) {
             if (s->lookup_misses++ == 0)
                 snprintf(s->first_miss, sizeof s->first_miss, "%.*s", (int)child_len, path);
-        } else if (st != FS_STATUS_SUCCESS) {
-            s->corrupt += st == FS_STATUS_CORRUPT;
+        } else if (st != VFS_OK) {
+            s->corrupt += st == VFS_CORRUPT;
             s->errors++;
         }
-        bool is_dir = (ds.mode & FS_MODE_TYPE_MASK) == FS_MODE_DIRECTORY;
+        bool is_dir = (ds.mode & VFS_MODE_TYPE_MASK) == VFS_MODE_DIRECTORY;
         if (is_dir) {
             if (depth + 1 < max_depth)
                 walk_dir(vol, path, child_len, depth + 1, max_depth, budget, s);
         } else {
             s->files++;
             fat_node *f;
-            st = fat_open(vol, path, child_len, FS_OPEN_FLAGS_READ_ONLY, &f);
-            if (st == FS_STATUS_SUCCESS) {
+            st = fat_open(vol, path, child_len, VFS_OPEN_READ_ONLY, &f);
+            if (st == VFS_OK) {
                 uint8_t buf[4096];
                 size_t done = 0;
                 for (uint64_t off = 0; off < 8192; off += sizeof buf) {
                     st = fat_read(f, off, buf, sizeof buf, &done);
-                    if (st != FS_STATUS_SUCCESS || done < sizeof buf)
+                    if (st != VFS_OK || done < sizeof buf)
                         break;
                 }
-                if (st != FS_STATUS_SUCCESS) {
-                    s->corrupt += st == FS_STATUS_CORRUPT;
+                if (st != VFS_OK) {
+                    s->corrupt += st == VFS_CORRUPT;
                     s->errors++;
                 }
                 fat_close(f);
             } else {
-                s->corrupt += st == FS_STATUS_CORRUPT;
+                s->corrupt += st == VFS_CORRUPT;
                 s->errors++;
             }
         }

@@ -283,6 +283,11 @@ int main(int argc, char **argv)
     if (realpath(env.fuzz_dir, fuzz_dir))
         env.fuzz_dir = fuzz_dir;
     const char *cmd = argv[i++];
+    bool runs_command = strcmp(cmd, "replay") == 0 || strcmp(cmd, "campaign") == 0 || strcmp(cmd, "minimize") == 0;
+    if (runs_command && access(env.asyncfat, X_OK) != 0) {
+        fprintf(stderr, "imgmut: no command to test at %s (make san; or --asyncfat PATH)\n", env.asyncfat);
+        return 2;
+    }
     if (strcmp(cmd, "replay") == 0)
         return replay(&env, argc - i, argv + i);
     if (strcmp(cmd, "corpus") == 0)
