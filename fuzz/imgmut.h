@@ -28,6 +28,9 @@
  *   expect-refused-or-restored NAME        after check --repair: either it refused (exit 4
  *                               or 8) and changed nothing, or fsck.fat accepts the result
  *                               and it holds the tree of snapshot NAME
+ *   mount-walk [agree]          mount the image read-only with FUSE (asyncfat mount), walk
+ *                               and read it, unmount: no crash, hang or stray process; with
+ *                               `agree`, files read through the mount as mtools reads them
  *   fuzz-target NAME [FLAGS]    run libFuzzer target NAME on the image (its windows, the
  *                               template from the recipe's template line)
  *   fuzz-input NAME HEX...      run libFuzzer target NAME on these input bytes

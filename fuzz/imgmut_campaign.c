@@ -133,7 +133,7 @@ static int step(campaign *cp, const char *fmt, ...)
         return -1;
     }
     if (strcmp(r.lines[0].argv[0], "run") == 0 || strcmp(r.lines[0].argv[0], "expect-check-clean") == 0 ||
-        strcmp(r.lines[0].argv[0], "expect-mtools-agree") == 0)
+        strcmp(r.lines[0].argv[0], "expect-mtools-agree") == 0 || strcmp(r.lines[0].argv[0], "mount-walk") == 0)
         cp->runs++;
     int rc = mut_exec_line(&cp->ctx, &r.lines[0]);
     fz_recipe_free(&r);
@@ -253,8 +253,12 @@ static void fat_entry(campaign *cp, seed *s)
     char cluster[4400], value[4400];
     if (below(cp, 4) == 0)
         snprintf(cluster, sizeof cluster, "%u", (unsigned)below(cp, 40));
-    else
-        snprintf(cluster, sizeof cluster, "%s", q("@", path, below(cp, 2) ? "#1" : ""));
+    else {
+        /* A later cluster of the chain only where there is one. */
+        const fz_manifest_entry *me = fz_manifest_find(&s->m, path);
+        bool several = me && !me->is_dir && me->size > s->v.L.cluster_bytes;
+        snprintf(cluster, sizeof cluster, "%s", q("@", path, several && below(cp, 2) ? "#1" : ""));
+    }
     cluster_value(cp, s, value, sizeof value);
     if (below(cp, 3) == 0)
         snprintf(value, sizeof value, "%s", q("@", path, "")); /* a loop onto its own start */
@@ -416,6 +420,8 @@ static int act(campaign *cp, seed *s)
             return -1;
     }
     const char *file = any_file(cp, s);
+    if (cp->o->mount && below(cp, 4) == 0)
+        return step(cp, accepted ? "mount-walk agree" : "mount-walk") || step(cp, "expect-unchanged");
     switch (below(cp, cp->o->walkers ? 2 : 8)) {
     case 0:
         return step(cp, "run ls -R IMG:/") || step(cp, "expect-unchanged");
@@ -557,6 +563,9 @@ int mut_campaign(const mut_env *env, const mut_campaign_options *o)
                 record_failure(&cp, s);
             else if (cp.ctx.recipe_error && env->verbose)
                 fprintf(stderr, "imgmut: skipped a round: %s\n", cp.ctx.failure);
+            if (env->verbose)
+                fprintf(stderr, "imgmut: round %llu on %s:\n%s", (unsigned long long)cp.rounds, s->name,
+                        cp.text ? cp.text : "");
         }
         mut_ctx_fini(&cp.ctx);
         mut_remove_workdir(dir);

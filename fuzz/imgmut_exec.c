@@ -6,6 +6,8 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int fail(mut_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -480,6 +483,210 @@ static int expect_mtools_agree(mut_ctx *c, const fz_line *l)
     return rc;
 }
 
+/* ---- the FUSE mount ---- */
+
+/* In a child: walk the mounted tree (bounded), one line per entry: path, size, content
+ * hash (of the first 1 MiB) or "-" when it cannot be read. */
+static void walk_mount(const char *root, const char *rel, FILE *out, int depth, int *budget)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s%s", root, rel);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while (*budget > 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        (*budget)--;
+        char child[8192], full[8192];
+        snprintf(child, sizeof child, "%s/%s", rel, e->d_name);
+        snprintf(full, sizeof full, "%s%s", root, child);
+        struct stat st;
+        if (lstat(full, &st) != 0) {
+            fprintf(out, "%s\t?\t-\n", child);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(out, "%s\tdir\t-\n", child);
+            if (depth < 16)
+                walk_mount(root, child, out, depth + 1, budget);
+            continue;
+        }
+        FILE *f = fopen(full, "rb");
+        static uint8_t buf[1u << 20];
+        size_t total = f ? fread(buf, 1, sizeof buf, f) : 0;
+        bool ok = f && !ferror(f) && (total == sizeof buf || total == (size_t)st.st_size);
+        uint64_t h = fz_hash(buf, total, (uint64_t)st.st_size);
+        if (f)
+            fclose(f);
+        if (ok)
+            fprintf(out, "%s\t%lld\t%016llx\n", child, (long long)st.st_size, (unsigned long long)h);
+        else
+            fprintf(out, "%s\t%lld\t-\n", child, (long long)st.st_size);
+    }
+    closedir(d);
+}
+
+static bool mounted(const char *mnt, dev_t parent_dev)
+{
+    struct stat st;
+    return stat(mnt, &st) == 0 && st.st_dev != parent_dev;
+}
+
+/* mount-walk [agree]: mount the image read-only with `asyncfat mount`, walk it (in a
+ * child, with the time limit), unmount with fusermount3. The mount process must start
+ * (or refuse the volume with a documented status), serve the walk without hanging, and
+ * end cleanly after the unmount. With `agree`, every file mtools lists reads through the
+ * mount with the bytes mtools reads (compared as hashes of their first MiB). */
+static int mount_walk(mut_ctx *c, const fz_line *l)
+{
+    bool agree = l->argc > 1 && strcmp(l->argv[1], "agree") == 0;
+    if (fz_build_sync(&c->b) != 0 || remember_before(c) != 0)
+        return recipe_error(c, l, "no image");
+    c->have_run = true;
+    c->last_exit = 0;
+    snprintf(c->last_args, sizeof c->last_args, "mount -o ro (walk)");
+    char mnt[700], errlog[700], walklog[700];
+    snprintf(mnt, sizeof mnt, "%s/mnt", c->b.workdir);
+    snprintf(errlog, sizeof errlog, "%s/mount.err", c->b.workdir);
+    snprintf(walklog, sizeof walklog, "%s/mount.walk", c->b.workdir);
+    mkdir(mnt, 0755);
+    struct stat parent;
+    if (stat(c->b.workdir, &parent) != 0)
+        return recipe_error(c, l, "no scratch directory");
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        int fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(c->env->asyncfat, c->env->asyncfat, "mount", c->b.image, mnt, "-f", "-o", "ro", (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0)
+        return recipe_error(c, l, "fork failed");
+    setpgid(pid, pid);
+    int status = 0, rc = 0;
+    bool exited = false;
+    for (int i = 0; i < 300 && !mounted(mnt, parent.st_dev); i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = true;
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    if (!exited && !mounted(mnt, parent.st_dev)) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return fail(c, "asyncfat mount: not mounted after 15 s");
+    }
+    if (!exited) {
+        pid_t walker = fork();
+        if (walker == 0) {
+            alarm((unsigned)c->timeout);
+            FILE *out = fopen(walklog, "w");
+            int budget = 2000;
+            if (out) {
+                walk_mount(mnt, "", out, 0, &budget);
+                fclose(out);
+            }
+            _exit(0);
+        }
+        int ws = 0;
+        waitpid(walker, &ws, 0);
+        if (WIFSIGNALED(ws))
+            rc = fail(c, "reading through the mount: %s", WTERMSIG(ws) == SIGALRM ? "hang (time limit)" : "crash");
+        char *um[] = {"fusermount3", "-u", mnt, NULL};
+        fz_proc_result ur;
+        if (fz_proc_run(um, NULL, 30, &ur) == 0)
+            fz_proc_result_free(&ur);
+        for (int i = 0; i < 400; i++) {
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                exited = true;
+                break;
+            }
+            usleep(50 * 1000);
+        }
+        if (!exited) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            char *lazy[] = {"fusermount3", "-u", "-z", mnt, NULL};
+            if (fz_proc_run(lazy, NULL, 30, &ur) == 0)
+                fz_proc_result_free(&ur);
+            return rc ? rc : fail(c, "asyncfat mount did not end within 20 s of the unmount");
+        }
+    }
+    /* Judge the mount process as any run. */
+    size_t elen = 0;
+    uint8_t *err = fz_read_file(errlog, &elen);
+    fz_proc_result r;
+    memset(&r, 0, sizeof r);
+    r.err = calloc(1, elen + 1);
+    r.out = calloc(1, 1);
+    if (err)
+        memcpy(r.err, err, elen);
+    free(err);
+    if (WIFEXITED(status))
+        r.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        r.signal = WTERMSIG(status);
+    c->last_exit = r.exit_code;
+    if (rc == 0)
+        rc = judge(c, "asyncfat mount", &r, command_statuses, 2);
+    fz_proc_result_free(&r);
+    fz_build_reload(&c->b);
+    if (rc != 0 || !agree)
+        return rc;
+    if (c->last_exit != 0)
+        return fail(c, "asyncfat mount refused a volume mtools reads (exit %d)", c->last_exit);
+    /* Every file mtools lists must read the same through the mount. */
+    size_t wlen = 0;
+    char *walk = (char *)fz_read_file(walklog, &wlen);
+    fz_proc_result m;
+    char *margs[] = {"mdir", "-/", "-b", "-i", c->b.image, "::", NULL};
+    if (!walk || fz_proc_run(margs, NULL, 120, &m) != 0) {
+        free(walk);
+        return recipe_error(c, l, "no walk or no mdir");
+    }
+    /* A newline before the first line, so that every path is found as "\n/path\t". */
+    walk = realloc(walk, wlen + 2);
+    memmove(walk + 1, walk, wlen);
+    walk[0] = '\n';
+    walk[wlen + 1] = '\0';
+    name_set ms = {0}, mfiles = {0};
+    parse_mdir(m.out, &ms, &mfiles);
+    for (size_t i = 0; rc == 0 && i < mfiles.count && i < 6; i++) {
+        const char *path = mfiles.names[i];
+        if (!printable(path))
+            continue;
+        char mpath[4200], key[4200];
+        snprintf(mpath, sizeof mpath, "::%s", path);
+        snprintf(key, sizeof key, "\n%s\t", path);
+        char *at = strcasestr(walk, key);
+        char *targs[] = {"mtype", "-i", c->b.image, mpath, NULL};
+        fz_proc_result mt;
+        if (fz_proc_run(targs, NULL, 120, &mt) != 0)
+            break;
+        size_t n = mt.out_len < (1u << 20) ? mt.out_len : (1u << 20);
+        char want[64];
+        snprintf(want, sizeof want, "\t%zu\t%016llx", mt.out_len,
+                 (unsigned long long)fz_hash(mt.out, n, (uint64_t)mt.out_len));
+        if (!at)
+            rc = fail(c, "mtools lists %s, the mount does not", path);
+        else if (strncmp(strchr(at + 1, '\t'), want, strlen(want)) != 0)
+            rc = fail(c, "%s reads differently through the mount than with mtools", path);
+        fz_proc_result_free(&mt);
+    }
+    set_free(&ms);
+    set_free(&mfiles);
+    fz_proc_result_free(&m);
+    free(walk);
+    return rc;
+}
+
 /* ---- snapshots ---- */
 
 static int snapshot(mut_ctx *c, const fz_line *l)
@@ -681,6 +888,8 @@ int mut_exec_line(mut_ctx *c, const fz_line *l)
         return expect_manifest(c, l, false);
     if (strcmp(cmd, "expect-refused-or-restored") == 0)
         return expect_manifest(c, l, true);
+    if (strcmp(cmd, "mount-walk") == 0)
+        return mount_walk(c, l);
     if (strcmp(cmd, "fuzz-target") == 0)
         return fuzz_target(c, l);
     if (strcmp(cmd, "fuzz-input") == 0)

@@ -19,7 +19,9 @@ for t in "$@"; do
     imgmut | imgmut-walkers)
         mkdir -p "$F/found"
         walkers=$([ "$t" = imgmut-walkers ] && echo --walkers)
-        nice "$BUILD/san/fuzz/imgmut" --asyncfat "$BUILD/san/asyncfat" --fuzz-dir "$F" campaign $walkers \
+        # Reads through the FUSE mount too, where FUSE can be used.
+        mount=$([ -c /dev/fuse ] && command -v fusermount3 >/dev/null && echo --mount)
+        nice "$BUILD/san/fuzz/imgmut" --asyncfat "$BUILD/san/asyncfat" --fuzz-dir "$F" campaign $walkers $mount \
             --seconds "$SECONDS_EACH" --seed "${FUZZ_SEED:-$RANDOM}" --out "$F/found" || status=1
         continue
         ;;
