@@ -40,7 +40,9 @@ static int replay(const mut_env *env, int argc, char **argv)
         mut_ctx c;
         int rc = mut_run_recipe(env, &r, &c);
         const char *kf = c.known_failure;
-        if (rc == 0 && !kf[0]) {
+        if (rc != 0 && c.cannot_run[0]) {
+            printf("SKIP recipe_%s: %s\n", r.name, c.cannot_run);
+        } else if (rc == 0 && !kf[0]) {
             printf("PASS recipe_%s\n", r.name);
         } else if (rc == 0) {
             printf("FAIL recipe_%s: passes now: delete its 'known-failure %s' line\n", r.name, kf);

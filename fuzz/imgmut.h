@@ -70,6 +70,7 @@ typedef struct mut_ctx {
     int snap_count;
     char failure[4096];         /* why the recipe failed */
     bool recipe_error;          /* the recipe itself is wrong (never a known failure) */
+    char cannot_run[256];       /* set: the recipe cannot run here (no FUSE): SKIP, why */
 } mut_ctx;
 
 /* A fresh scratch directory under env->tmp. */

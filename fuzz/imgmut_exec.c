@@ -542,6 +542,10 @@ static bool mounted(const char *mnt, dev_t parent_dev)
 static int mount_walk(mut_ctx *c, const fz_line *l)
 {
     bool agree = l->argc > 1 && strcmp(l->argv[1], "agree") == 0;
+    if (access("/dev/fuse", R_OK | W_OK) != 0 || system("command -v fusermount3 >/dev/null 2>&1") != 0) {
+        snprintf(c->cannot_run, sizeof c->cannot_run, "FUSE cannot be used here (no /dev/fuse or fusermount3)");
+        return fail(c, "%s", c->cannot_run);
+    }
     if (fz_build_sync(&c->b) != 0 || remember_before(c) != 0)
         return recipe_error(c, l, "no image");
     c->have_run = true;
