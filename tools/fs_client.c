@@ -374,7 +374,7 @@ static encoding encode(fs_conn *c, fs_call *call, uint64_t type, size_t record, 
     return e;
 }
 
-static fs_ext_params *ext(encoding *e) { return (fs_ext_params *)&e->cmd.params; }
+static fs_cmd_params *ext(encoding *e) { return &e->cmd.params; }
 
 static void send_encoded(fs_conn *c, fs_call *call, encoding *e)
 {

@@ -1,5 +1,5 @@
 /* fs_client: the client library of the asyncfat command and the FUSE mount. It speaks the
- * file-system protocol (protocol/fs_protocol.h, server/fs_extensions.h) over one client
+ * file-system protocol (protocol/fs_protocol.h) over one client
  * endpoint: a command queue, a completion queue, a share region and two eventfds. It is
  * the only code of the tools that encodes commands and decodes replies: each command has
  * one encoder (fs_conn_start_*), which the blocking calls use too.
@@ -25,7 +25,6 @@
 #define ASYNCFAT_TOOLS_FS_CLIENT_H
 
 #include "protocol/fs_protocol.h"
-#include "server/fs_extensions.h"
 
 #include <pthread.h>
 

@@ -40,7 +40,7 @@ static fs_stat stat_for(const fake_server *f, fs_buffer path)
  * buffer. */
 static uint64_t fill_batch(fake_server *f, const fs_cmd *cmd)
 {
-    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
+    const fs_cmd_params *ext = &cmd->params;
     uint8_t *b = f->share + ext->dir_read_batch.buf.offset;
     fs_dir_record r = {.stat = {.ino = 7}, .name_len = 1};
     memcpy(b, &r, sizeof r);
@@ -56,7 +56,7 @@ static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
 {
     memset(out, 0, sizeof *out);
     out->id = cmd->id;
-    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
+    const fs_cmd_params *ext = &cmd->params;
     switch (cmd->type) {
     case FS_CMD_STAT: {
         fs_buffer p = cmd->params.stat.path;
@@ -387,9 +387,9 @@ TEST(async_calls_encode_their_commands_and_decode_their_replies)
     CHECK_EQ(write.params.file_write.offset, 512);
     CHECK_EQ(write.params.file_write.buf.offset, read.params.file_read.buf.offset + 4096);
     CHECK_EQ(reply[3].data, 100);
-    CHECK_EQ(((const fs_ext_params *)&times.params)->set_times.atime, -1);
-    CHECK_EQ(((const fs_ext_params *)&times.params)->set_times.mtime, 1234567);
-    CHECK_EQ(((const fs_ext_params *)&times.params)->set_times.path.size, strlen("/dst/a.txt"));
+    CHECK_EQ(times.params.set_times.atime, -1);
+    CHECK_EQ(times.params.set_times.mtime, 1234567);
+    CHECK_EQ(times.params.set_times.path.size, strlen("/dst/a.txt"));
     CHECK_EQ(trunc.params.file_truncate.fd, 4);
     CHECK_EQ(trunc.params.file_truncate.length, 0);
     CHECK_EQ(mkdir.params.dir_create.path.size, strlen("/dst/sub"));
