@@ -3,7 +3,7 @@
 
 #include "fuzz/fz_seed.h"
 #include "fuzz/fz_template.h"
-#include "server/fs_extensions.h"
+#include "protocol/fs_protocol.h"
 
 #include <stdarg.h>
 #include <stdio.h>
