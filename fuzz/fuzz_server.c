@@ -208,8 +208,9 @@ static void structured(run *r, uint64_t type)
     case FS_CMD_SET_TIMES:
     case FS_CMD_SET_TIMES_STAT:
         e->set_times_stat.path = path_arg(r);
-        e->set_times_stat.atime = (int64_t)offset_arg(r) * 1000 - 1;
-        e->set_times_stat.mtime = (int64_t)offset_arg(r) * 100000 - 1;
+        /* Times from -1 (keep) to far past FAT's range; unsigned arithmetic, no overflow. */
+        e->set_times_stat.atime = (int64_t)(offset_arg(r) * 1000u - 1u);
+        e->set_times_stat.mtime = (int64_t)(offset_arg(r) * 100000u - 1u);
         if (type == FS_CMD_SET_TIMES_STAT)
             e->set_times_stat.stat = buffer_arg(r);
         break;

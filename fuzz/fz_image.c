@@ -241,15 +241,17 @@ static bool dir_slots(const fz_view *v, uint32_t cluster, fz_dir *d)
     size_t per = v->L.cluster_bytes / 32;
     size_t max_clusters = (FAT_DIR_MAX_ENTRIES + per - 1) / per;
     uint32_t *chain = malloc(max_clusters * sizeof(uint32_t));
-    d->slot_offsets = malloc(max_clusters * per * sizeof(uint64_t));
-    if (!chain || !d->slot_offsets) {
+    if (!chain)
+        return false;
+    size_t n = fz_chain(v, 0, cluster, chain, max_clusters, NULL);
+    d->slot_offsets = malloc((n ? n : 1) * per * sizeof(uint64_t));
+    if (!d->slot_offsets) {
         free(chain);
         return false;
     }
-    size_t n = fz_chain(v, 0, cluster, chain, max_clusters, NULL);
     for (size_t i = 0; i < n; i++)
-        for (size_t s = 0; s < per; s++)
-            d->slot_offsets[d->slot_count++] = fz_cluster_offset(v, chain[i]) + s * 32;
+        for (size_t k = 0; k < per; k++)
+            d->slot_offsets[d->slot_count++] = fz_cluster_offset(v, chain[i]) + k * 32;
     free(chain);
     return true;
 }
@@ -576,9 +578,48 @@ static void snapshot_add(fz_data_snapshot *s, const char *path, uint32_t cluster
     s->items[s->count++] = (fz_owned){cluster, bytes, hash, strdup(path)};
 }
 
+/* Directory clusters (chains in FAT 0, the root's included): a write may change them. */
+typedef struct dir_clusters {
+    uint32_t *c;
+    size_t n, cap;
+} dir_clusters;
+
+static void dir_clusters_add_chain(const fz_view *v, dir_clusters *d, uint32_t first)
+{
+    uint32_t chain[4096];
+    size_t n = fz_chain(v, 0, first, chain, sizeof chain / sizeof chain[0], NULL);
+    for (size_t i = 0; i < n; i++) {
+        if (d->n == d->cap) {
+            d->cap = d->cap ? d->cap * 2 : 64;
+            d->c = realloc(d->c, d->cap * sizeof(uint32_t));
+        }
+        d->c[d->n++] = chain[i];
+    }
+}
+
+static bool dir_clusters_has(const dir_clusters *d, uint32_t c)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->c[i] == c)
+            return true;
+    return false;
+}
+
+typedef struct snapshot_ctx {
+    fz_data_snapshot *out;
+    dir_clusters dirs;
+    bool collecting_dirs;
+} snapshot_ctx;
+
 static void snapshot_visit(walk *w, const char *path, const fz_dirent *e)
 {
     const fz_view *v = w->v;
+    snapshot_ctx *sc = w->ctx;
+    if (sc->collecting_dirs) {
+        if (e->is_dir && e->cluster)
+            dir_clusters_add_chain(v, &sc->dirs, e->cluster);
+        return;
+    }
     if (e->is_dir || e->size == 0)
         return;
     size_t need = ((size_t)e->size + v->L.cluster_bytes - 1) / v->L.cluster_bytes;
@@ -588,10 +629,13 @@ static void snapshot_visit(walk *w, const char *path, const fz_dirent *e)
     for (uint32_t copy = 0; copy < v->L.fat_count && copy < 4; copy++) {
         size_t n = fz_chain(v, copy, e->cluster, chain, need, NULL);
         for (size_t i = 0; i < n; i++) {
+            /* A chain read through a disagreeing FAT copy may run into a directory. */
+            if (dir_clusters_has(&sc->dirs, chain[i]))
+                continue;
             uint64_t off = fz_cluster_offset(v, chain[i]);
             uint32_t bytes = (uint32_t)af_min_u64(v->L.cluster_bytes, (uint64_t)e->size - (uint64_t)i * v->L.cluster_bytes);
             if (in_image(v, off, bytes))
-                snapshot_add(w->ctx, path, chain[i], bytes, fz_hash(v->img + off, bytes, 0));
+                snapshot_add(sc->out, path, chain[i], bytes, fz_hash(v->img + off, bytes, 0));
         }
     }
     free(chain);
@@ -603,10 +647,20 @@ void fz_data_snapshot_build(const fz_view *v, fz_data_snapshot *out)
     walk *w = calloc(1, sizeof *w);
     if (!w)
         return;
+    snapshot_ctx sc = {.out = out, .collecting_dirs = true};
+    if (v->L.type == 32)
+        dir_clusters_add_chain(v, &sc.dirs, v->L.root_cluster);
     w->v = v;
     w->visit = snapshot_visit;
-    w->ctx = out;
+    w->ctx = &sc;
     walk_tree(w);
+    memset(w, 0, sizeof *w);
+    sc.collecting_dirs = false;
+    w->v = v;
+    w->visit = snapshot_visit;
+    w->ctx = &sc;
+    walk_tree(w);
+    free(sc.dirs.c);
     free(w);
 }
 

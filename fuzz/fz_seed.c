@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 bool fz_parse_u64(const char *s, uint64_t *out)
 {
@@ -182,27 +183,31 @@ uint8_t *fz_read_file(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    uint8_t *buf = NULL;
-    size_t size = 0, cap = 0;
+    /* One allocation of the file's size (images are tens of MiB: no growing buffer). */
+    struct stat st;
+    size_t cap = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
+    uint8_t *buf = malloc(cap ? cap : 1);
+    size_t size = 0;
     for (;;) {
-        if (size == cap) {
-            cap = cap ? cap * 2 : 1 << 16;
-            uint8_t *grown = realloc(buf, cap);
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = grown;
-        }
-        size_t n = fread(buf + size, 1, cap - size, f);
-        size += n;
-        if (n == 0)
+        size += buf ? fread(buf + size, 1, cap - size, f) : 0;
+        int more = buf && size == cap ? fgetc(f) : EOF;
+        if (more == EOF)
             break;
+        /* The file grew while it was read: take the rest too. */
+        uint8_t *grown = realloc(buf, cap * 2 + 65536);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap = cap * 2 + 65536;
+        buf[size++] = (uint8_t)more;
     }
     fclose(f);
-    *len = size;
-    return buf ? buf : malloc(1);
+    if (buf)
+        *len = size;
+    return buf;
 }
 
 int fz_write_file(const char *path, const void *data, size_t len)

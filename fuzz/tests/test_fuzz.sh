@@ -6,8 +6,8 @@
 # fuzz/known-failures lists is a SKIP naming the branch that fixes it.
 set -u
 BUILD=${BUILD:-build}
-RUNS=${FUZZ_TEST_RUNS:-200}
-ROUNDS=${FUZZ_TEST_ROUNDS:-4}
+RUNS=${FUZZ_TEST_RUNS:-100}
+ROUNDS=${FUZZ_TEST_ROUNDS:-3}
 M=$BUILD/san/fuzz/imgmut
 F=$BUILD/fuzz
 for tool in mkfs.fat fsck.fat mcopy mdir; do
