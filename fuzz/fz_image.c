@@ -627,7 +627,11 @@ static void snapshot_visit(walk *w, const char *path, const fz_dirent *e)
     if (!chain)
         return;
     for (uint32_t copy = 0; copy < v->L.fat_count && copy < 4; copy++) {
+        /* Only a chain that covers the file's size in this copy: a file no FAT copy can
+         * read is lost already, and the free clusters in its broken chain are free. */
         size_t n = fz_chain(v, copy, e->cluster, chain, need, NULL);
+        if (n < need)
+            continue;
         for (size_t i = 0; i < n; i++) {
             /* A chain read through a disagreeing FAT copy may run into a directory. */
             if (dir_clusters_has(&sc->dirs, chain[i]))

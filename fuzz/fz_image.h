@@ -125,7 +125,7 @@ bool fz_manifest_files_kept(const fz_manifest *before, const fz_manifest *after,
 bool fz_manifest_equal(const fz_manifest *a, const fz_manifest *b, char *why, size_t why_size);
 
 /* The bytes every file owns: for each file reachable from the root, each cluster of its
- * chain in every FAT copy (within its size) and a hash of the bytes of the file there.
+ * chain in every FAT copy that covers the file's size, and a hash of the file's bytes there.
  * Clusters of directories (their chains in FAT 0) are left out: a chain read through a
  * disagreeing copy may run into one, and writes legitimately change directories. */
 typedef struct fz_owned {

@@ -573,8 +573,11 @@ int mut_campaign(const mut_env *env, const mut_campaign_options *o)
     printf("imgmut campaign: %llu images, %llu command runs, %llu failures of %zu kinds in %.0f s (seed %llu)\n",
            (unsigned long long)cp.rounds, (unsigned long long)cp.runs, (unsigned long long)cp.failures, cp.nsignatures,
            now_seconds() - start, (unsigned long long)o->seed);
-    for (size_t k = 0; k < cp.nsignatures; k++)
+    for (size_t k = 0; k < cp.nsignatures; k++) {
         printf("  %5u x  found-%03zu: %s\n", cp.signature_count[k], k, cp.signatures[k]);
+        free(cp.signatures[k]);
+    }
+    fflush(stdout);
     for (size_t i = 0; i < SEED_COUNT; i++) {
         fz_manifest_free(&seeds[i].m);
         free(seeds[i].files);
