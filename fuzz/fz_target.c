@@ -208,8 +208,11 @@ void fz_oracle_failed(const char *target, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    if (skipped(message))
+    if (skipped(message)) {
+        if (getenv("ASYNCFAT_FUZZ_VERBOSE"))
+            fprintf(stderr, "ORACLE (skipped) %s: %s\n", target, message);
         return;
+    }
     fprintf(stderr, "ORACLE %s: %s\n", target, message);
     abort();
 }

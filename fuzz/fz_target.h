@@ -5,7 +5,8 @@
  * An oracle failure prints "ORACLE <target>: <what>" and aborts, which libFuzzer records
  * as a crash with the input that caused it; unless the text contains one of the
  * '|'-separated pieces of $ASYNCFAT_FUZZ_SKIP (a long run that should look past a known
- * failure; '*' skips every oracle, for coverage replays), in which case the run goes on. */
+ * failure; '*' skips every oracle, for coverage replays), in which case the run goes on
+ * (printing the message when ASYNCFAT_FUZZ_VERBOSE is set). */
 #ifndef ASYNCFAT_FUZZ_FZ_TARGET_H
 #define ASYNCFAT_FUZZ_FZ_TARGET_H
 
