@@ -49,7 +49,7 @@ typedef struct run {
     client c[2];
     reader rd;
     bool tampered;              /* the hostile client rewrote a counter */
-    uint8_t sent_type[TRACKED]; /* by id % TRACKED: type + 1 of an unanswered command */
+    uint8_t sent_type[TRACKED]; /* by id % TRACKED: type + 1 of an unanswered command, 0: none */
     uint64_t fds[32];
     uint32_t fd_count;
     fs_cmd last;
@@ -96,9 +96,20 @@ static bool step(run *r)
     return device || server || ram_device_pending(&r->in.rig->dev) != 0;
 }
 
+static bool verbose(void)
+{
+    static int v = -1;
+    if (v < 0)
+        v = getenv("ASYNCFAT_FUZZ_VERBOSE") != NULL;
+    return v;
+}
+
 static void note_completion(run *r, const fs_cmpl *m)
 {
     uint8_t type = r->sent_type[m->id % TRACKED];
+    if (verbose())
+        fprintf(stderr, "  completion id %llu status %llu data %llu (command type %d)\n", (unsigned long long)m->id,
+                (unsigned long long)m->status, (unsigned long long)m->data, type - 1);
     if (!r->tampered) {
         if (m->id == 0 || m->id >= r->c[0].next_id || type == 0)
             fz_oracle_failed("server", "completion for id %llu, which is not an unanswered command",
@@ -132,7 +143,10 @@ static void submit(run *r, const fs_cmd *cmd)
         return;
     if (!r->tampered && r->sent_type[c->next_id % TRACKED] != 0)
         fz_oracle_failed("server", "more than %u commands unanswered", TRACKED);
-    r->sent_type[c->next_id % TRACKED] = (uint8_t)(cmd->type + 1);
+    /* type + 1, so that 0 means "no command"; any type past 253 is recorded as 254. */
+    r->sent_type[c->next_id % TRACKED] = (uint8_t)(cmd->type < 254 ? cmd->type + 1 : 255);
+    if (verbose())
+        fprintf(stderr, "  command id %llu type %llu\n", (unsigned long long)c->next_id, (unsigned long long)cmd->type);
     c->next_id++;
     r->last = m.cmd;
     r->have_last = true;
@@ -249,6 +263,8 @@ static void tamper(run *r)
         v = *field + (uint64_t)(int64_t)(int8_t)(how - 0x40);
     *field = v;
     r->tampered = true;
+    if (verbose())
+        fprintf(stderr, "  tamper %u = %llu\n", which, (unsigned long long)v);
 }
 
 /* The well-behaved client: STAT "/" must be answered, once, with SUCCESS. */
