@@ -5,6 +5,7 @@
 # campaign (FUZZ_TEST_ROUNDS rounds, fixed seed). A failure of a short run that
 # fuzz/known-failures lists is a SKIP naming the branch that fixes it.
 set -u
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 RUNS=${FUZZ_TEST_RUNS:-100}
 ROUNDS=${FUZZ_TEST_ROUNDS:-3}

@@ -3,6 +3,7 @@
 # (build/san/asyncfat, which the image mutator and the CLI tests run): `make san`.
 # Checked with make's dry run into a scratch build tree.
 set -u
+cd "$(dirname "$0")/../.." || exit 1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 check() {
