@@ -19,8 +19,14 @@
 
 #define FS_SYSTEM_MAX_CLIENTS 32u
 
+/* Where the components run. */
+typedef enum fs_system_layout {
+    FS_SYSTEM_PROCESSES,        /* driver and server each in a process of its own */
+} fs_system_layout;
+
 typedef struct fs_system_options {
     const char *image_path;
+    fs_system_layout layout;
     uint16_t sector_size;       /* 0: the image's device, or 512 */
     bool read_only;
     uint32_t clients;           /* 1 .. FS_SYSTEM_MAX_CLIENTS; 0: 1 */
