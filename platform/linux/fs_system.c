@@ -91,15 +91,18 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     memcpy(s->regions, regions, sizeof regions);
 
+    const char *process = o->layout == FS_SYSTEM_SHARED ? "fs_server+blk_driver" : NULL;
     s->components[0] = (lx_component_spec){
         .name = "blk_driver",
         .entry = {driver_init, blk_driver_component_notified},
         .regions = driver_regions,
+        .process = process,
     };
     s->components[1] = (lx_component_spec){
         .name = "fs_server",
         .entry = {server_init, fs_component_notified},
         .regions = server_regions,
+        .process = process,
     };
     s->components[2] = (lx_component_spec){.name = HOST, .regions = client_regions};
 

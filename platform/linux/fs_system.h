@@ -1,7 +1,9 @@
-/* fs_system: asyncfat on Linux as a system of processes — the io_uring block driver and
- * the file-system server, each its own process — with the calling process as the client
- * (the launcher's host component), for the asyncfat command, the FUSE mount, tests and
- * benchmarks.
+/* fs_system: asyncfat on Linux — the io_uring block driver and the file-system server —
+ * with the calling process as the client (the launcher's host component), for the
+ * asyncfat command, the FUSE mount, tests and benchmarks. The layout says where the two
+ * run: by default in one process and one thread, where a notification between them is a
+ * deferred call; or each in a process of its own, as on Microkit, with an eventfd hop
+ * for every notification.
  *
  * Client i talks to the server through its queues and share region (mapped here too) and
  * two eventfds: write 1 to notify_fd after queueing commands; wait_fd becomes readable
@@ -21,6 +23,7 @@
 
 /* Where the components run. */
 typedef enum fs_system_layout {
+    FS_SYSTEM_SHARED,           /* driver and server in one process, one thread */
     FS_SYSTEM_PROCESSES,        /* driver and server each in a process of its own */
 } fs_system_layout;
 
@@ -65,8 +68,8 @@ int fs_system_start(fs_system *s, const fs_system_options *options);
 /* A component that has ended (crashed) since the start: true and a description. */
 bool fs_system_failed(fs_system *s, char *why, size_t why_size);
 
-/* Stop both processes (SIGTERM, then SIGKILL after grace_ms). Returns 0 if both were
- * still running or ended with status 0, -1 otherwise. */
+/* Stop the driver and the server (SIGTERM, then SIGKILL after grace_ms). Returns 0 if
+ * they were still running or ended with status 0, -1 otherwise. */
 int fs_system_stop(fs_system *s, int grace_ms);
 
 #endif

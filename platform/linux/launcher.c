@@ -32,6 +32,41 @@ static int find_region(const lx_system *sys, const char *name)
     return -1;
 }
 
+/* The first component of i's process: i itself unless it shares a process. */
+static unsigned process_leader(const lx_system_spec *spec, unsigned i)
+{
+    const char *process = spec->components[i].process;
+    for (unsigned k = 0; process && k < i; k++)
+        if (spec->components[k].process && strcmp(spec->components[k].process, process) == 0)
+            return k;
+    return i;
+}
+
+static bool same_process(const lx_system_spec *spec, unsigned a, unsigned b)
+{
+    return process_leader(spec, a) == process_leader(spec, b);
+}
+
+/* i's place among the components of its process. */
+static int place_in_process(const lx_system_spec *spec, unsigned i)
+{
+    int place = 0;
+    for (unsigned k = 0; k < i; k++)
+        place += same_process(spec, k, i);
+    return place;
+}
+
+/* Only function components share a process, and no more than one loop holds. */
+static bool valid_processes(const lx_system_spec *spec)
+{
+    for (unsigned i = 0; i < spec->component_count; i++) {
+        const lx_component_spec *c = &spec->components[i];
+        if (c->process && (!c->entry.init || place_in_process(spec, i) >= (int)LX_LOOP_MAX_COMPONENTS))
+            return false;
+    }
+    return true;
+}
+
 static bool copy_name(char *dst, const char *src)
 {
     size_t n = strlen(src);
@@ -98,11 +133,15 @@ static bool make_resources(lx_system *sys)
             return false;
         }
     }
+    if (!valid_processes(spec))
+        return false;
     for (unsigned i = 0; i < spec->channel_count; i++) {
         const lx_channel_spec *c = &spec->channels[i];
-        if (find_component(spec, c->a) < 0 || find_component(spec, c->b) < 0 ||
-            c->a_id >= COMPONENT_MAX_CHANNELS || c->b_id >= COMPONENT_MAX_CHANNELS)
+        int a = find_component(spec, c->a), b = find_component(spec, c->b);
+        if (a < 0 || b < 0 || c->a_id >= COMPONENT_MAX_CHANNELS || c->b_id >= COMPONENT_MAX_CHANNELS)
             return false;
+        if (a != b && same_process(spec, (unsigned)a, (unsigned)b))
+            continue; /* a deferred call: no eventfds */
         for (int d = 0; d < 2; d++) {
             sys->channel_fds[i][d] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
             if (sys->channel_fds[i][d] < 0)
@@ -138,6 +177,12 @@ static bool component_env(lx_system *sys, unsigned index, lx_component_env *env)
         end->id = is_a ? c->a_id : c->b_id;
         end->notify_fd = sys->channel_fds[i][is_a ? 0 : 1];
         end->wait_fd = sys->channel_fds[i][is_a ? 1 : 0];
+        end->local_peer = -1;
+        unsigned peer = (unsigned)find_component(spec, is_a ? c->b : c->a);
+        if (end->notify_fd < 0) {
+            end->local_peer = place_in_process(spec, peer);
+            end->local_peer_id = is_a ? c->b_id : c->a_id;
+        }
     }
     return true;
 }
@@ -168,21 +213,35 @@ static bool keep_across_exec(const lx_component_env *env)
     return true;
 }
 
+/* The process of component `index` (its first): every component of it on one loop. */
 static AF_NORETURN void run_child(lx_system *sys, unsigned index, pid_t launcher)
 {
-    static lx_component_env env;
-    const lx_component_spec *comp = &sys->spec->components[index];
+    static lx_component_env envs[LX_LOOP_MAX_COMPONENTS];
+    lx_component_env *env_list[LX_LOOP_MAX_COMPONENTS];
+    lx_component_entry entries[LX_LOOP_MAX_COMPONENTS];
+    const lx_system_spec *spec = sys->spec;
+    const lx_component_spec *comp = &spec->components[index];
+    lx_component_env *env = &envs[0];
     /* go when the launcher goes, even if it went before this line */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != launcher)
         _exit(125);
-    if (!component_env(sys, index, &env))
-        _exit(126);
     if (comp->entry.init) {
+        unsigned n = 0;
+        for (unsigned k = index; k < spec->component_count; k++) {
+            if (!same_process(spec, k, index))
+                continue;
+            if (!component_env(sys, k, &envs[n]))
+                _exit(126);
+            env_list[n] = &envs[n];
+            entries[n++] = spec->components[k].entry;
+        }
         fflush(NULL);
-        _exit(lx_component_run(&env, comp->entry));
+        _exit(lx_components_run(env_list, entries, n, -1));
     }
+    if (!component_env(sys, index, env))
+        _exit(126);
     static char text[4096];
-    if (!comp->argv || !comp->argv[0] || !keep_across_exec(&env) || !lx_component_env_encode(&env, text, sizeof text) ||
+    if (!comp->argv || !comp->argv[0] || !keep_across_exec(env) || !lx_component_env_encode(env, text, sizeof text) ||
         setenv(LX_COMPONENT_ENV, text, 1) != 0)
         _exit(126);
     execv(comp->argv[0], comp->argv);
@@ -217,6 +276,11 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
     for (unsigned i = 0; i < spec->component_count && status == 0; i++) {
         if (lx_component_is_host(&spec->components[i]))
             continue;
+        unsigned leader = process_leader(spec, i);
+        if (leader != i) {
+            sys->pids[i] = sys->pids[leader];
+            continue;
+        }
         pid_t pid = fork();
         if (pid == 0)
             run_child(sys, i, launcher);
@@ -235,25 +299,36 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
     return status;
 }
 
-static void record_exit(lx_system *sys, unsigned i, int status)
+/* The process of component `leader` (its first) ended: so did all its components. */
+static void record_exit(lx_system *sys, unsigned leader, int status)
 {
-    lx_exit_report *r = &sys->exits[i];
-    r->component = sys->spec->components[i].name;
-    r->pid = sys->pids[i];
-    r->signaled = WIFSIGNALED(status);
-    r->code = r->signaled ? WTERMSIG(status) : WEXITSTATUS(status);
-    sys->pids[i] = 0;
-    if (sys->pidfds[i] >= 0)
-        close(sys->pidfds[i]);
-    sys->pidfds[i] = -1;
+    pid_t pid = sys->pids[leader];
+    for (unsigned i = leader; i < sys->spec->component_count; i++) {
+        if (sys->pids[i] != pid || !same_process(sys->spec, i, leader))
+            continue;
+        lx_exit_report *r = &sys->exits[i];
+        r->component = sys->spec->components[i].name;
+        r->pid = pid;
+        r->signaled = WIFSIGNALED(status);
+        r->code = r->signaled ? WTERMSIG(status) : WEXITSTATUS(status);
+        sys->pids[i] = 0;
+        if (sys->pidfds[i] >= 0)
+            close(sys->pidfds[i]);
+        sys->pidfds[i] = -1;
+    }
+    /* a shared process is reported by its name */
+    if (sys->spec->components[leader].process)
+        sys->exits[leader].component = sys->spec->components[leader].process;
 }
 
-/* Reap one ended component without blocking; returns its index or -1. */
+static bool is_leader(const lx_system *sys, unsigned i) { return process_leader(sys->spec, i) == i; }
+
+/* Reap one ended process without blocking; returns its first component's index or -1. */
 static int reap_one(lx_system *sys)
 {
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
         int status;
-        if (sys->pids[i] > 0 && waitpid(sys->pids[i], &status, WNOHANG) == sys->pids[i]) {
+        if (sys->pids[i] > 0 && is_leader(sys, i) && waitpid(sys->pids[i], &status, WNOHANG) == sys->pids[i]) {
             record_exit(sys, i, status);
             return (int)i;
         }
@@ -285,7 +360,7 @@ static void sleep_for_exit(const lx_system *sys, uint64_t deadline, bool forever
     nfds_t n = 0;
     bool all = true;
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
-        if (sys->pids[i] <= 0)
+        if (sys->pids[i] <= 0 || !is_leader(sys, i))
             continue;
         if (sys->pidfds[i] < 0)
             all = false;
@@ -321,14 +396,14 @@ bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report)
 void lx_system_stop(lx_system *sys, int grace_ms)
 {
     for (unsigned i = 0; i < sys->spec->component_count; i++)
-        if (sys->pids[i] > 0)
+        if (sys->pids[i] > 0 && is_leader(sys, i))
             kill(sys->pids[i], SIGTERM);
     uint64_t deadline = now_ms() + (uint64_t)grace_ms;
     while (any_running(sys) && now_ms() < deadline)
         if (reap_one(sys) < 0)
             sleep_for_exit(sys, deadline, false);
     for (unsigned i = 0; i < sys->spec->component_count; i++)
-        if (sys->pids[i] > 0) {
+        if (sys->pids[i] > 0 && is_leader(sys, i)) {
             int status;
             kill(sys->pids[i], SIGKILL);
             if (waitpid(sys->pids[i], &status, 0) == sys->pids[i])

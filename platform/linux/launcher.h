@@ -1,16 +1,18 @@
-/* The launcher: starts a system of components, each its own process, from a small
- * description, and watches them.
+/* The launcher: starts a system of components from a small description, and watches them.
  *
  * Regions become memfds (zero-filled) mapped by every component that names them (or
- * windows of another region's memfd); each
- * channel joins two components, each with its own channel number, through a pair of
- * eventfds. A component is either a function pair in the launcher's binary (forked) or a
- * program (forked and exec'd, finding its environment in LX_COMPONENT_ENV). The launcher
- * maps every region too, so a test can look inside.
+ * windows of another region's memfd). A component is either a function pair in the
+ * launcher's binary (forked) or a program (forked and exec'd, finding its environment in
+ * LX_COMPONENT_ENV). Each runs in a process of its own, unless function components name
+ * the same `process`: then they share one process and one thread (runtime.h). Each channel
+ * joins two components, each with its own channel number: through a pair of eventfds, or,
+ * between two components of one process, as a deferred call with no file descriptor. Which
+ * components share a process is the system's choice; their code is the same either way.
+ * The launcher maps every region too, so a test can look inside.
  *
- * When a component ends, lx_system_wait reports it (exit status or signal); lx_system_stop
+ * When a process ends, lx_system_wait reports it (exit status or signal); lx_system_stop
  * sends SIGTERM to the rest, waits, and kills what is left. Both sleep on pidfds, so they
- * return as soon as a component ends.
+ * return as soon as a process ends.
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
 #define ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
@@ -51,6 +53,10 @@ typedef struct lx_component_spec {
     char *const *argv;              /* ... a program: argv[0] is its path, or (both NULL) */
                                     /* the host: the launcher process itself, not started */
     const char *const *regions;     /* names of the regions it maps, NULL-terminated */
+    /* Function components naming the same process share it (started in the order they
+     * are listed, one thread); NULL: a process of its own. A report about that process
+     * names it by this name. */
+    const char *process;
 } lx_component_spec;
 
 static inline bool lx_component_is_host(const lx_component_spec *c) { return !c->entry.init && !c->argv; }
@@ -65,7 +71,7 @@ typedef struct lx_system_spec {
 } lx_system_spec;
 
 typedef struct lx_exit_report {
-    const char *component;          /* NULL: nothing ended */
+    const char *component;          /* NULL: nothing ended; for a shared process its name */
     pid_t pid;
     bool signaled;                  /* killed by signal `code`, else exited with `code` */
     int code;
@@ -74,10 +80,12 @@ typedef struct lx_exit_report {
 typedef struct lx_system {
     const lx_system_spec *spec;
     lx_region regions[LX_MAX_REGIONS];
-    pid_t pids[LX_MAX_COMPONENTS];  /* 0 once reaped */
-    int pidfds[LX_MAX_COMPONENTS];  /* readable once the component has ended; -1: none */
-    lx_exit_report exits[LX_MAX_COMPONENTS];
-    int channel_fds[LX_MAX_CHANNELS][2]; /* [0]: a notifies b, [1]: b notifies a */
+    pid_t pids[LX_MAX_COMPONENTS];  /* its process (shared ones alike); 0 once reaped */
+    int pidfds[LX_MAX_COMPONENTS];  /* readable once the process has ended; on the first
+                                       component of a shared process only; -1: none */
+    lx_exit_report exits[LX_MAX_COMPONENTS]; /* each component's, its process's status */
+    int channel_fds[LX_MAX_CHANNELS][2]; /* [0]: a notifies b, [1]: b notifies a; -1 for a
+                                            channel inside one process */
 } lx_system;
 
 /* Create the regions and channels and start every component. Returns 0, or -1 (with a
@@ -85,7 +93,7 @@ typedef struct lx_system {
  * on failure nothing is left running. */
 int lx_system_start(lx_system *sys, const lx_system_spec *spec);
 
-/* Wait up to timeout_ms (-1: forever) for some component to end. Returns true and fills
+/* Wait up to timeout_ms (-1: forever) for some process to end. Returns true and fills
  * *report when one did. */
 bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report);
 

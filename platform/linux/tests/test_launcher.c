@@ -1,6 +1,8 @@
 /* The Linux component runtime and launcher: a three-component system (two forked function
  * components and one exec'd program) playing ping-pong over a channel and a shared
- * region; a component that crashes or fails is reported and the rest shut down cleanly;
+ * region; two components sharing a process, whose notifications are deferred calls, never
+ * nested, each component seeing its own channels, and a third in its own process; a
+ * component that crashes or fails is reported and the rest shut down cleanly;
  * the environment encoding round-trips; fiber stacks from the guarded arena work, and an
  * overflow hits the guard page (SIGSEGV) in a child. */
 #include "fiberpool/fiberpool.h"
@@ -114,6 +116,143 @@ TEST(pingpong_three_components_exec_and_fork)
         CHECK_MSG(!sys.exits[i].signaled && sys.exits[i].code == 0, "%s: signaled %d code %d",
                   sys.exits[i].component, sys.exits[i].signaled, sys.exits[i].code);
     }
+}
+
+/* ---- two components in one process --------------------------------------------------------- */
+
+typedef struct pair_area {
+    volatile uint64_t ping_count, pong_count, far_count;
+    volatile uint32_t errors;
+} pair_area;
+
+static int pair_depth; /* callbacks of this process running now: never more than one */
+static uint32_t *pair_private(void) { return component_region("scratch", NULL); }
+
+static pair_area *pair(void) { return component_region("pair", NULL); }
+
+static bool pair_enter(void)
+{
+    if (pair_depth++ != 0 || !pair()) {
+        if (pair())
+            pair()->errors++;
+        return false;
+    }
+    return true;
+}
+
+static void pair_ping_init(void)
+{
+    /* channel numbers are each component's own: the runtime knows who is running */
+    if (!pair_enter() || component_channel("pp") != 3 || component_channel("pf") != 5)
+        lx_runtime_stop(10);
+    pair_private()[0] = 0xfeed;
+    pair()->ping_count = 1;
+    component_notify(3);
+    /* deferred: pong has not run yet */
+    if (pair()->pong_count != 0)
+        lx_runtime_stop(11);
+    pair_depth--;
+}
+
+static void pair_ping_notified(unsigned channel)
+{
+    if (!pair_enter())
+        lx_runtime_stop(12);
+    pair_area *a = pair();
+    if (channel == 5) {
+        lx_runtime_stop(a->far_count == 1 && a->errors == 0 ? 0 : 13);
+    } else if (channel == 3 && a->pong_count == a->ping_count) {
+        if (a->ping_count == ROUNDS) {
+            component_notify(5); /* across processes: an eventfd */
+        } else {
+            a->ping_count++;
+            component_notify(3);
+            component_notify(3); /* several notifications before the peer runs: one call */
+        }
+    } else if (channel != 3) {
+        lx_runtime_stop(14);
+    }
+    pair_depth--;
+}
+
+static void pair_pong_init(void)
+{
+    if (!pair_enter() || component_channel("pp") != 9 || component_channel("pf") != COMPONENT_NO_CHANNEL)
+        lx_runtime_stop(15);
+    pair_depth--;
+}
+
+static void pair_pong_notified(unsigned channel)
+{
+    if (!pair_enter())
+        lx_runtime_stop(16);
+    pair_area *a = pair();
+    /* the private region is the process's: ping's write is visible here */
+    if (channel != 9 || pair_private()[0] != 0xfeed || a->pong_count >= a->ping_count)
+        a->errors++;
+    else
+        a->pong_count = a->ping_count;
+    component_notify(9);
+    pair_depth--;
+}
+
+static void far_notified(unsigned channel)
+{
+    pair()->far_count++;
+    component_notify(channel);
+}
+
+TEST(components_sharing_a_process_notify_by_deferred_calls)
+{
+    static const char *const ping_regions[] = {"pair", "scratch", NULL};
+    static const char *const far_regions[] = {"pair", NULL};
+    const lx_component_spec components[] = {
+        {.name = "ping", .entry = {pair_ping_init, pair_ping_notified}, .regions = ping_regions, .process = "both"},
+        {.name = "far", .entry = {idle_init, far_notified}, .regions = far_regions},
+        {.name = "pong", .entry = {pair_pong_init, pair_pong_notified}, .regions = ping_regions, .process = "both"},
+    };
+    const lx_region_spec regions[] = {{.name = "pair", .size = sizeof(pair_area)},
+                                      {.name = "scratch", .size = 4096, .private_memory = true}};
+    const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"pf", "ping", 5, "far", 1}};
+    const lx_system_spec spec = {components, 3, regions, 2, channels, 2};
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), 0);
+    bool shared = sys.pids[0] == sys.pids[2] && sys.pids[0] != sys.pids[1];
+    bool local = sys.channel_fds[0][0] < 0 && sys.channel_fds[0][1] < 0 && sys.channel_fds[1][0] >= 0;
+    lx_exit_report report;
+    bool ended = lx_system_wait(&sys, 30000, &report);
+    pair_area *a = lx_system_region(&sys, "pair", NULL);
+    pair_area seen = {a->ping_count, a->pong_count, a->far_count, a->errors};
+    lx_system_stop(&sys, 2000);
+    CHECK(shared);
+    CHECK(local);
+    CHECK(ended);
+    CHECK_MSG(strcmp(report.component, "both") == 0, "report names %s", report.component);
+    CHECK_MSG(!report.signaled && report.code == 0, "signaled %d code %d", report.signaled, report.code);
+    CHECK_EQ(seen.errors, 0);
+    CHECK_EQ(seen.ping_count, ROUNDS);
+    CHECK_EQ(seen.pong_count, ROUNDS);
+    CHECK_EQ(seen.far_count, 1);
+    CHECK(sys.exits[2].component && strcmp(sys.exits[2].component, "pong") == 0 && sys.exits[2].code == 0);
+    CHECK(!sys.exits[1].signaled && sys.exits[1].code == 0);
+}
+
+TEST(only_function_components_share_a_process)
+{
+    static char *argv[] = {"/bin/true", NULL};
+    const lx_component_spec components[] = {
+        {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
+        {.name = "b", .argv = argv, .process = "p"},
+    };
+    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0};
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), -1);
+    const lx_component_spec with_host[] = {
+        {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
+        {.name = "host", .process = "p"},
+    };
+    const lx_system_spec spec2 = {with_host, 2, NULL, 0, NULL, 0};
+    CHECK_EQ(lx_system_start(&sys, &spec2), -1);
 }
 
 TEST(crashing_component_is_reported_and_rest_stopped)
