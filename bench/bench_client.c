@@ -25,11 +25,12 @@ uint64_t bench_rand(uint64_t *state)
     return x;
 }
 
-void bench_system_start(fs_system *sys, const char *image, const blk_device_model *model, uint32_t clients,
-                        uint64_t data_bytes, uint64_t share_bytes)
+void bench_system_start(fs_system *sys, const char *image, fs_system_layout layout, const blk_device_model *model,
+                        uint32_t clients, uint64_t data_bytes, uint64_t share_bytes)
 {
     fs_system_options o = {
         .image_path = image,
+        .layout = layout,
         .clients = clients,
         .data_bytes = data_bytes,
         .share_bytes = share_bytes,

@@ -28,10 +28,11 @@ typedef struct bench_conn {
 double bench_now(void);
 uint64_t bench_rand(uint64_t *state);   /* xorshift64; state must not be 0 */
 
-/* Start the driver and server on image with the given model (NULL: none), `clients`
- * endpoints and a block data region of data_bytes (0: the default). Exits on failure. */
-void bench_system_start(fs_system *sys, const char *image, const blk_device_model *model, uint32_t clients,
-                        uint64_t data_bytes, uint64_t share_bytes);
+/* Start the driver and server on image in `layout` with the given model (NULL: none),
+ * `clients` endpoints and a block data region of data_bytes (0: the default). Exits on
+ * failure. */
+void bench_system_start(fs_system *sys, const char *image, fs_system_layout layout, const blk_device_model *model,
+                        uint32_t clients, uint64_t data_bytes, uint64_t share_bytes);
 /* CPU time (user + system) of one of the system's processes, in seconds. */
 double bench_process_cpu_s(const fs_system *sys, int component);
 
