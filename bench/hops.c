@@ -151,7 +151,7 @@ static void measure(const char *layout, io_work *w, uint32_t depth, double secon
 static const struct {
     const char *name;
     fs_system_layout layout;
-} all_layouts[] = {{"processes", FS_SYSTEM_PROCESSES}, {"shared", FS_SYSTEM_SHARED}};
+} all_layouts[] = {{"processes", FS_SYSTEM_PROCESSES}, {"shared", FS_SYSTEM_SHARED}, {"hosted", FS_SYSTEM_HOSTED}};
 
 int main(int argc, char **argv)
 {

@@ -91,16 +91,18 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     memcpy(s->regions, regions, sizeof regions);
 
-    const char *process = o->layout == FS_SYSTEM_SHARED ? "fs_server+blk_driver" : NULL;
+    const char *process = o->layout == FS_SYSTEM_PROCESSES ? NULL : "fs_server+blk_driver";
+    bool hosted = o->layout == FS_SYSTEM_HOSTED;
     s->components[0] = (lx_component_spec){
         .name = "blk_driver",
-        .entry = {driver_init, blk_driver_component_notified},
+        .entry = {hosted ? blk_driver_component_init : driver_init, blk_driver_component_notified,
+                  blk_driver_component_fini},
         .regions = driver_regions,
         .process = process,
     };
     s->components[1] = (lx_component_spec){
         .name = "fs_server",
-        .entry = {server_init, fs_component_notified},
+        .entry = {hosted ? fs_component_init : server_init, fs_component_notified, NULL},
         .regions = server_regions,
         .process = process,
     };
@@ -118,6 +120,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         .region_count = AF_ARRAY_LEN(regions),
         .channels = s->channels,
         .channel_count = 1 + clients,
+        .launcher_process = hosted ? process : NULL,
     };
     if (lx_system_start(&s->sys, &s->spec) != 0)
         return -1;

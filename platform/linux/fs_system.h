@@ -1,16 +1,18 @@
 /* fs_system: asyncfat on Linux — the io_uring block driver and the file-system server —
  * with the calling process as the client (the launcher's host component), for the
  * asyncfat command, the FUSE mount, tests and benchmarks. The layout says where the two
- * run: by default in one process and one thread, where a notification between them is a
- * deferred call; or each in a process of its own, as on Microkit, with an eventfd hop
- * for every notification.
+ * run: in one thread, where a notification between them is a deferred call, either in a
+ * process of their own (the default) or on a thread of the calling process (no process
+ * to start: a short command's fixed cost); or each in a process of its own, as on
+ * Microkit, with an eventfd hop for every notification.
  *
  * Client i talks to the server through its queues and share region (mapped here too) and
  * two eventfds: write 1 to notify_fd after queueing commands; wait_fd becomes readable
  * when the server has published completions (read it to clear it).
  *
- * Both component processes ignore SIGINT, so a Ctrl-C reaches only the client, which can
- * DEINITIALISE (the server unmounts cleanly) before fs_system_stop.
+ * The component processes ignore SIGINT (the hosted thread blocks every signal), so a
+ * Ctrl-C reaches only the client, which can DEINITIALISE (the server unmounts cleanly)
+ * before fs_system_stop.
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_FS_SYSTEM_H
 #define ASYNCFAT_PLATFORM_LINUX_FS_SYSTEM_H
@@ -25,6 +27,7 @@
 typedef enum fs_system_layout {
     FS_SYSTEM_SHARED,           /* driver and server in one process, one thread */
     FS_SYSTEM_PROCESSES,        /* driver and server each in a process of its own */
+    FS_SYSTEM_HOSTED,           /* driver and server on one thread of this process */
 } fs_system_layout;
 
 typedef struct fs_system_options {

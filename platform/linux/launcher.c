@@ -56,15 +56,26 @@ static int place_in_process(const lx_system_spec *spec, unsigned i)
     return place;
 }
 
-/* Only function components share a process, and no more than one loop holds. */
+/* Only function components share a process, and no more than one loop holds; the
+ * launcher's process, if named, is one of theirs. */
 static bool valid_processes(const lx_system_spec *spec)
 {
+    bool launcher_found = !spec->launcher_process;
     for (unsigned i = 0; i < spec->component_count; i++) {
         const lx_component_spec *c = &spec->components[i];
         if (c->process && (!c->entry.init || place_in_process(spec, i) >= (int)LX_LOOP_MAX_COMPONENTS))
             return false;
+        if (c->process && spec->launcher_process && strcmp(c->process, spec->launcher_process) == 0)
+            launcher_found = true;
     }
-    return true;
+    return launcher_found;
+}
+
+/* Does component i run on the launcher's thread? */
+static bool in_launcher(const lx_system_spec *spec, unsigned i)
+{
+    const char *process = spec->components[i].process;
+    return process && spec->launcher_process && strcmp(process, spec->launcher_process) == 0;
 }
 
 static bool copy_name(char *dst, const char *src)
@@ -78,6 +89,13 @@ static bool copy_name(char *dst, const char *src)
 
 static void release(lx_system *sys)
 {
+    if (sys->loop_stop_fd >= 0)
+        close(sys->loop_stop_fd);
+    if (sys->loop_done_fd >= 0)
+        close(sys->loop_done_fd);
+    sys->loop_stop_fd = sys->loop_done_fd = -1;
+    free(sys->loop_envs);
+    sys->loop_envs = NULL;
     for (unsigned i = 0; i < LX_MAX_REGIONS; i++) {
         /* (A window's pages go with its region's: unmapping them twice is harmless.) */
         if (sys->regions[i].base)
@@ -248,10 +266,52 @@ static AF_NORETURN void run_child(lx_system *sys, unsigned index, pid_t launcher
     _exit(127);
 }
 
+static void *launcher_loop(void *arg)
+{
+    lx_system *sys = arg;
+    const lx_system_spec *spec = sys->spec;
+    lx_component_env *list[LX_LOOP_MAX_COMPONENTS];
+    lx_component_entry entries[LX_LOOP_MAX_COMPONENTS];
+    unsigned n = 0;
+    for (unsigned i = 0; i < spec->component_count; i++)
+        if (in_launcher(spec, i)) {
+            list[n] = &sys->loop_envs[n];
+            entries[n++] = spec->components[i].entry;
+        }
+    sys->loop_status = lx_components_run(list, entries, n, sys->loop_stop_fd);
+    uint64_t one = 1;
+    if (write(sys->loop_done_fd, &one, sizeof one) != sizeof one)
+        sys->loop_status = 1;
+    return NULL;
+}
+
+/* The launcher's own process: its components' environments, then its thread, with every
+ * signal blocked (they are for the launcher's other threads). */
+static bool start_launcher_loop(lx_system *sys)
+{
+    const lx_system_spec *spec = sys->spec;
+    sys->loop_envs = calloc(LX_LOOP_MAX_COMPONENTS, sizeof *sys->loop_envs);
+    sys->loop_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    sys->loop_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!sys->loop_envs || sys->loop_stop_fd < 0 || sys->loop_done_fd < 0)
+        return false;
+    unsigned n = 0;
+    for (unsigned i = 0; i < spec->component_count; i++)
+        if (in_launcher(spec, i) && !component_env(sys, i, &sys->loop_envs[n++]))
+            return false;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    sys->loop_running = pthread_create(&sys->loop_thread, NULL, launcher_loop, sys) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return sys->loop_running;
+}
+
 int lx_system_start(lx_system *sys, const lx_system_spec *spec)
 {
     memset(sys, 0, sizeof *sys);
     sys->spec = spec;
+    sys->loop_stop_fd = sys->loop_done_fd = -1;
     for (unsigned i = 0; i < LX_MAX_REGIONS; i++)
         sys->regions[i].fd = -1;
     for (unsigned i = 0; i < LX_MAX_CHANNELS; i++)
@@ -274,7 +334,7 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
     sigprocmask(SIG_BLOCK, &term, &old_mask);
     int status = 0;
     for (unsigned i = 0; i < spec->component_count && status == 0; i++) {
-        if (lx_component_is_host(&spec->components[i]))
+        if (lx_component_is_host(&spec->components[i]) || in_launcher(spec, i))
             continue;
         unsigned leader = process_leader(spec, i);
         if (leader != i) {
@@ -294,6 +354,10 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
         }
     }
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    if (status == 0 && spec->launcher_process && !start_launcher_loop(sys)) {
+        fprintf(stderr, "launcher: cannot start the launcher's own loop\n");
+        status = -1;
+    }
     if (status != 0)
         lx_system_stop(sys, 0);
     return status;
@@ -323,9 +387,40 @@ static void record_exit(lx_system *sys, unsigned leader, int status)
 
 static bool is_leader(const lx_system *sys, unsigned i) { return process_leader(sys->spec, i) == i; }
 
+/* The launcher's loop has returned: join its thread and report its components. Returns
+ * the first one's index, or -1 if it is still running. */
+static int reap_launcher_loop(lx_system *sys, bool wait)
+{
+    uint64_t count;
+    if (!sys->loop_running)
+        return -1;
+    if (wait) {
+        struct pollfd p = {.fd = sys->loop_done_fd, .events = POLLIN};
+        while (poll(&p, 1, -1) < 0 && errno == EINTR)
+            ;
+    }
+    if (read(sys->loop_done_fd, &count, sizeof count) != sizeof count)
+        return -1;
+    pthread_join(sys->loop_thread, NULL);
+    sys->loop_running = false;
+    int first = -1;
+    for (unsigned i = 0; i < sys->spec->component_count; i++) {
+        if (!in_launcher(sys->spec, i))
+            continue;
+        sys->exits[i] = (lx_exit_report){sys->spec->components[i].name, getpid(), false, sys->loop_status};
+        if (first < 0)
+            first = (int)i;
+    }
+    sys->exits[first].component = sys->spec->launcher_process;
+    return first;
+}
+
 /* Reap one ended process without blocking; returns its first component's index or -1. */
 static int reap_one(lx_system *sys)
 {
+    int loop = reap_launcher_loop(sys, false);
+    if (loop >= 0)
+        return loop;
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
         int status;
         if (sys->pids[i] > 0 && is_leader(sys, i) && waitpid(sys->pids[i], &status, WNOHANG) == sys->pids[i]) {
@@ -345,6 +440,8 @@ static uint64_t now_ms(void)
 
 static bool any_running(const lx_system *sys)
 {
+    if (sys->loop_running)
+        return true;
     for (unsigned i = 0; i < sys->spec->component_count; i++)
         if (sys->pids[i] > 0)
             return true;
@@ -356,9 +453,11 @@ static bool any_running(const lx_system *sys)
  * one (pidfd_open failed: an old kernel) falls back to waking every millisecond. */
 static void sleep_for_exit(const lx_system *sys, uint64_t deadline, bool forever)
 {
-    struct pollfd fds[LX_MAX_COMPONENTS];
+    struct pollfd fds[LX_MAX_COMPONENTS + 1];
     nfds_t n = 0;
     bool all = true;
+    if (sys->loop_running)
+        fds[n++] = (struct pollfd){.fd = sys->loop_done_fd, .events = POLLIN};
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
         if (sys->pids[i] <= 0 || !is_leader(sys, i))
             continue;
@@ -395,6 +494,9 @@ bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report)
 
 void lx_system_stop(lx_system *sys, int grace_ms)
 {
+    uint64_t one = 1;
+    if (sys->loop_running && write(sys->loop_stop_fd, &one, sizeof one) != sizeof one)
+        perror("launcher: stopping its own loop");
     for (unsigned i = 0; i < sys->spec->component_count; i++)
         if (sys->pids[i] > 0 && is_leader(sys, i))
             kill(sys->pids[i], SIGTERM);
@@ -409,6 +511,8 @@ void lx_system_stop(lx_system *sys, int grace_ms)
             if (waitpid(sys->pids[i], &status, 0) == sys->pids[i])
                 record_exit(sys, i, status);
         }
+    /* A thread cannot be killed: it stops when its loop next looks at the stop fd. */
+    reap_launcher_loop(sys, true);
     release(sys);
 }
 

@@ -4,21 +4,26 @@
  * windows of another region's memfd). A component is either a function pair in the
  * launcher's binary (forked) or a program (forked and exec'd, finding its environment in
  * LX_COMPONENT_ENV). Each runs in a process of its own, unless function components name
- * the same `process`: then they share one process and one thread (runtime.h). Each channel
- * joins two components, each with its own channel number: through a pair of eventfds, or,
+ * the same `process`: then they share one process and one thread (runtime.h). The process
+ * the description names launcher_process is the launcher's own: its components run on a
+ * thread that lx_system_start starts (after forking the others) and lx_system_stop ends,
+ * with every signal blocked, so the launcher's threads go on as clients. Each channel joins
+ * two components, each with its own channel number: through a pair of eventfds, or,
  * between two components of one process, as a deferred call with no file descriptor. Which
  * components share a process is the system's choice; their code is the same either way.
  * The launcher maps every region too, so a test can look inside.
  *
- * When a process ends, lx_system_wait reports it (exit status or signal); lx_system_stop
- * sends SIGTERM to the rest, waits, and kills what is left. Both sleep on pidfds, so they
- * return as soon as a process ends.
+ * When a process ends (the launcher's thread: when its loop returns), lx_system_wait
+ * reports it (exit status or signal); lx_system_stop sends SIGTERM to the rest (asks the
+ * thread to stop), waits, and kills what is left. Both sleep on pidfds (and an eventfd for
+ * the thread), so they return as soon as a process ends.
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
 #define ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
 
 #include "platform/linux/runtime.h"
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #define LX_MAX_COMPONENTS 16u
@@ -68,6 +73,7 @@ typedef struct lx_system_spec {
     unsigned region_count;
     const lx_channel_spec *channels;
     unsigned channel_count;
+    const char *launcher_process;   /* a `process` run on a thread of the launcher; NULL: none */
 } lx_system_spec;
 
 typedef struct lx_exit_report {
@@ -86,6 +92,12 @@ typedef struct lx_system {
     lx_exit_report exits[LX_MAX_COMPONENTS]; /* each component's, its process's status */
     int channel_fds[LX_MAX_CHANNELS][2]; /* [0]: a notifies b, [1]: b notifies a; -1 for a
                                             channel inside one process */
+    /* the launcher process's loop (spec->launcher_process) */
+    pthread_t loop_thread;
+    bool loop_running;              /* started, not yet joined */
+    int loop_stop_fd, loop_done_fd; /* eventfds: ask the loop to stop; it has returned */
+    int loop_status;                /* what the loop returned */
+    lx_component_env *loop_envs;
 } lx_system;
 
 /* Create the regions and channels and start every component. Returns 0, or -1 (with a

@@ -183,6 +183,12 @@ static void *map_private(size_t size)
     return start;
 }
 
+static void unmap_private(void *base, size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    munmap(base, (size + huge - 1) & ~(huge - 1));
+}
+
 /* Another region of env whose memfd range strictly holds region i's (a window), or -1. */
 static int region_holding(const lx_component_env *env, unsigned i)
 {
@@ -320,6 +326,34 @@ static bool loop_setup(lx_loop *loop, int stop_fd)
     return true;
 }
 
+/* A loop on a thread of a process that goes on gives back the private memory it mapped
+ * (each region once: components of the loop share it). */
+static void release_private_regions(lx_loop *loop)
+{
+    for (unsigned k = 0; k < loop->count; k++) {
+        lx_component_env *env = loop->components[k].env;
+        for (unsigned i = 0; i < env->region_count; i++) {
+            lx_region *r = &env->regions[i];
+            if (r->fd >= 0 || !r->base)
+                continue;
+            bool first = true;
+            for (unsigned j = 0; j < k && first; j++) {
+                const lx_component_env *other = loop->components[j].env;
+                for (unsigned q = 0; q < other->region_count; q++)
+                    first = first && other->regions[q].base != r->base;
+            }
+            if (first)
+                unmap_private(r->base, r->size);
+        }
+    }
+    for (unsigned k = 0; k < loop->count; k++) {
+        lx_component_env *env = loop->components[k].env;
+        for (unsigned i = 0; i < env->region_count; i++)
+            if (env->regions[i].fd < 0)
+                env->regions[i].base = NULL;
+    }
+}
+
 int lx_components_run(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count,
                       int stop_fd)
 {
@@ -359,6 +393,14 @@ int lx_components_run(lx_component_env *const *envs, const lx_component_entry *e
         close(loop.epoll_fd);
     if (loop.signal_fd >= 0)
         close(loop.signal_fd);
+    if (stop_fd >= 0) {
+        for (unsigned k = count; k-- > 0;) {
+            loop.running = k;
+            if (entries[k].fini)
+                entries[k].fini();
+        }
+        release_private_regions(&loop);
+    }
     this_loop = NULL;
     return status;
 }

@@ -57,6 +57,10 @@ typedef struct lx_component_env {
 typedef struct lx_component_entry {
     void (*init)(void);
     void (*notified)(unsigned channel);
+    /* Optional, Linux only: a loop on a thread of a process that goes on (stop_fd given)
+     * calls it when it ends, so the component gives back what init took (file
+     * descriptors, memory); a process of its own just exits. */
+    void (*fini)(void);
 } lx_component_entry;
 
 #define LX_LOOP_MAX_COMPONENTS 8u

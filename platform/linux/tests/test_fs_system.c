@@ -22,8 +22,8 @@ typedef struct client {
     fs_queue_end commands, completions;
 } client;
 
-static const fs_system_layout layouts[] = {FS_SYSTEM_SHARED, FS_SYSTEM_PROCESSES};
-static const char *const layout_names[] = {"shared", "processes"};
+static const fs_system_layout layouts[] = {FS_SYSTEM_SHARED, FS_SYSTEM_PROCESSES, FS_SYSTEM_HOSTED};
+static const char *const layout_names[] = {"shared", "processes", "hosted"};
 
 static void client_init(client *c, fs_system_client *ep)
 {
@@ -201,7 +201,7 @@ TEST(a_killed_server_is_reported_by_its_process)
     char image[600];
     snprintf(image, sizeof image, "%s/killed.img", test_tmpdir());
     static const char *const names[] = {"fs_server+blk_driver", "fs_server"};
-    for (unsigned l = 0; l < AF_ARRAY_LEN(layouts); l++) {
+    for (unsigned l = 0; l < 2; l++) { /* the layouts with a server process to kill */
         CHECK(make_image(image));
         fs_system s;
         fs_system_options o = {.image_path = image, .layout = layouts[l], .data_bytes = 24u << 20};
@@ -209,7 +209,8 @@ TEST(a_killed_server_is_reported_by_its_process)
         client c;
         client_init(&c, &s.clients[0]);
         bool mounted = call(&c, FS_CMD_INITIALISE, NULL).status == FS_STATUS_SUCCESS;
-        kill(s.sys.pids[1], SIGKILL);
+        if (s.sys.pids[1] > 0)
+            kill(s.sys.pids[1], SIGKILL);
         char why[160] = "";
         bool failed = false;
         for (int i = 0; i < 2000 && !failed; i++) {

@@ -1,7 +1,8 @@
 /* The Linux component runtime and launcher: a three-component system (two forked function
  * components and one exec'd program) playing ping-pong over a channel and a shared
  * region; two components sharing a process, whose notifications are deferred calls, never
- * nested, each component seeing its own channels, and a third in its own process; a
+ * nested, each component seeing its own channels, and a third in its own process; the
+ * launcher's own process run on a thread beside its client; a
  * component that crashes or fails is reported and the rest shut down cleanly;
  * the environment encoding round-trips; fiber stacks from the guarded arena work, and an
  * overflow hits the guard page (SIGSEGV) in a child. */
@@ -10,6 +11,7 @@
 #include "platform/linux/stack_alloc.h"
 #include "tests/harness.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +76,9 @@ __attribute__((constructor)) static void run_as_component_if_launched(void)
     static lx_component_env env;
     if (!lx_component_env_decode(&env, text))
         _exit(125);
-    lx_component_entry entry = {idle_init, idle_notified};
+    lx_component_entry entry = {idle_init, idle_notified, NULL};
     if (strcmp(env.name, "pong") == 0)
-        entry = (lx_component_entry){pong_init, pong_notified};
+        entry = (lx_component_entry){pong_init, pong_notified, NULL};
     _exit(lx_component_run(&env, entry));
 }
 
@@ -96,7 +98,7 @@ TEST(pingpong_three_components_exec_and_fork)
     };
     const lx_region_spec regions[] = {{.name = "pingpong", .size = sizeof(pingpong_area)}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"spare", "idle", 0, "ping", 4}};
-    const lx_system_spec spec = {components, 3, regions, 1, channels, 2};
+    const lx_system_spec spec = {components, 3, regions, 1, channels, 2, NULL};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -214,7 +216,7 @@ TEST(components_sharing_a_process_notify_by_deferred_calls)
     const lx_region_spec regions[] = {{.name = "pair", .size = sizeof(pair_area)},
                                       {.name = "scratch", .size = 4096, .private_memory = true}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"pf", "ping", 5, "far", 1}};
-    const lx_system_spec spec = {components, 3, regions, 2, channels, 2};
+    const lx_system_spec spec = {components, 3, regions, 2, channels, 2, NULL};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     bool shared = sys.pids[0] == sys.pids[2] && sys.pids[0] != sys.pids[1];
@@ -237,6 +239,75 @@ TEST(components_sharing_a_process_notify_by_deferred_calls)
     CHECK(!sys.exits[1].signaled && sys.exits[1].code == 0);
 }
 
+/* ---- components on a thread of the launcher ------------------------------------------------- */
+
+static void here_notified(unsigned channel)
+{
+    pair_area *a = pair();
+    if (channel == 5) { /* far answered: ask the host */
+        component_notify(7);
+    } else if (channel == 7) { /* the host answered */
+        lx_runtime_stop(a->far_count == 1 && a->errors == 0 ? 21 : 22);
+    } else {
+        pair_ping_notified(channel);
+    }
+}
+
+TEST(the_launchers_own_process_runs_on_a_thread)
+{
+    static const char *const ping_regions[] = {"pair", "scratch", NULL};
+    static const char *const far_regions[] = {"pair", NULL};
+    const lx_component_spec components[] = {
+        {.name = "ping", .entry = {pair_ping_init, here_notified, NULL}, .regions = ping_regions, .process = "here"},
+        {.name = "far", .entry = {idle_init, far_notified, NULL}, .regions = far_regions},
+        {.name = "pong", .entry = {pair_pong_init, pair_pong_notified, NULL}, .regions = ping_regions,
+         .process = "here"},
+        {.name = "host"},
+    };
+    const lx_region_spec regions[] = {{.name = "pair", .size = sizeof(pair_area)},
+                                      {.name = "scratch", .size = 4096, .private_memory = true}};
+    const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"pf", "ping", 5, "far", 1},
+                                        {"ph", "ping", 7, "host", 0}};
+    const lx_system_spec spec = {components, 4, regions, 2, channels, 3, "here"};
+    pair_depth = 0;
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), 0);
+    bool placed = sys.pids[0] == 0 && sys.pids[2] == 0 && sys.pids[1] > 0;
+    /* the host is a client on this thread: answer ping once it asks */
+    lx_component_env host;
+    bool answered = false;
+    if (lx_system_host_env(&sys, "host", &host)) {
+        struct pollfd p = {.fd = host.channels[0].wait_fd, .events = POLLIN};
+        uint64_t one = 1, count;
+        answered = poll(&p, 1, 30000) == 1 && read(p.fd, &count, sizeof count) == sizeof count &&
+                   write(host.channels[0].notify_fd, &one, sizeof one) == sizeof one;
+    }
+    lx_exit_report report;
+    bool ended = lx_system_wait(&sys, 30000, &report);
+    pair_area *a = lx_system_region(&sys, "pair", NULL);
+    pair_area seen = {a->ping_count, a->pong_count, a->far_count, a->errors};
+    lx_system_stop(&sys, 2000);
+    CHECK(placed);
+    CHECK(answered);
+    CHECK(ended);
+    CHECK_MSG(strcmp(report.component, "here") == 0, "report names %s", report.component);
+    CHECK_EQ(report.pid, getpid());
+    CHECK_MSG(!report.signaled && report.code == 21, "signaled %d code %d", report.signaled, report.code);
+    CHECK_EQ(seen.ping_count, ROUNDS);
+    CHECK_EQ(seen.far_count, 1);
+    CHECK(!sys.exits[1].signaled && sys.exits[1].code == 0);
+    /* a loop that is still running when the system stops leaves cleanly */
+    const lx_component_spec idle[] = {{.name = "i", .entry = {idle_init, idle_notified, NULL}, .process = "here"}};
+    const lx_system_spec idle_spec = {idle, 1, NULL, 0, NULL, 0, "here"};
+    CHECK_EQ(lx_system_start(&sys, &idle_spec), 0);
+    CHECK(!lx_system_wait(&sys, 50, &report));
+    lx_system_stop(&sys, 2000);
+    CHECK(sys.exits[0].component && !sys.exits[0].signaled && sys.exits[0].code == 0);
+    /* the launcher's process must be one of the description's */
+    const lx_system_spec nowhere = {idle, 1, NULL, 0, NULL, 0, "elsewhere"};
+    CHECK_EQ(lx_system_start(&sys, &nowhere), -1);
+}
+
 TEST(only_function_components_share_a_process)
 {
     static char *argv[] = {"/bin/true", NULL};
@@ -244,14 +315,14 @@ TEST(only_function_components_share_a_process)
         {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
         {.name = "b", .argv = argv, .process = "p"},
     };
-    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0};
+    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0, NULL};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), -1);
     const lx_component_spec with_host[] = {
         {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
         {.name = "host", .process = "p"},
     };
-    const lx_system_spec spec2 = {with_host, 2, NULL, 0, NULL, 0};
+    const lx_system_spec spec2 = {with_host, 2, NULL, 0, NULL, 0, NULL};
     CHECK_EQ(lx_system_start(&sys, &spec2), -1);
 }
 
@@ -263,7 +334,7 @@ TEST(crashing_component_is_reported_and_rest_stopped)
         {.name = "other", .entry = {idle_init, idle_notified}},
     };
     const lx_channel_spec channels[] = {{"link", "survivor", 1, "crasher", 1}};
-    const lx_system_spec spec = {components, 3, NULL, 0, channels, 1};
+    const lx_system_spec spec = {components, 3, NULL, 0, channels, 1, NULL};
     lx_exit_report first;
     CHECK_EQ(lx_system_run(&spec, 30000, &first), 1);
     CHECK(first.component && strcmp(first.component, "crasher") == 0);
@@ -277,7 +348,7 @@ TEST(failing_component_status_is_reported)
         {.name = "fails", .entry = {fail_init, idle_notified}},
         {.name = "waits", .entry = {idle_init, idle_notified}},
     };
-    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0};
+    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0, NULL};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -294,11 +365,11 @@ TEST(bad_descriptions_are_refused)
 {
     const lx_component_spec components[] = {{.name = "a", .entry = {idle_init, idle_notified}}};
     const lx_channel_spec to_nobody[] = {{"c", "a", 1, "nobody", 1}};
-    const lx_system_spec spec = {components, 1, NULL, 0, to_nobody, 1};
+    const lx_system_spec spec = {components, 1, NULL, 0, to_nobody, 1, NULL};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), -1);
     const lx_region_spec bad_name[] = {{.name = "has;semicolon", .size = 4096}};
-    const lx_system_spec spec2 = {components, 1, bad_name, 1, NULL, 0};
+    const lx_system_spec spec2 = {components, 1, bad_name, 1, NULL, 0, NULL};
     CHECK_EQ(lx_system_start(&sys, &spec2), -1);
 }
 
@@ -329,7 +400,7 @@ TEST(window_regions_lie_inside_their_region)
         {.name = "big", .size = 16384},
         {.name = "win", .size = 4096, .within = "big", .offset = 8192},
     };
-    const lx_system_spec spec = {components, 2, regions, 2, NULL, 0};
+    const lx_system_spec spec = {components, 2, regions, 2, NULL, 0, NULL};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -349,7 +420,7 @@ TEST(window_regions_lie_inside_their_region)
         {{.name = "big", .size = 16384, .private_memory = true}, {.name = "win", .size = 4096, .within = "big"}},
     };
     for (unsigned i = 0; i < AF_ARRAY_LEN(bad); i++) {
-        const lx_system_spec b = {components, 1, bad[i], 2, NULL, 0};
+        const lx_system_spec b = {components, 1, bad[i], 2, NULL, 0, NULL};
         CHECK_EQ(lx_system_start(&sys, &b), -1);
     }
 }
