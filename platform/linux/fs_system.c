@@ -11,6 +11,9 @@
 
 #define HOST "client"
 
+/* This process hosts a system (FS_SYSTEM_HOSTED) now. */
+static bool hosting;
+
 static void driver_init(void)
 {
     signal(SIGINT, SIG_IGN);
@@ -91,8 +94,9 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     memcpy(s->regions, regions, sizeof regions);
 
-    const char *process = o->layout == FS_SYSTEM_PROCESSES ? NULL : "fs_server+blk_driver";
-    bool hosted = o->layout == FS_SYSTEM_HOSTED;
+    s->layout = o->layout == FS_SYSTEM_HOSTED && hosting ? FS_SYSTEM_SHARED : o->layout;
+    const char *process = s->layout == FS_SYSTEM_PROCESSES ? NULL : "fs_server+blk_driver";
+    bool hosted = s->layout == FS_SYSTEM_HOSTED;
     s->components[0] = (lx_component_spec){
         .name = "blk_driver",
         .entry = {hosted ? blk_driver_component_init : driver_init, blk_driver_component_notified,
@@ -124,6 +128,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     if (lx_system_start(&s->sys, &s->spec) != 0)
         return -1;
+    hosting |= hosted;
 
     static lx_component_env env;
     size_t cmd_size, share_size;
@@ -163,6 +168,8 @@ bool fs_system_failed(fs_system *s, char *why, size_t why_size)
 int fs_system_stop(fs_system *s, int grace_ms)
 {
     lx_system_stop(&s->sys, grace_ms);
+    if (s->layout == FS_SYSTEM_HOSTED)
+        hosting = false;
     for (unsigned i = 0; i < s->spec.component_count; i++) {
         const lx_exit_report *r = &s->sys.exits[i];
         if (r->component && !r->signaled && r->code != 0)

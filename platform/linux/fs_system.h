@@ -24,10 +24,12 @@
 #define FS_SYSTEM_MAX_CLIENTS 32u
 
 /* Where the components run. */
+/* The components keep their state in static storage, so a process hosts one system at
+ * a time: a second one asked for while one is hosted runs as FS_SYSTEM_SHARED. */
 typedef enum fs_system_layout {
+    FS_SYSTEM_HOSTED,           /* driver and server on one thread of this process */
     FS_SYSTEM_SHARED,           /* driver and server in one process, one thread */
     FS_SYSTEM_PROCESSES,        /* driver and server each in a process of its own */
-    FS_SYSTEM_HOSTED,           /* driver and server on one thread of this process */
 } fs_system_layout;
 
 typedef struct fs_system_options {
@@ -62,6 +64,7 @@ typedef struct fs_system {
     char channel_names[FS_SYSTEM_MAX_CLIENTS][32];
     uint32_t client_count;
     fs_system_client clients[FS_SYSTEM_MAX_CLIENTS];
+    fs_system_layout layout;    /* the one it runs in */
 } fs_system;
 
 /* Start the driver and the server on the image. Returns 0, or -1 with a message on

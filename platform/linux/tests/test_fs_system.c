@@ -1,8 +1,9 @@
-/* fs_system in each layout (driver and server in one process and thread, or each in its
- * own): the real driver and server on an image made by mkfs.fat, driven over the protocol
+/* fs_system in each layout (driver and server on a thread of this process, in a process
+ * of their own, or each in its own): the real driver and server on an image made by mkfs.fat, driven over the protocol
  * by a small client in this process: files written and read back with several requests in
- * flight, stat, remove, a clean unmount that fsck.fat accepts; and a server process killed
- * under the client is reported, by the process's name. */
+ * flight, stat, remove, a clean unmount that fsck.fat accepts; a server process killed
+ * under the client is reported, by the process's name; and a second system asked to be
+ * hosted while one is runs in a process of its own. */
 #include "platform/linux/fs_system.h"
 #include "tests/harness.h"
 
@@ -225,4 +226,41 @@ TEST(a_killed_server_is_reported_by_its_process)
                   layout_names[l], why);
         CHECK_EQ(stopped, -1);
     }
+}
+
+TEST(a_process_hosts_one_system_at_a_time)
+{
+    if (!have_tools()) {
+        printf("SKIP a_process_hosts_one_system_at_a_time: dosfstools not installed\n");
+        return;
+    }
+    char image[2][600];
+    fs_system s[3];
+    for (int i = 0; i < 2; i++) {
+        snprintf(image[i], sizeof image[i], "%s/two%d.img", test_tmpdir(), i);
+        CHECK(make_image(image[i]));
+    }
+    bool ok = true;
+    fs_system_layout placed[3];
+    for (int i = 0; i < 2; i++) {
+        fs_system_options o = {.image_path = image[i], .layout = FS_SYSTEM_HOSTED, .data_bytes = 24u << 20};
+        CHECK(fs_system_start(&s[i], &o) == 0);
+        placed[i] = s[i].layout;
+    }
+    for (int i = 0; i < 2; i++) {
+        client c;
+        client_init(&c, &s[i].clients[0]);
+        ok = ok && call(&c, FS_CMD_INITIALISE, NULL).status == FS_STATUS_SUCCESS &&
+             call(&c, FS_CMD_DEINITIALISE, NULL).status == FS_STATUS_SUCCESS;
+    }
+    int stopped = fs_system_stop(&s[0], 5000) | fs_system_stop(&s[1], 5000);
+    fs_system_options o = {.image_path = image[0], .layout = FS_SYSTEM_HOSTED, .data_bytes = 24u << 20};
+    CHECK(fs_system_start(&s[2], &o) == 0);
+    placed[2] = s[2].layout;
+    CHECK_EQ(fs_system_stop(&s[2], 5000), 0);
+    CHECK(ok);
+    CHECK_EQ(stopped, 0);
+    CHECK_EQ(placed[0], FS_SYSTEM_HOSTED);
+    CHECK_EQ(placed[1], FS_SYSTEM_SHARED);
+    CHECK_EQ(placed[2], FS_SYSTEM_HOSTED);
 }
