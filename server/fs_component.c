@@ -5,11 +5,7 @@
 #include "platform/component.h"
 #include "server/server.h"
 
-static fp_pool pool;
-static fp_task tasks[FS_COMPONENT_FIBERS];
-static blk_client client;
-static blk_request_slot request_slots[BLK_CLIENT_MAX_SLOTS / 64];
-static blk_cache cache;
+static blk_stack stack;
 static fat_volume volume;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
@@ -33,41 +29,20 @@ void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
     buf[n] = '\0';
 }
 
-static uint32_t cache_buffer_count(uint64_t data_bytes)
-{
-    uint64_t staging = (uint64_t)FS_COMPONENT_STAGING_SLOTS * FS_COMPONENT_STAGING_BLOCKS * BLK_TRANSFER_SIZE;
-    if (data_bytes <= staging + 64 * BLK_TRANSFER_SIZE)
-        return 0;
-    return (uint32_t)af_min_u64((data_bytes - staging) / BLK_TRANSFER_SIZE, UINT32_MAX / 2);
-}
+static const blk_stack_options stack_options = {
+    .fibers = FS_COMPONENT_FIBERS,
+    .request_slots = FS_COMPONENT_BLOCK_REQUESTS,
+    .read_ahead_blocks = FS_COMPONENT_READ_AHEAD_BLOCKS,
+};
 
-static uint32_t hash_size_for(uint32_t buffers)
-{
-    uint32_t size = 1;
-    while (size < buffers)
-        size <<= 1;
-    return size;
-}
-
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
-
-/* The arena holds, in order: buffer metadata, hash heads, then the four FAT arenas. */
+/* The arena holds the block stack's metadata, then the four FAT arenas. */
 size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes)
 {
-    uint32_t buffers = cache_buffer_count(data_bytes);
+    blk_stack_layout layout;
+    if (!blk_stack_plan(&stack_options, data_bytes, FS_COMPONENT_BLOCK_REQUESTS, &layout))
+        return 0;
     fat_config cfg = fat_config_defaults();
-    return round16((size_t)buffers * sizeof(blk_buf)) + round16((size_t)hash_size_for(buffers) * sizeof(uint32_t)) +
-           fat_memory_total(&cfg, device_bytes);
-}
-
-static void *carve(uint8_t **cursor, uint8_t *end, size_t bytes)
-{
-    bytes = round16(bytes);
-    if ((size_t)(end - *cursor) < bytes)
-        return NULL;
-    void *p = *cursor;
-    *cursor += bytes;
-    return p;
+    return layout.arena_bytes + fat_memory_total(&cfg, device_bytes);
 }
 
 static void client_notify(void *ctx) { component_notify((unsigned)(uintptr_t)ctx); }
@@ -108,7 +83,11 @@ static void add_clients(void)
  * ALLOCATION_ERROR), so clients learn why instead of waiting forever. */
 static bool serve_without_volume(void)
 {
-    fs_server_config sc = {.pool = &pool};
+    if (fp_slot_count(&stack.pool) == 0) {
+        component_log("server: no fiber pool");
+        return false;
+    }
+    fs_server_config sc = {.pool = &stack.pool};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;
@@ -139,61 +118,37 @@ static bool start(void)
     if (!blk_storage_is_ready(info))
         return false;
 
-    size_t stride, guard;
-    void *stacks = component_fiber_stacks(FS_COMPONENT_FIBERS, FS_COMPONENT_STACK_SIZE, &stride, &guard);
-    fp_config pc = {.tasks = tasks, .slot_count = FS_COMPONENT_FIBERS, .stack_arena = stacks,
-                    .slot_stride = stride, .guard_size = guard};
-    if (!stacks || fp_init(&pool, &pc) != FP_OK) {
-        component_log("server: no memory for fiber stacks");
-        return false;
-    }
-
     /* The block driver derives the same capacity from the same regions. */
     uint32_t capacity = (uint32_t)af_min_u64((req_size - sizeof(blk_req_queue)) / sizeof(blk_request),
                                              (resp_size - sizeof(blk_resp_queue)) / sizeof(blk_response));
-    blk_client_config bc = {
-        .pool = &pool,
+    blk_stack_regions regions = {
         .info = info,
-        .data_region = data,
-        .data_region_size = data_size,
+        .data = data,
+        .data_size = data_size,
+        .cache_bytes = cache_bytes,
         .notify = driver_notify,
-        .slots = request_slots,
-        .slot_count = (uint32_t)af_min_u64(capacity, AF_ARRAY_LEN(request_slots)),
     };
-    blk_queue_init(&bc.queue, req, resp, capacity);
-    if (blk_client_init(&client, &bc) != BLK_OK) {
-        component_log("server: block client setup failed");
+    blk_queue_init(&regions.queue, req, resp, capacity);
+    regions.stacks = component_fiber_stacks(FS_COMPONENT_FIBERS, FS_COMPONENT_STACK_SIZE, &regions.stack_stride,
+                                            &regions.guard_size);
+    blk_stack_layout layout;
+    if (!regions.stacks || !blk_stack_plan(&stack_options, cache_bytes, capacity, &layout) ||
+        blk_stack_init(&stack, &stack_options, &regions, arena, arena_size) != BLK_OK) {
+        component_log("server: the data region, arena or stacks are too small for the block stack");
         return serve_without_volume();
     }
-
-    uint8_t *cursor = arena, *end = arena + arena_size;
-    uint32_t buffers = cache_buffer_count(cache_bytes);
-    uint32_t hash_size = hash_size_for(buffers);
-    blk_cache_config cc = {
-        .client = &client,
-        .buffers_offset = 0,
-        .buffer_count = buffers,
-        .bufs = carve(&cursor, end, (size_t)buffers * sizeof(blk_buf)),
-        .hash_heads = carve(&cursor, end, (size_t)hash_size * sizeof(uint32_t)),
-        .hash_size = hash_size,
-        .staging_offset = (uint64_t)buffers * BLK_TRANSFER_SIZE,
-        .staging_slots = FS_COMPONENT_STAGING_SLOTS,
-        .staging_slot_blocks = FS_COMPONENT_STAGING_BLOCKS,
-        .read_ahead_blocks = FS_COMPONENT_STAGING_BLOCKS,
-    };
-    if (!buffers || !cc.bufs || !cc.hash_heads || blk_cache_init(&cache, &cc) != BLK_OK) {
-        component_log("server: the data region or arena is too small for the cache");
-        return serve_without_volume();
-    }
+    uint8_t *fat_memory = arena + layout.arena_bytes;
 
     /* FAT memory that does not fit leaves the arenas empty: INITIALISE then reports
      * ALLOCATION_ERROR to the client instead of the server failing silently. */
     fat_config fc = fat_config_defaults();
     fc.clock = wall_clock;
     fc.read_only = info->read_only;
-    fat_config_place_memory(&fc, blk_client_capacity_blocks(&client) * BLK_TRANSFER_SIZE, cursor, (size_t)(end - cursor));
+    fat_config_place_memory(&fc, blk_client_capacity_blocks(&stack.client) * BLK_TRANSFER_SIZE, fat_memory,
+                            arena_size - layout.arena_bytes);
 
-    fs_server_config sc = {.pool = &pool, .blk = &client, .cache = &cache, .volume = &volume, .fat_config = fc};
+    fs_server_config sc = {
+        .pool = &stack.pool, .blk = &stack.client, .cache = &stack.cache, .volume = &volume, .fat_config = fc};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;

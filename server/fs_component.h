@@ -10,10 +10,10 @@
  * The number of clients is the command region's size / sizeof(fs_queue) (at most
  * FS_SERVER_MAX_CLIENTS). Channels: "blk_client" to the driver, "fs_client_<i>" to client i.
  * The block queues' capacity is read from the request region's size. The data region
- * holds the cache buffers and FS_COMPONENT_STAGING_SLOTS staging slots of
- * FS_COMPONENT_STAGING_BLOCKS blocks, and, when the system maps the share region as a
- * window at the data region's end, the clients' buffers too: reads then move from the
- * device straight into a client's buffer (the driver must be trusted with them). If the storage info is not ready at init, the server
+ * holds the cache's buffers and staging slots, sized from it (blk_stack), and, when the
+ * system maps the share region as a window at the data region's end, the clients'
+ * buffers too: reads then move from the device straight into a client's buffer (the
+ * driver must be trusted with them). If the storage info is not ready at init, the server
  * starts at the driver's first notification.
  */
 #ifndef ASYNCFAT_SERVER_FS_COMPONENT_H
@@ -25,16 +25,16 @@
 #define FS_COMPONENT_CHANNEL_BLK "blk_client" /* as the block driver component names it */
 #define FS_COMPONENT_FIBERS 64u
 #define FS_COMPONENT_STACK_SIZE (64u * 1024u)
-#define FS_COMPONENT_STAGING_SLOTS 16u
-#define FS_COMPONENT_STAGING_BLOCKS 256u
+#define FS_COMPONENT_READ_AHEAD_BLOCKS 256u /* 1 MiB; less in a small data region (blk_stack) */
+#define FS_COMPONENT_BLOCK_REQUESTS 1024u   /* in flight at most (no more than the queues hold) */
 
 /* The component's entry points (a Microkit build maps component_init/notified to them;
  * on Linux the launcher calls them in the server's process). */
 void fs_component_init(void);
 void fs_component_notified(unsigned channel);
 
-/* Bytes the fs_arena region needs for a device of device_bytes and a data region of
- * data_bytes. */
+/* Bytes the fs_arena region needs for a device of device_bytes and data_bytes of data
+ * region for the cache (without the clients' window); 0 when that cannot hold a cache. */
 size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes);
 
 #define FS_COMPONENT_REGION_COMMANDS "fs_commands"
