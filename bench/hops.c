@@ -14,6 +14,7 @@
 #include "bench/bench_client.h"
 #include "bench/proc_counters.h"
 #include "bench/report/report_work.h"
+#include "blk/blk.h"
 #include "server/fs_component.h"
 
 #include <stdio.h>
@@ -24,7 +25,7 @@
 #define FILES 32u
 #define FILE_BYTES (4u << 20)
 #define CACHE_BYTES (12u << 20)
-#define STAGING_BYTES ((uint64_t)FS_COMPONENT_STAGING_SLOTS * FS_COMPONENT_STAGING_BLOCKS * BLK_TRANSFER_SIZE)
+#define STAGING_BYTES ((uint64_t)BLK_STACK_STAGING_SLOTS * BLK_STACK_STAGING_SLOT_BLOCKS * BLK_TRANSFER_SIZE)
 
 static fs_system sys;
 static bench_conn conn;

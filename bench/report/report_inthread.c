@@ -92,7 +92,7 @@ double inthread_randread(const inthread_job *job)
     memset(&r, 0, sizeof r);
     r.job = job;
     r.rng = 0x9e3779b97f4a7c15ull;
-    r.vol.cache = &f.cache;
+    r.vol.cache = &f.stack.cache;
     r.cfg = fat_config_defaults();
     size_t bytes = fat_memory_total(&r.cfg, f.image_bytes);
     void *mem = malloc(bytes);
