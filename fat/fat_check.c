@@ -27,7 +27,7 @@ typedef struct checker {
     uint8_t *used;
     uint8_t *current;
     uint8_t *names;          /* FAT_CHECK_NAME_SLOTS le64 device offsets (+1) of short entries */
-    fs_status io;
+    vfs_status io;
     bool fat_changed;
     uint32_t eoc_min, eoc, bad;
     uint8_t window[WINDOW];  /* cached piece of the active FAT */
@@ -118,10 +118,10 @@ size_t fat_check_memory_needed(const fat_geometry *geo)
 
 static bool read_at(checker *c, uint64_t off, void *dst, size_t len)
 {
-    if (c->io != FS_STATUS_SUCCESS)
+    if (c->io != VFS_OK)
         return false;
     if (blk_cache_read_bytes(c->cache, off, dst, len) != BLK_OK) {
-        c->io = FS_STATUS_IO_ERROR;
+        c->io = VFS_IO_ERROR;
         return false;
     }
     return true;
@@ -129,11 +129,11 @@ static bool read_at(checker *c, uint64_t off, void *dst, size_t len)
 
 static void write_at(checker *c, uint64_t off, const void *src, size_t len)
 {
-    if (c->io != FS_STATUS_SUCCESS)
+    if (c->io != VFS_OK)
         return;
     blk_status s = blk_cache_write_bytes(c->cache, off, src, len);
     if (s != BLK_OK)
-        c->io = s == BLK_ERR_READ_ONLY ? FS_STATUS_READ_ONLY_FS : FS_STATUS_IO_ERROR;
+        c->io = s == BLK_ERR_READ_ONLY ? VFS_READ_ONLY_FS : VFS_IO_ERROR;
 }
 
 static uint64_t active_fat(const checker *c)
@@ -173,7 +173,7 @@ static uint32_t fat_get(checker *c, uint32_t cl)
              ((uint32_t)fat_byte(c, off + 3) << 24)) & FAT32_MASK;
         break;
     }
-    return c->io == FS_STATUS_SUCCESS ? v : c->eoc;
+    return c->io == VFS_OK ? v : c->eoc;
 }
 
 /* Writes entry `cl` of the active FAT (the other copies are refreshed at the end). */
@@ -259,7 +259,7 @@ static chain walk_chain(checker *c, uint32_t first, const uint8_t *name, uint32_
         bit_set(c->used, cl);
         ch.length++;
         uint32_t next = fat_get(c, cl);
-        if (next >= c->eoc_min || c->io != FS_STATUS_SUCCESS)
+        if (next >= c->eoc_min || c->io != VFS_OK)
             break;
         if (!cluster_valid(c, next) || next == c->bad) {
             finding(c, &c->r->bad_links, name, dir);
@@ -658,7 +658,7 @@ static bool rename_duplicate(checker *c, uint8_t *e, uint64_t at, uint32_t *coun
     static const char hex[] = "0123456789ABCDEF";
     uint8_t name[11];
     af_memcpy(name, e, 11);
-    for (uint32_t n = 0; n < 0x100000u && c->io == FS_STATUS_SUCCESS; n++) {
+    for (uint32_t n = 0; n < 0x100000u && c->io == VFS_OK; n++) {
         af_memcpy(name, "DUP", 3);
         for (int k = 0; k < 5; k++)
             name[3 + k] = (uint8_t)hex[(n >> (16 - 4 * k)) & 0xF];
@@ -681,7 +681,7 @@ static void check_duplicates(checker *c, const dir_iter *start)
     for (;;) {
         uint64_t at;
         uint8_t e[FAT_DIRENT_SIZE];
-        if (c->io != FS_STATUS_SUCCESS || !dir_entry_at(c, &it, &at) || !read_at(c, at, e, sizeof e))
+        if (c->io != VFS_OK || !dir_entry_at(c, &it, &at) || !read_at(c, at, e, sizeof e))
             return;
         it.index++;
         it.total++;
@@ -820,7 +820,7 @@ static void walk_tree(checker *c)
     c->lfn_count = 0;
     check_duplicates(c, root);
     for (;;) {
-        if (c->io != FS_STATUS_SUCCESS)
+        if (c->io != VFS_OK)
             return;
         dir_iter *it = &c->stack[depth];
         uint64_t at;
@@ -1028,7 +1028,7 @@ static void check_reserved_entries(checker *c)
 static uint32_t scan_fat(checker *c)
 {
     uint32_t first_free = 0, lost = 0;
-    for (uint32_t cl = FAT_FIRST_CLUSTER; cl <= c->g->max_cluster && c->io == FS_STATUS_SUCCESS; cl++) {
+    for (uint32_t cl = FAT_FIRST_CLUSTER; cl <= c->g->max_cluster && c->io == VFS_OK; cl++) {
         uint32_t v = fat_get(c, cl);
         if (v == FAT_ENTRY_FREE) {
             c->r->free_clusters++;
@@ -1119,12 +1119,12 @@ static void check_backup_boot(checker *c)
     finish_msg(c, "backup rewritten");
 }
 
-fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_check_options *options,
+vfs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_check_options *options,
                         fat_check_result *result)
 {
     af_memset(result, 0, sizeof *result);
     if (options->work == NULL || options->work_size < fat_check_memory_needed(geo))
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     /* The checker state is large (LFN buffer, directory stack) but lives on the fiber stack
      * only through this frame; keep it static-free so several checks can run at once. */
     checker c;
@@ -1137,7 +1137,7 @@ fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_che
     c.current = c.used + bitmap_bytes(geo);
     c.names = c.current + bitmap_bytes(geo);
     af_memset(options->work, 0, fat_check_memory_needed(geo));
-    c.io = FS_STATUS_SUCCESS;
+    c.io = VFS_OK;
     c.eoc_min = fat_eoc_min(geo->type);
     c.eoc = fat_eoc_value(geo->type);
     c.bad = fat_bad_value(geo->type);
@@ -1151,7 +1151,7 @@ fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_che
         mirror_fats(&c);
     check_fsinfo(&c, first_free);
     check_backup_boot(&c);
-    if (c.io == FS_STATUS_SUCCESS && options->repair && blk_cache_flush(cache) != BLK_OK)
-        c.io = FS_STATUS_IO_ERROR;
+    if (c.io == VFS_OK && options->repair && blk_cache_flush(cache) != BLK_OK)
+        c.io = VFS_IO_ERROR;
     return c.io;
 }

@@ -44,7 +44,7 @@
 #include "base/base.h"
 #include "blk/blk.h"
 #include "fat/fat_bpb.h"
-#include "protocol/fs_protocol.h"
+#include "vfs/vfs.h"
 
 #define FAT_CHECK_MAX_DEPTH 64u
 /* Short names remembered per directory for the duplicate check (8 bytes each in the work
@@ -89,10 +89,10 @@ typedef struct fat_check_result {
 size_t fat_check_memory_needed(const fat_geometry *geo);
 
 /* Blocks: checks (and with options->repair, repairs and flushes) the volume described by
- * geo. FS_STATUS_SUCCESS when the check ran (findings are in *result: clean means
- * result->problems == 0); FS_STATUS_INVALID_ARGUMENT for too little work memory;
- * FS_STATUS_IO_ERROR if the device fails. */
-fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_check_options *options,
+ * geo. VFS_OK when the check ran (findings are in *result: clean means
+ * result->problems == 0); VFS_INVALID_ARGUMENT for too little work memory;
+ * VFS_IO_ERROR if the device fails. */
+vfs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_check_options *options,
                         fat_check_result *result);
 
 #endif

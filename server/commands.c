@@ -35,6 +35,25 @@ static fs_status put_record(const fs_client *client, fs_buffer buf, const void *
     return FS_STATUS_SUCCESS;
 }
 
+/* An open node's record, as the wire has it. */
+static fs_status node_stat(fat_node *node, fs_stat *out)
+{
+    vfs_stat st;
+    vfs_status status = fat_fstat(node, &st);
+    if (status == VFS_OK)
+        fs_wire_stat(&st, out);
+    return fs_wire_status(status);
+}
+
+static fs_status path_stat(fs_server *server, const path_copy *path, fs_stat *out)
+{
+    vfs_stat st;
+    vfs_status status = fat_stat(server->volume, path->bytes, path->len, &st);
+    if (status == VFS_OK)
+        fs_wire_stat(&st, out);
+    return fs_wire_status(status);
+}
+
 static fs_status cmd_initialise(fs_server *server, fs_client *client)
 {
     fs_status status = FS_STATUS_SUCCESS;
@@ -44,7 +63,7 @@ static fs_status cmd_initialise(fs_server *server, fs_client *client)
         if (!server->volume)
             status = FS_STATUS_ALLOCATION_ERROR;
         else if (!server->mounted) {
-            status = fat_mount(server->volume, server->cache, &server->fat_config, NULL);
+            status = fs_wire_status(fat_mount(server->volume, server->cache, &server->fat_config, NULL));
             server->mounted = status == FS_STATUS_SUCCESS;
         }
         if (status == FS_STATUS_SUCCESS) {
@@ -69,10 +88,10 @@ static fs_status cmd_deinitialise(fs_server *server, fs_client *client)
         fs_fd_close_all(client);
         client->initialised = false;
         if (--server->initialised_clients == 0) {
-            status = fat_unmount(server->volume);
+            status = fs_wire_status(fat_unmount(server->volume));
             server->mounted = status != FS_STATUS_SUCCESS;
         } else {
-            status = fat_sync(server->volume);
+            status = fs_wire_status(fat_sync(server->volume));
         }
     }
     fp_mutex_unlock(server->pool, &server->mount_lock);
@@ -112,17 +131,17 @@ static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer p
         (!(out = fs_share_buffer(client, reply_buf)) || reply_buf.size < sizeof(fs_open_read_record)))
         return FS_STATUS_INVALID_BUFFER;
     fat_node *node;
-    status = fat_open(server->volume, path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node);
+    status = fs_wire_status(fat_open(server->volume, path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
     if (reply == OPEN_REPLY_READ) {
         size_t done = 0;
-        status = fat_read(node, 0, out + sizeof head, reply_buf.size - sizeof head, &done);
+        status = fs_wire_status(fat_read(node, 0, out + sizeof head, reply_buf.size - sizeof head, &done));
         head.read = done;
     }
     if (status == FS_STATUS_SUCCESS && reply != OPEN_REPLY_FD)
-        status = fat_fstat(node, &head.stat);
+        status = node_stat(node, &head.stat);
     if (status == FS_STATUS_SUCCESS)
         status = fs_fd_alloc(client, node, false, flags, data);
     if (status != FS_STATUS_SUCCESS) {
@@ -149,16 +168,16 @@ static fs_status cmd_read_path(fs_server *server, fs_client *client, const fs_ex
     if (!out || buf.size < sizeof(fs_open_read_record))
         return FS_STATUS_INVALID_BUFFER;
     fat_node *node;
-    status = fat_open(server->volume, path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node);
+    status = fs_wire_status(fat_open(server->volume, path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
     size_t done = 0;
-    status = fat_read(node, p->read_path.offset, out + sizeof head, buf.size - sizeof head, &done);
+    status = fs_wire_status(fat_read(node, p->read_path.offset, out + sizeof head, buf.size - sizeof head, &done));
     head.read = done;
     if (status == FS_STATUS_SUCCESS)
-        status = fat_fstat(node, &head.stat);
-    fs_status closed = fat_close(node);
+        status = node_stat(node, &head.stat);
+    fs_status closed = fs_wire_status(fat_close(node));
     if (status == FS_STATUS_SUCCESS)
         status = closed;
     if (status != FS_STATUS_SUCCESS)
@@ -175,7 +194,7 @@ static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd
     if (status != FS_STATUS_SUCCESS)
         return status;
     fat_node *node;
-    status = fat_opendir(server->volume, path.bytes, path.len, &node);
+    status = fs_wire_status(fat_opendir(server->volume, path.bytes, path.len, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     status = fs_fd_alloc(client, node, true, FS_OPEN_FLAGS_READ_ONLY, data);
@@ -186,13 +205,13 @@ static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd
 
 /* The commands that name one path and nothing else. */
 static fs_status cmd_path_op(fs_server *server, fs_client *client, fs_buffer buf,
-                             fs_status (*op)(fat_volume *, const char *, size_t))
+                             vfs_status (*op)(fat_volume *, const char *, size_t))
 {
     path_copy path;
     fs_status status = copy_path(client, buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return op(server->volume, path.bytes, path.len);
+    return fs_wire_status(op(server->volume, path.bytes, path.len));
 }
 
 static fs_status cmd_stat(fs_server *server, fs_client *client, const fs_cmd *cmd)
@@ -204,7 +223,7 @@ static fs_status cmd_stat(fs_server *server, fs_client *client, const fs_cmd *cm
     if (!fs_share_buffer(client, cmd->params.stat.buf) || cmd->params.stat.buf.size < sizeof(fs_stat))
         return FS_STATUS_INVALID_BUFFER;
     fs_stat st;
-    status = fat_stat(server->volume, path.bytes, path.len, &st);
+    status = path_stat(server, &path, &st);
     if (status != FS_STATUS_SUCCESS)
         return status;
     return put_record(client, cmd->params.stat.buf, &st, sizeof(st));
@@ -218,7 +237,7 @@ static fs_status cmd_rename(fs_server *server, fs_client *client, const fs_cmd *
         status = copy_path(client, cmd->params.rename.new_path, &new_path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return fat_rename(server->volume, old_path.bytes, old_path.len, new_path.bytes, new_path.len);
+    return fs_wire_status(fat_rename(server->volume, old_path.bytes, old_path.len, new_path.bytes, new_path.len));
 }
 
 /* SET_TIMES, and SET_TIMES_STAT when stat_buf is given: the record as stored (FAT keeps
@@ -232,11 +251,11 @@ static fs_status cmd_set_times(fs_server *server, fs_client *client, fs_buffer p
         return status;
     if (stat_buf && !stat_buffer_ok(client, *stat_buf))
         return FS_STATUS_INVALID_BUFFER;
-    status = fat_set_times(server->volume, path.bytes, path.len, atime, mtime);
+    status = fs_wire_status(fat_set_times(server->volume, path.bytes, path.len, atime, mtime));
     if (status != FS_STATUS_SUCCESS || !stat_buf)
         return status;
     fs_stat st;
-    status = fat_stat(server->volume, path.bytes, path.len, &st);
+    status = path_stat(server, &path, &st);
     if (status != FS_STATUS_SUCCESS)
         return status;
     return put_record(client, *stat_buf, &st, sizeof(st));
@@ -247,7 +266,7 @@ static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_p
     if (!fs_share_buffer(client, p->statfs.buf) || p->statfs.buf.size < sizeof(fs_statfs))
         return FS_STATUS_INVALID_BUFFER;
     fat_statfs_info info;
-    fs_status status = fat_statfs(server->volume, &info);
+    fs_status status = fs_wire_status(fat_statfs(server->volume, &info));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_statfs out = {
@@ -292,7 +311,8 @@ static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *da
         else if (!entry->can_read)
             status = FS_STATUS_INVALID_READ;
         else
-            status = fat_read(entry->node, cmd->params.file_read.offset, dst, cmd->params.file_read.buf.size, &done);
+            status = fs_wire_status(
+                fat_read(entry->node, cmd->params.file_read.offset, dst, cmd->params.file_read.buf.size, &done));
         *data = done;
         break;
     }
@@ -305,9 +325,9 @@ static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *da
             status = FS_STATUS_INVALID_WRITE;
         } else if (entry->append) {
             uint64_t at;
-            status = fat_append(entry->node, src, len, &done, &at);
+            status = fs_wire_status(fat_append(entry->node, src, len, &done, &at));
         } else {
-            status = fat_write(entry->node, cmd->params.file_write.offset, src, len, &done);
+            status = fs_wire_status(fat_write(entry->node, cmd->params.file_write.offset, src, len, &done));
         }
         *data = done;
         break;
@@ -316,18 +336,18 @@ static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *da
         *data = fat_size(entry->node);
         break;
     case FS_CMD_FILE_TRUNCATE:
-        status = entry->can_write ? fat_truncate(entry->node, cmd->params.file_truncate.length)
+        status = entry->can_write ? fs_wire_status(fat_truncate(entry->node, cmd->params.file_truncate.length))
                                   : FS_STATUS_INVALID_WRITE;
         break;
     case FS_CMD_FILE_SYNC:
-        status = fat_fsync(entry->node);
+        status = fs_wire_status(fat_fsync(entry->node));
         break;
     default: { /* FS_CMD_FSTAT */
         fs_stat st;
         if (!fs_share_buffer(client, ext->fstat.buf) || ext->fstat.buf.size < sizeof(fs_stat))
             status = FS_STATUS_INVALID_BUFFER;
         else
-            status = fat_fstat(entry->node, &st);
+            status = node_stat(entry->node, &st);
         if (status == FS_STATUS_SUCCESS)
             status = put_record(client, ext->fstat.buf, &st, sizeof(st));
         break;
@@ -349,17 +369,20 @@ static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, c
         return FS_STATUS_INVALID_BUFFER;
     char name[FAT_READDIR_NAME_MAX];
     size_t len;
-    fs_stat st;
+    vfs_stat st;
     uint64_t pos = entry->dir_pos;
-    fs_status status = fat_readdir(entry->node, &pos, name, &len, stat_buf ? &st : NULL);
+    fs_status status = fs_wire_status(fat_readdir(entry->node, &pos, name, &len, stat_buf ? &st : NULL));
     if (status != FS_STATUS_SUCCESS)
         return status;
     /* A buffer too small for the name leaves the position where it was: nothing is lost. */
     if (len > name_buf.size)
         return FS_STATUS_INVALID_BUFFER;
     af_memcpy(dst, name, len);
-    if (stat_buf)
-        put_record(client, *stat_buf, &st, sizeof(st));
+    if (stat_buf) {
+        fs_stat wire;
+        fs_wire_stat(&st, &wire);
+        put_record(client, *stat_buf, &wire, sizeof(wire));
+    }
     entry->dir_pos = pos;
     *data = len;
     return FS_STATUS_SUCCESS;
@@ -383,10 +406,12 @@ static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, 
         char name[FAT_READDIR_NAME_MAX];
         size_t len;
         fs_dir_record rec;
+        vfs_stat st;
         uint64_t pos = entry->dir_pos;
-        status = fat_readdir(entry->node, &pos, name, &len, &rec.stat);
+        status = fs_wire_status(fat_readdir(entry->node, &pos, name, &len, &st));
         if (status != FS_STATUS_SUCCESS)
             break;
+        fs_wire_stat(&st, &rec.stat);
         uint64_t size = FS_DIR_RECORD_SIZE(len);
         if (size > buf.size - used) {
             status = count ? FS_STATUS_SUCCESS : FS_STATUS_INVALID_BUFFER;

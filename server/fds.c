@@ -62,7 +62,7 @@ static fs_status fd_release_slot(fs_fd *entry)
     entry->node = NULL;
     entry->in_use = false;
     entry->closing = false;
-    return fat_close(node);
+    return fs_wire_status(fat_close(node));
 }
 
 fs_status fs_fd_return(fs_client *client, fs_fd *entry)

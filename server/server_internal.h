@@ -20,6 +20,10 @@ fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir);
 /* Blocks: close every fd of the client (DEINITIALISE; nothing is borrowed then). */
 void fs_fd_close_all(fs_client *client);
 
+/* wire.c: the engine's statuses and records as the protocol has them. */
+fs_status fs_wire_status(vfs_status status);
+void fs_wire_stat(const vfs_stat *in, fs_stat *out);
+
 /* Check a buffer against the client's share region: returns a pointer to its first byte,
  * or NULL (offset past the region, offset + size overflowing or past the end). */
 uint8_t *fs_share_buffer(const fs_client *client, fs_buffer buf);

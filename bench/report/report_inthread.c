@@ -12,28 +12,28 @@ typedef struct inthread_run {
     const inthread_job *job;
     fat_volume vol;
     fat_config cfg;
-    fs_status status;
+    vfs_status status;
     uint64_t reads;
     uint64_t rng;
     double seconds;
 } inthread_run;
 
-static void fail(const char *what, fs_status st)
+static void fail(const char *what, vfs_status st)
 {
     fprintf(stderr, "bench inthread: %s failed with status %d\n", what, (int)st);
     exit(1);
 }
 
 /* The same sequence of files and offsets as the server's random reads (io_work). */
-static fs_status read_one(inthread_run *r, fat_node **nodes)
+static vfs_status read_one(inthread_run *r, fat_node **nodes)
 {
     static uint8_t buf[1u << 20];
     const inthread_job *job = r->job;
     fat_node *node = nodes[bench_rand(&r->rng) % job->file_count];
     uint64_t offset = (bench_rand(&r->rng) % (job->file_bytes / job->io_bytes)) * job->io_bytes;
     size_t done;
-    fs_status st = fat_read(node, offset, buf, job->io_bytes, &done);
-    return st == FS_STATUS_SUCCESS && done != job->io_bytes ? FS_STATUS_IO_ERROR : st;
+    vfs_status st = fat_read(node, offset, buf, job->io_bytes, &done);
+    return st == VFS_OK && done != job->io_bytes ? VFS_IO_ERROR : st;
 }
 
 static void *reader(void *arg)
@@ -41,14 +41,14 @@ static void *reader(void *arg)
     inthread_run *r = arg;
     const inthread_job *job = r->job;
     fat_bpb_error why;
-    fs_status st = fat_mount(&r->vol, r->vol.cache, &r->cfg, &why);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_mount(&r->vol, r->vol.cache, &r->cfg, &why);
+    if (st != VFS_OK)
         fail("mount", st);
     fat_node *nodes[64];
     for (uint32_t i = 0; i < job->file_count; i++) {
         char path[64];
         job->path(path, sizeof path, i);
-        if ((st = fat_open(&r->vol, path, strlen(path), FS_OPEN_FLAGS_READ_ONLY, &nodes[i])) != FS_STATUS_SUCCESS)
+        if ((st = fat_open(&r->vol, path, strlen(path), VFS_OPEN_READ_ONLY, &nodes[i])) != VFS_OK)
             fail("open", st);
     }
     /* Warm the directory and cluster-run caches as the server's runs are, then read. */
@@ -57,7 +57,7 @@ static void *reader(void *arg)
         if (n == 2000)
             start = now = bench_now();
         st = read_one(r, nodes);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             fail("read", st);
         if (n >= 2000 && (n & 63) == 63) {
             r->reads += 64;
@@ -100,9 +100,9 @@ double inthread_randread(const inthread_job *job)
         fprintf(stderr, "bench inthread: no memory for the engine\n");
         exit(1);
     }
-    r.status = FS_STATUS_ERROR;
+    r.status = VFS_ERROR;
     blk_fixture_spawn(&f, reader, &r);
-    if (!blk_fixture_run(&f) || r.status != FS_STATUS_SUCCESS)
+    if (!blk_fixture_run(&f) || r.status != VFS_OK)
         fail("the run", r.status);
     blk_fixture_fini(&f);
     free(mem);

@@ -32,7 +32,7 @@ static void log_line(void *ctx, const char *msg)
 typedef struct check_job {
     bool repair;
     fat_check_result r;
-    fs_status st;
+    vfs_status st;
     fat_geometry g;
 } check_job;
 
@@ -41,12 +41,12 @@ static void check_task(blk_fixture *f, void *arg)
     check_job *j = arg;
     uint8_t boot[4096];
     if (blk_cache_read_bytes(&f->stack.cache, 0, boot, sizeof boot) != BLK_OK) {
-        j->st = FS_STATUS_IO_ERROR;
+        j->st = VFS_IO_ERROR;
         return;
     }
     fat_bpb_error why;
     j->st = fat_bpb_parse(boot, sizeof boot, 0, f->image_bytes, &j->g, &why);
-    if (j->st != FS_STATUS_SUCCESS)
+    if (j->st != VFS_OK)
         return;
     size_t need = fat_check_memory_needed(&j->g);
     void *work = malloc(need);
@@ -67,7 +67,7 @@ static bool check_file(const char *img, bool repair, fat_check_result *r)
     check_job j;
     memset(&j, 0, sizeof j);
     j.repair = repair;
-    bool ok = EXPECT(fixture_call(&f, check_task, &j)) && EXPECT(j.st == FS_STATUS_SUCCESS);
+    bool ok = EXPECT(fixture_call(&f, check_task, &j)) && EXPECT(j.st == VFS_OK);
     if (ok && repair)
         ok = EXPECT(blk_fixture_save(&f, img) == 0);
     blk_fixture_fini(&f);
@@ -398,11 +398,11 @@ TEST(memory_needed_and_too_little)
     check_job j;
     memset(&j, 0, sizeof j);
     CHECK(fixture_call(&f, check_task, &j));
-    CHECK_EQ(j.st, FS_STATUS_SUCCESS);
+    CHECK_EQ(j.st, VFS_OK);
     uint8_t small[16];
     fat_check_options o = {.work = small, .work_size = sizeof small};
     fat_check_result r;
-    CHECK_EQ(fat_check_run(&f.stack.cache, &j.g, &o, &r), FS_STATUS_INVALID_ARGUMENT); /* fails before blocking */
+    CHECK_EQ(fat_check_run(&f.stack.cache, &j.g, &o, &r), VFS_INVALID_ARGUMENT); /* fails before blocking */
     blk_fixture_fini(&f);
 }
 
@@ -469,7 +469,7 @@ TEST(deep_tree_is_bounded)
     CHECK_EQ(r.directories, FAT_CHECK_MAX_DEPTH + 1);
 }
 
-/* Device errors while checking or repairing give FS_STATUS_IO_ERROR, never a crash. */
+/* Device errors while checking or repairing give VFS_IO_ERROR, never a crash. */
 TEST(io_errors)
 {
     SKIP_WITHOUT("mcopy");
@@ -487,8 +487,8 @@ TEST(io_errors)
         j.repair = i >= AF_ARRAY_LEN(nth);
         ram_device_fail_nth(&f.dev, nth[i % AF_ARRAY_LEN(nth)]);
         CHECK(fixture_call(&f, check_task, &j));
-        CHECK_MSG(j.st == FS_STATUS_IO_ERROR || j.st == FS_STATUS_SUCCESS, "case %zu: %d", i, j.st);
-        if (j.st == FS_STATUS_SUCCESS)
+        CHECK_MSG(j.st == VFS_IO_ERROR || j.st == VFS_OK, "case %zu: %d", i, j.st);
+        if (j.st == VFS_OK)
             CHECK_EQ(j.r.problems, 0);
         blk_fixture_fini(&f);
     }
@@ -502,7 +502,7 @@ TEST(io_errors)
     check_job j;
     memset(&j, 0, sizeof j);
     CHECK(fixture_call(&f, check_task, &j));
-    CHECK_EQ(j.st, FS_STATUS_IO_ERROR);
+    CHECK_EQ(j.st, VFS_IO_ERROR);
     blk_fixture_fini(&f);
     /* a repair whose writes fail */
     raw_image r;
@@ -516,7 +516,7 @@ TEST(io_errors)
     memset(&j, 0, sizeof j);
     j.repair = true;
     CHECK(fixture_call(&f, check_task, &j));
-    CHECK_EQ(j.st, FS_STATUS_IO_ERROR);
+    CHECK_EQ(j.st, VFS_IO_ERROR);
     CHECK(j.r.loops > 0);
     blk_fixture_fini(&f);
 }
