@@ -35,6 +35,7 @@ void bench_system_start(fs_system *sys, const char *image, fs_system_layout layo
         .data_bytes = data_bytes,
         .share_bytes = share_bytes,
         .queue_capacity = 256,
+        .populate = true,
     };
     if (model)
         o.model = *model;

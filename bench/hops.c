@@ -4,11 +4,12 @@
  * cache, as in the report, so most reads go to the driver), with 1 and with 8 in flight.
  *
  * For each layout and depth: requests per second, and per request the wake-ups (voluntary
- * context switches), system calls and CPU microseconds of every thread of every process of
- * the system, this client included (bench/proc_counters.h).
+ * context switches), system calls, page faults and CPU microseconds of every thread of
+ * every process of the system, this client included (bench/proc_counters.h).
  *
  * Environment: HOPS_LAYOUTS (a comma-separated subset of the layout names), HOPS_DEPTHS
- * (requests in flight, default "1,8"), HOPS_SECONDS per point (default 1), HOPS_REQUESTS=N to run exactly N requests per point instead
+ * (requests in flight, default "1,8"), HOPS_SECONDS per point (default 1), HOPS_LAZY=1 (the
+ * block data region faulted in page by page as used, not populated at start), HOPS_REQUESTS=N to run exactly N requests per point instead
  * (bench/hops.sh runs that twice under callgrind to count instructions per request).
  */
 #include "bench/bench_client.h"
@@ -49,6 +50,7 @@ static void system_up(const char *image, fs_system_layout layout)
         .data_bytes = STAGING_BYTES + CACHE_BYTES,
         .share_bytes = 4u << 20,
         .queue_capacity = 256,
+        .populate = !getenv("HOPS_LAZY"),
     };
     if (fs_system_start(&sys, &o) != 0) {
         fprintf(stderr, "bench: cannot start the system on %s\n", image);
@@ -145,6 +147,7 @@ static void measure(const char *layout, io_work *w, uint32_t depth, double secon
     per_request(layout, depth, "switches", (double)spent.switches / n, "per_request");
     if (spent.syscalls != UINT64_MAX)
         per_request(layout, depth, "syscalls", (double)spent.syscalls / n, "per_request");
+    per_request(layout, depth, "faults", (double)spent.faults / n, "per_request");
     per_request(layout, depth, "cpu", (double)spent.cpu_ns / 1e3 / n, "us_per_request");
     fflush(stdout);
 }

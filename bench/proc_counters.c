@@ -97,6 +97,15 @@ static void read_thread(pid_t tid, proc_counts *sum)
         }
         fclose(f);
     }
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)tid, (int)tid);
+    f = fopen(path, "r");
+    if (f) {
+        char *p = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+        unsigned long long minflt;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %llu", &minflt) == 1)
+            sum->faults += minflt;
+        fclose(f);
+    }
     snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)tid, (int)tid);
     f = fopen(path, "r");
     if (f) {
@@ -109,7 +118,7 @@ static void read_thread(pid_t tid, proc_counts *sum)
 
 proc_counts proc_counters_read(const proc_counters *c)
 {
-    proc_counts sum = {0, 0, 0, 0};
+    proc_counts sum = {0, 0, 0, 0, 0};
     for (unsigned i = 0; i < c->count; i++) {
         read_thread(c->tids[i], &sum);
         uint64_t n;
@@ -123,7 +132,8 @@ proc_counts proc_counters_read(const proc_counters *c)
 
 proc_counts proc_counts_diff(proc_counts b, proc_counts a)
 {
-    proc_counts d = {b.wakeups - a.wakeups, b.switches - a.switches, UINT64_MAX, b.cpu_ns - a.cpu_ns};
+    proc_counts d = {b.wakeups - a.wakeups, b.switches - a.switches, UINT64_MAX, b.cpu_ns - a.cpu_ns,
+                     b.faults - a.faults};
     if (a.syscalls != UINT64_MAX && b.syscalls != UINT64_MAX)
         d.syscalls = b.syscalls - a.syscalls;
     return d;

@@ -1,8 +1,8 @@
 /* proc_counters: what a set of processes spent while a benchmark ran, per request: wake-ups
- * (voluntary context switches: a thread went to sleep and was woken), system calls and
- * CPU time, summed over every thread of every process in the set.
+ * (voluntary context switches: a thread went to sleep and was woken), system calls, page
+ * faults and CPU time, summed over every thread of every process in the set.
  *
- * Wake-ups and CPU time come from /proc (always there); system calls from a perf counter
+ * Wake-ups, faults and CPU time come from /proc (always there); system calls from a perf counter
  * on the raw_syscalls:sys_enter tracepoint per thread, which needs perf_event_open
  * (root, or perf_event_paranoid <= 1): without it syscalls reads UINT64_MAX. Threads that
  * start after proc_counters_open are not counted (io_uring's kernel workers, say).
@@ -21,6 +21,7 @@ typedef struct proc_counts {
     uint64_t switches;      /* all context switches */
     uint64_t syscalls;      /* UINT64_MAX: not available */
     uint64_t cpu_ns;
+    uint64_t faults;        /* minor page faults */
 } proc_counts;
 
 typedef struct proc_counters {

@@ -85,7 +85,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         /* The clients' share regions lie at the end of the block data region: the driver
          * moves file data straight between a client's buffers and the device (the server
          * sees the window inside its data region and uses the rest for its cache). */
-        {.name = BLK_REGION_DATA, .size = data + clients * share},
+        {.name = BLK_REGION_DATA, .size = data + clients * share, .populate = o->populate},
         /* Only the server uses its arena: private memory, not a memfd. */
         {.name = FS_COMPONENT_REGION_ARENA, .size = fs_component_arena_bytes(device, data), .private_memory = true},
         {.name = FS_COMPONENT_REGION_COMMANDS, .size = clients * sizeof(fs_queue)},

@@ -40,6 +40,10 @@ typedef struct fs_system_options {
     uint32_t clients;           /* 1 .. FS_SYSTEM_MAX_CLIENTS; 0: 1 */
     uint64_t share_bytes;       /* per client; 0: 4 MiB */
     uint64_t data_bytes;        /* the block data region (cache + staging); 0: 48 MiB */
+    /* Map the whole block data region at start (one call per process) rather than a page
+     * at a time as the cache first uses each buffer: for a long-lived system (a mount, a
+     * benchmark); a short command touches less than it would map. */
+    bool populate;
     uint32_t queue_capacity;    /* block queues; 0: 256 */
     uint32_t queue_depth;       /* driver requests in flight; 0: the driver's default */
     blk_device_model model;     /* all zero: no device model */

@@ -127,6 +127,7 @@ static bool make_resources(lx_system *sys)
         if (!copy_name(r->name, spec->regions[i].name) || spec->regions[i].size == 0)
             return false;
         r->size = (spec->regions[i].size + (size_t)page - 1) / (size_t)page * (size_t)page;
+        r->populate = spec->regions[i].populate;
         if (spec->regions[i].private_memory)
             continue; /* each component maps its own (runtime.c) */
         if (spec->regions[i].within) {

@@ -42,6 +42,11 @@ typedef struct lx_region_spec {
      * share region inside the block data region: the device reads and writes it). */
     const char *within;
     size_t offset;
+    /* Every process that maps it has all its pages mapped at start, in one call, instead of
+     * taking a page fault at each page's first use (a fault costs tens of microseconds in
+     * some virtual machines, and a cache touches its buffers at random): for a long-lived
+     * system. Not for programs (exec'd components map theirs lazily). */
+    bool populate;
 } lx_region_spec;
 
 typedef struct lx_channel_spec {

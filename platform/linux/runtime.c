@@ -207,6 +207,37 @@ static int region_holding(const lx_component_env *env, unsigned i)
     return -1;
 }
 
+/* Map every page of a region to be populated, once per mapping in this loop (a region
+ * two components name, or a window inside a populated region, is done once). The call
+ * allocates shared pages still missing and maps those another process allocated; a kernel
+ * without MADV_POPULATE_WRITE (before 5.14) just faults them in as they are used. */
+static void populate_regions(lx_loop *loop, lx_component_env *env)
+{
+    for (unsigned i = 0; i < env->region_count; i++) {
+        lx_region *r = &env->regions[i];
+        if (!r->populate || !r->base)
+            continue;
+        bool done = false;
+        for (unsigned k = 0; k < loop->count && !done; k++) {
+            const lx_component_env *other = loop->components[k].env;
+            if (other == env)
+                break;
+            for (unsigned j = 0; j < other->region_count && !done; j++) {
+                const lx_region *o = &other->regions[j];
+                done = o->populate && o->base && (uint8_t *)r->base >= (uint8_t *)o->base &&
+                       (uint8_t *)r->base + r->size <= (uint8_t *)o->base + o->size;
+            }
+        }
+        for (unsigned j = 0; j < i && !done; j++) {
+            const lx_region *o = &env->regions[j];
+            done = o->populate && o->base && (uint8_t *)r->base >= (uint8_t *)o->base &&
+                   (uint8_t *)r->base + r->size <= (uint8_t *)o->base + o->size;
+        }
+        if (!done)
+            madvise(r->base, r->size, MADV_POPULATE_WRITE);
+    }
+}
+
 static bool map_regions(lx_component_env *env)
 {
     /* Regions first, then windows inside them, so the two share addresses as they do in
@@ -313,6 +344,7 @@ static bool loop_setup(lx_loop *loop, int stop_fd)
             component_log("cannot map the regions");
             return false;
         }
+        populate_regions(loop, env);
         for (unsigned i = 0; i < env->channel_count; i++) {
             const lx_channel_end *c = &env->channels[i];
             if (c->local_peer >= (int)loop->count || c->id >= COMPONENT_MAX_CHANNELS ||

@@ -35,6 +35,7 @@ typedef struct lx_region {
     size_t offset;          /* of the mapping in the memfd (a window of a larger region) */
     size_t size;            /* bytes */
     void *base;             /* where it is mapped, once mapped */
+    bool populate;          /* every page mapped at start (lx_region_spec.populate) */
 } lx_region;
 
 typedef struct lx_channel_end {
