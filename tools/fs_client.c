@@ -34,16 +34,34 @@ static void fail_pending(fs_conn *c)
         if (s->in_use && !s->done) {
             fs_cmpl failed = {.id = slot_id(c, i), .status = FS_STATUS_IO_ERROR};
             complete_slot(c, i, &failed);
+            if (c->ep.completed) {
+                s->refused = true;
+                c->refused_count++;
+            }
         }
     }
 }
 
-/* Hand every published completion to its slot. Only the poller calls this. */
+/* Caller holds c->lock: slot t is free again. */
+static void free_slot(fs_conn *c, uint32_t t)
+{
+    fs_conn_slot *s = &c->slots[t];
+    s->in_use = false;
+    s->done = false;
+    s->refused = false;
+    c->pending--;
+    pthread_cond_signal(&c->slot_free);
+}
+
+/* Hand every published completion to its slot (event-driven: to the completed callback,
+ * the slot freed first, without the lock held). Only the poller calls this. */
 static void take_completions(fs_conn *c)
 {
     fs_msg batch[64];
+    uint32_t tickets[64];
     uint32_t n;
     while ((n = fs_queue_consume(&c->completions, batch, AF_ARRAY_LEN(batch))) > 0) {
+        uint32_t deliver = 0;
         pthread_mutex_lock(&c->lock);
         for (uint32_t i = 0; i < n; i++) {
             const fs_cmpl *cmpl = &batch[i].cmpl;
@@ -52,10 +70,41 @@ static void take_completions(fs_conn *c)
             if (index >= FS_CONN_MAX_PENDING || cmpl->id != slot_id(c, (uint32_t)index))
                 continue;
             fs_conn_slot *s = &c->slots[index];
-            if (s->in_use && !s->done)
+            if (!s->in_use || s->done)
+                continue;
+            if (c->ep.completed) {
+                free_slot(c, (uint32_t)index);
+                batch[deliver] = batch[i];
+                tickets[deliver++] = (uint32_t)index;
+            } else {
                 complete_slot(c, (uint32_t)index, cmpl);
+            }
         }
         pthread_mutex_unlock(&c->lock);
+        for (uint32_t i = 0; i < deliver; i++)
+            c->ep.completed(c->ep.event_ctx, tickets[i], &batch[i].cmpl);
+    }
+}
+
+void fs_conn_dispatch(fs_conn *c)
+{
+    take_completions(c);
+    while (c->refused_count > 0) {
+        fs_cmpl cmpl;
+        uint32_t t = FS_CONN_MAX_PENDING;
+        pthread_mutex_lock(&c->lock);
+        for (uint32_t i = 0; i < FS_CONN_MAX_PENDING && t == FS_CONN_MAX_PENDING; i++)
+            if (c->slots[i].in_use && c->slots[i].refused)
+                t = i;
+        if (t < FS_CONN_MAX_PENDING) {
+            cmpl = c->slots[t].cmpl;
+            free_slot(c, t);
+            c->refused_count--;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (t == FS_CONN_MAX_PENDING)
+            break;
+        c->ep.completed(c->ep.event_ctx, t, &cmpl);
     }
 }
 
@@ -166,7 +215,7 @@ void fs_conn_close(fs_conn *c)
 
 /* ---- share-region allocator: first fit over pages ---- */
 
-void *fs_conn_alloc(fs_conn *c, size_t size)
+static void *alloc_pages(fs_conn *c, size_t size, bool wait)
 {
     uint32_t want = (uint32_t)((size + FS_CONN_PAGE - 1) / FS_CONN_PAGE);
     if (want == 0)
@@ -190,9 +239,17 @@ void *fs_conn_alloc(fs_conn *c, size_t size)
                 return c->ep.share + (size_t)first * FS_CONN_PAGE;
             }
         }
+        if (!wait) {
+            pthread_mutex_unlock(&c->share_lock);
+            return NULL;
+        }
         pthread_cond_wait(&c->share_freed, &c->share_lock);
     }
 }
+
+void *fs_conn_alloc(fs_conn *c, size_t size) { return alloc_pages(c, size, true); }
+
+void *fs_conn_try_alloc(fs_conn *c, size_t size) { return alloc_pages(c, size, false); }
 
 void fs_conn_free(fs_conn *c, void *p)
 {
@@ -211,6 +268,7 @@ void fs_conn_free(fs_conn *c, void *p)
 /* Caller holds c->lock: a free slot of the pending table (waiting for one), now in use. */
 static uint32_t take_slot(fs_conn *c)
 {
+    AF_ASSERT(!c->ep.completed || c->pending < FS_CONN_MAX_PENDING); /* the caller's promise */
     while (c->pending == FS_CONN_MAX_PENDING)
         pthread_cond_wait(&c->slot_free, &c->lock);
     uint32_t index = 0;
@@ -234,6 +292,10 @@ static fs_conn_ticket refuse(fs_conn *c, fs_status status)
     uint32_t index = take_slot(c);
     fs_cmpl failed = {.id = slot_id(c, index), .status = status};
     complete_slot(c, index, &failed);
+    if (c->ep.completed) {
+        c->slots[index].refused = true;
+        c->refused_count++;
+    }
     pthread_mutex_unlock(&c->lock);
     return index;
 }
@@ -246,6 +308,10 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     if (c->broken) {
         fs_cmpl failed = {.id = cmd->id, .status = FS_STATUS_IO_ERROR};
         complete_slot(c, index, &failed);
+        if (c->ep.completed) {
+            c->slots[index].refused = true;
+            c->refused_count++;
+        }
         pthread_mutex_unlock(&c->lock);
         return index;
     }
@@ -255,6 +321,10 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     /* Never fails: at most FS_CONN_MAX_PENDING < FS_QUEUE_CAPACITY commands are queued. */
     fs_queue_produce(&c->commands, &msg, 1);
     pthread_mutex_unlock(&c->lock);
+    if (c->ep.notify) {
+        c->ep.notify(c->ep.event_ctx);
+        return index;
+    }
     uint64_t one = 1;
     if (write(c->ep.notify_fd, &one, sizeof one) != sizeof one) {
         pthread_mutex_lock(&c->lock);
@@ -267,12 +337,8 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
 /* Caller holds c->lock: hand slot t's completion out and free the slot. */
 static void release_slot(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
 {
-    fs_conn_slot *s = &c->slots[t];
-    *out = s->cmpl;
-    s->in_use = false;
-    s->done = false;
-    c->pending--;
-    pthread_cond_signal(&c->slot_free);
+    *out = c->slots[t].cmpl;
+    free_slot(c, t);
 }
 
 void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
@@ -356,7 +422,7 @@ static encoding encode(fs_conn *c, fs_call *call, uint64_t type, size_t record, 
     }
     if (e.status != FS_STATUS_SUCCESS || size == 0)
         return e;
-    call->share = fs_conn_alloc(c, size);
+    call->share = c->ep.completed ? fs_conn_try_alloc(c, size) : fs_conn_alloc(c, size);
     if (!call->share) {
         e.status = FS_STATUS_ALLOCATION_ERROR;
         return e;
@@ -399,7 +465,7 @@ void fs_conn_start_open_stat(fs_conn *c, fs_call *call, const char *path, uint64
 }
 
 /* The commands that name only an fd and one number (FILE_TRUNCATE's length; 0 in the
- * others, where those bytes are unused). */
+ * others, where those bytes are unused); INITIALISE and DEINITIALISE name nothing. */
 static void start_fd(fs_conn *c, fs_call *call, uint64_t type, uint64_t fd, uint64_t arg)
 {
     encoding e = encode(c, call, type, 0, NULL, NULL);
@@ -408,7 +474,12 @@ static void start_fd(fs_conn *c, fs_call *call, uint64_t type, uint64_t fd, uint
     send_encoded(c, call, &e);
 }
 
+void fs_conn_start_initialise(fs_conn *c, fs_call *call) { start_fd(c, call, FS_CMD_INITIALISE, 0, 0); }
+void fs_conn_start_deinitialise(fs_conn *c, fs_call *call) { start_fd(c, call, FS_CMD_DEINITIALISE, 0, 0); }
 void fs_conn_start_close(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_FILE_CLOSE, fd, 0); }
+void fs_conn_start_closedir(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_DIR_CLOSE, fd, 0); }
+void fs_conn_start_rewinddir(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_DIR_REWIND, fd, 0); }
+void fs_conn_start_sync(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_FILE_SYNC, fd, 0); }
 
 void fs_conn_start_truncate(fs_conn *c, fs_call *call, uint64_t fd, uint64_t length)
 {
@@ -442,6 +513,16 @@ void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_
     send_encoded(c, call, &e);
 }
 
+void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime)
+{
+    encoding e = encode(c, call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), path, NULL);
+    ext(&e)->set_times_stat.path = e.path[0];
+    ext(&e)->set_times_stat.atime = atime;
+    ext(&e)->set_times_stat.mtime = mtime;
+    ext(&e)->set_times_stat.stat = e.record;
+    send_encoded(c, call, &e);
+}
+
 /* The commands that name only a path: DIR_CREATE, DIR_REMOVE, FILE_REMOVE, DIR_OPEN. */
 static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *path)
 {
@@ -451,15 +532,90 @@ static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *pat
 }
 
 void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_CREATE, path); }
+void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_REMOVE, path); }
+void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_FILE_REMOVE, path); }
+void fs_conn_start_opendir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_OPEN, path); }
 
-void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
+void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path)
 {
+    encoding e = encode(c, call, FS_CMD_STAT, sizeof(fs_stat), path, NULL);
+    e.cmd.params.stat.path = e.path[0];
+    e.cmd.params.stat.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_fstat(fs_conn *c, fs_call *call, uint64_t fd)
+{
+    encoding e = encode(c, call, FS_CMD_FSTAT, sizeof(fs_stat), NULL, NULL);
+    ext(&e)->fstat.fd = fd;
+    ext(&e)->fstat.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_statfs(fs_conn *c, fs_call *call)
+{
+    encoding e = encode(c, call, FS_CMD_STATFS, sizeof(fs_statfs), NULL, NULL);
+    ext(&e)->statfs.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_rename(fs_conn *c, fs_call *call, const char *old_path, const char *new_path)
+{
+    encoding e = encode(c, call, FS_CMD_RENAME, 0, old_path, new_path);
+    e.cmd.params.rename.old_path = e.path[0];
+    e.cmd.params.rename.new_path = e.path[1];
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_readdir_batch(fs_conn *c, fs_call *call, uint64_t fd, size_t cap)
+{
+    encoding e = encode(c, call, FS_CMD_DIR_READ_BATCH, cap, NULL, NULL);
+    ext(&e)->dir_read_batch.fd = fd;
+    ext(&e)->dir_read_batch.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+/* OPEN_READ (with_fd) or READ_PATH: the reply's record, then the bytes. */
+static void start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, bool with_fd, size_t cap)
+{
+    encoding e = encode(c, call, with_fd ? FS_CMD_OPEN_READ : FS_CMD_READ_PATH, sizeof(fs_open_read_record) + cap,
+                        path, NULL);
+    if (with_fd) {
+        ext(&e)->open_read.path = e.path[0];
+        ext(&e)->open_read.flags = flags;
+        ext(&e)->open_read.buf = e.record;
+    } else {
+        ext(&e)->read_path.path = e.path[0];
+        ext(&e)->read_path.offset = 0;
+        ext(&e)->read_path.buf = e.record;
+    }
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, size_t cap)
+{
+    start_open_read(c, call, path, flags, true, cap);
+}
+
+void fs_conn_start_read_path(fs_conn *c, fs_call *call, const char *path, size_t cap)
+{
+    start_open_read(c, call, path, 0, false, cap);
+}
+
+void fs_conn_finish_keep(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
+{
+    AF_UNUSED(c);
     memset(out, 0, sizeof *out);
     out->status = (fs_status)cmpl->status;
     out->data = cmpl->data;
     if (out->status == FS_STATUS_SUCCESS && call->record_size)
         memcpy(&out->record, call->share,
                call->record_size < sizeof out->record ? call->record_size : sizeof out->record);
+}
+
+void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
+{
+    fs_conn_finish_keep(c, call, cmpl, out);
     fs_conn_free(c, call->share);
     call->share = NULL;
 }
@@ -474,56 +630,115 @@ static fs_status finish_now(fs_conn *c, fs_call *call, fs_reply *out)
     return out->status;
 }
 
-static fs_status call_fd(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, uint64_t *data)
+/* Wait for a started call; its reply's data to *data (may be NULL). */
+static fs_status finish_data(fs_conn *c, fs_call *call, uint64_t *data)
 {
-    fs_call call;
     fs_reply r;
-    start_fd(c, &call, type, fd, arg);
-    fs_status st = finish_now(c, &call, &r);
+    fs_status st = finish_now(c, call, &r);
     if (data)
         *data = r.data;
     return st;
 }
 
-fs_status fs_conn_initialise(fs_conn *c) { return call_fd(c, FS_CMD_INITIALISE, 0, 0, NULL); }
-fs_status fs_conn_deinitialise(fs_conn *c) { return call_fd(c, FS_CMD_DEINITIALISE, 0, 0, NULL); }
-fs_status fs_conn_close_file(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_CLOSE, fd, 0, NULL); }
-fs_status fs_conn_closedir(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_DIR_CLOSE, fd, 0, NULL); }
-fs_status fs_conn_rewinddir(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_DIR_REWIND, fd, 0, NULL); }
-fs_status fs_conn_file_size(fs_conn *c, uint64_t fd, uint64_t *size) { return call_fd(c, FS_CMD_FILE_SIZE, fd, 0, size); }
+/* Wait for a started call that answers with a record; the record to *out on success. */
+static fs_status finish_record(fs_conn *c, fs_call *call, void *out, size_t size)
+{
+    fs_reply r;
+    fs_status st = finish_now(c, call, &r);
+    if (st == FS_STATUS_SUCCESS)
+        memcpy(out, &r.record, size);
+    return st;
+}
+
+fs_status fs_conn_initialise(fs_conn *c)
+{
+    fs_call call;
+    fs_conn_start_initialise(c, &call);
+    return finish_data(c, &call, NULL);
+}
+
+fs_status fs_conn_deinitialise(fs_conn *c)
+{
+    fs_call call;
+    fs_conn_start_deinitialise(c, &call);
+    return finish_data(c, &call, NULL);
+}
+
+fs_status fs_conn_close_file(fs_conn *c, uint64_t fd)
+{
+    fs_call call;
+    fs_conn_start_close(c, &call, fd);
+    return finish_data(c, &call, NULL);
+}
+
+fs_status fs_conn_closedir(fs_conn *c, uint64_t fd)
+{
+    fs_call call;
+    fs_conn_start_closedir(c, &call, fd);
+    return finish_data(c, &call, NULL);
+}
+
+fs_status fs_conn_rewinddir(fs_conn *c, uint64_t fd)
+{
+    fs_call call;
+    fs_conn_start_rewinddir(c, &call, fd);
+    return finish_data(c, &call, NULL);
+}
+
+fs_status fs_conn_file_size(fs_conn *c, uint64_t fd, uint64_t *size)
+{
+    fs_call call;
+    start_fd(c, &call, FS_CMD_FILE_SIZE, fd, 0);
+    return finish_data(c, &call, size);
+}
+
 fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length)
 {
-    return call_fd(c, FS_CMD_FILE_TRUNCATE, fd, length, NULL);
+    fs_call call;
+    fs_conn_start_truncate(c, &call, fd, length);
+    return finish_data(c, &call, NULL);
 }
-fs_status fs_conn_sync(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_SYNC, fd, 0, NULL); }
 
-static fs_status call_path(fs_conn *c, uint64_t type, const char *path, uint64_t *data)
+fs_status fs_conn_sync(fs_conn *c, uint64_t fd)
 {
     fs_call call;
-    fs_reply r;
-    start_path(c, &call, type, path);
-    fs_status st = finish_now(c, &call, &r);
-    if (data)
-        *data = r.data;
-    return st;
+    fs_conn_start_sync(c, &call, fd);
+    return finish_data(c, &call, NULL);
 }
 
-fs_status fs_conn_remove(fs_conn *c, const char *path) { return call_path(c, FS_CMD_FILE_REMOVE, path, NULL); }
-fs_status fs_conn_mkdir(fs_conn *c, const char *path) { return call_path(c, FS_CMD_DIR_CREATE, path, NULL); }
-fs_status fs_conn_rmdir(fs_conn *c, const char *path) { return call_path(c, FS_CMD_DIR_REMOVE, path, NULL); }
+fs_status fs_conn_remove(fs_conn *c, const char *path)
+{
+    fs_call call;
+    fs_conn_start_remove(c, &call, path);
+    return finish_data(c, &call, NULL);
+}
+
+fs_status fs_conn_mkdir(fs_conn *c, const char *path)
+{
+    fs_call call;
+    fs_conn_start_mkdir(c, &call, path);
+    return finish_data(c, &call, NULL);
+}
+
+fs_status fs_conn_rmdir(fs_conn *c, const char *path)
+{
+    fs_call call;
+    fs_conn_start_rmdir(c, &call, path);
+    return finish_data(c, &call, NULL);
+}
+
 fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd)
 {
-    return call_path(c, FS_CMD_DIR_OPEN, path, fd);
+    fs_call call;
+    fs_conn_start_opendir(c, &call, path);
+    return finish_data(c, &call, fd);
 }
 
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd)
 {
     fs_call call;
-    fs_reply r;
     fs_conn_start_open(c, &call, path, flags);
-    fs_status st = finish_now(c, &call, &r);
-    *fd = r.data;
-    return st;
+    return finish_data(c, &call, fd);
 }
 
 fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st)
@@ -541,111 +756,65 @@ fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64
 fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
 {
     fs_call call;
-    fs_reply r;
-    encoding e = encode(c, &call, FS_CMD_STAT, sizeof(fs_stat), path, NULL);
-    e.cmd.params.stat.path = e.path[0];
-    e.cmd.params.stat.buf = e.record;
-    send_encoded(c, &call, &e);
-    fs_status st = finish_now(c, &call, &r);
-    if (st == FS_STATUS_SUCCESS)
-        *out = r.record.stat;
-    return st;
+    fs_conn_start_stat(c, &call, path);
+    return finish_record(c, &call, out, sizeof *out);
 }
 
 fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
 {
     fs_call call;
-    fs_reply r;
-    encoding e = encode(c, &call, FS_CMD_FSTAT, sizeof(fs_stat), NULL, NULL);
-    ext(&e)->fstat.fd = fd;
-    ext(&e)->fstat.buf = e.record;
-    send_encoded(c, &call, &e);
-    fs_status st = finish_now(c, &call, &r);
-    if (st == FS_STATUS_SUCCESS)
-        *out = r.record.stat;
-    return st;
+    fs_conn_start_fstat(c, &call, fd);
+    return finish_record(c, &call, out, sizeof *out);
 }
 
 fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out)
 {
     fs_call call;
-    fs_reply r;
-    encoding e = encode(c, &call, FS_CMD_STATFS, sizeof(fs_statfs), NULL, NULL);
-    ext(&e)->statfs.buf = e.record;
-    send_encoded(c, &call, &e);
-    fs_status st = finish_now(c, &call, &r);
-    if (st == FS_STATUS_SUCCESS)
-        *out = r.record.statfs;
-    return st;
+    fs_conn_start_statfs(c, &call);
+    return finish_record(c, &call, out, sizeof *out);
 }
 
 fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)
 {
     fs_call call;
-    fs_reply r;
-    encoding e = encode(c, &call, FS_CMD_RENAME, 0, old_path, new_path);
-    e.cmd.params.rename.old_path = e.path[0];
-    e.cmd.params.rename.new_path = e.path[1];
-    send_encoded(c, &call, &e);
-    return finish_now(c, &call, &r);
+    fs_conn_start_rename(c, &call, old_path, new_path);
+    return finish_data(c, &call, NULL);
 }
 
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime)
 {
     fs_call call;
-    fs_reply r;
     fs_conn_start_set_times(c, &call, path, atime, mtime);
-    return finish_now(c, &call, &r);
+    return finish_data(c, &call, NULL);
 }
 
 fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *st)
 {
     fs_call call;
-    fs_reply r;
-    encoding e = encode(c, &call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), path, NULL);
-    ext(&e)->set_times_stat.path = e.path[0];
-    ext(&e)->set_times_stat.atime = atime;
-    ext(&e)->set_times_stat.mtime = mtime;
-    ext(&e)->set_times_stat.stat = e.record;
-    send_encoded(c, &call, &e);
-    fs_status status = finish_now(c, &call, &r);
-    if (status == FS_STATUS_SUCCESS)
-        *st = r.record.stat;
-    return status;
+    fs_conn_start_set_times_stat(c, &call, path, atime, mtime);
+    return finish_record(c, &call, st, sizeof *st);
 }
 
 /* OPEN_READ (fd wanted) or READ_PATH (fd NULL): the reply's record, then the bytes. */
 static fs_status open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
                            size_t cap, size_t *got)
 {
-    const size_t head = sizeof(fs_open_read_record);
     fs_call call;
-    encoding e = encode(c, &call, fd ? FS_CMD_OPEN_READ : FS_CMD_READ_PATH, head + cap, path, NULL);
-    if (fd) {
-        ext(&e)->open_read.path = e.path[0];
-        ext(&e)->open_read.flags = flags;
-        ext(&e)->open_read.buf = e.record;
-    } else {
-        ext(&e)->read_path.path = e.path[0];
-        ext(&e)->read_path.offset = 0;
-        ext(&e)->read_path.buf = e.record;
-    }
-    send_encoded(c, &call, &e);
+    fs_reply r;
+    start_open_read(c, &call, path, flags, fd != NULL, cap);
     fs_cmpl cmpl;
     fs_conn_wait(c, call.ticket, &cmpl);
-    fs_status status = (fs_status)cmpl.status;
+    fs_conn_finish_keep(c, &call, &cmpl, &r);
     *got = 0;
-    if (status == FS_STATUS_SUCCESS) {
-        fs_open_read_record reply;
-        memcpy(&reply, call.share, sizeof reply);
-        *st = reply.stat;
-        *got = reply.read < cap ? (size_t)reply.read : cap;
-        memcpy(dst, call.share + head, *got);
+    if (r.status == FS_STATUS_SUCCESS) {
+        *st = r.record.open_read.stat;
+        *got = r.record.open_read.read < cap ? (size_t)r.record.open_read.read : cap;
+        memcpy(dst, call.share + sizeof(fs_open_read_record), *got);
         if (fd)
-            *fd = cmpl.data;
+            *fd = r.data;
     }
     fs_conn_free(c, call.share);
-    return status;
+    return r.status;
 }
 
 fs_status fs_conn_open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
@@ -777,15 +946,15 @@ fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 
     return status;
 }
 
-/* The batch holds `count` records that lie inside its `cap` bytes. */
-static bool batch_well_formed(const uint8_t *batch, size_t cap, uint64_t count)
+bool fs_dir_batch_valid(const void *batch, size_t cap, uint64_t count)
 {
+    const uint8_t *b = batch;
     size_t at = 0;
     for (uint64_t i = 0; i < count; i++) {
         fs_dir_record head;
         if (cap - at < sizeof head)
             return false;
-        memcpy(&head, batch + at, sizeof head);
+        memcpy(&head, b + at, sizeof head);
         if (head.name_len > FS_CONN_NAME_MAX || FS_DIR_RECORD_SIZE(head.name_len) > cap - at)
             return false;
         at += (size_t)FS_DIR_RECORD_SIZE(head.name_len);
@@ -796,15 +965,14 @@ static bool batch_well_formed(const uint8_t *batch, size_t cap, uint64_t count)
 fs_status fs_conn_readdir_batch(fs_conn *c, uint64_t fd, void *dst, size_t cap, uint64_t *count)
 {
     fs_call call;
-    encoding e = encode(c, &call, FS_CMD_DIR_READ_BATCH, cap, NULL, NULL);
-    ext(&e)->dir_read_batch.fd = fd;
-    ext(&e)->dir_read_batch.buf = e.record;
-    send_encoded(c, &call, &e);
+    fs_reply r;
+    fs_conn_start_readdir_batch(c, &call, fd, cap);
     fs_cmpl cmpl;
     fs_conn_wait(c, call.ticket, &cmpl);
-    fs_status st = (fs_status)cmpl.status;
-    *count = cmpl.data;
-    if (st == FS_STATUS_SUCCESS && (*count == 0 || !batch_well_formed(call.share, cap, *count)))
+    fs_conn_finish_keep(c, &call, &cmpl, &r);
+    fs_status st = r.status;
+    *count = r.data;
+    if (st == FS_STATUS_SUCCESS && (*count == 0 || !fs_dir_batch_valid(call.share, cap, *count)))
         st = FS_STATUS_ERROR;
     if (st == FS_STATUS_SUCCESS)
         memcpy(dst, call.share, cap);

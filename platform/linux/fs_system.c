@@ -94,7 +94,13 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     memcpy(s->regions, regions, sizeof regions);
 
-    s->layout = o->layout == FS_SYSTEM_HOSTED && hosting ? FS_SYSTEM_SHARED : o->layout;
+    bool client_component = o->client_component.init != NULL;
+    if (client_component && hosting) {
+        fprintf(stderr, "asyncfat: this process hosts a file-system server already\n");
+        return -1;
+    }
+    s->layout = client_component ? FS_SYSTEM_HOSTED
+                : o->layout == FS_SYSTEM_HOSTED && hosting ? FS_SYSTEM_SHARED : o->layout;
     const char *process = s->layout == FS_SYSTEM_PROCESSES ? NULL : "fs_server+blk_driver";
     bool hosted = s->layout == FS_SYSTEM_HOSTED;
     s->components[0] = (lx_component_spec){
@@ -111,6 +117,9 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         .process = process,
     };
     s->components[2] = (lx_component_spec){.name = HOST, .regions = client_regions};
+    if (client_component)
+        s->components[2] = (lx_component_spec){
+            .name = HOST, .entry = o->client_component, .regions = client_regions, .process = process};
 
     s->channels[0] = (lx_channel_spec){BLK_CHANNEL_CLIENT, "blk_driver", 0, "fs_server", 0};
     for (uint32_t i = 0; i < clients; i++) {
@@ -128,8 +137,10 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     if (lx_system_start(&s->sys, &s->spec) != 0)
         return -1;
-    hosting |= hosted;
 
+    hosting |= hosted;
+    if (client_component)
+        return 0;
     static lx_component_env env;
     size_t cmd_size, share_size;
     uint8_t *commands = lx_system_region(&s->sys, FS_COMPONENT_REGION_COMMANDS, &cmd_size);

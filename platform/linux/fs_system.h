@@ -48,6 +48,12 @@ typedef struct fs_system_options {
     uint32_t queue_depth;       /* driver requests in flight; 0: the driver's default */
     blk_device_model model;     /* all zero: no device model */
     blk_driver_faults faults;   /* all zero: none */
+    /* A client that is a component of the system (the FUSE mount) instead of the calling
+     * process: it runs on the hosted thread with the driver and the server (the layout is
+     * then FS_SYSTEM_HOSTED, and the start fails if this process hosts one already), finds
+     * client 0's regions and channel by the names in server/fs_component.h, and talks to
+     * the server by deferred calls. The caller gets no client endpoint. */
+    lx_component_entry client_component;
 } fs_system_options;
 
 typedef struct fs_system_client {
@@ -62,7 +68,7 @@ typedef struct fs_system_client {
 typedef struct fs_system {
     lx_system sys;
     lx_system_spec spec;
-    lx_component_spec components[3];
+    lx_component_spec components[4];
     lx_region_spec regions[8];
     lx_channel_spec channels[1 + FS_SYSTEM_MAX_CLIENTS];
     char channel_names[FS_SYSTEM_MAX_CLIENTS][32];

@@ -2,9 +2,11 @@
  * of their own, or each in its own): the real driver and server on an image made by mkfs.fat, driven over the protocol
  * by a small client in this process: files written and read back with several requests in
  * flight, stat, remove, a clean unmount that fsck.fat accepts; a server process killed
- * under the client is reported, by the process's name; and a second system asked to be
- * hosted while one is runs in a process of its own. */
+ * under the client is reported, by the process's name; a second system asked to be
+ * hosted while one is runs in a process of its own; and a client that is a component of
+ * the system runs on the server's thread. */
 #include "platform/linux/fs_system.h"
+#include "server/fs_component.h"
 #include "tests/harness.h"
 
 #include <poll.h>
@@ -263,4 +265,78 @@ TEST(a_process_hosts_one_system_at_a_time)
     CHECK_EQ(placed[0], FS_SYSTEM_HOSTED);
     CHECK_EQ(placed[1], FS_SYSTEM_SHARED);
     CHECK_EQ(placed[2], FS_SYSTEM_HOSTED);
+}
+
+/* ---- a client that is a component of the system ---- */
+
+static struct {
+    fs_queue_end commands, completions;
+    unsigned channel;
+    int step;
+} comp;
+
+static void comp_send(uint64_t type)
+{
+    fs_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.cmd.id = (uint64_t)comp.step;
+    msg.cmd.type = type;
+    fs_queue_produce(&comp.commands, &msg, 1);
+    component_notify(comp.channel);
+}
+
+static void comp_init(void)
+{
+    char name[32];
+    fs_component_client_name(name, "fs_client_", 0);
+    comp.channel = component_channel(name);
+    fs_queue *commands = component_region(FS_COMPONENT_REGION_COMMANDS, NULL);
+    fs_queue *completions = component_region(FS_COMPONENT_REGION_COMPLETIONS, NULL);
+    if (!commands || !completions || comp.channel == COMPONENT_NO_CHANNEL) {
+        lx_runtime_stop(40);
+        return;
+    }
+    fs_queue_end_init(&comp.commands, commands, true);
+    fs_queue_end_init(&comp.completions, completions, false);
+    comp.step = 0;
+    comp_send(FS_CMD_INITIALISE);
+}
+
+/* INITIALISE, then DEINITIALISE, then stop with 0; any failure stops with 41 + step. */
+static void comp_notified(unsigned channel)
+{
+    fs_msg msg;
+    if (channel != comp.channel || fs_queue_consume(&comp.completions, &msg, 1) != 1)
+        return;
+    if (msg.cmpl.status != FS_STATUS_SUCCESS || msg.cmpl.id != (uint64_t)comp.step) {
+        lx_runtime_stop(41 + comp.step);
+        return;
+    }
+    if (++comp.step == 1)
+        comp_send(FS_CMD_DEINITIALISE);
+    else
+        lx_runtime_stop(0);
+}
+
+TEST(a_client_component_shares_the_servers_thread)
+{
+    if (!have_tools()) {
+        printf("SKIP a_client_component_shares_the_servers_thread: dosfstools not installed\n");
+        return;
+    }
+    char image[600];
+    snprintf(image, sizeof image, "%s/component.img", test_tmpdir());
+    CHECK(make_image(image));
+    fs_system s;
+    fs_system_options o = {.image_path = image, .data_bytes = 24u << 20,
+                           .client_component = {comp_init, comp_notified, NULL}};
+    CHECK(fs_system_start(&s, &o) == 0);
+    lx_exit_report report;
+    bool ended = lx_system_wait(&s.sys, 30000, &report);
+    fs_system_layout layout = s.layout;
+    fs_system_stop(&s, 2000);
+    CHECK(ended);
+    CHECK_EQ(layout, FS_SYSTEM_HOSTED);
+    CHECK_MSG(!report.signaled && report.code == 0, "code %d", report.code);
+    CHECK(fsck_clean(image));
 }
