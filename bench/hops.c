@@ -9,8 +9,9 @@
  *
  * Environment: HOPS_LAYOUTS (a comma-separated subset of the layout names), HOPS_DEPTHS
  * (requests in flight, default "1,8"), HOPS_SECONDS per point (default 1), HOPS_LAZY=1 (the
- * block data region faulted in page by page as used, not populated at start), HOPS_REQUESTS=N to run exactly N requests per point instead
- * (bench/hops.sh runs that twice under callgrind to count instructions per request).
+ * block data region faulted in page by page as used, not populated at start),
+ * HOPS_REQUESTS=N to run exactly N requests per point instead (bench/hops.sh runs that
+ * twice under callgrind to count instructions per request).
  */
 #include "bench/bench_client.h"
 #include "bench/proc_counters.h"

@@ -113,6 +113,16 @@ void fs_conn_dispatch(fs_conn *c)
  * a completion published after the drain always finds the eventfd set for the next turn. */
 static void poll_turn(fs_conn *c)
 {
+    if (c->ep.wait) {
+        c->ep.wait(c->ep.event_ctx, 1000);
+        take_completions(c);
+        if (c->ep.healthy && !c->ep.healthy(c->ep.healthy_ctx)) {
+            pthread_mutex_lock(&c->lock);
+            fail_pending(c);
+            pthread_mutex_unlock(&c->lock);
+        }
+        return;
+    }
     struct pollfd fds[2] = {{.fd = c->ep.wait_fd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
     int rc = poll(fds, 2, 1000);
     if (rc < 0 && errno != EINTR) {
@@ -138,12 +148,26 @@ static void poll_turn(fs_conn *c)
     }
 }
 
+/* Caller holds c->lock. Before a caller waits: tell the server about the commands queued
+ * since it was last told (one notification for a batch of calls). */
+static void flush_notify(fs_conn *c)
+{
+    if (!c->notify_owed)
+        return;
+    c->notify_owed = false;
+    uint64_t one = 1;
+    if (write(c->ep.notify_fd, &one, sizeof one) != sizeof one)
+        fail_pending(c);
+}
+
 /* Caller holds c->lock. Wait until slot s is done. The first waiter becomes the poller and
  * reads the completion queue itself; the others sleep until the poller hands them their
  * completion, or hands them the poller's job when its own call is done. A lone caller so
  * wakes straight from the server's notification, with no thread in between. */
 static void wait_done(fs_conn *c, fs_conn_slot *s)
 {
+    if (!s->done)
+        flush_notify(c);
     c->waiters++;
     s->waiting = true;
     while (!s->done) {
@@ -243,6 +267,16 @@ static void *alloc_pages(fs_conn *c, size_t size, bool wait)
             pthread_mutex_unlock(&c->share_lock);
             return NULL;
         }
+        /* Space comes back as calls complete: the server must know of them (then look
+         * again: some may have come back meanwhile). */
+        if (c->notify_owed) {
+            pthread_mutex_unlock(&c->share_lock);
+            pthread_mutex_lock(&c->lock);
+            flush_notify(c);
+            pthread_mutex_unlock(&c->lock);
+            pthread_mutex_lock(&c->share_lock);
+            continue;
+        }
         pthread_cond_wait(&c->share_freed, &c->share_lock);
     }
 }
@@ -269,6 +303,8 @@ void fs_conn_free(fs_conn *c, void *p)
 static uint32_t take_slot(fs_conn *c)
 {
     AF_ASSERT(!c->ep.completed || c->pending < FS_CONN_MAX_PENDING); /* the caller's promise */
+    if (c->pending == FS_CONN_MAX_PENDING)
+        flush_notify(c);
     while (c->pending == FS_CONN_MAX_PENDING)
         pthread_cond_wait(&c->slot_free, &c->lock);
     uint32_t index = 0;
@@ -320,17 +356,10 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     msg.cmd = *cmd;
     /* Never fails: at most FS_CONN_MAX_PENDING < FS_QUEUE_CAPACITY commands are queued. */
     fs_queue_produce(&c->commands, &msg, 1);
+    c->notify_owed = !c->ep.notify;
     pthread_mutex_unlock(&c->lock);
-    if (c->ep.notify) {
+    if (c->ep.notify)
         c->ep.notify(c->ep.event_ctx);
-        return index;
-    }
-    uint64_t one = 1;
-    if (write(c->ep.notify_fd, &one, sizeof one) != sizeof one) {
-        pthread_mutex_lock(&c->lock);
-        fail_pending(c);
-        pthread_mutex_unlock(&c->lock);
-    }
     return index;
 }
 
@@ -358,6 +387,7 @@ uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cm
             continue;
         if (i < n)
             break;
+        flush_notify(c);
         if (c->polling) {
             /* Another thread polls and wakes waiters one slot at a time: wait for the first
              * ticket (still a completion of the set, if not the earliest). */
@@ -533,7 +563,10 @@ static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *pat
 
 void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_CREATE, path); }
 void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_REMOVE, path); }
-void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_FILE_REMOVE, path); }
+void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path)
+{
+    start_path(c, call, FS_CMD_FILE_REMOVE, path);
+}
 void fs_conn_start_opendir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_OPEN, path); }
 
 void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path)

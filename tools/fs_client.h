@@ -10,7 +10,10 @@
  * and hands each completion to its slot, in whatever order the server finishes them,
  * waking only the thread that waits on it; when its own call is done it passes the job to
  * another waiter. So a lone caller wakes straight from the server's notification, and
- * concurrent FUSE requests become concurrent server requests.
+ * concurrent callers' requests become concurrent server requests. The server is notified
+ * of queued commands once, when some caller is about to wait (for a completion, a free
+ * slot or share space), not once per command: a batch of calls started together costs one
+ * notification.
  *
  * Buffers: commands name data by {offset, size} in the share region. fs_conn_alloc hands
  * out share-region space in 4 KiB pages (first fit; a caller blocks while the region is
@@ -58,6 +61,11 @@ typedef struct fs_conn_endpoint {
     void (*notify)(void *ctx);
     void (*completed)(void *ctx, uint32_t ticket, const fs_cmpl *cmpl);
     void *event_ctx;
+    /* A client that runs its server itself (fs_system's inline layout): notify as above,
+     * and instead of sleeping on wait_fd a waiting caller runs the server through
+     * wait(event_ctx, timeout_ms) until completions may be there. Waits then need one
+     * thread at a time (the poller) and nothing else to run the server. */
+    void (*wait)(void *ctx, int timeout_ms);
 } fs_conn_endpoint;
 
 typedef struct fs_conn_slot {
@@ -80,6 +88,7 @@ typedef struct fs_conn {
     uint32_t pending;
     bool broken;               /* the server is gone: complete everything with IO_ERROR */
     uint32_t refused_count;    /* event-driven: refused calls not yet delivered */
+    bool notify_owed;          /* commands queued since the server was last notified */
     bool polling;              /* a waiter is reading the completion queue */
     uint32_t waiters;          /* callers in fs_conn_wait */
     int stop_fd;               /* eventfd that wakes the poller at close */

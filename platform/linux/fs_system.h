@@ -30,6 +30,11 @@ typedef enum fs_system_layout {
     FS_SYSTEM_HOSTED,           /* driver and server on one thread of this process */
     FS_SYSTEM_SHARED,           /* driver and server in one process, one thread */
     FS_SYSTEM_PROCESSES,        /* driver and server each in a process of its own */
+    /* Driver and server run on the client's own thread, while it waits: the client
+     * notifies with fs_system_inline_notify and waits in fs_system_inline_wait, which runs
+     * them until the server has answered; no thread to wake, no eventfd (a one-shot
+     * command). One client, on one thread at a time. */
+    FS_SYSTEM_INLINE,
 } fs_system_layout;
 
 typedef struct fs_system_options {
@@ -80,6 +85,11 @@ typedef struct fs_system {
 /* Start the driver and the server on the image. Returns 0, or -1 with a message on
  * stderr (nothing is left running). */
 int fs_system_start(fs_system *s, const fs_system_options *options);
+
+/* FS_SYSTEM_INLINE: client 0 queued commands; run the driver and the server until they
+ * have published completions for it, or timeout_ms passes (-1: no limit), or they stop. */
+void fs_system_inline_notify(fs_system *s);
+void fs_system_inline_wait(fs_system *s, int timeout_ms);
 
 /* A component that has ended (crashed) since the start: true and a description. */
 bool fs_system_failed(fs_system *s, char *why, size_t why_size);

@@ -300,6 +300,20 @@ static bool start_launcher_loop(lx_system *sys)
     for (unsigned i = 0; i < spec->component_count; i++)
         if (in_launcher(spec, i) && !component_env(sys, i, &sys->loop_envs[n++]))
             return false;
+    if (spec->launcher_inline) {
+        lx_component_env *list[LX_LOOP_MAX_COMPONENTS];
+        lx_component_entry entries[LX_LOOP_MAX_COMPONENTS];
+        unsigned k = 0;
+        for (unsigned i = 0; i < spec->component_count; i++)
+            if (in_launcher(spec, i)) {
+                list[k] = &sys->loop_envs[k];
+                entries[k++] = spec->components[i].entry;
+            }
+        sys->loop = lx_loop_open(list, entries, k, sys->loop_stop_fd);
+        sys->loop_running = sys->loop != NULL;
+        sys->loop_ended = sys->loop && !lx_loop_run_once(sys->loop, 0);
+        return sys->loop_running;
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -307,6 +321,16 @@ static bool start_launcher_loop(lx_system *sys)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return sys->loop_running;
 }
+
+bool lx_system_run_once(lx_system *sys, int timeout_ms)
+{
+    if (!sys->loop || sys->loop_ended || !sys->loop_running)
+        return false;
+    sys->loop_ended = !lx_loop_run_once(sys->loop, timeout_ms);
+    return !sys->loop_ended;
+}
+
+lx_loop *lx_system_loop(lx_system *sys) { return sys->loop; }
 
 int lx_system_start(lx_system *sys, const lx_system_spec *spec)
 {
@@ -395,14 +419,23 @@ static int reap_launcher_loop(lx_system *sys, bool wait)
     uint64_t count;
     if (!sys->loop_running)
         return -1;
-    if (wait) {
-        struct pollfd p = {.fd = sys->loop_done_fd, .events = POLLIN};
-        while (poll(&p, 1, -1) < 0 && errno == EINTR)
-            ;
+    if (sys->loop) {
+        /* inline: ended when a step said so, or now, at the stop */
+        if (!sys->loop_ended && !wait)
+            return -1;
+        sys->loop_status = sys->loop_ended ? lx_loop_status(sys->loop) : 0;
+        lx_loop_close(sys->loop);
+        sys->loop = NULL;
+    } else {
+        if (wait) {
+            struct pollfd p = {.fd = sys->loop_done_fd, .events = POLLIN};
+            while (poll(&p, 1, -1) < 0 && errno == EINTR)
+                ;
+        }
+        if (read(sys->loop_done_fd, &count, sizeof count) != sizeof count)
+            return -1;
+        pthread_join(sys->loop_thread, NULL);
     }
-    if (read(sys->loop_done_fd, &count, sizeof count) != sizeof count)
-        return -1;
-    pthread_join(sys->loop_thread, NULL);
     sys->loop_running = false;
     int first = -1;
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
@@ -457,7 +490,8 @@ static void sleep_for_exit(const lx_system *sys, uint64_t deadline, bool forever
     struct pollfd fds[LX_MAX_COMPONENTS + 1];
     nfds_t n = 0;
     bool all = true;
-    if (sys->loop_running)
+    /* (An inline loop ends only in a step its caller runs: nothing to wait for here.) */
+    if (sys->loop_running && !sys->loop)
         fds[n++] = (struct pollfd){.fd = sys->loop_done_fd, .events = POLLIN};
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
         if (sys->pids[i] <= 0 || !is_leader(sys, i))
@@ -496,8 +530,11 @@ bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report)
 void lx_system_stop(lx_system *sys, int grace_ms)
 {
     uint64_t one = 1;
-    if (sys->loop_running && write(sys->loop_stop_fd, &one, sizeof one) != sizeof one)
+    if (sys->loop_running && !sys->loop && write(sys->loop_stop_fd, &one, sizeof one) != sizeof one)
         perror("launcher: stopping its own loop");
+    /* An inline loop runs only when asked to: it stops now. */
+    if (sys->loop)
+        reap_launcher_loop(sys, true);
     for (unsigned i = 0; i < sys->spec->component_count; i++)
         if (sys->pids[i] > 0 && is_leader(sys, i))
             kill(sys->pids[i], SIGTERM);

@@ -79,6 +79,9 @@ typedef struct lx_system_spec {
     const lx_channel_spec *channels;
     unsigned channel_count;
     const char *launcher_process;   /* a `process` run on a thread of the launcher; NULL: none */
+    /* The launcher's process runs on the caller's thread instead, a step at a time
+     * (lx_system_run_once), e.g. while a client there waits for its server. */
+    bool launcher_inline;
 } lx_system_spec;
 
 typedef struct lx_exit_report {
@@ -103,6 +106,8 @@ typedef struct lx_system {
     int loop_stop_fd, loop_done_fd; /* eventfds: ask the loop to stop; it has returned */
     int loop_status;                /* what the loop returned */
     lx_component_env *loop_envs;
+    lx_loop *loop;                  /* launcher_inline: the loop, run by lx_system_run_once */
+    bool loop_ended;                /* launcher_inline: it stopped, not yet reported */
 } lx_system;
 
 /* Create the regions and channels and start every component. Returns 0, or -1 (with a
@@ -122,6 +127,12 @@ void lx_system_stop(lx_system *sys, int grace_ms);
  * maps them), for a launcher that is itself a component of the system, e.g. a client.
  * False if `name` is not a host component. */
 bool lx_system_host_env(lx_system *sys, const char *name, lx_component_env *env);
+
+/* launcher_inline: run the launcher's process one step (deliver what is pending, then wait
+ * at most timeout_ms for events; -1: no limit). False once it has stopped (then
+ * lx_system_wait reports it). lx_system_loop gives the loop itself. */
+bool lx_system_run_once(lx_system *sys, int timeout_ms);
+lx_loop *lx_system_loop(lx_system *sys);
 
 /* The launcher's own mapping of a region (NULL if unknown). */
 void *lx_system_region(lx_system *sys, const char *name, size_t *size);

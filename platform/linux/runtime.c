@@ -28,7 +28,7 @@ typedef struct lx_loop_component {
     uint64_t pending;       /* bit per channel id: notified by a component of this loop */
 } lx_loop_component;
 
-typedef struct lx_loop {
+struct lx_loop {
     lx_loop_component components[LX_LOOP_MAX_COMPONENTS];
     unsigned count;
     unsigned running;       /* the component whose code runs now */
@@ -44,7 +44,9 @@ typedef struct lx_loop {
         unsigned owner;
     } watched[MAX_WATCHED];
     unsigned watched_count;
-} lx_loop;
+    bool owns_process;      /* SIGTERM ends it, and the process with it: no fini */
+    int status;             /* 1 if setup failed */
+};
 
 static _Thread_local lx_loop *this_loop;
 static int program_argc;
@@ -386,54 +388,106 @@ static void release_private_regions(lx_loop *loop)
     }
 }
 
+lx_loop *lx_loop_open(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count, int stop_fd)
+{
+    if (count == 0 || count > LX_LOOP_MAX_COMPONENTS)
+        return NULL;
+    lx_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    loop->count = count;
+    loop->epoll_fd = loop->signal_fd = -1;
+    loop->owns_process = stop_fd < 0;
+    for (unsigned k = 0; k < count; k++)
+        loop->components[k] = (lx_loop_component){.env = envs[k], .entry = entries[k]};
+    this_loop = loop;
+    loop->status = 1;
+    if (loop_setup(loop, stop_fd)) {
+        /* every init before any notification, and the notifications inits made after them */
+        for (unsigned k = 0; k < count && !loop->stopping; k++) {
+            loop->running = k;
+            entries[k].init();
+        }
+        deliver_pending(loop);
+        loop->status = 0;
+    } else {
+        loop->stopping = true;
+        loop->stop_status = 1;
+    }
+    return loop;
+}
+
+bool lx_loop_deliver(lx_loop *loop)
+{
+    this_loop = loop;
+    deliver_pending(loop);
+    return !loop->stopping;
+}
+
+bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
+{
+    this_loop = loop;
+    deliver_pending(loop);
+    if (loop->stopping)
+        return false;
+    struct epoll_event events[16];
+    int n = epoll_wait(loop->epoll_fd, events, 16, timeout_ms);
+    if (n < 0 && errno != EINTR) {
+        component_log("epoll_wait failed");
+        lx_runtime_stop(1);
+        return false;
+    }
+    for (int i = 0; i < n && !loop->stopping; i++)
+        dispatch(loop, events[i].data.u64);
+    return !loop->stopping;
+}
+
+int lx_loop_status(const lx_loop *loop) { return loop->stopping ? loop->stop_status : loop->status; }
+
+void lx_loop_notify(lx_loop *loop, unsigned component, unsigned channel)
+{
+    if (component >= loop->count)
+        return;
+    lx_loop *was = this_loop;
+    unsigned running = loop->running;
+    this_loop = loop;
+    loop->running = component;
+    component_notify(channel);
+    loop->running = running;
+    this_loop = was;
+}
+
+void lx_loop_close(lx_loop *loop)
+{
+    if (!loop)
+        return;
+    this_loop = loop;
+    if (loop->epoll_fd >= 0)
+        close(loop->epoll_fd);
+    if (loop->signal_fd >= 0)
+        close(loop->signal_fd);
+    if (!loop->owns_process) {
+        for (unsigned k = loop->count; k-- > 0;) {
+            loop->running = k;
+            if (loop->components[k].entry.fini)
+                loop->components[k].entry.fini();
+        }
+        release_private_regions(loop);
+    }
+    this_loop = NULL;
+    free(loop);
+}
+
 int lx_components_run(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count,
                       int stop_fd)
 {
-    lx_loop loop;
-    memset(&loop, 0, sizeof loop);
-    if (count == 0 || count > LX_LOOP_MAX_COMPONENTS)
+    lx_loop *loop = lx_loop_open(envs, entries, count, stop_fd);
+    if (!loop)
         return 1;
-    loop.count = count;
-    loop.epoll_fd = loop.signal_fd = -1;
-    for (unsigned k = 0; k < count; k++)
-        loop.components[k] = (lx_loop_component){.env = envs[k], .entry = entries[k]};
-    this_loop = &loop;
-    int status = 1;
-    if (loop_setup(&loop, stop_fd)) {
-        /* every init before any notification, and the notifications inits made after them */
-        for (unsigned k = 0; k < count && !loop.stopping; k++) {
-            loop.running = k;
-            entries[k].init();
-        }
-        deliver_pending(&loop);
-        status = 0;
-        while (!loop.stopping) {
-            struct epoll_event events[16];
-            int n = epoll_wait(loop.epoll_fd, events, 16, -1);
-            if (n < 0 && errno != EINTR) {
-                component_log("epoll_wait failed");
-                status = 1;
-                break;
-            }
-            for (int i = 0; i < n && !loop.stopping; i++)
-                dispatch(&loop, events[i].data.u64);
-        }
-        if (loop.stopping)
-            status = loop.stop_status;
-    }
-    if (loop.epoll_fd >= 0)
-        close(loop.epoll_fd);
-    if (loop.signal_fd >= 0)
-        close(loop.signal_fd);
-    if (stop_fd >= 0) {
-        for (unsigned k = count; k-- > 0;) {
-            loop.running = k;
-            if (entries[k].fini)
-                entries[k].fini();
-        }
-        release_private_regions(&loop);
-    }
-    this_loop = NULL;
+    while (lx_loop_run_once(loop, -1))
+        continue;
+    int status = lx_loop_status(loop);
+    lx_loop_close(loop);
     return status;
 }
 

@@ -78,6 +78,24 @@ int lx_component_run(lx_component_env *env, lx_component_entry entry);
 int lx_components_run(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count,
                       int stop_fd);
 
+/* The same loop driven by its caller, one step at a time (a client that runs its server
+ * itself when it waits): lx_loop_open maps the regions and calls every init on the
+ * calling thread, which becomes the loop's (NULL: no memory, or a bad count); a setup
+ * failure leaves it stopped. lx_loop_run_once delivers what is pending and waits for one
+ * batch of events (at most timeout_ms; -1: no limit, 0: none), and returns false once the
+ * loop has stopped (lx_loop_deliver the same without waiting for events); lx_loop_status is then what lx_components_run would return.
+ * lx_loop_close calls the finis (stop_fd given) and gives back what the loop took.
+ * lx_loop_notify notifies `channel` as component number `component` of the loop, for code
+ * of that component running outside the loop's callbacks. */
+typedef struct lx_loop lx_loop;
+lx_loop *lx_loop_open(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count, int stop_fd);
+bool lx_loop_run_once(lx_loop *loop, int timeout_ms);
+/* Only what is pending (notifications between its components), no system call. */
+bool lx_loop_deliver(lx_loop *loop);
+int lx_loop_status(const lx_loop *loop);
+void lx_loop_notify(lx_loop *loop, unsigned component, unsigned channel);
+void lx_loop_close(lx_loop *loop);
+
 /* Call ready(ctx) whenever fd is readable (level-triggered; ready must consume it), as the
  * component that asked. Returns 0, or -1 when the loop is full or fd cannot be watched. */
 int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx);

@@ -12,6 +12,7 @@
  * file system lower the window at INIT (max_readahead) but not raise it; the mount raises
  * its own device's in sysfs when it may (as root), before answering INIT. */
 #define MOUNT_READAHEAD_BYTES (1u << 20)
+#define MOUNT_BACKGROUND 128u
 
 /* The mount's "major:minor" from /proc/self/mountinfo (paths there escape space, tab,
  * newline and backslash as octal). */
@@ -69,6 +70,13 @@ void mount_ll_init(void *userdata, struct fuse_conn_info *info)
      * falls back to plain readdir and then looks every name up one by one). */
     info->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     raise_readahead(info);
+    /* Requests the kernel sends without a thread waiting for each (readahead, asynchronous
+     * direct I/O: fio's io_uring at 32 in flight) stop at max_background, 12 by default: the
+     * one thread here serves many more at once. */
+    if (info->max_background < MOUNT_BACKGROUND)
+        info->max_background = MOUNT_BACKGROUND;
+    if (info->congestion_threshold < MOUNT_BACKGROUND * 3 / 4)
+        info->congestion_threshold = MOUNT_BACKGROUND * 3 / 4;
     /* While mounted, every change to the volume comes through this mount, so through the
      * kernel, which updates or drops what it cached (names it created or removed, sizes it
      * wrote, attributes after a write or a read): what it caches stays true, and can be kept

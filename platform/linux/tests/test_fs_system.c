@@ -1,5 +1,5 @@
 /* fs_system in each layout (driver and server on a thread of this process, in a process
- * of their own, or each in its own): the real driver and server on an image made by mkfs.fat, driven over the protocol
+ * of their own, each in its own, or run by the client's own thread while it waits): the real driver and server on an image made by mkfs.fat, driven over the protocol
  * by a small client in this process: files written and read back with several requests in
  * flight, stat, remove, a clean unmount that fsck.fat accepts; a server process killed
  * under the client is reported, by the process's name; a second system asked to be
@@ -21,15 +21,18 @@
 #define DATA_BASE (64u * 1024u)
 
 typedef struct client {
+    fs_system *system;
     fs_system_client *ep;
     fs_queue_end commands, completions;
 } client;
 
-static const fs_system_layout layouts[] = {FS_SYSTEM_SHARED, FS_SYSTEM_PROCESSES, FS_SYSTEM_HOSTED};
-static const char *const layout_names[] = {"shared", "processes", "hosted"};
+static const fs_system_layout layouts[] = {FS_SYSTEM_SHARED, FS_SYSTEM_PROCESSES, FS_SYSTEM_HOSTED, FS_SYSTEM_INLINE};
+static const char *const layout_names[] = {"shared", "processes", "hosted", "inline"};
 
-static void client_init(client *c, fs_system_client *ep)
+static void client_init(client *c, fs_system *s)
 {
+    fs_system_client *ep = &s->clients[0];
+    c->system = s;
     c->ep = ep;
     fs_queue_end_init(&c->commands, ep->commands, true);
     fs_queue_end_init(&c->completions, ep->completions, false);
@@ -48,6 +51,10 @@ static void submit(client *c, uint64_t id, uint64_t type, const fs_cmd_params *p
 
 static void notify(client *c)
 {
+    if (c->system->layout == FS_SYSTEM_INLINE) {
+        fs_system_inline_notify(c->system);
+        return;
+    }
     uint64_t one = 1;
     if (write(c->ep->notify_fd, &one, sizeof one) != sizeof one)
         abort();
@@ -61,6 +68,14 @@ static bool next_completion(client *c, fs_cmpl *out)
         if (fs_queue_consume(&c->completions, &msg, 1) == 1) {
             *out = msg.cmpl;
             return true;
+        }
+        if (c->system->layout == FS_SYSTEM_INLINE) {
+            /* the driver and the server run here, now */
+            char why[160];
+            fs_system_inline_wait(c->system, 20000);
+            if (fs_queue_available(&c->completions) == 0 && fs_system_failed(c->system, why, sizeof why))
+                return false;
+            continue;
         }
         struct pollfd p = {.fd = c->ep->wait_fd, .events = POLLIN};
         if (poll(&p, 1, 20000) != 1)
@@ -157,7 +172,7 @@ TEST(every_layout_serves_files_and_unmounts_clean)
         fs_system_options o = {.image_path = image, .layout = layouts[l], .data_bytes = 24u << 20};
         CHECK_MSG(fs_system_start(&s, &o) == 0, "layout %s", layout_names[l]);
         client c;
-        client_init(&c, &s.clients[0]);
+        client_init(&c, &s);
         fs_cmd_params p;
         bool ok = call(&c, FS_CMD_INITIALISE, NULL).status == FS_STATUS_SUCCESS;
         p = (fs_cmd_params){.dir_create = {put_path(&c, "/dir")}};
@@ -210,7 +225,7 @@ TEST(a_killed_server_is_reported_by_its_process)
         fs_system_options o = {.image_path = image, .layout = layouts[l], .data_bytes = 24u << 20};
         CHECK(fs_system_start(&s, &o) == 0);
         client c;
-        client_init(&c, &s.clients[0]);
+        client_init(&c, &s);
         bool mounted = call(&c, FS_CMD_INITIALISE, NULL).status == FS_STATUS_SUCCESS;
         if (s.sys.pids[1] > 0)
             kill(s.sys.pids[1], SIGKILL);
@@ -251,7 +266,7 @@ TEST(a_process_hosts_one_system_at_a_time)
     }
     for (int i = 0; i < 2; i++) {
         client c;
-        client_init(&c, &s[i].clients[0]);
+        client_init(&c, &s[i]);
         ok = ok && call(&c, FS_CMD_INITIALISE, NULL).status == FS_STATUS_SUCCESS &&
              call(&c, FS_CMD_DEINITIALISE, NULL).status == FS_STATUS_SUCCESS;
     }

@@ -98,7 +98,9 @@ TEST(pingpong_three_components_exec_and_fork)
     };
     const lx_region_spec regions[] = {{.name = "pingpong", .size = sizeof(pingpong_area)}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"spare", "idle", 0, "ping", 4}};
-    const lx_system_spec spec = {components, 3, regions, 1, channels, 2, NULL};
+    const lx_system_spec spec = {.components = components, .component_count = 3,
+        .regions = regions, .region_count = 1,
+        .channels = channels, .channel_count = 2};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -216,7 +218,9 @@ TEST(components_sharing_a_process_notify_by_deferred_calls)
     const lx_region_spec regions[] = {{.name = "pair", .size = sizeof(pair_area)},
                                       {.name = "scratch", .size = 4096, .private_memory = true}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"pf", "ping", 5, "far", 1}};
-    const lx_system_spec spec = {components, 3, regions, 2, channels, 2, NULL};
+    const lx_system_spec spec = {.components = components, .component_count = 3,
+        .regions = regions, .region_count = 2,
+        .channels = channels, .channel_count = 2};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     bool shared = sys.pids[0] == sys.pids[2] && sys.pids[0] != sys.pids[1];
@@ -268,7 +272,10 @@ TEST(the_launchers_own_process_runs_on_a_thread)
                                       {.name = "scratch", .size = 4096, .private_memory = true}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"pf", "ping", 5, "far", 1},
                                         {"ph", "ping", 7, "host", 0}};
-    const lx_system_spec spec = {components, 4, regions, 2, channels, 3, "here"};
+    const lx_system_spec spec = {.components = components, .component_count = 4,
+        .regions = regions, .region_count = 2,
+        .channels = channels, .channel_count = 3,
+        .launcher_process = "here"};
     pair_depth = 0;
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
@@ -298,13 +305,19 @@ TEST(the_launchers_own_process_runs_on_a_thread)
     CHECK(!sys.exits[1].signaled && sys.exits[1].code == 0);
     /* a loop that is still running when the system stops leaves cleanly */
     const lx_component_spec idle[] = {{.name = "i", .entry = {idle_init, idle_notified, NULL}, .process = "here"}};
-    const lx_system_spec idle_spec = {idle, 1, NULL, 0, NULL, 0, "here"};
+    const lx_system_spec idle_spec = {.components = idle, .component_count = 1,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0,
+        .launcher_process = "here"};
     CHECK_EQ(lx_system_start(&sys, &idle_spec), 0);
     CHECK(!lx_system_wait(&sys, 50, &report));
     lx_system_stop(&sys, 2000);
     CHECK(sys.exits[0].component && !sys.exits[0].signaled && sys.exits[0].code == 0);
     /* the launcher's process must be one of the description's */
-    const lx_system_spec nowhere = {idle, 1, NULL, 0, NULL, 0, "elsewhere"};
+    const lx_system_spec nowhere = {.components = idle, .component_count = 1,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0,
+        .launcher_process = "elsewhere"};
     CHECK_EQ(lx_system_start(&sys, &nowhere), -1);
 }
 
@@ -315,14 +328,18 @@ TEST(only_function_components_share_a_process)
         {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
         {.name = "b", .argv = argv, .process = "p"},
     };
-    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0, NULL};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), -1);
     const lx_component_spec with_host[] = {
         {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
         {.name = "host", .process = "p"},
     };
-    const lx_system_spec spec2 = {with_host, 2, NULL, 0, NULL, 0, NULL};
+    const lx_system_spec spec2 = {.components = with_host, .component_count = 2,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0};
     CHECK_EQ(lx_system_start(&sys, &spec2), -1);
 }
 
@@ -334,7 +351,9 @@ TEST(crashing_component_is_reported_and_rest_stopped)
         {.name = "other", .entry = {idle_init, idle_notified}},
     };
     const lx_channel_spec channels[] = {{"link", "survivor", 1, "crasher", 1}};
-    const lx_system_spec spec = {components, 3, NULL, 0, channels, 1, NULL};
+    const lx_system_spec spec = {.components = components, .component_count = 3,
+        .regions = NULL, .region_count = 0,
+        .channels = channels, .channel_count = 1};
     lx_exit_report first;
     CHECK_EQ(lx_system_run(&spec, 30000, &first), 1);
     CHECK(first.component && strcmp(first.component, "crasher") == 0);
@@ -348,7 +367,9 @@ TEST(failing_component_status_is_reported)
         {.name = "fails", .entry = {fail_init, idle_notified}},
         {.name = "waits", .entry = {idle_init, idle_notified}},
     };
-    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0, NULL};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -365,11 +386,15 @@ TEST(bad_descriptions_are_refused)
 {
     const lx_component_spec components[] = {{.name = "a", .entry = {idle_init, idle_notified}}};
     const lx_channel_spec to_nobody[] = {{"c", "a", 1, "nobody", 1}};
-    const lx_system_spec spec = {components, 1, NULL, 0, to_nobody, 1, NULL};
+    const lx_system_spec spec = {.components = components, .component_count = 1,
+        .regions = NULL, .region_count = 0,
+        .channels = to_nobody, .channel_count = 1};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), -1);
     const lx_region_spec bad_name[] = {{.name = "has;semicolon", .size = 4096}};
-    const lx_system_spec spec2 = {components, 1, bad_name, 1, NULL, 0, NULL};
+    const lx_system_spec spec2 = {.components = components, .component_count = 1,
+        .regions = bad_name, .region_count = 1,
+        .channels = NULL, .channel_count = 0};
     CHECK_EQ(lx_system_start(&sys, &spec2), -1);
 }
 
@@ -400,7 +425,9 @@ TEST(window_regions_lie_inside_their_region)
         {.name = "big", .size = 16384},
         {.name = "win", .size = 4096, .within = "big", .offset = 8192},
     };
-    const lx_system_spec spec = {components, 2, regions, 2, NULL, 0, NULL};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = regions, .region_count = 2,
+        .channels = NULL, .channel_count = 0};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -420,7 +447,9 @@ TEST(window_regions_lie_inside_their_region)
         {{.name = "big", .size = 16384, .private_memory = true}, {.name = "win", .size = 4096, .within = "big"}},
     };
     for (unsigned i = 0; i < AF_ARRAY_LEN(bad); i++) {
-        const lx_system_spec b = {components, 1, bad[i], 2, NULL, 0, NULL};
+        const lx_system_spec b = {.components = components, .component_count = 1,
+            .regions = bad[i], .region_count = 2,
+            .channels = NULL, .channel_count = 0};
         CHECK_EQ(lx_system_start(&sys, &b), -1);
     }
 }
@@ -465,7 +494,9 @@ TEST(populated_regions_are_mapped_at_start)
         const lx_component_spec components[] = {{.name = "t", .entry = {toucher_init, idle_notified, NULL},
                                                  .regions = names}};
         const lx_region_spec regions[] = {{.name = "touched", .size = TOUCH_PAGES * 4096, .populate = populate}};
-        const lx_system_spec spec = {components, 1, regions, 1, NULL, 0, NULL};
+        const lx_system_spec spec = {.components = components, .component_count = 1,
+            .regions = regions, .region_count = 1,
+            .channels = NULL, .channel_count = 0};
         lx_system sys;
         lx_exit_report report;
         CHECK_EQ(lx_system_start(&sys, &spec), 0);
