@@ -19,6 +19,7 @@
 
 typedef struct bench_conn {
     fs_system_client *ep;
+    fs_system *inline_system;    /* the system's inline layout: run it here to wait; else NULL */
     fs_queue_end commands;
     fs_queue_end completions;
     uint64_t next_call_id;
@@ -36,7 +37,8 @@ void bench_system_start(fs_system *sys, const char *image, fs_system_layout layo
 /* CPU time (user + system) of one of the system's processes, in seconds. */
 double bench_process_cpu_s(const fs_system *sys, int component);
 
-void bench_conn_init(bench_conn *c, fs_system_client *ep);
+/* A connection to client `index` of sys (which, in the inline layout, this thread runs). */
+void bench_conn_init(bench_conn *c, fs_system *sys, uint32_t index);
 /* Copy data into the share region at offset; returns the buffer naming it. */
 fs_buffer bench_put(bench_conn *c, uint64_t offset, const void *data, size_t len);
 /* Queue one command (waits while the queue is full); notify separately. */

@@ -57,7 +57,7 @@ static void system_up(const char *image, fs_system_layout layout)
         fprintf(stderr, "bench: cannot start the system on %s\n", image);
         exit(1);
     }
-    bench_conn_init(&conn, &sys.clients[0]);
+    bench_conn_init(&conn, &sys, 0);
     bench_mount(&conn);
 }
 
@@ -156,7 +156,10 @@ static void measure(const char *layout, io_work *w, uint32_t depth, double secon
 static const struct {
     const char *name;
     fs_system_layout layout;
-} all_layouts[] = {{"processes", FS_SYSTEM_PROCESSES}, {"shared", FS_SYSTEM_SHARED}, {"hosted", FS_SYSTEM_HOSTED}};
+} all_layouts[] = {{"processes", FS_SYSTEM_PROCESSES},
+                   {"shared", FS_SYSTEM_SHARED},
+                   {"hosted", FS_SYSTEM_HOSTED},
+                   {"inline", FS_SYSTEM_INLINE}};
 
 int main(int argc, char **argv)
 {

@@ -45,7 +45,7 @@ static int start(const char *image, bool model)
         o.model = (blk_device_model){.latency_ns = LATENCY_NS, .device_queue_depth = DEVICE_QD};
     if (fs_system_start(&sys, &o) != 0)
         return -1;
-    bench_conn_init(&conn, &sys.clients[0]);
+    bench_conn_init(&conn, &sys, 0);
     return call(FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS ? 0 : -1;
 }
 

@@ -10,11 +10,12 @@
  * stat and remove 1,000 and 10,000 files in one directory; remove 1,000 files of 1 KiB;
  * several clients at once (a sequential reader, a random reader, a random writer and a
  * file creator), each alone and then all together. "qd1" is one request in flight: what a
- * synchronous server does. The system runs in its default layout (driver and server in
- * one process and thread); on the page cache and the NVMe-like model the random reads are
- * also measured with each in its own process (the Microkit shape, and asyncfat's layout on
- * Linux before issue 16), and against the in-thread baseline: the FAT engine called in
- * this thread, one read at a time, on the same driver (bench/report/report_inthread.h).
+ * synchronous server does. The system runs in its default layout (driver and server on
+ * one thread of this process); on the page cache and the NVMe-like model the random reads
+ * are also measured with each in its own process (the Microkit shape, and asyncfat's
+ * layout on Linux before issue 16), both in one process of their own, run inline by the
+ * client's thread, and against the in-thread baseline: the FAT engine called in this
+ * thread, one read at a time, on the same driver (bench/report/report_inthread.h).
  *
  * Prints `bench report_<model>_<figure> <value> <unit>` lines and the key ratios
  * (report_seq_read_ratio_to_raw, ...). Environment: REPORT_QUICK=1 for smaller sizes,
@@ -132,14 +133,14 @@ static void system_up_in(const blk_device_model *model, uint32_t clients, fs_sys
 {
     bench_system_start(&sys, cfg.image, layout, model, clients, STAGING_BYTES + cfg.cache_bytes, 4u * MiB);
     for (uint32_t i = 0; i < clients; i++)
-        bench_conn_init(&conns[i], &sys.clients[i]);
+        bench_conn_init(&conns[i], &sys, i);
     if (clients == 1)
         bench_mount(&conns[0]);
 }
 
 static void system_up(const blk_device_model *model, uint32_t clients)
 {
-    system_up_in(model, clients, FS_SYSTEM_SHARED);
+    system_up_in(model, clients, FS_SYSTEM_HOSTED);
 }
 
 /* main_mounted: conns[0] was mounted by system_up (the one-client system). */
@@ -344,10 +345,10 @@ static double inthread_median(const model_spec *m)
 #define LAYOUT_DEPTHS 3
 static const uint32_t layout_depths[LAYOUT_DEPTHS] = {1, 8, 32};
 
-/* Random reads at 1, 8 and 32 in flight with driver and server each in its own process. */
-static void processes_randread(const model_spec *m, double out[LAYOUT_DEPTHS])
+/* Random reads at 1, 8 and 32 in flight in another layout. */
+static void layout_randread(const model_spec *m, fs_system_layout layout, const char *name, double out[LAYOUT_DEPTHS])
 {
-    system_up_in(&m->model, 1, FS_SYSTEM_PROCESSES);
+    system_up_in(&m->model, 1, layout);
     bench_conn *c = &conns[0];
     io_work w;
     open_random_set(c, &w, FS_CMD_FILE_READ);
@@ -360,7 +361,7 @@ static void processes_randread(const model_spec *m, double out[LAYOUT_DEPTHS])
             v[round] = (double)r.units / r.seconds;
         }
         out[i] = median3(v);
-        figure(m, "iops", out[i], "randread_processes_qd%u", layout_depths[i]);
+        figure(m, "iops", out[i], "randread_%s_qd%u", name, layout_depths[i]);
     }
     close_random_set(c, &w);
     system_down(true);
@@ -465,7 +466,8 @@ static void mixed_run(const model_spec *m)
 typedef struct key_figures {
     bool seq, randread, create, layouts;
     double seq_read_ratio, seq_write_ratio, randread_ratio, randread_theory_ratio, create_ratio;
-    double qd1_over_processes, qd8_over_inthread;
+    double qd1_over_processes, qd8_over_inthread;   /* the default layout */
+    double qd1_best_over_processes, qd8_best_over_inthread; /* the better of default and inline */
     double remove_worst;         /* the smallest remove-with-data qd8 / qd1 over the models */
     bool remove;
 } key_figures;
@@ -477,21 +479,30 @@ typedef struct random_reads {
 static void random_run(const model_spec *m, const raw_figures *raw, key_figures *keys, random_reads *reads);
 static void metadata_all(const model_spec *m, key_figures *keys);
 
-/* The default layout against the processes layout and the in-thread engine. */
+/* The default layout (the driver and the server on a thread of the benchmark's process)
+ * against each in a process of its own (asyncfat before issue 16), both in one process of
+ * their own, the client running them on its own thread (inline), and the in-thread engine. */
 static void layout_figures(const model_spec *m, const random_reads *reads, double inthread, key_figures *keys)
 {
-    double processes[LAYOUT_DEPTHS];
-    processes_randread(m, processes);
+    double processes[LAYOUT_DEPTHS], shared[LAYOUT_DEPTHS], in_line[LAYOUT_DEPTHS];
+    layout_randread(m, FS_SYSTEM_PROCESSES, "processes", processes);
+    layout_randread(m, FS_SYSTEM_SHARED, "shared", shared);
+    layout_randread(m, FS_SYSTEM_INLINE, "inline", in_line);
     for (int i = 0; i < LAYOUT_DEPTHS; i++) {
         uint32_t d = layout_depths[i];
         double fs = reads->fs[__builtin_ctz(d)];
         figure(m, "x", fs / processes[i], "randread_qd%u_over_processes", d);
         figure(m, "x", fs / inthread, "randread_qd%u_over_inthread", d);
+        figure(m, "x", in_line[i] / inthread, "randread_inline_qd%u_over_inthread", d);
     }
     if (!strcmp(m->name, "off")) {
+        double best1 = af_max_u64((uint64_t)reads->fs[0], (uint64_t)in_line[0]);
+        double best8 = af_max_u64((uint64_t)reads->fs[3], (uint64_t)in_line[1]);
         keys->layouts = true;
         keys->qd1_over_processes = reads->fs[0] / processes[0];
+        keys->qd1_best_over_processes = best1 / processes[0];
         keys->qd8_over_inthread = reads->fs[3] / inthread;
+        keys->qd8_best_over_inthread = best8 / inthread;
     }
 }
 
@@ -673,6 +684,8 @@ int main(void)
     if (keys.layouts) {
         figure(NULL, "x", keys.qd1_over_processes, "randread_qd1_over_processes");
         figure(NULL, "x", keys.qd8_over_inthread, "randread_qd8_over_inthread");
+        figure(NULL, "x", keys.qd1_best_over_processes, "randread_qd1_best_layout_over_processes");
+        figure(NULL, "x", keys.qd8_best_over_inthread, "randread_qd8_best_layout_over_inthread");
     }
     if (keys.remove)
         figure(NULL, "x", keys.remove_worst, "remove_data_qd8_over_qd1_worst");
