@@ -122,11 +122,15 @@ static void print_finding(void *ctx, const char *msg)
 static void *check_entry(void *arg)
 {
     job *j = arg;
-    size_t need = fat_check_memory_needed(&j->g);
+    fat_check_volume vol;
+    double t0 = now_ns();
+    j->st = fat_check_volume_find(&fx.stack.cache, j->g.volume_offset, &vol);
+    if (j->st != VFS_OK)
+        return NULL;
+    size_t need = fat_check_memory_needed(&vol.geo);
     void *work = malloc(need);
     fat_check_options o = {.work = work, .work_size = need, .log = print_finding};
-    double t0 = now_ns();
-    j->st = fat_check_run(&fx.stack.cache, &j->g, &o, &j->r);
+    j->st = fat_check_run(&fx.stack.cache, &vol, &o, &j->r);
     j->ns = now_ns() - t0;
     free(work);
     return NULL;
@@ -169,7 +173,7 @@ static uint64_t populate(const fat_geometry *g, uint32_t files, uint32_t per_fil
             fat_put(g, next, k + 1 == per_file ? FAT32_EOC : next + 1);
     }
     af_store_le32(fx.image + g->volume_offset + g->fsinfo_sector * g->bytes_per_sector + FAT_FSINFO_FREE_COUNT,
-                  FAT_FSINFO_UNKNOWN);
+                  g->cluster_count - (next - 2));
     blk_cache_invalidate(&fx.stack.cache);
     return (uint64_t)next - 2;
 }

@@ -22,7 +22,7 @@ const char *fat_bpb_error_text(fat_bpb_error e)
     case FAT_BPB_BEYOND_DEVICE: return "volume larger than the device";
     case FAT_BPB_BAD_FAT32_FIELDS: return "FAT32 fields invalid, or too many clusters for FAT12/16";
     case FAT_BPB_BAD_ROOT_CLUSTER: return "FAT32 root cluster out of range";
-    case FAT_BPB_BAD_FSINFO: return "FSInfo or backup boot sector outside the reserved area";
+    case FAT_BPB_BAD_FSINFO: return "FSInfo sector outside the reserved area";
     case FAT_BPB_NO_PARTITION: return "no FAT boot sector and no FAT partition";
     case FAT_BPB_BAD_PARTITION: return "partition empty or outside the device";
     }
@@ -136,10 +136,14 @@ vfs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_of
         if (g.root_cluster < FAT_FIRST_CLUSTER || g.root_cluster > g.max_cluster)
             return corrupt(why, FAT_BPB_BAD_ROOT_CLUSTER);
         g.fsinfo_sector = optional_sector(af_load_le16(b + FAT_BPB32_FSINFO_SECTOR));
-        g.backup_boot_sector = optional_sector(af_load_le16(b + FAT_BPB32_BACKUP_BOOT));
-        if (g.fsinfo_sector >= g.reserved_sectors || g.backup_boot_sector >= g.reserved_sectors ||
-            (g.backup_boot_sector != 0 && g.backup_boot_sector == g.fsinfo_sector))
+        if (g.fsinfo_sector >= g.reserved_sectors)
             return corrupt(why, FAT_BPB_BAD_FSINFO);
+        /* An unusable backup field (outside the reserved area, or on FSInfo) leaves the
+         * volume readable, as fsck.fat and Linux read it: no backup is used, and the checker
+         * repairs the field. */
+        g.backup_boot_sector = optional_sector(af_load_le16(b + FAT_BPB32_BACKUP_BOOT));
+        if (g.backup_boot_sector >= g.reserved_sectors || g.backup_boot_sector == g.fsinfo_sector)
+            g.backup_boot_sector = 0;
         id_at = FAT_BS32_VOLUME_ID;
         label_at = FAT_BS32_VOLUME_LABEL;
         signature = b[FAT_BS32_BOOT_SIGNATURE];

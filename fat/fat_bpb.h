@@ -32,7 +32,7 @@ typedef enum fat_bpb_error {
     FAT_BPB_BAD_FAT32_FIELDS,   /* FAT32 version != 0, active FAT out of range, or a FAT12/16
                                    layout with more clusters than FAT16 can address */
     FAT_BPB_BAD_ROOT_CLUSTER,   /* FAT32 root cluster outside 2..max */
-    FAT_BPB_BAD_FSINFO,         /* FSInfo / backup boot sector number outside the reserved area */
+    FAT_BPB_BAD_FSINFO,         /* FSInfo sector number outside the reserved area */
     FAT_BPB_NO_PARTITION,       /* no FAT volume at sector 0 and no FAT partition in the MBR */
     FAT_BPB_BAD_PARTITION,      /* the chosen partition lies outside the device or is empty */
 } fat_bpb_error;
@@ -57,7 +57,8 @@ typedef struct fat_geometry {
     uint32_t max_cluster;         /* cluster_count + 1 */
     uint32_t root_cluster;        /* FAT32; 0 on FAT12/16 */
     uint32_t fsinfo_sector;       /* FAT32; 0 if the volume has none */
-    uint32_t backup_boot_sector;  /* FAT32; 0 if the volume has none */
+    uint32_t backup_boot_sector;  /* FAT32; 0 if the volume has none or its field is unusable
+                                     (outside the reserved area, or the FSInfo sector) */
     uint16_t ext_flags;           /* FAT32 FAT_EXT_FLAGS_*; 0 on FAT12/16 */
     uint32_t active_fat;          /* the FAT to read: 0 unless FAT32 mirroring is off */
     uint8_t media;

@@ -216,7 +216,7 @@ typedef struct check_job {
     offline_volume *vol;
     fat_check_options opt;
     fat_check_result result;
-    fat_geometry geo;
+    fat_check_volume volume;
     vfs_status status;
     const char *image;
     bool bpb_failed;
@@ -239,23 +239,27 @@ static void *check_task(void *arg)
     if (job->status == VFS_OK)
         job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1, &offset,
                                      &bytes, &job->why);
-    if (job->status == VFS_OK)
-        job->status = blk_cache_read_bytes(&v->stack.cache, offset, sector, 512) == BLK_OK ? VFS_OK
-                                                                                   : VFS_IO_ERROR;
-    if (job->status == VFS_OK)
-        job->status = fat_bpb_parse(sector, 512, offset, v->device_bytes, &job->geo, &job->why);
+    /* a broken boot sector at sector 0 may have a usable backup */
+    if (job->status == VFS_CORRUPT && job->why != FAT_BPB_NO_PARTITION && job->why != FAT_BPB_BAD_PARTITION) {
+        offset = 0;
+        job->status = VFS_OK;
+    }
+    if (job->status == VFS_OK) {
+        job->status = fat_check_volume_find(&v->stack.cache, offset, &job->volume);
+        job->why = job->volume.primary_error;
+    }
     if (job->status != VFS_OK) {
         job->bpb_failed = job->status == VFS_CORRUPT;
         return NULL;
     }
-    size_t need = fat_check_memory_needed(&job->geo);
+    size_t need = fat_check_memory_needed(&job->volume.geo);
     job->opt.work = malloc(need ? need : 1);
     job->opt.work_size = need;
     if (!job->opt.work) {
         job->status = VFS_ALLOCATION_ERROR;
         return NULL;
     }
-    job->status = fat_check_run(&v->stack.cache, &job->geo, &job->opt, &job->result);
+    job->status = fat_check_run(&v->stack.cache, &job->volume, &job->opt, &job->result);
     free(job->opt.work);
     return NULL;
 }
@@ -291,7 +295,7 @@ int cmd_check(int argc, char **argv)
         return CHECK_ERROR;
     }
     check_job job = {.vol = &vol, .image = image, .status = VFS_ERROR};
-    job.opt.repair = repair;
+    job.opt.repairs = repair ? FAT_CHECK_REPAIR_ALL : 0;
     job.opt.log = check_log;
     printf("%s:\n", image);
     fflush(stdout);
@@ -305,16 +309,16 @@ int cmd_check(int argc, char **argv)
         return CHECK_ERROR;
     }
     const fat_check_result *r = &job.result;
-    printf("FAT%u: %u files, %u directories, %u/%u clusters used, %u bad\n", (unsigned)job.geo.type, r->files,
-           r->directories, r->used_clusters, job.geo.cluster_count, r->bad_clusters);
+    printf("FAT%u: %u files, %u directories, %u/%u clusters used, %u bad\n", (unsigned)job.volume.geo.type, r->files,
+           r->directories, r->used_clusters, job.volume.geo.cluster_count, r->bad_clusters);
     if (r->problems == 0) {
         printf("clean\n");
         return CHECK_CLEAN;
     }
     printf("%u problem%s found", r->problems, r->problems == 1 ? "" : "s");
     if (repair)
-        printf(", %u repair%s made\n", r->repaired, r->repaired == 1 ? "" : "s");
+        printf(", %u repaired, %u left\n", r->repaired, r->left);
     else
         printf(" (run with --repair to fix)\n");
-    return repair ? CHECK_REPAIRED : CHECK_LEFT;
+    return r->left > 0 ? CHECK_LEFT : CHECK_REPAIRED;
 }

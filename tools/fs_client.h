@@ -1,5 +1,5 @@
 /* fs_client: the client library of the asyncfat command and the FUSE mount. It speaks the
- * file-system protocol (protocol/fs_protocol.h, server/fs_extensions.h) over one client
+ * file-system protocol (protocol/fs_protocol.h) over one client
  * endpoint: a command queue, a completion queue, a share region and two eventfds. It is
  * the only code of the tools that encodes commands and decodes replies: each command has
  * one encoder (fs_conn_start_*), which the blocking calls use too.
@@ -38,7 +38,6 @@
 #define ASYNCFAT_TOOLS_FS_CLIENT_H
 
 #include "protocol/fs_protocol.h"
-#include "server/fs_extensions.h"
 
 #include <pthread.h>
 
@@ -130,6 +129,8 @@ void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out);
 uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cmpl *out);
 /* Submit and wait. Returns the status; *data (may be NULL) gets the completion's data. */
 fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data);
+/* A ticket that completes at once with `status`, for a call that is not sent. */
+fs_conn_ticket fs_conn_refuse(fs_conn *c, fs_status status);
 /* Event-driven: hand every completion the server published, and every refused call, to
  * the endpoint's completed callback. */
 void fs_conn_dispatch(fs_conn *c);
@@ -182,8 +183,8 @@ void fs_conn_start_rewinddir(fs_conn *c, fs_call *call, uint64_t fd);
 /* The next entries, as many as fit in cap bytes (DIR_READ_BATCH): on SUCCESS reply.data
  * entries lie at call->share (fs_conn_finish_keep), checked with fs_dir_batch_valid. */
 void fs_conn_start_readdir_batch(fs_conn *c, fs_call *call, uint64_t fd, size_t cap);
-/* OPEN_READ (keep an fd: reply.data) or READ_PATH (read_path: no fd kept): the record,
- * then up to cap bytes from offset 0 at call->share + sizeof(fs_open_read_record)
+/* OPEN_READ (keep an fd: reply.data) or READ_PATH (no fd kept): the record, then up to
+ * cap bytes from offset 0 at call->share + sizeof(fs_open_read_record)
  * (fs_conn_finish_keep). */
 void fs_conn_start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, size_t cap);
 void fs_conn_start_read_path(fs_conn *c, fs_call *call, const char *path, size_t cap);

@@ -225,7 +225,14 @@ TEST(specific_errors)
     EXPECT_ERR(af_store_le32(s + 44, 1), FAT_BPB_BAD_ROOT_CLUSTER);
     EXPECT_ERR(af_store_le32(s + 44, g.max_cluster + 1), FAT_BPB_BAD_ROOT_CLUSTER);
     EXPECT_ERR(af_store_le16(s + 48, 40), FAT_BPB_BAD_FSINFO);
-    EXPECT_ERR(af_store_le16(s + 50, 1), FAT_BPB_BAD_FSINFO);
+    /* an unusable backup field means no backup, not an unreadable volume */
+    static const uint16_t unusable[] = {1 /* the FSInfo sector */, 40 /* past the reserved area */};
+    for (size_t i = 0; i < AF_ARRAY_LEN(unusable); i++) {
+        memcpy(s, data, 512);
+        af_store_le16(s + 50, unusable[i]);
+        CHECK_EQ(fat_bpb_parse(s, 512, 0, len, &g, &why), VFS_OK);
+        CHECK_EQ(g.backup_boot_sector, 0);
+    }
     EXPECT_ERR(af_store_le16(s + 42, 1), FAT_BPB_BAD_FAT32_FIELDS);
     EXPECT_ERR(af_store_le16(s + 40, 0x0085), FAT_BPB_BAD_FAT32_FIELDS);
     EXPECT_ERR(af_store_le16(s + 17, 512), FAT_BPB_BAD_ROOT_ENTRIES);

@@ -149,10 +149,14 @@ static void format_task(blk_fixture *f, void *arg)
     j->st = fat_mkfs_format(&f->stack.cache, j->device, &j->o, &j->g);
     if (j->st != VFS_OK)
         return;
-    size_t need = fat_check_memory_needed(&j->g);
+    fat_check_volume vol;
+    j->check_st = fat_check_volume_find(&f->stack.cache, j->g.volume_offset, &vol);
+    if (j->check_st != VFS_OK)
+        return;
+    size_t need = fat_check_memory_needed(&vol.geo);
     void *work = malloc(need);
-    fat_check_options co = {.repair = false, .work = work, .work_size = need};
-    j->check_st = fat_check_run(&f->stack.cache, &j->g, &co, &j->check);
+    fat_check_options co = {.work = work, .work_size = need};
+    j->check_st = fat_check_run(&f->stack.cache, &vol, &co, &j->check);
     free(work);
 }
 
