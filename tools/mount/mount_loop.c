@@ -261,16 +261,23 @@ static void on_stop_request(void *ctx)
 
 /* ---- the FUSE session ---- */
 
-/* The kernel has requests for us. A lone request (nothing else being served: one reader
- * at a time) is taken alone, and the loop goes back to epoll, which says whether another
- * came: reading on to EAGAIN would cost a system call per request for nothing. With others
- * in flight, more are likely queued: take them in one go, so the server starts them in
- * one pass. */
+/* The kernel has requests for us. Taking them until read says EAGAIN costs that one
+ * failed read per wake-up; taking one and going back to epoll costs an epoll_wait per
+ * request when several are queued. So the loop learns which case it is in: while wake-ups
+ * find several requests (or some are being served already) it takes them in one go, so
+ * the server also starts them in one pass; when one finds a lone request, the next take
+ * one each (a request at a time: the usual case of one reader), trying a batch again every
+ * MOUNT_PROBE_EVERY wake-ups. */
+#define MOUNT_PROBE_EVERY 16u
+
 static void on_fuse(void *ctx)
 {
     AF_UNUSED(ctx);
-    int batch = loop.requests > 0 ? MOUNT_RECEIVE_BATCH : 1;
-    for (int i = 0; i < batch && loop.mounted; i++) {
+    static bool batching = true;
+    static unsigned probe;
+    bool batch = batching || loop.requests > 0 || ++probe % MOUNT_PROBE_EVERY == 0;
+    int taken = 0;
+    for (int i = 0; i < (batch ? MOUNT_RECEIVE_BATCH : 1) && loop.mounted; i++) {
         int got = fuse_session_receive_buf(loop.session, &loop.buf);
         if (got == -EAGAIN || got == -EINTR)
             break;
@@ -279,7 +286,10 @@ static void on_fuse(void *ctx)
             break;
         }
         fuse_session_process_buf(loop.session, &loop.buf);
+        taken++;
     }
+    if (batch)
+        batching = taken > 1;
     settle();
 }
 
