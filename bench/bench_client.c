@@ -47,6 +47,8 @@ void bench_system_start(fs_system *sys, const char *image, fs_system_layout layo
 
 double bench_process_cpu_s(const fs_system *sys, int component)
 {
+    if (sys->sys.pids[component] <= 0)
+        return 0;
     char path[64], line[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)sys->sys.pids[component]);
     FILE *f = fopen(path, "r");

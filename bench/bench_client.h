@@ -33,7 +33,8 @@ uint64_t bench_rand(uint64_t *state);   /* xorshift64; state must not be 0 */
  * failure. */
 void bench_system_start(fs_system *sys, const char *image, fs_system_layout layout, const blk_device_model *model,
                         uint32_t clients, uint64_t data_bytes, uint64_t share_bytes);
-/* CPU time (user + system) of one of the system's processes, in seconds. */
+/* CPU time (user + system) of the process of one of the system's components, in seconds
+ * (0 for one hosted in this process). */
 double bench_process_cpu_s(const fs_system *sys, int component);
 
 /* A connection to client `index` of sys (which, in the inline layout, this thread runs). */
