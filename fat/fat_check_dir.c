@@ -113,7 +113,8 @@ static void check_duplicates(fat_checker *c, const fat_check_dir *start)
             continue;
         fat_check_finding(c, &c->r->bad_entries, e, it.first);
         fat_check_msg_str(c, "duplicate short name");
-        bool fixed = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES) && rename_duplicate(c, e, at, &count, lfn_at, before);
+        bool fixed =
+            fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES) && rename_duplicate(c, e, at, &count, lfn_at, before);
         if (fixed) {
             fat_check_msg_str(c, "; renamed to ");
             fat_check_msg_name(c, e);

@@ -76,6 +76,7 @@ typedef struct fat_checker {
     uint32_t name_lfn_count;
     fat_check_dir open[FAT_CHECK_OPEN_DIRS];
     bool boot_reported;      /* the boot sector and its backup were reported as differing */
+    bool clear_fat_dirty, clear_state_dirty; /* dirty flags to clear at the end */
     bool root_label_seen;
     uint8_t root_label[11];
 } fat_checker;
@@ -112,6 +113,12 @@ static inline void fat_check_bit_clear(uint8_t *map, uint32_t i) { map[i >> 3] &
 uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl);
 /* Writes entry `cl` of the active FAT and of every mirrored copy. */
 void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v);
+/* Writes entry `cl` of one FAT copy. */
+void fat_check_fat_set_copy(fat_checker *c, uint32_t copy, uint32_t cl, uint32_t v);
+/* The copy is the active FAT or a mirror of it (written with it). */
+bool fat_check_fat_mirrored(const fat_checker *c, uint32_t copy);
+/* Closes the current write epoch when repairing (blk_cache_order_point). */
+void fat_check_order_point(fat_checker *c);
 bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl);
 
 typedef struct fat_check_chain {
@@ -172,6 +179,7 @@ void fat_check_walk_tree(fat_checker *c);
 /* ---- boot sector and volume (fat_check_boot.c) ---- */
 void fat_check_boot_choice(fat_checker *c, const fat_check_volume *vol);
 void fat_check_reserved_entries(fat_checker *c);
+void fat_check_clear_dirty(fat_checker *c);
 void fat_check_boot_label(fat_checker *c);
 void fat_check_fsinfo(fat_checker *c, uint32_t first_free);
 void fat_check_backup_boot(fat_checker *c);

@@ -237,8 +237,8 @@ static void *check_task(void *arg)
     uint64_t offset = 0, bytes = 0;
     job->status = blk_cache_read_bytes(&v->stack.cache, 0, sector, 512) == BLK_OK ? VFS_OK : VFS_IO_ERROR;
     if (job->status == VFS_OK)
-        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1, &offset,
-                                     &bytes, &job->why);
+        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1,
+                                     &offset, &bytes, &job->why);
     /* a broken boot sector at sector 0 may have a usable backup */
     if (job->status == VFS_CORRUPT && job->why != FAT_BPB_NO_PARTITION && job->why != FAT_BPB_BAD_PARTITION) {
         offset = 0;

@@ -35,6 +35,34 @@ static void check_task(blk_fixture *f, void *arg)
     free(work);
 }
 
+/* Runs the checker on the fixture's device; with repairs != 0 the caller saves the result. */
+static bool check_fixture(blk_fixture *f, uint32_t repairs, check_run *run)
+{
+    uint64_t writes_before = f->dev.log_count;
+    check_job j = {repairs, run};
+    bool ok = EXPECT(fixture_call(f, check_task, &j));
+    for (uint64_t i = writes_before; i < f->dev.log_count; i++)
+        run->writes += f->dev.log[i].code == BLK_REQ_WRITE;
+    return ok;
+}
+
+bool check_memory_ok(uint8_t *data, size_t len, uint32_t repairs, check_run *run)
+{
+    memset(run, 0, sizeof *run);
+    blk_fixture f;
+    blk_fixture_options fo = blk_fixture_defaults();
+    fo.image_bytes = len;
+    fo.cache_buffers = 64;
+    if (!EXPECT(blk_fixture_init(&f, &fo) == 0))
+        return false;
+    memcpy(f.image, data, len);
+    bool ok = check_fixture(&f, repairs, run) && EXPECT(run->status == VFS_OK);
+    if (ok && repairs != 0)
+        memcpy(data, f.image, len);
+    blk_fixture_fini(&f);
+    return ok;
+}
+
 bool check_image(const char *img, uint32_t repairs, check_run *run)
 {
     memset(run, 0, sizeof *run);
@@ -44,11 +72,7 @@ bool check_image(const char *img, uint32_t repairs, check_run *run)
     fo.cache_buffers = 64;
     if (!EXPECT(blk_fixture_init(&f, &fo) == 0))
         return false;
-    uint64_t writes_before = f.dev.log_count;
-    check_job j = {repairs, run};
-    bool ok = EXPECT(fixture_call(&f, check_task, &j));
-    for (uint64_t i = writes_before; i < f.dev.log_count; i++)
-        run->writes += f.dev.log[i].code == BLK_REQ_WRITE;
+    bool ok = check_fixture(&f, repairs, run);
     if (ok && repairs != 0)
         ok = EXPECT(blk_fixture_save(&f, img) == 0);
     blk_fixture_fini(&f);

@@ -32,6 +32,8 @@ extern bool check_echo;
 bool check_image(const char *img, uint32_t repairs, check_run *run);
 /* check_image that must return VFS_OK. */
 bool check_image_ok(const char *img, uint32_t repairs, check_run *run);
+/* The same on an image in memory (a repair leaves its result there). */
+bool check_memory_ok(uint8_t *data, size_t len, uint32_t repairs, check_run *run);
 
 /* fsck.fat -n printed nothing but its version and summary lines and exited 0: it has
  * nothing to report. Otherwise prints its report (when `echo`) and returns false. */

@@ -5,9 +5,10 @@
  *     back the same through mtools, a damage whose repair restores the original restores
  *     it byte for byte, and repairing a clean volume writes nothing at all.
  * Each damage is real: the checker reports it in its counter, and fsck.fat sees it too
- * (except where fsck.fat does not look). Damages a power cut can leave are also repaired
- * with FAT_CHECK_REPAIR_RECOVERY alone. Hostile images (random FAT and directory bytes)
- * never crash or hang the checker, and one repair settles them too. */
+ * (except where fsck.fat does not look). Damages a power cut can leave are also settled
+ * by a recovery (FAT_CHECK_REPAIR_RECOVERY and the dirty flags) alone. Hostile images
+ * (random FAT and directory bytes) never crash or hang the checker, and one repair
+ * settles them too. */
 #include "fat/fat_layout.h"
 #include "fat/tests/fat_check_tools.h"
 #include "tests/harness.h"
@@ -187,6 +188,13 @@ static bool d_dirty(raw_image *r)
         raw_fat_set_all(r, 1, raw_fat_get(r, 0, 1) & ~FAT32_CLEAN_SHUTDOWN);
         r->data[r->g.backup_boot_sector * r->g.bytes_per_sector + FAT_BS32_STATE] |= FAT_STATE_DIRTY;
     }
+    return true;
+}
+
+/* As a writer that marks only the boot sector leaves it (FAT32: the backup then differs). */
+static bool d_dirty_boot_only(raw_image *r)
+{
+    r->data[r->g.type == FAT_TYPE_32 ? FAT_BS32_STATE : FAT_BS16_STATE] |= FAT_STATE_DIRTY;
     return true;
 }
 
@@ -380,7 +388,8 @@ static const damage damages[] = {
     {"fsinfo-unknown", COUNTER(fsinfo_errors), RESTORES | RECOVERY, NULL, d_fsinfo_unknown},
     {"orphan-lfn", COUNTER(orphan_lfns), FSCK_BLIND | RECOVERY, "A long name file.txt|ALONGN~1.TXT", d_orphan_lfn},
     {"fat-copy", COUNTER(fat_mismatches), RESTORES | RECOVERY, NULL, d_fat_copy},
-    {"dirty", COUNTER(dirty), RESTORES, NULL, d_dirty},
+    {"dirty", COUNTER(dirty), RESTORES | RECOVERY, NULL, d_dirty},
+    {"dirty-boot-only", COUNTER(dirty), RESTORES | RECOVERY, NULL, d_dirty_boot_only},
     {"first-cluster", COUNTER(bad_entries), 0, "MED.BIN", d_first_cluster},
     {"dotdot", COUNTER(bad_entries), RESTORES, NULL, d_dotdot},
     {"dotdot-root-cluster", COUNTER(bad_entries), RESTORES, NULL, d_dotdot_root_cluster},
@@ -530,7 +539,8 @@ static bool damage_case(size_t kind, const damage *d)
     return ok;
 }
 
-/* The damages a power cut can leave: FAT_CHECK_REPAIR_RECOVERY alone settles them. */
+/* The damages a power cut can leave: a recovery at mount (FAT_CHECK_REPAIR_RECOVERY, and
+ * the dirty flags cleared) settles them. */
 static bool recovery_case(size_t kind, const damage *d)
 {
     const char *img = tmp_path("recover.img");
@@ -540,7 +550,8 @@ static bool recovery_case(size_t kind, const damage *d)
     if (!applies)
         return true;
     check_run repaired, after;
-    return check_image_ok(img, FAT_CHECK_REPAIR_RECOVERY, &repaired) && EXPECT(repaired.r.left == 0) &&
+    return check_image_ok(img, FAT_CHECK_REPAIR_RECOVERY | FAT_CHECK_REPAIR_DIRTY, &repaired) &&
+           EXPECT(repaired.r.left == 0) &&
            check_image_ok(img, 0, &after) && EXPECT(after.r.problems == 0) && EXPECT(fsck_silent(img, true));
 }
 
