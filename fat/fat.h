@@ -227,4 +227,14 @@ vfs_status fat_fstat(fat_node *node, vfs_stat *out);
 vfs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out);
 vfs_status fat_readdir(fat_node *dir, uint64_t *pos, char *name_out, size_t *name_len, vfs_stat *st);
 
+/* The engine interface (vfs/vfs.h) over one FAT volume: the composition root keeps a
+ * fat_vfs and hands the server the engine fat_vfs_engine returns. Never blocks; the
+ * volume is mounted by the engine's mount, with cfg's limits and arenas, on `cache`. */
+typedef struct fat_vfs {
+    fat_volume volume;
+    blk_cache *cache;
+    fat_config config;
+} fat_vfs;
+vfs_engine fat_vfs_engine(fat_vfs *f, blk_cache *cache, const fat_config *cfg);
+
 #endif

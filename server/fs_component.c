@@ -2,11 +2,12 @@
  * block client, cache and server, and runs one server pass per notification. */
 #include "server/fs_component.h"
 
+#include "fat/fat.h"
 #include "platform/component.h"
 #include "server/server.h"
 
 static blk_stack stack;
-static fat_volume volume;
+static fat_vfs fat;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
 static bool started;
@@ -67,7 +68,7 @@ static void add_clients(void)
         char name[32];
         fs_component_client_name(name, "fs_client_", i);
         unsigned channel = component_channel(name);
-        fs_client_config cc = {
+        fs_connection_config cc = {
             .commands = (fs_queue *)(commands + i * sizeof(fs_queue)),
             .completions = (fs_queue *)(completions + i * sizeof(fs_queue)),
             .share = share + i * share_each,
@@ -75,7 +76,7 @@ static void add_clients(void)
             .notify = client_notify,
             .notify_ctx = (void *)(uintptr_t)channel,
         };
-        fs_server_add_client(&server, &cc);
+        fs_server_add_connection(&server, &cc);
     }
 }
 
@@ -147,8 +148,7 @@ static bool start(void)
     fat_config_place_memory(&fc, blk_client_capacity_blocks(&stack.client) * BLK_TRANSFER_SIZE, fat_memory,
                             arena_size - layout.arena_bytes);
 
-    fs_server_config sc = {
-        .pool = &stack.pool, .blk = &stack.client, .cache = &stack.cache, .volume = &volume, .fat_config = fc};
+    fs_server_config sc = {.pool = &stack.pool, .blk = &stack.client, .engine = fat_vfs_engine(&fat, &stack.cache, &fc)};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;

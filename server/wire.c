@@ -1,6 +1,15 @@
 /* The engine's vocabulary (vfs/vfs.h) on the wire (protocol/fs_protocol.h). */
 #include "server/server_internal.h"
 
+/* Open flags and mode bits pass to the engine as they are: the same values. */
+_Static_assert(FS_OPEN_FLAGS_READ_ONLY == VFS_OPEN_READ_ONLY && FS_OPEN_FLAGS_WRITE_ONLY == VFS_OPEN_WRITE_ONLY &&
+                   FS_OPEN_FLAGS_READ_WRITE == VFS_OPEN_READ_WRITE && FS_OPEN_FLAGS_ACCESS_MASK == VFS_OPEN_ACCESS_MASK &&
+                   FS_OPEN_FLAGS_CREATE == VFS_OPEN_CREATE && FS_OPEN_FLAGS_TRUNCATE == VFS_OPEN_TRUNCATE &&
+                   FS_OPEN_FLAGS_EXCLUSIVE == VFS_OPEN_EXCLUSIVE && FS_OPEN_FLAGS_APPEND == VFS_OPEN_APPEND,
+               "open flags");
+_Static_assert(FS_MODE_DIRECTORY == VFS_MODE_DIRECTORY && FS_MODE_REGULAR == VFS_MODE_REGULAR, "mode bits");
+_Static_assert(FS_MAX_PATH_LENGTH == VFS_PATH_MAX && FS_MAX_NAME_LENGTH == VFS_NAME_MAX, "limits");
+
 fs_status fs_wire_status(vfs_status status)
 {
     switch (status) {

@@ -1,5 +1,5 @@
 /* fs_client: the client library of the asyncfat command and the FUSE mount. It speaks the
- * file-system protocol (protocol/fs_protocol.h, server/fs_extensions.h) over one client
+ * file-system protocol (protocol/fs_protocol.h) over one client
  * endpoint: a command queue, a completion queue, a share region and two eventfds. It is
  * the only code of the tools that encodes commands and decodes replies: each command has
  * one encoder (fs_conn_start_*), which the blocking calls use too.
@@ -25,7 +25,6 @@
 #define ASYNCFAT_TOOLS_FS_CLIENT_H
 
 #include "protocol/fs_protocol.h"
-#include "server/fs_extensions.h"
 
 #include <pthread.h>
 
@@ -103,6 +102,8 @@ void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out);
 uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cmpl *out);
 /* Submit and wait. Returns the status; *data (may be NULL) gets the completion's data. */
 fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data);
+/* A ticket that completes at once with `status`, for a call that is not sent. */
+fs_conn_ticket fs_conn_refuse(fs_conn *c, fs_status status);
 
 /* Asynchronous calls. fs_conn_start_* encodes one command, with a share buffer of the
  * call's own for what it names (paths) and for the reply's record, queues it and returns
