@@ -38,6 +38,7 @@ static void check_task(blk_fixture *f, void *arg)
 /* Runs the checker on the fixture's device; with repairs != 0 the caller saves the result. */
 static bool check_fixture(blk_fixture *f, uint32_t repairs, check_run *run)
 {
+    memset(run, 0, sizeof *run);
     uint64_t writes_before = f->dev.log_count;
     check_job j = {repairs, run};
     bool ok = EXPECT(fixture_call(f, check_task, &j));
@@ -46,17 +47,28 @@ static bool check_fixture(blk_fixture *f, uint32_t repairs, check_run *run)
     return ok;
 }
 
-bool check_memory_ok(uint8_t *data, size_t len, uint32_t repairs, check_run *run)
+bool device_load(blk_fixture *f, const uint8_t *data, size_t len)
 {
-    memset(run, 0, sizeof *run);
-    blk_fixture f;
     blk_fixture_options fo = blk_fixture_defaults();
     fo.image_bytes = len;
     fo.cache_buffers = 64;
-    if (!EXPECT(blk_fixture_init(&f, &fo) == 0))
+    if (!EXPECT(blk_fixture_init(f, &fo) == 0))
         return false;
-    memcpy(f.image, data, len);
-    bool ok = check_fixture(&f, repairs, run) && EXPECT(run->status == VFS_OK);
+    memcpy(f->image, data, len);
+    return true;
+}
+
+bool check_device_ok(blk_fixture *f, uint32_t repairs, check_run *run)
+{
+    return check_fixture(f, repairs, run) && EXPECT(run->status == VFS_OK);
+}
+
+bool check_memory_ok(uint8_t *data, size_t len, uint32_t repairs, check_run *run)
+{
+    blk_fixture f;
+    if (!device_load(&f, data, len))
+        return false;
+    bool ok = check_device_ok(&f, repairs, run);
     if (ok && repairs != 0)
         memcpy(data, f.image, len);
     blk_fixture_fini(&f);
@@ -65,7 +77,6 @@ bool check_memory_ok(uint8_t *data, size_t len, uint32_t repairs, check_run *run
 
 bool check_image(const char *img, uint32_t repairs, check_run *run)
 {
-    memset(run, 0, sizeof *run);
     blk_fixture f;
     blk_fixture_options fo = blk_fixture_defaults();
     fo.image_path = img;

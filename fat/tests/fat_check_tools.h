@@ -34,6 +34,11 @@ bool check_image(const char *img, uint32_t repairs, check_run *run);
 bool check_image_ok(const char *img, uint32_t repairs, check_run *run);
 /* The same on an image in memory (a repair leaves its result there). */
 bool check_memory_ok(uint8_t *data, size_t len, uint32_t repairs, check_run *run);
+/* A RAM device holding a copy of data[len] (f->image is its contents), for several
+ * checks in a row; blk_fixture_fini ends it. */
+bool device_load(blk_fixture *f, const uint8_t *data, size_t len);
+/* Runs the checker on such a device; must return VFS_OK. */
+bool check_device_ok(blk_fixture *f, uint32_t repairs, check_run *run);
 
 /* fsck.fat -n printed nothing but its version and summary lines and exited 0: it has
  * nothing to report. Otherwise prints its report (when `echo`) and returns false. */

@@ -21,7 +21,7 @@
 static const struct {
     const char *mkfs_args;
     long kib;
-} kinds[] = {{"-F 12", 8000}, {"-F 16", 16384}, {"-F 32 -s 1", 36000}, {"-F 16 -S 4096", 65536}};
+} kinds[] = {{"-F 12", 4000}, {"-F 16 -s 2", 8192}, {"-F 32 -s 1", 36000}, {"-F 16 -S 4096", 65536}};
 
 TEST(clean_images_are_clean_and_repair_writes_nothing)
 {
@@ -127,6 +127,12 @@ static bool d_link_to_free(raw_image *r)
 static bool d_size_too_big(raw_image *r)
 {
     af_store_le32(entry(r, "SMALL   TXT") + FAT_DIRENT_SIZE_BYTES, 1000000);
+    return true;
+}
+
+static bool d_size_without_cluster(raw_image *r)
+{
+    af_store_le32(entry(r, "EMPTY   TXT") + FAT_DIRENT_SIZE_BYTES, 100);
     return true;
 }
 
@@ -305,6 +311,26 @@ static bool d_label_chars(raw_image *r)
     return true;
 }
 
+static bool d_label_in_subdir(raw_image *r)
+{
+    uint8_t *e = entry(r, "SUB        /INNER   TXT");
+    memcpy(e, "SUB LABEL  ", 11);
+    e[FAT_DIRENT_ATTR] = FAT_ATTR_VOLUME_ID;
+    af_store_le16(e + FAT_DIRENT_CLUSTER_LO, 0);
+    af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
+    return true;
+}
+
+static bool d_second_label(raw_image *r)
+{
+    d_label(r);
+    memcpy(entry(r, "SMALL   TXT"), "OTHER LABEL", 11);
+    entry(r, "OTHER LABEL")[FAT_DIRENT_ATTR] = FAT_ATTR_VOLUME_ID;
+    set_first(r, entry(r, "OTHER LABEL"), 0);
+    af_store_le32(entry(r, "OTHER LABEL") + FAT_DIRENT_SIZE_BYTES, 0);
+    return true;
+}
+
 static bool d_fat_entry0(raw_image *r)
 {
     raw_fat_set_all(r, 0, (raw_fat_get(r, 0, 0) & ~0xFFu) | 0xF0u);
@@ -382,6 +408,7 @@ static const damage damages[] = {
     {"out-of-range-link", COUNTER(bad_links), 0, "BIG.BIN", d_out_of_range_link},
     {"link-to-free", COUNTER(bad_links), 0, "BIG.BIN", d_link_to_free},
     {"size-too-big", COUNTER(size_mismatches), 0, "SMALL.TXT", d_size_too_big},
+    {"size-without-cluster", COUNTER(size_mismatches), RESTORES, NULL, d_size_without_cluster},
     {"chain-too-long", COUNTER(size_mismatches), RECOVERY, "BIG.BIN", d_chain_too_long},
     {"lost", COUNTER(lost_clusters), RESTORES | RECOVERY, NULL, d_lost},
     {"fsinfo-count", COUNTER(fsinfo_errors), RESTORES | RECOVERY, NULL, d_fsinfo_count},
@@ -411,6 +438,8 @@ static const damage damages[] = {
     {"dir-and-label", COUNTER(bad_entries), RESTORES, NULL, d_dir_and_label},
     {"label-with-cluster", COUNTER(bad_entries), 0, NULL, d_label_with_cluster},
     {"label-chars", COUNTER(bad_entries), 0, NULL, d_label_chars},
+    {"label-in-subdir", COUNTER(bad_entries), FSCK_BLIND, "SUB/INNER.TXT", d_label_in_subdir},
+    {"second-label", COUNTER(bad_entries), 0, "SMALL.TXT", d_second_label},
     {"fat-entry0", COUNTER(boot_errors), FSCK_BLIND | RESTORES, NULL, d_fat_entry0},
     {"fat-entry1", COUNTER(boot_errors), FSCK_BLIND, NULL, d_fat_entry1},
     {"backup-boot", COUNTER(boot_errors), RESTORES, NULL, d_backup_boot},
@@ -468,8 +497,9 @@ static const char *original_files(size_t kind)
     return tmp_path(files);
 }
 
-/* Writes the tree image with the damage to `img`; false if the damage does not apply. */
-static bool damaged_image(const char *img, size_t kind, const damage *d, bool *applies)
+/* A RAM device holding the tree image with the damage; *applies false if the damage does
+ * not apply to this volume (nothing is loaded then). */
+static bool damaged_device(blk_fixture *f, size_t kind, const damage *d, bool *applies)
 {
     *applies = false;
     raw_image *o = original(kind);
@@ -479,55 +509,62 @@ static bool damaged_image(const char *img, size_t kind, const damage *d, bool *a
     r.data = malloc(o->len);
     memcpy(r.data, o->data, o->len);
     *applies = d->apply(&r);
-    bool saved = !*applies || raw_save(&r, img);
+    bool ok = !*applies || device_load(f, r.data, r.len);
     raw_free(&r);
-    return EXPECT(saved);
+    return ok;
 }
 
-static bool damage_case(size_t kind, const damage *d)
+static bool save_device(blk_fixture *f, const char *img)
 {
-    const char *img = tmp_path("damage.img");
-    bool applies;
-    if (!damaged_image(img, kind, d, &applies))
-        return false;
-    if (!applies)
-        return true;
-    const char *type = kinds[kind].mkfs_args;
-    bool fsck_saw = !fsck_silent(img, false);
+    return EXPECT(file_write_all(img, f->image, f->image_bytes) == 0);
+}
+
+/* The checks of one case, on one device: a check, a repair, a check. */
+static bool damage_checks(blk_fixture *f, size_t kind, const damage *d, const char *img)
+{
+    bool fsck_saw = save_device(f, img) && !fsck_silent(img, false);
     check_run found, repaired, after;
     check_echo = true;
-    printf("%s %s:\n", type, d->name);
-    bool ok = check_image_ok(img, 0, &found) && check_image_ok(img, FAT_CHECK_REPAIR_ALL, &repaired);
+    printf("%s %s:\n", kinds[kind].mkfs_args, d->name);
+    bool ok = check_device_ok(f, 0, &found) && check_device_ok(f, FAT_CHECK_REPAIR_ALL, &repaired);
     check_echo = false;
     if (!ok)
         return false;
     ok = EXPECT(counter_of(&found.r, d->counter) > 0) && EXPECT(found.writes == 0) &&
          EXPECT(repaired.r.problems > 0) && EXPECT(repaired.r.left == 0) &&
-         EXPECT(fsck_saw || (d->flags & FSCK_BLIND)) && check_image_ok(img, 0, &after);
+         EXPECT(fsck_saw || (d->flags & FSCK_BLIND)) && check_device_ok(f, 0, &after);
     if (ok && after.r.problems != 0) {
         printf("after one repair a second check still finds %u problems:\n", after.r.problems);
         check_echo = true;
-        check_image_ok(img, 0, &after);
+        check_device_ok(f, 0, &after);
         check_echo = false;
         ok = false;
     }
-    ok = ok && EXPECT(fsck_silent(img, true));
-    if (!ok)
+    return ok && save_device(f, img) && EXPECT(fsck_silent(img, true));
+}
+
+static bool damage_case(size_t kind, const damage *d)
+{
+    const char *img = tmp_path("damage.img");
+    blk_fixture f;
+    bool applies;
+    if (!damaged_device(&f, kind, d, &applies))
         return false;
-    if (d->flags & RESTORES) {
-        const raw_image *o = original(kind);
-        size_t len;
-        uint8_t *now = file_read_all(img, &len);
-        size_t at = 0;
-        while (now && at < len && at < o->len && now[at] == o->data[at])
-            at++;
-        free(now);
-        if (!EXPECT(len == o->len && at == len)) {
-            printf("the repair did not restore the image: first difference at byte %zu\n", at);
-            return false;
-        }
+    if (!applies)
         return true;
+    bool ok = damage_checks(&f, kind, d, img);
+    const raw_image *o = original(kind);
+    if (ok && (d->flags & RESTORES)) {
+        size_t at = 0;
+        while (at < o->len && f.image[at] == o->data[at])
+            at++;
+        ok = EXPECT(f.image_bytes == o->len && at == o->len);
+        if (!ok)
+            printf("the repair did not restore the image: first difference at byte %zu\n", at);
     }
+    blk_fixture_fini(&f);
+    if (!ok || (d->flags & RESTORES))
+        return ok;
     const char *rep_tree = tmp_path("repaired.files");
     if (!tree_extract(img, rep_tree))
         return false;
@@ -544,15 +581,18 @@ static bool damage_case(size_t kind, const damage *d)
 static bool recovery_case(size_t kind, const damage *d)
 {
     const char *img = tmp_path("recover.img");
+    blk_fixture f;
     bool applies;
-    if (!damaged_image(img, kind, d, &applies))
+    if (!damaged_device(&f, kind, d, &applies))
         return false;
     if (!applies)
         return true;
     check_run repaired, after;
-    return check_image_ok(img, FAT_CHECK_REPAIR_RECOVERY | FAT_CHECK_REPAIR_DIRTY, &repaired) &&
-           EXPECT(repaired.r.left == 0) &&
-           check_image_ok(img, 0, &after) && EXPECT(after.r.problems == 0) && EXPECT(fsck_silent(img, true));
+    bool ok = check_device_ok(&f, FAT_CHECK_REPAIR_RECOVERY | FAT_CHECK_REPAIR_DIRTY, &repaired) &&
+              EXPECT(repaired.r.left == 0) && check_device_ok(&f, 0, &after) && EXPECT(after.r.problems == 0) &&
+              save_device(&f, img) && EXPECT(fsck_silent(img, true));
+    blk_fixture_fini(&f);
+    return ok;
 }
 
 /* AF_DAMAGE=<name> runs that damage only. */
@@ -692,7 +732,7 @@ TEST(io_errors)
 {
     SKIP_WITHOUT("mcopy");
     const char *img = tmp_path("ioerr.img");
-    CHECK(tree_image(img, "-F 16", 32768));
+    CHECK(tree_image(img, "-F 16 -s 2", 8192));
     static const uint64_t nth[] = {1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144};
     for (size_t i = 0; i < 2 * AF_ARRAY_LEN(nth); i++) {
         blk_fixture f;

@@ -165,7 +165,7 @@ TEST(unconfirmed_layout_without_backup_is_not_repaired)
     static const struct {
         const char *args;
         long kib;
-    } kinds[] = {{"-F 12", 8000}, {"-F 16", 16384}};
+    } kinds[] = {{"-F 12", 4000}, {"-F 16 -s 2", 8192}};
     for (size_t k = 0; k < AF_ARRAY_LEN(kinds); k++) {
         for (int variant = 0; variant < 2; variant++) {
             const char *img = tmp_path("nobackup.img");

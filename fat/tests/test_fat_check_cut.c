@@ -192,7 +192,7 @@ static void cut_everywhere(const char *mkfs_args, long kib)
 TEST(repair_survives_a_cut_at_every_write_fat16)
 {
     SKIP_WITHOUT("mcopy");
-    cut_everywhere("-F 16", 16384);
+    cut_everywhere("-F 16 -s 2", 8192);
 }
 
 TEST(repair_survives_a_cut_at_every_write_fat32)

@@ -15,7 +15,7 @@
 static const struct {
     const char *mkfs_args;
     long kib;
-} kinds[] = {{"-F 12", 4000}, {"-F 16", 16384}, {"-F 32 -s 1", 36000}};
+} kinds[] = {{"-F 12", 4000}, {"-F 16 -s 2", 8192}, {"-F 32 -s 1", 36000}};
 
 #define DEPTH 300u
 
@@ -91,7 +91,7 @@ TEST(unwalked_directory_keeps_lost_clusters)
 {
     SKIP_WITHOUT("mcopy");
     const char *img = tmp_path("unwalked.img");
-    CHECK(tree_image(img, "-F 16", 16384));
+    CHECK(tree_image(img, "-F 16 -s 2", 8192));
     raw_image r;
     CHECK(raw_load(&r, img));
     uint32_t many = raw_entry_cluster(&r, raw_path_entry(&r, "MANY       "));
