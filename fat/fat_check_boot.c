@@ -1,10 +1,24 @@
-/* fat_check: the boot sector and the volume-wide fields: FAT entries 0 and 1, the dirty
- * flags, the boot sector label, FSInfo, the FAT32 backup boot sector. */
+/* fat_check: the boot sector and the volume-wide fields: which boot sector describes the
+ * volume (and the evidence for it), FAT entries 0 and 1, the dirty flags, the boot sector
+ * label, FSInfo, the FAT32 backup boot sector. */
 #include "fat/fat_check_internal.h"
 
 static size_t state_offset(const fat_checker *c)
 {
     return c->g->type == FAT_TYPE_32 ? FAT_BS32_STATE : FAT_BS16_STATE;
+}
+
+/* Byte offset of a sector of the volume (the boot sector is sector 0). */
+static uint64_t sector_at(const fat_checker *c, uint32_t sector)
+{
+    return c->g->volume_offset + (uint64_t)sector * c->g->bytes_per_sector;
+}
+
+static bool fsinfo_signed(const uint8_t *info)
+{
+    return af_load_le32(info + FAT_FSINFO_LEAD_SIG) == FAT_FSINFO_LEAD_VALUE &&
+           af_load_le32(info + FAT_FSINFO_STRUCT_SIG) == FAT_FSINFO_STRUCT_VALUE &&
+           af_load_le32(info + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
 }
 
 static uint32_t clean_bits(fat_type t)
@@ -64,24 +78,21 @@ void fat_check_clear_dirty(fat_checker *c)
     if (!c->clear_fat_dirty && !c->clear_state_dirty)
         return;
     uint32_t e1 = fat_check_fat_get(c, 1) | clean_bits(c->g->type);
-    uint64_t state_at = c->g->volume_offset + state_offset(c);
     uint8_t state;
-    if (!fat_check_read(c, state_at, &state, 1))
+    if (!fat_check_read(c, sector_at(c, 0) + state_offset(c), &state, 1))
         return;
     state &= (uint8_t)~FAT_STATE_DIRTY;
-    for (int last = 0; last < 2; last++) {
-        for (uint32_t copy = 0; copy < c->g->fat_count && c->clear_fat_dirty; copy++) {
-            if (fat_check_fat_mirrored(c, copy) && (copy == c->g->active_fat) == (last == 1))
-                fat_check_fat_set_copy(c, copy, 1, e1);
-        }
-        if (c->clear_state_dirty && last == 1)
-            fat_check_write(c, state_at, &state, 1);
-        else if (c->clear_state_dirty && c->g->backup_boot_sector != 0)
-            fat_check_write(c, c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector +
-                                   state_offset(c), &state, 1);
-        if (last == 0)
-            fat_check_order_point(c);
+    for (uint32_t copy = 0; copy < c->g->fat_count && c->clear_fat_dirty; copy++) {
+        if (copy != c->g->active_fat && fat_check_fat_mirrored(c, copy))
+            fat_check_fat_set_copy(c, copy, 1, e1);
     }
+    if (c->clear_state_dirty && c->g->backup_boot_sector != 0)
+        fat_check_write(c, sector_at(c, c->g->backup_boot_sector) + state_offset(c), &state, 1);
+    fat_check_order_point(c);
+    if (c->clear_fat_dirty)
+        fat_check_fat_set_copy(c, c->g->active_fat, 1, e1);
+    if (c->clear_state_dirty)
+        fat_check_write(c, sector_at(c, 0) + state_offset(c), &state, 1);
 }
 
 /* The boot sector's label must match the root's label entry (fsck.fat compares them). */
@@ -99,11 +110,9 @@ void fat_check_boot_label(fat_checker *c)
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
     if (fix) {
         size_t label_at = c->g->type == FAT_TYPE_32 ? FAT_BS32_VOLUME_LABEL : FAT_BS16_VOLUME_LABEL;
-        fat_check_write(c, c->g->volume_offset + label_at, want, 11);
+        fat_check_write(c, sector_at(c, 0) + label_at, want, 11);
         if (c->g->backup_boot_sector != 0)
-            fat_check_write(c, c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector +
-                                   label_at,
-                     want, 11);
+            fat_check_write(c, sector_at(c, c->g->backup_boot_sector) + label_at, want, 11);
     }
     fat_check_finish(c, fix, "boot sector label rewritten");
 }
@@ -112,13 +121,11 @@ void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
 {
     if (c->g->type != FAT_TYPE_32 || c->g->fsinfo_sector == 0)
         return;
-    uint64_t at = c->g->volume_offset + (uint64_t)c->g->fsinfo_sector * c->g->bytes_per_sector;
+    uint64_t at = sector_at(c, c->g->fsinfo_sector);
     uint8_t info[512];
     if (!fat_check_read(c, at, info, sizeof info))
         return;
-    bool sig_ok = af_load_le32(info + FAT_FSINFO_LEAD_SIG) == FAT_FSINFO_LEAD_VALUE &&
-                  af_load_le32(info + FAT_FSINFO_STRUCT_SIG) == FAT_FSINFO_STRUCT_VALUE &&
-                  af_load_le32(info + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
+    bool sig_ok = fsinfo_signed(info);
     uint32_t free_count = af_load_le32(info + FAT_FSINFO_FREE_COUNT);
     uint32_t next = af_load_le32(info + FAT_FSINFO_NEXT_FREE);
     /* "unknown" is legal, but fsck.fat reports it and a repair knows the count */
@@ -173,7 +180,9 @@ static void backup_missing(fat_checker *c, uint8_t *main)
     if (field == 0 || field == 0xFFFFu) {
         fat_check_msg_str(c, "no backup boot sector");
     } else {
-        fat_check_msg_str(c, "backup boot sector field points outside the reserved area: sector ");
+        fat_check_msg_str(c, "backup boot sector field points ");
+        fat_check_msg_str(c, field >= c->g->reserved_sectors ? "outside the reserved area" : "at the FSInfo sector");
+        fat_check_msg_str(c, ": sector ");
         fat_check_msg_u64(c, field);
     }
     uint32_t place = backup_place(c);
@@ -181,7 +190,7 @@ static void backup_missing(fat_checker *c, uint8_t *main)
     if (fix) {
         af_store_le16(main + FAT_BPB32_BACKUP_BOOT, (uint16_t)place);
         fat_check_write(c, c->g->volume_offset + FAT_BPB32_BACKUP_BOOT, main + FAT_BPB32_BACKUP_BOOT, 2);
-        fat_check_write(c, c->g->volume_offset + (uint64_t)place * c->g->bytes_per_sector, main, FAT_BS_MIN_SIZE);
+        fat_check_write(c, sector_at(c, place), main, FAT_BS_MIN_SIZE);
         fat_check_msg_str(c, "; backup written at sector ");
         fat_check_msg_u64(c, place);
     } else if (place == 0) {
@@ -201,7 +210,7 @@ void fat_check_backup_boot(fat_checker *c)
         backup_missing(c, main);
         return;
     }
-    uint64_t backup_at = c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector;
+    uint64_t backup_at = sector_at(c, c->g->backup_boot_sector);
     if (!fat_check_read(c, backup_at, backup, sizeof backup))
         return;
     /* a difference in the dirty flag alone goes when both copies are marked clean */
@@ -236,11 +245,12 @@ void fat_check_boot_choice(fat_checker *c, const fat_check_volume *vol)
     }
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
     if (fix) {
-        uint8_t sector[4096];
-        uint64_t from = c->g->volume_offset + (uint64_t)vol->backup_sector * c->g->bytes_per_sector;
-        if (fat_check_read(c, from, sector, c->g->bytes_per_sector))
-            fat_check_write(c, c->g->volume_offset, sector, c->g->bytes_per_sector);
-        blk_cache_order_point(c->cache);
+        uint8_t piece[FAT_BS_MIN_SIZE];
+        for (uint32_t off = 0; off < c->g->bytes_per_sector; off += sizeof piece) {
+            if (fat_check_read(c, sector_at(c, vol->backup_sector) + off, piece, sizeof piece))
+                fat_check_write(c, sector_at(c, 0) + off, piece, sizeof piece);
+        }
+        fat_check_order_point(c);
     }
     fat_check_finish(c, fix, "boot sector rewritten from the backup");
 }
@@ -356,13 +366,6 @@ static void fat_evidence(blk_cache *cache, const fat_geometry *g, evidence *ev)
         why_str(ev, "another FAT follows its last one, at sector ");
         why_u64(ev, (g->fat_offset + g->fat_count * g->fat_bytes - g->volume_offset) / g->bytes_per_sector);
     }
-}
-
-static bool fsinfo_signed(const uint8_t *info)
-{
-    return af_load_le32(info + FAT_FSINFO_LEAD_SIG) == FAT_FSINFO_LEAD_VALUE &&
-           af_load_le32(info + FAT_FSINFO_STRUCT_SIG) == FAT_FSINFO_STRUCT_VALUE &&
-           af_load_le32(info + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
 }
 
 /* FAT32: the root cluster is in use, is not a subdirectory, and its subdirectories'

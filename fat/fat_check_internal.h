@@ -1,10 +1,11 @@
 /* fat_check internals: the checker's state and what its files share (not an API).
  *
- *   fat_check.c        the run: phases, messages, device access, bitmaps
- *   fat_check_chain.c  the FAT: entries, chains, lost clusters, FAT copies
+ *   fat_check.c        the run: its epochs, messages, device access, bitmaps
+ *   fat_check_chain.c  the FAT: the window reader, entries, chains, lost clusters, copies
  *   fat_check_entry.c  one directory entry: files, subdirectories, names, long names, labels
  *   fat_check_dir.c    directories: iteration, "." and "..", duplicates, the tree walk
- *   fat_check_boot.c   boot sector, backup, FSInfo, reserved FAT entries, dirty flags
+ *   fat_check_boot.c   which boot sector describes the volume (fat_check_volume_find), the
+ *                      backup, FSInfo, FAT entries 0 and 1, the labels, the dirty flags
  *
  * Three bitmaps over cluster numbers: `used` (reached by some chain), `current` (in the
  * chain being walked, to tell a loop from a cross-link) and `deferred` (first clusters of
