@@ -8,11 +8,11 @@
  *   mkfs_fat32_256mib_ms format a 256 MiB RAM device as FAT32
  *   check_entries_per_s  checker over one directory of 20,000 files of 4 clusters each
  *   check_clusters_per_s the same run in clusters walked (chains + the lost-cluster scan)
- *   recover_clean_clusters_per_s
- *                        FAT_CHECK_REPAIR_RECOVERY (the mount-time mode) on that clean volume
- *   recover_dirty_ms     the same on it made dirty: dirty flags, FSInfo count unknown, 1% of
+ *   repair_clean_clusters_per_s
+ *                        check --repair (FAT_CHECK_REPAIR_ALL) of that clean volume
+ *   repair_dirty_ms      the same on it made dirty: dirty flags, FSInfo count unknown, 1% of
  *                        its clusters lost, every 10th file's chain longer than its size
- *   check_1m_clusters_ms / recover_1m_dirty_ms
+ *   check_1m_clusters_ms / repair_1m_dirty_ms
  *                        the same on a volume with the cluster count of a 32 GB SD card
  *                        (1 M clusters; here 512 MiB of 512-byte clusters in RAM, 40,000
  *                        files of 24 clusters)
@@ -222,10 +222,10 @@ static void make_dirty(const fat_geometry *g, uint64_t used, uint32_t files)
     blk_cache_invalidate(&fx.stack.cache);
 }
 
-/* mkfs, populate, then time a check, a recovery of the clean volume and one of it made
+/* mkfs, populate, then time a check, a repair of the clean volume and one of it made
  * dirty (which must leave it clean). */
 static bool bench_volume(uint64_t bytes, uint32_t sectors_per_cluster, uint32_t files, uint32_t per_file,
-                         uint64_t *used, double *check_s, double *recover_s, double *dirty_s)
+                         uint64_t *used, double *check_s, double *repair_s, double *dirty_s)
 {
     blk_fixture_options fo = blk_fixture_defaults();
     fo.image_bytes = bytes;
@@ -243,13 +243,13 @@ static bool bench_volume(uint64_t bytes, uint32_t sectors_per_cluster, uint32_t 
         printf("bench mkfs_fat32_256mib_ms %.2f ms\n", the_job.ns / 1e6);
     if (ok) {
         *used = populate(&the_job.g, files, per_file);
-        ok = run_check(0, check_s) && the_job.r.problems == 0 && run_check(FAT_CHECK_REPAIR_RECOVERY, recover_s) &&
+        ok = run_check(0, check_s) && the_job.r.problems == 0 && run_check(FAT_CHECK_REPAIR_ALL, repair_s) &&
              the_job.r.problems == 0;
     }
     if (ok) {
         make_dirty(&the_job.g, *used, files);
         quiet = true;
-        ok = run_check(FAT_CHECK_REPAIR_RECOVERY | FAT_CHECK_REPAIR_DIRTY, dirty_s) && the_job.r.left == 0 &&
+        ok = run_check(FAT_CHECK_REPAIR_ALL, dirty_s) && the_job.r.left == 0 &&
              the_job.r.lost_clusters == the_job.g.cluster_count / 100 + (files + 9) / 10 * (per_file - 1);
         quiet = false;
         double again;
@@ -272,18 +272,18 @@ int main(void)
     printf("bench alias_us_per_name_numeric_only %.3f us\n", numeric_us);
     printf("bench alias_numeric_to_hashed_ratio %.1f x\n", numeric_us / hashed_us);
 
-    double check_s, recover_s, dirty_s;
+    double check_s, repair_s, dirty_s;
     uint64_t used;
-    if (!bench_volume(256ull << 20, 0, 20000, 4, &used, &check_s, &recover_s, &dirty_s))
+    if (!bench_volume(256ull << 20, 0, 20000, 4, &used, &check_s, &repair_s, &dirty_s))
         return 1;
     printf("bench check_entries_per_s %.0f entries/s\n", (20000 + 2) / check_s);
     printf("bench check_clusters_per_s %.0f clusters/s\n", (double)the_job.g.cluster_count / check_s);
-    printf("bench recover_clean_clusters_per_s %.0f clusters/s\n", (double)the_job.g.cluster_count / recover_s);
-    printf("bench recover_dirty_ms %.2f ms\n", dirty_s * 1e3);
-    if (!bench_volume(512ull << 20, 1, 40000, 24, &used, &check_s, &recover_s, &dirty_s))
+    printf("bench repair_clean_clusters_per_s %.0f clusters/s\n", (double)the_job.g.cluster_count / repair_s);
+    printf("bench repair_dirty_ms %.2f ms\n", dirty_s * 1e3);
+    if (!bench_volume(512ull << 20, 1, 40000, 24, &used, &check_s, &repair_s, &dirty_s))
         return 1;
     printf("bench check_1m_clusters_ms %.1f ms (%u clusters, %llu used)\n", check_s * 1e3, the_job.g.cluster_count,
            (unsigned long long)used);
-    printf("bench recover_1m_dirty_ms %.1f ms\n", dirty_s * 1e3);
+    printf("bench repair_1m_dirty_ms %.1f ms\n", dirty_s * 1e3);
     return 0;
 }

@@ -147,15 +147,18 @@ vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fa
     c.eoc = fat_eoc_value(geo->type);
     c.bad = fat_bad_value(geo->type);
 
-    /* Repairs reach the device in five epochs, so that a power cut leaves at worst what a
+    /* Repairs reach the device in six epochs, so that a power cut leaves at worst what a
      * new repair finishes: (1) a boot sector the volume contradicts, rewritten from the
-     * backup (its own order point); (2) directory entries, chain ends, FAT entries 0 and
-     * 1, the boot label; (3) lost clusters freed (nothing on the device points at them
-     * any more) and the other FAT copies; (4) FSInfo and the backup boot sector, which
-     * sum up the above; (5) the dirty flags cleared, the copies nobody reads first. */
+     * backup (its own order point); (2) interrupted renames finished, each record's old
+     * name gone before the record (an order point each); (3) directory entries, chain
+     * ends, FAT entries 0 and 1, the boot label; (4) lost clusters freed (nothing on the
+     * device points at them any more) and the other FAT copies; (5) FSInfo and the backup
+     * boot sector, which sum up the above; (6) the dirty flags cleared, the copies nobody
+     * reads first. */
     fat_check_boot_choice(&c, vol);
     fat_check_fat_copies(&c);
     fat_check_reserved_entries(&c);
+    fat_check_renames(&c);
     fat_check_walk_tree(&c);
     fat_check_boot_label(&c);
     fat_check_order_point(&c);

@@ -27,7 +27,8 @@
  * size or no cluster, "." and ".." in the first two slots of every subdirectory and nowhere
  * else, ".." of a child of the root 0 also on FAT32, orphaned or broken long-name entries
  * and their reserved fields, the Linux "no short name" flag without a long name, used
- * entries after the end marker, volume labels and the boot sector's label); all FAT copies
+ * entries after the end marker, volume labels and the boot sector's label); rename records
+ * (fat_intent.h: a rename a cut interrupted, a record left after its rename); all FAT copies
  * equal; FAT entries 0 and 1; the dirty flags; FSInfo (signatures, a known and right free
  * count, the next-free hint); the FAT32 backup boot sector (present, inside the reserved
  * area, equal to the boot sector). The rules follow the FAT specification and, where
@@ -50,16 +51,25 @@
  *    its end. When one could not be (its chain starts in or runs into another's, or used
  *    entries follow its end marker, and that repair is not selected), lost clusters are
  *    reported and kept (result.lost_kept), never freed.
- *  - Writes reach the device in five epochs (order points): (1) a boot sector the volume
- *    contradicts, rewritten from its backup; (2) directory entries, chain ends, FAT entries
- *    0 and 1, the boot label; (3) freed clusters and the other FAT copies; (4) FSInfo and
- *    the backup boot sector; (5) the dirty flags cleared, in the copies nobody reads before
+ *  - A rename a power cut interrupted is finished first, by mount recovery's rule
+ *    (fat_intent.h): it looks like a cross-link (two names, one chain), which the generic
+ *    repair would settle by emptying one name; instead the name the rename record calls
+ *    old is removed, so the file keeps its new name, its size and every cluster.
+ *  - Writes reach the device in six epochs (order points): (1) a boot sector the volume
+ *    contradicts, rewritten from its backup; (2) interrupted renames finished (old names
+ *    removed, moved directories' ".." set; one order point per record, then the record is
+ *    cleared with the next epoch); (3) directory entries, chain ends, FAT entries 0 and 1,
+ *    the boot label; (4) freed clusters and the other FAT copies; (5) FSInfo and the
+ *    backup boot sector; (6) the dirty flags cleared, in the copies nobody reads before
  *    the active FAT and the boot sector. A power cut during a repair leaves at worst what
  *    one more repair settles: never a chain into a freed cluster, never a clean flag over
  *    damage (fat/tests/test_fat_check_cut.c cuts after every write).
  *  - One repair leaves nothing for a second check to find, for every finding whose repair
  *    was selected; a clean volume is not written at all.
- * What each repair does: a chain is ended before a loop, a cross-link, or a bad or
+ * What each repair does: a rename record heading a live entry set finishes its rename (the
+ * old name removed if it is still the record's, with the same first cluster; a moved
+ * directory's ".." set to its new parent) and is cleared, as is a record with nothing
+ * after it; a chain is ended before a loop, a cross-link, or a bad or
  * out-of-range link (the file keeps what came before; a file whose first cluster another
  * chain owns becomes empty); a size larger than its chain is set to the chain; a chain
  * longer than its size is cut to the size (the rest becomes lost, and is freed unless a
@@ -77,16 +87,17 @@
  * fat_check_result and told through the log callback, with what was done or "not
  * repaired".
  *
- * Mount-time recovery: FAT_CHECK_REPAIR_RECOVERY (with FAT_CHECK_REPAIR_DIRTY if the
- * caller wants the volume marked clean) repairs what a power cut leaves on a volume whose
- * writer orders its writes: lost clusters, chains longer than their files, FAT copies that
- * differ, FSInfo, orphaned long names. Anything else is reported and left (result.left),
- * and lost clusters are kept when a directory could not be walked to its end, so it never
- * frees a cluster an entry may still reach. Cost: one read of the active FAT (in 512-byte
- * windows through the cache), one of every directory cluster, and for a repair the blocks
- * it changes plus five flushes; memory 3 bits per cluster + 64 KiB (a 32 GB SD card with
- * 32 KiB clusters has about 1 M clusters: 448 KiB). `make bench-fat_format` measures it
- * (recover_clean_clusters_per_s, recover_dirty_ms, recover_1m_dirty_ms).
+ * Mount-time recovery is not this module's: the engine recovers a dirty volume itself
+ * (fat_recover.c), and this checker, which shares no walking or freeing code with it (only
+ * the pure codecs and fat_intent.h's rename rule), is the independent judge of what
+ * recovery leaves (the power-cut tests check every recovered image with it and fsck.fat).
+ * Any subset of the repair bits may be chosen; a subset never frees a cluster a reachable
+ * entry uses (lost clusters are kept when a directory could not be walked to its end).
+ * Cost: one read of the active FAT (in 512-byte windows through the cache), two of every
+ * directory cluster (the rename records' pass and the walk), and for a repair the blocks
+ * it changes plus an order point per epoch; memory 3 bits per cluster + 64 KiB (a 32 GB SD
+ * card with 32 KiB clusters has about 1 M clusters: 448 KiB). `make bench-fat_format`
+ * measures it (check_1m_clusters_ms, repair_dirty_ms, repair_1m_dirty_ms).
  */
 #ifndef ASYNCFAT_FAT_CHECK_H
 #define ASYNCFAT_FAT_CHECK_H
@@ -116,10 +127,9 @@ enum {
                                                fields, entries after the end, directory sizes */
     FAT_CHECK_REPAIR_BOOT = 1u << 8,        /* boot sector from a confirmed backup, backup boot
                                                sector, boot label, FAT entries 0 and 1 */
-    FAT_CHECK_REPAIR_ALL = (1u << 9) - 1,
-    /* What a power cut may leave on a volume whose writer orders its writes. */
-    FAT_CHECK_REPAIR_RECOVERY = FAT_CHECK_REPAIR_LOST | FAT_CHECK_REPAIR_LONG_CHAINS | FAT_CHECK_REPAIR_FAT_COPIES |
-                                FAT_CHECK_REPAIR_FSINFO | FAT_CHECK_REPAIR_ORPHAN_LFNS,
+    FAT_CHECK_REPAIR_RENAMES = 1u << 9,     /* finish renames a cut interrupted, clear rename
+                                               records (fat_intent.h) */
+    FAT_CHECK_REPAIR_ALL = (1u << 10) - 1,
 };
 
 typedef enum fat_check_boot_source {
@@ -170,6 +180,8 @@ typedef struct fat_check_result {
     uint32_t boot_errors;         /* backup boot sector missing or different, FAT entries 0/1,
                                      labels */
     uint32_t dirty;               /* dirty flag set (boot sector or FAT entry 1) */
+    uint32_t renames;             /* rename records (fat_intent.h): renames a cut interrupted,
+                                     or records left after the rename was done */
     bool refused;                 /* repairs were asked for, but the layout is not confirmed
                                      (fat_check_volume.source UNSURE): nothing was written */
     /* statistics of the (repaired) volume */

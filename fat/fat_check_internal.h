@@ -4,6 +4,7 @@
  *   fat_check_chain.c  the FAT: the window reader, entries, chains, lost clusters, copies
  *   fat_check_entry.c  one directory entry: files, subdirectories, names, long names, labels
  *   fat_check_dir.c    directories: iteration, "." and "..", duplicates, the tree walk
+ *   fat_check_rename.c rename records, finished before the walk (as mount recovery does)
  *   fat_check_boot.c   which boot sector describes the volume (fat_check_volume_find), the
  *                      backup, FSInfo, FAT entries 0 and 1, the labels, the dirty flags
  *
@@ -176,6 +177,10 @@ void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64
 
 /* ---- directories (fat_check_dir.c) ---- */
 void fat_check_walk_tree(fat_checker *c);
+
+/* ---- rename records (fat_check_rename.c) ---- */
+/* Before the walk: every rename record on the volume resolved as mount recovery does. */
+void fat_check_renames(fat_checker *c);
 
 /* ---- boot sector and volume (fat_check_boot.c) ---- */
 void fat_check_boot_choice(fat_checker *c, const fat_check_volume *vol);

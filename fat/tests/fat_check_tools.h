@@ -23,6 +23,13 @@ typedef struct check_run {
     uint64_t writes;          /* write requests the device carried out */
 } check_run;
 
+/* The repairs the damage a power cut leaves needs (lost clusters, chains longer than their
+ * files, FAT copies, FSInfo, orphaned long names): the tests repair with these alone to
+ * show that a subset settles that damage and, on worse damage, frees nothing in use. */
+#define CHECK_CUT_REPAIRS                                                                              \
+    (FAT_CHECK_REPAIR_LOST | FAT_CHECK_REPAIR_LONG_CHAINS | FAT_CHECK_REPAIR_FAT_COPIES | FAT_CHECK_REPAIR_FSINFO | \
+     FAT_CHECK_REPAIR_ORPHAN_LFNS)
+
 /* Print the checker's log lines (off by default). */
 extern bool check_echo;
 

@@ -6,7 +6,7 @@
  *     it byte for byte, and repairing a clean volume writes nothing at all.
  * Each damage is real: the checker reports it in its counter, and fsck.fat sees it too
  * (except where fsck.fat does not look). Damages a power cut can leave are also settled
- * by a recovery (FAT_CHECK_REPAIR_RECOVERY and the dirty flags) alone. Hostile images
+ * by a recovery (CHECK_CUT_REPAIRS and the dirty flags) alone. Hostile images
  * (random FAT and directory bytes) never crash or hang the checker, and one repair
  * settles them too. */
 #include "fat/fat_layout.h"
@@ -52,7 +52,7 @@ TEST(clean_images_are_clean_and_repair_writes_nothing)
 enum {
     FSCK_BLIND = 1u << 0, /* fsck.fat -n does not report this damage */
     RESTORES = 1u << 1,   /* the repair gives back the undamaged image byte for byte */
-    RECOVERY = 1u << 2,   /* FAT_CHECK_REPAIR_RECOVERY repairs it too */
+    RECOVERY = 1u << 2,   /* CHECK_CUT_REPAIRS repairs it too */
 };
 
 typedef struct damage {
@@ -576,8 +576,8 @@ static bool damage_case(size_t kind, const damage *d)
     return ok;
 }
 
-/* The damages a power cut can leave: a recovery at mount (FAT_CHECK_REPAIR_RECOVERY, and
- * the dirty flags cleared) settles them. */
+/* The damages a power cut can leave: the repairs they need (CHECK_CUT_REPAIRS, and the
+ * dirty flags cleared) settle them. */
 static bool recovery_case(size_t kind, const damage *d)
 {
     const char *img = tmp_path("recover.img");
@@ -588,7 +588,7 @@ static bool recovery_case(size_t kind, const damage *d)
     if (!applies)
         return true;
     check_run repaired, after;
-    bool ok = check_device_ok(&f, FAT_CHECK_REPAIR_RECOVERY | FAT_CHECK_REPAIR_DIRTY, &repaired) &&
+    bool ok = check_device_ok(&f, CHECK_CUT_REPAIRS | FAT_CHECK_REPAIR_DIRTY, &repaired) &&
               EXPECT(repaired.r.left == 0) && check_device_ok(&f, 0, &after) && EXPECT(after.r.problems == 0) &&
               save_device(&f, img) && EXPECT(fsck_silent(img, true));
     blk_fixture_fini(&f);

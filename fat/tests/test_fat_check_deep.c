@@ -103,7 +103,7 @@ TEST(unwalked_directory_keeps_lost_clusters)
     CHECK(check_image_ok(img, 0, &found));
     CHECK(found.r.cross_links == 1 && found.r.lost_clusters > 0);
     check_echo = true;
-    CHECK(check_image_ok(img, FAT_CHECK_REPAIR_RECOVERY, &recovered));
+    CHECK(check_image_ok(img, CHECK_CUT_REPAIRS, &recovered));
     check_echo = false;
     CHECK_EQ(recovered.r.lost_clusters, found.r.lost_clusters);
     CHECK_EQ(recovered.r.lost_kept, found.r.lost_clusters);
