@@ -72,11 +72,12 @@ static bool repair_with_cut(uint8_t *data, size_t len, uint64_t seed, uint64_t c
     blk_fixture_options fo = blk_fixture_defaults();
     fo.image_bytes = len;
     fo.cache_buffers = 64;
+    fo.fibers = 4;
     fo.random_order = seed != 0;
     fo.seed = seed;
     if (!EXPECT(blk_fixture_init(&f, &fo) == 0))
         return false;
-    memcpy(f.image, data, len);
+    copy_sparse(f.image, data, len);
     f.dev.completions_per_process = 1;
     cut_job j = {.f = &f};
     bool ok = EXPECT(blk_fixture_spawn(&f, repair_task, &j) != NULL);

@@ -28,7 +28,7 @@ static bool nested_image(const char *img, size_t k, uint32_t depth, uint32_t *de
     if (!EXPECT(raw_load(&r, img)))
         return false;
     *deepest = raw_nest(&r, depth, 700);
-    bool ok = EXPECT(*deepest != 0) && EXPECT(raw_save(&r, img));
+    bool ok = EXPECT(*deepest != 0) && EXPECT(image_save(img, r.data, r.len));
     raw_free(&r);
     return ok;
 }
@@ -69,7 +69,7 @@ TEST(deep_damage_repaired_in_one_pass)
         uint8_t *dir = r.data + fat_cluster_offset(&r.g, deepest);
         af_store_le16(dir + 32 + FAT_DIRENT_CLUSTER_LO, 0);           /* '..' points at the root */
         af_store_le32(dir + 64 + FAT_DIRENT_SIZE_BYTES, 5 * r.g.bytes_per_cluster); /* F: size beyond chain */
-        CHECK(raw_save(&r, img));
+        CHECK(image_save(img, r.data, r.len));
         raw_free(&r);
         CHECK(!fsck_silent(img, false));
         check_run found, repaired, after;
@@ -97,7 +97,7 @@ TEST(unwalked_directory_keeps_lost_clusters)
     uint32_t many = raw_entry_cluster(&r, raw_path_entry(&r, "MANY       "));
     uint32_t big = raw_entry_cluster(&r, raw_path_entry(&r, "BIG     BIN"));
     raw_fat_set_all(&r, many, big);
-    CHECK(raw_save(&r, img));
+    CHECK(image_save(img, r.data, r.len));
     raw_free(&r);
     check_run found, recovered, again, repaired, after;
     CHECK(check_image_ok(img, 0, &found));
