@@ -151,6 +151,13 @@ static uint8_t short_byte_repaired(uint8_t ch, int i)
     return fat_short_name_valid(probe) ? ch : '_';
 }
 
+void fat_check_short_name_repaired(const uint8_t *name, uint8_t out[11])
+{
+    bool valid = fat_short_name_valid(name);
+    for (int i = 0; i < 11; i++)
+        out[i] = valid || (i == 0 && name[i] == FAT_DIRENT_KANJI_E5) ? name[i] : short_byte_repaired(name[i], i);
+}
+
 void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool has_long_name)
 {
     if ((e[FAT_DIRENT_NT_CASE] & FAT_CASE_NO_SHORT_NAME) && !has_long_name) {
@@ -170,10 +177,7 @@ void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir,
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
     if (fix) {
         uint8_t old_checksum = fat_lfn_checksum(e);
-        for (int i = 0; i < 11; i++) {
-            if (!(i == 0 && e[i] == FAT_DIRENT_KANJI_E5))
-                e[i] = short_byte_repaired(e[i], i);
-        }
+        fat_check_short_name_repaired(e, e);
         fat_check_write(c, at, e, 11);
         if (has_long_name && c->name_at == at + 1)
             fat_check_keep_long_name(c, c->name_lfn_at, c->name_lfn_count, old_checksum, e);

@@ -162,6 +162,9 @@ bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint64_t at
 /* Drops the open LFN sequence without a finding (its short entry may be where the walk
  * cannot go). */
 void fat_check_lfn_forget(fat_checker *c);
+/* The name a short name has after its repair: itself when valid, else with each byte a
+ * short name may not hold replaced (out may be name). */
+void fat_check_short_name_repaired(const uint8_t *name, uint8_t out[11]);
 void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool has_long_name);
 void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
 /* A subdirectory entry: its size, its first cluster and its chain, which is walked, or
