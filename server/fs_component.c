@@ -14,6 +14,7 @@ static fat_volume volume;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
 static bool started;
+static fs_component_memory memory;
 
 void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
 {
@@ -33,9 +34,29 @@ void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
     buf[n] = '\0';
 }
 
+/* The staging area: FS_COMPONENT_STAGING_SLOTS slots of FS_COMPONENT_STAGING_BLOCKS when the
+ * data region holds that and a cache besides; in a smaller region (LionsOS gives a file
+ * system 2 MiB) a quarter of it, in slots of a 32nd: 8 slots of 64 KiB in 2 MiB. */
+typedef struct staging_layout {
+    uint32_t slots;
+    uint32_t blocks;
+} staging_layout;
+
+static staging_layout staging_for(uint64_t data_bytes)
+{
+    uint64_t full = (uint64_t)FS_COMPONENT_STAGING_SLOTS * FS_COMPONENT_STAGING_BLOCKS * BLK_TRANSFER_SIZE;
+    if (data_bytes > full + 64 * BLK_TRANSFER_SIZE)
+        return (staging_layout){FS_COMPONENT_STAGING_SLOTS, FS_COMPONENT_STAGING_BLOCKS};
+    uint64_t blocks = data_bytes / BLK_TRANSFER_SIZE;
+    uint32_t slot_blocks = (uint32_t)af_max_u64(af_min_u64(blocks / 32, FS_COMPONENT_STAGING_BLOCKS), 1);
+    uint32_t slots = (uint32_t)af_max_u64(af_min_u64(blocks / 4 / slot_blocks, FS_COMPONENT_STAGING_SLOTS), 1);
+    return (staging_layout){slots, slot_blocks};
+}
+
 static uint32_t cache_buffer_count(uint64_t data_bytes)
 {
-    uint64_t staging = (uint64_t)FS_COMPONENT_STAGING_SLOTS * FS_COMPONENT_STAGING_BLOCKS * BLK_TRANSFER_SIZE;
+    staging_layout st = staging_for(data_bytes);
+    uint64_t staging = (uint64_t)st.slots * st.blocks * BLK_TRANSFER_SIZE;
     if (data_bytes <= staging + 64 * BLK_TRANSFER_SIZE)
         return 0;
     return (uint32_t)af_min_u64((data_bytes - staging) / BLK_TRANSFER_SIZE, UINT32_MAX / 2);
@@ -51,11 +72,23 @@ static uint32_t hash_size_for(uint32_t buffers)
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+static fat_config fat_limits(void)
+{
+    fat_config cfg = fat_config_defaults();
+#ifdef FS_COMPONENT_MAX_NODES
+    cfg.max_nodes = FS_COMPONENT_MAX_NODES;
+#endif
+#ifdef FS_COMPONENT_INDEX_ENTRIES
+    cfg.index_entries = FS_COMPONENT_INDEX_ENTRIES;
+#endif
+    return cfg;
+}
+
 /* The arena holds, in order: buffer metadata, hash heads, then the four FAT arenas. */
 size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes)
 {
     uint32_t buffers = cache_buffer_count(data_bytes);
-    fat_config cfg = fat_config_defaults();
+    fat_config cfg = fat_limits();
     return round16((size_t)buffers * sizeof(blk_buf)) + round16((size_t)hash_size_for(buffers) * sizeof(uint32_t)) +
            fat_memory_total(&cfg, device_bytes);
 }
@@ -70,36 +103,84 @@ static void *carve(uint8_t **cursor, uint8_t *end, size_t bytes)
     return p;
 }
 
+/* The FAT engine's arenas: nodes, name index and run caches as fat_memory_needed sizes
+ * them, and all the rest for the free map, whose need (a bit per cluster) is known only at
+ * mount, which refuses a volume whose clusters do not fit. An arena sized at build time
+ * (Microkit) so serves every volume up to the clusters its rest can map. */
+static bool place_fat_memory(fat_config *fc, uint8_t **cursor, uint8_t *end)
+{
+    fat_memory_sizes need;
+    fat_memory_needed(fc, 0, &need);
+    fc->node_memory = carve(cursor, end, need.nodes);
+    fc->node_memory_size = need.nodes;
+    fc->index_memory = need.index ? carve(cursor, end, need.index) : NULL;
+    fc->index_memory_size = need.index;
+    fc->run_memory = carve(cursor, end, need.runs);
+    fc->run_memory_size = need.runs;
+    if (!fc->node_memory || (need.index && !fc->index_memory) || !fc->run_memory || *cursor >= end)
+        return false;
+    fc->free_map_memory = *cursor;
+    fc->free_map_memory_size = (size_t)(end - *cursor) & ~(size_t)7;
+    *cursor = end;
+    return true;
+}
+
 static void client_notify(void *ctx) { component_notify((unsigned)(uintptr_t)ctx); }
 
 static void driver_notify(void *ctx) { component_notify(blk_channel); }
 
 static int64_t wall_clock(void *ctx) { return component_wall_time(); }
 
-static void add_clients(void)
+/* Client i's connection: its own regions fs_commands_<i>, fs_completions_<i>, fs_share_<i>
+ * where the system maps each client's apart (Microkit), else slice i of one region of each
+ * kind split among `count` clients (Linux). */
+static bool client_connection(uint32_t i, uint32_t count, fs_client_config *cc)
 {
     size_t cmd_size, cmpl_size, share_size;
-    uint8_t *commands = component_region(FS_COMPONENT_REGION_COMMANDS, &cmd_size);
-    uint8_t *completions = component_region(FS_COMPONENT_REGION_COMPLETIONS, &cmpl_size);
-    uint8_t *share = component_region(FS_COMPONENT_REGION_SHARE, &share_size);
-    if (!commands || !completions || !share)
-        return;
-    size_t count = af_min_u64(af_min_u64(cmd_size, cmpl_size) / sizeof(fs_queue), FS_SERVER_MAX_CLIENTS);
-    if (count == 0)
-        return;
-    size_t share_each = share_size / count;
-    for (uint32_t i = 0; i < count; i++) {
+    uint8_t *commands, *completions, *share;
+    if (count == 0) {
         char name[32];
-        fs_component_client_name(name, "fs_client_", i);
-        unsigned channel = component_channel(name);
-        fs_client_config cc = {
-            .commands = (fs_queue *)(commands + i * sizeof(fs_queue)),
-            .completions = (fs_queue *)(completions + i * sizeof(fs_queue)),
-            .share = share + i * share_each,
-            .share_size = share_each,
-            .notify = client_notify,
-            .notify_ctx = (void *)(uintptr_t)channel,
-        };
+        fs_component_client_name(name, FS_COMPONENT_REGION_COMMANDS "_", i);
+        commands = component_region(name, &cmd_size);
+        fs_component_client_name(name, FS_COMPONENT_REGION_COMPLETIONS "_", i);
+        completions = component_region(name, &cmpl_size);
+        fs_component_client_name(name, FS_COMPONENT_REGION_SHARE "_", i);
+        share = component_region(name, &share_size);
+        if (!commands || !completions || !share || cmd_size < sizeof(fs_queue) || cmpl_size < sizeof(fs_queue))
+            return false;
+    } else {
+        commands = component_region(FS_COMPONENT_REGION_COMMANDS, NULL) + i * sizeof(fs_queue);
+        completions = component_region(FS_COMPONENT_REGION_COMPLETIONS, NULL) + i * sizeof(fs_queue);
+        share = component_region(FS_COMPONENT_REGION_SHARE, &share_size);
+        share_size /= count;
+        share += i * share_size;
+    }
+    char name[32];
+    fs_component_client_name(name, "fs_client_", i);
+    *cc = (fs_client_config){
+        .commands = (fs_queue *)commands,
+        .completions = (fs_queue *)completions,
+        .share = share,
+        .share_size = share_size,
+        .notify = client_notify,
+        .notify_ctx = (void *)(uintptr_t)component_channel(name),
+    };
+    return true;
+}
+
+static void add_clients(void)
+{
+    size_t cmd_size = 0, cmpl_size = 0, share_size = 0;
+    uint32_t count = 0;
+    if (component_region(FS_COMPONENT_REGION_COMMANDS, &cmd_size) &&
+        component_region(FS_COMPONENT_REGION_COMPLETIONS, &cmpl_size) &&
+        component_region(FS_COMPONENT_REGION_SHARE, &share_size))
+        count = (uint32_t)af_min_u64(af_min_u64(cmd_size, cmpl_size) / sizeof(fs_queue), FS_SERVER_MAX_CLIENTS);
+    uint32_t limit = count ? count : FS_SERVER_MAX_CLIENTS;
+    for (uint32_t i = 0; i < limit; i++) {
+        fs_client_config cc;
+        if (!client_connection(i, count, &cc))
+            break;
         fs_server_add_client(&server, &cc);
     }
 }
@@ -139,11 +220,13 @@ static bool start(void)
     if (!blk_storage_is_ready(info))
         return false;
 
-    size_t stride, guard;
-    void *stacks = component_fiber_stacks(FS_COMPONENT_FIBERS, FS_COMPONENT_STACK_SIZE, &stride, &guard);
-    fp_config pc = {.tasks = tasks, .slot_count = FS_COMPONENT_FIBERS, .stack_arena = stacks,
-                    .slot_stride = stride, .guard_size = guard};
-    if (!stacks || fp_init(&pool, &pc) != FP_OK) {
+    fp_stack_area areas[FP_MAX_STACK_AREAS];
+    uint32_t area_count = 0;
+    uint32_t fibers = component_fiber_stacks(FS_COMPONENT_FIBERS, FS_COMPONENT_STACK_SIZE, areas, FP_MAX_STACK_AREAS,
+                                             &area_count);
+    fp_config pc = {.tasks = tasks, .slot_count = af_min_u32(fibers, FS_COMPONENT_FIBERS), .stack_areas = areas,
+                    .stack_area_count = area_count, .paint_stacks = FS_COMPONENT_PAINT_STACKS};
+    if (fibers == 0 || fp_init(&pool, &pc) != FP_OK) {
         component_log("server: no memory for fiber stacks");
         return false;
     }
@@ -169,6 +252,7 @@ static bool start(void)
     uint8_t *cursor = arena, *end = arena + arena_size;
     uint32_t buffers = cache_buffer_count(cache_bytes);
     uint32_t hash_size = hash_size_for(buffers);
+    staging_layout staging = staging_for(cache_bytes);
     blk_cache_config cc = {
         .client = &client,
         .buffers_offset = 0,
@@ -177,9 +261,9 @@ static bool start(void)
         .hash_heads = carve(&cursor, end, (size_t)hash_size * sizeof(uint32_t)),
         .hash_size = hash_size,
         .staging_offset = (uint64_t)buffers * BLK_TRANSFER_SIZE,
-        .staging_slots = FS_COMPONENT_STAGING_SLOTS,
-        .staging_slot_blocks = FS_COMPONENT_STAGING_BLOCKS,
-        .read_ahead_blocks = FS_COMPONENT_STAGING_BLOCKS,
+        .staging_slots = staging.slots,
+        .staging_slot_blocks = staging.blocks,
+        .read_ahead_blocks = staging.blocks,
     };
     if (!buffers || !cc.bufs || !cc.hash_heads || blk_cache_init(&cache, &cc) != BLK_OK) {
         component_log("server: the data region or arena is too small for the cache");
@@ -188,10 +272,21 @@ static bool start(void)
 
     /* FAT memory that does not fit leaves the arenas empty: INITIALISE then reports
      * ALLOCATION_ERROR to the client instead of the server failing silently. */
-    fat_config fc = fat_config_defaults();
+    fat_config fc = fat_limits();
     fc.clock = wall_clock;
     fc.read_only = info->read_only;
-    fat_config_place_memory(&fc, blk_client_capacity_blocks(&client) * BLK_TRANSFER_SIZE, cursor, (size_t)(end - cursor));
+    memory = (fs_component_memory){
+        .fibers = pool.slot_count,
+        .cache_buffers = buffers,
+        .staging_slots = staging.slots,
+        .staging_blocks = staging.blocks,
+        .arena_size = arena_size,
+        .arena_fixed = (size_t)(cursor - arena),
+    };
+    if (place_fat_memory(&fc, &cursor, end)) {
+        memory.arena_fixed = arena_size - fc.free_map_memory_size;
+        memory.free_map_clusters = (uint64_t)fc.free_map_memory_size * 8 - 2;
+    }
 
     fs_server_config sc = {.pool = &pool, .blk = &client, .cache = &cache, .volume = &volume, .fat_config = fc};
     fs_server_init(&server, &sc);
@@ -212,3 +307,9 @@ void fs_component_notified(unsigned channel)
         return;
     fs_server_notified(&server);
 }
+
+const fp_pool *fs_component_pool(void) { return started && pool.slot_count ? &pool : NULL; }
+
+bool fs_component_mounted(void) { return started && server.mounted; }
+
+const fs_component_memory *fs_component_memory_use(void) { return &memory; }

@@ -20,11 +20,22 @@
 #define ASYNCFAT_SERVER_FS_COMPONENT_H
 
 #include "base/base.h"
+#include "fiberpool/fiberpool.h"
 
 #define FS_COMPONENT_REGION_ARENA "fs_arena"
 #define FS_COMPONENT_CHANNEL_BLK "blk_client" /* as the block driver component names it */
+/* Build-time limits (override with -D): fibers and their stacks (the platform may give
+ * fewer), whether to paint stacks to measure their use, the largest staging area, and
+ * FS_COMPONENT_MAX_NODES / FS_COMPONENT_INDEX_ENTRIES in place of the engine's defaults. */
+#ifndef FS_COMPONENT_FIBERS
 #define FS_COMPONENT_FIBERS 64u
+#endif
+#ifndef FS_COMPONENT_STACK_SIZE
 #define FS_COMPONENT_STACK_SIZE (64u * 1024u)
+#endif
+#ifndef FS_COMPONENT_PAINT_STACKS
+#define FS_COMPONENT_PAINT_STACKS 0
+#endif
 #define FS_COMPONENT_STAGING_SLOTS 16u
 #define FS_COMPONENT_STAGING_BLOCKS 256u
 
@@ -40,6 +51,20 @@ size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes);
 #define FS_COMPONENT_REGION_COMMANDS "fs_commands"
 #define FS_COMPONENT_REGION_COMPLETIONS "fs_completions"
 #define FS_COMPONENT_REGION_SHARE "fs_share"
+
+/* For the platform's diagnostics: the fiber pool (NULL before the server started), whether
+ * the volume is mounted, and how memory was laid out at start. */
+typedef struct fs_component_memory {
+    uint32_t fibers;
+    uint32_t cache_buffers;
+    uint32_t staging_slots, staging_blocks;
+    size_t arena_size;
+    size_t arena_fixed;        /* cache metadata and the FAT tables other than the free map */
+    uint64_t free_map_clusters; /* the largest volume the rest of the arena maps */
+} fs_component_memory;
+const fp_pool *fs_component_pool(void);
+bool fs_component_mounted(void);
+const fs_component_memory *fs_component_memory_use(void);
 
 /* Channel name of client i ("fs_client_3"): writes a NUL-terminated name into buf (at
  * least 32 bytes). */
