@@ -26,7 +26,7 @@ own copy of its ELF with its sections replaced (objcopy --update-section).
 Description (sizes take K/M suffixes):
   {"name": "basic",
    "fs": [{"name": "asyncfat", "partition": 0, "stacks": "lionsos" | "guarded",
-           "fibers": 64, "stack_size": "16K", "blk_data": "2M", "blk_queue": 128,
+           "fibers": 48, "stack_size": "20K", "blk_data": "2M", "blk_queue": 128,
            "clients": [{"name": "client0", "roles": ["workload", ...], "dir": "/c0",
                         "shared_dir": "/shared", "share": "64M", "seed": 1}]}],
    "timer": false}
@@ -323,13 +323,13 @@ def build(board, desc, wall_clock):
 
         # its fiber stacks
         extra = {}
-        stack_size = size_of(fs.get("stack_size", "16K"))
+        stack_size = size_of(fs.get("stack_size", "20K"))
         if fs.get("stacks", "lionsos") == "lionsos":
             for word, vaddr in LIONS_WORKER_STACKS:
                 r = sysm.region("%s_worker_stack_%s" % (fs["name"], word), LIONS_WORKER_STACK_BYTES)
                 fs_pd.map(r, vaddr=vaddr, setvar="worker_thread_stack_%s" % word)
         else:
-            fibers = int(fs.get("fibers", 64))
+            fibers = int(fs.get("fibers", 48))
             stride = round_up(stack_size, PAGE) + GUARD_GAP
             for i in range(fibers):
                 r = sysm.region("%s_fiber_stack_%d" % (fs["name"], i), stack_size)
@@ -341,7 +341,8 @@ def build(board, desc, wall_clock):
         # its clients
         connections = []
         for c in fs["clients"]:
-            client = sysm.pd(c["name"], "test_client.elf", PRIORITY["client"] - len(clients))
+            # one priority for all clients: a client waiting on its peers lets them run
+            client = sysm.pd(c["name"], "test_client.elf", PRIORITY["client"])
             f_cmd, c_cmd, cmd = sysm.shared("%s_commands" % c["name"], FS_QUEUE_BYTES, fs_pd, "rw", client, "rw")
             f_cpl, c_cpl, cpl = sysm.shared("%s_completions" % c["name"], FS_QUEUE_BYTES, fs_pd, "rw", client, "rw")
             f_sh, c_sh, sh = sysm.shared("%s_share" % c["name"], size_of(c.get("share", "64M")), fs_pd, "rw",

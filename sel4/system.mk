@@ -73,3 +73,13 @@ CONFIG_CFLAGS := $(filter-out -MD,$(CFLAGS)) -I$(ASYNCFAT_ABS) -std=gnu11
 		--output sys_$* --search-path . --cc "$(CC)" --objcopy "$(OBJCOPY)" --cflags "$(CONFIG_CFLAGS)"
 	cd sys_$* && $(MICROKIT_TOOL) $*.system --search-path . --board $(MICROKIT_BOARD) \
 		--config $(MICROKIT_CONFIG) -o ../$@ -r report.txt >microkit.log
+
+# The basic system with asyncfat's .blk_client_config never written (zeros): the PD must
+# report it and serve nothing (sel4/test_sel4.sh).
+no_config.img: basic.img
+	rm -rf sys_no_config && cp -r sys_basic sys_no_config
+	head -c 80 /dev/zero >sys_no_config/zero.data
+	$(OBJCOPY) --update-section .blk_client_config=sys_no_config/zero.data sys_no_config/asyncfat.elf
+	cd sys_no_config && cp basic.system no_config.system && cp basic.clients no_config.clients && \
+		$(MICROKIT_TOOL) no_config.system --search-path . --board $(MICROKIT_BOARD) \
+		--config $(MICROKIT_CONFIG) -o ../$@ -r report.txt >microkit.log

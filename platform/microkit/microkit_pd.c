@@ -4,6 +4,7 @@
 
 #include "fiberflow/fiberflow.h"
 #include "platform/component.h"
+#include "platform/microkit/microkit_blk_order.h"
 #include "platform/microkit/microkit_pd.h"
 #include "protocol/blk_queue.h"
 #include "protocol/fs_protocol.h"
@@ -237,22 +238,22 @@ static void *region_out(const mk_region_resource *r, size_t *size)
     return r->vaddr;
 }
 
-/* The block queues report the bytes their num_buffers entries span, not their regions'
- * sizes: the component derives the capacity from them, and sDDF's capacity is num_buffers
- * whatever the regions hold. */
+/* The block queues are the private ones of microkit_blk_order.h, sized by their capacity
+ * (which comes from num_buffers, not from the real regions' sizes): the component derives
+ * the capacity from these sizes. */
 void *component_region(const char *name, size_t *size)
 {
     if (!configured)
         return NULL;
-    uint32_t n = blk_config.virt.num_buffers;
+    uint32_t n = mk_blk_order_capacity();
     if (name_is(name, "blk_storage_info"))
         return region_out(&blk_config.virt.storage_info, size);
     if (name_is(name, "blk_requests")) {
-        mk_region_resource r = {blk_config.virt.req_queue.vaddr, blk_req_queue_bytes(n)};
+        mk_region_resource r = {mk_blk_order_requests(), blk_req_queue_bytes(n)};
         return region_out(&r, size);
     }
     if (name_is(name, "blk_responses")) {
-        mk_region_resource r = {blk_config.virt.resp_queue.vaddr, blk_resp_queue_bytes(n)};
+        mk_region_resource r = {mk_blk_order_responses(), blk_resp_queue_bytes(n)};
         return region_out(&r, size);
     }
     if (name_is(name, "blk_data"))
@@ -286,9 +287,12 @@ unsigned component_channel(const char *name)
 /* ---- notifications ------------------------------------------------------------------------ */
 
 /* Collected during an entry and sent as it ends, each channel once; the last one goes with
- * the PD's next receive (a deferred notify), which saves a kernel entry per pass. */
+ * the PD's next receive (a deferred notify), which saves a kernel entry per pass. The
+ * component's notice to the block driver first moves its requests to the real queue. */
 void component_notify(unsigned channel)
 {
+    if (channel == blk_config.virt.id && !mk_blk_order_forward())
+        return;
     if (channel <= MICROKIT_MAX_CHANNEL_ID && channel_valid((uint8_t)channel))
         pending_notifications |= 1ull << channel;
 }
@@ -388,6 +392,7 @@ void init(void)
      * ready once it has read the partition table. */
     while (!blk_storage_is_ready(blk_config.virt.storage_info.vaddr))
         ;
+    mk_blk_order_init(blk_config.virt.req_queue.vaddr, blk_config.virt.resp_queue.vaddr, blk_config.virt.num_buffers);
     fs_component_init();
     report_memory();
     send_notifications();
@@ -398,7 +403,14 @@ void notified(microkit_channel channel)
     if (!configured)
         return;
     bool was_mounted = fs_component_mounted();
-    fs_component_notified(channel);
+    /* Again while BARRIERs were answered here during the pass: nothing else would wake the
+     * component to see those responses. */
+    do {
+        if (mk_blk_order_collect())
+            pending_notifications |= 1ull << blk_config.virt.id;
+        mk_blk_order_answered();
+        fs_component_notified(channel);
+    } while (mk_blk_order_answered());
     if (was_mounted && !fs_component_mounted())
         report_stacks();
     send_notifications();
