@@ -17,9 +17,14 @@ COMMON_CFLAGS := -std=c11 -g $(WARN) -I. -D_GNU_SOURCE
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 SAN_CFLAGS := $(COMMON_CFLAGS) -O1 $(SAN_FLAGS) -DAF_ASAN=1 -DAF_DEBUG=1
 REL_CFLAGS := $(COMMON_CFLAGS) -O2
-HOST_LDLIBS := -luring -lpthread -lm
-FUSE_CFLAGS = $(shell pkg-config --cflags fuse3 2>/dev/null)
-FUSE_LDLIBS = $(shell pkg-config --libs fuse3 2>/dev/null)
+# Libraries go only where they are needed: a module sets <name>_LDLIBS for a program or
+# test, and <name>_CFLAGS for the objects of a program.
+URING_LDLIBS := -luring -lpthread
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LDLIBS := $(shell pkg-config --libs fuse3 2>/dev/null)
+# What is installed decides what `make` can build; set-up stays in make deps/run/test.
+HAVE_URING := $(shell pkg-config --exists liburing 2>/dev/null && echo yes)
+HAVE_FUSE := $(shell pkg-config --exists fuse3 2>/dev/null && echo yes)
 
 # Quiet by default; V=1 shows every command.
 ifeq ($(V),1)
@@ -38,12 +43,13 @@ TESTS :=            # test programs; <name>_SRCS lists their own sources
 TEST_SCRIPTS :=     # shell tests; they print PASS/FAIL lines
 CROSS_TESTS :=      # tests (subset of TESTS) also run on aarch64 and riscv64 under qemu
 BENCHES :=          # benchmark groups; bench-<name> runs $(BUILD)/rel/bench/<name>
-PROGRAMS :=         # release programs; <name>_SRCS, <name>_LDLIBS
+PROGRAMS :=         # release programs; <name>_SRCS, <name>_LDLIBS, <name>_CFLAGS
+NEEDS_FUSE :=       # programs that cannot build without libfuse3
 
 include $(sort $(wildcard */module.mk */*/module.mk))
 
 .DEFAULT_GOAL := all
-.PHONY: all test test-build clang-build check cross bench run deps clean
+.PHONY: all test test-build clang-build check cross bench run deps clean san
 .SECONDARY:
 
 arch_srcs = $(subst $$(ARCH),$(1),$(CORE_ARCH_SRCS))
@@ -52,12 +58,14 @@ objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(patsubst %.S,$(BUILD)/$(1)/%.o,$(2)))
 # ---- hosted flavours -------------------------------------------------------------------
 SAN_LIB := $(BUILD)/san/libasyncfat.a
 REL_LIB := $(BUILD)/rel/libasyncfat.a
-LIB_SRCS := $(CORE_SRCS) $(call arch_srcs,$(HOST_ARCH)) $(HOST_SRCS)
+REL_CORE_LIB := $(BUILD)/rel/libasyncfat_core.a
+CORE_LIB_SRCS := $(CORE_SRCS) $(call arch_srcs,$(HOST_ARCH))
+LIB_SRCS := $(CORE_LIB_SRCS) $(HOST_SRCS)
 
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)
-	$(Q)$(CC) $(SAN_CFLAGS) $(FUSE_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(SAN_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/san/%.o: %.S
 	@mkdir -p $(@D)
 	$(call quiet,AS,$@)
@@ -65,7 +73,7 @@ $(BUILD)/san/%.o: %.S
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)
-	$(Q)$(CC) $(REL_CFLAGS) $(FUSE_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(REL_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/rel/%.o: %.S
 	@mkdir -p $(@D)
 	$(call quiet,AS,$@)
@@ -79,6 +87,10 @@ $(REL_LIB): $(call objs,rel,$(LIB_SRCS))
 	@rm -f $@
 	$(call quiet,AR,$@)
 	$(Q)ar rcs $@ $^
+$(REL_CORE_LIB): $(call objs,rel,$(CORE_LIB_SRCS))
+	@rm -f $@
+	$(call quiet,AR,$@)
+	$(Q)ar rcs $@ $^
 
 # Test programs: $(BUILD)/san/tests/<name>
 TEST_BINS := $(addprefix $(BUILD)/san/tests/,$(TESTS))
@@ -86,7 +98,7 @@ define test_rule
 $(BUILD)/san/tests/$(1): $(call objs,san,$($(1)_SRCS) tests/harness.c) $(SAN_LIB)
 	@mkdir -p $$(@D)
 	$$(call quiet,LD,$$@)
-	$(Q)$$(CC) $(SAN_FLAGS) -o $$@ $$^ $(HOST_LDLIBS) $$($(1)_LDLIBS)
+	$(Q)$$(CC) $(SAN_FLAGS) -o $$@ $$^ $$($(1)_LDLIBS)
 endef
 $(foreach t,$(TESTS),$(eval $(call test_rule,$(t))))
 
@@ -95,7 +107,8 @@ define program_rule
 $(BUILD)/rel/$(1): $(call objs,rel,$($(1)_SRCS)) $(REL_LIB)
 	@mkdir -p $$(@D)
 	$$(call quiet,LD,$$@)
-	$(Q)$$(CC) -o $$@ $$^ $(HOST_LDLIBS) $$($(1)_LDLIBS)
+	$(Q)$$(CC) -o $$@ $$^ $$($(1)_LDLIBS)
+$(call objs,rel,$($(1)_SRCS)) $(call objs,san,$($(1)_SRCS)): EXTRA_CFLAGS = $$($(1)_CFLAGS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
@@ -103,9 +116,15 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 $(BUILD)/san/asyncfat: $(call objs,san,$(asyncfat_SRCS)) $(SAN_LIB)
 	@mkdir -p $(@D)
 	$(call quiet,LD,$@)
-	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(HOST_LDLIBS) $(asyncfat_LDLIBS)
+	$(Q)$(CC) $(SAN_FLAGS) -o $@ $^ $(asyncfat_LDLIBS)
 
-all: deps $(SAN_LIB) $(REL_LIB) $(addprefix $(BUILD)/rel/,$(PROGRAMS)) $(TEST_BINS)
+# make: everything the installed packages allow (it never installs anything; make deps does).
+ALL_PROGRAMS := $(if $(HAVE_FUSE),$(PROGRAMS),$(filter-out $(NEEDS_FUSE),$(PROGRAMS)))
+all: $(REL_CORE_LIB) $(if $(HAVE_URING),$(REL_LIB) $(addprefix $(BUILD)/rel/,$(ALL_PROGRAMS)),)
+	@$(if $(HAVE_URING),,echo "make: liburing-dev is not installed: built the core library only (make deps installs it)")
+	@$(if $(HAVE_FUSE),,echo "make: libfuse3-dev is not installed: skipped $(NEEDS_FUSE) (make deps installs it)")
+# The command under the sanitizers, for fuzzing and debugging.
+san: $(BUILD)/san/asyncfat
 
 deps:
 	@scripts/deps.sh
@@ -138,8 +157,10 @@ bench-%: deps
 	@$(MAKE) --no-print-directory $(addprefix $(BUILD)/rel/,$(PROGRAMS))
 	@if [ -x bench/$*.sh ]; then BUILD=$(BUILD) bench/$*.sh; else $(BUILD)/rel/bench/$*; fi
 
-run: deps all
-	@scripts/run.sh
+# Only what the mount needs.
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/rel/asyncfat
+	@BUILD=$(BUILD) scripts/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -44,14 +44,14 @@ static void *hit_loop(void *arg)
     (void)arg;
     blk_buf *b;
     for (uint64_t i = 0; i < 64; i++) {
-        blk_cache_get(&fx.cache, i, BLK_GET_READ, &b);
-        blk_cache_release(&fx.cache, b);
+        blk_cache_get(&fx.stack.cache, i, BLK_GET_READ, &b);
+        blk_cache_release(&fx.stack.cache, b);
     }
     double t0 = now_ns();
     for (uint32_t i = 0; i < HIT_OPS; i++) {
-        if (blk_cache_get(&fx.cache, i & 63, BLK_GET_READ, &b) != BLK_OK)
+        if (blk_cache_get(&fx.stack.cache, i & 63, BLK_GET_READ, &b) != BLK_OK)
             abort();
-        blk_cache_release(&fx.cache, b);
+        blk_cache_release(&fx.stack.cache, b);
     }
     hit_ns = (now_ns() - t0) / HIT_OPS;
     return NULL;
@@ -86,7 +86,7 @@ static void *seq_loop(void *arg)
     bool zero_copy = run_dst == fx.dev.data_region + fx.scratch_offset;
     for (uint64_t b = 0; b < capacity; b += RUN_BLOCKS) {
         uint8_t *dst = zero_copy ? run_dst : run_dst + (b % 1024) * BLK_TRANSFER_SIZE;
-        if (blk_cache_read_run(&fx.cache, b, RUN_BLOCKS, dst) != BLK_OK)
+        if (blk_cache_read_run(&fx.stack.cache, b, RUN_BLOCKS, dst) != BLK_OK)
             abort();
     }
     return NULL;
@@ -95,9 +95,9 @@ static void *seq_loop(void *arg)
 static double layer_read_seconds(uint8_t *dst)
 {
     run_dst = dst;
-    blk_cache_invalidate(&fx.cache);
+    blk_cache_invalidate(&fx.stack.cache);
     double t0 = now_ns();
-    fp_spawn(&fx.pool, seq_loop, NULL);
+    fp_spawn(&fx.stack.pool, seq_loop, NULL);
     if (!blk_fixture_run(&fx))
         abort();
     return (now_ns() - t0) / 1e9;
@@ -108,9 +108,9 @@ static double layer_read_seconds(uint8_t *dst)
 
 static double latency_raw_seconds(void)
 {
-    blk_queue_handle *q = &fx.client.queue;
+    blk_queue_handle *q = &fx.stack.client.queue;
     double t0 = now_ns();
-    for (uint64_t b = 0; b < fx.client.capacity; b += LATENCY_RUN_BLOCKS) {
+    for (uint64_t b = 0; b < fx.stack.client.capacity; b += LATENCY_RUN_BLOCKS) {
         blk_request req = { .code = BLK_REQ_READ, .io_or_offset = fx.scratch_offset, .block_number = b,
                             .count = LATENCY_RUN_BLOCKS, .id = 1 };
         if (!blk_enqueue_request(q, req))
@@ -130,17 +130,17 @@ static double latency_raw_seconds(void)
 static void *latency_loop(void *arg)
 {
     (void)arg;
-    for (uint64_t b = 0; b < fx.client.capacity; b += LATENCY_RUN_BLOCKS)
-        if (blk_cache_read_run(&fx.cache, b, LATENCY_RUN_BLOCKS, user_memory) != BLK_OK)
+    for (uint64_t b = 0; b < fx.stack.client.capacity; b += LATENCY_RUN_BLOCKS)
+        if (blk_cache_read_run(&fx.stack.cache, b, LATENCY_RUN_BLOCKS, user_memory) != BLK_OK)
             abort();
     return NULL;
 }
 
 static double latency_layer_seconds(void)
 {
-    blk_cache_invalidate(&fx.cache);
+    blk_cache_invalidate(&fx.stack.cache);
     double t0 = now_ns();
-    fp_spawn(&fx.pool, latency_loop, NULL);
+    fp_spawn(&fx.stack.pool, latency_loop, NULL);
     if (!blk_fixture_run(&fx))
         abort();
     return (now_ns() - t0) / 1e9;
@@ -199,7 +199,7 @@ int main(void)
 
     double hit_best = 1e30;
     for (int r = 0; r < 3; r++) {
-        fp_spawn(&fx.pool, hit_loop, NULL);
+        fp_spawn(&fx.stack.pool, hit_loop, NULL);
         if (!blk_fixture_run(&fx))
             return 1;
         hit_best = best(hit_best, hit_ns);
@@ -221,7 +221,7 @@ int main(void)
     printf("bench blk_seq_read_copy_mibps %.0f MiB/s\n", mib / staged);
     printf("bench blk_seq_read_copy_ratio_to_raw %.3f ratio\n", raw_copy / staged);
     printf("bench blk_seq_read_copy_ratio_to_raw_nocopy %.3f ratio\n", raw / staged);
-    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     printf("bench blk_read_ahead_used_fraction %.3f ratio\n",
            s->read_ahead_blocks ? (double)s->read_ahead_used_blocks / (double)s->read_ahead_blocks : 0.0);
     blk_fixture_fini(&fx);

@@ -36,7 +36,7 @@ static fat_config bench_cfg;
 static void *do_mount(void *arg)
 {
     bench_vol *b = arg;
-    if (fat_mount(&b->vol, &b->f.cache, &bench_cfg, NULL) != FS_STATUS_SUCCESS) {
+    if (fat_mount(&b->vol, &b->f.stack.cache, &bench_cfg, NULL) != FS_STATUS_SUCCESS) {
         fprintf(stderr, "mount failed\n");
         exit(1);
     }

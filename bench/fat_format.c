@@ -108,7 +108,7 @@ static void *mkfs_entry(void *arg)
 {
     job *j = arg;
     double t0 = now_ns();
-    j->st = fat_mkfs_format(&fx.cache, j->device, &j->o, &j->g);
+    j->st = fat_mkfs_format(&fx.stack.cache, j->device, &j->o, &j->g);
     j->ns = now_ns() - t0;
     return NULL;
 }
@@ -126,7 +126,7 @@ static void *check_entry(void *arg)
     void *work = malloc(need);
     fat_check_options o = {.work = work, .work_size = need, .log = print_finding};
     double t0 = now_ns();
-    j->st = fat_check_run(&fx.cache, &j->g, &o, &j->r);
+    j->st = fat_check_run(&fx.stack.cache, &j->g, &o, &j->r);
     j->ns = now_ns() - t0;
     free(work);
     return NULL;
@@ -170,7 +170,7 @@ static uint64_t populate(const fat_geometry *g, uint32_t files, uint32_t per_fil
     }
     af_store_le32(fx.image + g->volume_offset + g->fsinfo_sector * g->bytes_per_sector + FAT_FSINFO_FREE_COUNT,
                   FAT_FSINFO_UNKNOWN);
-    blk_cache_invalidate(&fx.cache);
+    blk_cache_invalidate(&fx.stack.cache);
     return (uint64_t)next - 2;
 }
 
@@ -193,7 +193,7 @@ int main(void)
     memset(&the_job, 0, sizeof the_job);
     the_job.o.fat_type = 32;
     the_job.o.volume_id = 1;
-    the_job.device = blk_client_capacity_blocks(&fx.client) * BLK_TRANSFER_SIZE;
+    the_job.device = blk_client_capacity_blocks(&fx.stack.client) * BLK_TRANSFER_SIZE;
     blk_fixture_spawn(&fx, mkfs_entry, &the_job);
     if (!blk_fixture_run(&fx) || the_job.st != FS_STATUS_SUCCESS)
         return 1;

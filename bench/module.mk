@@ -1,5 +1,40 @@
-# Benchmarks. Group `fiber` (make bench-fiber): bench/fiber.sh runs bench/fiber and counts
-# instructions under callgrind.
+# Benchmarks: every group lives here. `make bench-<group>` runs bench/<group>.sh when it
+# exists (callgrind, several processes), else the program $(BUILD)/rel/bench/<group>.
+
+# fiber: switch cost (bench/fiber.sh also counts instructions under callgrind).
 BENCHES += fiber
 PROGRAMS += bench/fiber
 bench/fiber_SRCS := bench/fiber_bench.c
+
+# driver: the io_uring block driver against its device model, in and across processes.
+BENCHES += driver
+PROGRAMS += bench/driver
+bench/driver_SRCS := bench/driver.c tests/support/blk_test_rig.c
+bench/driver_LDLIBS := $(URING_LDLIBS)
+
+# blk: cache hits, sequential runs against the raw device, read-ahead.
+BENCHES += blk
+PROGRAMS += bench/blk
+bench/blk_SRCS := bench/blk.c tests/support/blk_fixture.c
+bench/blk_LDLIBS := $(URING_LDLIBS)
+
+# fat: creates, lookups, fragmented reads, sequential throughput (RAM device).
+BENCHES += fat
+PROGRAMS += bench/fat
+bench/fat_SRCS := bench/fat_bench.c tests/support/blk_fixture.c
+bench/fat_LDLIBS := $(URING_LDLIBS)
+
+# fat_format: alias tails, mkfs and checker throughput.
+BENCHES += fat_format
+PROGRAMS += bench/fat_format
+bench/fat_format_SRCS := bench/fat_format.c tests/support/blk_fixture.c
+bench/fat_format_LDLIBS := $(URING_LDLIBS)
+
+# server: requests in flight through the multi-process system (bench/server.sh), and the
+# server's own CPU per request in-process.
+BENCHES += server
+PROGRAMS += bench/server bench/server_cpu
+bench/server_SRCS := bench/server_bench.c bench/bench_client.c
+bench/server_LDLIBS := $(URING_LDLIBS)
+bench/server_cpu_SRCS := bench/server_cpu.c tests/support/server_fixture.c tests/support/blk_fixture.c
+bench/server_cpu_LDLIBS := $(URING_LDLIBS)

@@ -3,7 +3,7 @@
  * 32 in flight. bench/server.sh runs it under callgrind with collection switched on only
  * inside fs_server_notified, so neither the simulated device nor the client is counted,
  * and divides by the number of requests it prints. */
-#include "server/tests/server_fixture.h"
+#include "tests/support/server_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -314,13 +314,13 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
  * from a closed epoch first has that version copied aside (a shadow, written back in its
  * own epoch), so the change cannot carry it to the device late, after writes of the epochs
  * between that depend on it. Call it before every change to a pinned buffer; then change
- * it and mark it dirty without blocking in between (if anything else blocks first,
- * check blk_cache_write_ready again). blk_cache_write_bytes and write_run do it. */
+ * it and mark it dirty without blocking in between (if anything else blocks first, prepare
+ * it again). blk_cache_write_bytes and write_run do it. */
 blk_status blk_cache_prepare_write(blk_cache *cache, blk_buf *buf);
-static inline bool blk_cache_write_ready(const blk_cache *cache, const blk_buf *buf)
-{
-    return !buf->dirty || buf->epoch == cache->epoch;
-}
+/* Blocks: the same for two pinned buffers at once (b may be NULL), for a change that spans
+ * two blocks (a FAT12 entry across a block boundary): on BLK_OK both are ready together,
+ * to be changed and marked dirty with no blocking point in between. */
+blk_status blk_cache_prepare_write_pair(blk_cache *cache, blk_buf *a, blk_buf *b);
 /* (A miss with no clean buffer to evict first writes back the oldest dirty epoch; if that
  * write fails, the miss returns its error rather than wait for a device that fails.) */
 /* The pinned buffer's contents changed: it will be written back in the current epoch. */
@@ -382,6 +382,20 @@ blk_status blk_write_batch_wait(blk_cache *cache, blk_write_batch *batch);
 blk_status blk_cache_flush(blk_cache *cache);
 /* Close the current flush epoch (see the ordering rule above). Never blocks. */
 void blk_cache_order_point(blk_cache *cache);
+/* A mark in the write order, for a caller that must later order something after a change
+ * it made earlier without ordering everything in between ("order after this point"). Take
+ * it just after the change; a zeroed mark orders nothing. Its contents are private. */
+typedef struct blk_order_mark {
+    uint32_t epoch;
+} blk_order_mark;
+static inline blk_order_mark blk_cache_order_mark(const blk_cache *cache)
+{
+    return (blk_order_mark){cache->epoch};
+}
+/* Everything changed from now on reaches the device after everything changed before
+ * `mark` was taken: an order point if no order point has come since the mark, else
+ * nothing. Never blocks. */
+void blk_cache_order_after(blk_cache *cache, blk_order_mark mark);
 /* Blocks: write back one batch (up to one merged run per staging slot, sent together) from
  * the oldest dirty epoch on, FLUSHing first if an earlier epoch is written but not yet
  * flushed. A batch spans several epochs when each fits: BARRIER, FLUSH, BARRIER between
@@ -397,5 +411,84 @@ static inline uint32_t blk_cache_dirty_count(const blk_cache *cache) { return ca
 /* Device writes that included `block` (counted for block < wear_count, else 0). */
 uint32_t blk_cache_writes_of_block(const blk_cache *cache, uint64_t block);
 static inline blk_client *blk_cache_client(blk_cache *cache) { return cache->client; }
+/* The fiber pool whose tasks may use the cache (the client's). */
+static inline fp_pool *blk_cache_pool(blk_cache *cache) { return cache->pool; }
+
+/* ---- block stack ---------------------------------------------------------------------- */
+
+/* The fiber pool, block client and buffer cache every user of the block layer needs (the
+ * server component, the offline tools, the tests and benchmarks), assembled one way: sizes
+ * from options, memory from the regions given and one arena for the metadata.
+ *
+ * The first cache_bytes of the data region hold the cache's buffers, then its staging
+ * area; the rest of the region is the caller's (clients' share windows, test scratch).
+ * Options left 0 are chosen from that space: staging gets BLK_STACK_STAGING_SLOTS slots of
+ * BLK_STACK_STAGING_SLOT_BLOCKS blocks, the slot size halved (down to
+ * BLK_STACK_MIN_SLOT_BLOCKS), then the slot count cut, until BLK_STACK_MIN_BUFFERS buffers
+ * (half the space, if that is less) are left over; the buffers take the rest. A 2 MiB
+ * region so gets 16 slots of 16 blocks and 256 buffers; 24 MiB, 16 of 256 and 2048. */
+#define BLK_STACK_STAGING_SLOTS 16u
+#define BLK_STACK_STAGING_SLOT_BLOCKS 256u
+#define BLK_STACK_MIN_SLOT_BLOCKS 16u
+#define BLK_STACK_MIN_BUFFERS 256u
+
+typedef struct blk_stack_options {
+    uint32_t fibers;              /* fiber slots: tasks alive at once */
+    uint32_t request_slots;       /* block requests in flight; 0: the queue's capacity */
+    uint32_t cache_buffers;       /* 0: what the space holds after staging */
+    uint32_t staging_slots;       /* 0: chosen from the space */
+    uint32_t staging_slot_blocks; /* 0: chosen from the space */
+    uint32_t read_ahead_blocks;   /* sequential read-ahead; 0: none. A chosen staging layout
+                                     cuts it to half its staging area */
+    uint32_t wear_blocks;         /* count device writes of blocks below this; 0: none */
+    bool paint_stacks;            /* measure the fibers' stack use (fp_config) */
+} blk_stack_options;
+
+/* Where the stack lives. */
+typedef struct blk_stack_regions {
+    blk_storage_info *info;       /* ready (blk_storage_is_ready) */
+    blk_queue_handle queue;
+    uint8_t *data;                /* the data region shared with the driver */
+    uint64_t data_size;
+    uint64_t cache_bytes;         /* the cache's part of it, from its start */
+    void (*notify)(void *ctx);    /* tell the driver there are new requests */
+    void *notify_ctx;
+    void *stacks;                 /* fiber i's stack: [stacks + i * stack_stride + guard_size, */
+    size_t stack_stride;          /*   stacks + (i + 1) * stack_stride), fp_config's rule */
+    size_t guard_size;
+    const fp_stack_area *stack_areas; /* or stacks from several areas (fp_config's rule), */
+    uint32_t stack_area_count;        /* used instead of the three above when count > 0 */
+} blk_stack_regions;
+
+/* What the options come to in a given space. */
+typedef struct blk_stack_layout {
+    uint32_t buffers;
+    uint32_t staging_slots;
+    uint32_t staging_slot_blocks;
+    uint32_t read_ahead_blocks;
+    uint32_t request_slots;
+    size_t arena_bytes;           /* metadata: task records, request slots, buffer records,
+                                     hash heads, wear counters */
+} blk_stack_layout;
+
+typedef struct blk_stack {
+    fp_pool pool;
+    blk_client client;
+    blk_cache cache;
+} blk_stack;
+
+/* The layout for cache_bytes of data region and a queue of queue_capacity entries; false
+ * when the options cannot work there (buffers and staging do not fit, or a value is out of
+ * range). */
+bool blk_stack_plan(const blk_stack_options *o, uint64_t cache_bytes, uint32_t queue_capacity,
+                    blk_stack_layout *out);
+/* Set the pool, then the client, then the cache up. arena: plan's arena_bytes, 16-byte
+ * aligned. A failure after the pool is set up leaves the pool usable (fp_slot_count > 0)
+ * for tasks that need no block I/O. BLK_ERR_INVALID: options, regions or arena unusable. */
+blk_status blk_stack_init(blk_stack *s, const blk_stack_options *o, const blk_stack_regions *r, void *arena,
+                          size_t arena_size);
+/* Root: one event-loop pass of the block side: take the driver's responses (waking their
+ * tasks), run ready tasks, notify the driver once. True if anything happened. */
+bool blk_stack_pass(blk_stack *s);
 
 #endif

@@ -380,6 +380,19 @@ blk_status blk_cache_prepare_write(blk_cache *cache, blk_buf *buf)
     return BLK_OK;
 }
 
+blk_status blk_cache_prepare_write_pair(blk_cache *cache, blk_buf *a, blk_buf *b)
+{
+    /* Preparing one may block and let the other be dirtied in an epoch that then closes:
+     * repeat until both are ready at once. */
+    blk_status s = BLK_OK;
+    while (s == BLK_OK && !(blk_cache_write_ready(cache, a) && (!b || blk_cache_write_ready(cache, b)))) {
+        s = blk_cache_prepare_write(cache, a);
+        if (s == BLK_OK && b)
+            s = blk_cache_prepare_write(cache, b);
+    }
+    return s;
+}
+
 void blk_cache_shadow_written(blk_cache *cache, blk_buf *shadow)
 {
     shadow->shadow = false;
@@ -397,6 +410,12 @@ void blk_cache_order_point(blk_cache *cache)
         cache->epoch++;
         cache->epoch_dirtied = false;
     }
+}
+
+void blk_cache_order_after(blk_cache *cache, blk_order_mark mark)
+{
+    if (mark.epoch == cache->epoch)
+        blk_cache_order_point(cache);
 }
 
 void blk_cache_invalidate(blk_cache *cache)

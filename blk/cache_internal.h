@@ -83,6 +83,11 @@ static inline void dirty_replace(blk_cache *cache, blk_buf *b, blk_buf *copy)
 }
 
 /* cache.c */
+/* Changing the buffer now keeps the epoch rule: it is clean, or dirty in the current epoch. */
+static inline bool blk_cache_write_ready(const blk_cache *cache, const blk_buf *buf)
+{
+    return !buf->dirty || buf->epoch == cache->epoch;
+}
 blk_buf *blk_cache_find(const blk_cache *cache, uint64_t block);
 /* Never blocks: put `data` in a clean buffer as the dirty contents of `block` (absent from
  * the cache), to be written back no later than `epoch`. False if no buffer was free. */

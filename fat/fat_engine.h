@@ -70,7 +70,7 @@ struct fat_node {
     bool preallocated;          /* files: the chain may run past the size (see fat_file.c) */
     bool commit_pending;        /* files: closed, on the volume's commit list, which holds a ref */
     uint32_t commit_next;
-    uint32_t data_epoch;        /* files: cache epoch of the last write's chain and data */
+    blk_order_mark data_written; /* files: taken after the last write's chain and data */
     blk_write_batch *write_batch; /* files, while a fat_write holds the lock: its writes
                                      straight from the caller's buffer, waited for after */
     fp_rwlock lock;             /* directories: entries; files: read side to read, write side to change */

@@ -574,7 +574,7 @@ fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src
     if (end > node->size)
         node->size = (uint32_t)end;
     touch_write(node);
-    node->data_epoch = vol->cache->epoch;
+    node->data_written = blk_cache_order_mark(vol->cache);
     *done = (size_t)(end - offset);
     return FS_STATUS_SUCCESS;
 }

@@ -345,8 +345,7 @@ fs_status fat_node_commit(fat_volume *vol)
         fs_status st = FS_STATUS_SUCCESS;
         if (n->dirent_dirty) {
             /* Written to since the order point: that write's chain goes first. */
-            if (n->data_epoch >= vol->cache->epoch)
-                blk_cache_order_point(vol->cache);
+            blk_cache_order_after(vol->cache, n->data_written);
             st = write_dirent(n, true);
         }
         fp_rwlock_write_unlock(vol->pool, &n->lock);

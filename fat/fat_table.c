@@ -93,14 +93,8 @@ static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster,
             return fat_status_from_blk(s);
         }
     }
-    /* Keep versions of closed epochs (blk_cache_prepare_write); preparing one block may
-     * block and let the other be dirtied in a now-closed epoch, so repeat until both are
-     * ready at once. */
-    while (s == BLK_OK && !(blk_cache_write_ready(vol->cache, a) && (!b || blk_cache_write_ready(vol->cache, b)))) {
-        s = blk_cache_prepare_write(vol->cache, a);
-        if (s == BLK_OK && b)
-            s = blk_cache_prepare_write(vol->cache, b);
-    }
+    /* Keep versions of closed epochs (blk_cache_prepare_write), both blocks at once. */
+    s = blk_cache_prepare_write_pair(vol->cache, a, b);
     if (s != BLK_OK) {
         blk_cache_release(vol->cache, a);
         if (b)

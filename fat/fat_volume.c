@@ -149,7 +149,7 @@ fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fa
     *why = FAT_BPB_OK;
     af_memset(vol, 0, sizeof(*vol));
     vol->cache = cache;
-    vol->pool = cache->pool;
+    vol->pool = blk_cache_pool(cache);
     vol->cfg = *cfg;
     fp_mutex_init(&vol->rename_lock);
     fp_mutex_init(&vol->deferred_lock);

@@ -9,10 +9,7 @@ fat_edge_SRCS := fat/tests/test_fat_edge.c $(FAT_TEST_SUPPORT)
 fat_model_SRCS := fat/tests/test_fat_model.c $(FAT_TEST_SUPPORT)
 fat_ops_SRCS := fat/tests/test_fat_ops.c $(FAT_TEST_SUPPORT)
 fat_interop_SRCS := fat/tests/test_fat_interop.c $(FAT_TEST_SUPPORT)
-
-PROGRAMS += bench/fat
-bench/fat_SRCS := bench/fat_bench.c tests/support/blk_fixture.c
-BENCHES += fat
+$(foreach t,fat_ops fat_interop fat_model fat_edge fat_corrupt,$(eval $(t)_LDLIBS := $$(URING_LDLIBS)))
 
 # The format-level half: names, boot sector, time, mkfs, checker.
 include fat/module_format.mk

@@ -12,8 +12,4 @@ fat_time_CORE_SRCS := fat/fat_time.c
 fat_bpb_SRCS := fat/tests/test_fat_bpb.c $(FAT_FORMAT_TEST_SUPPORT)
 fat_mkfs_SRCS := fat/tests/test_fat_mkfs.c $(FAT_FORMAT_TEST_SUPPORT)
 fat_check_SRCS := fat/tests/test_fat_check.c $(FAT_FORMAT_TEST_SUPPORT)
-
-# make bench-fat_format: alias tails, mkfs and checker throughput.
-PROGRAMS += bench/fat_format
-bench/fat_format_SRCS := bench/fat_format.c tests/support/blk_fixture.c
-BENCHES += fat_format
+$(foreach t,fat_bpb fat_mkfs fat_check,$(eval $(t)_LDLIBS := $$(URING_LDLIBS)))

@@ -12,6 +12,7 @@ fiberflow_CORE_SRCS := fiberflow/fiberflow.c
 TESTS += fiberflow_fpu
 fiberflow_fpu_SRCS := fiberflow/tests/test_fiberflow_fpu.c fiberflow/tests/fpu_fiberflow.c \
 	fiberflow/tests/fpu_switch.S
+fiberflow_fpu_LDLIBS := -lm
 FF_FPU_CROSS_BINS := $(BUILD)/cross/aarch64/tests/fiberflow_fpu $(BUILD)/cross/riscv64/tests/fiberflow_fpu
 FF_DEPS := fiberflow/fiberflow.c fiberflow/fiberflow.h fiberflow/frame.h $(wildcard fiberflow/switch_*.S)
 CROSS_EXTRA_BINS += $(FF_FPU_CROSS_BINS)

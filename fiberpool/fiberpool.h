@@ -132,6 +132,7 @@ uint64_t fp_run(fp_pool *pool);
 fp_task *fp_current(fp_pool *pool);
 static inline uint32_t fp_live_tasks(const fp_pool *pool) { return pool->live; }
 static inline uint32_t fp_free_slots(const fp_pool *pool) { return pool->slot_count - pool->live; }
+static inline uint32_t fp_slot_count(const fp_pool *pool) { return pool->slot_count; }
 static inline bool fp_has_ready(const fp_pool *pool) { return pool->ready.head != NULL; }
 
 /* Blocks: go to the back of the ready queue. */

@@ -5,11 +5,7 @@
 #include "platform/component.h"
 #include "server/server.h"
 
-static fp_pool pool;
-static fp_task tasks[FS_COMPONENT_FIBERS];
-static blk_client client;
-static blk_request_slot request_slots[BLK_CLIENT_MAX_SLOTS / 64];
-static blk_cache cache;
+static blk_stack stack;
 static fat_volume volume;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
@@ -34,43 +30,11 @@ void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
     buf[n] = '\0';
 }
 
-/* The staging area: FS_COMPONENT_STAGING_SLOTS slots of FS_COMPONENT_STAGING_BLOCKS when the
- * data region holds that and a cache besides; in a smaller region (LionsOS gives a file
- * system 2 MiB) a quarter of it, in slots of a 32nd: 8 slots of 64 KiB in 2 MiB. */
-typedef struct staging_layout {
-    uint32_t slots;
-    uint32_t blocks;
-} staging_layout;
-
-static staging_layout staging_for(uint64_t data_bytes)
-{
-    uint64_t full = (uint64_t)FS_COMPONENT_STAGING_SLOTS * FS_COMPONENT_STAGING_BLOCKS * BLK_TRANSFER_SIZE;
-    if (data_bytes > full + 64 * BLK_TRANSFER_SIZE)
-        return (staging_layout){FS_COMPONENT_STAGING_SLOTS, FS_COMPONENT_STAGING_BLOCKS};
-    uint64_t blocks = data_bytes / BLK_TRANSFER_SIZE;
-    uint32_t slot_blocks = (uint32_t)af_max_u64(af_min_u64(blocks / 32, FS_COMPONENT_STAGING_BLOCKS), 1);
-    uint32_t slots = (uint32_t)af_max_u64(af_min_u64(blocks / 4 / slot_blocks, FS_COMPONENT_STAGING_SLOTS), 1);
-    return (staging_layout){slots, slot_blocks};
-}
-
-static uint32_t cache_buffer_count(uint64_t data_bytes)
-{
-    staging_layout st = staging_for(data_bytes);
-    uint64_t staging = (uint64_t)st.slots * st.blocks * BLK_TRANSFER_SIZE;
-    if (data_bytes <= staging + 64 * BLK_TRANSFER_SIZE)
-        return 0;
-    return (uint32_t)af_min_u64((data_bytes - staging) / BLK_TRANSFER_SIZE, UINT32_MAX / 2);
-}
-
-static uint32_t hash_size_for(uint32_t buffers)
-{
-    uint32_t size = 1;
-    while (size < buffers)
-        size <<= 1;
-    return size;
-}
-
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+static const blk_stack_options stack_options = {
+    .fibers = FS_COMPONENT_FIBERS,
+    .request_slots = FS_COMPONENT_BLOCK_REQUESTS,
+    .read_ahead_blocks = FS_COMPONENT_READ_AHEAD_BLOCKS,
+};
 
 static fat_config fat_limits(void)
 {
@@ -84,18 +48,19 @@ static fat_config fat_limits(void)
     return cfg;
 }
 
-/* The arena holds, in order: buffer metadata, hash heads, then the four FAT arenas. */
+/* The arena holds the block stack's metadata, then the four FAT arenas. */
 size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes)
 {
-    uint32_t buffers = cache_buffer_count(data_bytes);
+    blk_stack_layout layout;
+    if (!blk_stack_plan(&stack_options, data_bytes, FS_COMPONENT_BLOCK_REQUESTS, &layout))
+        return 0;
     fat_config cfg = fat_limits();
-    return round16((size_t)buffers * sizeof(blk_buf)) + round16((size_t)hash_size_for(buffers) * sizeof(uint32_t)) +
-           fat_memory_total(&cfg, device_bytes);
+    return layout.arena_bytes + fat_memory_total(&cfg, device_bytes);
 }
 
 static void *carve(uint8_t **cursor, uint8_t *end, size_t bytes)
 {
-    bytes = round16(bytes);
+    bytes = (bytes + 15) & ~(size_t)15;
     if ((size_t)(end - *cursor) < bytes)
         return NULL;
     void *p = *cursor;
@@ -107,21 +72,20 @@ static void *carve(uint8_t **cursor, uint8_t *end, size_t bytes)
  * them, and all the rest for the free map, whose need (a bit per cluster) is known only at
  * mount, which refuses a volume whose clusters do not fit. An arena sized at build time
  * (Microkit) so serves every volume up to the clusters its rest can map. */
-static bool place_fat_memory(fat_config *fc, uint8_t **cursor, uint8_t *end)
+static bool place_fat_memory(fat_config *fc, uint8_t *cursor, uint8_t *end)
 {
     fat_memory_sizes need;
     fat_memory_needed(fc, 0, &need);
-    fc->node_memory = carve(cursor, end, need.nodes);
+    fc->node_memory = carve(&cursor, end, need.nodes);
     fc->node_memory_size = need.nodes;
-    fc->index_memory = need.index ? carve(cursor, end, need.index) : NULL;
+    fc->index_memory = need.index ? carve(&cursor, end, need.index) : NULL;
     fc->index_memory_size = need.index;
-    fc->run_memory = carve(cursor, end, need.runs);
+    fc->run_memory = carve(&cursor, end, need.runs);
     fc->run_memory_size = need.runs;
-    if (!fc->node_memory || (need.index && !fc->index_memory) || !fc->run_memory || *cursor >= end)
+    if (!fc->node_memory || (need.index && !fc->index_memory) || !fc->run_memory || cursor >= end)
         return false;
-    fc->free_map_memory = *cursor;
-    fc->free_map_memory_size = (size_t)(end - *cursor) & ~(size_t)7;
-    *cursor = end;
+    fc->free_map_memory = cursor;
+    fc->free_map_memory_size = (size_t)(end - cursor) & ~(size_t)7;
     return true;
 }
 
@@ -138,8 +102,8 @@ static bool client_connection(uint32_t i, uint32_t count, fs_client_config *cc)
 {
     size_t cmd_size, cmpl_size, share_size;
     uint8_t *commands, *completions, *share;
+    char name[32];
     if (count == 0) {
-        char name[32];
         fs_component_client_name(name, FS_COMPONENT_REGION_COMMANDS "_", i);
         commands = component_region(name, &cmd_size);
         fs_component_client_name(name, FS_COMPONENT_REGION_COMPLETIONS "_", i);
@@ -149,13 +113,12 @@ static bool client_connection(uint32_t i, uint32_t count, fs_client_config *cc)
         if (!commands || !completions || !share || cmd_size < sizeof(fs_queue) || cmpl_size < sizeof(fs_queue))
             return false;
     } else {
-        commands = component_region(FS_COMPONENT_REGION_COMMANDS, NULL) + i * sizeof(fs_queue);
-        completions = component_region(FS_COMPONENT_REGION_COMPLETIONS, NULL) + i * sizeof(fs_queue);
+        commands = (uint8_t *)component_region(FS_COMPONENT_REGION_COMMANDS, NULL) + i * sizeof(fs_queue);
+        completions = (uint8_t *)component_region(FS_COMPONENT_REGION_COMPLETIONS, NULL) + i * sizeof(fs_queue);
         share = component_region(FS_COMPONENT_REGION_SHARE, &share_size);
         share_size /= count;
         share += i * share_size;
     }
-    char name[32];
     fs_component_client_name(name, "fs_client_", i);
     *cc = (fs_client_config){
         .commands = (fs_queue *)commands,
@@ -189,7 +152,11 @@ static void add_clients(void)
  * ALLOCATION_ERROR), so clients learn why instead of waiting forever. */
 static bool serve_without_volume(void)
 {
-    fs_server_config sc = {.pool = &pool};
+    if (fp_slot_count(&stack.pool) == 0) {
+        component_log("server: no fiber pool");
+        return false;
+    }
+    fs_server_config sc = {.pool = &stack.pool};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;
@@ -220,53 +187,29 @@ static bool start(void)
     if (!blk_storage_is_ready(info))
         return false;
 
-    fp_stack_area areas[FP_MAX_STACK_AREAS];
-    uint32_t area_count = 0;
-    uint32_t fibers = component_fiber_stacks(FS_COMPONENT_FIBERS, FS_COMPONENT_STACK_SIZE, areas, FP_MAX_STACK_AREAS,
-                                             &area_count);
-    fp_config pc = {.tasks = tasks, .slot_count = af_min_u32(fibers, FS_COMPONENT_FIBERS), .stack_areas = areas,
-                    .stack_area_count = area_count, .paint_stacks = FS_COMPONENT_PAINT_STACKS};
-    if (fibers == 0 || fp_init(&pool, &pc) != FP_OK) {
-        component_log("server: no memory for fiber stacks");
-        return false;
-    }
-
     /* The block driver derives the same capacity from the same regions. */
     uint32_t capacity = (uint32_t)af_min_u64((req_size - sizeof(blk_req_queue)) / sizeof(blk_request),
                                              (resp_size - sizeof(blk_resp_queue)) / sizeof(blk_response));
-    blk_client_config bc = {
-        .pool = &pool,
+    blk_stack_regions regions = {
         .info = info,
-        .data_region = data,
-        .data_region_size = data_size,
+        .data = data,
+        .data_size = data_size,
+        .cache_bytes = cache_bytes,
         .notify = driver_notify,
-        .slots = request_slots,
-        .slot_count = (uint32_t)af_min_u64(capacity, AF_ARRAY_LEN(request_slots)),
     };
-    blk_queue_init(&bc.queue, req, resp, capacity);
-    if (blk_client_init(&client, &bc) != BLK_OK) {
-        component_log("server: block client setup failed");
-        return serve_without_volume();
-    }
-
-    uint8_t *cursor = arena, *end = arena + arena_size;
-    uint32_t buffers = cache_buffer_count(cache_bytes);
-    uint32_t hash_size = hash_size_for(buffers);
-    staging_layout staging = staging_for(cache_bytes);
-    blk_cache_config cc = {
-        .client = &client,
-        .buffers_offset = 0,
-        .buffer_count = buffers,
-        .bufs = carve(&cursor, end, (size_t)buffers * sizeof(blk_buf)),
-        .hash_heads = carve(&cursor, end, (size_t)hash_size * sizeof(uint32_t)),
-        .hash_size = hash_size,
-        .staging_offset = (uint64_t)buffers * BLK_TRANSFER_SIZE,
-        .staging_slots = staging.slots,
-        .staging_slot_blocks = staging.blocks,
-        .read_ahead_blocks = staging.blocks,
-    };
-    if (!buffers || !cc.bufs || !cc.hash_heads || blk_cache_init(&cache, &cc) != BLK_OK) {
-        component_log("server: the data region or arena is too small for the cache");
+    blk_queue_init(&regions.queue, req, resp, capacity);
+    fp_stack_area areas[FP_MAX_STACK_AREAS];
+    regions.stack_areas = areas;
+    /* The platform may give fewer stacks than asked (Microkit: what the system maps). */
+    blk_stack_options options = stack_options;
+    options.fibers = af_min_u32(component_fiber_stacks(FS_COMPONENT_FIBERS, FS_COMPONENT_STACK_SIZE, areas,
+                                                       FP_MAX_STACK_AREAS, &regions.stack_area_count),
+                                FS_COMPONENT_FIBERS);
+    options.paint_stacks = FS_COMPONENT_PAINT_STACKS;
+    blk_stack_layout layout;
+    if (options.fibers == 0 || !blk_stack_plan(&options, cache_bytes, capacity, &layout) ||
+        blk_stack_init(&stack, &options, &regions, arena, arena_size) != BLK_OK) {
+        component_log("server: the data region, arena or stacks are too small for the block stack");
         return serve_without_volume();
     }
 
@@ -276,19 +219,20 @@ static bool start(void)
     fc.clock = wall_clock;
     fc.read_only = info->read_only;
     memory = (fs_component_memory){
-        .fibers = pool.slot_count,
-        .cache_buffers = buffers,
-        .staging_slots = staging.slots,
-        .staging_blocks = staging.blocks,
+        .fibers = options.fibers,
+        .cache_buffers = layout.buffers,
+        .staging_slots = layout.staging_slots,
+        .staging_blocks = layout.staging_slot_blocks,
         .arena_size = arena_size,
-        .arena_fixed = (size_t)(cursor - arena),
+        .arena_fixed = layout.arena_bytes,
     };
-    if (place_fat_memory(&fc, &cursor, end)) {
+    if (place_fat_memory(&fc, arena + layout.arena_bytes, arena + arena_size)) {
         memory.arena_fixed = arena_size - fc.free_map_memory_size;
         memory.free_map_clusters = (uint64_t)fc.free_map_memory_size * 8 - 2;
     }
 
-    fs_server_config sc = {.pool = &pool, .blk = &client, .cache = &cache, .volume = &volume, .fat_config = fc};
+    fs_server_config sc = {
+        .pool = &stack.pool, .blk = &stack.client, .cache = &stack.cache, .volume = &volume, .fat_config = fc};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;
@@ -308,7 +252,7 @@ void fs_component_notified(unsigned channel)
     fs_server_notified(&server);
 }
 
-const fp_pool *fs_component_pool(void) { return started && pool.slot_count ? &pool : NULL; }
+const fp_pool *fs_component_pool(void) { return started && fp_slot_count(&stack.pool) ? &stack.pool : NULL; }
 
 bool fs_component_mounted(void) { return started && server.mounted; }
 

@@ -1,19 +1,22 @@
 /* The file-system server as a component (platform/component.h): the same source runs as
- * a Linux process and, later, as a Microkit protection domain.
+ * a Linux process and as a Microkit protection domain (platform/microkit).
  *
  * Regions it maps (names shared with the system description):
  *   blk_storage_info, blk_requests, blk_responses, blk_data   the block driver connection
- *   fs_arena          engine and cache metadata; size it with fs_component_arena_bytes()
+ *   fs_arena          engine and cache metadata; size it with fs_component_arena_bytes(),
+ *                     or give a fixed size: the FAT free map takes what the rest leaves
  *   fs_commands       client i's command queue at i * sizeof(fs_queue)
  *   fs_completions    client i's completion queue at i * sizeof(fs_queue)
  *   fs_share          client i's share region: the region split in equal parts
  * The number of clients is the command region's size / sizeof(fs_queue) (at most
- * FS_SERVER_MAX_CLIENTS). Channels: "blk_client" to the driver, "fs_client_<i>" to client i.
+ * FS_SERVER_MAX_CLIENTS). A system that maps each client's regions apart names them
+ * fs_commands_<i>, fs_completions_<i>, fs_share_<i> instead (clients 0, 1, ... until one is
+ * missing). Channels: "blk_client" to the driver, "fs_client_<i>" to client i.
  * The block queues' capacity is read from the request region's size. The data region
- * holds the cache buffers and FS_COMPONENT_STAGING_SLOTS staging slots of
- * FS_COMPONENT_STAGING_BLOCKS blocks, and, when the system maps the share region as a
- * window at the data region's end, the clients' buffers too: reads then move from the
- * device straight into a client's buffer (the driver must be trusted with them). If the storage info is not ready at init, the server
+ * holds the cache's buffers and staging slots, sized from it (blk_stack), and, when the
+ * system maps the share region as a window at the data region's end, the clients'
+ * buffers too: reads then move from the device straight into a client's buffer (the
+ * driver must be trusted with them). If the storage info is not ready at init, the server
  * starts at the driver's first notification.
  */
 #ifndef ASYNCFAT_SERVER_FS_COMPONENT_H
@@ -25,8 +28,8 @@
 #define FS_COMPONENT_REGION_ARENA "fs_arena"
 #define FS_COMPONENT_CHANNEL_BLK "blk_client" /* as the block driver component names it */
 /* Build-time limits (override with -D): fibers and their stacks (the platform may give
- * fewer), whether to paint stacks to measure their use, the largest staging area, and
- * FS_COMPONENT_MAX_NODES / FS_COMPONENT_INDEX_ENTRIES in place of the engine's defaults. */
+ * fewer), whether to paint stacks to measure their use, and FS_COMPONENT_MAX_NODES /
+ * FS_COMPONENT_INDEX_ENTRIES in place of the engine's defaults. */
 #ifndef FS_COMPONENT_FIBERS
 #define FS_COMPONENT_FIBERS 64u
 #endif
@@ -36,16 +39,16 @@
 #ifndef FS_COMPONENT_PAINT_STACKS
 #define FS_COMPONENT_PAINT_STACKS 0
 #endif
-#define FS_COMPONENT_STAGING_SLOTS 16u
-#define FS_COMPONENT_STAGING_BLOCKS 256u
+#define FS_COMPONENT_READ_AHEAD_BLOCKS 256u /* 1 MiB; less in a small data region (blk_stack) */
+#define FS_COMPONENT_BLOCK_REQUESTS 1024u   /* in flight at most (no more than the queues hold) */
 
 /* The component's entry points (a Microkit build maps component_init/notified to them;
  * on Linux the launcher calls them in the server's process). */
 void fs_component_init(void);
 void fs_component_notified(unsigned channel);
 
-/* Bytes the fs_arena region needs for a device of device_bytes and a data region of
- * data_bytes. */
+/* Bytes the fs_arena region needs for a device of device_bytes and data_bytes of data
+ * region for the cache (without the clients' window); 0 when that cannot hold a cache. */
 size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes);
 
 #define FS_COMPONENT_REGION_COMMANDS "fs_commands"

@@ -59,7 +59,7 @@ static void *request_main(void *arg)
 static uint32_t take_commands(fs_server *server)
 {
     uint32_t taken = 0;
-    uint32_t records = af_min_u32(FS_SERVER_REQUESTS, server->pool->slot_count);
+    uint32_t records = af_min_u32(FS_SERVER_REQUESTS, fp_slot_count(server->pool));
     uint32_t share = af_max_u32(records / af_max_u32(server->client_count, 1), 1);
     bool any = true;
     while (any) {

@@ -67,7 +67,7 @@ typedef struct mkfs_job {
 static void *mkfs_task(void *arg)
 {
     mkfs_job *job = arg;
-    job->status = fat_mkfs_format(&job->vol->cache, job->vol->device_bytes, &job->opt, &job->geo);
+    job->status = fat_mkfs_format(&job->vol->stack.cache, job->vol->device_bytes, &job->opt, &job->geo);
     return NULL;
 }
 
@@ -235,12 +235,12 @@ static void *check_task(void *arg)
     offline_volume *v = job->vol;
     uint8_t sector[512];
     uint64_t offset = 0, bytes = 0;
-    job->status = blk_cache_read_bytes(&v->cache, 0, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS : FS_STATUS_IO_ERROR;
+    job->status = blk_cache_read_bytes(&v->stack.cache, 0, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS : FS_STATUS_IO_ERROR;
     if (job->status == FS_STATUS_SUCCESS)
-        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->client), -1, &offset,
+        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1, &offset,
                                      &bytes, &job->why);
     if (job->status == FS_STATUS_SUCCESS)
-        job->status = blk_cache_read_bytes(&v->cache, offset, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS
+        job->status = blk_cache_read_bytes(&v->stack.cache, offset, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS
                                                                                    : FS_STATUS_IO_ERROR;
     if (job->status == FS_STATUS_SUCCESS)
         job->status = fat_bpb_parse(sector, 512, offset, v->device_bytes, &job->geo, &job->why);
@@ -255,7 +255,7 @@ static void *check_task(void *arg)
         job->status = FS_STATUS_ALLOCATION_ERROR;
         return NULL;
     }
-    job->status = fat_check_run(&v->cache, &job->geo, &job->opt, &job->result);
+    job->status = fat_check_run(&v->stack.cache, &job->geo, &job->opt, &job->result);
     free(job->opt.work);
     return NULL;
 }

@@ -5,7 +5,9 @@ HOST_SRCS += tools/fs_client.c
 PROGRAMS += asyncfat
 asyncfat_SRCS := tools/asyncfat.c tools/cli.c tools/cli_dir.c tools/cmd_offline.c tools/cmd_files.c \
 	tools/cmd_cp.c tools/fuse_mount.c tools/offline_volume.c
-asyncfat_LDLIBS = $(FUSE_LDLIBS)
+asyncfat_CFLAGS := $(FUSE_CFLAGS)
+asyncfat_LDLIBS := $(URING_LDLIBS) $(FUSE_LDLIBS)
+NEEDS_FUSE += asyncfat
 
 TESTS += fs_client
 fs_client_SRCS := tools/tests/test_fs_client.c

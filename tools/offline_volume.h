@@ -16,19 +16,14 @@
 #include "platform/linux/blk_driver.h"
 
 typedef struct offline_volume {
-    fp_pool pool;
+    blk_stack stack;               /* pool, client, cache */
     blk_driver *driver;
-    blk_client client;
-    blk_cache cache;
     blk_storage_info *info;
     void *requests, *responses;
     uint8_t *data;
     size_t data_size;
-    fp_task *tasks;
     void *stacks;
-    blk_request_slot *slots;
-    blk_buf *bufs;
-    uint32_t *hash;
+    void *arena;
     uint64_t device_bytes;         /* capacity in bytes (whole 4096-byte blocks) */
 } offline_volume;
 

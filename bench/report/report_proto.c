@@ -19,7 +19,8 @@
 #include "bench/bench_client.h"
 #include "bench/report/report_raw.h"
 #include "bench/report/report_work.h"
-#include "platform/linux/tests/blk_test_rig.h"
+#include "blk/blk.h"
+#include "tests/support/blk_test_rig.h"
 #include "server/fs_component.h"
 
 #include <pthread.h>
@@ -34,10 +35,11 @@
 #define SEQ_DEPTH 8u
 #define RANDOM_IO 4096u
 #define RANDOM_FILE_BYTES (4u * MiB)
-/* The server's block data region is its staging slots plus the cache (cfg.cache_bytes:
- * 12 MiB unless REPORT_CACHE_MB says otherwise, small against the files, so that reads go
- * to the device). */
-#define STAGING_BYTES ((uint64_t)FS_COMPONENT_STAGING_SLOTS * FS_COMPONENT_STAGING_BLOCKS * BLK_TRANSFER_SIZE)
+/* The server's block data region is its staging slots (the full staging area blk_stack
+ * gives a region this large) plus the cache (cfg.cache_bytes: 12 MiB unless
+ * REPORT_CACHE_MB says otherwise, small against the files, so that reads go to the
+ * device). */
+#define STAGING_BYTES ((uint64_t)BLK_STACK_STAGING_SLOTS * BLK_STACK_STAGING_SLOT_BLOCKS * BLK_TRANSFER_SIZE)
 #define MIXED_CLIENTS 4u
 
 typedef struct model_spec {

@@ -1,7 +1,7 @@
 /* report_raw: see report_raw.h. */
 #include "bench/report/report_raw.h"
 #include "bench/bench_client.h"
-#include "platform/linux/tests/blk_test_rig.h"
+#include "tests/support/blk_test_rig.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -28,17 +28,17 @@ static void *run_get(void *arg)
 {
     get_job *j = arg;
     blk_buf *b;
-    j->status = blk_cache_get(&fx.cache, j->block, BLK_GET_READ, &b);
+    j->status = blk_cache_get(&fx.stack.cache, j->block, BLK_GET_READ, &b);
     if (j->status != BLK_OK)
         return NULL;
     j->buf = b;
     j->data_ok = pattern_check(blk_buf_data(b), j->block);
     for (uint32_t i = 0; i < j->yields; i++)
-        fp_yield(&fx.pool);
+        fp_yield(&fx.stack.pool);
     if (j->hold)
-        fp_wait(&fx.pool, &holders);
+        fp_wait(&fx.stack.pool, &holders);
     j->still_ok = blk_buf_block(b) == j->block && pattern_check(blk_buf_data(b), j->block);
-    blk_cache_release(&fx.cache, b);
+    blk_cache_release(&fx.stack.cache, b);
     return NULL;
 }
 
@@ -70,7 +70,7 @@ static void *run_write_block(void *arg)
     write_job *j = arg;
     uint8_t data[BLK_TRANSFER_SIZE];
     pattern_fill(data, j->tag);
-    j->status = blk_cache_write_bytes(&fx.cache, j->block * BLK_TRANSFER_SIZE, data, sizeof data);
+    j->status = blk_cache_write_bytes(&fx.stack.cache, j->block * BLK_TRANSFER_SIZE, data, sizeof data);
     return NULL;
 }
 
@@ -78,7 +78,7 @@ static blk_status flush_status;
 static void *run_flush(void *arg)
 {
     (void)arg;
-    flush_status = blk_cache_flush(&fx.cache);
+    flush_status = blk_cache_flush(&fx.stack.cache);
     return NULL;
 }
 
@@ -115,7 +115,7 @@ TEST(cache_second_get_is_a_hit)
     uint64_t blocks[] = { 7 };
     CHECK(get_blocks(blocks, 1));
     CHECK(get_blocks(blocks, 1));
-    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     CHECK_EQ(s->misses, 1);
     CHECK_EQ(s->hits, 1);
     CHECK_EQ(s->device_reads, 1);
@@ -130,9 +130,9 @@ TEST(cache_fibers_on_the_same_block_share_one_read)
     for (uint32_t i = 0; i < 32; i++)
         blocks[i] = i % 2 ? 100 : 200;
     CHECK(get_blocks(blocks, 32));
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->device_reads, 2);
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->misses, 2);
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->hits, 30);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->device_reads, 2);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->misses, 2);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->hits, 30);
     blk_fixture_fini(&fx);
 }
 
@@ -165,7 +165,7 @@ TEST(cache_eviction_never_takes_pinned_buffers)
         CHECK(blk_fixture_spawn(&fx, run_get, &others[i]));
     }
     CHECK(!blk_fixture_run(&fx)); /* only the holders are left, blocked */
-    CHECK_EQ(fp_live_tasks(&fx.pool), 4);
+    CHECK_EQ(fp_live_tasks(&fx.stack.pool), 4);
     fp_wake_all(&holders, NULL);
     CHECK(blk_fixture_run(&fx));
     for (uint32_t i = 0; i < 4; i++) {
@@ -177,7 +177,7 @@ TEST(cache_eviction_never_takes_pinned_buffers)
         CHECK_EQ(others[i].status, BLK_OK);
         CHECK(others[i].data_ok);
     }
-    CHECK(blk_cache_get_stats(&fx.cache)->evictions >= 52);
+    CHECK(blk_cache_get_stats(&fx.stack.cache)->evictions >= 52);
     blk_fixture_fini(&fx);
 }
 
@@ -210,13 +210,13 @@ static void *run_get_many(void *arg)
 {
     many_job *j = arg;
     blk_buf *bufs[BLK_CACHE_GET_MANY_MAX];
-    j->status = blk_cache_get_many(&fx.cache, j->block, j->count, bufs, &j->got);
+    j->status = blk_cache_get_many(&fx.stack.cache, j->block, j->count, bufs, &j->got);
     if (j->status != BLK_OK)
         return NULL;
     j->data_ok = true;
     for (uint32_t i = 0; i < j->got; i++) {
         j->data_ok &= blk_buf_block(bufs[i]) == j->block + i && pattern_check(blk_buf_data(bufs[i]), j->block + i);
-        blk_cache_release(&fx.cache, bufs[i]);
+        blk_cache_release(&fx.stack.cache, bufs[i]);
     }
     return NULL;
 }
@@ -237,16 +237,16 @@ TEST(cache_get_many_reads_its_misses_at_once)
     CHECK(fixture_with_pattern(&fx, &o));
     uint64_t cached[] = { 102, 103, 110 };
     CHECK(get_blocks(cached, 3));
-    uint64_t notified = blk_client_get_stats(&fx.client)->notifications;
+    uint64_t notified = blk_client_get_stats(&fx.stack.client)->notifications;
     many_job j = get_many_now(100, 16, false);
     CHECK_EQ(j.status, BLK_OK);
     CHECK_EQ(j.got, 16);
     CHECK(j.data_ok);
-    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     CHECK_EQ(s->device_reads, 3 + 13);
     CHECK_EQ(s->hits, 3);
     /* All thirteen misses went to the device in one pass, not one after another. */
-    CHECK_EQ(blk_client_get_stats(&fx.client)->notifications - notified, 1);
+    CHECK_EQ(blk_client_get_stats(&fx.stack.client)->notifications - notified, 1);
     /* Nothing stays pinned: a second call is all hits, and every buffer can be reused. */
     j = get_many_now(100, 16, false);
     CHECK_EQ(j.got, 16);
@@ -323,9 +323,9 @@ TEST(cache_keeps_reused_blocks_through_a_scan)
     for (uint32_t i = 0; i < 12; i++)
         scan[i] = 300 + i;
     CHECK(get_blocks(scan, 12)); /* seen once: must not push the reused ones out */
-    uint64_t misses = blk_cache_get_stats(&fx.cache)->misses;
+    uint64_t misses = blk_cache_get_stats(&fx.stack.cache)->misses;
     CHECK(get_blocks(hot, 4));
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->misses, misses);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->misses, misses);
     blk_fixture_fini(&fx);
 }
 
@@ -336,10 +336,10 @@ TEST(cache_write_back_merges_contiguous_runs)
     CHECK(fixture_with_pattern(&fx, &o));
     uint64_t blocks[] = { 14, 10, 30, 12, 11, 13, 19, 15, 16, 17, 18 };
     CHECK(write_blocks(blocks, AF_ARRAY_LEN(blocks), 5000));
-    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 11);
+    CHECK_EQ(blk_cache_dirty_count(&fx.stack.cache), 11);
     CHECK_EQ(fx.dev.requests_done, 0); /* write-back, not write-through */
     CHECK_EQ(flush_now(), BLK_OK);
-    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 0);
+    CHECK_EQ(blk_cache_dirty_count(&fx.stack.cache), 0);
     CHECK_EQ(ram_device_log_count(&fx.dev), 3);
     bool saw_run = false, saw_single = false;
     for (uint32_t i = 0; i < 2; i++) {
@@ -350,15 +350,15 @@ TEST(cache_write_back_merges_contiguous_runs)
     }
     CHECK(saw_run && saw_single);
     CHECK_EQ(ram_device_log_at(&fx.dev, 2)->code, BLK_REQ_FLUSH);
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->merged_requests, 1);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->merged_requests, 1);
     for (uint32_t i = 0; i < AF_ARRAY_LEN(blocks); i++)
         CHECK(pattern_check(fx.image + blocks[i] * BLK_TRANSFER_SIZE, 5000 + blocks[i]));
     CHECK(pattern_check(fx.image + 20 * BLK_TRANSFER_SIZE, 20));
-    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 12), 1);
-    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 20), 0);
+    CHECK_EQ(blk_cache_writes_of_block(&fx.stack.cache, 12), 1);
+    CHECK_EQ(blk_cache_writes_of_block(&fx.stack.cache, 20), 0);
     CHECK(write_blocks(blocks, 1, 7000));
     CHECK_EQ(flush_now(), BLK_OK);
-    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 14), 2);
+    CHECK_EQ(blk_cache_writes_of_block(&fx.stack.cache, 14), 2);
     blk_fixture_fini(&fx);
 }
 
@@ -373,8 +373,8 @@ typedef struct bytes_job {
 static void *run_bytes(void *arg)
 {
     bytes_job *j = arg;
-    j->status = j->write ? blk_cache_write_bytes(&fx.cache, j->at, j->p, j->n)
-                         : blk_cache_read_bytes(&fx.cache, j->at, j->p, j->n);
+    j->status = j->write ? blk_cache_write_bytes(&fx.stack.cache, j->at, j->p, j->n)
+                         : blk_cache_read_bytes(&fx.stack.cache, j->at, j->p, j->n);
     return NULL;
 }
 
@@ -444,12 +444,12 @@ TEST(cache_failed_read_leaves_no_valid_buffer)
         CHECK_EQ(jobs[i].status, i < 6 ? BLK_ERR_IO : BLK_OK);
         CHECK(i < 6 ? jobs[i].buf == NULL : jobs[i].data_ok);
     }
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->device_reads, 2); /* the six shared one read */
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->device_reads, 2); /* the six shared one read */
     /* Nothing of block 7 was left behind: the next get reads the device again. */
     ram_device_fail_range(&fx.dev, 0, 0, 0);
     uint64_t again[] = { 7 };
     CHECK(get_blocks(again, 1));
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->device_reads, 3);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->device_reads, 3);
     /* And every buffer is usable again. */
     uint64_t many[16];
     for (uint32_t i = 0; i < 16; i++)
@@ -466,10 +466,10 @@ TEST(cache_failed_write_stays_dirty_until_it_succeeds)
     CHECK(write_blocks(blocks, 3, 100));
     ram_device_fail_range(&fx.dev, 10, 11, 1u << BLK_REQ_WRITE);
     CHECK_EQ(flush_now(), BLK_ERR_IO);
-    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 2 + (pattern_check(fx.image + 40 * 4096, 140) ? 0 : 1));
+    CHECK_EQ(blk_cache_dirty_count(&fx.stack.cache), 2 + (pattern_check(fx.image + 40 * 4096, 140) ? 0 : 1));
     ram_device_fail_range(&fx.dev, 0, 0, 0);
     CHECK_EQ(flush_now(), BLK_OK);
-    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 0);
+    CHECK_EQ(blk_cache_dirty_count(&fx.stack.cache), 0);
     for (uint32_t i = 0; i < 3; i++)
         CHECK(pattern_check(fx.image + blocks[i] * BLK_TRANSFER_SIZE, 100 + blocks[i]));
     blk_fixture_fini(&fx);
@@ -516,15 +516,15 @@ static void *run_epochs(void *arg)
     j->status = BLK_OK;
     for (uint32_t i = 0; i < j->nfirst && j->status == BLK_OK; i++) {
         pattern_fill(data, 1000 + j->first[i]);
-        j->status = blk_cache_write_bytes(&fx.cache, j->first[i] * BLK_TRANSFER_SIZE, data, sizeof data);
+        j->status = blk_cache_write_bytes(&fx.stack.cache, j->first[i] * BLK_TRANSFER_SIZE, data, sizeof data);
     }
-    blk_cache_order_point(&fx.cache);
+    blk_cache_order_point(&fx.stack.cache);
     for (uint32_t i = 0; i < j->nsecond && j->status == BLK_OK; i++) {
         pattern_fill(data, 2000 + j->second[i]);
-        j->status = blk_cache_write_bytes(&fx.cache, j->second[i] * BLK_TRANSFER_SIZE, data, sizeof data);
+        j->status = blk_cache_write_bytes(&fx.stack.cache, j->second[i] * BLK_TRANSFER_SIZE, data, sizeof data);
     }
     if (j->flush_at_end && j->status == BLK_OK)
-        j->status = blk_cache_flush(&fx.cache);
+        j->status = blk_cache_flush(&fx.stack.cache);
     return NULL;
 }
 
@@ -580,7 +580,7 @@ TEST(cache_block_dirtied_again_keeps_each_epochs_version_in_order)
     CHECK(blk_fixture_spawn(&fx, run_epochs, &j));
     CHECK(blk_fixture_run(&fx));
     CHECK_EQ(j.status, BLK_OK);
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->shadow_copies, 1);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->shadow_copies, 1);
     /* Block 31 goes out twice: its epoch-1 version with block 30, before the FLUSH that
      * closes epoch 1, then its epoch-2 version with block 32 after it. */
     uint64_t n = ram_device_log_count(&fx.dev);
@@ -609,6 +609,123 @@ TEST(cache_block_dirtied_again_keeps_each_epochs_version_in_order)
     blk_fixture_fini(&fx);
 }
 
+/* Two tasks each order their own later write after their own earlier one with a mark:
+ * the mark orders only when no order point came since it was taken. */
+typedef struct mark_job {
+    blk_status status;
+} mark_job;
+
+static void *run_marks(void *arg)
+{
+    mark_job *j = arg;
+    uint8_t data[BLK_TRANSFER_SIZE];
+    pattern_fill(data, 1040);
+    j->status = blk_cache_write_bytes(&fx.stack.cache, 40 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_order_mark stale = blk_cache_order_mark(&fx.stack.cache);
+    blk_cache_order_point(&fx.stack.cache);
+    pattern_fill(data, 2041);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_write_bytes(&fx.stack.cache, 41 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_order_mark fresh = blk_cache_order_mark(&fx.stack.cache);
+    blk_cache_order_after(&fx.stack.cache, stale); /* a point came since: nothing to do */
+    pattern_fill(data, 2042);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_write_bytes(&fx.stack.cache, 42 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_cache_order_after(&fx.stack.cache, fresh); /* none since: closes the epoch of 41 and 42 */
+    pattern_fill(data, 3043);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_write_bytes(&fx.stack.cache, 43 * BLK_TRANSFER_SIZE, data, sizeof data);
+    blk_cache_order_after(&fx.stack.cache, (blk_order_mark){0}); /* a zeroed mark orders nothing */
+    if (j->status == BLK_OK)
+        j->status = blk_cache_flush(&fx.stack.cache);
+    return NULL;
+}
+
+TEST(cache_order_after_a_mark_orders_only_what_is_not_yet_ordered)
+{
+    blk_fixture_options o = small_options(64);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static mark_job j;
+    j = (mark_job){BLK_ERR_UNSPEC};
+    CHECK(blk_fixture_spawn(&fx, run_marks, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_OK);
+    static const uint64_t b40[] = {40}, b41_42[] = {41, 42}, b43[] = {43};
+    CHECK(log_respects_epochs(b40, 1, b41_42, 2));
+    CHECK(log_respects_epochs(b41_42, 2, b43, 1));
+    /* 41 and 42 share an epoch: one merged write carries both. */
+    bool merged = false;
+    for (uint64_t i = 0; i < ram_device_log_count(&fx.dev); i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        merged |= e->code == BLK_REQ_WRITE && e->block <= 41 && e->block + e->count >= 43;
+    }
+    CHECK(merged);
+    CHECK(pattern_check(fx.image + 43 * BLK_TRANSFER_SIZE, 3043));
+    blk_fixture_fini(&fx);
+}
+
+/* prepare_write_pair: two blocks dirty from a closed epoch each keep that version as a
+ * shadow, and both are ready for one change that spans them. */
+static void *run_pair(void *arg)
+{
+    mark_job *j = arg;
+    blk_buf *a = NULL, *b = NULL;
+    uint8_t data[BLK_TRANSFER_SIZE];
+    for (uint64_t block = 60; block <= 61; block++) {
+        pattern_fill(data, 1000 + block);
+        j->status = blk_cache_write_bytes(&fx.stack.cache, block * BLK_TRANSFER_SIZE, data, sizeof data);
+        if (j->status != BLK_OK)
+            return NULL;
+    }
+    blk_cache_order_point(&fx.stack.cache);
+    j->status = blk_cache_get(&fx.stack.cache, 60, BLK_GET_READ, &a);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_get(&fx.stack.cache, 61, BLK_GET_READ, &b);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_prepare_write_pair(&fx.stack.cache, a, b);
+    if (j->status == BLK_OK) {
+        /* No blocking point from here to the marks. */
+        pattern_fill(blk_buf_data(a), 2060);
+        pattern_fill(blk_buf_data(b), 2061);
+        blk_cache_mark_dirty(&fx.stack.cache, a);
+        blk_cache_mark_dirty(&fx.stack.cache, b);
+    }
+    if (a)
+        blk_cache_release(&fx.stack.cache, a);
+    if (b)
+        blk_cache_release(&fx.stack.cache, b);
+    if (j->status == BLK_OK)
+        j->status = blk_cache_flush(&fx.stack.cache);
+    return NULL;
+}
+
+TEST(cache_prepare_write_pair_keeps_both_earlier_versions_in_order)
+{
+    blk_fixture_options o = small_options(16);
+    CHECK(fixture_with_pattern(&fx, &o));
+    static mark_job j;
+    j = (mark_job){BLK_ERR_UNSPEC};
+    CHECK(blk_fixture_spawn(&fx, run_pair, &j));
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(j.status, BLK_OK);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->shadow_copies, 2);
+    /* Each block went out twice, its first version before the FLUSH between epochs. */
+    uint64_t n = ram_device_log_count(&fx.dev);
+    int before[2] = {0, 0}, after[2] = {0, 0};
+    bool flushed = false;
+    for (uint64_t i = 0; i < n; i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&fx.dev, i);
+        flushed |= e->code == BLK_REQ_FLUSH;
+        for (uint64_t k = 0; k < 2 && e->code == BLK_REQ_WRITE; k++)
+            if (e->block <= 60 + k && 60 + k < e->block + e->count)
+                (flushed ? after : before)[k]++;
+    }
+    CHECK(before[0] == 1 && before[1] == 1 && after[0] == 1 && after[1] == 1);
+    CHECK(pattern_check(fx.image + 60 * BLK_TRANSFER_SIZE, 2060));
+    CHECK(pattern_check(fx.image + 61 * BLK_TRANSFER_SIZE, 2061));
+    blk_fixture_fini(&fx);
+}
+
 TEST(cache_many_small_epochs_go_out_in_one_round_trip_and_in_order)
 {
     blk_fixture_options o = small_options(64);
@@ -617,13 +734,13 @@ TEST(cache_many_small_epochs_go_out_in_one_round_trip_and_in_order)
     for (uint64_t i = 0; i < 10; i++) {
         uint64_t block[] = { 100 + (i % 2 ? 50 : 0) + i }; /* no two epochs adjacent */
         CHECK(write_blocks(block, 1, 3000));
-        blk_cache_order_point(&fx.cache);
+        blk_cache_order_point(&fx.stack.cache);
     }
-    uint64_t notified = blk_client_get_stats(&fx.client)->notifications;
+    uint64_t notified = blk_client_get_stats(&fx.stack.client)->notifications;
     uint64_t start = ram_device_log_count(&fx.dev);
     CHECK_EQ(flush_now(), BLK_OK);
     /* Ten epochs: one batch with fences between them, then the final FLUSH. */
-    CHECK(blk_client_get_stats(&fx.client)->notifications - notified <= 2);
+    CHECK(blk_client_get_stats(&fx.stack.client)->notifications - notified <= 2);
     /* Every epoch's write lands after a FLUSH that follows the one before. */
     uint64_t n = ram_device_log_count(&fx.dev), prev_write = UINT64_MAX;
     for (uint64_t i = 0; i < 10; i++) {
@@ -654,13 +771,13 @@ TEST(cache_invalidate_drops_clean_buffers_only)
     CHECK(write_blocks(dirty, 1, 70));
     /* Someone else changed the device under us. */
     pattern_fill(fx.image + 2 * BLK_TRANSFER_SIZE, 77);
-    blk_cache_invalidate(&fx.cache);
+    blk_cache_invalidate(&fx.stack.cache);
     static uint8_t back[BLK_TRANSFER_SIZE];
     CHECK_EQ(bytes_now(2 * BLK_TRANSFER_SIZE, back, sizeof back, false), BLK_OK);
     CHECK(pattern_check(back, 77));
     CHECK_EQ(bytes_now(4 * BLK_TRANSFER_SIZE, back, sizeof back, false), BLK_OK);
     CHECK(pattern_check(back, 74));
-    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 1);
+    CHECK_EQ(blk_cache_dirty_count(&fx.stack.cache), 1);
     blk_fixture_fini(&fx);
 }
 
@@ -690,10 +807,10 @@ static void *run_model(void *arg)
         uint32_t start = (uint32_t)test_rand_below(&j->rng, SLICE - len + 1);
         switch (test_rand_below(&j->rng, 8)) {
         case 0:
-            blk_cache_order_point(&fx.cache);
+            blk_cache_order_point(&fx.stack.cache);
             break;
         case 1:
-            j->ok = blk_cache_writeback_some(&fx.cache) == BLK_OK;
+            j->ok = blk_cache_writeback_some(&fx.stack.cache) == BLK_OK;
             break;
         case 2:
         case 3:
@@ -701,10 +818,10 @@ static void *run_model(void *arg)
             for (uint32_t i = 0; i < len; i++)
                 buf[i] = (uint8_t)test_rand(&j->rng);
             memcpy(model + off + start, buf, len);
-            j->ok = blk_cache_write_bytes(&fx.cache, off + start, buf, len) == BLK_OK;
+            j->ok = blk_cache_write_bytes(&fx.stack.cache, off + start, buf, len) == BLK_OK;
             break;
         default:
-            j->ok = blk_cache_read_bytes(&fx.cache, off + start, buf, len) == BLK_OK &&
+            j->ok = blk_cache_read_bytes(&fx.stack.cache, off + start, buf, len) == BLK_OK &&
                     memcmp(buf, model + off + start, len) == 0;
             break;
         }
@@ -728,7 +845,7 @@ TEST(cache_many_fibers_match_a_model)
         CHECK_MSG(jobs[i].ok, "fiber %u saw data different from its model", i);
     CHECK_EQ(flush_now(), BLK_OK);
     CHECK(memcmp(fx.image, model, sizeof model) == 0);
-    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     CHECK(s->evictions > 0);
     CHECK(s->hits > 0);
     blk_fixture_fini(&fx);

@@ -19,13 +19,13 @@ static void *run_io_job(void *arg)
 {
     io_job *j = arg;
     if (j->code == BLK_REQ_READ)
-        j->status = blk_client_read(&fx.client, j->block, j->count, j->offset);
+        j->status = blk_client_read(&fx.stack.client, j->block, j->count, j->offset);
     else if (j->code == BLK_REQ_WRITE)
-        j->status = blk_client_write(&fx.client, j->block, j->count, j->offset);
+        j->status = blk_client_write(&fx.stack.client, j->block, j->count, j->offset);
     else if (j->code == BLK_REQ_FLUSH)
-        j->status = blk_client_flush(&fx.client);
+        j->status = blk_client_flush(&fx.stack.client);
     else
-        j->status = blk_client_barrier(&fx.client);
+        j->status = blk_client_barrier(&fx.stack.client);
     j->ran = true;
     return NULL;
 }
@@ -48,9 +48,9 @@ TEST(client_reports_geometry_in_transfer_blocks)
         o.image_bytes = (1u << 20) + 512; /* the partial last block is not exposed */
         o.sector_size = sizes[k];
         CHECK(blk_fixture_init(&fx, &o) == 0);
-        CHECK_EQ(blk_client_sector_size(&fx.client), sizes[k]);
-        CHECK_EQ(blk_client_capacity_blocks(&fx.client), (1u << 20) / BLK_TRANSFER_SIZE + 1);
-        CHECK(!blk_client_read_only(&fx.client));
+        CHECK_EQ(blk_client_sector_size(&fx.stack.client), sizes[k]);
+        CHECK_EQ(blk_client_capacity_blocks(&fx.stack.client), (1u << 20) / BLK_TRANSFER_SIZE + 1);
+        CHECK(!blk_client_read_only(&fx.stack.client));
         blk_fixture_fini(&fx);
     }
 }
@@ -108,7 +108,7 @@ TEST(client_read_only_device_refuses_writes)
     o.image_bytes = 64 * BLK_TRANSFER_SIZE;
     o.read_only = true;
     CHECK(blk_fixture_init(&fx, &o) == 0);
-    CHECK(blk_client_read_only(&fx.client));
+    CHECK(blk_client_read_only(&fx.stack.client));
     io_job w = { .block = 1, .count = 1, .offset = scratch_offset(0), .code = BLK_REQ_WRITE };
     io_job f = { .code = BLK_REQ_FLUSH };
     blk_fixture_spawn(&fx, run_io_job, &w);
@@ -137,7 +137,7 @@ TEST(client_many_fibers_random_completion_order)
         CHECK_MSG(pattern_check(scratch(i), jobs[i].block), "fiber %u got the wrong block", i);
     }
     /* All 64 were queued in the first pass: one notification for them. */
-    CHECK_EQ(fx.client.stats.notifications, 1);
+    CHECK_EQ(fx.stack.client.stats.notifications, 1);
     CHECK_EQ(fx.dev.notifications, 1);
     blk_fixture_fini(&fx);
 }
@@ -156,8 +156,8 @@ TEST(client_full_queue_makes_fibers_wait)
     for (int pass = 0; pass < 3; pass++)
         blk_fixture_pass(&fx);
     CHECK_EQ(ram_device_pending(&fx.dev), 4);
-    CHECK_EQ(blk_client_in_flight(&fx.client), 4);
-    CHECK(fx.client.stats.space_waits >= 44);
+    CHECK_EQ(blk_client_in_flight(&fx.stack.client), 4);
+    CHECK(fx.stack.client.stats.space_waits >= 44);
     ram_device_set_hold(&fx.dev, false);
     CHECK(blk_fixture_run(&fx));
     for (uint32_t i = 0; i < 48; i++) {
@@ -165,7 +165,7 @@ TEST(client_full_queue_makes_fibers_wait)
         CHECK(pattern_check(scratch(i), i));
     }
     CHECK_EQ(fx.dev.requests_done, 48);
-    CHECK_EQ(blk_client_in_flight(&fx.client), 0);
+    CHECK_EQ(blk_client_in_flight(&fx.stack.client), 0);
     blk_fixture_fini(&fx);
 }
 
@@ -187,7 +187,7 @@ TEST(client_error_reaches_only_the_failed_requests)
         CHECK_MSG(jobs[i].status == want, "block %u: status %d", i, jobs[i].status);
     }
     CHECK_EQ(span.status, BLK_ERR_IO); /* a short transfer is a failure */
-    CHECK_EQ(fx.client.stats.errors, 3);
+    CHECK_EQ(fx.stack.client.stats.errors, 3);
 
     ram_device_fail_range(&fx.dev, 0, 0, 0);
     ram_device_fail_nth(&fx.dev, 2);
@@ -224,7 +224,7 @@ TEST(client_ignores_responses_it_never_asked_for)
     CHECK_EQ(blk_enqueue_responses(&fx.dev.queue, forged, 3), 3);
     blk_fixture_pass(&fx);
     CHECK(!r.ran);
-    CHECK_EQ(fx.client.stats.bogus_responses, 3);
+    CHECK_EQ(fx.stack.client.stats.bogus_responses, 3);
     ram_device_set_hold(&fx.dev, false);
     CHECK(blk_fixture_run(&fx));
     CHECK_EQ(r.status, BLK_OK);
@@ -232,8 +232,8 @@ TEST(client_ignores_responses_it_never_asked_for)
     /* A replay of the real response is now stale too. */
     blk_response replay = { .status = BLK_RESP_OK, .success_count = 1, .id = live_id };
     CHECK(blk_enqueue_response(&fx.dev.queue, replay));
-    blk_client_process_responses(&fx.client);
-    CHECK_EQ(fx.client.stats.bogus_responses, 4);
+    blk_client_process_responses(&fx.stack.client);
+    CHECK_EQ(fx.stack.client.stats.bogus_responses, 4);
     blk_fixture_fini(&fx);
 }
 
@@ -277,10 +277,10 @@ typedef struct bytes_job {
 static void *run_bytes(void *arg)
 {
     bytes_job *j = arg;
-    j->status = j->write ? blk_cache_write_bytes(&fx.cache, j->at, j->p, j->n)
-                         : blk_cache_read_bytes(&fx.cache, j->at, j->p, j->n);
+    j->status = j->write ? blk_cache_write_bytes(&fx.stack.cache, j->at, j->p, j->n)
+                         : blk_cache_read_bytes(&fx.stack.cache, j->at, j->p, j->n);
     if (j->write && j->status == BLK_OK)
-        j->status = blk_cache_flush(&fx.cache);
+        j->status = blk_cache_flush(&fx.stack.cache);
     return NULL;
 }
 

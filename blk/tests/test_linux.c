@@ -76,7 +76,7 @@ static void *run_mix(void *arg)
         uint32_t at = (uint32_t)test_rand_below(&j->rng, BLK_TRANSFER_SIZE - 200);
         switch (test_rand_below(&j->rng, 6)) {
         case 0:
-            j->ok = blk_cache_read_run(&fx.cache, block, count, buf) == BLK_OK;
+            j->ok = blk_cache_read_run(&fx.stack.cache, block, count, buf) == BLK_OK;
             for (uint64_t b = mine; j->ok && b < block + count; b += FIBERS)
                 j->ok = memcmp(buf + (b - block) * BLK_TRANSFER_SIZE, model + b * BLK_TRANSFER_SIZE,
                                BLK_TRANSFER_SIZE) == 0;
@@ -87,7 +87,7 @@ static void *run_mix(void *arg)
             for (uint32_t i = 0; i < BLK_TRANSFER_SIZE; i++)
                 buf[i] = (uint8_t)test_rand(&j->rng);
             memcpy(model + mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE);
-            j->ok = blk_cache_write_run(&fx.cache, mine, 1, buf) == BLK_OK;
+            j->ok = blk_cache_write_run(&fx.stack.cache, mine, 1, buf) == BLK_OK;
             break;
         case 2:
             if (mine >= IMAGE_BLOCKS)
@@ -95,16 +95,16 @@ static void *run_mix(void *arg)
             for (uint32_t i = 0; i < 200; i++)
                 buf[i] = (uint8_t)test_rand(&j->rng);
             memcpy(model + mine * BLK_TRANSFER_SIZE + at, buf, 200);
-            j->ok = blk_cache_write_bytes(&fx.cache, mine * BLK_TRANSFER_SIZE + at, buf, 200) == BLK_OK;
+            j->ok = blk_cache_write_bytes(&fx.stack.cache, mine * BLK_TRANSFER_SIZE + at, buf, 200) == BLK_OK;
             break;
         case 3:
-            blk_cache_order_point(&fx.cache);
-            j->ok = blk_cache_writeback_some(&fx.cache) == BLK_OK;
+            blk_cache_order_point(&fx.stack.cache);
+            j->ok = blk_cache_writeback_some(&fx.stack.cache) == BLK_OK;
             break;
         default:
             if (mine >= IMAGE_BLOCKS)
                 break;
-            j->ok = blk_cache_read_bytes(&fx.cache, mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE) == BLK_OK &&
+            j->ok = blk_cache_read_bytes(&fx.stack.cache, mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE) == BLK_OK &&
                     memcmp(buf, model + mine * BLK_TRANSFER_SIZE, BLK_TRANSFER_SIZE) == 0;
             break;
         }
@@ -116,7 +116,7 @@ static blk_status flush_status;
 static void *run_flush(void *arg)
 {
     (void)arg;
-    flush_status = blk_cache_flush(&fx.cache);
+    flush_status = blk_cache_flush(&fx.stack.cache);
     return NULL;
 }
 
@@ -125,7 +125,7 @@ TEST(linux_mixed_fibers_match_a_model)
     CHECK(make_pattern_image("mix.img"));
     blk_fixture_options o = linux_options();
     CHECK(blk_fixture_init(&fx, &o) == 0);
-    CHECK_EQ(blk_client_capacity_blocks(&fx.client), IMAGE_BLOCKS);
+    CHECK_EQ(blk_client_capacity_blocks(&fx.stack.client), IMAGE_BLOCKS);
     for (uint64_t b = 0; b < IMAGE_BLOCKS; b++)
         pattern_fill(model + b * BLK_TRANSFER_SIZE, b);
     static mix_job jobs[FIBERS];
@@ -142,7 +142,7 @@ TEST(linux_mixed_fibers_match_a_model)
     CHECK_EQ(flush_status, BLK_OK);
     blk_driver_stats ds = blk_driver_get_stats(fx.driver);
     CHECK(ds.flushes >= 1);
-    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     CHECK(s->evictions > 0);
     blk_fixture_fini(&fx);
     uint8_t *file = read_image_file();
@@ -162,10 +162,10 @@ static void *run_get(void *arg)
 {
     get_job *j = arg;
     blk_buf *b;
-    j->status = blk_cache_get(&fx.cache, j->block, BLK_GET_READ, &b);
+    j->status = blk_cache_get(&fx.stack.cache, j->block, BLK_GET_READ, &b);
     if (j->status == BLK_OK) {
         j->data_ok = pattern_check(blk_buf_data(b), j->block);
-        blk_cache_release(&fx.cache, b);
+        blk_cache_release(&fx.stack.cache, b);
     }
     return NULL;
 }
@@ -187,7 +187,7 @@ TEST(linux_read_error_reaches_exactly_the_waiting_fibers)
         CHECK_EQ(jobs[i].status, i < 5 ? BLK_ERR_IO : BLK_OK);
         CHECK(i < 5 || jobs[i].data_ok);
     }
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->device_reads, 6);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->device_reads, 6);
     blk_fixture_fini(&fx);
 }
 
@@ -204,10 +204,10 @@ static void *run_write_range(void *arg)
     j->status = BLK_OK;
     for (uint32_t i = 0; i < j->count && j->status == BLK_OK; i++) {
         pattern_fill(data, 4000 + j->first + i);
-        j->status = blk_cache_write_bytes(&fx.cache, (j->first + i) * BLK_TRANSFER_SIZE, data, sizeof data);
+        j->status = blk_cache_write_bytes(&fx.stack.cache, (j->first + i) * BLK_TRANSFER_SIZE, data, sizeof data);
     }
     if (j->status == BLK_OK)
-        j->status = blk_cache_flush(&fx.cache);
+        j->status = blk_cache_flush(&fx.stack.cache);
     return NULL;
 }
 
@@ -224,7 +224,7 @@ TEST(linux_write_back_sends_merged_runs_then_flush)
     blk_driver_stats ds = blk_driver_get_stats(fx.driver);
     CHECK_EQ(ds.writes, 1);
     CHECK_EQ(ds.flushes, 1);
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->merged_requests, 1);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->merged_requests, 1);
     blk_fixture_fini(&fx);
     uint8_t *file = read_image_file();
     CHECK(file != NULL);

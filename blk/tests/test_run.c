@@ -31,17 +31,17 @@ static void *run_one(void *arg)
 {
     run_job *j = arg;
     switch (j->op) {
-    case OP_READ_RUN: j->status = blk_cache_read_run(&fx.cache, j->block, j->count, j->mem); break;
-    case OP_WRITE_RUN: j->status = blk_cache_write_run(&fx.cache, j->block, j->count, j->mem); break;
+    case OP_READ_RUN: j->status = blk_cache_read_run(&fx.stack.cache, j->block, j->count, j->mem); break;
+    case OP_WRITE_RUN: j->status = blk_cache_write_run(&fx.stack.cache, j->block, j->count, j->mem); break;
     case OP_WRITE_BYTES:
-        j->status = blk_cache_write_bytes(&fx.cache, j->block * BLK_TRANSFER_SIZE, j->mem,
+        j->status = blk_cache_write_bytes(&fx.stack.cache, j->block * BLK_TRANSFER_SIZE, j->mem,
                                           (size_t)j->count * BLK_TRANSFER_SIZE);
         break;
     case OP_READ_BYTES:
-        j->status = blk_cache_read_bytes(&fx.cache, j->block * BLK_TRANSFER_SIZE, j->mem,
+        j->status = blk_cache_read_bytes(&fx.stack.cache, j->block * BLK_TRANSFER_SIZE, j->mem,
                                          (size_t)j->count * BLK_TRANSFER_SIZE);
         break;
-    case OP_FLUSH: j->status = blk_cache_flush(&fx.cache); break;
+    case OP_FLUSH: j->status = blk_cache_flush(&fx.stack.cache); break;
     }
     return NULL;
 }
@@ -81,8 +81,8 @@ TEST(run_read_returns_the_device_contents_in_few_requests)
     CHECK_EQ(do_op(OP_READ_RUN, 100, 300, mem), BLK_OK);
     CHECK(mem_has_pattern(mem, 100, 300));
     CHECK_EQ(fx.dev.requests_done, (300 + 15) / 16);
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->bypass_read_blocks, 300);
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->misses, 0); /* the cache was not polluted */
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->bypass_read_blocks, 300);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->misses, 0); /* the cache was not polluted */
     CHECK_EQ(do_op(OP_READ_RUN, 2040, 9, mem), BLK_ERR_RANGE);
     CHECK_EQ(do_op(OP_READ_RUN, 2040, 0, mem), BLK_OK);
     free(mem);
@@ -117,8 +117,8 @@ TEST(run_write_updates_cached_blocks_and_the_device)
     CHECK(pattern_check(one, 7012));
     CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
     CHECK(mem_has_pattern(fx.image + 40 * BLK_TRANSFER_SIZE, 7000, 40));
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->bypass_write_blocks, 39);
-    CHECK_EQ(blk_cache_writes_of_block(&fx.cache, 41), 1);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->bypass_write_blocks, 39);
+    CHECK_EQ(blk_cache_writes_of_block(&fx.stack.cache, 41), 1);
     free(fresh);
     blk_fixture_fini(&fx);
 }
@@ -143,7 +143,7 @@ TEST(run_write_goes_out_at_once_and_later_epochs_wait_for_it)
     CHECK(fixture_with_pattern(&fx, &o));
     uint8_t *a = filled(100, 1);
     CHECK_EQ(do_op(OP_WRITE_BYTES, 5, 1, a), BLK_OK);
-    blk_cache_order_point(&fx.cache);
+    blk_cache_order_point(&fx.stack.cache);
     uint8_t *b = filled(200, 8);
     /* File data depends on no earlier epoch: it is not held back behind block 5. */
     CHECK_EQ(do_op(OP_WRITE_RUN, 500, 8, b), BLK_OK);
@@ -157,7 +157,7 @@ TEST(run_write_goes_out_at_once_and_later_epochs_wait_for_it)
      * follows the run, though nothing else was written in between. */
     uint64_t start = ram_device_log_count(&fx.dev);
     CHECK_EQ(do_op(OP_WRITE_RUN, 600, 8, b), BLK_OK);
-    blk_cache_order_point(&fx.cache);
+    blk_cache_order_point(&fx.stack.cache);
     CHECK_EQ(do_op(OP_WRITE_BYTES, 6, 1, a), BLK_OK);
     CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
     uint64_t run = log_find(start, 600), flush = log_find(run, UINT64_MAX), six = log_find(start, 6);
@@ -180,7 +180,7 @@ TEST(run_write_behind_returns_before_the_device_and_flush_waits)
     for (int i = 0; i < 8; i++)
         blk_fixture_pass(&fx);
     CHECK_EQ(w.status, BLK_OK);               /* returned ... */
-    CHECK_EQ(fp_live_tasks(&fx.pool), 0);
+    CHECK_EQ(fp_live_tasks(&fx.stack.pool), 0);
     CHECK(ram_device_pending(&fx.dev) >= 1);  /* ... with its writes still at the device */
     /* The caller's memory is free to change: the data was copied when sent. */
     memset(fresh, 0, 40 * BLK_TRANSFER_SIZE);
@@ -194,7 +194,7 @@ TEST(run_write_behind_returns_before_the_device_and_flush_waits)
     CHECK_EQ(f.status, BLK_OK);
     CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 900, 40));
     CHECK(log_find(0, 739) < log_find(0, UINT64_MAX));
-    CHECK_EQ(blk_cache_get_stats(&fx.cache)->write_behind_blocks, 40);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->write_behind_blocks, 40);
     free(fresh);
     blk_fixture_fini(&fx);
 }
@@ -213,10 +213,10 @@ TEST(run_write_behind_failure_keeps_the_data_for_write_back)
     uint8_t *back = malloc(40 * BLK_TRANSFER_SIZE);
     CHECK_EQ(do_op(OP_READ_RUN, 700, 40, back), BLK_OK);
     CHECK(mem_has_pattern(back, 900, 40));
-    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 16);
+    CHECK_EQ(blk_cache_dirty_count(&fx.stack.cache), 16);
     /* Write-back tries again: the device still fails, the flush says so, nothing is lost. */
     CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_ERR_IO);
-    CHECK_EQ(blk_cache_dirty_count(&fx.cache), 16);
+    CHECK_EQ(blk_cache_dirty_count(&fx.stack.cache), 16);
     ram_device_fail_range(&fx.dev, 0, 0, 0);
     CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
     CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 900, 40));
@@ -303,7 +303,7 @@ TEST(run_sequential_reader_gets_read_ahead)
         CHECK_EQ(do_op(OP_READ_RUN, b, 8, mem), BLK_OK);
         CHECK(mem_has_pattern(mem, b, 8));
     }
-    const blk_cache_stats *s = blk_cache_get_stats(&fx.cache);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     CHECK(s->read_ahead_blocks > 300);
     CHECK(s->read_ahead_used_blocks >= 380);
     /* Requests are read-ahead sized, not reader sized. */
@@ -319,7 +319,7 @@ TEST(run_read_ahead_never_returns_overwritten_data)
     uint8_t *mem = malloc(8 * BLK_TRANSFER_SIZE);
     CHECK_EQ(do_op(OP_READ_RUN, 0, 8, mem), BLK_OK);
     CHECK_EQ(do_op(OP_READ_RUN, 8, 8, mem), BLK_OK); /* sequential: windows from 16 on */
-    CHECK(blk_cache_get_stats(&fx.cache)->read_ahead_blocks > 0);
+    CHECK(blk_cache_get_stats(&fx.stack.cache)->read_ahead_blocks > 0);
     /* Overwrite prefetched blocks three ways: bypass write, write-back and eviction, dirty. */
     uint8_t *fresh = filled(5000, 2);
     uint8_t *bypass = filled(6000, BLK_CACHE_SMALL_WRITE_BLOCKS + 1); /* large enough to bypass */
@@ -409,7 +409,7 @@ static void *run_mix(void *arg)
         switch (test_rand_below(&j->rng, 6)) {
         case 0:
             /* read a run and check only my blocks in it */
-            j->ok = blk_cache_read_run(&fx.cache, block, count, buf) == BLK_OK;
+            j->ok = blk_cache_read_run(&fx.stack.cache, block, count, buf) == BLK_OK;
             for (uint64_t b = mine; j->ok && b < block + count; b += RUN_FIBERS)
                 j->ok = memcmp(buf + (b - block) * BLK_TRANSFER_SIZE, run_model + b * BLK_TRANSFER_SIZE,
                                BLK_TRANSFER_SIZE) == 0;
@@ -421,7 +421,7 @@ static void *run_mix(void *arg)
             for (uint32_t i = 0; i < BLK_TRANSFER_SIZE; i++)
                 buf[i] = (uint8_t)test_rand(&j->rng);
             memcpy(run_model + mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE);
-            j->ok = blk_cache_write_run(&fx.cache, mine, 1, buf) == BLK_OK;
+            j->ok = blk_cache_write_run(&fx.stack.cache, mine, 1, buf) == BLK_OK;
             break;
         case 2:
             if (mine >= RUN_BLOCKS)
@@ -429,21 +429,21 @@ static void *run_mix(void *arg)
             for (uint32_t i = 0; i < 100; i++)
                 buf[i] = (uint8_t)test_rand(&j->rng);
             memcpy(run_model + mine * BLK_TRANSFER_SIZE + 7, buf, 100);
-            j->ok = blk_cache_write_bytes(&fx.cache, mine * BLK_TRANSFER_SIZE + 7, buf, 100) == BLK_OK;
+            j->ok = blk_cache_write_bytes(&fx.stack.cache, mine * BLK_TRANSFER_SIZE + 7, buf, 100) == BLK_OK;
             break;
         case 3:
-            j->ok = blk_cache_writeback_some(&fx.cache) == BLK_OK;
+            j->ok = blk_cache_writeback_some(&fx.stack.cache) == BLK_OK;
             break;
         case 4:
             if (mine >= RUN_BLOCKS)
                 break;
-            j->ok = blk_cache_read_bytes(&fx.cache, mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE) == BLK_OK &&
+            j->ok = blk_cache_read_bytes(&fx.stack.cache, mine * BLK_TRANSFER_SIZE, buf, BLK_TRANSFER_SIZE) == BLK_OK &&
                     memcmp(buf, run_model + mine * BLK_TRANSFER_SIZE, BLK_TRANSFER_SIZE) == 0;
             break;
         default:
             /* a sequential stretch, to exercise read-ahead */
             for (uint64_t b = block; j->ok && b + 4 <= RUN_BLOCKS && b < block + 16; b += 4) {
-                j->ok = blk_cache_read_run(&fx.cache, b, 4, buf) == BLK_OK;
+                j->ok = blk_cache_read_run(&fx.stack.cache, b, 4, buf) == BLK_OK;
                 uint64_t m = b + (j->id + RUN_FIBERS - b % RUN_FIBERS) % RUN_FIBERS;
                 if (j->ok && m < b + 4)
                     j->ok = memcmp(buf + (m - b) * BLK_TRANSFER_SIZE, run_model + m * BLK_TRANSFER_SIZE,

@@ -60,7 +60,7 @@ bool fat_tv_call(fat_tv *tv, fat_tv_fn fn, void *arg)
 static void do_mount(fat_tv *tv, void *arg)
 {
     (void)arg;
-    tv->mount_status = fat_mount(&tv->vol, &tv->f.cache, &tv->cfg, NULL);
+    tv->mount_status = fat_mount(&tv->vol, &tv->f.stack.cache, &tv->cfg, NULL);
 }
 
 bool fat_tv_open(fat_tv *tv, const char *image, const fat_tv_options *o)

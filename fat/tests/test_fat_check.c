@@ -40,7 +40,7 @@ static void check_task(blk_fixture *f, void *arg)
 {
     check_job *j = arg;
     uint8_t boot[4096];
-    if (blk_cache_read_bytes(&f->cache, 0, boot, sizeof boot) != BLK_OK) {
+    if (blk_cache_read_bytes(&f->stack.cache, 0, boot, sizeof boot) != BLK_OK) {
         j->st = FS_STATUS_IO_ERROR;
         return;
     }
@@ -51,7 +51,7 @@ static void check_task(blk_fixture *f, void *arg)
     size_t need = fat_check_memory_needed(&j->g);
     void *work = malloc(need);
     fat_check_options o = {.repair = j->repair, .work = work, .work_size = need, .log = log_line};
-    j->st = fat_check_run(&f->cache, &j->g, &o, &j->r);
+    j->st = fat_check_run(&f->stack.cache, &j->g, &o, &j->r);
     free(work);
 }
 
@@ -402,7 +402,7 @@ TEST(memory_needed_and_too_little)
     uint8_t small[16];
     fat_check_options o = {.work = small, .work_size = sizeof small};
     fat_check_result r;
-    CHECK_EQ(fat_check_run(&f.cache, &j.g, &o, &r), FS_STATUS_INVALID_ARGUMENT); /* fails before blocking */
+    CHECK_EQ(fat_check_run(&f.stack.cache, &j.g, &o, &r), FS_STATUS_INVALID_ARGUMENT); /* fails before blocking */
     blk_fixture_fini(&f);
 }
 

@@ -259,7 +259,7 @@ static void mkfs_fn(fat_tv *t, void *arg)
     opt.sectors_per_cluster = c->spc;
     opt.volume_id = 0x1234;
     opt.label = "ASYNCFAT";
-    c->st = fat_mkfs_format(&t->f.cache, t->f.image_bytes, &opt, NULL);
+    c->st = fat_mkfs_format(&t->f.stack.cache, t->f.image_bytes, &opt, NULL);
 }
 
 static void mkfs_then_write(uint32_t fat, uint32_t sector, uint32_t spc, uint64_t bytes, int index)
@@ -327,7 +327,7 @@ static void mount_partition(fat_tv *tv, void *arg)
 {
     fat_unmount(&tv->vol);
     tv->cfg.partition = *(int *)arg;
-    tv->mount_status = fat_mount(&tv->vol, &tv->f.cache, &tv->cfg, NULL);
+    tv->mount_status = fat_mount(&tv->vol, &tv->f.stack.cache, &tv->cfg, NULL);
 }
 
 TEST(mbr_partition)

@@ -146,13 +146,13 @@ typedef struct format_job {
 static void format_task(blk_fixture *f, void *arg)
 {
     format_job *j = arg;
-    j->st = fat_mkfs_format(&f->cache, j->device, &j->o, &j->g);
+    j->st = fat_mkfs_format(&f->stack.cache, j->device, &j->o, &j->g);
     if (j->st != FS_STATUS_SUCCESS)
         return;
     size_t need = fat_check_memory_needed(&j->g);
     void *work = malloc(need);
     fat_check_options co = {.repair = false, .work = work, .work_size = need};
-    j->check_st = fat_check_run(&f->cache, &j->g, &co, &j->check);
+    j->check_st = fat_check_run(&f->stack.cache, &j->g, &co, &j->check);
     free(work);
 }
 
@@ -179,7 +179,7 @@ static bool format_and_verify(const format_case *fc, uint64_t *seed)
     memset(&j, 0, sizeof j);
     j.o = opts(fc->type, fc->bps, fc->spc);
     j.o.fat_count = fc->fats;
-    j.device = blk_client_capacity_blocks(&f.client) * BLK_TRANSFER_SIZE;
+    j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
     bool ok = EXPECT(fixture_call(&f, format_task, &j)) && EXPECT(j.st == FS_STATUS_SUCCESS) &&
               EXPECT(j.check_st == FS_STATUS_SUCCESS) && EXPECT(j.check.problems == 0) &&
               EXPECT(fc->type == 0 || (uint32_t)j.g.type == fc->type) &&
@@ -253,7 +253,7 @@ TEST(fat32_fsinfo_and_backup)
     memset(&j, 0, sizeof j);
     j.o = opts(32, 512, 1);
     j.o.label = NULL;
-    j.device = blk_client_capacity_blocks(&f.client) * BLK_TRANSFER_SIZE;
+    j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
     CHECK(fixture_call(&f, format_task, &j));
     CHECK_EQ(j.st, FS_STATUS_SUCCESS);
     const uint8_t *img = f.image;
@@ -294,7 +294,7 @@ TEST(format_io_errors)
         format_job j;
         memset(&j, 0, sizeof j);
         j.o = opts(32, 512, 1);
-        j.device = blk_client_capacity_blocks(&f.client) * BLK_TRANSFER_SIZE;
+        j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
         CHECK(fixture_call(&f, format_task, &j));
         CHECK_MSG(j.st == FS_STATUS_SUCCESS || j.st == FS_STATUS_IO_ERROR, "request %llu: status %d",
                   (unsigned long long)n, j.st);
@@ -321,7 +321,7 @@ TEST(format_in_partition)
     j.o.volume_offset = start;
     j.o.volume_bytes = size;
     j.o.hidden_sectors = (uint32_t)(start / 512);
-    j.device = blk_client_capacity_blocks(&f.client) * BLK_TRANSFER_SIZE;
+    j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
     CHECK(fixture_call(&f, format_task, &j));
     CHECK_EQ(j.st, FS_STATUS_SUCCESS);
     CHECK_EQ(j.check.problems, 0);

@@ -452,11 +452,11 @@ static void lean_ops(fat_tv *t, void *arg)
 TEST(stack_use_of_operations)
 {
     CHECK(open_fresh("stack.img", 4000, 12, 4));
-    tv.f.pool.paint_stacks = true;
+    tv.f.stack.pool.paint_stacks = true;
     int ok = 0;
     CHECK(fat_tv_call(&tv, lean_ops, &ok));
     CHECK(ok);
-    size_t used = fp_get_stats(&tv.f.pool)->stack_high_water;
+    size_t used = fp_get_stats(&tv.f.stack.pool)->stack_high_water;
     printf("deepest engine call used %zu bytes of fiber stack (sanitizer build)\n", used);
     CHECK(used > 0 && used < 32u * 1024u);
     CHECK(close_and_fsck("stack.img"));
@@ -639,7 +639,7 @@ static void zc_run(fat_tv *t, void *arg)
             if (!EXPECT(memcmp(back + b * 4096, old_b, 4096) == 0 || memcmp(back + b * 4096, new_b, 4096) == 0))
                 return;
         }
-        fp_yield(&t->f.pool);
+        fp_yield(&t->f.stack.pool);
     }
     j->ok = 1;
 }

@@ -2,20 +2,18 @@
 # driver (a core usable in-process, plus its component glue), and the driver benchmark.
 HOST_SRCS += platform/linux/runtime.c platform/linux/launcher.c platform/linux/stack_alloc.c \
 	platform/linux/blk_driver.c platform/linux/blk_device_model.c platform/linux/blk_driver_faults.c \
-	platform/linux/blk_log.c platform/linux/blk_driver_component.c
+	platform/linux/blk_log.c platform/linux/blk_driver_component.c platform/linux/fs_system.c \
+	platform/linux/component_memory.c
 
 TESTS += platform_launcher
 platform_launcher_SRCS := platform/linux/tests/test_launcher.c
 
 TESTS += platform_blk_driver
-platform_blk_driver_SRCS := platform/linux/tests/test_blk_driver.c platform/linux/tests/blk_test_rig.c \
+platform_blk_driver_SRCS := platform/linux/tests/test_blk_driver.c tests/support/blk_test_rig.c \
 	platform/linux/blkd.c
-
-# Benchmark group `driver` (make bench-driver): the program lives here, next to the driver.
-PROGRAMS += bench/driver
-bench/driver_SRCS := platform/linux/bench_driver.c platform/linux/tests/blk_test_rig.c
-BENCHES += driver
+platform_blk_driver_LDLIBS := $(URING_LDLIBS)
 
 # The driver as a component program, for systems that exec their components.
 PROGRAMS += asyncfat-blkd
 asyncfat-blkd_SRCS := platform/linux/component_main.c platform/linux/blkd.c
+asyncfat-blkd_LDLIBS := $(URING_LDLIBS)

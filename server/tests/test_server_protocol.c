@@ -1,6 +1,6 @@
 /* Protocol conformance: every command, its success path and the error statuses it can
  * return, through the real event loop with an in-process device. */
-#include "server/tests/server_fixture.h"
+#include "tests/support/server_fixture.h"
 #include "tests/harness.h"
 
 #include <string.h>

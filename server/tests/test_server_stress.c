@@ -1,7 +1,7 @@
 /* Many clients at once against a model, hostile clients, and injected device errors.
  * Block completions come back in seeded random order, so every run interleaves the
  * request fibers differently; AF_SEED reproduces one. */
-#include "server/tests/server_fixture.h"
+#include "tests/support/server_fixture.h"
 #include "tests/harness.h"
 
 #include <stdio.h>
@@ -335,7 +335,7 @@ TEST(device_errors_become_statuses_and_harm_nothing_else)
     /* Remount so nothing of /a is cached, then fail every read of the data region's upper
      * half and see which file is hit. */
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_DEINITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
-    blk_cache_invalidate(&fx.blk.cache);
+    blk_cache_invalidate(&fx.blk.stack.cache);
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
     uint64_t io_errors = 0, good = 0;
     for (uint64_t first = 1; first < fx.blk.dev.capacity; first += 4) {
@@ -358,7 +358,7 @@ TEST(device_errors_become_statuses_and_harm_nothing_else)
         else
             CHECK_MSG(false, "unexpected status %llu", (unsigned long long)st);
         ram_device_fail_range(&fx.blk.dev, 0, 0, 0);
-        blk_cache_invalidate(&fx.blk.cache);
+        blk_cache_invalidate(&fx.blk.stack.cache);
         if (io_errors >= 3 && good >= 3)
             break;
     }

@@ -1,4 +1,4 @@
-/* blk_fixture: pool + RAM device + block client + cache, and the event loop that runs them. */
+/* blk_fixture: a block stack on a RAM device or the Linux driver, and the event loop that runs them. */
 #include "tests/support/blk_fixture.h"
 
 #include <stdio.h>
@@ -160,51 +160,35 @@ int blk_fixture_init(blk_fixture *f, const blk_fixture_options *opts)
     uint64_t capacity = info->capacity;
 
     size_t stride = (o.stack_size + 4095) & ~(size_t)4095;
-    f->tasks = calloc(o.fibers, sizeof(fp_task));
-    f->stacks = aligned_alloc(4096, stride * o.fibers);
-    f->slots = calloc(o.client_slots, sizeof(blk_request_slot));
-    f->bufs = calloc(o.cache_buffers, sizeof(blk_buf));
-    uint32_t hash_size = 1;
-    while (hash_size < o.cache_buffers)
-        hash_size <<= 1;
-    f->hash = calloc(hash_size, sizeof(uint32_t));
-    uint32_t wear_count = (uint32_t)(capacity < (1u << 20) ? capacity : (1u << 20));
-    f->wear = calloc(wear_count, sizeof(uint32_t));
-    if (!f->tasks || !f->stacks || !f->slots || !f->bufs || !f->hash || !f->wear)
-        return fail(f, "out of memory");
-
-    fp_config pc = { .tasks = f->tasks, .slot_count = o.fibers, .stack_arena = f->stacks, .slot_stride = stride };
-    if (fp_init(&f->pool, &pc) != FP_OK)
-        return fail(f, "fp_init failed");
-    blk_client_config cc = {
-        .pool = &f->pool,
-        .info = info,
-        .queue = queue,
-        .data_region = f->data_region,
-        .data_region_size = f->data_region_size,
-        .notify = o.backend == BLK_FIXTURE_LINUX ? noop_notify : ram_device_notify,
-        .notify_ctx = &f->dev,
-        .slots = f->slots,
-        .slot_count = o.client_slots,
-    };
-    if (blk_client_init(&f->client, &cc) != BLK_OK)
-        return fail(f, "blk_client_init failed");
-    blk_cache_config kc = {
-        .client = &f->client,
-        .buffers_offset = 0,
-        .buffer_count = o.cache_buffers,
-        .bufs = f->bufs,
-        .hash_heads = f->hash,
-        .hash_size = hash_size,
-        .staging_offset = buffers_bytes,
+    blk_stack_options so = {
+        .fibers = o.fibers,
+        .request_slots = o.client_slots,
+        .cache_buffers = o.cache_buffers,
         .staging_slots = o.staging_slots,
         .staging_slot_blocks = o.staging_slot_blocks,
-        .wear = f->wear,
-        .wear_count = wear_count,
         .read_ahead_blocks = o.read_ahead_blocks,
+        .wear_blocks = (uint32_t)(capacity < (1u << 20) ? capacity : (1u << 20)),
     };
-    if (blk_cache_init(&f->cache, &kc) != BLK_OK)
-        return fail(f, "blk_cache_init failed");
+    blk_stack_regions sr = {
+        .info = info,
+        .queue = queue,
+        .data = f->data_region,
+        .data_size = f->data_region_size,
+        .cache_bytes = f->scratch_offset,
+        .notify = o.backend == BLK_FIXTURE_LINUX ? noop_notify : ram_device_notify,
+        .notify_ctx = &f->dev,
+        .stack_stride = stride,
+    };
+    blk_stack_layout layout;
+    if (!blk_stack_plan(&so, sr.cache_bytes, queue.capacity, &layout))
+        return fail(f, "options do not make a block stack");
+    f->stacks = aligned_alloc(4096, stride * o.fibers);
+    f->arena = aligned_alloc(16, (layout.arena_bytes + 15) & ~(size_t)15);
+    if (!f->stacks || !f->arena)
+        return fail(f, "out of memory");
+    sr.stacks = f->stacks;
+    if (blk_stack_init(&f->stack, &so, &sr, f->arena, layout.arena_bytes) != BLK_OK)
+        return fail(f, "blk_stack_init failed");
     return 0;
 }
 
@@ -220,27 +204,21 @@ void blk_fixture_fini(blk_fixture *f)
     free(f->linux_req);
     free(f->linux_resp);
     free(f->image);
-    free(f->tasks);
     free(f->stacks);
-    free(f->slots);
-    free(f->bufs);
-    free(f->hash);
-    free(f->wear);
+    free(f->arena);
     memset(f, 0, sizeof(*f));
 }
 
 fp_task *blk_fixture_spawn(blk_fixture *f, fp_entry fn, void *arg)
 {
-    return fp_spawn(&f->pool, fn, arg);
+    return fp_spawn(&f->stack.pool, fn, arg);
 }
 
 bool blk_fixture_pass(blk_fixture *f)
 {
     uint32_t completed = f->driver ? blk_driver_poll(f->driver) : ram_device_process(&f->dev);
-    uint32_t responses = blk_client_process_responses(&f->client);
-    uint64_t switches = fp_run(&f->pool);
-    blk_client_end_pass(&f->client);
-    return completed || responses || switches;
+    bool ran = blk_stack_pass(&f->stack);
+    return completed || ran;
 }
 
 /* The Linux driver completes I/O asynchronously: with requests outstanding, wait for it.
@@ -249,7 +227,7 @@ static bool linux_wait(blk_fixture *f)
 {
     if (!f->driver)
         return false;
-    blk_queue_handle *q = &f->client.queue;
+    blk_queue_handle *q = &f->stack.client.queue;
     if (blk_driver_in_flight(f->driver) == 0 && q->req->tail == q->req->head)
         return false;
     blk_driver_wait(f->driver, 100 * 1000 * 1000);
@@ -260,7 +238,7 @@ bool blk_fixture_run(blk_fixture *f)
 {
     /* The device completes everything it takes unless held, so a pass in which nothing
      * happens means nothing ever will. */
-    while (fp_live_tasks(&f->pool) > 0)
+    while (fp_live_tasks(&f->stack.pool) > 0)
         if (!blk_fixture_pass(f) && !linux_wait(f))
             return false;
     /* Let requests the tasks left behind (read-ahead) finish. */

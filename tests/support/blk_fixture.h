@@ -1,5 +1,5 @@
-/* blk_fixture: a fiber pool, an in-process RAM block device, a block client and a buffer
- * cache in one struct, for tests of the block layer and of everything above it.
+/* blk_fixture: a block stack (fiber pool, block client, buffer cache: f.stack) on an
+ * in-process RAM block device, for tests of the block layer and of everything above it.
  *
  *   blk_fixture f;
  *   blk_fixture_options o = blk_fixture_defaults();
@@ -55,12 +55,10 @@ typedef struct blk_fixture_options {
 } blk_fixture_options;
 
 typedef struct blk_fixture {
-    fp_pool pool;
+    blk_stack stack;           /* pool, client, cache */
     blk_fixture_backend backend;
     ram_device dev;            /* RAM backend */
     blk_driver *driver;        /* LINUX backend */
-    blk_client client;
-    blk_cache cache;
     uint8_t *data_region;      /* shared with the device (either backend) */
     uint64_t data_region_size;
     uint8_t *image;            /* RAM: the device contents (>= image_bytes, whole blocks) */
@@ -71,12 +69,8 @@ typedef struct blk_fixture {
     /* owned allocations */
     blk_storage_info *linux_info;
     void *linux_req, *linux_resp;
-    fp_task *tasks;
     void *stacks;
-    blk_request_slot *slots;
-    blk_buf *bufs;
-    uint32_t *hash;
-    uint32_t *wear;
+    void *arena;
 } blk_fixture;
 
 blk_fixture_options blk_fixture_defaults(void);

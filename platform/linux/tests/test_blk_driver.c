@@ -8,7 +8,7 @@
 #include "platform/linux/blk_driver_internal.h"
 #include "platform/linux/blk_log.h"
 #include "platform/linux/launcher.h"
-#include "platform/linux/tests/blk_test_rig.h"
+#include "tests/support/blk_test_rig.h"
 #include "tests/harness.h"
 
 #include <errno.h>

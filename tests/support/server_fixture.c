@@ -1,4 +1,4 @@
-#include "server/tests/server_fixture.h"
+#include "tests/support/server_fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +44,9 @@ int sf_init(server_fixture *f, const sf_options *opts)
         return -1;
 
     fs_server_config sc = {
-        .pool = &f->blk.pool,
-        .blk = &f->blk.client,
-        .cache = &f->blk.cache,
+        .pool = &f->blk.stack.pool,
+        .blk = &f->blk.stack.client,
+        .cache = &f->blk.stack.cache,
         .volume = &f->volume,
         .fat_config = cfg,
     };

@@ -1,5 +1,5 @@
 /* In-process driver rig for tests and benchmarks (see blk_test_rig.h). */
-#include "platform/linux/tests/blk_test_rig.h"
+#include "tests/support/blk_test_rig.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

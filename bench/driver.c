@@ -8,7 +8,7 @@
  * `bench <name> <value> <unit>` line each. */
 #include "platform/linux/blk_driver_component.h"
 #include "platform/linux/launcher.h"
-#include "platform/linux/tests/blk_test_rig.h"
+#include "tests/support/blk_test_rig.h"
 
 #include <stdio.h>
 #include <stdlib.h>
