@@ -121,7 +121,7 @@ FSCK_HARMLESS_AFTER_CUT = [
     re.compile(r"Dirty bit is set"), re.compile(r"Fs was not properly unmounted"),
     re.compile(r"[Rr]eclaimed|lost cluster|unused clusters", re.I), re.compile(r"Free cluster summary"),
     re.compile(r"^fsck\.fat "), re.compile(r"^\s*$"), re.compile(r"Leaving filesystem unchanged"),
-    re.compile(r"^/"), re.compile(r"^\d+ files?, \d+/\d+ clusters"), re.compile(r"^\s*(1|2)\) "),
+    re.compile(r"^/\S*: \d+ files?, \d+/\d+ clusters$"), re.compile(r"^\s*(1|2)\) "),
     re.compile(r"Auto-correcting|Automatically|Perform changes|No changes"),
 ]
 

@@ -28,8 +28,7 @@ Description (sizes take K/M suffixes):
    "fs": [{"name": "asyncfat", "partition": 0, "stacks": "lionsos" | "guarded",
            "fibers": 48, "stack_size": "20K", "blk_data": "2M", "blk_queue": 128,
            "clients": [{"name": "client0", "roles": ["workload", ...], "dir": "/c0",
-                        "shared_dir": "/shared", "share": "64M", "seed": 1}]}],
-   "timer": false}
+                        "shared_dir": "/shared", "share": "64M", "seed": 1}]}]}
 A file system with one client and "lionsos" stacks has exactly the configuration LionsOS
 gives its FAT PD; its .asyncfat_config stays zero unless `wall_clock` is asked for.
 
@@ -155,7 +154,7 @@ class System:
         self.pds.append(p)
         return p
 
-    def connect(self, a, b, b_notifies=True):
+    def connect(self, a, b):
         ia, ib = a.channel_id(), b.channel_id()
         self.channels.append((a, ia, b, ib))
         return ia, ib

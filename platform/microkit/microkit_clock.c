@@ -21,7 +21,7 @@
 #define MK_RISCV_TIMEBASE_HZ 10000000u
 #endif
 
-static uint64_t counter_hz;
+static uint64_t counter_hz = 1; /* until mk_clock_init */
 static uint64_t counter_at_init;
 static int64_t wall_at_init;
 
