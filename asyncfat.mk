@@ -50,9 +50,11 @@ else
 ASYNCFAT_CFLAGS += -DASYNCFAT_DEBUG=0
 endif
 
+# The portable core (every source of its layers' folders; --gc-sections drops what the PD
+# does not call) and the Microkit platform.
+ASYNCFAT_CORE_DIRS := fiberpool blk vfs fat server platform/microkit
 ASYNCFAT_SRCS := base/freestanding.c fiberflow/fiberflow.c fiberflow/switch_$(ASYNCFAT_ARCH).S \
-	$(patsubst $(ASYNCFAT_SRC)/%,%,$(wildcard $(ASYNCFAT_SRC)/fiberpool/*.c $(ASYNCFAT_SRC)/blk/*.c \
-	$(ASYNCFAT_SRC)/fat/*.c $(ASYNCFAT_SRC)/server/*.c $(ASYNCFAT_SRC)/platform/microkit/*.c))
+	$(patsubst $(ASYNCFAT_SRC)/%,%,$(wildcard $(addprefix $(ASYNCFAT_SRC)/,$(addsuffix /*.c,$(ASYNCFAT_CORE_DIRS)))))
 ASYNCFAT_OBJS := $(addprefix asyncfat/,$(addsuffix .o,$(basename $(ASYNCFAT_SRCS))))
 
 # Objects are rebuilt when the flags change (another board, configuration or limit).

@@ -12,7 +12,6 @@
 #define ASYNCFAT_BENCH_BENCH_CLIENT_H
 
 #include "platform/linux/fs_system.h"
-#include "server/fs_extensions.h"
 
 #define BENCH_CALL_ID (1ull << 40)
 #define BENCH_MAX_DEPTH 64u

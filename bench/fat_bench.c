@@ -36,7 +36,7 @@ static fat_config bench_cfg;
 static void *do_mount(void *arg)
 {
     bench_vol *b = arg;
-    if (fat_mount(&b->vol, &b->f.stack.cache, &bench_cfg, NULL) != FS_STATUS_SUCCESS) {
+    if (fat_mount(&b->vol, &b->f.stack.cache, &bench_cfg, NULL) != VFS_OK) {
         fprintf(stderr, "mount failed\n");
         exit(1);
     }
@@ -102,7 +102,7 @@ static void *create_files(void *arg)
     for (int i = 0; i < FILES; i++) {
         snprintf(p, sizeof p, "/d/IMG_%05d.JPG", i);
         fat_node *n;
-        if (fat_open(&b->vol, p, strlen(p), FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE, &n) != FS_STATUS_SUCCESS)
+        if (fat_open(&b->vol, p, strlen(p), VFS_OPEN_WRITE_ONLY | VFS_OPEN_CREATE, &n) != VFS_OK)
             exit(1);
         fat_close(n);
     }
@@ -114,14 +114,14 @@ static void *lookup_files(void *arg)
 {
     bench_vol *b = arg;
     char p[64];
-    fs_stat st;
+    vfs_stat st;
     uint64_t rng = 12345;
     fat_stat(&b->vol, "/d/IMG_00000.JPG", 16, &st); /* builds the index */
     double t0 = now_ns();
     for (uint32_t i = 0; i < lookups; i++) {
         rng = rng * 6364136223846793005ull + 1;
         snprintf(p, sizeof p, "/d/IMG_%05d.JPG", (int)((rng >> 33) % FILES));
-        if (fat_stat(&b->vol, p, strlen(p), &st) != FS_STATUS_SUCCESS)
+        if (fat_stat(&b->vol, p, strlen(p), &st) != VFS_OK)
             exit(1);
     }
     elapsed = now_ns() - t0;
@@ -139,8 +139,8 @@ static void *fragmented_write(void *arg)
     /* two files appended in turn, 8 KiB at a time: their clusters interleave */
     bench_vol *b = arg;
     fat_node *x, *y;
-    fat_open(&b->vol, "/x", 2, FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &x);
-    fat_open(&b->vol, "/y", 2, FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &y);
+    fat_open(&b->vol, "/x", 2, VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &x);
+    fat_open(&b->vol, "/y", 2, VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &y);
     for (uint32_t off = 0; off < BIG; off += 8192) {
         size_t done;
         uint64_t at;
@@ -158,7 +158,7 @@ static void *random_reads(void *arg)
 {
     bench_vol *b = arg;
     fat_node *x;
-    fat_open(&b->vol, "/x", 2, FS_OPEN_FLAGS_READ_ONLY, &x);
+    fat_open(&b->vol, "/x", 2, VFS_OPEN_READ_ONLY, &x);
     size_t done;
     fat_read(x, 0, buffer, 4096, &done); /* first access checks the chain once */
     uint64_t before = fat_get_stats(&b->vol)->chain_steps;
@@ -182,7 +182,7 @@ static void *sequential(void *arg)
 {
     bench_vol *b = arg;
     fat_node *n;
-    fat_open(&b->vol, "/seq", 4, FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n);
+    fat_open(&b->vol, "/seq", 4, VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n);
     double t0 = now_ns();
     for (uint32_t off = 0; off < SEQ; off += PIECE) {
         size_t done;

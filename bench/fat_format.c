@@ -72,7 +72,7 @@ static double alias_run(bool hashed, uint32_t names, double *probes_per_name)
         char utf8[64];
         int len = snprintf(utf8, sizeof utf8, "Camera recording %06u.mp4", i);
         fat_name n;
-        if (fat_name_prepare(utf8, (size_t)len, &n) != FS_STATUS_SUCCESS)
+        if (fat_name_prepare(utf8, (size_t)len, &n) != VFS_OK)
             abort();
         fat_alias_basis b;
         fat_alias_basis_make(n.units, n.len, &b);
@@ -96,7 +96,7 @@ typedef struct job {
     fat_mkfs_options o;
     uint64_t device;
     fat_geometry g;
-    fs_status st;
+    vfs_status st;
     fat_check_result r;
     double ns;
 } job;
@@ -122,11 +122,15 @@ static void print_finding(void *ctx, const char *msg)
 static void *check_entry(void *arg)
 {
     job *j = arg;
-    size_t need = fat_check_memory_needed(&j->g);
+    fat_check_volume vol;
+    double t0 = now_ns();
+    j->st = fat_check_volume_find(&fx.stack.cache, j->g.volume_offset, &vol);
+    if (j->st != VFS_OK)
+        return NULL;
+    size_t need = fat_check_memory_needed(&vol.geo);
     void *work = malloc(need);
     fat_check_options o = {.work = work, .work_size = need, .log = print_finding};
-    double t0 = now_ns();
-    j->st = fat_check_run(&fx.stack.cache, &j->g, &o, &j->r);
+    j->st = fat_check_run(&fx.stack.cache, &vol, &o, &j->r);
     j->ns = now_ns() - t0;
     free(work);
     return NULL;
@@ -169,7 +173,7 @@ static uint64_t populate(const fat_geometry *g, uint32_t files, uint32_t per_fil
             fat_put(g, next, k + 1 == per_file ? FAT32_EOC : next + 1);
     }
     af_store_le32(fx.image + g->volume_offset + g->fsinfo_sector * g->bytes_per_sector + FAT_FSINFO_FREE_COUNT,
-                  FAT_FSINFO_UNKNOWN);
+                  g->cluster_count - (next - 2));
     blk_cache_invalidate(&fx.stack.cache);
     return (uint64_t)next - 2;
 }
@@ -195,14 +199,14 @@ int main(void)
     the_job.o.volume_id = 1;
     the_job.device = blk_client_capacity_blocks(&fx.stack.client) * BLK_TRANSFER_SIZE;
     blk_fixture_spawn(&fx, mkfs_entry, &the_job);
-    if (!blk_fixture_run(&fx) || the_job.st != FS_STATUS_SUCCESS)
+    if (!blk_fixture_run(&fx) || the_job.st != VFS_OK)
         return 1;
     printf("bench mkfs_fat32_256mib_ms %.2f ms\n", the_job.ns / 1e6);
 
     const uint32_t files = 20000;
     populate(&the_job.g, files, 4);
     blk_fixture_spawn(&fx, check_entry, &the_job);
-    if (!blk_fixture_run(&fx) || the_job.st != FS_STATUS_SUCCESS || the_job.r.problems != 0) {
+    if (!blk_fixture_run(&fx) || the_job.st != VFS_OK || the_job.r.problems != 0) {
         fprintf(stderr, "check failed: status %d, %u problems\n", the_job.st, the_job.r.problems);
         return 1;
     }

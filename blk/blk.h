@@ -133,13 +133,8 @@ blk_status blk_client_submit(blk_client *c, blk_request_code code, uint64_t bloc
 /* Blocks until io completes (any number of tasks may wait on one io); returns its status. */
 blk_status blk_io_wait(blk_client *c, blk_io *io);
 
-/* Submit and wait (block). count <= 65535. */
-blk_status blk_client_read(blk_client *c, uint64_t block, uint32_t count, uint64_t data_offset);
-blk_status blk_client_write(blk_client *c, uint64_t block, uint32_t count, uint64_t data_offset);
 /* Blocks: makes every write completed before it durable. OK at once on a read-only device. */
 blk_status blk_client_flush(blk_client *c);
-/* Blocks: requests queued before it complete before any queued after it starts. */
-blk_status blk_client_barrier(blk_client *c);
 
 /* Root: drain the response queue, complete each request's blk_io and wake its waiter.
  * Returns the number of responses taken. */

@@ -135,36 +135,13 @@ blk_status blk_io_wait(blk_client *c, blk_io *io)
     return io->status;
 }
 
-static blk_status submit_and_wait(blk_client *c, blk_request_code code, uint64_t block, uint32_t count,
-                                  uint64_t data_offset)
-{
-    blk_io io;
-    blk_status st = blk_client_submit(c, code, block, count, data_offset, &io);
-    if (st != BLK_OK)
-        return st;
-    return blk_io_wait(c, &io);
-}
-
-blk_status blk_client_read(blk_client *c, uint64_t block, uint32_t count, uint64_t data_offset)
-{
-    return submit_and_wait(c, BLK_REQ_READ, block, count, data_offset);
-}
-
-blk_status blk_client_write(blk_client *c, uint64_t block, uint32_t count, uint64_t data_offset)
-{
-    return submit_and_wait(c, BLK_REQ_WRITE, block, count, data_offset);
-}
-
 blk_status blk_client_flush(blk_client *c)
 {
     if (c->read_only)
         return BLK_OK;
-    return submit_and_wait(c, BLK_REQ_FLUSH, 0, 0, 0);
-}
-
-blk_status blk_client_barrier(blk_client *c)
-{
-    return submit_and_wait(c, BLK_REQ_BARRIER, 0, 0, 0);
+    blk_io io;
+    blk_status st = blk_client_submit(c, BLK_REQ_FLUSH, 0, 0, 0, &io);
+    return st != BLK_OK ? st : blk_io_wait(c, &io);
 }
 
 uint32_t blk_client_process_responses(blk_client *c)

@@ -3,7 +3,7 @@
  * Contract
  * - Every function that takes a volume or node "blocks": it must run in a task of the
  *   pool of the block cache the volume was mounted on; many tasks may be inside the engine
- *   at once. Statuses are fs_status (protocol/fs_protocol.h), extensions included.
+ *   at once. Statuses, stat records and open flags are vfs/vfs.h's.
  * - Paths are byte strings with a length (UTF-8, not NUL-terminated, at most 4095 bytes),
  *   '/'-separated and taken from the root; empty components and "." are skipped, ".." is
  *   resolved lexically (FAT has no links), a name component is at most 255 bytes.
@@ -12,22 +12,22 @@
  *   replaced by rename while open stays readable and writable through its nodes; its
  *   clusters are freed at the last fat_close. The same holds for a directory removed (or
  *   replaced by rename) while open: readdir through it then reports the end. rmdir or
- *   rename of the root gives FS_STATUS_BUSY; moving a directory into itself or below
- *   itself gives FS_STATUS_INVALID_ARGUMENT. Access modes are the caller's (the server's)
+ *   rename of the root gives VFS_BUSY; moving a directory into itself or below
+ *   itself gives VFS_INVALID_ARGUMENT. Access modes are the caller's (the server's)
  *   business: the engine checks only the read-only mount and the read-only attribute.
  * - Files whose chain is shorter than their size, loops inside the size, links out of
- *   range or to free clusters: FS_STATUS_CORRUPT for that file (its chain is walked once,
+ *   range or to free clusters: VFS_CORRUPT for that file (its chain is walked once,
  *   with cycle detection, when a node first reads or writes it); nothing else is harmed.
  * - Memory: no allocation. The caller passes four arenas sized by fat_memory_needed():
  *   the node table, the directory name index, the cluster-run caches and the free-cluster
  *   bitmap. When the name index is full, the directory being indexed falls back to scanning
  *   (it is retried once another directory's index is evicted); when the node table is full
- *   of nodes in use, opens fail with FS_STATUS_TOO_MANY_OPEN_FILES.
- * - Limits: files up to 4 GiB - 1 (FS_STATUS_FILE_TOO_LARGE; a write crossing the limit
- *   is cut short), 65,536 entries per directory (FS_STATUS_DIRECTORY_IS_FULL, also for a
- *   full FAT12/16 root), volume full (FS_STATUS_NO_SPACE: the write or truncate changes
- *   nothing), read-only mount or device (FS_STATUS_READ_ONLY_FS), read-only attribute
- *   (FS_STATUS_ACCESS_DENIED for opening for write).
+ *   of nodes in use, opens fail with VFS_TOO_MANY_OPEN_FILES.
+ * - Limits: files up to 4 GiB - 1 (VFS_FILE_TOO_LARGE; a write crossing the limit
+ *   is cut short), 65,536 entries per directory (VFS_DIRECTORY_IS_FULL, also for a
+ *   full FAT12/16 root), volume full (VFS_NO_SPACE: the write or truncate changes
+ *   nothing), read-only mount or device (VFS_READ_ONLY_FS), read-only attribute
+ *   (VFS_ACCESS_DENIED for opening for write).
  * - readdir does not return "." and ".." (the protocol's clients, like FatFs's, expect
  *   names only); positions are the slot after the entry's short entry, so they stay valid
  *   while other entries are added or removed. Volume labels are skipped.
@@ -72,7 +72,7 @@
 #include "blk/blk.h"
 #include "fat/fat_bpb.h"
 #include "fiberpool/fiberpool.h"
-#include "protocol/fs_protocol.h"
+#include "vfs/vfs.h"
 
 typedef struct fat_node fat_node;
 typedef struct fat_volume fat_volume;
@@ -82,7 +82,7 @@ typedef struct fat_config {
     bool read_only;             /* mount read-only (also forced by a read-only device) */
     int64_t (*clock)(void *ctx); /* Unix seconds for timestamps; NULL: 1980-01-01 */
     void *clock_ctx;
-    uint64_t dev;               /* reported in fs_stat.dev */
+    uint64_t dev;               /* reported in vfs_stat.dev */
     uint32_t max_nodes;         /* open files + cached directories, >= 4 */
     uint32_t runs_per_node;     /* cluster-run cache entries per node, >= 2 */
     uint32_t index_entries;     /* directory name-index entries shared by all directories */
@@ -183,48 +183,58 @@ struct fat_volume {
  * clean-shutdown bit (unless read-only). Errors:
  * CORRUPT (bad boot sector, with the fat_bpb_error in *why if why != NULL), IO_ERROR,
  * ALLOCATION_ERROR (an arena too small), INVALID_ARGUMENT. */
-fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why);
+vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why);
 /* Blocks: write back every open node, FSInfo, set the clean bit, flush. Nodes must all be
- * closed (FS_STATUS_OUTSTANDING_OPERATIONS otherwise). */
-fs_status fat_unmount(fat_volume *vol);
+ * closed (VFS_OUTSTANDING_OPERATIONS otherwise). */
+vfs_status fat_unmount(fat_volume *vol);
 /* Blocks: write back every open node's directory entry, flush, release waiting chains. */
-fs_status fat_sync(fat_volume *vol);
+vfs_status fat_sync(fat_volume *vol);
 /* Blocks: releases waiting chains first (a flush), so the free count is exact. */
-fs_status fat_statfs(fat_volume *vol, fat_statfs_info *out);
+vfs_status fat_statfs(fat_volume *vol, fat_statfs_info *out);
 static inline const fat_stats *fat_get_stats(const fat_volume *vol) { return &vol->stats; }
 static inline const fat_geometry *fat_get_geometry(const fat_volume *vol) { return &vol->geo; }
 
 /* Paths. */
-fs_status fat_stat(fat_volume *vol, const char *path, size_t len, fs_stat *out);
-/* flags: FS_OPEN_FLAGS_* (access mode, CREATE, TRUNCATE, EXCLUSIVE; APPEND is the
+vfs_status fat_stat(fat_volume *vol, const char *path, size_t len, vfs_stat *out);
+/* flags: VFS_OPEN_* (access mode, CREATE, TRUNCATE, EXCLUSIVE; APPEND is the
  * caller's: use fat_append). A directory gives IS_DIRECTORY (use fat_opendir). */
-fs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags, fat_node **out);
-fs_status fat_unlink(fat_volume *vol, const char *path, size_t len);
-fs_status fat_mkdir(fat_volume *vol, const char *path, size_t len);
-fs_status fat_rmdir(fat_volume *vol, const char *path, size_t len);
-fs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, const char *new_path,
+vfs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags, fat_node **out);
+vfs_status fat_unlink(fat_volume *vol, const char *path, size_t len);
+vfs_status fat_mkdir(fat_volume *vol, const char *path, size_t len);
+vfs_status fat_rmdir(fat_volume *vol, const char *path, size_t len);
+vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, const char *new_path,
                      size_t new_len);
 /* Sets access and modify times (Unix seconds; negative: leave unchanged). */
-fs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime);
+vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime);
 
 /* Open nodes (files and directories). fat_close writes back a file's directory entry, and
  * frees an unlinked file's clusters at the last close. */
-fs_status fat_close(fat_node *node);
-fs_status fat_read(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
-fs_status fat_write(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
+vfs_status fat_close(fat_node *node);
+vfs_status fat_read(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
+vfs_status fat_write(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
 /* Write at the end of the file, atomically with respect to other writers; *offset gets
  * where the data went. */
-fs_status fat_append(fat_node *node, const void *src, size_t len, size_t *done, uint64_t *offset);
-fs_status fat_truncate(fat_node *node, uint64_t length);
+vfs_status fat_append(fat_node *node, const void *src, size_t len, size_t *done, uint64_t *offset);
+vfs_status fat_truncate(fat_node *node, uint64_t length);
 uint64_t fat_size(fat_node *node);
-fs_status fat_fsync(fat_node *node);
-fs_status fat_fstat(fat_node *node, fs_stat *out);
+vfs_status fat_fsync(fat_node *node);
+vfs_status fat_fstat(fat_node *node, vfs_stat *out);
 
 /* Directories. name_out receives the UTF-8 name (no NUL), at most FAT_READDIR_NAME_MAX
  * bytes. *pos: 0 = start; updated to the position after the entry returned.
- * FS_STATUS_END_OF_DIRECTORY at the end. st may be NULL. */
+ * VFS_END_OF_DIRECTORY at the end. st may be NULL. */
 #define FAT_READDIR_NAME_MAX (255u * 3u)
-fs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out);
-fs_status fat_readdir(fat_node *dir, uint64_t *pos, char *name_out, size_t *name_len, fs_stat *st);
+vfs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out);
+vfs_status fat_readdir(fat_node *dir, uint64_t *pos, char *name_out, size_t *name_len, vfs_stat *st);
+
+/* The engine interface (vfs/vfs.h) over one FAT volume: the composition root keeps a
+ * fat_vfs and hands the server the engine fat_vfs_engine returns. Never blocks; the
+ * volume is mounted by the engine's mount, with cfg's limits and arenas, on `cache`. */
+typedef struct fat_vfs {
+    fat_volume volume;
+    blk_cache *cache;
+    fat_config config;
+} fat_vfs;
+vfs_engine fat_vfs_engine(fat_vfs *f, blk_cache *cache, const fat_config *cfg);
 
 #endif

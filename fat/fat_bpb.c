@@ -22,48 +22,22 @@ const char *fat_bpb_error_text(fat_bpb_error e)
     case FAT_BPB_BEYOND_DEVICE: return "volume larger than the device";
     case FAT_BPB_BAD_FAT32_FIELDS: return "FAT32 fields invalid, or too many clusters for FAT12/16";
     case FAT_BPB_BAD_ROOT_CLUSTER: return "FAT32 root cluster out of range";
-    case FAT_BPB_BAD_FSINFO: return "FSInfo or backup boot sector outside the reserved area";
+    case FAT_BPB_BAD_FSINFO: return "FSInfo sector outside the reserved area";
     case FAT_BPB_NO_PARTITION: return "no FAT boot sector and no FAT partition";
     case FAT_BPB_BAD_PARTITION: return "partition empty or outside the device";
     }
     return "unknown";
 }
 
-uint32_t fat_eoc_min(fat_type t)
-{
-    return t == FAT_TYPE_12 ? FAT12_EOC_MIN : t == FAT_TYPE_16 ? FAT16_EOC_MIN : FAT32_EOC_MIN;
-}
-
-uint32_t fat_eoc_value(fat_type t)
-{
-    return t == FAT_TYPE_12 ? FAT12_EOC : t == FAT_TYPE_16 ? FAT16_EOC : FAT32_EOC;
-}
-
-uint32_t fat_bad_value(fat_type t)
-{
-    return t == FAT_TYPE_12 ? FAT12_BAD : t == FAT_TYPE_16 ? FAT16_BAD : FAT32_BAD;
-}
-
-static fs_status corrupt(fat_bpb_error *why, fat_bpb_error e)
+static vfs_status corrupt(fat_bpb_error *why, fat_bpb_error e)
 {
     *why = e;
-    return FS_STATUS_CORRUPT;
+    return VFS_CORRUPT;
 }
 
 static bool media_valid(uint8_t m)
 {
     return m == 0xF0 || m >= 0xF8;
-}
-
-/* Bytes a FAT must have to hold entries 0..cluster_count+1. */
-static uint64_t fat_bytes_needed(fat_type t, uint32_t cluster_count)
-{
-    uint64_t entries = (uint64_t)cluster_count + 2;
-    switch (t) {
-    case FAT_TYPE_12: return (entries * 3 + 1) / 2;
-    case FAT_TYPE_16: return entries * 2;
-    default: return entries * 4;
-    }
 }
 
 /* The 16-bit FSInfo / backup fields use 0 and 0xFFFF for "none". */
@@ -72,12 +46,12 @@ static uint32_t optional_sector(uint16_t v)
     return v == 0xFFFFu ? 0 : v;
 }
 
-fs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_offset, uint64_t device_bytes,
+vfs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_offset, uint64_t device_bytes,
                         fat_geometry *geo, fat_bpb_error *why)
 {
     if (sector_len < FAT_BS_MIN_SIZE) {
         *why = FAT_BPB_SHORT_SECTOR;
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     }
     if (af_load_le16(b + FAT_BS_SIGNATURE) != FAT_BS_SIGNATURE_VALUE)
         return corrupt(why, FAT_BPB_NO_SIGNATURE);
@@ -144,7 +118,7 @@ fs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_off
     if ((g.type == FAT_TYPE_32) != (g.root_entries == 0))
         return corrupt(why, FAT_BPB_BAD_ROOT_ENTRIES);
     g.fat_bytes = (uint64_t)g.fat_sectors * g.bytes_per_sector;
-    if (g.fat_bytes < fat_bytes_needed(g.type, g.cluster_count))
+    if (g.fat_bytes < fat_entry_table_bytes(g.type, (uint64_t)g.cluster_count + FAT_FIRST_CLUSTER))
         return corrupt(why, FAT_BPB_BAD_FAT_SIZE);
 
     size_t id_at = FAT_BS16_VOLUME_ID, label_at = FAT_BS16_VOLUME_LABEL;
@@ -162,10 +136,14 @@ fs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_off
         if (g.root_cluster < FAT_FIRST_CLUSTER || g.root_cluster > g.max_cluster)
             return corrupt(why, FAT_BPB_BAD_ROOT_CLUSTER);
         g.fsinfo_sector = optional_sector(af_load_le16(b + FAT_BPB32_FSINFO_SECTOR));
-        g.backup_boot_sector = optional_sector(af_load_le16(b + FAT_BPB32_BACKUP_BOOT));
-        if (g.fsinfo_sector >= g.reserved_sectors || g.backup_boot_sector >= g.reserved_sectors ||
-            (g.backup_boot_sector != 0 && g.backup_boot_sector == g.fsinfo_sector))
+        if (g.fsinfo_sector >= g.reserved_sectors)
             return corrupt(why, FAT_BPB_BAD_FSINFO);
+        /* An unusable backup field (outside the reserved area, or on FSInfo) leaves the
+         * volume readable, as fsck.fat and Linux read it: no backup is used, and the checker
+         * repairs the field. */
+        g.backup_boot_sector = optional_sector(af_load_le16(b + FAT_BPB32_BACKUP_BOOT));
+        if (g.backup_boot_sector >= g.reserved_sectors || g.backup_boot_sector == g.fsinfo_sector)
+            g.backup_boot_sector = 0;
         id_at = FAT_BS32_VOLUME_ID;
         label_at = FAT_BS32_VOLUME_LABEL;
         signature = b[FAT_BS32_BOOT_SIGNATURE];
@@ -188,7 +166,7 @@ fs_status fat_bpb_parse(const uint8_t *b, size_t sector_len, uint64_t volume_off
     g.data_offset = volume_offset + (uint64_t)g.first_data_sector * g.bytes_per_sector;
     *geo = g;
     *why = FAT_BPB_OK;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 static bool mbr_type_is_fat(uint8_t t)
@@ -202,23 +180,23 @@ static bool mbr_type_is_fat(uint8_t t)
     }
 }
 
-fs_status fat_bpb_locate(const uint8_t *sector0, size_t sector_len, uint64_t device_bytes,
+vfs_status fat_bpb_locate(const uint8_t *sector0, size_t sector_len, uint64_t device_bytes,
                          uint32_t device_sector_size, int partition, uint64_t *volume_offset,
                          uint64_t *volume_bytes, fat_bpb_error *why)
 {
     if (sector_len < FAT_BS_MIN_SIZE || partition > 3 || !af_is_pow2(device_sector_size)) {
         *why = FAT_BPB_SHORT_SECTOR;
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     }
     /* A sector that starts with a jump but fails validation is a broken boot sector, not
      * an MBR: its own error is the useful one. */
     fat_bpb_error boot_why = FAT_BPB_NO_PARTITION;
     if (partition < 0) {
         fat_geometry g;
-        if (fat_bpb_parse(sector0, sector_len, 0, device_bytes, &g, why) == FS_STATUS_SUCCESS) {
+        if (fat_bpb_parse(sector0, sector_len, 0, device_bytes, &g, why) == VFS_OK) {
             *volume_offset = 0;
             *volume_bytes = device_bytes;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
         if (sector0[FAT_BS_JUMP] == 0xEB || sector0[FAT_BS_JUMP] == 0xE9)
             boot_why = *why;
@@ -238,7 +216,7 @@ fs_status fat_bpb_locate(const uint8_t *sector0, size_t sector_len, uint64_t dev
         *volume_offset = start;
         *volume_bytes = size;
         *why = FAT_BPB_OK;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     return corrupt(why, boot_why);
 }

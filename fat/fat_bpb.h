@@ -2,18 +2,17 @@
  *
  * Contract: pure functions over sector bytes the caller has read; no I/O, no allocation.
  * Every BPB field is checked against the others and against the device size, so a
- * geometry returned with FS_STATUS_SUCCESS describes regions that lie inside the device
+ * geometry returned with VFS_OK describes regions that lie inside the device
  * and a cluster count that is consistent with the FAT size. Failures return
- * FS_STATUS_CORRUPT (or FS_STATUS_INVALID_ARGUMENT for a bad call) and set *why, whose
+ * VFS_CORRUPT (or VFS_INVALID_ARGUMENT for a bad call) and set *why, whose
  * text (fat_bpb_error_text) is meant for logs.
  */
 #ifndef ASYNCFAT_FAT_BPB_H
 #define ASYNCFAT_FAT_BPB_H
 
 #include "base/base.h"
-#include "protocol/fs_protocol.h"
-
-typedef enum fat_type { FAT_TYPE_12 = 12, FAT_TYPE_16 = 16, FAT_TYPE_32 = 32 } fat_type;
+#include "fat/fat_entry.h"
+#include "vfs/vfs.h"
 
 typedef enum fat_bpb_error {
     FAT_BPB_OK = 0,
@@ -33,7 +32,7 @@ typedef enum fat_bpb_error {
     FAT_BPB_BAD_FAT32_FIELDS,   /* FAT32 version != 0, active FAT out of range, or a FAT12/16
                                    layout with more clusters than FAT16 can address */
     FAT_BPB_BAD_ROOT_CLUSTER,   /* FAT32 root cluster outside 2..max */
-    FAT_BPB_BAD_FSINFO,         /* FSInfo / backup boot sector number outside the reserved area */
+    FAT_BPB_BAD_FSINFO,         /* FSInfo sector number outside the reserved area */
     FAT_BPB_NO_PARTITION,       /* no FAT volume at sector 0 and no FAT partition in the MBR */
     FAT_BPB_BAD_PARTITION,      /* the chosen partition lies outside the device or is empty */
 } fat_bpb_error;
@@ -58,7 +57,8 @@ typedef struct fat_geometry {
     uint32_t max_cluster;         /* cluster_count + 1 */
     uint32_t root_cluster;        /* FAT32; 0 on FAT12/16 */
     uint32_t fsinfo_sector;       /* FAT32; 0 if the volume has none */
-    uint32_t backup_boot_sector;  /* FAT32; 0 if the volume has none */
+    uint32_t backup_boot_sector;  /* FAT32; 0 if the volume has none or its field is unusable
+                                     (outside the reserved area, or the FSInfo sector) */
     uint16_t ext_flags;           /* FAT32 FAT_EXT_FLAGS_*; 0 on FAT12/16 */
     uint32_t active_fat;          /* the FAT to read: 0 unless FAT32 mirroring is off */
     uint8_t media;
@@ -76,7 +76,7 @@ typedef struct fat_geometry {
 
 /* Validates the boot sector `sector` (the first >= 512 bytes of the volume) of a volume
  * starting at byte `volume_offset` of a device of `device_bytes` bytes. */
-fs_status fat_bpb_parse(const uint8_t *sector, size_t sector_len, uint64_t volume_offset,
+vfs_status fat_bpb_parse(const uint8_t *sector, size_t sector_len, uint64_t volume_offset,
                         uint64_t device_bytes, fat_geometry *geo, fat_bpb_error *why);
 
 /* Where the volume is. partition < 0: automatic, a valid FAT boot sector at sector 0 means
@@ -86,7 +86,7 @@ fs_status fat_bpb_parse(const uint8_t *sector, size_t sector_len, uint64_t volum
  * type id. `sector0` is the device's first 512 bytes; MBR LBAs are in units of
  * device_sector_size bytes. The caller then reads the boot sector at *volume_offset and
  * calls fat_bpb_parse. */
-fs_status fat_bpb_locate(const uint8_t *sector0, size_t sector_len, uint64_t device_bytes,
+vfs_status fat_bpb_locate(const uint8_t *sector0, size_t sector_len, uint64_t device_bytes,
                          uint32_t device_sector_size, int partition, uint64_t *volume_offset,
                          uint64_t *volume_bytes, fat_bpb_error *why);
 
@@ -96,21 +96,10 @@ static inline uint64_t fat_cluster_offset(const fat_geometry *g, uint32_t c)
     return g->data_offset + (uint64_t)(c - 2u) * g->bytes_per_cluster;
 }
 
-/* Byte offset of FAT entry `c` in FAT copy `copy`, and for FAT12 the entry's bytes span two
- * bytes starting there (c * 3 / 2). */
+/* Byte offset of FAT entry `c` in FAT copy `copy` (its bytes: fat_entry.h). */
 static inline uint64_t fat_entry_offset(const fat_geometry *g, uint32_t copy, uint32_t c)
 {
-    uint64_t base = g->fat_offset + (uint64_t)copy * g->fat_bytes;
-    switch (g->type) {
-    case FAT_TYPE_12: return base + c + c / 2u;
-    case FAT_TYPE_16: return base + (uint64_t)c * 2u;
-    default: return base + (uint64_t)c * 4u;
-    }
+    return g->fat_offset + (uint64_t)copy * g->fat_bytes + fat_entry_byte(g->type, c);
 }
-
-/* The end-of-chain threshold, bad-cluster and EOC values for this FAT type. */
-uint32_t fat_eoc_min(fat_type t);
-uint32_t fat_eoc_value(fat_type t);
-uint32_t fat_bad_value(fat_type t);
 
 #endif

@@ -1,14 +1,22 @@
 /* fat_check: the consistency checker and repairer (an fsck), independent of the engine.
  *
- * Contract: blocks (runs in a task of the cache's fiber pool); reads and writes the volume
- * only through blk_cache_read_bytes / blk_cache_write_bytes; uses no memory but the
- * caller's work area (fat_check_memory_needed bytes: two bitmaps of one bit per cluster
- * and a 64 KiB table of the names in one directory) and its own stack (a few KiB). The
- * volume must not be mounted while it runs.
+ *   fat_check_volume vol;
+ *   fat_check_volume_find(cache, volume_offset, &vol);   the layout to check with
+ *   work = <fat_check_memory_needed(&vol.geo) bytes from the caller's arena>;
+ *   fat_check_run(cache, &vol, &options, &result);
  *
- * Every walk is bounded: a chain by the cluster count, a directory by its chain and by
- * FAT_DIR_MAX_ENTRIES, the tree by FAT_CHECK_MAX_DEPTH (deeper directories are reported,
- * not entered). A hostile image gives findings, never a crash, hang or stray access.
+ * Contract: blocks (runs in a task of the cache's fiber pool); reads and writes the volume
+ * only through the cache; uses no memory but the caller's work area (three bitmaps of one
+ * bit per cluster and a 64 KiB table of the short names in one directory) and its own
+ * stack (about 3 KiB). Nobody else may use the volume while it runs. It has its own FAT
+ * reader and directory walker: it must not trust the engine it checks.
+ *
+ * Bounded, at any depth: a chain by the cluster count, a directory by its chain, the tree
+ * by the directories' chains. The walk keeps FAT_CHECK_OPEN_DIRS directories open; a
+ * directory found below them is claimed (its first cluster) and deferred in a bitmap, and
+ * entered once the walk above has finished, so memory does not grow with depth and
+ * nothing recurses on the C stack. A hostile image gives findings, never a crash, hang or
+ * stray access.
  *
  * Checked: FAT entries in chains (range, free or bad entries inside a chain, loops,
  * cross-links), lost clusters (allocated but unreachable), file sizes against chain
@@ -17,26 +25,43 @@
  * subdirectory and nowhere else, orphaned or broken LFN entries and their reserved fields,
  * the Linux "no short name" flag without an LFN, used entries after the end marker,
  * volume-label entries and the boot sector's label), all FAT copies equal, FAT entries 0
- * and 1 and the dirty flags, FSInfo signatures, free count and next-free hint, FAT32
- * backup boot sector. The rules follow the FAT specification and, where systems read
+ * and 1 and the dirty flags, FSInfo (signatures, a known and right free count, the
+ * next-free hint), the FAT32 backup boot sector (present, equal to the boot sector). The
+ * rules follow the FAT specification and, where systems read
  * the format differently, what fsck.fat (dosfstools 4.2) accepts, so that a repaired
  * volume is clean for both.
  *
- * Repair (options.repair): truncates a chain at a loop, cross-link, bad or out-of-range
- * link (the file keeps what came before; a file whose first cluster is already owned
- * becomes empty); sets a file size to its chain when the chain is too short, cuts the
- * chain to the size when it is too long (the cut-off clusters become lost, and are freed
- * unless a chain walked later owns them); clears out-of-range first clusters (the file
- * becomes empty); deletes subdirectory entries that cannot be saved (no valid first
- * cluster, or a first cluster owned by another chain); rewrites "." and ".." (creating
- * them over whatever held their slots); replaces bad short-name characters with '_';
- * renames duplicate short names to DUPnnnnn (their long names then no longer match and
- * are deleted as orphans); deletes orphaned LFN entries; clears used entries after the end
- * marker; FREES lost clusters (they are not saved as FSCKnnnn.REC files); copies the active
- * FAT to the other FATs; rewrites FSInfo, the boot sector label and the FAT32 backup boot
- * sector; clears the dirty flags. Directories deeper than FAT_CHECK_MAX_DEPTH are left
- * alone. Each action is counted in fat_check_result and described through the log
- * callback.
+ * Repair (options.repairs, FAT_CHECK_REPAIR_* bits; 0 only checks and writes nothing).
+ * Nothing is written through a layout the volume does not confirm: the FATs must carry
+ * their signatures (media byte, end-of-chain entry 1) where the boot sector puts them, and
+ * no further FAT may follow the last. When the FAT32 boot sector and its backup disagree
+ * on the layout, the one the volume agrees with (those FAT signatures, FSInfo's
+ * signatures, the root cluster in use and not a subdirectory, the root's subdirectories'
+ * "." entries where the layout puts their clusters, no FAT entries in use past the last
+ * cluster; as a tie-break, the FSInfo free count against the free clusters each layout
+ * sees) is used, and the other is rewritten from it, the boot sector first, before any
+ * other write. When the volume does not tell, nothing at all is repaired and the log says
+ * why (result.refused). What each repair does:
+ * a chain is ended before a loop, cross-link, or bad or out-of-range link (the file keeps
+ * what came before; a file whose first cluster is owned already becomes empty); a size
+ * larger than its chain is set to the chain; a chain longer than its size is cut to the
+ * size (the rest becomes lost, and is freed unless a chain walked later owns it); an
+ * out-of-range first cluster is cleared (the file becomes empty); a subdirectory entry
+ * that cannot be saved (no valid first cluster, or one owned by another chain) is deleted
+ * with its long name; "." and ".." are rewritten (created over whatever held their slots);
+ * bad short-name characters become '_' and duplicate short names DUPnnnnn, keeping their
+ * long names (their checksums are rewritten); orphaned long-name entries are deleted; used
+ * entries after the end marker are cleared; lost clusters are FREED (not saved as
+ * FSCKnnnn.REC files); the active FAT is copied to the others; FSInfo, the boot sector
+ * label and the FAT32 backup boot sector are rewritten (a missing backup is written at
+ * sector 6, or the last reserved sector, as fsck.fat would); the dirty flags are cleared. A
+ * change to the active FAT goes to every mirrored copy.
+ * A cluster is freed only if no chain reaches it and every directory was walked to its
+ * end: when one could not be (its chain starts in or runs into another's, or it holds used
+ * entries after its end marker, and that repair is not selected), lost clusters are
+ * reported and kept (result.lost_kept), never freed. Each finding is counted in
+ * fat_check_result and described through the log callback, with what was done or "not
+ * repaired".
  */
 #ifndef ASYNCFAT_FAT_CHECK_H
 #define ASYNCFAT_FAT_CHECK_H
@@ -44,39 +69,83 @@
 #include "base/base.h"
 #include "blk/blk.h"
 #include "fat/fat_bpb.h"
-#include "protocol/fs_protocol.h"
+#include "vfs/vfs.h"
 
-#define FAT_CHECK_MAX_DEPTH 64u
+/* Directories the walk keeps open at once; deeper ones wait in a bitmap (any depth works). */
+#define FAT_CHECK_OPEN_DIRS 32u
 /* Short names remembered per directory for the duplicate check (8 bytes each in the work
  * area); names past half of this in one directory are not checked for duplicates. */
 #define FAT_CHECK_NAME_SLOTS 8192u
 
+/* Repairs, by what they touch. */
+enum {
+    FAT_CHECK_REPAIR_LOST = 1u << 0,        /* free allocated clusters no chain reaches */
+    FAT_CHECK_REPAIR_LONG_CHAINS = 1u << 1, /* cut chains longer than their file sizes */
+    FAT_CHECK_REPAIR_FAT_COPIES = 1u << 2,  /* copy the active FAT over the others */
+    FAT_CHECK_REPAIR_FSINFO = 1u << 3,      /* FSInfo signatures, free count, next-free hint */
+    FAT_CHECK_REPAIR_ORPHAN_LFNS = 1u << 4, /* delete long-name entries that name nothing */
+    FAT_CHECK_REPAIR_DIRTY = 1u << 5,       /* clear the dirty flags (boot sector, FAT entry 1) */
+    FAT_CHECK_REPAIR_CHAINS = 1u << 6,      /* loops, cross-links, bad links, first clusters out
+                                               of range or shared, sizes beyond their chains */
+    FAT_CHECK_REPAIR_ENTRIES = 1u << 7,     /* names, duplicates, dot entries, labels, reserved
+                                               fields, entries after the end, directory sizes */
+    FAT_CHECK_REPAIR_BOOT = 1u << 8,        /* backup boot sector, boot label, FAT entries 0 and 1 */
+    FAT_CHECK_REPAIR_ALL = (1u << 9) - 1,
+    /* What a power cut may leave on a volume whose writer orders its writes. */
+    FAT_CHECK_REPAIR_RECOVERY = FAT_CHECK_REPAIR_LOST | FAT_CHECK_REPAIR_LONG_CHAINS | FAT_CHECK_REPAIR_FAT_COPIES |
+                                FAT_CHECK_REPAIR_FSINFO | FAT_CHECK_REPAIR_ORPHAN_LFNS,
+};
+
+typedef enum fat_check_boot_source {
+    FAT_CHECK_BOOT_PRIMARY,       /* the boot sector; the volume confirms its layout (the
+                                     backup agrees, or is absent, or the volume does not
+                                     confirm the backup's) */
+    FAT_CHECK_BOOT_BACKUP,        /* the FAT32 backup: the boot sector is unusable or the
+                                     volume contradicts it, and the volume confirms the backup */
+    FAT_CHECK_BOOT_UNSURE,        /* the boot sector, whose layout the volume does not
+                                     confirm: checked, but nothing will be repaired */
+} fat_check_boot_source;
+
+/* The layout to check with, and how it was chosen. */
+typedef struct fat_check_volume {
+    fat_geometry geo;
+    fat_check_boot_source source;
+    fat_bpb_error primary_error;  /* FAT_BPB_OK, or why the boot sector itself is unusable */
+    uint32_t backup_sector;       /* FAT32: where a usable backup was read (0: none) */
+    bool backups_differ;          /* the backup's bytes differ from the boot sector's */
+    char reason[240];             /* BACKUP and UNSURE: what the volume showed, for the log */
+} fat_check_volume;
+
 typedef void (*fat_check_log_fn)(void *ctx, const char *message);
 
 typedef struct fat_check_options {
-    bool repair;
+    uint32_t repairs;             /* FAT_CHECK_REPAIR_* bits; 0: check only, write nothing */
     void *work;                   /* fat_check_memory_needed(geo) bytes, any alignment */
     size_t work_size;
     fat_check_log_fn log;         /* NULL: silent */
     void *log_ctx;
 } fat_check_options;
 
-/* Findings; with repair, `repaired` counts the actions taken. */
+/* Findings. Every finding is either repaired or left. */
 typedef struct fat_check_result {
     uint32_t problems;            /* findings; all lost clusters together count as one */
-    uint32_t repaired;            /* repair actions taken */
+    uint32_t repaired;            /* findings repaired */
+    uint32_t left;                /* findings not repaired (that repair was not selected) */
     uint32_t bad_links;           /* chain link out of range, free or bad */
     uint32_t loops;               /* chains that come back onto themselves */
     uint32_t cross_links;         /* chains that run into another's cluster */
     uint32_t lost_clusters;       /* allocated clusters no chain reaches */
+    uint32_t lost_kept;           /* of those, kept: a directory could not be walked to its end */
     uint32_t size_mismatches;     /* file sizes that disagree with the chain length */
     uint32_t bad_entries;         /* malformed directory entries (names, clusters, dot entries) */
     uint32_t orphan_lfns;         /* LFN entries not followed by their short entry */
-    uint32_t fat_mismatches;      /* FAT copies that differ from FAT 0 */
-    uint32_t fsinfo_errors;       /* bad FSInfo signatures, free count or next-free hint */
-    uint32_t boot_errors;         /* backup boot sector differs, bad FAT entries 0/1 */
+    uint32_t fat_mismatches;      /* FAT copies that differ from the active one */
+    uint32_t fsinfo_errors;       /* FSInfo signatures, unknown or wrong free count, bad hint */
+    uint32_t boot_errors;         /* backup boot sector missing or different, FAT entries 0/1,
+                                     labels */
     uint32_t dirty;               /* dirty flag set (boot sector or FAT entry 1) */
-    uint32_t too_deep;            /* directories beyond FAT_CHECK_MAX_DEPTH */
+    bool refused;                 /* repairs were asked for, but the layout is not confirmed
+                                     (fat_check_volume.source UNSURE): nothing was written */
     /* statistics of the (repaired) volume */
     uint32_t files;
     uint32_t directories;
@@ -85,14 +154,22 @@ typedef struct fat_check_result {
     uint32_t bad_clusters;
 } fat_check_result;
 
-/* Bytes of work memory the checker needs for this volume. */
+/* Blocks: reads the boot sector at byte `volume_offset` and, on FAT32, its backup (where
+ * the boot sector says, else sector 6), and decides which describes the volume (see
+ * "Repair" above); nothing is written. VFS_OK with *vol filled; VFS_CORRUPT when neither
+ * is a usable boot sector that the volume confirms (vol->primary_error says why the boot
+ * sector is not); VFS_IO_ERROR if the device fails. */
+vfs_status fat_check_volume_find(blk_cache *cache, uint64_t volume_offset, fat_check_volume *vol);
+
+/* Bytes of work memory the checker needs for this layout. */
 size_t fat_check_memory_needed(const fat_geometry *geo);
 
-/* Blocks: checks (and with options->repair, repairs and flushes) the volume described by
- * geo. FS_STATUS_SUCCESS when the check ran (findings are in *result: clean means
- * result->problems == 0); FS_STATUS_INVALID_ARGUMENT for too little work memory;
- * FS_STATUS_IO_ERROR if the device fails. */
-fs_status fat_check_run(blk_cache *cache, const fat_geometry *geo, const fat_check_options *options,
+/* Blocks: checks the volume (and with options->repairs, repairs it and flushes).
+ * VFS_OK when the check ran (findings in *result; clean means
+ * result->problems == 0); VFS_INVALID_ARGUMENT for too little work memory or
+ * unknown repair bits; VFS_IO_ERROR if the device fails; VFS_READ_ONLY_FS if a
+ * repair meets a read-only device. */
+vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
                         fat_check_result *result);
 
 #endif

@@ -22,33 +22,33 @@ static bool dir_is_fixed_root(const fat_node *dir)
 
 /* Byte offset of `slot` and the number of slots from there to the end of its 512-byte
  * chunk (never crossing a cluster). END_OF_DIRECTORY past the last allocated slot. */
-static fs_status slot_locate(fat_node *dir, uint32_t slot, uint64_t *offset, uint32_t *avail)
+static vfs_status slot_locate(fat_node *dir, uint32_t slot, uint64_t *offset, uint32_t *avail)
 {
     fat_volume *vol = dir->vol;
     if (slot >= FAT_DIR_MAX_ENTRIES)
-        return FS_STATUS_END_OF_DIRECTORY;
+        return VFS_END_OF_DIRECTORY;
     uint64_t byte = (uint64_t)slot * FAT_DIRENT_SIZE;
     uint32_t in_chunk = (uint32_t)((CHUNK_BYTES - byte % CHUNK_BYTES) / FAT_DIRENT_SIZE);
     if (dir_is_fixed_root(dir)) {
         if (slot >= vol->geo.root_entries)
-            return FS_STATUS_END_OF_DIRECTORY;
+            return VFS_END_OF_DIRECTORY;
         *offset = vol->geo.root_dir_offset + byte;
         *avail = af_min_u32(in_chunk, vol->geo.root_entries - slot);
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     uint32_t cs = vol->geo.bytes_per_cluster;
     uint32_t disk, count;
-    fs_status st = fat_file_map(dir, (uint32_t)(byte / cs), 1, &disk, &count);
-    if (st == FS_STATUS_NO_FILE)
-        return FS_STATUS_END_OF_DIRECTORY;
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_file_map(dir, (uint32_t)(byte / cs), 1, &disk, &count);
+    if (st == VFS_NO_FILE)
+        return VFS_END_OF_DIRECTORY;
+    if (st != VFS_OK)
         return st;
     *offset = fat_cluster_offset(&vol->geo, disk) + byte % cs;
     *avail = in_chunk;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset)
+vfs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset)
 {
     uint32_t avail;
     return slot_locate(dir, slot, offset, &avail);
@@ -67,17 +67,17 @@ void fat_dir_iter_init(fat_dir_iter *it, fat_node *dir, uint32_t slot)
 }
 
 /* The raw bytes of it->slot, reading its chunk if needed. */
-static fs_status iter_fetch(fat_dir_iter *it, const uint8_t **entry, uint64_t *offset)
+static vfs_status iter_fetch(fat_dir_iter *it, const uint8_t **entry, uint64_t *offset)
 {
     if (it->slot < it->chunk_first || it->slot >= it->chunk_first + it->chunk_count) {
         uint64_t off;
         uint32_t avail;
-        fs_status st = slot_locate(it->dir, it->slot, &off, &avail);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = slot_locate(it->dir, it->slot, &off, &avail);
+        if (st != VFS_OK)
             return st;
         blk_status s = blk_cache_read_bytes(it->dir->vol->cache, off, it->chunk, (size_t)avail * FAT_DIRENT_SIZE);
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         it->chunk_first = it->slot;
         it->chunk_count = avail;
         it->chunk_offset = off;
@@ -85,24 +85,24 @@ static fs_status iter_fetch(fat_dir_iter *it, const uint8_t **entry, uint64_t *o
     uint32_t i = it->slot - it->chunk_first;
     *entry = it->chunk + (size_t)i * FAT_DIRENT_SIZE;
     *offset = it->chunk_offset + (uint64_t)i * FAT_DIRENT_SIZE;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out)
+vfs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out)
 {
     fat_volume *vol = it->dir->vol;
     for (;;) {
         const uint8_t *e;
         uint64_t offset;
-        fs_status st = iter_fetch(it, &e, &offset);
-        if (st != FS_STATUS_SUCCESS) {
+        vfs_status st = iter_fetch(it, &e, &offset);
+        if (st != VFS_OK) {
             fat_lfn_abandon(&it->lfn);
             return st;
         }
         vol->stats.slots_scanned++;
         if (e[0] == FAT_DIRENT_END) {
             fat_lfn_abandon(&it->lfn);
-            return FS_STATUS_END_OF_DIRECTORY;
+            return VFS_END_OF_DIRECTORY;
         }
         uint32_t slot = it->slot++;
         if (e[0] == FAT_DIRENT_DELETED) {
@@ -136,7 +136,7 @@ fs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out)
             out->name_len = fat_short_to_utf16(e, e[FAT_DIRENT_NT_CASE], it->short_units);
             out->name = it->short_units;
         }
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
 }
 
@@ -263,7 +263,7 @@ static bool entry_matches(const fat_dirent *d, const name_key *k)
     return fat_name_equal_nocase(d->name, d->name_len, k->name->units, k->name->len);
 }
 
-static fs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, bool build)
+static vfs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, bool build)
 {
     fat_volume *vol = dir->vol;
     fat_dir_iter it;
@@ -271,10 +271,10 @@ static fs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, 
     bool found = false;
     for (;;) {
         fat_dirent d;
-        fs_status st = fat_dir_iter_next(&it, &d);
-        if (st == FS_STATUS_END_OF_DIRECTORY)
+        vfs_status st = fat_dir_iter_next(&it, &d);
+        if (st == VFS_END_OF_DIRECTORY)
             break;
-        if (st != FS_STATUS_SUCCESS) {
+        if (st != VFS_OK) {
             if (build)
                 fat_dir_index_drop(dir);
             return st;
@@ -292,29 +292,29 @@ static fs_status lookup_scan(fat_node *dir, const name_key *k, fat_dirent *out, 
             out->name_len = 0;
             found = true;
             if (!build)
-                return FS_STATUS_SUCCESS;
+                return VFS_OK;
         }
     }
     if (build) {
         dir->index_state = FAT_INDEX_READY;
         vol->stats.index_builds++;
     }
-    return found ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE;
+    return found ? VFS_OK : VFS_NO_FILE;
 }
 
 /* Read the entry whose short entry is at `slot` (with its LFN entries). */
-static fs_status read_entry(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_iter *it, fat_dirent *out)
+static vfs_status read_entry(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_iter *it, fat_dirent *out)
 {
     fat_dir_iter_init(it, dir, slot - lfn_count);
-    fs_status st = fat_dir_iter_next(it, out);
-    if (st == FS_STATUS_END_OF_DIRECTORY)
-        return FS_STATUS_CORRUPT;
-    if (st == FS_STATUS_SUCCESS && out->slot != slot)
-        return FS_STATUS_CORRUPT;
+    vfs_status st = fat_dir_iter_next(it, out);
+    if (st == VFS_END_OF_DIRECTORY)
+        return VFS_CORRUPT;
+    if (st == VFS_OK && out->slot != slot)
+        return VFS_CORRUPT;
     return st;
 }
 
-fs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out)
+vfs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out)
 {
     fat_volume *vol = dir->vol;
     name_key k;
@@ -354,45 +354,45 @@ fs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out)
     _Static_assert(sizeof(fat_dir_iter) < 2048, "iterator fits on a fiber stack");
     fat_dir_iter it;
     for (uint32_t c = 0; c < n; c++) {
-        fs_status st = read_entry(dir, slots[c], lfns[c], &it, out);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = read_entry(dir, slots[c], lfns[c], &it, out);
+        if (st != VFS_OK)
             return st;
         if (entry_matches(out, &k)) {
             out->name = NULL; /* points into the iterator on this stack */
             out->name_len = 0;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
     }
-    return FS_STATUS_NO_FILE;
+    return VFS_NO_FILE;
 }
 
 /* ---- insert and remove -------------------------------------------------------------------- */
 
-static fs_status short_name_used(fat_node *dir, const uint8_t *short_name, bool *used)
+static vfs_status short_name_used(fat_node *dir, const uint8_t *short_name, bool *used)
 {
     if (dir->index_state == FAT_INDEX_READY) {
         *used = index_find_short(dir, short_name) != FAT_NONE;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     fat_dir_iter it;
     fat_dir_iter_init(&it, dir, 0);
     for (;;) {
         fat_dirent d;
-        fs_status st = fat_dir_iter_next(&it, &d);
-        if (st == FS_STATUS_END_OF_DIRECTORY)
+        vfs_status st = fat_dir_iter_next(&it, &d);
+        if (st == VFS_END_OF_DIRECTORY)
             break;
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         if (af_memcmp(d.raw, short_name, FAT_SHORT_NAME_LEN) == 0) {
             *used = true;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
     }
     *used = false;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-static fs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *short_name)
+static vfs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *short_name)
 {
     fat_alias_basis basis;
     fat_alias_basis_make(name->units, name->len, &basis);
@@ -400,17 +400,17 @@ static fs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *shor
         if (!fat_alias_candidate(&basis, k, short_name))
             continue;
         bool used;
-        fs_status st = short_name_used(dir, short_name, &used);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = short_name_used(dir, short_name, &used);
+        if (st != VFS_OK)
             return st;
         if (!used)
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
     }
-    return FS_STATUS_DIRECTORY_IS_FULL;
+    return VFS_DIRECTORY_IS_FULL;
 }
 
 /* Find `need` consecutive free slots, growing the directory if it must. */
-static fs_status find_free_run(fat_node *dir, uint32_t need, uint32_t *start)
+static vfs_status find_free_run(fat_node *dir, uint32_t need, uint32_t *start)
 {
     fat_dir_iter it;
     fat_dir_iter_init(&it, dir, dir->free_hint);
@@ -418,16 +418,16 @@ static fs_status find_free_run(fat_node *dir, uint32_t need, uint32_t *start)
     for (;;) {
         const uint8_t *e;
         uint64_t offset;
-        fs_status st = iter_fetch(&it, &e, &offset);
-        if (st == FS_STATUS_END_OF_DIRECTORY) {
+        vfs_status st = iter_fetch(&it, &e, &offset);
+        if (st == VFS_END_OF_DIRECTORY) {
             if (dir_is_fixed_root(dir) || it.slot + (need - run) > FAT_DIR_MAX_ENTRIES)
-                return FS_STATUS_DIRECTORY_IS_FULL;
+                return VFS_DIRECTORY_IS_FULL;
             st = fat_file_grow_chain(dir, 1);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 return st;
             continue;
         }
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         if (e[0] == FAT_DIRENT_END || e[0] == FAT_DIRENT_DELETED) {
             if (first_free == FAT_NONE)
@@ -443,26 +443,26 @@ static fs_status find_free_run(fat_node *dir, uint32_t need, uint32_t *start)
     }
     *start = run_start;
     dir->free_hint = first_free < run_start ? first_free : run_start + need;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-static fs_status write_slot(fat_node *dir, uint32_t slot, const uint8_t *bytes, size_t len, uint64_t *where)
+static vfs_status write_slot(fat_node *dir, uint32_t slot, const uint8_t *bytes, size_t len, uint64_t *where)
 {
     uint64_t off;
-    fs_status st = fat_dir_slot_offset(dir, slot, &off);
-    if (st == FS_STATUS_END_OF_DIRECTORY)
-        return FS_STATUS_CORRUPT;
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_dir_slot_offset(dir, slot, &off);
+    if (st == VFS_END_OF_DIRECTORY)
+        return VFS_CORRUPT;
+    if (st != VFS_OK)
         return st;
     blk_status s = blk_cache_write_bytes(dir->vol->cache, off, bytes, len);
     if (where)
         *where = off;
-    return fat_status_from_blk(s);
+    return vfs_status_from_blk(s);
 }
 
 /* A directory's modify time follows its entries, as POSIX programs expect of mtime; the
  * root has no entry to hold one. */
-static fs_status touch_directory(fat_node *dir)
+static vfs_status touch_directory(fat_node *dir)
 {
     fat_datetime now = fat_now(dir->vol);
     dir->write_date = now.date;
@@ -471,39 +471,39 @@ static fs_status touch_directory(fat_node *dir)
     return fat_node_write_dirent(dir);
 }
 
-fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
+vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
 {
     uint8_t entry[32];
     af_memcpy(entry, raw, sizeof(entry));
     uint8_t case_bits = 0;
     uint32_t lfn = 0;
-    fs_status st;
+    vfs_status st;
     if (fat_short_from_name(name->units, name->len, entry, &case_bits)) {
         entry[FAT_DIRENT_NT_CASE] = case_bits;
     } else {
         st = choose_alias(dir, name, entry);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         entry[FAT_DIRENT_NT_CASE] = 0;
         lfn = fat_lfn_entry_count(name->len);
     }
     uint32_t start;
     st = find_free_run(dir, lfn + 1u, &start);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     uint8_t checksum = fat_lfn_checksum(entry);
     for (uint32_t i = 0; i < lfn; i++) {
         uint8_t l[32];
         fat_lfn_pack(name->units, name->len, checksum, lfn - i, l);
         st = write_slot(dir, start + i, l, sizeof(l), NULL);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
     }
     out->slot = start + lfn;
     out->lfn_count = lfn;
     af_memcpy(out->raw, entry, sizeof(entry));
     st = write_slot(dir, out->slot, entry, sizeof(entry), &out->offset);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     out->name = name->units;
     out->name_len = name->len;
@@ -516,19 +516,19 @@ fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[
     return touch_directory(dir);
 }
 
-fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
+vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
 {
     fat_volume *vol = dir->vol;
     if (lfn_count > slot)
-        return FS_STATUS_CORRUPT;
+        return VFS_CORRUPT;
     uint64_t off;
-    fs_status st = fat_dir_slot_offset(dir, slot, &off);
-    if (st != FS_STATUS_SUCCESS)
-        return st == FS_STATUS_END_OF_DIRECTORY ? FS_STATUS_CORRUPT : st;
+    vfs_status st = fat_dir_slot_offset(dir, slot, &off);
+    if (st != VFS_OK)
+        return st == VFS_END_OF_DIRECTORY ? VFS_CORRUPT : st;
     uint8_t short_name[FAT_SHORT_NAME_LEN];
     blk_status s = blk_cache_read_bytes(vol->cache, off, short_name, sizeof(short_name));
     if (s != BLK_OK)
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     if (dir->index_state == FAT_INDEX_READY) {
         for (uint32_t i = vol->index_short_heads[short_bucket(vol, dir->index, short_name)]; i != FAT_NONE;) {
             fat_index_entry *e = &vol->index[i];
@@ -542,7 +542,7 @@ fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
     static const uint8_t deleted = FAT_DIRENT_DELETED;
     for (uint32_t i = slot - lfn_count; i <= slot; i++) {
         st = write_slot(dir, i, &deleted, 1, NULL);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
     }
     if (slot - lfn_count < dir->free_hint)
@@ -550,21 +550,21 @@ fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
     return touch_directory(dir);
 }
 
-fs_status fat_dir_is_empty(fat_node *dir, bool *empty)
+vfs_status fat_dir_is_empty(fat_node *dir, bool *empty)
 {
     fat_dir_iter it;
     fat_dirent d;
     fat_dir_iter_init(&it, dir, 0);
-    fs_status st = fat_dir_iter_next(&it, &d);
-    if (st == FS_STATUS_END_OF_DIRECTORY) {
+    vfs_status st = fat_dir_iter_next(&it, &d);
+    if (st == VFS_END_OF_DIRECTORY) {
         *empty = true;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     *empty = false;
     return st;
 }
 
-fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32])
+vfs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32])
 {
     uint8_t dots[64];
     for (int i = 0; i < 2; i++) {
@@ -577,10 +577,9 @@ fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_
         e[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
         e[FAT_DIRENT_NT_CASE] = 0;
         uint32_t c = i == 0 ? cluster : parent_key;
-        af_store_le16(e + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
-        af_store_le16(e + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
+        fat_raw_set_cluster(vol, e, c);
         af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
     }
     uint64_t at = fat_cluster_offset(&vol->geo, cluster);
-    return fat_status_from_blk(blk_cache_write_bytes(vol->cache, at, dots, sizeof(dots)));
+    return vfs_status_from_blk(blk_cache_write_bytes(vol->cache, at, dots, sizeof(dots)));
 }

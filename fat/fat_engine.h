@@ -107,17 +107,16 @@ typedef struct fat_dir_iter {
 } fat_dir_iter;
 
 /* ---- fat_table.c ---------------------------------------------------------------------- */
-fs_status fat_status_from_blk(blk_status s);
 bool fat_cluster_valid(const fat_volume *vol, uint32_t c);
 bool fat_is_eoc(const fat_volume *vol, uint32_t value);
-fs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value);  /* blocks */
-fs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value);   /* blocks; every FAT */
+vfs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value);  /* blocks */
+vfs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value);   /* blocks; every FAT */
 /* Blocks; every FAT: chain clusters [first, first + count) one to the next, the last
  * holding `last_value`. One cache access per FAT block rather than per entry. */
-fs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value);
-fs_status fat_free_map_build(fat_volume *vol);                                /* blocks */
+vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value);
+vfs_status fat_free_map_build(fat_volume *vol);                                /* blocks */
 /* Promise `count` clusters to the caller (never blocks): NO_SPACE if not available. */
-fs_status fat_alloc_reserve(fat_volume *vol, uint32_t count);
+vfs_status fat_alloc_reserve(fat_volume *vol, uint32_t count);
 void fat_alloc_unreserve(fat_volume *vol, uint32_t count);
 /* Claim up to `max` free clusters contiguous from one found at or after `hint` out of a
  * reservation (never blocks); returns the first, *count how many (>= 1). */
@@ -126,28 +125,28 @@ uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint3
 void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count);
 /* Blocks: zero the FAT entries of a chain and release its clusters (bounded walk). Only
  * for chains nothing on disk points to; others go through fat_chain_free_later. */
-fs_status fat_chain_free(fat_volume *vol, uint32_t first);
+vfs_status fat_chain_free(fat_volume *vol, uint32_t first);
 /* Blocks (only when the queue is full): free this chain once the removal of whatever
  * pointed to it (already written to the cache) is durable. */
-fs_status fat_chain_free_later(fat_volume *vol, uint32_t first);
+vfs_status fat_chain_free_later(fat_volume *vol, uint32_t first);
 /* Blocks: flush, then free every waiting chain. */
-fs_status fat_deferred_release(fat_volume *vol);
+vfs_status fat_deferred_release(fat_volume *vol);
 /* Blocks: fat_alloc_reserve, releasing waiting chains first if that makes room. */
-fs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count);
+vfs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count);
 
 /* ---- fat_node.c ----------------------------------------------------------------------- */
-fs_status fat_node_table_init(fat_volume *vol);
+vfs_status fat_node_table_init(fat_volume *vol);
 /* The node for the short entry at `d` in directory `dir` (created from d->raw if there is
  * none; the caller holds dir's lock so the entry cannot change). Never blocks. */
-fs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_node **out);
+vfs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_node **out);
 fat_node *fat_node_make_root(fat_volume *vol);
 fat_node *fat_node_find(fat_volume *vol, uint32_t parent_cluster, uint32_t slot);
 void fat_node_ref(fat_node *node);
 /* Blocks: drop a reference. The last one frees an unlinked file, or gives back a file's
  * clusters claimed ahead, or puts a file whose entry changed on the commit list. */
-fs_status fat_node_put(fat_node *node);
+vfs_status fat_node_put(fat_node *node);
 /* Blocks: write the entries of the files on the commit list (and drop the list's refs). */
-fs_status fat_node_commit(fat_volume *vol);
+vfs_status fat_node_commit(fat_volume *vol);
 /* A file removed while on the commit list leaves it (its entry is gone); the caller holds
  * a reference of its own, so the last put frees its clusters as for any unlinked file. */
 void fat_node_uncommit(fat_node *node);
@@ -155,54 +154,55 @@ void fat_node_unhash(fat_node *node);
 void fat_node_rehash(fat_node *node, uint32_t parent_cluster, uint32_t slot, uint32_t lfn_count,
                      uint64_t offset);
 /* Blocks: write the node's directory entry fields (size, cluster, times, attr). */
-fs_status fat_node_write_dirent(fat_node *node);
-void fat_node_fill_stat(const fat_node *node, fs_stat *out);
-void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, fs_stat *out);
+vfs_status fat_node_write_dirent(fat_node *node);
+void fat_node_fill_stat(const fat_node *node, vfs_stat *out);
+void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, vfs_stat *out);
 uint32_t fat_dir_cluster_key(const fat_node *dir);
 uint32_t fat_raw_cluster(const fat_volume *vol, const uint8_t raw[32]);
+void fat_raw_set_cluster(const fat_volume *vol, uint8_t raw[32], uint32_t c);
 fat_datetime fat_now(fat_volume *vol);
 
 /* ---- fat_file.c ----------------------------------------------------------------------- */
 /* Blocks: disk cluster of file cluster fc and how many clusters from there are contiguous
  * (up to want). NO_FILE past the end of the chain, CORRUPT for a broken chain. */
-fs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *disk, uint32_t *count);
-fs_status fat_file_chain_length(fat_node *node, uint32_t *length); /* blocks */
+vfs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *disk, uint32_t *count);
+vfs_status fat_file_chain_length(fat_node *node, uint32_t *length); /* blocks */
 void fat_runs_reset(fat_node *node);
 void fat_runs_add(fat_node *node, uint32_t fc, uint32_t disk, uint32_t length);
 /* Blocks: append `count` zeroed clusters to the node's chain (directories grow so). */
-fs_status fat_file_grow_chain(fat_node *node, uint32_t count);
-fs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
-fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
-fs_status fat_file_truncate_locked(fat_node *node, uint64_t length);
+vfs_status fat_file_grow_chain(fat_node *node, uint32_t count);
+vfs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
+vfs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
+vfs_status fat_file_truncate_locked(fat_node *node, uint64_t length);
 /* Give back the clusters a growing file claimed past its size (at its last close). Holds
  * the node's write lock. */
-fs_status fat_file_trim_locked(fat_node *node);
-fs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len);
+vfs_status fat_file_trim_locked(fat_node *node);
+vfs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len);
 
 /* ---- fat_dir.c ------------------------------------------------------------------------ */
 void fat_dir_iter_init(fat_dir_iter *it, fat_node *dir, uint32_t slot);
 /* Blocks: the next used entry (LFN assembled); END_OF_DIRECTORY at the end. */
-fs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out);
+vfs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out);
 /* Blocks; caller holds dir's lock (read). NO_FILE when absent. */
-fs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out);
+vfs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out);
 /* Blocks; caller holds dir's lock (write). Creates the entries for `name` with the short
  * entry template `raw` (name bytes filled in here); out describes the new short entry. */
-fs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out);
+vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out);
 /* Blocks; caller holds dir's lock (write). Marks the entry's slots deleted. */
-fs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count);
+vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count);
 /* Blocks: is the directory empty but for "." and ".."? (lock held) */
-fs_status fat_dir_is_empty(fat_node *dir, bool *empty);
+vfs_status fat_dir_is_empty(fat_node *dir, bool *empty);
 void fat_dir_index_drop(fat_node *dir);
-fs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset); /* blocks */
+vfs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset); /* blocks */
 /* Blocks: write "." and ".." into a new directory cluster (already zeroed). */
-fs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32]);
+vfs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32]);
 
 /* ---- fat_path.c ----------------------------------------------------------------------- */
 /* Blocks: resolve every component but the last; *parent gets a reference to the
  * directory, *name and *name_len the last component (len 0: the path is the root). */
-fs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
+vfs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
                           const char **name, size_t *name_len);
 /* Blocks: resolve the whole path to a referenced node. */
-fs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out);
+vfs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out);
 
 #endif

@@ -116,15 +116,15 @@ static uint32_t runs_find(const fat_node *node, uint32_t fc)
     return lo == 0 ? FAT_NONE : lo - 1;
 }
 
-static fs_status note_chain_end(fat_node *node, uint32_t length, uint32_t last)
+static vfs_status note_chain_end(fat_node *node, uint32_t length, uint32_t last)
 {
     node->chain_length = length;
     node->last_cluster = last;
-    return FS_STATUS_NO_FILE;
+    return VFS_NO_FILE;
 }
 
 /* Walk the FAT from the nearest known run until file cluster fc is mapped. */
-static fs_status walk_to(fat_node *node, uint32_t fc)
+static vfs_status walk_to(fat_node *node, uint32_t fc)
 {
     fat_volume *vol = node->vol;
     uint32_t cur_fc, cur;
@@ -133,7 +133,7 @@ static fs_status walk_to(fat_node *node, uint32_t fc)
         if (node->first_cluster == 0)
             return note_chain_end(node, 0, 0);
         if (!fat_cluster_valid(vol, node->first_cluster))
-            return FS_STATUS_CORRUPT;
+            return VFS_CORRUPT;
         cur_fc = 0;
         cur = node->first_cluster;
         fat_runs_add(node, 0, cur, 1);
@@ -143,52 +143,52 @@ static fs_status walk_to(fat_node *node, uint32_t fc)
     }
     while (cur_fc < fc) {
         if (node->chain_length != FAT_NONE && cur_fc + 1u >= node->chain_length)
-            return FS_STATUS_NO_FILE;
+            return VFS_NO_FILE;
         uint32_t next;
-        fs_status st = fat_table_get(vol, cur, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, cur, &next);
+        if (st != VFS_OK)
             return st;
         vol->stats.chain_steps++;
         if (fat_is_eoc(vol, next))
             return note_chain_end(node, cur_fc + 1u, cur);
         if (!fat_cluster_valid(vol, next) || cur_fc + 1u >= vol->geo.cluster_count)
-            return FS_STATUS_CORRUPT; /* out of range, free, bad, or longer than the volume: a loop */
+            return VFS_CORRUPT; /* out of range, free, bad, or longer than the volume: a loop */
         cur_fc++;
         cur = next;
         fat_runs_add(node, cur_fc, cur, 1);
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* Once per file node, before its chain is trusted: walk the clusters its size needs,
  * with Brent's cycle detection, so a loop or a short chain is an error (CORRUPT) rather
  * than data read from the wrong place. Fills the run cache on the way. */
-static fs_status check_chain(fat_node *node)
+static vfs_status check_chain(fat_node *node)
 {
     fat_volume *vol = node->vol;
     if (node->chain_checked || node->is_dir)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint64_t cs = vol->geo.bytes_per_cluster;
     uint32_t need = (uint32_t)(((uint64_t)node->size + cs - 1) / cs);
     if (need == 0) {
         node->chain_checked = true;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     if (!fat_cluster_valid(vol, node->first_cluster))
-        return FS_STATUS_CORRUPT;
+        return VFS_CORRUPT;
     fat_runs_reset(node);
     uint32_t cur = node->first_cluster, tortoise = cur, power = 1, lam = 1;
     fat_runs_add(node, 0, cur, 1);
     uint32_t fc;
     for (fc = 1; fc <= need; fc++) {
         uint32_t next;
-        fs_status st = fat_table_get(vol, cur, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, cur, &next);
+        if (st != VFS_OK)
             return st;
         vol->stats.chain_steps++;
         if (fat_is_eoc(vol, next)) {
             if (fc < need)
-                return FS_STATUS_CORRUPT; /* shorter than the size says */
+                return VFS_CORRUPT; /* shorter than the size says */
             node->chain_length = fc;
             node->last_cluster = cur;
             break;
@@ -196,7 +196,7 @@ static fs_status check_chain(fat_node *node)
         if (fc == need)
             break; /* longer than the size needs: keep it, a checker's business */
         if (!fat_cluster_valid(vol, next) || next == tortoise)
-            return FS_STATUS_CORRUPT;
+            return VFS_CORRUPT;
         cur = next;
         fat_runs_add(node, fc, cur, 1);
         if (lam == power) {
@@ -207,19 +207,19 @@ static fs_status check_chain(fat_node *node)
         lam++;
     }
     node->chain_checked = true;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *disk, uint32_t *count)
+vfs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *disk, uint32_t *count)
 {
     fat_volume *vol = node->vol;
-    fs_status cst = check_chain(node);
-    if (cst != FS_STATUS_SUCCESS)
+    vfs_status cst = check_chain(node);
+    if (cst != VFS_OK)
         return cst;
     uint32_t r = runs_find(node, fc);
     if (r == FAT_NONE || fc >= node->runs[r].file_cluster + node->runs[r].length) {
-        fs_status st = walk_to(node, fc);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = walk_to(node, fc);
+        if (st != VFS_OK)
             return st;
         r = runs_find(node, fc);
         AF_ASSERT(r != FAT_NONE);
@@ -242,8 +242,8 @@ fs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *dis
             break; /* the next extent is known: it is not contiguous with this one */
         uint32_t last = have.disk_cluster + have.length - 1u;
         uint32_t next;
-        fs_status st = fat_table_get(vol, last, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, last, &next);
+        if (st != VFS_OK)
             return st;
         vol->stats.chain_steps++;
         if (fat_is_eoc(vol, next)) {
@@ -259,26 +259,26 @@ fs_status fat_file_map(fat_node *node, uint32_t fc, uint32_t want, uint32_t *dis
     }
     *disk = have.disk_cluster + (fc - have.file_cluster);
     *count = have.file_cluster + have.length - fc;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_file_chain_length(fat_node *node, uint32_t *length)
+vfs_status fat_file_chain_length(fat_node *node, uint32_t *length)
 {
-    fs_status cst = check_chain(node);
-    if (cst != FS_STATUS_SUCCESS)
+    vfs_status cst = check_chain(node);
+    if (cst != VFS_OK)
         return cst;
     if (node->chain_length == FAT_NONE) {
-        fs_status st = walk_to(node, node->vol->geo.cluster_count);
-        if (st != FS_STATUS_NO_FILE)
-            return st == FS_STATUS_SUCCESS ? FS_STATUS_CORRUPT : st;
+        vfs_status st = walk_to(node, node->vol->geo.cluster_count);
+        if (st != VFS_NO_FILE)
+            return st == VFS_OK ? VFS_CORRUPT : st;
     }
     *length = node->chain_length;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- byte I/O over a contiguous disk range ------------------------------------------- */
 
-static fs_status io_read(fat_volume *vol, uint64_t off, uint8_t *dst, uint64_t len)
+static vfs_status io_read(fat_volume *vol, uint64_t off, uint8_t *dst, uint64_t len)
 {
     while (len > 0) {
         uint64_t in = off % BLK_TRANSFER_SIZE;
@@ -293,12 +293,12 @@ static fs_status io_read(fat_volume *vol, uint64_t off, uint8_t *dst, uint64_t l
             s = blk_cache_read_run(vol->cache, off / BLK_TRANSFER_SIZE, (uint32_t)blocks, dst);
         }
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         off += n;
         dst += n;
         len -= n;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 static const uint8_t zero_block[BLK_TRANSFER_SIZE];
@@ -328,7 +328,7 @@ static blk_status write_block_fresh(fat_volume *vol, uint64_t block, uint32_t in
  * every byte of them that the file reaches, in order) is not read for a partial write; its
  * other bytes become zeros. Writes straight from a client's buffer go into `batch` when
  * there is one (the caller waits for them), else are waited for here. */
-static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uint64_t len, blk_write_batch *batch,
+static vfs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uint64_t len, blk_write_batch *batch,
                           uint64_t fresh_lo, uint64_t fresh_hi)
 {
     while (len > 0) {
@@ -352,23 +352,23 @@ static fs_status io_write(fat_volume *vol, uint64_t off, const uint8_t *src, uin
                       : blk_cache_write_run(vol->cache, off / BLK_TRANSFER_SIZE, (uint32_t)blocks, src);
         }
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         off += n;
         if (src)
             src += n;
         len -= n;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len)
+vfs_status fat_io_write_zeros(fat_volume *vol, uint64_t offset, uint64_t len)
 {
     return io_write(vol, offset, NULL, len, NULL, 0, 0);
 }
 
 /* Read or write file bytes [pos, end) that lie in allocated clusters. For writes, src
  * points at the byte for `pos` (NULL: zeros). */
-static fs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *dst, const uint8_t *src)
+static vfs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *dst, const uint8_t *src)
 {
     fat_volume *vol = node->vol;
     uint64_t cs = vol->geo.bytes_per_cluster;
@@ -377,15 +377,15 @@ static fs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *ds
         uint64_t in = pos % cs;
         uint32_t want = (uint32_t)((end - (uint64_t)fc * cs + cs - 1) / cs);
         uint32_t disk, count;
-        fs_status st = fat_file_map(node, fc, want, &disk, &count);
-        if (st == FS_STATUS_NO_FILE)
-            return FS_STATUS_CORRUPT; /* the chain is shorter than the file */
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_file_map(node, fc, want, &disk, &count);
+        if (st == VFS_NO_FILE)
+            return VFS_CORRUPT; /* the chain is shorter than the file */
+        if (st != VFS_OK)
             return st;
         uint64_t n = af_min_u64((uint64_t)count * cs - in, end - pos);
         uint64_t at = fat_cluster_offset(&vol->geo, disk) + in;
         st = dst ? io_read(vol, at, dst, n) : io_write(vol, at, src, n, node->write_batch, 0, 0);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         pos += n;
         if (dst)
@@ -393,7 +393,7 @@ static fs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *ds
         if (src)
             src += n;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- growth ------------------------------------------------------------------------------ */
@@ -402,7 +402,7 @@ static fs_status file_io(fat_node *node, uint64_t pos, uint64_t end, uint8_t *ds
  * new clusters cover file bytes [have * cs, ...): bytes below data_off are zeroed, bytes
  * [data_off, data_end) come from src (NULL: zeros); each run's data and FAT entries are
  * written before the link that makes it reachable. */
-static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t data_off, uint64_t data_end,
+static vfs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t data_off, uint64_t data_end,
                       const uint8_t *src)
 {
     fat_volume *vol = node->vol;
@@ -413,17 +413,17 @@ static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t dat
         uint32_t n;
         uint32_t first = fat_alloc_claim_run(vol, hint, need, &n);
         need -= n;
-        fs_status st = fat_table_link_run(vol, first, n, fat_eoc_value(vol->geo.type));
+        vfs_status st = fat_table_link_run(vol, first, n, fat_eoc_value(vol->geo.type));
         uint64_t run_start = (uint64_t)fc * cs, run_end = run_start + (uint64_t)n * cs;
         uint64_t disk_start = fat_cluster_offset(&vol->geo, first), disk_end = disk_start + (uint64_t)n * cs;
         uint64_t zero_end = af_min_u64(af_max_u64(data_off, run_start), run_end);
-        if (st == FS_STATUS_SUCCESS && zero_end > run_start)
+        if (st == VFS_OK && zero_end > run_start)
             st = io_write(vol, disk_start, NULL, zero_end - run_start, NULL, disk_start, disk_end);
         uint64_t d0 = af_max_u64(data_off, run_start), d1 = af_min_u64(data_end, run_end);
-        if (st == FS_STATUS_SUCCESS && d1 > d0)
+        if (st == VFS_OK && d1 > d0)
             st = io_write(vol, disk_start + (d0 - run_start), src ? src + (d0 - data_off) : NULL, d1 - d0,
                           node->write_batch, disk_start, disk_end);
-        if (st == FS_STATUS_SUCCESS) {
+        if (st == VFS_OK) {
             /* A first run is linked by the directory entry, which is written later after
              * its own order point (fat_node_write_dirent, fat_node_commit). */
             if (fc == 0) {
@@ -433,7 +433,7 @@ static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t dat
                 st = fat_table_set(vol, node->last_cluster, first);
             }
         }
-        if (st != FS_STATUS_SUCCESS) {
+        if (st != VFS_OK) {
             fat_alloc_unreserve(vol, need);
             fat_chain_free(vol, first);
             return st;
@@ -444,17 +444,17 @@ static fs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t dat
         node->last_cluster = first + n - 1u;
         node->dirent_dirty = true;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_file_grow_chain(fat_node *node, uint32_t count)
+vfs_status fat_file_grow_chain(fat_node *node, uint32_t count)
 {
     uint32_t have;
-    fs_status st = fat_file_chain_length(node, &have);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_file_chain_length(node, &have);
+    if (st != VFS_OK)
         return st;
     st = fat_alloc_reserve_wait(node->vol, count);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     uint64_t end = (uint64_t)(have + count) * node->vol->geo.bytes_per_cluster;
     return grow(node, have, count, end, end, NULL);
@@ -484,18 +484,18 @@ static void touch_write(fat_node *node)
     node->dirent_dirty = true;
 }
 
-fs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done)
+vfs_status fat_file_read_locked(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done)
 {
     *done = 0;
     if (offset >= node->size || len == 0)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint64_t end = af_min_u64(node->size, offset + len);
-    fs_status st = file_io(node, offset, end, dst, NULL);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = file_io(node, offset, end, dst, NULL);
+    if (st != VFS_OK)
         return st;
     *done = (size_t)(end - offset);
     touch_access(node);
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* Clusters to claim ahead for a write that grows a file from `have` clusters by `need`:
@@ -519,23 +519,23 @@ static uint32_t prealloc_extra(fat_volume *vol, uint32_t have, uint32_t need)
     return (uint32_t)af_min_u64(af_min_u64(extra, spare), room);
 }
 
-fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done)
+vfs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done)
 {
     fat_volume *vol = node->vol;
     *done = 0;
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     if (node->attr & FAT_ATTR_READ_ONLY)
-        return FS_STATUS_ACCESS_DENIED;
+        return VFS_ACCESS_DENIED;
     if (len == 0)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     if (offset >= FAT_MAX_FILE_SIZE)
-        return FS_STATUS_FILE_TOO_LARGE;
+        return VFS_FILE_TOO_LARGE;
     uint64_t end = offset + af_min_u64(len, FAT_MAX_FILE_SIZE - offset);
     uint64_t cs = vol->geo.bytes_per_cluster;
     uint32_t have;
-    fs_status st = fat_file_chain_length(node, &have);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_file_chain_length(node, &have);
+    if (st != VFS_OK)
         return st;
     uint64_t alloc = (uint64_t)have * cs;
     uint64_t need64 = end > alloc ? (end - alloc + cs - 1) / cs : 0;
@@ -543,10 +543,10 @@ fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src
     uint32_t extra = 0;
     if (need > 0) {
         extra = prealloc_extra(vol, have, need);
-        if (extra == 0 || fat_alloc_reserve(vol, need + extra) != FS_STATUS_SUCCESS) {
+        if (extra == 0 || fat_alloc_reserve(vol, need + extra) != VFS_OK) {
             extra = 0;
             st = fat_alloc_reserve_wait(vol, need);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 return st;
         }
     }
@@ -555,15 +555,15 @@ fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src
     /* Existing clusters: zeros over a gap past the old size, then the data. */
     if (size < offset && size < alloc)
         st = file_io(node, size, af_min_u64(offset, alloc), NULL, NULL);
-    if (st == FS_STATUS_SUCCESS && offset < alloc)
+    if (st == VFS_OK && offset < alloc)
         st = file_io(node, offset, af_min_u64(end, alloc), NULL, bytes);
-    if (st != FS_STATUS_SUCCESS) {
+    if (st != VFS_OK) {
         fat_alloc_unreserve(vol, need + extra);
         return st;
     }
     if (need > 0) {
         st = grow(node, have, need + extra, offset, end, bytes);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         node->preallocated |= extra > 0;
     }
@@ -576,20 +576,20 @@ fs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *src
     touch_write(node);
     node->data_written = blk_cache_order_mark(vol->cache);
     *done = (size_t)(end - offset);
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* Cut the chain to the clusters the size needs: the entry with the size first, then
  * (after an order point) the chain's new end, the tail freed once that is durable. */
-static fs_status shrink_chain(fat_node *node)
+static vfs_status shrink_chain(fat_node *node)
 {
     fat_volume *vol = node->vol;
     uint64_t cs = vol->geo.bytes_per_cluster;
     uint32_t keep = (uint32_t)((node->size + cs - 1) / cs);
     uint32_t have;
     node->preallocated = false;
-    fs_status st = fat_file_chain_length(node, &have);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_file_chain_length(node, &have);
+    if (st != VFS_OK)
         return st;
     if (keep >= have)
         return fat_node_write_dirent(node);
@@ -599,39 +599,39 @@ static fs_status shrink_chain(fat_node *node)
         node->chain_length = 0;
         fat_runs_reset(node);
         st = fat_node_write_dirent(node);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         return fat_chain_free_later(vol, old);
     }
     uint32_t last, count;
     st = fat_file_map(node, keep - 1u, 1, &last, &count);
-    if (st != FS_STATUS_SUCCESS)
-        return st == FS_STATUS_NO_FILE ? FS_STATUS_CORRUPT : st;
+    if (st != VFS_OK)
+        return st == VFS_NO_FILE ? VFS_CORRUPT : st;
     st = fat_node_write_dirent(node);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     blk_cache_order_point(vol->cache);
     uint32_t tail;
     st = fat_table_get(vol, last, &tail);
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_table_set(vol, last, fat_eoc_value(vol->geo.type));
     runs_truncate(node, keep);
     node->chain_length = keep;
     node->last_cluster = last;
-    if (st == FS_STATUS_SUCCESS && !fat_is_eoc(vol, tail))
+    if (st == VFS_OK && !fat_is_eoc(vol, tail))
         st = fat_chain_free_later(vol, tail);
     return st;
 }
 
-fs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
+vfs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
 {
     fat_volume *vol = node->vol;
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     if (node->attr & FAT_ATTR_READ_ONLY)
-        return FS_STATUS_ACCESS_DENIED;
+        return VFS_ACCESS_DENIED;
     if (length > FAT_MAX_FILE_SIZE)
-        return FS_STATUS_FILE_TOO_LARGE;
+        return VFS_FILE_TOO_LARGE;
     if (length > node->size) {
         size_t done;
         uint64_t old = node->size;
@@ -642,9 +642,9 @@ fs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
     return shrink_chain(node);
 }
 
-fs_status fat_file_trim_locked(fat_node *node)
+vfs_status fat_file_trim_locked(fat_node *node)
 {
     if (!node->preallocated || node->vol->read_only)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     return shrink_chain(node);
 }

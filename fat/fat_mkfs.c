@@ -172,21 +172,21 @@ static bool layout_type(const fat_mkfs_options *opt, uint32_t bps, uint32_t tota
     return false;
 }
 
-static fs_status plan_layout(const fat_mkfs_options *opt, uint32_t bps, uint32_t total, uint64_t volume_bytes,
+static vfs_status plan_layout(const fat_mkfs_options *opt, uint32_t bps, uint32_t total, uint64_t volume_bytes,
                              uint32_t fat_count, layout *out)
 {
     if (opt->fat_type != 0)
-        return layout_type(opt, bps, total, volume_bytes, fat_count, opt->fat_type, true, out) ? FS_STATUS_SUCCESS
-                                                                                              : FS_STATUS_NO_SPACE;
+        return layout_type(opt, bps, total, volume_bytes, fat_count, opt->fat_type, true, out) ? VFS_OK
+                                                                                              : VFS_NO_SPACE;
     /* Automatic, like mkfs.fat: FAT32 from 512 MiB; below, FAT12 if the default cluster
      * size gives few enough clusters, else FAT16 (then FAT32) with an adjusted size. */
     if (volume_bytes < 512 * MIB) {
         if (layout_type(opt, bps, total, volume_bytes, fat_count, 12, false, out) ||
             layout_type(opt, bps, total, volume_bytes, fat_count, 16, true, out))
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
     }
-    return layout_type(opt, bps, total, volume_bytes, fat_count, 32, true, out) ? FS_STATUS_SUCCESS
-                                                                                : FS_STATUS_NO_SPACE;
+    return layout_type(opt, bps, total, volume_bytes, fat_count, 32, true, out) ? VFS_OK
+                                                                                : VFS_NO_SPACE;
 }
 
 void fat_mkfs_boot_sector(const fat_mkfs_options *opt, const fat_geometry *g, uint8_t b[512])
@@ -236,40 +236,40 @@ void fat_mkfs_boot_sector(const fat_mkfs_options *opt, const fat_geometry *g, ui
     af_store_le16(b + FAT_BS_SIGNATURE, FAT_BS_SIGNATURE_VALUE);
 }
 
-fs_status fat_mkfs_plan(const fat_mkfs_options *opt, uint64_t device_bytes, fat_geometry *geo)
+vfs_status fat_mkfs_plan(const fat_mkfs_options *opt, uint64_t device_bytes, fat_geometry *geo)
 {
     uint32_t bps = opt->bytes_per_sector ? opt->bytes_per_sector : 512;
     if (!af_is_pow2(bps) || bps < 512 || bps > 4096)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     if (opt->fat_type != 0 && opt->fat_type != 12 && opt->fat_type != 16 && opt->fat_type != 32)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     if (opt->sectors_per_cluster != 0 &&
         (!af_is_pow2(opt->sectors_per_cluster) || (uint64_t)opt->sectors_per_cluster * bps > 65536u))
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     uint32_t fat_count = opt->fat_count ? opt->fat_count : 2;
     uint8_t media = opt->media ? opt->media : 0xF8;
     if (fat_count > 2 || (media != 0xF0 && media < 0xF8) || opt->reserved_sectors > 0xFFFFu)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     if (opt->volume_offset % bps != 0 || opt->volume_offset > device_bytes)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     uint64_t volume_bytes = opt->volume_bytes ? opt->volume_bytes : device_bytes - opt->volume_offset;
     if (volume_bytes > device_bytes - opt->volume_offset)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     uint8_t label[11];
     bool has_label;
     if (!make_label(opt->label, label, &has_label))
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     uint64_t total64 = volume_bytes / bps;
     if (total64 > 0xFFFFFFFFu)
         total64 = 0xFFFFFFFFu;
     if (total64 < 16)
-        return FS_STATUS_NO_SPACE;
+        return VFS_NO_SPACE;
     uint32_t total = (uint32_t)total64;
     volume_bytes = (uint64_t)total * bps;
 
     layout l;
-    fs_status st = plan_layout(opt, bps, total, volume_bytes, fat_count, &l);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = plan_layout(opt, bps, total, volume_bytes, fat_count, &l);
+    if (st != VFS_OK)
         return st;
 
     fat_geometry g;
@@ -294,23 +294,23 @@ fs_status fat_mkfs_plan(const fat_mkfs_options *opt, uint64_t device_bytes, fat_
     fat_mkfs_boot_sector(opt, &g, boot);
     fat_bpb_error why;
     /* The planned sector must pass our own validation: one source of truth for geometry. */
-    if (fat_bpb_parse(boot, sizeof boot, opt->volume_offset, device_bytes, geo, &why) != FS_STATUS_SUCCESS ||
+    if (fat_bpb_parse(boot, sizeof boot, opt->volume_offset, device_bytes, geo, &why) != VFS_OK ||
         geo->type != g.type)
-        return FS_STATUS_NO_SPACE;
-    return FS_STATUS_SUCCESS;
+        return VFS_NO_SPACE;
+    return VFS_OK;
 }
 
 /* ---- writing ------------------------------------------------------------------------------------- */
 
 static const uint8_t zero_block[BLK_TRANSFER_SIZE];
 
-static fs_status io_status(blk_status s)
+static vfs_status io_status(blk_status s)
 {
-    return s == BLK_OK ? FS_STATUS_SUCCESS : s == BLK_ERR_READ_ONLY ? FS_STATUS_READ_ONLY_FS : FS_STATUS_IO_ERROR;
+    return s == BLK_OK ? VFS_OK : s == BLK_ERR_READ_ONLY ? VFS_READ_ONLY_FS : VFS_IO_ERROR;
 }
 
 /* Blocks: zeroes [offset, offset + len); whole blocks are overwritten without reading. */
-static fs_status zero_range(blk_cache *cache, uint64_t offset, uint64_t len)
+static vfs_status zero_range(blk_cache *cache, uint64_t offset, uint64_t len)
 {
     while (len > 0) {
         uint64_t in_block = offset % BLK_TRANSFER_SIZE;
@@ -332,46 +332,37 @@ static fs_status zero_range(blk_cache *cache, uint64_t offset, uint64_t len)
         offset += chunk;
         len -= chunk;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-static fs_status write_sector(blk_cache *cache, const fat_geometry *g, uint32_t sector, const uint8_t *data,
+static vfs_status write_sector(blk_cache *cache, const fat_geometry *g, uint32_t sector, const uint8_t *data,
                               size_t len)
 {
     uint64_t at = g->volume_offset + (uint64_t)sector * g->bytes_per_sector;
     return io_status(blk_cache_write_bytes(cache, at, data, len));
 }
 
+/* The FAT's first entries: 0 holds the media byte under end-of-chain bits, 1 an
+ * end-of-chain (clean-shutdown bits set), and on FAT32 the root directory's one cluster
+ * ends its chain. */
 static void fat_head(const fat_geometry *g, uint8_t head[12], size_t *len)
 {
     af_memset(head, 0, 12);
-    switch (g->type) {
-    case FAT_TYPE_12:
-        /* entries 0 = 0xF00 | media, 1 = 0xFFF, packed in three bytes */
-        head[0] = g->media;
-        head[1] = 0xFF;
-        head[2] = 0xFF;
-        *len = 3;
-        break;
-    case FAT_TYPE_16:
-        af_store_le16(head, (uint16_t)(0xFF00u | g->media));
-        af_store_le16(head + 2, FAT16_EOC); /* includes the clean-shutdown bits */
-        *len = 4;
-        break;
-    default:
-        af_store_le32(head, 0x0FFFFF00u | g->media);
-        af_store_le32(head + 4, FAT32_EOC); /* includes the clean-shutdown bits */
-        af_store_le32(head + 8, FAT32_EOC); /* the root directory's single cluster */
-        *len = 12;
-        break;
+    uint32_t eoc = fat_eoc_value(g->type);
+    uint32_t entries = g->root_cluster ? g->root_cluster + 1u : FAT_FIRST_CLUSTER;
+    AF_ASSERT(fat_entry_table_bytes(g->type, entries) <= 12);
+    for (uint32_t c = 0; c < entries; c++) {
+        uint32_t v = c == 0 ? (eoc & ~0xFFu) | g->media : c == 1 || c == g->root_cluster ? eoc : FAT_ENTRY_FREE;
+        fat_entry_put(g->type, c, head + fat_entry_byte(g->type, c), v);
     }
+    *len = (size_t)fat_entry_table_bytes(g->type, entries);
 }
 
-fs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkfs_options *opt, fat_geometry *geo)
+vfs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkfs_options *opt, fat_geometry *geo)
 {
     fat_geometry g;
-    fs_status st = fat_mkfs_plan(opt, device_bytes, &g);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_mkfs_plan(opt, device_bytes, &g);
+    if (st != VFS_OK)
         return st;
     uint8_t label[11];
     bool has_label;
@@ -381,13 +372,13 @@ fs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkf
     uint64_t meta_end = g.type == FAT_TYPE_32 ? fat_cluster_offset(&g, g.root_cluster) + g.bytes_per_cluster
                                               : g.data_offset;
     st = zero_range(cache, g.volume_offset, meta_end - g.volume_offset);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
 
     uint8_t boot[512];
     fat_mkfs_boot_sector(opt, &g, boot);
     st = write_sector(cache, &g, 0, boot, sizeof boot);
-    if (st == FS_STATUS_SUCCESS && g.type == FAT_TYPE_32) {
+    if (st == VFS_OK && g.type == FAT_TYPE_32) {
         uint8_t info[512];
         af_memset(info, 0, sizeof info);
         af_store_le32(info + FAT_FSINFO_LEAD_SIG, FAT_FSINFO_LEAD_VALUE);
@@ -396,17 +387,17 @@ fs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkf
         af_store_le32(info + FAT_FSINFO_NEXT_FREE, g.root_cluster + 1);
         af_store_le32(info + FAT_FSINFO_TRAIL_SIG, FAT_FSINFO_TRAIL_VALUE);
         st = write_sector(cache, &g, g.fsinfo_sector, info, sizeof info);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = write_sector(cache, &g, g.backup_boot_sector, boot, sizeof boot);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = write_sector(cache, &g, g.backup_boot_sector + 1, info, sizeof info);
     }
     uint8_t head[12];
     size_t head_len;
     fat_head(&g, head, &head_len);
-    for (uint32_t i = 0; st == FS_STATUS_SUCCESS && i < g.fat_count; i++)
+    for (uint32_t i = 0; st == VFS_OK && i < g.fat_count; i++)
         st = io_status(blk_cache_write_bytes(cache, g.fat_offset + i * g.fat_bytes, head, head_len));
-    if (st == FS_STATUS_SUCCESS && has_label) {
+    if (st == VFS_OK && has_label) {
         uint8_t entry[FAT_DIRENT_SIZE];
         af_memset(entry, 0, sizeof entry);
         af_memcpy(entry + FAT_DIRENT_NAME, label, 11);
@@ -414,9 +405,9 @@ fs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkf
         uint64_t root = g.type == FAT_TYPE_32 ? fat_cluster_offset(&g, g.root_cluster) : g.root_dir_offset;
         st = io_status(blk_cache_write_bytes(cache, root, entry, sizeof entry));
     }
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = io_status(blk_cache_flush(cache));
-    if (st == FS_STATUS_SUCCESS && geo != NULL)
+    if (st == VFS_OK && geo != NULL)
         *geo = g;
     return st;
 }

@@ -15,7 +15,7 @@
 #include "base/base.h"
 #include "blk/blk.h"
 #include "fat/fat_bpb.h"
-#include "protocol/fs_protocol.h"
+#include "vfs/vfs.h"
 
 typedef struct fat_mkfs_options {
     uint64_t volume_offset;       /* byte offset of the volume on the device (4096-aligned) */
@@ -34,10 +34,10 @@ typedef struct fat_mkfs_options {
                                      valid short-name characters, stored upper case */
 } fat_mkfs_options;
 
-/* Computes the layout for a device of `device_bytes` bytes. FS_STATUS_INVALID_ARGUMENT for
- * a bad option, FS_STATUS_NO_SPACE when the size cannot hold the volume or the forced FAT
+/* Computes the layout for a device of `device_bytes` bytes. VFS_INVALID_ARGUMENT for
+ * a bad option, VFS_NO_SPACE when the size cannot hold the volume or the forced FAT
  * type with the given cluster size. */
-fs_status fat_mkfs_plan(const fat_mkfs_options *opt, uint64_t device_bytes, fat_geometry *geo);
+vfs_status fat_mkfs_plan(const fat_mkfs_options *opt, uint64_t device_bytes, fat_geometry *geo);
 
 /* The 512 meaningful bytes of the boot sector for a planned geometry (the caller pads the
  * sector with zeros up to bytes_per_sector; the signature is at 510 in any case). */
@@ -45,8 +45,8 @@ void fat_mkfs_boot_sector(const fat_mkfs_options *opt, const fat_geometry *geo, 
 
 /* Blocks: plans, then writes boot sector(s), FSInfo, FATs, root directory and label entry
  * through `cache`, and flushes. `device_bytes` is the device capacity. On success *geo (if
- * not NULL) holds the layout written. FS_STATUS_IO_ERROR if the device fails. */
-fs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkfs_options *opt,
+ * not NULL) holds the layout written. VFS_IO_ERROR if the device fails. */
+vfs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mkfs_options *opt,
                           fat_geometry *geo);
 
 #endif

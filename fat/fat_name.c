@@ -5,7 +5,7 @@
 
 /* ---- UTF-8 <-> UTF-16 ------------------------------------------------------------------- */
 
-fs_status fat_utf8_to_utf16(const char *utf8, size_t len, uint16_t *out, size_t cap, size_t *out_len)
+vfs_status fat_utf8_to_utf16(const char *utf8, size_t len, uint16_t *out, size_t cap, size_t *out_len)
 {
     const uint8_t *s = (const uint8_t *)utf8;
     size_t i = 0, n = 0;
@@ -13,7 +13,7 @@ fs_status fat_utf8_to_utf16(const char *utf8, size_t len, uint16_t *out, size_t 
         uint32_t b = s[i], cp, need;
         uint8_t lo = 0x80, hi = 0xBF;
         if (b == 0)
-            return FS_STATUS_INVALID_NAME;
+            return VFS_INVALID_NAME;
         if (b < 0x80) {
             cp = b;
             need = 0;
@@ -35,34 +35,34 @@ fs_status fat_utf8_to_utf16(const char *utf8, size_t len, uint16_t *out, size_t 
             if (b == 0xF4)
                 hi = 0x8F; /* above U+10FFFF */
         } else {
-            return FS_STATUS_INVALID_NAME;
+            return VFS_INVALID_NAME;
         }
         if (len - i - 1 < need)
-            return FS_STATUS_INVALID_NAME;
+            return VFS_INVALID_NAME;
         for (uint32_t k = 1; k <= need; k++) {
             uint8_t c = s[i + k];
             if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF))
-                return FS_STATUS_INVALID_NAME;
+                return VFS_INVALID_NAME;
             cp = (cp << 6) | (c & 0x3F);
         }
         i += need + 1;
         if (cp >= 0x10000) {
             if (cap - n < 2)
-                return FS_STATUS_NAME_TOO_LONG;
+                return VFS_NAME_TOO_LONG;
             cp -= 0x10000;
             out[n++] = (uint16_t)(0xD800 | (cp >> 10));
             out[n++] = (uint16_t)(0xDC00 | (cp & 0x3FF));
         } else {
             if (n >= cap)
-                return FS_STATUS_NAME_TOO_LONG;
+                return VFS_NAME_TOO_LONG;
             out[n++] = (uint16_t)cp;
         }
     }
     *out_len = n;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_utf16_to_utf8(const uint16_t *units, size_t len, char *out, size_t cap, size_t *out_len)
+vfs_status fat_utf16_to_utf8(const uint16_t *units, size_t len, char *out, size_t cap, size_t *out_len)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
@@ -95,12 +95,12 @@ fs_status fat_utf16_to_utf8(const uint16_t *units, size_t len, char *out, size_t
             k = 4;
         }
         if (cap - n < k)
-            return FS_STATUS_NAME_TOO_LONG;
+            return VFS_NAME_TOO_LONG;
         for (size_t j = 0; j < k; j++)
             out[n++] = (char)buf[j];
     }
     *out_len = n;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- validation --------------------------------------------------------------------------- */
@@ -117,7 +117,7 @@ static bool long_name_char_invalid(uint16_t u)
     }
 }
 
-fs_status fat_name_prepare(const char *utf8, size_t len, fat_name *out)
+vfs_status fat_name_prepare(const char *utf8, size_t len, fat_name *out)
 {
     /* Trailing dots and spaces are single bytes in UTF-8 and never continuation bytes, so
      * they can be stripped before decoding; the length limit applies to what remains. */
@@ -125,17 +125,17 @@ fs_status fat_name_prepare(const char *utf8, size_t len, fat_name *out)
     while (kept > 0 && (utf8[kept - 1] == '.' || utf8[kept - 1] == ' '))
         kept--;
     if (kept == 0)
-        return FS_STATUS_INVALID_NAME;
+        return VFS_INVALID_NAME;
     size_t n;
-    fs_status st = fat_utf8_to_utf16(utf8, kept, out->units, FAT_NAME_MAX_UNITS, &n);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_utf8_to_utf16(utf8, kept, out->units, FAT_NAME_MAX_UNITS, &n);
+    if (st != VFS_OK)
         return st;
     for (size_t i = 0; i < n; i++) {
         if (long_name_char_invalid(out->units[i]))
-            return FS_STATUS_INVALID_NAME;
+            return VFS_INVALID_NAME;
     }
     out->len = (uint16_t)n;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- case-insensitive comparison ------------------------------------------------------------ */
@@ -334,8 +334,8 @@ size_t fat_short_to_utf8(const uint8_t short_name[FAT_SHORT_NAME_LEN], uint8_t c
     uint16_t units[FAT_SHORT_DISPLAY_MAX];
     size_t n = fat_short_to_utf16(short_name, case_bits, units), len = 0;
     /* cp437 maps into the BMP without surrogates: 3 bytes per unit always suffice */
-    fs_status st = fat_utf16_to_utf8(units, n, out, FAT_SHORT_DISPLAY_UTF8, &len);
-    AF_ASSERT(st == FS_STATUS_SUCCESS);
+    vfs_status st = fat_utf16_to_utf8(units, n, out, FAT_SHORT_DISPLAY_UTF8, &len);
+    AF_ASSERT(st == VFS_OK);
     return len;
 }
 

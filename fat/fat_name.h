@@ -19,7 +19,7 @@
 
 #include "base/base.h"
 #include "fat/fat_layout.h"
-#include "protocol/fs_protocol.h"
+#include "vfs/vfs.h"
 
 #define FAT_NAME_MAX_UNITS 255u            /* UTF-16 units in a long name */
 #define FAT_NAME_MAX_UTF8 (FAT_NAME_MAX_UNITS * 3u) /* worst case UTF-8 bytes of such a name */
@@ -36,14 +36,14 @@ typedef struct fat_name {
 
 /* Decodes `len` bytes of UTF-8 into UTF-16 (surrogate pairs above U+FFFF). Rejects
  * overlong forms, encoded surrogates, values above U+10FFFF, truncated sequences and NUL
- * with FS_STATUS_INVALID_NAME; FS_STATUS_NAME_TOO_LONG if more than `cap` units result.
+ * with VFS_INVALID_NAME; VFS_NAME_TOO_LONG if more than `cap` units result.
  * On success *out_len is the number of units written. */
-fs_status fat_utf8_to_utf16(const char *utf8, size_t len, uint16_t *out, size_t cap, size_t *out_len);
+vfs_status fat_utf8_to_utf16(const char *utf8, size_t len, uint16_t *out, size_t cap, size_t *out_len);
 
 /* Encodes UTF-16 units as UTF-8. An unpaired surrogate (possible on a foreign disk) becomes
- * U+FFFD. FS_STATUS_NAME_TOO_LONG if more than `cap` bytes are needed (nothing useful is
+ * U+FFFD. VFS_NAME_TOO_LONG if more than `cap` bytes are needed (nothing useful is
  * in `out` then). No NUL terminator is written. */
-fs_status fat_utf16_to_utf8(const uint16_t *units, size_t len, char *out, size_t cap, size_t *out_len);
+vfs_status fat_utf16_to_utf8(const uint16_t *units, size_t len, char *out, size_t cap, size_t *out_len);
 
 /* ---- validation ------------------------------------------------------------------------------ */
 
@@ -51,8 +51,8 @@ fs_status fat_utf16_to_utf8(const uint16_t *units, size_t len, char *out, size_t
  * decodes it, strips trailing dots and spaces (as Windows does), and rejects (INVALID_NAME)
  * the empty name, "." and "..", names of only dots and spaces, control characters
  * (< 0x20) and any of " * / : < > ? \ |. More than 255 units after stripping gives
- * FS_STATUS_NAME_TOO_LONG. The path layer handles "." and ".." components before this. */
-fs_status fat_name_prepare(const char *utf8, size_t len, fat_name *out);
+ * VFS_NAME_TOO_LONG. The path layer handles "." and ".." components before this. */
+vfs_status fat_name_prepare(const char *utf8, size_t len, fat_name *out);
 
 /* ---- case-insensitive comparison ---------------------------------------------------------- */
 

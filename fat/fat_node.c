@@ -13,7 +13,7 @@ static uint32_t key_hash(const fat_volume *vol, uint32_t parent_cluster, uint32_
     return (h ^ (h >> 15)) & vol->node_hash_mask;
 }
 
-fs_status fat_node_table_init(fat_volume *vol)
+vfs_status fat_node_table_init(fat_volume *vol)
 {
     const fat_config *cfg = &vol->cfg;
     uint32_t buckets = 1;
@@ -37,7 +37,7 @@ fs_status fat_node_table_init(fat_volume *vol)
         n->hash_next = vol->node_free;
         vol->node_free = i;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 fat_node *fat_node_find(fat_volume *vol, uint32_t parent_cluster, uint32_t slot)
@@ -125,12 +125,20 @@ static fat_node *node_alloc(fat_volume *vol)
     return n;
 }
 
+/* The high half of the cluster field is FAT32's; FAT12/16 keep other things there (OS/2
+ * extended attributes), so it is neither read nor set on them. */
 uint32_t fat_raw_cluster(const fat_volume *vol, const uint8_t raw[32])
 {
     uint32_t c = af_load_le16(raw + FAT_DIRENT_CLUSTER_LO);
     if (vol->geo.type == FAT_TYPE_32)
         c |= (uint32_t)af_load_le16(raw + FAT_DIRENT_CLUSTER_HI) << 16;
     return c;
+}
+
+void fat_raw_set_cluster(const fat_volume *vol, uint8_t raw[32], uint32_t c)
+{
+    af_store_le16(raw + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
+    af_store_le16(raw + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
 }
 
 uint32_t fat_dir_cluster_key(const fat_node *dir)
@@ -170,7 +178,7 @@ static void node_load_raw(fat_node *n, const uint8_t raw[32])
     }
 }
 
-fs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_node **out)
+vfs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_node **out)
 {
     uint32_t key = fat_dir_cluster_key(dir);
     fat_node *n = fat_node_find(vol, key, d->slot);
@@ -180,26 +188,26 @@ fs_status fat_node_get(fat_volume *vol, fat_node *dir, const fat_dirent *d, fat_
         uint8_t raw[32];
         blk_status s = blk_cache_read_bytes(vol->cache, d->offset, raw, sizeof(raw));
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         n = fat_node_find(vol, key, d->slot);
         if (!n) {
             if (raw[0] == FAT_DIRENT_DELETED || raw[0] == FAT_DIRENT_END)
-                return FS_STATUS_NO_FILE;
+                return VFS_NO_FILE;
             n = node_alloc(vol);
             if (!n)
-                return FS_STATUS_TOO_MANY_OPEN_FILES;
+                return VFS_TOO_MANY_OPEN_FILES;
             node_load_raw(n, raw);
             fat_node_rehash(n, key, d->slot, d->lfn_count, d->offset);
             if (n->is_dir && !fat_cluster_valid(vol, n->first_cluster)) {
                 node_release_slot(n);
-                return FS_STATUS_CORRUPT;
+                return VFS_CORRUPT;
             }
         }
     }
     n->refs++;
     n->lru = ++vol->lru_clock;
     *out = n;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 void fat_node_ref(fat_node *node)
@@ -209,21 +217,21 @@ void fat_node_ref(fat_node *node)
 
 /* ordered: the caller has put everything the entry's size and cluster depend on before an
  * order point already (else one is made here when they change). */
-static fs_status write_dirent(fat_node *node, bool ordered);
+static vfs_status write_dirent(fat_node *node, bool ordered);
 
-fs_status fat_node_write_dirent(fat_node *node)
+vfs_status fat_node_write_dirent(fat_node *node)
 {
     return write_dirent(node, false);
 }
 
-static fs_status write_dirent(fat_node *node, bool ordered)
+static vfs_status write_dirent(fat_node *node, bool ordered)
 {
     fat_volume *vol = node->vol;
     if (node->is_root || node->unlinked)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     if (vol->read_only) {
         node->dirent_dirty = false;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     blk_buf *buf;
     blk_status s = blk_cache_get(vol->cache, node->dirent_offset / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
@@ -239,7 +247,7 @@ static fs_status write_dirent(fat_node *node, bool ordered)
     if (s != BLK_OK) {
         if (buf)
             blk_cache_release(vol->cache, buf);
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     }
     uint8_t *e = blk_buf_data(buf) + node->dirent_offset % BLK_TRANSFER_SIZE;
     e[FAT_DIRENT_ATTR] = node->attr;
@@ -247,29 +255,27 @@ static fs_status write_dirent(fat_node *node, bool ordered)
     af_store_le16(e + FAT_DIRENT_CREATE_TIME, node->create_time);
     af_store_le16(e + FAT_DIRENT_CREATE_DATE, node->create_date);
     af_store_le16(e + FAT_DIRENT_ACCESS_DATE, node->access_date);
-    af_store_le16(e + FAT_DIRENT_CLUSTER_HI,
-                  vol->geo.type == FAT_TYPE_32 ? (uint16_t)(node->first_cluster >> 16) : 0);
+    fat_raw_set_cluster(vol, e, node->first_cluster);
     af_store_le16(e + FAT_DIRENT_WRITE_TIME, node->write_time);
     af_store_le16(e + FAT_DIRENT_WRITE_DATE, node->write_date);
-    af_store_le16(e + FAT_DIRENT_CLUSTER_LO, (uint16_t)node->first_cluster);
     af_store_le32(e + FAT_DIRENT_SIZE_BYTES, node->is_dir ? 0 : node->size);
     blk_cache_mark_dirty(vol->cache, buf);
     blk_cache_release(vol->cache, buf);
     node->dirent_dirty = false;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-static fs_status commit_later(fat_node *node);
+static vfs_status commit_later(fat_node *node);
 
-fs_status fat_node_put(fat_node *node)
+vfs_status fat_node_put(fat_node *node)
 {
     fat_volume *vol = node->vol;
     AF_ASSERT(node->in_use && node->refs > 0);
     if (node->refs > 1 || node->is_root) {
         node->refs--;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
-    fs_status st = FS_STATUS_SUCCESS;
+    vfs_status st = VFS_OK;
     if (!node->is_dir || node->unlinked) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
         if (node->unlinked) {
@@ -300,14 +306,14 @@ fs_status fat_node_put(fat_node *node)
  * blocks at write-back. A power cut before the commit finds those files as they were
  * before these writes, their new clusters lost: as for any write not yet synced. */
 #define FAT_COMMIT_BATCH 32u
-static fs_status commit_later(fat_node *node)
+static vfs_status commit_later(fat_node *node)
 {
     fat_volume *vol = node->vol;
     node->commit_pending = true;
     node->commit_next = vol->commit_head;
     vol->commit_head = node->index;
     vol->commit_count++;
-    return vol->commit_count >= FAT_COMMIT_BATCH ? fat_node_commit(vol) : FS_STATUS_SUCCESS;
+    return vol->commit_count >= FAT_COMMIT_BATCH ? fat_node_commit(vol) : VFS_OK;
 }
 
 void fat_node_uncommit(fat_node *node)
@@ -324,7 +330,7 @@ void fat_node_uncommit(fat_node *node)
     node->refs--; /* the list's: the caller holds one of its own */
 }
 
-fs_status fat_node_commit(fat_volume *vol)
+vfs_status fat_node_commit(fat_volume *vol)
 {
     /* Take the list as it is: files closed meanwhile wait for the next commit, their data
      * perhaps written after this order point. */
@@ -332,26 +338,26 @@ fs_status fat_node_commit(fat_volume *vol)
     vol->commit_head = FAT_NONE;
     vol->commit_count = 0;
     if (i == FAT_NONE)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     /* Off the list at once (fat_node_uncommit looks there only); the refs stay ours. */
     for (uint32_t k = i; k != FAT_NONE; k = vol->nodes[k].commit_next)
         vol->nodes[k].commit_pending = false;
     blk_cache_order_point(vol->cache);
-    fs_status result = FS_STATUS_SUCCESS;
+    vfs_status result = VFS_OK;
     while (i != FAT_NONE) {
         fat_node *n = &vol->nodes[i];
         i = n->commit_next;
         fp_rwlock_write_lock(vol->pool, &n->lock);
-        fs_status st = FS_STATUS_SUCCESS;
+        vfs_status st = VFS_OK;
         if (n->dirent_dirty) {
             /* Written to since the order point: that write's chain goes first. */
             blk_cache_order_after(vol->cache, n->data_written);
             st = write_dirent(n, true);
         }
         fp_rwlock_write_unlock(vol->pool, &n->lock);
-        fs_status st2 = fat_node_put(n);
-        if (result == FS_STATUS_SUCCESS)
-            result = st != FS_STATUS_SUCCESS ? st : st2;
+        vfs_status st2 = fat_node_put(n);
+        if (result == VFS_OK)
+            result = st != VFS_OK ? st : st2;
     }
     return result;
 }
@@ -362,7 +368,7 @@ fat_datetime fat_now(fat_volume *vol)
     return fat_time_from_unix(t, 0);
 }
 
-static void fill_common(fat_volume *vol, fs_stat *out, bool dir, uint8_t attr, uint32_t size,
+static void fill_common(fat_volume *vol, vfs_stat *out, bool dir, uint8_t attr, uint32_t size,
                         uint32_t first_cluster)
 {
     af_memset(out, 0, sizeof(*out));
@@ -372,7 +378,7 @@ static void fill_common(fat_volume *vol, fs_stat *out, bool dir, uint8_t attr, u
         perm &= 0666u;
     if (attr & FAT_ATTR_READ_ONLY)
         perm &= ~0222u;
-    out->mode = (dir ? FS_MODE_DIRECTORY : FS_MODE_REGULAR) | perm;
+    out->mode = (dir ? VFS_MODE_DIRECTORY : VFS_MODE_REGULAR) | perm;
     out->nlink = dir ? 2 : 1;
     out->size = size;
     out->blksize = vol->geo.bytes_per_cluster;
@@ -381,10 +387,9 @@ static void fill_common(fat_volume *vol, fs_stat *out, bool dir, uint8_t attr, u
     if (first_cluster == 0 && !dir)
         alloc = 0;
     out->blocks = alloc / 512u;
-    out->used = alloc;
 }
 
-void fat_node_fill_stat(const fat_node *node, fs_stat *out)
+void fat_node_fill_stat(const fat_node *node, vfs_stat *out)
 {
     fat_volume *vol = node->vol;
     fill_common(vol, out, node->is_dir, node->attr, node->size, node->first_cluster);
@@ -396,7 +401,7 @@ void fat_node_fill_stat(const fat_node *node, fs_stat *out)
     out->atime = (uint64_t)fat_time_to_unix(node->access_date, 0, 0, NULL);
 }
 
-void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, fs_stat *out)
+void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, vfs_stat *out)
 {
     bool dir = (raw[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY) != 0;
     fill_common(vol, out, dir, raw[FAT_DIRENT_ATTR], dir ? 0 : af_load_le32(raw + FAT_DIRENT_SIZE_BYTES),

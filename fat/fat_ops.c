@@ -13,12 +13,6 @@ static void fill_times(fat_volume *vol, uint8_t raw[32])
     af_store_le16(raw + FAT_DIRENT_WRITE_DATE, now.date);
 }
 
-static void raw_set_cluster(fat_volume *vol, uint8_t raw[32], uint32_t c)
-{
-    af_store_le16(raw + FAT_DIRENT_CLUSTER_HI, vol->geo.type == FAT_TYPE_32 ? (uint16_t)(c >> 16) : 0);
-    af_store_le16(raw + FAT_DIRENT_CLUSTER_LO, (uint16_t)c);
-}
-
 /* The entry a node would have on disk (name bytes left for fat_dir_insert). */
 static void raw_from_node(const fat_node *n, uint8_t raw[32])
 {
@@ -30,26 +24,26 @@ static void raw_from_node(const fat_node *n, uint8_t raw[32])
     af_store_le16(raw + FAT_DIRENT_ACCESS_DATE, n->access_date);
     af_store_le16(raw + FAT_DIRENT_WRITE_TIME, n->write_time);
     af_store_le16(raw + FAT_DIRENT_WRITE_DATE, n->write_date);
-    raw_set_cluster(n->vol, raw, n->first_cluster);
+    fat_raw_set_cluster(n->vol, raw, n->first_cluster);
     af_store_le32(raw + FAT_DIRENT_SIZE_BYTES, n->is_dir ? 0 : n->size);
 }
 
 /* Resolve the parent and prepare the last component's name. */
 /* Reference path's parent directory and prepare its last name. The root has no parent:
  * it gives `root_status`, which is what each operation says of the root. */
-static fs_status parent_and_name(fat_volume *vol, const char *path, size_t len, fs_status root_status,
+static vfs_status parent_and_name(fat_volume *vol, const char *path, size_t len, vfs_status root_status,
                                  fat_node **parent, fat_name *name)
 {
     const char *c;
     size_t n;
-    fs_status st = fat_path_parent(vol, path, len, parent, &c, &n);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_path_parent(vol, path, len, parent, &c, &n);
+    if (st != VFS_OK)
         return st;
     if (n == 0)
         st = root_status;
     else
-        st = n > FS_MAX_NAME_LENGTH ? FS_STATUS_NAME_TOO_LONG : fat_name_prepare(c, n, name);
-    if (st != FS_STATUS_SUCCESS)
+        st = n > VFS_NAME_MAX ? VFS_NAME_TOO_LONG : fat_name_prepare(c, n, name);
+    if (st != VFS_OK)
         fat_node_put(*parent);
     return st;
 }
@@ -86,29 +80,29 @@ static void unlock_dirs(fat_volume *vol, fat_node **dirs, uint32_t m)
 
 /* ---- stat, open, close ------------------------------------------------------------------ */
 
-fs_status fat_stat(fat_volume *vol, const char *path, size_t len, fs_stat *out)
+vfs_status fat_stat(fat_volume *vol, const char *path, size_t len, vfs_stat *out)
 {
     fat_node *node;
-    fs_status st = fat_path_node(vol, path, len, &node);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_path_node(vol, path, len, &node);
+    if (st != VFS_OK)
         return st;
     fat_node_fill_stat(node, out);
     return fat_node_put(node);
 }
 
-fs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags, fat_node **out)
+vfs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags, fat_node **out)
 {
-    uint64_t access = flags & FS_OPEN_FLAGS_ACCESS_MASK;
-    if (access == FS_OPEN_FLAGS_ACCESS_MASK)
-        return FS_STATUS_INVALID_ARGUMENT;
-    bool writing = access != FS_OPEN_FLAGS_READ_ONLY || (flags & FS_OPEN_FLAGS_TRUNCATE);
-    bool create = (flags & FS_OPEN_FLAGS_CREATE) != 0;
+    uint64_t access = flags & VFS_OPEN_ACCESS_MASK;
+    if (access == VFS_OPEN_ACCESS_MASK)
+        return VFS_INVALID_ARGUMENT;
+    bool writing = access != VFS_OPEN_READ_ONLY || (flags & VFS_OPEN_TRUNCATE);
+    bool create = (flags & VFS_OPEN_CREATE) != 0;
     if (writing && vol->mounted && vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    fs_status st = parent_and_name(vol, path, len, FS_STATUS_IS_DIRECTORY, &dir, &name);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = parent_and_name(vol, path, len, VFS_IS_DIRECTORY, &dir, &name);
+    if (st != VFS_OK)
         return st;
     if (create)
         fp_rwlock_write_lock(vol->pool, &dir->lock);
@@ -116,21 +110,21 @@ fs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags
         fp_rwlock_read_lock(vol->pool, &dir->lock);
     fat_dirent d;
     fat_node *node = NULL;
-    st = dir->unlinked ? FS_STATUS_NO_FILE : fat_dir_lookup(dir, &name, &d);
-    if (st == FS_STATUS_SUCCESS) {
-        if (create && (flags & FS_OPEN_FLAGS_EXCLUSIVE))
-            st = FS_STATUS_ALREADY_EXISTS;
+    st = dir->unlinked ? VFS_NO_FILE : fat_dir_lookup(dir, &name, &d);
+    if (st == VFS_OK) {
+        if (create && (flags & VFS_OPEN_EXCLUSIVE))
+            st = VFS_ALREADY_EXISTS;
         else
             st = fat_node_get(vol, dir, &d, &node);
-    } else if (st == FS_STATUS_NO_FILE && create && !dir->unlinked) {
+    } else if (st == VFS_NO_FILE && create && !dir->unlinked) {
         if (vol->read_only) {
-            st = FS_STATUS_READ_ONLY_FS;
+            st = VFS_READ_ONLY_FS;
         } else {
             uint8_t raw[32] = { 0 };
             raw[FAT_DIRENT_ATTR] = FAT_ATTR_ARCHIVE;
             fill_times(vol, raw);
             st = fat_dir_insert(dir, &name, raw, &d);
-            if (st == FS_STATUS_SUCCESS)
+            if (st == VFS_OK)
                 st = fat_node_get(vol, dir, &d, &node);
         }
     }
@@ -139,45 +133,45 @@ fs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags
     else
         fp_rwlock_read_unlock(vol->pool, &dir->lock);
     fat_node_put(dir);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     if (node->is_dir) {
         fat_node_put(node);
-        return FS_STATUS_IS_DIRECTORY;
+        return VFS_IS_DIRECTORY;
     }
     if (writing && (node->attr & FAT_ATTR_READ_ONLY)) {
         fat_node_put(node);
-        return FS_STATUS_ACCESS_DENIED;
+        return VFS_ACCESS_DENIED;
     }
-    if (flags & FS_OPEN_FLAGS_TRUNCATE) {
+    if (flags & VFS_OPEN_TRUNCATE) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
-        st = node->size > 0 ? fat_file_truncate_locked(node, 0) : FS_STATUS_SUCCESS;
+        st = node->size > 0 ? fat_file_truncate_locked(node, 0) : VFS_OK;
         fp_rwlock_write_unlock(vol->pool, &node->lock);
-        if (st != FS_STATUS_SUCCESS) {
+        if (st != VFS_OK) {
             fat_node_put(node);
             return st;
         }
     }
     *out = node;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_close(fat_node *node)
+vfs_status fat_close(fat_node *node)
 {
     return fat_node_put(node);
 }
 
 /* ---- file data --------------------------------------------------------------------------- */
 
-fs_status fat_read(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done)
+vfs_status fat_read(fat_node *node, uint64_t offset, void *dst, size_t len, size_t *done)
 {
     *done = 0;
     if (node->is_dir)
-        return FS_STATUS_IS_DIRECTORY;
+        return VFS_IS_DIRECTORY;
     /* Readers share the node: the run cache they all update is only a cache (every
      * mapping is answered from a local copy), and writers hold the write side. */
     fp_rwlock_read_lock(node->vol->pool, &node->lock);
-    fs_status st = fat_file_read_locked(node, offset, dst, len, done);
+    vfs_status st = fat_file_read_locked(node, offset, dst, len, done);
     fp_rwlock_read_unlock(node->vol->pool, &node->lock);
     return st;
 }
@@ -186,57 +180,57 @@ fs_status fat_read(fat_node *node, uint64_t offset, void *dst, size_t len, size_
  * let go, so writes to one file overlap on the device (readers and writers of the same
  * blocks wait for them in the block layer). If it fails, the bytes it covered are
  * undefined, as after any failed write, and the write reports the error. */
-static fs_status write_wait(fat_volume *vol, blk_write_batch *batch, fs_status st, size_t *done)
+static vfs_status write_wait(fat_volume *vol, blk_write_batch *batch, vfs_status st, size_t *done)
 {
     blk_status b = blk_write_batch_wait(vol->cache, batch);
-    if (st == FS_STATUS_SUCCESS && b != BLK_OK) {
+    if (st == VFS_OK && b != BLK_OK) {
         *done = 0;
-        return fat_status_from_blk(b);
+        return vfs_status_from_blk(b);
     }
     return st;
 }
 
-fs_status fat_write(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done)
+vfs_status fat_write(fat_node *node, uint64_t offset, const void *src, size_t len, size_t *done)
 {
     *done = 0;
     if (node->is_dir)
-        return FS_STATUS_IS_DIRECTORY;
+        return VFS_IS_DIRECTORY;
     if (!src && len > 0)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     fp_rwlock_write_lock(node->vol->pool, &node->lock);
     blk_write_batch batch;
     blk_write_batch_init(&batch);
     node->write_batch = &batch;
-    fs_status st = fat_file_write_locked(node, offset, src, len, done);
+    vfs_status st = fat_file_write_locked(node, offset, src, len, done);
     node->write_batch = NULL;
     fp_rwlock_write_unlock(node->vol->pool, &node->lock);
     return write_wait(node->vol, &batch, st, done);
 }
 
-fs_status fat_append(fat_node *node, const void *src, size_t len, size_t *done, uint64_t *offset)
+vfs_status fat_append(fat_node *node, const void *src, size_t len, size_t *done, uint64_t *offset)
 {
     *done = 0;
     if (node->is_dir)
-        return FS_STATUS_IS_DIRECTORY;
+        return VFS_IS_DIRECTORY;
     if (!src && len > 0)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     fp_rwlock_write_lock(node->vol->pool, &node->lock);
     blk_write_batch batch;
     blk_write_batch_init(&batch);
     node->write_batch = &batch;
     *offset = node->size;
-    fs_status st = fat_file_write_locked(node, node->size, src, len, done);
+    vfs_status st = fat_file_write_locked(node, node->size, src, len, done);
     node->write_batch = NULL;
     fp_rwlock_write_unlock(node->vol->pool, &node->lock);
     return write_wait(node->vol, &batch, st, done);
 }
 
-fs_status fat_truncate(fat_node *node, uint64_t length)
+vfs_status fat_truncate(fat_node *node, uint64_t length)
 {
     if (node->is_dir)
-        return FS_STATUS_IS_DIRECTORY;
+        return VFS_IS_DIRECTORY;
     fp_rwlock_write_lock(node->vol->pool, &node->lock);
-    fs_status st = fat_file_truncate_locked(node, length);
+    vfs_status st = fat_file_truncate_locked(node, length);
     fp_rwlock_write_unlock(node->vol->pool, &node->lock);
     return st;
 }
@@ -246,10 +240,10 @@ uint64_t fat_size(fat_node *node)
     return node->size;
 }
 
-fs_status fat_fsync(fat_node *node)
+vfs_status fat_fsync(fat_node *node)
 {
     fat_volume *vol = node->vol;
-    fs_status st = FS_STATUS_SUCCESS;
+    vfs_status st = VFS_OK;
     if (!node->is_dir) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
         if (node->dirent_dirty) {
@@ -258,40 +252,40 @@ fs_status fat_fsync(fat_node *node)
         }
         fp_rwlock_write_unlock(vol->pool, &node->lock);
     }
-    if (st == FS_STATUS_SUCCESS && !vol->read_only)
-        st = fat_status_from_blk(blk_cache_flush(vol->cache));
+    if (st == VFS_OK && !vol->read_only)
+        st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     return st;
 }
 
-fs_status fat_fstat(fat_node *node, fs_stat *out)
+vfs_status fat_fstat(fat_node *node, vfs_stat *out)
 {
     fat_node_fill_stat(node, out);
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- namespace ------------------------------------------------------------------------------ */
 
-fs_status fat_unlink(fat_volume *vol, const char *path, size_t len)
+vfs_status fat_unlink(fat_volume *vol, const char *path, size_t len)
 {
     if (vol->mounted && vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    fs_status st = parent_and_name(vol, path, len, FS_STATUS_IS_DIRECTORY, &dir, &name);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = parent_and_name(vol, path, len, VFS_IS_DIRECTORY, &dir, &name);
+    if (st != VFS_OK)
         return st;
     dir_write_lock(vol, dir);
     fat_dirent d;
     fat_node *node = NULL;
-    st = dir->unlinked ? FS_STATUS_NO_FILE : fat_dir_lookup(dir, &name, &d);
-    if (st == FS_STATUS_SUCCESS && (d.raw[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY))
-        st = FS_STATUS_IS_DIRECTORY;
-    if (st == FS_STATUS_SUCCESS)
+    st = dir->unlinked ? VFS_NO_FILE : fat_dir_lookup(dir, &name, &d);
+    if (st == VFS_OK && (d.raw[FAT_DIRENT_ATTR] & FAT_ATTR_DIRECTORY))
+        st = VFS_IS_DIRECTORY;
+    if (st == VFS_OK)
         st = fat_node_get(vol, dir, &d, &node);
-    if (st == FS_STATUS_SUCCESS) {
+    if (st == VFS_OK) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
         st = fat_dir_remove(dir, node->slot, node->lfn_count);
-        if (st == FS_STATUS_SUCCESS) {
+        if (st == VFS_OK) {
             node->unlinked = true;
             fat_node_unhash(node);
             fat_node_uncommit(node);
@@ -299,45 +293,45 @@ fs_status fat_unlink(fat_volume *vol, const char *path, size_t len)
         fp_rwlock_write_unlock(vol->pool, &node->lock);
     }
     dir_write_unlock(vol, dir);
-    fs_status st2 = node ? fat_node_put(node) : FS_STATUS_SUCCESS;
+    vfs_status st2 = node ? fat_node_put(node) : VFS_OK;
     fat_node_put(dir);
-    return st != FS_STATUS_SUCCESS ? st : st2;
+    return st != VFS_OK ? st : st2;
 }
 
-fs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
+vfs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
 {
     if (vol->mounted && vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    fs_status st = parent_and_name(vol, path, len, FS_STATUS_ALREADY_EXISTS, &dir, &name);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = parent_and_name(vol, path, len, VFS_ALREADY_EXISTS, &dir, &name);
+    if (st != VFS_OK)
         return st;
     dir_write_lock(vol, dir);
     fat_dirent d;
-    st = dir->unlinked ? FS_STATUS_NO_FILE : fat_dir_lookup(dir, &name, &d);
-    if (st == FS_STATUS_SUCCESS)
-        st = FS_STATUS_ALREADY_EXISTS;
-    else if (st == FS_STATUS_NO_FILE && !dir->unlinked)
+    st = dir->unlinked ? VFS_NO_FILE : fat_dir_lookup(dir, &name, &d);
+    if (st == VFS_OK)
+        st = VFS_ALREADY_EXISTS;
+    else if (st == VFS_NO_FILE && !dir->unlinked)
         st = fat_alloc_reserve_wait(vol, 1);
-    if (st == FS_STATUS_SUCCESS) {
+    if (st == VFS_OK) {
         uint32_t n;
         uint32_t c = fat_alloc_claim_run(vol, vol->next_free, 1, &n);
         uint8_t raw[32] = { 0 };
         raw[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
         fill_times(vol, raw);
-        raw_set_cluster(vol, raw, c);
+        fat_raw_set_cluster(vol, raw, c);
         /* The new directory's cluster and FAT entry first, then the entry naming it. */
         st = fat_table_set(vol, c, fat_eoc_value(vol->geo.type));
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = fat_io_write_zeros(vol, fat_cluster_offset(&vol->geo, c), vol->geo.bytes_per_cluster);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = fat_dir_write_dots(vol, c, dir->is_root ? 0 : dir->first_cluster, raw);
-        if (st == FS_STATUS_SUCCESS) {
+        if (st == VFS_OK) {
             blk_cache_order_point(vol->cache);
             st = fat_dir_insert(dir, &name, raw, &d);
         }
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             fat_chain_free(vol, c);
     }
     dir_write_unlock(vol, dir);
@@ -346,12 +340,12 @@ fs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
 }
 
 /* Look up `name` in dir (read lock) and reference its node. */
-static fs_status lookup_node(fat_volume *vol, fat_node *dir, const fat_name *name, fat_node **out)
+static vfs_status lookup_node(fat_volume *vol, fat_node *dir, const fat_name *name, fat_node **out)
 {
     fp_rwlock_read_lock(vol->pool, &dir->lock);
     fat_dirent d;
-    fs_status st = dir->unlinked ? FS_STATUS_NO_FILE : fat_dir_lookup(dir, name, &d);
-    if (st == FS_STATUS_SUCCESS)
+    vfs_status st = dir->unlinked ? VFS_NO_FILE : fat_dir_lookup(dir, name, &d);
+    if (st == VFS_OK)
         st = fat_node_get(vol, dir, &d, out);
     fp_rwlock_read_unlock(vol->pool, &dir->lock);
     return st;
@@ -363,99 +357,99 @@ static bool still_in(const fat_node *node, const fat_node *dir)
     return !dir->unlinked && !node->unlinked && node->hashed && node->parent_cluster == fat_dir_cluster_key(dir);
 }
 
-fs_status fat_rmdir(fat_volume *vol, const char *path, size_t len)
+vfs_status fat_rmdir(fat_volume *vol, const char *path, size_t len)
 {
     if (vol->mounted && vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    fs_status st = parent_and_name(vol, path, len, FS_STATUS_BUSY, &dir, &name);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = parent_and_name(vol, path, len, VFS_BUSY, &dir, &name);
+    if (st != VFS_OK)
         return st;
     fat_node *child = NULL;
     st = lookup_node(vol, dir, &name, &child);
-    if (st == FS_STATUS_SUCCESS && !child->is_dir)
-        st = FS_STATUS_NOT_DIRECTORY;
-    if (st == FS_STATUS_SUCCESS) {
+    if (st == VFS_OK && !child->is_dir)
+        st = VFS_NOT_DIRECTORY;
+    if (st == VFS_OK) {
         fat_node *locks[2] = { dir, child };
         uint32_t m = lock_dirs_sorted(vol, locks, 2);
         bool empty = false;
-        st = still_in(child, dir) ? fat_dir_is_empty(child, &empty) : FS_STATUS_NO_FILE;
-        if (st == FS_STATUS_SUCCESS && !empty)
-            st = FS_STATUS_NOT_EMPTY;
-        if (st == FS_STATUS_SUCCESS)
+        st = still_in(child, dir) ? fat_dir_is_empty(child, &empty) : VFS_NO_FILE;
+        if (st == VFS_OK && !empty)
+            st = VFS_NOT_EMPTY;
+        if (st == VFS_OK)
             st = fat_dir_remove(dir, child->slot, child->lfn_count);
-        if (st == FS_STATUS_SUCCESS) {
+        if (st == VFS_OK) {
             child->unlinked = true; /* its cluster goes at the last reference */
             fat_node_unhash(child);
             fat_dir_index_drop(child);
         }
         unlock_dirs(vol, locks, m);
     }
-    fs_status st2 = child ? fat_node_put(child) : FS_STATUS_SUCCESS;
+    vfs_status st2 = child ? fat_node_put(child) : VFS_OK;
     fat_node_put(dir);
-    return st != FS_STATUS_SUCCESS ? st : st2;
+    return st != VFS_OK ? st : st2;
 }
 
 /* Does directory `dir` lie inside the directory whose first cluster is `ancestor`? Walks
  * ".." entries up to the root (rename_lock held, so no ".." changes meanwhile). */
-static fs_status is_inside(fat_volume *vol, const fat_node *dir, uint32_t ancestor, bool *inside)
+static vfs_status is_inside(fat_volume *vol, const fat_node *dir, uint32_t ancestor, bool *inside)
 {
     *inside = false;
     if (dir->is_root)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint32_t c = dir->first_cluster;
     for (uint32_t steps = 0; steps < vol->geo.cluster_count; steps++) {
         if (c == ancestor) {
             *inside = true;
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         }
         if (c == 0 || c == vol->geo.root_cluster)
-            return FS_STATUS_SUCCESS;
+            return VFS_OK;
         if (!fat_cluster_valid(vol, c))
-            return FS_STATUS_CORRUPT;
+            return VFS_CORRUPT;
         uint8_t e[32];
         blk_status s = blk_cache_read_bytes(vol->cache, fat_cluster_offset(&vol->geo, c) + 32u, e, sizeof(e));
         if (s != BLK_OK)
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         if (e[0] != '.' || e[1] != '.')
-            return FS_STATUS_CORRUPT;
+            return VFS_CORRUPT;
         c = fat_raw_cluster(vol, e);
     }
-    return FS_STATUS_CORRUPT;
+    return VFS_CORRUPT;
 }
 
-static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, const fat_name *dname, fat_node *src,
+static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, const fat_name *dname, fat_node *src,
                                fat_node *tgt)
 {
     if (!still_in(src, sp) || dp->unlinked)
-        return FS_STATUS_NO_FILE;
+        return VFS_NO_FILE;
     fat_dirent d;
-    fs_status st = fat_dir_lookup(dp, dname, &d);
-    if (st == FS_STATUS_SUCCESS) {
+    vfs_status st = fat_dir_lookup(dp, dname, &d);
+    if (st == VFS_OK) {
         bool same = sp == dp && d.slot == src->slot;
         if (!same && (!tgt || !still_in(tgt, dp) || d.slot != tgt->slot))
-            return FS_STATUS_BUSY; /* the target changed under us: the caller retries */
+            return VFS_BUSY; /* the target changed under us: the caller retries */
         if (same)
             tgt = NULL;
-    } else if (st != FS_STATUS_NO_FILE) {
+    } else if (st != VFS_NO_FILE) {
         return st;
     } else if (tgt) {
-        return FS_STATUS_BUSY;
+        return VFS_BUSY;
     }
-    st = FS_STATUS_SUCCESS;
+    st = VFS_OK;
     if (tgt) {
         if (tgt->is_dir && !src->is_dir)
-            return FS_STATUS_IS_DIRECTORY;
+            return VFS_IS_DIRECTORY;
         if (!tgt->is_dir && src->is_dir)
-            return FS_STATUS_NOT_DIRECTORY;
+            return VFS_NOT_DIRECTORY;
         if (tgt->is_dir) {
             bool empty;
             st = fat_dir_is_empty(tgt, &empty);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 return st;
             if (!empty)
-                return FS_STATUS_NOT_EMPTY;
+                return VFS_NOT_EMPTY;
         }
     }
     /* File node locks, in node-index order, so no writer is mid-update of an entry. */
@@ -474,7 +468,7 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
         fp_rwlock_write_lock(vol->pool, &files[i]->lock);
     if (tgt) {
         st = fat_dir_remove(dp, tgt->slot, tgt->lfn_count);
-        if (st == FS_STATUS_SUCCESS) {
+        if (st == VFS_OK) {
             tgt->unlinked = true;
             fat_node_unhash(tgt);
             fat_node_uncommit(tgt);
@@ -486,11 +480,11 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
     raw_from_node(src, raw);
     /* Old entry out before the new one goes in: a cut in between loses the name (lost
      * clusters), never leaves two entries sharing a chain. */
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_dir_remove(sp, src->slot, src->lfn_count);
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_dir_insert(dp, dname, raw, &d);
-    if (st == FS_STATUS_SUCCESS) {
+    if (st == VFS_OK) {
         fat_node_rehash(src, fat_dir_cluster_key(dp), d.slot, d.lfn_count, d.offset);
         src->dirent_dirty = false;
         if (src->is_dir && sp != dp) {
@@ -498,10 +492,10 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
             uint64_t at = fat_cluster_offset(&vol->geo, src->first_cluster) + 32u;
             blk_status s = blk_cache_read_bytes(vol->cache, at, dd, sizeof(dd));
             if (s == BLK_OK) {
-                raw_set_cluster(vol, dd, dp->is_root ? 0 : dp->first_cluster);
+                fat_raw_set_cluster(vol, dd, dp->is_root ? 0 : dp->first_cluster);
                 s = blk_cache_write_bytes(vol->cache, at, dd, sizeof(dd));
             }
-            st = fat_status_from_blk(s);
+            st = vfs_status_from_blk(s);
         }
     } else if (!src->unlinked) {
         /* The old entry is gone and the new one could not be made: the node lives on as
@@ -515,17 +509,17 @@ static fs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, cons
     return st;
 }
 
-fs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, const char *new_path, size_t new_len)
+vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, const char *new_path, size_t new_len)
 {
     if (vol->mounted && vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     fat_node *sp, *dp;
     fat_name sname, dname;
-    fs_status st = parent_and_name(vol, old_path, old_len, FS_STATUS_BUSY, &sp, &sname);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = parent_and_name(vol, old_path, old_len, VFS_BUSY, &sp, &sname);
+    if (st != VFS_OK)
         return st;
-    st = parent_and_name(vol, new_path, new_len, FS_STATUS_BUSY, &dp, &dname);
-    if (st != FS_STATUS_SUCCESS) {
+    st = parent_and_name(vol, new_path, new_len, VFS_BUSY, &dp, &dname);
+    if (st != VFS_OK) {
         fat_node_put(sp);
         return st;
     }
@@ -533,22 +527,22 @@ fs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, cons
     for (int attempt = 0; attempt < 8; attempt++) {
         fat_node *src = NULL, *tgt = NULL;
         st = lookup_node(vol, sp, &sname, &src);
-        if (st == FS_STATUS_SUCCESS) {
-            fs_status t = lookup_node(vol, dp, &dname, &tgt);
-            if (t != FS_STATUS_SUCCESS && t != FS_STATUS_NO_FILE)
+        if (st == VFS_OK) {
+            vfs_status t = lookup_node(vol, dp, &dname, &tgt);
+            if (t != VFS_OK && t != VFS_NO_FILE)
                 st = t;
             if (tgt == src && tgt) {
                 fat_node_put(tgt);
                 tgt = NULL;
             }
         }
-        if (st == FS_STATUS_SUCCESS && src->is_dir) {
+        if (st == VFS_OK && src->is_dir) {
             bool inside;
             st = is_inside(vol, dp, src->first_cluster, &inside);
-            if (st == FS_STATUS_SUCCESS && inside)
-                st = FS_STATUS_INVALID_ARGUMENT;
+            if (st == VFS_OK && inside)
+                st = VFS_INVALID_ARGUMENT;
         }
-        if (st == FS_STATUS_SUCCESS) {
+        if (st == VFS_OK) {
             fat_node *locks[4] = { sp, dp, NULL, NULL };
             uint32_t n = 2;
             if (src->is_dir)
@@ -563,7 +557,7 @@ fs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, cons
             fat_node_put(tgt);
         if (src)
             fat_node_put(src);
-        if (st != FS_STATUS_BUSY)
+        if (st != VFS_BUSY)
             break;
     }
     fp_mutex_unlock(vol->pool, &vol->rename_lock);
@@ -572,13 +566,13 @@ fs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, cons
     return st;
 }
 
-fs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime)
+vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime)
 {
     if (vol->mounted && vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     fat_node *node;
-    fs_status st = fat_path_node(vol, path, len, &node);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_path_node(vol, path, len, &node);
+    if (st != VFS_OK)
         return st;
     if (!node->is_root) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
@@ -589,47 +583,47 @@ fs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t a
             node->write_date = t.date;
             node->write_time = t.time;
         }
-        st = node->unlinked ? FS_STATUS_NO_FILE : fat_node_write_dirent(node);
+        st = node->unlinked ? VFS_NO_FILE : fat_node_write_dirent(node);
         fp_rwlock_write_unlock(vol->pool, &node->lock);
     }
-    fs_status st2 = fat_node_put(node);
-    return st != FS_STATUS_SUCCESS ? st : st2;
+    vfs_status st2 = fat_node_put(node);
+    return st != VFS_OK ? st : st2;
 }
 
 /* ---- directories ------------------------------------------------------------------------- */
 
-fs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out)
+vfs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out)
 {
     fat_node *node;
-    fs_status st = fat_path_node(vol, path, len, &node);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_path_node(vol, path, len, &node);
+    if (st != VFS_OK)
         return st;
     if (!node->is_dir) {
         fat_node_put(node);
-        return FS_STATUS_NOT_DIRECTORY;
+        return VFS_NOT_DIRECTORY;
     }
     *out = node;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_readdir(fat_node *dir, uint64_t *pos, char *name_out, size_t *name_len, fs_stat *st_out)
+vfs_status fat_readdir(fat_node *dir, uint64_t *pos, char *name_out, size_t *name_len, vfs_stat *st_out)
 {
     fat_volume *vol = dir->vol;
     *name_len = 0;
     if (!dir->is_dir)
-        return FS_STATUS_NOT_DIRECTORY;
+        return VFS_NOT_DIRECTORY;
     if (*pos >= FAT_DIR_MAX_ENTRIES)
-        return FS_STATUS_END_OF_DIRECTORY;
+        return VFS_END_OF_DIRECTORY;
     fp_rwlock_read_lock(vol->pool, &dir->lock);
-    fs_status st = FS_STATUS_END_OF_DIRECTORY;
+    vfs_status st = VFS_END_OF_DIRECTORY;
     if (!dir->unlinked) {
         fat_dir_iter it;
         fat_dirent d;
         fat_dir_iter_init(&it, dir, (uint32_t)*pos);
         st = fat_dir_iter_next(&it, &d);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = fat_utf16_to_utf8(d.name, d.name_len, name_out, FAT_READDIR_NAME_MAX, name_len);
-        if (st == FS_STATUS_SUCCESS) {
+        if (st == VFS_OK) {
             *pos = d.slot + 1u;
             if (st_out) {
                 fat_node *n = fat_node_find(vol, fat_dir_cluster_key(dir), d.slot);

@@ -68,40 +68,40 @@ static bool path_has_dotdot(const char *path, size_t len)
 }
 
 /* Look up one component in dir (referenced); on success *child is referenced. */
-static fs_status step(fat_volume *vol, fat_node *dir, const char *c, size_t n, fat_node **child)
+static vfs_status step(fat_volume *vol, fat_node *dir, const char *c, size_t n, fat_node **child)
 {
-    if (n > FS_MAX_NAME_LENGTH)
-        return FS_STATUS_NAME_TOO_LONG;
+    if (n > VFS_NAME_MAX)
+        return VFS_NAME_TOO_LONG;
     fat_name name;
-    fs_status st = fat_name_prepare(c, n, &name);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_name_prepare(c, n, &name);
+    if (st != VFS_OK)
         return st;
     fp_rwlock_read_lock(vol->pool, &dir->lock);
     fat_dirent d;
     if (dir->unlinked)
-        st = FS_STATUS_NO_FILE;
+        st = VFS_NO_FILE;
     else
         st = fat_dir_lookup(dir, &name, &d);
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_node_get(vol, dir, &d, child);
     fp_rwlock_read_unlock(vol->pool, &dir->lock);
     return st;
 }
 
-static fs_status check_path(fat_volume *vol, size_t len)
+static vfs_status check_path(fat_volume *vol, size_t len)
 {
     if (!vol->mounted)
-        return FS_STATUS_NOT_MOUNTED;
-    if (len > FS_MAX_PATH_LENGTH)
-        return FS_STATUS_INVALID_PATH;
-    return FS_STATUS_SUCCESS;
+        return VFS_NOT_MOUNTED;
+    if (len > VFS_PATH_MAX)
+        return VFS_INVALID_PATH;
+    return VFS_OK;
 }
 
-fs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
+vfs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
                           const char **name, size_t *name_len)
 {
-    fs_status st = check_path(vol, len);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = check_path(vol, len);
+    if (st != VFS_OK)
         return st;
     bool dd = path_has_dotdot(path, len);
     /* Find the last effective component first. */
@@ -121,31 +121,31 @@ fs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_nod
         fat_node *child;
         st = step(vol, dir, c, n, &child);
         fat_node_put(dir);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         dir = child;
         if (!dir->is_dir) {
             fat_node_put(dir);
-            return FS_STATUS_NOT_DIRECTORY;
+            return VFS_NOT_DIRECTORY;
         }
     }
     *parent = dir;
     *name = last;
     *name_len = count > 0 ? last_n : 0;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out)
+vfs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out)
 {
     fat_node *dir;
     const char *name;
     size_t name_len;
-    fs_status st = fat_path_parent(vol, path, len, &dir, &name, &name_len);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_path_parent(vol, path, len, &dir, &name, &name_len);
+    if (st != VFS_OK)
         return st;
     if (name_len == 0) {
         *out = dir;
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     st = step(vol, dir, name, name_len, out);
     fat_node_put(dir);

@@ -11,16 +11,6 @@
  * leave the old entry pointing at clusters another file has since taken. */
 #include "fat/fat_engine.h"
 
-fs_status fat_status_from_blk(blk_status s)
-{
-    switch (s) {
-    case BLK_OK: return FS_STATUS_SUCCESS;
-    case BLK_ERR_READ_ONLY: return FS_STATUS_READ_ONLY_FS;
-    case BLK_ERR_RANGE: return FS_STATUS_CORRUPT;
-    default: return FS_STATUS_IO_ERROR;
-    }
-}
-
 bool fat_cluster_valid(const fat_volume *vol, uint32_t c)
 {
     return c >= FAT_FIRST_CLUSTER && c <= vol->geo.max_cluster;
@@ -31,66 +21,32 @@ bool fat_is_eoc(const fat_volume *vol, uint32_t value)
     return value >= fat_eoc_min(vol->geo.type);
 }
 
-static uint32_t entry_width(const fat_volume *vol)
-{
-    return vol->geo.type == FAT_TYPE_32 ? 4u : 2u;
-}
-
-static uint32_t decode_entry(const fat_volume *vol, uint32_t c, const uint8_t *p)
-{
-    switch (vol->geo.type) {
-    case FAT_TYPE_12: {
-        uint32_t v = af_load_le16(p);
-        return (c & 1u) ? v >> 4 : v & 0xFFFu;
-    }
-    case FAT_TYPE_16: return af_load_le16(p);
-    default: return af_load_le32(p) & FAT32_MASK;
-    }
-}
-
-static void encode_entry(const fat_volume *vol, uint32_t c, uint8_t *p, uint32_t value)
-{
-    switch (vol->geo.type) {
-    case FAT_TYPE_12: {
-        uint32_t v = af_load_le16(p);
-        if (c & 1u)
-            v = (v & 0x000Fu) | ((value & 0xFFFu) << 4);
-        else
-            v = (v & 0xF000u) | (value & 0xFFFu);
-        af_store_le16(p, (uint16_t)v);
-        break;
-    }
-    case FAT_TYPE_16: af_store_le16(p, (uint16_t)value); break;
-    default: af_store_le32(p, (af_load_le32(p) & ~FAT32_MASK) | (value & FAT32_MASK)); break;
-    }
-}
-
-fs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value)
+vfs_status fat_table_get(fat_volume *vol, uint32_t cluster, uint32_t *value)
 {
     uint8_t bytes[4];
     uint64_t off = fat_entry_offset(&vol->geo, vol->geo.active_fat, cluster);
-    blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, entry_width(vol));
+    blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, fat_entry_size(vol->geo.type));
     if (s != BLK_OK)
-        return fat_status_from_blk(s);
-    *value = decode_entry(vol, cluster, bytes);
-    return FS_STATUS_SUCCESS;
+        return vfs_status_from_blk(s);
+    *value = fat_entry_get(vol->geo.type, cluster, bytes);
+    return VFS_OK;
 }
 
-static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster, uint32_t value)
+static vfs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster, uint32_t value)
 {
     uint64_t off = fat_entry_offset(&vol->geo, copy, cluster);
     uint64_t block = off / BLK_TRANSFER_SIZE;
     uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
-    uint32_t width = entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     blk_buf *a = NULL, *b = NULL;
     blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &a);
     if (s != BLK_OK)
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     if (in + width > BLK_TRANSFER_SIZE) {
         s = blk_cache_get(vol->cache, block + 1, BLK_GET_READ, &b);
         if (s != BLK_OK) {
             blk_cache_release(vol->cache, a);
-            return fat_status_from_blk(s);
+            return vfs_status_from_blk(s);
         }
     }
     /* Keep versions of closed epochs (blk_cache_prepare_write), both blocks at once. */
@@ -99,13 +55,13 @@ static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster,
         blk_cache_release(vol->cache, a);
         if (b)
             blk_cache_release(vol->cache, b);
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     }
     /* Both blocks pinned and ready: from here to the stores nothing blocks. */
     uint8_t bytes[4];
     for (uint32_t i = 0; i < width; i++)
         bytes[i] = in + i < BLK_TRANSFER_SIZE ? blk_buf_data(a)[in + i] : blk_buf_data(b)[in + i - BLK_TRANSFER_SIZE];
-    encode_entry(vol, cluster, bytes, value);
+    fat_entry_put(vol->geo.type, cluster, bytes, value);
     for (uint32_t i = 0; i < width; i++) {
         if (in + i < BLK_TRANSFER_SIZE)
             blk_buf_data(a)[in + i] = bytes[i];
@@ -118,76 +74,75 @@ static fs_status store_in_copy(fat_volume *vol, uint32_t copy, uint32_t cluster,
         blk_cache_mark_dirty(vol->cache, b);
         blk_cache_release(vol->cache, b);
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value)
+vfs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value)
 {
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
     for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
         if (!mirror && copy != vol->geo.active_fat)
             continue;
-        fs_status st = store_in_copy(vol, copy, cluster, value);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = store_in_copy(vol, copy, cluster, value);
+        if (st != VFS_OK)
             return st;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-/* Entries [first, end) of one FAT copy that share a block (FAT16/32: never straddling). */
-static fs_status link_in_block(fat_volume *vol, uint32_t copy, uint32_t first, uint32_t end, uint32_t last,
+/* Entries [first, end) of one FAT copy that lie wholly in one block. */
+static vfs_status link_in_block(fat_volume *vol, uint32_t copy, uint32_t first, uint32_t end, uint32_t last,
                                uint32_t last_value)
 {
-    uint64_t off = fat_entry_offset(&vol->geo, copy, first);
+    uint64_t block = fat_entry_offset(&vol->geo, copy, first) / BLK_TRANSFER_SIZE;
     blk_buf *buf;
-    blk_status s = blk_cache_get(vol->cache, off / BLK_TRANSFER_SIZE, BLK_GET_READ, &buf);
+    blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &buf);
     if (s == BLK_OK)
         s = blk_cache_prepare_write(vol->cache, buf);
     if (s != BLK_OK) {
         if (buf)
             blk_cache_release(vol->cache, buf);
-        return fat_status_from_blk(s);
+        return vfs_status_from_blk(s);
     }
-    uint8_t *p = blk_buf_data(buf) + off % BLK_TRANSFER_SIZE;
-    uint32_t width = entry_width(vol);
-    for (uint32_t c = first; c < end; c++, p += width)
-        encode_entry(vol, c, p, c == last ? last_value : c + 1u);
+    for (uint32_t c = first; c < end; c++) {
+        uint8_t *p = blk_buf_data(buf) + fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE;
+        fat_entry_put(vol->geo.type, c, p, c == last ? last_value : c + 1u);
+    }
     blk_cache_mark_dirty(vol->cache, buf);
     blk_cache_release(vol->cache, buf);
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value)
+vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value)
 {
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     uint32_t last = first + count - 1u;
-    if (vol->geo.type == FAT_TYPE_12) {
-        fs_status st = FS_STATUS_SUCCESS;
-        for (uint32_t c = first; c <= last && st == FS_STATUS_SUCCESS; c++)
-            st = fat_table_set(vol, c, c == last ? last_value : c + 1u);
-        return st;
-    }
-    uint32_t per_block = BLK_TRANSFER_SIZE / entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
     for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
         if (!mirror && copy != vol->geo.active_fat)
             continue;
         for (uint32_t c = first; c <= last;) {
-            /* Entry offsets within a FAT copy are cluster * width from a block-aligned or
-             * sector-aligned start: find where this block ends. */
-            uint64_t in = fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE;
-            uint32_t room = (uint32_t)((BLK_TRANSFER_SIZE - in) / entry_width(vol));
-            uint32_t end = c + af_min_u32(af_min_u32(room, per_block), last - c + 1u);
-            fs_status st = link_in_block(vol, copy, c, end, last, last_value);
-            if (st != FS_STATUS_SUCCESS)
+            uint64_t block_end = (fat_entry_offset(&vol->geo, copy, c) / BLK_TRANSFER_SIZE + 1) * BLK_TRANSFER_SIZE;
+            vfs_status st;
+            uint32_t end = c;
+            while (end <= last && fat_entry_offset(&vol->geo, copy, end) + width <= block_end)
+                end++;
+            if (end == c) { /* a FAT12 entry across two blocks */
+                st = store_in_copy(vol, copy, c, c == last ? last_value : c + 1u);
+                end = c + 1;
+            } else {
+                st = link_in_block(vol, copy, c, end, last, last_value);
+            }
+            if (st != VFS_OK)
                 return st;
             c = end;
         }
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- free map ---------------------------------------------------------------------------- */
@@ -213,7 +168,7 @@ static void release_window(fat_volume *vol, blk_buf **win, uint32_t n)
         blk_cache_release(vol->cache, win[i]);
 }
 
-fs_status fat_free_map_build(fat_volume *vol)
+vfs_status fat_free_map_build(fat_volume *vol)
 {
     uint32_t max = vol->geo.max_cluster;
     uint32_t words = (max + 1u + 63u) / 64u;
@@ -225,14 +180,14 @@ fs_status fat_free_map_build(fat_volume *vol)
     map_set(vol, 0);
     map_set(vol, 1);
     vol->free_count = 0;
-    uint32_t width = entry_width(vol);
+    uint32_t width = fat_entry_size(vol->geo.type);
     uint64_t last_block = fat_entry_offset(&vol->geo, vol->geo.active_fat, max) / BLK_TRANSFER_SIZE;
     /* The FAT is read a window of blocks at a time: one device round trip per window
      * instead of per block is most of the cost of a mount. */
     blk_buf *win[BLK_CACHE_GET_MANY_MAX];
     uint64_t win_block = 0;
     uint32_t win_n = 0;
-    fs_status st = FS_STATUS_SUCCESS;
+    vfs_status st = VFS_OK;
     for (uint32_t c = FAT_FIRST_CLUSTER; c <= max; c++) {
         uint64_t off = fat_entry_offset(&vol->geo, vol->geo.active_fat, c);
         uint64_t block = off / BLK_TRANSFER_SIZE;
@@ -240,7 +195,7 @@ fs_status fat_free_map_build(fat_volume *vol)
         uint32_t value;
         if (in + width > BLK_TRANSFER_SIZE) {
             st = fat_table_get(vol, c, &value);
-            if (st != FS_STATUS_SUCCESS)
+            if (st != VFS_OK)
                 break;
         } else {
             if (block < win_block || block >= win_block + win_n) {
@@ -249,12 +204,12 @@ fs_status fat_free_map_build(fat_volume *vol)
                 uint32_t want = (uint32_t)af_min_u64(BLK_CACHE_GET_MANY_MAX, last_block - block + 1);
                 blk_status s = blk_cache_get_many(vol->cache, block, want, win, &win_n);
                 if (s != BLK_OK) {
-                    st = fat_status_from_blk(s);
+                    st = vfs_status_from_blk(s);
                     break;
                 }
                 win_block = block;
             }
-            value = decode_entry(vol, c, blk_buf_data(win[block - win_block]) + in);
+            value = fat_entry_get(vol->geo.type, c, blk_buf_data(win[block - win_block]) + in);
         }
         if (value == FAT_ENTRY_FREE)
             vol->free_count++;
@@ -262,21 +217,21 @@ fs_status fat_free_map_build(fat_volume *vol)
             map_set(vol, c);
     }
     release_window(vol, win, win_n);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     vol->reserved = 0;
     vol->next_free = FAT_FIRST_CLUSTER;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_alloc_reserve(fat_volume *vol, uint32_t count)
+vfs_status fat_alloc_reserve(fat_volume *vol, uint32_t count)
 {
     if (vol->read_only)
-        return FS_STATUS_READ_ONLY_FS;
+        return VFS_READ_ONLY_FS;
     if (count > vol->free_count - vol->reserved)
-        return FS_STATUS_NO_SPACE;
+        return VFS_NO_SPACE;
     vol->reserved += count;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 void fat_alloc_unreserve(fat_volume *vol, uint32_t count)
@@ -328,18 +283,18 @@ void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count)
     vol->free_count += count;
 }
 
-fs_status fat_chain_free(fat_volume *vol, uint32_t first)
+vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
 {
     uint32_t c = first;
     for (uint32_t steps = 0; fat_cluster_valid(vol, c) && steps < vol->geo.cluster_count; steps++) {
         uint32_t next;
-        fs_status st = fat_table_get(vol, c, &next);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_table_get(vol, c, &next);
+        if (st != VFS_OK)
             return st;
         if (next == FAT_ENTRY_FREE)
             break; /* already free: a corrupt chain runs into free space, or a loop closed */
         st = fat_table_set(vol, c, FAT_ENTRY_FREE);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         if (map_test(vol, c)) {
             map_clear(vol, c);
@@ -351,60 +306,60 @@ fs_status fat_chain_free(fat_volume *vol, uint32_t first)
             break;
         c = next;
     }
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* ---- deferred freeing ---------------------------------------------------------------------- */
 
-fs_status fat_deferred_release(fat_volume *vol)
+vfs_status fat_deferred_release(fat_volume *vol)
 {
     if (vol->deferred_count == 0)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     fp_mutex_lock(vol->pool, &vol->deferred_lock);
     uint32_t chains[FAT_DEFERRED_CHAINS];
     uint32_t n = vol->deferred_count;
     if (n == 0) {
         fp_mutex_unlock(vol->pool, &vol->deferred_lock); /* someone else released them */
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     }
     af_memcpy(chains, vol->deferred, n * sizeof(chains[0]));
     vol->deferred_count = 0;
     /* Chains queued from here on were cut loose after this flush began: they wait. */
-    fs_status st = fat_status_from_blk(blk_cache_flush(vol->cache));
+    vfs_status st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     for (uint32_t i = 0; i < n; i++) {
-        if (st != FS_STATUS_SUCCESS) {
+        if (st != VFS_OK) {
             /* Not durable: keep them waiting (or lose them as lost clusters if no room). */
             if (vol->deferred_count < FAT_DEFERRED_CHAINS)
                 vol->deferred[vol->deferred_count++] = chains[i];
             continue;
         }
-        fs_status fst = fat_chain_free(vol, chains[i]);
-        if (fst != FS_STATUS_SUCCESS)
+        vfs_status fst = fat_chain_free(vol, chains[i]);
+        if (fst != VFS_OK)
             st = fst;
     }
     fp_mutex_unlock(vol->pool, &vol->deferred_lock);
     return st;
 }
 
-fs_status fat_chain_free_later(fat_volume *vol, uint32_t first)
+vfs_status fat_chain_free_later(fat_volume *vol, uint32_t first)
 {
     if (!fat_cluster_valid(vol, first))
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     while (vol->deferred_count == FAT_DEFERRED_CHAINS) {
-        fs_status st = fat_deferred_release(vol);
-        if (st != FS_STATUS_SUCCESS)
+        vfs_status st = fat_deferred_release(vol);
+        if (st != VFS_OK)
             return st; /* the chain stays allocated: lost clusters, found by a checker */
     }
     vol->deferred[vol->deferred_count++] = first;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
-fs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count)
+vfs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count)
 {
-    fs_status st = fat_alloc_reserve(vol, count);
-    if (st == FS_STATUS_NO_SPACE && vol->deferred_count > 0) {
+    vfs_status st = fat_alloc_reserve(vol, count);
+    if (st == VFS_NO_SPACE && vol->deferred_count > 0) {
         st = fat_deferred_release(vol);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = fat_alloc_reserve(vol, count);
     }
     return st;

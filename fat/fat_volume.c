@@ -86,26 +86,17 @@ static void index_init(fat_volume *vol)
     vol->index_unused = 0;
 }
 
-static uint32_t clean_bit(const fat_volume *vol)
+static vfs_status set_clean(fat_volume *vol, bool clean)
 {
-    switch (vol->geo.type) {
-    case FAT_TYPE_16: return FAT16_CLEAN_SHUTDOWN;
-    case FAT_TYPE_32: return FAT32_CLEAN_SHUTDOWN;
-    default: return 0;
-    }
-}
-
-static fs_status set_clean(fat_volume *vol, bool clean)
-{
-    uint32_t bit = clean_bit(vol);
+    uint32_t bit = fat_entry_clean_bit(vol->geo.type);
     if (bit == 0)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint32_t v;
-    fs_status st = fat_table_get(vol, 1, &v);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_table_get(vol, 1, &v);
+    if (st != VFS_OK)
         return st;
     uint32_t nv = clean ? (v | bit) : (v & ~bit);
-    return nv == v ? FS_STATUS_SUCCESS : fat_table_set(vol, 1, nv);
+    return nv == v ? VFS_OK : fat_table_set(vol, 1, nv);
 }
 
 static uint64_t fsinfo_offset(const fat_volume *vol)
@@ -122,26 +113,26 @@ static bool fsinfo_present(const fat_volume *vol, const uint8_t *s)
 }
 
 /* Rewrite FSInfo's counters (exact, or "unknown" while mounted). */
-static fs_status fsinfo_write(fat_volume *vol, bool exact)
+static vfs_status fsinfo_write(fat_volume *vol, bool exact)
 {
     if (vol->geo.type != FAT_TYPE_32 || vol->geo.fsinfo_sector == 0 || vol->read_only)
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint8_t s[512];
     blk_status b = blk_cache_read_bytes(vol->cache, fsinfo_offset(vol), s, sizeof(s));
     if (b != BLK_OK)
-        return fat_status_from_blk(b);
+        return vfs_status_from_blk(b);
     if (!fsinfo_present(vol, s))
-        return FS_STATUS_SUCCESS;
+        return VFS_OK;
     uint8_t fields[8];
     af_store_le32(fields, exact ? vol->free_count : FAT_FSINFO_UNKNOWN);
     af_store_le32(fields + 4, exact ? vol->next_free : FAT_FSINFO_UNKNOWN);
     if (af_memcmp(fields, s + FAT_FSINFO_FREE_COUNT, sizeof(fields)) == 0)
-        return FS_STATUS_SUCCESS;
-    return fat_status_from_blk(blk_cache_write_bytes(vol->cache, fsinfo_offset(vol) + FAT_FSINFO_FREE_COUNT, fields,
+        return VFS_OK;
+    return vfs_status_from_blk(blk_cache_write_bytes(vol->cache, fsinfo_offset(vol) + FAT_FSINFO_FREE_COUNT, fields,
                                                      sizeof(fields)));
 }
 
-fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why)
+vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why)
 {
     fat_bpb_error dummy;
     if (!why)
@@ -156,35 +147,35 @@ fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fa
     blk_client *client = blk_cache_client(cache);
     uint64_t device_bytes = blk_client_capacity_blocks(client) * BLK_TRANSFER_SIZE;
     if (cfg->max_nodes < 4 || cfg->runs_per_node < 2)
-        return FS_STATUS_INVALID_ARGUMENT;
+        return VFS_INVALID_ARGUMENT;
     fat_memory_sizes need;
     fat_memory_needed(cfg, device_bytes, &need);
     if (!cfg->node_memory || cfg->node_memory_size < need.nodes || !cfg->run_memory ||
         cfg->run_memory_size < need.runs || (need.index > 0 && !cfg->index_memory) ||
         cfg->index_memory_size < need.index || !cfg->free_map_memory)
-        return FS_STATUS_ALLOCATION_ERROR;
+        return VFS_ALLOCATION_ERROR;
     if (device_bytes < 512)
-        return FS_STATUS_CORRUPT;
+        return VFS_CORRUPT;
 
     uint8_t sector[512];
     blk_status b = blk_cache_read_bytes(cache, 0, sector, sizeof(sector));
     if (b != BLK_OK)
-        return fat_status_from_blk(b);
+        return vfs_status_from_blk(b);
     uint64_t voff, vbytes;
-    fs_status st = fat_bpb_locate(sector, sizeof(sector), device_bytes, blk_client_sector_size(client),
+    vfs_status st = fat_bpb_locate(sector, sizeof(sector), device_bytes, blk_client_sector_size(client),
                                   cfg->partition, &voff, &vbytes, why);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     if (voff + sizeof(sector) > device_bytes)
-        return FS_STATUS_CORRUPT;
+        return VFS_CORRUPT;
     b = blk_cache_read_bytes(cache, voff, sector, sizeof(sector));
     if (b != BLK_OK)
-        return fat_status_from_blk(b);
+        return vfs_status_from_blk(b);
     st = fat_bpb_parse(sector, sizeof(sector), voff, af_min_u64(device_bytes, voff + vbytes), &vol->geo, why);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     if (cfg->free_map_memory_size < free_map_bytes((uint64_t)vol->geo.max_cluster + 1u))
-        return FS_STATUS_ALLOCATION_ERROR;
+        return VFS_ALLOCATION_ERROR;
     vol->free_map = cfg->free_map_memory;
     vol->read_only = cfg->read_only || blk_client_read_only(client);
 
@@ -196,7 +187,7 @@ fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fa
     vol->free_map_ready = false;
     if (!vol->read_only) {
         st = fat_free_map_build(vol);
-        if (st != FS_STATUS_SUCCESS)
+        if (st != VFS_OK)
             return st;
         vol->free_map_ready = true;
     }
@@ -204,117 +195,118 @@ fs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fa
         uint8_t s[512];
         b = blk_cache_read_bytes(cache, fsinfo_offset(vol), s, sizeof(s));
         if (b != BLK_OK)
-            return fat_status_from_blk(b);
+            return vfs_status_from_blk(b);
         uint32_t hint = af_load_le32(s + FAT_FSINFO_NEXT_FREE);
         if (fsinfo_present(vol, s) && fat_cluster_valid(vol, hint))
             vol->next_free = hint;
     }
     uint32_t entry1;
     st = fat_table_get(vol, 1, &entry1);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
-    vol->was_dirty = (clean_bit(vol) != 0 && !(entry1 & clean_bit(vol))) || (vol->geo.state & FAT_STATE_DIRTY);
+    uint32_t clean = fat_entry_clean_bit(vol->geo.type);
+    vol->was_dirty = (clean != 0 && !(entry1 & clean)) || (vol->geo.state & FAT_STATE_DIRTY);
     if (!vol->read_only) {
         st = set_clean(vol, false);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = fsinfo_write(vol, false);
-        if (st == FS_STATUS_SUCCESS)
-            st = fat_status_from_blk(blk_cache_flush(cache));
-        if (st != FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
+            st = vfs_status_from_blk(blk_cache_flush(cache));
+        if (st != VFS_OK)
             return st;
     }
     vol->mounted = true;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }
 
 /* Write back the entries of open files. */
-static fs_status sync_nodes(fat_volume *vol)
+static vfs_status sync_nodes(fat_volume *vol)
 {
-    fs_status result = FS_STATUS_SUCCESS;
+    vfs_status result = VFS_OK;
     for (uint32_t i = 0; i < vol->cfg.max_nodes; i++) {
         fat_node *n = &vol->nodes[i];
         if (!n->in_use || n->is_dir || !n->dirent_dirty || n->refs == 0)
             continue;
         fat_node_ref(n);
         fp_rwlock_write_lock(vol->pool, &n->lock);
-        fs_status st = n->dirent_dirty ? fat_node_write_dirent(n) : FS_STATUS_SUCCESS;
+        vfs_status st = n->dirent_dirty ? fat_node_write_dirent(n) : VFS_OK;
         fp_rwlock_write_unlock(vol->pool, &n->lock);
-        fs_status st2 = fat_node_put(n);
-        if (result == FS_STATUS_SUCCESS)
-            result = st != FS_STATUS_SUCCESS ? st : st2;
+        vfs_status st2 = fat_node_put(n);
+        if (result == VFS_OK)
+            result = st != VFS_OK ? st : st2;
     }
     return result;
 }
 
-fs_status fat_sync(fat_volume *vol)
+vfs_status fat_sync(fat_volume *vol)
 {
     if (!vol->mounted)
-        return FS_STATUS_NOT_MOUNTED;
+        return VFS_NOT_MOUNTED;
     if (vol->read_only)
-        return FS_STATUS_SUCCESS;
-    fs_status committed = fat_node_commit(vol);
+        return VFS_OK;
+    vfs_status committed = fat_node_commit(vol);
     blk_cache_order_point(vol->cache);
-    fs_status st = sync_nodes(vol);
-    if (st == FS_STATUS_SUCCESS)
+    vfs_status st = sync_nodes(vol);
+    if (st == VFS_OK)
         st = committed;
     blk_status b = blk_cache_flush(vol->cache);
-    if (st == FS_STATUS_SUCCESS)
-        st = fat_status_from_blk(b);
+    if (st == VFS_OK)
+        st = vfs_status_from_blk(b);
     /* The flush above made waiting removals durable: release their chains (one more,
      * nearly empty, flush inside). */
-    fs_status st2 = fat_deferred_release(vol);
-    return st != FS_STATUS_SUCCESS ? st : st2;
+    vfs_status st2 = fat_deferred_release(vol);
+    return st != VFS_OK ? st : st2;
 }
 
-fs_status fat_unmount(fat_volume *vol)
+vfs_status fat_unmount(fat_volume *vol)
 {
     if (!vol->mounted)
-        return FS_STATUS_NOT_MOUNTED;
-    fs_status committed = fat_node_commit(vol);
+        return VFS_NOT_MOUNTED;
+    vfs_status committed = fat_node_commit(vol);
     for (uint32_t i = 0; i < vol->cfg.max_nodes; i++) {
         const fat_node *n = &vol->nodes[i];
         if (n->in_use && !n->is_root && n->refs > 0)
-            return FS_STATUS_OUTSTANDING_OPERATIONS;
+            return VFS_OUTSTANDING_OPERATIONS;
     }
-    fs_status st = committed;
+    vfs_status st = committed;
     if (!vol->read_only) {
         blk_cache_order_point(vol->cache);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = sync_nodes(vol);
-        fs_status st2 = fat_deferred_release(vol);
-        if (st == FS_STATUS_SUCCESS)
+        vfs_status st2 = fat_deferred_release(vol);
+        if (st == VFS_OK)
             st = st2;
         /* Everything else durable first; then the volume says it is clean. */
         blk_status b = blk_cache_flush(vol->cache);
-        if (st == FS_STATUS_SUCCESS)
-            st = fat_status_from_blk(b);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
+            st = vfs_status_from_blk(b);
+        if (st == VFS_OK)
             st = fsinfo_write(vol, true);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             st = set_clean(vol, true);
-        if (st == FS_STATUS_SUCCESS)
-            st = fat_status_from_blk(blk_cache_flush(vol->cache));
+        if (st == VFS_OK)
+            st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     }
     vol->mounted = false;
     return st;
 }
 
-fs_status fat_statfs(fat_volume *vol, fat_statfs_info *out)
+vfs_status fat_statfs(fat_volume *vol, fat_statfs_info *out)
 {
     if (!vol->mounted)
-        return FS_STATUS_NOT_MOUNTED;
-    fs_status st = FS_STATUS_SUCCESS;
+        return VFS_NOT_MOUNTED;
+    vfs_status st = VFS_OK;
     if (!vol->free_map_ready) {
         fp_mutex_lock(vol->pool, &vol->deferred_lock);
         if (!vol->free_map_ready) {
             st = fat_free_map_build(vol);
-            vol->free_map_ready = st == FS_STATUS_SUCCESS;
+            vol->free_map_ready = st == VFS_OK;
         }
         fp_mutex_unlock(vol->pool, &vol->deferred_lock);
     }
-    if (st == FS_STATUS_SUCCESS)
+    if (st == VFS_OK)
         st = fat_deferred_release(vol);
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return st;
     out->cluster_size = vol->geo.bytes_per_cluster;
     out->total_clusters = vol->geo.cluster_count;
@@ -323,5 +315,5 @@ fs_status fat_statfs(fat_volume *vol, fat_statfs_info *out)
     out->name_max = FAT_READDIR_NAME_MAX;
     out->read_only = vol->read_only;
     out->was_dirty = vol->was_dirty;
-    return FS_STATUS_SUCCESS;
+    return VFS_OK;
 }

@@ -75,8 +75,6 @@ ff_fiber *ff_create(void *memory, size_t size, ff_entry entry)
     return fiber;
 }
 
-void ff_set_return(ff_fiber *fiber, ff_fiber *to) { fiber->return_to = to; }
-
 FF_NO_ASAN bool ff_stack_intact(const ff_fiber *fiber)
 {
     return fiber->stack_low == 0 || *(const volatile uintptr_t *)fiber->stack_low == FF_CANARY;

@@ -8,8 +8,8 @@
  * One thread: ff_current() is a plain global. The thread's original context becomes a
  * fiber through ff_init_thread(). ff_switch() passes one pointer in and, when some fiber
  * later switches back, returns the pointer that fiber passed. An entry function that
- * returns finishes its fiber: the result is passed to the fiber's return target (by
- * default, the fiber that created it), which is resumed; a finished fiber never runs again.
+ * returns finishes its fiber: the result is passed to the fiber that created it, which is
+ * resumed; a finished fiber never runs again.
  *
  * Build options (preprocessor): FF_SAVE_FPU_CONTROL=1 also saves the floating-point control
  * state (x86_64 MXCSR and x87 control word, aarch64 FPCR, riscv64 FCSR; nothing on
@@ -30,7 +30,7 @@ typedef void *(*ff_entry)(void *arg);
 struct ff_fiber {
     void *saved_sp;        /* stack pointer while switched out (read by the assembly) */
     ff_entry entry;
-    ff_fiber *return_to;   /* resumed with the result when entry returns */
+    ff_fiber *return_to;   /* the creator: resumed with the result when entry returns */
     uintptr_t stack_low;   /* lowest usable stack address (the canary sits here) */
     uintptr_t stack_high;  /* initial stack pointer, 16-byte aligned */
     bool finished;
@@ -61,8 +61,6 @@ void *ff_switch(ff_fiber *to, void *arg);
 
 ff_fiber *ff_current(void);
 
-/* Where a finished fiber's result goes; default: the fiber current at ff_create. */
-void ff_set_return(ff_fiber *fiber, ff_fiber *to);
 
 static inline bool ff_finished(const ff_fiber *fiber) { return fiber->finished; }
 

@@ -33,7 +33,6 @@ typedef enum fp_task_state {
     FP_TASK_READY,
     FP_TASK_RUNNING,
     FP_TASK_BLOCKED,
-    FP_TASK_DONE, /* finished, result kept until fp_join (joinable tasks only) */
 } fp_task_state;
 
 struct fp_task {
@@ -43,10 +42,7 @@ struct fp_task {
     fp_entry entry;
     void *arg;
     void *wake_value;       /* what fp_block returns */
-    void *result;
-    fp_task *joiner;        /* a task blocked in fp_join on this one */
     fp_task_state state;
-    bool joinable;
     uint32_t index;         /* slot number */
     uint32_t generation;    /* bumped each time the slot is reused */
     uintptr_t wait_tag;     /* set by a blocking primitive: what the task waits for */
@@ -116,24 +112,17 @@ typedef enum fp_status {
 /* Set up the pool. Also makes the calling context the pool's root fiber. */
 fp_status fp_init(fp_pool *pool, const fp_config *config);
 
-/* Queue a new task running entry(arg). Returns NULL when every slot is in use.
- * A detached task's slot is freed when it finishes; a joinable one's at fp_join. */
+/* Queue a new task running entry(arg). Returns NULL when every slot is in use. The slot
+ * is free again when entry returns (its result is not kept). */
 fp_task *fp_spawn(fp_pool *pool, fp_entry entry, void *arg);
-fp_task *fp_spawn_joinable(fp_pool *pool, fp_entry entry, void *arg);
-
-/* Blocks until `task` (joinable) finishes; returns its result and frees its slot. */
-void *fp_join(fp_task *task);
 
 /* From the root: run ready tasks until none is ready. Returns the number of switches
  * into tasks it made (0: nothing was ready). */
 uint64_t fp_run(fp_pool *pool);
 
-/* The running task, or NULL in the root. */
-fp_task *fp_current(fp_pool *pool);
 static inline uint32_t fp_live_tasks(const fp_pool *pool) { return pool->live; }
 static inline uint32_t fp_free_slots(const fp_pool *pool) { return pool->slot_count - pool->live; }
 static inline uint32_t fp_slot_count(const fp_pool *pool) { return pool->slot_count; }
-static inline bool fp_has_ready(const fp_pool *pool) { return pool->ready.head != NULL; }
 
 /* Blocks: go to the back of the ready queue. */
 void fp_yield(fp_pool *pool);
@@ -180,7 +169,6 @@ typedef struct fp_sem {
 } fp_sem;
 void fp_sem_init(fp_sem *sem, uint64_t count);
 void fp_sem_wait(fp_pool *pool, fp_sem *sem); /* blocks */
-bool fp_sem_trywait(fp_sem *sem);
 void fp_sem_post(fp_sem *sem);
 
 /* Mutex with FIFO hand-off: unlock passes ownership straight to the oldest waiter, so a
@@ -191,12 +179,7 @@ typedef struct fp_mutex {
 } fp_mutex;
 void fp_mutex_init(fp_mutex *mutex);
 void fp_mutex_lock(fp_pool *pool, fp_mutex *mutex); /* blocks */
-bool fp_mutex_trylock(fp_pool *pool, fp_mutex *mutex);
 void fp_mutex_unlock(fp_pool *pool, fp_mutex *mutex);
-static inline bool fp_mutex_held_by_me(fp_pool *pool, const fp_mutex *mutex)
-{
-    return mutex->owner != NULL && mutex->owner == pool->current;
-}
 
 /* Reader-writer lock, FIFO: a writer waiting stops new readers from jumping ahead of it. */
 typedef struct fp_rwlock {
@@ -210,12 +193,11 @@ void fp_rwlock_read_unlock(fp_pool *pool, fp_rwlock *lock);
 void fp_rwlock_write_lock(fp_pool *pool, fp_rwlock *lock); /* blocks */
 void fp_rwlock_write_unlock(fp_pool *pool, fp_rwlock *lock);
 
-/* Stack use of a live task (painted pools only), and the pool's counters. */
-size_t fp_task_stack_high_water(const fp_task *task);
 /* The most stack any task run in `slot` has used so far, the running one included (painted
  * pools only), and the slot's stack size. */
 size_t fp_slot_stack_high_water(const fp_pool *pool, uint32_t slot);
 static inline size_t fp_slot_stack_size(const fp_pool *pool, uint32_t slot) { return pool->tasks[slot].stack_size; }
+/* The pool's counters. */
 static inline const fp_stats *fp_get_stats(const fp_pool *pool) { return &pool->stats; }
 
 #endif

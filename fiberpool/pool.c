@@ -119,23 +119,16 @@ static void *task_main(void *unused)
 {
     fp_task *task = ff_current()->user;
     fp_pool *pool = task->pool;
-    void *result = task->entry(task->arg);
+    task->entry(task->arg);
 
     AF_ASSERT(ff_stack_intact(task->fiber));
     record_stack_use(pool, task);
-    task->result = result;
-    if (task->joinable) {
-        task->state = FP_TASK_DONE;
-        if (task->joiner)
-            fp_wake(task->joiner, result);
-    } else {
-        slot_release(pool, task);
-    }
+    slot_release(pool, task);
     switch_to_next(pool);
     __builtin_trap();
 }
 
-static fp_task *spawn(fp_pool *pool, fp_entry entry, void *arg, bool joinable)
+fp_task *fp_spawn(fp_pool *pool, fp_entry entry, void *arg)
 {
     fp_task *task = slot_pop_free(pool);
     if (!task)
@@ -148,9 +141,6 @@ static fp_task *spawn(fp_pool *pool, fp_entry entry, void *arg, bool joinable)
     task->entry = entry;
     task->arg = arg;
     task->wake_value = NULL;
-    task->result = NULL;
-    task->joiner = NULL;
-    task->joinable = joinable;
     task->wait_tag = 0;
     task->user = NULL;
     task->state = FP_TASK_READY;
@@ -158,23 +148,6 @@ static fp_task *spawn(fp_pool *pool, fp_entry entry, void *arg, bool joinable)
     pool->stats.spawns++;
     fp_queue_push(&pool->ready, task);
     return task;
-}
-
-fp_task *fp_spawn(fp_pool *pool, fp_entry entry, void *arg) { return spawn(pool, entry, arg, false); }
-
-fp_task *fp_spawn_joinable(fp_pool *pool, fp_entry entry, void *arg) { return spawn(pool, entry, arg, true); }
-
-void *fp_join(fp_task *task)
-{
-    fp_pool *pool = task->pool;
-    AF_ASSERT(task->joinable && task->joiner == NULL && task != pool->current);
-    if (task->state != FP_TASK_DONE) {
-        task->joiner = pool->current;
-        fp_block(pool);
-    }
-    void *result = task->result;
-    slot_release(pool, task);
-    return result;
 }
 
 uint64_t fp_run(fp_pool *pool)
@@ -190,8 +163,6 @@ uint64_t fp_run(fp_pool *pool)
     }
     return pool->stats.switches - before;
 }
-
-fp_task *fp_current(fp_pool *pool) { return pool->current; }
 
 void fp_yield(fp_pool *pool)
 {
@@ -224,17 +195,12 @@ void fp_wake(fp_task *task, void *value)
     fp_queue_push(&task->pool->ready, task);
 }
 
-size_t fp_task_stack_high_water(const fp_task *task)
-{
-    return task->pool->paint_stacks ? ff_stack_high_water(task->fiber) : 0;
-}
-
 size_t fp_slot_stack_high_water(const fp_pool *pool, uint32_t slot)
 {
     const fp_task *task = &pool->tasks[slot];
     size_t most = task->stack_high_water;
-    if (task->state != FP_TASK_FREE) {
-        size_t now = fp_task_stack_high_water(task);
+    if (pool->paint_stacks && task->state != FP_TASK_FREE) {
+        size_t now = ff_stack_high_water(task->fiber);
         if (now > most)
             most = now;
     }

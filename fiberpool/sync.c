@@ -43,14 +43,6 @@ void fp_sem_wait(fp_pool *pool, fp_sem *sem)
     fp_wait(pool, &sem->waiters);
 }
 
-bool fp_sem_trywait(fp_sem *sem)
-{
-    if (sem->count == 0)
-        return false;
-    sem->count--;
-    return true;
-}
-
 void fp_sem_post(fp_sem *sem)
 {
     if (!fp_wake_one(&sem->waiters, NULL))
@@ -73,15 +65,6 @@ void fp_mutex_lock(fp_pool *pool, fp_mutex *mutex)
     }
     fp_wait(pool, &mutex->waiters);
     AF_ASSERT(mutex->owner == self);
-}
-
-bool fp_mutex_trylock(fp_pool *pool, fp_mutex *mutex)
-{
-    AF_ASSERT(pool->current != NULL);
-    if (mutex->owner != NULL)
-        return false;
-    mutex->owner = pool->current;
-    return true;
 }
 
 void fp_mutex_unlock(fp_pool *pool, fp_mutex *mutex)

@@ -1,5 +1,7 @@
-/* The LionsOS file-system protocol (PROTOCOL.md §1): command and completion queues,
- * command parameters, status codes and the stat record, plus asyncfat's extensions.
+/* The LionsOS file-system protocol as asyncfat speaks it (docs/PROTOCOL.md), the whole
+ * wire format in one place: command and completion queues, every command's parameters
+ * (LionsOS's and asyncfat's extensions, members of one union), status codes, open flags
+ * and the records commands fill in (stat, statfs, directory batches, open-and-read).
  *
  * A connection is a command queue (client produces, server consumes), a completion queue
  * (server produces, client consumes) and a share region; buffers are {offset, size} in the
@@ -42,7 +44,17 @@ typedef enum fs_cmd_type {
     FS_CMD_DIR_TELL = 18,
     FS_CMD_DIR_REWIND = 19,
     FS_CMD_LIONSOS_COUNT = 20,
-    /* asyncfat extensions are numbered from here (server/fs_extensions.h, docs/PROTOCOL.md). */
+    /* asyncfat extensions (docs/PROTOCOL.md) */
+    FS_CMD_STATFS = 20,         /* out buf <- fs_statfs */
+    FS_CMD_FSTAT = 21,          /* fd, out buf <- fs_stat (files and directories) */
+    FS_CMD_SET_TIMES = 22,      /* path, atime, mtime (Unix seconds; negative keeps) */
+    FS_CMD_DIR_READ_STAT = 23,  /* DIR_READ, and stat buf <- the entry's fs_stat */
+    FS_CMD_OPEN_STAT = 24,      /* FILE_OPEN, and stat buf <- the opened file's fs_stat */
+    FS_CMD_SET_TIMES_STAT = 25, /* SET_TIMES, and stat buf <- the stored (FAT-rounded) fs_stat */
+    FS_CMD_DIR_READ_BATCH = 26, /* fd, buf <- as many fs_dir_record as fit; data = count */
+    FS_CMD_OPEN_READ = 27,      /* FILE_OPEN, and buf <- fs_open_read_record + the first bytes */
+    FS_CMD_READ_PATH = 28,      /* path, offset, buf <- fs_open_read_record + bytes; no fd kept */
+    FS_CMD_COUNT = 29,
 } fs_cmd_type;
 
 typedef enum fs_status {
@@ -65,7 +77,8 @@ typedef enum fs_status {
     FS_STATUS_NOT_DIRECTORY = 16,
     FS_STATUS_ALREADY_EXISTS = 17,
     FS_STATUS_NOT_EMPTY = 18,
-    /* asyncfat extensions */
+    FS_STATUS_LIONSOS_COUNT = 19,
+    /* asyncfat extensions: only for clients that opted in (docs/PROTOCOL.md) */
     FS_STATUS_NO_SPACE = 19,        /* the volume is full */
     FS_STATUS_FILE_TOO_LARGE = 20,  /* past FAT's 4 GiB - 1 file size */
     FS_STATUS_NAME_TOO_LONG = 21,   /* a name component over 255 bytes / UTF-16 units */
@@ -95,10 +108,12 @@ typedef struct fs_buffer {
     uint64_t size;            /* bytes */
 } fs_buffer;
 
+/* Every command's parameters; a command that names an fd has it first (offset 0). Offsets
+ * and sizes are in bytes; paths are path buffers (see FS_MAX_PATH_LENGTH). */
 typedef union fs_cmd_params {
-    struct { fs_buffer path; uint64_t flags; } file_open;
+    struct { fs_buffer path; uint64_t flags; } file_open;          /* flags: FS_OPEN_FLAGS_* */
     struct { uint64_t fd; } file_close;
-    struct { fs_buffer path; fs_buffer buf; } stat;
+    struct { fs_buffer path; fs_buffer buf; } stat;                /* buf >= sizeof(fs_stat) */
     struct { uint64_t fd; uint64_t offset; fs_buffer buf; } file_read;
     struct { uint64_t fd; uint64_t offset; fs_buffer buf; } file_write;
     struct { uint64_t fd; } file_size;
@@ -110,10 +125,20 @@ typedef union fs_cmd_params {
     struct { fs_buffer path; } dir_open;
     struct { uint64_t fd; } dir_close;
     struct { uint64_t fd; } file_sync;
-    struct { uint64_t fd; fs_buffer buf; } dir_read;
-    struct { uint64_t fd; int64_t loc; } dir_seek;
+    struct { uint64_t fd; fs_buffer buf; } dir_read;               /* buf <- one name, no NUL */
+    struct { uint64_t fd; int64_t loc; } dir_seek;                 /* loc: a DIR_TELL value */
     struct { uint64_t fd; } dir_tell;
     struct { uint64_t fd; } dir_rewind;
+    /* asyncfat extensions */
+    struct { fs_buffer buf; } statfs;                              /* buf >= sizeof(fs_statfs) */
+    struct { uint64_t fd; fs_buffer buf; } fstat;                  /* buf >= sizeof(fs_stat) */
+    struct { fs_buffer path; int64_t atime; int64_t mtime; } set_times;  /* Unix seconds */
+    struct { uint64_t fd; fs_buffer name; fs_buffer stat; } dir_read_stat;
+    struct { fs_buffer path; uint64_t flags; fs_buffer stat; } open_stat;
+    struct { fs_buffer path; int64_t atime; int64_t mtime; fs_buffer stat; } set_times_stat;
+    struct { uint64_t fd; fs_buffer buf; } dir_read_batch;
+    struct { fs_buffer path; uint64_t flags; fs_buffer buf; } open_read;  /* buf >= 144 */
+    struct { fs_buffer path; uint64_t offset; fs_buffer buf; } read_path; /* buf >= 144 */
     uint8_t raw[48];
 } fs_cmd_params;
 
@@ -159,6 +184,38 @@ typedef struct fs_stat {
 #define FS_MODE_DIRECTORY 0040000u
 #define FS_MODE_REGULAR 0100000u
 
+/* STATFS record: nine u64. Blocks are allocation units (FAT clusters). */
+typedef struct fs_statfs {
+    uint64_t block_size;       /* bytes per block */
+    uint64_t blocks;           /* blocks in the volume */
+    uint64_t blocks_free;
+    uint64_t blocks_available;
+    uint64_t files;            /* 0: FAT has no inode table */
+    uint64_t files_free;
+    uint64_t name_max;         /* bytes of UTF-8 in a name */
+    uint64_t fat_type;         /* 12, 16 or 32 */
+    uint64_t flags;            /* FS_STATFS_READ_ONLY */
+} fs_statfs;
+#define FS_STATFS_READ_ONLY 1u
+
+/* DIR_READ_BATCH packs entries one after another from the buffer's start: this header,
+ * then name_len bytes of UTF-8 name (no NUL), then zero padding to a multiple of 8 so the
+ * next header is aligned. */
+typedef struct fs_dir_record {
+    fs_stat stat;
+    uint64_t name_len;         /* bytes */
+} fs_dir_record;
+#define FS_DIR_BATCH_MAX_ENTRIES 256u   /* per DIR_READ_BATCH call */
+#define FS_DIR_RECORD_SIZE(name_len) (sizeof(fs_dir_record) + (((name_len) + 7u) & ~(uint64_t)7u))
+
+/* OPEN_READ's and READ_PATH's buffer: this header, then the file's bytes from offset 0
+ * (READ_PATH: from its offset), as many as the rest of the buffer holds, fewer at the end
+ * of the file. */
+typedef struct fs_open_read_record {
+    fs_stat stat;              /* the opened file's, as FSTAT gives it */
+    uint64_t read;             /* bytes of data after the header */
+} fs_open_read_record;
+
 _Static_assert(sizeof(fs_buffer) == 16, "buffer layout");
 _Static_assert(sizeof(fs_cmd_params) == 48, "params layout");
 _Static_assert(offsetof(fs_cmd, type) == 8, "command layout");
@@ -177,6 +234,28 @@ _Static_assert(offsetof(fs_cmd_params, file_read.buf) == 16, "read params layout
 _Static_assert(offsetof(fs_cmd_params, file_open.flags) == 16, "open params layout");
 _Static_assert(offsetof(fs_cmd_params, rename.new_path) == 16, "rename params layout");
 _Static_assert(offsetof(fs_cmd_params, dir_seek.loc) == 8, "seek params layout");
+_Static_assert(offsetof(fs_cmd_params, set_times.mtime) == 24, "set_times layout");
+_Static_assert(offsetof(fs_cmd_params, dir_read_stat.stat) == 24, "dir_read_stat layout");
+_Static_assert(offsetof(fs_cmd_params, open_stat.flags) == 16, "open_stat layout");
+_Static_assert(offsetof(fs_cmd_params, open_stat.stat) == 24, "open_stat layout");
+_Static_assert(offsetof(fs_cmd_params, set_times_stat.stat) == 32, "set_times_stat layout");
+_Static_assert(offsetof(fs_cmd_params, dir_read_batch.buf) == 8, "dir_read_batch layout");
+_Static_assert(offsetof(fs_cmd_params, open_read.flags) == 16, "open_read layout");
+_Static_assert(offsetof(fs_cmd_params, open_read.buf) == 24, "open_read layout");
+_Static_assert(offsetof(fs_cmd_params, read_path.offset) == 16, "read_path layout");
+_Static_assert(offsetof(fs_cmd_params, read_path.buf) == 24, "read_path layout");
+/* fd first, for every command that names one. */
+_Static_assert(offsetof(fs_cmd_params, file_read.fd) == 0 && offsetof(fs_cmd_params, file_write.fd) == 0 &&
+                   offsetof(fs_cmd_params, file_size.fd) == 0 && offsetof(fs_cmd_params, file_truncate.fd) == 0 &&
+                   offsetof(fs_cmd_params, file_sync.fd) == 0 && offsetof(fs_cmd_params, file_close.fd) == 0 &&
+                   offsetof(fs_cmd_params, dir_close.fd) == 0 && offsetof(fs_cmd_params, dir_read.fd) == 0 &&
+                   offsetof(fs_cmd_params, dir_seek.fd) == 0 && offsetof(fs_cmd_params, dir_tell.fd) == 0 &&
+                   offsetof(fs_cmd_params, dir_rewind.fd) == 0 && offsetof(fs_cmd_params, fstat.fd) == 0 &&
+                   offsetof(fs_cmd_params, dir_read_stat.fd) == 0 && offsetof(fs_cmd_params, dir_read_batch.fd) == 0,
+               "fd first");
+_Static_assert(sizeof(fs_statfs) == 72, "statfs layout");
+_Static_assert(sizeof(fs_dir_record) == 144, "dir record layout");
+_Static_assert(sizeof(fs_open_read_record) == 144, "open_read record layout");
 
 /* One side's view of a queue: the shared queue and this side's own counter, which is
  * kept here (the copy in shared memory is only published, never read back). */

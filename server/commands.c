@@ -1,6 +1,20 @@
-/* Command handlers: each runs in its request's task, checks every value it takes from the
- * client, calls the FAT engine and fills the completion. */
+/* Command handlers and the one table that says, for every command, which handler runs it,
+ * which fd it names and whether it needs the client's INITIALISE. Each handler runs in its
+ * request's task, checks every value it takes from the client, calls the engine
+ * (vfs/vfs.h) and fills the completion's data. */
 #include "server/server_internal.h"
+
+/* One command being carried out. */
+typedef struct command_call {
+    fs_server *server;
+    fs_connection *conn;
+    const fs_cmd_params *p;   /* the request's own copy */
+    fs_fd *fd;                /* the fd it names, borrowed for it (table: fd) */
+    uint64_t data;            /* the completion's data */
+} command_call;
+
+static const vfs_ops *ops(const command_call *c) { return c->server->engine.ops; }
+static vfs_volume *volume(const command_call *c) { return c->server->engine.volume; }
 
 typedef struct path_copy {
     char bytes[FS_MAX_PATH_LENGTH];
@@ -9,11 +23,11 @@ typedef struct path_copy {
 
 /* Copy a path out of the share region before looking at it: the client may rewrite the
  * region at any time. */
-static fs_status copy_path(const fs_client *client, fs_buffer buf, path_copy *out)
+static fs_status copy_path(const fs_connection *conn, fs_buffer buf, path_copy *out)
 {
     if (buf.size > FS_MAX_PATH_LENGTH)
         return FS_STATUS_INVALID_PATH;
-    const uint8_t *src = fs_share_buffer(client, buf);
+    const uint8_t *src = fs_share_buffer(conn, buf);
     if (!src)
         return FS_STATUS_INVALID_BUFFER;
     af_memcpy(out->bytes, src, buf.size);
@@ -26,29 +40,55 @@ static fs_status copy_path(const fs_client *client, fs_buffer buf, path_copy *ou
 }
 
 /* Copy a record into the client's buffer, which must be large enough. */
-static fs_status put_record(const fs_client *client, fs_buffer buf, const void *record, size_t size)
+static fs_status put_record(const fs_connection *conn, fs_buffer buf, const void *record, size_t size)
 {
-    uint8_t *dst = fs_share_buffer(client, buf);
+    uint8_t *dst = fs_share_buffer(conn, buf);
     if (!dst || buf.size < size)
         return FS_STATUS_INVALID_BUFFER;
     af_memcpy(dst, record, size);
     return FS_STATUS_SUCCESS;
 }
 
-static fs_status cmd_initialise(fs_server *server, fs_client *client)
+/* Checked before the command acts, so a bad stat buffer creates or changes nothing. */
+static bool stat_buffer_ok(const fs_connection *conn, fs_buffer buf)
 {
+    return fs_share_buffer(conn, buf) && buf.size >= sizeof(fs_stat);
+}
+
+/* An open node's record, as the wire has it. */
+static fs_status node_stat(const command_call *c, vfs_node *node, fs_stat *out)
+{
+    vfs_stat st;
+    vfs_status status = ops(c)->fstat(node, &st);
+    if (status == VFS_OK)
+        fs_wire_stat(&st, out);
+    return fs_wire_status(status);
+}
+
+static fs_status path_stat(const command_call *c, const path_copy *path, fs_stat *out)
+{
+    vfs_stat st;
+    vfs_status status = ops(c)->stat(volume(c), path->bytes, path->len, &st);
+    if (status == VFS_OK)
+        fs_wire_stat(&st, out);
+    return fs_wire_status(status);
+}
+
+/* ---- the volume ------------------------------------------------------------------------ */
+
+static fs_status cmd_initialise(command_call *c)
+{
+    fs_server *server = c->server;
     fs_status status = FS_STATUS_SUCCESS;
     /* Checked under the lock: a client may send several INITIALISEs at once. */
     fp_mutex_lock(server->pool, &server->mount_lock);
-    if (!client->initialised) {
-        if (!server->volume)
+    if (!c->conn->initialised) {
+        if (!ops(c))
             status = FS_STATUS_ALLOCATION_ERROR;
-        else if (!server->mounted) {
-            status = fat_mount(server->volume, server->cache, &server->fat_config, NULL);
-            server->mounted = status == FS_STATUS_SUCCESS;
-        }
+        else if (!ops(c)->mounted(volume(c)))
+            status = fs_wire_status(ops(c)->mount(volume(c)));
         if (status == FS_STATUS_SUCCESS) {
-            client->initialised = true;
+            c->conn->initialised = true;
             server->initialised_clients++;
         }
     }
@@ -56,44 +96,60 @@ static fs_status cmd_initialise(fs_server *server, fs_client *client)
     return status;
 }
 
-static fs_status cmd_deinitialise(fs_server *server, fs_client *client)
+static fs_status cmd_deinitialise(command_call *c)
 {
+    fs_server *server = c->server;
+    fs_connection *conn = c->conn;
     /* Wait for every other request of this client (other DEINITIALISEs wait alongside). */
-    client->draining++;
-    while (client->in_flight > client->draining)
-        fp_wait(server->pool, &client->drain_waiters);
-    client->draining--;
+    conn->draining++;
+    while (conn->in_flight > conn->draining)
+        fp_wait(server->pool, &conn->drain_waiters);
+    conn->draining--;
     fs_status status = FS_STATUS_SUCCESS;
     fp_mutex_lock(server->pool, &server->mount_lock);
-    if (client->initialised) {
-        fs_fd_close_all(client);
-        client->initialised = false;
-        if (--server->initialised_clients == 0) {
-            status = fat_unmount(server->volume);
-            server->mounted = status != FS_STATUS_SUCCESS;
-        } else {
-            status = fat_sync(server->volume);
-        }
+    if (conn->initialised) {
+        fs_fd_close_all(conn);
+        conn->initialised = false;
+        if (--server->initialised_clients == 0)
+            status = fs_wire_status(ops(c)->unmount(volume(c)));
+        else
+            status = fs_wire_status(ops(c)->sync(volume(c)));
     }
     fp_mutex_unlock(server->pool, &server->mount_lock);
     return status;
 }
 
-/* Checked before the command acts, so a bad stat buffer creates or changes nothing. */
-static bool stat_buffer_ok(const fs_client *client, fs_buffer buf)
+static fs_status cmd_statfs(command_call *c)
 {
-    return fs_share_buffer(client, buf) && buf.size >= sizeof(fs_stat);
+    fs_buffer buf = c->p->statfs.buf;
+    if (!fs_share_buffer(c->conn, buf) || buf.size < sizeof(fs_statfs))
+        return FS_STATUS_INVALID_BUFFER;
+    vfs_statfs info;
+    fs_status status = fs_wire_status(ops(c)->statfs(volume(c), &info));
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fs_statfs out = {
+        .block_size = info.block_size,
+        .blocks = info.blocks,
+        .blocks_free = info.blocks_free,
+        .blocks_available = info.blocks_free,
+        .name_max = info.name_max,
+        .fat_type = info.fat_type,
+        .flags = info.read_only ? FS_STATFS_READ_ONLY : 0,
+    };
+    return put_record(c->conn, buf, &out, sizeof(out));
 }
 
-/* What FILE_OPEN returns besides the fd: nothing, the file's record (OPEN_STAT), or the
+/* ---- opening --------------------------------------------------------------------------- */
+
+/* What an open returns besides the fd: nothing, the file's record (OPEN_STAT), or the
  * record and the file's first bytes (OPEN_READ). */
 typedef enum open_reply { OPEN_REPLY_FD, OPEN_REPLY_STAT, OPEN_REPLY_READ } open_reply;
 
 /* FILE_OPEN, OPEN_STAT and OPEN_READ. The reply buffer is checked before anything is
  * opened or created. OPEN_READ reads straight into the client's buffer after the header,
  * so a small file is opened and read in one round trip (a FUSE open then its first read). */
-static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer path_buf, uint64_t flags,
-                               open_reply reply, fs_buffer reply_buf, uint64_t *data)
+static fs_status open_file(command_call *c, fs_buffer path_buf, uint64_t flags, open_reply reply, fs_buffer reply_buf)
 {
     const uint64_t known = FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE |
                            FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND;
@@ -102,267 +158,283 @@ static fs_status cmd_file_open(fs_server *server, fs_client *client, fs_buffer p
     if (reply == OPEN_REPLY_READ && (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_WRITE_ONLY)
         return FS_STATUS_INVALID_READ;
     path_copy path;
-    fs_status status = copy_path(client, path_buf, &path);
+    fs_status status = copy_path(c->conn, path_buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
     uint8_t *out = NULL;
-    if (reply == OPEN_REPLY_STAT && !stat_buffer_ok(client, reply_buf))
+    if (reply == OPEN_REPLY_STAT && !stat_buffer_ok(c->conn, reply_buf))
         return FS_STATUS_INVALID_BUFFER;
     if (reply == OPEN_REPLY_READ &&
-        (!(out = fs_share_buffer(client, reply_buf)) || reply_buf.size < sizeof(fs_open_read_record)))
+        (!(out = fs_share_buffer(c->conn, reply_buf)) || reply_buf.size < sizeof(fs_open_read_record)))
         return FS_STATUS_INVALID_BUFFER;
-    fat_node *node;
-    status = fat_open(server->volume, path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node);
+    vfs_node *node;
+    status = fs_wire_status(ops(c)->open(volume(c), path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
     if (reply == OPEN_REPLY_READ) {
         size_t done = 0;
-        status = fat_read(node, 0, out + sizeof head, reply_buf.size - sizeof head, &done);
+        status = fs_wire_status(ops(c)->read(node, 0, out + sizeof head, reply_buf.size - sizeof head, &done));
         head.read = done;
     }
     if (status == FS_STATUS_SUCCESS && reply != OPEN_REPLY_FD)
-        status = fat_fstat(node, &head.stat);
+        status = node_stat(c, node, &head.stat);
     if (status == FS_STATUS_SUCCESS)
-        status = fs_fd_alloc(client, node, false, flags, data);
+        status = fs_fd_alloc(c->conn, node, flags, &c->data);
     if (status != FS_STATUS_SUCCESS) {
-        fat_close(node);
+        ops(c)->close(node);
         return status;
     }
     if (reply == OPEN_REPLY_STAT)
-        put_record(client, reply_buf, &head.stat, sizeof(head.stat));
+        put_record(c->conn, reply_buf, &head.stat, sizeof(head.stat));
     else if (reply == OPEN_REPLY_READ)
         af_memcpy(out, &head, sizeof head);
     return FS_STATUS_SUCCESS;
 }
 
+static fs_status cmd_file_open(command_call *c)
+{
+    return open_file(c, c->p->file_open.path, c->p->file_open.flags, OPEN_REPLY_FD, (fs_buffer){0, 0});
+}
+
+static fs_status cmd_open_stat(command_call *c)
+{
+    return open_file(c, c->p->open_stat.path, c->p->open_stat.flags, OPEN_REPLY_STAT, c->p->open_stat.stat);
+}
+
+static fs_status cmd_open_read(command_call *c)
+{
+    return open_file(c, c->p->open_read.path, c->p->open_read.flags, OPEN_REPLY_READ, c->p->open_read.buf);
+}
+
 /* READ_PATH: a read without an fd (open read-only, read, stat, close), for a client that
  * wants a small file's bytes and keeps nothing open. data = bytes read. */
-static fs_status cmd_read_path(fs_server *server, fs_client *client, const fs_ext_params *p, uint64_t *data)
+static fs_status cmd_read_path(command_call *c)
 {
     path_copy path;
-    fs_status status = copy_path(client, p->read_path.path, &path);
+    fs_status status = copy_path(c->conn, c->p->read_path.path, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    fs_buffer buf = p->read_path.buf;
-    uint8_t *out = fs_share_buffer(client, buf);
+    fs_buffer buf = c->p->read_path.buf;
+    uint8_t *out = fs_share_buffer(c->conn, buf);
     if (!out || buf.size < sizeof(fs_open_read_record))
         return FS_STATUS_INVALID_BUFFER;
-    fat_node *node;
-    status = fat_open(server->volume, path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node);
+    vfs_node *node;
+    status = fs_wire_status(ops(c)->open(volume(c), path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
     size_t done = 0;
-    status = fat_read(node, p->read_path.offset, out + sizeof head, buf.size - sizeof head, &done);
+    status = fs_wire_status(ops(c)->read(node, c->p->read_path.offset, out + sizeof head, buf.size - sizeof head, &done));
     head.read = done;
     if (status == FS_STATUS_SUCCESS)
-        status = fat_fstat(node, &head.stat);
-    fs_status closed = fat_close(node);
+        status = node_stat(c, node, &head.stat);
+    fs_status closed = fs_wire_status(ops(c)->close(node));
     if (status == FS_STATUS_SUCCESS)
         status = closed;
     if (status != FS_STATUS_SUCCESS)
         return status;
     af_memcpy(out, &head, sizeof head);
-    *data = done;
+    c->data = done;
     return FS_STATUS_SUCCESS;
 }
 
-static fs_status cmd_dir_open(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status cmd_dir_open(command_call *c)
 {
     path_copy path;
-    fs_status status = copy_path(client, cmd->params.dir_open.path, &path);
+    fs_status status = copy_path(c->conn, c->p->dir_open.path, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    fat_node *node;
-    status = fat_opendir(server->volume, path.bytes, path.len, &node);
+    vfs_node *node;
+    status = fs_wire_status(ops(c)->opendir(volume(c), path.bytes, path.len, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
-    status = fs_fd_alloc(client, node, true, FS_OPEN_FLAGS_READ_ONLY, data);
+    status = fs_fd_alloc(c->conn, node, FS_OPEN_FLAGS_READ_ONLY, &c->data);
     if (status != FS_STATUS_SUCCESS)
-        fat_close(node);
+        ops(c)->close(node);
     return status;
 }
 
-/* The commands that name one path and nothing else. */
-static fs_status cmd_path_op(fs_server *server, fs_client *client, fs_buffer buf,
-                             fs_status (*op)(fat_volume *, const char *, size_t))
+/* FILE_CLOSE, DIR_CLOSE: the node is closed when the last request using the fd is done
+ * (at once, unless others are in flight); its status is the command's. */
+static fs_status cmd_close(command_call *c)
 {
-    path_copy path;
-    fs_status status = copy_path(client, buf, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    return op(server->volume, path.bytes, path.len);
+    fs_fd_close(c->conn, c->fd);
+    return FS_STATUS_SUCCESS;
 }
 
-static fs_status cmd_stat(fs_server *server, fs_client *client, const fs_cmd *cmd)
+/* ---- names ------------------------------------------------------------------------------ */
+
+/* The commands that name one path and nothing else. */
+static fs_status path_op(command_call *c, fs_buffer buf, vfs_status (*op)(vfs_volume *, const char *, size_t))
 {
     path_copy path;
-    fs_status status = copy_path(client, cmd->params.stat.path, &path);
+    fs_status status = copy_path(c->conn, buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    if (!fs_share_buffer(client, cmd->params.stat.buf) || cmd->params.stat.buf.size < sizeof(fs_stat))
+    return fs_wire_status(op(volume(c), path.bytes, path.len));
+}
+
+static fs_status cmd_file_remove(command_call *c) { return path_op(c, c->p->file_remove.path, ops(c)->unlink); }
+static fs_status cmd_dir_create(command_call *c) { return path_op(c, c->p->dir_create.path, ops(c)->mkdir); }
+static fs_status cmd_dir_remove(command_call *c) { return path_op(c, c->p->dir_remove.path, ops(c)->rmdir); }
+
+static fs_status cmd_stat(command_call *c)
+{
+    path_copy path;
+    fs_status status = copy_path(c->conn, c->p->stat.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    if (!stat_buffer_ok(c->conn, c->p->stat.buf))
         return FS_STATUS_INVALID_BUFFER;
     fs_stat st;
-    status = fat_stat(server->volume, path.bytes, path.len, &st);
+    status = path_stat(c, &path, &st);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return put_record(client, cmd->params.stat.buf, &st, sizeof(st));
+    return put_record(c->conn, c->p->stat.buf, &st, sizeof(st));
 }
 
-static fs_status cmd_rename(fs_server *server, fs_client *client, const fs_cmd *cmd)
+static fs_status cmd_rename(command_call *c)
 {
     path_copy old_path, new_path;
-    fs_status status = copy_path(client, cmd->params.rename.old_path, &old_path);
+    fs_status status = copy_path(c->conn, c->p->rename.old_path, &old_path);
     if (status == FS_STATUS_SUCCESS)
-        status = copy_path(client, cmd->params.rename.new_path, &new_path);
+        status = copy_path(c->conn, c->p->rename.new_path, &new_path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return fat_rename(server->volume, old_path.bytes, old_path.len, new_path.bytes, new_path.len);
+    return fs_wire_status(ops(c)->rename(volume(c), old_path.bytes, old_path.len, new_path.bytes, new_path.len));
 }
 
 /* SET_TIMES, and SET_TIMES_STAT when stat_buf is given: the record as stored (FAT keeps
  * 2-second modification times and access dates), so the client need not ask again. */
-static fs_status cmd_set_times(fs_server *server, fs_client *client, fs_buffer path_buf, int64_t atime,
-                               int64_t mtime, const fs_buffer *stat_buf)
+static fs_status set_times(command_call *c, fs_buffer path_buf, int64_t atime, int64_t mtime,
+                           const fs_buffer *stat_buf)
 {
     path_copy path;
-    fs_status status = copy_path(client, path_buf, &path);
+    fs_status status = copy_path(c->conn, path_buf, &path);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    if (stat_buf && !stat_buffer_ok(client, *stat_buf))
+    if (stat_buf && !stat_buffer_ok(c->conn, *stat_buf))
         return FS_STATUS_INVALID_BUFFER;
-    status = fat_set_times(server->volume, path.bytes, path.len, atime, mtime);
+    status = fs_wire_status(ops(c)->set_times(volume(c), path.bytes, path.len, atime, mtime));
     if (status != FS_STATUS_SUCCESS || !stat_buf)
         return status;
     fs_stat st;
-    status = fat_stat(server->volume, path.bytes, path.len, &st);
+    status = path_stat(c, &path, &st);
     if (status != FS_STATUS_SUCCESS)
         return status;
-    return put_record(client, *stat_buf, &st, sizeof(st));
+    return put_record(c->conn, *stat_buf, &st, sizeof(st));
 }
 
-static fs_status cmd_statfs(fs_server *server, fs_client *client, const fs_ext_params *p)
+static fs_status cmd_set_times(command_call *c)
 {
-    if (!fs_share_buffer(client, p->statfs.buf) || p->statfs.buf.size < sizeof(fs_statfs))
-        return FS_STATUS_INVALID_BUFFER;
-    fat_statfs_info info;
-    fs_status status = fat_statfs(server->volume, &info);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    fs_statfs out = {
-        .block_size = info.cluster_size,
-        .blocks = info.total_clusters,
-        .blocks_free = info.free_clusters,
-        .blocks_available = info.free_clusters,
-        .name_max = info.name_max,
-        .fat_type = info.fat_type,
-        .flags = info.read_only ? FS_STATFS_READ_ONLY : 0,
-    };
-    return put_record(client, p->statfs.buf, &out, sizeof(out));
+    return set_times(c, c->p->set_times.path, c->p->set_times.atime, c->p->set_times.mtime, NULL);
 }
 
-/* ---- commands on an open file ---- */
-
-static fs_status file_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status cmd_set_times_stat(command_call *c)
 {
-    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
-    uint64_t fd;
-    switch (cmd->type) {
-    case FS_CMD_FILE_READ: fd = cmd->params.file_read.fd; break;
-    case FS_CMD_FILE_WRITE: fd = cmd->params.file_write.fd; break;
-    case FS_CMD_FILE_SIZE: fd = cmd->params.file_size.fd; break;
-    case FS_CMD_FILE_TRUNCATE: fd = cmd->params.file_truncate.fd; break;
-    case FS_CMD_FILE_SYNC: fd = cmd->params.file_sync.fd; break;
-    default: fd = ext->fstat.fd; break; /* FS_CMD_FSTAT */
-    }
-    fs_fd *entry;
-    fs_status status = fs_fd_borrow(client, fd, false, &entry);
-    if (status != FS_STATUS_SUCCESS && cmd->type == FS_CMD_FSTAT)
-        status = fs_fd_borrow(client, fd, true, &entry);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-
-    size_t done = 0;
-    switch (cmd->type) {
-    case FS_CMD_FILE_READ: {
-        uint8_t *dst = fs_share_buffer(client, cmd->params.file_read.buf);
-        if (!dst)
-            status = FS_STATUS_INVALID_BUFFER;
-        else if (!entry->can_read)
-            status = FS_STATUS_INVALID_READ;
-        else
-            status = fat_read(entry->node, cmd->params.file_read.offset, dst, cmd->params.file_read.buf.size, &done);
-        *data = done;
-        break;
-    }
-    case FS_CMD_FILE_WRITE: {
-        const uint8_t *src = fs_share_buffer(client, cmd->params.file_write.buf);
-        size_t len = cmd->params.file_write.buf.size;
-        if (!src) {
-            status = FS_STATUS_INVALID_BUFFER;
-        } else if (!entry->can_write) {
-            status = FS_STATUS_INVALID_WRITE;
-        } else if (entry->append) {
-            uint64_t at;
-            status = fat_append(entry->node, src, len, &done, &at);
-        } else {
-            status = fat_write(entry->node, cmd->params.file_write.offset, src, len, &done);
-        }
-        *data = done;
-        break;
-    }
-    case FS_CMD_FILE_SIZE:
-        *data = fat_size(entry->node);
-        break;
-    case FS_CMD_FILE_TRUNCATE:
-        status = entry->can_write ? fat_truncate(entry->node, cmd->params.file_truncate.length)
-                                  : FS_STATUS_INVALID_WRITE;
-        break;
-    case FS_CMD_FILE_SYNC:
-        status = fat_fsync(entry->node);
-        break;
-    default: { /* FS_CMD_FSTAT */
-        fs_stat st;
-        if (!fs_share_buffer(client, ext->fstat.buf) || ext->fstat.buf.size < sizeof(fs_stat))
-            status = FS_STATUS_INVALID_BUFFER;
-        else
-            status = fat_fstat(entry->node, &st);
-        if (status == FS_STATUS_SUCCESS)
-            status = put_record(client, ext->fstat.buf, &st, sizeof(st));
-        break;
-    }
-    }
-    fs_status closed = fs_fd_return(client, entry);
-    return status != FS_STATUS_SUCCESS ? status : closed;
+    return set_times(c, c->p->set_times_stat.path, c->p->set_times_stat.atime, c->p->set_times_stat.mtime,
+                     &c->p->set_times_stat.stat);
 }
 
-/* ---- commands on an open directory ---- */
+/* ---- open files ------------------------------------------------------------------------- */
 
-static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, const fs_buffer *stat_buf,
-                          uint64_t *data)
+static fs_status cmd_file_read(command_call *c)
 {
-    uint8_t *dst = fs_share_buffer(client, name_buf);
+    uint8_t *dst = fs_share_buffer(c->conn, c->p->file_read.buf);
     if (!dst)
         return FS_STATUS_INVALID_BUFFER;
-    if (stat_buf && (!fs_share_buffer(client, *stat_buf) || stat_buf->size < sizeof(fs_stat)))
+    if (!c->fd->can_read)
+        return FS_STATUS_INVALID_READ;
+    size_t done = 0;
+    fs_status status =
+        fs_wire_status(ops(c)->read(c->fd->node, c->p->file_read.offset, dst, c->p->file_read.buf.size, &done));
+    c->data = done;
+    return status;
+}
+
+static fs_status cmd_file_write(command_call *c)
+{
+    const uint8_t *src = fs_share_buffer(c->conn, c->p->file_write.buf);
+    size_t len = c->p->file_write.buf.size;
+    if (!src)
         return FS_STATUS_INVALID_BUFFER;
-    char name[FAT_READDIR_NAME_MAX];
-    size_t len;
+    if (!c->fd->can_write)
+        return FS_STATUS_INVALID_WRITE;
+    size_t done = 0;
+    vfs_status status;
+    if (c->fd->append) {
+        uint64_t at;
+        status = ops(c)->append(c->fd->node, src, len, &done, &at);
+    } else {
+        status = ops(c)->write(c->fd->node, c->p->file_write.offset, src, len, &done);
+    }
+    c->data = done;
+    return fs_wire_status(status);
+}
+
+static fs_status cmd_file_size(command_call *c)
+{
+    c->data = ops(c)->size(c->fd->node);
+    return FS_STATUS_SUCCESS;
+}
+
+static fs_status cmd_file_truncate(command_call *c)
+{
+    if (!c->fd->can_write)
+        return FS_STATUS_INVALID_WRITE;
+    return fs_wire_status(ops(c)->truncate(c->fd->node, c->p->file_truncate.length));
+}
+
+static fs_status cmd_file_sync(command_call *c) { return fs_wire_status(ops(c)->fsync(c->fd->node)); }
+
+/* FSTAT: a file's or a directory's record. */
+static fs_status cmd_fstat(command_call *c)
+{
+    if (!stat_buffer_ok(c->conn, c->p->fstat.buf))
+        return FS_STATUS_INVALID_BUFFER;
     fs_stat st;
-    uint64_t pos = entry->dir_pos;
-    fs_status status = fat_readdir(entry->node, &pos, name, &len, stat_buf ? &st : NULL);
+    fs_status status = node_stat(c, c->fd->node, &st);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    return put_record(c->conn, c->p->fstat.buf, &st, sizeof(st));
+}
+
+/* ---- open directories (the table's `cursor` commands hold the fd's cursor lock) ------------ */
+
+static fs_status dir_read(command_call *c, fs_buffer name_buf, const fs_buffer *stat_buf)
+{
+    uint8_t *dst = fs_share_buffer(c->conn, name_buf);
+    if (!dst)
+        return FS_STATUS_INVALID_BUFFER;
+    if (stat_buf && !stat_buffer_ok(c->conn, *stat_buf))
+        return FS_STATUS_INVALID_BUFFER;
+    char name[VFS_READDIR_NAME_MAX];
+    size_t len;
+    vfs_stat st;
+    uint64_t pos = c->fd->dir_pos;
+    fs_status status = fs_wire_status(ops(c)->readdir(c->fd->node, &pos, name, &len, stat_buf ? &st : NULL));
     if (status != FS_STATUS_SUCCESS)
         return status;
     /* A buffer too small for the name leaves the position where it was: nothing is lost. */
     if (len > name_buf.size)
         return FS_STATUS_INVALID_BUFFER;
     af_memcpy(dst, name, len);
-    if (stat_buf)
-        put_record(client, *stat_buf, &st, sizeof(st));
-    entry->dir_pos = pos;
-    *data = len;
+    if (stat_buf) {
+        fs_stat wire;
+        fs_wire_stat(&st, &wire);
+        put_record(c->conn, *stat_buf, &wire, sizeof(wire));
+    }
+    c->fd->dir_pos = pos;
+    c->data = len;
     return FS_STATUS_SUCCESS;
+}
+
+static fs_status cmd_dir_read(command_call *c) { return dir_read(c, c->p->dir_read.buf, NULL); }
+
+static fs_status cmd_dir_read_stat(command_call *c)
+{
+    return dir_read(c, c->p->dir_read_stat.name, &c->p->dir_read_stat.stat);
 }
 
 /* DIR_READ_BATCH: entries packed as fs_dir_record + name + padding while the next one fits,
@@ -370,9 +442,10 @@ static fs_status dir_read(fs_client *client, fs_fd *entry, fs_buffer name_buf, c
  * not fit stays unread for the next call; a buffer too small for even one entry gives
  * INVALID_BUFFER, as DIR_READ does. data = entries written; END_OF_DIRECTORY only when the
  * first read finds no entry. */
-static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, uint64_t *data)
+static fs_status cmd_dir_read_batch(command_call *c)
 {
-    uint8_t *dst = fs_share_buffer(client, buf);
+    fs_buffer buf = c->p->dir_read_batch.buf;
+    uint8_t *dst = fs_share_buffer(c->conn, buf);
     if (!dst)
         return FS_STATUS_INVALID_BUFFER;
     uint64_t used = 0, count = 0;
@@ -380,13 +453,15 @@ static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, 
     /* Bounded, so that one call on a large cached directory does not hold the server's
      * thread for long. */
     while (count < FS_DIR_BATCH_MAX_ENTRIES) {
-        char name[FAT_READDIR_NAME_MAX];
+        char name[VFS_READDIR_NAME_MAX];
         size_t len;
         fs_dir_record rec;
-        uint64_t pos = entry->dir_pos;
-        status = fat_readdir(entry->node, &pos, name, &len, &rec.stat);
+        vfs_stat st;
+        uint64_t pos = c->fd->dir_pos;
+        status = fs_wire_status(ops(c)->readdir(c->fd->node, &pos, name, &len, &st));
         if (status != FS_STATUS_SUCCESS)
             break;
+        fs_wire_stat(&st, &rec.stat);
         uint64_t size = FS_DIR_RECORD_SIZE(len);
         if (size > buf.size - used) {
             status = count ? FS_STATUS_SUCCESS : FS_STATUS_INVALID_BUFFER;
@@ -398,124 +473,106 @@ static fs_status dir_read_batch(fs_client *client, fs_fd *entry, fs_buffer buf, 
         af_memset(dst + used + sizeof rec + len, 0, size - sizeof rec - len);
         used += size;
         count++;
-        entry->dir_pos = pos;
+        c->fd->dir_pos = pos;
     }
     /* Entries already written are the answer; the end or an error shows on the next call. */
     if (count)
         status = FS_STATUS_SUCCESS;
-    *data = count;
+    c->data = count;
     return status;
 }
 
-static fs_status dir_command(fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status cmd_dir_seek(command_call *c)
 {
-    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
-    uint64_t fd = cmd->type == FS_CMD_DIR_READ_STAT    ? ext->dir_read_stat.fd
-                  : cmd->type == FS_CMD_DIR_READ_BATCH ? ext->dir_read_batch.fd
-                                                       : cmd->params.dir_read.fd;
-    fs_fd *entry;
-    fs_status status = fs_fd_borrow(client, fd, true, &entry);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    fp_pool *pool = client->server->pool;
-    fp_mutex_lock(pool, &entry->dir_lock);
-    switch (cmd->type) {
-    case FS_CMD_DIR_READ:
-        status = dir_read(client, entry, cmd->params.dir_read.buf, NULL, data);
-        break;
-    case FS_CMD_DIR_READ_STAT:
-        status = dir_read(client, entry, ext->dir_read_stat.name, &ext->dir_read_stat.stat, data);
-        break;
-    case FS_CMD_DIR_READ_BATCH:
-        status = dir_read_batch(client, entry, ext->dir_read_batch.buf, data);
-        break;
-    case FS_CMD_DIR_SEEK:
-        if (cmd->params.dir_seek.loc < 0)
-            status = FS_STATUS_INVALID_ARGUMENT;
-        else
-            entry->dir_pos = (uint64_t)cmd->params.dir_seek.loc;
-        break;
-    case FS_CMD_DIR_TELL:
-        *data = entry->dir_pos;
-        break;
-    default: /* FS_CMD_DIR_REWIND */
-        entry->dir_pos = 0;
-        break;
-    }
-    fp_mutex_unlock(pool, &entry->dir_lock);
-    fs_status closed = fs_fd_return(client, entry);
-    return status != FS_STATUS_SUCCESS ? status : closed;
+    if (c->p->dir_seek.loc < 0)
+        return FS_STATUS_INVALID_ARGUMENT;
+    c->fd->dir_pos = (uint64_t)c->p->dir_seek.loc;
+    return FS_STATUS_SUCCESS;
 }
 
-static fs_status dispatch(fs_server *server, fs_client *client, const fs_cmd *cmd, uint64_t *data)
+static fs_status cmd_dir_tell(command_call *c)
 {
-    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
-    if (cmd->type >= FS_CMD_COUNT)
-        return FS_STATUS_INVALID_COMMAND;
-    if (cmd->type == FS_CMD_INITIALISE)
-        return cmd_initialise(server, client);
-    if (!client->initialised)
-        return FS_STATUS_NOT_MOUNTED;
+    c->data = c->fd->dir_pos;
+    return FS_STATUS_SUCCESS;
+}
 
-    switch (cmd->type) {
-    case FS_CMD_DEINITIALISE:
-        return cmd_deinitialise(server, client);
-    case FS_CMD_FILE_OPEN:
-        return cmd_file_open(server, client, cmd->params.file_open.path, cmd->params.file_open.flags, OPEN_REPLY_FD,
-                             (fs_buffer){0, 0}, data);
-    case FS_CMD_OPEN_STAT:
-        return cmd_file_open(server, client, ext->open_stat.path, ext->open_stat.flags, OPEN_REPLY_STAT,
-                             ext->open_stat.stat, data);
-    case FS_CMD_OPEN_READ:
-        return cmd_file_open(server, client, ext->open_read.path, ext->open_read.flags, OPEN_REPLY_READ,
-                             ext->open_read.buf, data);
-    case FS_CMD_READ_PATH:
-        return cmd_read_path(server, client, ext, data);
-    case FS_CMD_FILE_CLOSE:
-        return fs_fd_close(client, cmd->params.file_close.fd, false);
-    case FS_CMD_STAT:
-        return cmd_stat(server, client, cmd);
-    case FS_CMD_FILE_READ:
-    case FS_CMD_FILE_WRITE:
-    case FS_CMD_FILE_SIZE:
-    case FS_CMD_FILE_TRUNCATE:
-    case FS_CMD_FILE_SYNC:
-    case FS_CMD_FSTAT:
-        return file_command(client, cmd, data);
-    case FS_CMD_RENAME:
-        return cmd_rename(server, client, cmd);
-    case FS_CMD_FILE_REMOVE:
-        return cmd_path_op(server, client, cmd->params.file_remove.path, fat_unlink);
-    case FS_CMD_DIR_CREATE:
-        return cmd_path_op(server, client, cmd->params.dir_create.path, fat_mkdir);
-    case FS_CMD_DIR_REMOVE:
-        return cmd_path_op(server, client, cmd->params.dir_remove.path, fat_rmdir);
-    case FS_CMD_DIR_OPEN:
-        return cmd_dir_open(server, client, cmd, data);
-    case FS_CMD_DIR_CLOSE:
-        return fs_fd_close(client, cmd->params.dir_close.fd, true);
-    case FS_CMD_DIR_READ:
-    case FS_CMD_DIR_SEEK:
-    case FS_CMD_DIR_TELL:
-    case FS_CMD_DIR_REWIND:
-    case FS_CMD_DIR_READ_STAT:
-    case FS_CMD_DIR_READ_BATCH:
-        return dir_command(client, cmd, data);
-    case FS_CMD_STATFS:
-        return cmd_statfs(server, client, ext);
-    case FS_CMD_SET_TIMES:
-        return cmd_set_times(server, client, ext->set_times.path, ext->set_times.atime, ext->set_times.mtime, NULL);
-    case FS_CMD_SET_TIMES_STAT:
-        return cmd_set_times(server, client, ext->set_times_stat.path, ext->set_times_stat.atime,
-                             ext->set_times_stat.mtime, &ext->set_times_stat.stat);
-    default:
+static fs_status cmd_dir_rewind(command_call *c)
+{
+    c->fd->dir_pos = 0;
+    return FS_STATUS_SUCCESS;
+}
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+typedef struct command {
+    fs_status (*run)(command_call *c);
+    uint8_t fd;               /* fs_fd_kind it names (first in its params), or TAKES_NO_FD */
+    bool needs_init;          /* before this client's INITIALISE: NOT_MOUNTED */
+    bool cursor;              /* uses the directory fd's position: one such command at a time */
+} command;
+
+#define TAKES_NO_FD 0xFFu
+
+static const command commands[FS_CMD_COUNT] = {
+    [FS_CMD_INITIALISE] = {cmd_initialise, TAKES_NO_FD, false, false},
+    [FS_CMD_DEINITIALISE] = {cmd_deinitialise, TAKES_NO_FD, true, false},
+    [FS_CMD_FILE_OPEN] = {cmd_file_open, TAKES_NO_FD, true, false},
+    [FS_CMD_FILE_CLOSE] = {cmd_close, FS_FD_FILE, true, false},
+    [FS_CMD_STAT] = {cmd_stat, TAKES_NO_FD, true, false},
+    [FS_CMD_FILE_READ] = {cmd_file_read, FS_FD_FILE, true, false},
+    [FS_CMD_FILE_WRITE] = {cmd_file_write, FS_FD_FILE, true, false},
+    [FS_CMD_FILE_SIZE] = {cmd_file_size, FS_FD_FILE, true, false},
+    [FS_CMD_RENAME] = {cmd_rename, TAKES_NO_FD, true, false},
+    [FS_CMD_FILE_REMOVE] = {cmd_file_remove, TAKES_NO_FD, true, false},
+    [FS_CMD_FILE_TRUNCATE] = {cmd_file_truncate, FS_FD_FILE, true, false},
+    [FS_CMD_DIR_CREATE] = {cmd_dir_create, TAKES_NO_FD, true, false},
+    [FS_CMD_DIR_REMOVE] = {cmd_dir_remove, TAKES_NO_FD, true, false},
+    [FS_CMD_DIR_OPEN] = {cmd_dir_open, TAKES_NO_FD, true, false},
+    [FS_CMD_DIR_CLOSE] = {cmd_close, FS_FD_DIR, true, false},
+    [FS_CMD_FILE_SYNC] = {cmd_file_sync, FS_FD_FILE, true, false},
+    [FS_CMD_DIR_READ] = {cmd_dir_read, FS_FD_DIR, true, true},
+    [FS_CMD_DIR_SEEK] = {cmd_dir_seek, FS_FD_DIR, true, true},
+    [FS_CMD_DIR_TELL] = {cmd_dir_tell, FS_FD_DIR, true, true},
+    [FS_CMD_DIR_REWIND] = {cmd_dir_rewind, FS_FD_DIR, true, true},
+    [FS_CMD_STATFS] = {cmd_statfs, TAKES_NO_FD, true, false},
+    [FS_CMD_FSTAT] = {cmd_fstat, FS_FD_ANY, true, false},
+    [FS_CMD_SET_TIMES] = {cmd_set_times, TAKES_NO_FD, true, false},
+    [FS_CMD_DIR_READ_STAT] = {cmd_dir_read_stat, FS_FD_DIR, true, true},
+    [FS_CMD_OPEN_STAT] = {cmd_open_stat, TAKES_NO_FD, true, false},
+    [FS_CMD_SET_TIMES_STAT] = {cmd_set_times_stat, TAKES_NO_FD, true, false},
+    [FS_CMD_DIR_READ_BATCH] = {cmd_dir_read_batch, FS_FD_DIR, true, true},
+    [FS_CMD_OPEN_READ] = {cmd_open_read, TAKES_NO_FD, true, false},
+    [FS_CMD_READ_PATH] = {cmd_read_path, TAKES_NO_FD, true, false},
+};
+
+/* The fd a command names: first in its params (protocol/fs_protocol.h asserts it). */
+static uint64_t fd_named(const fs_cmd_params *p) { return p->file_close.fd; }
+
+static fs_status dispatch(command_call *c, uint64_t type)
+{
+    const command *cmd = type < FS_CMD_COUNT ? &commands[type] : NULL;
+    if (!cmd || !cmd->run)
         return FS_STATUS_INVALID_COMMAND;
-    }
+    if (cmd->needs_init && !c->conn->initialised)
+        return FS_STATUS_NOT_MOUNTED;
+    if (cmd->fd == TAKES_NO_FD)
+        return cmd->run(c);
+    fs_status status = fs_fd_borrow(c->conn, fd_named(c->p), (fs_fd_kind)cmd->fd, &c->fd);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    fp_pool *pool = c->server->pool;
+    if (cmd->cursor)
+        fp_mutex_lock(pool, &c->fd->dir_lock);
+    status = cmd->run(c);
+    if (cmd->cursor)
+        fp_mutex_unlock(pool, &c->fd->dir_lock);
+    fs_status returned = fs_fd_return(c->conn, c->fd);
+    return status != FS_STATUS_SUCCESS ? status : returned;
 }
 
 void fs_server_execute(fs_request *req)
 {
-    uint64_t data = 0;
-    req->cmpl.status = dispatch(req->server, req->client, &req->cmd, &data);
-    req->cmpl.data = data;
+    command_call c = {.server = req->server, .conn = req->client, .p = &req->cmd.params};
+    req->cmpl.status = dispatch(&c, req->cmd.type);
+    req->cmpl.data = c.data;
 }

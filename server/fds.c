@@ -6,13 +6,14 @@
 
 _Static_assert(FS_SERVER_MAX_FDS <= (1u << FD_SLOT_BITS), "fd slot fits its field");
 
-static uint64_t fd_number(const fs_client *client, const fs_fd *entry)
+static uint64_t fd_number(const fs_connection *client, const fs_fd *entry)
 {
     return ((uint64_t)entry->generation << FD_SLOT_BITS) | (uint64_t)(entry - client->fds);
 }
 
-fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t flags, uint64_t *fd_out)
+fs_status fs_fd_alloc(fs_connection *client, vfs_node *node, uint64_t flags, uint64_t *fd_out)
 {
+    bool is_dir = client->server->engine.ops->is_dir(node);
     for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++) {
         fs_fd *entry = &client->fds[i];
         if (entry->in_use)
@@ -24,7 +25,6 @@ fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t f
         entry->borrows = 0;
         entry->in_use = true;
         entry->closing = false;
-        entry->is_dir = is_dir;
         entry->can_read = is_dir || access != FS_OPEN_FLAGS_WRITE_ONLY;
         entry->can_write = !is_dir && access != FS_OPEN_FLAGS_READ_ONLY;
         entry->append = !is_dir && (flags & FS_OPEN_FLAGS_APPEND);
@@ -34,7 +34,7 @@ fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t f
     return FS_STATUS_TOO_MANY_OPEN_FILES;
 }
 
-static fs_fd *fd_lookup(fs_client *client, uint64_t fd)
+static fs_fd *fd_lookup(fs_connection *client, uint64_t fd)
 {
     uint64_t slot = fd & ((1u << FD_SLOT_BITS) - 1);
     uint64_t generation = fd >> FD_SLOT_BITS;
@@ -46,57 +46,58 @@ static fs_fd *fd_lookup(fs_client *client, uint64_t fd)
     return entry;
 }
 
-fs_status fs_fd_borrow(fs_client *client, uint64_t fd, bool want_dir, fs_fd **out)
+/* The fd's node is a directory (the engine's answer: the fd keeps no copy). */
+static bool fd_is_dir(const fs_connection *client, const fs_fd *entry)
+{
+    return client->server->engine.ops->is_dir(entry->node);
+}
+
+fs_status fs_fd_borrow(fs_connection *client, uint64_t fd, fs_fd_kind kind, fs_fd **out)
 {
     fs_fd *entry = fd_lookup(client, fd);
-    if (!entry || entry->is_dir != want_dir)
+    if (!entry || (kind != FS_FD_ANY && fd_is_dir(client, entry) != (kind == FS_FD_DIR)))
         return FS_STATUS_INVALID_FD;
     entry->borrows++;
     *out = entry;
     return FS_STATUS_SUCCESS;
 }
 
-static fs_status fd_release_slot(fs_fd *entry)
+static fs_status fd_release_slot(fs_connection *client, fs_fd *entry)
 {
-    fat_node *node = entry->node;
+    vfs_node *node = entry->node;
     entry->node = NULL;
     entry->in_use = false;
     entry->closing = false;
-    return fat_close(node);
+    return fs_wire_status(client->server->engine.ops->close(node));
 }
 
-fs_status fs_fd_return(fs_client *client, fs_fd *entry)
+fs_status fs_fd_return(fs_connection *client, fs_fd *entry)
 {
     AF_ASSERT(entry->borrows > 0);
     if (--entry->borrows == 0 && entry->closing)
-        return fd_release_slot(entry);
+        return fd_release_slot(client, entry);
     return FS_STATUS_SUCCESS;
 }
 
-fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir)
+void fs_fd_close(fs_connection *client, fs_fd *entry)
 {
-    fs_fd *entry = fd_lookup(client, fd);
-    if (!entry || entry->is_dir != want_dir)
-        return FS_STATUS_INVALID_FD;
+    AF_ASSERT(entry->borrows > 0);
     entry->closing = true;
-    if (entry->borrows == 0)
-        return fd_release_slot(entry);
-    return FS_STATUS_SUCCESS;
 }
 
-void fs_fd_close_all(fs_client *client)
+void fs_fd_close_all(fs_connection *client)
 {
     for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++) {
         fs_fd *entry = &client->fds[i];
         if (entry->in_use && !entry->closing) {
             entry->closing = true;
             if (entry->borrows == 0)
-                fd_release_slot(entry);
+                fd_release_slot(client, entry);
         }
     }
 }
 
-uint8_t *fs_share_buffer(const fs_client *client, fs_buffer buf)
+uint8_t *fs_share_buffer(const fs_connection *client, fs_buffer buf)
 {
     if (buf.offset > client->share_size || buf.size > client->share_size - buf.offset)
         return NULL;

@@ -2,11 +2,12 @@
  * block client, cache and server, and runs one server pass per notification. */
 #include "server/fs_component.h"
 
+#include "fat/fat.h"
 #include "platform/component.h"
 #include "server/server.h"
 
 static blk_stack stack;
-static fat_volume volume;
+static fat_vfs fat;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
 static bool started;
@@ -98,7 +99,7 @@ static int64_t wall_clock(void *ctx) { return component_wall_time(); }
 /* Client i's connection: its own regions fs_commands_<i>, fs_completions_<i>, fs_share_<i>
  * where the system maps each client's apart (Microkit), else slice i of one region of each
  * kind split among `count` clients (Linux). */
-static bool client_connection(uint32_t i, uint32_t count, fs_client_config *cc)
+static bool client_connection(uint32_t i, uint32_t count, fs_connection_config *cc)
 {
     size_t cmd_size, cmpl_size, share_size;
     uint8_t *commands, *completions, *share;
@@ -120,7 +121,7 @@ static bool client_connection(uint32_t i, uint32_t count, fs_client_config *cc)
         share += i * share_size;
     }
     fs_component_client_name(name, "fs_client_", i);
-    *cc = (fs_client_config){
+    *cc = (fs_connection_config){
         .commands = (fs_queue *)commands,
         .completions = (fs_queue *)completions,
         .share = share,
@@ -141,10 +142,10 @@ static void add_clients(void)
         count = (uint32_t)af_min_u64(af_min_u64(cmd_size, cmpl_size) / sizeof(fs_queue), FS_SERVER_MAX_CLIENTS);
     uint32_t limit = count ? count : FS_SERVER_MAX_CLIENTS;
     for (uint32_t i = 0; i < limit; i++) {
-        fs_client_config cc;
+        fs_connection_config cc;
         if (!client_connection(i, count, &cc))
             break;
-        fs_server_add_client(&server, &cc);
+        fs_server_add_connection(&server, &cc);
     }
 }
 
@@ -231,8 +232,7 @@ static bool start(void)
         memory.free_map_clusters = (uint64_t)fc.free_map_memory_size * 8 - 2;
     }
 
-    fs_server_config sc = {
-        .pool = &stack.pool, .blk = &stack.client, .cache = &stack.cache, .volume = &volume, .fat_config = fc};
+    fs_server_config sc = {.pool = &stack.pool, .blk = &stack.client, .engine = fat_vfs_engine(&fat, &stack.cache, &fc)};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;
@@ -254,6 +254,9 @@ void fs_component_notified(unsigned channel)
 
 const fp_pool *fs_component_pool(void) { return started && fp_slot_count(&stack.pool) ? &stack.pool : NULL; }
 
-bool fs_component_mounted(void) { return started && server.mounted; }
+bool fs_component_mounted(void)
+{
+    return started && server.engine.ops && server.engine.ops->mounted(server.engine.volume);
+}
 
 const fs_component_memory *fs_component_memory_use(void) { return &memory; }

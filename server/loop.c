@@ -7,9 +7,7 @@ void fs_server_init(fs_server *server, const fs_server_config *config)
     af_memset(server, 0, sizeof(*server));
     server->pool = config->pool;
     server->blk = config->blk;
-    server->cache = config->cache;
-    server->volume = config->volume;
-    server->fat_config = config->fat_config;
+    server->engine = config->engine;
     fp_mutex_init(&server->mount_lock);
     for (uint32_t i = FS_SERVER_REQUESTS; i-- > 0;) {
         server->requests[i].server = server;
@@ -18,11 +16,11 @@ void fs_server_init(fs_server *server, const fs_server_config *config)
     }
 }
 
-int fs_server_add_client(fs_server *server, const fs_client_config *config)
+int fs_server_add_connection(fs_server *server, const fs_connection_config *config)
 {
     if (server->client_count == FS_SERVER_MAX_CLIENTS)
         return -1;
-    fs_client *client = &server->clients[server->client_count];
+    fs_connection *client = &server->clients[server->client_count];
     af_memset(client, 0, sizeof(*client));
     client->server = server;
     fs_queue_end_init(&client->commands, config->commands, false);
@@ -40,7 +38,7 @@ int fs_server_add_client(fs_server *server, const fs_client_config *config)
 static void *request_main(void *arg)
 {
     fs_request *req = arg;
-    fs_client *client = req->client;
+    fs_connection *client = req->client;
     fs_server_execute(req);
     req->cmpl.id = req->cmd.id;
     req->next = NULL;
@@ -67,7 +65,7 @@ static uint32_t take_commands(fs_server *server)
         for (uint32_t k = 0; k < server->client_count; k++) {
             if (!server->free_requests || fp_free_slots(server->pool) == 0)
                 return taken;
-            fs_client *client = &server->clients[(server->next_client + k) % server->client_count];
+            fs_connection *client = &server->clients[(server->next_client + k) % server->client_count];
             if (client->held >= share || fs_queue_available(&client->commands) == 0)
                 continue;
             fs_request *req = server->free_requests;
@@ -91,7 +89,7 @@ static uint32_t take_commands(fs_server *server)
 
 /* Coalescing (the notify_threshold extension): a client that asked for it is woken
  * only when enough completions wait, or when nothing more is coming. */
-static bool wants_notification(const fs_client *client)
+static bool wants_notification(const fs_connection *client)
 {
     uint64_t threshold = af_load_relaxed(&client->completions.queue->notify_threshold);
     if (threshold <= 1 || client->in_flight == 0)
@@ -100,7 +98,7 @@ static bool wants_notification(const fs_client *client)
 }
 
 /* Publish finished requests in completion order while the client's queue has room. */
-static uint32_t publish_completions(fs_server *server, fs_client *client)
+static uint32_t publish_completions(fs_server *server, fs_connection *client)
 {
     uint32_t published = 0;
     fs_msg batch[32];
@@ -146,7 +144,7 @@ bool fs_server_notified(fs_server *server)
     } while (progress);
 
     for (uint32_t i = 0; i < server->client_count; i++) {
-        fs_client *client = &server->clients[i];
+        fs_connection *client = &server->clients[i];
         if (client->notify_needed) {
             client->notify_needed = false;
             server->stats.client_notifications++;

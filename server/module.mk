@@ -1,5 +1,5 @@
 # The file-system server: event loop, fd tables, command handlers, and its component.
-CORE_SRCS += server/loop.c server/fds.c server/commands.c server/fs_component.c
+CORE_SRCS += server/loop.c server/fds.c server/commands.c server/wire.c server/fs_component.c
 
 TESTS += server_protocol
 server_protocol_SRCS := server/tests/test_server_protocol.c tests/support/server_fixture.c tests/support/blk_fixture.c

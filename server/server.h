@@ -1,9 +1,10 @@
 /* server: the asynchronous file-system server (LionsOS protocol, one fiber per request).
  *
  * Owns: the connections to its clients (command and completion queues, share regions,
- * per-client fd tables) and the request records. Calls: the FAT engine, the block client
- * (to drain its responses and notify the driver once per pass), FiberPool, and the notify
- * callbacks the platform gives it. Never calls libc.
+ * per-client fd tables) and the request records. Calls: the engine it is given (vfs/vfs.h:
+ * any engine, the composition root picks one), the block client (to drain its responses
+ * and notify the driver once per pass), FiberPool, and the notify callbacks the platform
+ * gives it. Never calls libc.
  *
  * Event flow: the platform calls fs_server_notified() whenever any channel fires (a client
  * or the block driver). One call is one pass, repeated until it makes no progress: drain
@@ -33,10 +34,9 @@
 
 #include "base/base.h"
 #include "blk/blk.h"
-#include "fat/fat.h"
 #include "fiberpool/fiberpool.h"
 #include "protocol/fs_protocol.h"
-#include "server/fs_extensions.h"
+#include "vfs/vfs.h"
 
 /* Build-time limits (override with -D). */
 #ifndef FS_SERVER_MAX_CLIENTS
@@ -52,20 +52,20 @@
 typedef struct fs_server fs_server;
 
 typedef struct fs_fd {
-    fat_node *node;
+    vfs_node *node;          /* a file or a directory: the engine says which */
     uint64_t dir_pos;        /* directory fds: readdir position */
     fp_mutex dir_lock;       /* orders readdir/seek/tell on one directory fd */
     uint16_t generation;     /* part of the fd number */
     uint16_t borrows;        /* requests using the fd right now */
     bool in_use;
-    bool closing;            /* closed by the client; fat_close when borrows reach 0 */
-    bool is_dir;
+    bool closing;            /* closed by the client; the node is closed when borrows reach 0 */
     bool can_read, can_write, append;
 } fs_fd;
 
 typedef struct fs_request fs_request;
 
-typedef struct fs_client {
+/* One client's connection: its queues, share region, fd table and requests. */
+typedef struct fs_connection {
     fs_server *server;
     fs_queue_end commands;   /* we consume */
     fs_queue_end completions; /* we produce */
@@ -81,13 +81,13 @@ typedef struct fs_client {
     fs_request *done_head, *done_tail; /* completed, not yet published */
     bool initialised;
     bool notify_needed;
-} fs_client;
+} fs_connection;
 
 struct fs_request {
     fs_cmd cmd;              /* the copy taken from the queue */
     fs_cmpl cmpl;
     fs_server *server;
-    fs_client *client;
+    fs_connection *client;
     fs_request *next;        /* free list or the client's done list */
 };
 
@@ -101,41 +101,36 @@ typedef struct fs_server_stats {
 struct fs_server {
     fp_pool *pool;
     blk_client *blk;
-    blk_cache *cache;
-    fat_volume *volume;
-    fat_config fat_config;
-    fs_client clients[FS_SERVER_MAX_CLIENTS];
+    vfs_engine engine;
+    fs_connection clients[FS_SERVER_MAX_CLIENTS];
     uint32_t client_count;
     uint32_t next_client;    /* round-robin start */
     fs_request requests[FS_SERVER_REQUESTS];
     fs_request *free_requests;
     uint32_t initialised_clients;
-    bool mounted;
     fp_mutex mount_lock;
     fs_server_stats stats;
 };
 
 typedef struct fs_server_config {
     fp_pool *pool;
-    blk_client *blk;
-    blk_cache *cache;
-    fat_volume *volume;      /* caller-allocated; mounted by the first INITIALISE. NULL: no
-                                volume could be set up, INITIALISE answers ALLOCATION_ERROR */
-    fat_config fat_config;   /* limits and arenas for fat_mount */
+    blk_client *blk;         /* NULL: no block side (the engine needs none, or there is none) */
+    vfs_engine engine;       /* mounted by the first INITIALISE. ops NULL: no volume could be
+                                set up, INITIALISE answers ALLOCATION_ERROR */
 } fs_server_config;
 
-typedef struct fs_client_config {
+typedef struct fs_connection_config {
     fs_queue *commands;
     fs_queue *completions;
     uint8_t *share;
     uint64_t share_size;
     void (*notify)(void *ctx);
     void *notify_ctx;
-} fs_client_config;
+} fs_connection_config;
 
 void fs_server_init(fs_server *server, const fs_server_config *config);
-/* Returns the client's index, or -1 when FS_SERVER_MAX_CLIENTS are connected. */
-int fs_server_add_client(fs_server *server, const fs_client_config *config);
+/* Connect a client. Returns its index, or -1 when FS_SERVER_MAX_CLIENTS are connected. */
+int fs_server_add_connection(fs_server *server, const fs_connection_config *config);
 
 /* Root: one event-loop pass (see above). Returns true if it did anything. */
 bool fs_server_notified(fs_server *server);

@@ -10,18 +10,25 @@ void fs_server_execute(fs_request *req);
 
 /* fd table. fd numbers are generation << 16 | slot, so a closed fd's number stays dead
  * until its slot has been reused 65,536 times. */
-fs_status fs_fd_alloc(fs_client *client, fat_node *node, bool is_dir, uint64_t flags, uint64_t *fd_out);
+fs_status fs_fd_alloc(fs_connection *client, vfs_node *node, uint64_t flags, uint64_t *fd_out);
 /* Look up a live fd of the wanted kind and borrow it for the request (fs_fd_return). */
-fs_status fs_fd_borrow(fs_client *client, uint64_t fd, bool want_dir, fs_fd **out);
-/* Blocks (fat_close when the last borrow of a closed fd ends). */
-fs_status fs_fd_return(fs_client *client, fs_fd *entry);
-/* Blocks: mark closed; the node is closed now, or by the last borrower. */
-fs_status fs_fd_close(fs_client *client, uint64_t fd, bool want_dir);
+typedef enum fs_fd_kind { FS_FD_FILE, FS_FD_DIR, FS_FD_ANY } fs_fd_kind;
+fs_status fs_fd_borrow(fs_connection *client, uint64_t fd, fs_fd_kind kind, fs_fd **out);
+/* Blocks (the node's close, whose status it returns, when the last borrow of a closed fd
+ * ends). */
+fs_status fs_fd_return(fs_connection *client, fs_fd *entry);
+/* Mark a borrowed fd closed: its number stops working now, and the node is closed when
+ * the last borrow (this one, unless other requests use it) is returned. */
+void fs_fd_close(fs_connection *client, fs_fd *entry);
 /* Blocks: close every fd of the client (DEINITIALISE; nothing is borrowed then). */
-void fs_fd_close_all(fs_client *client);
+void fs_fd_close_all(fs_connection *client);
+
+/* wire.c: the engine's statuses and records as the protocol has them. */
+fs_status fs_wire_status(vfs_status status);
+void fs_wire_stat(const vfs_stat *in, fs_stat *out);
 
 /* Check a buffer against the client's share region: returns a pointer to its first byte,
  * or NULL (offset past the region, offset + size overflowing or past the end). */
-uint8_t *fs_share_buffer(const fs_client *client, fs_buffer buf);
+uint8_t *fs_share_buffer(const fs_connection *client, fs_buffer buf);
 
 #endif

@@ -1,5 +1,5 @@
 /* asyncfat: the command-line tool. `asyncfat SUBCOMMAND [options] ...`; each subcommand
- * is in cmd_*.c (mount in fuse_mount.c). */
+ * is in cmd_*.c (mount in tools/mount/). */
 #include "tools/cli.h"
 
 #include <string.h>

@@ -38,6 +38,12 @@ int cli_fail_status(const char *image, const char *path, fs_status st)
     return EXIT_FAILED;
 }
 
+int cli_fail_errno(const char *path, int err)
+{
+    cli_error(path, "%s", strerror(err));
+    return EXIT_FAILED;
+}
+
 int cli_usage(const char *cmd, const char *usage)
 {
     fprintf(stderr, "usage: asyncfat %s %s\n(asyncfat %s --help for more)\n", cmd, usage, cmd);
@@ -103,13 +109,11 @@ bool cli_parse_image_arg(const char *arg, cli_location *out)
     return false;
 }
 
-void cli_join(char *out, size_t size, const char *dir, const char *name)
+bool cli_join(char *out, size_t size, const char *dir, const char *name)
 {
     size_t n = strlen(dir);
-    if (n > 0 && dir[n - 1] == '/')
-        snprintf(out, size, "%s%s", dir, name);
-    else
-        snprintf(out, size, "%s/%s", dir, name);
+    int len = snprintf(out, size, n > 0 && dir[n - 1] == '/' ? "%s%s" : "%s/%s", dir, name);
+    return len >= 0 && (size_t)len < size;
 }
 
 const char *cli_basename(const char *path)

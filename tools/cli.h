@@ -27,6 +27,8 @@ void cli_catch_signals(void);
 void cli_error(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For a failed call on image:path; returns EXIT_FAILED. */
 int cli_fail_status(const char *image, const char *path, fs_status st);
+/* For a failed system call on a local path; returns EXIT_FAILED. */
+int cli_fail_errno(const char *path, int err);
 int cli_usage(const char *cmd, const char *usage);
 
 /* An argument that names a file in an image (IMAGE:PATH) or a local file. It names an
@@ -67,8 +69,9 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
  * volume could not be unmounted cleanly (after a message). */
 int cli_session_close(cli_session *s);
 
-/* Join an image directory path and a name. */
-void cli_join(char *out, size_t size, const char *dir, const char *name);
+/* Join a directory path and a name; false if it did not fit in size bytes (out is then
+ * cut short). */
+bool cli_join(char *out, size_t size, const char *dir, const char *name);
 const char *cli_basename(const char *path);
 bool cli_is_dir_stat(const fs_stat *st);
 

@@ -2,6 +2,7 @@
  * ls, cat, stat, df, mkdir, rm, rmdir, mv. */
 #include "tools/cli.h"
 #include "tools/cli_dir.h"
+#include "tools/tree_walk.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -78,27 +79,37 @@ static void ls_print(const char *name, const fs_stat *st, bool longfmt)
     printf("%s %10llu %s %s\n", mode, (unsigned long long)st->size, when, name);
 }
 
-static int ls_dir(cli_session *s, const char *path, bool longfmt, bool recursive, bool header)
+static int ls_dir(cli_session *s, const char *path, bool longfmt)
 {
     cli_dir d;
     fs_status st = cli_dir_read(&s->conn, path, &d);
     if (st != FS_STATUS_SUCCESS)
         return cli_fail_status(s->image, path, st);
-    if (header)
-        printf("%s:\n", path);
     for (size_t i = 0; i < d.count; i++)
         ls_print(d.entries[i].name, &d.entries[i].st, longfmt);
-    int rc = EXIT_OK;
-    for (size_t i = 0; recursive && i < d.count && !cli_interrupted; i++) {
-        if (!cli_is_dir_stat(&d.entries[i].st))
-            continue;
-        char child[4096];
-        cli_join(child, sizeof child, path, d.entries[i].name);
-        printf("\n");
-        if (ls_dir(s, child, longfmt, recursive, true) != EXIT_OK)
-            rc = EXIT_FAILED;
-    }
     cli_dir_free(&d);
+    return EXIT_OK;
+}
+
+/* ls -R: each directory under a header, then its subdirectories (tree_walk: a cycle on a
+ * damaged volume is reported, not followed). */
+static int ls_tree(cli_session *s, const char *path, bool longfmt)
+{
+    tree_walk w;
+    tree_walk_start(&w, &s->conn, s->image, path);
+    tree_event ev;
+    int rc = EXIT_OK;
+    while (!cli_interrupted && tree_walk_next(&w, &ev)) {
+        if (ev.kind == TREE_DIR) {
+            printf("%s%s:\n", ev.depth > 0 ? "\n" : "", ev.path);
+            for (size_t i = 0; i < ev.dir->count; i++)
+                ls_print(ev.dir->entries[i].name, &ev.dir->entries[i].st, longfmt);
+        } else if (ev.kind == TREE_CYCLE || ev.kind == TREE_ERROR) {
+            fflush(stdout);
+            rc = tree_walk_report(&w, &ev);
+        }
+    }
+    tree_walk_end(&w);
     return rc;
 }
 
@@ -142,7 +153,7 @@ int cmd_ls(int argc, char **argv)
         ls_print(loc.path, &st, longfmt);
         rc = EXIT_OK;
     } else
-        rc = ls_dir(&s, loc.path, longfmt, recursive, recursive);
+        rc = recursive ? ls_tree(&s, loc.path, longfmt) : ls_dir(&s, loc.path, longfmt);
     return finish(&s, rc);
 }
 
@@ -332,21 +343,32 @@ int cmd_mkdir(int argc, char **argv)
 
 /* ---- rm, rmdir ---- */
 
-static fs_status remove_tree(fs_conn *c, const char *path)
+/* rm -r: each file as the walk meets it, each directory once its entries are gone. A
+ * failure (or a cycle, which is not entered) is reported and the walk goes on, leaving the
+ * directories above it in place, as GNU rm does. */
+static int remove_tree(cli_session *s, const char *path)
 {
-    cli_dir d;
-    fs_status st = cli_dir_read(c, path, &d);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    for (size_t i = 0; i < d.count && st == FS_STATUS_SUCCESS && !cli_interrupted; i++) {
-        char child[4096];
-        cli_join(child, sizeof child, path, d.entries[i].name);
-        st = cli_is_dir_stat(&d.entries[i].st) ? remove_tree(c, child) : fs_conn_remove(c, child);
+    tree_walk w;
+    tree_walk_start(&w, &s->conn, s->image, path);
+    tree_event ev;
+    int rc = EXIT_OK;
+    while (!cli_interrupted && tree_walk_next(&w, &ev)) {
+        fs_status st = FS_STATUS_SUCCESS;
+        if (ev.kind == TREE_FILE) {
+            st = fs_conn_remove(&s->conn, ev.path);
+        } else if (ev.kind == TREE_LEAVE && !ev.failed_below) {
+            st = fs_conn_rmdir(&s->conn, ev.path);
+        } else if (ev.kind == TREE_CYCLE || ev.kind == TREE_ERROR) {
+            rc = tree_walk_report(&w, &ev);
+            tree_walk_failed(&w);
+        }
+        if (st != FS_STATUS_SUCCESS) {
+            rc = cli_fail_status(s->image, ev.path, st);
+            tree_walk_failed(&w);
+        }
     }
-    cli_dir_free(&d);
-    if (st == FS_STATUS_SUCCESS && !cli_interrupted)
-        st = fs_conn_rmdir(c, path);
-    return st;
+    tree_walk_end(&w);
+    return rc;
 }
 
 int cmd_rm(int argc, char **argv)
@@ -383,10 +405,15 @@ int cmd_rm(int argc, char **argv)
         fs_stat rec;
         fs_status st = fs_conn_stat(&s.conn, path, &rec);
         if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec)) {
-            if (strcmp(path, "/") == 0)
+            if (strcmp(path, "/") == 0) {
                 st = FS_STATUS_BUSY;
-            else
-                st = recursive ? remove_tree(&s.conn, path) : FS_STATUS_IS_DIRECTORY;
+            } else if (recursive) {
+                if (remove_tree(&s, path) != EXIT_OK)
+                    rc = EXIT_FAILED;
+                continue;
+            } else {
+                st = FS_STATUS_IS_DIRECTORY;
+            }
         } else if (st == FS_STATUS_SUCCESS) {
             st = fs_conn_remove(&s.conn, path);
         }

@@ -61,7 +61,7 @@ typedef struct mkfs_job {
     offline_volume *vol;
     fat_mkfs_options opt;
     fat_geometry geo;
-    fs_status status;
+    vfs_status status;
 } mkfs_job;
 
 static void *mkfs_task(void *arg)
@@ -175,13 +175,13 @@ int cmd_mkfs(int argc, char **argv)
         cli_error(image, "cannot open: %s", strerror(errno));
         return EXIT_FAILED;
     }
-    mkfs_job job = {.vol = &vol, .opt = opt, .status = FS_STATUS_ERROR};
+    mkfs_job job = {.vol = &vol, .opt = opt, .status = VFS_ERROR};
     bool ran = offline_volume_run(&vol, mkfs_task, &job);
     offline_volume_close(&vol);
-    if (!ran || job.status != FS_STATUS_SUCCESS) {
-        const char *why = job.status == FS_STATUS_NO_SPACE ? "the size cannot hold such a volume"
-                          : job.status == FS_STATUS_INVALID_ARGUMENT ? "invalid options (FAT type, cluster size or label)"
-                                                                     : fs_status_string(job.status);
+    if (!ran || job.status != VFS_OK) {
+        const char *why = job.status == VFS_NO_SPACE ? "the size cannot hold such a volume"
+                          : job.status == VFS_INVALID_ARGUMENT ? "invalid options (FAT type, cluster size or label)"
+                                                                     : vfs_status_text(job.status);
         cli_error(image, "cannot format: %s", why);
         return EXIT_FAILED;
     }
@@ -216,8 +216,8 @@ typedef struct check_job {
     offline_volume *vol;
     fat_check_options opt;
     fat_check_result result;
-    fat_geometry geo;
-    fs_status status;
+    fat_check_volume volume;
+    vfs_status status;
     const char *image;
     bool bpb_failed;
     fat_bpb_error why;
@@ -235,27 +235,31 @@ static void *check_task(void *arg)
     offline_volume *v = job->vol;
     uint8_t sector[512];
     uint64_t offset = 0, bytes = 0;
-    job->status = blk_cache_read_bytes(&v->stack.cache, 0, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS : FS_STATUS_IO_ERROR;
-    if (job->status == FS_STATUS_SUCCESS)
+    job->status = blk_cache_read_bytes(&v->stack.cache, 0, sector, 512) == BLK_OK ? VFS_OK : VFS_IO_ERROR;
+    if (job->status == VFS_OK)
         job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1, &offset,
                                      &bytes, &job->why);
-    if (job->status == FS_STATUS_SUCCESS)
-        job->status = blk_cache_read_bytes(&v->stack.cache, offset, sector, 512) == BLK_OK ? FS_STATUS_SUCCESS
-                                                                                   : FS_STATUS_IO_ERROR;
-    if (job->status == FS_STATUS_SUCCESS)
-        job->status = fat_bpb_parse(sector, 512, offset, v->device_bytes, &job->geo, &job->why);
-    if (job->status != FS_STATUS_SUCCESS) {
-        job->bpb_failed = job->status == FS_STATUS_CORRUPT;
+    /* a broken boot sector at sector 0 may have a usable backup */
+    if (job->status == VFS_CORRUPT && job->why != FAT_BPB_NO_PARTITION && job->why != FAT_BPB_BAD_PARTITION) {
+        offset = 0;
+        job->status = VFS_OK;
+    }
+    if (job->status == VFS_OK) {
+        job->status = fat_check_volume_find(&v->stack.cache, offset, &job->volume);
+        job->why = job->volume.primary_error;
+    }
+    if (job->status != VFS_OK) {
+        job->bpb_failed = job->status == VFS_CORRUPT;
         return NULL;
     }
-    size_t need = fat_check_memory_needed(&job->geo);
+    size_t need = fat_check_memory_needed(&job->volume.geo);
     job->opt.work = malloc(need ? need : 1);
     job->opt.work_size = need;
     if (!job->opt.work) {
-        job->status = FS_STATUS_ALLOCATION_ERROR;
+        job->status = VFS_ALLOCATION_ERROR;
         return NULL;
     }
-    job->status = fat_check_run(&v->stack.cache, &job->geo, &job->opt, &job->result);
+    job->status = fat_check_run(&v->stack.cache, &job->volume, &job->opt, &job->result);
     free(job->opt.work);
     return NULL;
 }
@@ -290,31 +294,31 @@ int cmd_check(int argc, char **argv)
         cli_error(image, "cannot open: %s", strerror(errno));
         return CHECK_ERROR;
     }
-    check_job job = {.vol = &vol, .image = image, .status = FS_STATUS_ERROR};
-    job.opt.repair = repair;
+    check_job job = {.vol = &vol, .image = image, .status = VFS_ERROR};
+    job.opt.repairs = repair ? FAT_CHECK_REPAIR_ALL : 0;
     job.opt.log = check_log;
     printf("%s:\n", image);
     fflush(stdout);
     bool ran = offline_volume_run(&vol, check_task, &job);
     offline_volume_close(&vol);
-    if (!ran || job.status != FS_STATUS_SUCCESS) {
+    if (!ran || job.status != VFS_OK) {
         if (job.bpb_failed)
             cli_error(image, "not a FAT volume: %s", fat_bpb_error_text(job.why));
         else
-            cli_error(image, "cannot check: %s", fs_status_string(job.status));
+            cli_error(image, "cannot check: %s", vfs_status_text(job.status));
         return CHECK_ERROR;
     }
     const fat_check_result *r = &job.result;
-    printf("FAT%u: %u files, %u directories, %u/%u clusters used, %u bad\n", (unsigned)job.geo.type, r->files,
-           r->directories, r->used_clusters, job.geo.cluster_count, r->bad_clusters);
+    printf("FAT%u: %u files, %u directories, %u/%u clusters used, %u bad\n", (unsigned)job.volume.geo.type, r->files,
+           r->directories, r->used_clusters, job.volume.geo.cluster_count, r->bad_clusters);
     if (r->problems == 0) {
         printf("clean\n");
         return CHECK_CLEAN;
     }
     printf("%u problem%s found", r->problems, r->problems == 1 ? "" : "s");
     if (repair)
-        printf(", %u repair%s made\n", r->repaired, r->repaired == 1 ? "" : "s");
+        printf(", %u repaired, %u left\n", r->repaired, r->left);
     else
         printf(" (run with --repair to fix)\n");
-    return repair ? CHECK_REPAIRED : CHECK_LEFT;
+    return r->left > 0 ? CHECK_LEFT : CHECK_REPAIRED;
 }

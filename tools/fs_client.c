@@ -208,9 +208,9 @@ void fs_conn_free(fs_conn *c, void *p)
 
 /* ---- calls ---- */
 
-fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
+/* Caller holds c->lock: a free slot of the pending table (waiting for one), now in use. */
+static uint32_t take_slot(fs_conn *c)
 {
-    pthread_mutex_lock(&c->lock);
     while (c->pending == FS_CONN_MAX_PENDING)
         pthread_cond_wait(&c->slot_free, &c->lock);
     uint32_t index = 0;
@@ -224,6 +224,24 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     c->calls++;
     if (c->pending > c->max_pending)
         c->max_pending = c->pending;
+    return index;
+}
+
+/* A call that is not sent: its ticket completes at once with `status`. */
+static fs_conn_ticket refuse(fs_conn *c, fs_status status)
+{
+    pthread_mutex_lock(&c->lock);
+    uint32_t index = take_slot(c);
+    fs_cmpl failed = {.id = slot_id(c, index), .status = status};
+    complete_slot(c, index, &failed);
+    pthread_mutex_unlock(&c->lock);
+    return index;
+}
+
+fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
+{
+    pthread_mutex_lock(&c->lock);
+    uint32_t index = take_slot(c);
     cmd->id = slot_id(c, index);
     if (c->broken) {
         fs_cmpl failed = {.id = cmd->id, .status = FS_STATUS_IO_ERROR};
@@ -246,16 +264,22 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     return index;
 }
 
-void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
+/* Caller holds c->lock: hand slot t's completion out and free the slot. */
+static void release_slot(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
 {
     fs_conn_slot *s = &c->slots[t];
-    pthread_mutex_lock(&c->lock);
-    wait_done(c, s);
     *out = s->cmpl;
     s->in_use = false;
     s->done = false;
     c->pending--;
     pthread_cond_signal(&c->slot_free);
+}
+
+void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
+{
+    pthread_mutex_lock(&c->lock);
+    wait_done(c, &c->slots[t]);
+    release_slot(c, t, out);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -288,12 +312,7 @@ uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cm
             }
         }
     }
-    fs_conn_slot *s = &c->slots[t[i]];
-    *out = s->cmpl;
-    s->in_use = false;
-    s->done = false;
-    c->pending--;
-    pthread_cond_signal(&c->slot_free);
+    release_slot(c, t[i], out);
     pthread_mutex_unlock(&c->lock);
     return i;
 }
@@ -307,173 +326,386 @@ fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data)
     return (fs_status)cmpl.status;
 }
 
-static fs_status simple(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, uint64_t *data)
-{
+/* ---- encoders: one per command ---- */
+
+/* A command being encoded: its message, and the call's own share buffer, laid out as the
+ * reply's record (8-byte aligned) and then the paths. */
+typedef struct encoding {
     fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = type;
-    cmd.params.file_truncate.fd = fd;
-    cmd.params.file_truncate.length = arg;
-    return fs_conn_call(c, &cmd, data);
+    fs_status status;          /* SUCCESS, or why it cannot be sent */
+    fs_buffer record;
+    fs_buffer path[2];
+} encoding;
+
+static size_t round_up8(size_t n) { return (n + 7u) & ~(size_t)7u; }
+
+static encoding encode(fs_conn *c, fs_call *call, uint64_t type, size_t record, const char *path1,
+                       const char *path2)
+{
+    encoding e;
+    memset(&e, 0, sizeof e);
+    memset(call, 0, sizeof *call);
+    e.cmd.type = type;
+    const char *paths[2] = {path1, path2};
+    size_t len[2] = {0, 0}, size = round_up8(record);
+    for (int i = 0; i < 2; i++) {
+        len[i] = paths[i] ? strlen(paths[i]) : 0;
+        if (len[i] > FS_MAX_PATH_LENGTH)
+            e.status = FS_STATUS_INVALID_PATH;
+        size += len[i];
+    }
+    if (e.status != FS_STATUS_SUCCESS || size == 0)
+        return e;
+    call->share = fs_conn_alloc(c, size);
+    if (!call->share) {
+        e.status = FS_STATUS_ALLOCATION_ERROR;
+        return e;
+    }
+    call->record_size = (uint32_t)record;
+    e.record = fs_conn_buffer(c, call->share, record);
+    size_t at = round_up8(record);
+    for (int i = 0; i < 2; i++) {
+        if (!paths[i])
+            continue;
+        memcpy(call->share + at, paths[i], len[i]);
+        e.path[i] = fs_conn_buffer(c, call->share + at, len[i]);
+        at += len[i];
+    }
+    return e;
 }
 
-fs_status fs_conn_initialise(fs_conn *c) { return simple(c, FS_CMD_INITIALISE, 0, 0, NULL); }
-fs_status fs_conn_deinitialise(fs_conn *c) { return simple(c, FS_CMD_DEINITIALISE, 0, 0, NULL); }
-fs_status fs_conn_close_file(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_FILE_CLOSE, fd, 0, NULL); }
-fs_status fs_conn_closedir(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_DIR_CLOSE, fd, 0, NULL); }
-fs_status fs_conn_file_size(fs_conn *c, uint64_t fd, uint64_t *size) { return simple(c, FS_CMD_FILE_SIZE, fd, 0, size); }
-fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length)
-{
-    return simple(c, FS_CMD_FILE_TRUNCATE, fd, length, NULL);
-}
-fs_status fs_conn_sync(fs_conn *c, uint64_t fd) { return simple(c, FS_CMD_FILE_SYNC, fd, 0, NULL); }
+static fs_cmd_params *ext(encoding *e) { return &e->cmd.params; }
 
-/* A path copied into a fresh share buffer. */
-typedef struct share_path {
-    void *p;
-    fs_buffer buf;
-} share_path;
-
-static fs_status path_in(fs_conn *c, const char *path, share_path *out)
+static void send_encoded(fs_conn *c, fs_call *call, encoding *e)
 {
-    size_t len = strlen(path);
-    out->p = NULL;
-    if (len > FS_MAX_PATH_LENGTH)
-        return FS_STATUS_INVALID_PATH;
-    out->p = fs_conn_alloc(c, len ? len : 1);
-    if (!out->p)
-        return FS_STATUS_ALLOCATION_ERROR;
-    memcpy(out->p, path, len);
-    out->buf = fs_conn_buffer(c, out->p, len);
-    return FS_STATUS_SUCCESS;
+    call->ticket = e->status == FS_STATUS_SUCCESS ? fs_conn_submit(c, &e->cmd) : refuse(c, e->status);
 }
 
-/* Commands whose parameters are a path and at most one u64 after it (FILE_OPEN's flags;
- * 0 for the others, where those bytes are unused). */
-static fs_status path_call(fs_conn *c, uint64_t type, const char *path, uint64_t arg, uint64_t *data)
+void fs_conn_start_open(fs_conn *c, fs_call *call, const char *path, uint64_t flags)
 {
-    share_path sp;
-    fs_status st = path_in(c, path, &sp);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = type;
-    cmd.params.file_open.path = sp.buf;
-    cmd.params.file_open.flags = arg;
-    st = fs_conn_call(c, &cmd, data);
-    fs_conn_free(c, sp.p);
+    encoding e = encode(c, call, FS_CMD_FILE_OPEN, 0, path, NULL);
+    e.cmd.params.file_open.path = e.path[0];
+    e.cmd.params.file_open.flags = flags;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_open_stat(fs_conn *c, fs_call *call, const char *path, uint64_t flags)
+{
+    encoding e = encode(c, call, FS_CMD_OPEN_STAT, sizeof(fs_stat), path, NULL);
+    ext(&e)->open_stat.path = e.path[0];
+    ext(&e)->open_stat.flags = flags;
+    ext(&e)->open_stat.stat = e.record;
+    send_encoded(c, call, &e);
+}
+
+/* The commands that name only an fd and one number (FILE_TRUNCATE's length; 0 in the
+ * others, where those bytes are unused). */
+static void start_fd(fs_conn *c, fs_call *call, uint64_t type, uint64_t fd, uint64_t arg)
+{
+    encoding e = encode(c, call, type, 0, NULL, NULL);
+    e.cmd.params.file_truncate.fd = fd;
+    e.cmd.params.file_truncate.length = arg;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_close(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_FILE_CLOSE, fd, 0); }
+
+void fs_conn_start_truncate(fs_conn *c, fs_call *call, uint64_t fd, uint64_t length)
+{
+    start_fd(c, call, FS_CMD_FILE_TRUNCATE, fd, length);
+}
+
+void fs_conn_start_read(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, void *buf, size_t len)
+{
+    encoding e = encode(c, call, FS_CMD_FILE_READ, 0, NULL, NULL);
+    e.cmd.params.file_read.fd = fd;
+    e.cmd.params.file_read.offset = offset;
+    e.cmd.params.file_read.buf = fs_conn_buffer(c, buf, len);
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_write(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, const void *buf, size_t len)
+{
+    encoding e = encode(c, call, FS_CMD_FILE_WRITE, 0, NULL, NULL);
+    e.cmd.params.file_write.fd = fd;
+    e.cmd.params.file_write.offset = offset;
+    e.cmd.params.file_write.buf = fs_conn_buffer(c, buf, len);
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime)
+{
+    encoding e = encode(c, call, FS_CMD_SET_TIMES, 0, path, NULL);
+    ext(&e)->set_times.path = e.path[0];
+    ext(&e)->set_times.atime = atime;
+    ext(&e)->set_times.mtime = mtime;
+    send_encoded(c, call, &e);
+}
+
+/* The commands that name only a path: DIR_CREATE, DIR_REMOVE, FILE_REMOVE, DIR_OPEN. */
+static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *path)
+{
+    encoding e = encode(c, call, type, 0, path, NULL);
+    e.cmd.params.dir_create.path = e.path[0];
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_CREATE, path); }
+
+void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    out->status = (fs_status)cmpl->status;
+    out->data = cmpl->data;
+    if (out->status == FS_STATUS_SUCCESS && call->record_size)
+        memcpy(&out->record, call->share,
+               call->record_size < sizeof out->record ? call->record_size : sizeof out->record);
+    fs_conn_free(c, call->share);
+    call->share = NULL;
+}
+
+/* ---- blocking calls: start, wait, finish ---- */
+
+static fs_status finish_now(fs_conn *c, fs_call *call, fs_reply *out)
+{
+    fs_cmpl cmpl;
+    fs_conn_wait(c, call->ticket, &cmpl);
+    fs_conn_finish(c, call, &cmpl, out);
+    return out->status;
+}
+
+static fs_status call_fd(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, uint64_t *data)
+{
+    fs_call call;
+    fs_reply r;
+    start_fd(c, &call, type, fd, arg);
+    fs_status st = finish_now(c, &call, &r);
+    if (data)
+        *data = r.data;
     return st;
 }
 
-fs_status fs_conn_remove(fs_conn *c, const char *path) { return path_call(c, FS_CMD_FILE_REMOVE, path, 0, NULL); }
-fs_status fs_conn_mkdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_CREATE, path, 0, NULL); }
-fs_status fs_conn_rmdir(fs_conn *c, const char *path) { return path_call(c, FS_CMD_DIR_REMOVE, path, 0, NULL); }
+fs_status fs_conn_initialise(fs_conn *c) { return call_fd(c, FS_CMD_INITIALISE, 0, 0, NULL); }
+fs_status fs_conn_deinitialise(fs_conn *c) { return call_fd(c, FS_CMD_DEINITIALISE, 0, 0, NULL); }
+fs_status fs_conn_close_file(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_CLOSE, fd, 0, NULL); }
+fs_status fs_conn_closedir(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_DIR_CLOSE, fd, 0, NULL); }
+fs_status fs_conn_rewinddir(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_DIR_REWIND, fd, 0, NULL); }
+fs_status fs_conn_file_size(fs_conn *c, uint64_t fd, uint64_t *size) { return call_fd(c, FS_CMD_FILE_SIZE, fd, 0, size); }
+fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length)
+{
+    return call_fd(c, FS_CMD_FILE_TRUNCATE, fd, length, NULL);
+}
+fs_status fs_conn_sync(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_SYNC, fd, 0, NULL); }
+
+static fs_status call_path(fs_conn *c, uint64_t type, const char *path, uint64_t *data)
+{
+    fs_call call;
+    fs_reply r;
+    start_path(c, &call, type, path);
+    fs_status st = finish_now(c, &call, &r);
+    if (data)
+        *data = r.data;
+    return st;
+}
+
+fs_status fs_conn_remove(fs_conn *c, const char *path) { return call_path(c, FS_CMD_FILE_REMOVE, path, NULL); }
+fs_status fs_conn_mkdir(fs_conn *c, const char *path) { return call_path(c, FS_CMD_DIR_CREATE, path, NULL); }
+fs_status fs_conn_rmdir(fs_conn *c, const char *path) { return call_path(c, FS_CMD_DIR_REMOVE, path, NULL); }
 fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd)
 {
-    return path_call(c, FS_CMD_DIR_OPEN, path, 0, fd);
+    return call_path(c, FS_CMD_DIR_OPEN, path, fd);
 }
 
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd)
 {
-    return path_call(c, FS_CMD_FILE_OPEN, path, flags, fd);
+    fs_call call;
+    fs_reply r;
+    fs_conn_start_open(c, &call, path, flags);
+    fs_status st = finish_now(c, &call, &r);
+    *fd = r.data;
+    return st;
+}
+
+fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st)
+{
+    fs_call call;
+    fs_reply r;
+    fs_conn_start_open_stat(c, &call, path, flags);
+    fs_status status = finish_now(c, &call, &r);
+    *fd = r.data;
+    if (status == FS_STATUS_SUCCESS)
+        *st = r.record.stat;
+    return status;
 }
 
 fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
 {
-    share_path sp;
-    fs_status st = path_in(c, path, &sp);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    fs_stat *rec = fs_conn_alloc(c, sizeof *rec);
-    if (!rec) {
-        fs_conn_free(c, sp.p);
-        return FS_STATUS_ALLOCATION_ERROR;
-    }
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_STAT;
-    cmd.params.stat.path = sp.buf;
-    cmd.params.stat.buf = fs_conn_buffer(c, rec, sizeof *rec);
-    st = fs_conn_call(c, &cmd, NULL);
+    fs_call call;
+    fs_reply r;
+    encoding e = encode(c, &call, FS_CMD_STAT, sizeof(fs_stat), path, NULL);
+    e.cmd.params.stat.path = e.path[0];
+    e.cmd.params.stat.buf = e.record;
+    send_encoded(c, &call, &e);
+    fs_status st = finish_now(c, &call, &r);
     if (st == FS_STATUS_SUCCESS)
-        memcpy(out, rec, sizeof *out);
-    fs_conn_free(c, rec);
-    fs_conn_free(c, sp.p);
+        *out = r.record.stat;
     return st;
 }
 
 fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
 {
-    fs_stat *rec = fs_conn_alloc(c, sizeof *rec);
-    if (!rec)
-        return FS_STATUS_ALLOCATION_ERROR;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_FSTAT;
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
-    p->fstat.fd = fd;
-    p->fstat.buf = fs_conn_buffer(c, rec, sizeof *rec);
-    fs_status st = fs_conn_call(c, &cmd, NULL);
+    fs_call call;
+    fs_reply r;
+    encoding e = encode(c, &call, FS_CMD_FSTAT, sizeof(fs_stat), NULL, NULL);
+    ext(&e)->fstat.fd = fd;
+    ext(&e)->fstat.buf = e.record;
+    send_encoded(c, &call, &e);
+    fs_status st = finish_now(c, &call, &r);
     if (st == FS_STATUS_SUCCESS)
-        memcpy(out, rec, sizeof *out);
-    fs_conn_free(c, rec);
+        *out = r.record.stat;
     return st;
 }
 
 fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out)
 {
-    fs_statfs *rec = fs_conn_alloc(c, sizeof *rec);
-    if (!rec)
-        return FS_STATUS_ALLOCATION_ERROR;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_STATFS;
-    ((fs_ext_params *)&cmd.params)->statfs.buf = fs_conn_buffer(c, rec, sizeof *rec);
-    fs_status st = fs_conn_call(c, &cmd, NULL);
+    fs_call call;
+    fs_reply r;
+    encoding e = encode(c, &call, FS_CMD_STATFS, sizeof(fs_statfs), NULL, NULL);
+    ext(&e)->statfs.buf = e.record;
+    send_encoded(c, &call, &e);
+    fs_status st = finish_now(c, &call, &r);
     if (st == FS_STATUS_SUCCESS)
-        memcpy(out, rec, sizeof *out);
-    fs_conn_free(c, rec);
+        *out = r.record.statfs;
     return st;
 }
 
 fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)
 {
-    share_path a, b;
-    fs_status st = path_in(c, old_path, &a);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    st = path_in(c, new_path, &b);
-    if (st != FS_STATUS_SUCCESS) {
-        fs_conn_free(c, a.p);
-        return st;
-    }
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_RENAME;
-    cmd.params.rename.old_path = a.buf;
-    cmd.params.rename.new_path = b.buf;
-    st = fs_conn_call(c, &cmd, NULL);
-    fs_conn_free(c, a.p);
-    fs_conn_free(c, b.p);
-    return st;
+    fs_call call;
+    fs_reply r;
+    encoding e = encode(c, &call, FS_CMD_RENAME, 0, old_path, new_path);
+    e.cmd.params.rename.old_path = e.path[0];
+    e.cmd.params.rename.new_path = e.path[1];
+    send_encoded(c, &call, &e);
+    return finish_now(c, &call, &r);
 }
 
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime)
 {
-    share_path sp;
-    fs_status st = path_in(c, path, &sp);
-    if (st != FS_STATUS_SUCCESS)
-        return st;
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = FS_CMD_SET_TIMES;
-    fs_ext_params *p = (fs_ext_params *)&cmd.params;
-    p->set_times.path = sp.buf;
-    p->set_times.atime = atime;
-    p->set_times.mtime = mtime;
-    st = fs_conn_call(c, &cmd, NULL);
-    fs_conn_free(c, sp.p);
+    fs_call call;
+    fs_reply r;
+    fs_conn_start_set_times(c, &call, path, atime, mtime);
+    return finish_now(c, &call, &r);
+}
+
+fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *st)
+{
+    fs_call call;
+    fs_reply r;
+    encoding e = encode(c, &call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), path, NULL);
+    ext(&e)->set_times_stat.path = e.path[0];
+    ext(&e)->set_times_stat.atime = atime;
+    ext(&e)->set_times_stat.mtime = mtime;
+    ext(&e)->set_times_stat.stat = e.record;
+    send_encoded(c, &call, &e);
+    fs_status status = finish_now(c, &call, &r);
+    if (status == FS_STATUS_SUCCESS)
+        *st = r.record.stat;
+    return status;
+}
+
+/* OPEN_READ (fd wanted) or READ_PATH (fd NULL): the reply's record, then the bytes. */
+static fs_status open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
+                           size_t cap, size_t *got)
+{
+    const size_t head = sizeof(fs_open_read_record);
+    fs_call call;
+    encoding e = encode(c, &call, fd ? FS_CMD_OPEN_READ : FS_CMD_READ_PATH, head + cap, path, NULL);
+    if (fd) {
+        ext(&e)->open_read.path = e.path[0];
+        ext(&e)->open_read.flags = flags;
+        ext(&e)->open_read.buf = e.record;
+    } else {
+        ext(&e)->read_path.path = e.path[0];
+        ext(&e)->read_path.offset = 0;
+        ext(&e)->read_path.buf = e.record;
+    }
+    send_encoded(c, &call, &e);
+    fs_cmpl cmpl;
+    fs_conn_wait(c, call.ticket, &cmpl);
+    fs_status status = (fs_status)cmpl.status;
+    *got = 0;
+    if (status == FS_STATUS_SUCCESS) {
+        fs_open_read_record reply;
+        memcpy(&reply, call.share, sizeof reply);
+        *st = reply.stat;
+        *got = reply.read < cap ? (size_t)reply.read : cap;
+        memcpy(dst, call.share + head, *got);
+        if (fd)
+            *fd = cmpl.data;
+    }
+    fs_conn_free(c, call.share);
+    return status;
+}
+
+fs_status fs_conn_open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
+                            size_t cap, size_t *got)
+{
+    return open_read(c, path, flags, fd, st, dst, cap, got);
+}
+
+fs_status fs_conn_read_path(fs_conn *c, const char *path, fs_stat *st, void *dst, size_t cap, size_t *got)
+{
+    return open_read(c, path, 0, NULL, st, dst, cap, got);
+}
+
+/* One FILE_READ (or FILE_WRITE) through the share buffer buf of at least len bytes. */
+static fs_status read_through(fs_conn *c, uint8_t *buf, uint64_t fd, uint64_t offset, void *dst, size_t len,
+                              size_t *got)
+{
+    fs_call call;
+    fs_reply r;
+    fs_conn_start_read(c, &call, fd, offset, buf, len);
+    fs_status st = finish_now(c, &call, &r);
+    *got = 0;
+    if (st == FS_STATUS_SUCCESS) {
+        *got = r.data < len ? (size_t)r.data : len;
+        memcpy(dst, buf, *got);
+    }
+    return st;
+}
+
+static fs_status write_through(fs_conn *c, uint8_t *buf, uint64_t fd, uint64_t offset, const void *src, size_t len,
+                               size_t *put)
+{
+    fs_call call;
+    fs_reply r;
+    memcpy(buf, src, len);
+    fs_conn_start_write(c, &call, fd, offset, buf, len);
+    fs_status st = finish_now(c, &call, &r);
+    *put = r.data < len ? (size_t)r.data : len;
+    return st;
+}
+
+fs_status fs_conn_pread(fs_conn *c, uint64_t fd, uint64_t offset, void *dst, size_t len, size_t *done)
+{
+    *done = 0;
+    uint8_t *buf = fs_conn_alloc(c, len ? len : 1);
+    if (!buf)
+        return FS_STATUS_INVALID_ARGUMENT; /* larger than the whole share region */
+    fs_status st = read_through(c, buf, fd, offset, dst, len, done);
+    fs_conn_free(c, buf);
+    return st;
+}
+
+fs_status fs_conn_pwrite(fs_conn *c, uint64_t fd, uint64_t offset, const void *src, size_t len, size_t *done)
+{
+    *done = 0;
+    uint8_t *buf = fs_conn_alloc(c, len ? len : 1);
+    if (!buf)
+        return FS_STATUS_INVALID_ARGUMENT;
+    fs_status st = write_through(c, buf, fd, offset, src, len, done);
+    fs_conn_free(c, buf);
     return st;
 }
 
@@ -486,22 +718,10 @@ fs_status fs_conn_read(fs_conn *c, uint64_t fd, uint64_t offset, void *dst, size
     if (!buf)
         return FS_STATUS_ALLOCATION_ERROR;
     while (*done < len) {
-        size_t want = len - *done < chunk ? len - *done : chunk;
-        fs_cmd cmd;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.type = FS_CMD_FILE_READ;
-        cmd.params.file_read.fd = fd;
-        cmd.params.file_read.offset = offset + *done;
-        cmd.params.file_read.buf = fs_conn_buffer(c, buf, want);
-        uint64_t got = 0;
-        st = fs_conn_call(c, &cmd, &got);
-        if (st != FS_STATUS_SUCCESS)
-            break;
-        if (got > want)
-            got = want;
-        memcpy((uint8_t *)dst + *done, buf, got);
+        size_t want = len - *done < chunk ? len - *done : chunk, got;
+        st = read_through(c, buf, fd, offset + *done, (uint8_t *)dst + *done, want, &got);
         *done += got;
-        if (got < want)
+        if (st != FS_STATUS_SUCCESS || got < want)
             break;
     }
     fs_conn_free(c, buf);
@@ -517,17 +737,9 @@ fs_status fs_conn_write(fs_conn *c, uint64_t fd, uint64_t offset, const void *sr
     if (!buf)
         return FS_STATUS_ALLOCATION_ERROR;
     do {
-        size_t want = len - *done < chunk ? len - *done : chunk;
-        memcpy(buf, (const uint8_t *)src + *done, want);
-        fs_cmd cmd;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.type = FS_CMD_FILE_WRITE;
-        cmd.params.file_write.fd = fd;
-        cmd.params.file_write.offset = offset + *done;
-        cmd.params.file_write.buf = fs_conn_buffer(c, buf, want);
-        uint64_t put = 0;
-        st = fs_conn_call(c, &cmd, &put);
-        *done += put > want ? want : put;
+        size_t want = len - *done < chunk ? len - *done : chunk, put;
+        st = write_through(c, buf, fd, offset + *done, (const uint8_t *)src + *done, want, &put);
+        *done += put;
         if (st != FS_STATUS_SUCCESS || put < want)
             break;
     } while (*done < len);
@@ -537,36 +749,79 @@ fs_status fs_conn_write(fs_conn *c, uint64_t fd, uint64_t offset, const void *sr
 
 fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 1], fs_stat *st)
 {
-    uint8_t *buf = fs_conn_alloc(c, FS_CONN_NAME_MAX + sizeof(fs_stat));
-    if (!buf)
-        return FS_STATUS_ALLOCATION_ERROR;
-    fs_stat *rec = (fs_stat *)(void *)(buf + FS_CONN_PAGE - sizeof(fs_stat));
-    fs_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    fs_buffer name_buf = fs_conn_buffer(c, buf, FS_CONN_NAME_MAX);
+    fs_call call;
+    encoding e = encode(c, &call, st ? FS_CMD_DIR_READ_STAT : FS_CMD_DIR_READ, sizeof(fs_stat) + FS_CONN_NAME_MAX,
+                        NULL, NULL);
+    fs_buffer rec = {e.record.offset, sizeof(fs_stat)};
+    fs_buffer name_buf = {e.record.offset + sizeof(fs_stat), FS_CONN_NAME_MAX};
     if (st) {
-        cmd.type = FS_CMD_DIR_READ_STAT;
-        fs_ext_params *p = (fs_ext_params *)&cmd.params;
-        p->dir_read_stat.fd = fd;
-        p->dir_read_stat.name = name_buf;
-        p->dir_read_stat.stat = fs_conn_buffer(c, rec, sizeof *rec);
+        ext(&e)->dir_read_stat.fd = fd;
+        ext(&e)->dir_read_stat.name = name_buf;
+        ext(&e)->dir_read_stat.stat = rec;
     } else {
-        cmd.type = FS_CMD_DIR_READ;
-        cmd.params.dir_read.fd = fd;
-        cmd.params.dir_read.buf = name_buf;
+        e.cmd.params.dir_read.fd = fd;
+        e.cmd.params.dir_read.buf = name_buf;
     }
-    uint64_t len = 0;
-    fs_status status = fs_conn_call(c, &cmd, &len);
+    send_encoded(c, &call, &e);
+    fs_cmpl cmpl;
+    fs_conn_wait(c, call.ticket, &cmpl);
+    fs_status status = (fs_status)cmpl.status;
     if (status == FS_STATUS_SUCCESS) {
-        if (len > FS_CONN_NAME_MAX)
-            len = FS_CONN_NAME_MAX;
-        memcpy(name, buf, len);
+        size_t len = cmpl.data < FS_CONN_NAME_MAX ? (size_t)cmpl.data : FS_CONN_NAME_MAX;
+        memcpy(name, call.share + sizeof(fs_stat), len);
         name[len] = '\0';
         if (st)
-            memcpy(st, rec, sizeof *st);
+            memcpy(st, call.share, sizeof *st);
     }
-    fs_conn_free(c, buf);
+    fs_conn_free(c, call.share);
     return status;
+}
+
+/* The batch holds `count` records that lie inside its `cap` bytes. */
+static bool batch_well_formed(const uint8_t *batch, size_t cap, uint64_t count)
+{
+    size_t at = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        fs_dir_record head;
+        if (cap - at < sizeof head)
+            return false;
+        memcpy(&head, batch + at, sizeof head);
+        if (head.name_len > FS_CONN_NAME_MAX || FS_DIR_RECORD_SIZE(head.name_len) > cap - at)
+            return false;
+        at += (size_t)FS_DIR_RECORD_SIZE(head.name_len);
+    }
+    return true;
+}
+
+fs_status fs_conn_readdir_batch(fs_conn *c, uint64_t fd, void *dst, size_t cap, uint64_t *count)
+{
+    fs_call call;
+    encoding e = encode(c, &call, FS_CMD_DIR_READ_BATCH, cap, NULL, NULL);
+    ext(&e)->dir_read_batch.fd = fd;
+    ext(&e)->dir_read_batch.buf = e.record;
+    send_encoded(c, &call, &e);
+    fs_cmpl cmpl;
+    fs_conn_wait(c, call.ticket, &cmpl);
+    fs_status st = (fs_status)cmpl.status;
+    *count = cmpl.data;
+    if (st == FS_STATUS_SUCCESS && (*count == 0 || !batch_well_formed(call.share, cap, *count)))
+        st = FS_STATUS_ERROR;
+    if (st == FS_STATUS_SUCCESS)
+        memcpy(dst, call.share, cap);
+    fs_conn_free(c, call.share);
+    return st;
+}
+
+size_t fs_dir_batch_record(const void *batch, size_t at, fs_stat *st, char name[FS_CONN_NAME_MAX + 1])
+{
+    const uint8_t *b = batch;
+    fs_dir_record head;
+    memcpy(&head, b + at, sizeof head);
+    size_t len = head.name_len < FS_CONN_NAME_MAX ? (size_t)head.name_len : FS_CONN_NAME_MAX;
+    memcpy(name, b + at + sizeof head, len);
+    name[len] = '\0';
+    *st = head.stat;
+    return at + (size_t)FS_DIR_RECORD_SIZE(head.name_len);
 }
 
 /* ---- statuses ---- */

@@ -1,6 +1,8 @@
 /* fs_client: the client library of the asyncfat command and the FUSE mount. It speaks the
- * file-system protocol (protocol/fs_protocol.h, server/fs_extensions.h) over one client
- * endpoint: a command queue, a completion queue, a share region and two eventfds.
+ * file-system protocol (protocol/fs_protocol.h) over one client
+ * endpoint: a command queue, a completion queue, a share region and two eventfds. It is
+ * the only code of the tools that encodes commands and decodes replies: each command has
+ * one encoder (fs_conn_start_*), which the blocking calls use too.
  *
  * Many calls may be outstanding at once, from any number of threads. A call takes a slot
  * in the pending table (its id names the slot and carries a generation). There is no
@@ -23,7 +25,6 @@
 #define ASYNCFAT_TOOLS_FS_CLIENT_H
 
 #include "protocol/fs_protocol.h"
-#include "server/fs_extensions.h"
 
 #include <pthread.h>
 
@@ -102,13 +103,52 @@ uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cm
 /* Submit and wait. Returns the status; *data (may be NULL) gets the completion's data. */
 fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data);
 
+/* Asynchronous calls. fs_conn_start_* encodes one command, with a share buffer of the
+ * call's own for what it names (paths) and for the reply's record, queues it and returns
+ * at once. The caller waits for call->ticket (fs_conn_wait, fs_conn_wait_any) and hands
+ * the completion to fs_conn_finish, which decodes the reply and frees the call's buffer.
+ * A command that cannot be encoded (a path over FS_MAX_PATH_LENGTH) is not sent: its
+ * ticket completes at once with the reason (INVALID_PATH). Reads and writes name a share
+ * buffer of the caller's (fs_conn_alloc), so their data is not copied here. */
+typedef struct fs_call {
+    fs_conn_ticket ticket;
+    uint8_t *share;            /* the call's own buffer, or NULL */
+    uint32_t record_size;      /* bytes of reply record at its start */
+} fs_call;
+
+typedef struct fs_reply {
+    fs_status status;
+    uint64_t data;             /* the completion's: an fd, a byte count */
+    union {
+        fs_stat stat;          /* STAT, FSTAT, OPEN_STAT, SET_TIMES_STAT */
+        fs_statfs statfs;      /* STATFS */
+    } record;                  /* valid on SUCCESS */
+} fs_reply;
+
+void fs_conn_start_open(fs_conn *c, fs_call *call, const char *path, uint64_t flags);
+void fs_conn_start_open_stat(fs_conn *c, fs_call *call, const char *path, uint64_t flags);
+void fs_conn_start_close(fs_conn *c, fs_call *call, uint64_t fd);
+void fs_conn_start_truncate(fs_conn *c, fs_call *call, uint64_t fd, uint64_t length);
+void fs_conn_start_read(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, void *buf, size_t len);
+void fs_conn_start_write(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, const void *buf, size_t len);
+/* Unix seconds; -1 leaves a time unchanged. */
+void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime);
+void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path);
+/* Decode the completion of call (waited for by the caller) and free its buffer. */
+void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out);
+
 /* Blocking calls. Every one returns an fs_status. */
 fs_status fs_conn_initialise(fs_conn *c);
 fs_status fs_conn_deinitialise(fs_conn *c);
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd);
 fs_status fs_conn_close_file(fs_conn *c, uint64_t fd);
+/* len bytes (fewer only at the end of the file, or on an error), in FS_CONN_IO_CHUNK
+ * requests. */
 fs_status fs_conn_read(fs_conn *c, uint64_t fd, uint64_t offset, void *dst, size_t len, size_t *done);
 fs_status fs_conn_write(fs_conn *c, uint64_t fd, uint64_t offset, const void *src, size_t len, size_t *done);
+/* One FILE_READ or FILE_WRITE of len bytes, whatever its size (as pread and pwrite). */
+fs_status fs_conn_pread(fs_conn *c, uint64_t fd, uint64_t offset, void *dst, size_t len, size_t *done);
+fs_status fs_conn_pwrite(fs_conn *c, uint64_t fd, uint64_t offset, const void *src, size_t len, size_t *done);
 fs_status fs_conn_file_size(fs_conn *c, uint64_t fd, uint64_t *size);
 fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length);
 fs_status fs_conn_sync(fs_conn *c, uint64_t fd);
@@ -122,6 +162,16 @@ fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out);
 /* Unix seconds; -1 leaves a time unchanged. */
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime);
 
+/* The extensions that answer with a record in the same round trip (docs/PROTOCOL.md):
+ * open (or create) and stat; set the times and stat (the times as stored, FAT-rounded). */
+fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st);
+fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *st);
+/* Open and read the first bytes (OPEN_READ), or read without keeping the file open
+ * (READ_PATH): the file's record, and up to cap bytes from offset 0 into dst (*got). */
+fs_status fs_conn_open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
+                            size_t cap, size_t *got);
+fs_status fs_conn_read_path(fs_conn *c, const char *path, fs_stat *st, void *dst, size_t cap, size_t *got);
+
 /* Directories. fs_conn_readdir writes the next name (NUL-terminated, at most
  * FS_CONN_NAME_MAX bytes before the NUL) and, if st is not NULL, its stat record;
  * FS_STATUS_END_OF_DIRECTORY at the end. */
@@ -129,6 +179,14 @@ fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t
 fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd);
 fs_status fs_conn_closedir(fs_conn *c, uint64_t fd);
 fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 1], fs_stat *st);
+fs_status fs_conn_rewinddir(fs_conn *c, uint64_t fd);
+/* The next entries, as many as fit in cap bytes (DIR_READ_BATCH): *count records into dst,
+ * read with fs_dir_batch_record. A reply with no record, or one that does not lie inside
+ * the buffer, is FS_STATUS_ERROR and leaves dst untouched. */
+fs_status fs_conn_readdir_batch(fs_conn *c, uint64_t fd, void *dst, size_t cap, uint64_t *count);
+/* The record at byte `at` of a batch fs_conn_readdir_batch accepted: its stat and name
+ * (NUL-terminated). Returns the byte where the next record starts. */
+size_t fs_dir_batch_record(const void *batch, size_t at, fs_stat *st, char name[FS_CONN_NAME_MAX + 1]);
 
 /* The errno a POSIX program expects for a status (0 for SUCCESS), and a short message. */
 int fs_status_to_errno(fs_status status);

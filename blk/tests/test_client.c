@@ -15,17 +15,18 @@ typedef struct io_job {
     bool ran;
 } io_job;
 
+/* Submit and wait; a FLUSH through blk_client_flush. */
 static void *run_io_job(void *arg)
 {
     io_job *j = arg;
-    if (j->code == BLK_REQ_READ)
-        j->status = blk_client_read(&fx.stack.client, j->block, j->count, j->offset);
-    else if (j->code == BLK_REQ_WRITE)
-        j->status = blk_client_write(&fx.stack.client, j->block, j->count, j->offset);
-    else if (j->code == BLK_REQ_FLUSH)
+    if (j->code == BLK_REQ_FLUSH) {
         j->status = blk_client_flush(&fx.stack.client);
-    else
-        j->status = blk_client_barrier(&fx.stack.client);
+    } else {
+        blk_io io;
+        j->status = blk_client_submit(&fx.stack.client, j->code, j->block, j->count, j->offset, &io);
+        if (j->status == BLK_OK)
+            j->status = blk_io_wait(&fx.stack.client, &io);
+    }
     j->ran = true;
     return NULL;
 }

@@ -87,22 +87,22 @@ bool fat_tv_open(fat_tv *tv, const char *image, const fat_tv_options *o)
     tv->mem = malloc(bytes);
     if (!fat_config_place_memory(&tv->cfg, tv->f.image_bytes, tv->mem, bytes))
         return false;
-    tv->mount_status = FS_STATUS_ERROR;
+    tv->mount_status = VFS_ERROR;
     return fat_tv_call(tv, do_mount, NULL);
 }
 
 static void do_unmount(fat_tv *tv, void *arg)
 {
-    *(fs_status *)arg = fat_unmount(&tv->vol);
+    *(vfs_status *)arg = fat_unmount(&tv->vol);
 }
 
-fs_status fat_tv_close(fat_tv *tv, const char *save_as)
+vfs_status fat_tv_close(fat_tv *tv, const char *save_as)
 {
-    fs_status st = FS_STATUS_SUCCESS;
+    vfs_status st = VFS_OK;
     if (tv->vol.mounted && !fat_tv_call(tv, do_unmount, &st))
-        st = FS_STATUS_ERROR;
+        st = VFS_ERROR;
     if (save_as && blk_fixture_save(&tv->f, save_as) != 0)
-        st = FS_STATUS_ERROR;
+        st = VFS_ERROR;
     blk_fixture_fini(&tv->f);
     free(tv->mem);
     tv->mem = NULL;
@@ -116,36 +116,36 @@ bool make_image(const char *path, uint32_t kib, int fat, uint32_t sector, uint32
                     kib) == 0;
 }
 
-fs_status tv_write_file(fat_volume *vol, const char *path, const void *data, size_t len)
+vfs_status tv_write_file(fat_volume *vol, const char *path, const void *data, size_t len)
 {
     fat_node *n;
-    fs_status st = fat_open(vol, path, strlen(path),
-                            FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE, &n);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(vol, path, strlen(path),
+                            VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE | VFS_OPEN_TRUNCATE, &n);
+    if (st != VFS_OK)
         return st;
     size_t done = 0;
     st = fat_write(n, 0, data, len, &done);
-    if (st == FS_STATUS_SUCCESS && done != len)
-        st = FS_STATUS_ERROR;
-    fs_status st2 = fat_close(n);
-    return st != FS_STATUS_SUCCESS ? st : st2;
+    if (st == VFS_OK && done != len)
+        st = VFS_ERROR;
+    vfs_status st2 = fat_close(n);
+    return st != VFS_OK ? st : st2;
 }
 
-fs_status tv_read_file(fat_volume *vol, const char *path, uint8_t **out, size_t *len)
+vfs_status tv_read_file(fat_volume *vol, const char *path, uint8_t **out, size_t *len)
 {
     fat_node *n;
     *out = NULL;
-    fs_status st = fat_open(vol, path, strlen(path), FS_OPEN_FLAGS_READ_ONLY, &n);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(vol, path, strlen(path), VFS_OPEN_READ_ONLY, &n);
+    if (st != VFS_OK)
         return st;
     size_t size = (size_t)fat_size(n);
     uint8_t *buf = malloc(size + 1);
     size_t done = 0;
     st = fat_read(n, 0, buf, size, &done);
-    if (st == FS_STATUS_SUCCESS && done != size)
-        st = FS_STATUS_ERROR;
+    if (st == VFS_OK && done != size)
+        st = VFS_ERROR;
     fat_close(n);
-    if (st != FS_STATUS_SUCCESS) {
+    if (st != VFS_OK) {
         free(buf);
         return st;
     }
@@ -154,7 +154,7 @@ fs_status tv_read_file(fat_volume *vol, const char *path, uint8_t **out, size_t 
     return st;
 }
 
-fs_status tv_path_stat(fat_volume *vol, const char *path, fs_stat *st)
+vfs_status tv_path_stat(fat_volume *vol, const char *path, vfs_stat *st)
 {
     return fat_stat(vol, path, strlen(path), st);
 }

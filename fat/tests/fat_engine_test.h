@@ -13,7 +13,7 @@ typedef struct fat_tv {
     fat_volume vol;
     fat_config cfg;
     void *mem;                  /* the engine's arenas, one block */
-    fs_status mount_status;
+    vfs_status mount_status;
 } fat_tv;
 
 typedef struct fat_tv_options {
@@ -29,7 +29,7 @@ fat_tv_options fat_tv_defaults(void);
 bool fat_tv_open(fat_tv *tv, const char *image, const fat_tv_options *o);
 /* Unmount (in a fiber), optionally save the image, free everything. Returns the unmount
  * status (SUCCESS if it was not mounted). */
-fs_status fat_tv_close(fat_tv *tv, const char *save_as);
+vfs_status fat_tv_close(fat_tv *tv, const char *save_as);
 
 /* Run fn(tv, arg) in one fiber to completion. */
 typedef void (*fat_tv_fn)(fat_tv *tv, void *arg);
@@ -41,10 +41,10 @@ bool fat_tv_call_many(fat_tv *tv, fat_tv_fn fn, void *args, size_t stride, uint3
 bool make_image(const char *path, uint32_t kib, int fat, uint32_t sector, uint32_t spc);
 
 /* In a fiber: whole files. */
-fs_status tv_write_file(fat_volume *vol, const char *path, const void *data, size_t len);
+vfs_status tv_write_file(fat_volume *vol, const char *path, const void *data, size_t len);
 /* *out is malloc'd. */
-fs_status tv_read_file(fat_volume *vol, const char *path, uint8_t **out, size_t *len);
-fs_status tv_path_stat(fat_volume *vol, const char *path, fs_stat *st);
+vfs_status tv_read_file(fat_volume *vol, const char *path, uint8_t **out, size_t *len);
+vfs_status tv_path_stat(fat_volume *vol, const char *path, vfs_stat *st);
 
 /* Deterministic test data. */
 void fill_pattern(uint8_t *buf, size_t len, uint64_t seed);

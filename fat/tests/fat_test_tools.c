@@ -166,7 +166,7 @@ bool raw_load(raw_image *img, const char *path)
     if (!img->data)
         return false;
     fat_bpb_error why;
-    return fat_bpb_parse(img->data, img->len, 0, img->len, &img->g, &why) == FS_STATUS_SUCCESS;
+    return fat_bpb_parse(img->data, img->len, 0, img->len, &img->g, &why) == VFS_OK;
 }
 
 bool raw_save(const raw_image *img, const char *path)
@@ -182,30 +182,12 @@ void raw_free(raw_image *img)
 
 uint32_t raw_fat_get(const raw_image *img, uint32_t copy, uint32_t cl)
 {
-    const uint8_t *p = img->data + fat_entry_offset(&img->g, copy, cl);
-    switch (img->g.type) {
-    case FAT_TYPE_12: {
-        uint32_t v = af_load_le16(p);
-        return cl & 1 ? v >> 4 : v & 0xFFF;
-    }
-    case FAT_TYPE_16: return af_load_le16(p);
-    default: return af_load_le32(p) & FAT32_MASK;
-    }
+    return fat_entry_get(img->g.type, cl, img->data + fat_entry_offset(&img->g, copy, cl));
 }
 
 void raw_fat_set(raw_image *img, uint32_t copy, uint32_t cl, uint32_t v)
 {
-    uint8_t *p = img->data + fat_entry_offset(&img->g, copy, cl);
-    switch (img->g.type) {
-    case FAT_TYPE_12: {
-        uint32_t old = af_load_le16(p);
-        old = cl & 1 ? (old & 0x000F) | (v << 4) : (old & 0xF000) | (v & 0xFFF);
-        af_store_le16(p, (uint16_t)old);
-        break;
-    }
-    case FAT_TYPE_16: af_store_le16(p, (uint16_t)v); break;
-    default: af_store_le32(p, (af_load_le32(p) & ~FAT32_MASK) | (v & FAT32_MASK)); break;
-    }
+    fat_entry_put(img->g.type, cl, img->data + fat_entry_offset(&img->g, copy, cl), v);
 }
 
 uint8_t *raw_root_entries(raw_image *img, size_t *count)

@@ -60,9 +60,9 @@ static bool check_against_fsck(const mkfs_case *mc)
         return false;
     fat_geometry g;
     fat_bpb_error why;
-    fs_status st = fat_bpb_parse(data, 4096, 0, len, &g, &why);
+    vfs_status st = fat_bpb_parse(data, 4096, 0, len, &g, &why);
     char *out = tool_output("PATH=$PATH:/usr/sbin fsck.fat -nv '%s'", img);
-    bool ok = EXPECT(st == FS_STATUS_SUCCESS) && EXPECT(out != NULL) && EXPECT((int)g.type == mc->fat) &&
+    bool ok = EXPECT(st == VFS_OK) && EXPECT(out != NULL) && EXPECT((int)g.type == mc->fat) &&
               EXPECT((int)g.bytes_per_sector == mc->sector) &&
               EXPECT(mc->cluster_sectors == 0 || (int)g.sectors_per_cluster == mc->cluster_sectors) &&
               EXPECT((long long)g.bytes_per_cluster == fsck_number_before(out, "bytes per cluster")) &&
@@ -83,7 +83,7 @@ static bool check_against_fsck(const mkfs_case *mc)
                mc->size_kib, fat_bpb_error_text(why), out ? out : "");
     /* a device one sector smaller than the volume is refused */
     if (ok)
-        ok = EXPECT(fat_bpb_parse(data, 4096, 0, g.volume_bytes - 512, &g, &why) == FS_STATUS_CORRUPT) &&
+        ok = EXPECT(fat_bpb_parse(data, 4096, 0, g.volume_bytes - 512, &g, &why) == VFS_CORRUPT) &&
              EXPECT(why == FAT_BPB_BEYOND_DEVICE);
     free(out);
     free(data);
@@ -142,11 +142,11 @@ static bool fuzz_image(const char *mkfs_args, long size_kib, uint64_t *seed)
         for (size_t v = 0; v < AF_ARRAY_LEN(values) + 4 && ok; v++) {
             memcpy(sector, data, 512);
             sector[off] = v < AF_ARRAY_LEN(values) ? values[v] : (uint8_t)test_rand(seed);
-            fs_status st = fat_bpb_parse(sector, 512, 0, len, &g, &why);
-            if (st == FS_STATUS_SUCCESS)
+            vfs_status st = fat_bpb_parse(sector, 512, 0, len, &g, &why);
+            if (st == VFS_OK)
                 ok = EXPECT(geometry_sane(&g, len));
             else
-                ok = EXPECT(st == FS_STATUS_CORRUPT) && EXPECT(why != FAT_BPB_OK) &&
+                ok = EXPECT(st == VFS_CORRUPT) && EXPECT(why != FAT_BPB_OK) &&
                      EXPECT(strlen(fat_bpb_error_text(why)) > 0);
         }
     }
@@ -158,8 +158,8 @@ static bool fuzz_image(const char *mkfs_args, long size_kib, uint64_t *seed)
             size_t off = 11 + test_rand_below(seed, 90 - 11);
             af_store_le32(sector + off, (uint32_t)test_rand(seed));
         }
-        fs_status st = fat_bpb_parse(sector, 512, 0, len, &g, &why);
-        if (st == FS_STATUS_SUCCESS)
+        vfs_status st = fat_bpb_parse(sector, 512, 0, len, &g, &why);
+        if (st == VFS_OK)
             ok = EXPECT(geometry_sane(&g, len));
     }
     free(data);
@@ -191,7 +191,7 @@ TEST(specific_errors)
     do {                                                                           \
         memcpy(s, data, 512);                                                      \
         mutation;                                                                  \
-        CHECK_EQ(fat_bpb_parse(s, 512, 0, len, &g, &why), FS_STATUS_CORRUPT);     \
+        CHECK_EQ(fat_bpb_parse(s, 512, 0, len, &g, &why), VFS_CORRUPT);     \
         CHECK_EQ(why, err);                                                        \
     } while (0)
     EXPECT_ERR(s[510] = 0, FAT_BPB_NO_SIGNATURE);
@@ -213,7 +213,7 @@ TEST(specific_errors)
     EXPECT_ERR(s[21] = 0x12, FAT_BPB_BAD_MEDIA);
     EXPECT_ERR(af_store_le16(s + 14, 0xFFFF), FAT_BPB_TOO_SMALL);
     EXPECT_ERR((af_store_le16(s + 22, 0), af_store_le32(s + 36, 0)), FAT_BPB_BAD_FAT_SIZE);
-    CHECK_EQ(fat_bpb_parse(s, 100, 0, len, &g, &why), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(fat_bpb_parse(s, 100, 0, len, &g, &why), VFS_INVALID_ARGUMENT);
     free(data);
 
     /* FAT32-specific fields */
@@ -221,17 +221,24 @@ TEST(specific_errors)
     CHECK_EQ(tool_run(false, "mkfs.fat -C -F 32 -s 1 '%s' 40960", img), 0);
     data = file_read_all(img, &len);
     CHECK(data != NULL);
-    CHECK_EQ(fat_bpb_parse(data, 512, 0, len, &g, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_parse(data, 512, 0, len, &g, &why), VFS_OK);
     EXPECT_ERR(af_store_le32(s + 44, 1), FAT_BPB_BAD_ROOT_CLUSTER);
     EXPECT_ERR(af_store_le32(s + 44, g.max_cluster + 1), FAT_BPB_BAD_ROOT_CLUSTER);
     EXPECT_ERR(af_store_le16(s + 48, 40), FAT_BPB_BAD_FSINFO);
-    EXPECT_ERR(af_store_le16(s + 50, 1), FAT_BPB_BAD_FSINFO);
+    /* an unusable backup field means no backup, not an unreadable volume */
+    static const uint16_t unusable[] = {1 /* the FSInfo sector */, 40 /* past the reserved area */};
+    for (size_t i = 0; i < AF_ARRAY_LEN(unusable); i++) {
+        memcpy(s, data, 512);
+        af_store_le16(s + 50, unusable[i]);
+        CHECK_EQ(fat_bpb_parse(s, 512, 0, len, &g, &why), VFS_OK);
+        CHECK_EQ(g.backup_boot_sector, 0);
+    }
     EXPECT_ERR(af_store_le16(s + 42, 1), FAT_BPB_BAD_FAT32_FIELDS);
     EXPECT_ERR(af_store_le16(s + 40, 0x0085), FAT_BPB_BAD_FAT32_FIELDS);
     EXPECT_ERR(af_store_le16(s + 17, 512), FAT_BPB_BAD_ROOT_ENTRIES);
     memcpy(s, data, 512);
     af_store_le16(s + 40, 0x0081); /* mirroring off, FAT 1 active */
-    CHECK_EQ(fat_bpb_parse(s, 512, 0, len, &g, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_parse(s, 512, 0, len, &g, &why), VFS_OK);
     CHECK_EQ(g.active_fat, 1);
     free(data);
 #undef EXPECT_ERR
@@ -264,37 +271,37 @@ TEST(mbr_partitions)
 
     uint64_t off, bytes;
     fat_bpb_error why;
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), VFS_OK);
     CHECK_EQ(off, start);
     CHECK_EQ(bytes, vlen);
     fat_geometry g;
-    CHECK_EQ(fat_bpb_parse(disk + off, 512, off, dlen, &g, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_parse(disk + off, 512, off, dlen, &g, &why), VFS_OK);
     CHECK_EQ(g.fat_offset, start + g.reserved_sectors * 512ull);
     CHECK_EQ(g.type, FAT_TYPE_16);
     /* explicit index */
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 0, &off, &bytes, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 0, &off, &bytes, &why), VFS_OK);
     CHECK_EQ(off, 512);
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 2, &off, &bytes, &why), FS_STATUS_CORRUPT);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 2, &off, &bytes, &why), VFS_CORRUPT);
     CHECK_EQ(why, FAT_BPB_BAD_PARTITION);
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 4, &off, &bytes, &why), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 4, &off, &bytes, &why), VFS_INVALID_ARGUMENT);
     /* partition past the device end */
     af_store_le32(e1 + MBR_PART_SECTOR_COUNT, (uint32_t)(vlen / 512) + 1);
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), FS_STATUS_CORRUPT);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), VFS_CORRUPT);
     CHECK_EQ(why, FAT_BPB_BAD_PARTITION);
     /* no FAT partition */
     e1[MBR_PART_TYPE] = 0x07;
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), FS_STATUS_CORRUPT);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), VFS_CORRUPT);
     CHECK_EQ(why, FAT_BPB_NO_PARTITION);
     /* garbage status byte: not an MBR */
     e1[MBR_PART_TYPE] = MBR_TYPE_FAT16_LBA;
     e1[MBR_PART_STATUS] = 0x12;
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), FS_STATUS_CORRUPT);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, -1, &off, &bytes, &why), VFS_CORRUPT);
     /* a whole-device volume */
-    CHECK_EQ(fat_bpb_locate(vol, 512, vlen, 512, -1, &off, &bytes, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_locate(vol, 512, vlen, 512, -1, &off, &bytes, &why), VFS_OK);
     CHECK_EQ(off, 0);
     CHECK_EQ(bytes, vlen);
     /* a whole-device volume larger than the device: its own error, not "no partition" */
-    CHECK_EQ(fat_bpb_locate(vol, 512, vlen / 2, 512, -1, &off, &bytes, &why), FS_STATUS_CORRUPT);
+    CHECK_EQ(fat_bpb_locate(vol, 512, vlen / 2, 512, -1, &off, &bytes, &why), VFS_CORRUPT);
     CHECK_EQ(why, FAT_BPB_BEYOND_DEVICE);
     free(disk);
     free(vol);
@@ -335,7 +342,7 @@ TEST(mtools_long_name_checksum)
         CHECK_EQ(d[-32 + 13], fat_lfn_checksum(d));
         char utf8[800];
         size_t ulen;
-        CHECK_EQ(fat_utf16_to_utf8(units, len, utf8, sizeof utf8, &ulen), FS_STATUS_SUCCESS);
+        CHECK_EQ(fat_utf16_to_utf8(units, len, utf8, sizeof utf8, &ulen), VFS_OK);
         utf8[ulen] = 0;
         size_t which = AF_ARRAY_LEN(names);
         for (size_t k = 0; k < AF_ARRAY_LEN(names); k++) {
@@ -344,7 +351,7 @@ TEST(mtools_long_name_checksum)
         }
         CHECK_MSG(which < AF_ARRAY_LEN(names), "unexpected long name '%s'", utf8);
         fat_name fn;
-        CHECK_EQ(fat_name_prepare(names[which], strlen(names[which]), &fn), FS_STATUS_SUCCESS);
+        CHECK_EQ(fat_name_prepare(names[which], strlen(names[which]), &fn), VFS_OK);
         fat_alias_basis b;
         fat_alias_basis_make(fn.units, fn.len, &b);
         uint8_t alias[11];

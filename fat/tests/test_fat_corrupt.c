@@ -15,21 +15,21 @@ static void walk(fat_volume *vol, const char *path, int depth, int *entries)
     if (depth > 8 || *entries > 5000)
         return;
     fat_node *d;
-    if (fat_opendir(vol, path, strlen(path), &d) != FS_STATUS_SUCCESS)
+    if (fat_opendir(vol, path, strlen(path), &d) != VFS_OK)
         return;
     uint64_t pos = 0;
     char name[FAT_READDIR_NAME_MAX + 1];
     size_t nl;
-    fs_stat st;
-    while (fat_readdir(d, &pos, name, &nl, &st) == FS_STATUS_SUCCESS && (*entries)++ < 5000) {
+    vfs_stat st;
+    while (fat_readdir(d, &pos, name, &nl, &st) == VFS_OK && (*entries)++ < 5000) {
         name[nl] = 0;
         char p[2048];
         snprintf(p, sizeof p, "%s/%s", path, name);
-        if ((st.mode & FS_MODE_TYPE_MASK) == FS_MODE_DIRECTORY) {
+        if ((st.mode & VFS_MODE_TYPE_MASK) == VFS_MODE_DIRECTORY) {
             walk(vol, p, depth + 1, entries);
         } else {
             fat_node *n;
-            if (fat_open(vol, p, strlen(p), FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_SUCCESS) {
+            if (fat_open(vol, p, strlen(p), VFS_OPEN_READ_ONLY, &n) == VFS_OK) {
                 static uint8_t buf[65536];
                 size_t done;
                 fat_read(n, 0, buf, sizeof buf, &done);
@@ -50,15 +50,15 @@ static void walk_fn(fat_tv *tv, void *arg)
 }
 
 /* Mount an image; if it mounts, walk it and unmount. Returns the mount status. */
-static fs_status try_image(const char *img, uint16_t sector)
+static vfs_status try_image(const char *img, uint16_t sector)
 {
     fat_tv tv;
     fat_tv_options o = fat_tv_defaults();
     o.sector_size = sector;
     if (!EXPECT(fat_tv_open(&tv, img, &o)))
-        return FS_STATUS_ERROR;
-    fs_status st = tv.mount_status;
-    if (st == FS_STATUS_SUCCESS)
+        return VFS_ERROR;
+    vfs_status st = tv.mount_status;
+    if (st == VFS_OK)
         EXPECT(fat_tv_call(&tv, walk_fn, NULL));
     fat_tv_close(&tv, NULL);
     return st;
@@ -81,9 +81,9 @@ TEST(truncated_image)
     CHECK(base_image("trunc.img", 16384, 16, 1));
     const char *img = tmp_path("trunc.img");
     CHECK(tool_run(false, "truncate -s 2M %s", img) == 0);
-    CHECK_EQ(try_image(img, 512), FS_STATUS_CORRUPT);
+    CHECK_EQ(try_image(img, 512), VFS_CORRUPT);
     CHECK(tool_run(false, "truncate -s 4096 %s", img) == 0);
-    CHECK_EQ(try_image(img, 512), FS_STATUS_CORRUPT);
+    CHECK_EQ(try_image(img, 512), VFS_CORRUPT);
 }
 
 TEST(bad_bpb_fields)
@@ -110,8 +110,8 @@ TEST(bad_bpb_fields)
             af_store_le32(copy + cases[i].off, cases[i].value);
         file_write_all(img, copy, len);
         free(copy);
-        fs_status st = try_image(img, 512);
-        CHECK_MSG(st != FS_STATUS_SUCCESS, "case %zu (offset %d = %u) mounted", i, cases[i].off, cases[i].value);
+        vfs_status st = try_image(img, 512);
+        CHECK_MSG(st != VFS_OK, "case %zu (offset %d = %u) mounted", i, cases[i].off, cases[i].value);
     }
     free(orig);
 }
@@ -133,7 +133,7 @@ TEST(boot_sector_fuzz)
             copy[11 + test_rand_below(&rng, 40)] = (uint8_t)test_rand(&rng);
         file_write_all(img, copy, len);
         free(copy);
-        mounted += try_image(img, 512) == FS_STATUS_SUCCESS;
+        mounted += try_image(img, 512) == VFS_OK;
     }
     printf("boot sector fuzz: %d of 60 mounted\n", mounted);
     free(orig);
@@ -159,17 +159,17 @@ static void check_mangled(const char *name, int fat, uint32_t kib, uint32_t spc,
     raw_free(&raw);
     fat_tv tv;
     fat_tv_options o = fat_tv_defaults();
-    if (!EXPECT(fat_tv_open(&tv, img, &o)) || !EXPECT(tv.mount_status == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_tv_open(&tv, img, &o)) || !EXPECT(tv.mount_status == VFS_OK))
         return;
     EXPECT(fat_tv_call(&tv, fn, ok));
     fat_tv_close(&tv, NULL);
 }
 
-static fs_status read_all(fat_volume *vol, const char *path)
+static vfs_status read_all(fat_volume *vol, const char *path)
 {
     fat_node *n;
-    fs_status st = fat_open(vol, path, strlen(path), FS_OPEN_FLAGS_READ_WRITE, &n);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(vol, path, strlen(path), VFS_OPEN_READ_WRITE, &n);
+    if (st != VFS_OK)
         return st;
     static uint8_t buf[1 << 20];
     size_t done;
@@ -178,11 +178,11 @@ static fs_status read_all(fat_volume *vol, const char *path)
     return st;
 }
 
-static fs_status append_some(fat_volume *vol, const char *path)
+static vfs_status append_some(fat_volume *vol, const char *path)
 {
     fat_node *n;
-    fs_status st = fat_open(vol, path, strlen(path), FS_OPEN_FLAGS_READ_WRITE, &n);
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(vol, path, strlen(path), VFS_OPEN_READ_WRITE, &n);
+    if (st != VFS_OK)
         return st;
     size_t done;
     uint64_t off;
@@ -203,8 +203,8 @@ static void loop_checks(fat_tv *tv, void *arg)
 {
     /* reading within the size stays bounded; anything that needs the chain's end fails */
     read_all(&tv->vol, "/THREE.BIN");
-    *(int *)arg = append_some(&tv->vol, "/THREE.BIN") == FS_STATUS_CORRUPT &&
-                  fat_unlink(&tv->vol, "/THREE.BIN", 10) == FS_STATUS_SUCCESS;
+    *(int *)arg = append_some(&tv->vol, "/THREE.BIN") == VFS_CORRUPT &&
+                  fat_unlink(&tv->vol, "/THREE.BIN", 10) == VFS_OK;
 }
 
 TEST(fat_chain_loop)
@@ -224,7 +224,7 @@ static void self_loop_big_size(raw_image *img, uint32_t c, uint8_t *e)
 
 static void expect_read_corrupt(fat_tv *tv, void *arg)
 {
-    *(int *)arg = read_all(&tv->vol, "/THREE.BIN") == FS_STATUS_CORRUPT;
+    *(int *)arg = read_all(&tv->vol, "/THREE.BIN") == VFS_CORRUPT;
 }
 
 TEST(self_loop_with_large_size)
@@ -274,11 +274,11 @@ static void entry_nowhere(raw_image *img, uint32_t c, uint8_t *e)
 static void nowhere_checks(fat_tv *tv, void *arg)
 {
     fat_node *d;
-    int ok = read_all(&tv->vol, "/THREE.BIN") == FS_STATUS_CORRUPT;
-    ok &= fat_opendir(&tv->vol, "/SUB", 4, &d) == FS_STATUS_CORRUPT;
-    fs_stat st;
-    ok &= fat_stat(&tv->vol, "/SUB/INNER.BIN", 14, &st) == FS_STATUS_CORRUPT;
-    ok &= fat_unlink(&tv->vol, "/THREE.BIN", 10) == FS_STATUS_SUCCESS;
+    int ok = read_all(&tv->vol, "/THREE.BIN") == VFS_CORRUPT;
+    ok &= fat_opendir(&tv->vol, "/SUB", 4, &d) == VFS_CORRUPT;
+    vfs_stat st;
+    ok &= fat_stat(&tv->vol, "/SUB/INNER.BIN", 14, &st) == VFS_CORRUPT;
+    ok &= fat_unlink(&tv->vol, "/THREE.BIN", 10) == VFS_OK;
     *(int *)arg = ok;
 }
 
@@ -312,8 +312,8 @@ static void dir_loop_checks(fat_tv *tv, void *arg)
     walk_fn(tv, &entries);
     /* a create in the looping directory must end too */
     fat_node *n;
-    fs_status st = fat_open(&tv->vol, "/SUB/new file.txt", 17, FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n);
-    if (st == FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(&tv->vol, "/SUB/new file.txt", 17, VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n);
+    if (st == VFS_OK)
         fat_close(n);
     *(int *)arg = entries > 0;
 }
@@ -342,7 +342,7 @@ TEST(root_directory_fuzz)
         for (int f = 0; f < 64; f++)
             root[test_rand_below(&rng, 6 * 32)] = (uint8_t)test_rand(&rng);
         raw_save(&raw, bad);
-        CHECK_EQ(try_image(bad, 512), FS_STATUS_SUCCESS);
+        CHECK_EQ(try_image(bad, 512), VFS_OK);
     }
     free(orig);
     raw_free(&raw);
@@ -356,7 +356,7 @@ static void scenario(fat_tv *tv, void *arg)
     fat_volume *vol = &tv->vol;
     static uint8_t data[300000];
     fill_pattern(data, sizeof data, 3);
-    fs_status st[8];
+    vfs_status st[8];
     st[0] = fat_mkdir(vol, "/dir", 4);
     st[1] = tv_write_file(vol, "/dir/a file with a long name", data, sizeof data);
     st[2] = tv_write_file(vol, "/b", data, 5000);
@@ -364,17 +364,17 @@ static void scenario(fat_tv *tv, void *arg)
     uint8_t *back = NULL;
     size_t len;
     st[4] = tv_read_file(vol, "/dir/a file with a long name", &back, &len);
-    if (st[1] == FS_STATUS_SUCCESS && st[4] == FS_STATUS_SUCCESS &&
+    if (st[1] == VFS_OK && st[4] == VFS_OK &&
         (len != sizeof data || memcmp(back, data, len) != 0))
-        st[4] = FS_STATUS_ERROR; /* a write and a read that both succeeded must agree */
+        st[4] = VFS_ERROR; /* a write and a read that both succeeded must agree */
     free(back);
     st[5] = fat_unlink(vol, "/dir/c", 6);
     st[6] = fat_sync(vol);
-    st[7] = FS_STATUS_SUCCESS;
+    st[7] = VFS_OK;
     for (int i = 0; i < 8; i++) {
-        if (!EXPECT(st[i] != FS_STATUS_ERROR))
+        if (!EXPECT(st[i] != VFS_ERROR))
             printf("step %d\n", i);
-        *errors += st[i] != FS_STATUS_SUCCESS;
+        *errors += st[i] != VFS_OK;
     }
 }
 
@@ -389,7 +389,7 @@ TEST(io_error_at_every_request)
         fat_tv_options o = fat_tv_defaults();
         o.cache_buffers = 12; /* evictions: many more requests to fail */
         CHECK(fat_tv_open(&tv, tmp_path("io.img"), &o));
-        CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+        CHECK_EQ(tv.mount_status, VFS_OK);
         uint64_t before = tv.f.dev.requests_done;
         ram_device_fail_nth(&tv.f.dev, n);
         int errors = 0;
@@ -411,14 +411,14 @@ static void read_fails(fat_tv *tv, void *arg)
     fat_node *n;
     static uint8_t buf[200000];
     size_t done;
-    *ok = fat_open(&tv->vol, "/BIG.BIN", 8, FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_SUCCESS &&
-          fat_read(n, 0, buf, sizeof buf, &done) == FS_STATUS_IO_ERROR &&
-          fat_read(n, 0, buf, 4096, &done) == FS_STATUS_SUCCESS && done == 4096;
+    *ok = fat_open(&tv->vol, "/BIG.BIN", 8, VFS_OPEN_READ_ONLY, &n) == VFS_OK &&
+          fat_read(n, 0, buf, sizeof buf, &done) == VFS_IO_ERROR &&
+          fat_read(n, 0, buf, 4096, &done) == VFS_OK && done == 4096;
     if (*ok)
         fat_close(n);
     uint8_t *data;
     size_t len;
-    *ok = *ok && tv_read_file(&tv->vol, "/SUB/INNER.BIN", &data, &len) == FS_STATUS_SUCCESS && len == 1500;
+    *ok = *ok && tv_read_file(&tv->vol, "/SUB/INNER.BIN", &data, &len) == VFS_OK && len == 1500;
     free(data);
 }
 
@@ -440,11 +440,11 @@ TEST(io_error_on_one_file_leaves_the_rest)
     fat_tv tv;
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, tmp_path("ioread.img"), &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     ram_device_fail_range(&tv.f.dev, off / 4096, off / 4096 + 1, 1u << BLK_REQ_READ);
     int ok = 0;
     CHECK(fat_tv_call(&tv, read_fails, &ok));
     CHECK(ok);
     ram_device_fail_range(&tv.f.dev, 0, 0, 0);
-    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
 }

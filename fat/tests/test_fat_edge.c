@@ -16,13 +16,13 @@ static bool open_image(fat_tv *tv, const char *name, uint32_t kib, int fat, uint
     fat_tv_options d = fat_tv_defaults();
     if (!o)
         o = &d;
-    return EXPECT(fat_tv_open(tv, img, o)) && EXPECT(tv->mount_status == FS_STATUS_SUCCESS);
+    return EXPECT(fat_tv_open(tv, img, o)) && EXPECT(tv->mount_status == VFS_OK);
 }
 
 static bool close_fsck(fat_tv *tv, const char *name)
 {
     const char *img = tmp_path(name);
-    return EXPECT(fat_tv_close(tv, img) == FS_STATUS_SUCCESS) && EXPECT(tool_fsck(img) == 0);
+    return EXPECT(fat_tv_close(tv, img) == VFS_OK) && EXPECT(tool_fsck(img) == 0);
 }
 
 /* ---- full volume --------------------------------------------------------------------------- */
@@ -34,15 +34,15 @@ static void fill_volume(fat_tv *t, void *arg)
     static uint8_t chunk[65536];
     fill_pattern(chunk, sizeof chunk, 5);
     fat_node *n;
-    if (!EXPECT(fat_open(vol, P("/big"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/big"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
-    fs_status st;
+    vfs_status st;
     size_t done;
     uint64_t off;
     int writes = 0;
-    while ((st = fat_append(n, chunk, sizeof chunk, &done, &off)) == FS_STATUS_SUCCESS)
+    while ((st = fat_append(n, chunk, sizeof chunk, &done, &off)) == VFS_OK)
         writes++;
-    if (!EXPECT(st == FS_STATUS_NO_SPACE && writes > 0))
+    if (!EXPECT(st == VFS_NO_SPACE && writes > 0))
         return;
     uint64_t size = fat_size(n);
     if (!EXPECT(size == (uint64_t)writes * sizeof chunk))
@@ -53,25 +53,25 @@ static void fill_volume(fat_tv *t, void *arg)
     uint64_t room = fs.free_clusters * fs.cluster_size;
     if (!EXPECT(room < sizeof chunk))
         return;
-    if (room > 0 && !EXPECT(fat_append(n, chunk, (size_t)room, &done, &off) == FS_STATUS_SUCCESS))
+    if (room > 0 && !EXPECT(fat_append(n, chunk, (size_t)room, &done, &off) == VFS_OK))
         return;
     fat_statfs(vol, &fs);
     if (!EXPECT(fs.free_clusters == 0))
         return;
-    if (!EXPECT(fat_append(n, chunk, 1, &done, &off) == FS_STATUS_NO_SPACE && done == 0))
+    if (!EXPECT(fat_append(n, chunk, 1, &done, &off) == VFS_NO_SPACE && done == 0))
         return;
-    if (!EXPECT(fat_mkdir(vol, P("/nodir")) == FS_STATUS_NO_SPACE))
+    if (!EXPECT(fat_mkdir(vol, P("/nodir")) == VFS_NO_SPACE))
         return;
-    if (!EXPECT(fat_truncate(n, fat_size(n) + 100000) == FS_STATUS_NO_SPACE))
+    if (!EXPECT(fat_truncate(n, fat_size(n) + 100000) == VFS_NO_SPACE))
         return;
     /* contents intact */
     uint8_t back[4096];
-    if (!EXPECT(fat_read(n, sizeof chunk - 1000, back, sizeof back, &done) == FS_STATUS_SUCCESS &&
+    if (!EXPECT(fat_read(n, sizeof chunk - 1000, back, sizeof back, &done) == VFS_OK &&
                 memcmp(back, chunk + sizeof chunk - 1000, 1000) == 0 && memcmp(back + 1000, chunk, 3096) == 0))
         return;
     fat_close(n);
     /* freeing makes room again */
-    if (!EXPECT(fat_unlink(vol, P("/big")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_unlink(vol, P("/big")) == VFS_OK))
         return;
     fat_statfs(vol, &fs);
     if (!EXPECT(fs.free_clusters == fs.total_clusters - 0))
@@ -95,17 +95,17 @@ static void size_limit(fat_tv *t, void *arg)
 {
     int *ok = arg;
     fat_node *n;
-    if (!EXPECT(fat_open(&t->vol, P("/f"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(&t->vol, P("/f"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
     size_t done;
-    if (!EXPECT(fat_write(n, 0xFFFFFFFFull, "x", 1, &done) == FS_STATUS_FILE_TOO_LARGE && done == 0))
+    if (!EXPECT(fat_write(n, 0xFFFFFFFFull, "x", 1, &done) == VFS_FILE_TOO_LARGE && done == 0))
         return;
-    if (!EXPECT(fat_write(n, 0x100000000ull, "x", 1, &done) == FS_STATUS_FILE_TOO_LARGE))
+    if (!EXPECT(fat_write(n, 0x100000000ull, "x", 1, &done) == VFS_FILE_TOO_LARGE))
         return;
-    if (!EXPECT(fat_truncate(n, 0x100000000ull) == FS_STATUS_FILE_TOO_LARGE))
+    if (!EXPECT(fat_truncate(n, 0x100000000ull) == VFS_FILE_TOO_LARGE))
         return;
     /* near the limit the write needs more clusters than this volume has: nothing changes */
-    if (!EXPECT(fat_write(n, 0xFFFFFF00ull, "abc", 3, &done) == FS_STATUS_NO_SPACE && fat_size(n) == 0))
+    if (!EXPECT(fat_write(n, 0xFFFFFF00ull, "abc", 3, &done) == VFS_NO_SPACE && fat_size(n) == 0))
         return;
     fat_close(n);
     *ok = 1;
@@ -132,44 +132,44 @@ static void big_directory(fat_tv *t, void *arg)
 {
     bigdir_ctx *c = arg;
     fat_volume *vol = &t->vol;
-    if (!EXPECT(fat_mkdir(vol, P("/big")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_mkdir(vol, P("/big")) == VFS_OK))
         return;
     char p[128];
     for (int i = 0; i < c->files; i++) {
         snprintf(p, sizeof p, "/big/camera image %05d.jpeg", i);
         fat_node *n;
-        fs_status st = fat_open(vol, p, strlen(p), FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_EXCLUSIVE, &n);
-        if (!EXPECT(st == FS_STATUS_SUCCESS)) {
+        vfs_status st = fat_open(vol, p, strlen(p), VFS_OPEN_WRITE_ONLY | VFS_OPEN_CREATE | VFS_OPEN_EXCLUSIVE, &n);
+        if (!EXPECT(st == VFS_OK)) {
             printf("create %d: %d\n", i, st);
             return;
         }
         size_t done;
-        if (i % 100 == 0 && !EXPECT(fat_write(n, 0, p, strlen(p), &done) == FS_STATUS_SUCCESS))
+        if (i % 100 == 0 && !EXPECT(fat_write(n, 0, p, strlen(p), &done) == VFS_OK))
             return;
         fat_close(n);
     }
     /* every name found, every 7th removed, then recreated */
     for (int i = 0; i < c->files; i += 7) {
         snprintf(p, sizeof p, "/big/CAMERA IMAGE %05d.JPEG", i);
-        fs_stat st;
-        if (!EXPECT(tv_path_stat(vol, p, &st) == FS_STATUS_SUCCESS))
+        vfs_stat st;
+        if (!EXPECT(tv_path_stat(vol, p, &st) == VFS_OK))
             return;
-        if (!EXPECT(fat_unlink(vol, p, strlen(p)) == FS_STATUS_SUCCESS))
+        if (!EXPECT(fat_unlink(vol, p, strlen(p)) == VFS_OK))
             return;
     }
     for (int i = 0; i < c->files; i += 14) {
         snprintf(p, sizeof p, "/big/camera image %05d.jpeg", i);
-        if (!EXPECT(tv_write_file(vol, p, "again", 5) == FS_STATUS_SUCCESS))
+        if (!EXPECT(tv_write_file(vol, p, "again", 5) == VFS_OK))
             return;
     }
     fat_node *d;
-    if (!EXPECT(fat_opendir(vol, P("/big"), &d) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_opendir(vol, P("/big"), &d) == VFS_OK))
         return;
     uint64_t pos = 0;
     char name[FAT_READDIR_NAME_MAX + 1];
     size_t nl;
     int count = 0;
-    while (fat_readdir(d, &pos, name, &nl, NULL) == FS_STATUS_SUCCESS)
+    while (fat_readdir(d, &pos, name, &nl, NULL) == VFS_OK)
         count++;
     fat_close(d);
     int removed = (c->files + 6) / 7, back = (c->files + 13) / 14;
@@ -221,55 +221,55 @@ static void names(fat_tv *t, void *arg)
     memset(p, 0, sizeof p);
     p[0] = '/';
     memset(p + 1, 'n', 255);
-    if (!EXPECT(tv_write_file(vol, p, "255", 3) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, p, "255", 3) == VFS_OK))
         return;
     p[256] = 'n';
-    if (!EXPECT(tv_write_file(vol, p, "256", 3) == FS_STATUS_NAME_TOO_LONG))
+    if (!EXPECT(tv_write_file(vol, p, "256", 3) == VFS_NAME_TOO_LONG))
         return;
     /* Unicode: 2-, 3- and 4-byte UTF-8 (a surrogate pair on disk) */
     const char *uni = "/caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80.txt";
-    if (!EXPECT(tv_write_file(vol, uni, "smile", 5) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, uni, "smile", 5) == VFS_OK))
         return;
     /* case-insensitive for Latin-1 too */
-    fs_stat st;
-    if (!EXPECT(tv_path_stat(vol, "/CAF\xc3\x89 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80.TXT", &st) == FS_STATUS_SUCCESS))
+    vfs_stat st;
+    if (!EXPECT(tv_path_stat(vol, "/CAF\xc3\x89 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80.TXT", &st) == VFS_OK))
         return;
-    if (!EXPECT(tv_write_file(vol, "/bad:name", "x", 1) == FS_STATUS_INVALID_NAME))
+    if (!EXPECT(tv_write_file(vol, "/bad:name", "x", 1) == VFS_INVALID_NAME))
         return;
-    if (!EXPECT(tv_write_file(vol, "/bad\xff", "x", 1) == FS_STATUS_INVALID_NAME))
+    if (!EXPECT(tv_write_file(vol, "/bad\xff", "x", 1) == VFS_INVALID_NAME))
         return;
     /* colliding aliases */
     for (int i = 0; i < 200; i++) {
         snprintf(p, sizeof p, "/collide/longfilename%d.txt", i);
-        if (i == 0 && !EXPECT(fat_mkdir(vol, P("/collide")) == FS_STATUS_SUCCESS))
+        if (i == 0 && !EXPECT(fat_mkdir(vol, P("/collide")) == VFS_OK))
             return;
-        if (!EXPECT(tv_write_file(vol, p, p, strlen(p)) == FS_STATUS_SUCCESS))
+        if (!EXPECT(tv_write_file(vol, p, p, strlen(p)) == VFS_OK))
             return;
     }
     /* the alias names the first one */
     uint8_t *data;
     size_t len;
-    if (!EXPECT(tv_read_file(vol, "/collide/LONGFI~1.TXT", &data, &len) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_read_file(vol, "/collide/LONGFI~1.TXT", &data, &len) == VFS_OK))
         return;
     bool first = len == strlen("/collide/longfilename0.txt") && memcmp(data, "/collide/longfilename0.txt", len) == 0;
     free(data);
     if (!EXPECT(first))
         return;
     /* a name that differs only in case is the same file */
-    if (!EXPECT(fat_open(vol, P("/collide/LongFileName7.TXT"), FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_EXCLUSIVE, NULL) ==
-                FS_STATUS_ALREADY_EXISTS))
+    if (!EXPECT(fat_open(vol, P("/collide/LongFileName7.TXT"), VFS_OPEN_CREATE | VFS_OPEN_EXCLUSIVE, NULL) ==
+                VFS_ALREADY_EXISTS))
         return;
     /* renaming to a case variant keeps one entry with the new spelling */
-    if (!EXPECT(fat_rename(vol, P("/collide/longfilename7.txt"), P("/collide/LongFileName7.TXT")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_rename(vol, P("/collide/longfilename7.txt"), P("/collide/LongFileName7.TXT")) == VFS_OK))
         return;
     fat_node *d;
-    if (!EXPECT(fat_opendir(vol, P("/collide"), &d) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_opendir(vol, P("/collide"), &d) == VFS_OK))
         return;
     uint64_t pos = 0;
     char name[FAT_READDIR_NAME_MAX + 1];
     size_t nl;
     int count = 0, variant = 0;
-    while (fat_readdir(d, &pos, name, &nl, NULL) == FS_STATUS_SUCCESS) {
+    while (fat_readdir(d, &pos, name, &nl, NULL) == VFS_OK) {
         name[nl] = 0;
         count++;
         variant += strcmp(name, "LongFileName7.TXT") == 0;
@@ -308,36 +308,36 @@ static void deep(fat_tv *t, void *arg)
     memset(comp, 'd', 100);
     comp[100] = 0;
     int levels = 0;
-    while (len + 101 + 101 <= FS_MAX_PATH_LENGTH) {
+    while (len + 101 + 101 <= VFS_PATH_MAX) {
         len += (size_t)snprintf(p + len, sizeof p - len, "/%s", comp);
-        if (!EXPECT(fat_mkdir(vol, p, len) == FS_STATUS_SUCCESS))
+        if (!EXPECT(fat_mkdir(vol, p, len) == VFS_OK))
             return;
         levels++;
     }
     /* a file whose path is exactly 4095 bytes */
-    size_t name_len = FS_MAX_PATH_LENGTH - len - 1;
+    size_t name_len = VFS_PATH_MAX - len - 1;
     p[len] = '/';
     memset(p + len + 1, 'f', name_len);
     size_t full = len + 1 + name_len;
     p[full] = 0;
     fat_node *n;
-    if (!EXPECT(fat_open(vol, p, full, FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, p, full, VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
     size_t done;
     fat_write(n, 0, "deep", 4, &done);
     fat_close(n);
     p[full] = 'f';
-    if (!EXPECT(fat_open(vol, p, full + 1, FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_INVALID_PATH))
+    if (!EXPECT(fat_open(vol, p, full + 1, VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_INVALID_PATH))
         return;
     /* "." and ".." resolve lexically */
-    if (!EXPECT(fat_stat(vol, P("/./dddd/../"), &(fs_stat){ 0 }) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_stat(vol, P("/./dddd/../"), &(vfs_stat){ 0 }) == VFS_OK))
         return;
-    if (!EXPECT(fat_mkdir(vol, P("/x")) == FS_STATUS_SUCCESS && fat_mkdir(vol, P("/x/./y/../z")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_mkdir(vol, P("/x")) == VFS_OK && fat_mkdir(vol, P("/x/./y/../z")) == VFS_OK))
         return;
-    fs_stat st;
-    if (!EXPECT(fat_stat(vol, P("/x/z"), &st) == FS_STATUS_SUCCESS && (st.mode & FS_MODE_TYPE_MASK) == FS_MODE_DIRECTORY))
+    vfs_stat st;
+    if (!EXPECT(fat_stat(vol, P("/x/z"), &st) == VFS_OK && (st.mode & VFS_MODE_TYPE_MASK) == VFS_MODE_DIRECTORY))
         return;
-    if (!EXPECT(fat_stat(vol, P("/../../x/z/.."), &st) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_stat(vol, P("/../../x/z/.."), &st) == VFS_OK))
         return;
     *ok = levels > 30;
 }
@@ -359,12 +359,12 @@ static void read_only_checks(fat_tv *t, void *arg)
     int *ok = arg;
     fat_volume *vol = &t->vol;
     fat_node *n;
-    if (!EXPECT(fat_open(vol, P("/ro.txt"), FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/ro.txt"), VFS_OPEN_READ_ONLY, &n) == VFS_OK))
         return;
     fat_close(n);
-    if (!EXPECT(fat_open(vol, P("/ro.txt"), FS_OPEN_FLAGS_READ_WRITE, &n) == FS_STATUS_READ_ONLY_FS))
+    if (!EXPECT(fat_open(vol, P("/ro.txt"), VFS_OPEN_READ_WRITE, &n) == VFS_READ_ONLY_FS))
         return;
-    if (!EXPECT(fat_mkdir(vol, P("/d")) == FS_STATUS_READ_ONLY_FS && fat_unlink(vol, P("/ro.txt")) == FS_STATUS_READ_ONLY_FS))
+    if (!EXPECT(fat_mkdir(vol, P("/d")) == VFS_READ_ONLY_FS && fat_unlink(vol, P("/ro.txt")) == VFS_READ_ONLY_FS))
         return;
     *ok = 1;
 }
@@ -375,7 +375,7 @@ static uint64_t rw_free;
 static void statfs_free(fat_tv *t, void *arg)
 {
     fat_statfs_info fs;
-    *(uint64_t *)arg = fat_statfs(&t->vol, &fs) == FS_STATUS_SUCCESS ? fs.free_clusters : UINT64_MAX;
+    *(uint64_t *)arg = fat_statfs(&t->vol, &fs) == VFS_OK ? fs.free_clusters : UINT64_MAX;
 }
 
 static void attr_checks(fat_tv *t, void *arg)
@@ -383,10 +383,10 @@ static void attr_checks(fat_tv *t, void *arg)
     int *ok = arg;
     fat_volume *vol = &t->vol;
     fat_node *n;
-    if (!EXPECT(fat_open(vol, P("/ro.txt"), FS_OPEN_FLAGS_READ_WRITE, &n) == FS_STATUS_ACCESS_DENIED))
+    if (!EXPECT(fat_open(vol, P("/ro.txt"), VFS_OPEN_READ_WRITE, &n) == VFS_ACCESS_DENIED))
         return;
-    fs_stat st;
-    if (!EXPECT(tv_path_stat(vol, "/ro.txt", &st) == FS_STATUS_SUCCESS && (st.mode & 0222) == 0))
+    vfs_stat st;
+    if (!EXPECT(tv_path_stat(vol, "/ro.txt", &st) == VFS_OK && (st.mode & 0222) == 0))
         return;
     *ok = 1;
 }
@@ -401,7 +401,7 @@ TEST(read_only_device_and_attribute)
     fat_tv_options o = fat_tv_defaults();
     o.read_only = true;
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK(!tv.vol.free_map_ready);
     int ok = 0;
     CHECK(fat_tv_call(&tv, read_only_checks, &ok));
@@ -409,7 +409,7 @@ TEST(read_only_device_and_attribute)
     static uint64_t ro_free[2];
     CHECK(fat_tv_call_many(&tv, statfs_free, ro_free, sizeof ro_free[0], 2));
     CHECK(tv.vol.free_map_ready);
-    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
     o.read_only = false;
     CHECK(fat_tv_open(&tv, img, &o));
     ok = 0;
@@ -417,7 +417,7 @@ TEST(read_only_device_and_attribute)
     CHECK(ok);
     CHECK(fat_tv_call(&tv, statfs_free, &rw_free));
     CHECK(rw_free != UINT64_MAX && ro_free[0] == rw_free && ro_free[1] == rw_free);
-    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
 }
 
 /* ---- concurrent appends ---------------------------------------------------------------------------- */
@@ -433,21 +433,21 @@ static void appender(fat_tv *t, void *arg)
     char p[32];
     snprintf(p, sizeof p, "/append%d", c->id);
     fat_node *n;
-    if (!EXPECT(fat_open(&t->vol, p, strlen(p), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(&t->vol, p, strlen(p), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
     uint8_t block[4096];
     for (int i = 0; i < 64; i++) {
         fill_pattern(block, sizeof block, (uint64_t)c->id * 1000 + (uint64_t)i);
         size_t done;
         uint64_t off;
-        if (!EXPECT(fat_append(n, block, sizeof block, &done, &off) == FS_STATUS_SUCCESS && done == sizeof block))
+        if (!EXPECT(fat_append(n, block, sizeof block, &done, &off) == VFS_OK && done == sizeof block))
             return;
     }
     uint8_t back[4096];
     for (int i = 0; i < 64; i++) {
         fill_pattern(block, sizeof block, (uint64_t)c->id * 1000 + (uint64_t)i);
         size_t done;
-        if (!EXPECT(fat_read(n, (uint64_t)i * 4096, back, sizeof back, &done) == FS_STATUS_SUCCESS &&
+        if (!EXPECT(fat_read(n, (uint64_t)i * 4096, back, sizeof back, &done) == VFS_OK &&
                     memcmp(back, block, sizeof block) == 0))
             return;
     }
@@ -482,15 +482,15 @@ static void make_fragmented(fat_tv *t, void *arg)
     int *ok = arg;
     fat_node *a, *b;
     fill_pattern(shared_data, sizeof shared_data, 77);
-    if (!EXPECT(fat_open(&t->vol, P("/shared"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &a) == FS_STATUS_SUCCESS &&
-                fat_open(&t->vol, P("/other"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &b) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(&t->vol, P("/shared"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &a) == VFS_OK &&
+                fat_open(&t->vol, P("/other"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &b) == VFS_OK))
         return;
     for (uint32_t off = 0; off < SHARED_FILE; off += 6144) {
         size_t done;
         uint64_t at;
         uint32_t n = SHARED_FILE - off < 6144 ? SHARED_FILE - off : 6144;
-        if (!EXPECT(fat_append(a, shared_data + off, n, &done, &at) == FS_STATUS_SUCCESS &&
-                    fat_append(b, shared_data, 2048, &done, &at) == FS_STATUS_SUCCESS))
+        if (!EXPECT(fat_append(a, shared_data + off, n, &done, &at) == VFS_OK &&
+                    fat_append(b, shared_data, 2048, &done, &at) == VFS_OK))
             return;
     }
     fat_close(a);
@@ -513,7 +513,7 @@ static void shared_reader(fat_tv *t, void *arg)
     for (int i = 0; i < 60; i++) {
         uint64_t off = test_rand_below(&c->rng, SHARED_FILE);
         size_t len = 1 + (size_t)test_rand_below(&c->rng, 65536), done;
-        if (!EXPECT(fat_read(c->n, off, buf, len, &done) == FS_STATUS_SUCCESS))
+        if (!EXPECT(fat_read(c->n, off, buf, len, &done) == VFS_OK))
             return;
         size_t want = SHARED_FILE - off < len ? SHARED_FILE - off : len;
         if (!EXPECT(done == want && memcmp(buf, shared_data + off, want) == 0))
@@ -525,7 +525,7 @@ static void shared_reader(fat_tv *t, void *arg)
 static void open_shared(fat_tv *t, void *arg)
 {
     fat_node **n = arg;
-    EXPECT(fat_open(&t->vol, P("/shared"), FS_OPEN_FLAGS_READ_ONLY, n) == FS_STATUS_SUCCESS);
+    EXPECT(fat_open(&t->vol, P("/shared"), VFS_OPEN_READ_ONLY, n) == VFS_OK);
 }
 
 static void close_shared(fat_tv *t, void *arg)
@@ -545,7 +545,7 @@ TEST(concurrent_readers_share_a_file)
     int ok = 0;
     CHECK(fat_tv_call(&tv, make_fragmented, &ok));
     CHECK(ok);
-    CHECK_EQ(fat_tv_close(&tv, tmp_path("readers.img")), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, tmp_path("readers.img")), VFS_OK);
     CHECK(fat_tv_open(&tv, tmp_path("readers.img"), &o));
     fat_node *n = NULL;
     CHECK(fat_tv_call(&tv, open_shared, &n));
@@ -566,20 +566,20 @@ TEST(concurrent_readers_share_a_file)
 typedef struct fill_dir_ctx {
     const char *dir;
     int created;
-    fs_status last;
+    vfs_status last;
 } fill_dir_ctx;
 
 static void fill_directory(fat_tv *t, void *arg)
 {
     fill_dir_ctx *c = arg;
-    if (c->dir[0] && !EXPECT(fat_mkdir(&t->vol, c->dir, strlen(c->dir)) == FS_STATUS_SUCCESS))
+    if (c->dir[0] && !EXPECT(fat_mkdir(&t->vol, c->dir, strlen(c->dir)) == VFS_OK))
         return;
     char p[64];
     for (c->created = 0; c->created < 70000; c->created++) {
         snprintf(p, sizeof p, "%s/F%07d", c->dir, c->created);
         fat_node *n;
-        c->last = fat_open(&t->vol, p, strlen(p), FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE, &n);
-        if (c->last != FS_STATUS_SUCCESS)
+        c->last = fat_open(&t->vol, p, strlen(p), VFS_OPEN_WRITE_ONLY | VFS_OPEN_CREATE, &n);
+        if (c->last != VFS_OK)
             return;
         fat_close(n);
     }
@@ -589,11 +589,46 @@ TEST(fixed_root_directory_fills_up)
 {
     fat_tv tv;
     CHECK(open_image(&tv, "root-full.img", 4000, 12, 4, NULL));
-    fill_dir_ctx c = { "", 0, FS_STATUS_SUCCESS };
+    fill_dir_ctx c = { "", 0, VFS_OK };
     CHECK(fat_tv_call(&tv, fill_directory, &c));
-    CHECK_EQ(c.last, FS_STATUS_DIRECTORY_IS_FULL);
+    CHECK_EQ(c.last, VFS_DIRECTORY_IS_FULL);
     CHECK_EQ(c.created, (int)tv.vol.geo.root_entries - 1); /* the volume label takes one */
     CHECK(close_fsck(&tv, "root-full.img"));
+}
+
+/* A FAT12 chain linked in one run across the FAT's first block boundary, where entry 2389
+ * straddles two cache blocks (FAT at byte 512, entry c at 512 + c + c / 2). */
+typedef struct big_file_ctx {
+    uint8_t *data;
+    size_t len;
+    int ok;
+} big_file_ctx;
+
+static void write_and_read_big_file(fat_tv *t, void *arg)
+{
+    big_file_ctx *c = arg;
+    if (!EXPECT(tv_write_file(&t->vol, "/across", c->data, c->len) == VFS_OK))
+        return;
+    uint8_t *back;
+    size_t len;
+    if (EXPECT(tv_read_file(&t->vol, "/across", &back, &len) == VFS_OK)) {
+        c->ok = EXPECT(len == c->len) && EXPECT(memcmp(back, c->data, len) == 0);
+        free(back);
+    }
+}
+
+TEST(fat12_chain_across_a_fat_block_boundary)
+{
+    fat_tv tv;
+    CHECK(open_image(&tv, "fat12-across.img", 2048, 12, 1, NULL));
+    CHECK_EQ(tv.vol.geo.fat_offset, 512);
+    CHECK(tv.vol.geo.max_cluster > 2600);
+    big_file_ctx c = {malloc(2600 * 512), 2600 * 512, 0};
+    fill_pattern(c.data, c.len, 12);
+    CHECK(fat_tv_call(&tv, write_and_read_big_file, &c));
+    free(c.data);
+    CHECK(c.ok);
+    CHECK(close_fsck(&tv, "fat12-across.img"));
 }
 
 TEST(directory_of_65536_entries)
@@ -602,9 +637,9 @@ TEST(directory_of_65536_entries)
     fat_tv_options o = fat_tv_defaults();
     o.index_entries = 70000;
     CHECK(open_image(&tv, "dir-full.img", 32768, 16, 8, &o));
-    fill_dir_ctx c = { "/full", 0, FS_STATUS_SUCCESS };
+    fill_dir_ctx c = { "/full", 0, VFS_OK };
     CHECK(fat_tv_call(&tv, fill_directory, &c));
-    CHECK_EQ(c.last, FS_STATUS_DIRECTORY_IS_FULL);
+    CHECK_EQ(c.last, VFS_DIRECTORY_IS_FULL);
     CHECK_EQ(c.created, 65536 - 2); /* "." and ".." take two */
     CHECK(close_fsck(&tv, "dir-full.img"));
 }
@@ -613,7 +648,7 @@ TEST(directory_of_65536_entries)
 
 typedef struct race_ctx {
     int id;
-    fs_status create, mkdir, unlink, rmdir;
+    vfs_status create, mkdir, unlink, rmdir;
 } race_ctx;
 
 static void racer(fat_tv *t, void *arg)
@@ -622,8 +657,8 @@ static void racer(fat_tv *t, void *arg)
     fat_volume *vol = &t->vol;
     fat_node *n;
     c->create = fat_open(vol, P("/the same long name.txt"),
-                         FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_EXCLUSIVE, &n);
-    if (c->create == FS_STATUS_SUCCESS) {
+                         VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE | VFS_OPEN_EXCLUSIVE, &n);
+    if (c->create == VFS_OK) {
         size_t done;
         fat_write(n, 0, "winner", 6, &done);
         fat_close(n);
@@ -645,14 +680,14 @@ TEST(concurrent_operations_on_one_name)
     CHECK(fat_tv_call_many(&tv, racer, c, sizeof c[0], 12));
     int created = 0, made = 0, unlinked = 0, removed = 0;
     for (int i = 0; i < 12; i++) {
-        created += c[i].create == FS_STATUS_SUCCESS;
-        made += c[i].mkdir == FS_STATUS_SUCCESS;
-        unlinked += c[i].unlink == FS_STATUS_SUCCESS;
-        removed += c[i].rmdir == FS_STATUS_SUCCESS;
-        CHECK(c[i].create == FS_STATUS_SUCCESS || c[i].create == FS_STATUS_ALREADY_EXISTS);
-        CHECK(c[i].mkdir == FS_STATUS_SUCCESS || c[i].mkdir == FS_STATUS_ALREADY_EXISTS);
-        CHECK(c[i].unlink == FS_STATUS_SUCCESS || c[i].unlink == FS_STATUS_NO_FILE);
-        CHECK(c[i].rmdir == FS_STATUS_SUCCESS || c[i].rmdir == FS_STATUS_NO_FILE);
+        created += c[i].create == VFS_OK;
+        made += c[i].mkdir == VFS_OK;
+        unlinked += c[i].unlink == VFS_OK;
+        removed += c[i].rmdir == VFS_OK;
+        CHECK(c[i].create == VFS_OK || c[i].create == VFS_ALREADY_EXISTS);
+        CHECK(c[i].mkdir == VFS_OK || c[i].mkdir == VFS_ALREADY_EXISTS);
+        CHECK(c[i].unlink == VFS_OK || c[i].unlink == VFS_NO_FILE);
+        CHECK(c[i].rmdir == VFS_OK || c[i].rmdir == VFS_NO_FILE);
     }
     /* a name can be created again once removed, so each count is at least one, and every
      * removal matches a creation */

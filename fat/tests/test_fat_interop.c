@@ -94,20 +94,20 @@ static bool compare_dir(fat_volume *vol, const char *host, const char *path)
         snprintf(fp, sizeof fp, "%s/%s", path, e->d_name);
         struct stat hs;
         stat(hp, &hs);
-        fs_stat fs;
-        fs_status st = tv_path_stat(vol, fp, &fs);
-        if (!EXPECT(st == FS_STATUS_SUCCESS)) {
+        vfs_stat fs;
+        vfs_status st = tv_path_stat(vol, fp, &fs);
+        if (!EXPECT(st == VFS_OK)) {
             printf("stat %s: %d\n", fp, st);
             ok = false;
             break;
         }
         if (S_ISDIR(hs.st_mode)) {
-            ok = EXPECT((fs.mode & FS_MODE_TYPE_MASK) == FS_MODE_DIRECTORY) && compare_dir(vol, hp, fp);
+            ok = EXPECT((fs.mode & VFS_MODE_TYPE_MASK) == VFS_MODE_DIRECTORY) && compare_dir(vol, hp, fp);
         } else {
             size_t hl, fl;
             uint8_t *hb = file_read_all(hp, &hl), *fb = NULL;
             st = tv_read_file(vol, fp, &fb, &fl);
-            ok = EXPECT(st == FS_STATUS_SUCCESS) && EXPECT(hl == fl) && EXPECT(hl == 0 || memcmp(hb, fb, hl) == 0);
+            ok = EXPECT(st == VFS_OK) && EXPECT(hl == fl) && EXPECT(hl == 0 || memcmp(hb, fb, hl) == 0);
             if (!ok)
                 printf("file %s differs\n", fp);
             free(hb);
@@ -119,13 +119,13 @@ static bool compare_dir(fat_volume *vol, const char *host, const char *path)
         return false;
     /* and nothing else: readdir gives exactly as many names, each found on the host */
     fat_node *dn;
-    if (!EXPECT(fat_opendir(vol, path, strlen(path), &dn) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_opendir(vol, path, strlen(path), &dn) == VFS_OK))
         return false;
     uint64_t pos = 0;
     char name[FAT_READDIR_NAME_MAX + 1];
     size_t nl;
     int count = 0;
-    while (ok && fat_readdir(dn, &pos, name, &nl, NULL) == FS_STATUS_SUCCESS) {
+    while (ok && fat_readdir(dn, &pos, name, &nl, NULL) == VFS_OK) {
         name[nl] = 0;
         char hp[2048];
         snprintf(hp, sizeof hp, "%s/%s", host, name);
@@ -163,11 +163,11 @@ static bool write_dir(fat_volume *vol, const char *host, const char *path)
         struct stat hs;
         stat(hp, &hs);
         if (S_ISDIR(hs.st_mode)) {
-            ok = EXPECT(fat_mkdir(vol, fp, strlen(fp)) == FS_STATUS_SUCCESS) && write_dir(vol, hp, fp);
+            ok = EXPECT(fat_mkdir(vol, fp, strlen(fp)) == VFS_OK) && write_dir(vol, hp, fp);
         } else {
             size_t hl;
             uint8_t *hb = file_read_all(hp, &hl);
-            ok = EXPECT(tv_write_file(vol, fp, hb, hl) == FS_STATUS_SUCCESS);
+            ok = EXPECT(tv_write_file(vol, fp, hb, hl) == VFS_OK);
             free(hb);
         }
     }
@@ -197,12 +197,12 @@ static void run_layout(const layout *l, int index)
     CHECK(tool_run(false, "LANG=C.UTF-8 mcopy -s -i %s %s/* ::/", img, src) == 0);
     fat_tv tv;
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK_EQ(tv.vol.geo.type, l->fat);
     compare_ctx c = { src, 0 };
     CHECK(fat_tv_call(&tv, compare_fn, &c));
     CHECK(c.ok);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(tool_fsck(img) == 0);
 
     /* engine writes, mcopy reads */
@@ -210,11 +210,11 @@ static void run_layout(const layout *l, int index)
     snprintf(img, sizeof img, "%s", tmp_path(name));
     CHECK(make_image(img, l->kib, l->fat, l->sector, l->spc));
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     c.ok = 0;
     CHECK(fat_tv_call(&tv, write_fn, &c));
     CHECK(c.ok);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(tool_fsck(img) == 0);
     snprintf(name, sizeof name, "out%d", index);
     snprintf(out, sizeof out, "%s", tmp_path(name));
@@ -223,11 +223,11 @@ static void run_layout(const layout *l, int index)
     CHECK(tool_run(true, "diff -r %s %s", src, out) == 0);
     /* and the engine reads its own image back after a remount */
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     c.ok = 0;
     CHECK(fat_tv_call(&tv, compare_fn, &c));
     CHECK(c.ok);
-    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
     tool_run(false, "rm -rf %s %s %s %s", src, out, img, tmp_path("in*.img"));
 }
 
@@ -245,7 +245,7 @@ TEST(fat32_512_spc2) { run_layout(&layouts[6], 6); }
 typedef struct mkfs_ctx {
     uint32_t fat, sector, spc;
     const char *src;
-    fs_status st;
+    vfs_status st;
     int ok;
 } mkfs_ctx;
 
@@ -276,23 +276,23 @@ static void mkfs_then_write(uint32_t fat, uint32_t sector, uint32_t spc, uint64_
     o.sector_size = (uint16_t)sector;
     fat_tv tv;
     CHECK(fat_tv_open(&tv, img, &o)); /* the mount fails: nothing there yet */
-    CHECK(tv.mount_status != FS_STATUS_SUCCESS);
-    mkfs_ctx c = { fat, sector, spc, NULL, FS_STATUS_ERROR, 0 };
+    CHECK(tv.mount_status != VFS_OK);
+    mkfs_ctx c = { fat, sector, spc, NULL, VFS_ERROR, 0 };
     CHECK(fat_tv_call(&tv, mkfs_fn, &c));
-    CHECK_EQ(c.st, FS_STATUS_SUCCESS);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(c.st, VFS_OK);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(tool_fsck(img) == 0);
 
     snprintf(name, sizeof name, "mksrc%d", index);
     snprintf(src, sizeof src, "%s", tmp_path(name));
     make_tree(src, sector * spc);
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK_EQ(tv.vol.geo.type, (int)fat);
     compare_ctx cc = { src, 0 };
     CHECK(fat_tv_call(&tv, write_fn, &cc));
     CHECK(cc.ok);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(tool_fsck(img) == 0);
     snprintf(name, sizeof name, "mkout%d", index);
     snprintf(out, sizeof out, "%s", tmp_path(name));
@@ -317,10 +317,10 @@ static void part_fn(fat_tv *t, void *arg)
     part_ctx *c = arg;
     uint8_t *data;
     size_t len;
-    c->ok = EXPECT(tv_read_file(&t->vol, "/HI.TXT", &data, &len) == FS_STATUS_SUCCESS) && EXPECT(len == 3) &&
+    c->ok = EXPECT(tv_read_file(&t->vol, "/HI.TXT", &data, &len) == VFS_OK) && EXPECT(len == 3) &&
             EXPECT(memcmp(data, "hi\n", 3) == 0);
     free(data);
-    c->ok = c->ok && EXPECT(tv_write_file(&t->vol, "/written in a partition.txt", "part", 4) == FS_STATUS_SUCCESS);
+    c->ok = c->ok && EXPECT(tv_write_file(&t->vol, "/written in a partition.txt", "part", 4) == VFS_OK);
 }
 
 static void mount_partition(fat_tv *tv, void *arg)
@@ -357,16 +357,16 @@ TEST(mbr_partition)
         if (which[i] != -1)
             CHECK(fat_tv_call(&tv, mount_partition, &which[i]));
         if (which[i] == 0) { /* an empty entry */
-            CHECK(tv.mount_status != FS_STATUS_SUCCESS);
+            CHECK(tv.mount_status != VFS_OK);
             fat_tv_close(&tv, NULL);
             continue;
         }
-        CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+        CHECK_EQ(tv.mount_status, VFS_OK);
         CHECK_EQ(tv.vol.geo.volume_offset, 1u << 20);
         part_ctx c = { 0 };
         if (i == 0)
             CHECK(fat_tv_call(&tv, part_fn, &c) && c.ok);
-        CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+        CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     }
     char *dir = tool_output("MTOOLS_SKIP_CHECK=1 mdir -b -i %s@@1M ::/", img);
     CHECK(dir && strstr(dir, "written in a partition.txt"));

@@ -47,7 +47,7 @@ TEST(plan_defaults_like_mkfs_fat)
     for (size_t i = 0; i < AF_ARRAY_LEN(expect); i++) {
         fat_mkfs_options o = opts(0, 0, 0);
         fat_geometry g;
-        CHECK_EQ(fat_mkfs_plan(&o, expect[i].kib * 1024, &g), FS_STATUS_SUCCESS);
+        CHECK_EQ(fat_mkfs_plan(&o, expect[i].kib * 1024, &g), VFS_OK);
         CHECK_MSG(g.type == expect[i].type && g.bytes_per_cluster == expect[i].cluster, "%llu KiB: FAT%d %u",
                   (unsigned long long)expect[i].kib, g.type, g.bytes_per_cluster);
         CHECK_EQ(g.fat_count, 2);
@@ -74,9 +74,9 @@ TEST(plan_defaults_like_mkfs_fat)
         CHECK(head != NULL);
         fat_geometry g;
         fat_bpb_error why;
-        fs_status st = fat_bpb_parse(head, 512, 0, len, &g, &why);
+        vfs_status st = fat_bpb_parse(head, 512, 0, len, &g, &why);
         free(head);
-        CHECK_EQ(st, FS_STATUS_SUCCESS);
+        CHECK_EQ(st, VFS_OK);
         CHECK_MSG(g.type == expect[i].type && g.bytes_per_cluster == expect[i].cluster, "mkfs.fat %llu KiB: FAT%d %u",
                   (unsigned long long)expect[i].kib, g.type, g.bytes_per_cluster);
     }
@@ -86,27 +86,27 @@ TEST(plan_forced_types_and_errors)
 {
     fat_geometry g;
     fat_mkfs_options o = opts(32, 512, 0);
-    CHECK_EQ(fat_mkfs_plan(&o, 16 * MIB, &g), FS_STATUS_NO_SPACE);       /* too few clusters for FAT32 */
-    CHECK_EQ(fat_mkfs_plan(&o, 40 * MIB, &g), FS_STATUS_SUCCESS);        /* 512-byte clusters make it fit */
+    CHECK_EQ(fat_mkfs_plan(&o, 16 * MIB, &g), VFS_NO_SPACE);       /* too few clusters for FAT32 */
+    CHECK_EQ(fat_mkfs_plan(&o, 40 * MIB, &g), VFS_OK);        /* 512-byte clusters make it fit */
     CHECK_EQ(g.type, FAT_TYPE_32);
     CHECK_EQ(g.bytes_per_cluster, 512);
     o = opts(12, 512, 1);
-    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), FS_STATUS_NO_SPACE);       /* too many clusters for FAT12 */
+    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), VFS_NO_SPACE);       /* too many clusters for FAT12 */
     o = opts(12, 512, 0);
-    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), FS_STATUS_SUCCESS);        /* bigger clusters make it fit */
+    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), VFS_OK);        /* bigger clusters make it fit */
     CHECK_EQ(g.type, FAT_TYPE_12);
     o = opts(16, 512, 0);
-    CHECK_EQ(fat_mkfs_plan(&o, 1 * MIB, &g), FS_STATUS_NO_SPACE);        /* 2048 clusters < 4085 */
-    CHECK_EQ(fat_mkfs_plan(&o, 4 * MIB, &g), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_mkfs_plan(&o, 1 * MIB, &g), VFS_NO_SPACE);        /* 2048 clusters < 4085 */
+    CHECK_EQ(fat_mkfs_plan(&o, 4 * MIB, &g), VFS_OK);
     CHECK_EQ(g.type, FAT_TYPE_16);
     o = opts(16, 4096, 0);
-    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), VFS_OK);
     CHECK_EQ(g.bytes_per_sector, 4096);
     CHECK(g.bytes_per_cluster >= 4096);
-    CHECK_EQ(fat_mkfs_plan(&o, 4096, &g), FS_STATUS_NO_SPACE);
+    CHECK_EQ(fat_mkfs_plan(&o, 4096, &g), VFS_NO_SPACE);
     o = opts(0, 512, 0);
     o.volume_offset = 1 * MIB;
-    CHECK_EQ(fat_mkfs_plan(&o, 9 * MIB, &g), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_mkfs_plan(&o, 9 * MIB, &g), VFS_OK);
     CHECK_EQ(g.volume_offset, 1 * MIB);
     CHECK_EQ(g.volume_bytes, 8 * MIB);
 
@@ -124,35 +124,39 @@ TEST(plan_forced_types_and_errors)
         o.fat_count = bad[i].fats;
         o.label = bad[i].label;
         o.media = bad[i].media;
-        CHECK_MSG(fat_mkfs_plan(&o, 64 * MIB, &g) == FS_STATUS_INVALID_ARGUMENT, "case %zu", i);
+        CHECK_MSG(fat_mkfs_plan(&o, 64 * MIB, &g) == VFS_INVALID_ARGUMENT, "case %zu", i);
     }
     o = opts(0, 512, 0);
     o.volume_offset = 1000;
-    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), VFS_INVALID_ARGUMENT);
     o.volume_offset = 0;
     o.volume_bytes = 65 * MIB;
-    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(fat_mkfs_plan(&o, 64 * MIB, &g), VFS_INVALID_ARGUMENT);
 }
 
 typedef struct format_job {
     fat_mkfs_options o;
     uint64_t device;
     fat_geometry g;
-    fs_status st;
+    vfs_status st;
     fat_check_result check;
-    fs_status check_st;
+    vfs_status check_st;
 } format_job;
 
 static void format_task(blk_fixture *f, void *arg)
 {
     format_job *j = arg;
     j->st = fat_mkfs_format(&f->stack.cache, j->device, &j->o, &j->g);
-    if (j->st != FS_STATUS_SUCCESS)
+    if (j->st != VFS_OK)
         return;
-    size_t need = fat_check_memory_needed(&j->g);
+    fat_check_volume vol;
+    j->check_st = fat_check_volume_find(&f->stack.cache, j->g.volume_offset, &vol);
+    if (j->check_st != VFS_OK)
+        return;
+    size_t need = fat_check_memory_needed(&vol.geo);
     void *work = malloc(need);
-    fat_check_options co = {.repair = false, .work = work, .work_size = need};
-    j->check_st = fat_check_run(&f->stack.cache, &j->g, &co, &j->check);
+    fat_check_options co = {.work = work, .work_size = need};
+    j->check_st = fat_check_run(&f->stack.cache, &vol, &co, &j->check);
     free(work);
 }
 
@@ -180,8 +184,8 @@ static bool format_and_verify(const format_case *fc, uint64_t *seed)
     j.o = opts(fc->type, fc->bps, fc->spc);
     j.o.fat_count = fc->fats;
     j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
-    bool ok = EXPECT(fixture_call(&f, format_task, &j)) && EXPECT(j.st == FS_STATUS_SUCCESS) &&
-              EXPECT(j.check_st == FS_STATUS_SUCCESS) && EXPECT(j.check.problems == 0) &&
+    bool ok = EXPECT(fixture_call(&f, format_task, &j)) && EXPECT(j.st == VFS_OK) &&
+              EXPECT(j.check_st == VFS_OK) && EXPECT(j.check.problems == 0) &&
               EXPECT(fc->type == 0 || (uint32_t)j.g.type == fc->type) &&
               EXPECT(fc->spc == 0 || j.g.sectors_per_cluster == fc->spc) &&
               EXPECT(j.g.fat_count == (fc->fats ? fc->fats : 2)) &&
@@ -196,7 +200,7 @@ static bool format_and_verify(const format_case *fc, uint64_t *seed)
     uint8_t *head = file_read_head(img, 4096, &len);
     fat_geometry g;
     fat_bpb_error why;
-    ok = EXPECT(head != NULL) && EXPECT(fat_bpb_parse(head, 4096, 0, len, &g, &why) == FS_STATUS_SUCCESS) &&
+    ok = EXPECT(head != NULL) && EXPECT(fat_bpb_parse(head, 4096, 0, len, &g, &why) == VFS_OK) &&
          EXPECT(g.type == j.g.type && g.cluster_count == j.g.cluster_count && g.data_offset == j.g.data_offset &&
                 g.fat_offset == j.g.fat_offset && g.fat_bytes == j.g.fat_bytes && g.root_dir_offset == j.g.root_dir_offset);
     free(head);
@@ -255,7 +259,7 @@ TEST(fat32_fsinfo_and_backup)
     j.o.label = NULL;
     j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
     CHECK(fixture_call(&f, format_task, &j));
-    CHECK_EQ(j.st, FS_STATUS_SUCCESS);
+    CHECK_EQ(j.st, VFS_OK);
     const uint8_t *img = f.image;
     CHECK(memcmp(img, img + 6 * 512, 512) == 0);
     CHECK(memcmp(img + 512, img + 7 * 512, 512) == 0);
@@ -296,9 +300,9 @@ TEST(format_io_errors)
         j.o = opts(32, 512, 1);
         j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
         CHECK(fixture_call(&f, format_task, &j));
-        CHECK_MSG(j.st == FS_STATUS_SUCCESS || j.st == FS_STATUS_IO_ERROR, "request %llu: status %d",
+        CHECK_MSG(j.st == VFS_OK || j.st == VFS_IO_ERROR, "request %llu: status %d",
                   (unsigned long long)n, j.st);
-        succeeded = j.st == FS_STATUS_SUCCESS;
+        succeeded = j.st == VFS_OK;
         blk_fixture_fini(&f);
     }
     CHECK(succeeded);
@@ -323,7 +327,7 @@ TEST(format_in_partition)
     j.o.hidden_sectors = (uint32_t)(start / 512);
     j.device = blk_client_capacity_blocks(&f.stack.client) * BLK_TRANSFER_SIZE;
     CHECK(fixture_call(&f, format_task, &j));
-    CHECK_EQ(j.st, FS_STATUS_SUCCESS);
+    CHECK_EQ(j.st, VFS_OK);
     CHECK_EQ(j.check.problems, 0);
     uint8_t *mbr = f.image;
     uint8_t *e = mbr + MBR_PARTITION_TABLE;
@@ -333,11 +337,11 @@ TEST(format_in_partition)
     af_store_le16(mbr + FAT_BS_SIGNATURE, FAT_BS_SIGNATURE_VALUE);
     uint64_t off, bytes;
     fat_bpb_error why;
-    CHECK_EQ(fat_bpb_locate(mbr, 512, f.image_bytes, 512, -1, &off, &bytes, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_locate(mbr, 512, f.image_bytes, 512, -1, &off, &bytes, &why), VFS_OK);
     CHECK_EQ(off, start);
     CHECK_EQ(bytes, size);
     fat_geometry g;
-    CHECK_EQ(fat_bpb_parse(f.image + off, 512, off, f.image_bytes, &g, &why), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_bpb_parse(f.image + off, 512, off, f.image_bytes, &g, &why), VFS_OK);
     CHECK_EQ(g.data_offset, j.g.data_offset);
     CHECK_EQ(af_load_le32(f.image + off + FAT_BPB_HIDDEN_SECTORS), start / 512);
     const char *disk = tmp_path("disk.img"), *part = tmp_path("part.img");

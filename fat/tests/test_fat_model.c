@@ -91,7 +91,7 @@ static mfile *handle_file(worker *w)
 
 #define EXPECT_ST(w, got, want, what)                                                        \
     do {                                                                                     \
-        fs_status g_ = (got), e_ = (want);                                                   \
+        vfs_status g_ = (got), e_ = (want);                                                   \
         if (g_ != e_)                                                                        \
             FAILW(w, "op %d %s: status %d, model says %d", (w)->ops, what, (int)g_, (int)e_); \
     } while (0)
@@ -125,9 +125,9 @@ static void check_read(worker *w, fat_node *n, const mfile *m, const char *what)
     size_t len = rnd(w, 20000) + 1;
     uint8_t *buf = malloc(len);
     size_t done;
-    fs_status st = fat_read(n, off, buf, len, &done);
+    vfs_status st = fat_read(n, off, buf, len, &done);
     size_t want = off < m->len ? (m->len - off < len ? m->len - off : len) : 0;
-    bool same = st == FS_STATUS_SUCCESS && done == want && (want == 0 || memcmp(buf, m->data + off, want) == 0);
+    bool same = st == VFS_OK && done == want && (want == 0 || memcmp(buf, m->data + off, want) == 0);
     free(buf);
     if (!same)
         FAILW(w, "op %d %s: read %zu+%zu gave status %d, %zu bytes (model %zu)", w->ops, what, off, len, st, done, want);
@@ -139,9 +139,9 @@ static void op_write(worker *w, fat_volume *vol)
     char p[256];
     file_path(w, d, k, p, sizeof p);
     fat_node *n;
-    fs_status st = fat_open(vol, p, strlen(p), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n);
-    EXPECT_ST(w, st, dir_exists(w, d) ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE, "open-create");
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(vol, p, strlen(p), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n);
+    EXPECT_ST(w, st, dir_exists(w, d) ? VFS_OK : VFS_NO_FILE, "open-create");
+    if (st != VFS_OK)
         return;
     mfile *m = &w->f[d][k];
     m->exists = true;
@@ -151,11 +151,11 @@ static void op_write(worker *w, fat_volume *vol)
     size_t done;
     st = fat_write(n, off, buf, len, &done);
     TRACE(w, "write %s %zu+%zu -> %d, size %llu", p, off, len, st, (unsigned long long)fat_size(n));
-    if (st == FS_STATUS_SUCCESS && done == len)
+    if (st == VFS_OK && done == len)
         model_write(m, off, buf, len);
     free(buf);
     fat_close(n);
-    EXPECT_ST(w, st, FS_STATUS_SUCCESS, "write");
+    EXPECT_ST(w, st, VFS_OK, "write");
 }
 
 static void op_read(worker *w, fat_volume *vol)
@@ -164,9 +164,9 @@ static void op_read(worker *w, fat_volume *vol)
     char p[256];
     file_path(w, d, k, p, sizeof p);
     fat_node *n;
-    fs_status st = fat_open(vol, p, strlen(p), FS_OPEN_FLAGS_READ_ONLY, &n);
-    EXPECT_ST(w, st, w->f[d][k].exists ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE, "open-read");
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(vol, p, strlen(p), VFS_OPEN_READ_ONLY, &n);
+    EXPECT_ST(w, st, w->f[d][k].exists ? VFS_OK : VFS_NO_FILE, "open-read");
+    if (st != VFS_OK)
         return;
     check_read(w, n, &w->f[d][k], p);
     fat_close(n);
@@ -178,15 +178,15 @@ static void op_truncate(worker *w, fat_volume *vol)
     char p[256];
     file_path(w, d, k, p, sizeof p);
     fat_node *n;
-    fs_status st = fat_open(vol, p, strlen(p), FS_OPEN_FLAGS_READ_WRITE, &n);
-    EXPECT_ST(w, st, w->f[d][k].exists ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE, "open-truncate");
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_open(vol, p, strlen(p), VFS_OPEN_READ_WRITE, &n);
+    EXPECT_ST(w, st, w->f[d][k].exists ? VFS_OK : VFS_NO_FILE, "open-truncate");
+    if (st != VFS_OK)
         return;
     size_t len = rnd(w, MAX_FILE);
     st = fat_truncate(n, len);
     TRACE(w, "truncate %s %zu -> %d", p, len, st);
     fat_close(n);
-    EXPECT_ST(w, st, FS_STATUS_SUCCESS, "truncate");
+    EXPECT_ST(w, st, VFS_OK, "truncate");
     model_truncate(&w->f[d][k], len);
 }
 
@@ -204,10 +204,10 @@ static void op_unlink(worker *w, fat_volume *vol)
     int d = rnd(w, DIRS), k = rnd(w, SLOTS);
     char p[256];
     file_path(w, d, k, p, sizeof p);
-    fs_status st = fat_unlink(vol, p, strlen(p));
+    vfs_status st = fat_unlink(vol, p, strlen(p));
     TRACE(w, "unlink %s -> %d", p, st);
-    EXPECT_ST(w, st, w->f[d][k].exists ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE, "unlink");
-    if (st != FS_STATUS_SUCCESS)
+    EXPECT_ST(w, st, w->f[d][k].exists ? VFS_OK : VFS_NO_FILE, "unlink");
+    if (st != VFS_OK)
         return;
     detach_if_handle(w, d, k);
     free(w->f[d][k].data);
@@ -220,13 +220,13 @@ static void op_rename(worker *w, fat_volume *vol)
     char sp[256], dp[256];
     file_path(w, sd, sk, sp, sizeof sp);
     file_path(w, dd, dk, dp, sizeof dp);
-    fs_status want = FS_STATUS_SUCCESS;
+    vfs_status want = VFS_OK;
     if (!w->f[sd][sk].exists || !dir_exists(w, dd))
-        want = FS_STATUS_NO_FILE;
-    fs_status st = fat_rename(vol, sp, strlen(sp), dp, strlen(dp));
+        want = VFS_NO_FILE;
+    vfs_status st = fat_rename(vol, sp, strlen(sp), dp, strlen(dp));
     TRACE(w, "rename %s -> %s: %d", sp, dp, st);
     EXPECT_ST(w, st, want, "rename");
-    if (st != FS_STATUS_SUCCESS || (sd == dd && sk == dk))
+    if (st != VFS_OK || (sd == dd && sk == dk))
         return;
     detach_if_handle(w, dd, dk);
     free(w->f[dd][dk].data);
@@ -244,17 +244,17 @@ static void op_dir(worker *w, fat_volume *vol)
     char p[64];
     dir_path(w, 5 + j, p, sizeof p);
     if (rnd(w, 2) == 0) {
-        fs_status st = fat_mkdir(vol, p, strlen(p));
-        EXPECT_ST(w, st, w->own_dir[j] ? FS_STATUS_ALREADY_EXISTS : FS_STATUS_SUCCESS, "mkdir");
+        vfs_status st = fat_mkdir(vol, p, strlen(p));
+        EXPECT_ST(w, st, w->own_dir[j] ? VFS_ALREADY_EXISTS : VFS_OK, "mkdir");
         w->own_dir[j] = true;
         return;
     }
     bool empty = true;
     for (int k = 0; k < SLOTS; k++)
         empty &= !w->f[5 + j][k].exists;
-    fs_status st = fat_rmdir(vol, p, strlen(p));
-    EXPECT_ST(w, st, !w->own_dir[j] ? FS_STATUS_NO_FILE : empty ? FS_STATUS_SUCCESS : FS_STATUS_NOT_EMPTY, "rmdir");
-    if (st == FS_STATUS_SUCCESS)
+    vfs_status st = fat_rmdir(vol, p, strlen(p));
+    EXPECT_ST(w, st, !w->own_dir[j] ? VFS_NO_FILE : empty ? VFS_OK : VFS_NOT_EMPTY, "rmdir");
+    if (st == VFS_OK)
         w->own_dir[j] = false;
 }
 
@@ -268,12 +268,12 @@ static void op_dir_rename(worker *w, fat_volume *vol)
     bool to_empty = true;
     for (int k = 0; k < SLOTS; k++)
         to_empty &= !w->f[5 + to][k].exists;
-    fs_status want = !w->own_dir[from] ? FS_STATUS_NO_FILE
-                     : w->own_dir[to] && !to_empty ? FS_STATUS_NOT_EMPTY : FS_STATUS_SUCCESS;
-    fs_status st = fat_rename(vol, sp, strlen(sp), dp, strlen(dp));
+    vfs_status want = !w->own_dir[from] ? VFS_NO_FILE
+                     : w->own_dir[to] && !to_empty ? VFS_NOT_EMPTY : VFS_OK;
+    vfs_status st = fat_rename(vol, sp, strlen(sp), dp, strlen(dp));
     TRACE(w, "rename dir %s -> %s: %d", sp, dp, st);
     EXPECT_ST(w, st, want, "rename dir");
-    if (st != FS_STATUS_SUCCESS)
+    if (st != VFS_OK)
         return;
     for (int k = 0; k < SLOTS; k++) {
         w->f[5 + to][k] = w->f[5 + from][k];
@@ -291,17 +291,17 @@ static void op_readdir(worker *w, fat_volume *vol)
     char p[64];
     dir_path(w, d, p, sizeof p);
     fat_node *dn;
-    fs_status st = fat_opendir(vol, p, strlen(p), &dn);
-    EXPECT_ST(w, st, dir_exists(w, d) ? FS_STATUS_SUCCESS : FS_STATUS_NO_FILE, "opendir");
-    if (st != FS_STATUS_SUCCESS)
+    vfs_status st = fat_opendir(vol, p, strlen(p), &dn);
+    EXPECT_ST(w, st, dir_exists(w, d) ? VFS_OK : VFS_NO_FILE, "opendir");
+    if (st != VFS_OK)
         return;
     int seen[SLOTS] = { 0 };
     uint64_t pos = 0;
     char name[FAT_READDIR_NAME_MAX + 1];
     size_t nl;
-    fs_stat fst;
+    vfs_stat fst;
     int others = 0;
-    while ((st = fat_readdir(dn, &pos, name, &nl, &fst)) == FS_STATUS_SUCCESS) {
+    while ((st = fat_readdir(dn, &pos, name, &nl, &fst)) == VFS_OK) {
         name[nl] = 0;
         bool mine = false;
         for (int k = 0; k < SLOTS; k++) {
@@ -315,7 +315,7 @@ static void op_readdir(worker *w, fat_volume *vol)
         others += !mine;
     }
     fat_close(dn);
-    EXPECT_ST(w, st, FS_STATUS_END_OF_DIRECTORY, "readdir end");
+    EXPECT_ST(w, st, VFS_END_OF_DIRECTORY, "readdir end");
     for (int k = 0; k < SLOTS; k++)
         if (seen[k] != (w->f[d][k].exists ? 1 : 0))
             FAILW(w, "op %d readdir %s: slot %d seen %d times, model %d", w->ops, p, k, seen[k], w->f[d][k].exists);
@@ -331,9 +331,9 @@ static void op_handle(worker *w, fat_volume *vol)
             return;
         char p[256];
         file_path(w, d, k, p, sizeof p);
-        fs_status st = fat_open(vol, p, strlen(p), FS_OPEN_FLAGS_READ_WRITE, &w->h);
+        vfs_status st = fat_open(vol, p, strlen(p), VFS_OPEN_READ_WRITE, &w->h);
         TRACE(w, "open handle %s -> %d", p, st);
-        EXPECT_ST(w, st, FS_STATUS_SUCCESS, "open-handle");
+        EXPECT_ST(w, st, VFS_OK, "open-handle");
         w->h_dir = d;
         w->h_slot = k;
         w->h_detached = false;
@@ -346,23 +346,23 @@ static void op_handle(worker *w, fat_volume *vol)
         uint8_t *buf = malloc(len + 1);
         fill_pattern(buf, len, w->rng);
         size_t done;
-        fs_status st = fat_write(w->h, off, buf, len, &done);
+        vfs_status st = fat_write(w->h, off, buf, len, &done);
         TRACE(w, "handle write %zu+%zu -> %d (detached %d)", off, len, st, w->h_detached);
-        if (st == FS_STATUS_SUCCESS)
+        if (st == VFS_OK)
             model_write(m, off, buf, len);
         free(buf);
-        EXPECT_ST(w, st, FS_STATUS_SUCCESS, "handle write");
+        EXPECT_ST(w, st, VFS_OK, "handle write");
     } else if (r < 6) {
         check_read(w, w->h, m, "handle read");
     } else {
-        fs_status st = fat_close(w->h);
+        vfs_status st = fat_close(w->h);
         TRACE(w, "handle close -> %d", st);
         w->h = NULL;
         if (w->h_detached) {
             free(w->h_data.data);
             w->h_data = (mfile){ false, NULL, 0 };
         }
-        EXPECT_ST(w, st, FS_STATUS_SUCCESS, "handle close");
+        EXPECT_ST(w, st, VFS_OK, "handle close");
     }
 }
 
@@ -409,7 +409,7 @@ static void setup_fn(fat_tv *tv, void *arg)
     for (int i = 0; i < 4; i++) {
         char p[32];
         snprintf(p, sizeof p, "/shared%d", i);
-        *ok &= fat_mkdir(&tv->vol, p, strlen(p)) == FS_STATUS_SUCCESS;
+        *ok &= fat_mkdir(&tv->vol, p, strlen(p)) == VFS_OK;
     }
 }
 
@@ -422,12 +422,12 @@ static void verify_fn(fat_tv *tv, void *arg)
             file_path(w, d, k, p, sizeof p);
             uint8_t *data;
             size_t len;
-            fs_status st = tv_read_file(&tv->vol, p, &data, &len);
+            vfs_status st = tv_read_file(&tv->vol, p, &data, &len);
             mfile *m = &w->f[d][k];
-            if (st != (m->exists ? FS_STATUS_SUCCESS : (dir_exists(w, d) ? FS_STATUS_NO_FILE : FS_STATUS_NO_FILE))) {
+            if (st != (m->exists ? VFS_OK : (dir_exists(w, d) ? VFS_NO_FILE : VFS_NO_FILE))) {
                 snprintf(w->why, sizeof w->why, "after remount %s: status %d, model exists %d", p, st, m->exists);
                 w->ok = false;
-            } else if (st == FS_STATUS_SUCCESS && (len != m->len || (len > 0 && memcmp(data, m->data, len) != 0))) {
+            } else if (st == VFS_OK && (len != m->len || (len > 0 && memcmp(data, m->data, len) != 0))) {
                 snprintf(w->why, sizeof w->why, "after remount %s: contents differ (%zu vs %zu)", p, len, m->len);
                 w->ok = false;
             }
@@ -447,7 +447,7 @@ static void run_model(int fat, uint32_t kib, uint32_t spc, const char *name)
     o.runs_per_node = 4;
     fat_tv tv;
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     int ok = 0;
     CHECK(fat_tv_call(&tv, setup_fn, &ok));
     if (getenv("MODEL_TRACE"))
@@ -464,15 +464,15 @@ static void run_model(int fat, uint32_t kib, uint32_t spc, const char *name)
     CHECK(fat_tv_call_many(&tv, worker_fn, w, sizeof w[0], WORKERS));
     for (int i = 0; i < WORKERS; i++)
         CHECK_MSG(w[i].ok, "worker %d: %s", i, w[i].why);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     CHECK(tool_fsck(img) == 0);
     o.random_order = false;
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK(fat_tv_call_many(&tv, verify_fn, w, sizeof w[0], WORKERS));
     for (int i = 0; i < WORKERS; i++)
         CHECK_MSG(w[i].ok, "worker %d: %s", i, w[i].why);
-    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
     for (int i = 0; i < WORKERS; i++)
         for (int d = 0; d < DIRS; d++)
             for (int k = 0; k < SLOTS; k++)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static fs_status prep(const char *s, fat_name *n)
+static vfs_status prep(const char *s, fat_name *n)
 {
     return fat_name_prepare(s, strlen(s), n);
 }
@@ -30,9 +30,9 @@ static bool round_trips(const char *s)
     uint16_t u[64];
     char back[256];
     size_t n, m;
-    if (fat_utf8_to_utf16(s, strlen(s), u, 64, &n) != FS_STATUS_SUCCESS)
+    if (fat_utf8_to_utf16(s, strlen(s), u, 64, &n) != VFS_OK)
         return false;
-    if (fat_utf16_to_utf8(u, n, back, sizeof back, &m) != FS_STATUS_SUCCESS)
+    if (fat_utf16_to_utf8(u, n, back, sizeof back, &m) != VFS_OK)
         return false;
     return m == strlen(s) && memcmp(back, s, m) == 0;
 }
@@ -47,11 +47,11 @@ TEST(utf8_utf16_round_trip)
     CHECK(round_trips("\xf4\x8f\xbf\xbf"));              /* U+10FFFF */
     uint16_t u[8];
     size_t n;
-    CHECK_EQ(fat_utf8_to_utf16("\xf0\x9f\x98\x80", 4, u, 8, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_utf8_to_utf16("\xf0\x9f\x98\x80", 4, u, 8, &n), VFS_OK);
     CHECK_EQ(n, 2);
     CHECK_EQ(u[0], 0xD83D);
     CHECK_EQ(u[1], 0xDE00);
-    CHECK_EQ(fat_utf8_to_utf16("\xc3\xa9", 2, u, 8, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_utf8_to_utf16("\xc3\xa9", 2, u, 8, &n), VFS_OK);
     CHECK_EQ(n, 1);
     CHECK_EQ(u[0], 0xE9);
 }
@@ -76,10 +76,10 @@ TEST(utf8_invalid_rejected)
     uint16_t u[8];
     size_t n;
     for (size_t i = 0; i < AF_ARRAY_LEN(bad); i++)
-        CHECK_MSG(fat_utf8_to_utf16(bad[i], strlen(bad[i]), u, 8, &n) == FS_STATUS_INVALID_NAME, "case %zu", i);
-    CHECK_EQ(fat_utf8_to_utf16("a\0b", 3, u, 8, &n), FS_STATUS_INVALID_NAME);
-    CHECK_EQ(fat_utf8_to_utf16("abc", 3, u, 2, &n), FS_STATUS_NAME_TOO_LONG);
-    CHECK_EQ(fat_utf8_to_utf16("a\xf0\x9f\x98\x80", 5, u, 2, &n), FS_STATUS_NAME_TOO_LONG);
+        CHECK_MSG(fat_utf8_to_utf16(bad[i], strlen(bad[i]), u, 8, &n) == VFS_INVALID_NAME, "case %zu", i);
+    CHECK_EQ(fat_utf8_to_utf16("a\0b", 3, u, 8, &n), VFS_INVALID_NAME);
+    CHECK_EQ(fat_utf8_to_utf16("abc", 3, u, 2, &n), VFS_NAME_TOO_LONG);
+    CHECK_EQ(fat_utf8_to_utf16("a\xf0\x9f\x98\x80", 5, u, 2, &n), VFS_NAME_TOO_LONG);
 }
 
 TEST(utf16_to_utf8_edges)
@@ -87,55 +87,55 @@ TEST(utf16_to_utf8_edges)
     char out[16];
     size_t n;
     uint16_t lone[] = {'a', 0xD800, 'b'};
-    CHECK_EQ(fat_utf16_to_utf8(lone, 3, out, sizeof out, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_utf16_to_utf8(lone, 3, out, sizeof out, &n), VFS_OK);
     CHECK(n == 5 && memcmp(out, "a\xef\xbf\xbd" "b", 5) == 0);
     uint16_t lone_low[] = {0xDC00};
-    CHECK_EQ(fat_utf16_to_utf8(lone_low, 1, out, sizeof out, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_utf16_to_utf8(lone_low, 1, out, sizeof out, &n), VFS_OK);
     CHECK_EQ(n, 3);
     uint16_t euro[] = {0x20AC, 0x20AC};
-    CHECK_EQ(fat_utf16_to_utf8(euro, 2, out, 5, &n), FS_STATUS_NAME_TOO_LONG);
-    CHECK_EQ(fat_utf16_to_utf8(euro, 2, out, 6, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_utf16_to_utf8(euro, 2, out, 5, &n), VFS_NAME_TOO_LONG);
+    CHECK_EQ(fat_utf16_to_utf8(euro, 2, out, 6, &n), VFS_OK);
 }
 
 TEST(prepare_rules)
 {
     fat_name n;
-    CHECK_EQ(prep("file.txt", &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep("file.txt", &n), VFS_OK);
     CHECK(units_are(&n, "file.txt"));
-    CHECK_EQ(prep("trail. . ", &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep("trail. . ", &n), VFS_OK);
     CHECK(units_are(&n, "trail"));
-    CHECK_EQ(prep(" lead space", &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep(" lead space", &n), VFS_OK);
     CHECK(units_are(&n, " lead space"));
-    CHECK_EQ(prep(".hidden", &n), FS_STATUS_SUCCESS);
-    CHECK_EQ(prep("a+b,c;d=e[f]", &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep(".hidden", &n), VFS_OK);
+    CHECK_EQ(prep("a+b,c;d=e[f]", &n), VFS_OK);
     static const char *bad[] = {"", ".", "..", "...", " . ", "   ", "a\"b", "a*b", "a/b", "a:b", "a<b",
                                 "a>b", "a?b", "a\\b", "a|b", "tab\there", "\x01", "nl\n"};
     for (size_t i = 0; i < AF_ARRAY_LEN(bad); i++)
-        CHECK_MSG(prep(bad[i], &n) == FS_STATUS_INVALID_NAME, "case %zu '%s'", i, bad[i]);
-    CHECK_EQ(fat_name_prepare("ab\xc3", 3, &n), FS_STATUS_INVALID_NAME);
+        CHECK_MSG(prep(bad[i], &n) == VFS_INVALID_NAME, "case %zu '%s'", i, bad[i]);
+    CHECK_EQ(fat_name_prepare("ab\xc3", 3, &n), VFS_INVALID_NAME);
 
     char longname[600];
     memset(longname, 'x', 255);
     longname[255] = 0;
-    CHECK_EQ(prep(longname, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep(longname, &n), VFS_OK);
     CHECK_EQ(n.len, 255);
     longname[255] = 'x';
     longname[256] = 0;
-    CHECK_EQ(prep(longname, &n), FS_STATUS_NAME_TOO_LONG);
+    CHECK_EQ(prep(longname, &n), VFS_NAME_TOO_LONG);
     /* trailing dots do not count */
     memset(longname + 255, '.', 100);
     longname[355] = 0;
-    CHECK_EQ(prep(longname, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep(longname, &n), VFS_OK);
     CHECK_EQ(n.len, 255);
     /* 127 non-BMP characters = 254 units fit; 128 = 256 do not */
     char *p = longname;
     for (int i = 0; i < 127; i++, p += 4)
         memcpy(p, "\xf0\x9f\x98\x80", 4);
     *p = 0;
-    CHECK_EQ(prep(longname, &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep(longname, &n), VFS_OK);
     CHECK_EQ(n.len, 254);
     memcpy(p, "\xf0\x9f\x98\x80", 5);
-    CHECK_EQ(prep(longname, &n), FS_STATUS_NAME_TOO_LONG);
+    CHECK_EQ(prep(longname, &n), VFS_NAME_TOO_LONG);
 }
 
 TEST(fold_and_hash)
@@ -150,11 +150,11 @@ TEST(fold_and_hash)
     CHECK_EQ(fat_name_fold(0xFF), 0xFF);
     CHECK_EQ(fat_name_fold(0x3B1), 0x3B1);
     fat_name a, b;
-    CHECK_EQ(prep("Caf\xc3\xa9.TXT", &a), FS_STATUS_SUCCESS);
-    CHECK_EQ(prep("CAF\xc3\x89.txt", &b), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep("Caf\xc3\xa9.TXT", &a), VFS_OK);
+    CHECK_EQ(prep("CAF\xc3\x89.txt", &b), VFS_OK);
     CHECK(fat_name_equal_nocase(a.units, a.len, b.units, b.len));
     CHECK_EQ(fat_name_hash(a.units, a.len), fat_name_hash(b.units, b.len));
-    CHECK_EQ(prep("cafe.txt", &b), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep("cafe.txt", &b), VFS_OK);
     CHECK(!fat_name_equal_nocase(a.units, a.len, b.units, b.len));
     CHECK(!fat_name_equal_nocase(a.units, a.len, b.units, b.len - 1));
     /* random names: equal ignoring case implies equal hash */
@@ -175,7 +175,7 @@ static bool short_is(const char *name, const char *expect11, uint8_t expect_case
 {
     fat_name n;
     uint8_t sn[11], cb = 0xFF;
-    if (prep(name, &n) != FS_STATUS_SUCCESS)
+    if (prep(name, &n) != VFS_OK)
         return false;
     if (!fat_short_from_name(n.units, n.len, sn, &cb))
         return expect11 == NULL;
@@ -223,10 +223,10 @@ TEST(short_name_valid_and_display)
     char utf8[64];
     size_t n, m;
     n = fat_short_to_utf16((const uint8_t *)"FOO     TXT", 0, out);
-    CHECK_EQ(fat_utf16_to_utf8(out, n, utf8, sizeof utf8, &m), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_utf16_to_utf8(out, n, utf8, sizeof utf8, &m), VFS_OK);
     CHECK(m == 7 && memcmp(utf8, "FOO.TXT", 7) == 0);
     n = fat_short_to_utf16((const uint8_t *)"FOO     TXT", FAT_CASE_LOWER_BASE, out);
-    CHECK_EQ(fat_utf16_to_utf8(out, n, utf8, sizeof utf8, &m), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_utf16_to_utf8(out, n, utf8, sizeof utf8, &m), VFS_OK);
     CHECK(m == 7 && memcmp(utf8, "foo.TXT", 7) == 0);
     n = fat_short_to_utf16((const uint8_t *)"README     ", FAT_CASE_LOWER_BASE | FAT_CASE_LOWER_EXT, out);
     CHECK_EQ(n, 6);
@@ -256,7 +256,7 @@ TEST(short_name_valid_and_display)
 static void make_basis(const char *name, fat_alias_basis *b)
 {
     fat_name n;
-    AF_ASSERT(prep(name, &n) == FS_STATUS_SUCCESS);
+    AF_ASSERT(prep(name, &n) == VFS_OK);
     fat_alias_basis_make(n.units, n.len, b);
 }
 
@@ -397,7 +397,7 @@ static bool lfn_round_trip(const uint16_t *units, size_t len)
 TEST(lfn_pack_layout_and_round_trip)
 {
     fat_name n;
-    CHECK_EQ(prep("abcdefghijklmnopq", &n), FS_STATUS_SUCCESS); /* 17 units: 2 entries */
+    CHECK_EQ(prep("abcdefghijklmnopq", &n), VFS_OK); /* 17 units: 2 entries */
     CHECK_EQ(fat_lfn_entry_count(n.len), 2);
     CHECK_EQ(fat_lfn_entry_count(13), 1);
     CHECK_EQ(fat_lfn_entry_count(14), 2);
@@ -423,7 +423,7 @@ TEST(lfn_pack_layout_and_round_trip)
     CHECK_EQ(af_load_le16(e + 14), 0xFFFF);
     CHECK_EQ(af_load_le16(e + 30), 0xFFFF);
     /* exactly 13 units: no terminator */
-    CHECK_EQ(prep("abcdefghijklm", &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep("abcdefghijklm", &n), VFS_OK);
     fat_lfn_pack(n.units, n.len, 0, 1, e);
     CHECK_EQ(e[0], 0x41);
     CHECK_EQ(af_load_le16(e + 30), 'm');
@@ -440,7 +440,7 @@ TEST(lfn_pack_layout_and_round_trip)
 TEST(lfn_orphans)
 {
     fat_name n;
-    CHECK_EQ(prep("a name that needs three entries!!", &n), FS_STATUS_SUCCESS);
+    CHECK_EQ(prep("a name that needs three entries!!", &n), VFS_OK);
     uint8_t short_entry[32] = "ANAMET~1   ";
     uint8_t sum = fat_lfn_checksum(short_entry);
     uint8_t e[3][32];

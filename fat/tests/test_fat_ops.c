@@ -18,13 +18,13 @@ static bool open_fresh(const char *name, uint32_t kib, int fat, uint32_t spc)
     fat_tv_options o = fat_tv_defaults();
     if (!EXPECT(fat_tv_open(&tv, img, &o)))
         return false;
-    return EXPECT(tv.mount_status == FS_STATUS_SUCCESS);
+    return EXPECT(tv.mount_status == VFS_OK);
 }
 
 static bool close_and_fsck(const char *name)
 {
     const char *img = tmp_path(name);
-    if (!EXPECT(fat_tv_close(&tv, img) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_tv_close(&tv, img) == VFS_OK))
         return false;
     return EXPECT(tool_fsck(img) == 0);
 }
@@ -38,40 +38,40 @@ static void basic_io(fat_tv *t, void *arg)
     uint8_t data[10000], back[10000];
     fill_pattern(data, sizeof data, 1);
     fat_node *n;
-    if (!EXPECT(fat_open(vol, P("/hello.txt"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/hello.txt"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
     size_t done;
-    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == FS_STATUS_SUCCESS && done == sizeof data))
+    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == VFS_OK && done == sizeof data))
         return;
     if (!EXPECT(fat_size(n) == sizeof data))
         return;
     memset(back, 0, sizeof back);
-    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back))
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == VFS_OK && done == sizeof back))
         return;
     if (!EXPECT(memcmp(data, back, sizeof data) == 0))
         return;
     /* a read at an odd offset across clusters */
-    if (!EXPECT(fat_read(n, 3000, back, 5000, &done) == FS_STATUS_SUCCESS && done == 5000 &&
+    if (!EXPECT(fat_read(n, 3000, back, 5000, &done) == VFS_OK && done == 5000 &&
                 memcmp(back, data + 3000, 5000) == 0))
         return;
     /* past the end */
-    if (!EXPECT(fat_read(n, 20000, back, 10, &done) == FS_STATUS_SUCCESS && done == 0))
+    if (!EXPECT(fat_read(n, 20000, back, 10, &done) == VFS_OK && done == 0))
         return;
     /* a second open shares the node */
     fat_node *n2;
-    if (!EXPECT(fat_open(vol, P("/HELLO.TXT"), FS_OPEN_FLAGS_READ_ONLY, &n2) == FS_STATUS_SUCCESS && n2 == n))
+    if (!EXPECT(fat_open(vol, P("/HELLO.TXT"), VFS_OPEN_READ_ONLY, &n2) == VFS_OK && n2 == n))
         return;
     fat_close(n2);
-    fs_stat st;
-    if (!EXPECT(fat_fstat(n, &st) == FS_STATUS_SUCCESS && st.size == sizeof data &&
-                (st.mode & FS_MODE_TYPE_MASK) == FS_MODE_REGULAR && st.mtime == 1700000000))
+    vfs_stat st;
+    if (!EXPECT(fat_fstat(n, &st) == VFS_OK && st.size == sizeof data &&
+                (st.mode & VFS_MODE_TYPE_MASK) == VFS_MODE_REGULAR && st.mtime == 1700000000))
         return;
-    if (!EXPECT(fat_close(n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_close(n) == VFS_OK))
         return;
-    if (!EXPECT(fat_open(vol, P("/missing"), FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_NO_FILE))
+    if (!EXPECT(fat_open(vol, P("/missing"), VFS_OPEN_READ_ONLY, &n) == VFS_NO_FILE))
         return;
-    if (!EXPECT(fat_open(vol, P("/hello.txt"), FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_EXCLUSIVE, &n) ==
-                FS_STATUS_ALREADY_EXISTS))
+    if (!EXPECT(fat_open(vol, P("/hello.txt"), VFS_OPEN_CREATE | VFS_OPEN_EXCLUSIVE, &n) ==
+                VFS_ALREADY_EXISTS))
         return;
     *ok = 1;
 }
@@ -104,60 +104,60 @@ static void namespace_ops(fat_tv *t, void *arg)
     fat_volume *vol = &t->vol;
     uint8_t data[5000];
     fill_pattern(data, sizeof data, 2);
-    if (!EXPECT(fat_mkdir(vol, P("/dir")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_mkdir(vol, P("/dir")) == VFS_OK))
         return;
-    if (!EXPECT(fat_mkdir(vol, P("/dir")) == FS_STATUS_ALREADY_EXISTS))
+    if (!EXPECT(fat_mkdir(vol, P("/dir")) == VFS_ALREADY_EXISTS))
         return;
-    if (!EXPECT(fat_mkdir(vol, P("/dir/sub")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_mkdir(vol, P("/dir/sub")) == VFS_OK))
         return;
-    if (!EXPECT(tv_write_file(vol, "/dir/sub/a long file name.data", data, sizeof data) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/dir/sub/a long file name.data", data, sizeof data) == VFS_OK))
         return;
-    if (!EXPECT(tv_write_file(vol, "/dir/b.txt", data, 100) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/dir/b.txt", data, 100) == VFS_OK))
         return;
-    if (!EXPECT(fat_rmdir(vol, P("/dir/sub")) == FS_STATUS_NOT_EMPTY))
+    if (!EXPECT(fat_rmdir(vol, P("/dir/sub")) == VFS_NOT_EMPTY))
         return;
-    if (!EXPECT(fat_rename(vol, P("/dir/sub/a long file name.data"), P("/moved.bin")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_rename(vol, P("/dir/sub/a long file name.data"), P("/moved.bin")) == VFS_OK))
         return;
-    if (!EXPECT(fat_rmdir(vol, P("/dir/sub")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_rmdir(vol, P("/dir/sub")) == VFS_OK))
         return;
-    if (!EXPECT(fat_rename(vol, P("/dir"), P("/dir/x")) == FS_STATUS_INVALID_ARGUMENT))
+    if (!EXPECT(fat_rename(vol, P("/dir"), P("/dir/x")) == VFS_INVALID_ARGUMENT))
         return;
-    if (!EXPECT(fat_mkdir(vol, P("/dir/deeper")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_mkdir(vol, P("/dir/deeper")) == VFS_OK))
         return;
-    if (!EXPECT(fat_rename(vol, P("/dir"), P("/dir/deeper/x")) == FS_STATUS_INVALID_ARGUMENT))
+    if (!EXPECT(fat_rename(vol, P("/dir"), P("/dir/deeper/x")) == VFS_INVALID_ARGUMENT))
         return;
-    if (!EXPECT(fat_rename(vol, P("/dir/deeper"), P("/renamed-dir")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_rename(vol, P("/dir/deeper"), P("/renamed-dir")) == VFS_OK))
         return;
-    if (!EXPECT(tv_write_file(vol, "/renamed-dir/inner.txt", data, 10) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/renamed-dir/inner.txt", data, 10) == VFS_OK))
         return;
     /* replace an existing file */
-    if (!EXPECT(fat_rename(vol, P("/dir/b.txt"), P("/moved.bin")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_rename(vol, P("/dir/b.txt"), P("/moved.bin")) == VFS_OK))
         return;
     uint8_t *got;
     size_t len;
-    if (!EXPECT(tv_read_file(vol, "/moved.bin", &got, &len) == FS_STATUS_SUCCESS && len == 100 &&
+    if (!EXPECT(tv_read_file(vol, "/moved.bin", &got, &len) == VFS_OK && len == 100 &&
                 memcmp(got, data, 100) == 0))
         return;
     free(got);
-    if (!EXPECT(fat_unlink(vol, P("/dir/b.txt")) == FS_STATUS_NO_FILE))
+    if (!EXPECT(fat_unlink(vol, P("/dir/b.txt")) == VFS_NO_FILE))
         return;
-    if (!EXPECT(fat_unlink(vol, P("/dir")) == FS_STATUS_IS_DIRECTORY))
+    if (!EXPECT(fat_unlink(vol, P("/dir")) == VFS_IS_DIRECTORY))
         return;
-    if (!EXPECT(fat_rmdir(vol, P("/moved.bin")) == FS_STATUS_NOT_DIRECTORY))
+    if (!EXPECT(fat_rmdir(vol, P("/moved.bin")) == VFS_NOT_DIRECTORY))
         return;
     /* truncate: grow with zeros, shrink */
     fat_node *n;
-    if (!EXPECT(fat_open(vol, P("/trunc"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/trunc"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
     size_t done;
-    if (!EXPECT(fat_write(n, 0, data, 3000, &done) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_write(n, 0, data, 3000, &done) == VFS_OK))
         return;
-    if (!EXPECT(fat_truncate(n, 100) == FS_STATUS_SUCCESS && fat_size(n) == 100))
+    if (!EXPECT(fat_truncate(n, 100) == VFS_OK && fat_size(n) == 100))
         return;
-    if (!EXPECT(fat_truncate(n, 9000) == FS_STATUS_SUCCESS && fat_size(n) == 9000))
+    if (!EXPECT(fat_truncate(n, 9000) == VFS_OK && fat_size(n) == 9000))
         return;
     uint8_t back[9000];
-    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == 9000))
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == VFS_OK && done == 9000))
         return;
     bool zero = true;
     for (size_t i = 100; i < 9000; i++)
@@ -165,9 +165,9 @@ static void namespace_ops(fat_tv *t, void *arg)
     if (!EXPECT(zero && memcmp(back, data, 100) == 0))
         return;
     /* a write past the end leaves zeros in the gap */
-    if (!EXPECT(fat_write(n, 12000, data, 10, &done) == FS_STATUS_SUCCESS && fat_size(n) == 12010))
+    if (!EXPECT(fat_write(n, 12000, data, 10, &done) == VFS_OK && fat_size(n) == 12010))
         return;
-    if (!EXPECT(fat_read(n, 9000, back, 3000, &done) == FS_STATUS_SUCCESS && done == 3000))
+    if (!EXPECT(fat_read(n, 9000, back, 3000, &done) == VFS_OK && done == 3000))
         return;
     for (size_t i = 0; i < 3000; i++)
         zero &= back[i] == 0;
@@ -176,14 +176,14 @@ static void namespace_ops(fat_tv *t, void *arg)
     fat_close(n);
     /* readdir of the root */
     fat_node *d;
-    if (!EXPECT(fat_opendir(vol, P("/"), &d) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_opendir(vol, P("/"), &d) == VFS_OK))
         return;
     uint64_t pos = 0;
     char name[FAT_READDIR_NAME_MAX];
     size_t nl;
     int count = 0;
-    fs_stat st;
-    while (fat_readdir(d, &pos, name, &nl, &st) == FS_STATUS_SUCCESS)
+    vfs_stat st;
+    while (fat_readdir(d, &pos, name, &nl, &st) == VFS_OK)
         count++;
     fat_close(d);
     if (!EXPECT(count == 4)) /* dir, moved.bin, renamed-dir, trunc */
@@ -213,36 +213,36 @@ static void unlink_open(fat_tv *t, void *arg)
     fat_volume *vol = &t->vol;
     uint8_t data[20000], back[20000];
     fill_pattern(data, sizeof data, 3);
-    if (!EXPECT(tv_write_file(vol, "/victim", data, sizeof data) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/victim", data, sizeof data) == VFS_OK))
         return;
     fat_statfs_info before, during, after;
     fat_statfs(vol, &before);
     fat_node *n;
-    if (!EXPECT(fat_open(vol, P("/victim"), FS_OPEN_FLAGS_READ_WRITE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/victim"), VFS_OPEN_READ_WRITE, &n) == VFS_OK))
         return;
-    if (!EXPECT(fat_unlink(vol, P("/victim")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_unlink(vol, P("/victim")) == VFS_OK))
         return;
-    fs_stat st;
-    if (!EXPECT(tv_path_stat(vol, "/victim", &st) == FS_STATUS_NO_FILE))
+    vfs_stat st;
+    if (!EXPECT(tv_path_stat(vol, "/victim", &st) == VFS_NO_FILE))
         return;
     size_t done;
-    if (!EXPECT(fat_write(n, sizeof data, data, 100, &done) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_write(n, sizeof data, data, 100, &done) == VFS_OK))
         return;
-    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back &&
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == VFS_OK && done == sizeof back &&
                 memcmp(back, data, sizeof data) == 0))
         return;
     /* a new file of the same name is a different file */
-    if (!EXPECT(tv_write_file(vol, "/victim", data, 10) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/victim", data, 10) == VFS_OK))
         return;
     fat_statfs(vol, &during);
     if (!EXPECT(during.free_clusters < before.free_clusters))
         return;
-    if (!EXPECT(fat_close(n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_close(n) == VFS_OK))
         return;
     fat_statfs(vol, &after);
     if (!EXPECT(after.free_clusters > during.free_clusters))
         return;
-    if (!EXPECT(tv_path_stat(vol, "/victim", &st) == FS_STATUS_SUCCESS && st.size == 10))
+    if (!EXPECT(tv_path_stat(vol, "/victim", &st) == VFS_OK && st.size == 10))
         return;
     *ok = 1;
 }
@@ -263,8 +263,8 @@ static void write_one(fat_tv *t, void *arg)
     int *ok = arg;
     uint8_t data[3000];
     fill_pattern(data, sizeof data, 11);
-    *ok = tv_write_file(&t->vol, "/file", data, sizeof data) == FS_STATUS_SUCCESS &&
-          fat_sync(&t->vol) == FS_STATUS_SUCCESS;
+    *ok = tv_write_file(&t->vol, "/file", data, sizeof data) == VFS_OK &&
+          fat_sync(&t->vol) == VFS_OK;
 }
 
 static void dirty_flag_case(int fat, uint32_t kib, uint32_t clean_bit)
@@ -273,16 +273,16 @@ static void dirty_flag_case(int fat, uint32_t kib, uint32_t clean_bit)
     CHECK(make_image(img, kib, fat, 512, 1));
     fat_tv_options o = fat_tv_defaults();
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK(!tv.vol.was_dirty);
     int ok = 0;
     CHECK(fat_tv_call(&tv, write_one, &ok));
     CHECK(ok);
     fat_statfs_info fs;
-    CHECK(fat_statfs(&tv.vol, &fs) == FS_STATUS_SUCCESS);
+    CHECK(fat_statfs(&tv.vol, &fs) == VFS_OK);
     /* the image as a power cut would leave it: mounted state on disk */
     CHECK(blk_fixture_save(&tv.f, cut) == 0);
-    CHECK_EQ(fat_tv_close(&tv, img), FS_STATUS_SUCCESS);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
     raw_image raw;
     CHECK(raw_load(&raw, cut));
     for (uint32_t copy = 0; copy < raw.g.fat_count; copy++)
@@ -299,11 +299,11 @@ static void dirty_flag_case(int fat, uint32_t kib, uint32_t clean_bit)
     CHECK(tool_fsck(img) == 0);
     /* mounting the cut image notices */
     CHECK(fat_tv_open(&tv, cut, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK(tv.vol.was_dirty);
     fat_statfs_info fs2;
-    CHECK(fat_statfs(&tv.vol, &fs2) == FS_STATUS_SUCCESS && fs2.was_dirty && fs2.free_clusters == fs.free_clusters);
-    CHECK_EQ(fat_tv_close(&tv, NULL), FS_STATUS_SUCCESS);
+    CHECK(fat_statfs(&tv.vol, &fs2) == VFS_OK && fs2.was_dirty && fs2.free_clusters == fs.free_clusters);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
 }
 
 TEST(dirty_flag_fat16) { dirty_flag_case(16, 16384, 0x8000u); }
@@ -316,22 +316,22 @@ static void positions(fat_tv *t, void *arg)
     int *ok = arg;
     fat_volume *vol = &t->vol;
     char p[64];
-    if (!EXPECT(fat_mkdir(vol, P("/d")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_mkdir(vol, P("/d")) == VFS_OK))
         return;
     for (int i = 0; i < 20; i++) {
         snprintf(p, sizeof p, "/d/entry number %02d", i);
-        if (!EXPECT(tv_write_file(vol, p, p, 3) == FS_STATUS_SUCCESS))
+        if (!EXPECT(tv_write_file(vol, p, p, 3) == VFS_OK))
             return;
     }
     fat_node *d;
-    if (!EXPECT(fat_opendir(vol, P("/d"), &d) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_opendir(vol, P("/d"), &d) == VFS_OK))
         return;
     uint64_t pos = 0, saved = 0;
     char name[FAT_READDIR_NAME_MAX + 1];
     size_t nl;
     int seen[20] = { 0 };
     for (int i = 0; i < 10; i++) {
-        if (!EXPECT(fat_readdir(d, &pos, name, &nl, NULL) == FS_STATUS_SUCCESS))
+        if (!EXPECT(fat_readdir(d, &pos, name, &nl, NULL) == VFS_OK))
             return;
         name[nl] = 0;
         seen[atoi(name + 13)]++;
@@ -347,7 +347,7 @@ static void positions(fat_tv *t, void *arg)
         tv_write_file(vol, p, p, 1);
     }
     pos = saved; /* seek back to the told position */
-    while (fat_readdir(d, &pos, name, &nl, NULL) == FS_STATUS_SUCCESS) {
+    while (fat_readdir(d, &pos, name, &nl, NULL) == VFS_OK) {
         name[nl] = 0;
         if (strncmp(name, "entry number ", 13) == 0)
             seen[atoi(name + 13)]++;
@@ -378,30 +378,30 @@ static void times(fat_tv *t, void *arg)
 {
     int *ok = arg;
     fat_volume *vol = &t->vol;
-    if (!EXPECT(tv_write_file(vol, "/t", "x", 1) == FS_STATUS_SUCCESS && fat_mkdir(vol, P("/td")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/t", "x", 1) == VFS_OK && fat_mkdir(vol, P("/td")) == VFS_OK))
         return;
-    fs_stat st;
-    if (!EXPECT(tv_path_stat(vol, "/t", &st) == FS_STATUS_SUCCESS))
+    vfs_stat st;
+    if (!EXPECT(tv_path_stat(vol, "/t", &st) == VFS_OK))
         return;
     /* 1700000000 is 2023-11-14 22:13:20 UTC; the access date keeps only the day */
     if (!EXPECT(st.mtime == 1700000000 && st.ctime == 1700000000 && st.atime == 1699920000))
         return;
-    if (!EXPECT(tv_path_stat(vol, "/td", &st) == FS_STATUS_SUCCESS && st.mtime == 1700000000 &&
-                (st.mode & FS_MODE_TYPE_MASK) == FS_MODE_DIRECTORY))
+    if (!EXPECT(tv_path_stat(vol, "/td", &st) == VFS_OK && st.mtime == 1700000000 &&
+                (st.mode & VFS_MODE_TYPE_MASK) == VFS_MODE_DIRECTORY))
         return;
-    if (!EXPECT(fat_set_times(vol, P("/t"), 1600000000, 1500000000) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_set_times(vol, P("/t"), 1600000000, 1500000000) == VFS_OK))
         return;
-    if (!EXPECT(tv_path_stat(vol, "/t", &st) == FS_STATUS_SUCCESS && st.mtime == 1500000000 && st.atime == 1599955200))
+    if (!EXPECT(tv_path_stat(vol, "/t", &st) == VFS_OK && st.mtime == 1500000000 && st.atime == 1599955200))
         return;
-    if (!EXPECT(fat_set_times(vol, P("/td"), -1, 1500000002) == FS_STATUS_SUCCESS &&
-                tv_path_stat(vol, "/td", &st) == FS_STATUS_SUCCESS && st.mtime == 1500000002))
+    if (!EXPECT(fat_set_times(vol, P("/td"), -1, 1500000002) == VFS_OK &&
+                tv_path_stat(vol, "/td", &st) == VFS_OK && st.mtime == 1500000002))
         return;
     /* A directory's modify time follows its entries: creating, renaming within and removing
      * each bring it to the clock's time. */
     static const char *const changes[] = {"create", "rename", "unlink", "mkdir", "rmdir"};
     for (size_t i = 0; i < AF_ARRAY_LEN(changes); i++) {
-        fs_status r;
-        if (!EXPECT(fat_set_times(vol, P("/td"), -1, 1500000002) == FS_STATUS_SUCCESS))
+        vfs_status r;
+        if (!EXPECT(fat_set_times(vol, P("/td"), -1, 1500000002) == VFS_OK))
             return;
         switch (i) {
         case 0: r = tv_write_file(vol, "/td/f", "y", 1); break;
@@ -410,7 +410,7 @@ static void times(fat_tv *t, void *arg)
         case 3: r = fat_mkdir(vol, P("/td/sub")); break;
         default: r = fat_rmdir(vol, P("/td/sub")); break;
         }
-        if (!EXPECT(r == FS_STATUS_SUCCESS && tv_path_stat(vol, "/td", &st) == FS_STATUS_SUCCESS))
+        if (!EXPECT(r == VFS_OK && tv_path_stat(vol, "/td", &st) == VFS_OK))
             return;
         if (!EXPECT(st.mtime == 1700000000)) {
             fprintf(stderr, "  after %s: directory mtime %llu\n", changes[i], (unsigned long long)st.mtime);
@@ -441,12 +441,12 @@ static void lean_ops(fat_tv *t, void *arg)
     int *ok = arg;
     fat_volume *vol = &t->vol;
     char data[64] = "stack";
-    *ok = fat_mkdir(vol, P("/a long directory name")) == FS_STATUS_SUCCESS &&
-          tv_write_file(vol, "/a long directory name/a long file name.txt", data, sizeof data) == FS_STATUS_SUCCESS &&
-          fat_rename(vol, P("/a long directory name/a long file name.txt"), P("/another long name.txt")) == FS_STATUS_SUCCESS &&
-          fat_rename(vol, P("/a long directory name"), P("/renamed long directory")) == FS_STATUS_SUCCESS &&
-          fat_unlink(vol, P("/another long name.txt")) == FS_STATUS_SUCCESS &&
-          fat_rmdir(vol, P("/renamed long directory")) == FS_STATUS_SUCCESS;
+    *ok = fat_mkdir(vol, P("/a long directory name")) == VFS_OK &&
+          tv_write_file(vol, "/a long directory name/a long file name.txt", data, sizeof data) == VFS_OK &&
+          fat_rename(vol, P("/a long directory name/a long file name.txt"), P("/another long name.txt")) == VFS_OK &&
+          fat_rename(vol, P("/a long directory name"), P("/renamed long directory")) == VFS_OK &&
+          fat_unlink(vol, P("/another long name.txt")) == VFS_OK &&
+          fat_rmdir(vol, P("/renamed long directory")) == VFS_OK;
 }
 
 TEST(stack_use_of_operations)
@@ -471,33 +471,33 @@ static void no_reuse_before_flush(fat_tv *t, void *arg)
     uint8_t data[4096];
     fill_pattern(data, sizeof data, 12);
     fat_node *n;
-    if (!EXPECT(tv_write_file(vol, "/old", data, sizeof data) == FS_STATUS_SUCCESS) ||
-        !EXPECT(fat_open(vol, P("/old"), FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(tv_write_file(vol, "/old", data, sizeof data) == VFS_OK) ||
+        !EXPECT(fat_open(vol, P("/old"), VFS_OPEN_READ_ONLY, &n) == VFS_OK))
         return;
     uint32_t old_first = n->first_cluster;
     fat_close(n);
-    if (!EXPECT(fat_unlink(vol, P("/old")) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_unlink(vol, P("/old")) == VFS_OK))
         return;
     /* the old entry's removal is not durable yet: its cluster must not be taken */
     vol->next_free = old_first;
-    if (!EXPECT(fat_open(vol, P("/new"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/new"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
     size_t done;
-    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == FS_STATUS_SUCCESS && n->first_cluster != old_first))
+    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == VFS_OK && n->first_cluster != old_first))
         return;
     fat_close(n);
     /* after a sync it is free again */
     fat_statfs_info before, after;
     fat_statfs(vol, &before);
-    if (!EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_sync(vol) == VFS_OK))
         return;
     fat_statfs(vol, &after);
     if (!EXPECT(vol->deferred_count == 0 && after.free_clusters == before.free_clusters))
         return;
     vol->next_free = old_first;
-    if (!EXPECT(fat_open(vol, P("/newer"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/newer"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
-    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == FS_STATUS_SUCCESS && n->first_cluster == old_first))
+    if (!EXPECT(fat_write(n, 0, data, sizeof data, &done) == VFS_OK && n->first_cluster == old_first))
         return;
     fat_close(n);
     *ok = 1;
@@ -528,8 +528,8 @@ static void claim_ahead(fat_tv *t, void *arg)
     fat_volume *vol = &t->vol;
     static uint8_t chunk[65536];
     fat_node *f[2];
-    if (!EXPECT(fat_open(vol, P("/a"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &f[0]) == FS_STATUS_SUCCESS) ||
-        !EXPECT(fat_open(vol, P("/b"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &f[1]) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/a"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &f[0]) == VFS_OK) ||
+        !EXPECT(fat_open(vol, P("/b"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &f[1]) == VFS_OK))
         return;
     fat_statfs_info empty;
     fat_statfs(vol, &empty);
@@ -538,25 +538,25 @@ static void claim_ahead(fat_tv *t, void *arg)
         fill_pattern(chunk, sizeof chunk, i);
         size_t done;
         if (!EXPECT(fat_write(f[i % 2], (uint64_t)(i / 2) * sizeof chunk, chunk, sizeof chunk, &done) ==
-                    FS_STATUS_SUCCESS))
+                    VFS_OK))
             return;
     }
     uint64_t size = 40u * sizeof chunk;
     uint32_t cs = vol->geo.bytes_per_cluster, need = (uint32_t)(size / cs), have;
-    if (!EXPECT(fat_file_chain_length(f[0], &have) == FS_STATUS_SUCCESS && have > need))
+    if (!EXPECT(fat_file_chain_length(f[0], &have) == VFS_OK && have > need))
         return;
     fat_statfs_info open_now;
     fat_statfs(vol, &open_now);
     if (!EXPECT(empty.free_clusters - open_now.free_clusters > 2u * need))
         return; /* counted as used while held */
     /* The entry learns the size at fsync, not at every write. */
-    if (!EXPECT(entry_size_on_disk(vol, f[0]) == 0) || !EXPECT(fat_fsync(f[0]) == FS_STATUS_SUCCESS) ||
+    if (!EXPECT(entry_size_on_disk(vol, f[0]) == 0) || !EXPECT(fat_fsync(f[0]) == VFS_OK) ||
         !EXPECT(entry_size_on_disk(vol, f[0]) == size))
         return;
     for (int k = 0; k < 2; k++)
-        if (!EXPECT(fat_close(f[k]) == FS_STATUS_SUCCESS))
+        if (!EXPECT(fat_close(f[k]) == VFS_OK))
             return;
-    if (!EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_sync(vol) == VFS_OK))
         return;
     fat_statfs_info closed;
     fat_statfs(vol, &closed);
@@ -564,8 +564,8 @@ static void claim_ahead(fat_tv *t, void *arg)
         return; /* exactly what the sizes need */
     for (int k = 0; k < 2; k++) {
         fat_node *n;
-        if (!EXPECT(fat_open(vol, k ? "/b" : "/a", 2, FS_OPEN_FLAGS_READ_ONLY, &n) == FS_STATUS_SUCCESS) ||
-            !EXPECT(fat_file_chain_length(n, &have) == FS_STATUS_SUCCESS && have == need) ||
+        if (!EXPECT(fat_open(vol, k ? "/b" : "/a", 2, VFS_OPEN_READ_ONLY, &n) == VFS_OK) ||
+            !EXPECT(fat_file_chain_length(n, &have) == VFS_OK && have == need) ||
             !EXPECT(entry_size_on_disk(vol, n) == size))
             return;
         for (uint32_t i = (uint32_t)k; i < 80; i += 2) {
@@ -573,7 +573,7 @@ static void claim_ahead(fat_tv *t, void *arg)
             size_t done;
             fill_pattern(chunk, sizeof chunk, i);
             if (!EXPECT(fat_read(n, (uint64_t)(i / 2) * sizeof chunk, back, sizeof back, &done) ==
-                        FS_STATUS_SUCCESS) ||
+                        VFS_OK) ||
                 !EXPECT(done == sizeof back && memcmp(back, chunk, sizeof back) == 0))
                 return;
         }
@@ -621,7 +621,7 @@ static void zc_run(fat_tv *t, void *arg)
             for (uint32_t b = 0; b < ZC_PIECE / 4096; b++)
                 zc_block(piece + b * 4096, (uint32_t)(at / 4096) + b, 2);
             size_t done;
-            if (!EXPECT(fat_write(zc_node, at, piece, ZC_PIECE, &done) == FS_STATUS_SUCCESS && done == ZC_PIECE))
+            if (!EXPECT(fat_write(zc_node, at, piece, ZC_PIECE, &done) == VFS_OK && done == ZC_PIECE))
                 return;
         }
         j->ok = 1;
@@ -631,7 +631,7 @@ static void zc_run(fat_tv *t, void *arg)
     static uint8_t back[ZC_FILE], old_b[4096], new_b[4096];
     for (int pass = 0; pass < 6; pass++) {
         size_t done;
-        if (!EXPECT(fat_read(zc_node, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back))
+        if (!EXPECT(fat_read(zc_node, 0, back, sizeof back, &done) == VFS_OK && done == sizeof back))
             return;
         for (uint32_t b = 0; b < ZC_FILE / 4096; b++) {
             zc_block(old_b, b, 1);
@@ -649,7 +649,7 @@ static void zc_check(fat_tv *t, void *arg)
     int *ok = arg;
     static uint8_t back[ZC_FILE], want[4096];
     size_t done;
-    if (!EXPECT(fat_read(zc_node, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back))
+    if (!EXPECT(fat_read(zc_node, 0, back, sizeof back, &done) == VFS_OK && done == sizeof back))
         return;
     for (uint32_t b = 0; b < ZC_FILE / 4096; b++) {
         zc_block(want, b, 2);
@@ -660,11 +660,11 @@ static void zc_check(fat_tv *t, void *arg)
      * is the write's own status. */
     ram_device_fail_range(&t->f.dev, 0, t->f.dev.capacity, 1u << BLK_REQ_WRITE);
     uint8_t *piece = t->f.data_region + t->f.scratch_offset;
-    fs_status st = fat_write(zc_node, ZC_FILE, piece, ZC_PIECE, &done);
+    vfs_status st = fat_write(zc_node, ZC_FILE, piece, ZC_PIECE, &done);
     ram_device_fail_range(&t->f.dev, 0, 0, 0);
-    if (!EXPECT(st == FS_STATUS_IO_ERROR))
+    if (!EXPECT(st == VFS_IO_ERROR))
         return;
-    *ok = fat_close(zc_node) == FS_STATUS_SUCCESS;
+    *ok = fat_close(zc_node) == VFS_OK;
 }
 
 static void zc_prepare(fat_tv *t, void *arg)
@@ -672,8 +672,8 @@ static void zc_prepare(fat_tv *t, void *arg)
     static uint8_t old[ZC_FILE];
     for (uint32_t b = 0; b < ZC_FILE / 4096; b++)
         zc_block(old + b * 4096, b, 1);
-    *(int *)arg = tv_write_file(&t->vol, "/zc", old, sizeof old) == FS_STATUS_SUCCESS &&
-                  fat_open(&t->vol, P("/zc"), FS_OPEN_FLAGS_READ_WRITE, &zc_node) == FS_STATUS_SUCCESS;
+    *(int *)arg = tv_write_file(&t->vol, "/zc", old, sizeof old) == VFS_OK &&
+                  fat_open(&t->vol, P("/zc"), VFS_OPEN_READ_WRITE, &zc_node) == VFS_OK;
 }
 
 TEST(writes_from_the_data_region_overlap_and_readers_never_see_them_torn)
@@ -683,7 +683,7 @@ TEST(writes_from_the_data_region_overlap_and_readers_never_see_them_torn)
     fat_tv_options o = fat_tv_defaults();
     o.random_order = true;
     CHECK(fat_tv_open(&tv, img, &o));
-    CHECK_EQ(tv.mount_status, FS_STATUS_SUCCESS);
+    CHECK_EQ(tv.mount_status, VFS_OK);
     CHECK(tv.f.scratch_blocks * 4096u >= ZC_WRITERS * ZC_PIECE);
     int ok = 0;
     CHECK(fat_tv_call(&tv, zc_prepare, &ok));
@@ -707,7 +707,7 @@ static void fresh_writes(fat_tv *t, void *arg)
     int *ok = arg;
     fat_volume *vol = &t->vol;
     fat_node *n;
-    if (!EXPECT(fat_open(vol, P("/small"), FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &n) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_open(vol, P("/small"), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
         return;
     static uint8_t data[9000], back[9000];
     fill_pattern(data, sizeof data, 77);
@@ -715,24 +715,24 @@ static void fresh_writes(fat_tv *t, void *arg)
     uint64_t reads = s->device_reads;
     size_t done;
     /* 100 bytes, then the rest: each lands in clusters claimed for it. */
-    if (!EXPECT(fat_write(n, 0, data, 100, &done) == FS_STATUS_SUCCESS) ||
-        !EXPECT(fat_write(n, 100, data + 100, sizeof data - 100, &done) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_write(n, 0, data, 100, &done) == VFS_OK) ||
+        !EXPECT(fat_write(n, 100, data + 100, sizeof data - 100, &done) == VFS_OK))
         return;
     bool aligned = fat_cluster_offset(&vol->geo, n->first_cluster) % BLK_TRANSFER_SIZE == 0;
     if (aligned && !EXPECT(s->device_reads == reads))
         return;
-    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == FS_STATUS_SUCCESS && done == sizeof back) ||
+    if (!EXPECT(fat_read(n, 0, back, sizeof back, &done) == VFS_OK && done == sizeof back) ||
         !EXPECT(memcmp(back, data, sizeof data) == 0))
         return;
     /* A write past the end leaves zeros in the gap, also in such clusters. */
     static uint8_t gap[20000];
-    if (!EXPECT(fat_write(n, 15000, data, 10, &done) == FS_STATUS_SUCCESS) ||
-        !EXPECT(fat_read(n, 9000, gap, 6010, &done) == FS_STATUS_SUCCESS && done == 6010))
+    if (!EXPECT(fat_write(n, 15000, data, 10, &done) == VFS_OK) ||
+        !EXPECT(fat_read(n, 9000, gap, 6010, &done) == VFS_OK && done == 6010))
         return;
     for (uint32_t i = 0; i < 6000; i++)
         if (!EXPECT(gap[i] == 0))
             return;
-    *ok = EXPECT(memcmp(gap + 6000, data, 10) == 0) && fat_close(n) == FS_STATUS_SUCCESS;
+    *ok = EXPECT(memcmp(gap + 6000, data, 10) == 0) && fat_close(n) == VFS_OK;
 }
 
 TEST(partial_writes_into_new_clusters_read_nothing)
@@ -752,18 +752,18 @@ static void batch_closes(fat_tv *t, void *arg)
     fat_volume *vol = &t->vol;
     uint8_t data[3000];
     const blk_cache_stats *s = blk_cache_get_stats(vol->cache);
-    if (!EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_sync(vol) == VFS_OK))
         return;
     uint64_t flushes = s->flushes;
     for (uint32_t i = 0; i < 100; i++) {
         char name[32];
         snprintf(name, sizeof name, "/f%u", i);
         fill_pattern(data, sizeof data, i);
-        if (!EXPECT(tv_write_file(vol, name, data, 1000 + i) == FS_STATUS_SUCCESS))
+        if (!EXPECT(tv_write_file(vol, name, data, 1000 + i) == VFS_OK))
             return;
     }
     /* One is removed while its entry still waits: nothing of it may stay. */
-    if (!EXPECT(fat_unlink(vol, P("/f99")) == FS_STATUS_SUCCESS) || !EXPECT(fat_sync(vol) == FS_STATUS_SUCCESS))
+    if (!EXPECT(fat_unlink(vol, P("/f99")) == VFS_OK) || !EXPECT(fat_sync(vol) == VFS_OK))
         return;
     /* A FLUSH per batch of closes (and the sync's own), not one or two per file. */
     if (!EXPECT(s->flushes - flushes < 20))
@@ -771,18 +771,18 @@ static void batch_closes(fat_tv *t, void *arg)
     for (uint32_t i = 0; i < 99; i++) {
         char name[32];
         snprintf(name, sizeof name, "/f%u", i);
-        fs_stat st;
+        vfs_stat st;
         uint8_t *back;
         size_t len;
         fill_pattern(data, sizeof data, i);
-        if (!EXPECT(tv_path_stat(vol, name, &st) == FS_STATUS_SUCCESS && st.size == 1000 + i) ||
-            !EXPECT(tv_read_file(vol, name, &back, &len) == FS_STATUS_SUCCESS && len == 1000 + i &&
+        if (!EXPECT(tv_path_stat(vol, name, &st) == VFS_OK && st.size == 1000 + i) ||
+            !EXPECT(tv_read_file(vol, name, &back, &len) == VFS_OK && len == 1000 + i &&
                     memcmp(back, data, len) == 0))
             return;
         free(back);
     }
-    fs_stat st;
-    *ok = EXPECT(tv_path_stat(vol, "/f99", &st) == FS_STATUS_NO_FILE);
+    vfs_stat st;
+    *ok = EXPECT(tv_path_stat(vol, "/f99", &st) == VFS_NO_FILE);
 }
 
 TEST(closed_files_entries_are_written_in_batches)

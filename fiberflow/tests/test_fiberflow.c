@@ -108,33 +108,6 @@ TEST(entry_return_resumes_creator_with_result)
     free_fiber(f);
 }
 
-struct relay {
-    ff_fiber *worker;
-    uintptr_t from_worker;
-};
-
-static void *relay_entry(void *arg)
-{
-    struct relay *r = arg;
-    /* The worker's return target is this fiber, so its result arrives here. */
-    r->from_worker = (uintptr_t)ff_switch(r->worker, (void *)5);
-    return (void *)(r->from_worker + 100);
-}
-
-TEST(entry_return_goes_to_set_return_target)
-{
-    ff_init_thread(&root);
-    struct relay r;
-    ff_fiber *relay = new_fiber(16384, relay_entry);
-    r.worker = new_fiber(16384, return_arg_times_three);
-    ff_set_return(r.worker, relay);
-    CHECK_EQ((uintptr_t)ff_switch(relay, &r), 115);
-    CHECK_EQ(r.from_worker, 15);
-    CHECK(ff_finished(r.worker));
-    CHECK(ff_finished(relay));
-    free_fiber(relay);
-    free_fiber(r.worker);
-}
 
 /* ---- ping-pong and many fibers ---------------------------------------------------------- */
 

@@ -17,7 +17,6 @@
 #include "base/base.h"
 #include "protocol/fs_protocol.h"
 #include "sel4/clients/test_config.h"
-#include "server/fs_extensions.h"
 
 #define TC_FIBERS 48u
 #define TC_STACK_BYTES 16384u

@@ -101,11 +101,7 @@ uint8_t *tc_share(void) { return fs_config.server.share.vaddr; }
 uint64_t tc_share_bytes(void) { return fs_config.server.share.size; }
 size_t tc_area_bytes(void) { return (size_t)(tc_share_bytes() / TC_FIBERS) & ~(size_t)4095; }
 
-uint8_t *tc_area(void)
-{
-    fp_task *self = fp_current(&pool);
-    return tc_share() + (size_t)self->index * tc_area_bytes();
-}
+uint8_t *tc_area(void) { return tc_share() + (size_t)pool.current->index * tc_area_bytes(); }
 
 fs_buffer tc_buffer(const void *p, size_t size)
 {
@@ -127,7 +123,7 @@ fs_buffer tc_path(const char *path)
 
 tc_reply tc_call(uint64_t type, const fs_cmd_params *params)
 {
-    fp_task *self = fp_current(&pool);
+    fp_task *self = pool.current;
     waiter *w = &waiters[self->index];
     while (fs_queue_space(&commands) == 0)
         fp_wait(&pool, &space_waiters);
@@ -191,6 +187,8 @@ typedef struct parallel_job {
     void (*fn)(uint32_t i, void *arg);
     void *arg;
     uint32_t next, n;
+    uint32_t running;        /* workers not yet finished */
+    fp_queue finished;       /* the caller waits here for them */
 } parallel_job;
 
 static void *parallel_worker(void *p)
@@ -200,24 +198,24 @@ static void *parallel_worker(void *p)
         uint32_t i = job->next++;
         job->fn(i, job->arg);
     }
+    if (--job->running == 0)
+        fp_wake_all(&job->finished, NULL);
     return NULL;
 }
 
 void tc_parallel(uint32_t n, uint32_t width, void (*fn)(uint32_t i, void *arg), void *arg)
 {
-    parallel_job job = {.fn = fn, .arg = arg, .next = 0, .n = n};
-    fp_task *workers[TC_FIBERS];
-    uint32_t count = 0;
-    while (count < width && count < n) {
-        fp_task *t = fp_spawn_joinable(&pool, parallel_worker, &job);
-        if (!t)
-            break;
-        workers[count++] = t;
-    }
-    if (count == 0)
+    parallel_job job = {.fn = fn, .arg = arg, .next = 0, .n = n, .running = 0};
+    fp_queue_init(&job.finished);
+    while (job.running < width && job.running < n && fp_spawn(&pool, parallel_worker, &job))
+        job.running++;
+    if (job.running == 0) {
+        job.running = 1;
         parallel_worker(&job);
-    for (uint32_t i = 0; i < count; i++)
-        fp_join(workers[i]);
+        return;
+    }
+    while (job.running > 0)
+        fp_wait(&pool, &job.finished);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */

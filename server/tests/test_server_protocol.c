@@ -100,7 +100,7 @@ TEST(open_flags_access_modes_and_extensions)
     /* FSTAT and STAT agree; STATFS reports the volume. */
     CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_READ_ONLY, &fd), FS_STATUS_SUCCESS);
     fs_buffer sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
-    fs_ext_params e = {.fstat = {.fd = fd, .buf = sb}};
+    fs_cmd_params e = {.fstat = {.fd = fd, .buf = sb}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_FSTAT, &e, sizeof e).status, FS_STATUS_SUCCESS);
     fs_stat st;
     memcpy(&st, sf_share(&fx, 0, sb), sizeof st);
@@ -108,16 +108,16 @@ TEST(open_flags_access_modes_and_extensions)
     CHECK_EQ(st.mode & FS_MODE_TYPE_MASK, FS_MODE_REGULAR);
     CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
     fs_buffer fb = sf_buf(&fx, 0, NULL, sizeof(fs_statfs));
-    e = (fs_ext_params){.statfs = {.buf = fb}};
+    e = (fs_cmd_params){.statfs = {.buf = fb}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_STATFS, &e, sizeof e).status, FS_STATUS_SUCCESS);
     fs_statfs sfs;
     memcpy(&sfs, sf_share(&fx, 0, fb), sizeof sfs);
     CHECK_EQ(sfs.fat_type, 32);
     CHECK(sfs.blocks_free > 0 && sfs.blocks_free < sfs.blocks);
-    e = (fs_ext_params){.statfs = {.buf = {fb.offset, sizeof(fs_statfs) - 1}}};
+    e = (fs_cmd_params){.statfs = {.buf = {fb.offset, sizeof(fs_statfs) - 1}}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_STATFS, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
 
-    e = (fs_ext_params){.set_times = {.path = sf_path(&fx, 0, "/f"), .atime = -1, .mtime = 1700000000}};
+    e = (fs_cmd_params){.set_times = {.path = sf_path(&fx, 0, "/f"), .atime = -1, .mtime = 1700000000}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES, &e, sizeof e).status, FS_STATUS_SUCCESS);
     fs_cmd_params p2 = {.stat = {.path = sf_path(&fx, 0, "/f"), .buf = sb}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_STAT, &p2, sizeof p2).status, FS_STATUS_SUCCESS);
@@ -193,7 +193,7 @@ TEST(directories_create_list_seek_tell_rewind_remove)
     p = (fs_cmd_params){.dir_rewind = {.fd = dfd}};
     sf_call(&fx, 0, FS_CMD_DIR_REWIND, &p, sizeof p);
     fs_buffer nb = sf_buf(&fx, 0, NULL, 800), sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
-    fs_ext_params e = {.dir_read_stat = {.fd = dfd, .name = nb, .stat = sb}};
+    fs_cmd_params e = {.dir_read_stat = {.fd = dfd, .name = nb, .stat = sb}};
     c = sf_call(&fx, 0, FS_CMD_DIR_READ_STAT, &e, sizeof e);
     CHECK_EQ(c.status, FS_STATUS_SUCCESS);
     fs_stat st;
@@ -306,7 +306,7 @@ TEST(open_stat_and_set_times_stat_return_the_record)
     fs_buffer sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
     fs_buffer small = {sb.offset, sizeof(fs_stat) - 1};
     fs_buffer outside = {SF_SHARE_SIZE - 8, sizeof(fs_stat)};
-    fs_ext_params e = {.open_stat = {.path = sf_path(&fx, 0, "/n"), .flags = FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE,
+    fs_cmd_params e = {.open_stat = {.path = sf_path(&fx, 0, "/n"), .flags = FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE,
                                      .stat = small}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_STAT, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
     e.open_stat.stat = outside;
@@ -341,7 +341,7 @@ TEST(open_stat_and_set_times_stat_return_the_record)
 
     /* SET_TIMES_STAT: an odd second comes back rounded down to FAT's two seconds, the same
      * record STAT then gives. */
-    fs_ext_params t = {.set_times_stat = {.path = sf_path(&fx, 0, "/n"), .atime = -1, .mtime = 1700000001, .stat = small}};
+    fs_cmd_params t = {.set_times_stat = {.path = sf_path(&fx, 0, "/n"), .atime = -1, .mtime = 1700000001, .stat = small}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES_STAT, &t, sizeof t).status, FS_STATUS_INVALID_BUFFER);
     t.set_times_stat.stat = sb;
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_TIMES_STAT, &t, sizeof t).status, FS_STATUS_SUCCESS);
@@ -379,7 +379,7 @@ TEST(open_read_and_read_path_return_the_first_bytes)
     fs_buffer outside = {SF_SHARE_SIZE - 64, head + 100};
 
     /* Refusals: nothing is opened (the fd table stays empty: teardown_clean). */
-    fs_ext_params e = {.open_read = {.path = sf_path(&fx, 0, "/f"), .flags = FS_OPEN_FLAGS_READ_ONLY, .buf = small}};
+    fs_cmd_params e = {.open_read = {.path = sf_path(&fx, 0, "/f"), .flags = FS_OPEN_FLAGS_READ_ONLY, .buf = small}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
     e.open_read.buf = outside;
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_OPEN_READ, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
@@ -422,7 +422,7 @@ TEST(open_read_and_read_path_return_the_first_bytes)
     CHECK_EQ(sf_close(&fx, 0, c.data), FS_STATUS_SUCCESS);
 
     /* READ_PATH: the same bytes from an offset, and no fd stays open. */
-    fs_ext_params r = {.read_path = {.path = sf_path(&fx, 0, "/f"), .offset = 9000, .buf = big}};
+    fs_cmd_params r = {.read_path = {.path = sf_path(&fx, 0, "/f"), .offset = 9000, .buf = big}};
     c = sf_call(&fx, 0, FS_CMD_READ_PATH, &r, sizeof r);
     CHECK_EQ(c.status, FS_STATUS_SUCCESS);
     CHECK_EQ(c.data, 1000);
@@ -471,7 +471,7 @@ TEST(dir_read_batch_lists_everything_once)
     uint64_t dfd = c.data;
     /* Too small for one record: refused, and the entry is not lost. */
     fs_buffer tiny = sf_buf(&fx, 0, NULL, sizeof(fs_dir_record) + 8);
-    fs_ext_params e = {.dir_read_batch = {.fd = dfd, .buf = tiny}};
+    fs_cmd_params e = {.dir_read_batch = {.fd = dfd, .buf = tiny}};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);
     e.dir_read_batch.buf = (fs_buffer){SF_SHARE_SIZE - 100, 200};
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_READ_BATCH, &e, sizeof e).status, FS_STATUS_INVALID_BUFFER);

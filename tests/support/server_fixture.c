@@ -46,9 +46,7 @@ int sf_init(server_fixture *f, const sf_options *opts)
     fs_server_config sc = {
         .pool = &f->blk.stack.pool,
         .blk = &f->blk.stack.client,
-        .cache = &f->blk.stack.cache,
-        .volume = &f->volume,
-        .fat_config = cfg,
+        .engine = fat_vfs_engine(&f->fat, &f->blk.stack.cache, &cfg),
     };
     fs_server_init(&f->server, &sc);
 
@@ -65,14 +63,14 @@ int sf_init(server_fixture *f, const sf_options *opts)
         fs_queue_end_init(&c->command_end, c->commands, true);
         fs_queue_end_init(&c->completion_end, c->completions, false);
         c->next_id = 1;
-        fs_client_config cc = {
+        fs_connection_config cc = {
             .commands = c->commands,
             .completions = c->completions,
             .share = c->share,
             .share_size = SF_SHARE_SIZE,
             .notify = NULL,
         };
-        if (fs_server_add_client(&f->server, &cc) != i)
+        if (fs_server_add_connection(&f->server, &cc) != i)
             return -1;
         f->client_count++;
     }

@@ -7,6 +7,7 @@
 #ifndef ASYNCFAT_SERVER_TESTS_SERVER_FIXTURE_H
 #define ASYNCFAT_SERVER_TESTS_SERVER_FIXTURE_H
 
+#include "fat/fat.h"
 #include "server/server.h"
 #include "tests/support/blk_fixture.h"
 
@@ -27,7 +28,7 @@ typedef struct sf_client {
 typedef struct server_fixture {
     char workdir[256];
     blk_fixture blk;
-    fat_volume volume;
+    fat_vfs fat;                  /* the engine the server is given */
     fs_server server;
     void *arena;                  /* the FAT engine's memory */
     sf_client clients[SF_MAX_CLIENTS];

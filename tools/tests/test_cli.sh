@@ -277,6 +277,146 @@ t_cp_dirs_batched() {
 }
 run cp_r_creates_directories_in_batches t_cp_dirs_batched
 
+# A file copied onto itself, under any spelling of its name, is refused as GNU cp refuses
+# it, and keeps its bytes (it used to be emptied).
+t_cp_onto_itself() {
+    "$A" mkfs self.img --size 16M >/dev/null || return 1
+    echo "keep me" >keep.txt && "$A" cp keep.txt self.img:/keep.txt || return 1
+    rc 1 "$A" cp self.img:/keep.txt self.img:/keep.txt &&
+        has "asyncfat: cp: 'self.img:/keep.txt' and 'self.img:/keep.txt' are the same file" err || return 1
+    rc 1 "$A" cp self.img:/keep.txt self.img:/KEEP.TXT && has "are the same file" err || return 1
+    rc 1 "$A" cp self.img:/keep.txt self.img:/ && has "are the same file" err || return 1
+    rc 1 "$A" cp self.img:/keep.txt ./self.img:/Keep.txt && has "are the same file" err || return 1
+    rc 0 "$A" cat self.img:/keep.txt && cmp out keep.txt || return 1
+    # another file over it replaces it whole, a larger one by a smaller one too
+    rc 0 "$A" cp big.bin self.img:/keep.txt && rc 0 "$A" cp keep.txt self.img:/KEEP.txt &&
+        rc 0 "$A" cat self.img:/keep.txt && cmp out keep.txt && clean self.img
+}
+run cp_refuses_a_file_onto_itself t_cp_onto_itself
+
+# A directory copied into itself is refused before anything is written (it used to recurse
+# until the command crashed).
+t_cp_r_into_itself() {
+    "$A" mkfs into.img --size 16M >/dev/null && "$A" mkdir -p into.img:/d/sub >/dev/null &&
+        "$A" cp keep.txt into.img:/d/f.txt || return 1
+    local before
+    before=$("$A" ls -lR into.img) || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/d/sub &&
+        has "asyncfat: cp: cannot copy a directory, 'into.img:/d', into itself, 'into.img:/d/sub/d'" err || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/d && has "into itself, 'into.img:/d/d'" err || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/D/SUB/new && has "into itself, 'into.img:/D/SUB/new'" err ||
+        return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/ into.img:/d && has "into itself" err || return 1
+    rc 1 timeout 60 "$A" cp -r into.img:/d into.img:/ && has "are the same file" err || return 1
+    [ "$("$A" ls -lR into.img)" = "$before" ] && clean into.img
+}
+run cp_r_refuses_a_directory_into_itself t_cp_r_into_itself
+
+# Local names that differ only in case (or by trailing dots) name one file on FAT: the
+# first copied is kept whole, each later one is reported and not copied, and the exit
+# status says not everything was copied (it used to keep one file with the other's bytes).
+t_cp_name_clash() {
+    rm -rf clash && mkdir -p clash/sub clash/Sub
+    echo lower >clash/a.txt && echo UPPER >clash/A.txt && echo plain >clash/dot && echo dotted >clash/dot.
+    echo one >clash/sub/x && echo two >clash/Sub/y && echo unique >clash/u.txt
+    head -c 2000000 /dev/urandom >clash/big.bin && head -c 1500000 /dev/urandom >clash/BIG.bin
+    "$A" mkfs clash.img --size 16M >/dev/null || return 1
+    rc 1 "$A" cp -r clash clash.img:/ || return 1
+    [ "$(grep -c "will not overwrite just-created 'clash.img:/clash/.*' with 'clash/.*' (the same name on FAT)" err)" -eq 3 ] &&
+        [ "$(grep -c "will not merge 'clash/[sS]ub' into just-copied 'clash.img:/clash/[sS]ub' (the same name on FAT)" err)" -eq 1 ] &&
+        [ "$(grep -c . err)" -eq 4 ] || { cat err; return 1; }
+    rc 0 "$A" cat clash.img:/clash/a.txt && { cmp -s out clash/a.txt || cmp -s out clash/A.txt; } || return 1
+    rc 0 "$A" cat clash.img:/clash/dot && { cmp -s out clash/dot || cmp -s out clash/dot.; } || return 1
+    rc 0 "$A" cat clash.img:/clash/big.bin && { cmp -s out clash/big.bin || cmp -s out clash/BIG.bin; } || return 1
+    rc 0 "$A" ls clash.img:/clash/sub && { [ "$(cat out)" = x ] || [ "$(cat out)" = y ]; } || { cat out; return 1; }
+    rc 0 "$A" cat clash.img:/clash/u.txt && has unique out && clean clash.img
+}
+run cp_r_reports_names_that_clash_on_fat t_cp_name_clash
+
+# ---- directory cycles (damaged volumes) ----
+# The directory entry with 8.3 name NAME (11 characters, space-padded; it must appear once
+# in the image) gets first cluster CLUSTER: a damaged volume made by hand.
+entry_offset() {
+    local at
+    at=$(grep -obUaP "$2\x10" "$1" | cut -d: -f1)
+    [ -n "$at" ] && [ "$(wc -l <<<"$at")" -eq 1 ] || { echo "no single entry '$2' in $1" >&2; return 1; }
+    echo "$at"
+}
+entry_cluster() {
+    local at
+    at=$(entry_offset "$1" "$2") || return 1
+    echo $(($(od -An -tu2 -j $((at + 20)) -N2 "$1") * 65536 + $(od -An -tu2 -j $((at + 26)) -N2 "$1")))
+}
+set_entry_cluster() {
+    local at hex
+    at=$(entry_offset "$1" "$2") || return 1
+    hex=$(printf '%08x' "$(($3))")
+    printf "\x${hex:2:2}\x${hex:0:2}" | dd of="$1" bs=1 seek=$((at + 20)) conv=notrunc status=none &&
+        printf "\x${hex:6:2}\x${hex:4:2}" | dd of="$1" bs=1 seek=$((at + 26)) conv=notrunc status=none
+}
+# loop32.img: FAT32 whose /CYC has the root's first cluster; loop16.img: FAT16 whose /A/B
+# has its parent's. Around them, files that must stay as they are.
+make_loops() {
+    echo top >top.txt && echo deep >deep.txt && echo beside >beside.txt
+    rm -f loop32.img loop16.img
+    mkfs.fat -C -F 32 loop32.img 70000 >/dev/null && mmd -i loop32.img ::/CYC ::/A ::/A/B &&
+        mcopy -i loop32.img top.txt ::/TOP.TXT && mcopy -i loop32.img deep.txt ::/A/B/DEEP.TXT || return 1
+    set_entry_cluster loop32.img "CYC        " "$(od -An -tu4 -j44 -N4 loop32.img)" || return 1
+    mkfs.fat -C -F 16 loop16.img 20000 >/dev/null && mmd -i loop16.img ::/A ::/A/B ::/C &&
+        mcopy -i loop16.img top.txt ::/TOP.TXT && mcopy -i loop16.img beside.txt ::/A/BESIDE.TXT &&
+        mcopy -i loop16.img deep.txt ::/C/DEEP.TXT || return 1
+    set_entry_cluster loop16.img "B          " "$(entry_cluster loop16.img "A          ")"
+}
+
+# ls -R meets each cycle once, says so, lists everything else, and changes nothing.
+t_ls_cycle() {
+    make_loops || return 1
+    local before
+    before=$(md5sum loop32.img loop16.img)
+    rc 1 timeout 60 "$A" ls -R loop32.img &&
+        has "loop32.img:/CYC: directory cycle: it leads back into loop32.img:/; not entered" err &&
+        [ "$(grep -c . err)" -eq 1 ] && has "^/A/B:" out && has DEEP.TXT out && has TOP.TXT out || return 1
+    rc 1 timeout 60 "$A" ls -R loop16.img &&
+        has "loop16.img:/A/B: directory cycle: it leads back into loop16.img:/A; not entered" err &&
+        has "^/C:" out && has DEEP.TXT out && has BESIDE.TXT out || return 1
+    rc 1 timeout 60 "$A" ls -R loop32.img:/CYC && has "loop32.img:/CYC: directory cycle" err || return 1
+    [ "$(md5sum loop32.img loop16.img)" = "$before" ]
+}
+run ls_R_reports_a_directory_cycle t_ls_cycle
+
+# cp -r out of a volume with a cycle copies all the rest and reports the cycle; a local
+# tree with a link back into itself likewise.
+t_cp_cycle() {
+    make_loops || return 1
+    local before
+    before=$(md5sum loop32.img loop16.img)
+    rm -rf out32 out16
+    rc 1 timeout 60 "$A" cp -r loop32.img:/ out32 && has "loop32.img:/CYC: directory cycle" err &&
+        [ "$(grep -c . err)" -eq 1 ] || return 1
+    cmp out32/TOP.TXT top.txt && cmp out32/A/B/DEEP.TXT deep.txt && [ "$(du -sk out32 | cut -f1)" -lt 100 ] || return 1
+    rc 1 timeout 60 "$A" cp -r loop16.img:/A out16 && has "loop16.img:/A/B: directory cycle" err &&
+        cmp out16/BESIDE.TXT beside.txt || return 1
+    [ "$(md5sum loop32.img loop16.img)" = "$before" ] || return 1
+    rm -rf linked && mkdir -p linked/sub && echo in >linked/sub/f && ln -s .. linked/sub/up
+    "$A" mkfs linked.img --size 16M >/dev/null || return 1
+    rc 1 timeout 60 "$A" cp -r linked linked.img:/ && has "linked/sub/up: directory cycle: it leads back into" err ||
+        return 1
+    rc 0 "$A" cat linked.img:/linked/sub/f && has in out && clean linked.img
+}
+run cp_r_reports_a_directory_cycle t_cp_cycle
+
+# rm -r does not follow a cycle: inside one it removes nothing; above one it removes the
+# rest and leaves the directories that still hold the cycle.
+t_rm_cycle() {
+    make_loops || return 1
+    rc 1 timeout 60 "$A" rm -r loop32.img:/CYC && has "loop32.img:/CYC: directory cycle" err || return 1
+    rc 0 "$A" ls -R loop32.img:/A && has DEEP.TXT out && rc 0 "$A" cat loop32.img:/TOP.TXT && has top out || return 1
+    rc 1 timeout 60 "$A" rm -r loop16.img:/A && has "loop16.img:/A/B: directory cycle" err || return 1
+    rc 1 "$A" stat loop16.img:/A/BESIDE.TXT && rc 0 "$A" stat loop16.img:/A/B && rc 0 "$A" cat loop16.img:/C/DEEP.TXT &&
+        has deep out && rc 0 "$A" cat loop16.img:/TOP.TXT && has top out
+}
+run rm_r_does_not_follow_a_directory_cycle t_rm_cycle
+
 # ---- check ----
 # Mark an unused cluster as end-of-chain in both FATs of a FAT16 image: a lost cluster.
 lose_cluster() {

@@ -1,6 +1,7 @@
 /* fs_client against a fake server thread over real queues, share region and eventfds:
  * many calls in flight from many threads, completions in any order, the share allocator,
- * the parameter layouts of the blocking calls, a dead server, and the status mappings. */
+ * the parameter layouts of the blocking and asynchronous calls and the decoding of their
+ * replies, a dead server, and the status mappings. */
 #include "tests/harness.h"
 #include "tools/fs_client.h"
 
@@ -23,15 +24,39 @@ typedef struct fake_server {
     uint32_t batch;            /* hold commands until this many arrived, then answer reversed */
     uint64_t seed;
     fs_cmd last;               /* the last command seen */
+    fs_cmd seen[FS_CMD_COUNT]; /* the last command of each type */
+    uint32_t received;         /* commands seen */
     char last_path[256];
     uint64_t max_held;
 } fake_server;
+
+/* A stat record that names the path it was made for: size = its length, ino = its first byte. */
+static fs_stat stat_for(const fake_server *f, fs_buffer path)
+{
+    return (fs_stat){.size = path.size, .ino = path.size ? f->share[path.offset] : 0, .mode = FS_MODE_REGULAR};
+}
+
+/* DIR_READ_BATCH: two records ("a", "bcd"); for fd 666 a second record that runs past the
+ * buffer. */
+static uint64_t fill_batch(fake_server *f, const fs_cmd *cmd)
+{
+    const fs_cmd_params *ext = &cmd->params;
+    uint8_t *b = f->share + ext->dir_read_batch.buf.offset;
+    fs_dir_record r = {.stat = {.ino = 7}, .name_len = 1};
+    memcpy(b, &r, sizeof r);
+    b[sizeof r] = 'a';
+    size_t at = FS_DIR_RECORD_SIZE(1);
+    r = (fs_dir_record){.stat = {.ino = 8}, .name_len = ext->dir_read_batch.fd == 666 ? 1u << 20 : 3};
+    memcpy(b + at, &r, sizeof r);
+    memcpy(b + at + sizeof r, "bcd", 3);
+    return 2;
+}
 
 static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
 {
     memset(out, 0, sizeof *out);
     out->id = cmd->id;
-    const fs_ext_params *ext = (const fs_ext_params *)&cmd->params;
+    const fs_cmd_params *ext = &cmd->params;
     switch (cmd->type) {
     case FS_CMD_STAT: {
         fs_buffer p = cmd->params.stat.path;
@@ -61,10 +86,41 @@ static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
     case FS_CMD_FILE_REMOVE:
         out->status = FS_STATUS_NO_FILE;
         break;
+    case FS_CMD_FILE_OPEN:
+        out->data = 40 + cmd->params.file_open.path.size;
+        break;
+    case FS_CMD_OPEN_STAT: {
+        fs_stat st = stat_for(f, ext->open_stat.path);
+        memcpy(f->share + ext->open_stat.stat.offset, &st, sizeof st);
+        out->data = 50;
+        break;
+    }
+    case FS_CMD_SET_TIMES_STAT: {
+        fs_stat st = stat_for(f, ext->set_times_stat.path);
+        st.mtime = (uint64_t)ext->set_times_stat.mtime & ~1ull; /* FAT's two seconds */
+        memcpy(f->share + ext->set_times_stat.stat.offset, &st, sizeof st);
+        break;
+    }
+    case FS_CMD_OPEN_READ:
+    case FS_CMD_READ_PATH: { /* a 10-byte file of 'x' */
+        fs_buffer buf = cmd->type == FS_CMD_OPEN_READ ? ext->open_read.buf : ext->read_path.buf;
+        fs_open_read_record rec = {.stat = stat_for(f, ext->open_read.path), .read = 10};
+        rec.stat.size = 10;
+        memcpy(f->share + buf.offset, &rec, sizeof rec);
+        memset(f->share + buf.offset + sizeof rec, 'x', 10);
+        out->data = cmd->type == FS_CMD_OPEN_READ ? 60 : 0;
+        break;
+    }
+    case FS_CMD_DIR_READ_BATCH:
+        out->data = fill_batch(f, cmd);
+        break;
     default:
         break;
     }
     f->last = *cmd;
+    if (cmd->type < FS_CMD_COUNT)
+        f->seen[cmd->type] = *cmd;
+    f->received++;
 }
 
 static void *fake_main(void *arg)
@@ -277,6 +333,159 @@ TEST(blocking_calls_lay_out_their_parameters)
     CHECK_EQ(last.type, FS_CMD_FILE_WRITE);
     CHECK_EQ(last.params.file_write.offset, 10 + FS_CONN_IO_CHUNK);
     CHECK_EQ(last.params.file_write.buf.size, sizeof data - FS_CONN_IO_CHUNK);
+}
+
+TEST(async_calls_encode_their_commands_and_decode_their_replies)
+{
+    fake_server f;
+    fs_conn c;
+    /* The fake answers all seven together, in reverse order. */
+    CHECK(fake_start(&f, &c, 7, NULL, NULL));
+    uint8_t *buf = fs_conn_alloc(&c, 8192);
+    fs_call call[7];
+    fs_conn_start_open(&c, &call[0], "/src/a.txt", FS_OPEN_FLAGS_READ_ONLY);
+    fs_conn_start_open_stat(&c, &call[1], "/dst/a.txt", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE);
+    fs_conn_start_read(&c, &call[2], 3, 4096, buf, 4096);
+    fs_conn_start_write(&c, &call[3], 4, 512, buf + 4096, 100);
+    fs_conn_start_set_times(&c, &call[4], "/dst/a.txt", -1, 1234567);
+    fs_conn_start_truncate(&c, &call[5], 4, 0);
+    fs_conn_start_mkdir(&c, &call[6], "/dst/sub");
+    fs_conn_ticket t[7];
+    for (uint32_t i = 0; i < 7; i++)
+        t[i] = call[i].ticket;
+    fs_reply reply[7];
+    bool ok = true, done[7] = {false};
+    for (uint32_t n = 7; n > 0; n--) {
+        fs_cmpl cmpl;
+        uint32_t k = fs_conn_wait_any(&c, t, n, &cmpl);
+        uint32_t which = 0;
+        while (call[which].ticket != t[k] || done[which])
+            which++;
+        fs_conn_finish(&c, &call[which], &cmpl, &reply[which]);
+        ok = ok && reply[which].status == FS_STATUS_SUCCESS && call[which].share == NULL;
+        done[which] = true;
+        t[k] = t[n - 1];
+    }
+    fs_cmd open = f.seen[FS_CMD_FILE_OPEN], read = f.seen[FS_CMD_FILE_READ], write = f.seen[FS_CMD_FILE_WRITE];
+    fs_cmd times = f.seen[FS_CMD_SET_TIMES], trunc = f.seen[FS_CMD_FILE_TRUNCATE];
+    fs_cmd mkdir = f.seen[FS_CMD_DIR_CREATE];
+    fs_conn_free(&c, buf);
+    uint32_t pending = c.pending;
+    fake_stop(&f, &c);
+    CHECK(ok);
+    CHECK_EQ(pending, 0);
+    CHECK_EQ(open.params.file_open.flags, FS_OPEN_FLAGS_READ_ONLY);
+    CHECK_EQ(reply[0].data, 40 + strlen("/src/a.txt"));
+    CHECK_EQ(reply[1].data, 50);
+    CHECK_EQ(reply[1].record.stat.size, strlen("/dst/a.txt"));
+    CHECK_EQ(reply[1].record.stat.ino, '/');
+    CHECK_EQ(read.params.file_read.fd, 3);
+    CHECK_EQ(read.params.file_read.offset, 4096);
+    CHECK_EQ(read.params.file_read.buf.size, 4096);
+    CHECK_EQ(reply[2].data, 4096);
+    CHECK_EQ(write.params.file_write.fd, 4);
+    CHECK_EQ(write.params.file_write.offset, 512);
+    CHECK_EQ(write.params.file_write.buf.offset, read.params.file_read.buf.offset + 4096);
+    CHECK_EQ(reply[3].data, 100);
+    CHECK_EQ(times.params.set_times.atime, -1);
+    CHECK_EQ(times.params.set_times.mtime, 1234567);
+    CHECK_EQ(times.params.set_times.path.size, strlen("/dst/a.txt"));
+    CHECK_EQ(trunc.params.file_truncate.fd, 4);
+    CHECK_EQ(trunc.params.file_truncate.length, 0);
+    CHECK_EQ(mkdir.params.dir_create.path.size, strlen("/dst/sub"));
+}
+
+TEST(a_path_too_long_completes_at_once_and_sends_nothing)
+{
+    fake_server f;
+    fs_conn c;
+    CHECK(fake_start(&f, &c, 1, NULL, NULL));
+    char path[FS_MAX_PATH_LENGTH + 2];
+    memset(path, 'a', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = '\0';
+    fs_call call;
+    fs_conn_start_open(&c, &call, path, FS_OPEN_FLAGS_READ_ONLY);
+    fs_cmpl cmpl;
+    fs_reply reply;
+    fs_conn_wait(&c, call.ticket, &cmpl);
+    fs_conn_finish(&c, &call, &cmpl, &reply);
+    fs_status renamed = fs_conn_rename(&c, "/ok", path);
+    fs_stat st;
+    fs_status stat_st = fs_conn_stat(&c, path, &st);
+    path[FS_MAX_PATH_LENGTH] = '\0'; /* the longest a path may be */
+    fs_status longest = fs_conn_stat(&c, path, &st);
+    uint32_t received = f.received;
+    fake_stop(&f, &c);
+    CHECK_EQ(reply.status, FS_STATUS_INVALID_PATH);
+    CHECK_EQ(renamed, FS_STATUS_INVALID_PATH);
+    CHECK_EQ(stat_st, FS_STATUS_INVALID_PATH);
+    CHECK_EQ(longest, FS_STATUS_SUCCESS);
+    CHECK_EQ(received, 1);
+}
+
+TEST(record_replies_decode_and_a_bad_batch_is_refused)
+{
+    fake_server f;
+    fs_conn c;
+    CHECK(fake_start(&f, &c, 1, NULL, NULL));
+    uint64_t fd = 0;
+    fs_stat st;
+    fs_status s1 = fs_conn_open_stat(&c, "/new.txt", FS_OPEN_FLAGS_CREATE, &fd, &st);
+    bool open_stat_ok = s1 == FS_STATUS_SUCCESS && fd == 50 && st.size == strlen("/new.txt");
+    fs_status s2 = fs_conn_set_times_stat(&c, "/new.txt", 5, 1001, &st);
+    bool times_ok = s2 == FS_STATUS_SUCCESS && st.mtime == 1000;
+    char bytes[64];
+    size_t got = 0;
+    fs_status s3 = fs_conn_open_read(&c, "/r", FS_OPEN_FLAGS_READ_ONLY, &fd, &st, bytes, sizeof bytes, &got);
+    bool open_read_ok = s3 == FS_STATUS_SUCCESS && fd == 60 && got == 10 && bytes[9] == 'x' && st.size == 10;
+    fs_status s4 = fs_conn_read_path(&c, "/r", &st, bytes, 4, &got);
+    bool read_path_ok = s4 == FS_STATUS_SUCCESS && got == 4 && f.last.type == FS_CMD_READ_PATH;
+    uint8_t batch[4096];
+    uint64_t count = 0;
+    fs_status s5 = fs_conn_readdir_batch(&c, 5, batch, sizeof batch, &count);
+    char name[FS_CONN_NAME_MAX + 1];
+    size_t at = fs_dir_batch_record(batch, 0, &st, name);
+    bool first = strcmp(name, "a") == 0 && st.ino == 7;
+    at = fs_dir_batch_record(batch, at, &st, name);
+    bool second = strcmp(name, "bcd") == 0 && st.ino == 8;
+    memset(batch, 0xee, sizeof batch);
+    fs_status s6 = fs_conn_readdir_batch(&c, 666, batch, sizeof batch, &count);
+    bool untouched = batch[0] == 0xee && batch[sizeof batch - 1] == 0xee;
+    fake_stop(&f, &c);
+    CHECK(open_stat_ok);
+    CHECK(times_ok);
+    CHECK(open_read_ok);
+    CHECK(read_path_ok);
+    CHECK_EQ(s5, FS_STATUS_SUCCESS);
+    CHECK_EQ(count, 2);
+    CHECK(first);
+    CHECK(second);
+    CHECK_EQ(at, FS_DIR_RECORD_SIZE(1) + FS_DIR_RECORD_SIZE(3));
+    CHECK_EQ(s6, FS_STATUS_ERROR);
+    CHECK(untouched);
+}
+
+TEST(pread_and_pwrite_are_one_request_whatever_their_size)
+{
+    fake_server f;
+    fs_conn c;
+    CHECK(fake_start(&f, &c, 1, NULL, NULL));
+    static uint8_t data[600000];
+    size_t done = 0;
+    fs_status r = fs_conn_pread(&c, 9, 0x33, data, sizeof data, &done);
+    bool read_ok = r == FS_STATUS_SUCCESS && done == sizeof data && data[sizeof data - 1] == 0x33;
+    uint32_t after_read = f.received;
+    fs_status w = fs_conn_pwrite(&c, 9, 0, data, sizeof data, &done);
+    bool write_ok = w == FS_STATUS_SUCCESS && done == sizeof data;
+    uint32_t after_write = f.received;
+    fs_status too_big = fs_conn_pread(&c, 9, 0, data, SHARE_BYTES + 1, &done);
+    fake_stop(&f, &c);
+    CHECK(read_ok);
+    CHECK(write_ok);
+    CHECK_EQ(after_read, 1);
+    CHECK_EQ(after_write, 2);
+    CHECK_EQ(too_big, FS_STATUS_INVALID_ARGUMENT);
 }
 
 typedef struct freer {

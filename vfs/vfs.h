@@ -1,0 +1,141 @@
+/* vfs: the engine interface: what a file-system engine and the server say to each other,
+ * in the engine's own words (no wire format): statuses, the stat and statfs records, open
+ * flags, limits, and the operations (vfs_ops) an engine implements over one volume.
+ *
+ * Layering: below the engines (fat/) and the server (server/), above the block layer
+ * (an engine turns block errors into statuses with vfs_status_from_blk). The server maps
+ * these onto the LionsOS protocol's statuses and records (protocol/fs_protocol.h); engines
+ * never see the protocol. The composition root (server/fs_component.c) makes an engine
+ * (fat_vfs_engine) and hands it to the server, which calls nothing else of it.
+ *
+ * Paths are byte strings with a length (UTF-8, not NUL-terminated), at most VFS_PATH_MAX
+ * bytes, components at most VFS_NAME_MAX bytes. Times are seconds since the Unix epoch.
+ */
+#ifndef ASYNCFAT_VFS_H
+#define ASYNCFAT_VFS_H
+
+#include "base/base.h"
+#include "blk/blk.h"
+
+#define VFS_PATH_MAX 4095u
+#define VFS_NAME_MAX 255u
+
+typedef enum vfs_status {
+    VFS_OK = 0,
+    VFS_ERROR,                  /* unspecified */
+    VFS_INVALID_PATH,           /* not a path (too long, bad bytes) */
+    VFS_INVALID_NAME,           /* a component no file may have */
+    VFS_NAME_TOO_LONG,          /* a component over the engine's limit */
+    VFS_NO_FILE,                /* a component does not exist */
+    VFS_NOT_DIRECTORY,          /* a directory operation on a file, or a file as a path prefix */
+    VFS_IS_DIRECTORY,           /* a file operation on a directory */
+    VFS_ALREADY_EXISTS,
+    VFS_NOT_EMPTY,              /* removing a directory with entries */
+    VFS_END_OF_DIRECTORY,
+    VFS_DIRECTORY_IS_FULL,      /* no room for another entry (a fixed root, the entry limit) */
+    VFS_NO_SPACE,               /* the volume is full: the write or truncate changed nothing */
+    VFS_FILE_TOO_LARGE,         /* past the engine's file-size limit */
+    VFS_TOO_MANY_OPEN_FILES,    /* the engine's node table is full */
+    VFS_READ_ONLY_FS,           /* the device or the mount is read-only */
+    VFS_ACCESS_DENIED,          /* opening for writing a file marked read-only */
+    VFS_INVALID_ARGUMENT,       /* a value out of range (open flags, a move into itself) */
+    VFS_BUSY,                   /* e.g. removing or moving the root */
+    VFS_OUTSTANDING_OPERATIONS, /* unmount with nodes still open */
+    VFS_NOT_MOUNTED,
+    VFS_ALLOCATION_ERROR,       /* an arena too small for the volume */
+    VFS_IO_ERROR,               /* the block device reported an error */
+    VFS_CORRUPT,                /* on-disk structures are inconsistent */
+} vfs_status;
+
+/* For logs and tools. */
+const char *vfs_status_text(vfs_status s);
+
+/* A block-layer failure as the engine reports it: a range outside the device means the
+ * volume's structures point outside it (CORRUPT). */
+vfs_status vfs_status_from_blk(blk_status s);
+
+/* Open flags. The low two bits are the access mode. */
+#define VFS_OPEN_READ_ONLY 0u
+#define VFS_OPEN_WRITE_ONLY 1u
+#define VFS_OPEN_READ_WRITE 2u
+#define VFS_OPEN_ACCESS_MASK 3u
+#define VFS_OPEN_CREATE 4u
+#define VFS_OPEN_TRUNCATE 8u    /* to length 0; needs write access */
+#define VFS_OPEN_EXCLUSIVE 16u  /* with CREATE: ALREADY_EXISTS if the name exists */
+#define VFS_OPEN_APPEND 32u     /* writes go to the end (the server's business: vfs append) */
+
+#define VFS_MODE_TYPE_MASK 0170000u
+#define VFS_MODE_DIRECTORY 0040000u
+#define VFS_MODE_REGULAR 0100000u
+
+/* A file's or directory's attributes. mode has the POSIX type and permission bits. */
+typedef struct vfs_stat {
+    uint64_t dev;               /* the volume's (from the engine's configuration) */
+    uint64_t ino;               /* stable while the file keeps its place */
+    uint64_t mode;
+    uint64_t nlink;
+    uint64_t size;              /* bytes */
+    uint64_t blksize;           /* the allocation unit, bytes */
+    uint64_t blocks;            /* 512-byte units allocated */
+    uint64_t atime, mtime, ctime;
+} vfs_stat;
+
+/* A volume's figures. */
+typedef struct vfs_statfs {
+    uint64_t block_size;        /* bytes per allocation unit (a FAT cluster) */
+    uint64_t blocks;            /* allocation units in the volume */
+    uint64_t blocks_free;
+    uint32_t name_max;          /* bytes of UTF-8 in a name */
+    uint32_t fat_type;          /* bits per FAT entry (12, 16, 32); 0 for an engine without a FAT */
+    bool read_only;
+} vfs_statfs;
+
+/* Bytes of UTF-8 a name from readdir can take (255 UTF-16 units, 3 bytes each). */
+#define VFS_READDIR_NAME_MAX (255u * 3u)
+
+/* Opaque to the server: an engine's volume, and one of its open files or directories
+ * (shared by everyone who opens the same one; closed with close). */
+typedef struct vfs_volume vfs_volume;
+typedef struct vfs_node vfs_node;
+
+/* An engine's operations. Every one blocks (runs in a task of the fiber pool the engine
+ * was set up on) except `mounted`, `is_dir` and `size`. Paths as above; flags VFS_OPEN_*.
+ * open of a directory gives IS_DIRECTORY (use opendir); readdir gives END_OF_DIRECTORY at
+ * the end, takes *pos (0 = the start) and moves it past the entry it returns, leaves "."
+ * and ".." out, and fills st when it is not NULL; name gets VFS_READDIR_NAME_MAX bytes at
+ * most, no NUL. set_times takes Unix seconds, a negative one leaving that time alone.
+ * append writes at the end, atomically with respect to other writers, and says where. */
+typedef struct vfs_ops {
+    vfs_status (*mount)(vfs_volume *vol);
+    vfs_status (*unmount)(vfs_volume *vol);   /* OUTSTANDING_OPERATIONS while nodes are open */
+    bool (*mounted)(const vfs_volume *vol);
+    vfs_status (*sync)(vfs_volume *vol);
+    vfs_status (*statfs)(vfs_volume *vol, vfs_statfs *out);
+    vfs_status (*stat)(vfs_volume *vol, const char *path, size_t len, vfs_stat *out);
+    vfs_status (*open)(vfs_volume *vol, const char *path, size_t len, uint64_t flags, vfs_node **out);
+    vfs_status (*opendir)(vfs_volume *vol, const char *path, size_t len, vfs_node **out);
+    vfs_status (*unlink)(vfs_volume *vol, const char *path, size_t len);
+    vfs_status (*mkdir)(vfs_volume *vol, const char *path, size_t len);
+    vfs_status (*rmdir)(vfs_volume *vol, const char *path, size_t len);
+    vfs_status (*rename)(vfs_volume *vol, const char *old_path, size_t old_len, const char *new_path,
+                         size_t new_len);
+    vfs_status (*set_times)(vfs_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime);
+    vfs_status (*close)(vfs_node *node);
+    bool (*is_dir)(const vfs_node *node);
+    uint64_t (*size)(vfs_node *node);
+    vfs_status (*fstat)(vfs_node *node, vfs_stat *out);
+    vfs_status (*read)(vfs_node *node, uint64_t offset, void *dst, size_t len, size_t *done);
+    vfs_status (*write)(vfs_node *node, uint64_t offset, const void *src, size_t len, size_t *done);
+    vfs_status (*append)(vfs_node *node, const void *src, size_t len, size_t *done, uint64_t *offset);
+    vfs_status (*truncate)(vfs_node *node, uint64_t length);
+    vfs_status (*fsync)(vfs_node *node);
+    vfs_status (*readdir)(vfs_node *dir, uint64_t *pos, char *name, size_t *name_len, vfs_stat *st);
+} vfs_ops;
+
+/* One volume and the engine that runs it. ops NULL: no volume could be set up. */
+typedef struct vfs_engine {
+    const vfs_ops *ops;
+    vfs_volume *volume;
+} vfs_engine;
+
+#endif
