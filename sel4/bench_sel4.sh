@@ -54,16 +54,25 @@ for board in qemu_virt_aarch64 qemu_virt_riscv64; do
     done
     echo "bench sel4_${arch}_stack_size ${size:-0} bytes"
 
-    # The static bound, from GCC's call graphs of the core as the PD builds it (debug).
+    # The static bound, from GCC's call graphs of the PD's sources as its debug build
+    # compiles them, and the functions that build links (calls through pointers).
     mkdir -p "$work/ci-$arch"
-    for src in "$root"/server/*.c "$root"/fat/*.c "$root"/blk/*.c "$root"/fiberpool/*.c "$root"/fiberflow/fiberflow.c; do
+    board_include=$MICROKIT_SDK/board/$board/debug/include
+    for src in "$root"/server/*.c "$root"/fat/*.c "$root"/blk/*.c "$root"/vfs/*.c "$root"/fiberpool/*.c \
+        "$root"/fiberflow/fiberflow.c "$root"/platform/microkit/*.c; do
         (cd "$work/ci-$arch" && $cc -std=gnu11 -O2 $flags -ffreestanding -fno-tree-loop-distribute-patterns \
-            -fno-stack-protector -I"$root" -DAF_DEBUG=1 -DFS_SERVER_MAX_CLIENTS=8u -fcallgraph-info=su \
-            -c "$src" -o "$(basename "$src").o")
+            -fno-stack-protector -I"$root" -I"$board_include" -DAF_DEBUG=1 -DASYNCFAT_DEBUG=1 \
+            -DASYNCFAT_BUILD_EPOCH=0LL -DFS_COMPONENT_PAINT_STACKS=1 -DFS_SERVER_MAX_CLIENTS=8u \
+            -fcallgraph-info=su -c "$src" -o "$(basename "$src").o")
     done
-    python3 "$here/stack_depth.py" request_main "$work/ci-$arch"/*.ci | sed "s/^/# $arch static: /"
-    bound=$(python3 "$here/stack_depth.py" request_main "$work/ci-$arch"/*.ci | sed -n 's/^deepest \([0-9]*\) bytes$/\1/p')
+    ${cc%gcc}nm --defined-only "$BUILD/microkit/$board/debug/asyncfat.elf" | awk '$2 ~ /[tT]/ { print $3 }' \
+        >"$work/linked-$arch.txt"
+    depth() { python3 "$here/stack_depth.py" "$1" "$work/linked-$arch.txt" "$work/ci-$arch"/*.ci; }
+    depth request_main | sed "s/^/# $arch static, a fiber: /"
+    bound=$(depth request_main | sed -n 's/^deepest \([0-9]*\) bytes$/\1/p')
     echo "bench sel4_${arch}_stack_static_bound $bound bytes"
+    root_bound=$(depth notified | sed -n 's/^deepest \([0-9]*\) bytes$/\1/p')
+    echo "bench sel4_${arch}_root_stack_static_bound $root_bound bytes"
 
     # Memory: the release PD's sections, and its stacks (LionsOS's four worker stacks).
     elf=$BUILD/microkit/$board/release/asyncfat.elf

@@ -83,3 +83,14 @@ no_config.img: basic.img
 	cd sys_no_config && cp basic.system no_config.system && cp basic.clients no_config.clients && \
 		$(MICROKIT_TOOL) no_config.system --search-path . --board $(MICROKIT_BOARD) \
 		--config $(MICROKIT_CONFIG) -o ../$@ -r report.txt >microkit.log
+
+# The basic system with asyncfat's block data region pointed at the PD's own code (the
+# vaddr at .blk_client_config offset 64 set to 0x200000): the PD must refuse it.
+wild_config.img: basic.img
+	rm -rf sys_wild_config && cp -r sys_basic sys_wild_config
+	$(PYTHON) -c 'import struct,sys; b=bytearray(open(sys.argv[1],"rb").read()); struct.pack_into("<Q",b,64,0x200000); open(sys.argv[2],"wb").write(b)' \
+		sys_basic/asyncfat_blk_client_config.data sys_wild_config/wild.data
+	$(OBJCOPY) --update-section .blk_client_config=sys_wild_config/wild.data sys_wild_config/asyncfat.elf
+	cd sys_wild_config && cp basic.system wild_config.system && cp basic.clients wild_config.clients && \
+		$(MICROKIT_TOOL) wild_config.system --search-path . --board $(MICROKIT_BOARD) \
+		--config $(MICROKIT_CONFIG) -o ../$@ -r report.txt >microkit.log

@@ -10,8 +10,8 @@
 # workload, bad inputs), debug "multi" (FAT16, two clients at once, guarded fiber stacks),
 # release "basic" (the result comes through sDDF's serial subsystem). On aarch64 also the
 # power cut: "crash" killed while its client writes and syncs, the disk checked, then
-# "crash_check" booted on it. On riscv64 also a PD with its configuration missing, which
-# must say so and serve nothing. Images come from make microkit (sel4/module.mk); without
+# "crash_check" booted on it. On riscv64 also PDs whose configuration is missing or names
+# the PD's own code, which must say so and serve nothing. Images come from make microkit (sel4/module.mk); without
 # a Microkit SDK every check is reported as skipped.
 set -u
 board=$1
@@ -92,16 +92,21 @@ if [ "$board" = qemu_virt_aarch64 ]; then
     python3 "$here/disk.py" check "$work/disk3.img" 0 "$work/crash.log" --after-cut | sed "s#^\(PASS\|FAIL\) #\1 $tag/disk/#"
     boot debug crash_check "$work/disk3.img" 0 --after-cut
 else
-    # A PD whose .blk_client_config was never written: it must say so and serve nothing.
-    tag=$board/debug/no_config
-    qemu_boot_until "$board" "$build/debug/no_config.img" "$work/disk1.img" "$work/no_config.log" 60 \
-        'asyncfat\|not serving' 1
-    sleep 1
-    if grep -aq 'asyncfat|ERROR: .blk_client_config: no sDDF magic' "$work/no_config.log" &&
-        ! grep -aq 'PASS initialise' "$work/no_config.log" && ! grep -aq 'MON|ERROR' "$work/no_config.log"; then
-        echo "PASS $tag: reported on the debug console, nothing served, nothing faulted"
-    else
-        echo "FAIL $tag: expected the PD to report its missing configuration and serve nothing; the serial log:"
-        tail -n 40 "$work/no_config.log"
-    fi
+    # Configurations the PD must refuse, saying so on the debug console, serving nothing and
+    # touching nothing they name: one never written, one whose data region is the PD's code.
+    refused() {
+        local system=$1 expect=$2 tag=$board/debug/$1
+        qemu_boot_until "$board" "$build/debug/$system.img" "$work/disk1.img" "$work/$system.log" 60 \
+            'asyncfat\|not serving' 1
+        sleep 1
+        if grep -aqF "$expect" "$work/$system.log" && grep -aq 'asyncfat|not serving' "$work/$system.log" &&
+            ! grep -aq 'PASS initialise' "$work/$system.log" && ! grep -aq 'MON|ERROR' "$work/$system.log"; then
+            echo "PASS $tag: reported on the debug console, nothing served, nothing faulted"
+        else
+            echo "FAIL $tag: expected the PD to report its configuration and serve nothing; the serial log:"
+            tail -n 40 "$work/$system.log"
+        fi
+    }
+    refused no_config 'asyncfat|ERROR: .blk_client_config: no sDDF magic'
+    refused wild_config "asyncfat|ERROR: .blk_client_config: data region overlaps the PD's own image"
 fi

@@ -11,7 +11,8 @@
  * section it uses has passed its checks.
  *
  * Files: microkit_pd.c (entry points, configuration, regions, channels, notifications,
- * diagnostics), microkit_clock.c (time), microkit_stacks.c (fiber stacks).
+ * diagnostics), microkit_clock.c (time), microkit_stacks.c (fiber stacks),
+ * microkit_blk_order.c (sDDF's BARRIER rule kept in the PD).
  */
 #ifndef ASYNCFAT_PLATFORM_MICROKIT_PD_H
 #define ASYNCFAT_PLATFORM_MICROKIT_PD_H

@@ -51,8 +51,8 @@ typedef struct tc_reply {
     uint64_t status;
     uint64_t data;
 } tc_reply;
+/* Any command, unknown ones included: the completion's status and data. */
 tc_reply tc_call(uint64_t type, const fs_cmd_params *params);
-/* The same with a raw command id chosen by the caller's slot (for unknown commands). */
 uint64_t tc_open(const char *path, uint64_t flags, uint64_t *fd);
 uint64_t tc_close(uint64_t fd);
 uint64_t tc_write(uint64_t fd, uint64_t offset, const void *src, size_t len, uint64_t *done);
