@@ -102,6 +102,8 @@ void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out);
 uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cmpl *out);
 /* Submit and wait. Returns the status; *data (may be NULL) gets the completion's data. */
 fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data);
+/* A ticket that completes at once with `status`, for a call that is not sent. */
+fs_conn_ticket fs_conn_refuse(fs_conn *c, fs_status status);
 
 /* Asynchronous calls. fs_conn_start_* encodes one command, with a share buffer of the
  * call's own for what it names (paths) and for the reply's record, queues it and returns

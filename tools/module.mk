@@ -1,6 +1,6 @@
 # Tools: the client library (in the host library, for tests too), the asyncfat command with
 # its FUSE mount, `make run`'s script, and their tests.
-HOST_SRCS += tools/fs_client.c
+HOST_SRCS += tools/fs_client.c tools/fs_client_calls.c
 
 PROGRAMS += asyncfat
 MOUNT_SRCS := $(addprefix tools/mount/,mount_command.c fuse_init.c file_ops.c path_ops.c dir_streams.c \

@@ -40,13 +40,12 @@ static fs_stat stat_for(const fake_server *f, fs_buffer path)
  * buffer. */
 static uint64_t fill_batch(fake_server *f, const fs_cmd *cmd)
 {
-    const fs_cmd_params *ext = &cmd->params;
-    uint8_t *b = f->share + ext->dir_read_batch.buf.offset;
+    uint8_t *b = f->share + cmd->params.dir_read_batch.buf.offset;
     fs_dir_record r = {.stat = {.ino = 7}, .name_len = 1};
     memcpy(b, &r, sizeof r);
     b[sizeof r] = 'a';
     size_t at = FS_DIR_RECORD_SIZE(1);
-    r = (fs_dir_record){.stat = {.ino = 8}, .name_len = ext->dir_read_batch.fd == 666 ? 1u << 20 : 3};
+    r = (fs_dir_record){.stat = {.ino = 8}, .name_len = cmd->params.dir_read_batch.fd == 666 ? 1u << 20 : 3};
     memcpy(b + at, &r, sizeof r);
     memcpy(b + at + sizeof r, "bcd", 3);
     return 2;
@@ -56,7 +55,6 @@ static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
 {
     memset(out, 0, sizeof *out);
     out->id = cmd->id;
-    const fs_cmd_params *ext = &cmd->params;
     switch (cmd->type) {
     case FS_CMD_STAT: {
         fs_buffer p = cmd->params.stat.path;
@@ -77,7 +75,7 @@ static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
         break;
     case FS_CMD_STATFS: {
         fs_statfs sf = {.block_size = 4096, .blocks = 10, .fat_type = 32};
-        memcpy(f->share + ext->statfs.buf.offset, &sf, sizeof sf);
+        memcpy(f->share + cmd->params.statfs.buf.offset, &sf, sizeof sf);
         break;
     }
     case FS_CMD_FILE_SIZE: /* echo the fd, so each caller can check it got its own answer */
@@ -90,21 +88,21 @@ static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
         out->data = 40 + cmd->params.file_open.path.size;
         break;
     case FS_CMD_OPEN_STAT: {
-        fs_stat st = stat_for(f, ext->open_stat.path);
-        memcpy(f->share + ext->open_stat.stat.offset, &st, sizeof st);
+        fs_stat st = stat_for(f, cmd->params.open_stat.path);
+        memcpy(f->share + cmd->params.open_stat.stat.offset, &st, sizeof st);
         out->data = 50;
         break;
     }
     case FS_CMD_SET_TIMES_STAT: {
-        fs_stat st = stat_for(f, ext->set_times_stat.path);
-        st.mtime = (uint64_t)ext->set_times_stat.mtime & ~1ull; /* FAT's two seconds */
-        memcpy(f->share + ext->set_times_stat.stat.offset, &st, sizeof st);
+        fs_stat st = stat_for(f, cmd->params.set_times_stat.path);
+        st.mtime = (uint64_t)cmd->params.set_times_stat.mtime & ~1ull; /* FAT's two seconds */
+        memcpy(f->share + cmd->params.set_times_stat.stat.offset, &st, sizeof st);
         break;
     }
     case FS_CMD_OPEN_READ:
     case FS_CMD_READ_PATH: { /* a 10-byte file of 'x' */
-        fs_buffer buf = cmd->type == FS_CMD_OPEN_READ ? ext->open_read.buf : ext->read_path.buf;
-        fs_open_read_record rec = {.stat = stat_for(f, ext->open_read.path), .read = 10};
+        fs_buffer buf = cmd->type == FS_CMD_OPEN_READ ? cmd->params.open_read.buf : cmd->params.read_path.buf;
+        fs_open_read_record rec = {.stat = stat_for(f, cmd->params.open_read.path), .read = 10};
         rec.stat.size = 10;
         memcpy(f->share + buf.offset, &rec, sizeof rec);
         memset(f->share + buf.offset + sizeof rec, 'x', 10);
