@@ -37,13 +37,21 @@ ASYNCFAT_MAX_NODES ?= 256
 ASYNCFAT_INDEX_ENTRIES ?= 4096
 ASYNCFAT_BUILD_EPOCH ?= $(or $(SOURCE_DATE_EPOCH),$(shell date +%s))
 
-ASYNCFAT_CFLAGS := -std=gnu11 -I$(ASYNCFAT_SRC) -ffreestanding -fno-tree-loop-distribute-patterns \
+ASYNCFAT_CFLAGS := -std=gnu11 -I$(ASYNCFAT_SRC) -ffreestanding \
 	-fno-stack-protector -ffunction-sections -Wall -Wextra -Wno-unused-parameter \
 	-DASYNCFAT_BUILD_EPOCH=$(ASYNCFAT_BUILD_EPOCH)LL \
 	-DASYNCFAT_ARENA_BYTES='($(ASYNCFAT_ARENA_KIB)u * 1024u)' \
 	-DFS_COMPONENT_FIBERS=$(ASYNCFAT_FIBERS)u -DFS_COMPONENT_STACK_SIZE=$(ASYNCFAT_STACK_BYTES)u \
 	-DFS_COMPONENT_MAX_NODES=$(ASYNCFAT_MAX_NODES)u -DFS_COMPONENT_INDEX_ENTRIES=$(ASYNCFAT_INDEX_ENTRIES)u \
 	-DFS_SERVER_MAX_CLIENTS=8u
+# gcc would turn base/freestanding.c's loops back into calls to memcpy and memset; clang
+# does not with -ffreestanding, and does not know the flag. ld.lld cannot relax riscv64
+# code (the context switch aligns its code).
+ifeq ($(findstring clang,$(shell $(CC) --version 2>/dev/null)),)
+ASYNCFAT_CFLAGS += -fno-tree-loop-distribute-patterns
+else ifeq ($(ASYNCFAT_ARCH),riscv64)
+ASYNCFAT_CFLAGS += -mno-relax
+endif
 ifeq ($(MICROKIT_CONFIG),debug)
 ASYNCFAT_CFLAGS += -DASYNCFAT_DEBUG=1 -DAF_DEBUG=1 -DFS_COMPONENT_PAINT_STACKS=1
 else

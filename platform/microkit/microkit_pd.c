@@ -44,7 +44,8 @@ void mk_log(const char *message)
 
 void component_log(const char *message) { mk_log(message); }
 
-size_t mk_format_u64(char *buf, uint64_t v)
+/* Decimal digits of v at buf (no NUL); returns the number written (at most 20). */
+static size_t format_u64(char *buf, uint64_t v)
 {
     char digits[20];
     size_t n = 0;
@@ -73,7 +74,7 @@ static void line_add(line *l, const char *s)
 static void line_add_u64(line *l, uint64_t v)
 {
     char digits[21];
-    digits[mk_format_u64(digits, v)] = '\0';
+    digits[format_u64(digits, v)] = '\0';
     line_add(l, digits);
 }
 

@@ -30,8 +30,6 @@ bool mk_asyncfat_config_valid(void);
 
 /* One line on the debug console in debug builds (ASYNCFAT_DEBUG), nothing in release. */
 void mk_log(const char *message);
-/* Decimal digits of v at buf (no NUL); returns the number written (at most 20). */
-size_t mk_format_u64(char *buf, uint64_t v);
 
 /* Clock (microkit_clock.c): call once in init. */
 void mk_clock_init(void);
