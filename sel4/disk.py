@@ -117,7 +117,12 @@ def extract(image, partition, out):
             left -= len(chunk)
 
 
+# After a cut, besides lost clusters: the dirty flag of a volume never unmounted, FSInfo's
+# free count (asyncfat marks it unknown while mounted), and the two FATs differing where
+# the cut fell between a block's write to the first and to the second (fsck.fat finds both
+# intact and uses the first; anything it then finds wrong is not on this list).
 FSCK_HARMLESS_AFTER_CUT = [
+    re.compile(r"FATs differ but appear to be intact"), re.compile(r"^\s*Using first FAT"),
     re.compile(r"Dirty bit is set"), re.compile(r"Fs was not properly unmounted"),
     re.compile(r"[Rr]eclaimed|lost cluster|unused clusters", re.I), re.compile(r"Free cluster summary"),
     re.compile(r"^fsck\.fat "), re.compile(r"^\s*$"), re.compile(r"Leaving filesystem unchanged"),
