@@ -74,7 +74,17 @@ static void fill_volume(fat_tv *t, void *arg)
     if (!EXPECT(fat_unlink(vol, P("/big")) == VFS_OK))
         return;
     fat_statfs(vol, &fs);
-    if (!EXPECT(fs.free_clusters == fs.total_clusters - 0))
+    /* every cluster free again but those whose FAT12 entry spans two device blocks, which
+     * are never handed out (a cut between the two writes could tear them) */
+    const fat_geometry *g = fat_get_geometry(vol);
+    uint32_t split = 0;
+    for (uint32_t c = 2; c <= g->max_cluster; c++) {
+        bool spans = false;
+        for (uint32_t k = 0; k < g->fat_count; k++)
+            spans |= fat_entry_offset(g, k, c) % 4096u == 4095u;
+        split += spans;
+    }
+    if (!EXPECT(split > 0 && fs.free_clusters == fs.total_clusters - split))
         return;
     *ok = 1;
 }
