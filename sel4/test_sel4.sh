@@ -56,7 +56,7 @@ report_boot() {
     [ "$finished" -eq 0 ]
 }
 
-# boot CONFIG SYSTEM DISK PARTITION [--after-cut]: boot, report, check the disk.
+# boot CONFIG SYSTEM DISK PARTITION [--after-recovery]: boot, report, check the disk.
 boot() {
     local config=$1 system=$2 disk=$3 partition=$4 after=${5:-}
     local tag=$board/$config/$system image=$build/$config/$system.img
@@ -90,7 +90,7 @@ if [ "$board" = qemu_virt_aarch64 ]; then
         tail -n 60 "$work/crash.log"
     fi
     python3 "$here/disk.py" check "$work/disk3.img" 0 "$work/crash.log" --after-cut | sed "s#^\(PASS\|FAIL\) #\1 $tag/disk/#"
-    boot debug crash_check "$work/disk3.img" 0 --after-cut
+    boot debug crash_check "$work/disk3.img" 0 --after-recovery
 else
     # Configurations the PD must refuse, saying so on the debug console, serving nothing and
     # touching nothing they name: one never written, one whose data region is the PD's code.
