@@ -46,7 +46,9 @@ static int start(const char *image, bool model)
     if (fs_system_start(&sys, &o) != 0)
         return -1;
     bench_conn_init(&conn, &sys.clients[0]);
-    return call(FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS ? 0 : -1;
+    /* With the extensions: the coalesced runs set notify_threshold. */
+    fs_cmd_params p = {.initialise = {FS_INITIALISE_MAGIC, FS_INITIALISE_EXTENSIONS}};
+    return call(FS_CMD_INITIALISE, &p, sizeof p).status == FS_STATUS_SUCCESS ? 0 : -1;
 }
 
 static void stop(void)

@@ -7,6 +7,7 @@
 set -eu
 packages=(
     gcc clang make binutils pkg-config
+    libclang-rt-14-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     qemu-user

@@ -176,7 +176,17 @@ static fs_status call_fd(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, u
     return st;
 }
 
-fs_status fs_conn_initialise(fs_conn *c) { return call_fd(c, FS_CMD_INITIALISE, 0, 0, NULL); }
+/* asyncfat's clients speak its extensions (docs/PROTOCOL.md §2): INITIALISE opts in. */
+fs_status fs_conn_initialise(fs_conn *c)
+{
+    fs_call call;
+    fs_reply r;
+    encoding e = encode(c, &call, FS_CMD_INITIALISE, 0, NULL, NULL);
+    e.cmd.params.initialise.magic = FS_INITIALISE_MAGIC;
+    e.cmd.params.initialise.flags = FS_INITIALISE_EXTENSIONS;
+    send_encoded(c, &call, &e);
+    return finish_now(c, &call, &r);
+}
 fs_status fs_conn_deinitialise(fs_conn *c) { return call_fd(c, FS_CMD_DEINITIALISE, 0, 0, NULL); }
 fs_status fs_conn_close_file(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_CLOSE, fd, 0, NULL); }
 fs_status fs_conn_closedir(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_DIR_CLOSE, fd, 0, NULL); }

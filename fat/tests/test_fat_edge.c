@@ -3,6 +3,7 @@
  * up to 4095 bytes, read-only mounts and attributes, concurrent appends. */
 #include "fat/tests/fat_engine_test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -639,6 +640,58 @@ TEST(fat12_chain_across_a_fat_block_boundary)
     free(c.data);
     CHECK(c.ok);
     CHECK(close_fsck(&tv, "fat12-across.img"));
+}
+
+/* A rename into a directory that is full and cannot grow (the volume is full) fails and
+ * leaves the file where it was; within one full directory, the rename reuses the slots it
+ * frees. */
+static void rename_on_a_full_volume(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    fat_node *n;
+    /* Two directories whose one 512-byte cluster is full: ".", ".." and 14 short names. */
+    for (int d = 0; d < 2; d++) {
+        char dir[16];
+        snprintf(dir, sizeof dir, "/D%d", d);
+        if (!EXPECT(fat_mkdir(vol, dir, strlen(dir)) == VFS_OK))
+            return;
+        for (int i = 0; i < 14; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s/F%d", dir, i);
+            if (!EXPECT(fat_open(vol, name, strlen(name), VFS_OPEN_CREATE, &n) == VFS_OK))
+                return;
+            fat_close(n);
+        }
+    }
+    static uint8_t data[4096];
+    if (!EXPECT(fat_open(vol, P("/FILL"), VFS_OPEN_CREATE | VFS_OPEN_WRITE_ONLY, &n) == VFS_OK))
+        return;
+    size_t done;
+    uint64_t at = 0;
+    vfs_status st;
+    while ((st = fat_write(n, at, data, sizeof data, &done)) == VFS_OK)
+        at += done;
+    while ((st = fat_write(n, at, data, 512, &done)) == VFS_OK)
+        at += done;
+    fat_close(n);
+    if (!EXPECT(st == VFS_NO_SPACE))
+        return;
+    vfs_stat s;
+    *ok = EXPECT(fat_rename(vol, P("/D0/F3"), P("/D1/MOVED")) == VFS_NO_SPACE) &&
+          EXPECT(fat_stat(vol, P("/D0/F3"), &s) == VFS_OK) && EXPECT(fat_stat(vol, P("/D1/MOVED"), &s) == VFS_NO_FILE) &&
+          EXPECT(fat_rename(vol, P("/D0/F4"), P("/D0/G4")) == VFS_OK) && EXPECT(fat_stat(vol, P("/D0/G4"), &s) == VFS_OK) &&
+          EXPECT(fat_stat(vol, P("/D0/F4"), &s) == VFS_NO_FILE);
+}
+
+TEST(rename_into_a_full_directory_on_a_full_volume_keeps_the_file)
+{
+    fat_tv tv;
+    CHECK(open_image(&tv, "rename-full.img", 2048, 12, 1, NULL));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, rename_on_a_full_volume, &ok));
+    CHECK(ok);
+    CHECK(close_fsck(&tv, "rename-full.img"));
 }
 
 TEST(directory_of_65536_entries)
