@@ -28,7 +28,8 @@ Description (sizes take K/M suffixes):
    "fs": [{"name": "asyncfat", "partition": 0, "stacks": "lionsos" | "guarded",
            "fibers": 48, "stack_size": "20K", "blk_data": "2M", "blk_queue": 128,
            "clients": [{"name": "client0", "roles": ["workload", ...], "dir": "/c0",
-                        "shared_dir": "/shared", "share": "64M", "seed": 1}]}]}
+                        "shared_dir": "/shared", "share": "64M", "seed": 1,
+                        "dialect": "lionsos" | "asyncfat"}]}]}
 A file system with one client and "lionsos" stacks has exactly the configuration LionsOS
 gives its FAT PD; its .asyncfat_config stays zero unless `wall_clock` is asked for.
 
@@ -81,6 +82,7 @@ BLK_VIRT_DRIVER_DATA = 16 * PAGE
 MAX_EXTRA_CLIENTS = 7  # platform/microkit/config.h MK_ASYNCFAT_MAX_EXTRA_CLIENTS
 
 ROLES = ["workload", "linux_files", "bad_inputs", "pair", "crash_writer", "crash_check", "bench"]
+DIALECTS = ["lionsos", "asyncfat"]  # sel4/clients/test_config.h TC_DIALECT_*
 
 PRIORITY = {"serial_driver": 250, "serial_virt_tx": 249, "blk_driver": 240, "blk_virt": 239, "fs": 200,
             "client": 100}
@@ -358,11 +360,13 @@ def build(board, desc, wall_clock):
             roles = 0
             for role in c.get("roles", ["workload"]):
                 roles |= 1 << ROLES.index(role)
+            dialect = DIALECTS.index(c.get("dialect", "lionsos"))
             client.sections[".test_client_config"] = ("tc_config", (
-                "{ .magic = %s, .roles = 0x%x, .index = %d, .peers = %d, .seed = %d, .name = %s, .dir = %s, "
-                ".shared_dir = %s }" % (c_bytes(b"afclient"), roles, len(connections) - 1, len(fs["clients"]),
-                                        int(c.get("seed", 1)), c_string(c["name"]), c_string(c.get("dir", "/")),
-                                        c_string(c.get("shared_dir", "/shared")))))
+                "{ .magic = %s, .roles = 0x%x, .index = %d, .peers = %d, .dialect = %d, .seed = %d, .name = %s, "
+                ".dir = %s, .shared_dir = %s }" % (c_bytes(b"afclient"), roles, len(connections) - 1,
+                                                   len(fs["clients"]), dialect, int(c.get("seed", 1)),
+                                                   c_string(c["name"]), c_string(c.get("dir", "/")),
+                                                   c_string(c.get("shared_dir", "/shared")))))
             clients.append(c["name"])
         fs_pd.sections[".fs_server_config"] = ("mk_fs_server_config", "{ .magic = %s, .client = %s }" % (
             c_bytes(b"LionsOS\x01"), connections[0]))

@@ -91,6 +91,16 @@ if [ "$board" = qemu_virt_aarch64 ]; then
     fi
     python3 "$here/disk.py" check "$work/disk3.img" 0 "$work/crash.log" --after-cut | sed "s#^\(PASS\|FAIL\) #\1 $tag/disk/#"
     boot debug crash_check "$work/disk3.img" 0 --after-recovery
+    # The clean volume must be asyncfat's doing: its mount found the cut volume dirty and
+    # recovered it; and what the writer saw synced survived the recovery.
+    mounted=$(grep -a 'asyncfat|mounted: ' "$work/debug-crash_check.log" | tr -d '\r' | head -n 1)
+    if echo "$mounted" | grep -q 'mounted: was dirty, recovered'; then
+        echo "PASS $tag/recovered_by_asyncfat: ${mounted#*mounted: }"
+    else
+        echo "FAIL $tag/recovered_by_asyncfat: the PD said '${mounted:-nothing}' at mount"
+    fi
+    python3 "$here/disk.py" check "$work/disk3.img" 0 "$work/crash.log" --after-recovery |
+        sed "s#^\(PASS\|FAIL\) #\1 $tag/synced_survive_recovery/#"
 else
     # Configurations the PD must refuse, saying so on the debug console, serving nothing and
     # touching nothing they name: one never written, one whose data region is the PD's code.

@@ -259,4 +259,9 @@ bool fs_component_mounted(void)
     return started && server.engine.ops && server.engine.ops->mounted(server.engine.volume);
 }
 
+const fat_mount_report *fs_component_mount_report(void)
+{
+    return fs_component_mounted() ? fat_get_mount_report(&fat.volume) : NULL;
+}
+
 const fs_component_memory *fs_component_memory_use(void) { return &memory; }

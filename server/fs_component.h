@@ -23,6 +23,7 @@
 #define ASYNCFAT_SERVER_FS_COMPONENT_H
 
 #include "base/base.h"
+#include "fat/fat.h"
 #include "fiberpool/fiberpool.h"
 
 #define FS_COMPONENT_REGION_ARENA "fs_arena"
@@ -67,6 +68,8 @@ typedef struct fs_component_memory {
 } fs_component_memory;
 const fp_pool *fs_component_pool(void);
 bool fs_component_mounted(void);
+/* What the mount found and did (a dirty volume's recovery); NULL while not mounted. */
+const fat_mount_report *fs_component_mount_report(void);
 const fs_component_memory *fs_component_memory_use(void);
 
 /* Channel name of client i ("fs_client_3"): writes a NUL-terminated name into buf (at

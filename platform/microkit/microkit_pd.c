@@ -60,7 +60,7 @@ static size_t format_u64(char *buf, uint64_t v)
 
 /* A log line assembled from pieces, cut short rather than overrun. */
 typedef struct line {
-    char text[160];
+    char text[224];
     size_t len;
 } line;
 
@@ -368,6 +368,34 @@ static void report_stacks(void)
     mk_log(l.text);
 }
 
+/* Whether the volume was cleanly unmounted, and what recovery did if not: a test that cut
+ * the power reads here that asyncfat's recovery, not a checker, made the volume clean. */
+static void report_mount(void)
+{
+    const fat_mount_report *r = fs_component_mount_report();
+    if (!r)
+        return;
+    line l = {.len = 0};
+    if (!r->was_dirty) {
+        line_add(&l, "mounted: clean");
+    } else {
+        line_add(&l, r->needs_check ? "mounted: was dirty, damage recovery leaves to a checker"
+                                    : r->recovered ? "mounted: was dirty, recovered" : "mounted: was dirty");
+        line_add(&l, " (renames finished ");
+        line_add_u64(&l, r->renames_completed);
+        line_add(&l, ", orphans removed ");
+        line_add_u64(&l, r->orphans_removed);
+        line_add(&l, ", chains cut ");
+        line_add_u64(&l, r->chains_cut);
+        line_add(&l, ", lost clusters freed ");
+        line_add_u64(&l, r->lost_freed);
+        line_add(&l, ", FAT blocks copied ");
+        line_add_u64(&l, r->fat_blocks_copied);
+        line_add(&l, ")");
+    }
+    mk_log(l.text);
+}
+
 static void stack_overflow(ff_fiber *fiber)
 {
     line l = {.len = 0};
@@ -412,6 +440,8 @@ void notified(microkit_channel channel)
         mk_blk_order_answered();
         fs_component_notified(channel);
     } while (mk_blk_order_answered());
+    if (!was_mounted && fs_component_mounted())
+        report_mount();
     if (was_mounted && !fs_component_mounted())
         report_stacks();
     send_notifications();

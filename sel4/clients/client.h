@@ -26,6 +26,10 @@
 
 extern tc_config test_config;
 
+/* The client opted in to asyncfat's extensions (TC_DIALECT_ASYNCFAT); otherwise it is
+ * served as LionsOS serves it, and checks expect LionsOS's statuses. */
+static inline bool tc_extensions(void) { return test_config.dialect == TC_DIALECT_ASYNCFAT; }
+
 /* ---- output and checks ---- */
 void tc_printf(const char *format, ...) __attribute__((format(printf, 1, 2)));
 void tc_pass(const char *check);

@@ -290,10 +290,16 @@ const char *tc_status_name(uint64_t status)
 
 static void *client_main(void *unused)
 {
-    fs_cmd_params none;
+    fs_cmd_params none, init;
     af_memset(&none, 0, sizeof(none));
-    tc_reply r = tc_call(FS_CMD_INITIALISE, &none);
-    if (tc_expect(r.status == FS_STATUS_SUCCESS, "initialise", "status %s", tc_status_name(r.status))) {
+    init = none;
+    if (tc_extensions()) {
+        init.initialise.magic = FS_INITIALISE_MAGIC;
+        init.initialise.flags = FS_INITIALISE_EXTENSIONS;
+    }
+    tc_reply r = tc_call(FS_CMD_INITIALISE, &init);
+    if (tc_expect(r.status == FS_STATUS_SUCCESS, "initialise", "%s dialect: status %s",
+                  tc_extensions() ? "asyncfat" : "LionsOS", tc_status_name(r.status))) {
         uint32_t roles = test_config.roles;
         if (roles & TC_ROLE_LINUX_FILES)
             tc_role_linux_files();

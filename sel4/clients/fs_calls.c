@@ -9,13 +9,23 @@ static fs_cmd_params params(void)
     return p;
 }
 
+/* A LionsOS client has no TRUNCATE flag: it opens, then truncates to 0, as LionsOS's own
+ * clients do. EXCLUSIVE has no LionsOS form; the server refuses it there. */
 uint64_t tc_open(const char *path, uint64_t flags, uint64_t *fd)
 {
+    bool truncate_after = !tc_extensions() && (flags & FS_OPEN_FLAGS_TRUNCATE);
     fs_cmd_params p = params();
     p.file_open.path = tc_path(path);
-    p.file_open.flags = flags;
+    p.file_open.flags = truncate_after ? flags & ~(uint64_t)FS_OPEN_FLAGS_TRUNCATE : flags;
     tc_reply r = tc_call(FS_CMD_FILE_OPEN, &p);
     *fd = r.data;
+    if (r.status == FS_STATUS_SUCCESS && truncate_after) {
+        uint64_t st = tc_truncate(*fd, 0);
+        if (st != FS_STATUS_SUCCESS) {
+            tc_close(*fd);
+            return st;
+        }
+    }
     return r.status;
 }
 

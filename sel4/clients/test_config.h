@@ -22,12 +22,19 @@ enum {
     TC_ROLE_BENCH = 1u << 6,        /* requests per second at 1 and 32 in flight */
 };
 
+/* A LionsOS client sends INITIALISE with zero parameters and gets LionsOS's commands,
+ * flags and statuses; an asyncfat client opts in to the extensions (docs/PROTOCOL.md). */
+enum {
+    TC_DIALECT_LIONSOS = 0,
+    TC_DIALECT_ASYNCFAT = 1,
+};
+
 typedef struct tc_config {
     uint8_t magic[TC_MAGIC_LEN];
     uint32_t roles;
     uint32_t index;                 /* this client's number among its server's clients */
     uint32_t peers;                 /* how many clients the server has */
-    uint32_t reserved;
+    uint32_t dialect;               /* TC_DIALECT_*: what it asks for at INITIALISE */
     uint64_t seed;
     char name[16];                  /* printed before every line */
     char dir[32];                   /* its own directory */
