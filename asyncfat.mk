@@ -14,7 +14,7 @@
 #	                  -I$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/include,
 #	                  LDFLAGS (-L<board>/lib) and LIBS (-lmicrokit -Tmicrokit.ld)
 # Optional (build-time limits, docs/SEL4.md):
-#	ASYNCFAT_FIBERS (48), ASYNCFAT_STACK_BYTES (20480: sel4/stack_depth.py), ASYNCFAT_ARENA_KIB (768),
+#	ASYNCFAT_FIBERS (48), ASYNCFAT_STACK_BYTES (24576: sel4/stack_depth.py), ASYNCFAT_ARENA_KIB (768),
 #	ASYNCFAT_MAX_NODES (256), ASYNCFAT_INDEX_ENTRIES (4096), ASYNCFAT_BUILD_EPOCH
 #	(Unix seconds for the default wall clock: SOURCE_DATE_EPOCH, else now)
 # Generates asyncfat.elf (objects under asyncfat/). gnu11: seL4's headers use `asm`.
@@ -31,7 +31,7 @@ $(error asyncfat.mk: no aarch64 or riscv64 board at $(MICROKIT_SDK)/board/$(MICR
 endif
 
 ASYNCFAT_FIBERS ?= 48
-ASYNCFAT_STACK_BYTES ?= 20480
+ASYNCFAT_STACK_BYTES ?= 24576
 ASYNCFAT_ARENA_KIB ?= 768
 ASYNCFAT_MAX_NODES ?= 256
 ASYNCFAT_INDEX_ENTRIES ?= 4096

@@ -54,25 +54,11 @@ for board in qemu_virt_aarch64 qemu_virt_riscv64; do
     done
     echo "bench sel4_${arch}_stack_size ${size:-0} bytes"
 
-    # The static bound, from GCC's call graphs of the PD's sources as its debug build
-    # compiles them, and the functions that build links (calls through pointers).
-    mkdir -p "$work/ci-$arch"
-    board_include=$MICROKIT_SDK/board/$board/debug/include
-    for src in "$root"/server/*.c "$root"/fat/*.c "$root"/blk/*.c "$root"/vfs/*.c "$root"/fiberpool/*.c \
-        "$root"/fiberflow/fiberflow.c "$root"/platform/microkit/*.c; do
-        (cd "$work/ci-$arch" && $cc -std=gnu11 -O2 $flags -ffreestanding -fno-tree-loop-distribute-patterns \
-            -fno-stack-protector -I"$root" -I"$board_include" -DAF_DEBUG=1 -DASYNCFAT_DEBUG=1 \
-            -DASYNCFAT_BUILD_EPOCH=0LL -DFS_COMPONENT_PAINT_STACKS=1 -DFS_SERVER_MAX_CLIENTS=8u \
-            -fcallgraph-info=su -c "$src" -o "$(basename "$src").o")
-    done
-    ${cc%gcc}nm --defined-only "$BUILD/microkit/$board/debug/asyncfat.elf" | awk '$2 ~ /[tT]/ { print $3 }' \
-        >"$work/linked-$arch.txt"
-    depth() { python3 "$here/stack_depth.py" "$1" "$work/linked-$arch.txt" "$work/ci-$arch"/*.ci; }
-    depth request_main | sed "s/^/# $arch static, a fiber: /"
-    bound=$(depth request_main | sed -n 's/^deepest \([0-9]*\) bytes$/\1/p')
-    echo "bench sel4_${arch}_stack_static_bound $bound bytes"
-    root_bound=$(depth notified | sed -n 's/^deepest \([0-9]*\) bytes$/\1/p')
-    echo "bench sel4_${arch}_root_stack_static_bound $root_bound bytes"
+    # The static bounds (sel4/stack_bound.sh): a fiber, and the PD's own stack.
+    "$here/stack_bound.sh" "$board" "$work/ci-$arch" >"$work/bound-$arch.txt" || exit 1
+    sed -n 's/^# \(.*\)$/# '"$arch"' static: \1/p' "$work/bound-$arch.txt"
+    echo "bench sel4_${arch}_stack_static_bound $(sed -n 's/^fiber //p' "$work/bound-$arch.txt") bytes"
+    echo "bench sel4_${arch}_root_stack_static_bound $(sed -n 's/^root //p' "$work/bound-$arch.txt") bytes"
 
     # Memory: the release PD's sections, and its stacks (LionsOS's four worker stacks).
     elf=$BUILD/microkit/$board/release/asyncfat.elf
@@ -82,7 +68,7 @@ for board in qemu_virt_aarch64 qemu_virt_riscv64; do
     echo "bench sel4_${arch}_pd_data $data bytes"
     echo "bench sel4_${arch}_pd_bss $bss bytes"
     echo "bench sel4_${arch}_pd_total_with_stacks $((text + data + bss + stacks)) bytes"
-    fibers=$(( (256 * 1024 / ${size:-20480}) * 4 ))
+    fibers=$(( (256 * 1024 / ${size:-24576}) * 4 ))
     echo "bench sel4_${arch}_requests_in_flight_per_mib_of_stacks $fibers requests"
     echo "# $arch size asyncfat.elf (release):"
     ${cc%gcc}size "$elf" | sed "s/^/#   /"

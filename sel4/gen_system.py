@@ -26,7 +26,7 @@ own copy of its ELF with its sections replaced (objcopy --update-section).
 Description (sizes take K/M suffixes):
   {"name": "basic",
    "fs": [{"name": "asyncfat", "partition": 0, "stacks": "lionsos" | "guarded",
-           "fibers": 48, "stack_size": "20K", "blk_data": "2M", "blk_queue": 128,
+           "fibers": 48, "stack_size": "24K", "blk_data": "2M", "blk_queue": 128,
            "clients": [{"name": "client0", "roles": ["workload", ...], "dir": "/c0",
                         "shared_dir": "/shared", "share": "64M", "seed": 1,
                         "dialect": "lionsos" | "asyncfat"}]}]}
@@ -324,7 +324,7 @@ def build(board, desc, wall_clock):
 
         # its fiber stacks
         extra = {}
-        stack_size = size_of(fs.get("stack_size", "20K"))
+        stack_size = size_of(fs.get("stack_size", "24K"))
         if fs.get("stacks", "lionsos") == "lionsos":
             for word, vaddr in LIONS_WORKER_STACKS:
                 r = sysm.region("%s_worker_stack_%s" % (fs["name"], word), LIONS_WORKER_STACK_BYTES)

@@ -39,7 +39,7 @@ microkit-build:
 endif
 
 test-build: microkit-build
-TEST_SCRIPTS += sel4/tests/test_sel4_aarch64.sh sel4/tests/test_sel4_riscv64.sh
+TEST_SCRIPTS += sel4/tests/test_sel4_aarch64.sh sel4/tests/test_sel4_riscv64.sh sel4/tests/test_sel4_stack_bounds.sh
 
 BENCHES += sel4 # make bench-sel4 (below), results in BENCHMARKS.md
 .PHONY: bench-sel4

@@ -49,6 +49,7 @@ POINTER_RULES = [
     (None, "server/commands.c", ["fat/fat_vfs.c"]),
     (None, "server/fds.c", ["fat/fat_vfs.c"]),
     ("fs_component_mounted", "server/fs_component.c", ["fv_mounted"]),
+    ("fs_component_mount_report", "server/fs_component.c", ["fv_mounted"]),
     (None, "server/loop.c", ["client_notify"]),
     (None, "fat/fat_check", []),
     (None, "fat/", ["wall_clock"]),

@@ -86,6 +86,9 @@ uint32_t tc_most_in_flight(void);
 
 /* ---- helpers ---- */
 uint64_t tc_time_ns(void);
+/* When INITIALISE was sent and answered, on the clock above (which starts at the
+ * machine's power-on: QEMU's counter and time CSR start at reset). */
+extern uint64_t tc_initialise_sent_ns, tc_initialise_answered_ns;
 uint64_t tc_random(uint64_t *state);
 /* Deterministic contents: byte i of a file named by `seed`. */
 void tc_fill(uint8_t *dst, size_t len, uint64_t seed, uint64_t offset);

@@ -220,6 +220,8 @@ void tc_parallel(uint32_t n, uint32_t width, void (*fn)(uint32_t i, void *arg), 
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
+uint64_t tc_initialise_sent_ns, tc_initialise_answered_ns;
+
 uint64_t tc_time_ns(void)
 {
 #if defined(__aarch64__)
@@ -297,7 +299,9 @@ static void *client_main(void *unused)
         init.initialise.magic = FS_INITIALISE_MAGIC;
         init.initialise.flags = FS_INITIALISE_EXTENSIONS;
     }
+    tc_initialise_sent_ns = tc_time_ns();
     tc_reply r = tc_call(FS_CMD_INITIALISE, &init);
+    tc_initialise_answered_ns = tc_time_ns();
     if (tc_expect(r.status == FS_STATUS_SUCCESS, "initialise", "%s dialect: status %s",
                   tc_extensions() ? "asyncfat" : "LionsOS", tc_status_name(r.status))) {
         uint32_t roles = test_config.roles;
