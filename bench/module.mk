@@ -45,3 +45,10 @@ BENCHES += ordering
 PROGRAMS += bench/ordering
 bench/ordering_SRCS := bench/ordering.c tests/support/blk_fixture.c
 bench/ordering_LDLIBS := $(URING_LDLIBS)
+
+# hops: what one request costs the whole system (wake-ups, system calls, CPU; instructions
+# under callgrind in bench/hops.sh) for each placement of the components in processes.
+BENCHES += hops
+PROGRAMS += bench/hops
+bench/hops_SRCS := bench/hops.c bench/proc_counters.c bench/bench_client.c bench/report/report_work.c
+bench/hops_LDLIBS := $(URING_LDLIBS)

@@ -463,14 +463,18 @@ vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
 
 /* ---- deferred freeing ---------------------------------------------------------------------- */
 
-vfs_status fat_deferred_release(fat_volume *vol)
+/* only_if_full: called because the queue was full. If another task released it while this
+ * one waited for the lock, the chain to queue fits now: a flush for the few chains queued
+ * meanwhile would be one more ordered round for nothing (removals running at once each
+ * did one, sending about three times the FLUSHes and writes per file of one remover). */
+static vfs_status deferred_release(fat_volume *vol, bool only_if_full)
 {
     if (vol->deferred_count == 0)
         return VFS_OK;
     fp_mutex_lock(vol->pool, &vol->deferred_lock);
     uint32_t chains[FAT_DEFERRED_CHAINS];
     uint32_t n = vol->deferred_count;
-    if (n == 0) {
+    if (n == 0 || (only_if_full && n < FAT_DEFERRED_CHAINS)) {
         fp_mutex_unlock(vol->pool, &vol->deferred_lock); /* someone else released them */
         return VFS_OK;
     }
@@ -494,12 +498,14 @@ vfs_status fat_deferred_release(fat_volume *vol)
     return st;
 }
 
+vfs_status fat_deferred_release(fat_volume *vol) { return deferred_release(vol, false); }
+
 vfs_status fat_chain_free_later(fat_volume *vol, uint32_t first)
 {
     if (!fat_cluster_valid(vol, first))
         return VFS_OK;
     while (vol->deferred_count == FAT_DEFERRED_CHAINS) {
-        vfs_status st = fat_deferred_release(vol);
+        vfs_status st = deferred_release(vol, true);
         if (st != VFS_OK)
             return st; /* the chain stays allocated: lost clusters, found by a checker */
     }

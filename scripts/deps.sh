@@ -19,6 +19,7 @@ packages=(
 bench_packages=(
     gnuplot-nox
     fusefat exfat-fuse exfatprogs fuse2fs
+    fio
 )
 [ "${1:-}" = --bench ] && packages+=("${bench_packages[@]}")
 missing=()

@@ -131,6 +131,10 @@ bool cli_is_dir_stat(const fs_stat *st) { return (st->mode & FS_MODE_TYPE_MASK) 
 
 /* ---- sessions ---- */
 
+static void inline_notify(void *ctx) { fs_system_inline_notify(ctx); }
+
+static void inline_wait(void *ctx, int timeout_ms) { fs_system_inline_wait(ctx, timeout_ms); }
+
 static bool system_healthy(void *ctx)
 {
     char why[128];
@@ -159,8 +163,13 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
         cli_error(image, "not a disk image (%s)", S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
         return -1;
     }
-    fs_system_options o = {
-        .image_path = image, .read_only = read_only, .share_bytes = share_bytes, .data_bytes = data_bytes};
+    /* The command runs the driver and the server itself, on its own thread, while it waits
+     * for them (a second session at once, as in cp between images, gets a process). */
+    fs_system_options o = {.image_path = image,
+                           .layout = FS_SYSTEM_INLINE,
+                           .read_only = read_only,
+                           .share_bytes = share_bytes,
+                           .data_bytes = data_bytes};
     if (fs_system_start(&s->system, &o) != 0) {
         cli_error(image, "cannot start the file-system server");
         return -1;
@@ -177,6 +186,11 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
         .healthy = system_healthy,
         .healthy_ctx = &s->system,
     };
+    if (s->system.layout == FS_SYSTEM_INLINE) {
+        ep.notify = inline_notify;
+        ep.wait = inline_wait;
+        ep.event_ctx = &s->system;
+    }
     if (fs_conn_open(&s->conn, &ep) != 0) {
         cli_error(image, "cannot connect: %s", strerror(errno));
         cli_session_close(s);
