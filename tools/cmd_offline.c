@@ -52,7 +52,8 @@ static void mkfs_help(void)
            "                  create the file; resizes an existing file)\n"
            "  --fat T         FAT type 12, 16 or 32 (default: from the size, as mkfs.fat)\n"
            "  --cluster B     cluster size in bytes (a power of two, at most 64 KiB)\n"
-           "  --sector B      sector size: 512 (default), 1024, 2048 or 4096\n"
+           "  --sector B      sector size: 512, 1024, 2048 or 4096 (default: the\n"
+           "                  device's logical sector size; 512 for a file)\n"
            "  --label L       volume label (up to 11 characters)\n",
            mkfs_usage);
 }
@@ -111,7 +112,7 @@ int cmd_mkfs(int argc, char **argv)
         {"cluster", required_argument, NULL, 'c'}, {"sector", required_argument, NULL, 'S'},
         {"label", required_argument, NULL, 'L'},  {NULL, 0, NULL, 0},
     };
-    uint64_t size = 0, cluster = 0, sector = 512;
+    uint64_t size = 0, cluster = 0, sector = 0;
     fat_mkfs_options opt;
     memset(&opt, 0, sizeof opt);
     int ch;
@@ -159,13 +160,11 @@ int cmd_mkfs(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage("mkfs", mkfs_usage);
     const char *image = argv[optind];
-    if (cluster && cluster < sector) {
+    if (cluster && sector && cluster < sector) {
         cli_error("mkfs", "cluster size %llu is smaller than the sector size %llu", (unsigned long long)cluster,
                   (unsigned long long)sector);
         return EXIT_USAGE;
     }
-    opt.bytes_per_sector = (uint32_t)sector;
-    opt.sectors_per_cluster = cluster ? (uint32_t)(cluster / sector) : 0;
     opt.volume_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 
     if (prepare_image_file(image, size) != 0)
@@ -175,6 +174,17 @@ int cmd_mkfs(int argc, char **argv)
         cli_error(image, "cannot open: %s", strerror(errno));
         return EXIT_FAILED;
     }
+    /* Without --sector, the device's logical sector size (as mkfs.fat): a FAT sector
+     * smaller than the device's cannot be mounted by Linux. */
+    sector = blk_client_sector_size(&vol.stack.client);
+    if (cluster && cluster < sector) {
+        offline_volume_close(&vol);
+        cli_error("mkfs", "cluster size %llu is smaller than the device's sector size %llu",
+                  (unsigned long long)cluster, (unsigned long long)sector);
+        return EXIT_USAGE;
+    }
+    opt.bytes_per_sector = (uint32_t)sector;
+    opt.sectors_per_cluster = cluster ? (uint32_t)(cluster / sector) : 0;
     mkfs_job job = {.vol = &vol, .opt = opt, .status = VFS_ERROR};
     bool ran = offline_volume_run(&vol, mkfs_task, &job);
     offline_volume_close(&vol);

@@ -2,41 +2,7 @@
 # The asyncfat command: every subcommand's success and failure paths and exit codes, and
 # interoperability with dosfstools (fsck.fat) and mtools. Prints PASS/FAIL lines.
 set -u
-BUILD=${BUILD:-build}
-A=$(realpath -e "$BUILD/san/asyncfat" 2>/dev/null || realpath "$BUILD/rel/asyncfat")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-export MTOOLS_SKIP_CHECK=1 LC_ALL=C
-
-failed=0
-# run NAME COMMAND...: PASS if the command (a function or program) succeeds.
-run() {
-    local name=$1
-    shift
-    if "$@" >"$T/log" 2>&1; then
-        echo "PASS $name"
-    else
-        echo "FAIL $name"
-        sed 's/^/    /' "$T/log" | tail -n 20
-        failed=1
-    fi
-}
-# rc WANT COMMAND...: run it, keep stdout in out and stderr in err, check the exit code.
-rc() {
-    local want=$1
-    shift
-    "$@" >"$T/out" 2>"$T/err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        echo "exit $got, wanted $want: $*"
-        echo "stdout: $(head -c 600 "$T/out")"
-        echo "stderr: $(head -c 600 "$T/err")"
-        return 1
-    fi
-}
-has() { grep -q -- "$1" "$2" || { echo "no '$1' in $2: $(head -c 600 "$2")"; return 1; }; }
-clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
+. "$(dirname "$0")/cli_lib.sh"
 
 # ---- help and usage ----
 t_help() {
