@@ -71,6 +71,7 @@
 #include "base/base.h"
 #include "blk/blk.h"
 #include "fat/fat_bpb.h"
+#include "fat/fat_partition.h"
 #include "fiberpool/fiberpool.h"
 #include "vfs/vfs.h"
 
@@ -78,7 +79,10 @@ typedef struct fat_node fat_node;
 typedef struct fat_volume fat_volume;
 
 typedef struct fat_config {
-    int partition;              /* as fat_bpb_locate: -1 automatic, 0..3 an MBR entry */
+    int partition;              /* as fat_partition_locate: FAT_PARTITION_AUTO (-1), an
+                                   entry of the MBR or GPT (0, 1, ...), or
+                                   FAT_PARTITION_AT_OFFSET (-2): at volume_offset */
+    uint64_t volume_offset;     /* bytes, a multiple of 512; FAT_PARTITION_AT_OFFSET only */
     bool read_only;             /* mount read-only (also forced by a read-only device) */
     int64_t (*clock)(void *ctx); /* Unix seconds for timestamps; NULL: 1980-01-01 */
     void *clock_ctx;
