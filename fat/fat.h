@@ -33,7 +33,8 @@
  *   while other entries are added or removed. Volume labels are skipped.
  * - Times: create time and date, write time and date and access date are set from the
  *   config clock; reads update the access date at most once per day per open node, written
- *   back at close/fsync.
+ *   back at close/fsync. Entries hold local time (cfg time_offset_minutes); stat records
+ *   and set_times speak Unix time (UTC).
  *
  * Write ordering (DESIGN.md, reliability): data and the FAT entries of new clusters go
  * before the directory entry (or FAT link) that makes them reachable, with a cache order
@@ -85,6 +86,8 @@ typedef struct fat_config {
     uint64_t volume_offset;     /* bytes, a multiple of 512; FAT_PARTITION_AT_OFFSET only */
     bool read_only;             /* mount read-only (also forced by a read-only device) */
     int64_t (*clock)(void *ctx); /* Unix seconds for timestamps; NULL: 1980-01-01 */
+    int32_t time_offset_minutes; /* directory entries hold local time this far east of UTC
+                                    (-1440..1440; vfat's time_offset); 0: UTC */
     void *clock_ctx;
     uint64_t dev;               /* reported in vfs_stat.dev */
     uint32_t max_nodes;         /* open files + cached directories, >= 4 */

@@ -151,7 +151,8 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     fp_mutex_init(&vol->deferred_lock);
     blk_client *client = blk_cache_client(cache);
     uint64_t device_bytes = blk_client_capacity_blocks(client) * BLK_TRANSFER_SIZE;
-    if (cfg->max_nodes < 4 || cfg->runs_per_node < 2)
+    if (cfg->max_nodes < 4 || cfg->runs_per_node < 2 || cfg->time_offset_minutes < -1440 ||
+        cfg->time_offset_minutes > 1440)
         return VFS_INVALID_ARGUMENT;
     fat_memory_sizes need;
     fat_memory_needed(cfg, device_bytes, &need);

@@ -433,6 +433,45 @@ TEST(timestamps)
     free(dir);
 }
 
+/* A volume in local time (time_offset_minutes, as vfat's time_offset): entries hold the
+ * clock's time plus the offset, stat records and set_times stay in Unix time, and mtools
+ * (which reads the fields as local time) shows the local time. */
+static void local_times(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    if (!EXPECT(fat_unmount(vol) == VFS_OK))
+        return;
+    t->cfg.time_offset_minutes = 330;
+    vfs_stat st;
+    if (!EXPECT(fat_mount(vol, &t->f.stack.cache, &t->cfg, NULL) == VFS_OK) ||
+        !EXPECT(tv_write_file(vol, "/now", "x", 1) == VFS_OK) || !EXPECT(tv_path_stat(vol, "/now", &st) == VFS_OK) ||
+        !EXPECT(st.mtime == 1700000000) || !EXPECT(tv_write_file(vol, "/set", "x", 1) == VFS_OK) ||
+        !EXPECT(fat_set_times(vol, P("/set"), -1, 1500000000) == VFS_OK) ||
+        !EXPECT(tv_path_stat(vol, "/set", &st) == VFS_OK) || !EXPECT(st.mtime == 1500000000))
+        return;
+    t->cfg.time_offset_minutes = 1441;
+    if (!EXPECT(fat_unmount(vol) == VFS_OK) ||
+        !EXPECT(fat_mount(vol, &t->f.stack.cache, &t->cfg, NULL) == VFS_INVALID_ARGUMENT))
+        return;
+    t->cfg.time_offset_minutes = 0;
+    *ok = EXPECT(fat_mount(vol, &t->f.stack.cache, &t->cfg, NULL) == VFS_OK);
+}
+
+TEST(local_time_volume)
+{
+    CHECK(open_fresh("local.img", 4000, 12, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, local_times, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("local.img"));
+    /* 1700000000 is 2023-11-14 22:13:20 UTC, 2023-11-15 03:43 at +5:30; 1500000000 is
+     * 2017-07-14 02:40 UTC, 08:10 at +5:30. mtools prints the fields as they are. */
+    char *dir = tool_output("TZ=UTC MTOOLS_SKIP_CHECK=1 mdir -i %s ::/", tmp_path("local.img"));
+    CHECK(dir && strstr(dir, "2023-11-15") && strstr(dir, "3:43") && strstr(dir, "2017-07-14") && strstr(dir, "8:10"));
+    free(dir);
+}
+
 /* ---- stack use ------------------------------------------------------------------------------ */
 
 /* Small frames here, so the high-water mark is the engine's. */
