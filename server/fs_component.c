@@ -11,6 +11,9 @@ static fat_vfs fat;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
 static bool started;
+static fs_component_volume configured_volume, volume;
+
+void fs_component_configure(const fs_component_volume *v) { configured_volume = *v; }
 
 void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
 {
@@ -145,6 +148,13 @@ static bool start(void)
     fat_config fc = fat_config_defaults();
     fc.clock = wall_clock;
     fc.read_only = info->read_only;
+    fc.time_offset_minutes = volume.time_offset_minutes;
+    if (volume.at_offset) {
+        fc.partition = FAT_PARTITION_AT_OFFSET;
+        fc.volume_offset = volume.offset;
+    } else {
+        fc.partition = (int)af_min_u32(volume.partition, 0x7fffffffu) - 1;
+    }
     fat_config_place_memory(&fc, blk_client_capacity_blocks(&stack.client) * BLK_TRANSFER_SIZE, fat_memory,
                             arena_size - layout.arena_bytes);
 
@@ -157,6 +167,7 @@ static bool start(void)
 
 void fs_component_init(void)
 {
+    volume = configured_volume;
     blk_channel = component_channel(FS_COMPONENT_CHANNEL_BLK);
     start();
 }

@@ -16,6 +16,7 @@
 #include "platform/linux/blk_driver.h"
 #include "platform/linux/launcher.h"
 #include "protocol/fs_protocol.h"
+#include "server/fs_component.h"
 
 #define FS_SYSTEM_MAX_CLIENTS 32u
 
@@ -30,6 +31,8 @@ typedef struct fs_system_options {
     uint32_t queue_depth;       /* driver requests in flight; 0: the driver's default */
     blk_device_model model;     /* all zero: no device model */
     blk_driver_faults faults;   /* all zero: none */
+    fs_component_volume volume; /* the server's: partition, offset, time zone; all zero: the
+                                   defaults (server/fs_component.h) */
 } fs_system_options;
 
 typedef struct fs_system_client {
