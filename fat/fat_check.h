@@ -33,7 +33,8 @@
  *
  * Repair (options.repairs, FAT_CHECK_REPAIR_* bits; 0 only checks and writes nothing).
  * Nothing is written through a layout the volume does not confirm: the FATs must carry
- * their signatures (media byte, end-of-chain entry 1) where the boot sector puts them, and
+ * their signature (entry 0: a media byte, the other bits set) where the boot sector puts
+ * them (or agree with a copy that does), and
  * no further FAT may follow the last. When the FAT32 boot sector and its backup disagree
  * on the layout, the one the volume agrees with (those FAT signatures, FSInfo's
  * signatures, the root cluster in use and not a subdirectory, the root's subdirectories'

@@ -248,19 +248,14 @@ static bool read_bytes(blk_cache *cache, uint64_t off, void *dst, size_t len, ev
     return true;
 }
 
-static uint32_t clean_bits(fat_type t)
-{
-    return t == FAT_TYPE_16 ? FAT16_CLEAN_SHUTDOWN | FAT16_NO_HARD_ERROR
-           : t == FAT_TYPE_32 ? FAT32_CLEAN_SHUTDOWN | FAT32_NO_HARD_ERROR : 0;
-}
-
-/* The start of a FAT: entry 0 is the media byte with the other bits set, entry 1 an
- * end-of-chain value (but for its clean-shutdown bits). */
+/* The start of a FAT: entry 0 is a media byte (0xF0, 0xF8..0xFF; the boot sector's, unless
+ * one of them is damaged) with the other bits set. (Entry 1, an end-of-chain value, is not
+ * required: a damaged one is a repairable finding, not a misplaced FAT.) */
 static bool fat_signature(const fat_geometry *g, const uint8_t *b)
 {
     uint32_t e0 = fat_entry_get(g->type, 0, b + fat_entry_byte(g->type, 0));
-    uint32_t e1 = fat_entry_get(g->type, 1, b + fat_entry_byte(g->type, 1));
-    return e0 == ((fat_eoc_value(g->type) & ~0xFFu) | g->media) && (e1 | clean_bits(g->type)) >= fat_eoc_min(g->type);
+    uint32_t media = e0 & 0xFFu;
+    return (e0 | 0xFFu) == fat_eoc_value(g->type) && (media == 0xF0u || media >= 0xF8u);
 }
 
 /* Two FAT starts agree on at least half of the entries in use in `sure` (and on two). */
