@@ -213,6 +213,12 @@ vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, con
                      size_t new_len);
 /* Sets access and modify times (Unix seconds; negative: leave unchanged). */
 vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime);
+/* FAT attributes (VFS_ATTR_*, which are FAT's bits; fat_attrib.c): set clears `clear`,
+ * then sets `set`, both within VFS_ATTR_CHANGEABLE, and gives the result; the root has
+ * none to change (INVALID_ARGUMENT). */
+vfs_status fat_get_attributes(fat_volume *vol, const char *path, size_t len, uint32_t *out);
+vfs_status fat_set_attributes(fat_volume *vol, const char *path, size_t len, uint32_t set, uint32_t clear,
+                              uint32_t *out);
 
 /* Open nodes (files and directories). fat_close writes back a file's directory entry, and
  * frees an unlinked file's clusters at the last close. */
