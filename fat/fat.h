@@ -27,7 +27,9 @@
  *   is cut short), 65,536 entries per directory (VFS_DIRECTORY_IS_FULL, also for a
  *   full FAT12/16 root), volume full (VFS_NO_SPACE: the write or truncate changes
  *   nothing), read-only mount or device (VFS_READ_ONLY_FS), read-only attribute
- *   (VFS_ACCESS_DENIED for opening for write).
+ *   (VFS_ACCESS_DENIED for opening for write; as on vfat, the attribute is checked when a
+ *   file is opened, so a file made read-only keeps taking writes through nodes opened for
+ *   writing before).
  * - readdir does not return "." and ".." (the protocol's clients, like FatFs's, expect
  *   names only); positions are the slot after the entry's short entry, so they stay valid
  *   while other entries are added or removed. Volume labels are skipped.

@@ -505,6 +505,15 @@ static void attributes(fat_tv *t, void *arg)
         !EXPECT(fat_set_attributes(vol, P("/missing"), VFS_ATTR_HIDDEN, 0, &a) == VFS_NO_FILE) ||
         !EXPECT(fat_get_attributes(vol, P("/missing"), &a) == VFS_NO_FILE))
         return;
+    /* made read-only while open for writing: that opener goes on writing, as on vfat */
+    size_t done;
+    if (!EXPECT(fat_open(vol, P("/late.txt"), VFS_OPEN_WRITE_ONLY | VFS_OPEN_CREATE, &n) == VFS_OK) ||
+        !EXPECT(fat_set_attributes(vol, P("/late.txt"), VFS_ATTR_READ_ONLY, 0, &a) == VFS_OK) ||
+        !EXPECT(fat_write(n, 0, "late", 4, &done) == VFS_OK && done == 4) || !EXPECT(fat_truncate(n, 2) == VFS_OK) ||
+        !EXPECT(fat_close(n) == VFS_OK) ||
+        !EXPECT(fat_open(vol, P("/late.txt"), VFS_OPEN_READ_WRITE, &n) == VFS_ACCESS_DENIED) ||
+        !EXPECT(fat_stat(vol, P("/late.txt"), &st) == VFS_OK && st.size == 2))
+        return;
     /* an open file's change is the node's: seen by every opener */
     if (!EXPECT(fat_open(vol, P("/plain.txt"), VFS_OPEN_READ_ONLY, &n) == VFS_OK) ||
         !EXPECT(fat_set_attributes(vol, P("/plain.txt"), VFS_ATTR_SYSTEM, 0, &a) == VFS_OK) ||
