@@ -24,6 +24,7 @@ static const subcommand subcommands[] = {
     {"rm", cmd_rm, "remove files (and with -r, directories)"},
     {"rmdir", cmd_rmdir, "remove empty directories"},
     {"mv", cmd_mv, "rename or move files and directories within an image"},
+    {"attrib", cmd_attrib, "show or change FAT attributes (read-only, hidden, system, archive)"},
     {"mount", cmd_mount, "mount an image with FUSE"},
 };
 

@@ -1,6 +1,7 @@
 /* The subcommands that look at or change names in one image through the server:
  * cat, stat, mkdir, rm, rmdir, mv. */
 #include "tools/cli.h"
+#include "tools/cli_attributes.h"
 #include "tools/cli_dir.h"
 #include "tools/cli_operands.h"
 #include "tools/tree_walk.h"
@@ -85,7 +86,8 @@ int cmd_stat(int argc, char **argv)
     static const char usage[] = "IMAGE:PATH...";
     if (cli_wants_help(argc, argv)) {
         printf("usage: asyncfat stat %s\n\n"
-               "Show each file's size, type, mode and times.\n",
+               "Show each file's size, type, mode, FAT attributes (ASHR: archive, system, hidden,\n"
+               "read-only) and times.\n",
                usage);
         return EXIT_OK;
     }
@@ -105,23 +107,27 @@ int cmd_stat(int argc, char **argv)
     cli_expand_all(&s.conn, locs, n, &all, &rc);
     for (size_t i = 0; i < all.count && !cli_interrupted; i++) {
         fs_stat st;
+        uint64_t attributes = 0;
         fs_status status = fs_conn_stat(&s.conn, all.paths[i], &st);
+        if (status == FS_STATUS_SUCCESS)
+            status = fs_conn_get_attributes(&s.conn, all.paths[i], &attributes);
         if (status != FS_STATUS_SUCCESS) {
             rc = cli_fail_status(s.image, all.paths[i], status);
             continue;
         }
-        char mode[11], at[32], mt[32], ct[32];
+        char mode[11], at[32], mt[32], ct[32], attrs[5];
         cli_mode_string(&st, mode);
+        cli_attribute_letters(attributes, attrs);
         cli_time_string(st.atime, at, sizeof at);
         cli_time_string(st.mtime, mt, sizeof mt);
         cli_time_string(st.ctime, ct, sizeof ct);
         printf("  File: %s\n  Size: %llu\tBlocks: %llu\tIO Block: %llu\t%s\n"
-               " Inode: %llu\tLinks: %llu\tMode: %04llo (%s)\n"
+               " Inode: %llu\tLinks: %llu\tMode: %04llo (%s)\tAttributes: %s\n"
                "Access: %s\nModify: %s\nChange: %s\n",
                all.paths[i], (unsigned long long)st.size, (unsigned long long)st.blocks,
                (unsigned long long)st.blksize, cli_is_dir_stat(&st) ? "directory" : "regular file",
                (unsigned long long)st.ino, (unsigned long long)st.nlink, (unsigned long long)(st.mode & 07777), mode,
-               at, mt, ct);
+               attrs, at, mt, ct);
     }
     cli_paths_free(&all);
     free(locs);

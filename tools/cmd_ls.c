@@ -1,5 +1,6 @@
 /* asyncfat ls and df: listings and volume figures, as ls and df print them. */
 #include "tools/cli.h"
+#include "tools/cli_attributes.h"
 #include "tools/cli_dir.h"
 #include "tools/cli_operands.h"
 #include "tools/tree_walk.h"
@@ -70,26 +71,36 @@ typedef struct ls_options {
     bool longfmt, recursive, human, directory;
 } ls_options;
 
-static void ls_print(const char *name, const fs_stat *st, const ls_options *o)
+static void ls_print(const char *name, const fs_stat *st, uint64_t attributes, const ls_options *o)
 {
     if (!o->longfmt) {
         printf("%s\n", name);
         return;
     }
-    char mode[11], when[32], size[32];
+    char mode[11], attrs[5], when[32], size[32];
     cli_mode_string(st, mode);
+    cli_attribute_letters(attributes, attrs);
     cli_time_string(st->mtime, when, sizeof when);
     if (o->human)
         cli_human_size(st->size, size, sizeof size);
     else
         snprintf(size, sizeof size, "%llu", (unsigned long long)st->size);
-    printf("%s %*s %s %s\n", mode, o->human ? 5 : 10, size, when, name);
+    printf("%s %s %*s %s %s\n", mode, attrs, o->human ? 5 : 10, size, when, name);
 }
 
-static void ls_entries(const cli_dir *d, const ls_options *o)
+/* A directory's entries; with -l, their FAT attributes too (many asked for at once). */
+static int ls_entries(cli_session *s, const char *dir, const cli_dir *d, const ls_options *o)
 {
+    uint64_t *attributes = calloc(d->count ? d->count : 1, sizeof *attributes);
+    if (!attributes) {
+        cli_error(s->image, "out of memory");
+        return EXIT_FAILED;
+    }
+    fs_status st = o->longfmt ? cli_attributes_of_listing(&s->conn, dir, d, attributes) : FS_STATUS_SUCCESS;
     for (size_t i = 0; i < d->count; i++)
-        ls_print(d->entries[i].name, &d->entries[i].st, o);
+        ls_print(d->entries[i].name, &d->entries[i].st, attributes[i], o);
+    free(attributes);
+    return st == FS_STATUS_SUCCESS ? EXIT_OK : cli_fail_status(s->image, dir, st);
 }
 
 /* ls -R: each directory under a header, then its subdirectories (tree_walk: a cycle on a
@@ -103,7 +114,8 @@ static int ls_tree(cli_session *s, const char *path, const ls_options *o, bool f
     while (!cli_interrupted && tree_walk_next(&w, &ev)) {
         if (ev.kind == TREE_DIR) {
             printf("%s%s:\n", ev.depth > 0 || !first ? "\n" : "", ev.path);
-            ls_entries(ev.dir, o);
+            if (ls_entries(s, ev.path, ev.dir, o) != EXIT_OK)
+                rc = EXIT_FAILED;
         } else if (ev.kind == TREE_CYCLE || ev.kind == TREE_ERROR) {
             fflush(stdout);
             rc = tree_walk_report(&w, &ev);
@@ -116,6 +128,7 @@ static int ls_tree(cli_session *s, const char *path, const ls_options *o, bool f
 typedef struct ls_item {
     char *path;
     fs_stat st;
+    uint64_t attributes;
 } ls_item;
 
 static int by_path(const void *a, const void *b)
@@ -140,6 +153,8 @@ static int ls_image(const char *image, const cli_location *locs, int n, const ls
     size_t count = 0;
     for (size_t i = 0; items && i < all.count; i++) {
         fs_status st = fs_conn_stat(&s.conn, all.paths[i], &items[count].st);
+        if (st == FS_STATUS_SUCCESS && o->longfmt)
+            st = fs_conn_get_attributes(&s.conn, all.paths[i], &items[count].attributes);
         if (st != FS_STATUS_SUCCESS) {
             rc = cli_fail_status(image, all.paths[i], st);
             continue;
@@ -151,7 +166,7 @@ static int ls_image(const char *image, const cli_location *locs, int n, const ls
     for (size_t i = 0; i < count; i++) {
         if (cli_is_dir_stat(&items[i].st) && !o->directory)
             continue;
-        ls_print(items[i].path, &items[i].st, o);
+        ls_print(items[i].path, &items[i].st, items[i].attributes, o);
         *printed = true;
     }
     for (size_t i = 0; i < count && !cli_interrupted; i++) {
@@ -169,9 +184,8 @@ static int ls_image(const char *image, const cli_location *locs, int n, const ls
                 if (headings)
                     printf("%s%s%s%s:\n", *printed ? "\n" : "", name_image ? image : "", name_image ? ":" : "",
                            items[i].path);
-                ls_entries(&d, o);
+                r = ls_entries(&s, items[i].path, &d, o);
                 cli_dir_free(&d);
-                r = EXIT_OK;
             }
         }
         *printed = true;
@@ -190,7 +204,8 @@ int cmd_ls(int argc, char **argv)
                "List the directory PATH (default /) of IMAGE, or name a file. With several\n"
                "operands, the files come first, then each directory under a heading, as ls\n"
                "orders them; names are sorted as ls sorts them (the locale's collation).\n\n"
-               "  -l   long format: type and mode, size, modification time, name\n"
+               "  -l   long format: type and mode, FAT attributes (A archive, S system, H hidden,\n"
+               "       R read-only), size, modification time, name\n"
                "  -R   list subdirectories recursively\n"
                "  -h   with -l, sizes in K, M, G (powers of 1024, as ls -h)\n"
                "  -d   list directories themselves, not their contents\n",

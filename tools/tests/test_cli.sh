@@ -7,7 +7,7 @@ set -u
 # ---- help and usage ----
 t_help() {
     rc 0 "$A" --help && has mkfs out && has mount out || return 1
-    for c in mkfs ls cat stat df cp mkdir rm rmdir mv check mount; do
+    for c in mkfs ls cat stat df cp mkdir rm rmdir mv attrib check mount; do
         rc 0 "$A" "$c" --help && has "usage: asyncfat $c" out || return 1
     done
     rc 2 "$A" || return 1
@@ -70,7 +70,7 @@ run cp_failures_name_the_file_and_reason t_cp_errors
 
 t_ls() {
     rc 0 "$A" ls vol.img && has big.bin out && has small.txt out || return 1
-    rc 0 "$A" ls -l vol.img:/ && grep -q -- "-rw-r--r-- *3000000 .* big.bin" out || { cat out; return 1; }
+    rc 0 "$A" ls -l vol.img:/ && grep -q -- "-rw-r--r-- A--- *3000000 .* big.bin" out || { cat out; return 1; }
     rc 0 "$A" ls -l vol.img:/small.txt && has "small.txt" out || return 1
     rc 1 "$A" ls vol.img:/nope && has "vol.img:/nope: no such file or directory" err || return 1
     rc 1 "$A" ls nope.img && has "^asyncfat: nope.img: no such image$" err

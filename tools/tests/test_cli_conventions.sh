@@ -131,6 +131,35 @@ t_mtools_form() {
 }
 run mtools_i_image_and_double_colon_paths t_mtools_form
 
+# ---- FAT attributes ----
+t_attributes() {
+    "$A" mkfs attr.img --size 16M >/dev/null && "$A" mkdir attr.img:/d attr.img:/d/e >/dev/null || return 1
+    "$A" cp one.txt attr.img:/f.txt && "$A" cp two.txt attr.img:/d/e/g.txt || return 1
+    rc 0 "$A" attrib attr.img:/f.txt attr.img:/d && [ "$(cat out)" = "$(printf '  A          attr.img:/f.txt\n             attr.img:/d')" ] ||
+        { cat out; return 1; }
+    rc 0 "$A" attrib +r +h attr.img:/f.txt && rc 0 "$A" attrib -a +s attr.img:/d || return 1
+    mattrib -i attr.img ::/f.txt ::/d >m.out && grep -qx '  A   HR     ::/f.txt' m.out && grep -qx '     S       ::/d' m.out ||
+        { cat m.out; return 1; }
+    rc 0 "$A" ls -l attr.img && has "^-r--r--r-- A-HR  *4 .* f.txt$" out && has "^drwxr-xr-x -S--  *0 .* d$" out ||
+        { cat out; return 1; }
+    rc 0 "$A" stat attr.img:/f.txt && has "Attributes: A-HR" out || return 1
+    # read-only: a copy over it is refused, and the file keeps its bytes
+    rc 1 "$A" cp two.txt attr.img:/f.txt && has "asyncfat: attr.img:/f.txt: " err && rc 0 "$A" cat attr.img:/f.txt &&
+        cmp out one.txt || return 1
+    rc 0 "$A" attrib -r attr.img:/f.txt && rc 0 "$A" cp two.txt attr.img:/f.txt || return 1
+    # recursively, with mattrib's -/ or -R; set by mattrib, seen by asyncfat
+    rc 0 "$A" attrib -R +s attr.img:/d && mattrib -i attr.img ::/d/e/g.txt | grep -q '  A  S       ::/d/e/g.txt' || return 1
+    mattrib -i attr.img +r -a ::/d/e/g.txt && rc 0 "$A" attrib -/ attr.img:/d &&
+        has "^     S R     attr.img:/d/e/g.txt$" out && has "^     S       attr.img:/d/e$" out || { cat out; return 1; }
+    rc 0 "$A" attrib -i attr.img ::/d/e/g.txt && has "S R" out || return 1
+    rc 1 "$A" attrib +h attr.img:/ && has "asyncfat: attr.img:/: the root directory has no attributes to change" err ||
+        return 1
+    rc 2 "$A" attrib +q attr.img:/f.txt && has "asyncfat: attrib: unknown option '+q'" err || return 1
+    rc 1 "$A" attrib +h attr.img:/none && has "attr.img:/none: no such file or directory" err || return 1
+    clean attr.img
+}
+run attrib_and_ls_l_show_and_change_fat_attributes t_attributes
+
 # ---- time zones ----
 # The entry's raw write time, as mtools prints it (the fields, whatever the zone): "HH:MM".
 raw_time() { TZ=UTC mdir -i "$1" "::$2" | awk -v n="$(basename "$2" | cut -d. -f1 | tr a-z A-Z)" 'toupper($0) ~ n { print $(NF-1) " " $NF; exit }'; }
