@@ -1,6 +1,6 @@
 # FAT engine, format-level half: names, boot sector, FAT entries, time, mkfs, checker (included from
 # fat/module.mk, which holds the operational half).
-CORE_SRCS += fat/fat_name.c fat/fat_bpb.c fat/fat_partition.c fat/fat_time.c fat/fat_mkfs.c fat/fat_check.c fat/fat_check_chain.c \
+CORE_SRCS += fat/fat_name.c fat/fat_bpb.c fat/fat_partition.c fat/fat_time.c fat/fat_label.c fat/fat_mkfs.c fat/fat_check.c fat/fat_check_chain.c \
 	fat/fat_check_entry.c fat/fat_check_dir.c fat/fat_check_boot.c
 
 FAT_FORMAT_TEST_SUPPORT := fat/tests/fat_test_tools.c tests/support/blk_fixture.c

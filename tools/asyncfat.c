@@ -15,6 +15,8 @@ typedef struct subcommand {
 static const subcommand subcommands[] = {
     {"mkfs", cmd_mkfs, "create a FAT12/16/32 volume on an image or a partition"},
     {"check", cmd_check, "check (and repair) a volume's consistency"},
+    {"info", cmd_info, "show a volume's boot sector, geometry and FSInfo"},
+    {"label", cmd_label, "show or change a volume's label"},
     {"ls", cmd_ls, "list directories and files"},
     {"cat", cmd_cat, "write files to standard output"},
     {"stat", cmd_stat, "show files' sizes, modes and times"},

@@ -148,6 +148,8 @@ int cmd_rmdir(int argc, char **argv);
 int cmd_mv(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_attrib(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_label(int argc, char **argv);
 
 /* True if argv[1..] holds --help or -h (the subcommand then prints its usage, exit 0). */
 bool cli_wants_help(int argc, char **argv);

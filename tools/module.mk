@@ -8,7 +8,7 @@ MOUNT_SRCS := $(addprefix tools/mount/,mount_command.c fuse_init.c file_ops.c pa
 COPY_SRCS := tools/copy/copy_engine.c tools/copy/copy_tree.c
 asyncfat_SRCS := tools/asyncfat.c tools/cli.c tools/cli_image.c tools/cli_session.c tools/cli_operands.c \
 	tools/cli_dir.c tools/cli_attributes.c tools/tree_walk.c tools/cmd_offline.c tools/cmd_ls.c tools/cmd_files.c \
-	tools/cmd_cp.c tools/cmd_attrib.c \
+	tools/cmd_cp.c tools/cmd_attrib.c tools/cmd_volume.c \
 	tools/offline_volume.c $(COPY_SRCS) $(MOUNT_SRCS)
 asyncfat_CFLAGS := $(FUSE_CFLAGS)
 asyncfat_LDLIBS := $(URING_LDLIBS) $(FUSE_LDLIBS)

@@ -160,6 +160,57 @@ t_attributes() {
 }
 run attrib_and_ls_l_show_and_change_fat_attributes t_attributes
 
+# ---- info and label (offline, as minfo / fsck.fat -v and fatlabel) ----
+# The number after KEY in fsck.fat -v's output line that holds TEXT.
+fsck_field() { grep -- "$2" "$1" | head -1 | awk '{ print $1 }'; }
+
+t_info() {
+    for args in "-F 12" "-F 16 -s 8" "-F 32 -s 1"; do
+        rm -f info.img && mkfs.fat -C $args -n INFOTEST info.img 70000 >/dev/null || return 1
+        rc 0 "$A" info info.img || return 1
+        fsck.fat -vn info.img >fsck.out 2>&1
+        local type spc reserved fats total clusters
+        type=$(sed -n 's/ *FAT type: *FAT\([0-9]*\)/\1/p' out)
+        spc=$(sed -n 's/ *sectors per cluster: *\([0-9]*\) .*/\1/p' out)
+        reserved=$(sed -n 's/ *reserved sectors: *\([0-9]*\)/\1/p' out)
+        fats=$(sed -n 's/ *FATs: *\([0-9]*\) of.*/\1/p' out)
+        total=$(sed -n 's/ *total sectors: *\([0-9]*\) .*/\1/p' out)
+        clusters=$(sed -n 's/ *data clusters: *\([0-9]*\)/\1/p' out)
+        [ "$type" = "${args:3:2}" ] && [ "$reserved" = "$(fsck_field fsck.out 'reserved sectors')" ] &&
+            [ "$total" = "$(fsck_field fsck.out 'sectors total')" ] &&
+            [ "$clusters" = "$(fsck_field fsck.out 'data clusters')" ] &&
+            [ $((spc * 512)) = "$(fsck_field fsck.out 'bytes per cluster')" ] && [ "$fats" = 2 ] &&
+            has 'label: *"INFOTEST"' out && has "state: *clean" out ||
+            { echo "$args"; cat out fsck.out; return 1; }
+        minfo -i info.img :: >minfo.out && has "serial number: $(sed -n 's/ *serial number: *\([0-9A-F]*\)-\([0-9A-F]*\)/\1\2/p' out)" minfo.out ||
+            { cat out minfo.out; return 1; }
+    done
+    has "FSInfo: *sector 1, [0-9]* free clusters" out && has "backup boot sector: *6" out || return 1
+    head -c 1000000 /dev/zero >notfat.img
+    rc 1 "$A" info notfat.img && has "asyncfat: notfat.img: not a FAT volume" err
+}
+run info_shows_what_minfo_and_fsck_fat_show t_info
+
+t_label() {
+    "$A" mkfs lab.img --size 16M --label first >/dev/null && "$A" mkfs lab32.img --size 64M --fat 32 --cluster 512 >/dev/null ||
+        return 1
+    rc 0 "$A" label lab.img && [ "$(cat out)" = "FIRST" ] || return 1
+    rc 0 "$A" label lab.img "New Label" && rc 0 "$A" label lab.img && [ "$(cat out)" = "NEW LABEL" ] || return 1
+    mlabel -i lab.img -s :: | grep -q "Volume label is NEW LABEL" && [ "$(fatlabel lab.img)" = "NEW LABEL" ] && clean lab.img ||
+        return 1
+    rc 0 "$A" label lab32.img ThirtyTwo && [ "$(fatlabel lab32.img)" = "THIRTYTWO" ] && clean lab32.img || return 1
+    minfo -i lab32.img :: | grep -q 'disk label="THIRTYTWO' || return 1
+    # set by mtools, read by asyncfat; removed
+    mlabel -i lab32.img ::MTOOLSLBL && rc 0 "$A" label lab32.img && [ "$(cat out)" = "MTOOLSLBL" ] || return 1
+    rc 0 "$A" label -r lab32.img && rc 0 "$A" label lab32.img && [ ! -s out ] && [ -z "$(fatlabel lab32.img)" ] &&
+        clean lab32.img || return 1
+    rc 0 "$A" label -i lab.img && [ "$(cat out)" = "NEW LABEL" ] || return 1
+    rc 1 "$A" label lab.img "bad*label" && has "asyncfat: lab.img: 'bad\*label' cannot be a FAT label" err || return 1
+    rc 1 "$A" label lab.img TWELVECHARSX && has "cannot be a FAT label" err || return 1
+    rc 2 "$A" label -r lab.img X && has usage err
+}
+run label_reads_and_changes_like_fatlabel t_label
+
 # ---- time zones ----
 # The entry's raw write time, as mtools prints it (the fields, whatever the zone): "HH:MM".
 raw_time() { TZ=UTC mdir -i "$1" "::$2" | awk -v n="$(basename "$2" | cut -d. -f1 | tr a-z A-Z)" 'toupper($0) ~ n { print $(NF-1) " " $NF; exit }'; }
