@@ -25,15 +25,17 @@ uint64_t bench_rand(uint64_t *state)
     return x;
 }
 
-void bench_system_start(fs_system *sys, const char *image, const blk_device_model *model, uint32_t clients,
-                        uint64_t data_bytes, uint64_t share_bytes)
+void bench_system_start(fs_system *sys, const char *image, fs_system_layout layout, const blk_device_model *model,
+                        uint32_t clients, uint64_t data_bytes, uint64_t share_bytes)
 {
     fs_system_options o = {
         .image_path = image,
+        .layout = layout,
         .clients = clients,
         .data_bytes = data_bytes,
         .share_bytes = share_bytes,
         .queue_capacity = 256,
+        .populate = true,
     };
     if (model)
         o.model = *model;
@@ -45,6 +47,8 @@ void bench_system_start(fs_system *sys, const char *image, const blk_device_mode
 
 double bench_process_cpu_s(const fs_system *sys, int component)
 {
+    if (sys->sys.pids[component] <= 0)
+        return 0;
     char path[64], line[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)sys->sys.pids[component]);
     FILE *f = fopen(path, "r");
@@ -60,10 +64,12 @@ double bench_process_cpu_s(const fs_system *sys, int component)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-void bench_conn_init(bench_conn *c, fs_system_client *ep)
+void bench_conn_init(bench_conn *c, fs_system *sys, uint32_t index)
 {
+    fs_system_client *ep = &sys->clients[index];
     memset(c, 0, sizeof *c);
     c->ep = ep;
+    c->inline_system = sys->layout == FS_SYSTEM_INLINE ? sys : NULL;
     c->next_call_id = BENCH_CALL_ID;
     fs_queue_end_init(&c->commands, ep->commands, true);
     fs_queue_end_init(&c->completions, ep->completions, false);
@@ -82,6 +88,10 @@ fs_buffer bench_put(bench_conn *c, uint64_t offset, const void *data, size_t len
 
 void bench_notify(bench_conn *c)
 {
+    if (c->inline_system) {
+        fs_system_inline_notify(c->inline_system);
+        return;
+    }
     uint64_t one = 1;
     if (write(c->ep->notify_fd, &one, sizeof one) != sizeof one) {
         perror("bench: notify");
@@ -99,7 +109,10 @@ void bench_submit(bench_conn *c, uint64_t type, const void *params, size_t size,
         memcpy(&msg.cmd.params, params, size);
     while (fs_queue_produce(&c->commands, &msg, 1) != 1) {
         bench_notify(c);
-        usleep(10);
+        if (c->inline_system)
+            fs_system_inline_wait(c->inline_system, 0); /* the server takes some */
+        else
+            usleep(10);
     }
 }
 
@@ -109,6 +122,15 @@ uint32_t bench_wait(bench_conn *c, fs_msg *out, uint32_t max)
         uint32_t n = fs_queue_consume(&c->completions, out, max);
         if (n)
             return n;
+        if (c->inline_system) {
+            char why[160];
+            fs_system_inline_wait(c->inline_system, 20000);
+            if (fs_queue_available(&c->completions) == 0 && fs_system_failed(c->inline_system, why, sizeof why)) {
+                fprintf(stderr, "bench: the server stopped: %s\n", why);
+                exit(1);
+            }
+            continue;
+        }
         struct pollfd p = {.fd = c->ep->wait_fd, .events = POLLIN};
         if (poll(&p, 1, 20000) <= 0) {
             fprintf(stderr, "bench: the server stopped answering\n");
@@ -143,9 +165,11 @@ uint64_t bench_call_ok(bench_conn *c, uint64_t type, const void *params, size_t 
     return r.data;
 }
 
+/* With the extensions: the report's workloads open with TRUNCATE and EXCLUSIVE. */
 void bench_mount(bench_conn *c)
 {
-    bench_call_ok(c, FS_CMD_INITIALISE, NULL, 0, "INITIALISE");
+    fs_cmd_params p = {.initialise = {FS_INITIALISE_MAGIC, FS_INITIALISE_EXTENSIONS}};
+    bench_call_ok(c, FS_CMD_INITIALISE, &p, sizeof p, "INITIALISE");
 }
 
 void bench_unmount(bench_conn *c)

@@ -18,6 +18,7 @@
 
 typedef struct bench_conn {
     fs_system_client *ep;
+    fs_system *inline_system;    /* the system's inline layout: run it here to wait; else NULL */
     fs_queue_end commands;
     fs_queue_end completions;
     uint64_t next_call_id;
@@ -27,14 +28,17 @@ typedef struct bench_conn {
 double bench_now(void);
 uint64_t bench_rand(uint64_t *state);   /* xorshift64; state must not be 0 */
 
-/* Start the driver and server on image with the given model (NULL: none), `clients`
- * endpoints and a block data region of data_bytes (0: the default). Exits on failure. */
-void bench_system_start(fs_system *sys, const char *image, const blk_device_model *model, uint32_t clients,
-                        uint64_t data_bytes, uint64_t share_bytes);
-/* CPU time (user + system) of one of the system's processes, in seconds. */
+/* Start the driver and server on image in `layout` with the given model (NULL: none),
+ * `clients` endpoints and a block data region of data_bytes (0: the default). Exits on
+ * failure. */
+void bench_system_start(fs_system *sys, const char *image, fs_system_layout layout, const blk_device_model *model,
+                        uint32_t clients, uint64_t data_bytes, uint64_t share_bytes);
+/* CPU time (user + system) of the process of one of the system's components, in seconds
+ * (0 for one hosted in this process). */
 double bench_process_cpu_s(const fs_system *sys, int component);
 
-void bench_conn_init(bench_conn *c, fs_system_client *ep);
+/* A connection to client `index` of sys (which, in the inline layout, this thread runs). */
+void bench_conn_init(bench_conn *c, fs_system *sys, uint32_t index);
 /* Copy data into the share region at offset; returns the buffer naming it. */
 fs_buffer bench_put(bench_conn *c, uint64_t offset, const void *data, size_t len);
 /* Queue one command (waits while the queue is full); notify separately. */

@@ -183,7 +183,9 @@ static double run_process(const char *image, uint32_t depth, uint64_t latency_ns
         {.name = "result", .size = sizeof(process_result)},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "driver", 1, "client", 1}};
-    const lx_system_spec spec = {components, 2, regions, 5, channels, 1};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = regions, .region_count = 5,
+        .channels = channels, .channel_count = 1};
     lx_system sys;
     lx_exit_report report;
     if (lx_system_start(&sys, &spec) != 0)

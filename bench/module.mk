@@ -38,3 +38,17 @@ bench/server_SRCS := bench/server_bench.c bench/bench_client.c
 bench/server_LDLIBS := $(URING_LDLIBS)
 bench/server_cpu_SRCS := bench/server_cpu.c tests/support/server_fixture.c tests/support/blk_fixture.c
 bench/server_cpu_LDLIBS := $(URING_LDLIBS)
+
+# ordering: the cost of power-cut safety, this engine against the one before the ordering
+# work (bench/ordering.sh builds bench/ordering.c against both).
+BENCHES += ordering
+PROGRAMS += bench/ordering
+bench/ordering_SRCS := bench/ordering.c tests/support/blk_fixture.c
+bench/ordering_LDLIBS := $(URING_LDLIBS)
+
+# hops: what one request costs the whole system (wake-ups, system calls, CPU; instructions
+# under callgrind in bench/hops.sh) for each placement of the components in processes.
+BENCHES += hops
+PROGRAMS += bench/hops
+bench/hops_SRCS := bench/hops.c bench/proc_counters.c bench/bench_client.c bench/report/report_work.c
+bench/hops_LDLIBS := $(URING_LDLIBS)

@@ -2,7 +2,9 @@
 # Benchmark group `report` (make bench-report; BENCHMARKS.md explains every figure).
 #  1. bench/report_proto: the server against the raw driver on modelled devices.
 #  2. FUSE: `asyncfat mount` against fusefat on the same FAT32 image, exfat-fuse on an
-#     exFAT image and fuse2fs on an ext4 image of the same size (page cache only).
+#     exFAT image and fuse2fs on an ext4 image of the same size (page cache only): file
+#     and tree workloads, then fio's (random 4 KiB reads at 1 and 32 in flight, sequential
+#     1 MiB writes and reads).
 #  3. `asyncfat cp` against mtools' mcopy.
 # Prints `bench <name> <value> <unit>` lines, writes $BUILD/bench/report.txt (those lines),
 # $BUILD/bench/report.csv and PNG plots, and (full-size runs only) copies the plots and
@@ -31,9 +33,9 @@ mnt=$work/mnt
 mkdir -p "$mnt"
 
 if [ -n "$quick" ]; then
-    image_mb=160 seq_mb=64 tree_files=400 meta_files=300 cap=8 cp_mb=32
+    image_mb=160 seq_mb=64 tree_files=400 meta_files=300 cap=8 cp_mb=32 fio_mb=64 fio_s=2
 else
-    image_mb=512 seq_mb=256 tree_files=2000 meta_files=1000 cap=20 cp_mb=128
+    image_mb=512 seq_mb=256 tree_files=2000 meta_files=1000 cap=20 cp_mb=128 fio_mb=256 fio_s=4
 fi
 
 emit() { # name value unit
@@ -146,8 +148,56 @@ capped() { # command...
 
 # ---- the FUSE comparison ----------------------------------------------------------------------
 declare -A fuse_rate
-fuse_workloads="seqwrite seqread tarx treeread create stat remove"
-fuse_units() { case $1 in seqwrite | seqread) echo MB/s ;; *) echo files/s ;; esac; }
+fio_workloads="fio_seqwrite fio_seqread fio_randread_qd1_direct fio_randread_qd1_buffered fio_randread_qd32 \
+fio_randread_8x4"
+fuse_workloads="seqwrite seqread tarx treeread create stat remove $fio_workloads"
+fuse_units() {
+    case $1 in
+    seqwrite | seqread | fio_seq*) echo MB/s ;;
+    fio_*) echo iops ;;
+    *) echo files/s ;;
+    esac
+}
+
+# One fio job on $mnt/fio.bin; prints MB/s (sequential) or IOPS (random). fio's terse
+# format: field 7/8 read bandwidth (KiB/s) and IOPS, 48/49 the same for writes.
+fio_run() { # kind args...
+    local kind=$1
+    shift
+    timeout $((cap + 30)) fio --name=report --filename="$mnt/fio.bin" --size=${fio_mb}M --output-format=terse \
+        --terse-version=3 "$@" 2>>"$work/fio.log" |
+        awk -F';' -v kind="$kind" 'NF > 50 {
+            if (kind == "write") printf "%.1f", $48 / 1024 * 1.048576
+            else if (kind == "read") printf "%.1f", $7 / 1024 * 1.048576
+            else printf "%.1f", $8 }'
+}
+
+# fio's workloads: a new user's first look at a file system's latency and streaming.
+# Random reads: 4 KiB at 1 in flight (O_DIRECT and buffered; a buffered job starts with
+# the file's pages dropped, so reads reach the file system until they are cached), at 32
+# (io_uring, O_DIRECT), and 8 jobs of 4; each for fio_s seconds on a fio_mb file.
+fio_peer() { # peer image
+    local peer=$1 image=$2 v
+    command -v fio >/dev/null || { note "fio not installed: no fio rows"; return 0; }
+    mount_fs "$peer" "$image" || { note "$peer: remount for fio failed"; umount_fs; return 0; }
+    rm -f "$mnt/big"
+    v=$(fio_run write --rw=write --bs=1M --ioengine=psync --end_fsync=1)
+    [ -n "$v" ] && fuse_rate[$peer,fio_seqwrite]=$v || note "$peer: fio sequential write failed"
+    umount_fs
+    mount_fs "$peer" "$image" || { note "$peer: remount for fio failed"; umount_fs; return 0; }
+    v=$(fio_run read --rw=read --bs=1M --ioengine=psync)
+    [ -n "$v" ] && fuse_rate[$peer,fio_seqread]=$v || note "$peer: fio sequential read failed"
+    local rand="--rw=randread --bs=4k --runtime=$fio_s --time_based --randrepeat=0"
+    v=$(fio_run iops $rand --direct=1 --ioengine=psync)
+    [ -n "$v" ] && fuse_rate[$peer,fio_randread_qd1_direct]=$v || note "$peer: fio O_DIRECT reads failed"
+    v=$(fio_run iops $rand --direct=0 --ioengine=psync --invalidate=1)
+    [ -n "$v" ] && fuse_rate[$peer,fio_randread_qd1_buffered]=$v || note "$peer: fio buffered reads failed"
+    v=$(fio_run iops $rand --direct=1 --ioengine=io_uring --iodepth=32)
+    [ -n "$v" ] && fuse_rate[$peer,fio_randread_qd32]=$v || note "$peer: fio reads at 32 in flight failed"
+    v=$(fio_run iops $rand --direct=1 --ioengine=io_uring --iodepth=4 --numjobs=8 --group_reporting)
+    [ -n "$v" ] && fuse_rate[$peer,fio_randread_8x4]=$v || note "$peer: fio 8 jobs of 4 failed"
+    umount_fs
+}
 
 fuse_peer() { # peer
     local peer=$1 image=$work/$1.img t0 n done_files
@@ -204,6 +254,7 @@ fuse_peer() { # peer
     n=$(ls "$mnt/many" 2>/dev/null | wc -l)
     umount_fs
     fuse_rate[$peer,remove]=$(rate $((done_files - n)) "$(awk -v a="$step_s" -v b="$(since "$t0")" 'BEGIN { print a + b }')")
+    fio_peer "$peer" "$image"
     for w in $fuse_workloads; do
         [ -n "${fuse_rate[$peer,$w]:-}" ] && emit "report_fuse_${peer}_$w" "${fuse_rate[$peer,$w]}" "$(fuse_units $w)"
     done
@@ -219,6 +270,8 @@ fuse_compare() {
     emit report_fuse_tree_files "$tree_files" files
     emit report_fuse_meta_files "$meta_files" files
     emit report_fuse_step_cap_s "$cap" s
+    emit report_fuse_fio_file_mb "$fio_mb" MiB
+    emit report_fuse_fio_random_s "$fio_s" s
     for peer in ${REPORT_FUSE_PEERS:-asyncfat fusefat exfat fuse2fs}; do
         fuse_peer "$peer"
     done

@@ -98,15 +98,16 @@ fi
 # FUSE: asyncfat's speed over each peer's, per workload.
 dat=$out/fuse.dat
 : >"$dat"
-for w in seqwrite seqread tarx treeread create stat remove; do
+for w in seqwrite seqread tarx treeread create stat remove fio_seqwrite fio_seqread fio_randread_qd1_direct \
+    fio_randread_qd1_buffered fio_randread_qd32 fio_randread_8x4; do
     f=$(value report_fuse_vs_fusefat_$w)
     e=$(value report_fuse_vs_exfat_$w)
     x=$(value report_fuse_vs_fuse2fs_$w)
-    [ -n "$f$e$x" ] && echo "$w ${f:-nan} ${e:-nan} ${x:-nan}" >>"$dat"
+    [ -n "$f$e$x" ] && echo "${w//_/-} ${f:-nan} ${e:-nan} ${x:-nan}" >>"$dat"
 done
 if [ -s "$dat" ]; then
     gnuplot <<EOF
-set terminal pngcairo size 900,420 font ",10"
+set terminal pngcairo size 1300,420 font ",10"
 set output "$out/fuse.png"
 set title "asyncfat's FUSE mount: its speed over each peer's (above 1: asyncfat is faster)"
 set style data histograms
@@ -114,6 +115,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set logscale y 10
 set ylabel "asyncfat / peer"
+set xtics rotate by -25
 set grid ytics
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2
 set key top right

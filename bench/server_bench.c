@@ -40,13 +40,18 @@ static fs_buffer put(uint64_t offset, const void *data, size_t len)
 
 static int start(const char *image, bool model)
 {
-    fs_system_options o = {.image_path = image, .data_bytes = 24u << 20, .queue_capacity = 128};
+    /* The driver and the server in a process of their own, whose CPU time is the server's
+     * (and the driver's) alone. */
+    fs_system_options o = {.image_path = image, .layout = FS_SYSTEM_SHARED, .data_bytes = 24u << 20,
+                           .queue_capacity = 128, .populate = true};
     if (model)
         o.model = (blk_device_model){.latency_ns = LATENCY_NS, .device_queue_depth = DEVICE_QD};
     if (fs_system_start(&sys, &o) != 0)
         return -1;
-    bench_conn_init(&conn, &sys.clients[0]);
-    return call(FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS ? 0 : -1;
+    bench_conn_init(&conn, &sys, 0);
+    /* With the extensions: the coalesced runs set notify_threshold. */
+    fs_cmd_params p = {.initialise = {FS_INITIALISE_MAGIC, FS_INITIALISE_EXTENSIONS}};
+    return call(FS_CMD_INITIALISE, &p, sizeof p).status == FS_STATUS_SUCCESS ? 0 : -1;
 }
 
 static void stop(void)

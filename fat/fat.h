@@ -38,19 +38,30 @@
  *   back at close/fsync. Entries hold local time (cfg time_offset_minutes); stat records
  *   and set_times speak Unix time (UTC).
  *
- * Write ordering (DESIGN.md, reliability): data and the FAT entries of new clusters go
- * before the directory entry (or FAT link) that makes them reachable, with a cache order
- * point between; a directory entry is removed before its clusters are freed, and freed
- * clusters are not reused before that removal is durable (their chains wait, allocated,
- * until the next flush: at sync, statfs, unmount, when 64 are waiting, or when an
- * allocation would otherwise fail), so a cut never leaves two files sharing a cluster,
- * only lost clusters; both FATs
- * are written together; FAT entry 1's clean-shutdown bit is cleared at mount and set at
- * clean unmount, when FSInfo's free count (set to "unknown" while mounted) is rewritten.
- * A FAT or directory block changed again after an order point, by this task or another,
- * keeps its earlier version as a shadow in the cache (blk_cache_prepare_write, called
- * before every change of a pinned block), so each version reaches the disk in its own
- * epoch and nothing written later can overtake it.
+ * Write ordering: docs/ORDERING.md states, operation by operation, which writes go in
+ * which flush epoch and what a power cut at any point leaves; each blk_cache_order_point
+ * in the engine names the rule it serves there. In short: what makes clusters reachable
+ * (a directory entry, a FAT link) reaches the disk only after the clusters' data and FAT
+ * entries, in a later epoch; a directory entry is removed before its clusters are freed,
+ * and freed clusters are not reused before that removal is durable (their chains wait,
+ * allocated, until the next flush: at sync, statfs, unmount, when 64 are waiting, or when
+ * an allocation would otherwise fail); every new entry set (long-name entries and short
+ * entry) lies in one 4096-byte device block and is written by one change of it; a rename
+ * writes the new entry, with a rename record beside it, before it removes the old one
+ * (fat_intent.h), so a cut leaves the file under one name or (before recovery) under
+ * both with the record saying which is new; both FATs are written together. A FAT or
+ * directory block changed again after an order point keeps its earlier version as a
+ * shadow in the cache (blk_cache_prepare_write), so each version reaches the disk in its
+ * own epoch.
+ *
+ * Dirty state and recovery: while mounted read-write the volume is marked dirty (the boot
+ * sector's state byte on FAT12/16/32, also FAT entry 1's clean bit on FAT16/32, FSInfo's
+ * free count "unknown"); a clean unmount clears them last. Mounting a dirty volume
+ * read-write recovers it before the mount returns (fat_recover.c): interrupted renames are
+ * completed from their records, orphaned long-name entries removed, chains cut to their
+ * files' sizes, lost clusters freed, the FAT copies made equal. Damage a power cut cannot
+ * cause (a broken or cross-linked chain) is left alone and reported (needs_check). A
+ * cluster the FAT copies disagree on is never allocated until they agree.
  *
  * LOCK ORDER (all fp_rwlock / fp_mutex, held across blocking points):
  *   1. vol->rename_lock (only rename takes it)
@@ -128,7 +139,26 @@ typedef struct fat_statfs_info {
     uint32_t name_max;          /* bytes of UTF-8 in a name component */
     bool read_only;
     bool was_dirty;             /* the volume was not cleanly unmounted before this mount */
+    bool fat_copies_differ;     /* the FAT copies disagreed on some cluster's use at mount */
+    bool needs_check;           /* damage recovery does not repair: run a checker */
 } fat_statfs_info;
+
+/* What mounting found and did (fat_get_mount_report), for the server and tools to print. */
+typedef struct fat_mount_report {
+    bool was_dirty;             /* not cleanly unmounted (boot sector state or FAT entry 1) */
+    bool recovered;             /* a dirty read-write mount ran recovery to the end */
+    bool needs_check;           /* recovery met damage a power cut does not cause (broken,
+                                   looping or cross-linked chains, bad entries): it left it
+                                   alone; a checker should look */
+    uint32_t fat_disagreements; /* clusters the FAT copies disagreed on (used in one, free
+                                   in another); held as in use until recovery or a checker
+                                   makes the copies agree */
+    uint32_t renames_completed; /* interrupted renames finished from their records */
+    uint32_t orphans_removed;   /* long-name entries without their short entry */
+    uint32_t chains_cut;        /* chains longer than their files' sizes */
+    uint32_t lost_freed;        /* allocated clusters no file or directory reached */
+    uint32_t fat_blocks_copied; /* FAT copy blocks rewritten from the active FAT */
+} fat_mount_report;
 
 typedef struct fat_stats {
     uint64_t chain_steps;       /* FAT entries read to map file clusters */
@@ -185,11 +215,13 @@ struct fat_volume {
     uint32_t commit_count;
     fp_mutex rename_lock;
     fat_stats stats;
+    fat_mount_report report;
 };
 
 /* Blocks: find the volume (cfg->partition), validate every boot-sector field, build the
- * free map from the FAT (read-only: at the first statfs, the only reader of it), clear the
- * clean-shutdown bit (unless read-only). Errors:
+ * free map from every FAT copy (read-only: at the first statfs, the only reader of it),
+ * mark the volume dirty and, if it was dirty already, recover it (unless read-only; see
+ * the contract above and fat_get_mount_report). Errors:
  * CORRUPT (bad boot sector, with the fat_bpb_error in *why if why != NULL), IO_ERROR,
  * ALLOCATION_ERROR (an arena too small), INVALID_ARGUMENT. */
 vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why);
@@ -201,6 +233,7 @@ vfs_status fat_sync(fat_volume *vol);
 /* Blocks: releases waiting chains first (a flush), so the free count is exact. */
 vfs_status fat_statfs(fat_volume *vol, fat_statfs_info *out);
 static inline const fat_stats *fat_get_stats(const fat_volume *vol) { return &vol->stats; }
+static inline const fat_mount_report *fat_get_mount_report(const fat_volume *vol) { return &vol->report; }
 static inline const fat_geometry *fat_get_geometry(const fat_volume *vol) { return &vol->geo; }
 
 /* Paths. */

@@ -7,6 +7,13 @@
  * reads only its candidates from disk, and choosing an 8.3 alias needs no I/O at all.
  * Index memory is shared; when it runs out the directory drops its index and scans.
  *
+ * Changes (docs/ORDERING.md, "one block per entry set"): a new entry set is placed in
+ * slots that lie in one device block, contiguous on disk, and every change of a block
+ * (a set written, a set deleted, end markers turned into deleted entries) is made at once
+ * on the pinned buffer (fat_dir_apply), so write-back never sees it half done. Sets that
+ * cannot lie in one block are written and removed in the order that leaves only orphaned
+ * long-name entries after a cut.
+ *
  * Locks: callers hold the directory's lock, read side for lookup and iteration, write side
  * for insert and remove. A build runs under the read side, so it is marked BUILDING and
  * concurrent readers scan instead of using the half-built index. */
@@ -409,127 +416,234 @@ static vfs_status choose_alias(fat_node *dir, const fat_name *name, uint8_t *sho
     return VFS_DIRECTORY_IS_FULL;
 }
 
-/* Find `need` consecutive free slots, growing the directory if it must. */
-static vfs_status find_free_run(fat_node *dir, uint32_t need, uint32_t *start)
+vfs_status fat_dir_short_entry(fat_node *dir, const fat_name *name, uint8_t entry[32], uint32_t *lfn)
+{
+    uint8_t case_bits = 0;
+    if (fat_short_from_name(name->units, name->len, entry, &case_bits)) {
+        entry[FAT_DIRENT_NT_CASE] = case_bits;
+        *lfn = 0;
+        return VFS_OK;
+    }
+    vfs_status st = choose_alias(dir, name, entry);
+    if (st != VFS_OK)
+        return st;
+    entry[FAT_DIRENT_NT_CASE] = 0;
+    *lfn = fat_lfn_entry_count(name->len);
+    return VFS_OK;
+}
+
+static bool in_ranges(uint32_t slot, const fat_slot_range *r, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (slot >= r[i].first && slot < r[i].end)
+            return true;
+    return false;
+}
+
+typedef struct run_scan {
+    uint32_t start;             /* the run found */
+    uint32_t end_slot;          /* first end-of-directory marker seen, FAT_NONE: none */
+    uint32_t first_free;        /* first free slot seen, FAT_NONE: none */
+    uint32_t at_end;            /* where the directory ended (END_OF_DIRECTORY) */
+} run_scan;
+
+/* One search for `need` consecutive usable slots in [lo, hi). one_block: they must lie in
+ * one device block, contiguous on disk (one write carries them all); block: only in that
+ * device block (UINT64_MAX: any). END_OF_DIRECTORY when the directory ends first, NO_FILE
+ * when hi is reached. */
+static vfs_status scan_for_run(fat_node *dir, uint32_t need, const fat_place_opts *o, uint32_t lo, uint32_t hi,
+                              bool one_block, uint64_t block, run_scan *r)
 {
     fat_dir_iter it;
-    fat_dir_iter_init(&it, dir, dir->free_hint);
-    uint32_t run = 0, run_start = dir->free_hint, first_free = FAT_NONE;
-    for (;;) {
+    fat_dir_iter_init(&it, dir, lo);
+    uint32_t run = 0;
+    uint64_t run_off = 0;
+    r->end_slot = r->first_free = FAT_NONE;
+    for (; it.slot < hi; it.slot++) {
         const uint8_t *e;
         uint64_t offset;
         vfs_status st = iter_fetch(&it, &e, &offset);
         if (st == VFS_END_OF_DIRECTORY) {
-            if (dir_is_fixed_root(dir) || it.slot + (need - run) > FAT_DIR_MAX_ENTRIES)
-                return VFS_DIRECTORY_IS_FULL;
-            st = fat_file_grow_chain(dir, 1);
-            if (st != VFS_OK)
-                return st;
-            continue;
+            r->at_end = it.slot;
+            return st;
         }
         if (st != VFS_OK)
             return st;
-        if (e[0] == FAT_DIRENT_END || e[0] == FAT_DIRENT_DELETED) {
-            if (first_free == FAT_NONE)
-                first_free = it.slot;
-            if (run == 0)
-                run_start = it.slot;
-            if (++run == need)
-                break;
-        } else {
+        bool free = e[0] == FAT_DIRENT_END || e[0] == FAT_DIRENT_DELETED;
+        if (e[0] == FAT_DIRENT_END && r->end_slot == FAT_NONE)
+            r->end_slot = it.slot;
+        if (free && r->first_free == FAT_NONE)
+            r->first_free = it.slot;
+        bool usable = (free || in_ranges(it.slot, o->reuse, o->nreuse)) &&
+                      (block == UINT64_MAX || offset / BLK_TRANSFER_SIZE == block);
+        if (!usable) {
             run = 0;
+            continue;
         }
-        it.slot++;
+        bool joins = run > 0 && (!one_block || (offset == run_off + (uint64_t)run * FAT_DIRENT_SIZE &&
+                                                offset / BLK_TRANSFER_SIZE == run_off / BLK_TRANSFER_SIZE));
+        if (!joins) {
+            run = 0;
+            r->start = it.slot;
+            run_off = offset;
+        }
+        if (++run == need)
+            return VFS_OK;
     }
-    *start = run_start;
-    dir->free_hint = first_free < run_start ? first_free : run_start + need;
+    return VFS_NO_FILE;
+}
+
+vfs_status fat_dir_find_place(fat_node *dir, uint32_t need, const fat_place_opts *o, uint32_t *start, uint32_t *gap)
+{
+    run_scan r;
+    *gap = FAT_NONE;
+    vfs_status st;
+    if (o->near_slot != FAT_NONE) {
+        /* Only the device block of near_slot (one write for the whole change). */
+        uint64_t near_off;
+        st = fat_dir_slot_offset(dir, o->near_slot, &near_off);
+        if (st != VFS_OK)
+            return st == VFS_END_OF_DIRECTORY ? VFS_NO_FILE : st;
+        uint32_t lo = o->near_slot >= 127u ? o->near_slot - 127u : 0;
+        uint32_t hi = af_min_u32(o->near_slot + 128u, FAT_DIR_MAX_ENTRIES);
+        st = scan_for_run(dir, need, o, lo, hi, true, near_off / BLK_TRANSFER_SIZE, &r);
+        if (st == VFS_END_OF_DIRECTORY)
+            st = VFS_NO_FILE;
+    } else {
+        /* Anywhere in one block, growing the directory (a few clusters at most: a set of
+         * more slots than a cluster holds needs clusters side by side on disk, in one
+         * block); failing that, anywhere at all (the set then spans blocks:
+         * docs/ORDERING.md, "split entry sets"). */
+        bool fixed_root = dir->is_root && dir->vol->geo.type != FAT_TYPE_32;
+        for (uint32_t grown = 0;; grown++) {
+            st = scan_for_run(dir, need, o, dir->free_hint, FAT_DIR_MAX_ENTRIES, true, UINT64_MAX, &r);
+            if (o->nreuse == 0)
+                dir->free_hint = r.first_free != FAT_NONE ? r.first_free
+                                 : st == VFS_END_OF_DIRECTORY ? r.at_end : dir->free_hint;
+            if (st != VFS_END_OF_DIRECTORY && st != VFS_NO_FILE)
+                break;
+            if (!o->grow || fixed_root || grown == 4 || r.at_end + need > FAT_DIR_MAX_ENTRIES) {
+                st = scan_for_run(dir, need, o, dir->free_hint, FAT_DIR_MAX_ENTRIES, false, UINT64_MAX, &r);
+                if (st == VFS_END_OF_DIRECTORY || st == VFS_NO_FILE)
+                    st = VFS_DIRECTORY_IS_FULL;
+                break;
+            }
+            st = fat_file_grow_chain(dir, 1);
+            if (st != VFS_OK)
+                break;
+        }
+    }
+    if (st != VFS_OK)
+        return st;
+    *start = r.start;
+    if (r.end_slot != FAT_NONE && r.end_slot < r.start)
+        *gap = r.end_slot;
     return VFS_OK;
 }
 
-static vfs_status write_slot(fat_node *dir, uint32_t slot, const uint8_t *bytes, size_t len, uint64_t *where)
+/* ---- edits: changes to directory slots, one change per device block ------------------------ */
+
+static const uint8_t deleted_mark = FAT_DIRENT_DELETED;
+
+enum { APPLY_ALL, APPLY_ONLY_BLOCK, APPLY_ALL_BUT_BLOCK };
+
+static bool selected(const fat_dir_edit *e, int which, uint64_t block)
 {
-    uint64_t off;
-    vfs_status st = fat_dir_slot_offset(dir, slot, &off);
-    if (st == VFS_END_OF_DIRECTORY)
-        return VFS_CORRUPT;
+    bool in = e->offset / BLK_TRANSFER_SIZE == block;
+    return which == APPLY_ALL || (which == APPLY_ONLY_BLOCK) == in;
+}
+
+static vfs_status apply_some(fat_volume *vol, const fat_dir_edit *edits, uint32_t n, int which, uint64_t key_block)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (!selected(&edits[i], which, key_block))
+            continue;
+        uint64_t block = edits[i].offset / BLK_TRANSFER_SIZE;
+        bool done = false;
+        for (uint32_t k = 0; k < i && !done; k++)
+            done = selected(&edits[k], which, key_block) && edits[k].offset / BLK_TRANSFER_SIZE == block;
+        if (done)
+            continue;
+        blk_buf *buf;
+        blk_status s = blk_cache_get(vol->cache, block, BLK_GET_READ, &buf);
+        if (s == BLK_OK)
+            s = blk_cache_prepare_write(vol->cache, buf);
+        if (s != BLK_OK) {
+            if (buf)
+                blk_cache_release(vol->cache, buf);
+            return vfs_status_from_blk(s);
+        }
+        /* Every edit of this block in one change, with no blocking point inside it, so
+         * no write-back can catch the block half-changed. */
+        uint8_t *data = blk_buf_data(buf);
+        for (uint32_t k = i; k < n; k++)
+            if (selected(&edits[k], which, key_block) && edits[k].offset / BLK_TRANSFER_SIZE == block)
+                af_memcpy(data + edits[k].offset % BLK_TRANSFER_SIZE, edits[k].bytes, edits[k].len);
+        blk_cache_mark_dirty(vol->cache, buf);
+        blk_cache_release(vol->cache, buf);
+    }
+    return VFS_OK;
+}
+
+vfs_status fat_dir_apply(fat_volume *vol, const fat_dir_edit *edits, uint32_t n)
+{
+    return apply_some(vol, edits, n, APPLY_ALL, 0);
+}
+
+bool fat_dir_edits_one_block(const fat_dir_edit *edits, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        if (edits[i].offset / BLK_TRANSFER_SIZE != edits[0].offset / BLK_TRANSFER_SIZE)
+            return false;
+    return true;
+}
+
+/* Changes to an entry set that spans blocks (made by another system, or placed where
+ * nothing else fit): the block holding the short entry (`key`) goes first when removing,
+ * last when writing, each side of an order point, so a cut leaves at worst orphaned
+ * long-name entries of an operation that had not taken effect, which recovery removes. */
+static vfs_status apply_split(fat_volume *vol, const fat_dir_edit *edits, uint32_t n, uint64_t key, bool key_first)
+{
+    uint64_t block = key / BLK_TRANSFER_SIZE;
+    vfs_status st = apply_some(vol, edits, n, key_first ? APPLY_ONLY_BLOCK : APPLY_ALL_BUT_BLOCK, block);
     if (st != VFS_OK)
         return st;
-    blk_status s = blk_cache_write_bytes(dir->vol->cache, off, bytes, len);
-    if (where)
-        *where = off;
-    return vfs_status_from_blk(s);
+    blk_cache_order_point(vol->cache); /* rule: split entry sets */
+    return apply_some(vol, edits, n, key_first ? APPLY_ALL_BUT_BLOCK : APPLY_ONLY_BLOCK, block);
 }
 
-/* A directory's modify time follows its entries, as POSIX programs expect of mtime; the
- * root has no entry to hold one. */
-static vfs_status touch_directory(fat_node *dir)
+static vfs_status edit_at(fat_node *dir, uint32_t slot, fat_dir_edit *e)
 {
-    fat_datetime now = fat_now(dir->vol);
-    dir->write_date = now.date;
-    dir->write_time = now.time;
-    dir->access_date = now.date;
-    return fat_node_write_dirent(dir);
+    vfs_status st = fat_dir_slot_offset(dir, slot, &e->offset);
+    return st == VFS_END_OF_DIRECTORY ? VFS_CORRUPT : st;
 }
 
-vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
+static vfs_status delete_edits(fat_node *dir, uint32_t first, uint32_t end, fat_dir_edit *out)
 {
-    uint8_t entry[32];
-    af_memcpy(entry, raw, sizeof(entry));
-    uint8_t case_bits = 0;
-    uint32_t lfn = 0;
-    vfs_status st;
-    if (fat_short_from_name(name->units, name->len, entry, &case_bits)) {
-        entry[FAT_DIRENT_NT_CASE] = case_bits;
-    } else {
-        st = choose_alias(dir, name, entry);
+    for (uint32_t slot = first; slot < end; slot++) {
+        vfs_status st = edit_at(dir, slot, &out[slot - first]);
         if (st != VFS_OK)
             return st;
-        entry[FAT_DIRENT_NT_CASE] = 0;
-        lfn = fat_lfn_entry_count(name->len);
+        out[slot - first].bytes = &deleted_mark;
+        out[slot - first].len = 1;
     }
-    uint32_t start;
-    st = find_free_run(dir, lfn + 1u, &start);
-    if (st != VFS_OK)
-        return st;
-    uint8_t checksum = fat_lfn_checksum(entry);
-    for (uint32_t i = 0; i < lfn; i++) {
-        uint8_t l[32];
-        fat_lfn_pack(name->units, name->len, checksum, lfn - i, l);
-        st = write_slot(dir, start + i, l, sizeof(l), NULL);
-        if (st != VFS_OK)
-            return st;
-    }
-    out->slot = start + lfn;
-    out->lfn_count = lfn;
-    af_memcpy(out->raw, entry, sizeof(entry));
-    st = write_slot(dir, out->slot, entry, sizeof(entry), &out->offset);
-    if (st != VFS_OK)
-        return st;
-    out->name = name->units;
-    out->name_len = name->len;
-    if (dir->index_state == FAT_INDEX_READY && !index_add(dir, out)) {
-        fat_dir_index_drop(dir);
-        dir->vol->stats.index_drops++;
-    }
-    out->name = NULL;
-    out->name_len = 0;
-    return touch_directory(dir);
+    return VFS_OK;
 }
 
-vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
+/* ---- the name index and times, after a change ------------------------------------------------- */
+
+vfs_status fat_dir_forget(fat_node *dir, uint32_t slot, uint32_t lfn_count)
 {
     fat_volume *vol = dir->vol;
-    if (lfn_count > slot)
-        return VFS_CORRUPT;
-    uint64_t off;
-    vfs_status st = fat_dir_slot_offset(dir, slot, &off);
-    if (st != VFS_OK)
-        return st == VFS_END_OF_DIRECTORY ? VFS_CORRUPT : st;
-    uint8_t short_name[FAT_SHORT_NAME_LEN];
-    blk_status s = blk_cache_read_bytes(vol->cache, off, short_name, sizeof(short_name));
-    if (s != BLK_OK)
-        return vfs_status_from_blk(s);
     if (dir->index_state == FAT_INDEX_READY) {
+        uint64_t off;
+        vfs_status st = fat_dir_slot_offset(dir, slot, &off);
+        if (st != VFS_OK)
+            return st == VFS_END_OF_DIRECTORY ? VFS_CORRUPT : st;
+        uint8_t short_name[FAT_SHORT_NAME_LEN];
+        blk_status s = blk_cache_read_bytes(vol->cache, off, short_name, sizeof(short_name));
+        if (s != BLK_OK)
+            return vfs_status_from_blk(s);
         for (uint32_t i = vol->index_short_heads[short_bucket(vol, dir->index, short_name)]; i != FAT_NONE;) {
             fat_index_entry *e = &vol->index[i];
             if (e->dir == dir->index && e->slot == slot) {
@@ -539,15 +653,151 @@ vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
             i = e->next_short;
         }
     }
-    static const uint8_t deleted = FAT_DIRENT_DELETED;
-    for (uint32_t i = slot - lfn_count; i <= slot; i++) {
-        st = write_slot(dir, i, &deleted, 1, NULL);
-        if (st != VFS_OK)
-            return st;
-    }
     if (slot - lfn_count < dir->free_hint)
         dir->free_hint = slot - lfn_count;
-    return touch_directory(dir);
+    return VFS_OK;
+}
+
+/* A directory's modify time follows its entries, as POSIX programs expect of mtime; the
+ * root has no entry to hold one. */
+vfs_status fat_dir_touch(fat_node *dir)
+{
+    fat_datetime now = fat_now(dir->vol);
+    dir->write_date = now.date;
+    dir->write_time = now.time;
+    dir->access_date = now.date;
+    return fat_node_write_dirent(dir);
+}
+
+/* ---- insert and remove ------------------------------------------------------------------------ */
+
+/* End-of-directory markers before a set placed past them become deleted entries: in the
+ * set's own change where they share its block, else durable before it (a reader stops at
+ * the first marker and must not miss the set). */
+static vfs_status fill_gap(fat_node *dir, uint32_t gap, uint32_t start, fat_dir_edit *edits, uint32_t *n,
+                          uint64_t set_block)
+{
+    if (gap == FAT_NONE)
+        return VFS_OK;
+    bool elsewhere = false;
+    for (uint32_t slot = gap; slot < start; slot++) {
+        fat_dir_edit e;
+        vfs_status st = delete_edits(dir, slot, slot + 1, &e);
+        if (st == VFS_OK && e.offset / BLK_TRANSFER_SIZE == set_block && *n < FAT_DIR_MAX_EDITS) {
+            edits[(*n)++] = e;
+            continue;
+        }
+        if (st == VFS_OK)
+            st = fat_dir_apply(dir->vol, &e, 1);
+        if (st != VFS_OK)
+            return st;
+        elsewhere = true;
+    }
+    if (elsewhere)
+        blk_cache_order_point(dir->vol->cache); /* rule: end markers before the set */
+    return VFS_OK;
+}
+
+vfs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir_edit *also, uint32_t nalso,
+                            fat_dirent *out)
+{
+    /* Slots: [record] LFN entries (last part first) short entry. */
+    uint8_t store[FAT_LFN_MAX_ENTRIES + 1][32];
+    fat_dir_edit edits[FAT_DIR_MAX_EDITS];
+    uint32_t n = 0, slot = set->start;
+    const fat_name *name = set->name;
+    /* Deletions first: the set may take some of the slots they free. */
+    for (uint32_t i = 0; i < nalso && i + FAT_LFN_MAX_ENTRIES + 2 < FAT_DIR_MAX_EDITS; i++)
+        edits[n++] = also[i];
+    if (set->record) {
+        vfs_status st = edit_at(dir, slot++, &edits[n]);
+        if (st != VFS_OK)
+            return st;
+        edits[n].bytes = set->record;
+        edits[n++].len = FAT_DIRENT_SIZE;
+    }
+    uint8_t checksum = fat_lfn_checksum(set->entry);
+    for (uint32_t i = 0; i < set->lfn; i++) {
+        vfs_status st = edit_at(dir, slot++, &edits[n]);
+        if (st != VFS_OK)
+            return st;
+        fat_lfn_pack(name->units, name->len, checksum, set->lfn - i, store[i]);
+        edits[n].bytes = store[i];
+        edits[n++].len = FAT_DIRENT_SIZE;
+    }
+    uint32_t short_slot = slot;
+    fat_dir_edit key;
+    vfs_status st = edit_at(dir, short_slot, &key);
+    if (st != VFS_OK)
+        return st;
+    key.bytes = set->entry;
+    key.len = FAT_DIRENT_SIZE;
+    st = fill_gap(dir, set->gap, set->start, edits, &n, key.offset / BLK_TRANSFER_SIZE);
+    if (st != VFS_OK)
+        return st;
+    edits[n++] = key;
+    if (fat_dir_edits_one_block(edits, n))
+        st = fat_dir_apply(dir->vol, edits, n);
+    else
+        st = apply_split(dir->vol, edits, n, key.offset, false);
+    if (st != VFS_OK)
+        return st;
+    out->slot = short_slot;
+    out->lfn_count = set->lfn;
+    af_memcpy(out->raw, set->entry, sizeof(out->raw));
+    out->offset = key.offset;
+    out->name = name->units;
+    out->name_len = name->len;
+    if (dir->index_state == FAT_INDEX_READY && !index_add(dir, out)) {
+        fat_dir_index_drop(dir);
+        dir->vol->stats.index_drops++;
+    }
+    out->name = NULL;
+    out->name_len = 0;
+    return VFS_OK;
+}
+
+vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out)
+{
+    fat_dir_set set = { .name = name };
+    af_memcpy(set.entry, raw, sizeof(set.entry));
+    vfs_status st = fat_dir_short_entry(dir, name, set.entry, &set.lfn);
+    if (st != VFS_OK)
+        return st;
+    fat_place_opts o = { .near_slot = FAT_NONE, .grow = true };
+    st = fat_dir_find_place(dir, set.lfn + 1u, &o, &set.start, &set.gap);
+    if (st == VFS_OK)
+        st = fat_dir_place_set(dir, &set, NULL, 0, out);
+    if (st != VFS_OK)
+        return st;
+    return fat_dir_touch(dir);
+}
+
+vfs_status fat_dir_remove_edits(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_edit *out)
+{
+    if (lfn_count > slot || lfn_count > FAT_LFN_MAX_ENTRIES)
+        return VFS_CORRUPT;
+    return delete_edits(dir, slot - lfn_count, slot + 1, out);
+}
+
+vfs_status fat_dir_remove_set(fat_volume *vol, const fat_dir_edit *edits, uint32_t n)
+{
+    if (fat_dir_edits_one_block(edits, n))
+        return fat_dir_apply(vol, edits, n);
+    return apply_split(vol, edits, n, edits[n - 1].offset, true);
+}
+
+vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count)
+{
+    fat_dir_edit edits[FAT_LFN_MAX_ENTRIES + 1];
+    vfs_status st = fat_dir_remove_edits(dir, slot, lfn_count, edits);
+    if (st == VFS_OK)
+        st = fat_dir_forget(dir, slot, lfn_count);
+    if (st == VFS_OK)
+        st = fat_dir_remove_set(dir->vol, edits, lfn_count + 1);
+    if (st != VFS_OK)
+        return st;
+    return fat_dir_touch(dir);
 }
 
 vfs_status fat_dir_is_empty(fat_node *dir, bool *empty)

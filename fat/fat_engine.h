@@ -1,10 +1,12 @@
 /* fat_engine: the engine's private structures and the functions its files share.
  *
- * Files: fat_volume.c (mount, sync, FSInfo, dirty flag), fat_table.c (FAT entries, free
- * map, chains), fat_node.c (node table, refcounts, directory-entry write-back),
- * fat_file.c (cluster runs, data I/O, read/write/truncate), fat_dir.c (slots, iteration,
- * name index, lookup/insert/remove), fat_path.c (path walking), fat_ops.c (the public
- * operations). Lock order and write ordering: see fat.h.
+ * Files: fat_volume.c (mount, sync, FSInfo, dirty marks), fat_table.c (FAT entries, free
+ * map, chains, recovery's reach map), fat_node.c (node table, refcounts, directory-entry
+ * write-back), fat_file.c (cluster runs, data I/O, read/write/truncate), fat_dir.c (slots,
+ * iteration, name index, lookup, entry sets placed and changed a block at a time),
+ * fat_path.c (path walking), fat_ops.c (the public operations), fat_recover.c (mount-time
+ * recovery); fat_intent.c (the rename record) is format-level. Lock order: fat.h; write
+ * ordering: docs/ORDERING.md.
  */
 #ifndef ASYNCFAT_FAT_ENGINE_H
 #define ASYNCFAT_FAT_ENGINE_H
@@ -114,7 +116,22 @@ vfs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value);   /
 /* Blocks; every FAT: chain clusters [first, first + count) one to the next, the last
  * holding `last_value`. One cache access per FAT block rather than per entry. */
 vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value);
-vfs_status fat_free_map_build(fat_volume *vol);                                /* blocks */
+/* Blocks: the free map from every mirrored FAT copy: a cluster any copy uses is in use
+ * (vol->report.fat_disagreements counts those the copies disagree on). */
+vfs_status fat_free_map_build(fat_volume *vol);
+/* Recovery's reach map, kept in the free map's memory while recovery walks (the free map
+ * is not ready meanwhile): reset to nothing reached; mark (false if already marked). */
+void fat_reach_reset(fat_volume *vol);
+bool fat_reach_mark(fat_volume *vol, uint32_t c);
+/* Blocks: free every allocated, not bad cluster the walk did not reach (every copy); the
+ * map becomes the free map again, the free count exact. */
+vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed);
+/* Blocks: make every mirrored FAT copy equal to the active one (*chunks: 512-byte pieces
+ * rewritten). */
+vfs_status fat_table_sync_copies(fat_volume *vol, uint32_t *chunks);
+/* Blocks: mount-time recovery of a dirty volume (fat_recover.c); fills vol->report. */
+vfs_status fat_recover(fat_volume *vol);
+
 /* Promise `count` clusters to the caller (never blocks): NO_SPACE if not available. */
 vfs_status fat_alloc_reserve(fat_volume *vol, uint32_t count);
 void fat_alloc_unreserve(fat_volume *vol, uint32_t count);
@@ -186,10 +203,65 @@ vfs_status fat_dir_iter_next(fat_dir_iter *it, fat_dirent *out);
 /* Blocks; caller holds dir's lock (read). NO_FILE when absent. */
 vfs_status fat_dir_lookup(fat_node *dir, const fat_name *name, fat_dirent *out);
 /* Blocks; caller holds dir's lock (write). Creates the entries for `name` with the short
- * entry template `raw` (name bytes filled in here); out describes the new short entry. */
+ * entry template `raw` (name bytes filled in here); out describes the new short entry.
+ * The set lies in one device block whenever the directory can hold it so. */
 vfs_status fat_dir_insert(fat_node *dir, const fat_name *name, const uint8_t raw[32], fat_dirent *out);
-/* Blocks; caller holds dir's lock (write). Marks the entry's slots deleted. */
+/* Blocks; caller holds dir's lock (write). Marks the entry's slots deleted: one change of
+ * one block, or (a set across blocks) the short entry's block first. */
 vfs_status fat_dir_remove(fat_node *dir, uint32_t slot, uint32_t lfn_count);
+
+/* The pieces insert and remove are made of, for changes that span entries (rename). */
+typedef struct fat_slot_range {
+    uint32_t first, end;        /* slots [first, end) */
+} fat_slot_range;
+
+typedef struct fat_place_opts {
+    const fat_slot_range *reuse; /* slots the same change frees: usable for the new set */
+    uint32_t nreuse;
+    uint32_t near_slot;         /* FAT_NONE; else only the device block holding this slot */
+    bool grow;                  /* the directory may grow */
+} fat_place_opts;
+
+/* One change to one slot: `len` bytes (32, or 1 to mark it deleted) at an absolute offset. */
+typedef struct fat_dir_edit {
+    uint64_t offset;
+    const uint8_t *bytes;
+    uint32_t len;
+} fat_dir_edit;
+#define FAT_DIR_MAX_EDITS 192u  /* a record, a set, the gap before it, two sets removed */
+
+/* A new entry set: [record] LFN entries, short entry, from slot `start`. */
+typedef struct fat_dir_set {
+    const fat_name *name;
+    uint8_t entry[32];          /* the short entry (name bytes by fat_dir_short_entry) */
+    uint32_t lfn;               /* LFN entries */
+    uint32_t start;
+    uint32_t gap;               /* first end marker before start (FAT_NONE: none) */
+    const uint8_t *record;      /* NULL, or a rename record for the slot before the set */
+} fat_dir_set;
+
+/* Blocks: the short name (an alias if need be: never one the directory uses) into
+ * entry[0..10] and its case bits; *lfn gets the LFN entry count. */
+vfs_status fat_dir_short_entry(fat_node *dir, const fat_name *name, uint8_t entry[32], uint32_t *lfn);
+/* Blocks: `need` consecutive slots for a set (see fat_place_opts), in one device block
+ * when the directory can give them so. *gap: the first end-of-directory marker before
+ * *start, FAT_NONE if none. NO_FILE: none in near_slot's block. DIRECTORY_IS_FULL. */
+vfs_status fat_dir_find_place(fat_node *dir, uint32_t need, const fat_place_opts *o, uint32_t *start, uint32_t *gap);
+/* Blocks: write the set, and `also` (edits in the set's block, made in the same change);
+ * index it; out describes the short entry. */
+vfs_status fat_dir_place_set(fat_node *dir, const fat_dir_set *set, const fat_dir_edit *also, uint32_t nalso,
+                            fat_dirent *out);
+/* Blocks: edits that delete the set of the short entry at `slot` (lfn_count + 1 of them). */
+vfs_status fat_dir_remove_edits(fat_node *dir, uint32_t slot, uint32_t lfn_count, fat_dir_edit *out);
+/* Blocks: apply edits, each device block's in one change (no order among blocks). */
+vfs_status fat_dir_apply(fat_volume *vol, const fat_dir_edit *edits, uint32_t n);
+bool fat_dir_edits_one_block(const fat_dir_edit *edits, uint32_t n);
+/* Blocks: apply a set's deletion (the short entry's edit last in `edits`). */
+vfs_status fat_dir_remove_set(fat_volume *vol, const fat_dir_edit *edits, uint32_t n);
+/* Drop a short entry from the name index and the free hint's way (before it is deleted). */
+vfs_status fat_dir_forget(fat_node *dir, uint32_t slot, uint32_t lfn_count);
+/* Blocks: the directory's own entry gets the current time (its mtime). */
+vfs_status fat_dir_touch(fat_node *dir);
 /* Blocks: is the directory empty but for "." and ".."? (lock held) */
 vfs_status fat_dir_is_empty(fat_node *dir, bool *empty);
 void fat_dir_index_drop(fat_node *dir);

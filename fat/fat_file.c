@@ -429,7 +429,7 @@ static vfs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t da
             if (fc == 0) {
                 node->first_cluster = first;
             } else {
-                blk_cache_order_point(vol->cache);
+                blk_cache_order_point(vol->cache); /* rule: data before link */
                 st = fat_table_set(vol, node->last_cluster, first);
             }
         }
@@ -608,7 +608,7 @@ static vfs_status shrink_chain(fat_node *node)
     st = fat_node_write_dirent(node);
     if (st != VFS_OK)
         return st;
-    blk_cache_order_point(vol->cache);
+    blk_cache_order_point(vol->cache); /* rule: size before cut */
     uint32_t tail;
     st = fat_table_get(vol, last, &tail);
     if (st == VFS_OK)

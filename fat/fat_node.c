@@ -241,7 +241,7 @@ static vfs_status write_dirent(fat_node *node, bool ordered)
         const uint8_t *old = blk_buf_data(buf) + node->dirent_offset % BLK_TRANSFER_SIZE;
         if (!ordered && (fat_raw_cluster(vol, old) != node->first_cluster ||
                          (!node->is_dir && af_load_le32(old + FAT_DIRENT_SIZE_BYTES) != node->size)))
-            blk_cache_order_point(vol->cache);
+            blk_cache_order_point(vol->cache); /* rule: data before link */
         s = blk_cache_prepare_write(vol->cache, buf);
     }
     if (s != BLK_OK) {
@@ -342,7 +342,7 @@ vfs_status fat_node_commit(fat_volume *vol)
     /* Off the list at once (fat_node_uncommit looks there only); the refs stay ours. */
     for (uint32_t k = i; k != FAT_NONE; k = vol->nodes[k].commit_next)
         vol->nodes[k].commit_pending = false;
-    blk_cache_order_point(vol->cache);
+    blk_cache_order_point(vol->cache); /* rule: data before link */
     vfs_status result = VFS_OK;
     while (i != FAT_NONE) {
         fat_node *n = &vol->nodes[i];
@@ -351,7 +351,7 @@ vfs_status fat_node_commit(fat_volume *vol)
         vfs_status st = VFS_OK;
         if (n->dirent_dirty) {
             /* Written to since the order point: that write's chain goes first. */
-            blk_cache_order_after(vol->cache, n->data_written);
+            blk_cache_order_after(vol->cache, n->data_written); /* rule: data before link */
             st = write_dirent(n, true);
         }
         fp_rwlock_write_unlock(vol->pool, &n->lock);

@@ -1,6 +1,7 @@
 /* The public operations: open/close, read/write/truncate, stat, create, unlink, mkdir,
  * rmdir, rename, readdir, set_times. Lock order and write ordering: see fat.h. */
 #include "fat/fat_engine.h"
+#include "fat/fat_intent.h"
 
 static void fill_times(fat_volume *vol, uint8_t raw[32])
 {
@@ -11,21 +12,6 @@ static void fill_times(fat_volume *vol, uint8_t raw[32])
     af_store_le16(raw + FAT_DIRENT_ACCESS_DATE, now.date);
     af_store_le16(raw + FAT_DIRENT_WRITE_TIME, now.time);
     af_store_le16(raw + FAT_DIRENT_WRITE_DATE, now.date);
-}
-
-/* The entry a node would have on disk (name bytes left for fat_dir_insert). */
-static void raw_from_node(const fat_node *n, uint8_t raw[32])
-{
-    af_memset(raw, 0, 32);
-    raw[FAT_DIRENT_ATTR] = n->attr;
-    raw[FAT_DIRENT_CREATE_10MS] = n->create_10ms;
-    af_store_le16(raw + FAT_DIRENT_CREATE_TIME, n->create_time);
-    af_store_le16(raw + FAT_DIRENT_CREATE_DATE, n->create_date);
-    af_store_le16(raw + FAT_DIRENT_ACCESS_DATE, n->access_date);
-    af_store_le16(raw + FAT_DIRENT_WRITE_TIME, n->write_time);
-    af_store_le16(raw + FAT_DIRENT_WRITE_DATE, n->write_date);
-    fat_raw_set_cluster(n->vol, raw, n->first_cluster);
-    af_store_le32(raw + FAT_DIRENT_SIZE_BYTES, n->is_dir ? 0 : n->size);
 }
 
 /* Resolve the parent and prepare the last component's name. */
@@ -247,7 +233,7 @@ vfs_status fat_fsync(fat_node *node)
     if (!node->is_dir) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
         if (node->dirent_dirty) {
-            blk_cache_order_point(vol->cache);
+            blk_cache_order_point(vol->cache); /* rule: data before link */
             st = fat_node_write_dirent(node);
         }
         fp_rwlock_write_unlock(vol->pool, &node->lock);
@@ -328,7 +314,7 @@ vfs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
         if (st == VFS_OK)
             st = fat_dir_write_dots(vol, c, dir->is_root ? 0 : dir->first_cluster, raw);
         if (st == VFS_OK) {
-            blk_cache_order_point(vol->cache);
+            blk_cache_order_point(vol->cache); /* rule: data before link */
             st = fat_dir_insert(dir, &name, raw, &d);
         }
         if (st != VFS_OK)
@@ -419,6 +405,26 @@ static vfs_status is_inside(fat_volume *vol, const fat_node *dir, uint32_t ances
     return VFS_CORRUPT;
 }
 
+/* A moved directory's ".." names its new parent (0 for the root). */
+static vfs_status dotdot_edit(fat_volume *vol, fat_node *moved, fat_node *parent, uint8_t dd[32], fat_dir_edit *e)
+{
+    e->offset = fat_cluster_offset(&vol->geo, moved->first_cluster) + FAT_DIRENT_SIZE;
+    blk_status s = blk_cache_read_bytes(vol->cache, e->offset, dd, FAT_DIRENT_SIZE);
+    if (s != BLK_OK)
+        return vfs_status_from_blk(s);
+    fat_raw_set_cluster(vol, dd, parent->is_root ? 0 : parent->first_cluster);
+    e->bytes = dd;
+    e->len = FAT_DIRENT_SIZE;
+    return VFS_OK;
+}
+
+/* The rename of src (in sp) to dname in dp, replacing tgt (or none); every lock held.
+ * docs/ORDERING.md, "rename": everything that can fail without a change is done first (a
+ * failed rename changes nothing); then, when the new set fits in the old entry's block
+ * (same directory), one change of that block removes the old name and writes the new one;
+ * otherwise the new set goes in with a rename record beside it (step 1), the old entry
+ * goes (step 2), the record goes (step 3), each in its own flush epoch. A replaced target
+ * goes in the new set's change when it shares its block, else in an epoch before. */
 static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, const fat_name *dname, fat_node *src,
                                fat_node *tgt)
 {
@@ -437,7 +443,6 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
     } else if (tgt) {
         return VFS_BUSY;
     }
-    st = VFS_OK;
     if (tgt) {
         if (tgt->is_dir && !src->is_dir)
             return VFS_IS_DIRECTORY;
@@ -466,8 +471,63 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
     }
     for (uint32_t i = 0; i < nf; i++)
         fp_rwlock_write_lock(vol->pool, &files[i]->lock);
+
+    /* Everything that can fail without changing anything: the new short name, the old and
+     * target entries' slots, and a place for the new set. */
+    fat_dir_set set = { .name = dname, .gap = FAT_NONE };
+    fat_dir_edit s_del[FAT_LFN_MAX_ENTRIES + 1], t_del[FAT_LFN_MAX_ENTRIES + 1];
+    uint32_t s_n = src->lfn_count + 1u, t_n = tgt ? tgt->lfn_count + 1u : 0;
+    st = fat_dir_remove_edits(sp, src->slot, src->lfn_count, s_del);
+    /* The new entry is the old one as it stands in the cache (ordered after its chain),
+     * renamed; the node's newer size or cluster, if any, follows as for any open file. */
+    if (st == VFS_OK)
+        st = vfs_status_from_blk(blk_cache_read_bytes(vol->cache, s_del[s_n - 1].offset, set.entry, 32));
+    if (st == VFS_OK)
+        st = fat_dir_short_entry(dp, dname, set.entry, &set.lfn);
+    if (st == VFS_OK && tgt)
+        st = fat_dir_remove_edits(dp, tgt->slot, tgt->lfn_count, t_del);
+    fat_slot_range ranges[2];
+    uint32_t nr = 0;
+    if (tgt)
+        ranges[nr++] = (fat_slot_range){ tgt->slot - tgt->lfn_count, tgt->slot + 1u };
+    bool in_place = false, beside_target = false;
+    if (st == VFS_OK && sp == dp && fat_dir_edits_one_block(s_del, s_n)) {
+        ranges[nr++] = (fat_slot_range){ src->slot - src->lfn_count, src->slot + 1u };
+        fat_place_opts o = { ranges, nr, src->slot, false };
+        st = fat_dir_find_place(dp, set.lfn + 1u, &o, &set.start, &set.gap);
+        in_place = st == VFS_OK;
+        nr--;
+        if (st == VFS_NO_FILE)
+            st = VFS_OK;
+    }
+    if (st == VFS_OK && !in_place && tgt && fat_dir_edits_one_block(t_del, t_n)) {
+        fat_place_opts o = { ranges, nr, tgt->slot, false };
+        st = fat_dir_find_place(dp, set.lfn + 2u, &o, &set.start, &set.gap);
+        beside_target = st == VFS_OK;
+        if (st == VFS_NO_FILE)
+            st = VFS_OK;
+    }
+    if (st == VFS_OK && !in_place && !beside_target) {
+        fat_place_opts o = { NULL, 0, FAT_NONE, true };
+        st = fat_dir_find_place(dp, set.lfn + 2u, &o, &set.start, &set.gap);
+    }
+    if (st != VFS_OK) {
+        for (uint32_t i = nf; i-- > 0;)
+            fp_rwlock_write_unlock(vol->pool, &files[i]->lock);
+        return st;
+    }
+
+    bool t_with_set = tgt && (beside_target || (in_place && fat_dir_edits_one_block(t_del, t_n) &&
+                                                t_del[0].offset / BLK_TRANSFER_SIZE ==
+                                                    s_del[0].offset / BLK_TRANSFER_SIZE));
     if (tgt) {
-        st = fat_dir_remove(dp, tgt->slot, tgt->lfn_count);
+        st = fat_dir_forget(dp, tgt->slot, tgt->lfn_count);
+        if (st == VFS_OK && !t_with_set) {
+            /* A replaced target in a block of its own: gone before the new name appears,
+             * so a cut never shows two entries of one name. */
+            st = fat_dir_remove_set(vol, t_del, t_n);
+            blk_cache_order_point(vol->cache); /* rule: rename, target first */
+        }
         if (st == VFS_OK) {
             tgt->unlinked = true;
             fat_node_unhash(tgt);
@@ -476,34 +536,65 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
                 fat_dir_index_drop(tgt);
         }
     }
-    uint8_t raw[32];
-    raw_from_node(src, raw);
-    /* Old entry out before the new one goes in: a cut in between loses the name (lost
-     * clusters), never leaves two entries sharing a chain. */
     if (st == VFS_OK)
-        st = fat_dir_remove(sp, src->slot, src->lfn_count);
-    if (st == VFS_OK)
-        st = fat_dir_insert(dp, dname, raw, &d);
+        st = fat_dir_forget(sp, src->slot, src->lfn_count);
+    uint8_t record[32];
+    if (st == VFS_OK) {
+        fat_dir_edit also[2 * (FAT_LFN_MAX_ENTRIES + 1)];
+        uint32_t na = 0;
+        if (t_with_set)
+            for (uint32_t i = 0; i < t_n; i++)
+                also[na++] = t_del[i];
+        if (in_place) {
+            for (uint32_t i = 0; i < s_n; i++)
+                also[na++] = s_del[i];
+        } else {
+            /* The old entry's latest version (a size or cluster it took in this epoch)
+             * durable before the new one that copies it, so a cut never pairs the new
+             * name with an older old one the record would not recognise. */
+            blk_cache_order_point(vol->cache); /* rule: rename, step 1 */
+            fat_rename_record rec = { .source_dir = fat_dir_cluster_key(sp), .source_slot = (uint16_t)src->slot,
+                                      .source_lfn_count = (uint8_t)src->lfn_count,
+                                      .moved_directory = src->is_dir && sp != dp };
+            blk_status b = blk_cache_read_bytes(vol->cache, s_del[s_n - 1].offset, rec.source_name, 11);
+            st = vfs_status_from_blk(b);
+            fat_rename_record_encode(&rec, record);
+            set.record = record;
+        }
+        if (st == VFS_OK)
+            st = fat_dir_place_set(dp, &set, also, na, &d);
+    }
     if (st == VFS_OK) {
         fat_node_rehash(src, fat_dir_cluster_key(dp), d.slot, d.lfn_count, d.offset);
-        src->dirent_dirty = false;
-        if (src->is_dir && sp != dp) {
-            uint8_t dd[32];
-            uint64_t at = fat_cluster_offset(&vol->geo, src->first_cluster) + 32u;
-            blk_status s = blk_cache_read_bytes(vol->cache, at, dd, sizeof(dd));
-            if (s == BLK_OK) {
-                fat_raw_set_cluster(vol, dd, dp->is_root ? 0 : dp->first_cluster);
-                s = blk_cache_write_bytes(vol->cache, at, dd, sizeof(dd));
-            }
-            st = vfs_status_from_blk(s);
-        }
-    } else if (!src->unlinked) {
-        /* The old entry is gone and the new one could not be made: the node lives on as
-         * an unlinked file so its clusters are not leaked. */
-        src->unlinked = true;
-        fat_node_unhash(src);
-        fat_node_uncommit(src);
     }
+    if (st == VFS_OK && !in_place) {
+        /* Step 2: the old name goes (and a moved directory's ".." follows). */
+        blk_cache_order_point(vol->cache); /* rule: rename, step 2 */
+        st = fat_dir_remove_set(vol, s_del, s_n);
+        if (st == VFS_OK && src->is_dir && sp != dp) {
+            uint8_t dd[32];
+            fat_dir_edit e;
+            st = dotdot_edit(vol, src, dp, dd, &e);
+            if (st == VFS_OK)
+                st = fat_dir_apply(vol, &e, 1);
+        }
+        /* Step 3: the record goes, once the old name's removal is durable. */
+        blk_cache_order_point(vol->cache); /* rule: rename, step 3 */
+        uint8_t cleared[32];
+        fat_rename_record_clear(cleared);
+        uint64_t at;
+        vfs_status st3 = fat_dir_slot_offset(dp, d.slot - d.lfn_count - 1u, &at);
+        if (st3 == VFS_OK) {
+            fat_dir_edit e = { at, cleared, FAT_DIRENT_SIZE };
+            st3 = fat_dir_apply(vol, &e, 1);
+        }
+        if (st == VFS_OK)
+            st = st3;
+    }
+    if (st == VFS_OK)
+        st = fat_dir_touch(dp);
+    if (st == VFS_OK && sp != dp)
+        st = fat_dir_touch(sp);
     for (uint32_t i = nf; i-- > 0;)
         fp_rwlock_write_unlock(vol->pool, &files[i]->lock);
     return st;

@@ -162,10 +162,67 @@ static void map_clear(fat_volume *vol, uint32_t c)
     vol->free_map[c / 64u] &= ~((uint64_t)1 << (c % 64u));
 }
 
-static void release_window(fat_volume *vol, blk_buf **win, uint32_t n)
+/* A window of pinned FAT blocks of one copy: reading a FAT a window at a time costs one
+ * device round trip per window instead of per block, most of the cost of a mount. */
+#define FAT_WINDOW_BLOCKS 32u
+typedef struct fat_window {
+    blk_buf *buf[FAT_WINDOW_BLOCKS];
+    uint64_t block;
+    uint32_t n;
+    uint32_t copy;
+} fat_window;
+
+static void window_release(fat_volume *vol, fat_window *w)
 {
-    for (uint32_t i = 0; i < n; i++)
-        blk_cache_release(vol->cache, win[i]);
+    for (uint32_t i = 0; i < w->n; i++)
+        blk_cache_release(vol->cache, w->buf[i]);
+    w->n = 0;
+}
+
+/* Entry `c` of the window's copy (blocks; the window moves forward as c grows). */
+static vfs_status window_get(fat_volume *vol, fat_window *w, uint32_t c, uint32_t *value)
+{
+    uint64_t off = fat_entry_offset(&vol->geo, w->copy, c);
+    uint64_t block = off / BLK_TRANSFER_SIZE;
+    uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
+    if (in + fat_entry_size(vol->geo.type) > BLK_TRANSFER_SIZE) {
+        /* a FAT12 entry across two blocks */
+        uint8_t bytes[4] = { 0 };
+        blk_status s = blk_cache_read_bytes(vol->cache, off, bytes, fat_entry_size(vol->geo.type));
+        if (s != BLK_OK)
+            return vfs_status_from_blk(s);
+        *value = fat_entry_get(vol->geo.type, c, bytes);
+        return VFS_OK;
+    }
+    if (block < w->block || block >= w->block + w->n) {
+        window_release(vol, w);
+        uint64_t last = fat_entry_offset(&vol->geo, w->copy, vol->geo.max_cluster) / BLK_TRANSFER_SIZE;
+        uint32_t want = (uint32_t)af_min_u64(FAT_WINDOW_BLOCKS, last - block + 1);
+        blk_status s = blk_cache_get_many(vol->cache, block, want, w->buf, &w->n);
+        if (s != BLK_OK)
+            return vfs_status_from_blk(s);
+        w->block = block;
+    }
+    *value = fat_entry_get(vol->geo.type, c, blk_buf_data(w->buf[block - w->block]) + in);
+    return VFS_OK;
+}
+
+/* A FAT12 entry that spans two device blocks in some copy: never allocated (a cut between
+ * the two writes could tear it). */
+static bool entry_straddles(const fat_volume *vol, uint32_t c)
+{
+    if (vol->geo.type != FAT_TYPE_12)
+        return false;
+    for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++)
+        if (fat_entry_offset(&vol->geo, copy, c) % BLK_TRANSFER_SIZE == BLK_TRANSFER_SIZE - 1u)
+            return true;
+    return false;
+}
+
+/* The copies kept equal (FAT32 can turn mirroring off: then only the active one counts). */
+static bool mirrored(const fat_volume *vol)
+{
+    return !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
 }
 
 vfs_status fat_free_map_build(fat_volume *vol)
@@ -180,47 +237,142 @@ vfs_status fat_free_map_build(fat_volume *vol)
     map_set(vol, 0);
     map_set(vol, 1);
     vol->free_count = 0;
-    uint32_t width = fat_entry_size(vol->geo.type);
-    uint64_t last_block = fat_entry_offset(&vol->geo, vol->geo.active_fat, max) / BLK_TRANSFER_SIZE;
-    /* The FAT is read a window of blocks at a time: one device round trip per window
-     * instead of per block is most of the cost of a mount. */
-    blk_buf *win[BLK_CACHE_GET_MANY_MAX];
-    uint64_t win_block = 0;
-    uint32_t win_n = 0;
+    vol->report.fat_disagreements = 0;
+    /* Every mirrored copy is read beside the active one: a cluster that any copy says is
+     * in use is in use here, so a copy damaged (or written by a cut half-way) never gets
+     * a cluster that a file still owns handed out again. */
+    fat_window win[2];
+    uint32_t copies = mirrored(vol) && vol->geo.fat_count > 1 ? 2u : 1u;
+    win[0] = (fat_window){ .copy = vol->geo.active_fat };
+    win[1] = (fat_window){ .copy = vol->geo.active_fat == 0 ? 1u : 0u };
     vfs_status st = VFS_OK;
-    for (uint32_t c = FAT_FIRST_CLUSTER; c <= max; c++) {
-        uint64_t off = fat_entry_offset(&vol->geo, vol->geo.active_fat, c);
-        uint64_t block = off / BLK_TRANSFER_SIZE;
-        uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
+    for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == VFS_OK; c++) {
         uint32_t value;
-        if (in + width > BLK_TRANSFER_SIZE) {
-            st = fat_table_get(vol, c, &value);
-            if (st != VFS_OK)
-                break;
-        } else {
-            if (block < win_block || block >= win_block + win_n) {
-                release_window(vol, win, win_n);
-                win_n = 0;
-                uint32_t want = (uint32_t)af_min_u64(BLK_CACHE_GET_MANY_MAX, last_block - block + 1);
-                blk_status s = blk_cache_get_many(vol->cache, block, want, win, &win_n);
-                if (s != BLK_OK) {
-                    st = vfs_status_from_blk(s);
-                    break;
-                }
-                win_block = block;
+        st = window_get(vol, &win[0], c, &value);
+        bool used = value != FAT_ENTRY_FREE;
+        for (uint32_t k = 1; k < copies && st == VFS_OK; k++) {
+            uint32_t other;
+            st = window_get(vol, &win[k], c, &other);
+            if ((other != FAT_ENTRY_FREE) != used) {
+                vol->report.fat_disagreements++;
+                used = true;
             }
-            value = fat_entry_get(vol->geo.type, c, blk_buf_data(win[block - win_block]) + in);
         }
-        if (value == FAT_ENTRY_FREE)
-            vol->free_count++;
-        else
+        /* A FAT12 entry split across two device blocks could be torn by a cut between
+         * their writes: such clusters are never handed out (at most two per copy). */
+        if (used || entry_straddles(vol, c))
             map_set(vol, c);
+        else
+            vol->free_count++;
     }
-    release_window(vol, win, win_n);
+    /* More than two copies (rare): only their disagreements are counted, cluster by cluster. */
+    for (uint32_t copy = 0; copy < vol->geo.fat_count && copies == 2 && st == VFS_OK; copy++) {
+        if (copy == win[0].copy || copy == win[1].copy)
+            continue;
+        window_release(vol, &win[1]);
+        win[1] = (fat_window){ .copy = copy };
+        for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == VFS_OK; c++) {
+            uint32_t other;
+            st = window_get(vol, &win[1], c, &other);
+            if (st == VFS_OK && (other != FAT_ENTRY_FREE) && !map_test(vol, c)) {
+                vol->report.fat_disagreements++;
+                map_set(vol, c);
+                vol->free_count--;
+            }
+        }
+    }
+    window_release(vol, &win[0]);
+    window_release(vol, &win[1]);
     if (st != VFS_OK)
         return st;
     vol->reserved = 0;
     vol->next_free = FAT_FIRST_CLUSTER;
+    return VFS_OK;
+}
+
+/* ---- recovery's reach map (the free map's memory, while recovery walks) ------------------ */
+
+void fat_reach_reset(fat_volume *vol)
+{
+    uint32_t max = vol->geo.max_cluster;
+    uint32_t words = (max + 1u + 63u) / 64u;
+    for (uint32_t i = 0; i < words; i++)
+        vol->free_map[i] = 0;
+    for (uint32_t c = max + 1u; c < words * 64u; c++)
+        map_set(vol, c);
+    map_set(vol, 0);
+    map_set(vol, 1);
+    vol->free_map_ready = false;
+}
+
+bool fat_reach_mark(fat_volume *vol, uint32_t c)
+{
+    if (map_test(vol, c))
+        return false;
+    map_set(vol, c);
+    return true;
+}
+
+vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
+{
+    *freed = 0;
+    fat_window w = { .copy = vol->geo.active_fat };
+    uint32_t bad = fat_bad_value(vol->geo.type);
+    vfs_status st = VFS_OK;
+    for (uint32_t c = FAT_FIRST_CLUSTER; c <= vol->geo.max_cluster && st == VFS_OK; c++) {
+        uint32_t value;
+        st = window_get(vol, &w, c, &value);
+        if (st != VFS_OK)
+            break;
+        if (value == FAT_ENTRY_FREE) {
+            if (entry_straddles(vol, c))
+                map_set(vol, c);
+        } else if (value == bad) {
+            map_set(vol, c);
+        } else if (!map_test(vol, c)) {
+            /* the window pins the block: the store below changes it in place */
+            st = fat_table_set(vol, c, FAT_ENTRY_FREE);
+            (*freed)++;
+            if (entry_straddles(vol, c))
+                map_set(vol, c);
+        }
+    }
+    window_release(vol, &w);
+    if (st != VFS_OK)
+        return st;
+    vol->free_count = 0;
+    for (uint32_t c = FAT_FIRST_CLUSTER; c <= vol->geo.max_cluster; c++)
+        vol->free_count += !map_test(vol, c);
+    vol->reserved = 0;
+    vol->next_free = FAT_FIRST_CLUSTER;
+    vol->free_map_ready = true;
+    return VFS_OK;
+}
+
+vfs_status fat_table_sync_copies(fat_volume *vol, uint32_t *chunks)
+{
+    *chunks = 0;
+    if (!mirrored(vol))
+        return VFS_OK;
+    uint8_t a[512], b[512];
+    uint64_t active = vol->geo.fat_offset + (uint64_t)vol->geo.active_fat * vol->geo.fat_bytes;
+    for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
+        if (copy == vol->geo.active_fat)
+            continue;
+        uint64_t other = vol->geo.fat_offset + (uint64_t)copy * vol->geo.fat_bytes;
+        for (uint64_t off = 0; off < vol->geo.fat_bytes; off += sizeof a) {
+            size_t len = (size_t)af_min_u64(sizeof a, vol->geo.fat_bytes - off);
+            blk_status s = blk_cache_read_bytes(vol->cache, active + off, a, len);
+            if (s == BLK_OK)
+                s = blk_cache_read_bytes(vol->cache, other + off, b, len);
+            if (s == BLK_OK && af_memcmp(a, b, len) != 0) {
+                s = blk_cache_write_bytes(vol->cache, other + off, a, len);
+                (*chunks)++;
+            }
+            if (s != BLK_OK)
+                return vfs_status_from_blk(s);
+        }
+    }
     return VFS_OK;
 }
 
@@ -296,7 +448,7 @@ vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
         st = fat_table_set(vol, c, FAT_ENTRY_FREE);
         if (st != VFS_OK)
             return st;
-        if (map_test(vol, c)) {
+        if (map_test(vol, c) && !entry_straddles(vol, c)) {
             map_clear(vol, c);
             vol->free_count++;
             if (c < vol->next_free)
@@ -311,20 +463,25 @@ vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
 
 /* ---- deferred freeing ---------------------------------------------------------------------- */
 
-vfs_status fat_deferred_release(fat_volume *vol)
+/* only_if_full: called because the queue was full. If another task released it while this
+ * one waited for the lock, the chain to queue fits now: a flush for the few chains queued
+ * meanwhile would be one more ordered round for nothing (removals running at once each
+ * did one, sending about three times the FLUSHes and writes per file of one remover). */
+static vfs_status deferred_release(fat_volume *vol, bool only_if_full)
 {
     if (vol->deferred_count == 0)
         return VFS_OK;
     fp_mutex_lock(vol->pool, &vol->deferred_lock);
     uint32_t chains[FAT_DEFERRED_CHAINS];
     uint32_t n = vol->deferred_count;
-    if (n == 0) {
+    if (n == 0 || (only_if_full && n < FAT_DEFERRED_CHAINS)) {
         fp_mutex_unlock(vol->pool, &vol->deferred_lock); /* someone else released them */
         return VFS_OK;
     }
     af_memcpy(chains, vol->deferred, n * sizeof(chains[0]));
     vol->deferred_count = 0;
-    /* Chains queued from here on were cut loose after this flush began: they wait. */
+    /* Chains queued from here on were cut loose after this flush began: they wait (rule:
+     * removal before free). */
     vfs_status st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     for (uint32_t i = 0; i < n; i++) {
         if (st != VFS_OK) {
@@ -341,12 +498,14 @@ vfs_status fat_deferred_release(fat_volume *vol)
     return st;
 }
 
+vfs_status fat_deferred_release(fat_volume *vol) { return deferred_release(vol, false); }
+
 vfs_status fat_chain_free_later(fat_volume *vol, uint32_t first)
 {
     if (!fat_cluster_valid(vol, first))
         return VFS_OK;
     while (vol->deferred_count == FAT_DEFERRED_CHAINS) {
-        vfs_status st = fat_deferred_release(vol);
+        vfs_status st = deferred_release(vol, true);
         if (st != VFS_OK)
             return st; /* the chain stays allocated: lost clusters, found by a checker */
     }

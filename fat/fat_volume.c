@@ -1,9 +1,12 @@
-/* The volume: arena sizing, mount (locate, validate, free map, dirty flag), sync,
- * unmount, statfs.
+/* The volume: arena sizing, mount (locate, validate, free map, dirty flag, recovery),
+ * sync, unmount, statfs.
  *
- * While mounted read-write, FAT entry 1's clean-shutdown bit (FAT16/32) is clear and
- * FSInfo's free count says "unknown", so a cut leaves nothing that claims a clean state;
- * a clean unmount writes the exact free count and next-free hint, sets the bit, flushes. */
+ * While mounted read-write the volume says it is dirty: the boot sector's state byte (bit
+ * 0, every FAT type: Linux's vfat, Windows NT's fastfat and dosfstools read it so), FAT
+ * entry 1's clean-shutdown bit (FAT16/32) is clear and FSInfo's free count says "unknown",
+ * so a cut leaves nothing that claims a clean state; a clean unmount makes everything else
+ * durable first, then writes the exact free count and next-free hint and the clean marks
+ * (docs/ORDERING.md, "clean marks last"). */
 #include "fat/fat_engine.h"
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -97,6 +100,33 @@ static vfs_status set_clean(fat_volume *vol, bool clean)
         return st;
     uint32_t nv = clean ? (v | bit) : (v & ~bit);
     return nv == v ? VFS_OK : fat_table_set(vol, 1, nv);
+}
+
+/* The state byte's dirty bit in the boot sector, and in the FAT32 backup boot sector when
+ * that is a copy of it (fsck.fat compares them). Only where the extended boot signature
+ * says the byte is a state byte (older boot sectors keep boot code there). */
+static vfs_status set_state_byte(fat_volume *vol, bool dirty)
+{
+    if (!vol->geo.has_serial)
+        return VFS_OK;
+    uint64_t at = vol->geo.volume_offset + (vol->geo.type == FAT_TYPE_32 ? FAT_BS32_STATE : FAT_BS16_STATE);
+    uint8_t old;
+    blk_status b = blk_cache_read_bytes(vol->cache, at, &old, 1);
+    if (b != BLK_OK)
+        return vfs_status_from_blk(b);
+    uint8_t state = dirty ? (uint8_t)(old | FAT_STATE_DIRTY) : (uint8_t)(old & ~FAT_STATE_DIRTY);
+    if (state == old)
+        return VFS_OK;
+    if (vol->geo.backup_boot_sector != 0) {
+        uint64_t backup = at + (uint64_t)vol->geo.backup_boot_sector * vol->geo.bytes_per_sector;
+        uint8_t copy;
+        b = blk_cache_read_bytes(vol->cache, backup, &copy, 1);
+        if (b == BLK_OK && copy == old)
+            b = blk_cache_write_bytes(vol->cache, backup, &state, 1);
+        if (b != BLK_OK)
+            return vfs_status_from_blk(b);
+    }
+    return vfs_status_from_blk(blk_cache_write_bytes(vol->cache, at, &state, 1));
 }
 
 static uint64_t fsinfo_offset(const fat_volume *vol)
@@ -209,12 +239,20 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
         return st;
     uint32_t clean = fat_entry_clean_bit(vol->geo.type);
     vol->was_dirty = (clean != 0 && !(entry1 & clean)) || (vol->geo.state & FAT_STATE_DIRTY);
+    vol->report.was_dirty = vol->was_dirty;
     if (!vol->read_only) {
-        st = set_clean(vol, false);
+        /* Dirty marks first, durable before recovery or anything else writes (a cut
+         * during recovery leaves the volume dirty, so the next mount recovers it): rule
+         * "dirty marks first". */
+        st = set_state_byte(vol, true);
+        if (st == VFS_OK)
+            st = set_clean(vol, false);
         if (st == VFS_OK)
             st = fsinfo_write(vol, false);
         if (st == VFS_OK)
             st = vfs_status_from_blk(blk_cache_flush(cache));
+        if (st == VFS_OK && vol->was_dirty)
+            st = fat_recover(vol);
         if (st != VFS_OK)
             return st;
     }
@@ -248,7 +286,7 @@ vfs_status fat_sync(fat_volume *vol)
     if (vol->read_only)
         return VFS_OK;
     vfs_status committed = fat_node_commit(vol);
-    blk_cache_order_point(vol->cache);
+    blk_cache_order_point(vol->cache); /* rule: data before link */
     vfs_status st = sync_nodes(vol);
     if (st == VFS_OK)
         st = committed;
@@ -273,20 +311,25 @@ vfs_status fat_unmount(fat_volume *vol)
     }
     vfs_status st = committed;
     if (!vol->read_only) {
-        blk_cache_order_point(vol->cache);
+        blk_cache_order_point(vol->cache); /* rule: data before link */
         if (st == VFS_OK)
             st = sync_nodes(vol);
         vfs_status st2 = fat_deferred_release(vol);
         if (st == VFS_OK)
             st = st2;
-        /* Everything else durable first; then the volume says it is clean. */
+        /* Everything else durable first; then the volume says it is clean (rule "clean
+         * marks last"). A volume recovery found damaged on stays dirty, so the next mount
+         * and any checker look again. */
         blk_status b = blk_cache_flush(vol->cache);
         if (st == VFS_OK)
             st = vfs_status_from_blk(b);
-        if (st == VFS_OK)
+        if (st == VFS_OK && !vol->report.needs_check) {
             st = fsinfo_write(vol, true);
-        if (st == VFS_OK)
-            st = set_clean(vol, true);
+            if (st == VFS_OK)
+                st = set_clean(vol, true);
+            if (st == VFS_OK)
+                st = set_state_byte(vol, false);
+        }
         if (st == VFS_OK)
             st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     }
@@ -318,5 +361,7 @@ vfs_status fat_statfs(fat_volume *vol, fat_statfs_info *out)
     out->name_max = FAT_READDIR_NAME_MAX;
     out->read_only = vol->read_only;
     out->was_dirty = vol->was_dirty;
+    out->fat_copies_differ = vol->report.fat_disagreements > 0;
+    out->needs_check = vol->report.needs_check;
     return VFS_OK;
 }

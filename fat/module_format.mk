@@ -1,7 +1,7 @@
-# FAT engine, format-level half: names, boot sector, FAT entries, time, mkfs, checker (included from
-# fat/module.mk, which holds the operational half).
-CORE_SRCS += fat/fat_name.c fat/fat_bpb.c fat/fat_partition.c fat/fat_time.c fat/fat_label.c fat/fat_mkfs.c fat/fat_check.c fat/fat_check_chain.c \
-	fat/fat_check_entry.c fat/fat_check_dir.c fat/fat_check_boot.c
+# FAT engine, format-level half: names, boot sector, partitions, FAT entries, time, labels,
+# mkfs, checker, the rename record (included from fat/module.mk, which holds the operational half).
+CORE_SRCS += fat/fat_name.c fat/fat_bpb.c fat/fat_partition.c fat/fat_time.c fat/fat_label.c fat/fat_mkfs.c \
+	fat/fat_check.c fat/fat_check_chain.c fat/fat_check_entry.c fat/fat_check_dir.c fat/fat_check_boot.c fat/fat_intent.c
 
 FAT_FORMAT_TEST_SUPPORT := fat/tests/fat_test_tools.c tests/support/blk_fixture.c
 TESTS += fat_name fat_time fat_entry fat_bpb fat_partition fat_mkfs fat_check fat_check_deep fat_check_boot

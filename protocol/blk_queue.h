@@ -1,4 +1,4 @@
-/* The sDDF block protocol: storage info, request and response queues (PROTOCOL.md §2).
+/* The sDDF block protocol: storage info, request and response queues (docs/PROTOCOL.md §4).
  *
  * Binary-compatible with the seL4 Device Driver Framework. All quantities of data are in
  * BLK_TRANSFER_SIZE (4096-byte) units whatever the device's sector size. Queue capacity is

@@ -94,12 +94,23 @@ typedef enum fs_status {
     FS_STATUS_NOT_MOUNTED = 29,     /* a command before INITIALISE or after DEINITIALISE */
 } fs_status;
 
+/* The opt-in to asyncfat's extensions. LionsOS's INITIALISE has no parameters (its clients
+ * leave them zero); a client that puts FS_INITIALISE_MAGIC in initialise.magic and
+ * FS_INITIALISE_EXTENSIONS in initialise.flags gets, until its next INITIALISE, the
+ * extension commands (20-28), open flags (8-32) and statuses (19-29). Any other client is
+ * served as LionsOS's servers do: extension commands are INVALID_COMMAND, extension flags
+ * are unknown ones, and an extension status becomes the nearest LionsOS one
+ * (docs/PROTOCOL.md). Other flag bits with the magic: INVALID_ARGUMENT. */
+#define FS_INITIALISE_MAGIC 0x6173796e63666174ull /* "asyncfat" */
+#define FS_INITIALISE_EXTENSIONS 1u
+
 /* FILE_OPEN flags. The low two bits are the access mode. */
 #define FS_OPEN_FLAGS_READ_ONLY 0u
 #define FS_OPEN_FLAGS_WRITE_ONLY 1u
 #define FS_OPEN_FLAGS_READ_WRITE 2u
 #define FS_OPEN_FLAGS_ACCESS_MASK 3u
 #define FS_OPEN_FLAGS_CREATE 4u
+#define FS_OPEN_FLAGS_LIONSOS_MASK 7u
 /* asyncfat extensions */
 #define FS_OPEN_FLAGS_TRUNCATE 8u     /* O_TRUNC */
 #define FS_OPEN_FLAGS_EXCLUSIVE 16u   /* with CREATE: fail with ALREADY_EXISTS (O_EXCL) */
@@ -123,6 +134,7 @@ typedef struct fs_buffer {
 /* Every command's parameters; a command that names an fd has it first (offset 0). Offsets
  * and sizes are in bytes; paths are path buffers (see FS_MAX_PATH_LENGTH). */
 typedef union fs_cmd_params {
+    struct { uint64_t magic; uint64_t flags; } initialise;         /* the opt-in, below */
     struct { fs_buffer path; uint64_t flags; } file_open;          /* flags: FS_OPEN_FLAGS_* */
     struct { uint64_t fd; } file_close;
     struct { fs_buffer path; fs_buffer buf; } stat;                /* buf >= sizeof(fs_stat) */
@@ -248,6 +260,7 @@ _Static_assert(offsetof(fs_cmd_params, file_read.buf) == 16, "read params layout
 _Static_assert(offsetof(fs_cmd_params, file_open.flags) == 16, "open params layout");
 _Static_assert(offsetof(fs_cmd_params, rename.new_path) == 16, "rename params layout");
 _Static_assert(offsetof(fs_cmd_params, dir_seek.loc) == 8, "seek params layout");
+_Static_assert(offsetof(fs_cmd_params, initialise.flags) == 8, "initialise layout");
 _Static_assert(offsetof(fs_cmd_params, set_times.mtime) == 24, "set_times layout");
 _Static_assert(offsetof(fs_cmd_params, dir_read_stat.stat) == 24, "dir_read_stat layout");
 _Static_assert(offsetof(fs_cmd_params, open_stat.flags) == 16, "open_stat layout");

@@ -7,6 +7,7 @@
 set -eu
 packages=(
     gcc clang make binutils pkg-config
+    libclang-rt-14-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
     qemu-user
@@ -17,6 +18,7 @@ packages=(
 bench_packages=(
     gnuplot-nox
     fusefat exfat-fuse exfatprogs fuse2fs
+    fio
 )
 [ "${1:-}" = --bench ] && packages+=("${bench_packages[@]}")
 missing=()

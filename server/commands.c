@@ -17,21 +17,26 @@ static const vfs_ops *ops(const command_call *c) { return c->server->engine.ops;
 static vfs_volume *volume(const command_call *c) { return c->server->engine.volume; }
 
 typedef struct path_copy {
-    char bytes[FS_MAX_PATH_LENGTH];
+    char bytes[FS_MAX_PATH_LENGTH + 1];
     size_t len;
 } path_copy;
 
 /* Copy a path out of the share region before looking at it: the client may rewrite the
- * region at any time. */
+ * region at any time. One NUL at the end is no part of it (LionsOS's MicroPython sends
+ * strlen + 1 bytes, its servers terminate the copy); a NUL anywhere else is refused. */
 static fs_status copy_path(const fs_connection *conn, fs_buffer buf, path_copy *out)
 {
-    if (buf.size > FS_MAX_PATH_LENGTH)
+    if (buf.size > FS_MAX_PATH_LENGTH + 1)
         return FS_STATUS_INVALID_PATH;
     const uint8_t *src = fs_share_buffer(conn, buf);
     if (!src)
         return FS_STATUS_INVALID_BUFFER;
     af_memcpy(out->bytes, src, buf.size);
     out->len = buf.size;
+    if (out->len > 0 && out->bytes[out->len - 1] == '\0')
+        out->len--;
+    if (out->len > FS_MAX_PATH_LENGTH)
+        return FS_STATUS_INVALID_PATH;
     for (size_t i = 0; i < out->len; i++) {
         if (out->bytes[i] == '\0')
             return FS_STATUS_INVALID_PATH;
@@ -79,6 +84,11 @@ static fs_status path_stat(const command_call *c, const path_copy *path, fs_stat
 static fs_status cmd_initialise(command_call *c)
 {
     fs_server *server = c->server;
+    /* The dialect this command asks for holds from its own completion on. */
+    bool asyncfat = c->p->initialise.magic == FS_INITIALISE_MAGIC;
+    c->conn->extensions = asyncfat && (c->p->initialise.flags & FS_INITIALISE_EXTENSIONS);
+    if (asyncfat && (c->p->initialise.flags & ~(uint64_t)FS_INITIALISE_EXTENSIONS))
+        return FS_STATUS_INVALID_ARGUMENT;
     fs_status status = FS_STATUS_SUCCESS;
     /* Checked under the lock: a client may send several INITIALISEs at once. */
     fp_mutex_lock(server->pool, &server->mount_lock);
@@ -151,8 +161,9 @@ typedef enum open_reply { OPEN_REPLY_FD, OPEN_REPLY_STAT, OPEN_REPLY_READ } open
  * so a small file is opened and read in one round trip (a FUSE open then its first read). */
 static fs_status open_file(command_call *c, fs_buffer path_buf, uint64_t flags, open_reply reply, fs_buffer reply_buf)
 {
-    const uint64_t known = FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE |
-                           FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND;
+    const uint64_t known = c->conn->extensions ? FS_OPEN_FLAGS_LIONSOS_MASK | FS_OPEN_FLAGS_TRUNCATE |
+                                                     FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND
+                                               : FS_OPEN_FLAGS_LIONSOS_MASK;
     if ((flags & ~known) || (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_ACCESS_MASK)
         return FS_STATUS_INVALID_ARGUMENT;
     if (reply == OPEN_REPLY_READ && (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_WRITE_ONLY)
@@ -582,7 +593,8 @@ static uint64_t fd_named(const fs_cmd_params *p) { return p->file_close.fd; }
 
 static fs_status dispatch(command_call *c, uint64_t type)
 {
-    const command *cmd = type < FS_CMD_COUNT ? &commands[type] : NULL;
+    uint64_t known = c->conn->extensions ? FS_CMD_COUNT : FS_CMD_LIONSOS_COUNT;
+    const command *cmd = type < known ? &commands[type] : NULL;
     if (!cmd || !cmd->run)
         return FS_STATUS_INVALID_COMMAND;
     if (cmd->needs_init && !c->conn->initialised)
@@ -605,6 +617,7 @@ static fs_status dispatch(command_call *c, uint64_t type)
 void fs_server_execute(fs_request *req)
 {
     command_call c = {.server = req->server, .conn = req->client, .p = &req->cmd.params};
-    req->cmpl.status = dispatch(&c, req->cmd.type);
+    fs_status status = dispatch(&c, req->cmd.type);
+    req->cmpl.status = c.conn->extensions ? status : fs_wire_lionsos_status(req->cmd.type, status);
     req->cmpl.data = c.data;
 }

@@ -168,6 +168,9 @@ static bool start(void)
 void fs_component_init(void)
 {
     volume = configured_volume;
+    /* Nothing of an earlier run in this process (a server hosted on a thread, then one
+     * forked from it) may be taken for this one's. */
+    started = false;
     blk_channel = component_channel(FS_COMPONENT_CHANNEL_BLK);
     start();
 }

@@ -30,8 +30,7 @@ int fs_server_add_connection(fs_server *server, const fs_connection_config *conf
     client->notify = config->notify;
     client->notify_ctx = config->notify_ctx;
     fp_queue_init(&client->drain_waiters);
-    for (uint32_t i = 0; i < FS_SERVER_MAX_FDS; i++)
-        fp_mutex_init(&client->fds[i].dir_lock);
+    fs_fd_table_init(client);
     return (int)server->client_count++;
 }
 
@@ -87,12 +86,13 @@ static uint32_t take_commands(fs_server *server)
     return taken;
 }
 
-/* Coalescing (the notify_threshold extension): a client that asked for it is woken
- * only when enough completions wait, or when nothing more is coming. */
+/* Coalescing (the notify_threshold extension, for clients that opted in): a client that
+ * asked for it is woken only when enough completions wait, or when nothing more is coming.
+ * Others get LionsOS's notification after every batch, whatever their queue's padding. */
 static bool wants_notification(const fs_connection *client)
 {
     uint64_t threshold = af_load_relaxed(&client->completions.queue->notify_threshold);
-    if (threshold <= 1 || client->in_flight == 0)
+    if (!client->extensions || threshold <= 1 || client->in_flight == 0)
         return true;
     return fs_queue_unread(&client->completions) >= af_min_u64(threshold, FS_QUEUE_CAPACITY);
 }

@@ -21,13 +21,19 @@
  * Trust: clients are hostile. Every command is copied before it is looked at; every
  * buffer, fd, path, flag and command number is checked; a bad one gets an error status.
  * Every command gets exactly one completion. A client names only its own fds (each fd
- * carries a generation, so a stale one is INVALID_FD) and its own share region. Queue
+ * carries a generation, so a stale one is INVALID_FD; all are below 2^31) and its own
+ * share region. Queue
  * counters are kept privately (fs_queue_end), so a client rewriting its queues cannot make
  * the server read or write outside them.
  *
  * Volume lifetime: the first INITIALISE mounts the volume; DEINITIALISE waits for the
  * client's other requests, closes its fds, and when no client remains initialised,
  * unmounts (sync, clean flag). Commands other than INITIALISE before it: NOT_MOUNTED.
+ *
+ * Dialects: a client that opted in at INITIALISE (FS_INITIALISE_MAGIC) gets asyncfat's
+ * extension commands, flags, statuses and notification coalescing; any other is served
+ * as LionsOS serves it, extended statuses mapped to the nearest LionsOS ones
+ * (docs/PROTOCOL.md §2).
  */
 #ifndef ASYNCFAT_SERVER_H
 #define ASYNCFAT_SERVER_H
@@ -55,8 +61,9 @@ typedef struct fs_fd {
     vfs_node *node;          /* a file or a directory: the engine says which */
     uint64_t dir_pos;        /* directory fds: readdir position */
     fp_mutex dir_lock;       /* orders readdir/seek/tell on one directory fd */
-    uint16_t generation;     /* part of the fd number */
+    uint32_t generation;     /* part of the fd number */
     uint16_t borrows;        /* requests using the fd right now */
+    uint16_t free_next;      /* free slots, oldest first */
     bool in_use;
     bool closing;            /* closed by the client; the node is closed when borrows reach 0 */
     bool can_read, can_write, append;
@@ -74,12 +81,14 @@ typedef struct fs_connection {
     void (*notify)(void *ctx);
     void *notify_ctx;
     fs_fd fds[FS_SERVER_MAX_FDS];
+    uint16_t fd_free_head, fd_free_tail;
     uint32_t in_flight;      /* requests taken and not yet completed */
     uint32_t held;           /* request records it holds: in flight or unpublished */
     fp_queue drain_waiters;  /* DEINITIALISE waits here for in_flight to drop */
     uint32_t draining;       /* DEINITIALISE requests waiting there */
     fs_request *done_head, *done_tail; /* completed, not yet published */
     bool initialised;
+    bool extensions;         /* opted in at its last INITIALISE (FS_INITIALISE_EXTENSIONS) */
     bool notify_needed;
 } fs_connection;
 

@@ -8,8 +8,9 @@
 /* Runs in the request's task: carries out req->cmd and fills req->cmpl. Blocks. */
 void fs_server_execute(fs_request *req);
 
-/* fd table. fd numbers are generation << 16 | slot, so a closed fd's number stays dead
- * until its slot has been reused 65,536 times. */
+/* fd table (fds.c): numbers below 2^31, a closed one dead until 2^31 more opens. */
+#define FD_NONE 0xFFFFu
+void fs_fd_table_init(fs_connection *client);
 fs_status fs_fd_alloc(fs_connection *client, vfs_node *node, uint64_t flags, uint64_t *fd_out);
 /* Look up a live fd of the wanted kind and borrow it for the request (fs_fd_return). */
 typedef enum fs_fd_kind { FS_FD_FILE, FS_FD_DIR, FS_FD_ANY } fs_fd_kind;
@@ -25,6 +26,9 @@ void fs_fd_close_all(fs_connection *client);
 
 /* wire.c: the engine's statuses and records as the protocol has them. */
 fs_status fs_wire_status(vfs_status status);
+/* What a client that did not opt in to the extensions gets for `status` from command
+ * `type`: the status itself up to NOT_EMPTY (18), else the nearest LionsOS one. */
+fs_status fs_wire_lionsos_status(uint64_t type, fs_status status);
 void fs_wire_stat(const vfs_stat *in, fs_stat *out);
 
 /* Check a buffer against the client's share region: returns a pointer to its first byte,

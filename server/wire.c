@@ -45,6 +45,25 @@ fs_status fs_wire_status(vfs_status status)
     return FS_STATUS_ERROR;
 }
 
+fs_status fs_wire_lionsos_status(uint64_t type, fs_status status)
+{
+    if (status < FS_STATUS_LIONSOS_COUNT)
+        return status;
+    switch (status) {
+    case FS_STATUS_NAME_TOO_LONG: return FS_STATUS_INVALID_NAME;
+    /* LionsOS's FILE_OPEN does not open directories: to it there is no such file. */
+    case FS_STATUS_IS_DIRECTORY: return type == FS_CMD_FILE_OPEN ? FS_STATUS_NO_FILE : FS_STATUS_ERROR;
+    /* Opening (with CREATE) and renaming allocate nothing but a directory entry: no room
+     * for that is a full directory. Elsewhere the volume is full, which LionsOS has no
+     * word for. */
+    case FS_STATUS_NO_SPACE:
+        return type == FS_CMD_FILE_OPEN || type == FS_CMD_RENAME ? FS_STATUS_DIRECTORY_IS_FULL : FS_STATUS_ERROR;
+    case FS_STATUS_READ_ONLY_FS: return FS_STATUS_SERVER_WAS_DENIED;
+    case FS_STATUS_BUSY: return FS_STATUS_OUTSTANDING_OPERATIONS;
+    default: return FS_STATUS_ERROR;
+    }
+}
+
 void fs_wire_stat(const vfs_stat *in, fs_stat *out)
 {
     *out = (fs_stat){

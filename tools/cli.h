@@ -94,13 +94,15 @@ typedef struct cli_session {
     bool started, connected, initialised;
 } cli_session;
 
-/* The block data region of a one-shot command (ls, cat, cp, ...): the server's staging
- * slots (16 MiB, touched only when used) and a 4 MiB cache. A command that runs once needs
- * little cache, and a large one costs it: every cache buffer it takes first is a fresh
- * memfd page to fault in and clear, and every dirty one is left to write back at unmount
- * (cp -r of 20 MiB of small files: 10,500 page faults and a 50 ms unmount with the
- * 48 MiB default, 2,900 and 4 ms with this). */
-#define CLI_DATA_BYTES (20u << 20)
+/* The block data region of a one-shot command (ls, cat, cp, ...): 4 MiB, in which the
+ * server keeps 1 MiB of staging slots and a 3 MiB cache (blk_stack_plan shrinks the
+ * staging to fit). A command that runs once needs little of either, and a large one costs
+ * it: every buffer or staging page it first uses is a fresh memfd page to fault in and
+ * clear (tens of microseconds each in some virtual machines), and every dirty buffer is
+ * left to write back at unmount (cp -r of 20 MiB of small files: 10,500 page faults with
+ * the 48 MiB default, 3,150 with 20 MiB, 1,760 with this). File data of large transfers
+ * moves between the device and the command's share region, not through the cache. */
+#define CLI_DATA_BYTES (4u << 20)
 
 /* Start the system on the image (as named: FILE, FILE@N, FILE@@OFFSET), connect and
  * INITIALISE. On failure it says why (no such image, not a FAT volume and why, no such

@@ -6,6 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static void inline_notify(void *ctx) { fs_system_inline_notify(ctx); }
+
+static void inline_wait(void *ctx, int timeout_ms) { fs_system_inline_wait(ctx, timeout_ms); }
+
 static bool system_healthy(void *ctx)
 {
     char why[128];
@@ -58,8 +62,11 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
         cli_error(image, "%s", why);
         return -1;
     }
+    /* The command runs the driver and the server itself, on its own thread, while it waits
+     * for them (a second session at once, as in cp between images, gets a process). */
     fs_system_options o = {
         .image_path = s->resolved.file,
+        .layout = FS_SYSTEM_INLINE,
         .read_only = read_only,
         .share_bytes = share_bytes,
         .data_bytes = data_bytes,
@@ -81,6 +88,11 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
         .healthy = system_healthy,
         .healthy_ctx = &s->system,
     };
+    if (s->system.layout == FS_SYSTEM_INLINE) {
+        ep.notify = inline_notify;
+        ep.wait = inline_wait;
+        ep.event_ctx = &s->system;
+    }
     if (fs_conn_open(&s->conn, &ep) != 0) {
         cli_error(image, "cannot connect: %s", cli_errno_text(errno));
         cli_session_close(s);

@@ -34,16 +34,34 @@ static void fail_pending(fs_conn *c)
         if (s->in_use && !s->done) {
             fs_cmpl failed = {.id = slot_id(c, i), .status = FS_STATUS_IO_ERROR};
             complete_slot(c, i, &failed);
+            if (c->ep.completed) {
+                s->refused = true;
+                c->refused_count++;
+            }
         }
     }
 }
 
-/* Hand every published completion to its slot. Only the poller calls this. */
+/* Caller holds c->lock: slot t is free again. */
+static void free_slot(fs_conn *c, uint32_t t)
+{
+    fs_conn_slot *s = &c->slots[t];
+    s->in_use = false;
+    s->done = false;
+    s->refused = false;
+    c->pending--;
+    pthread_cond_signal(&c->slot_free);
+}
+
+/* Hand every published completion to its slot (event-driven: to the completed callback,
+ * the slot freed first, without the lock held). Only the poller calls this. */
 static void take_completions(fs_conn *c)
 {
     fs_msg batch[64];
+    uint32_t tickets[64];
     uint32_t n;
     while ((n = fs_queue_consume(&c->completions, batch, AF_ARRAY_LEN(batch))) > 0) {
+        uint32_t deliver = 0;
         pthread_mutex_lock(&c->lock);
         for (uint32_t i = 0; i < n; i++) {
             const fs_cmpl *cmpl = &batch[i].cmpl;
@@ -52,10 +70,41 @@ static void take_completions(fs_conn *c)
             if (index >= FS_CONN_MAX_PENDING || cmpl->id != slot_id(c, (uint32_t)index))
                 continue;
             fs_conn_slot *s = &c->slots[index];
-            if (s->in_use && !s->done)
+            if (!s->in_use || s->done)
+                continue;
+            if (c->ep.completed) {
+                free_slot(c, (uint32_t)index);
+                batch[deliver] = batch[i];
+                tickets[deliver++] = (uint32_t)index;
+            } else {
                 complete_slot(c, (uint32_t)index, cmpl);
+            }
         }
         pthread_mutex_unlock(&c->lock);
+        for (uint32_t i = 0; i < deliver; i++)
+            c->ep.completed(c->ep.event_ctx, tickets[i], &batch[i].cmpl);
+    }
+}
+
+void fs_conn_dispatch(fs_conn *c)
+{
+    take_completions(c);
+    while (c->refused_count > 0) {
+        fs_cmpl cmpl;
+        uint32_t t = FS_CONN_MAX_PENDING;
+        pthread_mutex_lock(&c->lock);
+        for (uint32_t i = 0; i < FS_CONN_MAX_PENDING && t == FS_CONN_MAX_PENDING; i++)
+            if (c->slots[i].in_use && c->slots[i].refused)
+                t = i;
+        if (t < FS_CONN_MAX_PENDING) {
+            cmpl = c->slots[t].cmpl;
+            free_slot(c, t);
+            c->refused_count--;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (t == FS_CONN_MAX_PENDING)
+            break;
+        c->ep.completed(c->ep.event_ctx, t, &cmpl);
     }
 }
 
@@ -64,6 +113,16 @@ static void take_completions(fs_conn *c)
  * a completion published after the drain always finds the eventfd set for the next turn. */
 static void poll_turn(fs_conn *c)
 {
+    if (c->ep.wait) {
+        c->ep.wait(c->ep.event_ctx, 1000);
+        take_completions(c);
+        if (c->ep.healthy && !c->ep.healthy(c->ep.healthy_ctx)) {
+            pthread_mutex_lock(&c->lock);
+            fail_pending(c);
+            pthread_mutex_unlock(&c->lock);
+        }
+        return;
+    }
     struct pollfd fds[2] = {{.fd = c->ep.wait_fd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
     int rc = poll(fds, 2, 1000);
     if (rc < 0 && errno != EINTR) {
@@ -89,12 +148,26 @@ static void poll_turn(fs_conn *c)
     }
 }
 
+/* Caller holds c->lock. Before a caller waits: tell the server about the commands queued
+ * since it was last told (one notification for a batch of calls). */
+static void flush_notify(fs_conn *c)
+{
+    if (!c->notify_owed)
+        return;
+    c->notify_owed = false;
+    uint64_t one = 1;
+    if (write(c->ep.notify_fd, &one, sizeof one) != sizeof one)
+        fail_pending(c);
+}
+
 /* Caller holds c->lock. Wait until slot s is done. The first waiter becomes the poller and
  * reads the completion queue itself; the others sleep until the poller hands them their
  * completion, or hands them the poller's job when its own call is done. A lone caller so
  * wakes straight from the server's notification, with no thread in between. */
 static void wait_done(fs_conn *c, fs_conn_slot *s)
 {
+    if (!s->done)
+        flush_notify(c);
     c->waiters++;
     s->waiting = true;
     while (!s->done) {
@@ -166,7 +239,7 @@ void fs_conn_close(fs_conn *c)
 
 /* ---- share-region allocator: first fit over pages ---- */
 
-void *fs_conn_alloc(fs_conn *c, size_t size)
+static void *alloc_pages(fs_conn *c, size_t size, bool wait)
 {
     uint32_t want = (uint32_t)((size + FS_CONN_PAGE - 1) / FS_CONN_PAGE);
     if (want == 0)
@@ -190,9 +263,27 @@ void *fs_conn_alloc(fs_conn *c, size_t size)
                 return c->ep.share + (size_t)first * FS_CONN_PAGE;
             }
         }
+        if (!wait) {
+            pthread_mutex_unlock(&c->share_lock);
+            return NULL;
+        }
+        /* Space comes back as calls complete: the server must know of them (then look
+         * again: some may have come back meanwhile). */
+        if (c->notify_owed) {
+            pthread_mutex_unlock(&c->share_lock);
+            pthread_mutex_lock(&c->lock);
+            flush_notify(c);
+            pthread_mutex_unlock(&c->lock);
+            pthread_mutex_lock(&c->share_lock);
+            continue;
+        }
         pthread_cond_wait(&c->share_freed, &c->share_lock);
     }
 }
+
+void *fs_conn_alloc(fs_conn *c, size_t size) { return alloc_pages(c, size, true); }
+
+void *fs_conn_try_alloc(fs_conn *c, size_t size) { return alloc_pages(c, size, false); }
 
 void fs_conn_free(fs_conn *c, void *p)
 {
@@ -211,6 +302,9 @@ void fs_conn_free(fs_conn *c, void *p)
 /* Caller holds c->lock: a free slot of the pending table (waiting for one), now in use. */
 static uint32_t take_slot(fs_conn *c)
 {
+    AF_ASSERT(!c->ep.completed || c->pending < FS_CONN_MAX_PENDING); /* the caller's promise */
+    if (c->pending == FS_CONN_MAX_PENDING)
+        flush_notify(c);
     while (c->pending == FS_CONN_MAX_PENDING)
         pthread_cond_wait(&c->slot_free, &c->lock);
     uint32_t index = 0;
@@ -233,6 +327,10 @@ fs_conn_ticket fs_conn_refuse(fs_conn *c, fs_status status)
     uint32_t index = take_slot(c);
     fs_cmpl failed = {.id = slot_id(c, index), .status = status};
     complete_slot(c, index, &failed);
+    if (c->ep.completed) {
+        c->slots[index].refused = true;
+        c->refused_count++;
+    }
     pthread_mutex_unlock(&c->lock);
     return index;
 }
@@ -245,6 +343,10 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     if (c->broken) {
         fs_cmpl failed = {.id = cmd->id, .status = FS_STATUS_IO_ERROR};
         complete_slot(c, index, &failed);
+        if (c->ep.completed) {
+            c->slots[index].refused = true;
+            c->refused_count++;
+        }
         pthread_mutex_unlock(&c->lock);
         return index;
     }
@@ -253,25 +355,18 @@ fs_conn_ticket fs_conn_submit(fs_conn *c, fs_cmd *cmd)
     msg.cmd = *cmd;
     /* Never fails: at most FS_CONN_MAX_PENDING < FS_QUEUE_CAPACITY commands are queued. */
     fs_queue_produce(&c->commands, &msg, 1);
+    c->notify_owed = !c->ep.notify;
     pthread_mutex_unlock(&c->lock);
-    uint64_t one = 1;
-    if (write(c->ep.notify_fd, &one, sizeof one) != sizeof one) {
-        pthread_mutex_lock(&c->lock);
-        fail_pending(c);
-        pthread_mutex_unlock(&c->lock);
-    }
+    if (c->ep.notify)
+        c->ep.notify(c->ep.event_ctx);
     return index;
 }
 
 /* Caller holds c->lock: hand slot t's completion out and free the slot. */
 static void release_slot(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
 {
-    fs_conn_slot *s = &c->slots[t];
-    *out = s->cmpl;
-    s->in_use = false;
-    s->done = false;
-    c->pending--;
-    pthread_cond_signal(&c->slot_free);
+    *out = c->slots[t].cmpl;
+    free_slot(c, t);
 }
 
 void fs_conn_wait(fs_conn *c, fs_conn_ticket t, fs_cmpl *out)
@@ -291,6 +386,7 @@ uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cm
             continue;
         if (i < n)
             break;
+        flush_notify(c);
         if (c->polling) {
             /* Another thread polls and wakes waiters one slot at a time: wait for the first
              * ticket (still a completion of the set, if not the earliest). */

@@ -10,7 +10,10 @@
  * and hands each completion to its slot, in whatever order the server finishes them,
  * waking only the thread that waits on it; when its own call is done it passes the job to
  * another waiter. So a lone caller wakes straight from the server's notification, and
- * concurrent FUSE requests become concurrent server requests.
+ * concurrent callers' requests become concurrent server requests. The server is notified
+ * of queued commands once, when some caller is about to wait (for a completion, a free
+ * slot or share space), not once per command: a batch of calls started together costs one
+ * notification.
  *
  * Buffers: commands name data by {offset, size} in the share region. fs_conn_alloc hands
  * out share-region space in 4 KiB pages (first fit; a caller blocks while the region is
@@ -20,6 +23,16 @@
  * Failure: if the health callback says the server is gone, or the connection is closed,
  * every pending and later call completes with FS_STATUS_IO_ERROR instead of hanging.
  * Paths are C strings, '/'-separated from the volume root.
+ *
+ * Event-driven use (the FUSE mount, a component in the server's own loop): the endpoint
+ * names a notify callback in place of the eventfds and a completed callback. Nothing then
+ * ever waits: fs_conn_start_* queue commands, the loop calls fs_conn_dispatch when the
+ * server notifies (and after it has started calls: a call that cannot be sent is refused
+ * with a completion of its own), and each completion reaches completed(ctx, ticket, cmpl),
+ * its ticket already free; the caller decodes it with fs_conn_finish. Not for this use:
+ * fs_conn_wait*, the blocking calls, and fs_conn_alloc (fs_conn_try_alloc is). The caller
+ * keeps fewer than FS_CONN_MAX_PENDING calls pending; one that finds the share region
+ * full is refused with FS_STATUS_ALLOCATION_ERROR.
  */
 #ifndef ASYNCFAT_TOOLS_FS_CLIENT_H
 #define ASYNCFAT_TOOLS_FS_CLIENT_H
@@ -43,6 +56,15 @@ typedef struct fs_conn_endpoint {
      * means the server is gone. */
     bool (*healthy)(void *ctx);
     void *healthy_ctx;
+    /* Event-driven use (see above): both set, and the eventfds unused. */
+    void (*notify)(void *ctx);
+    void (*completed)(void *ctx, uint32_t ticket, const fs_cmpl *cmpl);
+    void *event_ctx;
+    /* A client that runs its server itself (fs_system's inline layout): notify as above,
+     * and instead of sleeping on wait_fd a waiting caller runs the server through
+     * wait(event_ctx, timeout_ms) until completions may be there. Waits then need one
+     * thread at a time (the poller) and nothing else to run the server. */
+    void (*wait)(void *ctx, int timeout_ms);
 } fs_conn_endpoint;
 
 typedef struct fs_conn_slot {
@@ -52,6 +74,7 @@ typedef struct fs_conn_slot {
     bool in_use;
     bool done;
     bool waiting;              /* its caller is in fs_conn_wait */
+    bool refused;              /* event-driven: done without the server, not yet delivered */
 } fs_conn_slot;
 
 typedef struct fs_conn {
@@ -63,6 +86,8 @@ typedef struct fs_conn {
     fs_conn_slot slots[FS_CONN_MAX_PENDING];
     uint32_t pending;
     bool broken;               /* the server is gone: complete everything with IO_ERROR */
+    uint32_t refused_count;    /* event-driven: refused calls not yet delivered */
+    bool notify_owed;          /* commands queued since the server was last notified */
     bool polling;              /* a waiter is reading the completion queue */
     uint32_t waiters;          /* callers in fs_conn_wait */
     int stop_fd;               /* eventfd that wakes the poller at close */
@@ -87,6 +112,8 @@ void fs_conn_close(fs_conn *c);
 /* Share-region buffers. fs_conn_alloc blocks while no run of pages is free; NULL only if
  * `size` can never fit. The buffer's fs_buffer is fs_conn_buffer(c, p, size). */
 void *fs_conn_alloc(fs_conn *c, size_t size);
+/* The same, but NULL at once when no run of pages is free. */
+void *fs_conn_try_alloc(fs_conn *c, size_t size);
 void fs_conn_free(fs_conn *c, void *p);
 static inline fs_buffer fs_conn_buffer(const fs_conn *c, const void *p, size_t size)
 {
@@ -104,6 +131,9 @@ uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cm
 fs_status fs_conn_call(fs_conn *c, fs_cmd *cmd, uint64_t *data);
 /* A ticket that completes at once with `status`, for a call that is not sent. */
 fs_conn_ticket fs_conn_refuse(fs_conn *c, fs_status status);
+/* Event-driven: hand every completion the server published, and every refused call, to
+ * the endpoint's completed callback. */
+void fs_conn_dispatch(fs_conn *c);
 
 /* Asynchronous calls. fs_conn_start_* encodes one command, with a share buffer of the
  * call's own for what it names (paths) and for the reply's record, queues it and returns
@@ -120,10 +150,11 @@ typedef struct fs_call {
 
 typedef struct fs_reply {
     fs_status status;
-    uint64_t data;             /* the completion's: an fd, a byte count */
+    uint64_t data;             /* the completion's: an fd, a byte count, a count of entries */
     union {
         fs_stat stat;          /* STAT, FSTAT, OPEN_STAT, SET_TIMES_STAT */
         fs_statfs statfs;      /* STATFS */
+        fs_open_read_record open_read; /* OPEN_READ, READ_PATH: the bytes follow it */
     } record;                  /* valid on SUCCESS */
 } fs_reply;
 
@@ -136,12 +167,36 @@ void fs_conn_start_write(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset
 /* Unix seconds; -1 leaves a time unchanged. */
 void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime);
 void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_initialise(fs_conn *c, fs_call *call);
+void fs_conn_start_deinitialise(fs_conn *c, fs_call *call);
+void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_fstat(fs_conn *c, fs_call *call, uint64_t fd);
+void fs_conn_start_statfs(fs_conn *c, fs_call *call);
+void fs_conn_start_sync(fs_conn *c, fs_call *call, uint64_t fd);
+void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_rename(fs_conn *c, fs_call *call, const char *old_path, const char *new_path);
+void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime);
+void fs_conn_start_opendir(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_closedir(fs_conn *c, fs_call *call, uint64_t fd);
+void fs_conn_start_rewinddir(fs_conn *c, fs_call *call, uint64_t fd);
+/* The next entries, as many as fit in cap bytes (DIR_READ_BATCH): on SUCCESS reply.data
+ * entries lie at call->share (fs_conn_finish_keep), checked with fs_dir_batch_valid. */
+void fs_conn_start_readdir_batch(fs_conn *c, fs_call *call, uint64_t fd, size_t cap);
+/* OPEN_READ (keep an fd: reply.data) or READ_PATH (no fd kept): the record, then up to
+ * cap bytes from offset 0 at call->share + sizeof(fs_open_read_record)
+ * (fs_conn_finish_keep). */
+void fs_conn_start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, size_t cap);
+void fs_conn_start_read_path(fs_conn *c, fs_call *call, const char *path, size_t cap);
 /* FAT attributes (FS_ATTRIBUTE_*): the reply's data is the bits (as stored, after a set,
  * which clears `clear`, then sets `set`). */
 void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, const char *path);
 void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, const char *path, uint64_t set, uint64_t clear);
 /* Decode the completion of call (waited for by the caller) and free its buffer. */
 void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out);
+/* The same, keeping the call's buffer for what follows the record (call->share, NULL if
+ * it had none): the caller frees it with fs_conn_free. */
+void fs_conn_finish_keep(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out);
 
 /* Blocking calls. Every one returns an fs_status. */
 fs_status fs_conn_initialise(fs_conn *c);
@@ -194,6 +249,8 @@ fs_status fs_conn_rewinddir(fs_conn *c, uint64_t fd);
  * read with fs_dir_batch_record. A reply with no record, or one that does not lie inside
  * the buffer, is FS_STATUS_ERROR and leaves dst untouched. */
 fs_status fs_conn_readdir_batch(fs_conn *c, uint64_t fd, void *dst, size_t cap, uint64_t *count);
+/* Does a batch of cap bytes hold `count` records that lie inside it? */
+bool fs_dir_batch_valid(const void *batch, size_t cap, uint64_t count);
 /* The record at byte `at` of a batch fs_conn_readdir_batch accepted: its stat and name
  * (NUL-terminated). Returns the byte where the next record starts. */
 size_t fs_dir_batch_record(const void *batch, size_t at, fs_stat *st, char name[FS_CONN_NAME_MAX + 1]);

@@ -36,7 +36,7 @@ static encoding encode(fs_conn *c, fs_call *call, uint64_t type, size_t record, 
     }
     if (e.status != FS_STATUS_SUCCESS || size == 0)
         return e;
-    call->share = fs_conn_alloc(c, size);
+    call->share = c->ep.completed ? fs_conn_try_alloc(c, size) : fs_conn_alloc(c, size);
     if (!call->share) {
         e.status = FS_STATUS_ALLOCATION_ERROR;
         return e;
@@ -130,6 +130,8 @@ static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *pat
 }
 
 void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_CREATE, path); }
+void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_REMOVE, path); }
+void fs_conn_start_opendir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_OPEN, path); }
 
 void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, const char *path)
 {
@@ -145,14 +147,106 @@ void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, const char *path, u
     send_encoded(c, call, &e);
 }
 
-void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
+void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path)
 {
+    start_path(c, call, FS_CMD_FILE_REMOVE, path);
+}
+
+void fs_conn_start_deinitialise(fs_conn *c, fs_call *call) { start_fd(c, call, FS_CMD_DEINITIALISE, 0, 0); }
+void fs_conn_start_closedir(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_DIR_CLOSE, fd, 0); }
+void fs_conn_start_rewinddir(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_DIR_REWIND, fd, 0); }
+void fs_conn_start_sync(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_FILE_SYNC, fd, 0); }
+
+void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path)
+{
+    encoding e = encode(c, call, FS_CMD_STAT, sizeof(fs_stat), path, NULL);
+    e.cmd.params.stat.path = e.path[0];
+    e.cmd.params.stat.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_fstat(fs_conn *c, fs_call *call, uint64_t fd)
+{
+    encoding e = encode(c, call, FS_CMD_FSTAT, sizeof(fs_stat), NULL, NULL);
+    e.cmd.params.fstat.fd = fd;
+    e.cmd.params.fstat.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_statfs(fs_conn *c, fs_call *call)
+{
+    encoding e = encode(c, call, FS_CMD_STATFS, sizeof(fs_statfs), NULL, NULL);
+    e.cmd.params.statfs.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_rename(fs_conn *c, fs_call *call, const char *old_path, const char *new_path)
+{
+    encoding e = encode(c, call, FS_CMD_RENAME, 0, old_path, new_path);
+    e.cmd.params.rename.old_path = e.path[0];
+    e.cmd.params.rename.new_path = e.path[1];
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime)
+{
+    encoding e = encode(c, call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), path, NULL);
+    e.cmd.params.set_times_stat.path = e.path[0];
+    e.cmd.params.set_times_stat.atime = atime;
+    e.cmd.params.set_times_stat.mtime = mtime;
+    e.cmd.params.set_times_stat.stat = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_readdir_batch(fs_conn *c, fs_call *call, uint64_t fd, size_t cap)
+{
+    encoding e = encode(c, call, FS_CMD_DIR_READ_BATCH, cap, NULL, NULL);
+    e.cmd.params.dir_read_batch.fd = fd;
+    e.cmd.params.dir_read_batch.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+/* OPEN_READ (with_fd) or READ_PATH: the reply's record, then the bytes. */
+static void start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, bool with_fd, size_t cap)
+{
+    encoding e = encode(c, call, with_fd ? FS_CMD_OPEN_READ : FS_CMD_READ_PATH, sizeof(fs_open_read_record) + cap,
+                        path, NULL);
+    if (with_fd) {
+        e.cmd.params.open_read.path = e.path[0];
+        e.cmd.params.open_read.flags = flags;
+        e.cmd.params.open_read.buf = e.record;
+    } else {
+        e.cmd.params.read_path.path = e.path[0];
+        e.cmd.params.read_path.offset = 0;
+        e.cmd.params.read_path.buf = e.record;
+    }
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, size_t cap)
+{
+    start_open_read(c, call, path, flags, true, cap);
+}
+
+void fs_conn_start_read_path(fs_conn *c, fs_call *call, const char *path, size_t cap)
+{
+    start_open_read(c, call, path, 0, false, cap);
+}
+
+void fs_conn_finish_keep(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
+{
+    AF_UNUSED(c);
     memset(out, 0, sizeof *out);
     out->status = (fs_status)cmpl->status;
     out->data = cmpl->data;
     if (out->status == FS_STATUS_SUCCESS && call->record_size)
         memcpy(&out->record, call->share,
                call->record_size < sizeof out->record ? call->record_size : sizeof out->record);
+}
+
+void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
+{
+    fs_conn_finish_keep(c, call, cmpl, out);
     fs_conn_free(c, call->share);
     call->share = NULL;
 }
@@ -191,7 +285,22 @@ static fs_status call_fd(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, u
     return st;
 }
 
-fs_status fs_conn_initialise(fs_conn *c) { return call_fd(c, FS_CMD_INITIALISE, 0, 0, NULL); }
+/* asyncfat's clients speak its extensions (docs/PROTOCOL.md §2): INITIALISE opts in. */
+void fs_conn_start_initialise(fs_conn *c, fs_call *call)
+{
+    encoding e = encode(c, call, FS_CMD_INITIALISE, 0, NULL, NULL);
+    e.cmd.params.initialise.magic = FS_INITIALISE_MAGIC;
+    e.cmd.params.initialise.flags = FS_INITIALISE_EXTENSIONS;
+    send_encoded(c, call, &e);
+}
+
+fs_status fs_conn_initialise(fs_conn *c)
+{
+    fs_call call;
+    fs_reply r;
+    fs_conn_start_initialise(c, &call);
+    return finish_now(c, &call, &r);
+}
 fs_status fs_conn_deinitialise(fs_conn *c) { return call_fd(c, FS_CMD_DEINITIALISE, 0, 0, NULL); }
 fs_status fs_conn_close_file(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_CLOSE, fd, 0, NULL); }
 fs_status fs_conn_closedir(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_DIR_CLOSE, fd, 0, NULL); }
@@ -242,20 +351,14 @@ fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64
 fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
 {
     fs_call call;
-    encoding e = encode(c, &call, FS_CMD_STAT, sizeof(fs_stat), path, NULL);
-    e.cmd.params.stat.path = e.path[0];
-    e.cmd.params.stat.buf = e.record;
-    send_encoded(c, &call, &e);
+    fs_conn_start_stat(c, &call, path);
     return finish_with_stat(c, &call, out, NULL);
 }
 
 fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
 {
     fs_call call;
-    encoding e = encode(c, &call, FS_CMD_FSTAT, sizeof(fs_stat), NULL, NULL);
-    e.cmd.params.fstat.fd = fd;
-    e.cmd.params.fstat.buf = e.record;
-    send_encoded(c, &call, &e);
+    fs_conn_start_fstat(c, &call, fd);
     return finish_with_stat(c, &call, out, NULL);
 }
 
@@ -263,9 +366,7 @@ fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out)
 {
     fs_call call;
     fs_reply r;
-    encoding e = encode(c, &call, FS_CMD_STATFS, sizeof(fs_statfs), NULL, NULL);
-    e.cmd.params.statfs.buf = e.record;
-    send_encoded(c, &call, &e);
+    fs_conn_start_statfs(c, &call);
     fs_status st = finish_now(c, &call, &r);
     if (st == FS_STATUS_SUCCESS)
         *out = r.record.statfs;
@@ -276,10 +377,7 @@ fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)
 {
     fs_call call;
     fs_reply r;
-    encoding e = encode(c, &call, FS_CMD_RENAME, 0, old_path, new_path);
-    e.cmd.params.rename.old_path = e.path[0];
-    e.cmd.params.rename.new_path = e.path[1];
-    send_encoded(c, &call, &e);
+    fs_conn_start_rename(c, &call, old_path, new_path);
     return finish_now(c, &call, &r);
 }
 
@@ -310,12 +408,7 @@ fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t
 fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *st)
 {
     fs_call call;
-    encoding e = encode(c, &call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), path, NULL);
-    e.cmd.params.set_times_stat.path = e.path[0];
-    e.cmd.params.set_times_stat.atime = atime;
-    e.cmd.params.set_times_stat.mtime = mtime;
-    e.cmd.params.set_times_stat.stat = e.record;
-    send_encoded(c, &call, &e);
+    fs_conn_start_set_times_stat(c, &call, path, atime, mtime);
     return finish_with_stat(c, &call, st, NULL);
 }
 
@@ -323,34 +416,22 @@ fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, in
 static fs_status open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
                            size_t cap, size_t *got)
 {
-    const size_t head = sizeof(fs_open_read_record);
     fs_call call;
-    encoding e = encode(c, &call, fd ? FS_CMD_OPEN_READ : FS_CMD_READ_PATH, head + cap, path, NULL);
-    if (fd) {
-        e.cmd.params.open_read.path = e.path[0];
-        e.cmd.params.open_read.flags = flags;
-        e.cmd.params.open_read.buf = e.record;
-    } else {
-        e.cmd.params.read_path.path = e.path[0];
-        e.cmd.params.read_path.offset = 0;
-        e.cmd.params.read_path.buf = e.record;
-    }
-    send_encoded(c, &call, &e);
+    fs_reply r;
+    start_open_read(c, &call, path, flags, fd != NULL, cap);
     fs_cmpl cmpl;
     fs_conn_wait(c, call.ticket, &cmpl);
-    fs_status status = (fs_status)cmpl.status;
+    fs_conn_finish_keep(c, &call, &cmpl, &r);
     *got = 0;
-    if (status == FS_STATUS_SUCCESS) {
-        fs_open_read_record reply;
-        memcpy(&reply, call.share, sizeof reply);
-        *st = reply.stat;
-        *got = reply.read < cap ? (size_t)reply.read : cap;
-        memcpy(dst, call.share + head, *got);
+    if (r.status == FS_STATUS_SUCCESS) {
+        *st = r.record.open_read.stat;
+        *got = r.record.open_read.read < cap ? (size_t)r.record.open_read.read : cap;
+        memcpy(dst, call.share + sizeof(fs_open_read_record), *got);
         if (fd)
-            *fd = cmpl.data;
+            *fd = r.data;
     }
     fs_conn_free(c, call.share);
-    return status;
+    return r.status;
 }
 
 fs_status fs_conn_open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
@@ -482,9 +563,9 @@ fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 
     return status;
 }
 
-/* The batch holds `count` records that lie inside its `cap` bytes. */
-static bool batch_well_formed(const uint8_t *batch, size_t cap, uint64_t count)
+bool fs_dir_batch_valid(const void *records, size_t cap, uint64_t count)
 {
+    const uint8_t *batch = records;
     size_t at = 0;
     for (uint64_t i = 0; i < count; i++) {
         fs_dir_record head;
@@ -501,15 +582,12 @@ static bool batch_well_formed(const uint8_t *batch, size_t cap, uint64_t count)
 fs_status fs_conn_readdir_batch(fs_conn *c, uint64_t fd, void *dst, size_t cap, uint64_t *count)
 {
     fs_call call;
-    encoding e = encode(c, &call, FS_CMD_DIR_READ_BATCH, cap, NULL, NULL);
-    e.cmd.params.dir_read_batch.fd = fd;
-    e.cmd.params.dir_read_batch.buf = e.record;
-    send_encoded(c, &call, &e);
+    fs_conn_start_readdir_batch(c, &call, fd, cap);
     fs_cmpl cmpl;
     fs_conn_wait(c, call.ticket, &cmpl);
     fs_status st = (fs_status)cmpl.status;
     *count = cmpl.data;
-    if (st == FS_STATUS_SUCCESS && (*count == 0 || !batch_well_formed(call.share, cap, *count)))
+    if (st == FS_STATUS_SUCCESS && (*count == 0 || !fs_dir_batch_valid(call.share, cap, *count)))
         st = FS_STATUS_ERROR;
     if (st == FS_STATUS_SUCCESS)
         memcpy(dst, call.share, cap);

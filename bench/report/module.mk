@@ -4,5 +4,5 @@
 BENCHES += report
 PROGRAMS += bench/report_proto
 bench/report_proto_SRCS := bench/report/report_proto.c bench/report/report_raw.c bench/report/report_work.c \
-	bench/bench_client.c tests/support/blk_test_rig.c
+	bench/report/report_inthread.c bench/bench_client.c tests/support/blk_test_rig.c tests/support/blk_fixture.c
 bench/report_proto_LDLIBS := $(URING_LDLIBS) -lm

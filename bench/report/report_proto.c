@@ -7,9 +7,15 @@
  *   lat200  200 us per request, 32 at once (the `make bench-server` model; random I/O only)
  * Workloads: sequential write (with a sync) and read of one file in 256 KiB requests;
  * 4 KiB random reads and writes over a set of 4 MiB files with 1..64 in flight; create,
- * stat and remove 1,000 and 10,000 files in one directory; several clients at once
- * (a sequential reader, a random reader, a random writer and a file creator), each alone
- * and then all together. "qd1" is one request in flight: what a synchronous server does.
+ * stat and remove 1,000 and 10,000 files in one directory; remove 1,000 files of 1 KiB;
+ * several clients at once (a sequential reader, a random reader, a random writer and a
+ * file creator), each alone and then all together. "qd1" is one request in flight: what a
+ * synchronous server does. The system runs in its default layout (driver and server on
+ * one thread of this process); on the page cache and the NVMe-like model the random reads
+ * are also measured with each in its own process (the Microkit shape, and asyncfat's
+ * layout on Linux before issue 16), both in one process of their own, run inline by the
+ * client's thread, and against the in-thread baseline: the FAT engine called in this
+ * thread, one read at a time, on the same driver (bench/report/report_inthread.h).
  *
  * Prints `bench report_<model>_<figure> <value> <unit>` lines and the key ratios
  * (report_seq_read_ratio_to_raw, ...). Environment: REPORT_QUICK=1 for smaller sizes,
@@ -17,6 +23,7 @@
  * (where images go; default /dev/shm), REPORT_CACHE_MB (the server's cache; default 12).
  */
 #include "bench/bench_client.h"
+#include "bench/report/report_inthread.h"
 #include "bench/report/report_raw.h"
 #include "bench/report/report_work.h"
 #include "blk/blk.h"
@@ -49,6 +56,7 @@ typedef struct model_spec {
     bool metadata;
     bool metadata_large;         /* also the 10,000-file run */
     bool mixed;
+    bool layouts;                /* random reads also in the processes layout and in-thread */
 } model_spec;
 
 static struct {
@@ -121,13 +129,18 @@ static void run_shell(const char *cmd)
 
 /* The server divides its request records among its clients, so the single-client
  * workloads run on a system with one client, and the mixed one on a system of its own. */
-static void system_up(const blk_device_model *model, uint32_t clients)
+static void system_up_in(const blk_device_model *model, uint32_t clients, fs_system_layout layout)
 {
-    bench_system_start(&sys, cfg.image, model, clients, STAGING_BYTES + cfg.cache_bytes, 4u * MiB);
+    bench_system_start(&sys, cfg.image, layout, model, clients, STAGING_BYTES + cfg.cache_bytes, 4u * MiB);
     for (uint32_t i = 0; i < clients; i++)
-        bench_conn_init(&conns[i], &sys.clients[i]);
+        bench_conn_init(&conns[i], &sys, i);
     if (clients == 1)
         bench_mount(&conns[0]);
+}
+
+static void system_up(const blk_device_model *model, uint32_t clients)
+{
+    system_up_in(model, clients, FS_SYSTEM_HOSTED);
 }
 
 /* main_mounted: conns[0] was mounted by system_up (the one-client system). */
@@ -193,7 +206,9 @@ static void random_set_path(char *buf, size_t size, uint32_t i)
 static void prepare_volume(void)
 {
     char cmd[800];
-    snprintf(cmd, sizeof cmd, "mkfs.fat -F 32 '%s' >/dev/null", cfg.image);
+    /* 4 KiB clusters at every size (mkfs.fat's default below 260 MiB is 512 bytes, which
+     * splits a 4 KiB request over two blocks): quick runs measure what full ones do. */
+    snprintf(cmd, sizeof cmd, "mkfs.fat -F 32 -s 8 '%s' >/dev/null", cfg.image);
     run_shell(cmd);
     system_up(NULL, 1);
     bench_conn *c = &conns[0];
@@ -260,14 +275,20 @@ typedef struct meta_times {
 } meta_times;
 
 /* Each metadata figure is the median of three rounds, each in a new directory. */
+/* "1k" for 1000, "200" for 200. */
+static void count_label(char *label, size_t size, uint32_t count)
+{
+    if (count % 1000 == 0)
+        snprintf(label, size, "%uk", count / 1000);
+    else
+        snprintf(label, size, "%u", count);
+}
+
 static meta_times metadata_run(const model_spec *m, uint32_t count, uint32_t depth)
 {
     bench_conn *c = &conns[0];
     char label[16], dir[64];
-    if (count % 1000 == 0)
-        snprintf(label, sizeof label, "%uk", count / 1000);
-    else
-        snprintf(label, sizeof label, "%u", count);
+    count_label(label, sizeof label, count);
     double create[ROUNDS], stat[ROUNDS], remove[ROUNDS];
     for (int round = 0; round < ROUNDS; round++) {
         snprintf(dir, sizeof dir, "/m%s_qd%u_%d", label, depth, round);
@@ -282,6 +303,70 @@ static meta_times metadata_run(const model_spec *m, uint32_t count, uint32_t dep
     figure(m, "files/s", count / t.remove, "remove%s_qd%u", label, depth);
     figure(m, "s", t.create, "create%s_qd%u_time", label, depth);
     return t;
+}
+
+/* ---- removing files with data ---------------------------------------------------------------- */
+
+/* Files of 1 KiB made at 8 in flight (not timed), then removed at `depth`: each removal
+ * queues a cluster chain to be freed once the removal is durable (median of three rounds). */
+static double remove_data_run(const model_spec *m, uint32_t depth)
+{
+    bench_conn *c = &conns[0];
+    double v[ROUNDS];
+    for (int round = 0; round < ROUNDS; round++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "/rm_qd%u_%d", depth, round);
+        report_mkdir(c, dir);
+        meta_work make = {.op = META_CREATE, .dir = dir, .count = cfg.meta_small, .file_bytes = 1024};
+        bench_work work = meta_work_bind(&make);
+        bench_pipeline(c, 8, 0, &work);
+        v[round] = cfg.meta_small / meta_pass(c, dir, META_REMOVE, cfg.meta_small, depth);
+    }
+    double rate = median3(v);
+    char label[16];
+    count_label(label, sizeof label, cfg.meta_small);
+    figure(m, "files/s", rate, "remove%s_data_qd%u", label, depth);
+    return rate;
+}
+
+/* ---- layouts and the in-thread baseline ------------------------------------------------------ */
+
+static double inthread_median(const model_spec *m)
+{
+    inthread_job job = {.image = cfg.image, .model = m->model, .cache_bytes = cfg.cache_bytes,
+                        .file_count = cfg.random_files, .path = random_set_path, .file_bytes = RANDOM_FILE_BYTES,
+                        .io_bytes = RANDOM_IO, .seconds = cfg.point_s};
+    double v[ROUNDS];
+    for (int i = 0; i < ROUNDS; i++)
+        v[i] = inthread_randread(&job);
+    double iops = median3(v);
+    figure(m, "iops", iops, "randread_inthread_qd1");
+    return iops;
+}
+
+#define LAYOUT_DEPTHS 3
+static const uint32_t layout_depths[LAYOUT_DEPTHS] = {1, 8, 32};
+
+/* Random reads at 1, 8 and 32 in flight in another layout. */
+static void layout_randread(const model_spec *m, fs_system_layout layout, const char *name, double out[LAYOUT_DEPTHS])
+{
+    system_up_in(&m->model, 1, layout);
+    bench_conn *c = &conns[0];
+    io_work w;
+    open_random_set(c, &w, FS_CMD_FILE_READ);
+    bench_work work = io_work_bind(&w);
+    bench_pipeline(c, 8, cfg.point_s / 2, &work);
+    for (int i = 0; i < LAYOUT_DEPTHS; i++) {
+        double v[ROUNDS];
+        for (int round = 0; round < ROUNDS; round++) {
+            bench_result r = bench_pipeline(c, layout_depths[i], cfg.point_s, &work);
+            v[round] = (double)r.units / r.seconds;
+        }
+        out[i] = median3(v);
+        figure(m, "iops", out[i], "randread_%s_qd%u", name, layout_depths[i]);
+    }
+    close_random_set(c, &w);
+    system_down(true);
 }
 
 /* ---- several clients at once --------------------------------------------------------------- */
@@ -381,17 +466,55 @@ static void mixed_run(const model_spec *m)
 }
 
 typedef struct key_figures {
-    bool seq, randread, create;
+    bool seq, randread, create, layouts;
     double seq_read_ratio, seq_write_ratio, randread_ratio, randread_theory_ratio, create_ratio;
+    double qd1_over_processes, qd8_over_inthread;   /* the default layout */
+    double qd1_best_over_processes, qd8_best_over_inthread; /* the better of default and inline */
+    double remove_worst;         /* the smallest remove-with-data qd8 / qd1 over the models */
+    bool remove;
 } key_figures;
 
-static void random_run(const model_spec *m, const raw_figures *raw, key_figures *keys);
+typedef struct random_reads {
+    double fs[7];                /* at 1, 2, 4 .. 64 in flight, default layout */
+} random_reads;
+
+static void random_run(const model_spec *m, const raw_figures *raw, key_figures *keys, random_reads *reads);
 static void metadata_all(const model_spec *m, key_figures *keys);
+
+/* The default layout (the driver and the server on a thread of the benchmark's process)
+ * against each in a process of its own (asyncfat before issue 16), both in one process of
+ * their own, the client running them on its own thread (inline), and the in-thread engine. */
+static void layout_figures(const model_spec *m, const random_reads *reads, double inthread, key_figures *keys)
+{
+    double processes[LAYOUT_DEPTHS], shared[LAYOUT_DEPTHS], in_line[LAYOUT_DEPTHS];
+    layout_randread(m, FS_SYSTEM_PROCESSES, "processes", processes);
+    layout_randread(m, FS_SYSTEM_SHARED, "shared", shared);
+    layout_randread(m, FS_SYSTEM_INLINE, "inline", in_line);
+    for (int i = 0; i < LAYOUT_DEPTHS; i++) {
+        uint32_t d = layout_depths[i];
+        double fs = reads->fs[__builtin_ctz(d)];
+        figure(m, "x", fs / processes[i], "randread_qd%u_over_processes", d);
+        figure(m, "x", fs / inthread, "randread_qd%u_over_inthread", d);
+        figure(m, "x", in_line[i] / inthread, "randread_inline_qd%u_over_inthread", d);
+    }
+    if (!strcmp(m->name, "off")) {
+        double best1 = af_max_u64((uint64_t)reads->fs[0], (uint64_t)in_line[0]);
+        double best8 = af_max_u64((uint64_t)reads->fs[3], (uint64_t)in_line[1]);
+        keys->layouts = true;
+        keys->qd1_over_processes = reads->fs[0] / processes[0];
+        keys->qd1_best_over_processes = best1 / processes[0];
+        keys->qd8_over_inthread = reads->fs[3] / inthread;
+        keys->qd8_best_over_inthread = best8 / inthread;
+    }
+}
 
 static void measure_model(const model_spec *m, key_figures *keys)
 {
     raw_figures raw = measure_raw(m);
     prepare_volume();
+    bool layouts = m->layouts && listed(cfg.workloads, "random");
+    double inthread = layouts ? inthread_median(m) : 0;
+    random_reads reads = {{0}};
     system_up(&m->model, 1);
     if (m->seq_bytes && (listed(cfg.workloads, "seq") || (m->mixed && listed(cfg.workloads, "mixed")))) {
         double fs_write[2], fs_read[2];
@@ -423,10 +546,19 @@ static void measure_model(const model_spec *m, key_figures *keys)
         }
     }
     if (listed(cfg.workloads, "random"))
-        random_run(m, &raw, keys);
+        random_run(m, &raw, keys, &reads);
     if (m->metadata && listed(cfg.workloads, "meta"))
         metadata_all(m, keys);
+    if (listed(cfg.workloads, "meta")) {
+        double qd1 = remove_data_run(m, 1), qd8 = remove_data_run(m, 8);
+        figure(m, "x", qd8 / qd1, "remove_data_qd8_over_qd1");
+        if (!keys->remove || qd8 / qd1 < keys->remove_worst)
+            keys->remove_worst = qd8 / qd1;
+        keys->remove = true;
+    }
     system_down(true);
+    if (layouts)
+        layout_figures(m, &reads, inthread, keys);
     if (m->mixed && listed(cfg.workloads, "mixed")) {
         system_up(&m->model, MIXED_CLIENTS);
         mixed_run(m);
@@ -435,7 +567,7 @@ static void measure_model(const model_spec *m, key_figures *keys)
     unlink(cfg.image);
 }
 
-static void random_run(const model_spec *m, const raw_figures *raw, key_figures *keys)
+static void random_run(const model_spec *m, const raw_figures *raw, key_figures *keys, random_reads *reads)
 {
     bench_conn *c = &conns[0];
     io_work w;
@@ -455,6 +587,8 @@ static void random_run(const model_spec *m, const raw_figures *raw, key_figures 
             }
             double iops = median3(v);
             figure(m, "iops", iops, "%s_fs_qd%u", name, 1u << i);
+            if (op == 0)
+                reads->fs[i] = iops;
             if (i == 0)
                 qd1 = iops;
             if (i == 5) {
@@ -528,10 +662,10 @@ int main(void)
     configure();
     uint64_t seq = (cfg.quick ? 64ull : 256ull) * MiB;
     const model_spec models[] = {
-        {"off", {0, 0, 0}, seq, true, true, true},
-        {"nvme", {20000, 64, 2000000000ull}, seq, true, true, true},
-        {"sd", {1000000, 2, 20000000ull}, (cfg.quick ? 8ull : 32ull) * MiB, true, false, false},
-        {"lat200", {200000, 32, 0}, 0, false, false, false},
+        {"off", {0, 0, 0}, seq, true, true, true, true},
+        {"nvme", {20000, 64, 2000000000ull}, seq, true, true, true, true},
+        {"sd", {1000000, 2, 20000000ull}, (cfg.quick ? 8ull : 32ull) * MiB, true, false, false, false},
+        {"lat200", {200000, 32, 0}, 0, false, false, false, false},
     };
     printf("bench report_meta_small_files %u files\nbench report_meta_large_files %u files\n", cfg.meta_small,
            cfg.meta_large);
@@ -549,5 +683,13 @@ int main(void)
     }
     if (keys.create)
         figure(NULL, "x", keys.create_ratio, "create10k_over_create1k");
+    if (keys.layouts) {
+        figure(NULL, "x", keys.qd1_over_processes, "randread_qd1_over_processes");
+        figure(NULL, "x", keys.qd8_over_inthread, "randread_qd8_over_inthread");
+        figure(NULL, "x", keys.qd1_best_over_processes, "randread_qd1_best_layout_over_processes");
+        figure(NULL, "x", keys.qd8_best_over_inthread, "randread_qd8_best_layout_over_inthread");
+    }
+    if (keys.remove)
+        figure(NULL, "x", keys.remove_worst, "remove_data_qd8_over_qd1_worst");
     return 0;
 }

@@ -87,19 +87,35 @@ static bool meta_issue(void *ctx, bench_conn *c, uint32_t slot)
     return true;
 }
 
+/* A create is open, then (with file_bytes) a write from the slot's data buffer, then close. */
 static bool meta_complete(void *ctx, bench_conn *c, uint32_t slot, const fs_cmpl *cmpl)
 {
     meta_work *w = ctx;
     static const char *const names[] = {"create", "stat", "remove"};
+    static const char *const steps[] = {"create", "write", "close"};
     if (cmpl->status != FS_STATUS_SUCCESS)
-        fail(w->closing[slot] ? "close" : names[w->op], cmpl);
-    if (w->op != META_CREATE || w->closing[slot]) {
-        w->closing[slot] = false;
+        fail(w->op == META_CREATE ? steps[w->step[slot]] : names[w->op], cmpl);
+    if (w->op != META_CREATE || w->step[slot] == 2) {
+        w->step[slot] = 0;
         return true;
     }
-    w->closing[slot] = true;
-    fs_cmd_params p = {.file_close = {cmpl->data}};
-    bench_submit(c, FS_CMD_FILE_CLOSE, &p, sizeof p, slot);
+    fs_cmd_params p;
+    if (w->step[slot] == 0) {
+        w->fd[slot] = cmpl->data;
+        w->step[slot] = w->file_bytes ? 1 : 2;
+    } else {
+        w->step[slot] = 2;
+    }
+    if (w->step[slot] == 1) {
+        uint32_t n = w->file_bytes < 4096 ? w->file_bytes : 4096;
+        fs_buffer buf = bench_put(c, REPORT_DATA_BASE + (uint64_t)slot * 4096u, NULL, n);
+        memset(c->ep->share + buf.offset, 'a' + (int)(slot % 26), n);
+        p = (fs_cmd_params){.file_write = {w->fd[slot], 0, buf}};
+        bench_submit(c, FS_CMD_FILE_WRITE, &p, sizeof p, slot);
+    } else {
+        p = (fs_cmd_params){.file_close = {w->fd[slot]}};
+        bench_submit(c, FS_CMD_FILE_CLOSE, &p, sizeof p, slot);
+    }
     return false;
 }
 

@@ -32,8 +32,10 @@ typedef struct meta_work {
     meta_op op;
     const char *dir;
     uint32_t count;             /* files dir/f00000 .. count - 1 */
+    uint32_t file_bytes;        /* create: write this many bytes (at most 4 KiB) before the close */
     uint32_t next;
-    bool closing[BENCH_MAX_DEPTH];
+    uint8_t step[BENCH_MAX_DEPTH]; /* create: 0 opening, 1 writing, 2 closing */
+    uint64_t fd[BENCH_MAX_DEPTH];
 } meta_work;
 
 bench_work io_work_bind(io_work *w);

@@ -1,6 +1,8 @@
 /* Support for the engine tests (hosted). */
 #include "fat/tests/fat_engine_test.h"
 
+#include "fat/fat_check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,4 +169,83 @@ void fill_pattern(uint8_t *buf, size_t len, uint64_t seed)
             s = s * 6364136223846793005ull + 1442695040888963407ull;
         buf[i] = (uint8_t)(s >> (8 * (i % 8)));
     }
+}
+
+typedef struct check_job {
+    fat_check_result r;
+    vfs_status st;
+} check_job;
+
+static void run_check(blk_fixture *f, void *arg)
+{
+    check_job *j = arg;
+    fat_check_volume v;
+    j->st = fat_check_volume_find(&f->stack.cache, 0, &v);
+    if (j->st != VFS_OK)
+        return;
+    size_t bytes = fat_check_memory_needed(&v.geo);
+    void *work = malloc(bytes);
+    fat_check_options o = { .repairs = 0, .work = work, .work_size = bytes };
+    j->st = fat_check_run(&f->stack.cache, &v, &o, &j->r);
+    free(work);
+}
+
+bool image_clean(const char *path)
+{
+    check_job j;
+    memset(&j, 0, sizeof j);
+    blk_fixture f;
+    blk_fixture_options o = blk_fixture_defaults();
+    o.image_path = path;
+    if (!EXPECT(blk_fixture_init(&f, &o) == 0))
+        return false;
+    bool ran = fixture_call(&f, run_check, &j);
+    blk_fixture_fini(&f);
+    if (!EXPECT(ran && j.st == VFS_OK))
+        return false;
+    if (j.r.problems != 0)
+        printf("  checker: %u problems (lost %u, cross %u, size %u, fat %u, dirty %u, lfn %u, entries %u, fsinfo %u, "
+               "boot %u)\n",
+               j.r.problems, j.r.lost_clusters, j.r.cross_links, j.r.size_mismatches, j.r.fat_mismatches, j.r.dirty,
+               j.r.orphan_lfns, j.r.bad_entries, j.r.fsinfo_errors, j.r.boot_errors);
+    return EXPECT(j.r.problems == 0) && EXPECT(tool_fsck(path) == 0);
+}
+
+typedef struct file_job {
+    const char *path;
+    size_t len;
+    uint64_t seed;
+    bool absent;
+    bool ok;
+} file_job;
+
+static void file_check(fat_tv *t, void *arg)
+{
+    file_job *j = arg;
+    if (j->absent) {
+        vfs_stat st;
+        j->ok = tv_path_stat(&t->vol, j->path, &st) == VFS_NO_FILE;
+        return;
+    }
+    uint8_t *got;
+    size_t n;
+    if (tv_read_file(&t->vol, j->path, &got, &n) != VFS_OK)
+        return;
+    uint8_t *want = malloc(j->len ? j->len : 1);
+    fill_pattern(want, j->len, j->seed);
+    j->ok = n == j->len && memcmp(got, want, j->len) == 0;
+    free(got);
+    free(want);
+}
+
+bool tv_file_is(fat_tv *tv, const char *path, size_t len, uint64_t seed)
+{
+    file_job j = { path, len, seed, false, false };
+    return fat_tv_call(tv, file_check, &j) && j.ok;
+}
+
+bool tv_file_absent(fat_tv *tv, const char *path)
+{
+    file_job j = { path, 0, 0, true, false };
+    return fat_tv_call(tv, file_check, &j) && j.ok;
 }

@@ -49,4 +49,11 @@ vfs_status tv_path_stat(fat_volume *vol, const char *path, vfs_stat *st);
 /* Deterministic test data. */
 void fill_pattern(uint8_t *buf, size_t len, uint64_t seed);
 
+/* The engine's checker finds nothing in the image file, and fsck.fat -n agrees (prints
+ * the checker's counts otherwise). */
+bool image_clean(const char *path);
+/* From outside a fiber: the file holds fill_pattern(len, seed); the path names nothing. */
+bool tv_file_is(fat_tv *tv, const char *path, size_t len, uint64_t seed);
+bool tv_file_absent(fat_tv *tv, const char *path);
+
 #endif

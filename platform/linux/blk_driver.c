@@ -109,6 +109,7 @@ static struct io_uring_sqe *get_sqe(blk_driver *d)
     }
     AF_ASSERT(sqe); /* the ring has room for every slot and a timer */
     d->unsubmitted++;
+    d->in_ring++;
     return sqe;
 }
 
@@ -223,6 +224,7 @@ static void reap(blk_driver *d)
         seen++;
     }
     io_uring_cq_advance(&d->ring, seen);
+    d->in_ring -= seen;
 }
 
 /* ---- inline transfers --------------------------------------------------------------------- */
@@ -404,9 +406,15 @@ static uint32_t publish(blk_driver *d)
 
 uint32_t blk_driver_poll(blk_driver *d)
 {
-    uint64_t counter;
-    if (read(d->event_fd, &counter, sizeof counter) < 0 && errno != EAGAIN)
-        counter = 0;
+    /* Only a completion makes event_fd readable. Once it has been read with nothing left in
+     * the ring it stays clear, and a poll (one per client notification) saves the read:
+     * with every transfer done inline (a file in memory) that is every poll. */
+    if (d->event_unread || d->in_ring > 0) {
+        uint64_t counter;
+        if (read(d->event_fd, &counter, sizeof counter) < 0 && errno != EAGAIN)
+            counter = 0;
+        d->event_unread = d->in_ring > 0;
+    }
     reap(d);
     if (d->active_writes == 0)
         blk_faults_settle(d);

@@ -79,3 +79,9 @@ void blk_driver_component_notified(unsigned channel)
     if (driver && channel == client_channel)
         serve();
 }
+
+void blk_driver_component_fini(void)
+{
+    blk_driver_close(driver);
+    driver = NULL;
+}

@@ -17,5 +17,7 @@
 void blk_driver_component_configure(const blk_driver_config *config, uint32_t queue_capacity);
 void blk_driver_component_init(void);
 void blk_driver_component_notified(unsigned channel);
+/* Close the driver (for a loop on a thread that ends: lx_component_entry.fini). */
+void blk_driver_component_fini(void);
 
 #endif

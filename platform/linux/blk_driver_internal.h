@@ -61,6 +61,8 @@ struct blk_driver {
     struct io_uring ring;
     int event_fd;           /* registered with the ring: readable on every completion */
     uint32_t unsubmitted;   /* SQEs prepared since the last submit */
+    uint32_t in_ring;       /* SQEs prepared whose completions are not reaped yet */
+    bool event_unread;      /* event_fd may be readable: read it at the next poll */
 
     /* inline I/O; a mode drops to OFF when the kernel or file system says it cannot */
     blk_inline_mode inline_read, inline_write;

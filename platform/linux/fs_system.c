@@ -6,9 +6,27 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 
 #define HOST "client"
+
+/* This process hosts a system (FS_SYSTEM_HOSTED or FS_SYSTEM_INLINE) now. */
+static bool hosting;
+
+/* FS_SYSTEM_INLINE: client 0 as a component of the loop its own thread runs. Its
+ * notified marks that the server published completions. */
+static bool inline_answered;
+
+static void inline_client_init(void) {}
+
+static void inline_client_notified(unsigned channel)
+{
+    AF_UNUSED(channel);
+    inline_answered = true;
+}
+
+#define INLINE_CLIENT 2u /* its place among the loop's components */
 
 static void driver_init(void)
 {
@@ -82,7 +100,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         /* The clients' share regions lie at the end of the block data region: the driver
          * moves file data straight between a client's buffers and the device (the server
          * sees the window inside its data region and uses the rest for its cache). */
-        {.name = BLK_REGION_DATA, .size = data + clients * share},
+        {.name = BLK_REGION_DATA, .size = data + clients * share, .populate = o->populate},
         /* Only the server uses its arena: private memory, not a memfd. */
         {.name = FS_COMPONENT_REGION_ARENA, .size = fs_component_arena_bytes(device, data), .private_memory = true},
         {.name = FS_COMPONENT_REGION_COMMANDS, .size = clients * sizeof(fs_queue)},
@@ -91,17 +109,38 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     memcpy(s->regions, regions, sizeof regions);
 
+    bool client_component = o->client_component.init != NULL;
+    if (client_component && hosting) {
+        fprintf(stderr, "asyncfat: this process hosts a file-system server already\n");
+        return -1;
+    }
+    bool wants_host = o->layout == FS_SYSTEM_HOSTED || o->layout == FS_SYSTEM_INLINE;
+    s->layout = client_component ? FS_SYSTEM_HOSTED : wants_host && hosting ? FS_SYSTEM_SHARED : o->layout;
+    const char *process = s->layout == FS_SYSTEM_PROCESSES ? NULL : "fs_server+blk_driver";
+    bool in_line = s->layout == FS_SYSTEM_INLINE;
+    bool hosted = s->layout == FS_SYSTEM_HOSTED || in_line;
     s->components[0] = (lx_component_spec){
         .name = "blk_driver",
-        .entry = {driver_init, blk_driver_component_notified},
+        .entry = {hosted ? blk_driver_component_init : driver_init, blk_driver_component_notified,
+                  blk_driver_component_fini},
         .regions = driver_regions,
+        .process = process,
     };
     s->components[1] = (lx_component_spec){
         .name = "fs_server",
-        .entry = {server_init, fs_component_notified},
+        .entry = {hosted ? fs_component_init : server_init, fs_component_notified, NULL},
         .regions = server_regions,
+        .process = process,
     };
     s->components[2] = (lx_component_spec){.name = HOST, .regions = client_regions};
+    if (client_component)
+        s->components[2] = (lx_component_spec){
+            .name = HOST, .entry = o->client_component, .regions = client_regions, .process = process};
+    if (in_line)
+        s->components[2] = (lx_component_spec){.name = HOST,
+                                               .entry = {inline_client_init, inline_client_notified, NULL},
+                                               .regions = client_regions,
+                                               .process = process};
 
     s->channels[0] = (lx_channel_spec){BLK_CHANNEL_CLIENT, "blk_driver", 0, "fs_server", 0};
     for (uint32_t i = 0; i < clients; i++) {
@@ -115,10 +154,25 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         .region_count = AF_ARRAY_LEN(regions),
         .channels = s->channels,
         .channel_count = 1 + clients,
+        .launcher_process = hosted ? process : NULL,
+        .launcher_inline = in_line,
     };
     if (lx_system_start(&s->sys, &s->spec) != 0)
         return -1;
 
+    hosting |= hosted;
+    if (client_component)
+        return 0;
+    if (in_line) {
+        size_t share_size;
+        fs_system_client *c = &s->clients[0];
+        c->commands = lx_system_region(&s->sys, FS_COMPONENT_REGION_COMMANDS, NULL);
+        c->completions = lx_system_region(&s->sys, FS_COMPONENT_REGION_COMPLETIONS, NULL);
+        c->share = lx_system_region(&s->sys, FS_COMPONENT_REGION_SHARE, &share_size);
+        c->share_size = share_size;
+        c->notify_fd = c->wait_fd = -1;
+        return 0;
+    }
     static lx_component_env env;
     size_t cmd_size, share_size;
     uint8_t *commands = lx_system_region(&s->sys, FS_COMPONENT_REGION_COMMANDS, &cmd_size);
@@ -144,6 +198,42 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     return 0;
 }
 
+void fs_system_inline_notify(fs_system *s)
+{
+    lx_loop *loop = lx_system_loop(&s->sys);
+    if (loop)
+        lx_loop_notify(loop, INLINE_CLIENT, 0);
+}
+
+void fs_system_inline_wait(fs_system *s, int timeout_ms)
+{
+    /* Deliver what was notified (on the page cache that is usually the whole answer, with
+     * no system call but the driver's I/O), then wait for events (the driver's, at a real
+     * device) until the server has answered. */
+    inline_answered = false;
+    lx_loop *loop = lx_system_loop(&s->sys);
+    if (!loop)
+        return;
+    uint64_t start = 0;
+    for (;;) {
+        if (!lx_loop_deliver(loop)) {
+            lx_system_run_once(&s->sys, 0); /* it stopped: the system learns it */
+            return;
+        }
+        if (inline_answered)
+            return;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (!start)
+            start = now;
+        uint64_t end = start + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        int left = timeout_ms < 0 ? -1 : (int)(end > now ? end - now : 0);
+        if (left == 0 || !lx_system_run_once(&s->sys, left) || inline_answered)
+            return;
+    }
+}
+
 bool fs_system_failed(fs_system *s, char *why, size_t why_size)
 {
     lx_exit_report report;
@@ -157,6 +247,8 @@ bool fs_system_failed(fs_system *s, char *why, size_t why_size)
 int fs_system_stop(fs_system *s, int grace_ms)
 {
     lx_system_stop(&s->sys, grace_ms);
+    if (s->layout == FS_SYSTEM_HOSTED || s->layout == FS_SYSTEM_INLINE)
+        hosting = false;
     for (unsigned i = 0; i < s->spec.component_count; i++) {
         const lx_exit_report *r = &s->sys.exits[i];
         if (r->component && !r->signaled && r->code != 0)

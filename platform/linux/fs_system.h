@@ -1,14 +1,18 @@
-/* fs_system: asyncfat on Linux as a system of processes — the io_uring block driver and
- * the file-system server, each its own process — with the calling process as the client
- * (the launcher's host component), for the asyncfat command, the FUSE mount, tests and
- * benchmarks.
+/* fs_system: asyncfat on Linux — the io_uring block driver and the file-system server —
+ * with the calling process as the client (the launcher's host component), for the
+ * asyncfat command, the FUSE mount, tests and benchmarks. The layout says where the two
+ * run: in one thread, where a notification between them is a deferred call, either in a
+ * process of their own (the default) or on a thread of the calling process (no process
+ * to start: a short command's fixed cost); or each in a process of its own, as on
+ * Microkit, with an eventfd hop for every notification.
  *
  * Client i talks to the server through its queues and share region (mapped here too) and
  * two eventfds: write 1 to notify_fd after queueing commands; wait_fd becomes readable
  * when the server has published completions (read it to clear it).
  *
- * Both component processes ignore SIGINT, so a Ctrl-C reaches only the client, which can
- * DEINITIALISE (the server unmounts cleanly) before fs_system_stop.
+ * The component processes ignore SIGINT (the hosted thread blocks every signal), so a
+ * Ctrl-C reaches only the client, which can DEINITIALISE (the server unmounts cleanly)
+ * before fs_system_stop.
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_FS_SYSTEM_H
 #define ASYNCFAT_PLATFORM_LINUX_FS_SYSTEM_H
@@ -20,19 +24,44 @@
 
 #define FS_SYSTEM_MAX_CLIENTS 32u
 
+/* Where the components run. */
+/* The components keep their state in static storage, so a process hosts one system at
+ * a time: a second one asked for while one is hosted runs as FS_SYSTEM_SHARED. */
+typedef enum fs_system_layout {
+    FS_SYSTEM_HOSTED,           /* driver and server on one thread of this process */
+    FS_SYSTEM_SHARED,           /* driver and server in one process, one thread */
+    FS_SYSTEM_PROCESSES,        /* driver and server each in a process of its own */
+    /* Driver and server run on the client's own thread, while it waits: the client
+     * notifies with fs_system_inline_notify and waits in fs_system_inline_wait, which runs
+     * them until the server has answered; no thread to wake, no eventfd (a one-shot
+     * command). One client, on one thread at a time. */
+    FS_SYSTEM_INLINE,
+} fs_system_layout;
+
 typedef struct fs_system_options {
     const char *image_path;
+    fs_system_layout layout;
     uint16_t sector_size;       /* 0: the image's device, or 512 */
     bool read_only;
     uint32_t clients;           /* 1 .. FS_SYSTEM_MAX_CLIENTS; 0: 1 */
     uint64_t share_bytes;       /* per client; 0: 4 MiB */
     uint64_t data_bytes;        /* the block data region (cache + staging); 0: 48 MiB */
+    /* Map the whole block data region at start (one call per process) rather than a page
+     * at a time as the cache first uses each buffer: for a long-lived system (a mount, a
+     * benchmark); a short command touches less than it would map. */
+    bool populate;
     uint32_t queue_capacity;    /* block queues; 0: 256 */
     uint32_t queue_depth;       /* driver requests in flight; 0: the driver's default */
     blk_device_model model;     /* all zero: no device model */
     blk_driver_faults faults;   /* all zero: none */
     fs_component_volume volume; /* the server's: partition, offset, time zone; all zero: the
                                    defaults (server/fs_component.h) */
+    /* A client that is a component of the system (the FUSE mount) instead of the calling
+     * process: it runs on the hosted thread with the driver and the server (the layout is
+     * then FS_SYSTEM_HOSTED, and the start fails if this process hosts one already), finds
+     * client 0's regions and channel by the names in server/fs_component.h, and talks to
+     * the server by deferred calls. The caller gets no client endpoint. */
+    lx_component_entry client_component;
 } fs_system_options;
 
 typedef struct fs_system_client {
@@ -47,23 +76,29 @@ typedef struct fs_system_client {
 typedef struct fs_system {
     lx_system sys;
     lx_system_spec spec;
-    lx_component_spec components[3];
+    lx_component_spec components[4];
     lx_region_spec regions[8];
     lx_channel_spec channels[1 + FS_SYSTEM_MAX_CLIENTS];
     char channel_names[FS_SYSTEM_MAX_CLIENTS][32];
     uint32_t client_count;
     fs_system_client clients[FS_SYSTEM_MAX_CLIENTS];
+    fs_system_layout layout;    /* the one it runs in */
 } fs_system;
 
 /* Start the driver and the server on the image. Returns 0, or -1 with a message on
  * stderr (nothing is left running). */
 int fs_system_start(fs_system *s, const fs_system_options *options);
 
+/* FS_SYSTEM_INLINE: client 0 queued commands; run the driver and the server until they
+ * have published completions for it, or timeout_ms passes (-1: no limit), or they stop. */
+void fs_system_inline_notify(fs_system *s);
+void fs_system_inline_wait(fs_system *s, int timeout_ms);
+
 /* A component that has ended (crashed) since the start: true and a description. */
 bool fs_system_failed(fs_system *s, char *why, size_t why_size);
 
-/* Stop both processes (SIGTERM, then SIGKILL after grace_ms). Returns 0 if both were
- * still running or ended with status 0, -1 otherwise. */
+/* Stop the driver and the server (SIGTERM, then SIGKILL after grace_ms). Returns 0 if
+ * they were still running or ended with status 0, -1 otherwise. */
 int fs_system_stop(fs_system *s, int grace_ms);
 
 #endif

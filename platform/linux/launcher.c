@@ -32,6 +32,52 @@ static int find_region(const lx_system *sys, const char *name)
     return -1;
 }
 
+/* The first component of i's process: i itself unless it shares a process. */
+static unsigned process_leader(const lx_system_spec *spec, unsigned i)
+{
+    const char *process = spec->components[i].process;
+    for (unsigned k = 0; process && k < i; k++)
+        if (spec->components[k].process && strcmp(spec->components[k].process, process) == 0)
+            return k;
+    return i;
+}
+
+static bool same_process(const lx_system_spec *spec, unsigned a, unsigned b)
+{
+    return process_leader(spec, a) == process_leader(spec, b);
+}
+
+/* i's place among the components of its process. */
+static int place_in_process(const lx_system_spec *spec, unsigned i)
+{
+    int place = 0;
+    for (unsigned k = 0; k < i; k++)
+        place += same_process(spec, k, i);
+    return place;
+}
+
+/* Only function components share a process, and no more than one loop holds; the
+ * launcher's process, if named, is one of theirs. */
+static bool valid_processes(const lx_system_spec *spec)
+{
+    bool launcher_found = !spec->launcher_process;
+    for (unsigned i = 0; i < spec->component_count; i++) {
+        const lx_component_spec *c = &spec->components[i];
+        if (c->process && (!c->entry.init || place_in_process(spec, i) >= (int)LX_LOOP_MAX_COMPONENTS))
+            return false;
+        if (c->process && spec->launcher_process && strcmp(c->process, spec->launcher_process) == 0)
+            launcher_found = true;
+    }
+    return launcher_found;
+}
+
+/* Does component i run on the launcher's thread? */
+static bool in_launcher(const lx_system_spec *spec, unsigned i)
+{
+    const char *process = spec->components[i].process;
+    return process && spec->launcher_process && strcmp(process, spec->launcher_process) == 0;
+}
+
 static bool copy_name(char *dst, const char *src)
 {
     size_t n = strlen(src);
@@ -43,6 +89,13 @@ static bool copy_name(char *dst, const char *src)
 
 static void release(lx_system *sys)
 {
+    if (sys->loop_stop_fd >= 0)
+        close(sys->loop_stop_fd);
+    if (sys->loop_done_fd >= 0)
+        close(sys->loop_done_fd);
+    sys->loop_stop_fd = sys->loop_done_fd = -1;
+    free(sys->loop_envs);
+    sys->loop_envs = NULL;
     for (unsigned i = 0; i < LX_MAX_REGIONS; i++) {
         /* (A window's pages go with its region's: unmapping them twice is harmless.) */
         if (sys->regions[i].base)
@@ -74,6 +127,7 @@ static bool make_resources(lx_system *sys)
         if (!copy_name(r->name, spec->regions[i].name) || spec->regions[i].size == 0)
             return false;
         r->size = (spec->regions[i].size + (size_t)page - 1) / (size_t)page * (size_t)page;
+        r->populate = spec->regions[i].populate;
         if (spec->regions[i].private_memory)
             continue; /* each component maps its own (runtime.c) */
         if (spec->regions[i].within) {
@@ -98,11 +152,15 @@ static bool make_resources(lx_system *sys)
             return false;
         }
     }
+    if (!valid_processes(spec))
+        return false;
     for (unsigned i = 0; i < spec->channel_count; i++) {
         const lx_channel_spec *c = &spec->channels[i];
-        if (find_component(spec, c->a) < 0 || find_component(spec, c->b) < 0 ||
-            c->a_id >= COMPONENT_MAX_CHANNELS || c->b_id >= COMPONENT_MAX_CHANNELS)
+        int a = find_component(spec, c->a), b = find_component(spec, c->b);
+        if (a < 0 || b < 0 || c->a_id >= COMPONENT_MAX_CHANNELS || c->b_id >= COMPONENT_MAX_CHANNELS)
             return false;
+        if (a != b && same_process(spec, (unsigned)a, (unsigned)b))
+            continue; /* a deferred call: no eventfds */
         for (int d = 0; d < 2; d++) {
             sys->channel_fds[i][d] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
             if (sys->channel_fds[i][d] < 0)
@@ -138,6 +196,12 @@ static bool component_env(lx_system *sys, unsigned index, lx_component_env *env)
         end->id = is_a ? c->a_id : c->b_id;
         end->notify_fd = sys->channel_fds[i][is_a ? 0 : 1];
         end->wait_fd = sys->channel_fds[i][is_a ? 1 : 0];
+        end->local_peer = -1;
+        unsigned peer = (unsigned)find_component(spec, is_a ? c->b : c->a);
+        if (end->notify_fd < 0) {
+            end->local_peer = place_in_process(spec, peer);
+            end->local_peer_id = is_a ? c->b_id : c->a_id;
+        }
     }
     return true;
 }
@@ -168,31 +232,111 @@ static bool keep_across_exec(const lx_component_env *env)
     return true;
 }
 
+/* The process of component `index` (its first): every component of it on one loop. */
 static AF_NORETURN void run_child(lx_system *sys, unsigned index, pid_t launcher)
 {
-    static lx_component_env env;
-    const lx_component_spec *comp = &sys->spec->components[index];
+    static lx_component_env envs[LX_LOOP_MAX_COMPONENTS];
+    lx_component_env *env_list[LX_LOOP_MAX_COMPONENTS];
+    lx_component_entry entries[LX_LOOP_MAX_COMPONENTS];
+    const lx_system_spec *spec = sys->spec;
+    const lx_component_spec *comp = &spec->components[index];
+    lx_component_env *env = &envs[0];
     /* go when the launcher goes, even if it went before this line */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != launcher)
         _exit(125);
-    if (!component_env(sys, index, &env))
-        _exit(126);
     if (comp->entry.init) {
+        unsigned n = 0;
+        for (unsigned k = index; k < spec->component_count; k++) {
+            if (!same_process(spec, k, index))
+                continue;
+            if (!component_env(sys, k, &envs[n]))
+                _exit(126);
+            env_list[n] = &envs[n];
+            entries[n++] = spec->components[k].entry;
+        }
         fflush(NULL);
-        _exit(lx_component_run(&env, comp->entry));
+        _exit(lx_components_run(env_list, entries, n, -1));
     }
+    if (!component_env(sys, index, env))
+        _exit(126);
     static char text[4096];
-    if (!comp->argv || !comp->argv[0] || !keep_across_exec(&env) || !lx_component_env_encode(&env, text, sizeof text) ||
+    if (!comp->argv || !comp->argv[0] || !keep_across_exec(env) || !lx_component_env_encode(env, text, sizeof text) ||
         setenv(LX_COMPONENT_ENV, text, 1) != 0)
         _exit(126);
     execv(comp->argv[0], comp->argv);
     _exit(127);
 }
 
+static void *launcher_loop(void *arg)
+{
+    lx_system *sys = arg;
+    const lx_system_spec *spec = sys->spec;
+    lx_component_env *list[LX_LOOP_MAX_COMPONENTS];
+    lx_component_entry entries[LX_LOOP_MAX_COMPONENTS];
+    unsigned n = 0;
+    for (unsigned i = 0; i < spec->component_count; i++)
+        if (in_launcher(spec, i)) {
+            list[n] = &sys->loop_envs[n];
+            entries[n++] = spec->components[i].entry;
+        }
+    sys->loop_status = lx_components_run(list, entries, n, sys->loop_stop_fd);
+    uint64_t one = 1;
+    if (write(sys->loop_done_fd, &one, sizeof one) != sizeof one)
+        sys->loop_status = 1;
+    return NULL;
+}
+
+/* The launcher's own process: its components' environments, then its thread, with every
+ * signal blocked (they are for the launcher's other threads). */
+static bool start_launcher_loop(lx_system *sys)
+{
+    const lx_system_spec *spec = sys->spec;
+    sys->loop_envs = calloc(LX_LOOP_MAX_COMPONENTS, sizeof *sys->loop_envs);
+    sys->loop_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    sys->loop_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!sys->loop_envs || sys->loop_stop_fd < 0 || sys->loop_done_fd < 0)
+        return false;
+    unsigned n = 0;
+    for (unsigned i = 0; i < spec->component_count; i++)
+        if (in_launcher(spec, i) && !component_env(sys, i, &sys->loop_envs[n++]))
+            return false;
+    if (spec->launcher_inline) {
+        lx_component_env *list[LX_LOOP_MAX_COMPONENTS];
+        lx_component_entry entries[LX_LOOP_MAX_COMPONENTS];
+        unsigned k = 0;
+        for (unsigned i = 0; i < spec->component_count; i++)
+            if (in_launcher(spec, i)) {
+                list[k] = &sys->loop_envs[k];
+                entries[k++] = spec->components[i].entry;
+            }
+        sys->loop = lx_loop_open(list, entries, k, sys->loop_stop_fd);
+        sys->loop_running = sys->loop != NULL;
+        sys->loop_ended = sys->loop && !lx_loop_run_once(sys->loop, 0);
+        return sys->loop_running;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    sys->loop_running = pthread_create(&sys->loop_thread, NULL, launcher_loop, sys) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return sys->loop_running;
+}
+
+bool lx_system_run_once(lx_system *sys, int timeout_ms)
+{
+    if (!sys->loop || sys->loop_ended || !sys->loop_running)
+        return false;
+    sys->loop_ended = !lx_loop_run_once(sys->loop, timeout_ms);
+    return !sys->loop_ended;
+}
+
+lx_loop *lx_system_loop(lx_system *sys) { return sys->loop; }
+
 int lx_system_start(lx_system *sys, const lx_system_spec *spec)
 {
     memset(sys, 0, sizeof *sys);
     sys->spec = spec;
+    sys->loop_stop_fd = sys->loop_done_fd = -1;
     for (unsigned i = 0; i < LX_MAX_REGIONS; i++)
         sys->regions[i].fd = -1;
     for (unsigned i = 0; i < LX_MAX_CHANNELS; i++)
@@ -215,8 +359,13 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
     sigprocmask(SIG_BLOCK, &term, &old_mask);
     int status = 0;
     for (unsigned i = 0; i < spec->component_count && status == 0; i++) {
-        if (lx_component_is_host(&spec->components[i]))
+        if (lx_component_is_host(&spec->components[i]) || in_launcher(spec, i))
             continue;
+        unsigned leader = process_leader(spec, i);
+        if (leader != i) {
+            sys->pids[i] = sys->pids[leader];
+            continue;
+        }
         pid_t pid = fork();
         if (pid == 0)
             run_child(sys, i, launcher);
@@ -230,30 +379,85 @@ int lx_system_start(lx_system *sys, const lx_system_spec *spec)
         }
     }
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    if (status == 0 && spec->launcher_process && !start_launcher_loop(sys)) {
+        fprintf(stderr, "launcher: cannot start the launcher's own loop\n");
+        status = -1;
+    }
     if (status != 0)
         lx_system_stop(sys, 0);
     return status;
 }
 
-static void record_exit(lx_system *sys, unsigned i, int status)
+/* The process of component `leader` (its first) ended: so did all its components. */
+static void record_exit(lx_system *sys, unsigned leader, int status)
 {
-    lx_exit_report *r = &sys->exits[i];
-    r->component = sys->spec->components[i].name;
-    r->pid = sys->pids[i];
-    r->signaled = WIFSIGNALED(status);
-    r->code = r->signaled ? WTERMSIG(status) : WEXITSTATUS(status);
-    sys->pids[i] = 0;
-    if (sys->pidfds[i] >= 0)
-        close(sys->pidfds[i]);
-    sys->pidfds[i] = -1;
+    pid_t pid = sys->pids[leader];
+    for (unsigned i = leader; i < sys->spec->component_count; i++) {
+        if (sys->pids[i] != pid || !same_process(sys->spec, i, leader))
+            continue;
+        lx_exit_report *r = &sys->exits[i];
+        r->component = sys->spec->components[i].name;
+        r->pid = pid;
+        r->signaled = WIFSIGNALED(status);
+        r->code = r->signaled ? WTERMSIG(status) : WEXITSTATUS(status);
+        sys->pids[i] = 0;
+        if (sys->pidfds[i] >= 0)
+            close(sys->pidfds[i]);
+        sys->pidfds[i] = -1;
+    }
+    /* a shared process is reported by its name */
+    if (sys->spec->components[leader].process)
+        sys->exits[leader].component = sys->spec->components[leader].process;
 }
 
-/* Reap one ended component without blocking; returns its index or -1. */
+static bool is_leader(const lx_system *sys, unsigned i) { return process_leader(sys->spec, i) == i; }
+
+/* The launcher's loop has returned: join its thread and report its components. Returns
+ * the first one's index, or -1 if it is still running. */
+static int reap_launcher_loop(lx_system *sys, bool wait)
+{
+    uint64_t count;
+    if (!sys->loop_running)
+        return -1;
+    if (sys->loop) {
+        /* inline: ended when a step said so, or now, at the stop */
+        if (!sys->loop_ended && !wait)
+            return -1;
+        sys->loop_status = sys->loop_ended ? lx_loop_status(sys->loop) : 0;
+        lx_loop_close(sys->loop);
+        sys->loop = NULL;
+    } else {
+        if (wait) {
+            struct pollfd p = {.fd = sys->loop_done_fd, .events = POLLIN};
+            while (poll(&p, 1, -1) < 0 && errno == EINTR)
+                ;
+        }
+        if (read(sys->loop_done_fd, &count, sizeof count) != sizeof count)
+            return -1;
+        pthread_join(sys->loop_thread, NULL);
+    }
+    sys->loop_running = false;
+    int first = -1;
+    for (unsigned i = 0; i < sys->spec->component_count; i++) {
+        if (!in_launcher(sys->spec, i))
+            continue;
+        sys->exits[i] = (lx_exit_report){sys->spec->components[i].name, getpid(), false, sys->loop_status};
+        if (first < 0)
+            first = (int)i;
+    }
+    sys->exits[first].component = sys->spec->launcher_process;
+    return first;
+}
+
+/* Reap one ended process without blocking; returns its first component's index or -1. */
 static int reap_one(lx_system *sys)
 {
+    int loop = reap_launcher_loop(sys, false);
+    if (loop >= 0)
+        return loop;
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
         int status;
-        if (sys->pids[i] > 0 && waitpid(sys->pids[i], &status, WNOHANG) == sys->pids[i]) {
+        if (sys->pids[i] > 0 && is_leader(sys, i) && waitpid(sys->pids[i], &status, WNOHANG) == sys->pids[i]) {
             record_exit(sys, i, status);
             return (int)i;
         }
@@ -270,6 +474,8 @@ static uint64_t now_ms(void)
 
 static bool any_running(const lx_system *sys)
 {
+    if (sys->loop_running)
+        return true;
     for (unsigned i = 0; i < sys->spec->component_count; i++)
         if (sys->pids[i] > 0)
             return true;
@@ -281,11 +487,14 @@ static bool any_running(const lx_system *sys)
  * one (pidfd_open failed: an old kernel) falls back to waking every millisecond. */
 static void sleep_for_exit(const lx_system *sys, uint64_t deadline, bool forever)
 {
-    struct pollfd fds[LX_MAX_COMPONENTS];
+    struct pollfd fds[LX_MAX_COMPONENTS + 1];
     nfds_t n = 0;
     bool all = true;
+    /* (An inline loop ends only in a step its caller runs: nothing to wait for here.) */
+    if (sys->loop_running && !sys->loop)
+        fds[n++] = (struct pollfd){.fd = sys->loop_done_fd, .events = POLLIN};
     for (unsigned i = 0; i < sys->spec->component_count; i++) {
-        if (sys->pids[i] <= 0)
+        if (sys->pids[i] <= 0 || !is_leader(sys, i))
             continue;
         if (sys->pidfds[i] < 0)
             all = false;
@@ -320,20 +529,28 @@ bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report)
 
 void lx_system_stop(lx_system *sys, int grace_ms)
 {
+    uint64_t one = 1;
+    if (sys->loop_running && !sys->loop && write(sys->loop_stop_fd, &one, sizeof one) != sizeof one)
+        perror("launcher: stopping its own loop");
+    /* An inline loop runs only when asked to: it stops now. */
+    if (sys->loop)
+        reap_launcher_loop(sys, true);
     for (unsigned i = 0; i < sys->spec->component_count; i++)
-        if (sys->pids[i] > 0)
+        if (sys->pids[i] > 0 && is_leader(sys, i))
             kill(sys->pids[i], SIGTERM);
     uint64_t deadline = now_ms() + (uint64_t)grace_ms;
     while (any_running(sys) && now_ms() < deadline)
         if (reap_one(sys) < 0)
             sleep_for_exit(sys, deadline, false);
     for (unsigned i = 0; i < sys->spec->component_count; i++)
-        if (sys->pids[i] > 0) {
+        if (sys->pids[i] > 0 && is_leader(sys, i)) {
             int status;
             kill(sys->pids[i], SIGKILL);
             if (waitpid(sys->pids[i], &status, 0) == sys->pids[i])
                 record_exit(sys, i, status);
         }
+    /* A thread cannot be killed: it stops when its loop next looks at the stop fd. */
+    reap_launcher_loop(sys, true);
     release(sys);
 }
 

@@ -1,22 +1,29 @@
-/* The launcher: starts a system of components, each its own process, from a small
- * description, and watches them.
+/* The launcher: starts a system of components from a small description, and watches them.
  *
  * Regions become memfds (zero-filled) mapped by every component that names them (or
- * windows of another region's memfd); each
- * channel joins two components, each with its own channel number, through a pair of
- * eventfds. A component is either a function pair in the launcher's binary (forked) or a
- * program (forked and exec'd, finding its environment in LX_COMPONENT_ENV). The launcher
- * maps every region too, so a test can look inside.
+ * windows of another region's memfd). A component is either a function pair in the
+ * launcher's binary (forked) or a program (forked and exec'd, finding its environment in
+ * LX_COMPONENT_ENV). Each runs in a process of its own, unless function components name
+ * the same `process`: then they share one process and one thread (runtime.h). The process
+ * the description names launcher_process is the launcher's own: its components run on a
+ * thread that lx_system_start starts (after forking the others) and lx_system_stop ends,
+ * with every signal blocked, so the launcher's threads go on as clients. Each channel joins
+ * two components, each with its own channel number: through a pair of eventfds, or,
+ * between two components of one process, as a deferred call with no file descriptor. Which
+ * components share a process is the system's choice; their code is the same either way.
+ * The launcher maps every region too, so a test can look inside.
  *
- * When a component ends, lx_system_wait reports it (exit status or signal); lx_system_stop
- * sends SIGTERM to the rest, waits, and kills what is left. Both sleep on pidfds, so they
- * return as soon as a component ends.
+ * When a process ends (the launcher's thread: when its loop returns), lx_system_wait
+ * reports it (exit status or signal); lx_system_stop sends SIGTERM to the rest (asks the
+ * thread to stop), waits, and kills what is left. Both sleep on pidfds (and an eventfd for
+ * the thread), so they return as soon as a process ends.
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
 #define ASYNCFAT_PLATFORM_LINUX_LAUNCHER_H
 
 #include "platform/linux/runtime.h"
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #define LX_MAX_COMPONENTS 16u
@@ -35,6 +42,11 @@ typedef struct lx_region_spec {
      * share region inside the block data region: the device reads and writes it). */
     const char *within;
     size_t offset;
+    /* Every process that maps it has all its pages mapped at start, in one call, instead of
+     * taking a page fault at each page's first use (a fault costs tens of microseconds in
+     * some virtual machines, and a cache touches its buffers at random): for a long-lived
+     * system. Not for programs (exec'd components map theirs lazily). */
+    bool populate;
 } lx_region_spec;
 
 typedef struct lx_channel_spec {
@@ -51,6 +63,10 @@ typedef struct lx_component_spec {
     char *const *argv;              /* ... a program: argv[0] is its path, or (both NULL) */
                                     /* the host: the launcher process itself, not started */
     const char *const *regions;     /* names of the regions it maps, NULL-terminated */
+    /* Function components naming the same process share it (started in the order they
+     * are listed, one thread); NULL: a process of its own. A report about that process
+     * names it by this name. */
+    const char *process;
 } lx_component_spec;
 
 static inline bool lx_component_is_host(const lx_component_spec *c) { return !c->entry.init && !c->argv; }
@@ -62,10 +78,14 @@ typedef struct lx_system_spec {
     unsigned region_count;
     const lx_channel_spec *channels;
     unsigned channel_count;
+    const char *launcher_process;   /* a `process` run on a thread of the launcher; NULL: none */
+    /* The launcher's process runs on the caller's thread instead, a step at a time
+     * (lx_system_run_once), e.g. while a client there waits for its server. */
+    bool launcher_inline;
 } lx_system_spec;
 
 typedef struct lx_exit_report {
-    const char *component;          /* NULL: nothing ended */
+    const char *component;          /* NULL: nothing ended; for a shared process its name */
     pid_t pid;
     bool signaled;                  /* killed by signal `code`, else exited with `code` */
     int code;
@@ -74,10 +94,20 @@ typedef struct lx_exit_report {
 typedef struct lx_system {
     const lx_system_spec *spec;
     lx_region regions[LX_MAX_REGIONS];
-    pid_t pids[LX_MAX_COMPONENTS];  /* 0 once reaped */
-    int pidfds[LX_MAX_COMPONENTS];  /* readable once the component has ended; -1: none */
-    lx_exit_report exits[LX_MAX_COMPONENTS];
-    int channel_fds[LX_MAX_CHANNELS][2]; /* [0]: a notifies b, [1]: b notifies a */
+    pid_t pids[LX_MAX_COMPONENTS];  /* its process (shared ones alike); 0 once reaped */
+    int pidfds[LX_MAX_COMPONENTS];  /* readable once the process has ended; on the first
+                                       component of a shared process only; -1: none */
+    lx_exit_report exits[LX_MAX_COMPONENTS]; /* each component's, its process's status */
+    int channel_fds[LX_MAX_CHANNELS][2]; /* [0]: a notifies b, [1]: b notifies a; -1 for a
+                                            channel inside one process */
+    /* the launcher process's loop (spec->launcher_process) */
+    pthread_t loop_thread;
+    bool loop_running;              /* started, not yet joined */
+    int loop_stop_fd, loop_done_fd; /* eventfds: ask the loop to stop; it has returned */
+    int loop_status;                /* what the loop returned */
+    lx_component_env *loop_envs;
+    lx_loop *loop;                  /* launcher_inline: the loop, run by lx_system_run_once */
+    bool loop_ended;                /* launcher_inline: it stopped, not yet reported */
 } lx_system;
 
 /* Create the regions and channels and start every component. Returns 0, or -1 (with a
@@ -85,7 +115,7 @@ typedef struct lx_system {
  * on failure nothing is left running. */
 int lx_system_start(lx_system *sys, const lx_system_spec *spec);
 
-/* Wait up to timeout_ms (-1: forever) for some component to end. Returns true and fills
+/* Wait up to timeout_ms (-1: forever) for some process to end. Returns true and fills
  * *report when one did. */
 bool lx_system_wait(lx_system *sys, int timeout_ms, lx_exit_report *report);
 
@@ -97,6 +127,12 @@ void lx_system_stop(lx_system *sys, int grace_ms);
  * maps them), for a launcher that is itself a component of the system, e.g. a client.
  * False if `name` is not a host component. */
 bool lx_system_host_env(lx_system *sys, const char *name, lx_component_env *env);
+
+/* launcher_inline: run the launcher's process one step (deliver what is pending, then wait
+ * at most timeout_ms for events; -1: no limit). False once it has stopped (then
+ * lx_system_wait reports it). lx_system_loop gives the loop itself. */
+bool lx_system_run_once(lx_system *sys, int timeout_ms);
+lx_loop *lx_system_loop(lx_system *sys);
 
 /* The launcher's own mapping of a region (NULL if unknown). */
 void *lx_system_region(lx_system *sys, const char *name, size_t *size);

@@ -8,6 +8,10 @@ HOST_SRCS += platform/linux/runtime.c platform/linux/launcher.c platform/linux/s
 TESTS += platform_launcher
 platform_launcher_SRCS := platform/linux/tests/test_launcher.c
 
+TESTS += platform_fs_system
+platform_fs_system_SRCS := platform/linux/tests/test_fs_system.c
+platform_fs_system_LDLIBS := $(URING_LDLIBS)
+
 TESTS += platform_blk_driver
 platform_blk_driver_SRCS := platform/linux/tests/test_blk_driver.c tests/support/blk_test_rig.c \
 	platform/linux/blkd.c

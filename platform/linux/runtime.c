@@ -1,6 +1,8 @@
-/* The component event loop on Linux: epoll over channel eventfds, a signalfd for SIGTERM,
- * and any file descriptors Linux-only components add. One component per process, so the
- * runtime state is a handful of globals (the component API has no context argument). */
+/* The component event loop on Linux: epoll over channel eventfds, a signalfd for SIGTERM
+ * (or a stop eventfd), the file descriptors Linux-only components add, and the deferred
+ * notifications between components of the same loop. The component API has no context
+ * argument: the loop a thread runs is a thread-local pointer, and the loop knows which of
+ * its components is running. */
 #include "platform/linux/runtime.h"
 
 #include <errno.h>
@@ -16,19 +18,37 @@
 #include <unistd.h>
 
 #define MAX_WATCHED 8
-#define TAG_SIGNAL 0xffffffffu
+#define TAG_STOP 0xffffffffu
 #define TAG_WATCH_BASE 0x10000u
+#define TAG_CHANNEL(component, index) (((uint64_t)(component) << 8) | (index))
 
-static lx_component_env *current_env;
-static int epoll_fd = -1;
-static bool stopping;
-static int stop_status;
-static struct {
-    int fd;
-    void (*ready)(void *ctx);
-    void *ctx;
-} watched[MAX_WATCHED];
-static unsigned watched_count;
+typedef struct lx_loop_component {
+    lx_component_env *env;
+    lx_component_entry entry;
+    uint64_t pending;       /* bit per channel id: notified by a component of this loop */
+} lx_loop_component;
+
+struct lx_loop {
+    lx_loop_component components[LX_LOOP_MAX_COMPONENTS];
+    unsigned count;
+    unsigned running;       /* the component whose code runs now */
+    bool any_pending;
+    int epoll_fd;
+    int signal_fd;          /* made by the loop (SIGTERM), -1: none */
+    bool stopping;
+    int stop_status;
+    struct {
+        int fd;
+        void (*ready)(void *ctx);
+        void *ctx;
+        unsigned owner;
+    } watched[MAX_WATCHED];
+    unsigned watched_count;
+    bool owns_process;      /* SIGTERM ends it, and the process with it: no fini */
+    int status;             /* 1 if setup failed */
+};
+
+static _Thread_local lx_loop *this_loop;
 static int program_argc;
 static char **program_argv;
 
@@ -44,28 +64,40 @@ char **lx_component_args(int *argc)
     return program_argv;
 }
 
+static lx_component_env *running_env(void)
+{
+    return this_loop ? this_loop->components[this_loop->running].env : NULL;
+}
+
 void component_notify(unsigned channel)
 {
-    if (!current_env)
+    lx_component_env *env = running_env();
+    if (!env)
         return;
-    for (unsigned i = 0; i < current_env->channel_count; i++) {
-        lx_channel_end *c = &current_env->channels[i];
-        if (c->id == channel) {
-            uint64_t one = 1;
-            /* EAGAIN means the counter is saturated: the peer has plenty to wake for */
-            if (write(c->notify_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-                component_log("notify failed");
+    for (unsigned i = 0; i < env->channel_count; i++) {
+        lx_channel_end *c = &env->channels[i];
+        if (c->id != channel)
+            continue;
+        if (c->local_peer >= 0) {
+            this_loop->components[c->local_peer].pending |= 1ull << c->local_peer_id;
+            this_loop->any_pending = true;
             return;
         }
+        uint64_t one = 1;
+        /* EAGAIN means the counter is saturated: the peer has plenty to wake for */
+        if (write(c->notify_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+            component_log("notify failed");
+        return;
     }
 }
 
 void *component_region(const char *name, size_t *size)
 {
-    if (!current_env)
+    lx_component_env *env = running_env();
+    if (!env)
         return NULL;
-    for (unsigned i = 0; i < current_env->region_count; i++) {
-        lx_region *r = &current_env->regions[i];
+    for (unsigned i = 0; i < env->region_count; i++) {
+        lx_region *r = &env->regions[i];
         if (strcmp(r->name, name) == 0) {
             if (size)
                 *size = r->size;
@@ -77,17 +109,19 @@ void *component_region(const char *name, size_t *size)
 
 unsigned component_channel(const char *name)
 {
-    if (!current_env)
+    lx_component_env *env = running_env();
+    if (!env)
         return COMPONENT_NO_CHANNEL;
-    for (unsigned i = 0; i < current_env->channel_count; i++)
-        if (strcmp(current_env->channels[i].name, name) == 0)
-            return current_env->channels[i].id;
+    for (unsigned i = 0; i < env->channel_count; i++)
+        if (strcmp(env->channels[i].name, name) == 0)
+            return env->channels[i].id;
     return COMPONENT_NO_CHANNEL;
 }
 
 void component_log(const char *message)
 {
-    fprintf(stderr, "[%s] %s\n", current_env ? current_env->name : "?", message);
+    lx_component_env *env = running_env();
+    fprintf(stderr, "[%s] %s\n", env ? env->name : "?", message);
 }
 
 uint64_t component_time_ns(void)
@@ -97,29 +131,33 @@ uint64_t component_time_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int epoll_add(int fd, uint64_t tag)
+static int epoll_add(lx_loop *loop, int fd, uint64_t tag)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
-    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    return epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx)
 {
-    if (epoll_fd < 0 || watched_count == MAX_WATCHED)
+    lx_loop *loop = this_loop;
+    if (!loop || loop->watched_count == MAX_WATCHED)
         return -1;
-    if (epoll_add(fd, TAG_WATCH_BASE + watched_count) != 0)
+    if (epoll_add(loop, fd, TAG_WATCH_BASE + loop->watched_count) != 0)
         return -1;
-    watched[watched_count].fd = fd;
-    watched[watched_count].ready = ready;
-    watched[watched_count].ctx = ctx;
-    watched_count++;
+    loop->watched[loop->watched_count].fd = fd;
+    loop->watched[loop->watched_count].ready = ready;
+    loop->watched[loop->watched_count].ctx = ctx;
+    loop->watched[loop->watched_count].owner = loop->running;
+    loop->watched_count++;
     return 0;
 }
 
 void lx_runtime_stop(int status)
 {
-    stopping = true;
-    stop_status = status;
+    if (!this_loop)
+        return;
+    this_loop->stopping = true;
+    this_loop->stop_status = status;
 }
 
 #ifndef MADV_POPULATE_WRITE
@@ -147,6 +185,12 @@ static void *map_private(size_t size)
     return start;
 }
 
+static void unmap_private(void *base, size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    munmap(base, (size + huge - 1) & ~(huge - 1));
+}
+
 /* Another region of env whose memfd range strictly holds region i's (a window), or -1. */
 static int region_holding(const lx_component_env *env, unsigned i)
 {
@@ -163,6 +207,37 @@ static int region_holding(const lx_component_env *env, unsigned i)
             return (int)k;
     }
     return -1;
+}
+
+/* Map every page of a region to be populated, once per mapping in this loop (a region
+ * two components name, or a window inside a populated region, is done once). The call
+ * allocates shared pages still missing and maps those another process allocated; a kernel
+ * without MADV_POPULATE_WRITE (before 5.14) just faults them in as they are used. */
+static void populate_regions(lx_loop *loop, lx_component_env *env)
+{
+    for (unsigned i = 0; i < env->region_count; i++) {
+        lx_region *r = &env->regions[i];
+        if (!r->populate || !r->base)
+            continue;
+        bool done = false;
+        for (unsigned k = 0; k < loop->count && !done; k++) {
+            const lx_component_env *other = loop->components[k].env;
+            if (other == env)
+                break;
+            for (unsigned j = 0; j < other->region_count && !done; j++) {
+                const lx_region *o = &other->regions[j];
+                done = o->populate && o->base && (uint8_t *)r->base >= (uint8_t *)o->base &&
+                       (uint8_t *)r->base + r->size <= (uint8_t *)o->base + o->size;
+            }
+        }
+        for (unsigned j = 0; j < i && !done; j++) {
+            const lx_region *o = &env->regions[j];
+            done = o->populate && o->base && (uint8_t *)r->base >= (uint8_t *)o->base &&
+                   (uint8_t *)r->base + r->size <= (uint8_t *)o->base + o->size;
+        }
+        if (!done)
+            madvise(r->base, r->size, MADV_POPULATE_WRITE);
+    }
 }
 
 static bool map_regions(lx_component_env *env)
@@ -189,51 +264,236 @@ static bool map_regions(lx_component_env *env)
     return true;
 }
 
-static void dispatch(uint64_t tag, lx_component_entry entry)
+/* A private region another component of the loop has mapped already is the same memory:
+ * the loop is one process. */
+static void share_private_regions(lx_loop *loop, lx_component_env *env)
 {
-    if (tag == TAG_SIGNAL) {
-        lx_runtime_stop(0);
-    } else if (tag >= TAG_WATCH_BASE) {
-        unsigned w = (unsigned)(tag - TAG_WATCH_BASE);
-        watched[w].ready(watched[w].ctx);
-    } else {
-        lx_channel_end *c = &current_env->channels[tag];
-        uint64_t count;
-        if (read(c->wait_fd, &count, sizeof count) == sizeof count)
-            entry.notified(c->id);
+    for (unsigned i = 0; i < env->region_count; i++) {
+        lx_region *r = &env->regions[i];
+        for (unsigned k = 0; k < loop->count && !r->base && r->fd < 0; k++) {
+            lx_component_env *other = loop->components[k].env;
+            for (unsigned j = 0; other != env && j < other->region_count; j++)
+                if (other->regions[j].base && other->regions[j].fd < 0 && other->regions[j].size == r->size &&
+                    strcmp(other->regions[j].name, r->name) == 0)
+                    r->base = other->regions[j].base;
+        }
     }
 }
 
-int lx_component_run(lx_component_env *env, lx_component_entry entry)
+/* Call notified for every channel a component of the loop has marked, until none is. */
+static void deliver_pending(lx_loop *loop)
 {
+    while (loop->any_pending && !loop->stopping) {
+        loop->any_pending = false;
+        for (unsigned k = 0; k < loop->count && !loop->stopping; k++) {
+            lx_loop_component *c = &loop->components[k];
+            while (c->pending && !loop->stopping) {
+                unsigned id = (unsigned)__builtin_ctzll(c->pending);
+                c->pending &= c->pending - 1;
+                loop->running = k;
+                c->entry.notified(id);
+            }
+        }
+    }
+}
+
+static void dispatch(lx_loop *loop, uint64_t tag)
+{
+    if (tag == TAG_STOP) {
+        lx_runtime_stop(0);
+    } else if (tag >= TAG_WATCH_BASE) {
+        unsigned w = (unsigned)(tag - TAG_WATCH_BASE);
+        loop->running = loop->watched[w].owner;
+        loop->watched[w].ready(loop->watched[w].ctx);
+    } else {
+        unsigned k = (unsigned)(tag >> 8);
+        lx_loop_component *c = &loop->components[k];
+        lx_channel_end *end = &c->env->channels[tag & 0xff];
+        uint64_t count;
+        loop->running = k;
+        if (read(end->wait_fd, &count, sizeof count) == sizeof count)
+            c->entry.notified(end->id);
+    }
+    deliver_pending(loop);
+}
+
+/* The loop's own stop signal: SIGTERM through a signalfd, or the caller's eventfd. */
+static int stop_source(lx_loop *loop, int stop_fd)
+{
+    if (stop_fd >= 0)
+        return stop_fd;
     sigset_t term;
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
     sigprocmask(SIG_BLOCK, &term, NULL);
-    int signal_fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
-    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    current_env = env;
-    if (signal_fd < 0 || epoll_fd < 0 || !map_regions(env) || epoll_add(signal_fd, TAG_SIGNAL) != 0) {
+    loop->signal_fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+    return loop->signal_fd;
+}
+
+static bool loop_setup(lx_loop *loop, int stop_fd)
+{
+    int stop = stop_source(loop, stop_fd);
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (stop < 0 || loop->epoll_fd < 0 || epoll_add(loop, stop, TAG_STOP) != 0) {
         component_log("runtime setup failed");
+        return false;
+    }
+    for (unsigned k = 0; k < loop->count; k++) {
+        lx_component_env *env = loop->components[k].env;
+        loop->running = k;
+        share_private_regions(loop, env);
+        if (!map_regions(env)) {
+            component_log("cannot map the regions");
+            return false;
+        }
+        populate_regions(loop, env);
+        for (unsigned i = 0; i < env->channel_count; i++) {
+            const lx_channel_end *c = &env->channels[i];
+            if (c->local_peer >= (int)loop->count || c->id >= COMPONENT_MAX_CHANNELS ||
+                c->local_peer_id >= COMPONENT_MAX_CHANNELS ||
+                (c->local_peer < 0 && epoll_add(loop, c->wait_fd, TAG_CHANNEL(k, i)) != 0)) {
+                component_log("cannot watch a channel");
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* A loop on a thread of a process that goes on gives back the private memory it mapped
+ * (each region once: components of the loop share it). */
+static void release_private_regions(lx_loop *loop)
+{
+    for (unsigned k = 0; k < loop->count; k++) {
+        lx_component_env *env = loop->components[k].env;
+        for (unsigned i = 0; i < env->region_count; i++) {
+            lx_region *r = &env->regions[i];
+            if (r->fd >= 0 || !r->base)
+                continue;
+            bool first = true;
+            for (unsigned j = 0; j < k && first; j++) {
+                const lx_component_env *other = loop->components[j].env;
+                for (unsigned q = 0; q < other->region_count; q++)
+                    first = first && other->regions[q].base != r->base;
+            }
+            if (first)
+                unmap_private(r->base, r->size);
+        }
+    }
+    for (unsigned k = 0; k < loop->count; k++) {
+        lx_component_env *env = loop->components[k].env;
+        for (unsigned i = 0; i < env->region_count; i++)
+            if (env->regions[i].fd < 0)
+                env->regions[i].base = NULL;
+    }
+}
+
+lx_loop *lx_loop_open(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count, int stop_fd)
+{
+    if (count == 0 || count > LX_LOOP_MAX_COMPONENTS)
+        return NULL;
+    lx_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    loop->count = count;
+    loop->epoll_fd = loop->signal_fd = -1;
+    loop->owns_process = stop_fd < 0;
+    for (unsigned k = 0; k < count; k++)
+        loop->components[k] = (lx_loop_component){.env = envs[k], .entry = entries[k]};
+    this_loop = loop;
+    loop->status = 1;
+    if (loop_setup(loop, stop_fd)) {
+        /* every init before any notification, and the notifications inits made after them */
+        for (unsigned k = 0; k < count && !loop->stopping; k++) {
+            loop->running = k;
+            entries[k].init();
+        }
+        deliver_pending(loop);
+        loop->status = 0;
+    } else {
+        loop->stopping = true;
+        loop->stop_status = 1;
+    }
+    return loop;
+}
+
+bool lx_loop_deliver(lx_loop *loop)
+{
+    this_loop = loop;
+    deliver_pending(loop);
+    return !loop->stopping;
+}
+
+bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
+{
+    this_loop = loop;
+    deliver_pending(loop);
+    if (loop->stopping)
+        return false;
+    struct epoll_event events[16];
+    int n = epoll_wait(loop->epoll_fd, events, 16, timeout_ms);
+    if (n < 0 && errno != EINTR) {
+        component_log("epoll_wait failed");
+        lx_runtime_stop(1);
+        return false;
+    }
+    for (int i = 0; i < n && !loop->stopping; i++)
+        dispatch(loop, events[i].data.u64);
+    return !loop->stopping;
+}
+
+int lx_loop_status(const lx_loop *loop) { return loop->stopping ? loop->stop_status : loop->status; }
+
+void lx_loop_notify(lx_loop *loop, unsigned component, unsigned channel)
+{
+    if (component >= loop->count)
+        return;
+    lx_loop *was = this_loop;
+    unsigned running = loop->running;
+    this_loop = loop;
+    loop->running = component;
+    component_notify(channel);
+    loop->running = running;
+    this_loop = was;
+}
+
+void lx_loop_close(lx_loop *loop)
+{
+    if (!loop)
+        return;
+    this_loop = loop;
+    if (loop->epoll_fd >= 0)
+        close(loop->epoll_fd);
+    if (loop->signal_fd >= 0)
+        close(loop->signal_fd);
+    if (!loop->owns_process) {
+        for (unsigned k = loop->count; k-- > 0;) {
+            loop->running = k;
+            if (loop->components[k].entry.fini)
+                loop->components[k].entry.fini();
+        }
+        release_private_regions(loop);
+    }
+    this_loop = NULL;
+    free(loop);
+}
+
+int lx_components_run(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count,
+                      int stop_fd)
+{
+    lx_loop *loop = lx_loop_open(envs, entries, count, stop_fd);
+    if (!loop)
         return 1;
-    }
-    for (unsigned i = 0; i < env->channel_count; i++)
-        if (epoll_add(env->channels[i].wait_fd, i) != 0) {
-            component_log("cannot watch a channel");
-            return 1;
-        }
-    entry.init();
-    while (!stopping) {
-        struct epoll_event events[16];
-        int n = epoll_wait(epoll_fd, events, 16, -1);
-        if (n < 0 && errno != EINTR) {
-            component_log("epoll_wait failed");
-            return 1;
-        }
-        for (int i = 0; i < n && !stopping; i++)
-            dispatch(events[i].data.u64, entry);
-    }
-    return stop_status;
+    while (lx_loop_run_once(loop, -1))
+        continue;
+    int status = lx_loop_status(loop);
+    lx_loop_close(loop);
+    return status;
+}
+
+int lx_component_run(lx_component_env *env, lx_component_entry entry)
+{
+    return lx_components_run(&env, &entry, 1, -1);
 }
 
 bool lx_component_env_encode(const lx_component_env *env, char *buf, size_t size)
@@ -284,6 +544,7 @@ bool lx_component_env_decode(lx_component_env *env, const char *text)
         } else if (p[0] == 'c' && p[1] == '=' && env->channel_count < COMPONENT_MAX_CHANNELS) {
             lx_channel_end *c = &env->channels[env->channel_count];
             p += 2;
+            c->local_peer = -1;
             if (!take_name(&p, c->name, ",;") ||
                 sscanf(p, ",%u,%d,%d%n", &c->id, &c->notify_fd, &c->wait_fd, &consumed) != 3)
                 return false;

@@ -1,13 +1,23 @@
-/* The Linux runtime of one component process: its shared regions, its channels and the
- * event loop that calls component_notified (platform/component.h).
+/* The Linux runtime: the event loop that runs components (platform/component.h) on one
+ * thread, with their shared regions and channels.
  *
- * A channel end is two eventfds: this side writes notify_fd, the peer writes wait_fd. The
- * loop (epoll) reads a ready wait_fd, which clears it, and calls notified(id) once for any
- * number of notifications since the last call. SIGTERM ends the loop cleanly. Linux-only
- * components (the block driver) may add their own file descriptors to the loop.
+ * A loop runs one component (a process of its own) or several that trust each other (one
+ * process, one thread). A channel between two processes or threads is a pair of eventfds:
+ * this side writes notify_fd, the peer writes wait_fd; the loop (epoll) reads a ready
+ * wait_fd, which clears it, and calls notified(id) once for any number of notifications
+ * since the last call. A channel between two components of the same loop has no eventfds:
+ * component_notify marks the peer's channel pending, and the loop delivers it (one call of
+ * notified for any number of notifications) when the running callback has returned, before
+ * it waits for anything else: a deferred function call. The component API has no context
+ * argument, so the loop tracks which component runs (around init, notified and the
+ * callbacks of the descriptors it watched) and component_* answer for that one.
  *
- * A process learns its regions and channels either from the launcher directly (a function
- * component, forked) or from the environment variable LX_COMPONENT_ENV (an exec'd program;
+ * A loop of its own process stops at SIGTERM; a loop on a thread of the launcher's process
+ * at its stop eventfd. Linux-only components (the block driver) may add their own file
+ * descriptors to the loop.
+ *
+ * A process learns its regions and channels either from the launcher directly (function
+ * components, forked) or from the environment variable LX_COMPONENT_ENV (an exec'd program;
  * see lx_component_env_encode).
  */
 #ifndef ASYNCFAT_PLATFORM_LINUX_RUNTIME_H
@@ -25,13 +35,16 @@ typedef struct lx_region {
     size_t offset;          /* of the mapping in the memfd (a window of a larger region) */
     size_t size;            /* bytes */
     void *base;             /* where it is mapped, once mapped */
+    bool populate;          /* every page mapped at start (lx_region_spec.populate) */
 } lx_region;
 
 typedef struct lx_channel_end {
     char name[LX_MAX_NAME];
     unsigned id;            /* the component's channel number */
-    int notify_fd;          /* eventfd the peer waits on */
-    int wait_fd;            /* eventfd the peer notifies */
+    int notify_fd;          /* eventfd the peer waits on; -1 for a peer in the same loop */
+    int wait_fd;            /* eventfd the peer notifies; -1 likewise */
+    int local_peer;         /* the peer's index in this loop's components; -1: elsewhere */
+    unsigned local_peer_id; /* the peer's number for this channel */
 } lx_channel_end;
 
 typedef struct lx_component_env {
@@ -45,17 +58,49 @@ typedef struct lx_component_env {
 typedef struct lx_component_entry {
     void (*init)(void);
     void (*notified)(unsigned channel);
+    /* Optional, Linux only: a loop on a thread of a process that goes on (stop_fd given)
+     * calls it when it ends, so the component gives back what init took (file
+     * descriptors, memory); a process of its own just exits. */
+    void (*fini)(void);
 } lx_component_entry;
+
+#define LX_LOOP_MAX_COMPONENTS 8u
 
 /* Map the regions, call init, then run the loop until SIGTERM or lx_runtime_stop.
  * Returns the exit status for the process (0 after a clean stop, 1 if setup failed). */
 int lx_component_run(lx_component_env *env, lx_component_entry entry);
 
-/* Call ready(ctx) whenever fd is readable (level-triggered; ready must consume it).
- * Returns 0, or -1 when the loop is full or fd cannot be watched. */
+/* Run `count` components in this thread: map their regions (a private region two of them
+ * name is mapped once), call each init in order, then deliver notifications until
+ * lx_runtime_stop, SIGTERM (stop_fd -1: the loop owns its process) or stop_fd readable (an
+ * eventfd: a loop on a thread of a process that goes on). Their channels to each other
+ * have local_peer set (the launcher does that). Returns the status as lx_component_run. */
+int lx_components_run(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count,
+                      int stop_fd);
+
+/* The same loop driven by its caller, one step at a time (a client that runs its server
+ * itself when it waits): lx_loop_open maps the regions and calls every init on the
+ * calling thread, which becomes the loop's (NULL: no memory, or a bad count); a setup
+ * failure leaves it stopped. lx_loop_run_once delivers what is pending and waits for one
+ * batch of events (at most timeout_ms; -1: no limit, 0: none), and returns false once the
+ * loop has stopped (lx_loop_deliver the same without waiting for events); lx_loop_status is then what lx_components_run would return.
+ * lx_loop_close calls the finis (stop_fd given) and gives back what the loop took.
+ * lx_loop_notify notifies `channel` as component number `component` of the loop, for code
+ * of that component running outside the loop's callbacks. */
+typedef struct lx_loop lx_loop;
+lx_loop *lx_loop_open(lx_component_env *const *envs, const lx_component_entry *entries, unsigned count, int stop_fd);
+bool lx_loop_run_once(lx_loop *loop, int timeout_ms);
+/* Only what is pending (notifications between its components), no system call. */
+bool lx_loop_deliver(lx_loop *loop);
+int lx_loop_status(const lx_loop *loop);
+void lx_loop_notify(lx_loop *loop, unsigned component, unsigned channel);
+void lx_loop_close(lx_loop *loop);
+
+/* Call ready(ctx) whenever fd is readable (level-triggered; ready must consume it), as the
+ * component that asked. Returns 0, or -1 when the loop is full or fd cannot be watched. */
 int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx);
 
-/* Leave the loop after the current callback; lx_component_run returns `status`. */
+/* Leave the loop after the current callback; lx_component(s)_run returns `status`. */
 void lx_runtime_stop(int status);
 
 /* The command line of a component program (set by its main; argv[0] included), for
@@ -63,8 +108,9 @@ void lx_runtime_stop(int status);
 void lx_component_set_args(int argc, char **argv);
 char **lx_component_args(int *argc);
 
-/* Environment encoding for exec'd programs: writes "name;r=name,fd,size;...;c=name,id,
- * notify_fd,wait_fd;..." into buf. Returns false if it does not fit. */
+/* Environment encoding for exec'd programs (a program runs alone in its loop, so no
+ * channel has a local peer): writes "name;r=name,fd,offset,size;...;c=name,id,notify_fd,
+ * wait_fd;..." into buf. Returns false if it does not fit. */
 bool lx_component_env_encode(const lx_component_env *env, char *buf, size_t size);
 /* Parses the encoding (as found in getenv(LX_COMPONENT_ENV)). Returns false if malformed. */
 bool lx_component_env_decode(lx_component_env *env, const char *text);

@@ -54,8 +54,17 @@ void ram_device_destroy(ram_device *dev)
     free(dev->data_region);
     free(dev->pending);
     free(dev->unsent);
+    ram_device_clear_log(dev);
     free(dev->log);
     memset(dev, 0, sizeof(*dev));
+}
+
+void ram_device_clear_log(ram_device *dev)
+{
+    for (uint64_t i = 0; i < dev->log_count; i++)
+        free(dev->log[i].data);
+    dev->log_count = 0;
+    dev->journal_failed = false;
 }
 
 void ram_device_notify(void *ctx)
@@ -84,18 +93,31 @@ static uint64_t rng_next(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-static void log_append(ram_device *dev, const blk_request *r, uint32_t status)
+static void log_append(ram_device *dev, const blk_request *r, const blk_response *resp)
 {
     if (dev->log_count == dev->log_max) {
         uint64_t max = dev->log_max ? dev->log_max * 2 : 1024;
         ram_device_log_entry *log = realloc(dev->log, max * sizeof(*log));
-        if (!log)
+        if (!log) {
+            dev->journal_failed = true;
             return;
+        }
         dev->log = log;
         dev->log_max = max;
     }
-    dev->log[dev->log_count++] = (ram_device_log_entry){
-        .code = r->code, .status = status, .block = r->block_number, .count = r->count };
+    uint32_t written = r->code == BLK_REQ_WRITE ? resp->success_count : 0;
+    uint8_t *data = NULL;
+    if (dev->journal && written > 0) {
+        size_t bytes = (size_t)written * BLK_TRANSFER_SIZE;
+        data = malloc(bytes);
+        if (data)
+            memcpy(data, dev->image + r->block_number * BLK_TRANSFER_SIZE, bytes);
+        else
+            dev->journal_failed = true;
+    }
+    dev->log[dev->log_count++] = (ram_device_log_entry){ .code = r->code, .status = resp->status,
+                                                         .block = r->block_number, .count = r->count,
+                                                         .written = written, .data = data };
 }
 
 /* Carry out one request; returns its response. */
@@ -191,7 +213,7 @@ uint32_t ram_device_process(ram_device *dev)
             dev->requests_done++;
             bool fail = dev->fail_nth != 0 && dev->requests_done == dev->fail_nth;
             blk_response resp = execute(dev, r, fail);
-            log_append(dev, r, resp.status);
+            log_append(dev, r, &resp);
             respond(dev, resp);
             responses++;
         }

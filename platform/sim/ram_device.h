@@ -8,7 +8,10 @@
  * order of writes and flushes (the log) so tests can check write ordering.
  *
  * Durability model: a write lands in the image at completion; a FLUSH marks every write
- * completed before it durable (the log says which writes a FLUSH covered).
+ * completed before it durable (the log says which writes a FLUSH covered). With the
+ * journal on, the log also keeps a copy of every block each write carried, so a power-cut
+ * test can rebuild the device as a cut at any point of the log would have left it (one run
+ * of the workload, then any number of cut images, rather than one re-run per cut).
  */
 #ifndef ASYNCFAT_PLATFORM_SIM_RAM_DEVICE_H
 #define ASYNCFAT_PLATFORM_SIM_RAM_DEVICE_H
@@ -37,6 +40,9 @@ typedef struct ram_device_log_entry {
     uint32_t status;           /* blk_response_status sent */
     uint64_t block;
     uint32_t count;
+    uint32_t written;          /* WRITE: blocks that reached the image (count unless it failed) */
+    uint8_t *data;             /* journal on, WRITE: those blocks' contents (written * 4096
+                                  bytes, owned by the device); otherwise NULL */
 } ram_device_log_entry;
 
 typedef struct ram_device {
@@ -62,6 +68,8 @@ typedef struct ram_device {
     uint32_t fail_codes;       /* bitmask of 1 << code the range applies to */
     ram_device_log_entry *log;
     uint64_t log_count, log_max;
+    bool journal;              /* keep written data in the log */
+    bool journal_failed;       /* a copy could not be allocated: the journal is incomplete */
     uint64_t notifications;    /* times the client notified us */
 } ram_device;
 
@@ -92,6 +100,11 @@ static inline const ram_device_log_entry *ram_device_log_at(const ram_device *de
 {
     return &dev->log[i];
 }
-static inline void ram_device_clear_log(ram_device *dev) { dev->log_count = 0; }
+/* Drops the log (and the journal's copies). */
+void ram_device_clear_log(ram_device *dev);
+/* Journal on: from now on each logged WRITE keeps a copy of the blocks it wrote. */
+static inline void ram_device_set_journal(ram_device *dev, bool on) { dev->journal = on; }
+/* False if a journal copy or a log entry could not be allocated since the last clear. */
+static inline bool ram_device_journal_complete(const ram_device *dev) { return !dev->journal_failed; }
 
 #endif

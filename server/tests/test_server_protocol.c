@@ -13,7 +13,7 @@ static bool setup(const char *mkfs_args)
     sf_options o = {.workdir = test_tmpdir(), .mkfs_args = mkfs_args, .random_order = true, .seed = test_seed()};
     if (!EXPECT(sf_init(&fx, &o) == 0))
         return false;
-    return EXPECT(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status == FS_STATUS_SUCCESS);
+    return EXPECT(sf_initialise(&fx, 0, true) == FS_STATUS_SUCCESS);
 }
 
 static bool teardown_clean(void)
@@ -29,11 +29,20 @@ TEST(commands_before_initialise_are_refused_and_unknown_commands_answered)
     sf_options o = {.workdir = test_tmpdir()};
     CHECK(sf_init(&fx, &o) == 0);
     fs_cmd_params p = {.file_size = {.fd = 0}};
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_NOT_MOUNTED);
+    /* Before any INITIALISE a client speaks LionsOS's dialect: not mounted is an ERROR. */
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_ERROR);
     CHECK_EQ(sf_call(&fx, 0, 9999, NULL, 0).status, FS_STATUS_INVALID_COMMAND);
     CHECK_EQ(sf_call(&fx, 0, UINT64_MAX, NULL, 0).status, FS_STATUS_INVALID_COMMAND);
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_COUNT, NULL, 0).status, FS_STATUS_INVALID_COMMAND);
+    /* An opted-in client keeps its dialect after DEINITIALISE, until its next INITIALISE. */
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DEINITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_NOT_MOUNTED);
+    /* The magic with a flag nobody defined is refused. */
+    fs_cmd_params bad = {.initialise = {FS_INITIALISE_MAGIC, FS_INITIALISE_EXTENSIONS | 2}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, &bad, sizeof bad).status, FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_NOT_MOUNTED);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
     CHECK(teardown_clean());
 }
 
@@ -280,8 +289,10 @@ TEST(bad_buffers_paths_and_fds_get_errors)
     p = (fs_cmd_params){.file_open = {.path = sf_buf(&fx, 0, longpath, 300), .flags = FS_OPEN_FLAGS_CREATE}};
     uint64_t st = sf_call(&fx, 0, FS_CMD_FILE_OPEN, &p, sizeof p).status;
     CHECK(st == FS_STATUS_NAME_TOO_LONG || st == FS_STATUS_INVALID_NAME);
-    /* fds that were never issued, of the wrong generation, of the wrong kind. */
-    uint64_t bogus[] = {fd + 1, fd ^ (1u << 16), UINT64_MAX, (uint64_t)FS_SERVER_MAX_FDS, fd + (7ull << 32)};
+    /* fds that were never issued (another slot, generation 0, past 2^31), of the wrong
+     * generation (fd = generation << 7 | slot), garbage. */
+    CHECK(fd < (1ull << 31));
+    uint64_t bogus[] = {fd + 1, fd ^ (1u << 7), fd ^ (1u << 20), UINT64_MAX, 0, fd | (1ull << 31), fd + (7ull << 32)};
     for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
         p = (fs_cmd_params){.file_size = {.fd = bogus[i]}};
         CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SIZE, &p, sizeof p).status, FS_STATUS_INVALID_FD);

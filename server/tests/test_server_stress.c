@@ -178,7 +178,7 @@ TEST(sixteen_clients_with_many_requests_in_flight_match_the_model)
     rng = test_seed();
     mismatches = 0;
     for (int c = 0; c < CLIENTS; c++)
-        CHECK_EQ(sf_call(&fx, c, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+        CHECK_EQ(sf_initialise(&fx, c, true), FS_STATUS_SUCCESS);
     CHECK(open_all());
     for (int c = 0; c < CLIENTS; c++) {
         model[c].ops_left = OPS_PER_CLIENT;
@@ -223,7 +223,7 @@ TEST(sixteen_clients_with_many_requests_in_flight_match_the_model)
     for (int c = 0; c < CLIENTS; c++)
         CHECK_EQ(sf_call(&fx, c, FS_CMD_DEINITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
     CHECK(sf_fsck(&fx, "stress.img") == 0);
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
     static uint8_t back[FILE_MAX];
     for (int c = 0; c < CLIENTS; c++) {
         for (int f = 0; f < FILES; f++) {
@@ -249,8 +249,8 @@ TEST(hostile_client_cannot_hurt_the_server_or_other_clients)
     sf_options o = {.workdir = test_tmpdir(), .random_order = true, .seed = test_seed(), .clients = 2};
     CHECK(sf_init(&fx, &o) == 0);
     rng = test_seed() ^ 0x5eed;
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
-    CHECK_EQ(sf_call(&fx, 1, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 1, true), FS_STATUS_SUCCESS);
     uint64_t fd, done;
     CHECK_EQ(sf_open(&fx, 0, "/good", FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE, &fd), FS_STATUS_SUCCESS);
 
@@ -315,7 +315,7 @@ TEST(device_errors_become_statuses_and_harm_nothing_else)
 {
     sf_options o = {.workdir = test_tmpdir(), .random_order = true, .seed = test_seed()};
     CHECK(sf_init(&fx, &o) == 0);
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
     static uint8_t a[65536], b[65536], got[65536];
     for (size_t i = 0; i < sizeof a; i++) {
         a[i] = (uint8_t)i;
@@ -336,7 +336,7 @@ TEST(device_errors_become_statuses_and_harm_nothing_else)
      * half and see which file is hit. */
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_DEINITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
     blk_cache_invalidate(&fx.blk.stack.cache);
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
     uint64_t io_errors = 0, good = 0;
     for (uint64_t first = 1; first < fx.blk.dev.capacity; first += 4) {
         ram_device_fail_range(&fx.blk.dev, first, first + 4, 1u << BLK_REQ_READ);
@@ -369,7 +369,7 @@ TEST(device_errors_become_statuses_and_harm_nothing_else)
     sf_fini(&fx);
 }
 
-/* DESIGN.md's trap for a synchronous engine under fibers: two appends (and two creates in
+/* docs/DESIGN.md's trap for a synchronous engine under fibers: two appends (and two creates in
  * one directory) running side by side, with the device completing one request per pass in
  * FIFO order, so the two request fibers alternate strictly at every block I/O. They must
  * never get the same cluster or the same directory slot. */
@@ -379,7 +379,7 @@ TEST(strictly_alternating_appends_and_creates_never_collide)
     CHECK(sf_init(&fx, &o) == 0);
     fx.blk.dev.completions_per_process = 1;
     for (int c = 0; c < 2; c++)
-        CHECK_EQ(sf_call(&fx, c, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+        CHECK_EQ(sf_initialise(&fx, c, true), FS_STATUS_SUCCESS);
     CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/shared"), FS_STATUS_SUCCESS);
     uint64_t fd[2];
     const char *names[2] = {"/shared/log-a", "/shared/log-b"};

@@ -34,6 +34,7 @@ int sf_init(server_fixture *f, const sf_options *opts)
     if (opts->fibers)
         bo.fibers = opts->fibers;
     bo.stack_size = 64 * 1024;
+    bo.read_only = opts->read_only;
     if (blk_fixture_init(&f->blk, &bo) != 0)
         return -1;
 
@@ -48,6 +49,8 @@ int sf_init(server_fixture *f, const sf_options *opts)
         .blk = &f->blk.stack.client,
         .engine = fat_vfs_engine(&f->fat, &f->blk.stack.cache, &cfg),
     };
+    if (opts->no_engine)
+        sc.engine = (vfs_engine){0};
     fs_server_init(&f->server, &sc);
 
     int clients = opts->clients ? opts->clients : 1;
@@ -157,6 +160,12 @@ fs_buffer sf_path(server_fixture *f, int client, const char *path)
 }
 
 void sf_share_reset(server_fixture *f, int client) { f->clients[client].share_used = 0; }
+
+uint64_t sf_initialise(server_fixture *f, int client, bool extensions)
+{
+    fs_cmd_params p = {.initialise = {FS_INITIALISE_MAGIC, FS_INITIALISE_EXTENSIONS}};
+    return sf_call(f, client, FS_CMD_INITIALISE, extensions ? &p : NULL, extensions ? sizeof p : 0).status;
+}
 
 uint64_t sf_open(server_fixture *f, int client, const char *path, uint64_t flags, uint64_t *fd)
 {

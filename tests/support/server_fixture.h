@@ -43,6 +43,8 @@ typedef struct sf_options {
     uint64_t seed;
     int clients;                  /* default 1 */
     uint32_t fibers;              /* default 64 */
+    bool read_only;               /* the device is read-only */
+    bool no_engine;               /* the server gets no engine (no volume could be set up) */
 } sf_options;
 
 /* Returns 0, or -1 with a message. */
@@ -68,6 +70,8 @@ static inline uint8_t *sf_share(server_fixture *f, int client, fs_buffer buf)
     return f->clients[client].share + buf.offset;
 }
 
+/* INITIALISE, opting in to asyncfat's extensions or not (a LionsOS client). */
+uint64_t sf_initialise(server_fixture *f, int client, bool extensions);
 /* Convenience wrappers: status, with *data (fd, bytes...) when data != NULL. */
 uint64_t sf_open(server_fixture *f, int client, const char *path, uint64_t flags, uint64_t *fd);
 uint64_t sf_write(server_fixture *f, int client, uint64_t fd, uint64_t offset, const void *data, size_t len, uint64_t *done);

@@ -1,120 +1,436 @@
-/* Operations on open files: open, create, read, write, truncate, fsync, release (see
- * mount.h). fi->fh is the server's fd, or a read handle for a read-only open. */
+/* Operations on open files: open, create, read, write, flush, fsync, release (see
+ * mount.h). fi->fh is a mount_handle; a read-only open's is a read handle. */
 #include "tools/mount/mount.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 
-int mount_op_open(const char *path, struct fuse_file_info *fi)
+static fs_conn *conn(void) { return &mount_ctx.conn; }
+
+/* ---- a server fd for a handle ---- */
+
+static void fd_ready(mount_op *op, void (*then)(mount_op *op))
 {
-    int err = mount_check_names(path);
-    if (err)
-        return err;
-    /* Most files opened for reading are read next, from the start: a read handle. */
-    if ((fi->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY)
-        return mount_errno(read_handle_open(path, fi->flags, fi));
-    uint64_t fd;
-    fs_status st = fs_conn_open_file(mount_ctx.conn, path, mount_open_flags(fi->flags), &fd);
-    if (fi->flags & O_TRUNC)
-        attr_cache_changed(false);
-    if (st != FS_STATUS_SUCCESS)
-        return mount_errno(st);
-    fi->fh = fd;
-    return 0;
+    op->fd = op->handle->fd;
+    if (mount_call_room())
+        then(op);
+    else
+        mount_wait_room(op, then);
 }
 
-int mount_op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+/* Every operation that waited for the handle's open goes on (or fails with it). */
+static void wake_fd_waiters(mount_handle *h, fs_status st)
+{
+    mount_op *list = h->fd_waiters;
+    h->fd_waiters = NULL;
+    while (list) {
+        mount_op *op = list;
+        list = op->next_waiting;
+        if (st != FS_STATUS_SUCCESS)
+            mount_op_fail(op, mount_errno(st));
+        else
+            fd_ready(op, op->resume);
+    }
+}
+
+static void handle_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    mount_handle *h = op->handle;
+    h->opening = false;
+    if (r->status == FS_STATUS_SUCCESS) {
+        h->fd = r->data;
+        h->has_fd = true;
+    }
+    void (*then)(mount_op *) = op->resume;
+    if (r->status != FS_STATUS_SUCCESS)
+        mount_op_fail(op, mount_errno(r->status));
+    else
+        fd_ready(op, then);
+    wake_fd_waiters(h, r->status);
+}
+
+void mount_with_fd(mount_op *op, void (*then)(mount_op *op))
+{
+    mount_handle *h = op->handle;
+    if (h->has_fd) {
+        fd_ready(op, then);
+        return;
+    }
+    op->resume = then;
+    if (h->opening) {
+        op->next_waiting = h->fd_waiters;
+        h->fd_waiters = op;
+        return;
+    }
+    mount_node *node = h->node;
+    if (!node->linked) {
+        /* Unlinked since the open: read through the node's pin (mount_ll_unlink made one). */
+        if (!node->pinned) {
+            mount_op_fail(op, EBADF);
+            return;
+        }
+        h->fd = node->pin_fd;
+        h->has_fd = h->borrowed = true;
+        fd_ready(op, then);
+        return;
+    }
+    if (!node_path(node, NULL, op->path)) {
+        mount_op_fail(op, ENAMETOOLONG);
+        return;
+    }
+    h->opening = true;
+    fs_conn_start_open(conn(), &op->call, op->path, FS_OPEN_FLAGS_READ_ONLY);
+    mount_called(op, handle_opened);
+}
+
+static void handle_closed(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    op->status = r->status;
+    mount_handle *h = op->handle;
+    op->handle = NULL;
+    node_remove_handle(h->node, h);
+    free(h->bytes);
+    free(h->dir);
+    free(h);
+    op->resume(op);
+}
+
+void mount_handle_close(mount_op *op, void (*then)(mount_op *op))
+{
+    mount_handle *h = op->handle;
+    op->resume = then;
+    if (h->has_fd && !h->borrowed) {
+        if (h->is_dir)
+            fs_conn_start_closedir(conn(), &op->call, h->fd);
+        else
+            fs_conn_start_close(conn(), &op->call, h->fd);
+        mount_called(op, handle_closed);
+        return;
+    }
+    handle_closed(op, &(fs_reply){.status = FS_STATUS_SUCCESS}, NULL);
+}
+
+/* ---- open and create ---- */
+
+static void opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    if (op->fi.flags & O_TRUNC)
+        mount_changed();
+    mount_node *node = node_get(op->ino);
+    if (r->status != FS_STATUS_SUCCESS || !node) {
+        mount_op_fail(op, r->status != FS_STATUS_SUCCESS ? mount_errno(r->status) : ENOENT);
+        return;
+    }
+    mount_handle *h = calloc(1, sizeof *h);
+    if (!h) {
+        mount_op *closer = mount_op_new(NULL);
+        if (closer) {
+            fs_conn_start_close(conn(), &closer->call, r->data);
+            mount_called(closer, mount_then_end);
+        }
+        mount_op_fail(op, ENOMEM);
+        return;
+    }
+    h->fd = r->data;
+    h->has_fd = true;
+    node_add_handle(node, h);
+    op->fi.fh = (uint64_t)(uintptr_t)h;
+    op->fi.keep_cache = 1;
+    fuse_reply_open(op->req, &op->fi);
+    mount_op_end(op);
+}
+
+static void open_start(mount_op *op)
+{
+    mount_node *node = node_get(op->ino);
+    if (!node) {
+        mount_op_fail(op, ENOENT);
+        return;
+    }
+    /* Most files opened for reading are read next, from the start: a read handle. */
+    if ((op->fi.flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY) {
+        read_handle_open(op);
+        return;
+    }
+    if (!node->linked || !node_path(node, NULL, op->path)) {
+        mount_op_fail(op, node->linked ? ENAMETOOLONG : ENOENT);
+        return;
+    }
+    fs_conn_start_open(conn(), &op->call, op->path, mount_open_flags(op->fi.flags));
+    mount_called(op, opened);
+}
+
+void mount_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mount_op *op = mount_op_new(req);
+    if (!op)
+        return;
+    op->ino = ino;
+    op->fi = *fi;
+    if (mount_call_room())
+        open_start(op);
+    else
+        mount_wait_room(op, open_start);
+}
+
+static void created(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    mount_changed();
+    mount_node *dir = node_get(op->parent);
+    if (r->status != FS_STATUS_SUCCESS || !dir) {
+        known_names_drop_all(); /* the name may exist now, or not */
+        mount_op_fail(op, r->status != FS_STATUS_SUCCESS ? mount_errno(r->status) : ENOENT);
+        return;
+    }
+    known_names_put('N', op->path);
+    mount_node *node = node_lookup(dir, op->name);
+    mount_handle *h = node ? calloc(1, sizeof *h) : NULL;
+    if (!h) {
+        if (node)
+            node_forget(node, 1);
+        mount_op *closer = mount_op_new(NULL);
+        if (closer) {
+            fs_conn_start_close(conn(), &closer->call, r->data);
+            mount_called(closer, mount_then_end);
+        }
+        mount_op_fail(op, ENOMEM);
+        return;
+    }
+    h->fd = r->data;
+    h->has_fd = true;
+    node_add_handle(node, h);
+    struct fuse_entry_param e;
+    mount_fill_entry(node, &r->record.stat, &e);
+    op->fi.fh = (uint64_t)(uintptr_t)h;
+    op->fi.keep_cache = 1;
+    fuse_reply_create(op->req, &e, &op->fi);
+    mount_op_end(op);
+}
+
+static void create_start(mount_op *op)
+{
+    uint64_t flags = mount_open_flags(op->fi.flags) | FS_OPEN_FLAGS_CREATE;
+    if (op->fi.flags & O_EXCL)
+        flags |= FS_OPEN_FLAGS_EXCLUSIVE;
+    fs_conn_start_open_stat(conn(), &op->call, op->path, flags);
+    mount_called(op, created);
+}
+
+void mount_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
     AF_UNUSED(mode);
-    int err = mount_check_names(path);
-    if (err)
-        return err;
-    uint64_t flags = mount_open_flags(fi->flags) | FS_OPEN_FLAGS_CREATE;
-    if (fi->flags & O_EXCL)
-        flags |= FS_OPEN_FLAGS_EXCLUSIVE;
-    uint64_t fd;
-    fs_stat rec;
-    uint64_t epoch = attr_cache_epoch();
-    fs_status st = fs_conn_open_stat(mount_ctx.conn, path, flags, &fd, &rec);
-    if (st != FS_STATUS_SUCCESS) {
-        attr_cache_changed(false);
-        known_names_drop_all(); /* the name may exist now, or not */
-        return mount_errno(st);
+    mount_node *dir = node_get(parent);
+    int err = mount_check_name(name);
+    if (!err && !dir)
+        err = ENOENT;
+    if (err) {
+        fuse_reply_err(req, err);
+        return;
     }
-    attr_cache_changed_to(path, &rec, epoch);
-    known_names_put('N', path);
-    fi->fh = fd;
-    return 0;
+    mount_op *op = mount_op_new(req);
+    if (!op)
+        return;
+    op->parent = parent;
+    op->fi = *fi;
+    op->name = strdup(name);
+    if (!op->name || !node_path(dir, name, op->path)) {
+        mount_op_fail(op, op->name ? ENAMETOOLONG : ENOMEM);
+        return;
+    }
+    if (mount_call_room())
+        create_start(op);
+    else
+        mount_wait_room(op, create_start);
 }
 
-int mount_op_release(const char *path, struct fuse_file_info *fi)
+/* ---- read and write: data through a share buffer of the operation's own ---- */
+
+static void read_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
-    AF_UNUSED(path);
-    return mount_errno(mount_file_release(fi));
+    AF_UNUSED(payload);
+    if (r->status != FS_STATUS_SUCCESS) {
+        mount_op_fail(op, mount_errno(r->status));
+        return;
+    }
+    fuse_reply_buf(op->req, (const char *)op->data, r->data < op->size ? (size_t)r->data : op->size);
+    mount_op_end(op);
 }
 
-int mount_op_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
+static void read_with_fd(mount_op *op)
 {
-    if (offset < 0)
-        return -EINVAL;
-    int answered = read_handle_read(fi, buf, size, offset);
-    if (answered >= 0)
-        return answered;
-    uint64_t fd;
-    fs_status st = mount_file_fd(path, fi, &fd);
-    if (st != FS_STATUS_SUCCESS)
-        return mount_errno(st);
-    size_t got;
-    st = fs_conn_pread(mount_ctx.conn, fd, (uint64_t)offset, buf, size, &got);
-    return st == FS_STATUS_SUCCESS ? (int)got : mount_errno(st);
+    fs_conn_start_read(conn(), &op->call, op->fd, (uint64_t)op->offset, op->data, op->size);
+    mount_called(op, read_done);
 }
 
-int mount_op_write(const char *path, const char *buf, size_t size, off_t offset, struct fuse_file_info *fi)
+static void read_start(mount_op *op)
 {
-    if (offset < 0)
-        return -EINVAL;
-    uint64_t fd;
-    fs_status st = mount_file_fd(path, fi, &fd);
-    if (st != FS_STATUS_SUCCESS)
-        return mount_errno(st);
-    size_t put;
-    st = fs_conn_pwrite(mount_ctx.conn, fd, (uint64_t)offset, buf, size, &put);
-    attr_cache_changed(false);
+    if (!op->data) {
+        op->data = mount_data_alloc(op->size ? op->size : 1);
+        if (!op->data) {
+            mount_wait_room(op, read_start);
+            return;
+        }
+        op->data_size = op->size ? op->size : 1;
+    }
+    mount_with_fd(op, read_with_fd);
+}
+
+void mount_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    mount_op *op = mount_op_new(req);
+    if (!op)
+        return;
+    op->ino = ino;
+    op->size = size;
+    op->offset = off;
+    op->handle = mount_handle_of(fi);
+    if (off < 0) {
+        mount_op_fail(op, EINVAL);
+        return;
+    }
+    if (read_handle_read(op))
+        return;
+    if (mount_call_room())
+        read_start(op);
+    else
+        mount_wait_room(op, read_start);
+}
+
+static void write_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    mount_changed();
+    size_t put = r->data < op->size ? (size_t)r->data : op->size;
     /* A short write reports what was written; the next one reports the error. */
-    if (put > 0 || st == FS_STATUS_SUCCESS)
-        return (int)put;
-    return mount_errno(st);
-}
-
-int mount_op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-    if (size < 0)
-        return -EINVAL;
-    if (fi) {
-        uint64_t fd;
-        fs_status st = mount_file_fd(path, fi, &fd);
-        if (st == FS_STATUS_SUCCESS)
-            st = fs_conn_truncate(mount_ctx.conn, fd, (uint64_t)size);
-        attr_cache_changed(false);
-        return mount_errno(st);
+    if (put == 0 && r->status != FS_STATUS_SUCCESS)
+        mount_op_fail(op, mount_errno(r->status));
+    else {
+        fuse_reply_write(op->req, put);
+        mount_op_end(op);
     }
-    int err = mount_check_names(path);
-    if (err)
-        return err;
-    uint64_t fd;
-    fs_status st = fs_conn_open_file(mount_ctx.conn, path, FS_OPEN_FLAGS_WRITE_ONLY, &fd);
-    if (st != FS_STATUS_SUCCESS)
-        return mount_errno(st);
-    st = fs_conn_truncate(mount_ctx.conn, fd, (uint64_t)size);
-    attr_cache_changed(false);
-    fs_status closed = fs_conn_close_file(mount_ctx.conn, fd);
-    return mount_errno(st != FS_STATUS_SUCCESS ? st : closed);
 }
 
-int mount_op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+static void write_with_fd(mount_op *op)
 {
+    fs_conn_start_write(conn(), &op->call, op->fd, (uint64_t)op->offset, op->data, op->size);
+    mount_called(op, write_done);
+}
+
+static void write_start(mount_op *op) { mount_with_fd(op, write_with_fd); }
+
+/* The bytes wait in the request's buffer only until this returns: copied at once into a
+ * share buffer, or held in memory of the operation's own while it waits for one. */
+static void write_buffered(mount_op *op)
+{
+    uint8_t *share = mount_data_alloc(op->size ? op->size : 1);
+    if (!share) {
+        mount_wait_room(op, write_buffered);
+        return;
+    }
+    memcpy(share, op->held, op->size);
+    free(op->held);
+    op->held = NULL;
+    op->data = share;
+    op->data_size = op->size ? op->size : 1;
+    if (mount_call_room())
+        write_start(op);
+    else
+        mount_wait_room(op, write_start);
+}
+
+void mount_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    mount_op *op = mount_op_new(req);
+    if (!op)
+        return;
+    op->ino = ino;
+    op->size = size;
+    op->offset = off;
+    op->handle = mount_handle_of(fi);
+    if (off < 0) {
+        mount_op_fail(op, EINVAL);
+        return;
+    }
+    op->data = mount_data_alloc(size ? size : 1);
+    if (op->data) {
+        op->data_size = size ? size : 1;
+        memcpy(op->data, buf, size);
+        if (mount_call_room())
+            write_start(op);
+        else
+            mount_wait_room(op, write_start);
+        return;
+    }
+    op->held = malloc(size ? size : 1);
+    if (!op->held) {
+        mount_op_fail(op, ENOMEM);
+        return;
+    }
+    memcpy(op->held, buf, size);
+    mount_wait_room(op, write_buffered);
+}
+
+/* ---- flush, fsync, release ---- */
+
+void mount_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    AF_UNUSED(ino);
+    AF_UNUSED(fi);
+    fuse_reply_err(req, ENOSYS); /* the kernel stops sending it */
+}
+
+static void synced(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    mount_op_fail(op, mount_errno(r->status));
+}
+
+static void fsync_with_fd(mount_op *op)
+{
+    fs_conn_start_sync(conn(), &op->call, op->fd);
+    mount_called(op, synced);
+}
+
+static void fsync_start(mount_op *op) { mount_with_fd(op, fsync_with_fd); }
+
+void mount_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    AF_UNUSED(ino);
     AF_UNUSED(datasync);
-    uint64_t fd;
-    fs_status st = mount_file_fd(path, fi, &fd);
-    return mount_errno(st == FS_STATUS_SUCCESS ? fs_conn_sync(mount_ctx.conn, fd) : st);
+    mount_op *op = mount_op_new(req);
+    if (!op)
+        return;
+    op->handle = mount_handle_of(fi);
+    if (mount_call_room())
+        fsync_start(op);
+    else
+        mount_wait_room(op, fsync_start);
+}
+
+static void released(mount_op *op) { mount_op_fail(op, mount_errno(op->status)); }
+
+static void release_start(mount_op *op) { mount_handle_close(op, released); }
+
+void mount_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    AF_UNUSED(ino);
+    mount_op *op = mount_op_new(req);
+    if (!op)
+        return;
+    op->handle = mount_handle_of(fi);
+    if (!op->handle) {
+        mount_op_fail(op, 0);
+        return;
+    }
+    if (mount_call_room())
+        release_start(op);
+    else
+        mount_wait_room(op, release_start);
 }

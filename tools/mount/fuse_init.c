@@ -1,11 +1,9 @@
-/* What the mount asks of the kernel when FUSE starts (INIT): how long it may cache, and
- * how far it reads ahead (see mount.h). */
+/* What the mount asks of the kernel when FUSE starts (INIT): readdirplus always, and how
+ * far it reads ahead (see mount.h). */
 #include "tools/mount/mount.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define CACHE_TIMEOUT_S 3600.0   /* the kernel's name and attribute caching, see mount_op_init */
 
 /* The kernel reads a FUSE file ahead in windows of the backing device's read_ahead_kb,
  * 128 KiB by default, and every window is one READ, one round trip through the server. A
@@ -14,6 +12,7 @@
  * file system lower the window at INIT (max_readahead) but not raise it; the mount raises
  * its own device's in sysfs when it may (as root), before answering INIT. */
 #define MOUNT_READAHEAD_BYTES (1u << 20)
+#define MOUNT_BACKGROUND 128u
 
 /* The mount's "major:minor" from /proc/self/mountinfo (paths there escape space, tab,
  * newline and backslash as octal). */
@@ -64,24 +63,24 @@ static void raise_readahead(struct fuse_conn_info *info)
         info->max_readahead = MOUNT_READAHEAD_BYTES;
 }
 
-void *mount_op_init(struct fuse_conn_info *info, struct fuse_config *cfg)
+void mount_ll_init(void *userdata, struct fuse_conn_info *info)
 {
+    AF_UNUSED(userdata);
     /* Readdirplus on every directory read, not only the first (the kernel's adaptive mode
      * falls back to plain readdir and then looks every name up one by one). */
     info->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     raise_readahead(info);
-    cfg->hard_remove = 0;
-    cfg->nullpath_ok = 0; /* read handles may open their file by path later (mount_file_fd) */
-    cfg->use_ino = 0;
+    /* Requests the kernel sends without a thread waiting for each (readahead, asynchronous
+     * direct I/O: fio's io_uring at 32 in flight) stop at max_background, 12 by default: the
+     * one thread here serves many more at once. */
+    if (info->max_background < MOUNT_BACKGROUND)
+        info->max_background = MOUNT_BACKGROUND;
+    if (info->congestion_threshold < MOUNT_BACKGROUND * 3 / 4)
+        info->congestion_threshold = MOUNT_BACKGROUND * 3 / 4;
     /* While mounted, every change to the volume comes through this mount, so through the
      * kernel, which updates or drops what it cached (names it created or removed, sizes it
      * wrote, attributes after a write or a read): what it caches stays true, and can be kept
-     * long. (Another server on the same image at the same time would corrupt it anyway.) */
-    cfg->entry_timeout = CACHE_TIMEOUT_S;
-    cfg->attr_timeout = CACHE_TIMEOUT_S;
-    cfg->negative_timeout = CACHE_TIMEOUT_S;
-    /* For the same reason the kernel's page cache of a file stays valid from one open to
-     * the next (every write went through it), so a file read again is not fetched again. */
-    cfg->kernel_cache = 1;
-    return NULL;
+     * long (MOUNT_TIMEOUT_S in every entry and attribute reply; the file pages stay from one
+     * open to the next: keep_cache in every open). (Another server on the same image at the
+     * same time would corrupt it anyway.) */
 }

@@ -1,42 +1,46 @@
 /* asyncfat mount: the FUSE file system, a client of the server like the rest of the
- * command. libfuse's multithreaded loop calls the operations (mount_op_*) from several
- * threads at once; each submits its own request and waits for its own completion
- * (fs_client), so concurrent FUSE requests are concurrent server requests. Every part below
- * is safe to call from any of those threads: each one that keeps state guards it with its
- * own lock, and no part calls another while holding its lock.
+ * command, and a component of the server's own loop. The mount command starts the driver,
+ * the server and this component on one thread of its process (fs_system's client
+ * component): the /dev/fuse descriptor is one of the loop's, so a FUSE request becomes a
+ * server request with no thread or process in between, and a notification between the
+ * mount and the server is a deferred call. One thread serves any number of FUSE requests
+ * at once: each becomes an operation (mount_op) that starts server calls and goes on when
+ * their completions come (fs_client's event-driven use), replying to the kernel at the end.
  *
- * Files and directories are opened on the server (fi->fh holds the server's fd, or a read
- * handle), so a file unlinked while open stays usable through its descriptors (the server's
- * POSIX semantics). Name components over 255 bytes get ENAMETOOLONG here, as the kernel does
- * not check them for FUSE. Directory modification times follow their entries in the engine
- * itself. Unmount (fusermount3 -u) or SIGINT/SIGTERM end the loop; then DEINITIALISE makes
+ * libfuse's low-level API: the kernel names files by node ids, which the mount gives out
+ * (nodes.c: a node per name the kernel looked up, with its parent and name, from which
+ * the server's path is made; renames move nodes, unlinks detach them). A file unlinked
+ * while open stays usable through its descriptors (the server's POSIX semantics); one
+ * whose handles hold no server fd is pinned by an fd of the mount's before the unlink.
+ * Name components over 255 bytes get ENAMETOOLONG here, as the kernel does not check them
+ * for FUSE. Unmount (fusermount3 -u) or SIGINT/SIGTERM/SIGHUP end it: DEINITIALISE makes
  * the server sync and unmount, leaving the volume clean.
  *
- * Speed: every server request is a round trip to another process, so the mount avoids them
- * where the answer is already known. While mounted this is the volume's only writer, so the
- * kernel may keep names, attributes and file pages long (fuse_init.c); directory listings
- * carry attributes and come a batch of entries per request (dir_streams.c), so `ls -l` or
- * `rm -r` look nothing up; attributes libfuse asks for again and again come from a small
- * cache (attr_cache.c), which creates and time changes fill with the record their reply
- * carries; the lookup before a create is answered here when the directory's names are all
- * known (known_names.c); flush is not implemented, so the kernel stops sending it after the
- * first ENOSYS. A `touch` of a new file is three requests (OPEN_STAT, SET_TIMES_STAT,
+ * Speed: while mounted this is the volume's only writer, so the kernel may keep names,
+ * attributes and file pages long (fuse_init.c); directory listings carry attributes and
+ * come a batch of entries per request (dir_streams.c), so `ls -l` or `rm -r` look nothing
+ * up; the lookup before a create is answered here when the directory's names are all
+ * known (known_names.c); flush is not implemented, so the kernel stops sending it after
+ * the first ENOSYS. A `touch` of a new file is three requests (OPEN_STAT, SET_TIMES_STAT,
  * FILE_CLOSE). A file opened for reading comes with its first bytes for the first READ
- * (read_handles.c), so reading a small file is one request; a sequential read goes in 1 MiB
- * windows (fuse_init.c).
+ * (read_handles.c), so reading a small file is one request; a sequential read goes in
+ * 1 MiB windows (fuse_init.c).
  *
  * The parts:
- *   mount_command.c     `asyncfat mount`: options, the FUSE session, running in the background
+ *   mount_command.c     `asyncfat mount`: options, the system, signals, the background
+ *   mount_loop.c        the component: the FUSE session in the loop, operations and their
+ *                       server calls, waiting for share space or a retry, shutdown
  *   fuse_init.c         what the mount asks of the kernel at INIT (caching, readahead)
- *   file_ops.c          operations on open files: open, create, read, write, truncate, fsync, release
- *   path_ops.c          operations by path: getattr, unlink, mkdir, rmdir, rename, times, statfs
+ *   nodes.c             node ids, names and paths
+ *   entry_ops.c         lookup, forget, getattr, setattr, mkdir, unlink, rmdir, rename, statfs
+ *   file_ops.c          open, create, read, write, flush, fsync, release
  *   dir_streams.c       open directories: batched listings, offsets, rewind
  *   read_handles.c      read-only opens that carry the file's first bytes
- *   hidden_files.c      files libfuse hides after an unlink while open
- *   attr_cache.c        stat records kept between changes
  *   known_names.c       directories whose names are all known, to answer lookups of absent names
  *   posix_translation.c stat records, statuses, flags and times between POSIX and the protocol
  * Every request goes through fs_client, which alone encodes commands and decodes replies.
+ * Everything here runs on the loop's thread, except the mount command's main thread
+ * (which waits, and turns signals into a stop request).
  */
 #ifndef ASYNCFAT_TOOLS_MOUNT_MOUNT_H
 #define ASYNCFAT_TOOLS_MOUNT_MOUNT_H
@@ -44,84 +48,216 @@
 #define FUSE_USE_VERSION 312
 #include "tools/cli.h"
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
-/* Set by mount_command.c before FUSE starts, cleared after it stopped. */
+#define MOUNT_TIMEOUT_S 3600.0   /* how long the kernel may keep names and attributes */
+
+typedef struct mount_node mount_node;
+typedef struct mount_handle mount_handle;
+typedef struct mount_op mount_op;
+
+/* Set by mount_command.c before the system starts. */
 typedef struct mount_context {
-    fs_conn *conn;             /* the session's connection to the server */
+    fs_conn conn;              /* event-driven, on the loop's thread */
     uid_t owner_uid;           /* the mounting user owns every file */
     gid_t owner_gid;
+    const char *image;
     const char *mount_point;   /* absolute, for fuse_init.c to find the mount's device */
+    const char *fuse_options;  /* -o options for libfuse; empty: none */
+    bool read_only;
+    int stop_fd;               /* eventfd: the main thread asks for an unmount */
+    int ready_fd;              /* background mode: the parent learns the outcome; -1 */
+    int status;                /* exit status once the loop has ended */
+    uint64_t change_epoch;     /* advanced by every change to the volume through the mount */
 } mount_context;
 extern mount_context mount_ctx;
 
-/* ---- the operations (fuse_operations members) ---- */
-void *mount_op_init(struct fuse_conn_info *info, struct fuse_config *cfg);
-int mount_op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi);
-int mount_op_open(const char *path, struct fuse_file_info *fi);
-int mount_op_create(const char *path, mode_t mode, struct fuse_file_info *fi);
-int mount_op_release(const char *path, struct fuse_file_info *fi);
-int mount_op_read(const char *path, char *buf, size_t size, off_t offset, struct fuse_file_info *fi);
-int mount_op_write(const char *path, const char *buf, size_t size, off_t offset, struct fuse_file_info *fi);
-int mount_op_truncate(const char *path, off_t size, struct fuse_file_info *fi);
-int mount_op_fsync(const char *path, int datasync, struct fuse_file_info *fi);
-int mount_op_unlink(const char *path);
-int mount_op_mkdir(const char *path, mode_t mode);
-int mount_op_rmdir(const char *path);
-int mount_op_rename(const char *from, const char *to, unsigned int flags);
-int mount_op_opendir(const char *path, struct fuse_file_info *fi);
-int mount_op_releasedir(const char *path, struct fuse_file_info *fi);
-int mount_op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *fi,
-                     enum fuse_readdir_flags flags);
-int mount_op_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi);
-int mount_op_statfs(const char *path, struct statvfs *out);
-int mount_op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi);
-int mount_op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi);
-int mount_op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi);
+/* ---- mount_loop.c: the component and its operations ---- */
+void mount_component_init(void);
+void mount_component_notified(unsigned channel);
+void mount_component_fini(void);
+
+/* What an operation does with a server call's reply. payload: what followed the record
+ * in the call's buffer (OPEN_READ's bytes, DIR_READ_BATCH's entries), valid only during
+ * the call; NULL if none. */
+typedef void (*mount_then)(mount_op *op, const fs_reply *reply, const uint8_t *payload);
+
+/* One FUSE request being served (req NULL: the mount's own, e.g. closing a pin). At most
+ * one server call at a time: start it with fs_conn_start_*(&mount_ctx.conn, &op->call,
+ * ...), then mount_called(op, then). */
+struct mount_op {
+    fuse_req_t req;
+    fs_call call;
+    mount_then then;
+    void (*resume)(mount_op *op); /* a waiting operation goes on here */
+    mount_op *next_waiting;
+    /* the request */
+    fuse_ino_t ino, parent, new_parent;
+    char *name, *new_name;     /* owned copies */
+    struct fuse_file_info fi;
+    mount_handle *handle;
+    struct stat attr;          /* setattr's */
+    int to_set, flags, attempts;
+    size_t size;
+    off_t offset;
+    uint8_t *data;             /* a share buffer of its own (mount_data_alloc) */
+    size_t data_size;
+    uint8_t *held;             /* write data kept while it waits for a share buffer */
+    uint64_t sent_epoch;
+    uint64_t fd;
+    fs_status status;
+    fs_stat record;
+    char path[FS_MAX_PATH_LENGTH + 1], new_path[FS_MAX_PATH_LENGTH + 1];
+};
+
+/* A new operation for req (copying nothing); NULL: out of memory (the request is then
+ * answered ENOMEM). */
+mount_op *mount_op_new(fuse_req_t req);
+/* The operation is over (replied to): free it. */
+void mount_op_end(mount_op *op);
+/* Reply with an error (a positive errno, or 0) and end. */
+void mount_op_fail(mount_op *op, int err);
+void mount_called(mount_op *op, mount_then then);
+/* A then that just ends the operation (the mount's own calls whose reply does not matter). */
+void mount_then_end(mount_op *op, const fs_reply *reply, const uint8_t *payload);
+/* Park an operation until the server has answered something (share space or room in the
+ * pending table may then be free): resume(op) runs then. */
+void mount_wait_room(mount_op *op, void (*resume)(mount_op *op));
+/* Park it for a few milliseconds (a directory still open on the server: BUSY). */
+void mount_wait_retry(mount_op *op, void (*resume)(mount_op *op));
+/* Room for one more server call now (the pending table is not nearly full). */
+bool mount_call_room(void);
+/* A share buffer for read or write data (NULL: none free now; wait and try again). */
+uint8_t *mount_data_alloc(size_t size);
+void mount_data_free(uint8_t *p, size_t size);
+/* The volume changed through the mount. */
+static inline void mount_changed(void) { mount_ctx.change_epoch++; }
+
+/* ---- fuse_init.c ---- */
+void mount_ll_init(void *userdata, struct fuse_conn_info *conn);
+
+/* ---- nodes.c ----
+ * Node 1 is the root. A node is linked (found under its parent by name) until an unlink,
+ * an rmdir or a rename over it detaches it; it lives while the kernel holds lookups of it
+ * or while handles are open on it. */
+struct mount_node {
+    fuse_ino_t id;
+    mount_node *parent;        /* NULL: the root, or detached */
+    char *name;
+    uint64_t lookups;          /* the kernel's count */
+    uint32_t children;         /* linked nodes naming this one as parent */
+    bool linked;
+    mount_handle *handles;     /* open on it */
+    bool pinned;               /* pin_fd: the mount's own fd, for an unlinked file */
+    uint64_t pin_fd;
+    bool stat_known;           /* the last record the server gave, at stat_epoch */
+    uint64_t stat_epoch;
+    fs_stat stat;
+    mount_node *hash_next, *id_next;
+};
+void nodes_init(void);
+void nodes_free(void);
+mount_node *node_get(fuse_ino_t id);
+/* The linked child `name` of parent, or NULL. */
+mount_node *node_find(mount_node *parent, const char *name);
+/* The linked child `name` of parent, added if absent; its lookup count goes up by one. */
+mount_node *node_lookup(mount_node *parent, const char *name);
+/* The kernel forgot n lookups. */
+void node_forget(mount_node *node, uint64_t n);
+/* No longer reachable by name (unlinked, or replaced by a rename). */
+void node_detach(mount_node *node);
+/* Renamed: now `name` under new_parent. */
+void node_move(mount_node *node, mount_node *new_parent, const char *name);
+/* Path of a node, or of `name` under it (name NULL: the node's own), into out
+ * (FS_MAX_PATH_LENGTH + 1 bytes). False: too long, or the node is detached. */
+bool node_path(const mount_node *node, const char *name, char *out);
+/* Remember a record the server gave (for read-only opens of small files). */
+void node_note_stat(mount_node *node, const fs_stat *rec);
+/* A handle opened or closed on the node (a node may go when its last one closes). */
+void node_add_handle(mount_node *node, mount_handle *h);
+void node_remove_handle(mount_node *node, mount_handle *h);
+/* An fd for the node's file without a name (a handle's, or the pin); false: none. */
+bool node_any_fd(const mount_node *node, uint64_t *fd);
+/* Does the node have a handle without a server fd (one an unlink must pin for)? */
+bool node_needs_pin(const mount_node *node);
+
+/* ---- entry_ops.c ---- */
+void mount_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void mount_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void mount_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+void mount_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mount_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);
+void mount_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void mount_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void mount_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void mount_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new_parent,
+                     const char *new_name, unsigned int flags);
+void mount_ll_statfs(fuse_req_t req, fuse_ino_t ino);
+/* Reply to a lookup or create of node with rec (its lookup count already counted). */
+void mount_fill_entry(mount_node *node, const fs_stat *rec, struct fuse_entry_param *e);
+
+/* ---- file_ops.c and read_handles.c: open files ----
+ * fi->fh is the address of a mount_handle. A read-only open holds the file's first bytes
+ * (read_handles.c) and may have no server fd until a read needs one. */
+struct mount_handle {
+    mount_node *node;
+    bool is_dir;
+    bool has_fd;
+    bool borrowed;             /* fd is the node's pin, not the handle's to close */
+    uint64_t fd;               /* the server's, once has_fd */
+    bool opening;              /* an open for it is on its way: waiters wait */
+    mount_op *fd_waiters;
+    uint8_t *bytes;            /* read-only opens: the first bytes, NULL once used */
+    size_t len;
+    bool whole;                /* they are the whole file */
+    uint64_t epoch;            /* mount_ctx.change_epoch when the open was sent */
+    mount_handle *node_next;   /* on node->handles */
+    void *dir;                 /* dir_streams.c's listing state */
+};
+void mount_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mount_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
+void mount_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void mount_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                    struct fuse_file_info *fi);
+void mount_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mount_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mount_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+static inline mount_handle *mount_handle_of(const struct fuse_file_info *fi)
+{
+    return (mount_handle *)(uintptr_t)fi->fh;
+}
+/* Run then(op) once op->handle has a server fd (op->fd), opening the file by its path now
+ * if it has none, or fail the operation. */
+void mount_with_fd(mount_op *op, void (*then)(mount_op *op));
+/* Close the handle on the server if it holds an fd of its own, and free it. then(op) runs
+ * after (op->status: the close's). */
+void mount_handle_close(mount_op *op, void (*then)(mount_op *op));
+
+/* read_handles.c */
+void read_handle_open(mount_op *op);
+/* Answer a read from the handle's first bytes; false when they cannot (read from the
+ * server). */
+bool read_handle_read(mount_op *op);
+
+/* ---- dir_streams.c ---- */
+void mount_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mount_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void mount_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void mount_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void mount_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 
 /* ---- posix_translation.c ---- */
-/* 0, or -ENAMETOOLONG if a component of path (NULL: none) is longer than FAT allows. */
-int mount_check_names(const char *path);
-/* The negative errno FUSE wants for a status (0 for SUCCESS). */
+/* 0, or ENAMETOOLONG if name (NULL: none) is longer than FAT allows. */
+int mount_check_name(const char *name);
+/* The errno FUSE wants for a status (0 for SUCCESS). */
 int mount_errno(fs_status st);
-/* A stat record as the kernel sees it: owned by the mounting user. */
-void mount_fill_stat(const fs_stat *in, struct stat *out);
+/* A stat record as the kernel sees it: owned by the mounting user, numbered by node. */
+void mount_fill_stat(const fs_stat *in, fuse_ino_t ino, struct stat *out);
 /* open(2) flags to FILE_OPEN flags (access mode, O_TRUNC, O_APPEND). */
 uint64_t mount_open_flags(int flags);
-/* A utimensat time to SET_TIMES's: -1 for UTIME_OMIT, now for UTIME_NOW. */
-int64_t mount_time_arg(const struct timespec *ts);
-
-/* ---- hidden_files.c ----
- * libfuse's high-level API cannot answer a path-less getattr (fstat after unlink) under
- * hard_remove, so it hides a file unlinked while open by renaming it to .fuse_hidden*; that
- * rename never reaches the volume: the file is pinned by an fd of our own and unlinked on
- * the server, and the hidden name is answered from that fd until libfuse unlinks it at the
- * last release. */
-bool hidden_is_name(const char *path);
-/* The pinning fd of a hidden file, or false. */
-bool hidden_fd(const char *path, uint64_t *fd);
-/* Instead of renaming the open file `path` to `hidden`: pin it, unlink it, remember it. */
-fs_status hidden_hide(const char *path, const char *hidden);
-/* libfuse unlinks a hidden file at its last release: drop our fd. False if not hidden. */
-bool hidden_forget(const char *path);
-
-/* ---- attr_cache.c ----
- * The last record the server gave for a path, kept until anything on the volume changes
- * through the mount (an epoch advanced by every change) or a second has passed. */
-/* The epoch to tag a record with: read it before sending the request. */
-uint64_t attr_cache_epoch(void);
-/* Advanced by every rename: while unchanged, a listed directory's path is still right. */
-uint64_t attr_cache_rename_epoch(void);
-/* Something on the volume changed (or may have): forget every record. */
-void attr_cache_changed(bool renamed);
-/* A change whose reply carried the changed file's record (create, set times): forget every
- * record, then keep this one, unless another change finished while the request was out. */
-void attr_cache_changed_to(const char *path, const fs_stat *rec, uint64_t sent_epoch);
-/* Keep a record fetched at `epoch` (dropped if the volume changed since). */
-void attr_cache_store(const char *path, const fs_stat *rec, uint64_t epoch);
-bool attr_cache_lookup(const char *path, fs_stat *out);
-void attr_cache_free(void);
+/* A setattr time to SET_TIMES's: -1 when not set, now for *_NOW. */
+int64_t mount_time_arg(int to_set, int set_bit, int now_bit, const struct timespec *ts);
 
 /* ---- known_names.c ----
  * For directories whose names are all known ("D" keys), names that exist ("N" keys). An
@@ -135,18 +271,5 @@ void known_names_drop_all(void);
 uint64_t known_names_epoch(void);
 /* True when `path` certainly names nothing. */
 bool known_names_absent(const char *path);
-
-/* ---- read_handles.c ---- */
-/* A read-only open: the file's record and first bytes in one round trip (keeping a server
- * fd unless the attribute cache knows the file to be small); fi->fh becomes the handle. */
-fs_status read_handle_open(const char *path, int flags, struct fuse_file_info *fi);
-/* Answer a read from the handle's first bytes: the byte count, or -1 when they cannot (the
- * caller reads from the server). No handle: -1. */
-int read_handle_read(const struct fuse_file_info *fi, char *buf, size_t size, off_t offset);
-/* The server fd behind fi: a plain open's, or a read handle's (opened now by path if the
- * handle has none yet). */
-fs_status mount_file_fd(const char *path, const struct fuse_file_info *fi, uint64_t *fd);
-/* Close fi's file on the server (a plain fd or a read handle). */
-fs_status mount_file_release(const struct fuse_file_info *fi);
 
 #endif

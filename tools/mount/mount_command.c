@@ -1,51 +1,26 @@
-/* `asyncfat mount`: arguments and options, the FUSE session on a server session, and
+/* `asyncfat mount`: arguments and options, the system the mount runs in, signals, and
  * running in the background (see mount.h). */
 #include "tools/mount/mount.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MOUNT_SHARE_BYTES (32u << 20)
-#define MOUNT_THREADS 32u
-
-mount_context mount_ctx;
-
-static const struct fuse_operations operations = {
-    .init = mount_op_init,
-    .getattr = mount_op_getattr,
-    .open = mount_op_open,
-    .create = mount_op_create,
-    .release = mount_op_release,
-    .read = mount_op_read,
-    .write = mount_op_write,
-    .truncate = mount_op_truncate,
-    .fsync = mount_op_fsync,
-    .unlink = mount_op_unlink,
-    .mkdir = mount_op_mkdir,
-    .rmdir = mount_op_rmdir,
-    .rename = mount_op_rename,
-    .opendir = mount_op_opendir,
-    .releasedir = mount_op_releasedir,
-    .readdir = mount_op_readdir,
-    .fsyncdir = mount_op_fsyncdir,
-    .statfs = mount_op_statfs,
-    .utimens = mount_op_utimens,
-    .chmod = mount_op_chmod,
-    .chown = mount_op_chown,
-};
 
 static const char mount_usage[] = "IMAGE MOUNTPOINT [-f] [-o OPTIONS]";
 
 static void mount_help(void)
 {
     printf("usage: asyncfat mount %s\n\n"
-           "Mount the FAT volume on IMAGE at MOUNTPOINT with FUSE. The driver and the\n"
-           "server run as their own processes; this one is their client. Unmount with\n"
+           "Mount the FAT volume on IMAGE at MOUNTPOINT with FUSE. The driver, the server\n"
+           "and the mount share one thread of this process. Unmount with\n"
            "`fusermount3 -u MOUNTPOINT` or, in the foreground, Ctrl-C: the volume is\n"
            "synced and left clean.\n\n"
            "  -f            stay in the foreground\n"
@@ -82,109 +57,74 @@ static bool add_options(mount_request *m, const char *opts)
     return true;
 }
 
-/* Background mode: one byte to the waiting parent, 0 mounted or 1 failed. */
-static void tell_parent(int *ready_fd, char status)
+/* Signals reach this (the main) thread: the loop's thread blocks them all. Each asks the
+ * mount for an unmount (its stop eventfd; write is async-signal-safe). */
+static void on_signal(int sig)
 {
-    if (*ready_fd < 0)
-        return;
-    ssize_t written = write(*ready_fd, &status, 1);
-    AF_UNUSED(written); /* a parent that is gone has nothing to learn */
-    close(*ready_fd);
-    *ready_fd = -1;
+    AF_UNUSED(sig);
+    uint64_t one = 1;
+    ssize_t written = write(mount_ctx.stop_fd, &one, sizeof one);
+    AF_UNUSED(written);
 }
 
-/* Run the mount. ready_fd (background mode; -1 otherwise) learns whether the mount came
- * up, before this process detaches from the terminal. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    /* A shell starts background jobs with SIGINT ignored: set it anyway, so a signal
+     * always unmounts. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Run the mount: the driver, the server and the mount (tools/mount/mount_loop.c) on one
+ * thread of this process, until the mount ends. ready_fd (background mode; -1 otherwise)
+ * learns whether the mount came up, before this process detaches from the terminal. */
 static int run_mount(const mount_request *m, int ready_fd)
 {
-    cli_session s;
-    int rc = EXIT_FAILED;
-    char status = 1;
-    if (cli_session_open(&s, m->image, m->read_only, MOUNT_SHARE_BYTES) != 0)
-        goto report;
-    if (cli_interrupted) {
-        rc = cli_session_close(&s) == 0 ? EXIT_INTERRUPTED : EXIT_FAILED;
-        goto report;
-    }
-    mount_ctx.conn = &s.conn;
+    memset(&mount_ctx, 0, sizeof mount_ctx);
     mount_ctx.owner_uid = getuid();
     mount_ctx.owner_gid = getgid();
-
-    char fsname[4200];
-    snprintf(fsname, sizeof fsname, "fsname=asyncfat:%s,subtype=asyncfat", m->image);
-    char *argv_fuse[8];
-    int n = 0;
-    argv_fuse[n++] = (char *)"asyncfat";
-    argv_fuse[n++] = (char *)"-o";
-    argv_fuse[n++] = fsname;
-    if (m->options[0]) {
-        argv_fuse[n++] = (char *)"-o";
-        argv_fuse[n++] = (char *)m->options;
-    }
-    argv_fuse[n] = NULL;
-    struct fuse_args args = FUSE_ARGS_INIT(n, argv_fuse);
+    mount_ctx.image = m->image;
     mount_ctx.mount_point = m->mountpoint;
-    struct fuse *fuse = fuse_new(&args, &operations, sizeof operations, NULL);
-    fuse_opt_free_args(&args);
-    if (!fuse) {
-        cli_error(m->mountpoint, "cannot set up FUSE (bad -o options?)");
-        cli_session_close(&s);
-        goto report;
+    mount_ctx.fuse_options = m->options;
+    mount_ctx.read_only = m->read_only;
+    mount_ctx.ready_fd = ready_fd;
+    mount_ctx.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (mount_ctx.stop_fd < 0) {
+        cli_error("mount", "eventfd: %s", strerror(errno));
+        return EXIT_FAILED;
     }
-    if (fuse_mount(fuse, m->mountpoint) != 0) {
-        cli_error(m->mountpoint, "cannot mount (is /dev/fuse usable, and the directory not busy?)");
-        fuse_destroy(fuse);
-        cli_session_close(&s);
-        goto report;
+    catch_stop_signals();
+    fs_system system;
+    fs_system_options o = {
+        .image_path = m->image,
+        .read_only = m->read_only,
+        .share_bytes = MOUNT_SHARE_BYTES,
+        .populate = true, /* a mount lives long: its pages are mapped once, at start */
+        .client_component = {mount_component_init, mount_component_notified, mount_component_fini},
+    };
+    int rc = EXIT_FAILED;
+    if (fs_system_start(&system, &o) != 0) {
+        cli_error(m->image, "cannot start the file-system server");
+    } else {
+        lx_exit_report report;
+        lx_system_wait(&system.sys, -1, &report);
+        fs_system_stop(&system, 2000);
+        rc = report.component && !report.signaled ? report.code : EXIT_FAILED;
     }
-    struct fuse_session *session = fuse_get_session(fuse);
-    /* libfuse installs its handlers only over the default action, and a shell starts
-     * background jobs with SIGINT ignored: reset them, so a signal always unmounts. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    if (fuse_set_signal_handlers(session) != 0) {
-        fuse_unmount(fuse);
-        fuse_destroy(fuse);
-        cli_session_close(&s);
-        goto report;
+    /* A mount that failed before it came up tells the parent so (if nobody has). */
+    if (mount_ctx.ready_fd >= 0) {
+        char status = 1;
+        ssize_t written = write(mount_ctx.ready_fd, &status, 1);
+        AF_UNUSED(written);
+        close(mount_ctx.ready_fd);
+        mount_ctx.ready_fd = -1;
     }
-    status = 0;
-    if (ready_fd >= 0) {
-        tell_parent(&ready_fd, status);
-        if (chdir("/") != 0)
-            cli_error("/", "cannot change to the root directory: %s", strerror(errno));
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, STDIN_FILENO);
-            dup2(null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
-            if (null > STDERR_FILENO)
-                close(null);
-        }
-    }
-    /* Enough threads that a parallel workload keeps many server requests in flight. */
-    struct fuse_loop_config *loop = fuse_loop_cfg_create();
-    int loop_rc = -1;
-    if (loop) {
-        fuse_loop_cfg_set_max_threads(loop, MOUNT_THREADS);
-        fuse_loop_cfg_set_idle_threads(loop, MOUNT_THREADS / 2);
-        loop_rc = fuse_loop_mt(fuse, loop);
-        fuse_loop_cfg_destroy(loop);
-    }
-    fuse_remove_signal_handlers(session);
-    fuse_unmount(fuse);
-    if (getenv("ASYNCFAT_STATS"))
-        fprintf(stderr, "asyncfat: %llu requests, at most %u in flight at once\n", (unsigned long long)s.conn.calls,
-                s.conn.max_pending);
-    /* A signal that ended the loop comes back as its (positive) number: a clean stop. */
-    rc = cli_session_close(&s) == 0 && loop_rc >= 0 ? EXIT_OK : EXIT_FAILED;
-    fuse_destroy(fuse);
-    attr_cache_free();
-    known_names_drop_all();
-    mount_ctx.conn = NULL;
-report:
-    tell_parent(&ready_fd, status);
+    close(mount_ctx.stop_fd);
     return rc;
 }
 

@@ -7,25 +7,17 @@
 #include <string.h>
 #include <time.h>
 
-int mount_check_names(const char *path)
+int mount_check_name(const char *name)
 {
-    if (!path)
-        return 0;
-    size_t run = 0;
-    for (const char *p = path; *p; p++) {
-        run = *p == '/' ? 0 : run + 1;
-        if (run > FS_MAX_NAME_LENGTH)
-            return -ENAMETOOLONG;
-    }
-    return 0;
+    return name && strlen(name) > FS_MAX_NAME_LENGTH ? ENAMETOOLONG : 0;
 }
 
-int mount_errno(fs_status st) { return -fs_status_to_errno(st); }
+int mount_errno(fs_status st) { return fs_status_to_errno(st); }
 
-void mount_fill_stat(const fs_stat *in, struct stat *out)
+void mount_fill_stat(const fs_stat *in, fuse_ino_t ino, struct stat *out)
 {
     memset(out, 0, sizeof *out);
-    out->st_ino = in->ino;
+    out->st_ino = ino;
     out->st_mode = (mode_t)in->mode;
     out->st_nlink = (nlink_t)(in->nlink ? in->nlink : 1);
     out->st_uid = mount_ctx.owner_uid;
@@ -56,11 +48,11 @@ uint64_t mount_open_flags(int flags)
     return f;
 }
 
-int64_t mount_time_arg(const struct timespec *ts)
+int64_t mount_time_arg(int to_set, int set_bit, int now_bit, const struct timespec *ts)
 {
-    if (ts->tv_nsec == UTIME_OMIT)
-        return -1;
-    if (ts->tv_nsec == UTIME_NOW)
+    if (to_set & now_bit)
         return (int64_t)time(NULL);
+    if (!(to_set & set_bit))
+        return -1;
     return ts->tv_sec < 0 ? 0 : (int64_t)ts->tv_sec;
 }

@@ -1,7 +1,8 @@
 /* fs_client against a fake server thread over real queues, share region and eventfds:
  * many calls in flight from many threads, completions in any order, the share allocator,
  * the parameter layouts of the blocking and asynchronous calls and the decoding of their
- * replies, a dead server, and the status mappings. */
+ * replies, event-driven use (no thread waits; completions and refusals through a
+ * callback), a dead server, and the status mappings. */
 #include "tests/harness.h"
 #include "tools/fs_client.h"
 
@@ -433,6 +434,29 @@ TEST(attribute_calls_name_their_path_and_bits)
     CHECK_EQ(reply.data, FS_ATTRIBUTE_ARCHIVE | FS_ATTRIBUTE_SYSTEM);
 }
 
+TEST(both_forms_of_initialise_opt_in_to_the_extensions)
+{
+    fake_server f;
+    fs_conn c;
+    CHECK(fake_start(&f, &c, 1, NULL, NULL));
+    fs_status blocking = fs_conn_initialise(&c);
+    fs_cmd first = f.seen[FS_CMD_INITIALISE];
+    fs_call call;
+    fs_conn_start_initialise(&c, &call);
+    fs_cmpl cmpl;
+    fs_conn_wait_any(&c, &call.ticket, 1, &cmpl);
+    fs_reply reply;
+    fs_conn_finish(&c, &call, &cmpl, &reply);
+    fs_cmd second = f.seen[FS_CMD_INITIALISE];
+    fake_stop(&f, &c);
+    CHECK_EQ(blocking, FS_STATUS_SUCCESS);
+    CHECK_EQ(reply.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(first.params.initialise.magic, FS_INITIALISE_MAGIC);
+    CHECK_EQ(first.params.initialise.flags, FS_INITIALISE_EXTENSIONS);
+    CHECK_EQ(second.params.initialise.magic, FS_INITIALISE_MAGIC);
+    CHECK_EQ(second.params.initialise.flags, FS_INITIALISE_EXTENSIONS);
+}
+
 TEST(a_path_too_long_completes_at_once_and_sends_nothing)
 {
     fake_server f;
@@ -608,6 +632,109 @@ TEST(bogus_completion_ids_are_ignored)
     fake_stop(&f, &c);
     CHECK_EQ(st, FS_STATUS_SUCCESS);
     CHECK_EQ(size, 12);
+}
+
+/* ---- event-driven use ---- */
+
+typedef struct event_log {
+    int notify_fd;
+    uint32_t notified;
+    uint32_t delivered;
+    uint32_t tickets[32];
+    fs_cmpl cmpls[32];
+} event_log;
+
+static void event_notify(void *ctx)
+{
+    event_log *log = ctx;
+    uint64_t one = 1;
+    log->notified++;
+    if (write(log->notify_fd, &one, sizeof one) != sizeof one)
+        abort();
+}
+
+static void event_completed(void *ctx, uint32_t ticket, const fs_cmpl *cmpl)
+{
+    event_log *log = ctx;
+    if (log->delivered < 32) {
+        log->tickets[log->delivered] = ticket;
+        log->cmpls[log->delivered] = *cmpl;
+    }
+    log->delivered++;
+}
+
+TEST(event_driven_calls_complete_through_the_callback)
+{
+    fake_server f;
+    fs_conn c;
+    event_log log = {0};
+    CHECK(fake_start(&f, &c, 8, NULL, NULL));
+    fs_conn_close(&c); /* reopened event-driven on the same queues */
+    log.notify_fd = f.client_to_server;
+    fs_conn_endpoint ep = {
+        .commands = f.commands,
+        .completions = f.completions,
+        .share = f.share,
+        .share_size = SHARE_BYTES,
+        .notify_fd = -1,
+        .wait_fd = -1,
+        .notify = event_notify,
+        .completed = event_completed,
+        .event_ctx = &log,
+    };
+    CHECK(fs_conn_open(&c, &ep) == 0);
+    fs_call calls[9];
+    char paths[8][16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(paths[i], sizeof paths[i], "/%c%.*s", 'a' + i, i, "xxxxxxxx");
+        fs_conn_start_open(&c, &calls[i], paths[i], FS_OPEN_FLAGS_READ_ONLY);
+    }
+    char too_long[FS_MAX_PATH_LENGTH + 2];
+    memset(too_long, 'p', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    fs_conn_start_stat(&c, &calls[8], too_long);
+    /* The refusal comes at the next dispatch, without the server. */
+    fs_conn_dispatch(&c);
+    bool refused_first = log.delivered == 1 && log.tickets[0] == calls[8].ticket &&
+                         log.cmpls[0].status == FS_STATUS_INVALID_PATH;
+    for (int spins = 0; log.delivered < 9 && spins < 500; spins++) {
+        struct pollfd p = {.fd = f.server_to_client, .events = POLLIN};
+        if (poll(&p, 1, 20) > 0) {
+            uint64_t v;
+            if (read(f.server_to_client, &v, sizeof v) < 0)
+                break;
+        }
+        fs_conn_dispatch(&c);
+    }
+    uint32_t sent = f.received;
+    bool matched = log.delivered == 9;
+    for (uint32_t k = 1; k < 9 && matched; k++) {
+        int i = -1;
+        for (int j = 0; j < 8; j++)
+            if (calls[j].ticket == log.tickets[k])
+                i = j;
+        fs_reply r;
+        matched = i >= 0;
+        if (matched) {
+            fs_conn_finish(&c, &calls[i], &log.cmpls[k], &r);
+            /* each path has its own length, which the fake server's FILE_OPEN answers with */
+            matched = r.status == FS_STATUS_SUCCESS && r.data == 40 + strlen(paths[i]);
+        }
+    }
+    /* Nothing waits for share space: a full region says so at once. */
+    void *all = fs_conn_try_alloc(&c, SHARE_BYTES);
+    void *more = fs_conn_try_alloc(&c, 1);
+    fs_conn_free(&c, all);
+    void *again = fs_conn_try_alloc(&c, 1);
+    fs_conn_free(&c, again);
+    uint32_t pending = c.pending;
+    fake_stop(&f, &c);
+    CHECK(refused_first);
+    CHECK_MSG(matched, "%u delivered", log.delivered);
+    CHECK_EQ(sent, 8);
+    CHECK(log.notified >= 1);
+    CHECK(all != NULL && more == NULL && again != NULL);
+    CHECK_EQ(pending, 0);
 }
 
 TEST(statuses_map_to_posix_errnos_and_messages)

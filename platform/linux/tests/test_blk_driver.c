@@ -1078,7 +1078,9 @@ TEST(driver_component_serves_a_client_component)
         {.name = BLK_REGION_DATA, .size = CLIENT_DEPTH * BS},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "driver", 1, "client", 2}};
-    const lx_system_spec spec = {components, 2, region_specs, 4, channels, 1};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = region_specs, .region_count = 4,
+        .channels = channels, .channel_count = 1};
     lx_exit_report first;
     CHECK_EQ(lx_system_run(&spec, 30000, &first), 0);
     CHECK(strcmp(first.component, "client") == 0);
@@ -1093,7 +1095,7 @@ __attribute__((constructor)) static void run_as_blkd_if_launched(int argc, char 
     if (!text || !lx_component_env_decode(&env, text) || strcmp(env.name, "blkd") != 0)
         return;
     lx_component_set_args(argc, argv);
-    _exit(lx_component_run(&env, (lx_component_entry){component_init, component_notified}));
+    _exit(lx_component_run(&env, (lx_component_entry){component_init, component_notified, NULL}));
 }
 
 static char blkd_self[4096];
@@ -1113,7 +1115,9 @@ static int run_blkd_system(char **argv)
         {.name = BLK_REGION_DATA, .size = CLIENT_DEPTH * BS},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "blkd", 5, "client", 2}};
-    const lx_system_spec spec = {components, 2, region_specs, 4, channels, 1};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = region_specs, .region_count = 4,
+        .channels = channels, .channel_count = 1};
     memset(&client, 0, sizeof client);
     lx_exit_report first;
     int rc = lx_system_run(&spec, 30000, &first);
@@ -1150,7 +1154,9 @@ TEST(driver_component_that_cannot_open_is_reported)
         {.name = BLK_REGION_STORAGE_INFO, .size = 4096}, {.name = BLK_REGION_REQUESTS, .size = 4096}, {.name = BLK_REGION_RESPONSES, .size = 4096}, {.name = BLK_REGION_DATA, .size = 4096},
     };
     const lx_channel_spec channels[] = {{BLK_CHANNEL_CLIENT, "driver", 1, "client", 2}};
-    const lx_system_spec spec = {components, 2, region_specs, 4, channels, 1};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = region_specs, .region_count = 4,
+        .channels = channels, .channel_count = 1};
     lx_exit_report first;
     CHECK_EQ(lx_system_run(&spec, 30000, &first), 1);
     CHECK(strcmp(first.component, "driver") == 0);

@@ -1,6 +1,9 @@
 /* The Linux component runtime and launcher: a three-component system (two forked function
  * components and one exec'd program) playing ping-pong over a channel and a shared
- * region; a component that crashes or fails is reported and the rest shut down cleanly;
+ * region; two components sharing a process, whose notifications are deferred calls, never
+ * nested, each component seeing its own channels, and a third in its own process; the
+ * launcher's own process run on a thread beside its client; a
+ * component that crashes or fails is reported and the rest shut down cleanly;
  * the environment encoding round-trips; fiber stacks from the guarded arena work, and an
  * overflow hits the guard page (SIGSEGV) in a child. */
 #include "fiberpool/fiberpool.h"
@@ -8,6 +11,7 @@
 #include "platform/linux/stack_alloc.h"
 #include "tests/harness.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,9 +76,9 @@ __attribute__((constructor)) static void run_as_component_if_launched(void)
     static lx_component_env env;
     if (!lx_component_env_decode(&env, text))
         _exit(125);
-    lx_component_entry entry = {idle_init, idle_notified};
+    lx_component_entry entry = {idle_init, idle_notified, NULL};
     if (strcmp(env.name, "pong") == 0)
-        entry = (lx_component_entry){pong_init, pong_notified};
+        entry = (lx_component_entry){pong_init, pong_notified, NULL};
     _exit(lx_component_run(&env, entry));
 }
 
@@ -94,7 +98,9 @@ TEST(pingpong_three_components_exec_and_fork)
     };
     const lx_region_spec regions[] = {{.name = "pingpong", .size = sizeof(pingpong_area)}};
     const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"spare", "idle", 0, "ping", 4}};
-    const lx_system_spec spec = {components, 3, regions, 1, channels, 2};
+    const lx_system_spec spec = {.components = components, .component_count = 3,
+        .regions = regions, .region_count = 1,
+        .channels = channels, .channel_count = 2};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -116,6 +122,227 @@ TEST(pingpong_three_components_exec_and_fork)
     }
 }
 
+/* ---- two components in one process --------------------------------------------------------- */
+
+typedef struct pair_area {
+    volatile uint64_t ping_count, pong_count, far_count;
+    volatile uint32_t errors;
+} pair_area;
+
+static int pair_depth; /* callbacks of this process running now: never more than one */
+static uint32_t *pair_private(void) { return component_region("scratch", NULL); }
+
+static pair_area *pair(void) { return component_region("pair", NULL); }
+
+static bool pair_enter(void)
+{
+    if (pair_depth++ != 0 || !pair()) {
+        if (pair())
+            pair()->errors++;
+        return false;
+    }
+    return true;
+}
+
+static void pair_ping_init(void)
+{
+    /* channel numbers are each component's own: the runtime knows who is running */
+    if (!pair_enter() || component_channel("pp") != 3 || component_channel("pf") != 5)
+        lx_runtime_stop(10);
+    pair_private()[0] = 0xfeed;
+    pair()->ping_count = 1;
+    component_notify(3);
+    /* deferred: pong has not run yet */
+    if (pair()->pong_count != 0)
+        lx_runtime_stop(11);
+    pair_depth--;
+}
+
+static void pair_ping_notified(unsigned channel)
+{
+    if (!pair_enter())
+        lx_runtime_stop(12);
+    pair_area *a = pair();
+    if (channel == 5) {
+        lx_runtime_stop(a->far_count == 1 && a->errors == 0 ? 0 : 13);
+    } else if (channel == 3 && a->pong_count == a->ping_count) {
+        if (a->ping_count == ROUNDS) {
+            component_notify(5); /* across processes: an eventfd */
+        } else {
+            a->ping_count++;
+            component_notify(3);
+            component_notify(3); /* several notifications before the peer runs: one call */
+        }
+    } else if (channel != 3) {
+        lx_runtime_stop(14);
+    }
+    pair_depth--;
+}
+
+static void pair_pong_init(void)
+{
+    if (!pair_enter() || component_channel("pp") != 9 || component_channel("pf") != COMPONENT_NO_CHANNEL)
+        lx_runtime_stop(15);
+    pair_depth--;
+}
+
+static void pair_pong_notified(unsigned channel)
+{
+    if (!pair_enter())
+        lx_runtime_stop(16);
+    pair_area *a = pair();
+    /* the private region is the process's: ping's write is visible here */
+    if (channel != 9 || pair_private()[0] != 0xfeed || a->pong_count >= a->ping_count)
+        a->errors++;
+    else
+        a->pong_count = a->ping_count;
+    component_notify(9);
+    pair_depth--;
+}
+
+static void far_notified(unsigned channel)
+{
+    pair()->far_count++;
+    component_notify(channel);
+}
+
+TEST(components_sharing_a_process_notify_by_deferred_calls)
+{
+    static const char *const ping_regions[] = {"pair", "scratch", NULL};
+    static const char *const far_regions[] = {"pair", NULL};
+    const lx_component_spec components[] = {
+        {.name = "ping", .entry = {pair_ping_init, pair_ping_notified}, .regions = ping_regions, .process = "both"},
+        {.name = "far", .entry = {idle_init, far_notified}, .regions = far_regions},
+        {.name = "pong", .entry = {pair_pong_init, pair_pong_notified}, .regions = ping_regions, .process = "both"},
+    };
+    const lx_region_spec regions[] = {{.name = "pair", .size = sizeof(pair_area)},
+                                      {.name = "scratch", .size = 4096, .private_memory = true}};
+    const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"pf", "ping", 5, "far", 1}};
+    const lx_system_spec spec = {.components = components, .component_count = 3,
+        .regions = regions, .region_count = 2,
+        .channels = channels, .channel_count = 2};
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), 0);
+    bool shared = sys.pids[0] == sys.pids[2] && sys.pids[0] != sys.pids[1];
+    bool local = sys.channel_fds[0][0] < 0 && sys.channel_fds[0][1] < 0 && sys.channel_fds[1][0] >= 0;
+    lx_exit_report report;
+    bool ended = lx_system_wait(&sys, 30000, &report);
+    pair_area *a = lx_system_region(&sys, "pair", NULL);
+    pair_area seen = {a->ping_count, a->pong_count, a->far_count, a->errors};
+    lx_system_stop(&sys, 2000);
+    CHECK(shared);
+    CHECK(local);
+    CHECK(ended);
+    CHECK_MSG(strcmp(report.component, "both") == 0, "report names %s", report.component);
+    CHECK_MSG(!report.signaled && report.code == 0, "signaled %d code %d", report.signaled, report.code);
+    CHECK_EQ(seen.errors, 0);
+    CHECK_EQ(seen.ping_count, ROUNDS);
+    CHECK_EQ(seen.pong_count, ROUNDS);
+    CHECK_EQ(seen.far_count, 1);
+    CHECK(sys.exits[2].component && strcmp(sys.exits[2].component, "pong") == 0 && sys.exits[2].code == 0);
+    CHECK(!sys.exits[1].signaled && sys.exits[1].code == 0);
+}
+
+/* ---- components on a thread of the launcher ------------------------------------------------- */
+
+static void here_notified(unsigned channel)
+{
+    pair_area *a = pair();
+    if (channel == 5) { /* far answered: ask the host */
+        component_notify(7);
+    } else if (channel == 7) { /* the host answered */
+        lx_runtime_stop(a->far_count == 1 && a->errors == 0 ? 21 : 22);
+    } else {
+        pair_ping_notified(channel);
+    }
+}
+
+TEST(the_launchers_own_process_runs_on_a_thread)
+{
+    static const char *const ping_regions[] = {"pair", "scratch", NULL};
+    static const char *const far_regions[] = {"pair", NULL};
+    const lx_component_spec components[] = {
+        {.name = "ping", .entry = {pair_ping_init, here_notified, NULL}, .regions = ping_regions, .process = "here"},
+        {.name = "far", .entry = {idle_init, far_notified, NULL}, .regions = far_regions},
+        {.name = "pong", .entry = {pair_pong_init, pair_pong_notified, NULL}, .regions = ping_regions,
+         .process = "here"},
+        {.name = "host"},
+    };
+    const lx_region_spec regions[] = {{.name = "pair", .size = sizeof(pair_area)},
+                                      {.name = "scratch", .size = 4096, .private_memory = true}};
+    const lx_channel_spec channels[] = {{"pp", "ping", 3, "pong", 9}, {"pf", "ping", 5, "far", 1},
+                                        {"ph", "ping", 7, "host", 0}};
+    const lx_system_spec spec = {.components = components, .component_count = 4,
+        .regions = regions, .region_count = 2,
+        .channels = channels, .channel_count = 3,
+        .launcher_process = "here"};
+    pair_depth = 0;
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), 0);
+    bool placed = sys.pids[0] == 0 && sys.pids[2] == 0 && sys.pids[1] > 0;
+    /* the host is a client on this thread: answer ping once it asks */
+    lx_component_env host;
+    bool answered = false;
+    if (lx_system_host_env(&sys, "host", &host)) {
+        struct pollfd p = {.fd = host.channels[0].wait_fd, .events = POLLIN};
+        uint64_t one = 1, count;
+        answered = poll(&p, 1, 30000) == 1 && read(p.fd, &count, sizeof count) == sizeof count &&
+                   write(host.channels[0].notify_fd, &one, sizeof one) == sizeof one;
+    }
+    lx_exit_report report;
+    bool ended = lx_system_wait(&sys, 30000, &report);
+    pair_area *a = lx_system_region(&sys, "pair", NULL);
+    pair_area seen = {a->ping_count, a->pong_count, a->far_count, a->errors};
+    lx_system_stop(&sys, 2000);
+    CHECK(placed);
+    CHECK(answered);
+    CHECK(ended);
+    CHECK_MSG(strcmp(report.component, "here") == 0, "report names %s", report.component);
+    CHECK_EQ(report.pid, getpid());
+    CHECK_MSG(!report.signaled && report.code == 21, "signaled %d code %d", report.signaled, report.code);
+    CHECK_EQ(seen.ping_count, ROUNDS);
+    CHECK_EQ(seen.far_count, 1);
+    CHECK(!sys.exits[1].signaled && sys.exits[1].code == 0);
+    /* a loop that is still running when the system stops leaves cleanly */
+    const lx_component_spec idle[] = {{.name = "i", .entry = {idle_init, idle_notified, NULL}, .process = "here"}};
+    const lx_system_spec idle_spec = {.components = idle, .component_count = 1,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0,
+        .launcher_process = "here"};
+    CHECK_EQ(lx_system_start(&sys, &idle_spec), 0);
+    CHECK(!lx_system_wait(&sys, 50, &report));
+    lx_system_stop(&sys, 2000);
+    CHECK(sys.exits[0].component && !sys.exits[0].signaled && sys.exits[0].code == 0);
+    /* the launcher's process must be one of the description's */
+    const lx_system_spec nowhere = {.components = idle, .component_count = 1,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0,
+        .launcher_process = "elsewhere"};
+    CHECK_EQ(lx_system_start(&sys, &nowhere), -1);
+}
+
+TEST(only_function_components_share_a_process)
+{
+    static char *argv[] = {"/bin/true", NULL};
+    const lx_component_spec components[] = {
+        {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
+        {.name = "b", .argv = argv, .process = "p"},
+    };
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0};
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), -1);
+    const lx_component_spec with_host[] = {
+        {.name = "a", .entry = {idle_init, idle_notified}, .process = "p"},
+        {.name = "host", .process = "p"},
+    };
+    const lx_system_spec spec2 = {.components = with_host, .component_count = 2,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0};
+    CHECK_EQ(lx_system_start(&sys, &spec2), -1);
+}
+
 TEST(crashing_component_is_reported_and_rest_stopped)
 {
     const lx_component_spec components[] = {
@@ -124,7 +351,9 @@ TEST(crashing_component_is_reported_and_rest_stopped)
         {.name = "other", .entry = {idle_init, idle_notified}},
     };
     const lx_channel_spec channels[] = {{"link", "survivor", 1, "crasher", 1}};
-    const lx_system_spec spec = {components, 3, NULL, 0, channels, 1};
+    const lx_system_spec spec = {.components = components, .component_count = 3,
+        .regions = NULL, .region_count = 0,
+        .channels = channels, .channel_count = 1};
     lx_exit_report first;
     CHECK_EQ(lx_system_run(&spec, 30000, &first), 1);
     CHECK(first.component && strcmp(first.component, "crasher") == 0);
@@ -138,7 +367,9 @@ TEST(failing_component_status_is_reported)
         {.name = "fails", .entry = {fail_init, idle_notified}},
         {.name = "waits", .entry = {idle_init, idle_notified}},
     };
-    const lx_system_spec spec = {components, 2, NULL, 0, NULL, 0};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = NULL, .region_count = 0,
+        .channels = NULL, .channel_count = 0};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -155,11 +386,15 @@ TEST(bad_descriptions_are_refused)
 {
     const lx_component_spec components[] = {{.name = "a", .entry = {idle_init, idle_notified}}};
     const lx_channel_spec to_nobody[] = {{"c", "a", 1, "nobody", 1}};
-    const lx_system_spec spec = {components, 1, NULL, 0, to_nobody, 1};
+    const lx_system_spec spec = {.components = components, .component_count = 1,
+        .regions = NULL, .region_count = 0,
+        .channels = to_nobody, .channel_count = 1};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), -1);
     const lx_region_spec bad_name[] = {{.name = "has;semicolon", .size = 4096}};
-    const lx_system_spec spec2 = {components, 1, bad_name, 1, NULL, 0};
+    const lx_system_spec spec2 = {.components = components, .component_count = 1,
+        .regions = bad_name, .region_count = 1,
+        .channels = NULL, .channel_count = 0};
     CHECK_EQ(lx_system_start(&sys, &spec2), -1);
 }
 
@@ -190,7 +425,9 @@ TEST(window_regions_lie_inside_their_region)
         {.name = "big", .size = 16384},
         {.name = "win", .size = 4096, .within = "big", .offset = 8192},
     };
-    const lx_system_spec spec = {components, 2, regions, 2, NULL, 0};
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = regions, .region_count = 2,
+        .channels = NULL, .channel_count = 0};
     lx_system sys;
     CHECK_EQ(lx_system_start(&sys, &spec), 0);
     lx_exit_report report;
@@ -210,8 +447,64 @@ TEST(window_regions_lie_inside_their_region)
         {{.name = "big", .size = 16384, .private_memory = true}, {.name = "win", .size = 4096, .within = "big"}},
     };
     for (unsigned i = 0; i < AF_ARRAY_LEN(bad); i++) {
-        const lx_system_spec b = {components, 1, bad[i], 2, NULL, 0};
+        const lx_system_spec b = {.components = components, .component_count = 1,
+            .regions = bad[i], .region_count = 2,
+            .channels = NULL, .channel_count = 0};
         CHECK_EQ(lx_system_start(&sys, &b), -1);
+    }
+}
+
+/* A populated region is mapped in full before init: touching every page then takes
+ * (almost) no page fault, where an unpopulated one takes one per page. */
+static unsigned long minor_faults(void)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    char line[1024];
+    unsigned long faults = 0;
+    char *p = f && fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %lu", &faults) != 1)
+        faults = 0;
+    if (f)
+        fclose(f);
+    return faults;
+}
+
+#define TOUCH_PAGES 256u
+
+static void toucher_init(void)
+{
+    size_t size;
+    volatile uint8_t *r = component_region("touched", &size);
+    if (!r || size < TOUCH_PAGES * 4096) {
+        lx_runtime_stop(1);
+        return;
+    }
+    unsigned long before = minor_faults();
+    for (size_t i = 0; i < TOUCH_PAGES; i++)
+        r[i * 4096] = 1;
+    unsigned long faults = minor_faults() - before;
+    /* exit status: 10 populated (few faults), 20 faulted page by page */
+    lx_runtime_stop(faults < TOUCH_PAGES / 4 ? 10 : faults >= TOUCH_PAGES / 2 ? 20 : 30);
+}
+
+TEST(populated_regions_are_mapped_at_start)
+{
+    static const char *const names[] = {"touched", NULL};
+    for (int populate = 0; populate < 2; populate++) {
+        const lx_component_spec components[] = {{.name = "t", .entry = {toucher_init, idle_notified, NULL},
+                                                 .regions = names}};
+        const lx_region_spec regions[] = {{.name = "touched", .size = TOUCH_PAGES * 4096, .populate = populate}};
+        const lx_system_spec spec = {.components = components, .component_count = 1,
+            .regions = regions, .region_count = 1,
+            .channels = NULL, .channel_count = 0};
+        lx_system sys;
+        lx_exit_report report;
+        CHECK_EQ(lx_system_start(&sys, &spec), 0);
+        bool ended = lx_system_wait(&sys, 30000, &report);
+        lx_system_stop(&sys, 2000);
+        CHECK(ended);
+        CHECK_MSG(!report.signaled && report.code == (populate ? 10 : 20), "populate %d: code %d", populate,
+                  report.code);
     }
 }
 

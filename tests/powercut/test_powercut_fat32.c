@@ -1,0 +1,13 @@
+/* Power cuts at every write (a sample; POWERCUT=full: all of them) on FAT32. */
+#include "tests/powercut/powercut.h"
+
+static const pc_image_spec spec = { .fat = 32, .kib = 33792, .sectors_per_cluster = 1 };
+
+TEST(powercut_fat32_tree_copy) { pc_test_workload("tree_copy", &spec); }
+TEST(powercut_fat32_small_files) { pc_test_workload("small_files", &spec); }
+TEST(powercut_fat32_append_fsync) { pc_test_workload("append_fsync", &spec); }
+TEST(powercut_fat32_overwrite) { pc_test_workload("overwrite", &spec); }
+TEST(powercut_fat32_truncate) { pc_test_workload("truncate", &spec); }
+TEST(powercut_fat32_rename) { pc_test_workload("rename", &spec); }
+TEST(powercut_fat32_churn) { pc_test_workload("churn", &spec); }
+TEST(powercut_fat32_concurrent) { pc_test_workload("concurrent", &spec); }

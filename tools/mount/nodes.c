@@ -1,0 +1,265 @@
+/* Node ids, names and paths (see mount.h). Two hash tables: by id, and linked nodes by
+ * (parent, name) exactly as the kernel gave the name (FUSE names are case-sensitive; two
+ * cases of one FAT name are two nodes, as two hard links would be). */
+#include "tools/mount/mount.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NODE_BUCKETS 65536u
+
+static mount_node *by_id[NODE_BUCKETS];
+static mount_node *by_name[NODE_BUCKETS];
+static mount_node root;
+static fuse_ino_t next_id;
+
+static uint32_t id_bucket(fuse_ino_t id) { return (uint32_t)(id * 0x9E3779B97F4A7C15ull >> 48) % NODE_BUCKETS; }
+
+static uint32_t name_bucket(const mount_node *parent, const char *name)
+{
+    uint64_t h = 14695981039346656037ull ^ parent->id; /* FNV-1a */
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return (uint32_t)(h % NODE_BUCKETS);
+}
+
+static void unhash_name(mount_node *node)
+{
+    mount_node **at = &by_name[name_bucket(node->parent, node->name)];
+    while (*at && *at != node)
+        at = &(*at)->hash_next;
+    if (*at)
+        *at = node->hash_next;
+    node->hash_next = NULL;
+}
+
+void nodes_init(void)
+{
+    memset(by_id, 0, sizeof by_id);
+    memset(by_name, 0, sizeof by_name);
+    memset(&root, 0, sizeof root);
+    root.id = FUSE_ROOT_ID;
+    root.linked = true;
+    root.name = (char *)"";
+    by_id[id_bucket(root.id)] = &root;
+    next_id = FUSE_ROOT_ID + 1;
+}
+
+void nodes_free(void)
+{
+    for (uint32_t b = 0; b < NODE_BUCKETS; b++) {
+        for (mount_node *n = by_id[b], *next; n; n = next) {
+            next = n->id_next;
+            if (n != &root) {
+                free(n->name);
+                free(n);
+            }
+        }
+        by_id[b] = by_name[b] = NULL;
+    }
+}
+
+mount_node *node_get(fuse_ino_t id)
+{
+    for (mount_node *n = by_id[id_bucket(id)]; n; n = n->id_next)
+        if (n->id == id)
+            return n;
+    return NULL;
+}
+
+mount_node *node_find(mount_node *parent, const char *name)
+{
+    for (mount_node *n = by_name[name_bucket(parent, name)]; n; n = n->hash_next)
+        if (n->parent == parent && strcmp(n->name, name) == 0)
+            return n;
+    return NULL;
+}
+
+mount_node *node_lookup(mount_node *parent, const char *name)
+{
+    uint32_t b = name_bucket(parent, name);
+    for (mount_node *n = by_name[b]; n; n = n->hash_next) {
+        if (n->parent == parent && strcmp(n->name, name) == 0) {
+            n->lookups++;
+            return n;
+        }
+    }
+    mount_node *n = calloc(1, sizeof *n);
+    char *copy = strdup(name);
+    if (!n || !copy) {
+        free(n);
+        free(copy);
+        return NULL;
+    }
+    n->id = next_id++;
+    n->parent = parent;
+    n->name = copy;
+    n->linked = true;
+    n->lookups = 1;
+    parent->children++;
+    n->hash_next = by_name[b];
+    by_name[b] = n;
+    uint32_t ib = id_bucket(n->id);
+    n->id_next = by_id[ib];
+    by_id[ib] = n;
+    return n;
+}
+
+/* Close the pin of a node that goes (its fd is the mount's own). */
+static void close_pin(mount_node *node)
+{
+    if (!node->pinned)
+        return;
+    node->pinned = false;
+    mount_op *op = mount_op_new(NULL);
+    if (!op)
+        return; /* the server closes it at DEINITIALISE */
+    fs_conn_start_close(&mount_ctx.conn, &op->call, node->pin_fd);
+    mount_called(op, mount_then_end);
+}
+
+/* Free the node if nothing holds it any more: no lookups, no handles, no children. */
+static void node_maybe_free(mount_node *node)
+{
+    while (node && node != &root && node->lookups == 0 && !node->handles && node->children == 0) {
+        mount_node *parent = node->parent;
+        if (node->linked)
+            unhash_name(node);
+        if (parent)
+            parent->children--;
+        mount_node **at = &by_id[id_bucket(node->id)];
+        while (*at != node)
+            at = &(*at)->id_next;
+        *at = node->id_next;
+        close_pin(node);
+        free(node->name);
+        free(node);
+        node = parent;
+    }
+}
+
+void node_forget(mount_node *node, uint64_t n)
+{
+    node->lookups = node->lookups > n ? node->lookups - n : 0;
+    node_maybe_free(node);
+}
+
+void node_detach(mount_node *node)
+{
+    if (!node->linked || node == &root)
+        return;
+    unhash_name(node);
+    node->linked = false;
+    node->stat_known = false;
+    if (node->parent) {
+        mount_node *parent = node->parent;
+        node->parent = NULL;
+        parent->children--;
+        node_maybe_free(parent);
+    }
+    node_maybe_free(node);
+}
+
+void node_move(mount_node *node, mount_node *new_parent, const char *name)
+{
+    char *copy = strdup(name);
+    if (!copy) {
+        node_detach(node); /* unreachable by name rather than under a stale one */
+        return;
+    }
+    mount_node *old_parent = node->parent;
+    if (node->linked)
+        unhash_name(node);
+    free(node->name);
+    node->name = copy;
+    node->parent = new_parent;
+    node->linked = true;
+    new_parent->children++;
+    uint32_t b = name_bucket(new_parent, copy);
+    node->hash_next = by_name[b];
+    by_name[b] = node;
+    if (old_parent) {
+        old_parent->children--;
+        node_maybe_free(old_parent);
+    }
+}
+
+bool node_path(const mount_node *node, const char *name, char *out)
+{
+    /* Components from the leaf up, then written out from the root down. */
+    const char *parts[FS_MAX_PATH_LENGTH / 2];
+    size_t count = 0, len = 0;
+    if (name) {
+        parts[count++] = name;
+        len += strlen(name) + 1;
+    }
+    for (const mount_node *n = node; n != &root; n = n->parent) {
+        if (!n || !n->linked || count == AF_ARRAY_LEN(parts))
+            return false;
+        parts[count++] = n->name;
+        len += strlen(n->name) + 1;
+    }
+    if (len > FS_MAX_PATH_LENGTH)
+        return false;
+    if (count == 0) {
+        strcpy(out, "/");
+        return true;
+    }
+    size_t at = 0;
+    while (count > 0) {
+        const char *part = parts[--count];
+        size_t n = strlen(part);
+        out[at++] = '/';
+        memcpy(out + at, part, n);
+        at += n;
+    }
+    out[at] = '\0';
+    return true;
+}
+
+void node_note_stat(mount_node *node, const fs_stat *rec)
+{
+    node->stat = *rec;
+    node->stat_known = true;
+    node->stat_epoch = mount_ctx.change_epoch;
+}
+
+void node_add_handle(mount_node *node, mount_handle *h)
+{
+    h->node = node;
+    h->node_next = node->handles;
+    node->handles = h;
+}
+
+void node_remove_handle(mount_node *node, mount_handle *h)
+{
+    mount_handle **at = &node->handles;
+    while (*at && *at != h)
+        at = &(*at)->node_next;
+    if (*at)
+        *at = h->node_next;
+    node_maybe_free(node);
+}
+
+bool node_any_fd(const mount_node *node, uint64_t *fd)
+{
+    for (const mount_handle *h = node->handles; h; h = h->node_next) {
+        if (h->has_fd) {
+            *fd = h->fd;
+            return true;
+        }
+    }
+    if (node->pinned)
+        *fd = node->pin_fd;
+    return node->pinned;
+}
+
+bool node_needs_pin(const mount_node *node)
+{
+    if (node->pinned)
+        return false;
+    for (const mount_handle *h = node->handles; h; h = h->node_next)
+        if (!h->has_fd && !h->is_dir)
+            return true;
+    return false;
+}
