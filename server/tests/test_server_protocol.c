@@ -482,9 +482,12 @@ TEST(get_and_set_attributes)
     sf_options o = {.workdir = test_tmpdir(), .random_order = true, .seed = test_seed(), .clients = 2};
     CHECK(sf_init(&fx, &o) == 0);
     fs_cmd_params g = {.get_attributes = {.path = sf_path(&fx, 0, "/")}};
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_GET_ATTRIBUTES, &g, sizeof g).status, FS_STATUS_NOT_MOUNTED);
-    CHECK_EQ(sf_call(&fx, 0, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
-    CHECK_EQ(sf_call(&fx, 1, FS_CMD_INITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    /* an extension: a client that has not opted in (a LionsOS client) does not know it */
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_GET_ATTRIBUTES, &g, sizeof g).status, FS_STATUS_INVALID_COMMAND);
+    CHECK_EQ(sf_initialise(&fx, 1, false), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_call(&fx, 1, FS_CMD_GET_ATTRIBUTES, &g, sizeof g).status, FS_STATUS_INVALID_COMMAND);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 1, true), FS_STATUS_SUCCESS);
     uint64_t fd, early, done;
     CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE, &early), FS_STATUS_SUCCESS);
     CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/d"), FS_STATUS_SUCCESS);
