@@ -17,5 +17,5 @@ NEEDS_FUSE += asyncfat
 TESTS += fs_client
 fs_client_SRCS := tools/tests/test_fs_client.c
 
-TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_cli_devices.sh tools/tests/test_cli_conventions.sh \
+TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_cli_devices.sh tools/tests/test_cli_conventions.sh tools/tests/test_install.sh \
 	tools/tests/test_fuse.sh
