@@ -135,8 +135,7 @@ static int32_t local_offset_minutes(void)
     return (int32_t)(tm.tm_gmtoff / 60);
 }
 
-/* "UTC", "local", or an offset east of UTC: +HH, +HH:MM, +HHMM (or -). */
-static bool parse_zone(const char *z, int32_t *minutes)
+bool cli_parse_zone(const char *z, int32_t *minutes)
 {
     if (strcasecmp(z, "utc") == 0 || strcasecmp(z, "gmt") == 0 || strcmp(z, "Z") == 0) {
         *minutes = 0;
@@ -167,7 +166,7 @@ static bool parse_zone(const char *z, int32_t *minutes)
     return true;
 }
 
-static bool parse_minutes(const char *s, int32_t *out)
+bool cli_parse_minutes(const char *s, int32_t *out)
 {
     char *end;
     errno = 0;
@@ -249,12 +248,12 @@ int cli_take_global_options(int *argc, char **argv)
             }
             cli_global.at_offset = true;
         } else if ((v = option_value(*argc, argv, &i, "--tz", &missing))) {
-            if (!parse_zone(v, &cli_global.time_offset_minutes)) {
+            if (!cli_parse_zone(v, &cli_global.time_offset_minutes)) {
                 cli_error(cmd, "--tz '%s' is not a time zone (UTC, local, or an offset such as +05:30)", v);
                 return EXIT_USAGE;
             }
         } else if ((v = option_value(*argc, argv, &i, "--time-offset", &missing))) {
-            if (!parse_minutes(v, &cli_global.time_offset_minutes)) {
+            if (!cli_parse_minutes(v, &cli_global.time_offset_minutes)) {
                 cli_error(cmd, "--time-offset '%s' is not a number of minutes from -1440 to 1440", v);
                 return EXIT_USAGE;
             }

@@ -52,6 +52,11 @@ typedef struct cli_globals {
     int32_t time_offset_minutes;  /* --tz, --time-offset; default: the local zone's now */
 } cli_globals;
 extern cli_globals cli_global;
+/* A time zone as --tz and mount's tz= take it: "UTC", "local", or an offset east of UTC
+ * (+HH, +HH:MM, +HHMM, or -), into minutes east of UTC. */
+bool cli_parse_zone(const char *zone, int32_t *minutes);
+/* Minutes east of UTC as --time-offset and vfat's time_offset= take them (-1440..1440). */
+bool cli_parse_minutes(const char *s, int32_t *minutes);
 /* Take the common options out of argv[1..*argc) (argv[0] is the subcommand's name), and
  * --version. Returns -1 to go on, or an exit code (a message was printed). */
 int cli_take_global_options(int *argc, char **argv);

@@ -58,7 +58,9 @@ static void lookup_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
     mount_node *dir = node_get(op->parent);
-    if (r->status == FS_STATUS_NO_FILE) {
+    /* A name FAT cannot hold names nothing: ENOENT, as on vfat (EINVAL only where a name
+     * is created), so an unmatched glob is "No such file or directory". */
+    if (r->status == FS_STATUS_NO_FILE || r->status == FS_STATUS_INVALID_NAME) {
         reply_absent(op->req);
         mount_op_end(op);
         return;

@@ -63,6 +63,7 @@ typedef struct mount_context {
     uid_t owner_uid;           /* the mounting user owns every file */
     gid_t owner_gid;
     const char *image;
+    const cli_image *volume;   /* where the volume lies, to say why it does not mount */
     const char *mount_point;   /* absolute, for fuse_init.c to find the mount's device */
     const char *fuse_options;  /* -o options for libfuse; empty: none */
     bool read_only;

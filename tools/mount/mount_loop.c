@@ -330,7 +330,12 @@ static void initialised(mount_op *op, const fs_reply *r, const uint8_t *payload)
     AF_UNUSED(payload);
     mount_op_end(op);
     if (r->status != FS_STATUS_SUCCESS) {
-        cli_error(mount_ctx.image, "cannot mount the volume: %s", fs_status_string(r->status));
+        char why[512];
+        if ((r->status == FS_STATUS_CORRUPT || r->status == FS_STATUS_INVALID_ARGUMENT) && mount_ctx.volume &&
+            cli_diagnose_volume(mount_ctx.volume, why, sizeof why))
+            cli_error(mount_ctx.image, "%s", why);
+        else
+            cli_error(mount_ctx.image, "cannot mount the volume: %s", fs_status_string(r->status));
         mount_ctx.status = EXIT_FAILED;
         lx_runtime_stop(EXIT_FAILED);
         return;

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# The FUSE mount as a user of kernel vfat expects it, through a real mount: lookups of
+# names FAT cannot hold, FAT attributes (chmod a-w, vfat's attribute ioctls, the xattr),
+# time zones (local by default, tz=UTC, time_offset=), mounting a partition, and what
+# Ctrl-C says. Checked afterwards with fsck.fat and mtools. Prints PASS/FAIL lines, or
+# SKIP lines when FUSE cannot be used here.
+set -u
+BUILD=${BUILD:-build}
+A=$(realpath "$BUILD/rel/asyncfat")
+T=$(mktemp -d)
+M=$T/mnt
+PID=
+cleanup() {
+    if [ -n "$PID" ]; then
+        fusermount3 -u "$M" 2>/dev/null
+        wait "$PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+cd "$T" || exit 1
+mkdir -p "$M"
+export MTOOLS_SKIP_CHECK=1 LC_ALL=C
+
+TESTS="lookup_of_unrepresentable_names_is_enoent time_zone_local_utc_and_offset
+    mount_of_a_partition ctrl_c_says_unmounted_volume_clean"
+skip_all() {
+    for t in $TESTS; do echo "SKIP $t: $1"; done
+    exit 0
+}
+[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+command -v fusermount3 >/dev/null || skip_all "no fusermount3"
+command -v python3 >/dev/null || skip_all "no python3"
+
+failed=0
+run() {
+    local name=$1
+    shift
+    if "$@" >"$T/log" 2>&1; then
+        echo "PASS $name"
+    else
+        echo "FAIL $name"
+        sed 's/^/    /' "$T/log" | tail -n 25
+        failed=1
+    fi
+}
+wait_mounted() {
+    for _ in $(seq 100); do
+        mountpoint -q "$M" && return 0
+        kill -0 "$PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+# mount_fg IMAGE [ARGS...]: mount in the foreground, in the background of this shell.
+mount_fg() {
+    "$A" mount "$@" "$M" -f 2>"$T/mount.err" &
+    PID=$!
+    wait_mounted || { cat "$T/mount.err"; return 1; }
+}
+unmount_wait() {
+    fusermount3 -u "$M" || return 1
+    wait "$PID"
+    local rc=$?
+    PID=
+    return $rc
+}
+clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
+
+"$A" mkfs vol.img --size 64M >/dev/null || { echo "FAIL mkfs"; exit 1; }
+if ! mount_fg vol.img; then
+    if grep -q "^fuse: \|/dev/fuse\|fusermount" "$T/mount.err"; then
+        skip_all "cannot mount FUSE here: $(head -c 200 "$T/mount.err")"
+    fi
+    echo "FAIL mount: $(cat "$T/mount.err")"
+    exit 1
+fi
+unmount_wait
+
+# ---- item: lookups of names FAT cannot hold ----
+t_lookup_enoent() {
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || return 1
+import errno, os, sys
+m = sys.argv[1]
+def err(f, *a):
+    try:
+        f(*a)
+    except OSError as e:
+        return e.errno
+    return 0
+bad = ["a*b", "q?", "x:y", 'say"hi"', "lt<", "pipe|", "back\\slash", "ctl\x01"]
+for n in bad:
+    for f in (os.stat, os.lstat):
+        got = err(f, os.path.join(m, n))
+        assert got == errno.ENOENT, (n, f.__name__, got)
+    assert not os.path.exists(os.path.join(m, n)), n
+    # where a name is created it is EINVAL
+    got = err(lambda p: open(p, "w"), os.path.join(m, n))
+    assert got == errno.EINVAL, ("create", n, got)
+    got = err(os.mkdir, os.path.join(m, n))
+    assert got == errno.EINVAL, ("mkdir", n, got)
+    # and the negative entry the lookup left does not hide the refusal a second time
+    got = err(lambda p: open(p, "w"), os.path.join(m, n))
+    assert got == errno.EINVAL, ("create again", n, got)
+os.mkdir(os.path.join(m, "dir"))
+assert err(os.stat, os.path.join(m, "dir", "no*such", "deeper")) == errno.ENOENT
+# too long stays ENAMETOOLONG
+assert err(os.stat, os.path.join(m, "n" * 300)) == errno.ENAMETOOLONG
+os.rmdir(os.path.join(m, "dir"))
+PY
+    # an unmatched glob: ls says "No such file or directory", not "Invalid argument"
+    ls "$M"/*.nomatch 2>ls.err && return 1
+    grep -q "No such file or directory" ls.err || { cat ls.err; return 1; }
+    unmount_wait && clean vol.img
+}
+run lookup_of_unrepresentable_names_is_enoent t_lookup_enoent
+
+# ---- item: time zones ----
+# The entry's raw write time as mtools prints it ("HH:MM"), whatever the zone.
+raw_time() { mdir -i "$1" "::$2" | awk 'toupper($0) ~ /^'"$3"' / { print $(NF)} ' | head -1; }
+t_time_zone() {
+    local t=2021-03-04T05:06:08Z want_utc want_east
+    # default: local time (TZ of the mounting process), as vfat and mtools
+    TZ=Asia/Kolkata mount_fg vol.img || return 1
+    touch -d "$t" "$M/local.txt" || return 1
+    [ "$(date -u -r "$M/local.txt" +%FT%TZ)" = "$t" ] || { date -u -r "$M/local.txt"; return 1; }
+    unmount_wait || return 1
+    # tz=UTC
+    mount_fg vol.img -o tz=UTC || return 1
+    touch -d "$t" "$M/utc.txt" || return 1
+    [ "$(date -u -r "$M/utc.txt" +%FT%TZ)" = "$t" ] || return 1
+    unmount_wait || return 1
+    # time_offset=-300 (vfat's: minutes east of UTC)
+    mount_fg vol.img -o time_offset=-300 || return 1
+    touch -d "$t" "$M/west.txt" || return 1
+    unmount_wait || return 1
+    # the stored fields: UTC+5:30, UTC, UTC-5
+    want_utc=$(raw_time vol.img /utc.txt UTC)
+    [ "$(raw_time vol.img /local.txt LOCAL)" = "10:36" ] && [ "$want_utc" = "5:06" ] &&
+        [ "$(raw_time vol.img /west.txt WEST)" = "0:06" ] ||
+        { mdir -i vol.img ::/; return 1; }
+    # the command's --tz agrees with the mount's tz=
+    "$A" stat --tz UTC vol.img:/utc.txt >stat.out && grep -q "2021-03-04" stat.out || return 1
+    "$A" mount vol.img "$M" -o tz=Mars/Olympus -f 2>bad.err && return 1
+    grep -q "asyncfat: mount: -o tz=Mars/Olympus: not a time zone" bad.err || { cat bad.err; return 1; }
+    clean vol.img
+}
+run time_zone_local_utc_and_offset t_time_zone
+
+# ---- item: a partition mounted by IMAGE@N ----
+t_partition() {
+    command -v sfdisk >/dev/null || { echo "no sfdisk"; return 1; }
+    truncate -s 48M disk.img
+    printf 'start=2048, size=16384, type=83\nstart=18432, size=77824, type=c\n' | sfdisk -q disk.img >/dev/null || return 1
+    "$A" mkfs disk.img@2 >/dev/null || return 1
+    mount_fg disk.img@2 || return 1
+    echo "in partition two" >"$M/p2.txt" || return 1
+    unmount_wait || return 1
+    [ "$(mtype -i "disk.img@@$((18432 * 512))" ::/p2.txt)" = "in partition two" ] || return 1
+    "$A" mount disk.img@3 "$M" -f 2>p3.err && return 1
+    grep -q "no partition 3" p3.err || { cat p3.err; return 1; }
+}
+run mount_of_a_partition t_partition
+
+# ---- item: Ctrl-C ----
+t_ctrl_c() {
+    mount_fg vol.img || return 1
+    echo data >"$M/c.txt" || return 1
+    kill -INT "$PID"
+    for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    wait "$PID"
+    local rc=$?
+    PID=
+    [ "$rc" -eq 0 ] || { echo "exit $rc"; cat mount.err; return 1; }
+    grep -qx "asyncfat: $M: unmounted, volume clean" mount.err || { cat mount.err; return 1; }
+    clean vol.img
+}
+run ctrl_c_says_unmounted_volume_clean t_ctrl_c
+
+exit $failed
