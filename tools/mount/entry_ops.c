@@ -188,9 +188,8 @@ void mount_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     attr_reply(op);
 }
 
-/* ---- setattr: size, then times, then the attributes as they are ---- */
-
-static void setattr_times(mount_op *op);
+/* ---- setattr: size, then mode (attribute_ops.c), then times, then the attributes as
+ * they are ---- */
 
 static void times_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
@@ -202,7 +201,7 @@ static void times_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
     attr_done(op, r, NULL); /* SET_TIMES_STAT answers with the stored record */
 }
 
-static void setattr_times(mount_op *op)
+void mount_setattr_times(mount_op *op)
 {
     mount_node *node = node_get(op->ino);
     bool times = op->to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
@@ -232,7 +231,7 @@ static void truncate_closed(mount_op *op, const fs_reply *r, const uint8_t *payl
         mount_op_fail(op, mount_errno(op->status));
         return;
     }
-    setattr_times(op);
+    mount_setattr_mode(op);
 }
 
 static void truncate_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
@@ -268,7 +267,7 @@ static void truncate_opened(mount_op *op, const fs_reply *r, const uint8_t *payl
 static void setattr_start(mount_op *op)
 {
     if (!(op->to_set & FUSE_SET_ATTR_SIZE)) {
-        setattr_times(op);
+        mount_setattr_mode(op);
         return;
     }
     if (op->attr.st_size < 0) {
@@ -296,8 +295,9 @@ void mount_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
     op->ino = ino;
     op->attr = *attr;
     op->to_set = to_set;
-    /* FAT keeps no owner or permission bits: mode, uid and gid are accepted and ignored, as
-     * vfat's quiet option does, so that cp -a and tar work. */
+    /* FAT keeps no owner and no permission bits but the read-only attribute: uid, gid
+     * and the rest of the mode are accepted and ignored, as vfat's quiet option does, so
+     * that cp -a and tar work. */
     op->handle = fi && (to_set & FUSE_SET_ATTR_SIZE) ? mount_handle_of(fi) : NULL;
     if (mount_call_room())
         setattr_start(op);

@@ -33,6 +33,7 @@
  *   fuse_init.c         what the mount asks of the kernel at INIT (caching, readahead)
  *   nodes.c             node ids, names and paths
  *   entry_ops.c         lookup, forget, getattr, setattr, mkdir, unlink, rmdir, rename, statfs
+ *   attribute_ops.c     FAT attributes: chmod's write bits, vfat's attribute ioctls
  *   file_ops.c          open, create, read, write, flush, fsync, release
  *   dir_streams.c       open directories: batched listings, offsets, rewind
  *   read_handles.c      read-only opens that carry the file's first bytes
@@ -135,6 +136,9 @@ void mount_data_free(uint8_t *p, size_t size);
 /* The volume changed through the mount. */
 static inline void mount_changed(void) { mount_ctx.change_epoch++; }
 
+/* The kernel's cached attributes of a node are stale (a change it did not ask for). */
+void mount_invalidate_attributes(fuse_ino_t ino);
+
 /* ---- fuse_init.c ---- */
 void mount_ll_init(void *userdata, struct fuse_conn_info *conn);
 
@@ -195,6 +199,16 @@ void mount_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void mount_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new_parent,
                      const char *new_name, unsigned int flags);
 void mount_ll_statfs(fuse_req_t req, fuse_ino_t ino);
+/* setattr's last step: the times, then the reply with the attributes as stored. */
+void mount_setattr_times(mount_op *op);
+
+/* ---- attribute_ops.c ----
+ * chmod (setattr's step after the size): no write bit sets the read-only attribute, any
+ * clears it, as vfat does; the other mode bits are accepted and ignored. FAT_IOCTL_GET_
+ * and FAT_IOCTL_SET_ATTRIBUTES (linux/msdos_fs.h) on an open file or directory. */
+void mount_setattr_mode(mount_op *op);
+void mount_ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+                    unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 /* Reply to a lookup or create of node with rec (its lookup count already counted). */
 void mount_fill_entry(mount_node *node, const fs_stat *rec, struct fuse_entry_param *e);
 

@@ -46,6 +46,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
     .releasedir = mount_ll_releasedir,
     .fsyncdir = mount_ll_fsyncdir,
     .statfs = mount_ll_statfs,
+    .ioctl = mount_ll_ioctl,
 };
 
 static struct {
@@ -94,6 +95,12 @@ void mount_op_fail(mount_op *op, int err)
     if (op->req)
         fuse_reply_err(op->req, err);
     mount_op_end(op);
+}
+
+void mount_invalidate_attributes(fuse_ino_t ino)
+{
+    if (loop.session)
+        fuse_lowlevel_notify_inval_inode(loop.session, ino, -1, 0);
 }
 
 void mount_called(mount_op *op, mount_then then)

@@ -22,7 +22,7 @@ cd "$T" || exit 1
 mkdir -p "$M"
 export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
-TESTS="lookup_of_unrepresentable_names_is_enoent time_zone_local_utc_and_offset
+TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
     mount_of_a_partition ctrl_c_says_unmounted_volume_clean"
 skip_all() {
     for t in $TESTS; do echo "SKIP $t: $1"; done
@@ -115,6 +115,65 @@ PY
     unmount_wait && clean vol.img
 }
 run lookup_of_unrepresentable_names_is_enoent t_lookup_enoent
+
+# ---- item: FAT attributes ----
+# mattrib's letters for a file in the image, e.g. "A R".
+mattr() { mattrib -i vol.img "::$1" | cut -c1-10 | tr -s ' ' | sed 's/^ //; s/ $//'; }
+t_attributes() {
+    mount_fg vol.img || return 1
+    echo text >"$M/f.txt" && mkdir "$M/d" || return 1
+    chmod a-w "$M/f.txt" || return 1
+    [ "$(stat -c %A "$M/f.txt")" = "-r--r--r--" ] || { stat -c %A "$M/f.txt"; return 1; }
+    # refused for writing (as vfat); the kernel does not cache the old mode
+    python3 - "$M" <<'PY' || return 1
+import errno, fcntl, os, struct, sys
+m = sys.argv[1]
+GET, SET = 0x80047210, 0x40047211  # FAT_IOCTL_GET_ATTRIBUTES, FAT_IOCTL_SET_ATTRIBUTES
+try:
+    open(os.path.join(m, "f.txt"), "w")
+    raise SystemExit("opened a read-only file for writing")
+except OSError as e:
+    assert e.errno in (errno.EACCES, errno.EPERM), e
+def get(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return struct.unpack("I", fcntl.ioctl(fd, GET, b"\0" * 4))[0]
+    finally:
+        os.close(fd)
+def put(path, value):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.ioctl(fd, SET, struct.pack("I", value))
+    finally:
+        os.close(fd)
+f, d = os.path.join(m, "f.txt"), os.path.join(m, "d")
+assert get(f) == 0x21, hex(get(f))            # archive, read-only
+assert get(d) == 0x10, hex(get(d))            # directory
+put(f, 0x02 | 0x04)                           # hidden + system; read-only and archive cleared
+assert get(f) == 0x06, hex(get(f))
+assert os.stat(f).st_mode & 0o222, oct(os.stat(f).st_mode)   # writable again: the mode followed
+put(f, 0x01 | 0x10 | 0x08 | 0x100)            # directory, volume and high bits ignored, as vfat
+assert get(f) == 0x01, hex(get(f))
+assert not os.stat(f).st_mode & 0o222
+put(d, 0x02)
+assert get(d) == 0x12, hex(get(d))
+try:
+    fd = os.open(f, os.O_RDONLY)
+    fcntl.ioctl(fd, 0x80047299, b"\0" * 4)
+    raise SystemExit("an unknown ioctl succeeded")
+except OSError as e:
+    assert e.errno in (errno.ENOTTY, errno.ENOSYS, errno.EINVAL), e
+finally:
+    os.close(fd)
+PY
+    chmod u+w "$M/f.txt" && [ "$(stat -c %A "$M/f.txt")" = "-rw-r--r--" ] && echo more >>"$M/f.txt" || return 1
+    chmod a-w "$M/d" && [ -w "$M/d" ] || { echo "chmod of a directory changed its mode"; return 1; }
+    unmount_wait || return 1
+    [ "$(mattr /f.txt)" = "A" ] && [ "$(mattr /d)" = "H" ] || { mattrib -i vol.img ::/f.txt ::/d; return 1; }
+    "$A" attrib vol.img:/d >attrib.out && grep -q "H" attrib.out || return 1
+    clean vol.img
+}
+run chmod_and_fat_attributes t_attributes
 
 # ---- item: time zones ----
 # The entry's raw write time as mtools prints it ("HH:MM"), whatever the zone.
