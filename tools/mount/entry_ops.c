@@ -154,7 +154,7 @@ static void attr_start(mount_op *op)
         return;
     }
     if (op->handle && op->handle->has_fd) {
-        op->fd = op->handle->fd;
+        fd_cache_use(op);
         fstat_with_fd(op);
     } else if (!node->linked) {
         if (!node_any_fd(node, &op->fd)) {
@@ -414,6 +414,8 @@ static void pinned(mount_op *op, const fs_reply *r, const uint8_t *payload)
     if (r->status == FS_STATUS_SUCCESS && node && !node->pinned) {
         node->pinned = true;
         node->pin_fd = r->data;
+        node->pin_writable = op->pin_flags != FS_OPEN_FLAGS_READ_ONLY;
+        fd_cache_count_pin(true);
     } else if (r->status == FS_STATUS_SUCCESS) {
         mount_op *closer = mount_op_new(NULL); /* not needed after all: give it back */
         if (closer) {
@@ -428,7 +430,8 @@ static void unlink_start(mount_op *op)
 {
     mount_node *node = linked_child(op->parent, op->name);
     if (!op->flags && node && node_needs_pin(node)) {
-        fs_conn_start_open(conn(), &op->call, op->path, FS_OPEN_FLAGS_READ_ONLY);
+        op->pin_flags = node_pin_flags(node);
+        fs_conn_start_open(conn(), &op->call, op->path, op->pin_flags);
         mount_called(op, pinned);
         return;
     }
@@ -493,6 +496,8 @@ static void target_pinned(mount_op *op, const fs_reply *r, const uint8_t *payloa
     if (r->status == FS_STATUS_SUCCESS && target && !target->pinned) {
         target->pinned = true;
         target->pin_fd = r->data;
+        target->pin_writable = op->pin_flags != FS_OPEN_FLAGS_READ_ONLY;
+        fd_cache_count_pin(true);
     }
     op->to_set = 1; /* pinned: go on to the rename */
     rename_retry(op);
@@ -518,7 +523,8 @@ static void rename_start(mount_op *op)
     }
     mount_node *target = linked_child(op->new_parent, op->new_name);
     if (!op->to_set && target && node_needs_pin(target)) {
-        fs_conn_start_open(conn(), &op->call, op->new_path, FS_OPEN_FLAGS_READ_ONLY);
+        op->pin_flags = node_pin_flags(target);
+        fs_conn_start_open(conn(), &op->call, op->new_path, op->pin_flags);
         mount_called(op, target_pinned);
         return;
     }

@@ -37,6 +37,7 @@
  *   file_ops.c          open, create, read, write, flush, fsync, release
  *   dir_streams.c       open directories: batched listings, offsets, rewind
  *   read_handles.c      read-only opens that carry the file's first bytes
+ *   fd_cache.c          the server's fds as a cache under the kernel's open files
  *   known_names.c       directories whose names are all known, to answer lookups of absent names
  *   posix_translation.c stat records, statuses, flags and times between POSIX and the protocol
  * Every request goes through fs_client, which alone encodes commands and decodes replies.
@@ -70,6 +71,7 @@ typedef struct mount_context {
     bool read_only;
     int stop_fd;               /* eventfd: the main thread asks for an unmount */
     int ready_fd;              /* background mode: the parent learns the outcome; -1 */
+    uint32_t max_open;         /* -o max_open: open files at most; 0: as memory allows */
     int status;                /* exit status once the loop has ended */
     uint64_t change_epoch;     /* advanced by every change to the volume through the mount */
 } mount_context;
@@ -106,6 +108,9 @@ struct mount_op {
     uint8_t *data;             /* a share buffer of its own (mount_data_alloc) */
     size_t data_size;
     uint8_t *held;             /* write data kept while it waits for a share buffer */
+    bool uses_fd;              /* holds handle->fd in use (fd_cache_use) */
+    uint64_t pin_flags;        /* unlink, rename: how the pin is opened */
+    void (*after_evict)(mount_op *op); /* fd_cache_evict's continuation */
     uint64_t sent_epoch;
     uint64_t fd;
     fs_status status;
@@ -156,6 +161,7 @@ struct mount_node {
     mount_handle *handles;     /* open on it */
     bool pinned;               /* pin_fd: the mount's own fd, for an unlinked file */
     uint64_t pin_fd;
+    bool pin_writable;         /* the pin was opened for reading and writing */
     bool stat_known;           /* the last record the server gave, at stat_epoch */
     uint64_t stat_epoch;
     fs_stat stat;
@@ -184,8 +190,10 @@ void node_add_handle(mount_node *node, mount_handle *h);
 void node_remove_handle(mount_node *node, mount_handle *h);
 /* An fd for the node's file without a name (a handle's, or the pin); false: none. */
 bool node_any_fd(const mount_node *node, uint64_t *fd);
-/* Does the node have a handle without a server fd (one an unlink must pin for)? */
+/* Does the node have a file handle (one an unlink must pin for: its fd may be evicted,
+ * and /proc/self/fd may open the file again)? And the pin's flags for it. */
 bool node_needs_pin(const mount_node *node);
+uint64_t node_pin_flags(const mount_node *node);
 
 /* ---- entry_ops.c ---- */
 void mount_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
@@ -228,6 +236,10 @@ struct mount_handle {
     bool whole;                /* they are the whole file */
     uint64_t epoch;            /* mount_ctx.change_epoch when the open was sent */
     mount_handle *node_next;   /* on node->handles */
+    uint64_t open_flags;       /* FILE_OPEN flags to open it again with (access, APPEND) */
+    bool cached;               /* its own fd is counted by fd_cache.c */
+    uint32_t fd_users;         /* operations using the fd now: it is not evicted */
+    mount_handle *lru_prev, *lru_next; /* fd_cache.c's use order */
     void *dir;                 /* dir_streams.c's listing state */
 };
 void mount_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -248,6 +260,24 @@ void mount_with_fd(mount_op *op, void (*then)(mount_op *op));
 /* Close the handle on the server if it holds an fd of its own, and free it. then(op) runs
  * after (op->status: the close's). */
 void mount_handle_close(mount_op *op, void (*then)(mount_op *op));
+
+/* fd_cache.c: a handle's fd is a cache entry (the server allows FS_SERVER_MAX_FDS).
+ * attach: the handle now holds an fd of its own (node_add_handle, a reopen); detach: it
+ * is closing it or going. use: op uses op->handle's fd (op->fd), so it is not evicted
+ * until the op ends (done, from mount_op_end). evict: close the least recently used idle
+ * fd with op's call, then then(op); false when there is none (or op tried enough). */
+void fd_cache_attach(mount_handle *h);
+void fd_cache_detach(mount_handle *h);
+/* A handle was added to or removed from its node (counts it, attaches or detaches). */
+void fd_cache_handle_added(mount_handle *h);
+void fd_cache_handle_removed(mount_handle *h);
+void fd_cache_use(mount_op *op);
+void fd_cache_done(mount_op *op);
+bool fd_cache_evict(mount_op *op, void (*then)(mount_op *op));
+/* A pin (an unlinked file's fd of the mount's own) made or closed. */
+void fd_cache_count_pin(bool added);
+/* File handles open now (for -o max_open). */
+uint32_t fd_cache_open_files(void);
 
 /* read_handles.c */
 void read_handle_open(mount_op *op);

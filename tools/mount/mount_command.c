@@ -31,7 +31,9 @@ static void mount_help(void)
            "  -o OPTIONS    comma-separated mount options, e.g. ro, allow_other\n"
            "                (ro also makes the server mount the volume read-only), and\n"
            "                vfat's tz=UTC (or tz=local, tz=+05:30) and time_offset=MIN:\n"
-           "                the volume's times are local time (the default) or this zone's\n\n"
+           "                the volume's times are local time (the default) or this zone's;\n"
+           "                max_open=N: at most N files open at once (EMFILE beyond; by\n"
+           "                default as many as memory allows)\n\n"
            "ASYNCFAT_STATS=1 in the environment prints the number of server requests, and\n"
            "the most that were in flight at once, at unmount.\n",
            mount_usage);
@@ -44,6 +46,7 @@ typedef struct mount_request {
     bool foreground;
     bool read_only;
     bool zone_given;           /* tz= or time_offset= */
+    uint32_t max_open;         /* max_open=; 0: as memory allows */
     int32_t time_offset_minutes;
     char options[4096];      /* passed to FUSE; empty: none */
 } mount_request;
@@ -56,6 +59,13 @@ static bool take_own_option(mount_request *m, const char *o, bool *bad)
         *bad = !cli_parse_zone(o + 3, &m->time_offset_minutes);
     } else if (strncmp(o, "time_offset=", 12) == 0) {
         *bad = !cli_parse_minutes(o + 12, &m->time_offset_minutes);
+    } else if (strncmp(o, "max_open=", 9) == 0) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(o + 9, &end, 10);
+        *bad = errno || end == o + 9 || *end || o[9] == '-' || n > UINT32_MAX;
+        m->max_open = (uint32_t)n;
+        return true;
     } else {
         return false;
     }
@@ -74,7 +84,10 @@ static int add_options(mount_request *m, const char *opts)
         bool bad = false;
         if (take_own_option(m, o, &bad)) {
             if (bad) {
-                cli_error("mount", "-o %s: not a time zone (tz=UTC, tz=local, tz=+05:30; time_offset=MINUTES)", o);
+                if (strncmp(o, "max_open=", 9) == 0)
+                    cli_error("mount", "-o %s: not a number of files", o);
+                else
+                    cli_error("mount", "-o %s: not a time zone (tz=UTC, tz=local, tz=+05:30; time_offset=MINUTES)", o);
                 return EXIT_USAGE;
             }
             continue;
@@ -130,6 +143,7 @@ static int run_mount(const mount_request *m, int ready_fd)
     mount_ctx.mount_point = m->mountpoint;
     mount_ctx.fuse_options = m->options;
     mount_ctx.read_only = m->read_only;
+    mount_ctx.max_open = m->max_open;
     mount_ctx.ready_fd = ready_fd;
     mount_ctx.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (mount_ctx.stop_fd < 0) {

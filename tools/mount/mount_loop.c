@@ -80,6 +80,7 @@ mount_op *mount_op_new(fuse_req_t req)
 
 void mount_op_end(mount_op *op)
 {
+    fd_cache_done(op);
     if (op->req)
         loop.requests--;
     if (op->data)

@@ -23,7 +23,8 @@ mkdir -p "$M"
 export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
 TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
-    mount_of_a_partition ctrl_c_says_unmounted_volume_clean"
+    mount_of_a_partition ctrl_c_says_unmounted_volume_clean thousands_of_open_files max_open_option
+    reopen_of_an_unlinked_open_file"
 skip_all() {
     for t in $TESTS; do echo "SKIP $t: $1"; done
     exit 0
@@ -221,6 +222,91 @@ t_partition() {
     grep -q "no partition 3" p3.err || { cat p3.err; return 1; }
 }
 run mount_of_a_partition t_partition
+
+# ---- item: open files limited by memory, and configurable ----
+t_many_open() {
+    mount_fg vol.img || return 1
+    ( ulimit -n 8192 && python3 - "$M" <<'PY' ) || return 1
+import os, sys
+m = sys.argv[1]
+os.mkdir(os.path.join(m, "many"))
+# 3000 files open for writing at once (the server gives the mount 128 fds), then 1000
+# more for reading, all used in an order that makes the mount reopen evicted ones
+w = [open(os.path.join(m, "many", "f%d" % i), "w") for i in range(3000)]
+for i, f in enumerate(w):
+    f.write("file %d\n" % i)
+    f.flush()
+for i, f in reversed(list(enumerate(w))):
+    f.write("again %d\n" % i)
+    f.flush()
+r = [open(os.path.join(m, "many", "f%d" % i)) for i in range(0, 3000, 3)]
+for f in w:
+    f.close()
+for j, f in enumerate(r):
+    assert f.read() == "file %d\nagain %d\n" % (3 * j, 3 * j), j
+    f.close()
+PY
+    unmount_wait || return 1
+    [ "$(mtype -i vol.img ::/many/f2999)" = "$(printf 'file 2999\nagain 2999')" ] || return 1
+    clean vol.img
+}
+run thousands_of_open_files t_many_open
+
+t_max_open() {
+    mount_fg vol.img -o max_open=50 || return 1
+    python3 - "$M" <<'PY' || return 1
+import errno, os, sys
+m = sys.argv[1]
+fs = [open(os.path.join(m, "many", "f%d" % i)) for i in range(50)]
+try:
+    open(os.path.join(m, "many", "f50"))
+    raise SystemExit("opened a 51st file with max_open=50")
+except OSError as e:
+    assert e.errno == errno.EMFILE, e
+fs.pop().close()
+open(os.path.join(m, "many", "f50")).close()
+PY
+    unmount_wait || return 1
+    "$A" mount vol.img "$M" -o max_open=lots -f 2>bad.err && return 1
+    grep -q "asyncfat: mount: -o max_open=lots: not a number of files" bad.err || { cat bad.err; return 1; }
+}
+run max_open_option t_max_open
+
+# ---- item: an unlinked open file opened again through /proc/self/fd ----
+t_reopen_unlinked() {
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || return 1
+import os, sys
+m = sys.argv[1]
+p = os.path.join(m, "gone.txt")
+with open(p, "w") as f:
+    f.write("before unlink\n")
+fd = os.open(p, os.O_RDWR)
+ro = os.open(p, os.O_RDONLY)
+os.unlink(p)
+assert not os.path.exists(p)
+again = open("/proc/self/fd/%d" % fd, "r+")
+assert again.read() == "before unlink\n"
+again.write("written again\n")
+again.flush()
+assert os.pread(fd, 100, 0) == b"before unlink\nwritten again\n"
+viaro = open("/proc/self/fd/%d" % ro)
+assert viaro.read() == "before unlink\nwritten again\n"
+for x in (again, viaro):
+    x.close()
+os.close(fd)
+os.close(ro)
+# a file opened only for reading can be opened again for reading through its fd
+with open(os.path.join(m, "r.txt"), "w") as f:
+    f.write("r")
+ro = os.open(os.path.join(m, "r.txt"), os.O_RDONLY)
+os.unlink(os.path.join(m, "r.txt"))
+assert open("/proc/self/fd/%d" % ro).read() == "r"
+os.close(ro)
+PY
+    unmount_wait && clean vol.img
+}
+run reopen_of_an_unlinked_open_file t_reopen_unlinked
 
 # ---- item: Ctrl-C ----
 t_ctrl_c() {
