@@ -24,7 +24,7 @@ export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
 TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
     mount_of_a_partition ctrl_c_says_unmounted_volume_clean thousands_of_open_files max_open_option
-    reopen_of_an_unlinked_open_file"
+    reopen_of_an_unlinked_open_file paths_past_4095_bytes_are_enametoolong"
 skip_all() {
     for t in $TESTS; do echo "SKIP $t: $1"; done
     exit 0
@@ -307,6 +307,33 @@ PY
     unmount_wait && clean vol.img
 }
 run reopen_of_an_unlinked_open_file t_reopen_unlinked
+
+# ---- item: deep trees (paths past the protocol's 4,095 bytes are not served yet) ----
+t_deep() {
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || return 1
+import errno, os, sys
+os.chdir(sys.argv[1])
+depth = 0
+while True:
+    name = ("d%02d" % depth * 70)[:200]
+    try:
+        os.mkdir(name)
+    except OSError as e:
+        # the path from the root is over 4,095 bytes: ENAMETOOLONG, never EINVAL
+        assert e.errno == errno.ENAMETOOLONG, e
+        assert len(os.getcwd()) - len(sys.argv[1]) + 1 + len(name) > 4095
+        break
+    os.chdir(name)
+    depth += 1
+assert depth >= 19, depth
+with open("leaf.txt", "w") as f:
+    f.write("deep")
+assert open("leaf.txt").read() == "deep"
+PY
+    unmount_wait && clean vol.img
+}
+run paths_past_4095_bytes_are_enametoolong t_deep
 
 # ---- item: Ctrl-C ----
 t_ctrl_c() {
