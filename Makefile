@@ -49,7 +49,7 @@ NEEDS_FUSE :=       # programs that cannot build without libfuse3
 include $(sort $(wildcard */module.mk */*/module.mk))
 
 .DEFAULT_GOAL := all
-.PHONY: all test test-build clang-build check cross bench run deps clean san
+.PHONY: all test test-build clang-build check cross bench run deps clean san install uninstall
 .SECONDARY:
 
 arch_srcs = $(subst $$(ARCH),$(1),$(CORE_ARCH_SRCS))
@@ -125,6 +125,19 @@ all: $(REL_CORE_LIB) $(if $(HAVE_URING),$(REL_LIB) $(addprefix $(BUILD)/rel/,$(A
 	@$(if $(HAVE_FUSE),,echo "make: libfuse3-dev is not installed: skipped $(NEEDS_FUSE) (make deps installs it)")
 # The command under the sanitizers, for fuzzing and debugging.
 san: $(BUILD)/san/asyncfat
+
+# make install: the command and its manual page, under DESTDIR and PREFIX (default
+# /usr/local) as usual.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+install: $(BUILD)/rel/asyncfat
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BUILD)/rel/asyncfat $(DESTDIR)$(BINDIR)/asyncfat
+	install -m 644 docs/asyncfat.1 $(DESTDIR)$(MANDIR)/man1/asyncfat.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/asyncfat $(DESTDIR)$(MANDIR)/man1/asyncfat.1
 
 deps:
 	@scripts/deps.sh

@@ -27,13 +27,16 @@
  *   is cut short), 65,536 entries per directory (VFS_DIRECTORY_IS_FULL, also for a
  *   full FAT12/16 root), volume full (VFS_NO_SPACE: the write or truncate changes
  *   nothing), read-only mount or device (VFS_READ_ONLY_FS), read-only attribute
- *   (VFS_ACCESS_DENIED for opening for write).
+ *   (VFS_ACCESS_DENIED for opening for write; as on vfat, the attribute is checked when a
+ *   file is opened, so a file made read-only keeps taking writes through nodes opened for
+ *   writing before).
  * - readdir does not return "." and ".." (the protocol's clients, like FatFs's, expect
  *   names only); positions are the slot after the entry's short entry, so they stay valid
  *   while other entries are added or removed. Volume labels are skipped.
  * - Times: create time and date, write time and date and access date are set from the
  *   config clock; reads update the access date at most once per day per open node, written
- *   back at close/fsync.
+ *   back at close/fsync. Entries hold local time (cfg time_offset_minutes); stat records
+ *   and set_times speak Unix time (UTC).
  *
  * Write ordering: docs/ORDERING.md states, operation by operation, which writes go in
  * which flush epoch and what a power cut at any point leaves; each blk_cache_order_point
@@ -69,6 +72,7 @@
 #include "base/base.h"
 #include "blk/blk.h"
 #include "fat/fat_bpb.h"
+#include "fat/fat_partition.h"
 #include "fiberpool/fiberpool.h"
 #include "vfs/vfs.h"
 
@@ -76,9 +80,14 @@ typedef struct fat_node fat_node;
 typedef struct fat_volume fat_volume;
 
 typedef struct fat_config {
-    int partition;              /* as fat_bpb_locate: -1 automatic, 0..3 an MBR entry */
+    int partition;              /* as fat_partition_locate: FAT_PARTITION_AUTO (-1), an
+                                   entry of the MBR or GPT (0, 1, ...), or
+                                   FAT_PARTITION_AT_OFFSET (-2): at volume_offset */
+    uint64_t volume_offset;     /* bytes, a multiple of 512; FAT_PARTITION_AT_OFFSET only */
     bool read_only;             /* mount read-only (also forced by a read-only device) */
     int64_t (*clock)(void *ctx); /* Unix seconds for timestamps; NULL: 1980-01-01 */
+    int32_t time_offset_minutes; /* directory entries hold local time this far east of UTC
+                                    (-1440..1440; vfat's time_offset); 0: UTC */
     void *clock_ctx;
     uint64_t dev;               /* reported in vfs_stat.dev */
     uint32_t max_nodes;         /* open files + cached directories, >= 4 */
@@ -226,6 +235,12 @@ vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, con
                      size_t new_len);
 /* Sets access and modify times (Unix seconds; negative: leave unchanged). */
 vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime);
+/* FAT attributes (VFS_ATTR_*, which are FAT's bits; fat_attrib.c): set clears `clear`,
+ * then sets `set`, both within VFS_ATTR_CHANGEABLE, and gives the result; the root has
+ * none to change (INVALID_ARGUMENT). */
+vfs_status fat_get_attributes(fat_volume *vol, const char *path, size_t len, uint32_t *out);
+vfs_status fat_set_attributes(fat_volume *vol, const char *path, size_t len, uint32_t set, uint32_t clear,
+                              uint32_t *out);
 
 /* Open nodes (files and directories). fat_close writes back a file's directory entry, and
  * frees an unlinked file's clusters at the last close. */

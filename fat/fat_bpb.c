@@ -25,6 +25,8 @@ const char *fat_bpb_error_text(fat_bpb_error e)
     case FAT_BPB_BAD_FSINFO: return "FSInfo sector outside the reserved area";
     case FAT_BPB_NO_PARTITION: return "no FAT boot sector and no FAT partition";
     case FAT_BPB_BAD_PARTITION: return "partition empty or outside the device";
+    case FAT_BPB_NO_SUCH_PARTITION: return "no such partition in the partition table";
+    case FAT_BPB_BAD_GPT: return "GPT partition table damaged (no header and entry array with matching CRC32s)";
     }
     return "unknown";
 }
@@ -211,7 +213,11 @@ vfs_status fat_bpb_locate(const uint8_t *sector0, size_t sector_len, uint64_t de
             continue;
         uint64_t start = (uint64_t)af_load_le32(e + MBR_PART_LBA_START) * device_sector_size;
         uint64_t size = (uint64_t)af_load_le32(e + MBR_PART_SECTOR_COUNT) * device_sector_size;
-        if (e[MBR_PART_TYPE] == 0 || start == 0 || size == 0 || start > device_bytes || size > device_bytes - start)
+        if (e[MBR_PART_TYPE] == 0) {
+            *why = FAT_BPB_NO_SUCH_PARTITION;
+            return VFS_INVALID_ARGUMENT;
+        }
+        if (start == 0 || size == 0 || start > device_bytes || size > device_bytes - start)
             return corrupt(why, FAT_BPB_BAD_PARTITION);
         *volume_offset = start;
         *volume_bytes = size;

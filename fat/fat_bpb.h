@@ -35,6 +35,8 @@ typedef enum fat_bpb_error {
     FAT_BPB_BAD_FSINFO,         /* FSInfo sector number outside the reserved area */
     FAT_BPB_NO_PARTITION,       /* no FAT volume at sector 0 and no FAT partition in the MBR */
     FAT_BPB_BAD_PARTITION,      /* the chosen partition lies outside the device or is empty */
+    FAT_BPB_NO_SUCH_PARTITION,  /* the table has no such entry, or it is unused */
+    FAT_BPB_BAD_GPT,            /* a protective MBR, but no GPT header and array pass their checks */
 } fat_bpb_error;
 
 const char *fat_bpb_error_text(fat_bpb_error e);
@@ -83,9 +85,10 @@ vfs_status fat_bpb_parse(const uint8_t *sector, size_t sector_len, uint64_t volu
  * the whole device, otherwise the first MBR entry with a FAT type id (0x01 0x04 0x06 0x0B
  * 0x0C 0x0E); if sector 0 starts with a jump but is neither a valid boot sector nor an
  * MBR, *why is the boot sector's own error. partition 0..3: that MBR entry, whatever its
- * type id. `sector0` is the device's first 512 bytes; MBR LBAs are in units of
- * device_sector_size bytes. The caller then reads the boot sector at *volume_offset and
- * calls fat_bpb_parse. */
+ * type id (an unused one: VFS_INVALID_ARGUMENT, FAT_BPB_NO_SUCH_PARTITION). `sector0` is
+ * the device's first 512 bytes; MBR LBAs are in units of device_sector_size bytes. The
+ * caller then reads the boot sector at *volume_offset and calls fat_bpb_parse. GPT disks
+ * and volumes at an offset: fat_partition.h, which uses this for MBRs. */
 vfs_status fat_bpb_locate(const uint8_t *sector0, size_t sector_len, uint64_t device_bytes,
                          uint32_t device_sector_size, int partition, uint64_t *volume_offset,
                          uint64_t *volume_bytes, fat_bpb_error *why);

@@ -525,8 +525,6 @@ vfs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *sr
     *done = 0;
     if (vol->read_only)
         return VFS_READ_ONLY_FS;
-    if (node->attr & FAT_ATTR_READ_ONLY)
-        return VFS_ACCESS_DENIED;
     if (len == 0)
         return VFS_OK;
     if (offset >= FAT_MAX_FILE_SIZE)
@@ -628,8 +626,6 @@ vfs_status fat_file_truncate_locked(fat_node *node, uint64_t length)
     fat_volume *vol = node->vol;
     if (vol->read_only)
         return VFS_READ_ONLY_FS;
-    if (node->attr & FAT_ATTR_READ_ONLY)
-        return VFS_ACCESS_DENIED;
     if (length > FAT_MAX_FILE_SIZE)
         return VFS_FILE_TOO_LARGE;
     if (length > node->size) {

@@ -155,5 +155,28 @@
 #define MBR_TYPE_FAT32_CHS 0x0Bu
 #define MBR_TYPE_FAT32_LBA 0x0Cu
 #define MBR_TYPE_FAT16_LBA 0x0Eu
+#define MBR_TYPE_GPT_PROTECTIVE 0xEEu
+
+/* ---- GPT (UEFI specification, GUID Partition Table Disk Layout) ------------------------------ */
+#define GPT_HEADER_SIGNATURE 0       /* 8 bytes "EFI PART" */
+#define GPT_HEADER_REVISION 8        /* le32 */
+#define GPT_HEADER_SIZE 12           /* le32: bytes the header CRC covers, 92..sector size */
+#define GPT_HEADER_CRC32 16          /* le32: over HeaderSize bytes with this field zero */
+#define GPT_HEADER_MY_LBA 24         /* le64: where this header is */
+#define GPT_HEADER_ALTERNATE_LBA 32  /* le64: where the other copy is */
+#define GPT_HEADER_ENTRIES_LBA 72    /* le64: the entry array */
+#define GPT_HEADER_ENTRY_COUNT 80    /* le32 */
+#define GPT_HEADER_ENTRY_SIZE 84     /* le32: 128 * 2^n */
+#define GPT_HEADER_ENTRIES_CRC32 88  /* le32: over count * size bytes */
+#define GPT_HEADER_MIN_SIZE 92
+#define GPT_ENTRY_TYPE_GUID 0        /* 16 bytes; all zero: unused */
+#define GPT_ENTRY_FIRST_LBA 32       /* le64 */
+#define GPT_ENTRY_LAST_LBA 40        /* le64, inclusive */
+#define GPT_ENTRY_MIN_SIZE 128
+/* Type GUIDs as stored (the first three fields little-endian). */
+#define GPT_TYPE_EFI_SYSTEM                                                                       \
+    {0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B}
+#define GPT_TYPE_BASIC_DATA                                                                       \
+    {0xA2, 0xA0, 0xD0, 0xEB, 0xE5, 0xB9, 0x33, 0x44, 0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99, 0xC7}
 
 #endif

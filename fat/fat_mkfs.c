@@ -1,50 +1,12 @@
 /* fat_mkfs: layout planning (like mkfs.fat's defaults) and writing an empty volume. */
 #include "fat/fat_mkfs.h"
 
+#include "fat/fat_label.h"
 #include "fat/fat_layout.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * KIB)
 #define GIB (1024ull * MIB)
-
-static bool label_char_valid(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return true;
-    if (c >= '0' && c <= '9')
-        return true;
-    switch (c) {
-    case ' ': case '!': case '#': case '$': case '%': case '&': case '\'': case '(': case ')':
-    case '-': case '@': case '^': case '_': case '`': case '{': case '}': case '~':
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* The label as stored: upper case, space padded; false if it cannot be a label. An empty
- * or NULL label is "NO NAME". */
-static bool make_label(const char *label, uint8_t out[11], bool *has_label)
-{
-    af_memcpy(out, "NO NAME    ", 11);
-    *has_label = false;
-    if (label == NULL || label[0] == '\0')
-        return true;
-    size_t len = af_strnlen(label, 12);
-    if (len > 11 || label[0] == ' ')
-        return false;
-    af_memset(out, ' ', 11);
-    for (size_t i = 0; i < len; i++) {
-        uint8_t c = (uint8_t)label[i];
-        if (c >= 'a' && c <= 'z')
-            c = (uint8_t)(c - 0x20);
-        if (!label_char_valid(c))
-            return false;
-        out[i] = c;
-    }
-    *has_label = true;
-    return true;
-}
 
 static uint64_t fat_bytes_for(uint32_t type, uint64_t clusters)
 {
@@ -257,7 +219,7 @@ vfs_status fat_mkfs_plan(const fat_mkfs_options *opt, uint64_t device_bytes, fat
         return VFS_INVALID_ARGUMENT;
     uint8_t label[11];
     bool has_label;
-    if (!make_label(opt->label, label, &has_label))
+    if (!fat_label_make(opt->label, label, &has_label))
         return VFS_INVALID_ARGUMENT;
     uint64_t total64 = volume_bytes / bps;
     if (total64 > 0xFFFFFFFFu)
@@ -366,7 +328,7 @@ vfs_status fat_mkfs_format(blk_cache *cache, uint64_t device_bytes, const fat_mk
         return st;
     uint8_t label[11];
     bool has_label;
-    make_label(opt->label, label, &has_label);
+    fat_label_make(opt->label, label, &has_label);
 
     /* Clear reserved area, FATs and root directory (FAT12/16 region, FAT32 root cluster). */
     uint64_t meta_end = g.type == FAT_TYPE_32 ? fat_cluster_offset(&g, g.root_cluster) + g.bytes_per_cluster

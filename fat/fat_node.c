@@ -365,7 +365,7 @@ vfs_status fat_node_commit(fat_volume *vol)
 fat_datetime fat_now(fat_volume *vol)
 {
     int64_t t = vol->cfg.clock ? vol->cfg.clock(vol->cfg.clock_ctx) : FAT_TIME_MIN_UNIX;
-    return fat_time_from_unix(t, 0);
+    return fat_time_from_unix_zoned(t, 0, vol->cfg.time_offset_minutes);
 }
 
 static void fill_common(fat_volume *vol, vfs_stat *out, bool dir, uint8_t attr, uint32_t size,
@@ -396,9 +396,10 @@ void fat_node_fill_stat(const fat_node *node, vfs_stat *out)
     out->ino = node->is_root ? 1u : node->dirent_offset / 32u + 2u;
     if (node->is_root)
         return;
-    out->mtime = (uint64_t)fat_time_to_unix(node->write_date, node->write_time, 0, NULL);
+    int32_t zone = vol->cfg.time_offset_minutes;
+    out->mtime = (uint64_t)fat_time_to_unix_zoned(node->write_date, node->write_time, 0, NULL, zone);
     out->ctime = out->mtime;
-    out->atime = (uint64_t)fat_time_to_unix(node->access_date, 0, 0, NULL);
+    out->atime = (uint64_t)fat_time_to_unix_zoned(node->access_date, 0, 0, NULL, zone);
 }
 
 void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, vfs_stat *out)
@@ -407,8 +408,9 @@ void fat_stat_from_raw(fat_volume *vol, const uint8_t raw[32], uint64_t offset, 
     fill_common(vol, out, dir, raw[FAT_DIRENT_ATTR], dir ? 0 : af_load_le32(raw + FAT_DIRENT_SIZE_BYTES),
                 fat_raw_cluster(vol, raw));
     out->ino = offset / 32u + 2u;
-    out->mtime = (uint64_t)fat_time_to_unix(af_load_le16(raw + FAT_DIRENT_WRITE_DATE),
-                                            af_load_le16(raw + FAT_DIRENT_WRITE_TIME), 0, NULL);
+    int32_t zone = vol->cfg.time_offset_minutes;
+    out->mtime = (uint64_t)fat_time_to_unix_zoned(af_load_le16(raw + FAT_DIRENT_WRITE_DATE),
+                                                  af_load_le16(raw + FAT_DIRENT_WRITE_TIME), 0, NULL, zone);
     out->ctime = out->mtime;
-    out->atime = (uint64_t)fat_time_to_unix(af_load_le16(raw + FAT_DIRENT_ACCESS_DATE), 0, 0, NULL);
+    out->atime = (uint64_t)fat_time_to_unix_zoned(af_load_le16(raw + FAT_DIRENT_ACCESS_DATE), 0, 0, NULL, zone);
 }

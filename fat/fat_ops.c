@@ -668,9 +668,9 @@ vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t 
     if (!node->is_root) {
         fp_rwlock_write_lock(vol->pool, &node->lock);
         if (atime >= 0)
-            node->access_date = fat_time_from_unix(atime, 0).date;
+            node->access_date = fat_time_from_unix_zoned(atime, 0, vol->cfg.time_offset_minutes).date;
         if (mtime >= 0) {
-            fat_datetime t = fat_time_from_unix(mtime, 0);
+            fat_datetime t = fat_time_from_unix_zoned(mtime, 0, vol->cfg.time_offset_minutes);
             node->write_date = t.date;
             node->write_time = t.time;
         }

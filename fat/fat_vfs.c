@@ -62,6 +62,17 @@ static vfs_status fv_set_times(vfs_volume *v, const char *path, size_t len, int6
     return fat_set_times(&fat_of(v)->volume, path, len, atime, mtime);
 }
 
+static vfs_status fv_get_attributes(vfs_volume *v, const char *path, size_t len, uint32_t *out)
+{
+    return fat_get_attributes(&fat_of(v)->volume, path, len, out);
+}
+
+static vfs_status fv_set_attributes(vfs_volume *v, const char *path, size_t len, uint32_t set, uint32_t clear,
+                                    uint32_t *out)
+{
+    return fat_set_attributes(&fat_of(v)->volume, path, len, set, clear, out);
+}
+
 static vfs_status fv_close(vfs_node *n) { return fat_close(node_of(n)); }
 static bool fv_is_dir(const vfs_node *n) { return ((const fat_node *)(const void *)n)->is_dir; }
 static uint64_t fv_size(vfs_node *n) { return fat_size(node_of(n)); }
@@ -114,6 +125,8 @@ static const vfs_ops fat_ops = {
     .truncate = fv_truncate,
     .fsync = fv_fsync,
     .readdir = fv_readdir,
+    .get_attributes = fv_get_attributes,
+    .set_attributes = fv_set_attributes,
 };
 
 vfs_engine fat_vfs_engine(fat_vfs *f, blk_cache *cache, const fat_config *cfg)

@@ -162,6 +162,11 @@ static vfs_status fsinfo_write(fat_volume *vol, bool exact)
                                                      sizeof(fields)));
 }
 
+static vfs_status read_device(void *cache, uint64_t offset, void *dst, size_t len)
+{
+    return vfs_status_from_blk(blk_cache_read_bytes(cache, offset, dst, len));
+}
+
 vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why)
 {
     fat_bpb_error dummy;
@@ -176,7 +181,8 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     fp_mutex_init(&vol->deferred_lock);
     blk_client *client = blk_cache_client(cache);
     uint64_t device_bytes = blk_client_capacity_blocks(client) * BLK_TRANSFER_SIZE;
-    if (cfg->max_nodes < 4 || cfg->runs_per_node < 2)
+    if (cfg->max_nodes < 4 || cfg->runs_per_node < 2 || cfg->time_offset_minutes < -1440 ||
+        cfg->time_offset_minutes > 1440)
         return VFS_INVALID_ARGUMENT;
     fat_memory_sizes need;
     fat_memory_needed(cfg, device_bytes, &need);
@@ -188,17 +194,14 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
         return VFS_CORRUPT;
 
     uint8_t sector[512];
-    blk_status b = blk_cache_read_bytes(cache, 0, sector, sizeof(sector));
-    if (b != BLK_OK)
-        return vfs_status_from_blk(b);
     uint64_t voff, vbytes;
-    vfs_status st = fat_bpb_locate(sector, sizeof(sector), device_bytes, blk_client_sector_size(client),
-                                  cfg->partition, &voff, &vbytes, why);
+    vfs_status st = fat_partition_locate(read_device, cache, device_bytes, blk_client_sector_size(client),
+                                         cfg->partition, cfg->volume_offset, &voff, &vbytes, why);
     if (st != VFS_OK)
         return st;
     if (voff + sizeof(sector) > device_bytes)
         return VFS_CORRUPT;
-    b = blk_cache_read_bytes(cache, voff, sector, sizeof(sector));
+    blk_status b = blk_cache_read_bytes(cache, voff, sector, sizeof(sector));
     if (b != BLK_OK)
         return vfs_status_from_blk(b);
     st = fat_bpb_parse(sector, sizeof(sector), voff, af_min_u64(device_bytes, voff + vbytes), &vol->geo, why);

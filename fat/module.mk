@@ -1,6 +1,6 @@
 # FAT engine: volume, FAT table and free map, nodes, files, directories, paths, operations.
 CORE_SRCS += fat/fat_volume.c fat/fat_table.c fat/fat_node.c fat/fat_file.c fat/fat_dir.c \
-	fat/fat_path.c fat/fat_ops.c fat/fat_vfs.c fat/fat_recover.c
+	fat/fat_path.c fat/fat_ops.c fat/fat_attrib.c fat/fat_vfs.c fat/fat_recover.c
 
 FAT_TEST_SUPPORT := tests/support/blk_fixture.c fat/tests/fat_test_tools.c fat/tests/fat_engine_test.c
 TESTS += fat_ops fat_interop fat_model fat_edge fat_corrupt fat_rename fat_recover fat_check_rename

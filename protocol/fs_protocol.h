@@ -54,7 +54,9 @@ typedef enum fs_cmd_type {
     FS_CMD_DIR_READ_BATCH = 26, /* fd, buf <- as many fs_dir_record as fit; data = count */
     FS_CMD_OPEN_READ = 27,      /* FILE_OPEN, and buf <- fs_open_read_record + the first bytes */
     FS_CMD_READ_PATH = 28,      /* path, offset, buf <- fs_open_read_record + bytes; no fd kept */
-    FS_CMD_COUNT = 29,
+    FS_CMD_GET_ATTRIBUTES = 29, /* path; data = the FS_ATTRIBUTE_* bits */
+    FS_CMD_SET_ATTRIBUTES = 30, /* path, set, clear (FS_ATTRIBUTE_* bits); data = the bits as stored */
+    FS_CMD_COUNT = 31,
 } fs_cmd_type;
 
 typedef enum fs_status {
@@ -114,6 +116,16 @@ typedef enum fs_status {
 #define FS_OPEN_FLAGS_EXCLUSIVE 16u   /* with CREATE: fail with ALREADY_EXISTS (O_EXCL) */
 #define FS_OPEN_FLAGS_APPEND 32u      /* writes go to the end of the file (O_APPEND) */
 
+/* GET_ATTRIBUTES / SET_ATTRIBUTES: a file's FAT attributes. SET_ATTRIBUTES clears `clear`,
+ * then sets `set`; only READ_ONLY, HIDDEN, SYSTEM and ARCHIVE change (FS_ATTRIBUTE_CHANGEABLE;
+ * any other bit: INVALID_ARGUMENT, nothing changed). DIRECTORY only says what the file is. */
+#define FS_ATTRIBUTE_READ_ONLY 0x01u
+#define FS_ATTRIBUTE_HIDDEN 0x02u
+#define FS_ATTRIBUTE_SYSTEM 0x04u
+#define FS_ATTRIBUTE_DIRECTORY 0x10u
+#define FS_ATTRIBUTE_ARCHIVE 0x20u
+#define FS_ATTRIBUTE_CHANGEABLE 0x27u
+
 typedef struct fs_buffer {
     uint64_t offset;          /* bytes, into the share region */
     uint64_t size;            /* bytes */
@@ -151,6 +163,8 @@ typedef union fs_cmd_params {
     struct { uint64_t fd; fs_buffer buf; } dir_read_batch;
     struct { fs_buffer path; uint64_t flags; fs_buffer buf; } open_read;  /* buf >= 144 */
     struct { fs_buffer path; uint64_t offset; fs_buffer buf; } read_path; /* buf >= 144 */
+    struct { fs_buffer path; } get_attributes;
+    struct { fs_buffer path; uint64_t set; uint64_t clear; } set_attributes;
     uint8_t raw[48];
 } fs_cmd_params;
 
@@ -257,6 +271,8 @@ _Static_assert(offsetof(fs_cmd_params, open_read.flags) == 16, "open_read layout
 _Static_assert(offsetof(fs_cmd_params, open_read.buf) == 24, "open_read layout");
 _Static_assert(offsetof(fs_cmd_params, read_path.offset) == 16, "read_path layout");
 _Static_assert(offsetof(fs_cmd_params, read_path.buf) == 24, "read_path layout");
+_Static_assert(offsetof(fs_cmd_params, set_attributes.set) == 16, "set_attributes layout");
+_Static_assert(offsetof(fs_cmd_params, set_attributes.clear) == 24, "set_attributes layout");
 /* fd first, for every command that names one. */
 _Static_assert(offsetof(fs_cmd_params, file_read.fd) == 0 && offsetof(fs_cmd_params, file_write.fd) == 0 &&
                    offsetof(fs_cmd_params, file_size.fd) == 0 && offsetof(fs_cmd_params, file_truncate.fd) == 0 &&

@@ -348,6 +348,36 @@ static fs_status cmd_set_times_stat(command_call *c)
                      &c->p->set_times_stat.stat);
 }
 
+static fs_status cmd_get_attributes(command_call *c)
+{
+    path_copy path;
+    fs_status status = copy_path(c->conn, c->p->get_attributes.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    uint32_t attributes;
+    status = fs_wire_status(ops(c)->get_attributes(volume(c), path.bytes, path.len, &attributes));
+    if (status == FS_STATUS_SUCCESS)
+        c->data = attributes;
+    return status;
+}
+
+static fs_status cmd_set_attributes(command_call *c)
+{
+    path_copy path;
+    fs_status status = copy_path(c->conn, c->p->set_attributes.path, &path);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
+    uint64_t set = c->p->set_attributes.set, clear = c->p->set_attributes.clear;
+    if ((set | clear) & ~(uint64_t)FS_ATTRIBUTE_CHANGEABLE)
+        return FS_STATUS_INVALID_ARGUMENT;
+    uint32_t attributes;
+    status = fs_wire_status(
+        ops(c)->set_attributes(volume(c), path.bytes, path.len, (uint32_t)set, (uint32_t)clear, &attributes));
+    if (status == FS_STATUS_SUCCESS)
+        c->data = attributes;
+    return status;
+}
+
 /* ---- open files ------------------------------------------------------------------------- */
 
 static fs_status cmd_file_read(command_call *c)
@@ -554,6 +584,8 @@ static const command commands[FS_CMD_COUNT] = {
     [FS_CMD_DIR_READ_BATCH] = {cmd_dir_read_batch, FS_FD_DIR, true, true},
     [FS_CMD_OPEN_READ] = {cmd_open_read, TAKES_NO_FD, true, false},
     [FS_CMD_READ_PATH] = {cmd_read_path, TAKES_NO_FD, true, false},
+    [FS_CMD_GET_ATTRIBUTES] = {cmd_get_attributes, TAKES_NO_FD, true, false},
+    [FS_CMD_SET_ATTRIBUTES] = {cmd_set_attributes, TAKES_NO_FD, true, false},
 };
 
 /* The fd a command names: first in its params (protocol/fs_protocol.h asserts it). */

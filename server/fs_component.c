@@ -12,6 +12,9 @@ static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
 static bool started;
 static fs_component_memory memory;
+static fs_component_volume configured_volume, volume;
+
+void fs_component_configure(const fs_component_volume *v) { configured_volume = *v; }
 
 void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
 {
@@ -219,6 +222,13 @@ static bool start(void)
     fat_config fc = fat_limits();
     fc.clock = wall_clock;
     fc.read_only = info->read_only;
+    fc.time_offset_minutes = volume.time_offset_minutes;
+    if (volume.at_offset) {
+        fc.partition = FAT_PARTITION_AT_OFFSET;
+        fc.volume_offset = volume.offset;
+    } else {
+        fc.partition = (int)af_min_u32(volume.partition, 0x7fffffffu) - 1;
+    }
     memory = (fs_component_memory){
         .fibers = options.fibers,
         .cache_buffers = layout.buffers,
@@ -241,6 +251,7 @@ static bool start(void)
 
 void fs_component_init(void)
 {
+    volume = configured_volume;
     /* Nothing of an earlier run in this process (a server hosted on a thread, then one
      * forked from it) may be taken for this one's. */
     started = false;

@@ -43,6 +43,21 @@
 #define FS_COMPONENT_READ_AHEAD_BLOCKS 256u /* 1 MiB; less in a small data region (blk_stack) */
 #define FS_COMPONENT_BLOCK_REQUESTS 1024u   /* in flight at most (no more than the queues hold) */
 
+/* What the platform or the tool that starts the server chooses about the volume. All zero
+ * is the default: the partition found automatically, times in UTC. A Microkit build fills
+ * it from the system's configuration; on Linux fs_system passes fs_system_options.volume.
+ * Set it before fs_component_init (a forked server inherits it); the server takes its copy
+ * at init. */
+typedef struct fs_component_volume {
+    uint32_t partition;          /* 0: automatic; N: entry N of the MBR or GPT (1-based, as
+                                    Linux numbers partitions) */
+    bool at_offset;              /* the volume starts at byte `offset`; no table is read */
+    uint64_t offset;             /* bytes, a multiple of 512 */
+    int32_t time_offset_minutes; /* directory entries hold local time this far east of UTC
+                                    (vfat's time_offset; -1440..1440); 0: UTC */
+} fs_component_volume;
+void fs_component_configure(const fs_component_volume *volume);
+
 /* The component's entry points (a Microkit build maps component_init/notified to them;
  * on Linux the launcher calls them in the server's process). */
 void fs_component_init(void);

@@ -8,6 +8,10 @@ _Static_assert(FS_OPEN_FLAGS_READ_ONLY == VFS_OPEN_READ_ONLY && FS_OPEN_FLAGS_WR
                    FS_OPEN_FLAGS_EXCLUSIVE == VFS_OPEN_EXCLUSIVE && FS_OPEN_FLAGS_APPEND == VFS_OPEN_APPEND,
                "open flags");
 _Static_assert(FS_MODE_DIRECTORY == VFS_MODE_DIRECTORY && FS_MODE_REGULAR == VFS_MODE_REGULAR, "mode bits");
+_Static_assert(FS_ATTRIBUTE_READ_ONLY == VFS_ATTR_READ_ONLY && FS_ATTRIBUTE_HIDDEN == VFS_ATTR_HIDDEN &&
+                   FS_ATTRIBUTE_SYSTEM == VFS_ATTR_SYSTEM && FS_ATTRIBUTE_DIRECTORY == VFS_ATTR_DIRECTORY &&
+                   FS_ATTRIBUTE_ARCHIVE == VFS_ATTR_ARCHIVE && FS_ATTRIBUTE_CHANGEABLE == VFS_ATTR_CHANGEABLE,
+               "attribute bits");
 _Static_assert(FS_MAX_PATH_LENGTH == VFS_PATH_MAX && FS_MAX_NAME_LENGTH == VFS_NAME_MAX, "limits");
 
 fs_status fs_wire_status(vfs_status status)

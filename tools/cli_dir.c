@@ -7,9 +7,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* As ls sorts: by the locale's collation (LC_COLLATE), bytes deciding ties. */
 static int by_name(const void *a, const void *b)
 {
-    return strcmp(((const cli_dir_entry *)a)->name, ((const cli_dir_entry *)b)->name);
+    const char *x = ((const cli_dir_entry *)a)->name, *y = ((const cli_dir_entry *)b)->name;
+    int order = strcoll(x, y);
+    return order ? order : strcmp(x, y);
 }
 
 /* A new entry named `name` (the rest zero) at the end of d, or NULL if out of memory. */

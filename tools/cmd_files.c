@@ -1,14 +1,16 @@
 /* The subcommands that look at or change names in one image through the server:
- * ls, cat, stat, df, mkdir, rm, rmdir, mv. */
+ * cat, stat, mkdir, rm, rmdir, mv. */
 #include "tools/cli.h"
+#include "tools/cli_attributes.h"
 #include "tools/cli_dir.h"
+#include "tools/cli_operands.h"
 #include "tools/tree_walk.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Close the session and choose the exit status. */
@@ -17,144 +19,6 @@ static int finish(cli_session *s, int rc)
     if (cli_session_close(s) != 0 && rc == EXIT_OK)
         rc = EXIT_FAILED;
     return cli_interrupted ? EXIT_INTERRUPTED : rc;
-}
-
-/* Parse every operand as IMAGE:PATH in one image and open a session on it. Returns the
- * parsed operands (the caller frees them), or NULL after saying why. */
-static cli_location *open_operands(const char *cmd, int n, char **operands, bool read_only, cli_session *s)
-{
-    cli_location *locs = calloc((size_t)n, sizeof *locs);
-    if (!locs)
-        return NULL;
-    for (int i = 0; i < n; i++) {
-        cli_parse_location(operands[i], &locs[i]);
-        if (!locs[i].in_image) {
-            cli_error(operands[i], "not IMAGE:PATH (no such image file before the ':')");
-            free(locs);
-            return NULL;
-        }
-        if (strcmp(locs[i].image, locs[0].image) != 0) {
-            cli_error(cmd, "all operands must be in the same image");
-            free(locs);
-            return NULL;
-        }
-    }
-    if (cli_session_open_sized(s, locs[0].image, read_only, 0, CLI_DATA_BYTES) != 0) {
-        free(locs);
-        return NULL;
-    }
-    return locs;
-}
-
-static void mode_string(const fs_stat *st, char out[11])
-{
-    static const char bits[] = "rwxrwxrwx";
-    out[0] = cli_is_dir_stat(st) ? 'd' : '-';
-    for (int i = 0; i < 9; i++)
-        out[1 + i] = (st->mode & (0400u >> i)) ? bits[i] : '-';
-    out[10] = '\0';
-}
-
-static void time_string(uint64_t t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    localtime_r(&tt, &tm);
-    strftime(out, size, "%Y-%m-%d %H:%M", &tm);
-}
-
-/* ---- ls ---- */
-
-static const char ls_usage[] = "[-l] [-R] IMAGE[:PATH]";
-
-static void ls_print(const char *name, const fs_stat *st, bool longfmt)
-{
-    if (!longfmt) {
-        printf("%s\n", name);
-        return;
-    }
-    char mode[11], when[32];
-    mode_string(st, mode);
-    time_string(st->mtime, when, sizeof when);
-    printf("%s %10llu %s %s\n", mode, (unsigned long long)st->size, when, name);
-}
-
-static int ls_dir(cli_session *s, const char *path, bool longfmt)
-{
-    cli_dir d;
-    fs_status st = cli_dir_read(&s->conn, path, &d);
-    if (st != FS_STATUS_SUCCESS)
-        return cli_fail_status(s->image, path, st);
-    for (size_t i = 0; i < d.count; i++)
-        ls_print(d.entries[i].name, &d.entries[i].st, longfmt);
-    cli_dir_free(&d);
-    return EXIT_OK;
-}
-
-/* ls -R: each directory under a header, then its subdirectories (tree_walk: a cycle on a
- * damaged volume is reported, not followed). */
-static int ls_tree(cli_session *s, const char *path, bool longfmt)
-{
-    tree_walk w;
-    tree_walk_start(&w, &s->conn, s->image, path);
-    tree_event ev;
-    int rc = EXIT_OK;
-    while (!cli_interrupted && tree_walk_next(&w, &ev)) {
-        if (ev.kind == TREE_DIR) {
-            printf("%s%s:\n", ev.depth > 0 ? "\n" : "", ev.path);
-            for (size_t i = 0; i < ev.dir->count; i++)
-                ls_print(ev.dir->entries[i].name, &ev.dir->entries[i].st, longfmt);
-        } else if (ev.kind == TREE_CYCLE || ev.kind == TREE_ERROR) {
-            fflush(stdout);
-            rc = tree_walk_report(&w, &ev);
-        }
-    }
-    tree_walk_end(&w);
-    return rc;
-}
-
-int cmd_ls(int argc, char **argv)
-{
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: asyncfat ls %s\n\n"
-               "List the directory PATH (default /) of IMAGE, sorted by name, or name a file.\n\n"
-               "  -l   long format: type and mode, size, modification time, name\n"
-               "  -R   list subdirectories recursively\n",
-               ls_usage);
-        return EXIT_OK;
-    }
-    bool longfmt = false, recursive = false;
-    int ch;
-    optind = 1;
-    while ((ch = getopt(argc, argv, "lR")) != -1) {
-        if (ch == 'l')
-            longfmt = true;
-        else if (ch == 'R')
-            recursive = true;
-        else
-            return cli_usage("ls", ls_usage);
-    }
-    if (optind != argc - 1)
-        return cli_usage("ls", ls_usage);
-    cli_location loc;
-    if (!cli_parse_image_arg(argv[optind], &loc)) {
-        cli_error(argv[optind], "no such image");
-        return EXIT_FAILED;
-    }
-    cli_session s;
-    if (cli_session_open_sized(&s, loc.image, true, 0, CLI_DATA_BYTES) != 0)
-        return EXIT_FAILED;
-    fs_stat st;
-    fs_status status = fs_conn_stat(&s.conn, loc.path, &st);
-    int rc;
-    if (status != FS_STATUS_SUCCESS)
-        rc = cli_fail_status(loc.image, loc.path, status);
-    else if (!cli_is_dir_stat(&st)) {
-        ls_print(loc.path, &st, longfmt);
-        rc = EXIT_OK;
-    } else
-        rc = recursive ? ls_tree(&s, loc.path, longfmt) : ls_dir(&s, loc.path, longfmt);
-    return finish(&s, rc);
 }
 
 /* ---- cat ---- */
@@ -166,20 +30,27 @@ int cmd_cat(int argc, char **argv)
         printf("usage: asyncfat cat %s\n\nWrite the files' contents to standard output.\n", usage);
         return EXIT_OK;
     }
-    if (argc < 2)
+    int ch;
+    optind = 1;
+    while ((ch = getopt(argc, argv, ":")) != -1)
+        return cli_bad_option("cat", usage, ch, argv);
+    int n = argc - optind;
+    if (n < 1)
         return cli_usage("cat", usage);
     cli_session s;
-    cli_location *locs = open_operands("cat", argc - 1, argv + 1, true, &s);
+    cli_location *locs = cli_open_operands("cat", n, argv + optind, true, &s);
     if (!locs)
         return EXIT_FAILED;
     int rc = EXIT_OK;
+    cli_paths all;
+    cli_expand_all(&s.conn, locs, n, &all, &rc);
     size_t cap = FS_CONN_IO_CHUNK;
     char *buf = malloc(cap);
-    for (int i = 0; i < argc - 1 && buf && !cli_interrupted; i++) {
+    for (size_t i = 0; i < all.count && buf && !cli_interrupted; i++) {
         uint64_t fd;
-        fs_status st = fs_conn_open_file(&s.conn, locs[i].path, FS_OPEN_FLAGS_READ_ONLY, &fd);
+        fs_status st = fs_conn_open_file(&s.conn, all.paths[i], FS_OPEN_FLAGS_READ_ONLY, &fd);
         if (st != FS_STATUS_SUCCESS) {
-            rc = cli_fail_status(locs[i].image, locs[i].path, st);
+            rc = cli_fail_status(s.image, all.paths[i], st);
             continue;
         }
         uint64_t offset = 0;
@@ -187,11 +58,11 @@ int cmd_cat(int argc, char **argv)
             size_t got;
             st = fs_conn_read(&s.conn, fd, offset, buf, cap, &got);
             if (st != FS_STATUS_SUCCESS) {
-                rc = cli_fail_status(locs[i].image, locs[i].path, st);
+                rc = cli_fail_status(s.image, all.paths[i], st);
                 break;
             }
             if (got && fwrite(buf, 1, got, stdout) != got) {
-                cli_error("standard output", "%s", strerror(errno));
+                cli_error("standard output", "%s", cli_errno_text(errno));
                 rc = EXIT_FAILED;
                 break;
             }
@@ -203,6 +74,7 @@ int cmd_cat(int argc, char **argv)
     }
     fflush(stdout);
     free(buf);
+    cli_paths_free(&all);
     free(locs);
     return finish(&s, rc);
 }
@@ -213,70 +85,52 @@ int cmd_stat(int argc, char **argv)
 {
     static const char usage[] = "IMAGE:PATH...";
     if (cli_wants_help(argc, argv)) {
-        printf("usage: asyncfat stat %s\n\nShow each file's size, type, mode and times.\n", usage);
-        return EXIT_OK;
-    }
-    if (argc < 2)
-        return cli_usage("stat", usage);
-    cli_session s;
-    cli_location *locs = open_operands("stat", argc - 1, argv + 1, true, &s);
-    if (!locs)
-        return EXIT_FAILED;
-    int rc = EXIT_OK;
-    for (int i = 0; i < argc - 1; i++) {
-        fs_stat st;
-        fs_status status = fs_conn_stat(&s.conn, locs[i].path, &st);
-        if (status != FS_STATUS_SUCCESS) {
-            rc = cli_fail_status(locs[i].image, locs[i].path, status);
-            continue;
-        }
-        char mode[11], at[32], mt[32], ct[32];
-        mode_string(&st, mode);
-        time_string(st.atime, at, sizeof at);
-        time_string(st.mtime, mt, sizeof mt);
-        time_string(st.ctime, ct, sizeof ct);
-        printf("  File: %s\n  Size: %llu\tBlocks: %llu\tIO Block: %llu\t%s\n"
-               " Inode: %llu\tLinks: %llu\tMode: %04llo (%s)\n"
-               "Access: %s\nModify: %s\nChange: %s\n",
-               locs[i].path, (unsigned long long)st.size, (unsigned long long)st.blocks,
-               (unsigned long long)st.blksize, cli_is_dir_stat(&st) ? "directory" : "regular file",
-               (unsigned long long)st.ino, (unsigned long long)st.nlink, (unsigned long long)(st.mode & 07777), mode,
-               at, mt, ct);
-    }
-    free(locs);
-    return finish(&s, rc);
-}
-
-/* ---- df ---- */
-
-int cmd_df(int argc, char **argv)
-{
-    static const char usage[] = "IMAGE";
-    if (cli_wants_help(argc, argv)) {
-        printf("usage: asyncfat df %s\n\nShow the volume's FAT type, cluster size, size, used and free space\n"
-               "(in 1 KiB blocks, like df).\n",
+        printf("usage: asyncfat stat %s\n\n"
+               "Show each file's size, type, mode, FAT attributes (ASHR: archive, system, hidden,\n"
+               "read-only) and times.\n",
                usage);
         return EXIT_OK;
     }
-    if (argc != 2)
-        return cli_usage("df", usage);
+    int ch;
+    optind = 1;
+    while ((ch = getopt(argc, argv, ":")) != -1)
+        return cli_bad_option("stat", usage, ch, argv);
+    int n = argc - optind;
+    if (n < 1)
+        return cli_usage("stat", usage);
     cli_session s;
-    if (cli_session_open_sized(&s, argv[1], true, 0, CLI_DATA_BYTES) != 0)
+    cli_location *locs = cli_open_operands("stat", n, argv + optind, true, &s);
+    if (!locs)
         return EXIT_FAILED;
-    fs_statfs sf;
-    fs_status status = fs_conn_statfs(&s.conn, &sf);
     int rc = EXIT_OK;
-    if (status != FS_STATUS_SUCCESS) {
-        rc = cli_fail_status(argv[1], "/", status);
-    } else {
-        uint64_t total = sf.blocks * sf.block_size / 1024, avail = sf.blocks_available * sf.block_size / 1024;
-        uint64_t used = (sf.blocks - sf.blocks_free) * sf.block_size / 1024;
-        printf("%-24s %-5s %8s %10s %10s %10s %4s\n", "Image", "Type", "Cluster", "1K-blocks", "Used", "Available",
-               "Use%");
-        printf("%-24s FAT%-2llu %8llu %10llu %10llu %10llu %3llu%%\n", argv[1], (unsigned long long)sf.fat_type,
-               (unsigned long long)sf.block_size, (unsigned long long)total, (unsigned long long)used,
-               (unsigned long long)avail, (unsigned long long)(total ? (used * 100 + total - 1) / total : 0));
+    cli_paths all;
+    cli_expand_all(&s.conn, locs, n, &all, &rc);
+    for (size_t i = 0; i < all.count && !cli_interrupted; i++) {
+        fs_stat st;
+        uint64_t attributes = 0;
+        fs_status status = fs_conn_stat(&s.conn, all.paths[i], &st);
+        if (status == FS_STATUS_SUCCESS)
+            status = fs_conn_get_attributes(&s.conn, all.paths[i], &attributes);
+        if (status != FS_STATUS_SUCCESS) {
+            rc = cli_fail_status(s.image, all.paths[i], status);
+            continue;
+        }
+        char mode[11], at[32], mt[32], ct[32], attrs[5];
+        cli_mode_string(&st, mode);
+        cli_attribute_letters(attributes, attrs);
+        cli_time_string(st.atime, at, sizeof at);
+        cli_time_string(st.mtime, mt, sizeof mt);
+        cli_time_string(st.ctime, ct, sizeof ct);
+        printf("  File: %s\n  Size: %llu\tBlocks: %llu\tIO Block: %llu\t%s\n"
+               " Inode: %llu\tLinks: %llu\tMode: %04llo (%s)\tAttributes: %s\n"
+               "Access: %s\nModify: %s\nChange: %s\n",
+               all.paths[i], (unsigned long long)st.size, (unsigned long long)st.blocks,
+               (unsigned long long)st.blksize, cli_is_dir_stat(&st) ? "directory" : "regular file",
+               (unsigned long long)st.ino, (unsigned long long)st.nlink, (unsigned long long)(st.mode & 07777), mode,
+               attrs, at, mt, ct);
     }
+    cli_paths_free(&all);
+    free(locs);
     return finish(&s, rc);
 }
 
@@ -319,16 +173,16 @@ int cmd_mkdir(int argc, char **argv)
     bool parents = false;
     int ch;
     optind = 1;
-    while ((ch = getopt(argc, argv, "p")) != -1) {
+    while ((ch = getopt(argc, argv, ":p")) != -1) {
         if (ch != 'p')
-            return cli_usage("mkdir", usage);
+            return cli_bad_option("mkdir", usage, ch, argv);
         parents = true;
     }
     int n = argc - optind;
     if (n < 1)
         return cli_usage("mkdir", usage);
     cli_session s;
-    cli_location *locs = open_operands("mkdir", n, argv + optind, false, &s);
+    cli_location *locs = cli_open_operands("mkdir", n, argv + optind, false, &s);
     if (!locs)
         return EXIT_FAILED;
     int rc = EXIT_OK;
@@ -371,56 +225,82 @@ static int remove_tree(cli_session *s, const char *path)
     return rc;
 }
 
+static bool is_root(const char *path)
+{
+    while (*path == '/')
+        path++;
+    return *path == '\0';
+}
+
 int cmd_rm(int argc, char **argv)
 {
     static const char usage[] = "[-r] [-f] IMAGE:PATH...";
     if (cli_wants_help(argc, argv)) {
         printf("usage: asyncfat rm %s\n\nRemove files.\n\n"
                "  -r   remove directories and their contents recursively\n"
-               "  -f   a missing file is not an error\n",
+               "  -f   a missing file (or a pattern that matches nothing) is not an error\n",
                usage);
         return EXIT_OK;
     }
     bool recursive = false, force = false;
     int ch;
     optind = 1;
-    while ((ch = getopt(argc, argv, "rRf")) != -1) {
+    while ((ch = getopt(argc, argv, ":rRf")) != -1) {
         if (ch == 'r' || ch == 'R')
             recursive = true;
         else if (ch == 'f')
             force = true;
         else
-            return cli_usage("rm", usage);
+            return cli_bad_option("rm", usage, ch, argv);
     }
     int n = argc - optind;
     if (n < 1)
         return cli_usage("rm", usage);
     cli_session s;
-    cli_location *locs = open_operands("rm", n, argv + optind, false, &s);
+    cli_location *locs = cli_open_operands("rm", n, argv + optind, false, &s);
     if (!locs)
         return EXIT_FAILED;
     int rc = EXIT_OK;
     for (int i = 0; i < n && !cli_interrupted; i++) {
-        const char *path = locs[i].path;
-        fs_stat rec;
-        fs_status st = fs_conn_stat(&s.conn, path, &rec);
-        if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec)) {
-            if (strcmp(path, "/") == 0) {
-                st = FS_STATUS_BUSY;
-            } else if (recursive) {
-                if (remove_tree(&s, path) != EXIT_OK)
-                    rc = EXIT_FAILED;
-                continue;
-            } else {
-                st = FS_STATUS_IS_DIRECTORY;
-            }
-        } else if (st == FS_STATUS_SUCCESS) {
-            st = fs_conn_remove(&s.conn, path);
-        }
-        if (st == FS_STATUS_NO_FILE && force)
+        cli_paths paths;
+        fs_status st = cli_expand(&s.conn, locs[i].path, &paths);
+        if (st != FS_STATUS_SUCCESS) {
+            if (!force)
+                rc = st == FS_STATUS_NO_FILE && cli_has_wildcards(locs[i].path)
+                         ? (cli_error(cli_where(&locs[i]), "no match"), EXIT_FAILED)
+                         : cli_fail_status(locs[i].image, locs[i].path, st);
             continue;
-        if (st != FS_STATUS_SUCCESS)
-            rc = cli_fail_status(locs[i].image, path, st);
+        }
+        for (size_t k = 0; k < paths.count && !cli_interrupted; k++) {
+            const char *path = paths.paths[k];
+            fs_stat rec;
+            st = fs_conn_stat(&s.conn, path, &rec);
+            if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec)) {
+                if (is_root(path)) {
+                    cli_error("rm", "refusing to remove the root directory of %s (%s:/* names what it holds)",
+                              locs[i].image, locs[i].image);
+                    rc = EXIT_FAILED;
+                    continue;
+                }
+                if (recursive) {
+                    if (remove_tree(&s, path) != EXIT_OK)
+                        rc = EXIT_FAILED;
+                    continue;
+                }
+                st = FS_STATUS_IS_DIRECTORY;
+            } else if (st == FS_STATUS_SUCCESS) {
+                st = fs_conn_remove(&s.conn, path);
+            }
+            if (st == FS_STATUS_NO_FILE && force)
+                continue;
+            if (st == FS_STATUS_IS_DIRECTORY) {
+                cli_error(cli_in_image(s.image, path), "is a directory (rm -r removes it and what it holds)");
+                rc = EXIT_FAILED;
+            } else if (st != FS_STATUS_SUCCESS) {
+                rc = cli_fail_status(locs[i].image, path, st);
+            }
+        }
+        cli_paths_free(&paths);
     }
     free(locs);
     return finish(&s, rc);
@@ -433,60 +313,131 @@ int cmd_rmdir(int argc, char **argv)
         printf("usage: asyncfat rmdir %s\n\nRemove empty directories.\n", usage);
         return EXIT_OK;
     }
-    if (argc < 2)
+    int ch;
+    optind = 1;
+    while ((ch = getopt(argc, argv, ":")) != -1)
+        return cli_bad_option("rmdir", usage, ch, argv);
+    int n = argc - optind;
+    if (n < 1)
         return cli_usage("rmdir", usage);
     cli_session s;
-    cli_location *locs = open_operands("rmdir", argc - 1, argv + 1, false, &s);
+    cli_location *locs = cli_open_operands("rmdir", n, argv + optind, false, &s);
     if (!locs)
         return EXIT_FAILED;
     int rc = EXIT_OK;
-    for (int i = 0; i < argc - 1 && !cli_interrupted; i++) {
-        fs_status st = fs_conn_rmdir(&s.conn, locs[i].path);
-        if (st != FS_STATUS_SUCCESS)
-            rc = cli_fail_status(locs[i].image, locs[i].path, st);
+    cli_paths all;
+    cli_expand_all(&s.conn, locs, n, &all, &rc);
+    for (size_t i = 0; i < all.count && !cli_interrupted; i++) {
+        fs_status st = fs_conn_rmdir(&s.conn, all.paths[i]);
+        if (st == FS_STATUS_BUSY && is_root(all.paths[i])) {
+            cli_error("rmdir", "refusing to remove the root directory of %s", s.image);
+            rc = EXIT_FAILED;
+        } else if (st != FS_STATUS_SUCCESS) {
+            rc = cli_fail_status(s.image, all.paths[i], st);
+        }
     }
+    cli_paths_free(&all);
     free(locs);
     return finish(&s, rc);
 }
 
 /* ---- mv ---- */
 
+/* A DEST without IMAGE: is a path in the sources' image, unless it plainly names a local
+ * place (./x, ../x, ~/x, or an existing local directory): mv does not move files out of
+ * an image. */
+static bool names_local_place(const char *arg)
+{
+    if (strncmp(arg, "./", 2) == 0 || strncmp(arg, "../", 3) == 0 || strcmp(arg, ".") == 0 ||
+        strcmp(arg, "..") == 0 || arg[0] == '~')
+        return true;
+    struct stat st;
+    return stat(arg, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Move one source; target is the destination path (into it when it is a directory). */
+static int move_one(cli_session *s, const char *src, const char *dst, bool dst_is_dir)
+{
+    char target[4096];
+    snprintf(target, sizeof target, "%s", dst);
+    if (dst_is_dir && !cli_join(target, sizeof target, dst, cli_basename(src)))
+        return cli_fail_status(s->image, dst, FS_STATUS_INVALID_PATH);
+    fs_stat rec;
+    fs_status st = fs_conn_stat(&s->conn, src, &rec);
+    if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec) && is_root(src)) {
+        cli_error("mv", "cannot move the root directory of %s", s->image);
+        return EXIT_FAILED;
+    }
+    if (st == FS_STATUS_SUCCESS)
+        st = fs_conn_rename(&s->conn, src, target);
+    if (st == FS_STATUS_INVALID_ARGUMENT && cli_is_dir_stat(&rec)) {
+        cli_error("mv", "cannot move a directory, '%s:%s', into itself, '%s:%s'", s->image, src, s->image, target);
+        return EXIT_FAILED;
+    }
+    return st == FS_STATUS_SUCCESS ? EXIT_OK : cli_fail_status(s->image, src, st);
+}
+
 int cmd_mv(int argc, char **argv)
 {
-    static const char usage[] = "IMAGE:SOURCE [IMAGE:]DEST";
+    static const char usage[] = "IMAGE:SOURCE... [IMAGE:]DEST";
     if (cli_wants_help(argc, argv)) {
         printf("usage: asyncfat mv %s\n\n"
-               "Rename or move a file or directory within an image. If DEST is an existing\n"
-               "directory, SOURCE moves into it; an existing file DEST is replaced.\n",
+               "Rename or move files and directories within an image. If DEST is an existing\n"
+               "directory, each SOURCE moves into it; an existing file DEST is replaced. DEST\n"
+               "without IMAGE: is a path in the same image.\n",
                usage);
         return EXIT_OK;
     }
-    if (argc != 3)
+    int ch;
+    optind = 1;
+    while ((ch = getopt(argc, argv, ":")) != -1)
+        return cli_bad_option("mv", usage, ch, argv);
+    int n = argc - optind - 1;
+    if (n < 1)
         return cli_usage("mv", usage);
-    cli_location src, dst;
-    cli_parse_location(argv[1], &src);
-    if (!src.in_image) {
-        cli_error(argv[1], "not IMAGE:PATH (no such image file before the ':')");
-        return EXIT_FAILED;
-    }
-    cli_parse_location(argv[2], &dst);
+    char **sources = argv + optind;
+    const char *dest_arg = argv[argc - 1];
+    cli_location dst;
+    cli_parse_location(dest_arg, &dst);
     if (!dst.in_image) {
-        dst.in_image = true;
-        snprintf(dst.image, sizeof dst.image, "%s", src.image);
-        snprintf(dst.path, sizeof dst.path, "%s%s", argv[2][0] == '/' ? "" : "/", argv[2]);
-    } else if (strcmp(dst.image, src.image) != 0) {
-        cli_error("mv", "cannot move between images (use cp and rm)");
-        return EXIT_FAILED;
+        if (dst.missing[0])
+            return cli_fail_not_image(dest_arg, &dst);
+        if (names_local_place(dest_arg)) {
+            cli_error("mv", "'%s' is a local path: mv moves only within an image (cp copies out of it)",
+                      dest_arg);
+            return EXIT_FAILED;
+        }
     }
     cli_session s;
-    if (cli_session_open_sized(&s, src.image, false, 0, CLI_DATA_BYTES) != 0)
+    cli_location *locs = cli_open_operands("mv", n, sources, false, &s);
+    if (!locs)
         return EXIT_FAILED;
-    char target[4096];
-    snprintf(target, sizeof target, "%s", dst.path);
+    if (!dst.in_image) {
+        dst.in_image = true;
+        snprintf(dst.image, sizeof dst.image, "%s", locs[0].image);
+        snprintf(dst.path, sizeof dst.path, "%s%s", dest_arg[0] == '/' ? "" : "/", dest_arg);
+    }
+    int rc = EXIT_OK;
+    if (strcmp(dst.image, locs[0].image) != 0) {
+        cli_error("mv", "cannot move between images (cp copies, then rm removes)");
+        free(locs);
+        return finish(&s, EXIT_FAILED);
+    }
+    cli_paths all;
+    cli_expand_all(&s.conn, locs, n, &all, &rc);
     fs_stat rec;
-    if (fs_conn_stat(&s.conn, dst.path, &rec) == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec))
-        cli_join(target, sizeof target, dst.path, cli_basename(src.path));
-    fs_status st = fs_conn_rename(&s.conn, src.path, target);
-    int rc = st == FS_STATUS_SUCCESS ? EXIT_OK : cli_fail_status(src.image, src.path, st);
+    bool dst_is_dir = fs_conn_stat(&s.conn, dst.path, &rec) == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec);
+    if (all.count > 1 && !dst_is_dir) {
+        cli_error("mv", "target '%s' is not a directory (several sources move only into one)", cli_where(&dst));
+        rc = EXIT_FAILED;
+    } else {
+        for (size_t i = 0; i < all.count && !cli_interrupted; i++) {
+            int r = move_one(&s, all.paths[i], dst.path, dst_is_dir);
+            if (r != EXIT_OK)
+                rc = r;
+        }
+    }
+    cli_paths_free(&all);
+    free(locs);
     return finish(&s, rc);
 }

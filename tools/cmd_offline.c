@@ -16,58 +16,49 @@
 #include <time.h>
 #include <unistd.h>
 
-/* "256M", "1G", "4096", "64K": bytes, or 0 if malformed. */
-static uint64_t parse_size(const char *s)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || s[0] == '-')
-        return 0;
-    uint64_t mult = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mult = 1ull << 10; end++; break;
-    case 'm': case 'M': mult = 1ull << 20; end++; break;
-    case 'g': case 'G': mult = 1ull << 30; end++; break;
-    default: return 0;
-    }
-    if (*end == 'i' && end[1] == 'B')
-        end += 2;
-    else if (*end == 'B')
-        end++;
-    if (*end != '\0' || v > UINT64_MAX / mult)
-        return 0;
-    return v * mult;
-}
-
 static const char mkfs_usage[] = "IMAGE [--size N] [--fat 12|16|32] [--cluster BYTES] [--sector BYTES] [--label L]";
 
 static void mkfs_help(void)
 {
     printf("usage: asyncfat mkfs %s\n\n"
            "Create an empty FAT volume on IMAGE (a file, created if it does not exist, or a\n"
-           "block device). Works offline, like mkfs.fat; the volume must not be mounted.\n\n"
+           "block device). Works offline, like mkfs.fat; the volume must not be mounted.\n"
+           "IMAGE@N (or --partition N) formats partition N of the image's MBR or GPT, and\n"
+           "--offset BYTES puts the volume at that offset, up to the image's end.\n\n"
            "  --size N        image size in bytes, or with a K, M or G suffix (needed to\n"
            "                  create the file; resizes an existing file)\n"
            "  --fat T         FAT type 12, 16 or 32 (default: from the size, as mkfs.fat)\n"
            "  --cluster B     cluster size in bytes (a power of two, at most 64 KiB)\n"
-           "  --sector B      sector size: 512 (default), 1024, 2048 or 4096\n"
+           "  --sector B      sector size: 512, 1024, 2048 or 4096 (default: the\n"
+           "                  device's logical sector size; 512 for a file)\n"
            "  --label L       volume label (up to 11 characters)\n",
            mkfs_usage);
 }
 
 typedef struct mkfs_job {
     offline_volume *vol;
+    const fs_component_volume *where;
     fat_mkfs_options opt;
     fat_geometry geo;
     vfs_status status;
+    fat_bpb_error why;            /* when the partition could not be found */
 } mkfs_job;
 
+/* A partition (or an offset) of the image: where its volume goes. */
 static void *mkfs_task(void *arg)
 {
     mkfs_job *job = arg;
-    job->status = fat_mkfs_format(&job->vol->stack.cache, job->vol->device_bytes, &job->opt, &job->geo);
+    offline_volume *v = job->vol;
+    if (job->where->partition || job->where->at_offset) {
+        uint64_t offset, bytes;
+        job->status = offline_volume_locate(v, job->where, &offset, &bytes, &job->why);
+        if (job->status != VFS_OK)
+            return NULL;
+        job->opt.volume_offset = offset;
+        job->opt.volume_bytes = bytes;
+        job->opt.hidden_sectors = (uint32_t)(offset / job->opt.bytes_per_sector);
+    }
+    job->status = fat_mkfs_format(&v->stack.cache, v->device_bytes, &job->opt, &job->geo);
     return NULL;
 }
 
@@ -87,14 +78,14 @@ static int prepare_image_file(const char *image, uint64_t size)
         return 0;
     int fd = open(image, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        cli_error(image, "%s", strerror(errno));
+        cli_error(image, "%s", cli_errno_text(errno));
         return -1;
     }
     int rc = ftruncate(fd, (off_t)size);
     int err = errno;
     close(fd);
     if (rc != 0) {
-        cli_error(image, "cannot set the size: %s", strerror(err));
+        cli_error(image, "cannot set the size: %s", cli_errno_text(err));
         return -1;
     }
     return 0;
@@ -111,78 +102,116 @@ int cmd_mkfs(int argc, char **argv)
         {"cluster", required_argument, NULL, 'c'}, {"sector", required_argument, NULL, 'S'},
         {"label", required_argument, NULL, 'L'},  {NULL, 0, NULL, 0},
     };
-    uint64_t size = 0, cluster = 0, sector = 512;
+    uint64_t size = 0, cluster = 0, sector = 0;
     fat_mkfs_options opt;
     memset(&opt, 0, sizeof opt);
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (ch) {
         case 's':
-            if ((size = parse_size(optarg)) == 0) {
-                cli_error("mkfs", "bad --size '%s'", optarg);
+            if (!cli_parse_size(optarg, false, &size) || size == 0) {
+                cli_error("mkfs", "--size '%s' is not a size (a number of bytes, or with a K, M or G suffix)",
+                          optarg);
                 return EXIT_USAGE;
             }
             break;
         case 'F':
             opt.fat_type = (uint32_t)atoi(optarg);
             if (opt.fat_type != 12 && opt.fat_type != 16 && opt.fat_type != 32) {
-                cli_error("mkfs", "bad --fat '%s' (12, 16 or 32)", optarg);
+                cli_error("mkfs", "--fat '%s' is not a FAT type (12, 16 or 32)", optarg);
                 return EXIT_USAGE;
             }
             break;
         case 'c':
-            cluster = parse_size(optarg);
-            if (!af_is_pow2(cluster) || cluster > 65536) {
-                cli_error("mkfs", "bad --cluster '%s' (a power of two, at most 64 KiB)", optarg);
+            if (!cli_parse_size(optarg, false, &cluster) || !af_is_pow2(cluster) || cluster > 65536) {
+                cli_error("mkfs", "--cluster '%s' is not a cluster size (a power of two, at most 64 KiB)", optarg);
                 return EXIT_USAGE;
             }
             break;
         case 'S':
-            sector = parse_size(optarg);
-            if (sector != 512 && sector != 1024 && sector != 2048 && sector != 4096) {
-                cli_error("mkfs", "bad --sector '%s' (512, 1024, 2048 or 4096)", optarg);
+            if (!cli_parse_size(optarg, false, &sector) ||
+                (sector != 512 && sector != 1024 && sector != 2048 && sector != 4096)) {
+                cli_error("mkfs", "--sector '%s' is not a sector size (512, 1024, 2048 or 4096)", optarg);
                 return EXIT_USAGE;
             }
             break;
         case 'L':
             opt.label = optarg;
             if (strlen(optarg) > 11) {
-                cli_error("mkfs", "label '%s' is longer than 11 characters", optarg);
+                cli_error("mkfs", "the label '%s' is longer than 11 characters", optarg);
                 return EXIT_USAGE;
             }
             break;
         default:
-            return cli_usage("mkfs", mkfs_usage);
+            return cli_bad_option("mkfs", mkfs_usage, ch, argv);
         }
     }
     if (optind != argc - 1)
         return cli_usage("mkfs", mkfs_usage);
     const char *image = argv[optind];
-    if (cluster && cluster < sector) {
+    cli_image where;
+    if (!cli_image_resolve(image, &where)) {
+        /* a new image file: only its own name, no partition of it */
+        memset(&where, 0, sizeof where);
+        snprintf(where.file, sizeof where.file, "%s", image);
+        where.volume.at_offset = cli_global.at_offset;
+        where.volume.offset = cli_global.offset;
+        if (cli_global.partition || strchr(image, '@')) {
+            cli_error(image, "no such image");
+            return EXIT_FAILED;
+        }
+    }
+    if (cluster && sector && cluster < sector) {
         cli_error("mkfs", "cluster size %llu is smaller than the sector size %llu", (unsigned long long)cluster,
                   (unsigned long long)sector);
         return EXIT_USAGE;
     }
-    opt.bytes_per_sector = (uint32_t)sector;
-    opt.sectors_per_cluster = cluster ? (uint32_t)(cluster / sector) : 0;
     opt.volume_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 
-    if (prepare_image_file(image, size) != 0)
+    if (prepare_image_file(where.file, size) != 0)
         return EXIT_FAILED;
     offline_volume vol;
-    if (offline_volume_open(&vol, image, (uint16_t)sector, false) != 0) {
-        cli_error(image, "cannot open: %s", strerror(errno));
+    if (offline_volume_open(&vol, where.file, (uint16_t)sector, false) != 0) {
+        cli_error(image, "cannot open: %s", cli_errno_text(errno));
         return EXIT_FAILED;
     }
-    mkfs_job job = {.vol = &vol, .opt = opt, .status = VFS_ERROR};
+    /* Without --sector, the device's logical sector size (as mkfs.fat): a FAT sector
+     * smaller than the device's cannot be mounted by Linux. */
+    sector = blk_client_sector_size(&vol.stack.client);
+    if (cluster && cluster < sector) {
+        offline_volume_close(&vol);
+        cli_error("mkfs", "cluster size %llu is smaller than the device's sector size %llu",
+                  (unsigned long long)cluster, (unsigned long long)sector);
+        return EXIT_USAGE;
+    }
+    opt.bytes_per_sector = (uint32_t)sector;
+    opt.sectors_per_cluster = cluster ? (uint32_t)(cluster / sector) : 0;
+    mkfs_job job = {.vol = &vol, .where = &where.volume, .opt = opt, .status = VFS_ERROR};
+    uint64_t device_bytes = vol.device_bytes;
     bool ran = offline_volume_run(&vol, mkfs_task, &job);
     offline_volume_close(&vol);
     if (!ran || job.status != VFS_OK) {
-        const char *why = job.status == VFS_NO_SPACE ? "the size cannot hold such a volume"
-                          : job.status == VFS_INVALID_ARGUMENT ? "invalid options (FAT type, cluster size or label)"
-                                                                     : vfs_status_text(job.status);
-        cli_error(image, "cannot format: %s", why);
+        if (job.why != FAT_BPB_OK) {
+            char why[512];
+            if (!cli_diagnose_volume(&where, why, sizeof why) || job.why == FAT_BPB_NO_SUCH_PARTITION ||
+                job.why == FAT_BPB_BAD_PARTITION || job.why == FAT_BPB_BAD_GPT)
+                snprintf(why, sizeof why, "%s", fat_bpb_error_text(job.why));
+            if (job.why == FAT_BPB_NO_SUCH_PARTITION)
+                snprintf(why, sizeof why, "no partition %u in its partition table", (unsigned)where.volume.partition);
+            cli_error(image, "%s", why);
+        } else if (job.status == VFS_NO_SPACE) {
+            char size_text[16];
+            cli_human_size(job.opt.volume_bytes ? job.opt.volume_bytes : device_bytes - job.opt.volume_offset,
+                           size_text, sizeof size_text);
+            cli_error(image, "%s is too small for a FAT%s volume with these options", size_text,
+                      opt.fat_type ? (opt.fat_type == 12 ? "12" : opt.fat_type == 16 ? "16" : "32") : "");
+        } else if (job.status == VFS_INVALID_ARGUMENT) {
+            cli_error(image, "cannot format: the label holds characters FAT labels cannot, or the options do not "
+                             "fit together");
+        } else {
+            cli_error(image, "cannot format: %s", vfs_status_text(job.status));
+        }
         return EXIT_FAILED;
     }
     printf("%s: FAT%u, %u clusters of %u bytes, %llu bytes\n", image, (unsigned)job.geo.type,
@@ -223,7 +252,8 @@ typedef struct check_job {
     fat_check_volume volume;
     vfs_status status;
     const char *image;
-    bool bpb_failed;
+    const fs_component_volume *where;
+    bool bpb_failed, locate_failed;
     fat_bpb_error why;
 } check_job;
 
@@ -237,16 +267,17 @@ static void *check_task(void *arg)
 {
     check_job *job = arg;
     offline_volume *v = job->vol;
-    uint8_t sector[512];
     uint64_t offset = 0, bytes = 0;
-    job->status = blk_cache_read_bytes(&v->stack.cache, 0, sector, 512) == BLK_OK ? VFS_OK : VFS_IO_ERROR;
-    if (job->status == VFS_OK)
-        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1,
-                                     &offset, &bytes, &job->why);
+    job->status = offline_volume_locate(v, job->where, &offset, &bytes, &job->why);
     /* a broken boot sector at sector 0 may have a usable backup */
-    if (job->status == VFS_CORRUPT && job->why != FAT_BPB_NO_PARTITION && job->why != FAT_BPB_BAD_PARTITION) {
+    if (job->status == VFS_CORRUPT && job->why != FAT_BPB_NO_PARTITION && job->why != FAT_BPB_BAD_PARTITION &&
+        job->why != FAT_BPB_BAD_GPT && !job->where->partition && !job->where->at_offset) {
         offset = 0;
         job->status = VFS_OK;
+    }
+    if (job->status != VFS_OK) {
+        job->locate_failed = true;
+        return NULL;
     }
     if (job->status == VFS_OK) {
         job->status = fat_check_volume_find(&v->stack.cache, offset, &job->volume);
@@ -278,9 +309,11 @@ int cmd_check(int argc, char **argv)
     bool repair = false;
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "r", longopts, NULL)) != -1) {
-        if (ch != 'r')
-            return cli_usage("check", check_usage);
+    while ((ch = getopt_long(argc, argv, ":r", longopts, NULL)) != -1) {
+        if (ch != 'r') {
+            cli_bad_option("check", check_usage, ch, argv);
+            return CHECK_ERROR;
+        }
         repair = true;
     }
     if (optind != argc - 1) {
@@ -288,17 +321,18 @@ int cmd_check(int argc, char **argv)
         return CHECK_ERROR;
     }
     const char *image = argv[optind];
-    struct stat st;
-    if (stat(image, &st) != 0) {
-        cli_error(image, "%s", strerror(errno));
+    cli_image where;
+    if (!cli_image_resolve(image, &where)) {
+        cli_location none = {0};
+        cli_fail_not_image(image, &none);
         return CHECK_ERROR;
     }
     offline_volume vol;
-    if (offline_volume_open(&vol, image, 0, !repair) != 0) {
-        cli_error(image, "cannot open: %s", strerror(errno));
+    if (offline_volume_open(&vol, where.file, 0, !repair) != 0) {
+        cli_error(image, "cannot open: %s", cli_errno_text(errno));
         return CHECK_ERROR;
     }
-    check_job job = {.vol = &vol, .image = image, .status = VFS_ERROR};
+    check_job job = {.vol = &vol, .image = image, .where = &where.volume, .status = VFS_ERROR};
     job.opt.repairs = repair ? FAT_CHECK_REPAIR_ALL : 0;
     job.opt.log = check_log;
     printf("%s:\n", image);
@@ -306,7 +340,10 @@ int cmd_check(int argc, char **argv)
     bool ran = offline_volume_run(&vol, check_task, &job);
     offline_volume_close(&vol);
     if (!ran || job.status != VFS_OK) {
-        if (job.bpb_failed)
+        char why[512];
+        if (job.locate_failed && cli_diagnose_volume(&where, why, sizeof why))
+            cli_error(image, "%s", why);
+        else if (job.bpb_failed || job.locate_failed)
             cli_error(image, "not a FAT volume: %s", fat_bpb_error_text(job.why));
         else
             cli_error(image, "cannot check: %s", vfs_status_text(job.status));

@@ -188,6 +188,10 @@ void fs_conn_start_readdir_batch(fs_conn *c, fs_call *call, uint64_t fd, size_t 
  * (fs_conn_finish_keep). */
 void fs_conn_start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, size_t cap);
 void fs_conn_start_read_path(fs_conn *c, fs_call *call, const char *path, size_t cap);
+/* FAT attributes (FS_ATTRIBUTE_*): the reply's data is the bits (as stored, after a set,
+ * which clears `clear`, then sets `set`). */
+void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, const char *path, uint64_t set, uint64_t clear);
 /* Decode the completion of call (waited for by the caller) and free its buffer. */
 void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out);
 /* The same, keeping the call's buffer for what follows the record (call->share, NULL if
@@ -218,6 +222,10 @@ fs_status fs_conn_rmdir(fs_conn *c, const char *path);
 fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out);
 /* Unix seconds; -1 leaves a time unchanged. */
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime);
+/* FAT attributes (FS_ATTRIBUTE_*): *attributes gets the bits (after a set, as stored; it
+ * may be NULL there). */
+fs_status fs_conn_get_attributes(fs_conn *c, const char *path, uint64_t *attributes);
+fs_status fs_conn_set_attributes(fs_conn *c, const char *path, uint64_t set, uint64_t clear, uint64_t *attributes);
 
 /* The extensions that answer with a record in the same round trip (docs/PROTOCOL.md):
  * open (or create) and stat; set the times and stat (the times as stored, FAT-rounded). */

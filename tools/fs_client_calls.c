@@ -120,7 +120,8 @@ void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_
     send_encoded(c, call, &e);
 }
 
-/* The commands that name only a path: DIR_CREATE, DIR_REMOVE, FILE_REMOVE, DIR_OPEN. */
+/* The commands that name only a path: DIR_CREATE, DIR_REMOVE, FILE_REMOVE, DIR_OPEN,
+ * GET_ATTRIBUTES. */
 static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *path)
 {
     encoding e = encode(c, call, type, 0, path, NULL);
@@ -131,6 +132,20 @@ static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *pat
 void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_CREATE, path); }
 void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_REMOVE, path); }
 void fs_conn_start_opendir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_OPEN, path); }
+
+void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, const char *path)
+{
+    start_path(c, call, FS_CMD_GET_ATTRIBUTES, path);
+}
+
+void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, const char *path, uint64_t set, uint64_t clear)
+{
+    encoding e = encode(c, call, FS_CMD_SET_ATTRIBUTES, 0, path, NULL);
+    e.cmd.params.set_attributes.path = e.path[0];
+    e.cmd.params.set_attributes.set = set;
+    e.cmd.params.set_attributes.clear = clear;
+    send_encoded(c, call, &e);
+}
 
 void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path)
 {
@@ -364,6 +379,22 @@ fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)
     fs_reply r;
     fs_conn_start_rename(c, &call, old_path, new_path);
     return finish_now(c, &call, &r);
+}
+
+fs_status fs_conn_get_attributes(fs_conn *c, const char *path, uint64_t *attributes)
+{
+    return call_path(c, FS_CMD_GET_ATTRIBUTES, path, attributes);
+}
+
+fs_status fs_conn_set_attributes(fs_conn *c, const char *path, uint64_t set, uint64_t clear, uint64_t *attributes)
+{
+    fs_call call;
+    fs_reply r;
+    fs_conn_start_set_attributes(c, &call, path, set, clear);
+    fs_status st = finish_now(c, &call, &r);
+    if (attributes)
+        *attributes = r.data;
+    return st;
 }
 
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime)

@@ -3,11 +3,13 @@
 HOST_SRCS += tools/fs_client.c tools/fs_client_calls.c
 
 PROGRAMS += asyncfat
-MOUNT_SRCS := $(addprefix tools/mount/,mount_command.c mount_loop.c fuse_init.c nodes.c entry_ops.c file_ops.c \
+MOUNT_SRCS := $(addprefix tools/mount/,mount_command.c mount_loop.c fuse_init.c nodes.c entry_ops.c attribute_ops.c file_ops.c fd_cache.c \
 	dir_streams.c read_handles.c known_names.c posix_translation.c)
 COPY_SRCS := tools/copy/copy_engine.c tools/copy/copy_tree.c
-asyncfat_SRCS := tools/asyncfat.c tools/cli.c tools/cli_dir.c tools/tree_walk.c tools/cmd_offline.c tools/cmd_files.c \
-	tools/cmd_cp.c tools/offline_volume.c $(COPY_SRCS) $(MOUNT_SRCS)
+asyncfat_SRCS := tools/asyncfat.c tools/cli.c tools/cli_image.c tools/cli_session.c tools/cli_operands.c \
+	tools/cli_dir.c tools/cli_attributes.c tools/tree_walk.c tools/cmd_offline.c tools/cmd_ls.c tools/cmd_files.c \
+	tools/cmd_cp.c tools/cmd_attrib.c tools/cmd_volume.c \
+	tools/offline_volume.c $(COPY_SRCS) $(MOUNT_SRCS)
 asyncfat_CFLAGS := $(FUSE_CFLAGS)
 asyncfat_LDLIBS := $(URING_LDLIBS) $(FUSE_LDLIBS)
 NEEDS_FUSE += asyncfat
@@ -15,4 +17,5 @@ NEEDS_FUSE += asyncfat
 TESTS += fs_client
 fs_client_SRCS := tools/tests/test_fs_client.c
 
-TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_fuse.sh
+TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_cli_devices.sh tools/tests/test_cli_conventions.sh tools/tests/test_install.sh \
+	tools/tests/test_fuse.sh tools/tests/test_fuse_conventions.sh

@@ -118,3 +118,16 @@ bool offline_volume_run(offline_volume *v, fp_entry fn, void *arg)
         ;
     return true;
 }
+
+static vfs_status read_cache(void *cache, uint64_t offset, void *dst, size_t len)
+{
+    return vfs_status_from_blk(blk_cache_read_bytes(cache, offset, dst, len));
+}
+
+vfs_status offline_volume_locate(offline_volume *v, const fs_component_volume *where, uint64_t *offset,
+                                 uint64_t *bytes, fat_bpb_error *why)
+{
+    int partition = where->at_offset ? FAT_PARTITION_AT_OFFSET : (int)where->partition - 1;
+    return fat_partition_locate(read_cache, &v->stack.cache, v->device_bytes, blk_client_sector_size(&v->stack.client),
+                                partition, where->offset, offset, bytes, why);
+}

@@ -1,7 +1,7 @@
 /* offline_volume: a block stack on an image file inside this process (fiber pool, block
  * client, buffer cache, and the Linux io_uring driver polled in-process), for the offline
- * tools `asyncfat mkfs` and `asyncfat check`, which like mkfs.fat and fsck.fat work on an
- * unmounted image and do not go through the server.
+ * tools `asyncfat mkfs`, `check`, `info` and `label`, which like mkfs.fat, fsck.fat, minfo
+ * and fatlabel work on an unmounted image and do not go through the server.
  *
  *   offline_volume v;
  *   if (offline_volume_open(&v, "disk.img", 0, false) != 0) ...;
@@ -12,8 +12,10 @@
 #define ASYNCFAT_TOOLS_OFFLINE_VOLUME_H
 
 #include "blk/blk.h"
+#include "fat/fat_partition.h"
 #include "fiberpool/fiberpool.h"
 #include "platform/linux/blk_driver.h"
+#include "server/fs_component.h"
 
 typedef struct offline_volume {
     blk_stack stack;               /* pool, client, cache */
@@ -31,6 +33,12 @@ typedef struct offline_volume {
  * Returns 0, or -1 with errno set (EINVAL: not usable as a device). */
 int offline_volume_open(offline_volume *v, const char *path, uint16_t sector_size, bool read_only);
 void offline_volume_close(offline_volume *v);
+
+/* Where the volume `where` names lies on the device (fat_partition_locate: the whole
+ * device or a partition found automatically, partition N, or an offset). Blocks: call it
+ * from a task of offline_volume_run. */
+vfs_status offline_volume_locate(offline_volume *v, const fs_component_volume *where, uint64_t *offset,
+                                 uint64_t *bytes, fat_bpb_error *why);
 
 /* Run fn(arg) in a task with the event loop around it until every task has finished.
  * Returns false if the tasks deadlocked. */

@@ -80,6 +80,16 @@ typedef struct vfs_stat {
     uint64_t atime, mtime, ctime;
 } vfs_stat;
 
+/* A file's attributes, FAT's bits: read-only, hidden, system, archive can be changed; the
+ * directory bit only says what the file is. An engine without such attributes reports a
+ * directory's as VFS_ATTR_DIRECTORY and a file's as 0. */
+#define VFS_ATTR_READ_ONLY 0x01u
+#define VFS_ATTR_HIDDEN 0x02u
+#define VFS_ATTR_SYSTEM 0x04u
+#define VFS_ATTR_DIRECTORY 0x10u
+#define VFS_ATTR_ARCHIVE 0x20u
+#define VFS_ATTR_CHANGEABLE (VFS_ATTR_READ_ONLY | VFS_ATTR_HIDDEN | VFS_ATTR_SYSTEM | VFS_ATTR_ARCHIVE)
+
 /* A volume's figures. */
 typedef struct vfs_statfs {
     uint64_t block_size;        /* bytes per allocation unit (a FAT cluster) */
@@ -104,7 +114,10 @@ typedef struct vfs_node vfs_node;
  * the end, takes *pos (0 = the start) and moves it past the entry it returns, leaves "."
  * and ".." out, and fills st when it is not NULL; name gets VFS_READDIR_NAME_MAX bytes at
  * most, no NUL. set_times takes Unix seconds, a negative one leaving that time alone.
- * append writes at the end, atomically with respect to other writers, and says where. */
+ * append writes at the end, atomically with respect to other writers, and says where.
+ * get_attributes gives a path's VFS_ATTR_* bits; set_attributes clears `clear`, then sets
+ * `set` (bits outside VFS_ATTR_CHANGEABLE, or the root, give INVALID_ARGUMENT; a read-only
+ * volume READ_ONLY_FS) and gives the bits as stored. */
 typedef struct vfs_ops {
     vfs_status (*mount)(vfs_volume *vol);
     vfs_status (*unmount)(vfs_volume *vol);   /* OUTSTANDING_OPERATIONS while nodes are open */
@@ -130,6 +143,9 @@ typedef struct vfs_ops {
     vfs_status (*truncate)(vfs_node *node, uint64_t length);
     vfs_status (*fsync)(vfs_node *node);
     vfs_status (*readdir)(vfs_node *dir, uint64_t *pos, char *name, size_t *name_len, vfs_stat *st);
+    vfs_status (*get_attributes)(vfs_volume *vol, const char *path, size_t len, uint32_t *out);
+    vfs_status (*set_attributes)(vfs_volume *vol, const char *path, size_t len, uint32_t set, uint32_t clear,
+                                 uint32_t *out);
 } vfs_ops;
 
 /* One volume and the engine that runs it. ops NULL: no volume could be set up. */

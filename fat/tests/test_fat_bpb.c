@@ -281,8 +281,8 @@ TEST(mbr_partitions)
     /* explicit index */
     CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 0, &off, &bytes, &why), VFS_OK);
     CHECK_EQ(off, 512);
-    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 2, &off, &bytes, &why), VFS_CORRUPT);
-    CHECK_EQ(why, FAT_BPB_BAD_PARTITION);
+    CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 2, &off, &bytes, &why), VFS_INVALID_ARGUMENT);
+    CHECK_EQ(why, FAT_BPB_NO_SUCH_PARTITION);
     CHECK_EQ(fat_bpb_locate(disk, 512, dlen, 512, 4, &off, &bytes, &why), VFS_INVALID_ARGUMENT);
     /* partition past the device end */
     af_store_le32(e1 + MBR_PART_SECTOR_COUNT, (uint32_t)(vlen / 512) + 1);

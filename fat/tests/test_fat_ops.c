@@ -433,6 +433,130 @@ TEST(timestamps)
     free(dir);
 }
 
+/* A volume in local time (time_offset_minutes, as vfat's time_offset): entries hold the
+ * clock's time plus the offset, stat records and set_times stay in Unix time, and mtools
+ * (which reads the fields as local time) shows the local time. */
+static void local_times(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    if (!EXPECT(fat_unmount(vol) == VFS_OK))
+        return;
+    t->cfg.time_offset_minutes = 330;
+    vfs_stat st;
+    if (!EXPECT(fat_mount(vol, &t->f.stack.cache, &t->cfg, NULL) == VFS_OK) ||
+        !EXPECT(tv_write_file(vol, "/now", "x", 1) == VFS_OK) || !EXPECT(tv_path_stat(vol, "/now", &st) == VFS_OK) ||
+        !EXPECT(st.mtime == 1700000000) || !EXPECT(tv_write_file(vol, "/set", "x", 1) == VFS_OK) ||
+        !EXPECT(fat_set_times(vol, P("/set"), -1, 1500000000) == VFS_OK) ||
+        !EXPECT(tv_path_stat(vol, "/set", &st) == VFS_OK) || !EXPECT(st.mtime == 1500000000))
+        return;
+    t->cfg.time_offset_minutes = 1441;
+    if (!EXPECT(fat_unmount(vol) == VFS_OK) ||
+        !EXPECT(fat_mount(vol, &t->f.stack.cache, &t->cfg, NULL) == VFS_INVALID_ARGUMENT))
+        return;
+    t->cfg.time_offset_minutes = 0;
+    *ok = EXPECT(fat_mount(vol, &t->f.stack.cache, &t->cfg, NULL) == VFS_OK);
+}
+
+TEST(local_time_volume)
+{
+    CHECK(open_fresh("local.img", 4000, 12, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, local_times, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("local.img"));
+    /* 1700000000 is 2023-11-14 22:13:20 UTC, 2023-11-15 03:43 at +5:30; 1500000000 is
+     * 2017-07-14 02:40 UTC, 08:10 at +5:30. mtools prints the fields as they are. */
+    char *dir = tool_output("TZ=UTC MTOOLS_SKIP_CHECK=1 mdir -i %s ::/", tmp_path("local.img"));
+    CHECK(dir && strstr(dir, "2023-11-15") && strstr(dir, "3:43") && strstr(dir, "2017-07-14") && strstr(dir, "8:10"));
+    free(dir);
+}
+
+/* FAT attributes: set and cleared through the API, seen by mtools' mattrib; set by mattrib,
+ * seen through the API; the read-only bit refuses writers and shows in the mode. */
+static void attributes(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    uint32_t a;
+    fat_node *n;
+    vfs_stat st;
+    if (!EXPECT(tv_write_file(vol, "/plain.txt", "p", 1) == VFS_OK) ||
+        !EXPECT(tv_write_file(vol, "/marked.txt", "m", 1) == VFS_OK) || !EXPECT(fat_mkdir(vol, P("/dir")) == VFS_OK) ||
+        !EXPECT(fat_get_attributes(vol, P("/plain.txt"), &a) == VFS_OK && a == VFS_ATTR_ARCHIVE) ||
+        !EXPECT(fat_get_attributes(vol, P("/dir"), &a) == VFS_OK && a == VFS_ATTR_DIRECTORY) ||
+        !EXPECT(fat_get_attributes(vol, P("/"), &a) == VFS_OK && a == VFS_ATTR_DIRECTORY))
+        return;
+    if (!EXPECT(fat_set_attributes(vol, P("/marked.txt"), VFS_ATTR_READ_ONLY | VFS_ATTR_HIDDEN | VFS_ATTR_SYSTEM,
+                                   VFS_ATTR_ARCHIVE, &a) == VFS_OK) ||
+        !EXPECT(a == (VFS_ATTR_READ_ONLY | VFS_ATTR_HIDDEN | VFS_ATTR_SYSTEM)) ||
+        !EXPECT(fat_set_attributes(vol, P("/dir"), VFS_ATTR_HIDDEN, 0, &a) == VFS_OK &&
+                a == (VFS_ATTR_DIRECTORY | VFS_ATTR_HIDDEN)))
+        return;
+    /* read-only: writers refused, the mode without write bits, readers fine */
+    if (!EXPECT(fat_open(vol, P("/marked.txt"), VFS_OPEN_WRITE_ONLY, &n) == VFS_ACCESS_DENIED) ||
+        !EXPECT(fat_stat(vol, P("/marked.txt"), &st) == VFS_OK && (st.mode & 0222) == 0) ||
+        !EXPECT(fat_open(vol, P("/marked.txt"), VFS_OPEN_READ_ONLY, &n) == VFS_OK) || !EXPECT(fat_close(n) == VFS_OK))
+        return;
+    /* what cannot be changed */
+    if (!EXPECT(fat_set_attributes(vol, P("/plain.txt"), VFS_ATTR_DIRECTORY, 0, &a) == VFS_INVALID_ARGUMENT) ||
+        !EXPECT(fat_set_attributes(vol, P("/plain.txt"), 0, 0x08, &a) == VFS_INVALID_ARGUMENT) ||
+        !EXPECT(fat_set_attributes(vol, P("/"), VFS_ATTR_HIDDEN, 0, &a) == VFS_INVALID_ARGUMENT) ||
+        !EXPECT(fat_set_attributes(vol, P("/missing"), VFS_ATTR_HIDDEN, 0, &a) == VFS_NO_FILE) ||
+        !EXPECT(fat_get_attributes(vol, P("/missing"), &a) == VFS_NO_FILE))
+        return;
+    /* made read-only while open for writing: that opener goes on writing, as on vfat */
+    size_t done;
+    if (!EXPECT(fat_open(vol, P("/late.txt"), VFS_OPEN_WRITE_ONLY | VFS_OPEN_CREATE, &n) == VFS_OK) ||
+        !EXPECT(fat_set_attributes(vol, P("/late.txt"), VFS_ATTR_READ_ONLY, 0, &a) == VFS_OK) ||
+        !EXPECT(fat_write(n, 0, "late", 4, &done) == VFS_OK && done == 4) || !EXPECT(fat_truncate(n, 2) == VFS_OK) ||
+        !EXPECT(fat_close(n) == VFS_OK) ||
+        !EXPECT(fat_open(vol, P("/late.txt"), VFS_OPEN_READ_WRITE, &n) == VFS_ACCESS_DENIED) ||
+        !EXPECT(fat_stat(vol, P("/late.txt"), &st) == VFS_OK && st.size == 2))
+        return;
+    /* an open file's change is the node's: seen by every opener */
+    if (!EXPECT(fat_open(vol, P("/plain.txt"), VFS_OPEN_READ_ONLY, &n) == VFS_OK) ||
+        !EXPECT(fat_set_attributes(vol, P("/plain.txt"), VFS_ATTR_SYSTEM, 0, &a) == VFS_OK) ||
+        !EXPECT(fat_get_attributes(vol, P("/PLAIN.TXT"), &a) == VFS_OK && a == (VFS_ATTR_ARCHIVE | VFS_ATTR_SYSTEM)) ||
+        !EXPECT(fat_set_attributes(vol, P("/plain.txt"), 0, VFS_ATTR_SYSTEM, &a) == VFS_OK) ||
+        !EXPECT(fat_close(n) == VFS_OK))
+        return;
+    *ok = 1;
+}
+
+static void read_mtools_attributes(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    uint32_t a;
+    *ok = EXPECT(fat_get_attributes(&t->vol, P("/BYMT.TXT"), &a) == VFS_OK && a == (VFS_ATTR_HIDDEN | VFS_ATTR_READ_ONLY)) &&
+          EXPECT(fat_set_attributes(&t->vol, P("/BYMT.TXT"), 0, VFS_ATTR_HIDDEN, &a) == VFS_READ_ONLY_FS);
+}
+
+TEST(attributes_set_read_and_seen_by_mtools)
+{
+    CHECK(open_fresh("attrib.img", 4000, 12, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, attributes, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("attrib.img"));
+    const char *img = tmp_path("attrib.img");
+    char *out = tool_output("MTOOLS_SKIP_CHECK=1 mattrib -i %s ::/marked.txt ::/plain.txt ::/dir", img);
+    CHECK(out && strstr(out, "     SHR     ::/marked.txt") && strstr(out, "  A          ::/plain.txt") &&
+          strstr(out, "      H      ::/dir"));
+    free(out);
+    CHECK_EQ(tool_run(true, "echo x | MTOOLS_SKIP_CHECK=1 mcopy -i %s - ::/BYMT.TXT && MTOOLS_SKIP_CHECK=1 mattrib -i %s "
+                            "-a +h +r ::/BYMT.TXT",
+                      img, img),
+             0);
+    fat_tv_options o = fat_tv_defaults();
+    o.read_only = true;
+    CHECK(fat_tv_open(&tv, img, &o) && tv.mount_status == VFS_OK);
+    ok = 0;
+    CHECK(fat_tv_call(&tv, read_mtools_attributes, &ok));
+    CHECK(ok);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
+}
+
 /* ---- stack use ------------------------------------------------------------------------------ */
 
 /* Small frames here, so the high-water mark is the engine's. */

@@ -85,3 +85,26 @@ TEST(round_trip_random)
         CHECK_EQ(fat_time_to_unix(dt.date, dt.time, 0, NULL), t & ~(int64_t)1);
     }
 }
+
+/* A volume in local time: the fields hold UTC plus the offset (vfat's time_offset), and
+ * converting back gives the Unix time again. */
+TEST(zoned_fields_hold_local_time)
+{
+    int64_t t = 1615734566; /* 2021-03-14 15:09:26 UTC */
+    fat_datetime utc = fat_time_from_unix_zoned(t, 0, 0);
+    CHECK_EQ(utc.date, FAT_DATE(2021, 3, 14));
+    CHECK_EQ(utc.time, FAT_TIME(15, 9, 26));
+    fat_datetime kolkata = fat_time_from_unix_zoned(t, 0, 330);
+    CHECK_EQ(kolkata.date, FAT_DATE(2021, 3, 14));
+    CHECK_EQ(kolkata.time, FAT_TIME(20, 39, 26));
+    fat_datetime honolulu = fat_time_from_unix_zoned(t - 16 * 3600, 0, -600);
+    CHECK_EQ(honolulu.date, FAT_DATE(2021, 3, 13));
+    CHECK_EQ(honolulu.time, FAT_TIME(13, 9, 26));
+    CHECK_EQ(fat_time_to_unix_zoned(kolkata.date, kolkata.time, 0, NULL, 330), t);
+    CHECK_EQ(fat_time_to_unix_zoned(honolulu.date, honolulu.time, 0, NULL, -600), t - 16 * 3600);
+    /* the range is the fields': 1980-01-01 00:00 local is the earliest */
+    CHECK_EQ(fat_time_to_unix_zoned(0, 0, 0, NULL, 60), FAT_TIME_MIN_UNIX - 3600);
+    fat_datetime early = fat_time_from_unix_zoned(FAT_TIME_MIN_UNIX - 3600, 0, 60);
+    CHECK_EQ(early.date, FAT_DATE(1980, 1, 1));
+    CHECK_EQ(early.time, 0);
+}

@@ -465,22 +465,37 @@ static int open_device(blk_driver *d, const blk_driver_config *c, uint64_t *byte
     }
     if (d->fd < 0)
         return errno;
+    return blk_device_geometry(d->fd, bytes, sector);
+}
+
+int blk_device_geometry(int fd, uint64_t *bytes, uint16_t *sector_size)
+{
     struct stat st;
-    if (fstat(d->fd, &st) != 0)
+    if (fstat(fd, &st) != 0)
         return errno;
-    *sector = 512;
+    *sector_size = 512;
     if (S_ISBLK(st.st_mode)) {
         int logical = 0;
-        if (ioctl(d->fd, BLKGETSIZE64, bytes) != 0)
+        if (ioctl(fd, BLKGETSIZE64, bytes) != 0)
             return errno;
-        if (ioctl(d->fd, BLKSSZGET, &logical) == 0 && logical > 0)
-            *sector = (uint16_t)logical;
+        if (ioctl(fd, BLKSSZGET, &logical) == 0 && logical > 0)
+            *sector_size = (uint16_t)logical;
     } else if (S_ISREG(st.st_mode)) {
         *bytes = (uint64_t)st.st_size;
     } else {
         return EINVAL;
     }
     return 0;
+}
+
+int blk_device_geometry_path(const char *path, uint64_t *bytes, uint16_t *sector_size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = blk_device_geometry(fd, bytes, sector_size);
+    close(fd);
+    return err;
 }
 
 static int set_capacity(blk_driver *d, const blk_driver_config *c, uint64_t bytes)

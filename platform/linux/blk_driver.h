@@ -95,4 +95,11 @@ uint32_t blk_driver_in_flight(const blk_driver *driver);
 
 blk_driver_stats blk_driver_get_stats(const blk_driver *driver);
 
+/* The size in bytes and the logical sector size of an open disk image (a regular file: its
+ * length, and 512) or block device (BLKGETSIZE64, BLKSSZGET). Returns 0, or an errno
+ * value (EINVAL: neither a regular file nor a block device). */
+int blk_device_geometry(int fd, uint64_t *bytes, uint16_t *sector_size);
+/* The same by path (opened read-only for the question). */
+int blk_device_geometry_path(const char *path, uint64_t *bytes, uint16_t *sector_size);
+
 #endif

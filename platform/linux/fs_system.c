@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define HOST "client"
 
@@ -55,12 +54,12 @@ static const char *const server_regions[] = {BLK_REGION_STORAGE_INFO,
 static const char *const client_regions[] = {FS_COMPONENT_REGION_COMMANDS, FS_COMPONENT_REGION_COMPLETIONS,
                                              FS_COMPONENT_REGION_SHARE, NULL};
 
+/* A block device's size is its BLKGETSIZE64, not its inode's st_size (0). */
 static uint64_t image_bytes(const char *path)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return 0;
-    return (uint64_t)st.st_size;
+    uint64_t bytes = 0;
+    uint16_t sector_size;
+    return blk_device_geometry_path(path, &bytes, &sector_size) == 0 ? bytes : 0;
 }
 
 int fs_system_start(fs_system *s, const fs_system_options *o)
@@ -92,6 +91,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     /* Capacity 0: the driver, like the server, takes as many entries as both (page-rounded)
      * queue regions hold, so the two sides agree on it. */
     blk_driver_component_configure(&dc, 0);
+    fs_component_configure(&o->volume);
 
     lx_region_spec regions[] = {
         {.name = BLK_REGION_STORAGE_INFO, .size = 4096},

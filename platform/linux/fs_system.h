@@ -20,6 +20,7 @@
 #include "platform/linux/blk_driver.h"
 #include "platform/linux/launcher.h"
 #include "protocol/fs_protocol.h"
+#include "server/fs_component.h"
 
 #define FS_SYSTEM_MAX_CLIENTS 32u
 
@@ -53,6 +54,8 @@ typedef struct fs_system_options {
     uint32_t queue_depth;       /* driver requests in flight; 0: the driver's default */
     blk_device_model model;     /* all zero: no device model */
     blk_driver_faults faults;   /* all zero: none */
+    fs_component_volume volume; /* the server's: partition, offset, time zone; all zero: the
+                                   defaults (server/fs_component.h) */
     /* A client that is a component of the system (the FUSE mount) instead of the calling
      * process: it runs on the hosted thread with the driver and the server (the layout is
      * then FS_SYSTEM_HOSTED, and the start fails if this process hosts one already), finds

@@ -3,6 +3,7 @@
 #include "tests/support/server_fixture.h"
 #include "tests/harness.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static server_fixture fx;
@@ -464,6 +465,85 @@ TEST(open_read_and_read_path_return_the_first_bytes)
 
 /* DIR_READ_BATCH returns every entry once, in records that parse, across calls; an entry
  * that does not fit waits for the next call; bad fds and buffers get errors. */
+static fs_cmpl set_attributes(int client, const char *path, uint64_t set, uint64_t clear)
+{
+    fs_cmd_params p = {.set_attributes = {.path = sf_path(&fx, client, path), .set = set, .clear = clear}};
+    return sf_call(&fx, client, FS_CMD_SET_ATTRIBUTES, &p, sizeof p);
+}
+
+static fs_cmpl get_attributes(int client, const char *path)
+{
+    fs_cmd_params p = {.get_attributes = {.path = sf_path(&fx, client, path)}};
+    return sf_call(&fx, client, FS_CMD_GET_ATTRIBUTES, &p, sizeof p);
+}
+
+TEST(get_and_set_attributes)
+{
+    sf_options o = {.workdir = test_tmpdir(), .random_order = true, .seed = test_seed(), .clients = 2};
+    CHECK(sf_init(&fx, &o) == 0);
+    fs_cmd_params g = {.get_attributes = {.path = sf_path(&fx, 0, "/")}};
+    /* an extension: a client that has not opted in (a LionsOS client) does not know it */
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_GET_ATTRIBUTES, &g, sizeof g).status, FS_STATUS_INVALID_COMMAND);
+    CHECK_EQ(sf_initialise(&fx, 1, false), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_call(&fx, 1, FS_CMD_GET_ATTRIBUTES, &g, sizeof g).status, FS_STATUS_INVALID_COMMAND);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_initialise(&fx, 1, true), FS_STATUS_SUCCESS);
+    uint64_t fd, early, done;
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE, &early), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/d"), FS_STATUS_SUCCESS);
+    fs_cmpl c = get_attributes(0, "/f");
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(c.data, FS_ATTRIBUTE_ARCHIVE);
+    CHECK_EQ(get_attributes(0, "/d").data, FS_ATTRIBUTE_DIRECTORY);
+    CHECK_EQ(get_attributes(0, "/").data, FS_ATTRIBUTE_DIRECTORY);
+
+    /* clear, then set; the answer is the bits as stored; another client sees them */
+    c = set_attributes(0, "/f", FS_ATTRIBUTE_READ_ONLY | FS_ATTRIBUTE_HIDDEN, FS_ATTRIBUTE_ARCHIVE);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(c.data, FS_ATTRIBUTE_READ_ONLY | FS_ATTRIBUTE_HIDDEN);
+    CHECK_EQ(get_attributes(1, "/F").data, FS_ATTRIBUTE_READ_ONLY | FS_ATTRIBUTE_HIDDEN);
+    CHECK_EQ(set_attributes(1, "/d", FS_ATTRIBUTE_SYSTEM, 0).data, FS_ATTRIBUTE_DIRECTORY | FS_ATTRIBUTE_SYSTEM);
+
+    /* read-only: new writers refused, the mode without write bits, the earlier fd still writes */
+    CHECK_EQ(sf_open(&fx, 1, "/f", FS_OPEN_FLAGS_READ_WRITE, &fd), FS_STATUS_ACCESS_DENIED);
+    fs_cmd_params st = {.stat = {.path = sf_path(&fx, 1, "/f"), .buf = sf_buf(&fx, 1, NULL, sizeof(fs_stat))}};
+    CHECK_EQ(sf_call(&fx, 1, FS_CMD_STAT, &st, sizeof st).status, FS_STATUS_SUCCESS);
+    fs_stat rec;
+    memcpy(&rec, sf_share(&fx, 1, st.stat.buf), sizeof rec);
+    CHECK_EQ(rec.mode & 0222, 0);
+    CHECK_EQ(sf_write(&fx, 0, early, 0, "still", 5, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, early), FS_STATUS_SUCCESS);
+    /* the write marked the file for archiving again, as FAT writers do */
+    CHECK_EQ(set_attributes(0, "/f", 0, FS_ATTRIBUTE_READ_ONLY).data, FS_ATTRIBUTE_HIDDEN | FS_ATTRIBUTE_ARCHIVE);
+    CHECK_EQ(sf_open(&fx, 1, "/f", FS_OPEN_FLAGS_READ_WRITE, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 1, fd), FS_STATUS_SUCCESS);
+
+    /* refusals change nothing */
+    CHECK_EQ(set_attributes(0, "/f", FS_ATTRIBUTE_DIRECTORY, 0).status, FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(set_attributes(0, "/f", 0, 0x08).status, FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(set_attributes(0, "/f", 1ull << 40, 0).status, FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(set_attributes(0, "/", FS_ATTRIBUTE_HIDDEN, 0).status, FS_STATUS_INVALID_ARGUMENT);
+    CHECK_EQ(set_attributes(0, "/missing", FS_ATTRIBUTE_HIDDEN, 0).status, FS_STATUS_NO_FILE);
+    CHECK_EQ(get_attributes(0, "/missing").status, FS_STATUS_NO_FILE);
+    CHECK_EQ(get_attributes(0, "/f/x").status, FS_STATUS_NOT_DIRECTORY);
+    CHECK_EQ(get_attributes(0, "/f").data, FS_ATTRIBUTE_HIDDEN | FS_ATTRIBUTE_ARCHIVE);
+    g.get_attributes.path = (fs_buffer){SF_SHARE_SIZE + 1, 2};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_GET_ATTRIBUTES, &g, sizeof g).status, FS_STATUS_INVALID_BUFFER);
+    g.get_attributes.path = sf_buf(&fx, 0, "/f\0x", 4);
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_GET_ATTRIBUTES, &g, sizeof g).status, FS_STATUS_INVALID_PATH);
+    fs_cmd_params bad = {.set_attributes = {.path = {SF_SHARE_SIZE - 1, 8}, .set = FS_ATTRIBUTE_HIDDEN}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_SET_ATTRIBUTES, &bad, sizeof bad).status, FS_STATUS_INVALID_BUFFER);
+    CHECK_EQ(sf_call(&fx, 1, FS_CMD_DEINITIALISE, NULL, 0).status, FS_STATUS_SUCCESS);
+    CHECK(teardown_clean());
+    /* mtools agrees */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "MTOOLS_SKIP_CHECK=1 mattrib -i '%s/protocol.img' ::/f ::/d >'%s/attrib.txt' && "
+             "grep -qx '  A   H      ::/f' '%s/attrib.txt' && grep -qx '     S       ::/d' '%s/attrib.txt'",
+             test_tmpdir(), test_tmpdir(), test_tmpdir(), test_tmpdir());
+    CHECK_EQ(system(cmd), 0);
+}
+
 TEST(dir_read_batch_lists_everything_once)
 {
     CHECK(setup("-F 32"));

@@ -76,7 +76,7 @@ typedef struct copy_claim {
 
 struct copy_job {
     copy_side src, dst;
-    bool progress;
+    copy_options options;
     copy_chunk chunks[COPY_CHUNKS];
     copy_file files[COPY_FILES];
     copy_op ops[COPY_OPS];
@@ -91,6 +91,8 @@ static int fail_side(const copy_side *side, const char *path, fs_status st)
 {
     return cli_fail_status(side->image, path, st);
 }
+
+static bool is_standard_stream(const char *path) { return strcmp(path, "-") == 0; }
 
 void copy_stat_from_fs(const fs_stat *st, copy_stat *out)
 {
@@ -118,6 +120,11 @@ fs_status copy_side_stat(const copy_side *side, const char *path, copy_stat *out
         return FS_STATUS_SUCCESS;
     }
     struct stat st;
+    if (is_standard_stream(path)) {
+        /* exists, not a directory, size and time unknown */
+        *out = (copy_stat){.exists = true, .mtime = -1, .dev = UINT64_MAX, .ino = UINT64_MAX};
+        return FS_STATUS_SUCCESS;
+    }
     if (stat(path, &st) != 0)
         return errno == ENOENT ? FS_STATUS_SUCCESS : FS_STATUS_IO_ERROR;
     copy_stat_from_local(&st, out);
@@ -161,8 +168,10 @@ static void start_open_source(copy_job *job, copy_file *f)
 static void start_open_destination(copy_job *job, copy_file *f)
 {
     fs_conn *c = job->dst.conn;
-    fs_conn_start_open_stat(c, add_op(job, OP_OPEN_DST, c, f, NULL), f->dst,
-                            FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE);
+    uint64_t flags = FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE;
+    if (job->options.no_clobber)
+        flags |= FS_OPEN_FLAGS_EXCLUSIVE;
+    fs_conn_start_open_stat(c, add_op(job, OP_OPEN_DST, c, f, NULL), f->dst, flags);
 }
 
 static void start_close(copy_job *job, copy_op_kind kind, fs_conn *c, copy_file *f, uint64_t fd)
@@ -209,13 +218,20 @@ static void close_file(copy_job *job, copy_file *f)
     f->phase = FILE_CLOSING;
     if (f->src_open && job->src.conn)
         start_close(job, OP_CLOSE_SRC, job->src.conn, f, f->src_fd);
-    else if (f->src_local >= 0)
+    else if (f->src_local >= 0 && !is_standard_stream(f->src))
         close(f->src_local);
     f->src_local = -1;
     f->src_open = false;
     if (f->dst_open && job->dst.conn) {
         start_close(job, OP_CLOSE_DST, job->dst.conn, f, f->dst_fd);
+    } else if (f->dst_local >= 0 && is_standard_stream(f->dst)) {
+        if (fflush(stdout) != 0 && f->rc == EXIT_OK)
+            f->rc = cli_fail_errno("standard output", errno);
     } else if (f->dst_local >= 0) {
+        /* the source's modification time, as the copy into an image keeps it */
+        struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = f->st.mtime}};
+        if (f->rc == EXIT_OK && !cli_interrupted && f->st.mtime >= 0 && futimens(f->dst_local, times) != 0)
+            f->rc = cli_fail_errno(f->dst, errno);
         if (close(f->dst_local) != 0 && f->rc == EXIT_OK)
             f->rc = cli_fail_errno(f->dst, errno);
     }
@@ -230,7 +246,7 @@ static void finish_if_done(copy_job *job, copy_file *f)
     if (f->phase == FILE_DATA && !job->dst.conn)
         write_local_in_order(job, f);
     if (f->phase == FILE_DATA && f->end && f->chunks == 0) {
-        if (job->dst.conn && f->rc == EXIT_OK && !cli_interrupted)
+        if (job->dst.conn && f->rc == EXIT_OK && !cli_interrupted && f->st.mtime >= 0)
             start_times(job, f);
         close_file(job, f);
     }
@@ -330,8 +346,17 @@ static void open_destination(copy_job *job, copy_file *f)
         start_open_destination(job, f);
         return;
     }
-    f->dst_local = open(f->dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->dst_local < 0) {
+    if (is_standard_stream(f->dst)) {
+        fflush(stdout);
+        f->dst_local = STDOUT_FILENO;
+        f->phase = FILE_DATA;
+        return;
+    }
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (job->options.no_clobber ? O_EXCL : O_TRUNC);
+    f->dst_local = open(f->dst, flags, 0644);
+    if (f->dst_local < 0 && errno == EEXIST && job->options.no_clobber) {
+        close_file(job, f); /* left alone, as cp -n leaves it */
+    } else if (f->dst_local < 0) {
         file_failed(f, cli_fail_errno(f->dst, errno));
         close_file(job, f);
     } else {
@@ -467,6 +492,10 @@ static void op_done(copy_job *job, copy_op *op, const fs_cmpl *cmpl)
         open_destination(job, f);
         break;
     case OP_OPEN_DST:
+        if (st == FS_STATUS_ALREADY_EXISTS && job->options.no_clobber) {
+            close_file(job, f); /* left alone, as cp -n leaves it */
+            break;
+        }
         if (st != FS_STATUS_SUCCESS) {
             file_failed(f, fail_side(&job->dst, f->dst, st));
             close_file(job, f);
@@ -496,7 +525,7 @@ static void op_done(copy_job *job, copy_op *op, const fs_cmpl *cmpl)
         break;
     case OP_WRITE:
         if (st == FS_STATUS_SUCCESS && reply.data != chunk->len)
-            st = FS_STATUS_NO_SPACE;
+            st = chunk->offset + chunk->len > COPY_FAT_MAX_FILE ? FS_STATUS_FILE_TOO_LARGE : FS_STATUS_NO_SPACE;
         if (st != FS_STATUS_SUCCESS && f->rc == EXIT_OK)
             file_failed(f, fail_side(&job->dst, f->dst, st));
         f->done_bytes += chunk->len;
@@ -543,12 +572,43 @@ static bool step(copy_job *job)
     return true;
 }
 
+/* cp -i: ask before replacing an existing destination file. */
+static bool may_replace(copy_job *job, const char *dst)
+{
+    copy_stat ds;
+    if (copy_side_stat(&job->dst, dst, &ds) != FS_STATUS_SUCCESS || !ds.exists || is_standard_stream(dst))
+        return true;
+    fprintf(stderr, "asyncfat: cp: overwrite '%s%s%s'? ", job->dst.conn ? job->dst.image : "",
+            job->dst.conn ? ":" : "", dst);
+    fflush(stderr);
+    char answer[64];
+    return fgets(answer, sizeof answer, stdin) && (answer[0] == 'y' || answer[0] == 'Y');
+}
+
+static void say_copied(const copy_job *job, const char *src, const char *dst)
+{
+    printf("'%s%s%s' -> '%s%s%s'\n", job->src.conn ? job->src.image : "", job->src.conn ? ":" : "", src,
+           job->dst.conn ? job->dst.image : "", job->dst.conn ? ":" : "", dst);
+}
+
 void copy_job_add_file(copy_job *job, const char *src, const char *dst, const copy_stat *st)
 {
     if (strlen(src) >= sizeof job->files[0].src || strlen(dst) >= sizeof job->files[0].dst) {
         job->rc = cli_fail_errno(strlen(src) >= sizeof job->files[0].src ? src : dst, ENAMETOOLONG);
         return;
     }
+    if (job->dst.conn && st->size > COPY_FAT_MAX_FILE) {
+        char where[8300];
+        snprintf(where, sizeof where, "%s%s%s", job->src.conn ? job->src.image : "", job->src.conn ? ":" : "", src);
+        cli_error(where, "%llu bytes is too large for FAT, whose files hold at most 4 GiB - 1 (%llu bytes)",
+                  (unsigned long long)st->size, (unsigned long long)COPY_FAT_MAX_FILE);
+        job->rc = EXIT_FAILED;
+        return;
+    }
+    if (job->options.interactive && !may_replace(job, dst))
+        return;
+    if (job->options.verbose)
+        say_copied(job, src, dst);
     while (job->busy_files == COPY_FILES && step(job))
         continue;
     copy_file *f = NULL;
@@ -560,14 +620,14 @@ void copy_job_add_file(copy_job *job, const char *src, const char *dst, const co
     snprintf(f->dst, sizeof f->dst, "%s", dst);
     f->st = *st;
     f->src_local = f->dst_local = -1;
-    f->show_progress = job->progress && st->size >= COPY_PROGRESS_MIN;
+    f->show_progress = job->options.progress && st->size >= COPY_PROGRESS_MIN;
     f->phase = FILE_OPENING;
     job->busy_files++;
     if (job->src.conn) {
         start_open_source(job, f);
         return;
     }
-    f->src_local = open(src, O_RDONLY | O_CLOEXEC);
+    f->src_local = is_standard_stream(src) ? STDIN_FILENO : open(src, O_RDONLY | O_CLOEXEC);
     if (f->src_local < 0) {
         file_failed(f, cli_fail_errno(src, errno));
         close_file(job, f);
@@ -610,14 +670,14 @@ static void free_buffers(copy_job *job)
     }
 }
 
-copy_job *copy_job_start(const copy_side *src, const copy_side *dst, bool progress)
+copy_job *copy_job_start(const copy_side *src, const copy_side *dst, const copy_options *options)
 {
     copy_job *job = calloc(1, sizeof *job);
     if (!job)
         return NULL;
     job->src = *src;
     job->dst = *dst;
-    job->progress = progress;
+    job->options = *options;
     if (!alloc_buffers(job)) {
         free_buffers(job);
         free(job);

@@ -24,6 +24,13 @@
  * for one are not merged (copy_tree.c). Ctrl-C
  * (cli_interrupted) stops new reads and new files; what is in flight completes and every
  * file is closed, so the caller's sessions can unmount cleanly.
+ *
+ * Conventions of cp: the local name "-" is standard input (a source) or standard output (a
+ * destination); modification times are kept in both directions (SET_TIMES on an image
+ * destination, futimens on a local one); no_clobber leaves an existing destination alone
+ * (an image one is opened with EXCLUSIVE), interactive asks first; verbose names each file
+ * as it is copied. A source larger than FAT's 4 GiB - 1 is refused before anything is
+ * created, and a write that would cross that limit reports FILE_TOO_LARGE.
  */
 #ifndef ASYNCFAT_TOOLS_COPY_COPY_ENGINE_H
 #define ASYNCFAT_TOOLS_COPY_COPY_ENGINE_H
@@ -52,17 +59,25 @@ typedef struct copy_side {
 typedef struct copy_stat {
     bool exists, is_dir;
     uint64_t size;
-    int64_t mtime;                     /* Unix seconds */
+    int64_t mtime;                     /* Unix seconds; -1: not known (standard input) */
     uint64_t dev, ino;                 /* which file it is, on its side (an image's ino is the
                                         * place of its directory entry) */
 } copy_stat;
 
 typedef struct copy_job copy_job;
 
+typedef struct copy_options {
+    bool progress;                     /* progress of large files on stderr */
+    bool no_clobber;                   /* an existing destination file is not touched */
+    bool interactive;                  /* ask (on stderr, answer on stdin) before replacing one */
+    bool verbose;                      /* 'SOURCE' -> 'DEST' on stdout for each file */
+} copy_options;
+
+#define COPY_FAT_MAX_FILE 0xFFFFFFFFull /* FAT's largest file, bytes */
+
 /* A job from src to dst (both may be the same connection), with its chunk buffers. NULL if
- * they cannot be had (out of memory, or a share region too small for COPY_SHARE_BYTES).
- * progress: show progress of large files on stderr. */
-copy_job *copy_job_start(const copy_side *src, const copy_side *dst, bool progress);
+ * they cannot be had (out of memory, or a share region too small for COPY_SHARE_BYTES). */
+copy_job *copy_job_start(const copy_side *src, const copy_side *dst, const copy_options *options);
 /* Wait for every copy to end, free the job. Returns EXIT_OK, or the first failure's exit
  * code (EXIT_INTERRUPTED for a file stopped by Ctrl-C). */
 int copy_job_finish(copy_job *job);
@@ -70,7 +85,7 @@ int copy_job_finish(copy_job *job);
 void copy_stat_from_fs(const fs_stat *st, copy_stat *out);
 void copy_stat_from_local(const struct stat *st, copy_stat *out);
 /* A path's attributes; a missing path is SUCCESS with exists false. A local failure is
- * FS_STATUS_IO_ERROR with errno set. */
+ * FS_STATUS_IO_ERROR with errno set. The local "-" is standard input or output. */
 fs_status copy_side_stat(const copy_side *side, const char *path, copy_stat *out);
 
 /* Queue the copy of one file (waiting while COPY_FILES are in flight); st is the source's.

@@ -58,7 +58,9 @@ static void lookup_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
     mount_node *dir = node_get(op->parent);
-    if (r->status == FS_STATUS_NO_FILE) {
+    /* A name FAT cannot hold names nothing: ENOENT, as on vfat (EINVAL only where a name
+     * is created), so an unmatched glob is "No such file or directory". */
+    if (r->status == FS_STATUS_NO_FILE || r->status == FS_STATUS_INVALID_NAME) {
         reply_absent(op->req);
         mount_op_end(op);
         return;
@@ -152,7 +154,7 @@ static void attr_start(mount_op *op)
         return;
     }
     if (op->handle && op->handle->has_fd) {
-        op->fd = op->handle->fd;
+        fd_cache_use(op);
         fstat_with_fd(op);
     } else if (!node->linked) {
         if (!node_any_fd(node, &op->fd)) {
@@ -186,9 +188,8 @@ void mount_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     attr_reply(op);
 }
 
-/* ---- setattr: size, then times, then the attributes as they are ---- */
-
-static void setattr_times(mount_op *op);
+/* ---- setattr: size, then mode (attribute_ops.c), then times, then the attributes as
+ * they are ---- */
 
 static void times_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
@@ -200,7 +201,7 @@ static void times_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
     attr_done(op, r, NULL); /* SET_TIMES_STAT answers with the stored record */
 }
 
-static void setattr_times(mount_op *op)
+void mount_setattr_times(mount_op *op)
 {
     mount_node *node = node_get(op->ino);
     bool times = op->to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
@@ -230,7 +231,7 @@ static void truncate_closed(mount_op *op, const fs_reply *r, const uint8_t *payl
         mount_op_fail(op, mount_errno(op->status));
         return;
     }
-    setattr_times(op);
+    mount_setattr_mode(op);
 }
 
 static void truncate_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
@@ -266,7 +267,7 @@ static void truncate_opened(mount_op *op, const fs_reply *r, const uint8_t *payl
 static void setattr_start(mount_op *op)
 {
     if (!(op->to_set & FUSE_SET_ATTR_SIZE)) {
-        setattr_times(op);
+        mount_setattr_mode(op);
         return;
     }
     if (op->attr.st_size < 0) {
@@ -294,8 +295,9 @@ void mount_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
     op->ino = ino;
     op->attr = *attr;
     op->to_set = to_set;
-    /* FAT keeps no owner or permission bits: mode, uid and gid are accepted and ignored, as
-     * vfat's quiet option does, so that cp -a and tar work. */
+    /* FAT keeps no owner and no permission bits but the read-only attribute: uid, gid
+     * and the rest of the mode are accepted and ignored, as vfat's quiet option does, so
+     * that cp -a and tar work. */
     op->handle = fi && (to_set & FUSE_SET_ATTR_SIZE) ? mount_handle_of(fi) : NULL;
     if (mount_call_room())
         setattr_start(op);
@@ -412,6 +414,8 @@ static void pinned(mount_op *op, const fs_reply *r, const uint8_t *payload)
     if (r->status == FS_STATUS_SUCCESS && node && !node->pinned) {
         node->pinned = true;
         node->pin_fd = r->data;
+        node->pin_writable = op->pin_flags != FS_OPEN_FLAGS_READ_ONLY;
+        fd_cache_count_pin(true);
     } else if (r->status == FS_STATUS_SUCCESS) {
         mount_op *closer = mount_op_new(NULL); /* not needed after all: give it back */
         if (closer) {
@@ -426,7 +430,8 @@ static void unlink_start(mount_op *op)
 {
     mount_node *node = linked_child(op->parent, op->name);
     if (!op->flags && node && node_needs_pin(node)) {
-        fs_conn_start_open(conn(), &op->call, op->path, FS_OPEN_FLAGS_READ_ONLY);
+        op->pin_flags = node_pin_flags(node);
+        fs_conn_start_open(conn(), &op->call, op->path, op->pin_flags);
         mount_called(op, pinned);
         return;
     }
@@ -491,6 +496,8 @@ static void target_pinned(mount_op *op, const fs_reply *r, const uint8_t *payloa
     if (r->status == FS_STATUS_SUCCESS && target && !target->pinned) {
         target->pinned = true;
         target->pin_fd = r->data;
+        target->pin_writable = op->pin_flags != FS_OPEN_FLAGS_READ_ONLY;
+        fd_cache_count_pin(true);
     }
     op->to_set = 1; /* pinned: go on to the rename */
     rename_retry(op);
@@ -516,7 +523,8 @@ static void rename_start(mount_op *op)
     }
     mount_node *target = linked_child(op->new_parent, op->new_name);
     if (!op->to_set && target && node_needs_pin(target)) {
-        fs_conn_start_open(conn(), &op->call, op->new_path, FS_OPEN_FLAGS_READ_ONLY);
+        op->pin_flags = node_pin_flags(target);
+        fs_conn_start_open(conn(), &op->call, op->new_path, op->pin_flags);
         mount_called(op, target_pinned);
         return;
     }

@@ -13,7 +13,7 @@ static fs_conn *conn(void) { return &mount_ctx.conn; }
 
 static void fd_ready(mount_op *op, void (*then)(mount_op *op))
 {
-    op->fd = op->handle->fd;
+    fd_cache_use(op);
     if (mount_call_room())
         then(op);
     else
@@ -35,14 +35,19 @@ static void wake_fd_waiters(mount_handle *h, fs_status st)
     }
 }
 
+static void reopen(mount_op *op);
+
 static void handle_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
     mount_handle *h = op->handle;
+    if (r->status == FS_STATUS_TOO_MANY_OPEN_FILES && fd_cache_evict(op, reopen))
+        return;
     h->opening = false;
     if (r->status == FS_STATUS_SUCCESS) {
         h->fd = r->data;
         h->has_fd = true;
+        fd_cache_attach(h);
     }
     void (*then)(mount_op *) = op->resume;
     if (r->status != FS_STATUS_SUCCESS)
@@ -67,7 +72,7 @@ void mount_with_fd(mount_op *op, void (*then)(mount_op *op))
     }
     mount_node *node = h->node;
     if (!node->linked) {
-        /* Unlinked since the open: read through the node's pin (mount_ll_unlink made one). */
+        /* Unlinked since the open: through the node's pin (mount_ll_unlink made one). */
         if (!node->pinned) {
             mount_op_fail(op, EBADF);
             return;
@@ -82,7 +87,14 @@ void mount_with_fd(mount_op *op, void (*then)(mount_op *op))
         return;
     }
     h->opening = true;
-    fs_conn_start_open(conn(), &op->call, op->path, FS_OPEN_FLAGS_READ_ONLY);
+    reopen(op);
+}
+
+/* Open the handle's file again (its fd was evicted, or a read handle never had one), as
+ * it was opened, without creating or truncating. */
+static void reopen(mount_op *op)
+{
+    fs_conn_start_open(conn(), &op->call, op->path, op->handle->open_flags);
     mount_called(op, handle_opened);
 }
 
@@ -103,6 +115,7 @@ void mount_handle_close(mount_op *op, void (*then)(mount_op *op))
 {
     mount_handle *h = op->handle;
     op->resume = then;
+    fd_cache_detach(h); /* closing: not a victim for an eviction any more */
     if (h->has_fd && !h->borrowed) {
         if (h->is_dir)
             fs_conn_start_closedir(conn(), &op->call, h->fd);
@@ -116,9 +129,42 @@ void mount_handle_close(mount_op *op, void (*then)(mount_op *op))
 
 /* ---- open and create ---- */
 
+/* The flags a handle's file is opened again with: its access mode and O_APPEND. */
+static uint64_t reopen_flags(int flags)
+{
+    return mount_open_flags(flags) & (FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_APPEND);
+}
+
+/* Open an unlinked file again (through /proc/self/fd): a handle on its pin. */
+static void open_unlinked(mount_op *op, mount_node *node)
+{
+    bool writes = (mount_open_flags(op->fi.flags) & FS_OPEN_FLAGS_ACCESS_MASK) != FS_OPEN_FLAGS_READ_ONLY;
+    if (!node->pinned || (writes && !node->pin_writable)) {
+        mount_op_fail(op, node->pinned ? EACCES : ENOENT);
+        return;
+    }
+    mount_handle *h = calloc(1, sizeof *h);
+    if (!h) {
+        mount_op_fail(op, ENOMEM);
+        return;
+    }
+    h->fd = node->pin_fd;
+    h->has_fd = h->borrowed = true;
+    h->open_flags = reopen_flags(op->fi.flags);
+    node_add_handle(node, h);
+    op->fi.fh = (uint64_t)(uintptr_t)h;
+    op->fi.keep_cache = 1;
+    fuse_reply_open(op->req, &op->fi);
+    mount_op_end(op);
+}
+
+static void open_start(mount_op *op);
+
 static void opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
+    if (r->status == FS_STATUS_TOO_MANY_OPEN_FILES && fd_cache_evict(op, open_start))
+        return;
     if (op->fi.flags & O_TRUNC)
         mount_changed();
     mount_node *node = node_get(op->ino);
@@ -138,6 +184,7 @@ static void opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
     }
     h->fd = r->data;
     h->has_fd = true;
+    h->open_flags = reopen_flags(op->fi.flags);
     node_add_handle(node, h);
     op->fi.fh = (uint64_t)(uintptr_t)h;
     op->fi.keep_cache = 1;
@@ -152,13 +199,21 @@ static void open_start(mount_op *op)
         mount_op_fail(op, ENOENT);
         return;
     }
+    if (mount_ctx.max_open && fd_cache_open_files() >= mount_ctx.max_open) {
+        mount_op_fail(op, EMFILE);
+        return;
+    }
+    if (!node->linked) {
+        open_unlinked(op, node);
+        return;
+    }
     /* Most files opened for reading are read next, from the start: a read handle. */
     if ((op->fi.flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY) {
         read_handle_open(op);
         return;
     }
-    if (!node->linked || !node_path(node, NULL, op->path)) {
-        mount_op_fail(op, node->linked ? ENAMETOOLONG : ENOENT);
+    if (!node_path(node, NULL, op->path)) {
+        mount_op_fail(op, ENAMETOOLONG);
         return;
     }
     fs_conn_start_open(conn(), &op->call, op->path, mount_open_flags(op->fi.flags));
@@ -178,9 +233,16 @@ void mount_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         mount_wait_room(op, open_start);
 }
 
+static void create_start(mount_op *op);
+
 static void created(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
+    /* The server creates the file before it finds no fd for it: the next try finds it. */
+    if (r->status == FS_STATUS_TOO_MANY_OPEN_FILES && fd_cache_evict(op, create_start)) {
+        op->fi.flags &= ~O_EXCL;
+        return;
+    }
     mount_changed();
     mount_node *dir = node_get(op->parent);
     if (r->status != FS_STATUS_SUCCESS || !dir) {
@@ -204,6 +266,7 @@ static void created(mount_op *op, const fs_reply *r, const uint8_t *payload)
     }
     h->fd = r->data;
     h->has_fd = true;
+    h->open_flags = reopen_flags(op->fi.flags);
     node_add_handle(node, h);
     struct fuse_entry_param e;
     mount_fill_entry(node, &r->record.stat, &e);
@@ -231,6 +294,10 @@ void mount_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
         err = ENOENT;
     if (err) {
         fuse_reply_err(req, err);
+        return;
+    }
+    if (mount_ctx.max_open && fd_cache_open_files() >= mount_ctx.max_open) {
+        fuse_reply_err(req, EMFILE);
         return;
     }
     mount_op *op = mount_op_new(req);
@@ -414,21 +481,25 @@ void mount_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
         mount_wait_room(op, fsync_start);
 }
 
-static void released(mount_op *op) { mount_op_fail(op, mount_errno(op->status)); }
+static void released(mount_op *op) { mount_op_end(op); }
 
 static void release_start(mount_op *op) { mount_handle_close(op, released); }
 
+/* The kernel ignores what a release answers, and a process may be waiting in close(2) for
+ * it: answer at once, and close the server's fd after (behind any write-back of it). */
 void mount_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     AF_UNUSED(ino);
-    mount_op *op = mount_op_new(req);
-    if (!op)
+    mount_handle *h = mount_handle_of(fi);
+    fuse_reply_err(req, 0);
+    if (!h)
         return;
-    op->handle = mount_handle_of(fi);
-    if (!op->handle) {
-        mount_op_fail(op, 0);
+    mount_op *op = mount_op_new(NULL);
+    if (!op) {
+        /* the server closes the fd at DEINITIALISE; the handle's memory stays */
         return;
     }
+    op->handle = h;
     if (mount_call_room())
         release_start(op);
     else

@@ -33,9 +33,11 @@
  *   fuse_init.c         what the mount asks of the kernel at INIT (caching, readahead)
  *   nodes.c             node ids, names and paths
  *   entry_ops.c         lookup, forget, getattr, setattr, mkdir, unlink, rmdir, rename, statfs
+ *   attribute_ops.c     FAT attributes: chmod's write bits, vfat's attribute ioctls
  *   file_ops.c          open, create, read, write, flush, fsync, release
  *   dir_streams.c       open directories: batched listings, offsets, rewind
  *   read_handles.c      read-only opens that carry the file's first bytes
+ *   fd_cache.c          the server's fds as a cache under the kernel's open files
  *   known_names.c       directories whose names are all known, to answer lookups of absent names
  *   posix_translation.c stat records, statuses, flags and times between POSIX and the protocol
  * Every request goes through fs_client, which alone encodes commands and decodes replies.
@@ -63,11 +65,13 @@ typedef struct mount_context {
     uid_t owner_uid;           /* the mounting user owns every file */
     gid_t owner_gid;
     const char *image;
+    const cli_image *volume;   /* where the volume lies, to say why it does not mount */
     const char *mount_point;   /* absolute, for fuse_init.c to find the mount's device */
     const char *fuse_options;  /* -o options for libfuse; empty: none */
     bool read_only;
     int stop_fd;               /* eventfd: the main thread asks for an unmount */
     int ready_fd;              /* background mode: the parent learns the outcome; -1 */
+    uint32_t max_open;         /* -o max_open: open files at most; 0: as memory allows */
     int status;                /* exit status once the loop has ended */
     uint64_t change_epoch;     /* advanced by every change to the volume through the mount */
 } mount_context;
@@ -104,6 +108,9 @@ struct mount_op {
     uint8_t *data;             /* a share buffer of its own (mount_data_alloc) */
     size_t data_size;
     uint8_t *held;             /* write data kept while it waits for a share buffer */
+    bool uses_fd;              /* holds handle->fd in use (fd_cache_use) */
+    uint64_t pin_flags;        /* unlink, rename: how the pin is opened */
+    void (*after_evict)(mount_op *op); /* fd_cache_evict's continuation */
     uint64_t sent_epoch;
     uint64_t fd;
     fs_status status;
@@ -134,6 +141,9 @@ void mount_data_free(uint8_t *p, size_t size);
 /* The volume changed through the mount. */
 static inline void mount_changed(void) { mount_ctx.change_epoch++; }
 
+/* The kernel's cached attributes of a node are stale (a change it did not ask for). */
+void mount_invalidate_attributes(fuse_ino_t ino);
+
 /* ---- fuse_init.c ---- */
 void mount_ll_init(void *userdata, struct fuse_conn_info *conn);
 
@@ -151,6 +161,7 @@ struct mount_node {
     mount_handle *handles;     /* open on it */
     bool pinned;               /* pin_fd: the mount's own fd, for an unlinked file */
     uint64_t pin_fd;
+    bool pin_writable;         /* the pin was opened for reading and writing */
     bool stat_known;           /* the last record the server gave, at stat_epoch */
     uint64_t stat_epoch;
     fs_stat stat;
@@ -179,8 +190,10 @@ void node_add_handle(mount_node *node, mount_handle *h);
 void node_remove_handle(mount_node *node, mount_handle *h);
 /* An fd for the node's file without a name (a handle's, or the pin); false: none. */
 bool node_any_fd(const mount_node *node, uint64_t *fd);
-/* Does the node have a handle without a server fd (one an unlink must pin for)? */
+/* Does the node have a file handle (one an unlink must pin for: its fd may be evicted,
+ * and /proc/self/fd may open the file again)? And the pin's flags for it. */
 bool node_needs_pin(const mount_node *node);
+uint64_t node_pin_flags(const mount_node *node);
 
 /* ---- entry_ops.c ---- */
 void mount_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
@@ -194,6 +207,16 @@ void mount_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
 void mount_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new_parent,
                      const char *new_name, unsigned int flags);
 void mount_ll_statfs(fuse_req_t req, fuse_ino_t ino);
+/* setattr's last step: the times, then the reply with the attributes as stored. */
+void mount_setattr_times(mount_op *op);
+
+/* ---- attribute_ops.c ----
+ * chmod (setattr's step after the size): no write bit sets the read-only attribute, any
+ * clears it, as vfat does; the other mode bits are accepted and ignored. FAT_IOCTL_GET_
+ * and FAT_IOCTL_SET_ATTRIBUTES (linux/msdos_fs.h) on an open file or directory. */
+void mount_setattr_mode(mount_op *op);
+void mount_ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+                    unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 /* Reply to a lookup or create of node with rec (its lookup count already counted). */
 void mount_fill_entry(mount_node *node, const fs_stat *rec, struct fuse_entry_param *e);
 
@@ -213,6 +236,10 @@ struct mount_handle {
     bool whole;                /* they are the whole file */
     uint64_t epoch;            /* mount_ctx.change_epoch when the open was sent */
     mount_handle *node_next;   /* on node->handles */
+    uint64_t open_flags;       /* FILE_OPEN flags to open it again with (access, APPEND) */
+    bool cached;               /* its own fd is counted by fd_cache.c */
+    uint32_t fd_users;         /* operations using the fd now: it is not evicted */
+    mount_handle *lru_prev, *lru_next; /* fd_cache.c's use order */
     void *dir;                 /* dir_streams.c's listing state */
 };
 void mount_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
@@ -233,6 +260,24 @@ void mount_with_fd(mount_op *op, void (*then)(mount_op *op));
 /* Close the handle on the server if it holds an fd of its own, and free it. then(op) runs
  * after (op->status: the close's). */
 void mount_handle_close(mount_op *op, void (*then)(mount_op *op));
+
+/* fd_cache.c: a handle's fd is a cache entry (the server allows FS_SERVER_MAX_FDS).
+ * attach: the handle now holds an fd of its own (node_add_handle, a reopen); detach: it
+ * is closing it or going. use: op uses op->handle's fd (op->fd), so it is not evicted
+ * until the op ends (done, from mount_op_end). evict: close the least recently used idle
+ * fd with op's call, then then(op); false when there is none (or op tried enough). */
+void fd_cache_attach(mount_handle *h);
+void fd_cache_detach(mount_handle *h);
+/* A handle was added to or removed from its node (counts it, attaches or detaches). */
+void fd_cache_handle_added(mount_handle *h);
+void fd_cache_handle_removed(mount_handle *h);
+void fd_cache_use(mount_op *op);
+void fd_cache_done(mount_op *op);
+bool fd_cache_evict(mount_op *op, void (*then)(mount_op *op));
+/* A pin (an unlinked file's fd of the mount's own) made or closed. */
+void fd_cache_count_pin(bool added);
+/* File handles open now (for -o max_open). */
+uint32_t fd_cache_open_files(void);
 
 /* read_handles.c */
 void read_handle_open(mount_op *op);

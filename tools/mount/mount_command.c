@@ -16,6 +16,9 @@
 
 static const char mount_usage[] = "IMAGE MOUNTPOINT [-f] [-o OPTIONS]";
 
+/* Set by the signal handler: the unmount was asked for by a signal (Ctrl-C). */
+static volatile sig_atomic_t stop_signalled;
+
 static void mount_help(void)
 {
     printf("usage: asyncfat mount %s\n\n"
@@ -23,38 +26,84 @@ static void mount_help(void)
            "and the mount share one thread of this process. Unmount with\n"
            "`fusermount3 -u MOUNTPOINT` or, in the foreground, Ctrl-C: the volume is\n"
            "synced and left clean.\n\n"
+           "IMAGE may be IMAGE@N (partition N) or IMAGE@@OFFSET, as for every subcommand.\n\n"
            "  -f            stay in the foreground\n"
            "  -o OPTIONS    comma-separated mount options, e.g. ro, allow_other\n"
-           "                (ro also makes the server mount the volume read-only)\n\n"
+           "                (ro also makes the server mount the volume read-only), and\n"
+           "                vfat's tz=UTC (or tz=local, tz=+05:30) and time_offset=MIN:\n"
+           "                the volume's times are local time (the default) or this zone's;\n"
+           "                max_open=N: at most N files open at once (EMFILE beyond; by\n"
+           "                default as many as memory allows)\n\n"
            "ASYNCFAT_STATS=1 in the environment prints the number of server requests, and\n"
            "the most that were in flight at once, at unmount.\n",
            mount_usage);
 }
 
 typedef struct mount_request {
-    const char *image;
+    const char *image;         /* as named */
+    cli_image resolved;        /* its file and volume (partition, offset, time zone) */
     const char *mountpoint;
     bool foreground;
     bool read_only;
+    bool zone_given;           /* tz= or time_offset= */
+    uint32_t max_open;         /* max_open=; 0: as memory allows */
+    int32_t time_offset_minutes;
     char options[4096];      /* passed to FUSE; empty: none */
 } mount_request;
 
-static bool add_options(mount_request *m, const char *opts)
+/* The options that are the mount's own (not FUSE's): true if o is one (taken, or *bad set
+ * when its value is wrong). */
+static bool take_own_option(mount_request *m, const char *o, bool *bad)
+{
+    if (strncmp(o, "tz=", 3) == 0) {
+        *bad = !cli_parse_zone(o + 3, &m->time_offset_minutes);
+    } else if (strncmp(o, "time_offset=", 12) == 0) {
+        *bad = !cli_parse_minutes(o + 12, &m->time_offset_minutes);
+    } else if (strncmp(o, "max_open=", 9) == 0) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(o + 9, &end, 10);
+        *bad = errno || end == o + 9 || *end || o[9] == '-' || n > UINT32_MAX;
+        m->max_open = (uint32_t)n;
+        return true;
+    } else {
+        return false;
+    }
+    m->zone_given = true;
+    return true;
+}
+
+/* Add -o's options: the mount's own are taken, the rest kept for FUSE. Returns 0, or
+ * EXIT_USAGE after a message. */
+static int add_options(mount_request *m, const char *opts)
 {
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", opts);
     char *save = NULL;
     for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        bool bad = false;
+        if (take_own_option(m, o, &bad)) {
+            if (bad) {
+                if (strncmp(o, "max_open=", 9) == 0)
+                    cli_error("mount", "-o %s: not a number of files", o);
+                else
+                    cli_error("mount", "-o %s: not a time zone (tz=UTC, tz=local, tz=+05:30; time_offset=MINUTES)", o);
+                return EXIT_USAGE;
+            }
+            continue;
+        }
         if (strcmp(o, "ro") == 0)
             m->read_only = true;
         else if (strcmp(o, "rw") == 0)
             m->read_only = false;
         size_t used = strlen(m->options);
-        if (used + strlen(o) + 2 >= sizeof m->options)
-            return false;
+        if (used + strlen(o) + 2 >= sizeof m->options) {
+            cli_error("mount", "mount options too long");
+            return EXIT_USAGE;
+        }
         snprintf(m->options + used, sizeof m->options - used, "%s%s", used ? "," : "", o);
     }
-    return true;
+    return 0;
 }
 
 /* Signals reach this (the main) thread: the loop's thread blocks them all. Each asks the
@@ -62,6 +111,7 @@ static bool add_options(mount_request *m, const char *opts)
 static void on_signal(int sig)
 {
     AF_UNUSED(sig);
+    stop_signalled = 1;
     uint64_t one = 1;
     ssize_t written = write(mount_ctx.stop_fd, &one, sizeof one);
     AF_UNUSED(written);
@@ -89,9 +139,11 @@ static int run_mount(const mount_request *m, int ready_fd)
     mount_ctx.owner_uid = getuid();
     mount_ctx.owner_gid = getgid();
     mount_ctx.image = m->image;
+    mount_ctx.volume = &m->resolved;
     mount_ctx.mount_point = m->mountpoint;
     mount_ctx.fuse_options = m->options;
     mount_ctx.read_only = m->read_only;
+    mount_ctx.max_open = m->max_open;
     mount_ctx.ready_fd = ready_fd;
     mount_ctx.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (mount_ctx.stop_fd < 0) {
@@ -101,7 +153,8 @@ static int run_mount(const mount_request *m, int ready_fd)
     catch_stop_signals();
     fs_system system;
     fs_system_options o = {
-        .image_path = m->image,
+        .image_path = m->resolved.file,
+        .volume = m->resolved.volume,
         .read_only = m->read_only,
         .share_bytes = MOUNT_SHARE_BYTES,
         .populate = true, /* a mount lives long: its pages are mapped once, at start */
@@ -113,8 +166,12 @@ static int run_mount(const mount_request *m, int ready_fd)
     } else {
         lx_exit_report report;
         lx_system_wait(&system.sys, -1, &report);
-        fs_system_stop(&system, 2000);
+        bool stopped = fs_system_stop(&system, 2000) == 0;
         rc = report.component && !report.signaled ? report.code : EXIT_FAILED;
+        /* Ctrl-C in the foreground: say what it did (DEINITIALISE succeeded, so the server
+         * synced and left the volume clean, and the system stopped). */
+        if (stop_signalled && rc == EXIT_OK && stopped && ready_fd < 0)
+            fprintf(stderr, "asyncfat: %s: unmounted, volume clean\n", m->mountpoint);
     }
     /* A mount that failed before it came up tells the parent so (if nobody has). */
     if (mount_ctx.ready_fd >= 0) {
@@ -173,10 +230,9 @@ int cmd_mount(int argc, char **argv)
         if (ch == 'f') {
             m.foreground = true;
         } else if (ch == 'o') {
-            if (!add_options(&m, optarg)) {
-                cli_error("mount", "mount options too long");
-                return EXIT_USAGE;
-            }
+            int rc = add_options(&m, optarg);
+            if (rc)
+                return rc;
         } else {
             return cli_usage("mount", mount_usage);
         }
@@ -184,11 +240,21 @@ int cmd_mount(int argc, char **argv)
     if (argc - optind != 2)
         return cli_usage("mount", mount_usage);
     m.image = argv[optind];
-    struct stat st;
-    if (stat(m.image, &st) != 0) {
-        cli_error(m.image, "%s", strerror(errno));
+    if (!cli_image_resolve(m.image, &m.resolved)) {
+        cli_location none;
+        memset(&none, 0, sizeof none);
+        return cli_fail_not_image(m.image, &none);
+    }
+    if (m.zone_given)
+        m.resolved.volume.time_offset_minutes = m.time_offset_minutes;
+    /* Absolute, since the background process leaves the working directory. */
+    static char image_file[PATH_MAX];
+    if (!realpath(m.resolved.file, image_file)) {
+        cli_error(m.image, "%s", cli_errno_text(errno));
         return EXIT_FAILED;
     }
+    snprintf(m.resolved.file, sizeof m.resolved.file, "%s", image_file);
+    struct stat st;
     /* Absolute, since the background process leaves the working directory. */
     static char mountpoint[PATH_MAX];
     if (!realpath(argv[optind + 1], mountpoint) || stat(mountpoint, &st) != 0) {

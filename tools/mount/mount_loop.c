@@ -46,6 +46,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
     .releasedir = mount_ll_releasedir,
     .fsyncdir = mount_ll_fsyncdir,
     .statfs = mount_ll_statfs,
+    .ioctl = mount_ll_ioctl,
 };
 
 static struct {
@@ -79,6 +80,7 @@ mount_op *mount_op_new(fuse_req_t req)
 
 void mount_op_end(mount_op *op)
 {
+    fd_cache_done(op);
     if (op->req)
         loop.requests--;
     if (op->data)
@@ -94,6 +96,12 @@ void mount_op_fail(mount_op *op, int err)
     if (op->req)
         fuse_reply_err(op->req, err);
     mount_op_end(op);
+}
+
+void mount_invalidate_attributes(fuse_ino_t ino)
+{
+    if (loop.session)
+        fuse_lowlevel_notify_inval_inode(loop.session, ino, -1, 0);
 }
 
 void mount_called(mount_op *op, mount_then then)
@@ -330,7 +338,12 @@ static void initialised(mount_op *op, const fs_reply *r, const uint8_t *payload)
     AF_UNUSED(payload);
     mount_op_end(op);
     if (r->status != FS_STATUS_SUCCESS) {
-        cli_error(mount_ctx.image, "cannot mount the volume: %s", fs_status_string(r->status));
+        char why[512];
+        if ((r->status == FS_STATUS_CORRUPT || r->status == FS_STATUS_INVALID_ARGUMENT) && mount_ctx.volume &&
+            cli_diagnose_volume(mount_ctx.volume, why, sizeof why))
+            cli_error(mount_ctx.image, "%s", why);
+        else
+            cli_error(mount_ctx.image, "cannot mount the volume: %s", fs_status_string(r->status));
         mount_ctx.status = EXIT_FAILED;
         lx_runtime_stop(EXIT_FAILED);
         return;

@@ -111,6 +111,7 @@ static void close_pin(mount_node *node)
     if (!node->pinned)
         return;
     node->pinned = false;
+    fd_cache_count_pin(false);
     mount_op *op = mount_op_new(NULL);
     if (!op)
         return; /* the server closes it at DEINITIALISE */
@@ -229,6 +230,7 @@ void node_add_handle(mount_node *node, mount_handle *h)
     h->node = node;
     h->node_next = node->handles;
     node->handles = h;
+    fd_cache_handle_added(h);
 }
 
 void node_remove_handle(mount_node *node, mount_handle *h)
@@ -238,6 +240,7 @@ void node_remove_handle(mount_node *node, mount_handle *h)
         at = &(*at)->node_next;
     if (*at)
         *at = h->node_next;
+    fd_cache_handle_removed(h);
     node_maybe_free(node);
 }
 
@@ -259,7 +262,15 @@ bool node_needs_pin(const mount_node *node)
     if (node->pinned)
         return false;
     for (const mount_handle *h = node->handles; h; h = h->node_next)
-        if (!h->has_fd && !h->is_dir)
+        if (!h->is_dir)
             return true;
     return false;
+}
+
+uint64_t node_pin_flags(const mount_node *node)
+{
+    for (const mount_handle *h = node->handles; h; h = h->node_next)
+        if (!h->is_dir && (h->open_flags & FS_OPEN_FLAGS_ACCESS_MASK) != FS_OPEN_FLAGS_READ_ONLY)
+            return FS_OPEN_FLAGS_READ_WRITE;
+    return FS_OPEN_FLAGS_READ_ONLY;
 }

@@ -22,6 +22,8 @@
 
 static void read_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
+    if (r->status == FS_STATUS_TOO_MANY_OPEN_FILES && fd_cache_evict(op, read_handle_open))
+        return;
     mount_node *node = node_get(op->ino);
     if (r->status != FS_STATUS_SUCCESS || !node) {
         mount_op_fail(op, r->status != FS_STATUS_SUCCESS ? mount_errno(r->status) : ENOENT);

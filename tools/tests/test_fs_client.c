@@ -113,6 +113,12 @@ static void answer(fake_server *f, const fs_cmd *cmd, fs_cmpl *out)
     case FS_CMD_DIR_READ_BATCH:
         out->data = fill_batch(f, cmd);
         break;
+    case FS_CMD_GET_ATTRIBUTES: /* the path's length, as bits */
+        out->data = cmd->params.get_attributes.path.size;
+        break;
+    case FS_CMD_SET_ATTRIBUTES:
+        out->data = (0x20u & ~cmd->params.set_attributes.clear) | cmd->params.set_attributes.set;
+        break;
     default:
         break;
     }
@@ -392,6 +398,40 @@ TEST(async_calls_encode_their_commands_and_decode_their_replies)
     CHECK_EQ(trunc.params.file_truncate.fd, 4);
     CHECK_EQ(trunc.params.file_truncate.length, 0);
     CHECK_EQ(mkdir.params.dir_create.path.size, strlen("/dst/sub"));
+}
+
+TEST(attribute_calls_name_their_path_and_bits)
+{
+    fake_server f;
+    fs_conn c;
+    CHECK(fake_start(&f, &c, 1, NULL, NULL));
+    uint64_t got = 0, set = 0;
+    fs_status s1 = fs_conn_get_attributes(&c, "/abc", &got);
+    fs_cmd get = f.last;
+    char path[8] = {0};
+    memcpy(path, c.ep.share + get.params.get_attributes.path.offset, 4);
+    fs_status s2 = fs_conn_set_attributes(&c, "/x/y", FS_ATTRIBUTE_HIDDEN | FS_ATTRIBUTE_READ_ONLY, FS_ATTRIBUTE_ARCHIVE,
+                                          &set);
+    fs_cmd put = f.last;
+    fs_call call;
+    fs_conn_start_set_attributes(&c, &call, "/z", FS_ATTRIBUTE_SYSTEM, 0);
+    fs_cmpl cmpl;
+    fs_reply reply;
+    fs_conn_wait(&c, call.ticket, &cmpl);
+    fs_conn_finish(&c, &call, &cmpl, &reply);
+    fake_stop(&f, &c);
+    CHECK_EQ(s1, FS_STATUS_SUCCESS);
+    CHECK_EQ(get.type, FS_CMD_GET_ATTRIBUTES);
+    CHECK_EQ(got, 4);
+    CHECK(strcmp(path, "/abc") == 0);
+    CHECK_EQ(s2, FS_STATUS_SUCCESS);
+    CHECK_EQ(put.type, FS_CMD_SET_ATTRIBUTES);
+    CHECK_EQ(put.params.set_attributes.path.size, 4);
+    CHECK_EQ(put.params.set_attributes.set, FS_ATTRIBUTE_HIDDEN | FS_ATTRIBUTE_READ_ONLY);
+    CHECK_EQ(put.params.set_attributes.clear, FS_ATTRIBUTE_ARCHIVE);
+    CHECK_EQ(set, FS_ATTRIBUTE_HIDDEN | FS_ATTRIBUTE_READ_ONLY);
+    CHECK_EQ(reply.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(reply.data, FS_ATTRIBUTE_ARCHIVE | FS_ATTRIBUTE_SYSTEM);
 }
 
 TEST(both_forms_of_initialise_opt_in_to_the_extensions)

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# The FUSE mount as a user of kernel vfat expects it, through a real mount: lookups of
+# names FAT cannot hold, FAT attributes (chmod a-w, vfat's attribute ioctls, the xattr),
+# time zones (local by default, tz=UTC, time_offset=), mounting a partition, and what
+# Ctrl-C says. Checked afterwards with fsck.fat and mtools. Prints PASS/FAIL lines, or
+# SKIP lines when FUSE cannot be used here.
+set -u
+BUILD=${BUILD:-build}
+A=$(realpath "$BUILD/rel/asyncfat")
+T=$(mktemp -d)
+M=$T/mnt
+PID=
+cleanup() {
+    if [ -n "$PID" ]; then
+        fusermount3 -u "$M" 2>/dev/null
+        wait "$PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+cd "$T" || exit 1
+mkdir -p "$M"
+export MTOOLS_SKIP_CHECK=1 LC_ALL=C
+
+TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
+    mount_of_a_partition ctrl_c_says_unmounted_volume_clean thousands_of_open_files max_open_option
+    reopen_of_an_unlinked_open_file paths_past_4095_bytes_are_enametoolong"
+skip_all() {
+    for t in $TESTS; do echo "SKIP $t: $1"; done
+    exit 0
+}
+[ -c /dev/fuse ] || skip_all "no /dev/fuse"
+command -v fusermount3 >/dev/null || skip_all "no fusermount3"
+command -v python3 >/dev/null || skip_all "no python3"
+
+failed=0
+run() {
+    local name=$1
+    shift
+    if "$@" >"$T/log" 2>&1; then
+        echo "PASS $name"
+    else
+        echo "FAIL $name"
+        sed 's/^/    /' "$T/log" | tail -n 25
+        failed=1
+    fi
+}
+wait_mounted() {
+    for _ in $(seq 100); do
+        mountpoint -q "$M" && return 0
+        kill -0 "$PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+# mount_fg IMAGE [ARGS...]: mount in the foreground, in the background of this shell.
+mount_fg() {
+    "$A" mount "$@" "$M" -f 2>"$T/mount.err" &
+    PID=$!
+    wait_mounted || { cat "$T/mount.err"; return 1; }
+}
+unmount_wait() {
+    fusermount3 -u "$M" || return 1
+    wait "$PID"
+    local rc=$?
+    PID=
+    return $rc
+}
+clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
+
+"$A" mkfs vol.img --size 64M >/dev/null || { echo "FAIL mkfs"; exit 1; }
+if ! mount_fg vol.img; then
+    if grep -q "^fuse: \|/dev/fuse\|fusermount" "$T/mount.err"; then
+        skip_all "cannot mount FUSE here: $(head -c 200 "$T/mount.err")"
+    fi
+    echo "FAIL mount: $(cat "$T/mount.err")"
+    exit 1
+fi
+unmount_wait
+
+# ---- item: lookups of names FAT cannot hold ----
+t_lookup_enoent() {
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || return 1
+import errno, os, sys
+m = sys.argv[1]
+def err(f, *a):
+    try:
+        f(*a)
+    except OSError as e:
+        return e.errno
+    return 0
+bad = ["a*b", "q?", "x:y", 'say"hi"', "lt<", "pipe|", "back\\slash", "ctl\x01"]
+for n in bad:
+    for f in (os.stat, os.lstat):
+        got = err(f, os.path.join(m, n))
+        assert got == errno.ENOENT, (n, f.__name__, got)
+    assert not os.path.exists(os.path.join(m, n)), n
+    # where a name is created it is EINVAL
+    got = err(lambda p: open(p, "w"), os.path.join(m, n))
+    assert got == errno.EINVAL, ("create", n, got)
+    got = err(os.mkdir, os.path.join(m, n))
+    assert got == errno.EINVAL, ("mkdir", n, got)
+    # and the negative entry the lookup left does not hide the refusal a second time
+    got = err(lambda p: open(p, "w"), os.path.join(m, n))
+    assert got == errno.EINVAL, ("create again", n, got)
+os.mkdir(os.path.join(m, "dir"))
+assert err(os.stat, os.path.join(m, "dir", "no*such", "deeper")) == errno.ENOENT
+# too long stays ENAMETOOLONG
+assert err(os.stat, os.path.join(m, "n" * 300)) == errno.ENAMETOOLONG
+os.rmdir(os.path.join(m, "dir"))
+PY
+    # an unmatched glob: ls says "No such file or directory", not "Invalid argument"
+    ls "$M"/*.nomatch 2>ls.err && return 1
+    grep -q "No such file or directory" ls.err || { cat ls.err; return 1; }
+    unmount_wait && clean vol.img
+}
+run lookup_of_unrepresentable_names_is_enoent t_lookup_enoent
+
+# ---- item: FAT attributes ----
+# mattrib's letters for a file in the image, e.g. "A R".
+mattr() { mattrib -i vol.img "::$1" | cut -c1-10 | tr -s ' ' | sed 's/^ //; s/ $//'; }
+t_attributes() {
+    mount_fg vol.img || return 1
+    echo text >"$M/f.txt" && mkdir "$M/d" || return 1
+    chmod a-w "$M/f.txt" || return 1
+    [ "$(stat -c %A "$M/f.txt")" = "-r--r--r--" ] || { stat -c %A "$M/f.txt"; return 1; }
+    # refused for writing (as vfat); the kernel does not cache the old mode
+    python3 - "$M" <<'PY' || return 1
+import errno, fcntl, os, struct, sys
+m = sys.argv[1]
+GET, SET = 0x80047210, 0x40047211  # FAT_IOCTL_GET_ATTRIBUTES, FAT_IOCTL_SET_ATTRIBUTES
+try:
+    open(os.path.join(m, "f.txt"), "w")
+    raise SystemExit("opened a read-only file for writing")
+except OSError as e:
+    assert e.errno in (errno.EACCES, errno.EPERM), e
+def get(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return struct.unpack("I", fcntl.ioctl(fd, GET, b"\0" * 4))[0]
+    finally:
+        os.close(fd)
+def put(path, value):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.ioctl(fd, SET, struct.pack("I", value))
+    finally:
+        os.close(fd)
+f, d = os.path.join(m, "f.txt"), os.path.join(m, "d")
+assert get(f) == 0x21, hex(get(f))            # archive, read-only
+assert get(d) == 0x10, hex(get(d))            # directory
+put(f, 0x02 | 0x04)                           # hidden + system; read-only and archive cleared
+assert get(f) == 0x06, hex(get(f))
+assert os.stat(f).st_mode & 0o222, oct(os.stat(f).st_mode)   # writable again: the mode followed
+put(f, 0x01 | 0x10 | 0x08 | 0x100)            # directory, volume and high bits ignored, as vfat
+assert get(f) == 0x01, hex(get(f))
+assert not os.stat(f).st_mode & 0o222
+put(d, 0x02)
+assert get(d) == 0x12, hex(get(d))
+try:
+    fd = os.open(f, os.O_RDONLY)
+    fcntl.ioctl(fd, 0x80047299, b"\0" * 4)
+    raise SystemExit("an unknown ioctl succeeded")
+except OSError as e:
+    assert e.errno in (errno.ENOTTY, errno.ENOSYS, errno.EINVAL), e
+finally:
+    os.close(fd)
+PY
+    chmod u+w "$M/f.txt" && [ "$(stat -c %A "$M/f.txt")" = "-rw-r--r--" ] && echo more >>"$M/f.txt" || return 1
+    chmod a-w "$M/d" && [ -w "$M/d" ] || { echo "chmod of a directory changed its mode"; return 1; }
+    unmount_wait || return 1
+    [ "$(mattr /f.txt)" = "A" ] && [ "$(mattr /d)" = "H" ] || { mattrib -i vol.img ::/f.txt ::/d; return 1; }
+    "$A" attrib vol.img:/d >attrib.out && grep -q "H" attrib.out || return 1
+    clean vol.img
+}
+run chmod_and_fat_attributes t_attributes
+
+# ---- item: time zones ----
+# The entry's raw write time as mtools prints it ("HH:MM"), whatever the zone.
+raw_time() { mdir -i "$1" "::$2" | awk 'toupper($0) ~ /^'"$3"' / { print $(NF)} ' | head -1; }
+t_time_zone() {
+    local t=2021-03-04T05:06:08Z want_utc want_east
+    # default: local time (TZ of the mounting process), as vfat and mtools
+    TZ=Asia/Kolkata mount_fg vol.img || return 1
+    touch -d "$t" "$M/local.txt" || return 1
+    [ "$(date -u -r "$M/local.txt" +%FT%TZ)" = "$t" ] || { date -u -r "$M/local.txt"; return 1; }
+    unmount_wait || return 1
+    # tz=UTC
+    mount_fg vol.img -o tz=UTC || return 1
+    touch -d "$t" "$M/utc.txt" || return 1
+    [ "$(date -u -r "$M/utc.txt" +%FT%TZ)" = "$t" ] || return 1
+    unmount_wait || return 1
+    # time_offset=-300 (vfat's: minutes east of UTC)
+    mount_fg vol.img -o time_offset=-300 || return 1
+    touch -d "$t" "$M/west.txt" || return 1
+    unmount_wait || return 1
+    # the stored fields: UTC+5:30, UTC, UTC-5
+    want_utc=$(raw_time vol.img /utc.txt UTC)
+    [ "$(raw_time vol.img /local.txt LOCAL)" = "10:36" ] && [ "$want_utc" = "5:06" ] &&
+        [ "$(raw_time vol.img /west.txt WEST)" = "0:06" ] ||
+        { mdir -i vol.img ::/; return 1; }
+    # the command's --tz agrees with the mount's tz=
+    "$A" stat --tz UTC vol.img:/utc.txt >stat.out && grep -q "2021-03-04" stat.out || return 1
+    "$A" mount vol.img "$M" -o tz=Mars/Olympus -f 2>bad.err && return 1
+    grep -q "asyncfat: mount: -o tz=Mars/Olympus: not a time zone" bad.err || { cat bad.err; return 1; }
+    clean vol.img
+}
+run time_zone_local_utc_and_offset t_time_zone
+
+# ---- item: a partition mounted by IMAGE@N ----
+t_partition() {
+    command -v sfdisk >/dev/null || { echo "no sfdisk"; return 1; }
+    truncate -s 48M disk.img
+    printf 'start=2048, size=16384, type=83\nstart=18432, size=77824, type=c\n' | sfdisk -q disk.img >/dev/null || return 1
+    "$A" mkfs disk.img@2 >/dev/null || return 1
+    mount_fg disk.img@2 || return 1
+    echo "in partition two" >"$M/p2.txt" || return 1
+    unmount_wait || return 1
+    [ "$(mtype -i "disk.img@@$((18432 * 512))" ::/p2.txt)" = "in partition two" ] || return 1
+    "$A" mount disk.img@3 "$M" -f 2>p3.err && return 1
+    grep -q "no partition 3" p3.err || { cat p3.err; return 1; }
+}
+run mount_of_a_partition t_partition
+
+# ---- item: open files limited by memory, and configurable ----
+t_many_open() {
+    mount_fg vol.img || return 1
+    ( ulimit -n 8192 && python3 - "$M" <<'PY' ) || return 1
+import os, sys
+m = sys.argv[1]
+os.mkdir(os.path.join(m, "many"))
+# 3000 files open for writing at once (the server gives the mount 128 fds), then 1000
+# more for reading, all used in an order that makes the mount reopen evicted ones
+w = [open(os.path.join(m, "many", "f%d" % i), "w") for i in range(3000)]
+for i, f in enumerate(w):
+    f.write("file %d\n" % i)
+    f.flush()
+for i, f in reversed(list(enumerate(w))):
+    f.write("again %d\n" % i)
+    f.flush()
+r = [open(os.path.join(m, "many", "f%d" % i)) for i in range(0, 3000, 3)]
+for f in w:
+    f.close()
+for j, f in enumerate(r):
+    assert f.read() == "file %d\nagain %d\n" % (3 * j, 3 * j), j
+    f.close()
+PY
+    unmount_wait || return 1
+    [ "$(mtype -i vol.img ::/many/f2999)" = "$(printf 'file 2999\nagain 2999')" ] || return 1
+    clean vol.img
+}
+run thousands_of_open_files t_many_open
+
+t_max_open() {
+    mount_fg vol.img -o max_open=50 || return 1
+    python3 - "$M" <<'PY' || return 1
+import errno, os, sys
+m = sys.argv[1]
+fs = [open(os.path.join(m, "many", "f%d" % i)) for i in range(50)]
+try:
+    open(os.path.join(m, "many", "f50"))
+    raise SystemExit("opened a 51st file with max_open=50")
+except OSError as e:
+    assert e.errno == errno.EMFILE, e
+fs.pop().close()
+open(os.path.join(m, "many", "f50")).close()
+PY
+    unmount_wait || return 1
+    "$A" mount vol.img "$M" -o max_open=lots -f 2>bad.err && return 1
+    grep -q "asyncfat: mount: -o max_open=lots: not a number of files" bad.err || { cat bad.err; return 1; }
+}
+run max_open_option t_max_open
+
+# ---- item: an unlinked open file opened again through /proc/self/fd ----
+t_reopen_unlinked() {
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || return 1
+import os, sys
+m = sys.argv[1]
+p = os.path.join(m, "gone.txt")
+with open(p, "w") as f:
+    f.write("before unlink\n")
+fd = os.open(p, os.O_RDWR)
+ro = os.open(p, os.O_RDONLY)
+os.unlink(p)
+assert not os.path.exists(p)
+again = open("/proc/self/fd/%d" % fd, "r+")
+assert again.read() == "before unlink\n"
+again.write("written again\n")
+again.flush()
+assert os.pread(fd, 100, 0) == b"before unlink\nwritten again\n"
+viaro = open("/proc/self/fd/%d" % ro)
+assert viaro.read() == "before unlink\nwritten again\n"
+for x in (again, viaro):
+    x.close()
+os.close(fd)
+os.close(ro)
+# a file opened only for reading can be opened again for reading through its fd
+with open(os.path.join(m, "r.txt"), "w") as f:
+    f.write("r")
+ro = os.open(os.path.join(m, "r.txt"), os.O_RDONLY)
+os.unlink(os.path.join(m, "r.txt"))
+assert open("/proc/self/fd/%d" % ro).read() == "r"
+os.close(ro)
+PY
+    unmount_wait && clean vol.img
+}
+run reopen_of_an_unlinked_open_file t_reopen_unlinked
+
+# ---- item: deep trees (paths past the protocol's 4,095 bytes are not served yet) ----
+t_deep() {
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || return 1
+import errno, os, sys
+os.chdir(sys.argv[1])
+depth = 0
+while True:
+    name = ("d%02d" % depth * 70)[:200]
+    try:
+        os.mkdir(name)
+    except OSError as e:
+        # the path from the root is over 4,095 bytes: ENAMETOOLONG, never EINVAL
+        assert e.errno == errno.ENAMETOOLONG, e
+        assert len(os.getcwd()) - len(sys.argv[1]) + 1 + len(name) > 4095
+        break
+    os.chdir(name)
+    depth += 1
+assert depth >= 19, depth
+with open("leaf.txt", "w") as f:
+    f.write("deep")
+assert open("leaf.txt").read() == "deep"
+PY
+    unmount_wait && clean vol.img
+}
+run paths_past_4095_bytes_are_enametoolong t_deep
+
+# ---- item: Ctrl-C ----
+t_ctrl_c() {
+    mount_fg vol.img || return 1
+    echo data >"$M/c.txt" || return 1
+    kill -INT "$PID"
+    for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    wait "$PID"
+    local rc=$?
+    PID=
+    [ "$rc" -eq 0 ] || { echo "exit $rc"; cat mount.err; return 1; }
+    grep -qx "asyncfat: $M: unmounted, volume clean" mount.err || { cat mount.err; return 1; }
+    clean vol.img
+}
+run ctrl_c_says_unmounted_volume_clean t_ctrl_c
+
+exit $failed
