@@ -557,6 +557,10 @@ static int compare_u64(const void *a, const void *b)
 }
 
 /* Median completion latency of `samples` single requests; *fastest gets the quickest. */
+/* Timed checks of the device model: a busy machine (a CI runner sharing two cores) can only
+ * make a run slower, never faster, so the upper bounds get this many tries. */
+#define TIMING_ATTEMPTS 10
+
 static uint64_t median_latency(blk_test_rig *rig, int samples, uint64_t *fastest)
 {
     uint64_t lat[200];
@@ -572,7 +576,8 @@ static uint64_t median_latency(blk_test_rig *rig, int samples, uint64_t *fastest
 }
 
 /* No request may finish early, and the median must be within 10% of the configured
- * latency. A loaded machine only ever makes it later, so the median gets three tries. */
+ * latency. A loaded machine only ever makes it later, so the median gets several tries
+ * (they stop at the first good one, so an idle machine runs one). */
 TEST(latency_model_median_within_ten_percent)
 {
     const char *path = make_image("lat.img", 16, 13);
@@ -580,7 +585,7 @@ TEST(latency_model_median_within_ten_percent)
     static const uint64_t latencies[] = {200000, 1000000};
     for (size_t i = 0; i < AF_ARRAY_LEN(latencies); i++) {
         uint64_t want = latencies[i], median = UINT64_MAX;
-        for (int attempt = 0; attempt < 3 && median > want + want / 10; attempt++) {
+        for (int attempt = 0; attempt < TIMING_ATTEMPTS && median > want + want / 10; attempt++) {
             blk_test_rig rig;
             blk_driver_config config = {.path = path, .model = {.latency_ns = want}};
             CHECK_EQ(blk_rig_open(&rig, &config, 8, 4 * BS), 0);
@@ -614,11 +619,11 @@ static uint64_t batch_time(blk_test_rig *rig, uint32_t n, uint16_t count)
     return now_ns() - t0;
 }
 
-/* Best of three: a loaded machine only makes a batch slower. */
+/* Best of several: a loaded machine only makes a batch slower. */
 static uint64_t batch_time_best(const blk_driver_config *config, uint32_t n, uint16_t count, uint64_t good_enough)
 {
     uint64_t best = UINT64_MAX;
-    for (int attempt = 0; attempt < 3 && best > good_enough; attempt++) {
+    for (int attempt = 0; attempt < TIMING_ATTEMPTS && best > good_enough; attempt++) {
         blk_test_rig rig;
         if (blk_rig_open(&rig, config, 8, 16 * BS) != 0)
             return 0;
@@ -713,7 +718,7 @@ TEST(inline_transfers_respect_the_model_latency)
     CHECK(path);
     const uint64_t want = 1000000;
     uint64_t median = UINT64_MAX;
-    for (int attempt = 0; attempt < 3 && median > want + want / 10; attempt++) {
+    for (int attempt = 0; attempt < TIMING_ATTEMPTS && median > want + want / 10; attempt++) {
         blk_test_rig rig;
         blk_driver_config config = {.path = path, .model = {.latency_ns = want}};
         CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
@@ -732,7 +737,7 @@ TEST(inline_transfers_respect_the_model_latency)
     /* and the device's queue depth still holds: 8 inline reads, 2 at a time, 1 ms each */
     blk_driver_config config = {.path = path, .queue_depth = 8, .model = {.latency_ns = want, .device_queue_depth = 2}};
     uint64_t best = UINT64_MAX;
-    for (int attempt = 0; attempt < 3 && best > 4400000; attempt++) {
+    for (int attempt = 0; attempt < TIMING_ATTEMPTS && best > 4400000; attempt++) {
         blk_test_rig rig;
         CHECK_EQ(open_inline_rig(&rig, &config, HOOK_DO), 0);
         uint64_t t = batch_time(&rig, 8, 1);
