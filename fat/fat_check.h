@@ -24,8 +24,9 @@
  * chains (range, free or bad entries inside a chain, loops, cross-links); lost clusters
  * (allocated, reached by no chain); file sizes against chain lengths; directory entries
  * (bad or duplicate short names, first clusters out of range or shared, directories with a
- * size or no cluster, "." and ".." in the first two slots of every subdirectory and nowhere
- * else, ".." of a child of the root 0 also on FAT32, orphaned or broken long-name entries
+ * size or no cluster, directories whose first cluster holds mostly bad entries, "." and
+ * ".." in the first two slots of every subdirectory and nowhere else, ".." of a child of
+ * the root 0 also on FAT32, orphaned or broken long-name entries
  * and their reserved fields, the Linux "no short name" flag without a long name, used
  * entries after the end marker, volume labels and the boot sector's label); rename records
  * (fat_intent.h: a rename a cut interrupted, a record left after its rename); all FAT copies
@@ -75,7 +76,17 @@
  * longer than its size is cut to the size (the rest becomes lost, and is freed unless a
  * chain walked later owns it); an out-of-range first cluster is cleared (the file becomes
  * empty); a subdirectory entry that cannot be saved (no valid first cluster, or one another
- * chain owns) is deleted with its long name (what it held becomes lost clusters); "." and
+ * chain owns) is deleted with its long name (what it held becomes lost clusters); so is a
+ * subdirectory whose first cluster holds mostly bad entries, by fsck.fat's rule for a
+ * directory "with a large number of bad entries" (dosfstools 4.2 offers to drop it): of
+ * the entries after the two dot slots (free entries and long-name slots not counted, the
+ * end marker not heeded), more than 4, and more with bad names than half the good ones
+ * (fsck.fat's test, looser than ours: a control byte, DEL, a blank first byte, or one of
+ * the characters in "*?<>|\"\\/:."). Such a cluster is data a damaged entry points at: the
+ * entry is deleted before its chain is claimed and nothing in the cluster is written or
+ * followed, so a file that owns those clusters keeps them, and they are freed only if no
+ * chain reaches them. Only the first cluster is judged (bounded cost); a directory that is
+ * kept has every name repaired, so fsck.fat counts no bad entries in it afterwards. "." and
  * ".." are rewritten (created over whatever held their slots); bad short-name characters
  * become '_' and duplicate short names DUPnnnnn, keeping their long names (the checksums
  * are rewritten); orphaned long-name entries are deleted; used entries after the end
@@ -94,7 +105,8 @@
  * Any subset of the repair bits may be chosen; a subset never frees a cluster a reachable
  * entry uses (lost clusters are kept when a directory could not be walked to its end).
  * Cost: one read of the active FAT (in 512-byte windows through the cache), two of every
- * directory cluster (the rename records' pass and the walk), and for a repair the blocks
+ * directory cluster (the rename records' pass and the walk) and a third of each
+ * subdirectory's first cluster (the garbage count above), and for a repair the blocks
  * it changes plus an order point per epoch; memory 3 bits per cluster + 64 KiB (a 32 GB SD
  * card with 32 KiB clusters has about 1 M clusters: 448 KiB). `make bench-fat_format`
  * measures it (check_1m_clusters_ms, repair_dirty_ms, repair_1m_dirty_ms).

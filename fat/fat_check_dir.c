@@ -245,6 +245,8 @@ static void check_dotdot_early(fat_checker *c, uint32_t first, uint32_t parent)
     fat_check_finish(c, fix, "fixed");
 }
 
+/* A subdirectory's duplicate pass waits until its "." and ".." slots are settled: a repair
+ * may create them over an end marker, and the entries behind it are then live. */
 static void open_dir(fat_checker *c, fat_check_dir *d, uint32_t first, fat_check_chain chain, uint32_t parent)
 {
     af_memset(d, 0, sizeof *d);
@@ -252,7 +254,20 @@ static void open_dir(fat_checker *c, fat_check_dir *d, uint32_t first, fat_check
     d->clusters_left = chain.length;
     d->partial = chain.runs_on;
     d->parent = parent;
-    check_duplicates(c, d);
+    if (!fat_check_in_subdir(c, d))
+        check_duplicates(c, d);
+}
+
+/* After the entry just walked: the duplicate pass of a subdirectory, once its two dot slots
+ * are behind (still in its first cluster: a cluster holds at least 16 entries). */
+static void after_dot_slots(fat_checker *c, const fat_check_dir *it)
+{
+    if (it->total != 2 || !fat_check_in_subdir(c, it))
+        return;
+    fat_check_dir start = *it;
+    start.index = 0;
+    start.total = 0;
+    check_duplicates(c, &start);
 }
 
 /* A subdirectory found in the deepest open directory waits: its first cluster is claimed
@@ -362,6 +377,7 @@ static void walk_open(fat_checker *c)
         it->total++;
         fat_check_chain chain;
         uint32_t child = walk_entry(c, it, e, at, depth + 1 < FAT_CHECK_OPEN_DIRS, &chain);
+        after_dot_slots(c, it);
         if (child == 0)
             continue;
         uint32_t parent = fat_check_in_subdir(c, it) ? it->first : 0;

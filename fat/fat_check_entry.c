@@ -280,6 +280,66 @@ void fat_check_unwalked(fat_checker *c, uint32_t first)
         c->unwalked = first;
 }
 
+/* A short name as fsck.fat (dosfstools 4.2) judges it when it counts a directory's bad
+ * entries: a control byte (but 0x05 first), DEL, one of * ? < > | " \ / : . anywhere, a
+ * blank first byte, or the Linux "no short name" flag without a long name. Looser than
+ * fat_short_name_valid (lower case, + , ; = [ ] pass), so a directory this calls garbage
+ * fsck.fat calls garbage too. */
+static bool fsck_bad_name(const uint8_t *e, bool has_long_name)
+{
+    if (e[FAT_DIRENT_NT_CASE] & FAT_CASE_NO_SHORT_NAME)
+        return !has_long_name;
+    if (e[0] == ' ')
+        return true;
+    for (int i = 0; i < 11; i++) {
+        uint8_t ch = e[i];
+        if ((ch < 0x20 && !(i == 0 && ch == FAT_DIRENT_KANJI_E5)) || ch == 0x7F)
+            return true;
+        switch (ch) {
+        case '*': case '?': case '<': case '>': case '|': case '"': case '\\': case '/': case ':': case '.':
+            return true;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
+/* fsck.fat's rule for a directory "with a large number of bad entries", applied to the
+ * first cluster of a subdirectory (after its two dot slots, free entries and long-name
+ * slots not counted, every other slot read, end marker or not): more than 4 entries, and
+ * more bad names than half the good ones. Such a cluster is data a damaged entry points
+ * at, not a directory. *bad and *total say what was counted. */
+static bool dir_mostly_garbage(fat_checker *c, uint32_t first, uint32_t *bad, uint32_t *total)
+{
+    uint32_t per_cluster = c->g->bytes_per_cluster / FAT_DIRENT_SIZE, good = 0;
+    uint64_t base = fat_cluster_offset(c->g, first);
+    bool after_lfn = false;
+    uint8_t lfn_sum = 0;
+    *bad = 0;
+    for (uint32_t i = 2; i < per_cluster; i++) {
+        uint8_t e[FAT_DIRENT_SIZE];
+        if (!fat_check_read(c, base + (uint64_t)i * FAT_DIRENT_SIZE, e, sizeof e))
+            return false;
+        if (e[0] == FAT_DIRENT_END || e[0] == FAT_DIRENT_DELETED) {
+            after_lfn = false;
+            continue;
+        }
+        if (e[FAT_DIRENT_ATTR] == FAT_ATTR_LONG_NAME) {
+            after_lfn = true;
+            lfn_sum = e[FAT_LFN_CHECKSUM];
+            continue;
+        }
+        if (fsck_bad_name(e, after_lfn && lfn_sum == fat_lfn_checksum(e)))
+            (*bad)++;
+        else
+            good++;
+        after_lfn = false;
+    }
+    *total = *bad + good;
+    return *total > 4 && *bad > good / 2;
+}
+
 uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool claim_only,
                           fat_check_chain *chain)
 {
@@ -298,6 +358,23 @@ uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir,
         return 0;
     }
     fat_check_chain ch = {0, fat_check_bit(c->used, first), false};
+    uint32_t bad, total;
+    if (!ch.shared_start && dir_mostly_garbage(c, first, &bad, &total)) {
+        fat_check_finding(c, &c->r->bad_entries, e, dir);
+        fat_check_msg_str(c, "directory whose first cluster ");
+        fat_check_msg_u64(c, first);
+        fat_check_msg_str(c, " holds mostly bad entries (");
+        fat_check_msg_u64(c, bad);
+        fat_check_msg_str(c, " of ");
+        fat_check_msg_u64(c, total);
+        fat_check_msg_str(c, "): not a directory");
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix)
+            fat_check_delete_entry(c, at, e);
+        fat_check_finish(c, fix, "entry deleted, its clusters left to the chains that reach them");
+        if (fix)
+            return 0;
+    }
     if (!claim_only && !ch.shared_start)
         ch = fat_check_walk_chain(c, first, e, dir);
     if (ch.shared_start) {

@@ -335,6 +335,9 @@ static void write_pattern(const char *path, size_t size, uint8_t seed)
     free(b);
 }
 
+/* mtools stamps entries with this time instead of the clock's. */
+#define FIXED_TIME "SOURCE_DATE_EPOCH=1000000000 "
+
 static bool build_tree(const char *img, const char *mkfs_args, long kib)
 {
     const char *tree = tmp_path("tree");
@@ -359,12 +362,15 @@ static bool build_tree(const char *img, const char *mkfs_args, long kib)
         write_pattern(p, (size_t)(i * 13), (uint8_t)i);
     }
     remove(img);
-    return EXPECT(tool_run(false, "mkfs.fat -C %s '%s' %ld", mkfs_args, img, kib) == 0) &&
-           EXPECT(tool_run(false, "cd '%s' && mcopy -s -i '%s' BIG.BIN MED.BIN SMALL.TXT EMPTY.TXT "
+    /* The same bytes on every run (volume id, timestamps), so that AF_SEED replays a
+     * randomised test's damage exactly. */
+    return EXPECT(tool_run(false, "mkfs.fat -C --invariant %s '%s' %ld", mkfs_args, img, kib) == 0) &&
+           EXPECT(tool_run(false, "cd '%s' && " FIXED_TIME "mcopy -s -i '%s' BIG.BIN MED.BIN SMALL.TXT EMPTY.TXT "
                                   "'A long name file.txt' SUB MANY ::/",
                            tree, img) == 0) &&
-           EXPECT(tool_run(false, "mmd -i '%s' ::/EMPTYDIR", img) == 0) &&
-           EXPECT(tool_run(false, "cd '%s' && mcopy -s -i '%s' 'A long dir name' ::/", tree, img) == 0) &&
+           EXPECT(tool_run(false, FIXED_TIME "mmd -i '%s' ::/EMPTYDIR", img) == 0) &&
+           EXPECT(tool_run(false, "cd '%s' && " FIXED_TIME "mcopy -s -i '%s' 'A long dir name' ::/", tree, img) ==
+                  0) &&
            EXPECT(fsck_silent(img, true));
 }
 
