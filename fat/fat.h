@@ -180,7 +180,8 @@ struct fat_volume {
     uint32_t free_count;        /* clear bits among 2..max_cluster */
     bool free_map_ready;        /* built (a read-only volume builds it at its first statfs) */
     uint32_t reserved;          /* clusters promised to writes in progress */
-    uint32_t next_free;         /* search hint */
+    uint32_t next_free;         /* next-fit position: where the next new chain starts */
+    uint32_t claimed;           /* clusters claimed since FSInfo's hint was last written */
     /* nodes */
     fat_node *nodes;
     uint32_t *node_hash;

@@ -409,7 +409,7 @@ static vfs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t da
     uint64_t cs = vol->geo.bytes_per_cluster;
     uint32_t fc = have;
     while (need > 0) {
-        uint32_t hint = fc > 0 ? node->last_cluster + 1u : vol->next_free;
+        uint32_t hint = fc > 0 ? node->last_cluster + 1u : FAT_NONE;
         uint32_t n;
         uint32_t first = fat_alloc_claim_run(vol, hint, need, &n);
         need -= n;
@@ -546,6 +546,13 @@ vfs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *sr
         if (extra == 0 || fat_alloc_reserve(vol, need + extra) != VFS_OK) {
             extra = 0;
             st = fat_alloc_reserve_wait(vol, need);
+            if (st == VFS_NO_SPACE && node->detached != 0) {
+                /* The space the truncation gave up is held by the entry that still names
+                 * it: write the entry now to let it go. */
+                st = fat_node_write_dirent(node);
+                if (st == VFS_OK)
+                    st = fat_alloc_reserve_wait(vol, need);
+            }
             if (st != VFS_OK)
                 return st;
         }
@@ -594,13 +601,21 @@ static vfs_status shrink_chain(fat_node *node)
     if (keep >= have)
         return fat_node_write_dirent(node);
     if (keep == 0) {
+        /* The entry is not rewritten here: it keeps naming the old chain, which stays
+         * allocated and unchanged, until the entry is next written (with the new size and
+         * first cluster: fsync, close, sync) and releases it. A truncate-and-rewrite so
+         * writes its entry once, not twice; a cut before leaves the old contents, as for
+         * any change not yet synced. A chain the entry never named (grown since an earlier
+         * truncation) goes at once, after the next flush as any other. */
         uint32_t old = node->first_cluster;
         node->first_cluster = 0;
         node->chain_length = 0;
         fat_runs_reset(node);
-        st = fat_node_write_dirent(node);
-        if (st != VFS_OK)
-            return st;
+        node->dirent_dirty = true;
+        if (node->detached == 0) {
+            node->detached = old;
+            return VFS_OK;
+        }
         return fat_chain_free_later(vol, old);
     }
     uint32_t last, count;

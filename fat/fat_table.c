@@ -225,6 +225,23 @@ static bool mirrored(const fat_volume *vol)
     return !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
 }
 
+/* Where next fit starts on a volume that keeps no position (FAT12/16 have no FSInfo; a
+ * FAT32 volume's hint may be missing): a hash of the clock and of which clusters are in
+ * use, so each mount starts somewhere else (as littlefs does) instead of at cluster 2,
+ * which would take the first writes of every session. Without a clock, a volume mounted
+ * again unchanged starts where it started before. FSInfo's hint overrides it (fat_mount). */
+static uint32_t start_position(const fat_volume *vol)
+{
+    uint32_t words = (vol->geo.max_cluster + 1u + 63u) / 64u;
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (vol->cfg.clock)
+        h = (h ^ (uint64_t)vol->cfg.clock(vol->cfg.clock_ctx)) * 0x100000001b3ull;
+    for (uint32_t i = 0; i < words; i++)
+        h = (h ^ vol->free_map[i]) * 0x100000001b3ull;
+    h ^= h >> 29;
+    return FAT_FIRST_CLUSTER + (uint32_t)(h % vol->geo.cluster_count);
+}
+
 vfs_status fat_free_map_build(fat_volume *vol)
 {
     uint32_t max = vol->geo.max_cluster;
@@ -286,7 +303,7 @@ vfs_status fat_free_map_build(fat_volume *vol)
     if (st != VFS_OK)
         return st;
     vol->reserved = 0;
-    vol->next_free = FAT_FIRST_CLUSTER;
+    vol->next_free = start_position(vol);
     return VFS_OK;
 }
 
@@ -344,7 +361,6 @@ vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
     for (uint32_t c = FAT_FIRST_CLUSTER; c <= vol->geo.max_cluster; c++)
         vol->free_count += !map_test(vol, c);
     vol->reserved = 0;
-    vol->next_free = FAT_FIRST_CLUSTER;
     vol->free_map_ready = true;
     return VFS_OK;
 }
@@ -410,10 +426,17 @@ static uint32_t map_find_free(const fat_volume *vol, uint32_t hint)
     return 0;
 }
 
+/* Next fit: new chains start where the last one ended, so the position sweeps the whole
+ * data area and every free cluster is written once per sweep, rather than the few lowest
+ * or most recently freed clusters taking every rewrite (a config file rewritten 500 times
+ * wrote its 16 lowest free clusters about 32 times each). A file that grows continues
+ * after its own last cluster, keeping it contiguous; the position moves on past it when
+ * that lies ahead of it, never back. */
 uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint32_t *count)
 {
     AF_ASSERT(max >= 1 && vol->reserved >= max && vol->free_count >= max);
-    uint32_t first = map_find_free(vol, hint);
+    bool next_fit = hint == FAT_NONE;
+    uint32_t first = map_find_free(vol, next_fit ? vol->next_free : hint);
     uint32_t n = 0;
     while (n < max && first + n <= vol->geo.max_cluster && !map_test(vol, first + n)) {
         map_set(vol, first + n);
@@ -421,7 +444,9 @@ uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint3
     }
     vol->free_count -= n;
     vol->reserved -= n;
-    vol->next_free = first + n;
+    vol->claimed += n;
+    if (next_fit || first >= vol->next_free)
+        vol->next_free = first + n > vol->geo.max_cluster ? FAT_FIRST_CLUSTER : first + n;
     *count = n;
     return first;
 }
@@ -451,8 +476,6 @@ vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
         if (map_test(vol, c) && !entry_straddles(vol, c)) {
             map_clear(vol, c);
             vol->free_count++;
-            if (c < vol->next_free)
-                vol->next_free = c;
         }
         if (fat_is_eoc(vol, next))
             break;

@@ -142,7 +142,10 @@ static bool fsinfo_present(const fat_volume *vol, const uint8_t *s)
            af_load_le32(s + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
 }
 
-/* Rewrite FSInfo's counters (exact, or "unknown" while mounted). */
+/* Rewrite FSInfo's free count (exact, or "unknown" while mounted: the format lets it be
+ * stale, and a count that must be right at every sync would cost a write of block 0 per
+ * sync) and its next-free hint, the allocator's position (fat_alloc_claim_run), which lets
+ * next fit go on where it stopped across mounts. */
 static vfs_status fsinfo_write(fat_volume *vol, bool exact)
 {
     if (vol->geo.type != FAT_TYPE_32 || vol->geo.fsinfo_sector == 0 || vol->read_only)
@@ -155,7 +158,8 @@ static vfs_status fsinfo_write(fat_volume *vol, bool exact)
         return VFS_OK;
     uint8_t fields[8];
     af_store_le32(fields, exact ? vol->free_count : FAT_FSINFO_UNKNOWN);
-    af_store_le32(fields + 4, exact ? vol->next_free : FAT_FSINFO_UNKNOWN);
+    af_store_le32(fields + 4, vol->free_map_ready ? vol->next_free : FAT_FSINFO_UNKNOWN);
+    vol->claimed = 0;
     if (af_memcmp(fields, s + FAT_FSINFO_FREE_COUNT, sizeof(fields)) == 0)
         return VFS_OK;
     return vfs_status_from_blk(blk_cache_write_bytes(vol->cache, fsinfo_offset(vol) + FAT_FSINFO_FREE_COUNT, fields,
@@ -257,6 +261,21 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     return VFS_OK;
 }
 
+/* A volume that is never unmounted cleanly (a logger whose power is simply cut) keeps its
+ * allocator position too: FSInfo's hint is rewritten at a sync point once a sixteenth of
+ * the clusters has been claimed since it was last written. So FSInfo's block (block 0,
+ * with the boot sector) is written at most 16 times per sweep of the data area, in which
+ * each data cluster is written about once, and never for a sync that allocated little; a
+ * cut leaves a hint at most a sixteenth of the volume behind (a hint only: any value is
+ * safe, the free map decides). */
+vfs_status fat_fsinfo_checkpoint(fat_volume *vol)
+{
+    uint32_t interval = vol->geo.cluster_count / 16u;
+    if (vol->read_only || !vol->free_map_ready || vol->claimed < (interval ? interval : 1u))
+        return VFS_OK;
+    return fsinfo_write(vol, false);
+}
+
 /* Write back the entries of open files. */
 static vfs_status sync_nodes(fat_volume *vol)
 {
@@ -287,6 +306,8 @@ vfs_status fat_sync(fat_volume *vol)
     vfs_status st = sync_nodes(vol);
     if (st == VFS_OK)
         st = committed;
+    if (st == VFS_OK)
+        st = fat_fsinfo_checkpoint(vol);
     blk_status b = blk_cache_flush(vol->cache);
     if (st == VFS_OK)
         st = vfs_status_from_blk(b);
