@@ -120,6 +120,8 @@ vfs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value);   /
 /* Blocks; every FAT: chain clusters [first, first + count) one to the next, the last
  * holding `last_value`. One cache access per FAT block rather than per entry. */
 vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value);
+/* The entries of clusters lo..hi lie in one device block in each FAT copy written. */
+bool fat_table_one_block(const fat_volume *vol, uint32_t lo, uint32_t hi);
 /* Blocks: the free map from every mirrored FAT copy: a cluster any copy uses is in use
  * (vol->report.fat_disagreements counts those the copies disagree on). */
 vfs_status fat_free_map_build(fat_volume *vol);

@@ -429,7 +429,18 @@ static vfs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t da
             if (fc == 0) {
                 node->first_cluster = first;
             } else {
-                blk_cache_order_point(vol->cache); /* rule: data before link */
+                /* A file's new run whose FAT entries share one block (in each copy) with
+                 * the link to it needs no order point: the block reaches the disk whole,
+                 * with both or neither, and the run lies past the size any entry holds,
+                 * so its data can follow in the same epoch. A growing file at a 64 KiB
+                 * write at a time (no room to claim ahead) so writes its FAT block once
+                 * per fsync rather than once per write, with one FLUSH instead of one per
+                 * write. A directory's new cluster is read as entries as soon as linked:
+                 * always an epoch of its own. */
+                uint32_t lo = af_min_u32(node->last_cluster, first);
+                uint32_t hi = af_max_u32(node->last_cluster, first + n - 1u);
+                if (node->is_dir || !fat_table_one_block(vol, lo, hi))
+                    blk_cache_order_point(vol->cache); /* rule: data before link */
                 st = fat_table_set(vol, node->last_cluster, first);
             }
         }

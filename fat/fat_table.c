@@ -145,6 +145,21 @@ vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, u
     return VFS_OK;
 }
 
+bool fat_table_one_block(const fat_volume *vol, uint32_t lo, uint32_t hi)
+{
+    uint32_t width = fat_entry_size(vol->geo.type);
+    bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
+    for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
+        if (!mirror && copy != vol->geo.active_fat)
+            continue;
+        uint64_t first = fat_entry_offset(&vol->geo, copy, lo) / BLK_TRANSFER_SIZE;
+        uint64_t last = (fat_entry_offset(&vol->geo, copy, hi) + width - 1u) / BLK_TRANSFER_SIZE;
+        if (first != last)
+            return false;
+    }
+    return true;
+}
+
 /* ---- free map ---------------------------------------------------------------------------- */
 
 static bool map_test(const fat_volume *vol, uint32_t c)

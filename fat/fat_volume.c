@@ -225,7 +225,18 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
             return st;
         vol->free_map_ready = true;
     }
-    if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0) {
+    uint32_t entry1;
+    st = fat_table_get(vol, 1, &entry1);
+    if (st != VFS_OK)
+        return st;
+    uint32_t clean = fat_entry_clean_bit(vol->geo.type);
+    vol->was_dirty = (clean != 0 && !(entry1 & clean)) || (vol->geo.state & FAT_STATE_DIRTY);
+    vol->report.was_dirty = vol->was_dirty;
+    /* Next fit goes on where a clean unmount left it. After a cut the hint may lag by up
+     * to a checkpoint interval (fat_fsinfo_checkpoint): a device cut every session before
+     * it allocated that much would start at the same hint each time, so a dirty volume
+     * starts at the hashed position instead (fat_free_map_build). */
+    if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0 && !vol->was_dirty) {
         uint8_t s[512];
         b = blk_cache_read_bytes(cache, fsinfo_offset(vol), s, sizeof(s));
         if (b != BLK_OK)
@@ -234,13 +245,6 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
         if (fsinfo_present(vol, s) && fat_cluster_valid(vol, hint))
             vol->next_free = hint;
     }
-    uint32_t entry1;
-    st = fat_table_get(vol, 1, &entry1);
-    if (st != VFS_OK)
-        return st;
-    uint32_t clean = fat_entry_clean_bit(vol->geo.type);
-    vol->was_dirty = (clean != 0 && !(entry1 & clean)) || (vol->geo.state & FAT_STATE_DIRTY);
-    vol->report.was_dirty = vol->was_dirty;
     if (!vol->read_only) {
         /* Dirty marks first, durable before recovery or anything else writes (a cut
          * during recovery leaves the volume dirty, so the next mount recovers it): rule
@@ -261,16 +265,17 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     return VFS_OK;
 }
 
-/* A volume that is never unmounted cleanly (a logger whose power is simply cut) keeps its
- * allocator position too: FSInfo's hint is rewritten at a sync point once a sixteenth of
- * the clusters has been claimed since it was last written. So FSInfo's block (block 0,
- * with the boot sector) is written at most 16 times per sweep of the data area, in which
- * each data cluster is written about once, and never for a sync that allocated little; a
- * cut leaves a hint at most a sixteenth of the volume behind (a hint only: any value is
- * safe, the free map decides). */
+/* FSInfo's hint follows the allocator while mounted too, for a volume that is never
+ * unmounted cleanly (a logger whose power is simply cut) and which another system (Linux
+ * starts its search at the hint) then mounts: it is rewritten at a sync point once a
+ * quarter of the clusters has been claimed since it was last written. FSInfo shares block
+ * 0 with the boot sector, the one block whose wearing out loses the volume: it is written
+ * at most four times per sweep of the data area (in which each data cluster is written
+ * about once) and never for a sync that allocated little. A hint is only a hint: any
+ * value is safe, the free map decides. */
 vfs_status fat_fsinfo_checkpoint(fat_volume *vol)
 {
-    uint32_t interval = vol->geo.cluster_count / 16u;
+    uint32_t interval = vol->geo.cluster_count / 4u;
     if (vol->read_only || !vol->free_map_ready || vol->claimed < (interval ? interval : 1u))
         return VFS_OK;
     return fsinfo_write(vol, false);

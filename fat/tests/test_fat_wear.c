@@ -202,12 +202,12 @@ TEST(start_position_moves_between_sessions_fat16)
 }
 
 /* Without an unmount (power simply cut, as a logger's is), FSInfo's hint still follows the
- * allocator: it is rewritten at an fsync once a sixteenth of the clusters was claimed. */
-static void fill_sixteenth(fat_tv *t, void *arg)
+ * allocator: it is rewritten at an fsync once a quarter of the clusters was claimed. */
+static void fill_quarter(fat_tv *t, void *arg)
 {
     vfs_status *st = arg;
     const fat_geometry *g = fat_get_geometry(&t->vol);
-    size_t len = (size_t)(g->cluster_count / 16u + 8u) * g->bytes_per_cluster;
+    size_t len = (size_t)(g->cluster_count / 4u + 8u) * g->bytes_per_cluster;
     uint8_t *data = malloc(len);
     fill_pattern(data, len, 5);
     fat_node *n;
@@ -234,7 +234,7 @@ TEST(fsinfo_hint_written_at_an_interval)
     CHECK(blk_fixture_save(&tv.f, cut) == 0);
     uint32_t at_mount = fsinfo_hint(cut);
     vfs_status st;
-    CHECK(fat_tv_call(&tv, fill_sixteenth, &st));
+    CHECK(fat_tv_call(&tv, fill_quarter, &st));
     CHECK_EQ(st, VFS_OK);
     CHECK(blk_fixture_save(&tv.f, cut) == 0); /* as a cut would leave it */
     uint32_t hint = fsinfo_hint(cut);
@@ -356,4 +356,33 @@ TEST(truncated_chain_freed_however_the_file_ends)
         CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
         CHECK(image_clean(img));
     }
+}
+
+/* After a cut the hint may be stale by up to a checkpoint interval; a device cut every
+ * session would then start at the same place each time. A dirty volume starts at the
+ * hashed position instead. */
+TEST(dirty_mount_does_not_reuse_a_stale_hint)
+{
+    const char *img = tmp_path("stale.img"), *cut = tmp_path("stale-cut.img");
+    CHECK(make_image(img, 33792, 32, 512, 1));
+    fat_tv_options o = fat_tv_defaults();
+    CHECK(fat_tv_open(&tv, img, &o));
+    CHECK_EQ(tv.mount_status, VFS_OK);
+    uint32_t first;
+    rewrite_job j = { .path = "/settings.ini", .times = 1, .len = 600, .firsts = &first };
+    CHECK(fat_tv_call(&tv, rewrite, &j));
+    CHECK_EQ(j.st, VFS_OK);
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
+    uint32_t hint = fsinfo_hint(img);
+    CHECK(fat_tv_open(&tv, img, &o));
+    CHECK_EQ(tv.mount_status, VFS_OK);
+    CHECK_EQ(tv.vol.next_free, hint); /* clean: goes on from the hint */
+    CHECK(blk_fixture_save(&tv.f, cut) == 0);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
+    CHECK(fat_tv_open(&tv, cut, &o));
+    CHECK_EQ(tv.mount_status, VFS_OK);
+    CHECK(tv.vol.was_dirty);
+    CHECK_MSG(tv.vol.next_free != hint, "a dirty mount starts at the stale hint %u", hint);
+    CHECK_EQ(fat_tv_close(&tv, cut), VFS_OK);
+    CHECK(image_clean(cut));
 }
