@@ -97,6 +97,10 @@ typedef struct fat_config {
     uint32_t max_nodes;         /* open files + cached directories, >= 4 */
     uint32_t runs_per_node;     /* cluster-run cache entries per node, >= 2 */
     uint32_t index_entries;     /* directory name-index entries shared by all directories */
+    bool discard;               /* tell the device which blocks freed clusters held
+                                   (BLK_REQ_DISCARD, an asyncfat extension of the block
+                                   protocol: only for a driver that takes it, the Linux one;
+                                   never on sDDF). Off by default. */
     void *node_memory;          /* fat_memory_sizes.nodes bytes, 16-byte aligned */
     size_t node_memory_size;
     void *index_memory;         /* .index bytes, 8-byte aligned */
@@ -182,6 +186,7 @@ struct fat_volume {
     uint32_t reserved;          /* clusters promised to writes in progress */
     uint32_t next_free;         /* next-fit position: where the next new chain starts */
     uint32_t claimed;           /* clusters claimed since FSInfo's hint was last written */
+    bool discard_refused;       /* the device answered a DISCARD with an error: send no more */
     /* nodes */
     fat_node *nodes;
     uint32_t *node_hash;

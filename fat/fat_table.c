@@ -475,28 +475,68 @@ void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count)
     vol->free_count += count;
 }
 
-vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
+/* The device blocks wholly inside clusters [first, first + count) are told free (blocks).
+ * Only chains nothing durable reaches get here (fat_chain_free's contract), so what they
+ * held is nobody's; the clusters go back to the free map only after the device answered,
+ * so no write of a new owner can reach the device before the discard. A device that
+ * refuses one is sent no more. */
+static void discard_run(fat_volume *vol, uint32_t first, uint32_t count)
 {
-    uint32_t c = first;
-    for (uint32_t steps = 0; fat_cluster_valid(vol, c) && steps < vol->geo.cluster_count; steps++) {
-        uint32_t next;
-        vfs_status st = fat_table_get(vol, c, &next);
-        if (st != VFS_OK)
-            return st;
-        if (next == FAT_ENTRY_FREE)
-            break; /* already free: a corrupt chain runs into free space, or a loop closed */
-        st = fat_table_set(vol, c, FAT_ENTRY_FREE);
-        if (st != VFS_OK)
-            return st;
+    uint64_t start = fat_cluster_offset(&vol->geo, first);
+    uint64_t end = start + (uint64_t)count * vol->geo.bytes_per_cluster;
+    uint64_t block = (start + BLK_TRANSFER_SIZE - 1u) / BLK_TRANSFER_SIZE, stop = end / BLK_TRANSFER_SIZE;
+    blk_client *client = blk_cache_client(vol->cache);
+    while (block < stop && !vol->discard_refused) {
+        uint32_t n = (uint32_t)af_min_u64(stop - block, UINT16_MAX);
+        blk_io io;
+        blk_status s = blk_client_submit(client, BLK_REQ_DISCARD, block, n, 0, &io);
+        if (s == BLK_OK)
+            s = blk_io_wait(client, &io);
+        vol->discard_refused = s != BLK_OK;
+        block += n;
+    }
+}
+
+/* Give clusters [first, first + count), their FAT entries zeroed, back to the free map. */
+static void release_run(fat_volume *vol, uint32_t first, uint32_t count)
+{
+    if (count == 0)
+        return;
+    if (vol->cfg.discard && !vol->discard_refused)
+        discard_run(vol, first, count);
+    for (uint32_t c = first; c < first + count; c++) {
         if (map_test(vol, c) && !entry_straddles(vol, c)) {
             map_clear(vol, c);
             vol->free_count++;
         }
+    }
+}
+
+vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
+{
+    uint32_t c = first;
+    uint32_t run = first, run_len = 0; /* zeroed in the FAT, not yet in the free map */
+    vfs_status st = VFS_OK;
+    for (uint32_t steps = 0; fat_cluster_valid(vol, c) && steps < vol->geo.cluster_count; steps++) {
+        uint32_t next;
+        st = fat_table_get(vol, c, &next);
+        if (st != VFS_OK || next == FAT_ENTRY_FREE)
+            break; /* already free: a corrupt chain runs into free space, or a loop closed */
+        st = fat_table_set(vol, c, FAT_ENTRY_FREE);
+        if (st != VFS_OK)
+            break;
+        if (c != run + run_len) {
+            release_run(vol, run, run_len);
+            run = c;
+            run_len = 0;
+        }
+        run_len++;
         if (fat_is_eoc(vol, next))
             break;
         c = next;
     }
-    return VFS_OK;
+    release_run(vol, run, run_len);
+    return st;
 }
 
 /* ---- deferred freeing ---------------------------------------------------------------------- */

@@ -9,8 +9,11 @@
 #include "fat/fat_layout.h"
 #include "fat/tests/fat_engine_test.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static fat_tv tv;
 
@@ -385,4 +388,120 @@ TEST(dirty_mount_does_not_reuse_a_stale_hint)
     CHECK_MSG(tv.vol.next_free != hint, "a dirty mount starts at the stale hint %u", hint);
     CHECK_EQ(fat_tv_close(&tv, cut), VFS_OK);
     CHECK(image_clean(cut));
+}
+
+/* Discard (fat_config.discard): the blocks a freed chain held are passed to the device
+ * once the removal is durable, and only then can the clusters be taken again. */
+typedef struct discard_job {
+    uint32_t first;
+    vfs_status st;
+} discard_job;
+
+static void write_sync_unlink_sync(fat_tv *t, void *arg)
+{
+    discard_job *j = arg;
+    uint8_t data[65536];
+    fill_pattern(data, sizeof data, 6);
+    j->st = tv_write_file(&t->vol, "/dead.bin", data, sizeof data);
+    fat_node *n;
+    if (j->st == VFS_OK)
+        j->st = fat_open(&t->vol, P("/dead.bin"), VFS_OPEN_READ_ONLY, &n);
+    if (j->st != VFS_OK)
+        return;
+    j->first = n->first_cluster;
+    fat_close(n);
+    j->st = fat_sync(&t->vol);
+    if (j->st == VFS_OK)
+        j->st = fat_unlink(&t->vol, P("/dead.bin"));
+    if (j->st == VFS_OK)
+        j->st = fat_sync(&t->vol);
+    if (j->st == VFS_OK)
+        j->st = tv_write_file(&t->vol, "/alive.bin", data, 1000); /* reuse is fine after */
+}
+
+static bool zeros(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+TEST(discard_passes_freed_clusters_to_the_device)
+{
+    const char *img = tmp_path("discard.img");
+    CHECK(make_image(img, 16384, 16, 512, 8));
+    fat_tv_options o = fat_tv_defaults();
+    o.discard = true;
+    CHECK(fat_tv_open(&tv, img, &o));
+    CHECK_EQ(tv.mount_status, VFS_OK);
+    ram_device_clear_log(&tv.f.dev);
+    discard_job j = { 0 };
+    CHECK(fat_tv_call(&tv, write_sync_unlink_sync, &j));
+    CHECK_EQ(j.st, VFS_OK);
+    const fat_geometry *g = fat_get_geometry(&tv.vol);
+    uint64_t at = fat_cluster_offset(g, j.first);
+    uint32_t discarded = 0;
+    int64_t discard_at = -1, last_flush_before = -1;
+    for (uint64_t i = 0; i < ram_device_log_count(&tv.f.dev); i++) {
+        const ram_device_log_entry *e = ram_device_log_at(&tv.f.dev, i);
+        if (e->code == BLK_REQ_FLUSH && discard_at < 0)
+            last_flush_before = (int64_t)i;
+        if (e->code == BLK_REQ_DISCARD && e->block * BLK_TRANSFER_SIZE <= at &&
+            at < (e->block + e->count) * BLK_TRANSFER_SIZE) {
+            discarded += e->count;
+            discard_at = (int64_t)i;
+        }
+    }
+    CHECK_MSG(discarded * BLK_TRANSFER_SIZE >= 65536, "%u blocks discarded", discarded);
+    CHECK(last_flush_before >= 0 && last_flush_before < discard_at); /* after the removal was durable */
+    CHECK(j.first != 0 && zeros(tv.f.image + at, 65536));
+    CHECK_EQ(fat_tv_close(&tv, img), VFS_OK);
+    CHECK(image_clean(img));
+}
+
+/* Whether the file system under the test directory reports punched holes (tmpfs, ext4,
+ * xfs do). */
+static bool holes_reported(void)
+{
+    const char *probe = tmp_path("hole-probe.bin");
+    FILE *f = fopen(probe, "w+b");
+    if (!f)
+        return false;
+    static uint8_t block[8192];
+    memset(block, 1, sizeof block);
+    bool ok = fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0 &&
+              fallocate(fileno(f), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096) == 0 &&
+              lseek(fileno(f), 0, SEEK_HOLE) == 0;
+    fclose(f);
+    return ok;
+}
+
+/* The Linux driver punches a hole in an image file where the freed clusters were. */
+TEST(discard_punches_holes_in_an_image_file)
+{
+    if (!holes_reported()) {
+        printf("SKIP discard_punches_holes_in_an_image_file: the file system under %s does not punch or report "
+               "holes\n", test_tmpdir());
+        return;
+    }
+    const char *img = tmp_path("punch.img");
+    CHECK(make_image(img, 16384, 16, 512, 8));
+    fat_tv_options o = fat_tv_defaults();
+    o.discard = true;
+    o.linux_backend = true;
+    CHECK(fat_tv_open(&tv, img, &o));
+    CHECK_EQ(tv.mount_status, VFS_OK);
+    discard_job j = { 0 };
+    CHECK(fat_tv_call(&tv, write_sync_unlink_sync, &j));
+    CHECK_EQ(j.st, VFS_OK);
+    uint64_t at = fat_cluster_offset(fat_get_geometry(&tv.vol), j.first);
+    CHECK_EQ(fat_tv_close(&tv, NULL), VFS_OK);
+    FILE *f = fopen(img, "rb");
+    CHECK(f != NULL);
+    off_t hole = lseek(fileno(f), (off_t)at, SEEK_HOLE);
+    fclose(f);
+    CHECK_MSG(hole == (off_t)at, "no hole at the freed cluster (byte %llu): SEEK_HOLE gave %lld",
+              (unsigned long long)at, (long long)hole);
+    CHECK(image_clean(img));
 }
