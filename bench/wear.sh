@@ -21,9 +21,23 @@ after=$BUILD/rel/bench/wear
 ${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -I"$work/base" bench/wear.c "$work/base/tests/support/blk_fixture.c" \
     "$work/base/build/rel/libasyncfat.a" -luring -lpthread -o "$before"
 
+# The counts are deterministic; the times are the median of three runs, the two engines
+# taking turns (the machine is shared: a single run moves by tens of percent).
+runs=$work/runs
+rm -rf "$runs"
+mkdir -p "$runs"
+for i in 1 2 3; do
+    "$before" before >"$runs/before.$i"
+    "$after" after >"$runs/after.$i"
+done
 lines=$BUILD/bench/wear.txt
 {
-    "$before" before
-    "$after" after
+    for label in before after; do
+        grep -v '_time_' "$runs/$label.1"
+        for name in $(awk '$2 ~ /_time_/ { print $2 }' "$runs/$label.1"); do
+            cat "$runs/$label".[123] | awk -v n="$name" '$2 == n { print $3 }' | sort -n | sed -n 2p |
+                sed "s/^/bench $name /; s/$/ ms/"
+        done
+    done
 } | tee "$lines"
 bench/wear_plot.sh "$BUILD/bench" docs/bench

@@ -51,6 +51,17 @@
  * shadow in the cache (blk_cache_prepare_write), so each version reaches the disk in its
  * own epoch.
  *
+ * Wear (docs/ORDERING.md; issue 18): FAT's metadata sits at fixed places, so the engine
+ * writes it as rarely as the ordering allows. New chains start at a next-fit position
+ * that moves on through the whole data area (kept in FSInfo's next-free hint across
+ * mounts; on FAT12/16 and after a cut, a hash of the clock and the FAT); a truncation to 0
+ * writes no entry (the old chain waits, allocated, until the entry is next written), so
+ * a truncate-and-rewrite writes its entry once; FSInfo is written at mount, at unmount and
+ * when a quarter of the clusters was claimed since, never at every sync; a file's growth
+ * writes no FAT block per write when the link shares the run's FAT block; and with
+ * cfg.discard the device is told which blocks freed clusters held (Linux only: sDDF has
+ * no discard request).
+ *
  * Dirty state and recovery: while mounted read-write the volume is marked dirty (the boot
  * sector's state byte on FAT12/16/32, also FAT entry 1's clean bit on FAT16/32, FSInfo's
  * free count "unknown"); a clean unmount clears them last. Mounting a dirty volume

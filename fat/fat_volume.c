@@ -166,6 +166,27 @@ static vfs_status fsinfo_write(fat_volume *vol, bool exact)
                                                      sizeof(fields)));
 }
 
+/* FSInfo's hint follows the allocator while mounted too, for a volume that is never
+ * unmounted cleanly (a logger whose power is simply cut) and which another system (Linux
+ * starts its search at the hint) then mounts: it is rewritten at a sync point once a
+ * quarter of the clusters has been claimed since it was last written. FSInfo shares block
+ * 0 with the boot sector, the one block whose wearing out loses the volume: it is written
+ * at most four times per sweep of the data area (in which each data cluster is written
+ * about once) and never for a sync that allocated little. A hint is only a hint: any
+ * value is safe, the free map decides. After a cut the allocator was at most about an
+ * interval past the hint: a dirty mount starts at a hashed place in that interval. */
+static uint32_t checkpoint_interval(const fat_volume *vol)
+{
+    return vol->geo.cluster_count / 4u > 0 ? vol->geo.cluster_count / 4u : 1u;
+}
+
+vfs_status fat_fsinfo_checkpoint(fat_volume *vol)
+{
+    if (vol->read_only || !vol->free_map_ready || vol->claimed < checkpoint_interval(vol))
+        return VFS_OK;
+    return fsinfo_write(vol, false);
+}
+
 vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why)
 {
     fat_bpb_error dummy;
@@ -232,18 +253,20 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     uint32_t clean = fat_entry_clean_bit(vol->geo.type);
     vol->was_dirty = (clean != 0 && !(entry1 & clean)) || (vol->geo.state & FAT_STATE_DIRTY);
     vol->report.was_dirty = vol->was_dirty;
-    /* Next fit goes on where a clean unmount left it. After a cut the hint may lag by up
-     * to a checkpoint interval (fat_fsinfo_checkpoint): a device cut every session before
-     * it allocated that much would start at the same hint each time, so a dirty volume
-     * starts at the hashed position instead (fat_free_map_build). */
-    if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0 && !vol->was_dirty) {
+    /* Next fit goes on where a clean unmount left it. After a cut the position was
+     * somewhere in the checkpoint interval after the hint (fat_fsinfo_checkpoint); a
+     * device cut every session before it allocated that much would start at the same
+     * hint each time, so a dirty volume starts at a hashed place in that interval. */
+    if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0 && vol->free_map_ready) {
         uint8_t s[512];
         b = blk_cache_read_bytes(cache, fsinfo_offset(vol), s, sizeof(s));
         if (b != BLK_OK)
             return vfs_status_from_blk(b);
         uint32_t hint = af_load_le32(s + FAT_FSINFO_NEXT_FREE);
-        if (fsinfo_present(vol, s) && fat_cluster_valid(vol, hint))
-            vol->next_free = hint;
+        if (fsinfo_present(vol, s) && fat_cluster_valid(vol, hint)) {
+            uint32_t ahead = vol->was_dirty ? (vol->next_free - FAT_FIRST_CLUSTER) % checkpoint_interval(vol) : 0;
+            vol->next_free = FAT_FIRST_CLUSTER + (hint - FAT_FIRST_CLUSTER + ahead) % vol->geo.cluster_count;
+        }
     }
     if (!vol->read_only) {
         /* Dirty marks first, durable before recovery or anything else writes (a cut
@@ -263,22 +286,6 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     }
     vol->mounted = true;
     return VFS_OK;
-}
-
-/* FSInfo's hint follows the allocator while mounted too, for a volume that is never
- * unmounted cleanly (a logger whose power is simply cut) and which another system (Linux
- * starts its search at the hint) then mounts: it is rewritten at a sync point once a
- * quarter of the clusters has been claimed since it was last written. FSInfo shares block
- * 0 with the boot sector, the one block whose wearing out loses the volume: it is written
- * at most four times per sweep of the data area (in which each data cluster is written
- * about once) and never for a sync that allocated little. A hint is only a hint: any
- * value is safe, the free map decides. */
-vfs_status fat_fsinfo_checkpoint(fat_volume *vol)
-{
-    uint32_t interval = vol->geo.cluster_count / 4u;
-    if (vol->read_only || !vol->free_map_ready || vol->claimed < (interval ? interval : 1u))
-        return VFS_OK;
-    return fsinfo_write(vol, false);
 }
 
 /* Write back the entries of open files. */
