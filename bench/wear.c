@@ -5,8 +5,9 @@
  *
  *   wear <label>
  *
- * Workloads, each on a fresh 288 MiB FAT32 card (4 KiB clusters, two FATs, as mkfs.fat
- * makes a card that size), counted from mount to unmount:
+ * Workloads, each on a fresh 288 MiB card formatted FAT32 with 4 KiB clusters and two FATs
+ * (about the smallest FAT32 volume with 4 KiB clusters: SD cards of 4 GiB and more come
+ * FAT32 or exFAT), counted from mount to unmount:
  *   logger  86,400 appends of 100 bytes, each followed by fsync (a day at one a second)
  *   config  500 rewrites of one file: open with truncate, write 300-900 bytes, fsync,
  *           close; the device reboots (unmount, mount) every 100 rewrites
