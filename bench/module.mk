@@ -52,3 +52,11 @@ BENCHES += hops
 PROGRAMS += bench/hops
 bench/hops_SRCS := bench/hops.c bench/proc_counters.c bench/bench_client.c bench/report/report_work.c
 bench/hops_LDLIBS := $(URING_LDLIBS)
+
+# wear: writes per device block for a logger, a config rewrite, a camera and a tree copy,
+# this engine against the one before the wear work (bench/wear.sh builds bench/wear.c
+# against both).
+BENCHES += wear
+PROGRAMS += bench/wear
+bench/wear_SRCS := bench/wear.c tests/support/blk_fixture.c
+bench/wear_LDLIBS := $(URING_LDLIBS)

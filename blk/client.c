@@ -90,6 +90,14 @@ blk_status blk_client_submit(blk_client *c, blk_request_code code, uint64_t bloc
         block = 0;
         count = 0;
         data_offset = 0;
+    } else if (code == BLK_REQ_DISCARD) {
+        if (count == 0 || count > UINT16_MAX)
+            return BLK_ERR_INVALID;
+        if (block >= c->capacity || count > c->capacity - block)
+            return BLK_ERR_RANGE;
+        if (c->read_only)
+            return BLK_ERR_READ_ONLY;
+        data_offset = 0;
     } else {
         return BLK_ERR_INVALID;
     }

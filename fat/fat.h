@@ -54,6 +54,17 @@
  * shadow in the cache (blk_cache_prepare_write), so each version reaches the disk in its
  * own epoch.
  *
+ * Wear (docs/ORDERING.md; issue 18): FAT's metadata sits at fixed places, so the engine
+ * writes it as rarely as the ordering allows. New chains start at a next-fit position
+ * that moves on through the whole data area (kept in FSInfo's next-free hint across
+ * mounts; on FAT12/16 and after a cut, a hash of the clock and the FAT); a truncation to 0
+ * writes no entry (the old chain waits, allocated, until the entry is next written), so
+ * a truncate-and-rewrite writes its entry once; FSInfo is written at mount, at unmount and
+ * when a quarter of the clusters was claimed since, never at every sync; a file's growth
+ * writes no FAT block per write when the link shares the run's FAT block; and with
+ * cfg.discard the device is told which blocks freed clusters held (Linux only: sDDF has
+ * no discard request).
+ *
  * Dirty state and recovery: while mounted read-write the volume is marked dirty (the boot
  * sector's state byte on FAT12/16/32, also FAT entry 1's clean bit on FAT16/32, FSInfo's
  * free count "unknown"); a clean unmount clears them last. Mounting a dirty volume
@@ -93,6 +104,10 @@ typedef struct fat_config {
     uint32_t max_nodes;         /* open files + cached directories, >= 4 */
     uint32_t runs_per_node;     /* cluster-run cache entries per node, >= 2 */
     uint32_t index_entries;     /* directory name-index entries shared by all directories */
+    bool discard;               /* tell the device which blocks freed clusters held
+                                   (BLK_REQ_DISCARD, an asyncfat extension of the block
+                                   protocol: only for a driver that takes it, the Linux one;
+                                   never on sDDF). Off by default. */
     void *node_memory;          /* fat_memory_sizes.nodes bytes, 16-byte aligned */
     size_t node_memory_size;
     void *index_memory;         /* .index bytes, 8-byte aligned */
@@ -176,7 +191,9 @@ struct fat_volume {
     uint32_t free_count;        /* clear bits among 2..max_cluster */
     bool free_map_ready;        /* built (a read-only volume builds it at its first statfs) */
     uint32_t reserved;          /* clusters promised to writes in progress */
-    uint32_t next_free;         /* search hint */
+    uint32_t next_free;         /* next-fit position: where the next new chain starts */
+    uint32_t claimed;           /* clusters claimed since FSInfo's hint was last written */
+    bool discard_refused;       /* the device answered a DISCARD with an error: send no more */
     /* nodes */
     fat_node *nodes;
     uint32_t *node_hash;

@@ -70,6 +70,10 @@ struct fat_node {
     uint32_t last_cluster;      /* valid when chain_length is known and > 0 */
     bool chain_checked;         /* files: the chain covers the size and has no loop there */
     bool preallocated;          /* files: the chain may run past the size (see fat_file.c) */
+    uint32_t detached;          /* files: the chain a truncation to 0 cut loose while the
+                                   entry still names it (0: none); queued for freeing when
+                                   the entry is next written (fat_node_write_dirent) or
+                                   removed, so a truncate-and-rewrite writes the entry once */
     bool commit_pending;        /* files: closed, on the volume's commit list, which holds a ref */
     uint32_t commit_next;
     blk_order_mark data_written; /* files: taken after the last write's chain and data */
@@ -116,6 +120,8 @@ vfs_status fat_table_set(fat_volume *vol, uint32_t cluster, uint32_t value);   /
 /* Blocks; every FAT: chain clusters [first, first + count) one to the next, the last
  * holding `last_value`. One cache access per FAT block rather than per entry. */
 vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, uint32_t last_value);
+/* The entries of clusters lo..hi lie in one device block in each FAT copy written. */
+bool fat_table_one_block(const fat_volume *vol, uint32_t lo, uint32_t hi);
 /* Blocks: the free map from every mirrored FAT copy: a cluster any copy uses is in use
  * (vol->report.fat_disagreements counts those the copies disagree on). */
 vfs_status fat_free_map_build(fat_volume *vol);
@@ -135,8 +141,9 @@ vfs_status fat_recover(fat_volume *vol);
 /* Promise `count` clusters to the caller (never blocks): NO_SPACE if not available. */
 vfs_status fat_alloc_reserve(fat_volume *vol, uint32_t count);
 void fat_alloc_unreserve(fat_volume *vol, uint32_t count);
-/* Claim up to `max` free clusters contiguous from one found at or after `hint` out of a
- * reservation (never blocks); returns the first, *count how many (>= 1). */
+/* Claim up to `max` free clusters contiguous from one found at or after `hint` (FAT_NONE:
+ * the next-fit position, vol->next_free) out of a reservation (never blocks); returns the
+ * first, *count how many (>= 1). The position moves on past the run unless it lies behind. */
 uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint32_t *count);
 /* Give back claimed clusters whose FAT entries were never written (never blocks). */
 void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count);
@@ -150,6 +157,11 @@ vfs_status fat_chain_free_later(fat_volume *vol, uint32_t first);
 vfs_status fat_deferred_release(fat_volume *vol);
 /* Blocks: fat_alloc_reserve, releasing waiting chains first if that makes room. */
 vfs_status fat_alloc_reserve_wait(fat_volume *vol, uint32_t count);
+
+/* ---- fat_volume.c --------------------------------------------------------------------- */
+/* Blocks (reads FSInfo): rewrite FSInfo's next-free hint when enough clusters were claimed
+ * since it was last written; for fsync and sync, before their flush. */
+vfs_status fat_fsinfo_checkpoint(fat_volume *vol);
 
 /* ---- fat_node.c ----------------------------------------------------------------------- */
 vfs_status fat_node_table_init(fat_volume *vol);

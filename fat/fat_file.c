@@ -409,7 +409,7 @@ static vfs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t da
     uint64_t cs = vol->geo.bytes_per_cluster;
     uint32_t fc = have;
     while (need > 0) {
-        uint32_t hint = fc > 0 ? node->last_cluster + 1u : vol->next_free;
+        uint32_t hint = fc > 0 ? node->last_cluster + 1u : FAT_NONE;
         uint32_t n;
         uint32_t first = fat_alloc_claim_run(vol, hint, need, &n);
         need -= n;
@@ -429,7 +429,18 @@ static vfs_status grow(fat_node *node, uint32_t have, uint32_t need, uint64_t da
             if (fc == 0) {
                 node->first_cluster = first;
             } else {
-                blk_cache_order_point(vol->cache); /* rule: data before link */
+                /* A file's new run whose FAT entries share one block (in each copy) with
+                 * the link to it needs no order point: the block reaches the disk whole,
+                 * with both or neither, and the run lies past the size any entry holds,
+                 * so its data can follow in the same epoch. A growing file at a 64 KiB
+                 * write at a time (no room to claim ahead) so writes its FAT block once
+                 * per fsync rather than once per write, with one FLUSH instead of one per
+                 * write. A directory's new cluster is read as entries as soon as linked:
+                 * always an epoch of its own. */
+                uint32_t lo = af_min_u32(node->last_cluster, first);
+                uint32_t hi = af_max_u32(node->last_cluster, first + n - 1u);
+                if (node->is_dir || !fat_table_one_block(vol, lo, hi))
+                    blk_cache_order_point(vol->cache); /* rule: data before link */
                 st = fat_table_set(vol, node->last_cluster, first);
             }
         }
@@ -544,6 +555,13 @@ vfs_status fat_file_write_locked(fat_node *node, uint64_t offset, const void *sr
         if (extra == 0 || fat_alloc_reserve(vol, need + extra) != VFS_OK) {
             extra = 0;
             st = fat_alloc_reserve_wait(vol, need);
+            if (st == VFS_NO_SPACE && node->detached != 0) {
+                /* The space the truncation gave up is held by the entry that still names
+                 * it: write the entry now to let it go. */
+                st = fat_node_write_dirent(node);
+                if (st == VFS_OK)
+                    st = fat_alloc_reserve_wait(vol, need);
+            }
             if (st != VFS_OK)
                 return st;
         }
@@ -592,13 +610,21 @@ static vfs_status shrink_chain(fat_node *node)
     if (keep >= have)
         return fat_node_write_dirent(node);
     if (keep == 0) {
+        /* The entry is not rewritten here: it keeps naming the old chain, which stays
+         * allocated and unchanged, until the entry is next written (with the new size and
+         * first cluster: fsync, close, sync) and releases it. A truncate-and-rewrite so
+         * writes its entry once, not twice; a cut before leaves the old contents, as for
+         * any change not yet synced. A chain the entry never named (grown since an earlier
+         * truncation) goes at once, after the next flush as any other. */
         uint32_t old = node->first_cluster;
         node->first_cluster = 0;
         node->chain_length = 0;
         fat_runs_reset(node);
-        st = fat_node_write_dirent(node);
-        if (st != VFS_OK)
-            return st;
+        node->dirent_dirty = true;
+        if (node->detached == 0) {
+            node->detached = old;
+            return VFS_OK;
+        }
         return fat_chain_free_later(vol, old);
     }
     uint32_t last, count;

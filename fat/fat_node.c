@@ -224,6 +224,15 @@ vfs_status fat_node_write_dirent(fat_node *node)
     return write_dirent(node, false);
 }
 
+/* The entry no longer names the detached chain (written without it, or removed, in the
+ * cache): it is freed once that is durable (rule: removal before free). */
+static vfs_status release_detached(fat_node *node)
+{
+    uint32_t chain = node->detached;
+    node->detached = 0;
+    return chain != 0 ? fat_chain_free_later(node->vol, chain) : VFS_OK;
+}
+
 static vfs_status write_dirent(fat_node *node, bool ordered)
 {
     fat_volume *vol = node->vol;
@@ -262,7 +271,7 @@ static vfs_status write_dirent(fat_node *node, bool ordered)
     blk_cache_mark_dirty(vol->cache, buf);
     blk_cache_release(vol->cache, buf);
     node->dirent_dirty = false;
-    return VFS_OK;
+    return release_detached(node);
 }
 
 static vfs_status commit_later(fat_node *node);
@@ -284,6 +293,9 @@ vfs_status fat_node_put(fat_node *node)
                 st = fat_chain_free_later(vol, node->first_cluster);
                 node->first_cluster = 0;
             }
+            vfs_status st2 = release_detached(node);
+            if (st == VFS_OK)
+                st = st2;
         } else if (!node->is_dir && node->refs == 1 && node->preallocated) {
             st = fat_file_trim_locked(node);
         } else if (!node->is_dir && node->dirent_dirty && !node->commit_pending && !vol->read_only) {

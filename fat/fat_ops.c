@@ -239,6 +239,8 @@ vfs_status fat_fsync(fat_node *node)
         fp_rwlock_write_unlock(vol->pool, &node->lock);
     }
     if (st == VFS_OK && !vol->read_only)
+        st = fat_fsinfo_checkpoint(vol);
+    if (st == VFS_OK && !vol->read_only)
         st = vfs_status_from_blk(blk_cache_flush(vol->cache));
     return st;
 }
@@ -302,7 +304,7 @@ vfs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
         st = fat_alloc_reserve_wait(vol, 1);
     if (st == VFS_OK) {
         uint32_t n;
-        uint32_t c = fat_alloc_claim_run(vol, vol->next_free, 1, &n);
+        uint32_t c = fat_alloc_claim_run(vol, FAT_NONE, 1, &n);
         uint8_t raw[32] = { 0 };
         raw[FAT_DIRENT_ATTR] = FAT_ATTR_DIRECTORY;
         fill_times(vol, raw);

@@ -145,6 +145,21 @@ vfs_status fat_table_link_run(fat_volume *vol, uint32_t first, uint32_t count, u
     return VFS_OK;
 }
 
+bool fat_table_one_block(const fat_volume *vol, uint32_t lo, uint32_t hi)
+{
+    uint32_t width = fat_entry_size(vol->geo.type);
+    bool mirror = !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
+    for (uint32_t copy = 0; copy < vol->geo.fat_count; copy++) {
+        if (!mirror && copy != vol->geo.active_fat)
+            continue;
+        uint64_t first = fat_entry_offset(&vol->geo, copy, lo) / BLK_TRANSFER_SIZE;
+        uint64_t last = (fat_entry_offset(&vol->geo, copy, hi) + width - 1u) / BLK_TRANSFER_SIZE;
+        if (first != last)
+            return false;
+    }
+    return true;
+}
+
 /* ---- free map ---------------------------------------------------------------------------- */
 
 static bool map_test(const fat_volume *vol, uint32_t c)
@@ -225,6 +240,23 @@ static bool mirrored(const fat_volume *vol)
     return !(vol->geo.ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
 }
 
+/* Where next fit starts on a volume that keeps no position (FAT12/16 have no FSInfo; a
+ * FAT32 volume's hint may be missing): a hash of the clock and of which clusters are in
+ * use, so each mount starts somewhere else (as littlefs does) instead of at cluster 2,
+ * which would take the first writes of every session. Without a clock, a volume mounted
+ * again unchanged starts where it started before. FSInfo's hint overrides it (fat_mount). */
+static uint32_t start_position(const fat_volume *vol)
+{
+    uint32_t words = (vol->geo.max_cluster + 1u + 63u) / 64u;
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (vol->cfg.clock)
+        h = (h ^ (uint64_t)vol->cfg.clock(vol->cfg.clock_ctx)) * 0x100000001b3ull;
+    for (uint32_t i = 0; i < words; i++)
+        h = (h ^ vol->free_map[i]) * 0x100000001b3ull;
+    h ^= h >> 29;
+    return FAT_FIRST_CLUSTER + (uint32_t)(h % vol->geo.cluster_count);
+}
+
 vfs_status fat_free_map_build(fat_volume *vol)
 {
     uint32_t max = vol->geo.max_cluster;
@@ -286,7 +318,7 @@ vfs_status fat_free_map_build(fat_volume *vol)
     if (st != VFS_OK)
         return st;
     vol->reserved = 0;
-    vol->next_free = FAT_FIRST_CLUSTER;
+    vol->next_free = start_position(vol);
     return VFS_OK;
 }
 
@@ -344,7 +376,6 @@ vfs_status fat_table_release_unreached(fat_volume *vol, uint32_t *freed)
     for (uint32_t c = FAT_FIRST_CLUSTER; c <= vol->geo.max_cluster; c++)
         vol->free_count += !map_test(vol, c);
     vol->reserved = 0;
-    vol->next_free = FAT_FIRST_CLUSTER;
     vol->free_map_ready = true;
     return VFS_OK;
 }
@@ -410,10 +441,17 @@ static uint32_t map_find_free(const fat_volume *vol, uint32_t hint)
     return 0;
 }
 
+/* Next fit: new chains start where the last one ended, so the position sweeps the whole
+ * data area and every free cluster is written once per sweep, rather than the few lowest
+ * or most recently freed clusters taking every rewrite (a config file rewritten 500 times
+ * wrote its 16 lowest free clusters about 32 times each). A file that grows continues
+ * after its own last cluster, keeping it contiguous; the position moves on past it when
+ * that lies ahead of it, never back. */
 uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint32_t *count)
 {
     AF_ASSERT(max >= 1 && vol->reserved >= max && vol->free_count >= max);
-    uint32_t first = map_find_free(vol, hint);
+    bool next_fit = hint == FAT_NONE;
+    uint32_t first = map_find_free(vol, next_fit ? vol->next_free : hint);
     uint32_t n = 0;
     while (n < max && first + n <= vol->geo.max_cluster && !map_test(vol, first + n)) {
         map_set(vol, first + n);
@@ -421,7 +459,9 @@ uint32_t fat_alloc_claim_run(fat_volume *vol, uint32_t hint, uint32_t max, uint3
     }
     vol->free_count -= n;
     vol->reserved -= n;
-    vol->next_free = first + n;
+    vol->claimed += n;
+    if (next_fit || first >= vol->next_free)
+        vol->next_free = first + n > vol->geo.max_cluster ? FAT_FIRST_CLUSTER : first + n;
     *count = n;
     return first;
 }
@@ -435,30 +475,68 @@ void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count)
     vol->free_count += count;
 }
 
-vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
+/* The device blocks wholly inside clusters [first, first + count) are told free (blocks).
+ * Only chains nothing durable reaches get here (fat_chain_free's contract), so what they
+ * held is nobody's; the clusters go back to the free map only after the device answered,
+ * so no write of a new owner can reach the device before the discard. A device that
+ * refuses one is sent no more. */
+static void discard_run(fat_volume *vol, uint32_t first, uint32_t count)
 {
-    uint32_t c = first;
-    for (uint32_t steps = 0; fat_cluster_valid(vol, c) && steps < vol->geo.cluster_count; steps++) {
-        uint32_t next;
-        vfs_status st = fat_table_get(vol, c, &next);
-        if (st != VFS_OK)
-            return st;
-        if (next == FAT_ENTRY_FREE)
-            break; /* already free: a corrupt chain runs into free space, or a loop closed */
-        st = fat_table_set(vol, c, FAT_ENTRY_FREE);
-        if (st != VFS_OK)
-            return st;
+    uint64_t start = fat_cluster_offset(&vol->geo, first);
+    uint64_t end = start + (uint64_t)count * vol->geo.bytes_per_cluster;
+    uint64_t block = (start + BLK_TRANSFER_SIZE - 1u) / BLK_TRANSFER_SIZE, stop = end / BLK_TRANSFER_SIZE;
+    blk_client *client = blk_cache_client(vol->cache);
+    while (block < stop && !vol->discard_refused) {
+        uint32_t n = (uint32_t)af_min_u64(stop - block, UINT16_MAX);
+        blk_io io;
+        blk_status s = blk_client_submit(client, BLK_REQ_DISCARD, block, n, 0, &io);
+        if (s == BLK_OK)
+            s = blk_io_wait(client, &io);
+        vol->discard_refused = s != BLK_OK;
+        block += n;
+    }
+}
+
+/* Give clusters [first, first + count), their FAT entries zeroed, back to the free map. */
+static void release_run(fat_volume *vol, uint32_t first, uint32_t count)
+{
+    if (count == 0)
+        return;
+    if (vol->cfg.discard && !vol->discard_refused)
+        discard_run(vol, first, count);
+    for (uint32_t c = first; c < first + count; c++) {
         if (map_test(vol, c) && !entry_straddles(vol, c)) {
             map_clear(vol, c);
             vol->free_count++;
-            if (c < vol->next_free)
-                vol->next_free = c;
         }
+    }
+}
+
+vfs_status fat_chain_free(fat_volume *vol, uint32_t first)
+{
+    uint32_t c = first;
+    uint32_t run = first, run_len = 0; /* zeroed in the FAT, not yet in the free map */
+    vfs_status st = VFS_OK;
+    for (uint32_t steps = 0; fat_cluster_valid(vol, c) && steps < vol->geo.cluster_count; steps++) {
+        uint32_t next;
+        st = fat_table_get(vol, c, &next);
+        if (st != VFS_OK || next == FAT_ENTRY_FREE)
+            break; /* already free: a corrupt chain runs into free space, or a loop closed */
+        st = fat_table_set(vol, c, FAT_ENTRY_FREE);
+        if (st != VFS_OK)
+            break;
+        if (c != run + run_len) {
+            release_run(vol, run, run_len);
+            run = c;
+            run_len = 0;
+        }
+        run_len++;
         if (fat_is_eoc(vol, next))
             break;
         c = next;
     }
-    return VFS_OK;
+    release_run(vol, run, run_len);
+    return st;
 }
 
 /* ---- deferred freeing ---------------------------------------------------------------------- */

@@ -142,7 +142,10 @@ static bool fsinfo_present(const fat_volume *vol, const uint8_t *s)
            af_load_le32(s + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
 }
 
-/* Rewrite FSInfo's counters (exact, or "unknown" while mounted). */
+/* Rewrite FSInfo's free count (exact, or "unknown" while mounted: the format lets it be
+ * stale, and a count that must be right at every sync would cost a write of block 0 per
+ * sync) and its next-free hint, the allocator's position (fat_alloc_claim_run), which lets
+ * next fit go on where it stopped across mounts. */
 static vfs_status fsinfo_write(fat_volume *vol, bool exact)
 {
     if (vol->geo.type != FAT_TYPE_32 || vol->geo.fsinfo_sector == 0 || vol->read_only)
@@ -155,7 +158,8 @@ static vfs_status fsinfo_write(fat_volume *vol, bool exact)
         return VFS_OK;
     uint8_t fields[8];
     af_store_le32(fields, exact ? vol->free_count : FAT_FSINFO_UNKNOWN);
-    af_store_le32(fields + 4, exact ? vol->next_free : FAT_FSINFO_UNKNOWN);
+    af_store_le32(fields + 4, vol->free_map_ready ? vol->next_free : FAT_FSINFO_UNKNOWN);
+    vol->claimed = 0;
     if (af_memcmp(fields, s + FAT_FSINFO_FREE_COUNT, sizeof(fields)) == 0)
         return VFS_OK;
     return vfs_status_from_blk(blk_cache_write_bytes(vol->cache, fsinfo_offset(vol) + FAT_FSINFO_FREE_COUNT, fields,
@@ -165,6 +169,27 @@ static vfs_status fsinfo_write(fat_volume *vol, bool exact)
 static vfs_status read_device(void *cache, uint64_t offset, void *dst, size_t len)
 {
     return vfs_status_from_blk(blk_cache_read_bytes(cache, offset, dst, len));
+}
+
+/* FSInfo's hint follows the allocator while mounted too, for a volume that is never
+ * unmounted cleanly (a logger whose power is simply cut) and which another system (Linux
+ * starts its search at the hint) then mounts: it is rewritten at a sync point once a
+ * quarter of the clusters has been claimed since it was last written. FSInfo shares block
+ * 0 with the boot sector, the one block whose wearing out loses the volume: it is written
+ * at most four times per sweep of the data area (in which each data cluster is written
+ * about once) and never for a sync that allocated little. A hint is only a hint: any
+ * value is safe, the free map decides. After a cut the allocator was at most about an
+ * interval past the hint: a dirty mount starts at a hashed place in that interval. */
+static uint32_t checkpoint_interval(const fat_volume *vol)
+{
+    return vol->geo.cluster_count / 4u > 0 ? vol->geo.cluster_count / 4u : 1u;
+}
+
+vfs_status fat_fsinfo_checkpoint(fat_volume *vol)
+{
+    if (vol->read_only || !vol->free_map_ready || vol->claimed < checkpoint_interval(vol))
+        return VFS_OK;
+    return fsinfo_write(vol, false);
 }
 
 vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, fat_bpb_error *why)
@@ -224,15 +249,6 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
             return st;
         vol->free_map_ready = true;
     }
-    if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0) {
-        uint8_t s[512];
-        b = blk_cache_read_bytes(cache, fsinfo_offset(vol), s, sizeof(s));
-        if (b != BLK_OK)
-            return vfs_status_from_blk(b);
-        uint32_t hint = af_load_le32(s + FAT_FSINFO_NEXT_FREE);
-        if (fsinfo_present(vol, s) && fat_cluster_valid(vol, hint))
-            vol->next_free = hint;
-    }
     uint32_t entry1;
     st = fat_table_get(vol, 1, &entry1);
     if (st != VFS_OK)
@@ -240,6 +256,21 @@ vfs_status fat_mount(fat_volume *vol, blk_cache *cache, const fat_config *cfg, f
     uint32_t clean = fat_entry_clean_bit(vol->geo.type);
     vol->was_dirty = (clean != 0 && !(entry1 & clean)) || (vol->geo.state & FAT_STATE_DIRTY);
     vol->report.was_dirty = vol->was_dirty;
+    /* Next fit goes on where a clean unmount left it. After a cut the position was
+     * somewhere in the checkpoint interval after the hint (fat_fsinfo_checkpoint); a
+     * device cut every session before it allocated that much would start at the same
+     * hint each time, so a dirty volume starts at a hashed place in that interval. */
+    if (vol->geo.type == FAT_TYPE_32 && vol->geo.fsinfo_sector != 0 && vol->free_map_ready) {
+        uint8_t s[512];
+        b = blk_cache_read_bytes(cache, fsinfo_offset(vol), s, sizeof(s));
+        if (b != BLK_OK)
+            return vfs_status_from_blk(b);
+        uint32_t hint = af_load_le32(s + FAT_FSINFO_NEXT_FREE);
+        if (fsinfo_present(vol, s) && fat_cluster_valid(vol, hint)) {
+            uint32_t ahead = vol->was_dirty ? (vol->next_free - FAT_FIRST_CLUSTER) % checkpoint_interval(vol) : 0;
+            vol->next_free = FAT_FIRST_CLUSTER + (hint - FAT_FIRST_CLUSTER + ahead) % vol->geo.cluster_count;
+        }
+    }
     if (!vol->read_only) {
         /* Dirty marks first, durable before recovery or anything else writes (a cut
          * during recovery leaves the volume dirty, so the next mount recovers it): rule
@@ -290,6 +321,8 @@ vfs_status fat_sync(fat_volume *vol)
     vfs_status st = sync_nodes(vol);
     if (st == VFS_OK)
         st = committed;
+    if (st == VFS_OK)
+        st = fat_fsinfo_checkpoint(vol);
     blk_status b = blk_cache_flush(vol->cache);
     if (st == VFS_OK)
         st = vfs_status_from_blk(b);

@@ -22,6 +22,12 @@ typedef enum blk_request_code {
     BLK_REQ_WRITE = 1,
     BLK_REQ_FLUSH = 2,   /* make every completed write durable */
     BLK_REQ_BARRIER = 3, /* requests before it complete before any after it starts */
+    /* asyncfat extension, not in sDDF (whose block protocol has no discard request): the
+     * blocks [block_number, + count) hold nothing anyone needs; the driver may tell the
+     * medium so (Linux: a hole punched in an image file, BLKDISCARD on a block device) or
+     * answer an error. Sent only when the engine is configured for it (fat_config.discard),
+     * never to an sDDF driver, which would refuse it (docs/PROTOCOL.md). */
+    BLK_REQ_DISCARD = 4,
 } blk_request_code;
 
 typedef enum blk_response_status {

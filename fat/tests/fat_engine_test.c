@@ -74,6 +74,8 @@ bool fat_tv_open(fat_tv *tv, const char *image, const fat_tv_options *o)
     fo.random_order = o->random_order;
     fo.seed = test_seed();
     fo.read_only = o->read_only;
+    if (o->linux_backend)
+        fo.backend = BLK_FIXTURE_LINUX;
     if (o->cache_buffers)
         fo.cache_buffers = o->cache_buffers;
     if (o->fibers)
@@ -85,6 +87,7 @@ bool fat_tv_open(fat_tv *tv, const char *image, const fat_tv_options *o)
     tv->cfg.max_nodes = o->max_nodes;
     tv->cfg.index_entries = o->index_entries;
     tv->cfg.runs_per_node = o->runs_per_node;
+    tv->cfg.discard = o->discard;
     size_t bytes = fat_memory_total(&tv->cfg, tv->f.image_bytes);
     tv->mem = malloc(bytes);
     if (!fat_config_place_memory(&tv->cfg, tv->f.image_bytes, tv->mem, bytes))

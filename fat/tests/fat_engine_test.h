@@ -20,6 +20,8 @@ typedef struct fat_tv_options {
     uint16_t sector_size;       /* fixture sector size (default 512) */
     bool random_order;          /* completions in random order, seeded by test_seed() */
     bool read_only;
+    bool linux_backend;         /* serve the image file in place through the io_uring driver */
+    bool discard;               /* fat_config.discard */
     uint32_t max_nodes, index_entries, runs_per_node, cache_buffers, fibers;
 } fat_tv_options;
 

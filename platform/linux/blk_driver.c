@@ -49,6 +49,11 @@ static uint32_t validate(const blk_driver *d, const blk_request *req)
     case BLK_REQ_FLUSH:
     case BLK_REQ_BARRIER:
         return BLK_RESP_OK;
+    case BLK_REQ_DISCARD:
+        if (req->count == 0 || req->block_number > d->capacity || req->count > d->capacity - req->block_number ||
+            d->read_only)
+            return BLK_RESP_ERR_INVALID_PARAM;
+        return BLK_RESP_OK;
     default:
         return BLK_RESP_ERR_INVALID_PARAM;
     }
@@ -343,6 +348,22 @@ static uint32_t take_requests(blk_driver *d)
     return n;
 }
 
+/* DISCARD (an asyncfat extension of the protocol, blk_queue.h), done at once in the
+ * driver's thread: a hole punched in an image file, BLKDISCARD on a block device. Writes
+ * to those blocks still in flight carry only what the client no longer needs, so their
+ * order against it does not matter. */
+static uint32_t discard_blocks(blk_driver *d, const blk_request *req)
+{
+    uint64_t range[2] = { req->block_number * BLK_TRANSFER_SIZE, (uint64_t)req->count * BLK_TRANSFER_SIZE };
+    struct stat st;
+    if (fstat(d->fd, &st) != 0)
+        return BLK_RESP_ERR_IO;
+    int r = S_ISBLK(st.st_mode) ? ioctl(d->fd, BLKDISCARD, range)
+                                : fallocate(d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)range[0],
+                                            (off_t)range[1]);
+    return r == 0 ? BLK_RESP_OK : BLK_RESP_ERR_UNSPEC;
+}
+
 /* Start waiting requests in arrival order; a FLUSH or BARRIER waits for all before it. */
 static void start_waiting(blk_driver *d, uint64_t now)
 {
@@ -359,6 +380,10 @@ static void start_waiting(blk_driver *d, uint64_t now)
         if (code == BLK_REQ_BARRIER) {
             d->stats.barriers++;
             finish(d, s, BLK_RESP_OK, now);
+            continue;
+        }
+        if (code == BLK_REQ_DISCARD) {
+            finish(d, s, discard_blocks(d, &slot->req), now);
             continue;
         }
         slot->deadline_ns = blk_model_deadline(d, &slot->req, now);

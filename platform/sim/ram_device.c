@@ -129,6 +129,17 @@ static blk_response execute(ram_device *dev, const blk_request *r, bool fail)
             resp.status = BLK_RESP_ERR_IO;
         return resp;
     }
+    if (r->code == BLK_REQ_DISCARD) {
+        /* as a device whose discarded blocks read back as zeros */
+        if (r->count == 0 || r->block_number >= dev->capacity || r->count > dev->capacity - r->block_number ||
+            dev->info->read_only)
+            resp.status = BLK_RESP_ERR_INVALID_PARAM;
+        else if (fail)
+            resp.status = BLK_RESP_ERR_IO;
+        else
+            memset(dev->image + r->block_number * BLK_TRANSFER_SIZE, 0, (size_t)r->count * BLK_TRANSFER_SIZE);
+        return resp;
+    }
     if (r->code != BLK_REQ_READ && r->code != BLK_REQ_WRITE) {
         resp.status = BLK_RESP_ERR_INVALID_PARAM;
         return resp;

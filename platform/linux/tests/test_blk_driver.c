@@ -236,7 +236,9 @@ TEST(bad_requests_get_invalid_param)
         {.code = BLK_REQ_WRITE, .io_or_offset = UINT64_MAX - 100, .count = 1},
         {.code = BLK_REQ_READ, .io_or_offset = 0, .count = 17},
         {.code = BLK_REQ_READ, .io_or_offset = 0, .count = 0xffff},
-        {.code = 4, .count = 1},
+        {.code = BLK_REQ_DISCARD, .block_number = 0, .count = 0},
+        {.code = BLK_REQ_DISCARD, .block_number = 63, .count = 2},
+        {.code = 5, .count = 1},
         {.code = 0xffffffffu, .count = 1},
     };
     for (size_t i = 0; i < AF_ARRAY_LEN(bad); i++) {
