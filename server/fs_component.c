@@ -11,6 +11,13 @@ static fat_vfs fat;
 static fs_server server;
 static unsigned blk_channel = COMPONENT_NO_CHANNEL;
 static bool started;
+static uint32_t writeback_ms = FS_COMPONENT_WRITEBACK_MS;
+
+void fs_component_set_writeback_ms(uint32_t ms) { writeback_ms = ms; }
+
+static uint64_t monotonic_ns(void *ctx) { return component_time_ns(); }
+
+uint64_t fs_component_deadline(void) { return started ? fs_server_deadline(&server) : FS_SERVER_NO_DEADLINE; }
 
 void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
 {
@@ -148,7 +155,11 @@ static bool start(void)
     fat_config_place_memory(&fc, blk_client_capacity_blocks(&stack.client) * BLK_TRANSFER_SIZE, fat_memory,
                             arena_size - layout.arena_bytes);
 
-    fs_server_config sc = {.pool = &stack.pool, .blk = &stack.client, .engine = fat_vfs_engine(&fat, &stack.cache, &fc)};
+    fs_server_config sc = {.pool = &stack.pool,
+                           .blk = &stack.client,
+                           .engine = fat_vfs_engine(&fat, &stack.cache, &fc),
+                           .writeback_ns = (uint64_t)writeback_ms * 1000000u,
+                           .clock_ns = monotonic_ns};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;

@@ -128,7 +128,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     };
     s->components[1] = (lx_component_spec){
         .name = "fs_server",
-        .entry = {hosted ? fs_component_init : server_init, fs_component_notified, NULL},
+        .entry = {hosted ? fs_component_init : server_init, fs_component_notified, NULL, fs_component_deadline},
         .regions = server_regions,
         .process = process,
     };
