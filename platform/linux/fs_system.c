@@ -92,6 +92,8 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     /* Capacity 0: the driver, like the server, takes as many entries as both (page-rounded)
      * queue regions hold, so the two sides agree on it. */
     blk_driver_component_configure(&dc, 0);
+    fs_component_set_writeback_ms(o->writeback_ms < 0 ? 0 : o->writeback_ms ? (uint32_t)o->writeback_ms
+                                                                             : FS_COMPONENT_WRITEBACK_MS);
 
     lx_region_spec regions[] = {
         {.name = BLK_REGION_STORAGE_INFO, .size = 4096},

@@ -25,7 +25,12 @@ static void mount_help(void)
            "synced and left clean.\n\n"
            "  -f            stay in the foreground\n"
            "  -o OPTIONS    comma-separated mount options, e.g. ro, allow_other\n"
-           "                (ro also makes the server mount the volume read-only)\n\n"
+           "                (ro also makes the server mount the volume read-only)\n"
+           "                writeback=SECONDS: changes are written back and made durable\n"
+           "                once they are this old (default 5; 0: only at fsync, sync of\n"
+           "                a directory, and unmount)\n\n"
+           "sync(2) does not reach a FUSE file system: `sync MOUNTPOINT` (an fsync of the\n"
+           "directory) makes every change durable at once.\n\n"
            "ASYNCFAT_STATS=1 in the environment prints the number of server requests, and\n"
            "the most that were in flight at once, at unmount.\n",
            mount_usage);
@@ -36,15 +41,39 @@ typedef struct mount_request {
     const char *mountpoint;
     bool foreground;
     bool read_only;
+    int32_t writeback_ms;    /* fs_system_options's */
     char options[4096];      /* passed to FUSE; empty: none */
 } mount_request;
 
-static bool add_options(mount_request *m, const char *opts)
+/* writeback=SECONDS (decimals allowed): true if o is one, with m set; *bad when its value
+ * is not a number of seconds up to a day. */
+static bool writeback_option(mount_request *m, const char *o, bool *bad)
+{
+    if (strncmp(o, "writeback=", 10) != 0)
+        return false;
+    char *end;
+    errno = 0;
+    double s = strtod(o + 10, &end);
+    if (errno || end == o + 10 || *end || !(s >= 0 && s <= 86400)) {
+        *bad = true;
+        return true;
+    }
+    int32_t ms = (int32_t)(s * 1000 + 0.5);
+    m->writeback_ms = ms == 0 ? -1 : ms;
+    return true;
+}
+
+static bool add_options(mount_request *m, const char *opts, bool *bad)
 {
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", opts);
     char *save = NULL;
     for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        if (writeback_option(m, o, bad)) {
+            if (*bad)
+                return false;
+            continue;
+        }
         if (strcmp(o, "ro") == 0)
             m->read_only = true;
         else if (strcmp(o, "rw") == 0)
@@ -105,6 +134,7 @@ static int run_mount(const mount_request *m, int ready_fd)
         .read_only = m->read_only,
         .share_bytes = MOUNT_SHARE_BYTES,
         .populate = true, /* a mount lives long: its pages are mapped once, at start */
+        .writeback_ms = m->writeback_ms,
         .client_component = {mount_component_init, mount_component_notified, mount_component_fini},
     };
     int rc = EXIT_FAILED;
@@ -173,8 +203,9 @@ int cmd_mount(int argc, char **argv)
         if (ch == 'f') {
             m.foreground = true;
         } else if (ch == 'o') {
-            if (!add_options(&m, optarg)) {
-                cli_error("mount", "mount options too long");
+            bool bad = false;
+            if (!add_options(&m, optarg, &bad)) {
+                cli_error("mount", bad ? "writeback= takes seconds, 0 to 86400" : "mount options too long");
                 return EXIT_USAGE;
             }
         } else {

@@ -29,6 +29,8 @@ skip_all() {
         round_trips_per_operation read_handles tar_round_trip \
         concurrent_writers no_fuse_hidden_files unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
         read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
+        fsync_of_a_directory_makes_the_volume_durable background_writeback_makes_files_durable \
+        a_dirty_volume_is_recovered_and_reported \
         unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
         echo "SKIP $t: $1"
     done
@@ -585,6 +587,72 @@ t_enospc() {
     unmount_wait && clean small.img
 }
 run enospc_when_full t_enospc
+
+# A crash: SIGKILL the mount (driver, server and FUSE share its process, so nothing is
+# synced on the way out) and detach the dead FUSE mount.
+kill_mount() {
+    kill -KILL "$PID"
+    wait "$PID" 2>/dev/null
+    PID=
+    fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
+}
+# fsck.fat -n finds nothing but the dirty marks a crash leaves and lost clusters: the
+# clusters a sync frees (a file's unused preallocation, removed files) are freed after its
+# FLUSH, and their FAT entries go out with the next one (docs/ORDERING.md §2, §4 sync).
+only_crash_marks() {
+    fsck.fat -n "$1" 2>&1 | grep -v -e '^fsck.fat ' -e 'Dirty bit is set' -e 'removing dirty bit' \
+        -e '^Reclaimed [0-9]* unused clusters\? ' \
+        -e 'Free cluster summary uninitialized' -e 'Leaving filesystem unchanged' -e '^$' \
+        -e ' files, [0-9]*/[0-9]* clusters$' >"$T/fsck.extra"
+    [ ! -s "$T/fsck.extra" ] || { cat "$T/fsck.extra"; return 1; }
+}
+# The files made by make_files are on the image (mtools reads them).
+make_files() {
+    mkdir "$M/d" && echo one >"$M/d/one" && echo top >"$M/top" && cp "$T/r.bin" "$M/d/r.bin"
+}
+files_on_image() {
+    [ "$(mtype -i "$1" ::/d/one)" = one ] && [ "$(mtype -i "$1" ::/top)" = top ] || return 1
+    rm -f "$T/r.out" && mcopy -n -i "$1" ::/d/r.bin "$T/r.out" && cmp "$T/r.bin" "$T/r.out"
+}
+
+# sync(2) never reaches FUSE; `sync DIR` (fsync of a directory) syncs the whole volume.
+t_sync_dir() {
+    head -c 300000 /dev/urandom >"$T/r.bin"
+    "$A" mkfs dur.img --size 64M --fat 16 >/dev/null || return 1
+    mount_fg dur.img -o writeback=0 || return 1
+    make_files || return 1
+    sync "$M" || return 1
+    kill_mount
+    files_on_image dur.img && only_crash_marks dur.img
+}
+run fsync_of_a_directory_makes_the_volume_durable t_sync_dir
+
+# With no fsync at all, the server writes changes back once they are writeback=S old.
+t_writeback() {
+    "$A" mkfs dur.img --size 64M --fat 32 >/dev/null || return 1
+    mount_fg dur.img -o writeback=1 || return 1
+    make_files || return 1
+    sleep 2.5
+    kill_mount
+    files_on_image dur.img && only_crash_marks dur.img
+}
+run background_writeback_makes_files_durable t_writeback
+
+# The next mount recovers the crashed volume and says so; read-only users are told too.
+t_dirty_report() {
+    "$A" ls dur.img >/dev/null 2>"$T/ls.err" || return 1
+    grep -q "asyncfat: dur.img was not cleanly unmounted; not recovered (mounted read-only)" "$T/ls.err" ||
+        { cat "$T/ls.err"; return 1; }
+    mount_fg dur.img || return 1
+    grep -q "asyncfat: dur.img was not cleanly unmounted; recovered: " "$T/mount.err" ||
+        { cat "$T/mount.err"; return 1; }
+    cmp "$T/r.bin" "$M/d/r.bin" || return 1
+    unmount_wait && clean dur.img || return 1
+    mount_fg dur.img || return 1
+    unmount_wait || return 1
+    if grep "not cleanly" "$T/mount.err"; then echo "a clean volume reported as dirty"; return 1; fi
+}
+run a_dirty_volume_is_recovered_and_reported t_dirty_report
 
 t_bad_option() {
     if "$A" mount vol.img "$M" -f -o no_such_option 2>"$T/opt.err"; then echo "mounted"; return 1; fi
