@@ -11,6 +11,8 @@ void fs_server_execute(fs_request *req);
 /* writeback.c: a command that may have changed the volume has run; a pass's check, which
  * spawns the write-back task when it is due (true if it did). */
 void fs_writeback_note_change(fs_server *server);
+/* A sync of the whole volume begins: it covers every change made so far. */
+void fs_writeback_note_sync(fs_server *server);
 bool fs_writeback_poll(fs_server *server);
 
 /* Does this command (its copy) possibly change the volume? */

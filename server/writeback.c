@@ -13,6 +13,8 @@ void fs_writeback_note_change(fs_server *server)
     server->dirty_since = now(server);
 }
 
+void fs_writeback_note_sync(fs_server *server) { server->dirty = false; }
+
 uint64_t fs_server_deadline(const fs_server *server)
 {
     if (!enabled(server) || !server->dirty || server->writeback_running)
@@ -29,7 +31,7 @@ static void *writeback_main(void *arg)
     const vfs_ops *ops = server->engine.ops;
     fp_mutex_lock(server->pool, &server->mount_lock);
     if (ops->mounted(server->engine.volume)) {
-        server->dirty = false;
+        fs_writeback_note_sync(server);
         server->stats.writebacks++;
         if (ops->sync(server->engine.volume) != VFS_OK) {
             server->stats.writeback_errors++;

@@ -168,7 +168,7 @@ int cmd_mkfs(int argc, char **argv)
     opt.sectors_per_cluster = cluster ? (uint32_t)(cluster / sector) : 0;
     opt.volume_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 
-    if (prepare_image_file(image, size) != 0)
+    if (offline_volume_in_use(image, true) || prepare_image_file(image, size) != 0)
         return EXIT_FAILED;
     offline_volume vol;
     if (offline_volume_open(&vol, image, (uint16_t)sector, false) != 0) {

@@ -15,4 +15,4 @@ NEEDS_FUSE += asyncfat
 TESTS += fs_client
 fs_client_SRCS := tools/tests/test_fs_client.c
 
-TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_fuse.sh
+TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_fuse.sh tools/tests/test_exclusive.sh

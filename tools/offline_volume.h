@@ -32,6 +32,12 @@ typedef struct offline_volume {
 int offline_volume_open(offline_volume *v, const char *path, uint16_t sector_size, bool read_only);
 void offline_volume_close(offline_volume *v);
 
+/* Is the image in use by another process in a way that excludes this use (writing: any
+ * use; reading: a writer)? Prints "asyncfat: IMAGE is in use by another asyncfat process
+ * (pid N)" and returns true if so. open checks it; a command that changes the image before
+ * opening it (mkfs sets the file's size) asks first. */
+bool offline_volume_in_use(const char *path, bool write);
+
 /* Run fn(arg) in a task with the event loop around it until every task has finished.
  * Returns false if the tasks deadlocked. */
 bool offline_volume_run(offline_volume *v, fp_entry fn, void *arg);

@@ -2,8 +2,10 @@
 #include "platform/linux/fs_system.h"
 
 #include "platform/linux/blk_driver_component.h"
+#include "platform/linux/image_lock.h"
 #include "server/fs_component.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -69,6 +71,14 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     uint64_t device = image_bytes(o->image_path);
     if (device < BLK_TRANSFER_SIZE) {
         fprintf(stderr, "asyncfat: %s: not a readable disk image\n", o->image_path);
+        return -1;
+    }
+    /* One writer per image: say who has it now, rather than have the driver fail later. */
+    int holder = 0;
+    if (image_lock_probe(o->image_path, !o->read_only, &holder) == EBUSY) {
+        char why[4200];
+        image_lock_busy_message(o->image_path, holder, why, sizeof why);
+        fprintf(stderr, "asyncfat: %s\n", why);
         return -1;
     }
     uint32_t clients = o->clients ? o->clients : 1;
@@ -140,7 +150,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
             .name = HOST, .entry = o->client_component, .regions = client_regions, .process = process};
     if (in_line)
         s->components[2] = (lx_component_spec){.name = HOST,
-                                               .entry = {inline_client_init, inline_client_notified, NULL},
+                                               .entry = {inline_client_init, inline_client_notified, NULL, NULL},
                                                .regions = client_regions,
                                                .process = process};
 

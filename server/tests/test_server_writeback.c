@@ -126,7 +126,7 @@ static void run_idle(void)
 
 TEST(fsync_of_a_directory_makes_its_new_files_durable)
 {
-    CHECK(setup(0));
+    CHECK(setup(2 * SECOND));
     CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/dir"), FS_STATUS_SUCCESS);
     CHECK_EQ(create_and_write("/dir/new.txt", "durable by the directory's fsync"), FS_STATUS_SUCCESS);
     int rc;
@@ -138,7 +138,11 @@ TEST(fsync_of_a_directory_makes_its_new_files_durable)
     fs_cmpl opened = sf_call(&fx, 0, FS_CMD_DIR_OPEN, &p, sizeof p);
     CHECK_EQ(opened.status, FS_STATUS_SUCCESS);
     fs_cmd_params sync = {.file_sync = {.fd = opened.data}};
+    CHECK(fs_server_deadline(&fx.server) != FS_SERVER_NO_DEADLINE);
     CHECK_EQ(sf_call(&fx, 0, FS_CMD_FILE_SYNC, &sync, sizeof sync).status, FS_STATUS_SUCCESS);
+    /* It covered everything: no write-back is due any more. */
+    CHECK_EQ(fs_server_deadline(&fx.server), FS_SERVER_NO_DEADLINE);
+    CHECK_EQ(fs_server_get_stats(&fx.server)->writebacks, 0);
     CHECK(durable_file("after.img", "/dir/new.txt", &rc, text, sizeof text));
     CHECK_EQ(rc, 0);
     CHECK_MSG(strcmp(text, "durable by the directory's fsync") == 0, "durable: '%s'", text);

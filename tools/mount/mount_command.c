@@ -135,7 +135,7 @@ static int run_mount(const mount_request *m, int ready_fd)
         .share_bytes = MOUNT_SHARE_BYTES,
         .populate = true, /* a mount lives long: its pages are mapped once, at start */
         .writeback_ms = m->writeback_ms,
-        .client_component = {mount_component_init, mount_component_notified, mount_component_fini},
+        .client_component = {mount_component_init, mount_component_notified, mount_component_fini, NULL},
     };
     int rc = EXIT_FAILED;
     if (fs_system_start(&system, &o) != 0) {

@@ -27,7 +27,8 @@ skip_all() {
     for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times directory_listing \
         changes_are_seen_through_every_path known_names_are_found_and_absent_ones_answered \
         round_trips_per_operation read_handles tar_round_trip \
-        concurrent_writers no_fuse_hidden_files unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
+        concurrent_writers no_fuse_hidden_files a_mounted_image_is_refused_to_a_second_user \
+        unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
         read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
         fsync_of_a_directory_makes_the_volume_durable background_writeback_makes_files_durable \
         a_dirty_volume_is_recovered_and_reported \
@@ -501,7 +502,28 @@ t_hidden() {
 }
 run no_fuse_hidden_files t_hidden
 
+# One writer per image: while mounted, a second mount, a writer or a reader of the image
+# fails at once, naming the mount's process, and the image is untouched.
+t_in_use() {
+    local m2=$T/mnt2 start sum
+    mkdir -p "$m2" || return 1
+    sync "$M" || return 1
+    sum=$(md5sum <vol.img)
+    start=$SECONDS
+    if timeout 10 "$A" mount vol.img "$m2" -f 2>"$T/second.err"; then echo "mounted twice"; return 1; fi
+    mountpoint -q "$m2" && { fusermount3 -u "$m2"; echo "mounted twice"; return 1; }
+    grep -q "asyncfat: vol.img is in use by another asyncfat process (pid $PID)" "$T/second.err" ||
+        { cat "$T/second.err"; return 1; }
+    if timeout 10 "$A" mkfs vol.img --fat 16 2>"$T/second.err"; then echo "formatted a mounted image"; return 1; fi
+    grep -q "in use by another asyncfat process (pid $PID)" "$T/second.err" || { cat "$T/second.err"; return 1; }
+    if timeout 10 "$A" ls vol.img 2>"$T/second.err"; then echo "listed a mounted image"; return 1; fi
+    grep -q "in use by another asyncfat process (pid $PID)" "$T/second.err" || { cat "$T/second.err"; return 1; }
+    [ $((SECONDS - start)) -le 5 ] || { echo "refusing took $((SECONDS - start)) s"; return 1; }
+    [ "$sum" = "$(md5sum <vol.img)" ] || { echo "the image changed"; return 1; }
+}
 cp "$T/data.bin" "$M/final.bin"
+run a_mounted_image_is_refused_to_a_second_user t_in_use
+
 t_unmount() {
     unmount_wait || { cat "$T/mount.err"; return 1; }
     grep "in flight" "$T/mount.err" >&2
