@@ -52,3 +52,10 @@ BENCHES += hops
 PROGRAMS += bench/hops
 bench/hops_SRCS := bench/hops.c bench/proc_counters.c bench/bench_client.c bench/report/report_work.c
 bench/hops_LDLIBS := $(URING_LDLIBS)
+
+# writeback: the server's background write-back: time to durable without fsync, and its
+# cost in device writes, FLUSHes and files per second (RAM device, real clock).
+BENCHES += writeback
+PROGRAMS += bench/writeback
+bench/writeback_SRCS := bench/writeback.c tests/support/server_fixture.c tests/support/blk_fixture.c
+bench/writeback_LDLIBS := $(URING_LDLIBS)
