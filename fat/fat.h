@@ -60,21 +60,8 @@
  * cause (a broken or cross-linked chain) is left alone and reported (needs_check). A
  * cluster the FAT copies disagree on is never allocated until they agree.
  *
- * LOCK ORDER (all fp_rwlock / fp_mutex, held across blocking points):
- *   1. vol->rename_lock (only rename takes it)
- *   2. directory locks (fat_node.lock of directory nodes), several at once only in rename
- *      and rmdir, then always in increasing order of the directory's first cluster (the
- *      fixed FAT12/16 root counts as 0)
- *   3. file node locks (fat_node.lock of file nodes), two at once only in rename (the
- *      moved file and the replaced one), in increasing node-table index
- *   4. vol->deferred_lock (a leaf: taken under any of the above to release waiting
- *      chains, and takes nothing else)
- * A task holding a file node lock never takes a directory lock (data I/O, truncate and the
- * last close need none). A path walk holds at most one directory lock at a time (hand
- * over hand through node references, not locks). Cluster allocation takes no lock: a
- * cluster is claimed in the free map (and the volume's reservation counter) before any
- * blocking point, and FAT entries are changed in pinned cache buffers with no blocking
- * between read and write.
+ * Locks and their order (rename, directory, file node, deferred-chain): docs/DESIGN.md,
+ * "Concurrency rules and lock order". Cluster allocation takes no lock.
  */
 #ifndef ASYNCFAT_FAT_H
 #define ASYNCFAT_FAT_H
