@@ -134,7 +134,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     s->components[0] = (lx_component_spec){
         .name = "blk_driver",
         .entry = {hosted ? blk_driver_component_init : driver_init, blk_driver_component_notified,
-                  blk_driver_component_fini},
+                  blk_driver_component_fini, NULL},
         .regions = driver_regions,
         .process = process,
     };
