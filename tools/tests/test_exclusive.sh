@@ -36,6 +36,15 @@ run() {
 }
 clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
 
+# The pid of a process with IMAGE open, if any.
+opened_by() {
+    local p img
+    img=$(realpath "$1")
+    for p in /proc/[0-9]*; do
+        ls -l "$p/fd" 2>/dev/null | grep -q -- "-> $img\$" && { echo "${p#/proc/}"; return 0; }
+    done
+    return 0
+}
 # hold_writing IMAGE: an `asyncfat cp` from a FIFO keeps IMAGE open for writing until
 # release; HOLDER is its pid.
 hold_writing() {
@@ -98,17 +107,36 @@ t_second_writer() {
 }
 run a_second_writer_or_reader_of_an_image_in_use_fails_at_once t_second_writer
 
-# Readers share: an `asyncfat cat` stalled on a full pipe keeps the image open read-only.
+# Readers share: an `asyncfat cat` writing into a FIFO nobody reads yet keeps the image
+# open read-only until the test drains it.
 t_readers_share() {
-    "$A" cat img.img:/big.bin | (sleep 2; cat >/dev/null) &
-    local pipeline=$!
-    sleep 0.5
-    "$A" ls img.img >"$T/ls.out" 2>"$T/ls.err" || { echo "a second reader was refused"; cat "$T/ls.err"; return 1; }
-    grep -q big.bin "$T/ls.out" || return 1
-    "$A" cat img.img:/before.txt | grep -q "there before" || return 1
-    if "$A" mkdir img.img:/while-read 2>"$T/w.err"; then echo "a writer got in beside a reader"; return 1; fi
-    grep -q "img.img is in use by another asyncfat process (pid [0-9]*)" "$T/w.err" || { cat "$T/w.err"; return 1; }
-    wait "$pipeline" && clean img.img
+    rm -f "$T/out" && mkfifo "$T/out" || return 1
+    "$A" cat img.img:/big.bin >"$T/out" &
+    local reader=$!
+    exec 4<"$T/out"
+    for _ in $(seq 100); do
+        [ "$(opened_by img.img)" = "$reader" ] && break
+        sleep 0.05
+    done
+    local ok=0
+    if [ "$(opened_by img.img)" != "$reader" ]; then
+        echo "the reader never opened the image"
+    elif ! "$A" ls img.img >"$T/ls.out" 2>"$T/ls.err" || ! grep -q big.bin "$T/ls.out"; then
+        echo "a second reader was refused"
+        cat "$T/ls.err"
+    elif ! "$A" cat img.img:/before.txt | grep -q "there before"; then
+        echo "a third reader was refused"
+    elif "$A" mkdir img.img:/while-read 2>"$T/w.err"; then
+        echo "a writer got in beside a reader"
+    elif ! grep -q "img.img is in use by another asyncfat process (pid $reader)" "$T/w.err"; then
+        cat "$T/w.err"
+    else
+        ok=1
+    fi
+    cmp - big.bin <&4 || ok=0
+    exec 4<&-
+    wait "$reader" || ok=0
+    [ "$ok" = 1 ] && clean img.img
 }
 run readers_share_an_image_and_exclude_writers t_readers_share
 
@@ -123,13 +151,15 @@ t_killed_holder() {
 }
 run a_killed_holder_leaves_no_lock t_killed_holder
 
-# SIGINT and SIGTERM end a command that holds an image, even while it waits for its input.
+# SIGINT and SIGTERM end a command that holds an image, even while it waits for its input
+# (at once when the signal interrupts the wait; within the command's 10 s grace when it
+# came just before the wait began, where the command could not see it).
 t_signals() {
     local sig
     for sig in INT TERM; do
         hold_writing img.img || return 1
         kill -"$sig" "$HOLDER"
-        for _ in $(seq 50); do kill -0 "$HOLDER" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 150); do kill -0 "$HOLDER" 2>/dev/null || break; sleep 0.1; done
         if kill -0 "$HOLDER" 2>/dev/null; then
             echo "SIG$sig did not end the command"
             kill -KILL "$HOLDER"
