@@ -8,6 +8,14 @@
  *   mkfs_fat32_256mib_ms format a 256 MiB RAM device as FAT32
  *   check_entries_per_s  checker over one directory of 20,000 files of 4 clusters each
  *   check_clusters_per_s the same run in clusters walked (chains + the lost-cluster scan)
+ *   repair_clean_clusters_per_s
+ *                        check --repair (FAT_CHECK_REPAIR_ALL) of that clean volume
+ *   repair_dirty_ms      the same on it made dirty: dirty flags, FSInfo count unknown, 1% of
+ *                        its clusters lost, every 10th file's chain longer than its size
+ *   check_1m_clusters_ms / repair_1m_dirty_ms
+ *                        the same on a volume with the cluster count of a 32 GB SD card
+ *                        (1 M clusters; here 512 MiB of 512-byte clusters in RAM, 40,000
+ *                        files of 24 clusters)
  */
 #include "fat/fat_check.h"
 #include "fat/fat_layout.h"
@@ -98,6 +106,7 @@ typedef struct job {
     fat_geometry g;
     vfs_status st;
     fat_check_result r;
+    uint32_t repairs;
     double ns;
 } job;
 
@@ -113,10 +122,13 @@ static void *mkfs_entry(void *arg)
     return NULL;
 }
 
+static bool quiet;
+
 static void print_finding(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "check: %s\n", msg);
+    if (!quiet)
+        fprintf(stderr, "check: %s\n", msg);
 }
 
 static void *check_entry(void *arg)
@@ -129,7 +141,7 @@ static void *check_entry(void *arg)
         return NULL;
     size_t need = fat_check_memory_needed(&vol.geo);
     void *work = malloc(need);
-    fat_check_options o = {.work = work, .work_size = need, .log = print_finding};
+    fat_check_options o = {.repairs = j->repairs, .work = work, .work_size = need, .log = print_finding};
     j->st = fat_check_run(&fx.stack.cache, &vol, &o, &j->r);
     j->ns = now_ns() - t0;
     free(work);
@@ -178,6 +190,77 @@ static uint64_t populate(const fat_geometry *g, uint32_t files, uint32_t per_fil
     return (uint64_t)next - 2;
 }
 
+static bool run_check(uint32_t repairs, double *seconds)
+{
+    the_job.repairs = repairs;
+    blk_fixture_spawn(&fx, check_entry, &the_job);
+    if (!blk_fixture_run(&fx) || the_job.st != VFS_OK) {
+        fprintf(stderr, "check failed: status %d\n", the_job.st);
+        return false;
+    }
+    *seconds = the_job.ns / 1e9;
+    return true;
+}
+
+/* A dirty volume as a power cut leaves it: dirty flags, FSInfo count unknown, 1% of the
+ * clusters allocated in no chain, every 10th file's size down to one cluster. */
+static void make_dirty(const fat_geometry *g, uint64_t used, uint32_t files)
+{
+    uint8_t *boot = fx.image + g->volume_offset;
+    boot[FAT_BS32_STATE] |= FAT_STATE_DIRTY;
+    uint32_t e1;
+    memcpy(&e1, fx.image + fat_entry_offset(g, 0, 1), 4);
+    fat_put(g, 1, e1 & ~FAT32_CLEAN_SHUTDOWN);
+    af_store_le32(boot + g->fsinfo_sector * g->bytes_per_sector + FAT_FSINFO_FREE_COUNT, FAT_FSINFO_UNKNOWN);
+    uint32_t lost = g->cluster_count / 100;
+    for (uint32_t i = 0; i < lost; i++)
+        fat_put(g, (uint32_t)(used + 2 + i), FAT32_EOC);
+    uint32_t dir_first = 3;
+    uint8_t *dir = fx.image + fat_cluster_offset(g, dir_first);
+    for (uint32_t i = 0; i < files; i += 10)
+        af_store_le32(dir + 32 * (i + 2) + FAT_DIRENT_SIZE_BYTES, g->bytes_per_cluster);
+    blk_cache_invalidate(&fx.stack.cache);
+}
+
+/* mkfs, populate, then time a check, a repair of the clean volume and one of it made
+ * dirty (which must leave it clean). */
+static bool bench_volume(uint64_t bytes, uint32_t sectors_per_cluster, uint32_t files, uint32_t per_file,
+                         uint64_t *used, double *check_s, double *repair_s, double *dirty_s)
+{
+    blk_fixture_options fo = blk_fixture_defaults();
+    fo.image_bytes = bytes;
+    fo.cache_buffers = 1024;
+    if (blk_fixture_init(&fx, &fo) != 0)
+        return false;
+    memset(&the_job, 0, sizeof the_job);
+    the_job.o.fat_type = 32;
+    the_job.o.volume_id = 1;
+    the_job.o.sectors_per_cluster = sectors_per_cluster;
+    the_job.device = blk_client_capacity_blocks(&fx.stack.client) * BLK_TRANSFER_SIZE;
+    blk_fixture_spawn(&fx, mkfs_entry, &the_job);
+    bool ok = blk_fixture_run(&fx) && the_job.st == VFS_OK;
+    if (ok && bytes == 256ull << 20)
+        printf("bench mkfs_fat32_256mib_ms %.2f ms\n", the_job.ns / 1e6);
+    if (ok) {
+        *used = populate(&the_job.g, files, per_file);
+        ok = run_check(0, check_s) && the_job.r.problems == 0 && run_check(FAT_CHECK_REPAIR_ALL, repair_s) &&
+             the_job.r.problems == 0;
+    }
+    if (ok) {
+        make_dirty(&the_job.g, *used, files);
+        quiet = true;
+        ok = run_check(FAT_CHECK_REPAIR_ALL, dirty_s) && the_job.r.left == 0 &&
+             the_job.r.lost_clusters == the_job.g.cluster_count / 100 + (files + 9) / 10 * (per_file - 1);
+        quiet = false;
+        double again;
+        ok = ok && run_check(0, &again) && the_job.r.problems == 0;
+    }
+    blk_fixture_fini(&fx);
+    if (!ok)
+        fprintf(stderr, "bench_volume %llu: failed\n", (unsigned long long)bytes);
+    return ok;
+}
+
 int main(void)
 {
     double hashed_probes, numeric_probes;
@@ -189,30 +272,18 @@ int main(void)
     printf("bench alias_us_per_name_numeric_only %.3f us\n", numeric_us);
     printf("bench alias_numeric_to_hashed_ratio %.1f x\n", numeric_us / hashed_us);
 
-    blk_fixture_options fo = blk_fixture_defaults();
-    fo.image_bytes = 256ull << 20;
-    fo.cache_buffers = 1024;
-    if (blk_fixture_init(&fx, &fo) != 0)
+    double check_s, repair_s, dirty_s;
+    uint64_t used;
+    if (!bench_volume(256ull << 20, 0, 20000, 4, &used, &check_s, &repair_s, &dirty_s))
         return 1;
-    memset(&the_job, 0, sizeof the_job);
-    the_job.o.fat_type = 32;
-    the_job.o.volume_id = 1;
-    the_job.device = blk_client_capacity_blocks(&fx.stack.client) * BLK_TRANSFER_SIZE;
-    blk_fixture_spawn(&fx, mkfs_entry, &the_job);
-    if (!blk_fixture_run(&fx) || the_job.st != VFS_OK)
+    printf("bench check_entries_per_s %.0f entries/s\n", (20000 + 2) / check_s);
+    printf("bench check_clusters_per_s %.0f clusters/s\n", (double)the_job.g.cluster_count / check_s);
+    printf("bench repair_clean_clusters_per_s %.0f clusters/s\n", (double)the_job.g.cluster_count / repair_s);
+    printf("bench repair_dirty_ms %.2f ms\n", dirty_s * 1e3);
+    if (!bench_volume(512ull << 20, 1, 40000, 24, &used, &check_s, &repair_s, &dirty_s))
         return 1;
-    printf("bench mkfs_fat32_256mib_ms %.2f ms\n", the_job.ns / 1e6);
-
-    const uint32_t files = 20000;
-    populate(&the_job.g, files, 4);
-    blk_fixture_spawn(&fx, check_entry, &the_job);
-    if (!blk_fixture_run(&fx) || the_job.st != VFS_OK || the_job.r.problems != 0) {
-        fprintf(stderr, "check failed: status %d, %u problems\n", the_job.st, the_job.r.problems);
-        return 1;
-    }
-    double s = the_job.ns / 1e9;
-    printf("bench check_entries_per_s %.0f entries/s\n", (files + 2) / s);
-    printf("bench check_clusters_per_s %.0f clusters/s\n", (double)the_job.g.cluster_count / s);
-    blk_fixture_fini(&fx);
+    printf("bench check_1m_clusters_ms %.1f ms (%u clusters, %llu used)\n", check_s * 1e3, the_job.g.cluster_count,
+           (unsigned long long)used);
+    printf("bench repair_1m_dirty_ms %.1f ms\n", dirty_s * 1e3);
     return 0;
 }

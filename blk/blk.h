@@ -436,6 +436,7 @@ typedef struct blk_stack_options {
     uint32_t read_ahead_blocks;   /* sequential read-ahead; 0: none. A chosen staging layout
                                      cuts it to half its staging area */
     uint32_t wear_blocks;         /* count device writes of blocks below this; 0: none */
+    bool paint_stacks;            /* measure the fibers' stack use (fp_config) */
 } blk_stack_options;
 
 /* Where the stack lives. */
@@ -450,6 +451,8 @@ typedef struct blk_stack_regions {
     void *stacks;                 /* fiber i's stack: [stacks + i * stack_stride + guard_size, */
     size_t stack_stride;          /*   stacks + (i + 1) * stack_stride), fp_config's rule */
     size_t guard_size;
+    const fp_stack_area *stack_areas; /* or stacks from several areas (fp_config's rule), */
+    uint32_t stack_area_count;        /* used instead of the three above when count > 0 */
 } blk_stack_regions;
 
 /* What the options come to in a given space. */

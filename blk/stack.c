@@ -77,6 +77,9 @@ blk_status blk_stack_init(blk_stack *s, const blk_stack_options *o, const blk_st
         .stack_arena = r->stacks,
         .slot_stride = r->stack_stride,
         .guard_size = r->guard_size,
+        .stack_areas = r->stack_areas,
+        .stack_area_count = r->stack_area_count,
+        .paint_stacks = o->paint_stacks,
     };
     if (fp_init(&s->pool, &pc) != FP_OK)
         return BLK_ERR_INVALID;

@@ -106,6 +106,12 @@ void fat_check_write(fat_checker *c, uint64_t off, const void *src, size_t len)
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
+void fat_check_order_point(fat_checker *c)
+{
+    if (c->repairs != 0)
+        blk_cache_order_point(c->cache);
+}
+
 vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fat_check_options *options,
                         fat_check_result *result)
 {
@@ -141,15 +147,28 @@ vfs_status fat_check_run(blk_cache *cache, const fat_check_volume *vol, const fa
     c.eoc = fat_eoc_value(geo->type);
     c.bad = fat_bad_value(geo->type);
 
+    /* Repairs reach the device in six epochs, so that a power cut leaves at worst what a
+     * new repair finishes: (1) a boot sector the volume contradicts, rewritten from the
+     * backup (its own order point); (2) interrupted renames finished, each record's old
+     * name gone before the record (an order point each); (3) directory entries, chain
+     * ends, FAT entries 0 and 1, the boot label; (4) lost clusters freed (nothing on the
+     * device points at them any more) and the other FAT copies; (5) FSInfo and the backup
+     * boot sector, which sum up the above; (6) the dirty flags cleared, the copies nobody
+     * reads first. */
     fat_check_boot_choice(&c, vol);
     fat_check_fat_copies(&c);
     fat_check_reserved_entries(&c);
+    fat_check_renames(&c);
     fat_check_walk_tree(&c);
     fat_check_boot_label(&c);
+    fat_check_order_point(&c);
     uint32_t first_free = fat_check_scan_fat(&c);
     fat_check_mirror_fats(&c);
+    fat_check_order_point(&c);
     fat_check_fsinfo(&c, first_free);
     fat_check_backup_boot(&c);
+    fat_check_order_point(&c);
+    fat_check_clear_dirty(&c);
     if (c.io == VFS_OK && c.repairs != 0 && blk_cache_flush(cache) != BLK_OK)
         c.io = VFS_IO_ERROR;
     return c.io;

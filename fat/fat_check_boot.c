@@ -1,9 +1,35 @@
-/* fat_check: the boot sector and the volume-wide fields: FAT entries 0 and 1, the dirty
- * flags, the boot sector label, FSInfo, the FAT32 backup boot sector. */
+/* fat_check: the boot sector and the volume-wide fields: which boot sector describes the
+ * volume (and the evidence for it), FAT entries 0 and 1, the dirty flags, the boot sector
+ * label, FSInfo, the FAT32 backup boot sector. */
 #include "fat/fat_check_internal.h"
 
+static size_t state_offset(const fat_checker *c)
+{
+    return c->g->type == FAT_TYPE_32 ? FAT_BS32_STATE : FAT_BS16_STATE;
+}
+
+/* Byte offset of a sector of the volume (the boot sector is sector 0). */
+static uint64_t sector_at(const fat_checker *c, uint32_t sector)
+{
+    return c->g->volume_offset + (uint64_t)sector * c->g->bytes_per_sector;
+}
+
+static bool fsinfo_signed(const uint8_t *info)
+{
+    return af_load_le32(info + FAT_FSINFO_LEAD_SIG) == FAT_FSINFO_LEAD_VALUE &&
+           af_load_le32(info + FAT_FSINFO_STRUCT_SIG) == FAT_FSINFO_STRUCT_VALUE &&
+           af_load_le32(info + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
+}
+
+static uint32_t clean_bits(fat_type t)
+{
+    return t == FAT_TYPE_16 ? FAT16_CLEAN_SHUTDOWN | FAT16_NO_HARD_ERROR
+           : t == FAT_TYPE_32 ? FAT32_CLEAN_SHUTDOWN | FAT32_NO_HARD_ERROR : 0;
+}
+
 /* Entry 0 is the media byte with all other bits set; entry 1 is an end-of-chain value whose
- * two top bits (FAT16/32) are the clean-shutdown and no-hard-error flags. */
+ * two top bits (FAT16/32) are the clean-shutdown and no-hard-error flags. The dirty flags
+ * are reported here and cleared last (fat_check_clear_dirty). */
 void fat_check_reserved_entries(fat_checker *c)
 {
     uint32_t e0 = fat_check_fat_get(c, 0), e1 = fat_check_fat_get(c, 1);
@@ -16,8 +42,7 @@ void fat_check_reserved_entries(fat_checker *c)
             fat_check_fat_set(c, 0, want0);
         fat_check_finish(c, fix, "fixed");
     }
-    uint32_t clean = c->g->type == FAT_TYPE_16 ? FAT16_CLEAN_SHUTDOWN | FAT16_NO_HARD_ERROR
-                     : c->g->type == FAT_TYPE_32 ? FAT32_CLEAN_SHUTDOWN | FAT32_NO_HARD_ERROR : 0;
+    uint32_t clean = clean_bits(c->g->type);
     if ((e1 | clean) < c->eoc_min) {
         fat_check_finding(c, &c->r->boot_errors, NULL, 0);
         fat_check_msg_str(c, "FAT entry 1 is not an end-of-chain value");
@@ -31,28 +56,43 @@ void fat_check_reserved_entries(fat_checker *c)
     if ((e1 & clean) != clean) {
         fat_check_finding(c, &c->r->dirty, NULL, 0);
         fat_check_msg_str(c, "FAT entry 1 says the volume was not cleanly unmounted");
-        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_DIRTY);
-        if (fix)
-            fat_check_fat_set(c, 1, e1 | clean);
-        fat_check_finish(c, fix, "flag cleared");
+        c->clear_fat_dirty = fat_check_fixing(c, FAT_CHECK_REPAIR_DIRTY);
+        fat_check_finish(c, c->clear_fat_dirty, "flag cleared");
     }
-    size_t state_at = c->g->type == FAT_TYPE_32 ? FAT_BS32_STATE : FAT_BS16_STATE;
     uint8_t state;
-    if (!fat_check_read(c, c->g->volume_offset + state_at, &state, 1))
+    if (!fat_check_read(c, c->g->volume_offset + state_offset(c), &state, 1))
         return;
     if (state & FAT_STATE_DIRTY) {
         fat_check_finding(c, &c->r->dirty, NULL, 0);
         fat_check_msg_str(c, "boot sector dirty flag is set");
-        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_DIRTY);
-        if (fix) {
-            state &= (uint8_t)~FAT_STATE_DIRTY;
-            fat_check_write(c, c->g->volume_offset + state_at, &state, 1);
-            if (c->g->backup_boot_sector != 0)
-                fat_check_write(c, c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector +
-                                state_at, &state, 1);
-        }
-        fat_check_finish(c, fix, "flag cleared");
+        c->clear_state_dirty = fat_check_fixing(c, FAT_CHECK_REPAIR_DIRTY);
+        fat_check_finish(c, c->clear_state_dirty, "flag cleared");
     }
+}
+
+/* Last of all, when everything else is on the device, the volume is marked clean: first
+ * in the copies nobody reads (the other FATs' entry 1, the backup boot sector), then in
+ * the active FAT and the boot sector, so a cut between leaves it marked dirty. */
+void fat_check_clear_dirty(fat_checker *c)
+{
+    if (!c->clear_fat_dirty && !c->clear_state_dirty)
+        return;
+    uint32_t e1 = fat_check_fat_get(c, 1) | clean_bits(c->g->type);
+    uint8_t state;
+    if (!fat_check_read(c, sector_at(c, 0) + state_offset(c), &state, 1))
+        return;
+    state &= (uint8_t)~FAT_STATE_DIRTY;
+    for (uint32_t copy = 0; copy < c->g->fat_count && c->clear_fat_dirty; copy++) {
+        if (copy != c->g->active_fat && fat_check_fat_mirrored(c, copy))
+            fat_check_fat_set_copy(c, copy, 1, e1);
+    }
+    if (c->clear_state_dirty && c->g->backup_boot_sector != 0)
+        fat_check_write(c, sector_at(c, c->g->backup_boot_sector) + state_offset(c), &state, 1);
+    fat_check_order_point(c);
+    if (c->clear_fat_dirty)
+        fat_check_fat_set_copy(c, c->g->active_fat, 1, e1);
+    if (c->clear_state_dirty)
+        fat_check_write(c, sector_at(c, 0) + state_offset(c), &state, 1);
 }
 
 /* The boot sector's label must match the root's label entry (fsck.fat compares them). */
@@ -70,10 +110,9 @@ void fat_check_boot_label(fat_checker *c)
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
     if (fix) {
         size_t label_at = c->g->type == FAT_TYPE_32 ? FAT_BS32_VOLUME_LABEL : FAT_BS16_VOLUME_LABEL;
-        fat_check_write(c, c->g->volume_offset + label_at, want, 11);
+        fat_check_write(c, sector_at(c, 0) + label_at, want, 11);
         if (c->g->backup_boot_sector != 0)
-            fat_check_write(c, c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector + label_at,
-                     want, 11);
+            fat_check_write(c, sector_at(c, c->g->backup_boot_sector) + label_at, want, 11);
     }
     fat_check_finish(c, fix, "boot sector label rewritten");
 }
@@ -82,13 +121,11 @@ void fat_check_fsinfo(fat_checker *c, uint32_t first_free)
 {
     if (c->g->type != FAT_TYPE_32 || c->g->fsinfo_sector == 0)
         return;
-    uint64_t at = c->g->volume_offset + (uint64_t)c->g->fsinfo_sector * c->g->bytes_per_sector;
+    uint64_t at = sector_at(c, c->g->fsinfo_sector);
     uint8_t info[512];
     if (!fat_check_read(c, at, info, sizeof info))
         return;
-    bool sig_ok = af_load_le32(info + FAT_FSINFO_LEAD_SIG) == FAT_FSINFO_LEAD_VALUE &&
-                  af_load_le32(info + FAT_FSINFO_STRUCT_SIG) == FAT_FSINFO_STRUCT_VALUE &&
-                  af_load_le32(info + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
+    bool sig_ok = fsinfo_signed(info);
     uint32_t free_count = af_load_le32(info + FAT_FSINFO_FREE_COUNT);
     uint32_t next = af_load_le32(info + FAT_FSINFO_NEXT_FREE);
     /* "unknown" is legal, but fsck.fat reports it and a repair knows the count */
@@ -143,7 +180,9 @@ static void backup_missing(fat_checker *c, uint8_t *main)
     if (field == 0 || field == 0xFFFFu) {
         fat_check_msg_str(c, "no backup boot sector");
     } else {
-        fat_check_msg_str(c, "backup boot sector field points outside the reserved area: sector ");
+        fat_check_msg_str(c, "backup boot sector field points ");
+        fat_check_msg_str(c, field >= c->g->reserved_sectors ? "outside the reserved area" : "at the FSInfo sector");
+        fat_check_msg_str(c, ": sector ");
         fat_check_msg_u64(c, field);
     }
     uint32_t place = backup_place(c);
@@ -151,7 +190,7 @@ static void backup_missing(fat_checker *c, uint8_t *main)
     if (fix) {
         af_store_le16(main + FAT_BPB32_BACKUP_BOOT, (uint16_t)place);
         fat_check_write(c, c->g->volume_offset + FAT_BPB32_BACKUP_BOOT, main + FAT_BPB32_BACKUP_BOOT, 2);
-        fat_check_write(c, c->g->volume_offset + (uint64_t)place * c->g->bytes_per_sector, main, FAT_BS_MIN_SIZE);
+        fat_check_write(c, sector_at(c, place), main, FAT_BS_MIN_SIZE);
         fat_check_msg_str(c, "; backup written at sector ");
         fat_check_msg_u64(c, place);
     } else if (place == 0) {
@@ -171,9 +210,13 @@ void fat_check_backup_boot(fat_checker *c)
         backup_missing(c, main);
         return;
     }
-    uint64_t backup_at = c->g->volume_offset + (uint64_t)c->g->backup_boot_sector * c->g->bytes_per_sector;
+    uint64_t backup_at = sector_at(c, c->g->backup_boot_sector);
     if (!fat_check_read(c, backup_at, backup, sizeof backup))
         return;
+    /* a difference in the dirty flag alone goes when both copies are marked clean */
+    if (c->clear_state_dirty)
+        backup[state_offset(c)] = (uint8_t)((backup[state_offset(c)] & ~FAT_STATE_DIRTY) |
+                                            (main[state_offset(c)] & FAT_STATE_DIRTY));
     if (af_memcmp(main, backup, sizeof main) == 0 || c->boot_reported)
         return;
     fat_check_finding(c, &c->r->boot_errors, NULL, 0);
@@ -202,11 +245,12 @@ void fat_check_boot_choice(fat_checker *c, const fat_check_volume *vol)
     }
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_BOOT);
     if (fix) {
-        uint8_t sector[4096];
-        uint64_t from = c->g->volume_offset + (uint64_t)vol->backup_sector * c->g->bytes_per_sector;
-        if (fat_check_read(c, from, sector, c->g->bytes_per_sector))
-            fat_check_write(c, c->g->volume_offset, sector, c->g->bytes_per_sector);
-        blk_cache_order_point(c->cache);
+        uint8_t piece[FAT_BS_MIN_SIZE];
+        for (uint32_t off = 0; off < c->g->bytes_per_sector; off += sizeof piece) {
+            if (fat_check_read(c, sector_at(c, vol->backup_sector) + off, piece, sizeof piece))
+                fat_check_write(c, sector_at(c, 0) + off, piece, sizeof piece);
+        }
+        fat_check_order_point(c);
     }
     fat_check_finish(c, fix, "boot sector rewritten from the backup");
 }
@@ -258,10 +302,22 @@ static bool fat_signature(const fat_geometry *g, const uint8_t *b)
     return (e0 | 0xFFu) == fat_eoc_value(g->type) && (media == 0xF0u || media >= 0xF8u);
 }
 
+/* Whole entries in `bytes` bytes of a FAT. */
+static uint64_t entries_in(fat_type t, uint64_t bytes)
+{
+    return bytes * 2u / (t == FAT_TYPE_12 ? 3u : t == FAT_TYPE_16 ? 4u : 8u);
+}
+
+/* A FAT32 directory entry's first cluster. */
+static uint32_t first_cluster(const uint8_t *e)
+{
+    return af_load_le16(e + FAT_DIRENT_CLUSTER_LO) | ((uint32_t)af_load_le16(e + FAT_DIRENT_CLUSTER_HI) << 16);
+}
+
 /* Two FAT starts agree on at least half of the entries in use in `sure` (and on two). */
 static bool fat_similar(const fat_geometry *g, const uint8_t *sure, const uint8_t *other)
 {
-    uint32_t entries = (uint32_t)(FAT_BS_MIN_SIZE * 2u / (g->type == FAT_TYPE_12 ? 3u : g->type == FAT_TYPE_16 ? 4u : 8u));
+    uint32_t entries = (uint32_t)entries_in(g->type, FAT_BS_MIN_SIZE);
     uint32_t used = 0, same = 0;
     for (uint32_t cl = 0; cl + 1 < entries; cl++) {
         uint32_t v = fat_entry_get(g->type, cl, sure + fat_entry_byte(g->type, cl));
@@ -283,7 +339,8 @@ static void fat_evidence(blk_cache *cache, const fat_geometry *g, evidence *ev)
     for (uint32_t k = 0; k <= g->fat_count; k++) {
         uint64_t at = g->fat_offset + k * g->fat_bytes;
         sig[k] = false;
-        if (at + FAT_BS_MIN_SIZE > g->volume_offset + g->volume_bytes || !read_bytes(cache, at, start[k], FAT_BS_MIN_SIZE, ev))
+        if (at + FAT_BS_MIN_SIZE > g->volume_offset + g->volume_bytes ||
+            !read_bytes(cache, at, start[k], FAT_BS_MIN_SIZE, ev))
             continue;
         sig[k] = fat_signature(g, start[k]);
         if (sig[k] && sure < 0 && k < g->fat_count)
@@ -311,19 +368,13 @@ static void fat_evidence(blk_cache *cache, const fat_geometry *g, evidence *ev)
     }
 }
 
-static bool fsinfo_signed(const uint8_t *info)
-{
-    return af_load_le32(info + FAT_FSINFO_LEAD_SIG) == FAT_FSINFO_LEAD_VALUE &&
-           af_load_le32(info + FAT_FSINFO_STRUCT_SIG) == FAT_FSINFO_STRUCT_VALUE &&
-           af_load_le32(info + FAT_FSINFO_TRAIL_SIG) == FAT_FSINFO_TRAIL_VALUE;
-}
-
 /* FAT32: the root cluster is in use, is not a subdirectory, and its subdirectories'
  * "." entries are where the layout puts their clusters. */
 static void root_evidence(blk_cache *cache, const fat_geometry *g, fat_check_reader *fat, evidence *ev)
 {
     uint32_t link = fat_check_reader_get(fat, g->root_cluster);
-    if (link == FAT_ENTRY_FREE || link == fat_bad_value(g->type) || (link < fat_eoc_min(g->type) && link > g->max_cluster)) {
+    bool linked = link >= fat_eoc_min(g->type) || (link >= FAT_FIRST_CLUSTER && link <= g->max_cluster);
+    if (!linked) {
         if (against(ev))
             why_str(ev, "its root cluster is not in use");
         return;
@@ -331,7 +382,9 @@ static void root_evidence(blk_cache *cache, const fat_geometry *g, fat_check_rea
     uint8_t e[FAT_DIRENT_SIZE], dot[FAT_DIRENT_SIZE];
     uint64_t root = fat_cluster_offset(g, g->root_cluster);
     uint32_t entries = g->bytes_per_cluster / FAT_DIRENT_SIZE, right = 0, wrong = 0;
-    for (uint32_t i = 0; i < entries && right + wrong < 16 && read_bytes(cache, root + i * FAT_DIRENT_SIZE, e, sizeof e, ev); i++) {
+    for (uint32_t i = 0; i < entries && right + wrong < 16; i++) {
+        if (!read_bytes(cache, root + i * FAT_DIRENT_SIZE, e, sizeof e, ev))
+            return;
         if (e[0] == FAT_DIRENT_END)
             break;
         if (i == 0 && fat_check_is_dot_name(e, 1)) {
@@ -339,15 +392,14 @@ static void root_evidence(blk_cache *cache, const fat_geometry *g, fat_check_rea
                 why_str(ev, "its root cluster holds a subdirectory");
             return;
         }
-        uint32_t cl = af_load_le16(e + FAT_DIRENT_CLUSTER_LO) | ((uint32_t)af_load_le16(e + FAT_DIRENT_CLUSTER_HI) << 16);
+        uint32_t cl = first_cluster(e);
         if (e[0] == FAT_DIRENT_DELETED || e[FAT_DIRENT_ATTR] == FAT_ATTR_LONG_NAME ||
             (e[FAT_DIRENT_ATTR] & (FAT_ATTR_DIRECTORY | FAT_ATTR_VOLUME_ID)) != FAT_ATTR_DIRECTORY ||
             cl < FAT_FIRST_CLUSTER || cl > g->max_cluster)
             continue;
         if (!read_bytes(cache, fat_cluster_offset(g, cl), dot, sizeof dot, ev))
             return;
-        bool found = fat_check_is_dot_name(dot, 1) &&
-                     (af_load_le16(dot + FAT_DIRENT_CLUSTER_LO) | ((uint32_t)af_load_le16(dot + FAT_DIRENT_CLUSTER_HI) << 16)) == cl;
+        bool found = fat_check_is_dot_name(dot, 1) && first_cluster(dot) == cl;
         right += found;
         wrong += !found;
     }
@@ -359,7 +411,7 @@ static void root_evidence(blk_cache *cache, const fat_geometry *g, fat_check_rea
 static void count_entries(fat_check_reader *fat, uint32_t *free_count, uint32_t *past_end)
 {
     const fat_geometry *g = fat->g;
-    uint64_t capacity = g->fat_bytes * 2u / (g->type == FAT_TYPE_12 ? 3u : g->type == FAT_TYPE_16 ? 4u : 8u);
+    uint64_t capacity = entries_in(g->type, g->fat_bytes);
     *free_count = *past_end = 0;
     for (uint64_t cl = FAT_FIRST_CLUSTER; cl < capacity && fat->io == VFS_OK; cl++) {
         uint32_t v = fat_check_reader_get(fat, (uint32_t)cl);
@@ -394,7 +446,8 @@ static void full_evidence(blk_cache *cache, const fat_geometry *g, evidence *ev,
         why_u64(ev, past_end);
         why_str(ev, " FAT entries past its last cluster are in use");
     }
-    *free_matches = g->fsinfo_sector != 0 && fsinfo_signed(info) && af_load_le32(info + FAT_FSINFO_FREE_COUNT) == free_count;
+    *free_matches = g->fsinfo_sector != 0 && fsinfo_signed(info) &&
+                    af_load_le32(info + FAT_FSINFO_FREE_COUNT) == free_count;
 }
 
 /* The boot sector fields that place the FATs, the root, FSInfo and the clusters. */
@@ -407,7 +460,8 @@ static void layout_differences(const fat_geometry *a, const fat_geometry *b, cha
         a->bytes_per_sector != b->bytes_per_sector, a->sectors_per_cluster != b->sectors_per_cluster,
         a->reserved_sectors != b->reserved_sectors, a->fat_count != b->fat_count, a->fat_sectors != b->fat_sectors,
         a->root_entries != b->root_entries, a->total_sectors != b->total_sectors, a->root_cluster != b->root_cluster,
-        a->fsinfo_sector != b->fsinfo_sector, a->media != b->media, a->active_fat != b->active_fat || a->ext_flags != b->ext_flags,
+        a->fsinfo_sector != b->fsinfo_sector, a->media != b->media,
+        a->active_fat != b->active_fat || a->ext_flags != b->ext_flags,
     };
     size_t n = 0;
     out[0] = '\0';

@@ -53,21 +53,30 @@ uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl)
     return v;
 }
 
+void fat_check_fat_set_copy(fat_checker *c, uint32_t copy, uint32_t cl, uint32_t v)
+{
+    uint32_t len = fat_entry_size(c->g->type);
+    uint64_t off = fat_entry_offset(c->g, copy, cl);
+    uint8_t b[4];
+    if (!fat_check_read(c, off, b, len))
+        return;
+    fat_entry_put(c->g->type, cl, b, v);
+    fat_check_write(c, off, b, len);
+    if (copy == c->g->active_fat)
+        c->fat.window_valid = false;
+}
+
+bool fat_check_fat_mirrored(const fat_checker *c, uint32_t copy)
+{
+    return copy == c->g->active_fat || !(c->g->ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
+}
+
 void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v)
 {
-    bool mirrored = !(c->g->ext_flags & FAT_EXT_FLAGS_NO_MIRROR);
-    uint32_t len = fat_entry_size(c->g->type);
     for (uint32_t copy = 0; copy < c->g->fat_count; copy++) {
-        if (copy != c->g->active_fat && !mirrored)
-            continue;
-        uint64_t off = fat_entry_offset(c->g, copy, cl);
-        uint8_t b[4];
-        if (!fat_check_read(c, off, b, len))
-            return;
-        fat_entry_put(c->g->type, cl, b, v);
-        fat_check_write(c, off, b, len);
+        if (fat_check_fat_mirrored(c, copy))
+            fat_check_fat_set_copy(c, copy, cl, v);
     }
-    c->fat.window_valid = false;
 }
 
 bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl)

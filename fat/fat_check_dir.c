@@ -27,17 +27,24 @@ static bool dir_entry_at(fat_checker *c, fat_check_dir *it, uint64_t *at)
     return true;
 }
 
-static bool names_equal_at(fat_checker *c, uint64_t at, const uint8_t name[11])
+/* Names are compared as their bad-character repair leaves them, so that the repair never
+ * makes a duplicate ("F?" and "F*" both become "F_"). */
+static bool names_equal_at(fat_checker *c, uint64_t at, const uint8_t key[11])
 {
     uint8_t other[11];
-    return fat_check_read(c, at, other, sizeof other) && af_memcmp(other, name, 11) == 0;
+    if (!fat_check_read(c, at, other, sizeof other))
+        return false;
+    fat_check_short_name_repaired(other, other);
+    return af_memcmp(other, key, 11) == 0;
 }
 
 /* Looks the name up in the directory's table; inserts it (at `at`) when absent. Returns
  * true for a duplicate; a full table (a directory past FAT_CHECK_NAME_SLOTS / 2 names)
  * reports nothing more. */
-static bool name_seen(fat_checker *c, const uint8_t name[11], uint64_t at, uint32_t *count)
+static bool name_seen(fat_checker *c, const uint8_t raw[11], uint64_t at, uint32_t *count)
 {
+    uint8_t name[11];
+    fat_check_short_name_repaired(raw, name);
     uint32_t mask = FAT_CHECK_NAME_SLOTS - 1, i = fat_short_name_hash(name) & mask;
     for (;;) {
         uint64_t slot = af_load_le64(c->names + (size_t)i * 8);
@@ -112,8 +119,12 @@ static void check_duplicates(fat_checker *c, const fat_check_dir *start)
         if (!name_seen(c, e, at, &count))
             continue;
         fat_check_finding(c, &c->r->bad_entries, e, it.first);
-        fat_check_msg_str(c, "duplicate short name");
-        bool fixed = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES) && rename_duplicate(c, e, at, &count, lfn_at, before);
+        uint8_t repaired[11];
+        fat_check_short_name_repaired(e, repaired);
+        fat_check_msg_str(c, af_memcmp(repaired, e, 11) == 0 ? "duplicate short name"
+                                                             : "short name that its bad-character repair makes a duplicate");
+        bool fixed =
+            fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES) && rename_duplicate(c, e, at, &count, lfn_at, before);
         if (fixed) {
             fat_check_msg_str(c, "; renamed to ");
             fat_check_msg_name(c, e);

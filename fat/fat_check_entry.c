@@ -151,6 +151,13 @@ static uint8_t short_byte_repaired(uint8_t ch, int i)
     return fat_short_name_valid(probe) ? ch : '_';
 }
 
+void fat_check_short_name_repaired(const uint8_t *name, uint8_t out[11])
+{
+    bool valid = fat_short_name_valid(name);
+    for (int i = 0; i < 11; i++)
+        out[i] = valid || (i == 0 && name[i] == FAT_DIRENT_KANJI_E5) ? name[i] : short_byte_repaired(name[i], i);
+}
+
 void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool has_long_name)
 {
     if ((e[FAT_DIRENT_NT_CASE] & FAT_CASE_NO_SHORT_NAME) && !has_long_name) {
@@ -170,15 +177,26 @@ void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir,
     bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
     if (fix) {
         uint8_t old_checksum = fat_lfn_checksum(e);
-        for (int i = 0; i < 11; i++) {
-            if (!(i == 0 && e[i] == FAT_DIRENT_KANJI_E5))
-                e[i] = short_byte_repaired(e[i], i);
-        }
+        fat_check_short_name_repaired(e, e);
         fat_check_write(c, at, e, 11);
         if (has_long_name && c->name_at == at + 1)
             fat_check_keep_long_name(c, c->name_lfn_at, c->name_lfn_count, old_checksum, e);
     }
     fat_check_finish(c, fix, "renamed");
+}
+
+/* A size that must be 0: the finding and its repair. */
+static void size_to_zero(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, uint32_t *counter, const char *what,
+                         uint32_t repair)
+{
+    fat_check_finding(c, counter, e, dir);
+    fat_check_msg_str(c, what);
+    bool fix = fat_check_fixing(c, repair);
+    if (fix) {
+        af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
+        fat_check_write(c, at, e, FAT_DIRENT_SIZE);
+    }
+    fat_check_finish(c, fix, "size set to 0");
 }
 
 /* Ends the finding about a file whose first cluster cannot be kept: it becomes empty. */
@@ -200,16 +218,9 @@ void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir)
     uint32_t bpc = c->g->bytes_per_cluster;
     c->r->files++;
     if (first == 0) {
-        if (size != 0) {
-            fat_check_finding(c, &c->r->size_mismatches, e, dir);
-            fat_check_msg_str(c, "file has a size but no clusters");
-            bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_CHAINS);
-            if (fix) {
-                af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
-                fat_check_write(c, at, e, FAT_DIRENT_SIZE);
-            }
-            fat_check_finish(c, fix, "size set to 0");
-        }
+        if (size != 0)
+            size_to_zero(c, e, at, dir, &c->r->size_mismatches, "file has a size but no clusters",
+                         FAT_CHECK_REPAIR_CHAINS);
         return;
     }
     if (!fat_check_cluster_valid(c, first)) {
@@ -275,16 +286,8 @@ uint32_t fat_check_subdir(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir,
     uint32_t first = fat_check_entry_cluster(c, e);
     *chain = (fat_check_chain){0, false, false};
     c->r->directories++;
-    if (af_load_le32(e + FAT_DIRENT_SIZE_BYTES) != 0) {
-        fat_check_finding(c, &c->r->bad_entries, e, dir);
-        fat_check_msg_str(c, "directory has a nonzero size");
-        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
-        if (fix) {
-            af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
-            fat_check_write(c, at, e, FAT_DIRENT_SIZE);
-        }
-        fat_check_finish(c, fix, "size set to 0");
-    }
+    if (af_load_le32(e + FAT_DIRENT_SIZE_BYTES) != 0)
+        size_to_zero(c, e, at, dir, &c->r->bad_entries, "directory has a nonzero size", FAT_CHECK_REPAIR_ENTRIES);
     if (!fat_check_cluster_valid(c, first)) {
         fat_check_finding(c, &c->r->bad_entries, e, dir);
         fat_check_msg_str(c, "directory without a valid first cluster");
@@ -340,10 +343,27 @@ static bool label_valid(const uint8_t name[11])
     return true;
 }
 
-/* A volume-label entry: never owns clusters; only the first one in the root names the
- * volume (as fsck.fat reads it). */
+/* A volume-label entry: one at most, in the root, with a valid name, owning no cluster
+ * (fsck.fat takes the first in the root as the volume's label and counts any other as a
+ * bad entry; Windows and Linux ignore them). */
 void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64_t at)
 {
+    const char *why = fat_check_in_subdir(c, it) ? "volume label entry outside the root directory"
+                      : c->root_label_seen      ? "second volume label entry in the root directory"
+                      : !label_valid(e)         ? "volume label entry holds invalid characters"
+                                                : NULL;
+    if (why) {
+        fat_check_finding(c, &c->r->bad_entries, NULL, 0);
+        fat_check_msg_str(c, "directory at cluster ");
+        fat_check_msg_u64(c, it->first);
+        fat_check_msg_str(c, ": ");
+        fat_check_msg_str(c, why);
+        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
+        if (fix)
+            fat_check_delete_entry(c, at, e);
+        fat_check_finish(c, fix, "deleted");
+        return;
+    }
     if (fat_check_entry_cluster(c, e) != 0 || af_load_le32(e + FAT_DIRENT_SIZE_BYTES) != 0) {
         fat_check_finding(c, &c->r->bad_entries, e, it->first);
         fat_check_msg_str(c, "volume label entry has a cluster or a size");
@@ -354,17 +374,6 @@ void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64
             fat_check_write(c, at, e, FAT_DIRENT_SIZE);
         }
         fat_check_finish(c, fix, "cleared");
-    }
-    if (fat_check_in_subdir(c, it) || c->root_label_seen)
-        return;
-    if (!label_valid(e)) {
-        fat_check_finding(c, &c->r->bad_entries, NULL, 0);
-        fat_check_msg_str(c, "volume label entry holds invalid characters");
-        bool fix = fat_check_fixing(c, FAT_CHECK_REPAIR_ENTRIES);
-        if (fix)
-            fat_check_delete_entry(c, at, e);
-        fat_check_finish(c, fix, "deleted");
-        return;
     }
     c->root_label_seen = true;
     af_memcpy(c->root_label, e, 11);

@@ -1,10 +1,12 @@
 /* fat_check internals: the checker's state and what its files share (not an API).
  *
- *   fat_check.c        the run: phases, messages, device access, bitmaps
- *   fat_check_chain.c  the FAT: entries, chains, lost clusters, FAT copies
+ *   fat_check.c        the run: its epochs, messages, device access, bitmaps
+ *   fat_check_chain.c  the FAT: the window reader, entries, chains, lost clusters, copies
  *   fat_check_entry.c  one directory entry: files, subdirectories, names, long names, labels
  *   fat_check_dir.c    directories: iteration, "." and "..", duplicates, the tree walk
- *   fat_check_boot.c   boot sector, backup, FSInfo, reserved FAT entries, dirty flags
+ *   fat_check_rename.c rename records, finished before the walk (as mount recovery does)
+ *   fat_check_boot.c   which boot sector describes the volume (fat_check_volume_find), the
+ *                      backup, FSInfo, FAT entries 0 and 1, the labels, the dirty flags
  *
  * Three bitmaps over cluster numbers: `used` (reached by some chain), `current` (in the
  * chain being walked, to tell a loop from a cross-link) and `deferred` (first clusters of
@@ -76,6 +78,7 @@ typedef struct fat_checker {
     uint32_t name_lfn_count;
     fat_check_dir open[FAT_CHECK_OPEN_DIRS];
     bool boot_reported;      /* the boot sector and its backup were reported as differing */
+    bool clear_fat_dirty, clear_state_dirty; /* dirty flags to clear at the end */
     bool root_label_seen;
     uint8_t root_label[11];
 } fat_checker;
@@ -112,6 +115,12 @@ static inline void fat_check_bit_clear(uint8_t *map, uint32_t i) { map[i >> 3] &
 uint32_t fat_check_fat_get(fat_checker *c, uint32_t cl);
 /* Writes entry `cl` of the active FAT and of every mirrored copy. */
 void fat_check_fat_set(fat_checker *c, uint32_t cl, uint32_t v);
+/* Writes entry `cl` of one FAT copy. */
+void fat_check_fat_set_copy(fat_checker *c, uint32_t copy, uint32_t cl, uint32_t v);
+/* The copy is the active FAT or a mirror of it (written with it). */
+bool fat_check_fat_mirrored(const fat_checker *c, uint32_t copy);
+/* Closes the current write epoch when repairing (blk_cache_order_point). */
+void fat_check_order_point(fat_checker *c);
 bool fat_check_cluster_valid(const fat_checker *c, uint32_t cl);
 
 typedef struct fat_check_chain {
@@ -153,6 +162,9 @@ bool fat_check_lfn_close(fat_checker *c, const uint8_t *short_entry, uint64_t at
 /* Drops the open LFN sequence without a finding (its short entry may be where the walk
  * cannot go). */
 void fat_check_lfn_forget(fat_checker *c);
+/* The name a short name has after its repair: itself when valid, else with each byte a
+ * short name may not hold replaced (out may be name). */
+void fat_check_short_name_repaired(const uint8_t *name, uint8_t out[11]);
 void fat_check_short_name(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir, bool has_long_name);
 void fat_check_file(fat_checker *c, uint8_t *e, uint64_t at, uint32_t dir);
 /* A subdirectory entry: its size, its first cluster and its chain, which is walked, or
@@ -169,9 +181,14 @@ void fat_check_label_entry(fat_checker *c, fat_check_dir *it, uint8_t *e, uint64
 /* ---- directories (fat_check_dir.c) ---- */
 void fat_check_walk_tree(fat_checker *c);
 
+/* ---- rename records (fat_check_rename.c) ---- */
+/* Before the walk: every rename record on the volume resolved as mount recovery does. */
+void fat_check_renames(fat_checker *c);
+
 /* ---- boot sector and volume (fat_check_boot.c) ---- */
 void fat_check_boot_choice(fat_checker *c, const fat_check_volume *vol);
 void fat_check_reserved_entries(fat_checker *c);
+void fat_check_clear_dirty(fat_checker *c);
 void fat_check_boot_label(fat_checker *c);
 void fat_check_fsinfo(fat_checker *c, uint32_t first_free);
 void fat_check_backup_boot(fat_checker *c);

@@ -60,3 +60,29 @@ void fat_rename_record_clear(uint8_t e[32])
     af_memset(e, 0, 32);
     e[0] = FAT_DIRENT_DELETED;
 }
+
+static bool is_lfn(const uint8_t e[32])
+{
+    return (e[FAT_DIRENT_ATTR] & FAT_ATTR_LONG_NAME_MASK) == FAT_ATTR_LONG_NAME;
+}
+
+bool fat_rename_record_heads(uint32_t record_slot, const uint8_t e[32], uint32_t short_slot, uint32_t lfn_first,
+                             uint32_t lfn_open, uint32_t lfn_matched)
+{
+    uint32_t set_first = lfn_matched ? lfn_first : short_slot;
+    return set_first == record_slot + 1u && (lfn_matched == 0 || lfn_matched == lfn_open) && e[0] != '.' &&
+           e[0] != FAT_DIRENT_END && e[0] != FAT_DIRENT_DELETED && !is_lfn(e) &&
+           !(e[FAT_DIRENT_ATTR] & FAT_ATTR_VOLUME_ID);
+}
+
+bool fat_rename_record_names_old(const fat_rename_record *rec, const uint8_t old[32], uint32_t old_cluster,
+                                 uint32_t new_cluster)
+{
+    return old[0] != FAT_DIRENT_END && old[0] != FAT_DIRENT_DELETED && old[0] != '.' && !is_lfn(old) &&
+           af_memcmp(old, rec->source_name, 11) == 0 && old_cluster == new_cluster;
+}
+
+bool fat_rename_record_old_lfn(const uint8_t e[32], uint8_t sum)
+{
+    return is_lfn(e) && e[0] != FAT_DIRENT_DELETED && e[FAT_LFN_CHECKSUM] == sum;
+}

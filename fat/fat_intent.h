@@ -44,4 +44,22 @@ bool fat_rename_record_decode(const uint8_t entry[32], fat_rename_record *rec);
 /* A plain deleted entry: what a cleared record becomes. */
 void fat_rename_record_clear(uint8_t entry[32]);
 
+/* Recovery's rule as pure predicates, so that mount recovery (fat_recover.c) and the
+ * checker (fat_check_rename.c, which must not use the engine) finish a rename alike. */
+
+/* Whether the set ending in `short_entry` (at slot `short_slot`; before it `lfn_open`
+ * long-name entries from slot `lfn_first`, of which fat_lfn_finish matched `lfn_matched`)
+ * is the new name of the record at `record_slot` of the same directory: it starts in the
+ * slot after the record, its long name is whole, and it is a file or a directory. */
+bool fat_rename_record_heads(uint32_t record_slot, const uint8_t short_entry[32], uint32_t short_slot,
+                             uint32_t lfn_first, uint32_t lfn_open, uint32_t lfn_matched);
+/* Whether `old`, the entry in the recorded slot (first cluster `old_cluster`), is the old
+ * name of the new entry whose first cluster is `new_cluster`: a live short entry with the
+ * recorded name and the same first cluster. Only then is it removed. */
+bool fat_rename_record_names_old(const fat_rename_record *rec, const uint8_t old[32], uint32_t old_cluster,
+                                 uint32_t new_cluster);
+/* Whether `entry`, before the old short entry whose checksum is `sum`, is one of its
+ * long-name entries (removed with it). */
+bool fat_rename_record_old_lfn(const uint8_t entry[32], uint8_t sum);
+
 #endif

@@ -295,11 +295,14 @@ static const uint16_t cp437_high[128] = {
     0x00B0, 0x2219, 0x00B7, 0x221A, 0x207F, 0x00B2, 0x25A0, 0x00A0,
 };
 
+/* A byte no short name may hold (a control, '.', or one no long name may hold either,
+ * such as '/') shows as '_': every name readdir lists must lead back to its entry, and
+ * lookup strips trailing dots and refuses those characters. */
 static uint16_t short_byte_to_unit(uint8_t c, bool lower)
 {
     if (c >= 0x80)
         return cp437_high[c - 0x80];
-    if (c < 0x20)
+    if (c == '.' || long_name_char_invalid(c))
         return '_';
     if (lower && c >= 'A' && c <= 'Z')
         return (uint16_t)(c + 0x20);
@@ -320,6 +323,8 @@ size_t fat_short_to_utf16(const uint8_t short_name[FAT_SHORT_NAME_LEN], uint8_t 
             c = FAT_DIRENT_DELETED;
         out[n++] = short_byte_to_unit(c, case_bits & FAT_CASE_LOWER_BASE);
     }
+    if (base_len == 0)
+        out[n++] = '_'; /* a damaged entry whose name is all spaces still has a name */
     if (ext_len > 0) {
         out[n++] = '.';
         for (size_t i = 0; i < ext_len; i++)

@@ -78,7 +78,9 @@ bool fat_short_name_valid(const uint8_t short_name[FAT_SHORT_NAME_LEN]);
 
 /* The display name of a short entry: trailing spaces dropped, '.' before a non-empty
  * extension, case bits applied, 0x05 read as 0xE5, bytes >= 0x80 read as code page 437,
- * other control bytes shown as '_'.
+ * other control bytes, '.' and characters no long name may hold shown as '_', an all-space
+ * base as "_". So every display name is one fat_name_prepare takes unchanged: what readdir
+ * lists, lookup finds.
  * Returns the number of units written to out (at most FAT_SHORT_DISPLAY_MAX). */
 size_t fat_short_to_utf16(const uint8_t short_name[FAT_SHORT_NAME_LEN], uint8_t case_bits,
                           uint16_t out[FAT_SHORT_DISPLAY_MAX]);

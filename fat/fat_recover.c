@@ -319,8 +319,7 @@ static vfs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const 
     vfs_status st = same ? VFS_NO_FILE : cursor_offset(vol, &c, &offs[0]);
     if (st == VFS_OK)
         st = read_entry(vol, offs[0], old);
-    if (st == VFS_OK && is_live_short(old) && !is_dot(old) &&
-        af_memcmp(old, rec->source_name, FAT_SHORT_NAME_LEN) == 0 && fat_raw_cluster(vol, old) == cluster) {
+    if (st == VFS_OK && fat_rename_record_names_old(rec, old, fat_raw_cluster(vol, old), cluster)) {
         /* The old name is still there: remove it, with the long-name entries that are its. */
         uint8_t sum = fat_lfn_checksum(old);
         uint64_t key = offs[0];
@@ -331,7 +330,7 @@ static vfs_status finish_rename(recovery *r, uint32_t dir, uint32_t slot, const 
             st = cursor_offset(vol, &c, &at);
             if (st == VFS_OK)
                 st = read_entry(vol, at, l);
-            if (st != VFS_OK || !is_lfn(l) || l[0] == FAT_DIRENT_DELETED || l[FAT_LFN_CHECKSUM] != sum)
+            if (st != VFS_OK || !fat_rename_record_old_lfn(l, sum))
                 break;
             offs[n++] = at;
         }
@@ -413,9 +412,7 @@ static vfs_status names_visit(recovery *r, cursor *c, uint64_t off, uint8_t e[32
         return st;
     if (r->record_open) {
         /* The set right after the record is the rename's new name. */
-        uint32_t set_first = matched ? first_lfn : c->slot;
-        if (set_first == r->record_slot + 1u && (matched == 0 || matched == open) && !is_dot(e) &&
-            !(e[FAT_DIRENT_ATTR] & FAT_ATTR_VOLUME_ID)) {
+        if (fat_rename_record_heads(r->record_slot, e, c->slot, first_lfn, open, matched)) {
             st = finish_rename(r, c->first, c->slot, e);
         } else {
             st = clear_record(r);

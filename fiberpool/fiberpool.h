@@ -47,7 +47,22 @@ struct fp_task {
     uint32_t generation;    /* bumped each time the slot is reused */
     uintptr_t wait_tag;     /* set by a blocking primitive: what the task waits for */
     void *user;             /* the spawner's per-task pointer */
+    uint8_t *stack;         /* the slot's memory for its fiber */
+    size_t stack_size;
+    size_t stack_high_water; /* most stack any finished task of this slot used (painted pools) */
 };
+
+/* A run of equal stacks: stack k is [base + k * stride, base + k * stride + size), k < count.
+ * Where the system leaves the memory between stacks unmapped (stride > size), each gap is a
+ * guard: an overflow faults instead of running into the stack below. */
+typedef struct fp_stack_area {
+    void *base;
+    size_t stride;
+    size_t size;
+    uint32_t count;
+} fp_stack_area;
+
+#define FP_MAX_STACK_AREAS 8u
 
 typedef struct fp_config {
     fp_task *tasks;         /* slot_count task records */
@@ -58,6 +73,11 @@ typedef struct fp_config {
     void *stack_arena;
     size_t slot_stride;
     size_t guard_size;
+    /* Or stacks from several areas (memory the system maps in separate places): when
+     * stack_area_count > 0, slot i takes the i-th stack counting through the areas in
+     * order, and stack_arena is ignored. At most FP_MAX_STACK_AREAS areas. */
+    const fp_stack_area *stack_areas;
+    uint32_t stack_area_count;
     bool paint_stacks;      /* measure stack high-water marks (costs a stack fill per spawn) */
 } fp_config;
 
@@ -79,9 +99,6 @@ struct fp_pool {
     fp_task *current;       /* the running task, NULL in the root */
     ff_fiber root_fiber;
     ff_fiber *root;
-    uint8_t *stack_arena;
-    size_t slot_stride;
-    size_t guard_size;
     bool paint_stacks;
     fp_stats stats;
 };
@@ -176,6 +193,10 @@ void fp_rwlock_read_unlock(fp_pool *pool, fp_rwlock *lock);
 void fp_rwlock_write_lock(fp_pool *pool, fp_rwlock *lock); /* blocks */
 void fp_rwlock_write_unlock(fp_pool *pool, fp_rwlock *lock);
 
+/* The most stack any task run in `slot` has used so far, the running one included (painted
+ * pools only), and the slot's stack size. */
+size_t fp_slot_stack_high_water(const fp_pool *pool, uint32_t slot);
+static inline size_t fp_slot_stack_size(const fp_pool *pool, uint32_t slot) { return pool->tasks[slot].stack_size; }
 /* The pool's counters. */
 static inline const fp_stats *fp_get_stats(const fp_pool *pool) { return &pool->stats; }
 

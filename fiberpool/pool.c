@@ -18,25 +18,62 @@ static void slot_release(fp_pool *pool, fp_task *task)
     pool->live--;
 }
 
+/* The stack areas a config describes: its own list, or its single arena as one area. */
+static uint32_t config_areas(const fp_config *config, fp_stack_area *areas)
+{
+    if (config->stack_area_count > 0) {
+        if (!config->stack_areas || config->stack_area_count > FP_MAX_STACK_AREAS)
+            return 0;
+        for (uint32_t i = 0; i < config->stack_area_count; i++)
+            areas[i] = config->stack_areas[i];
+        return config->stack_area_count;
+    }
+    if (!config->stack_arena || config->slot_stride <= config->guard_size)
+        return 0;
+    areas[0] = (fp_stack_area){
+        .base = (uint8_t *)config->stack_arena + config->guard_size,
+        .stride = config->slot_stride,
+        .size = config->slot_stride - config->guard_size,
+        .count = config->slot_count,
+    };
+    return 1;
+}
+
 fp_status fp_init(fp_pool *pool, const fp_config *config)
 {
-    if (!config->tasks || config->slot_count == 0 || !config->stack_arena ||
-        config->slot_stride <= config->guard_size ||
-        config->slot_stride - config->guard_size < FF_MIN_MEMORY)
+    fp_stack_area areas[FP_MAX_STACK_AREAS];
+    uint32_t area_count = config_areas(config, areas);
+    if (!config->tasks || config->slot_count == 0 || area_count == 0)
+        return FP_ERR_CONFIG;
+    uint64_t stacks = 0;
+    for (uint32_t a = 0; a < area_count; a++) {
+        if (!areas[a].base || areas[a].size < FF_MIN_MEMORY || (areas[a].count > 1 && areas[a].stride < areas[a].size))
+            return FP_ERR_CONFIG;
+        stacks += areas[a].count;
+    }
+    if (stacks < config->slot_count)
         return FP_ERR_CONFIG;
 
     af_memset(pool, 0, sizeof(*pool));
     pool->tasks = config->tasks;
     pool->slot_count = config->slot_count;
-    pool->stack_arena = config->stack_arena;
-    pool->slot_stride = config->slot_stride;
-    pool->guard_size = config->guard_size;
     pool->paint_stacks = config->paint_stacks;
     fp_queue_init(&pool->ready);
 
-    for (uint32_t i = config->slot_count; i-- > 0;) {
+    uint32_t area = 0, within = 0;
+    for (uint32_t i = 0; i < config->slot_count; i++) {
+        while (within == areas[area].count) {
+            area++;
+            within = 0;
+        }
         fp_task *task = &pool->tasks[i];
         af_memset(task, 0, sizeof(*task));
+        task->stack = (uint8_t *)areas[area].base + (size_t)within * areas[area].stride;
+        task->stack_size = areas[area].size;
+        within++;
+    }
+    for (uint32_t i = config->slot_count; i-- > 0;) {
+        fp_task *task = &pool->tasks[i];
         task->pool = pool;
         task->index = i;
         task->state = FP_TASK_FREE;
@@ -70,6 +107,8 @@ static void record_stack_use(fp_pool *pool, fp_task *task)
 {
     if (pool->paint_stacks) {
         size_t used = ff_stack_high_water(task->fiber);
+        if (used > task->stack_high_water)
+            task->stack_high_water = used;
         if (used > pool->stats.stack_high_water)
             pool->stats.stack_high_water = used;
     }
@@ -94,8 +133,7 @@ fp_task *fp_spawn(fp_pool *pool, fp_entry entry, void *arg)
     fp_task *task = slot_pop_free(pool);
     if (!task)
         return NULL;
-    uint8_t *memory = pool->stack_arena + (size_t)task->index * pool->slot_stride + pool->guard_size;
-    task->fiber = ff_create(memory, pool->slot_stride - pool->guard_size, task_main);
+    task->fiber = ff_create(task->stack, task->stack_size, task_main);
     AF_ASSERT(task->fiber != NULL);
     task->fiber->user = task;
     if (pool->paint_stacks)
@@ -155,4 +193,16 @@ void fp_wake(fp_task *task, void *value)
     task->wake_value = value;
     task->pool->stats.wakes++;
     fp_queue_push(&task->pool->ready, task);
+}
+
+size_t fp_slot_stack_high_water(const fp_pool *pool, uint32_t slot)
+{
+    const fp_task *task = &pool->tasks[slot];
+    size_t most = task->stack_high_water;
+    if (pool->paint_stacks && task->state != FP_TASK_FREE) {
+        size_t now = ff_stack_high_water(task->fiber);
+        if (now > most)
+            most = now;
+    }
+    return most;
 }

@@ -15,6 +15,7 @@
 #define ASYNCFAT_PLATFORM_COMPONENT_H
 
 #include "base/base.h"
+#include "fiberpool/fiberpool.h"
 
 #define COMPONENT_MAX_CHANNELS 63u
 #define COMPONENT_NO_CHANNEL 0xffffffffu
@@ -46,10 +47,12 @@ uint64_t component_time_ns(void);
 /* Wall-clock time, Unix seconds (file timestamps). */
 int64_t component_wall_time(void);
 
-/* Memory for `slots` fiber stacks of at least `stack_size` bytes each, laid out as
- * fp_config wants it: slot i's stack is [base + i * stride + guard, base + (i + 1) * stride).
- * Linux maps a PROT_NONE guard page below every stack; a platform without an MMU service
- * hands out static memory with guard 0. NULL if there is not enough. */
-void *component_fiber_stacks(uint32_t slots, size_t stack_size, size_t *stride, size_t *guard);
+/* Memory for up to `slots` fiber stacks of at least `stack_size` bytes each, as fiberpool
+ * areas in areas[0 .. *area_count), *area_count <= max_areas. Returns the number of stacks
+ * given: fewer than asked where the system maps less memory for them, 0 if none. Linux maps
+ * one area with a PROT_NONE guard page below every stack; Microkit hands out the memory
+ * its system description maps for stacks, with guards where that leaves unmapped gaps. */
+uint32_t component_fiber_stacks(uint32_t slots, size_t stack_size, fp_stack_area *areas, uint32_t max_areas,
+                                uint32_t *area_count);
 
 #endif

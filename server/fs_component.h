@@ -1,14 +1,17 @@
 /* The file-system server as a component (platform/component.h): the same source runs as
- * a Linux process and, later, as a Microkit protection domain.
+ * a Linux process and as a Microkit protection domain (platform/microkit).
  *
  * Regions it maps (names shared with the system description):
  *   blk_storage_info, blk_requests, blk_responses, blk_data   the block driver connection
- *   fs_arena          engine and cache metadata; size it with fs_component_arena_bytes()
+ *   fs_arena          engine and cache metadata; size it with fs_component_arena_bytes(),
+ *                     or give a fixed size: the FAT free map takes what the rest leaves
  *   fs_commands       client i's command queue at i * sizeof(fs_queue)
  *   fs_completions    client i's completion queue at i * sizeof(fs_queue)
  *   fs_share          client i's share region: the region split in equal parts
  * The number of clients is the command region's size / sizeof(fs_queue) (at most
- * FS_SERVER_MAX_CLIENTS). Channels: "blk_client" to the driver, "fs_client_<i>" to client i.
+ * FS_SERVER_MAX_CLIENTS). A system that maps each client's regions apart names them
+ * fs_commands_<i>, fs_completions_<i>, fs_share_<i> instead (clients 0, 1, ... until one is
+ * missing). Channels: "blk_client" to the driver, "fs_client_<i>" to client i.
  * The block queues' capacity is read from the request region's size. The data region
  * holds the cache's buffers and staging slots, sized from it (blk_stack), and, when the
  * system maps the share region as a window at the data region's end, the clients'
@@ -20,11 +23,23 @@
 #define ASYNCFAT_SERVER_FS_COMPONENT_H
 
 #include "base/base.h"
+#include "fat/fat.h"
+#include "fiberpool/fiberpool.h"
 
 #define FS_COMPONENT_REGION_ARENA "fs_arena"
 #define FS_COMPONENT_CHANNEL_BLK "blk_client" /* as the block driver component names it */
+/* Build-time limits (override with -D): fibers and their stacks (the platform may give
+ * fewer), whether to paint stacks to measure their use, and FS_COMPONENT_MAX_NODES /
+ * FS_COMPONENT_INDEX_ENTRIES in place of the engine's defaults. */
+#ifndef FS_COMPONENT_FIBERS
 #define FS_COMPONENT_FIBERS 64u
+#endif
+#ifndef FS_COMPONENT_STACK_SIZE
 #define FS_COMPONENT_STACK_SIZE (64u * 1024u)
+#endif
+#ifndef FS_COMPONENT_PAINT_STACKS
+#define FS_COMPONENT_PAINT_STACKS 0
+#endif
 #define FS_COMPONENT_READ_AHEAD_BLOCKS 256u /* 1 MiB; less in a small data region (blk_stack) */
 #define FS_COMPONENT_BLOCK_REQUESTS 1024u   /* in flight at most (no more than the queues hold) */
 
@@ -52,6 +67,22 @@ size_t fs_component_arena_bytes(uint64_t device_bytes, uint64_t data_bytes);
 #define FS_COMPONENT_REGION_COMMANDS "fs_commands"
 #define FS_COMPONENT_REGION_COMPLETIONS "fs_completions"
 #define FS_COMPONENT_REGION_SHARE "fs_share"
+
+/* For the platform's diagnostics: the fiber pool (NULL before the server started), whether
+ * the volume is mounted, and how memory was laid out at start. */
+typedef struct fs_component_memory {
+    uint32_t fibers;
+    uint32_t cache_buffers;
+    uint32_t staging_slots, staging_blocks;
+    size_t arena_size;
+    size_t arena_fixed;        /* cache metadata and the FAT tables other than the free map */
+    uint64_t free_map_clusters; /* the largest volume the rest of the arena maps */
+} fs_component_memory;
+const fp_pool *fs_component_pool(void);
+bool fs_component_mounted(void);
+/* What the mount found and did (a dirty volume's recovery); NULL while not mounted. */
+const fat_mount_report *fs_component_mount_report(void);
+const fs_component_memory *fs_component_memory_use(void);
 
 /* Channel name of client i ("fs_client_3"): writes a NUL-terminated name into buf (at
  * least 32 bytes). */

@@ -206,8 +206,12 @@ static void check_help(void)
     printf("usage: asyncfat check %s\n\n"
            "Check the consistency of the FAT volume on IMAGE (offline, like fsck.fat; the\n"
            "volume must not be mounted) and print what it finds and a summary.\n\n"
-           "  --repair, -r    fix what is found (lost clusters are freed)\n\n"
-           "Exit status (as fsck): 0 clean, 1 problems found and repaired, 4 problems\n"
+           "  --repair, -r    fix what is found (lost clusters are freed), in one pass;\n"
+           "                  nothing is written when the volume does not confirm the\n"
+           "                  boot sector's layout (the output says why)\n\n"
+           "A FAT32 boot sector that the volume contradicts is checked and repaired from\n"
+           "its backup.\n\n"
+           "Exit status (as fsck): 0 clean, 1 problems found and all repaired, 4 problems\n"
            "left unrepaired, 8 operational error (unreadable image, not a FAT volume).\n",
            check_usage);
 }
@@ -237,8 +241,8 @@ static void *check_task(void *arg)
     uint64_t offset = 0, bytes = 0;
     job->status = blk_cache_read_bytes(&v->stack.cache, 0, sector, 512) == BLK_OK ? VFS_OK : VFS_IO_ERROR;
     if (job->status == VFS_OK)
-        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1, &offset,
-                                     &bytes, &job->why);
+        job->status = fat_bpb_locate(sector, 512, v->device_bytes, blk_client_sector_size(&v->stack.client), -1,
+                                     &offset, &bytes, &job->why);
     /* a broken boot sector at sector 0 may have a usable backup */
     if (job->status == VFS_CORRUPT && job->why != FAT_BPB_NO_PARTITION && job->why != FAT_BPB_BAD_PARTITION) {
         offset = 0;

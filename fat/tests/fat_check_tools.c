@@ -4,10 +4,68 @@
 #include "fat/fat_layout.h"
 #include "tests/harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 bool check_echo;
+
+/* ---- images that are mostly zeros ---------------------------------------------------------- */
+
+static const uint8_t zero_block[BLK_TRANSFER_SIZE];
+
+static size_t block_len(size_t at, size_t len)
+{
+    return len - at < BLK_TRANSFER_SIZE ? len - at : BLK_TRANSFER_SIZE;
+}
+
+void copy_sparse(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    for (size_t at = 0; at < len; at += BLK_TRANSFER_SIZE) {
+        size_t n = block_len(at, len);
+        if (memcmp(src + at, zero_block, n) != 0)
+            memcpy(dst + at, src + at, n);
+    }
+}
+
+bool image_save(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return false;
+    bool ok = true;
+    for (size_t at = 0; at < len && ok; at += BLK_TRANSFER_SIZE) {
+        size_t n = block_len(at, len);
+        if (memcmp(data + at, zero_block, n) != 0)
+            ok = fseek(f, (long)at, SEEK_SET) == 0 && fwrite(data + at, 1, n, f) == n;
+    }
+    ok = ok && fflush(f) == 0 && ftruncate(fileno(f), (off_t)len) == 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* The blocks the device wrote since log entry `from`, copied into data[len] (or, with
+ * `file`, written into it): the rest is as it was. */
+static bool copy_written(const blk_fixture *f, uint64_t from, uint8_t *data, size_t len, FILE *file)
+{
+    for (uint64_t i = from; i < f->dev.log_count; i++) {
+        const ram_device_log_entry *e = &f->dev.log[i];
+        if (e->code != BLK_REQ_WRITE)
+            continue;
+        for (uint32_t b = 0; b < e->written; b++) {
+            size_t at = (size_t)(e->block + b) * BLK_TRANSFER_SIZE;
+            if (at >= len)
+                continue;
+            size_t n = block_len(at, len);
+            if (file && (fseek(file, (long)at, SEEK_SET) != 0 || fwrite(f->image + at, 1, n, file) != n))
+                return false;
+            if (!file)
+                memcpy(data + at, f->image + at, n);
+        }
+    }
+    return true;
+}
 
 static void log_line(void *ctx, const char *msg)
 {
@@ -35,22 +93,209 @@ static void check_task(blk_fixture *f, void *arg)
     free(work);
 }
 
-bool check_image(const char *img, uint32_t repairs, check_run *run)
+/* Runs the checker on the fixture's device; with repairs != 0 the caller saves the result. */
+static bool check_fixture(blk_fixture *f, uint32_t repairs, check_run *run)
 {
     memset(run, 0, sizeof *run);
-    blk_fixture f;
-    blk_fixture_options fo = blk_fixture_defaults();
-    fo.image_path = img;
-    fo.cache_buffers = 64;
-    if (!EXPECT(blk_fixture_init(&f, &fo) == 0))
-        return false;
-    uint64_t writes_before = f.dev.log_count;
+    uint64_t writes_before = f->dev.log_count;
     check_job j = {repairs, run};
-    bool ok = EXPECT(fixture_call(&f, check_task, &j));
-    for (uint64_t i = writes_before; i < f.dev.log_count; i++)
-        run->writes += f.dev.log[i].code == BLK_REQ_WRITE;
+    bool ok = EXPECT(fixture_call(f, check_task, &j));
+    for (uint64_t i = writes_before; i < f->dev.log_count; i++)
+        run->writes += f->dev.log[i].code == BLK_REQ_WRITE;
+    return ok;
+}
+
+bool device_load(blk_fixture *f, const uint8_t *data, size_t len)
+{
+    blk_fixture_options fo = blk_fixture_defaults();
+    fo.image_bytes = len;
+    fo.cache_buffers = 64;
+    fo.fibers = 4; /* one check at a time: not 64 painted stacks per device */
+    if (!EXPECT(blk_fixture_init(f, &fo) == 0))
+        return false;
+    copy_sparse(f->image, data, len);
+    return true;
+}
+
+/* device_load from a file, read a piece at a time. */
+static bool device_load_file(blk_fixture *f, const char *path)
+{
+    struct stat st;
+    FILE *file = fopen(path, "rb");
+    if (!EXPECT(file != NULL) || !EXPECT(fstat(fileno(file), &st) == 0)) {
+        if (file)
+            fclose(file);
+        return false;
+    }
+    blk_fixture_options fo = blk_fixture_defaults();
+    fo.image_bytes = (uint64_t)st.st_size;
+    fo.cache_buffers = 64;
+    fo.fibers = 4; /* one check at a time: not 64 painted stacks per device */
+    bool ok = EXPECT(blk_fixture_init(f, &fo) == 0);
+    enum { PIECE = 1u << 20 };
+    uint8_t *piece = ok ? malloc(PIECE) : NULL;
+    for (size_t at = 0; ok && at < (size_t)st.st_size; at += PIECE) {
+        size_t n = (size_t)st.st_size - at < PIECE ? (size_t)st.st_size - at : PIECE;
+        ok = EXPECT(fread(piece, 1, n, file) == n);
+        if (ok)
+            copy_sparse(f->image + at, piece, n);
+    }
+    free(piece);
+    fclose(file);
+    if (!ok && f->image)
+        blk_fixture_fini(f);
+    return ok;
+}
+
+/* ---- devices that know their live blocks ---- */
+
+static bool live_bit(const uint8_t *live, size_t b)
+{
+    return live[b / 8] & (1u << (b % 8));
+}
+
+static void live_set(uint8_t *live, size_t b)
+{
+    live[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+static size_t blocks_of(size_t len)
+{
+    return (len + BLK_TRANSFER_SIZE - 1) / BLK_TRANSFER_SIZE;
+}
+
+uint8_t *live_blocks(const uint8_t *data, size_t len)
+{
+    uint8_t *live = calloc(1, blocks_of(len) / 8 + 1);
+    for (size_t b = 0; b < blocks_of(len); b++) {
+        size_t at = b * BLK_TRANSFER_SIZE;
+        if (memcmp(data + at, zero_block, block_len(at, len)) != 0)
+            live_set(live, b);
+    }
+    return live;
+}
+
+static void live_note_writes(live_device *d);
+
+bool live_load_changed(live_device *d, const uint8_t *base, const uint8_t *base_live, uint8_t *changed, size_t len)
+{
+    size_t map = blocks_of(len) / 8 + 1;
+    if (d->live && d->blocks == blocks_of(len)) {
+        /* reused: back to `base` where it may differ, a fresh log and cache */
+        live_note_writes(d);
+        for (size_t b = 0; b < d->blocks; b++) {
+            size_t at = b * BLK_TRANSFER_SIZE;
+            if (!live_bit(d->live, b))
+                continue;
+            if (live_bit(base_live, b))
+                memcpy(d->f.image + at, base + at, block_len(at, len));
+            else
+                memset(d->f.image + at, 0, block_len(at, len));
+        }
+        ram_device_clear_log(&d->f.dev);
+        blk_cache_invalidate(&d->f.stack.cache);
+    } else {
+        blk_fixture_options fo = blk_fixture_defaults();
+        fo.image_bytes = len;
+        fo.cache_buffers = 64;
+        fo.fibers = 4; /* one check at a time: not 64 painted stacks per device */
+        if (!EXPECT(blk_fixture_init(&d->f, &fo) == 0))
+            return false;
+        d->blocks = blocks_of(len);
+        d->live = malloc(map);
+        copy_sparse(d->f.image, base, len);
+    }
+    memcpy(d->live, base_live, map);
+    for (size_t b = 0; b < d->blocks; b++) {
+        size_t at = b * BLK_TRANSFER_SIZE, n = block_len(at, len);
+        if (memcmp(changed + at, base + at, n) == 0)
+            continue;
+        live_set(d->live, b);
+        memcpy(d->f.image + at, changed + at, n);
+        memcpy(changed + at, base + at, n);
+    }
+    return true;
+}
+
+/* Adds the blocks the device wrote to its live set. */
+static void live_note_writes(live_device *d)
+{
+    for (uint64_t i = 0; i < d->f.dev.log_count; i++) {
+        const ram_device_log_entry *e = &d->f.dev.log[i];
+        for (uint32_t b = 0; e->code == BLK_REQ_WRITE && b < e->written; b++)
+            if (e->block + b < d->blocks)
+                live_set(d->live, (size_t)(e->block + b));
+    }
+}
+
+bool live_save(live_device *d, const char *path)
+{
+    live_note_writes(d);
+    size_t len = d->f.image_bytes;
+    FILE *f = fopen(path, "wb");
+    bool ok = EXPECT(f != NULL);
+    for (size_t b = 0; ok && b < d->blocks; b++) {
+        size_t at = b * BLK_TRANSFER_SIZE, n = block_len(at, len);
+        if (live_bit(d->live, b))
+            ok = EXPECT(fseek(f, (long)at, SEEK_SET) == 0 && fwrite(d->f.image + at, 1, n, f) == n);
+    }
+    ok = ok && EXPECT(fflush(f) == 0 && ftruncate(fileno(f), (off_t)len) == 0);
+    return f && fclose(f) == 0 && ok;
+}
+
+size_t live_first_difference(live_device *d, const uint8_t *data, size_t len)
+{
+    live_note_writes(d);
+    if (d->f.image_bytes != len)
+        return 0;
+    for (size_t b = 0; b < d->blocks; b++) {
+        size_t at = b * BLK_TRANSFER_SIZE, n = block_len(at, len);
+        if (!live_bit(d->live, b) || memcmp(d->f.image + at, data + at, n) == 0)
+            continue;
+        while (d->f.image[at] == data[at])
+            at++;
+        return at;
+    }
+    return len;
+}
+
+void live_fini(live_device *d)
+{
+    if (d->live)
+        blk_fixture_fini(&d->f);
+    free(d->live);
+    d->live = NULL;
+}
+
+bool check_device_ok(blk_fixture *f, uint32_t repairs, check_run *run)
+{
+    return check_fixture(f, repairs, run) && EXPECT(run->status == VFS_OK);
+}
+
+bool check_memory_ok(uint8_t *data, size_t len, uint32_t repairs, check_run *run)
+{
+    blk_fixture f;
+    if (!device_load(&f, data, len))
+        return false;
+    bool ok = check_device_ok(&f, repairs, run);
     if (ok && repairs != 0)
-        ok = EXPECT(blk_fixture_save(&f, img) == 0);
+        copy_written(&f, 0, data, len, NULL);
+    blk_fixture_fini(&f);
+    return ok;
+}
+
+bool check_image(const char *img, uint32_t repairs, check_run *run)
+{
+    blk_fixture f;
+    if (!device_load_file(&f, img))
+        return false;
+    bool ok = check_fixture(&f, repairs, run);
+    if (ok && repairs != 0) {
+        FILE *file = fopen(img, "r+b");
+        ok = EXPECT(file != NULL) && EXPECT(copy_written(&f, 0, NULL, f.image_bytes, file));
+        if (file)
+            ok = EXPECT(fclose(file) == 0) && ok;
+    }
     blk_fixture_fini(&f);
     return ok;
 }
@@ -109,7 +354,7 @@ static bool build_tree(const char *img, const char *mkfs_args, long kib)
         snprintf(p, sizeof p, "%s/%s", tree, files[i].name);
         write_pattern(p, files[i].size, (uint8_t)i);
     }
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < (int)TREE_MANY; i++) {
         snprintf(p, sizeof p, "%s/MANY/file number %03d.txt", tree, i);
         write_pattern(p, (size_t)(i * 13), (uint8_t)i);
     }
@@ -136,7 +381,7 @@ bool tree_image(const char *img, const char *mkfs_args, long kib)
         fclose(f);
     else if (!build_tree(base, mkfs_args, kib))
         return false;
-    return EXPECT(tool_run(false, "cp '%s' '%s'", base, img) == 0);
+    return EXPECT(tool_run(false, "cp --sparse=always '%s' '%s'", base, img) == 0);
 }
 
 bool tree_extract(const char *img, const char *dir)

@@ -5,9 +5,10 @@
  *     back the same through mtools, a damage whose repair restores the original restores
  *     it byte for byte, and repairing a clean volume writes nothing at all.
  * Each damage is real: the checker reports it in its counter, and fsck.fat sees it too
- * (except where fsck.fat does not look). Damages a power cut can leave are also repaired
- * with FAT_CHECK_REPAIR_RECOVERY alone. Hostile images (random FAT and directory bytes)
- * never crash or hang the checker, and one repair settles them too. */
+ * (except where fsck.fat does not look). Damages a power cut can leave are also settled
+ * by a recovery (CHECK_CUT_REPAIRS and the dirty flags) alone. Hostile images
+ * (random FAT and directory bytes) never crash or hang the checker, and one repair
+ * settles them too. */
 #include "fat/fat_layout.h"
 #include "fat/tests/fat_check_tools.h"
 #include "tests/harness.h"
@@ -20,7 +21,7 @@
 static const struct {
     const char *mkfs_args;
     long kib;
-} kinds[] = {{"-F 12", 8000}, {"-F 16", 16384}, {"-F 32 -s 1", 36000}, {"-F 16 -S 4096", 65536}};
+} kinds[] = {{"-F 12", 4000}, {"-F 16 -s 2", 8192}, {"-F 32 -s 1", 36000}, {"-F 16 -S 4096 -s 2", 65536}};
 
 TEST(clean_images_are_clean_and_repair_writes_nothing)
 {
@@ -29,6 +30,12 @@ TEST(clean_images_are_clean_and_repair_writes_nothing)
     for (size_t k = 0; k < AF_ARRAY_LEN(kinds); k++) {
         const char *img = tmp_path("clean.img");
         CHECK(tree_image(img, kinds[k].mkfs_args, kinds[k].kib));
+        raw_image r;
+        CHECK(raw_load(&r, img));
+        uint32_t many = raw_entry_cluster(&r, raw_path_entry(&r, "MANY       "));
+        bool spans = raw_last_cluster(&r, many) != many;
+        raw_free(&r);
+        CHECK_MSG(spans, "%s: MANY fits in one cluster", kinds[k].mkfs_args); /* the tree promises several */
         check_run run;
         check_echo = true;
         CHECK(check_image_ok(img, 0, &run));
@@ -51,7 +58,7 @@ TEST(clean_images_are_clean_and_repair_writes_nothing)
 enum {
     FSCK_BLIND = 1u << 0, /* fsck.fat -n does not report this damage */
     RESTORES = 1u << 1,   /* the repair gives back the undamaged image byte for byte */
-    RECOVERY = 1u << 2,   /* FAT_CHECK_REPAIR_RECOVERY repairs it too */
+    RECOVERY = 1u << 2,   /* CHECK_CUT_REPAIRS repairs it too */
 };
 
 typedef struct damage {
@@ -129,6 +136,12 @@ static bool d_size_too_big(raw_image *r)
     return true;
 }
 
+static bool d_size_without_cluster(raw_image *r)
+{
+    af_store_le32(entry(r, "EMPTY   TXT") + FAT_DIRENT_SIZE_BYTES, 100);
+    return true;
+}
+
 static bool d_chain_too_long(raw_image *r)
 {
     af_store_le32(entry(r, "BIG     BIN") + FAT_DIRENT_SIZE_BYTES, 10);
@@ -187,6 +200,13 @@ static bool d_dirty(raw_image *r)
         raw_fat_set_all(r, 1, raw_fat_get(r, 0, 1) & ~FAT32_CLEAN_SHUTDOWN);
         r->data[r->g.backup_boot_sector * r->g.bytes_per_sector + FAT_BS32_STATE] |= FAT_STATE_DIRTY;
     }
+    return true;
+}
+
+/* As a writer that marks only the boot sector leaves it (FAT32: the backup then differs). */
+static bool d_dirty_boot_only(raw_image *r)
+{
+    r->data[r->g.type == FAT_TYPE_32 ? FAT_BS32_STATE : FAT_BS16_STATE] |= FAT_STATE_DIRTY;
     return true;
 }
 
@@ -297,6 +317,26 @@ static bool d_label_chars(raw_image *r)
     return true;
 }
 
+static bool d_label_in_subdir(raw_image *r)
+{
+    uint8_t *e = entry(r, "SUB        /INNER   TXT");
+    memcpy(e, "SUB LABEL  ", 11);
+    e[FAT_DIRENT_ATTR] = FAT_ATTR_VOLUME_ID;
+    af_store_le16(e + FAT_DIRENT_CLUSTER_LO, 0);
+    af_store_le32(e + FAT_DIRENT_SIZE_BYTES, 0);
+    return true;
+}
+
+static bool d_second_label(raw_image *r)
+{
+    d_label(r);
+    memcpy(entry(r, "SMALL   TXT"), "OTHER LABEL", 11);
+    entry(r, "OTHER LABEL")[FAT_DIRENT_ATTR] = FAT_ATTR_VOLUME_ID;
+    set_first(r, entry(r, "OTHER LABEL"), 0);
+    af_store_le32(entry(r, "OTHER LABEL") + FAT_DIRENT_SIZE_BYTES, 0);
+    return true;
+}
+
 static bool d_fat_entry0(raw_image *r)
 {
     raw_fat_set_all(r, 0, (raw_fat_get(r, 0, 0) & ~0xFFu) | 0xF0u);
@@ -374,13 +414,15 @@ static const damage damages[] = {
     {"out-of-range-link", COUNTER(bad_links), 0, "BIG.BIN", d_out_of_range_link},
     {"link-to-free", COUNTER(bad_links), 0, "BIG.BIN", d_link_to_free},
     {"size-too-big", COUNTER(size_mismatches), 0, "SMALL.TXT", d_size_too_big},
+    {"size-without-cluster", COUNTER(size_mismatches), RESTORES, NULL, d_size_without_cluster},
     {"chain-too-long", COUNTER(size_mismatches), RECOVERY, "BIG.BIN", d_chain_too_long},
     {"lost", COUNTER(lost_clusters), RESTORES | RECOVERY, NULL, d_lost},
     {"fsinfo-count", COUNTER(fsinfo_errors), RESTORES | RECOVERY, NULL, d_fsinfo_count},
     {"fsinfo-unknown", COUNTER(fsinfo_errors), RESTORES | RECOVERY, NULL, d_fsinfo_unknown},
     {"orphan-lfn", COUNTER(orphan_lfns), FSCK_BLIND | RECOVERY, "A long name file.txt|ALONGN~1.TXT", d_orphan_lfn},
     {"fat-copy", COUNTER(fat_mismatches), RESTORES | RECOVERY, NULL, d_fat_copy},
-    {"dirty", COUNTER(dirty), RESTORES, NULL, d_dirty},
+    {"dirty", COUNTER(dirty), RESTORES | RECOVERY, NULL, d_dirty},
+    {"dirty-boot-only", COUNTER(dirty), RESTORES | RECOVERY, NULL, d_dirty_boot_only},
     {"first-cluster", COUNTER(bad_entries), 0, "MED.BIN", d_first_cluster},
     {"dotdot", COUNTER(bad_entries), RESTORES, NULL, d_dotdot},
     {"dotdot-root-cluster", COUNTER(bad_entries), RESTORES, NULL, d_dotdot_root_cluster},
@@ -402,6 +444,8 @@ static const damage damages[] = {
     {"dir-and-label", COUNTER(bad_entries), RESTORES, NULL, d_dir_and_label},
     {"label-with-cluster", COUNTER(bad_entries), 0, NULL, d_label_with_cluster},
     {"label-chars", COUNTER(bad_entries), 0, NULL, d_label_chars},
+    {"label-in-subdir", COUNTER(bad_entries), FSCK_BLIND, "SUB/INNER.TXT", d_label_in_subdir},
+    {"second-label", COUNTER(bad_entries), 0, "SMALL.TXT", d_second_label},
     {"fat-entry0", COUNTER(boot_errors), FSCK_BLIND | RESTORES, NULL, d_fat_entry0},
     {"fat-entry1", COUNTER(boot_errors), FSCK_BLIND, NULL, d_fat_entry1},
     {"backup-boot", COUNTER(boot_errors), RESTORES, NULL, d_backup_boot},
@@ -459,66 +503,93 @@ static const char *original_files(size_t kind)
     return tmp_path(files);
 }
 
-/* Writes the tree image with the damage to `img`; false if the damage does not apply. */
-static bool damaged_image(const char *img, size_t kind, const damage *d, bool *applies)
+/* Per kind: the original's live blocks, and a copy of it that damages are made in (it
+ * is the original again after each load). */
+static uint8_t *original_live[AF_ARRAY_LEN(kinds)];
+static uint8_t *scratch[AF_ARRAY_LEN(kinds)];
+/* and the device the damaged images are loaded into, one at a time */
+static live_device devices[AF_ARRAY_LEN(kinds)];
+
+/* original(kind), with its live blocks and its scratch copy ready. */
+static raw_image *original_scratch(size_t kind)
+{
+    raw_image *o = original(kind);
+    if (o && !scratch[kind]) {
+        original_live[kind] = live_blocks(o->data, o->len);
+        scratch[kind] = malloc(o->len);
+        memcpy(scratch[kind], o->data, o->len);
+    }
+    return o;
+}
+
+/* A RAM device holding the tree image with the damage; *applies false if the damage does
+ * not apply to this volume (nothing is loaded then). */
+static bool damaged_device(live_device **dev, size_t kind, const damage *d, bool *applies)
 {
     *applies = false;
-    raw_image *o = original(kind);
+    *dev = &devices[kind];
+    raw_image *o = original_scratch(kind);
     if (!o)
         return false;
     raw_image r = *o;
-    r.data = malloc(o->len);
-    memcpy(r.data, o->data, o->len);
+    r.data = scratch[kind];
     *applies = d->apply(&r);
-    bool saved = !*applies || raw_save(&r, img);
-    raw_free(&r);
-    return EXPECT(saved);
+    if (!*applies) {
+        memcpy(r.data, o->data, o->len);
+        return true;
+    }
+    return live_load_changed(*dev, o->data, original_live[kind], r.data, r.len);
 }
 
-static bool damage_case(size_t kind, const damage *d)
+static bool save_device(live_device *d, const char *img)
 {
-    const char *img = tmp_path("damage.img");
-    bool applies;
-    if (!damaged_image(img, kind, d, &applies))
-        return false;
-    if (!applies)
-        return true;
-    const char *type = kinds[kind].mkfs_args;
-    bool fsck_saw = !fsck_silent(img, false);
+    return EXPECT(live_save(d, img));
+}
+
+/* The checks of one case, on one device: a check, a repair, a check. */
+static bool damage_checks(live_device *dev, size_t kind, const damage *d, const char *img)
+{
+    blk_fixture *f = &dev->f;
+    bool fsck_saw = save_device(dev, img) && !fsck_silent(img, false);
     check_run found, repaired, after;
     check_echo = true;
-    printf("%s %s:\n", type, d->name);
-    bool ok = check_image_ok(img, 0, &found) && check_image_ok(img, FAT_CHECK_REPAIR_ALL, &repaired);
+    printf("%s %s:\n", kinds[kind].mkfs_args, d->name);
+    bool ok = check_device_ok(f, 0, &found) && check_device_ok(f, FAT_CHECK_REPAIR_ALL, &repaired);
     check_echo = false;
     if (!ok)
         return false;
     ok = EXPECT(counter_of(&found.r, d->counter) > 0) && EXPECT(found.writes == 0) &&
          EXPECT(repaired.r.problems > 0) && EXPECT(repaired.r.left == 0) &&
-         EXPECT(fsck_saw || (d->flags & FSCK_BLIND)) && check_image_ok(img, 0, &after);
+         EXPECT(fsck_saw || (d->flags & FSCK_BLIND)) && check_device_ok(f, 0, &after);
     if (ok && after.r.problems != 0) {
         printf("after one repair a second check still finds %u problems:\n", after.r.problems);
         check_echo = true;
-        check_image_ok(img, 0, &after);
+        check_device_ok(f, 0, &after);
         check_echo = false;
         ok = false;
     }
-    ok = ok && EXPECT(fsck_silent(img, true));
-    if (!ok)
+    return ok && save_device(dev, img) && EXPECT(fsck_silent(img, true));
+}
+
+static bool damage_case(size_t kind, const damage *d)
+{
+    const char *img = tmp_path("damage.img");
+    live_device *dev;
+    bool applies;
+    if (!damaged_device(&dev, kind, d, &applies))
         return false;
-    if (d->flags & RESTORES) {
-        const raw_image *o = original(kind);
-        size_t len;
-        uint8_t *now = file_read_all(img, &len);
-        size_t at = 0;
-        while (now && at < len && at < o->len && now[at] == o->data[at])
-            at++;
-        free(now);
-        if (!EXPECT(len == o->len && at == len)) {
-            printf("the repair did not restore the image: first difference at byte %zu\n", at);
-            return false;
-        }
+    if (!applies)
         return true;
+    bool ok = damage_checks(dev, kind, d, img);
+    const raw_image *o = original(kind);
+    if (ok && (d->flags & RESTORES)) {
+        size_t at = live_first_difference(dev, o->data, o->len);
+        ok = EXPECT(at == o->len);
+        if (!ok)
+            printf("the repair did not restore the image: first difference at byte %zu\n", at);
     }
+    if (!ok || (d->flags & RESTORES))
+        return ok;
     const char *rep_tree = tmp_path("repaired.files");
     if (!tree_extract(img, rep_tree))
         return false;
@@ -530,18 +601,21 @@ static bool damage_case(size_t kind, const damage *d)
     return ok;
 }
 
-/* The damages a power cut can leave: FAT_CHECK_REPAIR_RECOVERY alone settles them. */
+/* The damages a power cut can leave: the repairs they need (CHECK_CUT_REPAIRS, and the
+ * dirty flags cleared) settle them. */
 static bool recovery_case(size_t kind, const damage *d)
 {
     const char *img = tmp_path("recover.img");
+    live_device *dev;
     bool applies;
-    if (!damaged_image(img, kind, d, &applies))
+    if (!damaged_device(&dev, kind, d, &applies))
         return false;
     if (!applies)
         return true;
     check_run repaired, after;
-    return check_image_ok(img, FAT_CHECK_REPAIR_RECOVERY, &repaired) && EXPECT(repaired.r.left == 0) &&
-           check_image_ok(img, 0, &after) && EXPECT(after.r.problems == 0) && EXPECT(fsck_silent(img, true));
+    return check_device_ok(&dev->f, CHECK_CUT_REPAIRS | FAT_CHECK_REPAIR_DIRTY, &repaired) &&
+           EXPECT(repaired.r.left == 0) && check_device_ok(&dev->f, 0, &after) && EXPECT(after.r.problems == 0) &&
+           save_device(dev, img) && EXPECT(fsck_silent(img, true));
 }
 
 /* AF_DAMAGE=<name> runs that damage only. */
@@ -555,6 +629,7 @@ static void damage_all(size_t kind)
         if (damages[i].flags & RECOVERY)
             CHECK_MSG(recovery_case(kind, &damages[i]), "%s: recovery of %s", kinds[kind].mkfs_args, damages[i].name);
     }
+    live_fini(&devices[kind]);
 }
 
 TEST(damage_repaired_in_one_pass_fat12)
@@ -613,15 +688,14 @@ TEST(hostile_images)
 {
     SKIP_WITHOUT("mcopy");
     uint64_t seed = test_seed();
+    const char *img = tmp_path("hostile.img");
     for (size_t k = 0; k < 3; k++) {
-        const char *img = tmp_path("hostile.img");
-        CHECK(tree_image(img, kinds[k].mkfs_args, kinds[k].kib));
-        raw_image r;
-        CHECK(raw_load(&r, img));
+        raw_image *o = original_scratch(k);
+        CHECK(o != NULL);
+        live_device *dev = &devices[k];
         for (int round = 0; round < 4; round++) {
-            raw_image w = r;
-            w.data = malloc(r.len);
-            memcpy(w.data, r.data, r.len);
+            raw_image w = *o;
+            w.data = scratch[k];
             for (int i = 0; i < 200; i++) {
                 uint64_t off = w.g.fat_offset + test_rand_below(&seed, w.g.fat_bytes);
                 w.data[off] = (uint8_t)test_rand(&seed);
@@ -638,23 +712,23 @@ TEST(hostile_images)
                 uint64_t off = w.g.data_offset + test_rand_below(&seed, 64ull * w.g.bytes_per_cluster);
                 w.data[off] = (uint8_t)test_rand(&seed);
             }
-            CHECK(raw_save(&w, img));
-            free(w.data);
+            CHECK(live_load_changed(dev, o->data, original_live[k], w.data, w.len));
             check_run a, b, c;
-            CHECK(check_image_ok(img, 0, &a));
+            CHECK(check_device_ok(&dev->f, 0, &a));
             CHECK(a.r.problems > 0);
-            CHECK(check_image_ok(img, FAT_CHECK_REPAIR_ALL, &b));
-            CHECK(check_image_ok(img, 0, &c));
+            CHECK(check_device_ok(&dev->f, FAT_CHECK_REPAIR_ALL, &b));
+            CHECK(check_device_ok(&dev->f, 0, &c));
             if (c.r.problems != 0) {
                 check_echo = true;
-                check_image_ok(img, 0, &c);
+                check_device_ok(&dev->f, 0, &c);
                 check_echo = false;
             }
             CHECK_MSG(c.r.problems == 0, "kind %zu round %d: %u problems left after one repair", k, round,
                       c.r.problems);
+            CHECK(live_save(dev, img));
             CHECK_MSG(fsck_silent(img, true), "kind %zu round %d: fsck.fat disagrees after repair", k, round);
         }
-        raw_free(&r);
+        live_fini(dev);
     }
 }
 
@@ -681,7 +755,7 @@ TEST(io_errors)
 {
     SKIP_WITHOUT("mcopy");
     const char *img = tmp_path("ioerr.img");
-    CHECK(tree_image(img, "-F 16", 32768));
+    CHECK(tree_image(img, "-F 16 -s 2", 8192));
     static const uint64_t nth[] = {1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144};
     for (size_t i = 0; i < 2 * AF_ARRAY_LEN(nth); i++) {
         blk_fixture f;
@@ -713,7 +787,7 @@ TEST(io_errors)
     raw_image r;
     CHECK(raw_load(&r, img));
     d_loop(&r);
-    CHECK(raw_save(&r, img));
+    CHECK(image_save(img, r.data, r.len));
     raw_free(&r);
     CHECK_EQ(blk_fixture_init(&f, &fo), 0);
     ram_device_fail_range(&f.dev, 0, UINT64_MAX, 1u << BLK_REQ_WRITE);

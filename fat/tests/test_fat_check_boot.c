@@ -89,7 +89,7 @@ static bool boot_case(const raw_image *orig, const field_damage *d, bool in_back
     r.data = malloc(orig->len);
     memcpy(r.data, orig->data, orig->len);
     d->apply(&r, r.data + (in_backup ? (size_t)r.g.backup_boot_sector * r.g.bytes_per_sector : 0));
-    bool saved = raw_save(&r, img);
+    bool saved = image_save(img, r.data, r.len);
     raw_free(&r);
     if (!EXPECT(saved))
         return false;
@@ -142,7 +142,7 @@ TEST(undecidable_layout_is_not_repaired)
     CHECK(raw_load(&r, img));
     r.data[FAT_BPB_SECTORS_PER_CLUSTER] = 2;
     af_store_le32(r.data + r.g.fsinfo_sector * r.g.bytes_per_sector + FAT_FSINFO_FREE_COUNT, FAT_FSINFO_UNKNOWN);
-    CHECK(raw_save(&r, img));
+    CHECK(image_save(img, r.data, r.len));
     raw_image damaged = r;
     check_run run;
     check_echo = true;
@@ -165,7 +165,7 @@ TEST(unconfirmed_layout_without_backup_is_not_repaired)
     static const struct {
         const char *args;
         long kib;
-    } kinds[] = {{"-F 12", 8000}, {"-F 16", 16384}};
+    } kinds[] = {{"-F 12", 4000}, {"-F 16 -s 2", 8192}};
     for (size_t k = 0; k < AF_ARRAY_LEN(kinds); k++) {
         for (int variant = 0; variant < 2; variant++) {
             const char *img = tmp_path("nobackup.img");
@@ -176,7 +176,7 @@ TEST(unconfirmed_layout_without_backup_is_not_repaired)
                 r.data[FAT_BPB_FAT_COUNT] = 4;
             else
                 af_store_le16(r.data + FAT_BPB_RESERVED_SECTORS, (uint16_t)(r.g.reserved_sectors + 2));
-            CHECK(raw_save(&r, img));
+            CHECK(image_save(img, r.data, r.len));
             check_run run;
             CHECK(check_image_ok(img, FAT_CHECK_REPAIR_ALL, &run));
             CHECK_MSG(run.vol.source == FAT_CHECK_BOOT_UNSURE, "%s variant %d: source %d", kinds[k].args, variant,
@@ -202,7 +202,7 @@ TEST(backup_field_outside_reserved_area_is_repairable)
     r.data = malloc(orig.len);
     memcpy(r.data, orig.data, orig.len);
     af_store_le16(r.data + FAT_BPB32_BACKUP_BOOT, (uint16_t)(orig.g.reserved_sectors + 8));
-    CHECK(raw_save(&r, img));
+    CHECK(image_save(img, r.data, r.len));
     raw_free(&r);
     check_run found, repaired, after;
     CHECK(check_image_ok(img, 0, &found));

@@ -253,6 +253,32 @@ TEST(short_name_valid_and_display)
     }
 }
 
+/* Damaged entries too: whatever bytes a short entry holds, the name it shows is one a
+ * lookup takes unchanged (no trailing dot or space to strip, no character it refuses). */
+TEST(every_short_display_name_survives_prepare)
+{
+    uint64_t seed = test_seed();
+    static const uint8_t tricky[] = {'.', ' ', '/', '*', '?', ':', '\\', 0x01, 0x7f, 'A', 0xe5};
+    for (int i = 0; i < 20000; i++) {
+        uint8_t sn[11];
+        for (int b = 0; b < 11; b++)
+            sn[b] = i % 2 ? tricky[test_rand_below(&seed, sizeof tricky)] : (uint8_t)test_rand(&seed);
+        char utf8[FAT_SHORT_DISPLAY_UTF8];
+        size_t len = fat_short_to_utf8(sn, (uint8_t)test_rand(&seed) & 0x18, utf8);
+        fat_name n;
+        vfs_status st = fat_name_prepare(utf8, len, &n);
+        uint16_t units[FAT_SHORT_DISPLAY_MAX];
+        size_t units_len = fat_short_to_utf16(sn, 0, units);
+        CHECK_MSG(st == VFS_OK && n.len == units_len, "short name %02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+                  sn[0], sn[1], sn[2], sn[3], sn[4], sn[5], sn[6], sn[7], sn[8], sn[9], sn[10]);
+    }
+    uint16_t out[FAT_SHORT_DISPLAY_MAX];
+    size_t n = fat_short_to_utf16((const uint8_t *)"F1.     A.B", 0, out);
+    CHECK(n == 7 && out[2] == '_' && out[3] == '.' && out[6] == 'B');
+    CHECK_EQ(fat_short_to_utf16((const uint8_t *)"           ", 0, out), 1);
+    CHECK_EQ(out[0], '_');
+}
+
 static void make_basis(const char *name, fat_alias_basis *b)
 {
     fat_name n;

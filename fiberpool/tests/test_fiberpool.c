@@ -366,3 +366,79 @@ TEST(high_water_mark_grows_with_stack_use)
     CHECK_MSG(light_use > 0 && heavy_use > light_use + 50 * 256, "light %zu heavy %zu", light_use, heavy_use);
     CHECK(heavy_use < STACK);
 }
+
+/* ---- stacks from several areas --------------------------------------------------------- */
+
+typedef struct stack_probe {
+    uint32_t slot;
+    uintptr_t frame;
+} stack_probe;
+
+static void *where_is_my_stack(void *arg)
+{
+    stack_probe *probe = arg;
+    probe->slot = pool.current->index;
+    probe->frame = (uintptr_t)__builtin_frame_address(0);
+    return NULL;
+}
+
+TEST(slots_take_stacks_from_areas_in_order)
+{
+    /* Three areas with gaps (as a system maps guarded stacks), spread over the arena. */
+    enum { SIZE = 8192, GAP = 4096 };
+    fp_stack_area areas[3] = {
+        {.base = arena, .stride = SIZE + GAP, .size = SIZE, .count = 2},
+        {.base = arena + 65536, .stride = SIZE, .size = SIZE, .count = 3},
+        {.base = arena + 262144, .stride = 3 * SIZE, .size = SIZE, .count = 4},
+    };
+    fp_config config = {.tasks = tasks, .slot_count = 8, .stack_areas = areas, .stack_area_count = 3};
+    CHECK_EQ(fp_init(&pool, &config), FP_OK);
+    stack_probe probes[9];
+    for (int i = 0; i < 8; i++)
+        CHECK(fp_spawn(&pool, where_is_my_stack, &probes[i]) != NULL);
+    CHECK(fp_spawn(&pool, where_is_my_stack, &probes[8]) == NULL);
+    fp_run(&pool);
+    for (int i = 0; i < 8; i++) {
+        uint32_t slot = probes[i].slot;
+        int a = slot < 2 ? 0 : slot < 5 ? 1 : 2;
+        uint32_t k = slot - (a == 0 ? 0 : a == 1 ? 2 : 5);
+        uintptr_t low = (uintptr_t)areas[a].base + k * areas[a].stride;
+        uintptr_t sp = probes[i].frame;
+        CHECK_MSG(sp > low && sp < low + SIZE, "slot %u: stack at %#lx, not in [%#lx, %#lx)", slot,
+                  (unsigned long)sp, (unsigned long)low, (unsigned long)(low + SIZE));
+        CHECK_EQ(fp_slot_stack_size(&pool, slot), SIZE);
+    }
+}
+
+TEST(stack_areas_that_cannot_work_are_refused)
+{
+    fp_stack_area two[2] = {
+        {.base = arena, .stride = 4096, .size = 4096, .count = 2},
+        {.base = arena + 65536, .stride = 4096, .size = 4096, .count = 1},
+    };
+    fp_config config = {.tasks = tasks, .slot_count = 4, .stack_areas = two, .stack_area_count = 2};
+    CHECK_EQ(fp_init(&pool, &config), FP_ERR_CONFIG); /* 3 stacks for 4 slots */
+    config.slot_count = 3;
+    CHECK_EQ(fp_init(&pool, &config), FP_OK);
+    config.stack_area_count = FP_MAX_STACK_AREAS + 1;
+    CHECK_EQ(fp_init(&pool, &config), FP_ERR_CONFIG);
+    config.stack_area_count = 2;
+    two[0].stride = 2048; /* stacks overlapping */
+    CHECK_EQ(fp_init(&pool, &config), FP_ERR_CONFIG);
+    two[0].stride = 4096;
+    two[1].size = FF_MIN_MEMORY - 16;
+    CHECK_EQ(fp_init(&pool, &config), FP_ERR_CONFIG);
+}
+
+TEST(slot_high_water_keeps_the_deepest_run)
+{
+    pool_setup(1, true);
+    CHECK(fp_spawn(&pool, use_stack, (void *)40) != NULL);
+    fp_run(&pool);
+    size_t deep_use = fp_slot_stack_high_water(&pool, 0);
+    CHECK(fp_spawn(&pool, use_stack, (void *)1) != NULL);
+    fp_run(&pool);
+    CHECK_MSG(deep_use > 40 * 256, "deep run used %zu", deep_use);
+    CHECK_EQ(fp_slot_stack_high_water(&pool, 0), deep_use);
+    CHECK_EQ(fp_slot_stack_size(&pool, 0), STACK);
+}
