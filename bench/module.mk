@@ -60,3 +60,10 @@ BENCHES += wear
 PROGRAMS += bench/wear
 bench/wear_SRCS := bench/wear.c tests/support/blk_fixture.c
 bench/wear_LDLIBS := $(URING_LDLIBS)
+
+# writeback: the server's background write-back: time to durable without fsync, and its
+# cost in device writes, FLUSHes and files per second (RAM device, real clock).
+BENCHES += writeback
+PROGRAMS += bench/writeback
+bench/writeback_SRCS := bench/writeback.c tests/support/server_fixture.c tests/support/blk_fixture.c
+bench/writeback_LDLIBS := $(URING_LDLIBS)

@@ -19,6 +19,9 @@
 
 #define COMPONENT_MAX_CHANNELS 63u
 #define COMPONENT_NO_CHANNEL 0xffffffffu
+/* Not a channel: component_notified(COMPONENT_TIMER_CHANNEL) is the platform's timer
+ * firing for a component that asked for a deadline (server/fs_component.h). */
+#define COMPONENT_TIMER_CHANNEL 63u
 
 /* Provided by the component. */
 void component_init(void);

@@ -56,7 +56,8 @@ typedef enum fs_cmd_type {
     FS_CMD_READ_PATH = 28,      /* path, offset, buf <- fs_open_read_record + bytes; no fd kept */
     FS_CMD_GET_ATTRIBUTES = 29, /* path; data = the FS_ATTRIBUTE_* bits */
     FS_CMD_SET_ATTRIBUTES = 30, /* path, set, clear (FS_ATTRIBUTE_* bits); data = the bits as stored */
-    FS_CMD_COUNT = 31,
+    FS_CMD_MOUNT_REPORT = 31,   /* out buf <- fs_mount_report: what the mount found and repaired */
+    FS_CMD_COUNT = 32,
 } fs_cmd_type;
 
 typedef enum fs_status {
@@ -97,7 +98,7 @@ typedef enum fs_status {
 /* The opt-in to asyncfat's extensions. LionsOS's INITIALISE has no parameters (its clients
  * leave them zero); a client that puts FS_INITIALISE_MAGIC in initialise.magic and
  * FS_INITIALISE_EXTENSIONS in initialise.flags gets, until its next INITIALISE, the
- * extension commands (20-28), open flags (8-32) and statuses (19-29). Any other client is
+ * extension commands (20-29), open flags (8-32) and statuses (19-29). Any other client is
  * served as LionsOS's servers do: extension commands are INVALID_COMMAND, extension flags
  * are unknown ones, and an extension status becomes the nearest LionsOS one
  * (docs/PROTOCOL.md). Other flag bits with the magic: INVALID_ARGUMENT. */
@@ -165,6 +166,7 @@ typedef union fs_cmd_params {
     struct { fs_buffer path; uint64_t offset; fs_buffer buf; } read_path; /* buf >= 144 */
     struct { fs_buffer path; } get_attributes;
     struct { fs_buffer path; uint64_t set; uint64_t clear; } set_attributes;
+    struct { fs_buffer buf; } mount_report;                        /* buf >= sizeof(fs_mount_report) */
     uint8_t raw[48];
 } fs_cmd_params;
 
@@ -223,6 +225,22 @@ typedef struct fs_statfs {
     uint64_t flags;            /* FS_STATFS_READ_ONLY */
 } fs_statfs;
 #define FS_STATFS_READ_ONLY 1u
+
+/* MOUNT_REPORT record: eight u64. What mounting the volume found and did: a volume that
+ * was not cleanly unmounted is recovered at a read-write mount (docs/ORDERING.md §5). */
+typedef struct fs_mount_report {
+    uint64_t flags;            /* FS_MOUNT_* */
+    uint64_t renames_completed; /* interrupted renames finished from their records */
+    uint64_t orphans_removed;  /* long-name entries without their short entry */
+    uint64_t chains_cut;       /* chains longer than their files' sizes */
+    uint64_t lost_freed;       /* lost clusters freed */
+    uint64_t fat_disagreements; /* clusters the FAT copies disagreed on */
+    uint64_t fat_blocks_copied; /* FAT copy blocks rewritten from the active FAT */
+    uint64_t reserved;         /* 0 */
+} fs_mount_report;
+#define FS_MOUNT_WAS_DIRTY 1u  /* not cleanly unmounted before this mount */
+#define FS_MOUNT_RECOVERED 2u  /* recovery ran to the end */
+#define FS_MOUNT_NEEDS_CHECK 4u /* damage a power cut does not cause, left alone: run a checker */
 
 /* DIR_READ_BATCH packs entries one after another from the buffer's start: this header,
  * then name_len bytes of UTF-8 name (no NUL), then zero padding to a multiple of 8 so the
@@ -283,6 +301,7 @@ _Static_assert(offsetof(fs_cmd_params, file_read.fd) == 0 && offsetof(fs_cmd_par
                    offsetof(fs_cmd_params, dir_read_stat.fd) == 0 && offsetof(fs_cmd_params, dir_read_batch.fd) == 0,
                "fd first");
 _Static_assert(sizeof(fs_statfs) == 72, "statfs layout");
+_Static_assert(sizeof(fs_mount_report) == 64, "mount report layout");
 _Static_assert(sizeof(fs_dir_record) == 144, "dir record layout");
 _Static_assert(sizeof(fs_open_read_record) == 144, "open_read record layout");
 

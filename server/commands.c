@@ -150,6 +150,27 @@ static fs_status cmd_statfs(command_call *c)
     return put_record(c->conn, buf, &out, sizeof(out));
 }
 
+static fs_status cmd_mount_report(command_call *c)
+{
+    fs_buffer buf = c->p->mount_report.buf;
+    if (!fs_share_buffer(c->conn, buf) || buf.size < sizeof(fs_mount_report))
+        return FS_STATUS_INVALID_BUFFER;
+    vfs_mount_report r = {.was_dirty = false};
+    if (ops(c)->mount_report)
+        ops(c)->mount_report(volume(c), &r);
+    fs_mount_report out = {
+        .flags = (r.was_dirty ? FS_MOUNT_WAS_DIRTY : 0) | (r.recovered ? FS_MOUNT_RECOVERED : 0) |
+                 (r.needs_check ? FS_MOUNT_NEEDS_CHECK : 0),
+        .renames_completed = r.renames_completed,
+        .orphans_removed = r.orphans_removed,
+        .chains_cut = r.chains_cut,
+        .lost_freed = r.lost_freed,
+        .fat_disagreements = r.fat_disagreements,
+        .fat_blocks_copied = r.fat_blocks_copied,
+    };
+    return put_record(c->conn, buf, &out, sizeof(out));
+}
+
 /* ---- opening --------------------------------------------------------------------------- */
 
 /* What an open returns besides the fd: nothing, the file's record (OPEN_STAT), or the
@@ -270,6 +291,8 @@ static fs_status cmd_dir_open(command_call *c)
  * (at once, unless others are in flight); its status is the command's. */
 static fs_status cmd_close(command_call *c)
 {
+    if (c->fd->can_write) /* a last close writes the file's entry (or queues it) */
+        fs_writeback_note_change(c->server);
     fs_fd_close(c->conn, c->fd);
     return FS_STATUS_SUCCESS;
 }
@@ -427,7 +450,21 @@ static fs_status cmd_file_truncate(command_call *c)
     return fs_wire_status(ops(c)->truncate(c->fd->node, c->p->file_truncate.length));
 }
 
-static fs_status cmd_file_sync(command_call *c) { return fs_wire_status(ops(c)->fsync(c->fd->node)); }
+/* A directory's fd syncs the whole volume: what a directory's fsync must make durable (its
+ * entries, and the files created in it with their sizes, which the engine may hold back
+ * until a sync) is most of a sync anyway, and a FUSE mount has no other way to pass on
+ * sync(2). */
+static fs_status cmd_file_sync(command_call *c)
+{
+    if (ops(c)->is_dir(c->fd->node)) {
+        fs_writeback_note_sync(c->server);
+        vfs_status st = ops(c)->sync(volume(c));
+        if (st != VFS_OK)
+            fs_writeback_note_change(c->server); /* the write-back tries again */
+        return fs_wire_status(st);
+    }
+    return fs_wire_status(ops(c)->fsync(c->fd->node));
+}
 
 /* FSTAT: a file's or a directory's record. */
 static fs_status cmd_fstat(command_call *c)
@@ -570,7 +607,7 @@ static const command commands[FS_CMD_COUNT] = {
     [FS_CMD_DIR_REMOVE] = {cmd_dir_remove, TAKES_NO_FD, true, false},
     [FS_CMD_DIR_OPEN] = {cmd_dir_open, TAKES_NO_FD, true, false},
     [FS_CMD_DIR_CLOSE] = {cmd_close, FS_FD_DIR, true, false},
-    [FS_CMD_FILE_SYNC] = {cmd_file_sync, FS_FD_FILE, true, false},
+    [FS_CMD_FILE_SYNC] = {cmd_file_sync, FS_FD_ANY, true, false},
     [FS_CMD_DIR_READ] = {cmd_dir_read, FS_FD_DIR, true, true},
     [FS_CMD_DIR_SEEK] = {cmd_dir_seek, FS_FD_DIR, true, true},
     [FS_CMD_DIR_TELL] = {cmd_dir_tell, FS_FD_DIR, true, true},
@@ -586,7 +623,33 @@ static const command commands[FS_CMD_COUNT] = {
     [FS_CMD_READ_PATH] = {cmd_read_path, TAKES_NO_FD, true, false},
     [FS_CMD_GET_ATTRIBUTES] = {cmd_get_attributes, TAKES_NO_FD, true, false},
     [FS_CMD_SET_ATTRIBUTES] = {cmd_set_attributes, TAKES_NO_FD, true, false},
+    [FS_CMD_MOUNT_REPORT] = {cmd_mount_report, TAKES_NO_FD, true, false},
 };
+
+bool fs_command_changes(const fs_cmd *cmd)
+{
+    const uint64_t changing_open = FS_OPEN_FLAGS_ACCESS_MASK | FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_TRUNCATE;
+    switch (cmd->type) {
+    case FS_CMD_FILE_OPEN:
+        return cmd->params.file_open.flags & changing_open;
+    case FS_CMD_OPEN_STAT:
+        return cmd->params.open_stat.flags & changing_open;
+    case FS_CMD_OPEN_READ:
+        return cmd->params.open_read.flags & changing_open;
+    case FS_CMD_FILE_WRITE:
+    case FS_CMD_FILE_TRUNCATE:
+    case FS_CMD_RENAME:
+    case FS_CMD_FILE_REMOVE:
+    case FS_CMD_DIR_CREATE:
+    case FS_CMD_DIR_REMOVE:
+    case FS_CMD_SET_TIMES:
+    case FS_CMD_SET_TIMES_STAT:
+    case FS_CMD_SET_ATTRIBUTES:
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* The fd a command names: first in its params (protocol/fs_protocol.h asserts it). */
 static uint64_t fd_named(const fs_cmd_params *p) { return p->file_close.fd; }

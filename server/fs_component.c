@@ -16,6 +16,14 @@ static fs_component_volume configured_volume, volume;
 
 void fs_component_configure(const fs_component_volume *v) { configured_volume = *v; }
 
+static uint32_t writeback_ms = FS_COMPONENT_WRITEBACK_MS;
+
+void fs_component_set_writeback_ms(uint32_t ms) { writeback_ms = ms; }
+
+static uint64_t monotonic_ns(void *ctx) { return component_time_ns(); }
+
+uint64_t fs_component_deadline(void) { return started ? fs_server_deadline(&server) : FS_SERVER_NO_DEADLINE; }
+
 void fs_component_client_name(char *buf, const char *prefix, uint32_t i)
 {
     size_t n = 0;
@@ -242,7 +250,11 @@ static bool start(void)
         memory.free_map_clusters = (uint64_t)fc.free_map_memory_size * 8 - 2;
     }
 
-    fs_server_config sc = {.pool = &stack.pool, .blk = &stack.client, .engine = fat_vfs_engine(&fat, &stack.cache, &fc)};
+    fs_server_config sc = {.pool = &stack.pool,
+                           .blk = &stack.client,
+                           .engine = fat_vfs_engine(&fat, &stack.cache, &fc),
+                           .writeback_ns = (uint64_t)writeback_ms * 1000000u,
+                           .clock_ns = monotonic_ns};
     fs_server_init(&server, &sc);
     add_clients();
     started = true;

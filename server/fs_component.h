@@ -58,6 +58,18 @@ typedef struct fs_component_volume {
 } fs_component_volume;
 void fs_component_configure(const fs_component_volume *volume);
 
+/* Background write-back (server.h): after the volume has been dirty this long. */
+#define FS_COMPONENT_WRITEBACK_MS 5000u
+
+/* Before fs_component_init: the write-back interval in milliseconds, 0 for none (the
+ * default is FS_COMPONENT_WRITEBACK_MS). */
+void fs_component_set_writeback_ms(uint32_t ms);
+
+/* When the server wants fs_component_notified called again (any channel, or
+ * COMPONENT_TIMER_CHANNEL), in component_time_ns's clock: UINT64_MAX for never. The
+ * platform asks after init and after every notification, and arms its timer. */
+uint64_t fs_component_deadline(void);
+
 /* The component's entry points (a Microkit build maps component_init/notified to them;
  * on Linux the launcher calls them in the server's process). */
 void fs_component_init(void);

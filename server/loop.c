@@ -8,6 +8,9 @@ void fs_server_init(fs_server *server, const fs_server_config *config)
     server->pool = config->pool;
     server->blk = config->blk;
     server->engine = config->engine;
+    server->writeback_ns = config->writeback_ns;
+    server->clock_ns = config->clock_ns;
+    server->clock_ctx = config->clock_ctx;
     fp_mutex_init(&server->mount_lock);
     for (uint32_t i = FS_SERVER_REQUESTS; i-- > 0;) {
         server->requests[i].server = server;
@@ -39,6 +42,8 @@ static void *request_main(void *arg)
     fs_request *req = arg;
     fs_connection *client = req->client;
     fs_server_execute(req);
+    if (fs_command_changes(&req->cmd))
+        fs_writeback_note_change(req->server);
     req->cmpl.id = req->cmd.id;
     req->next = NULL;
     if (client->done_tail)
@@ -134,6 +139,7 @@ bool fs_server_notified(fs_server *server)
         progress = 0;
         if (server->blk)
             progress += blk_client_process_responses(server->blk);
+        progress += fs_writeback_poll(server);
         uint32_t taken = take_commands(server);
         server->stats.commands += taken;
         progress += taken;

@@ -1,5 +1,5 @@
 # The file-system server: event loop, fd tables, command handlers, and its component.
-CORE_SRCS += server/loop.c server/fds.c server/commands.c server/wire.c server/fs_component.c
+CORE_SRCS += server/loop.c server/fds.c server/commands.c server/wire.c server/writeback.c server/fs_component.c
 
 TESTS += server_protocol
 server_protocol_SRCS := server/tests/test_server_protocol.c tests/support/server_fixture.c tests/support/blk_fixture.c
@@ -12,3 +12,7 @@ server_stress_SRCS := server/tests/test_server_stress.c tests/support/server_fix
 server_protocol_LDLIBS := $(URING_LDLIBS)
 server_stress_LDLIBS := $(URING_LDLIBS)
 lionsos_conformance_LDLIBS := $(URING_LDLIBS)
+
+TESTS += server_writeback
+server_writeback_SRCS := server/tests/test_server_writeback.c tests/support/server_fixture.c tests/support/blk_fixture.c
+server_writeback_LDLIBS := $(URING_LDLIBS)

@@ -30,6 +30,14 @@
  * client's other requests, closes its fds, and when no client remains initialised,
  * unmounts (sync, clean flag). Commands other than INITIALISE before it: NOT_MOUNTED.
  *
+ * Background write-back (writeback.c): a command that may change the volume marks it
+ * dirty; once it has been dirty for writeback_ns, a pass spawns a task that syncs the
+ * volume (vfs sync: every change before it durable, one FLUSH or two), as ext4 commits
+ * every 5 s, so a crash or a power cut loses at most that window of changes that no
+ * fsync covered. The server has no timer of its own: fs_server_deadline says when the
+ * next write-back is due, and the platform arms a timer for it and runs a pass then (a
+ * platform without timers still writes back at the first pass after the deadline).
+ *
  * Dialects: a client that opted in at INITIALISE (FS_INITIALISE_MAGIC) gets asyncfat's
  * extension commands, flags, statuses and notification coalescing; any other is served
  * as LionsOS serves it, extended statuses mapped to the nearest LionsOS ones
@@ -101,6 +109,8 @@ struct fs_request {
 };
 
 typedef struct fs_server_stats {
+    uint64_t writebacks;     /* background syncs run */
+    uint64_t writeback_errors; /* of which failed (retried after another interval) */
     uint64_t passes;
     uint64_t commands;
     uint64_t completions;
@@ -118,6 +128,13 @@ struct fs_server {
     fs_request *free_requests;
     uint32_t initialised_clients;
     fp_mutex mount_lock;
+    /* background write-back */
+    uint64_t writeback_ns;   /* 0: off */
+    uint64_t (*clock_ns)(void *ctx);
+    void *clock_ctx;
+    uint64_t dirty_since;    /* when the first change not yet written back was made */
+    bool dirty;              /* changes made since the last write-back began */
+    bool writeback_running;
     fs_server_stats stats;
 };
 
@@ -126,7 +143,15 @@ typedef struct fs_server_config {
     blk_client *blk;         /* NULL: no block side (the engine needs none, or there is none) */
     vfs_engine engine;       /* mounted by the first INITIALISE. ops NULL: no volume could be
                                 set up, INITIALISE answers ALLOCATION_ERROR */
+    /* Background write-back after the volume has been dirty this long; 0 (or no clock):
+     * none, changes are durable at FILE_SYNC (of a file or a directory), at the last
+     * DEINITIALISE, or when the engine flushes for reasons of its own. */
+    uint64_t writeback_ns;
+    uint64_t (*clock_ns)(void *ctx); /* monotonic nanoseconds */
+    void *clock_ctx;
 } fs_server_config;
+
+#define FS_SERVER_NO_DEADLINE UINT64_MAX
 
 typedef struct fs_connection_config {
     fs_queue *commands;
@@ -143,6 +168,10 @@ int fs_server_add_connection(fs_server *server, const fs_connection_config *conf
 
 /* Root: one event-loop pass (see above). Returns true if it did anything. */
 bool fs_server_notified(fs_server *server);
+
+/* The monotonic time (clock_ns) at which the server wants a pass for its write-back, or
+ * FS_SERVER_NO_DEADLINE. Ask after every pass; the answer changes only in a pass. */
+uint64_t fs_server_deadline(const fs_server *server);
 
 /* True when nothing is in flight and nothing waits to be published. */
 bool fs_server_idle(const fs_server *server);

@@ -8,6 +8,16 @@
 /* Runs in the request's task: carries out req->cmd and fills req->cmpl. Blocks. */
 void fs_server_execute(fs_request *req);
 
+/* writeback.c: a command that may have changed the volume has run; a pass's check, which
+ * spawns the write-back task when it is due (true if it did). */
+void fs_writeback_note_change(fs_server *server);
+/* A sync of the whole volume begins: it covers every change made so far. */
+void fs_writeback_note_sync(fs_server *server);
+bool fs_writeback_poll(fs_server *server);
+
+/* Does this command (its copy) possibly change the volume? */
+bool fs_command_changes(const fs_cmd *cmd);
+
 /* fd table (fds.c): numbers below 2^31, a closed one dead until 2^31 more opens. */
 #define FD_NONE 0xFFFFu
 void fs_fd_table_init(fs_connection *client);

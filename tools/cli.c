@@ -8,12 +8,26 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 volatile sig_atomic_t cli_interrupted;
 cli_globals cli_global;
 
-static void on_signal(int sig) { cli_interrupted = sig; }
+/* The first signal asks the command to stop between requests and leave the volume clean;
+ * a command blocked where it does not look (a signal just before a blocking read) still
+ * ends CLI_INTERRUPT_GRACE_S later (SIGALRM's default action), and a second signal ends it
+ * at once. */
+static void on_signal(int sig)
+{
+    if (cli_interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    cli_interrupted = sig;
+    alarm(CLI_INTERRUPT_GRACE_S);
+}
 
 void cli_catch_signals(void)
 {

@@ -26,7 +26,9 @@ enum {
 };
 
 extern volatile sig_atomic_t cli_interrupted;
-/* Catch SIGINT and SIGTERM: set cli_interrupted, so that loops stop between requests. */
+/* Catch SIGINT and SIGTERM: set cli_interrupted, so that loops stop between requests;
+ * the command ends anyway CLI_INTERRUPT_GRACE_S after the first, at once at a second. */
+#define CLI_INTERRUPT_GRACE_S 10u
 void cli_catch_signals(void);
 
 /* "asyncfat: <what>: <reason>" on stderr. */

@@ -106,6 +106,9 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
         return -1;
     }
     s->initialised = true;
+    fs_mount_report report;
+    if (fs_conn_mount_report(&s->conn, &report) == FS_STATUS_SUCCESS)
+        fs_mount_report_warn(&report, image);
     return 0;
 }
 

@@ -169,7 +169,7 @@ int cmd_mkfs(int argc, char **argv)
     }
     opt.volume_id = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 
-    if (prepare_image_file(where.file, size) != 0)
+    if (offline_volume_in_use(where.file, true) || prepare_image_file(where.file, size) != 0)
         return EXIT_FAILED;
     offline_volume vol;
     if (offline_volume_open(&vol, where.file, (uint16_t)sector, false) != 0) {

@@ -154,6 +154,7 @@ typedef struct fs_reply {
     union {
         fs_stat stat;          /* STAT, FSTAT, OPEN_STAT, SET_TIMES_STAT */
         fs_statfs statfs;      /* STATFS */
+        fs_mount_report mount_report; /* MOUNT_REPORT */
         fs_open_read_record open_read; /* OPEN_READ, READ_PATH: the bytes follow it */
     } record;                  /* valid on SUCCESS */
 } fs_reply;
@@ -172,6 +173,7 @@ void fs_conn_start_deinitialise(fs_conn *c, fs_call *call);
 void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path);
 void fs_conn_start_fstat(fs_conn *c, fs_call *call, uint64_t fd);
 void fs_conn_start_statfs(fs_conn *c, fs_call *call);
+void fs_conn_start_mount_report(fs_conn *c, fs_call *call);
 void fs_conn_start_sync(fs_conn *c, fs_call *call, uint64_t fd);
 void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path);
 void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path);
@@ -220,6 +222,14 @@ fs_status fs_conn_remove(fs_conn *c, const char *path);
 fs_status fs_conn_mkdir(fs_conn *c, const char *path);
 fs_status fs_conn_rmdir(fs_conn *c, const char *path);
 fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out);
+fs_status fs_conn_mount_report(fs_conn *c, fs_mount_report *out);
+/* What a mount report says to a user, for `image`: one line (no newline) when the volume
+ * was not cleanly unmounted ("IMAGE was not cleanly unmounted; recovered: ..."), and a
+ * second, after a newline, advising `asyncfat check` when recovery left damage alone.
+ * False (out empty) after a clean mount. */
+bool fs_mount_report_describe(const fs_mount_report *r, const char *image, char *out, size_t size);
+/* The same lines on stderr, each after "asyncfat: ", when there is something to say. */
+void fs_mount_report_warn(const fs_mount_report *r, const char *image);
 /* Unix seconds; -1 leaves a time unchanged. */
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime);
 /* FAT attributes (FS_ATTRIBUTE_*): *attributes gets the bits (after a set, as stored; it

@@ -4,6 +4,7 @@
 #include "tools/fs_client.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- encoders: one per command ---- */
@@ -177,6 +178,13 @@ void fs_conn_start_statfs(fs_conn *c, fs_call *call)
 {
     encoding e = encode(c, call, FS_CMD_STATFS, sizeof(fs_statfs), NULL, NULL);
     e.cmd.params.statfs.buf = e.record;
+    send_encoded(c, call, &e);
+}
+
+void fs_conn_start_mount_report(fs_conn *c, fs_call *call)
+{
+    encoding e = encode(c, call, FS_CMD_MOUNT_REPORT, sizeof(fs_mount_report), NULL, NULL);
+    e.cmd.params.mount_report.buf = e.record;
     send_encoded(c, call, &e);
 }
 
@@ -371,6 +379,72 @@ fs_status fs_conn_statfs(fs_conn *c, fs_statfs *out)
     if (st == FS_STATUS_SUCCESS)
         *out = r.record.statfs;
     return st;
+}
+
+fs_status fs_conn_mount_report(fs_conn *c, fs_mount_report *out)
+{
+    fs_call call;
+    fs_reply r;
+    fs_conn_start_mount_report(c, &call);
+    fs_status st = finish_now(c, &call, &r);
+    if (st == FS_STATUS_SUCCESS)
+        *out = r.record.mount_report;
+    return st;
+}
+
+/* Appends "N what" (with "s" unless N is 1) to a list being built in out. */
+static void add_count(char *out, size_t size, size_t *used, uint64_t n, const char *what, const char *plural)
+{
+    if (n == 0 || *used >= size)
+        return;
+    int len = snprintf(out + *used, size - *used, "%s%llu %s", *used && out[*used - 1] != ' ' ? ", " : "",
+                       (unsigned long long)n, n == 1 ? what : plural);
+    *used = len < 0 ? size : *used + (size_t)len;
+}
+
+bool fs_mount_report_describe(const fs_mount_report *r, const char *image, char *out, size_t size)
+{
+    if (size)
+        out[0] = '\0';
+    bool dirty = r->flags & FS_MOUNT_WAS_DIRTY;
+    if (!size || (!dirty && !(r->flags & FS_MOUNT_NEEDS_CHECK) && r->fat_disagreements == 0))
+        return false;
+    int len;
+    if (!dirty)
+        len = snprintf(out, size, "%s: ", image);
+    else if (r->flags & FS_MOUNT_RECOVERED)
+        len = snprintf(out, size, "%s was not cleanly unmounted; recovered: ", image);
+    else
+        len = snprintf(out, size, "%s was not cleanly unmounted; not recovered (mounted read-only)", image);
+    size_t used = len < 0 ? size : (size_t)len;
+    size_t before = used;
+    add_count(out, size, &used, r->renames_completed, "interrupted rename completed", "interrupted renames completed");
+    add_count(out, size, &used, r->orphans_removed, "orphaned long-name entry removed",
+              "orphaned long-name entries removed");
+    add_count(out, size, &used, r->chains_cut, "cluster chain cut to its file's size",
+              "cluster chains cut to their files' sizes");
+    add_count(out, size, &used, r->lost_freed, "lost cluster freed", "lost clusters freed");
+    add_count(out, size, &used, r->fat_disagreements, "cluster the FAT copies disagreed on",
+              "clusters the FAT copies disagreed on");
+    add_count(out, size, &used, r->fat_blocks_copied, "FAT copy block made equal to the first FAT",
+              "FAT copy blocks made equal to the first FAT");
+    if (used == before && used < size && (r->flags & FS_MOUNT_RECOVERED))
+        used += (size_t)snprintf(out + used, size - used, "nothing needed repair");
+    else if (used == before && used < size && !dirty)
+        used += (size_t)snprintf(out + used, size - used, "the volume has damage");
+    if ((r->flags & FS_MOUNT_NEEDS_CHECK) && used < size)
+        snprintf(out + used, size - used,
+                 "\n%s has damage a power cut does not cause, left as it was: run `asyncfat check %s`", image, image);
+    return true;
+}
+
+void fs_mount_report_warn(const fs_mount_report *r, const char *image)
+{
+    char text[2048];
+    if (!fs_mount_report_describe(r, image, text, sizeof text))
+        return;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        fprintf(stderr, "asyncfat: %s\n", line);
 }
 
 fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)

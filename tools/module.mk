@@ -18,4 +18,4 @@ TESTS += fs_client
 fs_client_SRCS := tools/tests/test_fs_client.c
 
 TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_cli_devices.sh tools/tests/test_cli_conventions.sh tools/tests/test_install.sh \
-	tools/tests/test_fuse.sh tools/tests/test_fuse_conventions.sh
+	tools/tests/test_fuse.sh tools/tests/test_fuse_conventions.sh tools/tests/test_exclusive.sh

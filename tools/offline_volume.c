@@ -1,7 +1,10 @@
 /* The in-process block stack of the offline tools (see offline_volume.h). */
 #include "tools/offline_volume.h"
 
+#include "platform/linux/image_lock.h"
+
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +27,24 @@ static const blk_stack_options stack_options = {
 
 static void driver_notify(void *ctx) { AF_UNUSED(ctx); }
 
+bool offline_volume_in_use(const char *path, bool write)
+{
+    int holder = 0;
+    if (image_lock_probe(path, write, &holder) != EBUSY)
+        return false;
+    char why[4200];
+    image_lock_busy_message(path, holder, why, sizeof why);
+    fprintf(stderr, "asyncfat: %s\n", why);
+    return true;
+}
+
 int offline_volume_open(offline_volume *v, const char *path, uint16_t sector_size, bool read_only)
 {
     memset(v, 0, sizeof *v);
+    if (offline_volume_in_use(path, !read_only)) {
+        errno = EBUSY;
+        return -1;
+    }
     v->data_size = ((uint64_t)CACHE_BUFFERS + (uint64_t)STAGING_SLOTS * STAGING_BLOCKS) * BLK_TRANSFER_SIZE;
     blk_stack_layout layout;
     if (!blk_stack_plan(&stack_options, v->data_size, QUEUE_CAPACITY, &layout)) {

@@ -40,6 +40,12 @@ void offline_volume_close(offline_volume *v);
 vfs_status offline_volume_locate(offline_volume *v, const fs_component_volume *where, uint64_t *offset,
                                  uint64_t *bytes, fat_bpb_error *why);
 
+/* Is the image in use by another process in a way that excludes this use (writing: any
+ * use; reading: a writer)? Prints "asyncfat: IMAGE is in use by another asyncfat process
+ * (pid N)" and returns true if so. open checks it; a command that changes the image before
+ * opening it (mkfs sets the file's size) asks first. */
+bool offline_volume_in_use(const char *path, bool write);
+
 /* Run fn(arg) in a task with the event loop around it until every task has finished.
  * Returns false if the tasks deadlocked. */
 bool offline_volume_run(offline_volume *v, fp_entry fn, void *arg);

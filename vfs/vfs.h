@@ -100,6 +100,15 @@ typedef struct vfs_statfs {
     bool read_only;
 } vfs_statfs;
 
+/* What mounting found and did (an engine that recovers a volume not cleanly unmounted). */
+typedef struct vfs_mount_report {
+    bool was_dirty;             /* not cleanly unmounted before this mount */
+    bool recovered;             /* recovery ran to the end */
+    bool needs_check;           /* damage recovery left alone: a checker should look */
+    uint32_t renames_completed, orphans_removed, chains_cut, lost_freed;
+    uint32_t fat_disagreements, fat_blocks_copied;
+} vfs_mount_report;
+
 /* Bytes of UTF-8 a name from readdir can take (255 UTF-16 units, 3 bytes each). */
 #define VFS_READDIR_NAME_MAX (255u * 3u)
 
@@ -109,7 +118,7 @@ typedef struct vfs_volume vfs_volume;
 typedef struct vfs_node vfs_node;
 
 /* An engine's operations. Every one blocks (runs in a task of the fiber pool the engine
- * was set up on) except `mounted`, `is_dir` and `size`. Paths as above; flags VFS_OPEN_*.
+ * was set up on) except `mounted`, `mount_report`, `is_dir` and `size`. Paths as above; flags VFS_OPEN_*.
  * open of a directory gives IS_DIRECTORY (use opendir); readdir gives END_OF_DIRECTORY at
  * the end, takes *pos (0 = the start) and moves it past the entry it returns, leaves "."
  * and ".." out, and fills st when it is not NULL; name gets VFS_READDIR_NAME_MAX bytes at
@@ -123,6 +132,8 @@ typedef struct vfs_ops {
     vfs_status (*unmount)(vfs_volume *vol);   /* OUTSTANDING_OPERATIONS while nodes are open */
     bool (*mounted)(const vfs_volume *vol);
     vfs_status (*sync)(vfs_volume *vol);
+    /* Does not block; all zero for a clean mount or an engine that reports nothing. */
+    void (*mount_report)(const vfs_volume *vol, vfs_mount_report *out);
     vfs_status (*statfs)(vfs_volume *vol, vfs_statfs *out);
     vfs_status (*stat)(vfs_volume *vol, const char *path, size_t len, vfs_stat *out);
     vfs_status (*open)(vfs_volume *vol, const char *path, size_t len, uint64_t flags, vfs_node **out);

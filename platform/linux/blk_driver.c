@@ -2,6 +2,7 @@
  * inline transfers, io_uring submission and completion, and response publication. The
  * device model and the fault injection live in blk_device_model.c and blk_driver_faults.c. */
 #include "platform/linux/blk_driver_internal.h"
+#include "platform/linux/image_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -480,16 +481,23 @@ blk_driver_stats blk_driver_get_stats(const blk_driver *d) { return d->stats; }
 
 /* ---- open and close ----------------------------------------------------------------------- */
 
+/* One writer per image (image_lock.h): a block device opened for writing is claimed with
+ * O_EXCL, and every image gets an OFD lock, exclusive for writing, shared for reading. */
 static int open_device(blk_driver *d, const blk_driver_config *c, uint64_t *bytes, uint16_t *sector)
 {
     d->read_only = c->read_only;
-    d->fd = open(c->path, (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    struct stat named;
+    int excl = !d->read_only && stat(c->path, &named) == 0 && S_ISBLK(named.st_mode) ? O_EXCL : 0;
+    d->fd = open(c->path, (d->read_only ? O_RDONLY : O_RDWR) | excl | O_CLOEXEC);
     if (d->fd < 0 && !d->read_only && (errno == EACCES || errno == EROFS || errno == EPERM)) {
         d->read_only = true;
         d->fd = open(c->path, O_RDONLY | O_CLOEXEC);
     }
     if (d->fd < 0)
         return errno;
+    int locked = image_lock_take(d->fd, !d->read_only);
+    if (locked)
+        return locked;
     return blk_device_geometry(d->fd, bytes, sector);
 }
 

@@ -74,7 +74,9 @@ typedef struct blk_driver_stats {
 
 typedef struct blk_driver blk_driver;
 
-/* Open the device and fill *info (ready last). queues and data stay the caller's; the
+/* Open the device and fill *info (ready last). One writer per image (image_lock.h): an
+ * image another open uses for writing, or that this one would write while others use it,
+ * is EBUSY. queues and data stay the caller's; the
  * driver consumes queues.req and produces queues.resp. Returns NULL and an errno value in
  * *error on failure (EINVAL for a bad configuration). */
 blk_driver *blk_driver_open(const blk_driver_config *config, blk_storage_info *info, blk_queue_handle queues,

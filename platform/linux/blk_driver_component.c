@@ -2,9 +2,11 @@
  * every client notification and every I/O event, notifying the client once per poll that
  * produced responses. */
 #include "platform/linux/blk_driver_component.h"
+#include "platform/linux/image_lock.h"
 
 #include "platform/linux/runtime.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,8 +60,12 @@ void blk_driver_component_init(void)
     int error;
     driver = blk_driver_open(&config, info, queues, data, data_size, &error);
     if (!driver) {
-        char line[160];
-        snprintf(line, sizeof line, "cannot open %s: %s", config.path ? config.path : "(none)", strerror(error));
+        char line[4200];
+        int pid = 0;
+        if (error == EBUSY && config.path && image_lock_probe(config.path, !config.read_only, &pid) != ENOENT)
+            image_lock_busy_message(config.path, pid, line, sizeof line);
+        else
+            snprintf(line, sizeof line, "cannot open %s: %s", config.path ? config.path : "(none)", strerror(error));
         component_log(line);
         lx_runtime_stop(1);
         return;

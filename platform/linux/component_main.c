@@ -16,5 +16,5 @@ int main(int argc, char **argv)
                 text ? "malformed" : "not set");
         return 2;
     }
-    return lx_component_run(&env, (lx_component_entry){component_init, component_notified, NULL});
+    return lx_component_run(&env, (lx_component_entry){component_init, component_notified, NULL, NULL});
 }

@@ -2,8 +2,10 @@
 #include "platform/linux/fs_system.h"
 
 #include "platform/linux/blk_driver_component.h"
+#include "platform/linux/image_lock.h"
 #include "server/fs_component.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -70,6 +72,14 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         fprintf(stderr, "asyncfat: %s: not a readable disk image\n", o->image_path);
         return -1;
     }
+    /* One writer per image: say who has it now, rather than have the driver fail later. */
+    int holder = 0;
+    if (image_lock_probe(o->image_path, !o->read_only, &holder) == EBUSY) {
+        char why[4200];
+        image_lock_busy_message(o->image_path, holder, why, sizeof why);
+        fprintf(stderr, "asyncfat: %s\n", why);
+        return -1;
+    }
     uint32_t clients = o->clients ? o->clients : 1;
     if (clients > FS_SYSTEM_MAX_CLIENTS)
         return -1;
@@ -92,6 +102,8 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
      * queue regions hold, so the two sides agree on it. */
     blk_driver_component_configure(&dc, 0);
     fs_component_configure(&o->volume);
+    fs_component_set_writeback_ms(o->writeback_ms < 0 ? 0 : o->writeback_ms ? (uint32_t)o->writeback_ms
+                                                                             : FS_COMPONENT_WRITEBACK_MS);
 
     lx_region_spec regions[] = {
         {.name = BLK_REGION_STORAGE_INFO, .size = 4096},
@@ -122,13 +134,13 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
     s->components[0] = (lx_component_spec){
         .name = "blk_driver",
         .entry = {hosted ? blk_driver_component_init : driver_init, blk_driver_component_notified,
-                  blk_driver_component_fini},
+                  blk_driver_component_fini, NULL},
         .regions = driver_regions,
         .process = process,
     };
     s->components[1] = (lx_component_spec){
         .name = "fs_server",
-        .entry = {hosted ? fs_component_init : server_init, fs_component_notified, NULL},
+        .entry = {hosted ? fs_component_init : server_init, fs_component_notified, NULL, fs_component_deadline},
         .regions = server_regions,
         .process = process,
     };
@@ -138,7 +150,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
             .name = HOST, .entry = o->client_component, .regions = client_regions, .process = process};
     if (in_line)
         s->components[2] = (lx_component_spec){.name = HOST,
-                                               .entry = {inline_client_init, inline_client_notified, NULL},
+                                               .entry = {inline_client_init, inline_client_notified, NULL, NULL},
                                                .regions = client_regions,
                                                .process = process};
 

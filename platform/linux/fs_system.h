@@ -56,6 +56,9 @@ typedef struct fs_system_options {
     blk_driver_faults faults;   /* all zero: none */
     fs_component_volume volume; /* the server's: partition, offset, time zone; all zero: the
                                    defaults (server/fs_component.h) */
+    /* The server's background write-back (server/server.h): 0 the default
+     * (FS_COMPONENT_WRITEBACK_MS), negative none, else milliseconds. */
+    int32_t writeback_ms;
     /* A client that is a component of the system (the FUSE mount) instead of the calling
      * process: it runs on the hosted thread with the driver and the server (the layout is
      * then FS_SYSTEM_HOSTED, and the start fails if this process hosts one already), finds

@@ -279,8 +279,17 @@ static void *launcher_loop(void *arg)
             list[n] = &sys->loop_envs[n];
             entries[n++] = spec->components[i].entry;
         }
-    sys->loop_status = lx_components_run(list, entries, n, sys->loop_stop_fd);
+    lx_loop *loop = lx_loop_open(list, entries, n, sys->loop_stop_fd);
+    /* The start waits for the inits: they read what the system was configured with (the
+     * driver's image, the server's options), which the next system in this process may
+     * configure as soon as this start has returned. */
     uint64_t one = 1;
+    if (write(sys->loop_ready_fd, &one, sizeof one) != sizeof one)
+        abort();
+    while (loop && lx_loop_run_once(loop, -1))
+        continue;
+    sys->loop_status = loop ? lx_loop_status(loop) : 1;
+    lx_loop_close(loop);
     if (write(sys->loop_done_fd, &one, sizeof one) != sizeof one)
         sys->loop_status = 1;
     return NULL;
@@ -314,11 +323,19 @@ static bool start_launcher_loop(lx_system *sys)
         sys->loop_ended = sys->loop && !lx_loop_run_once(sys->loop, 0);
         return sys->loop_running;
     }
+    sys->loop_ready_fd = eventfd(0, EFD_CLOEXEC);
+    if (sys->loop_ready_fd < 0)
+        return false;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     sys->loop_running = pthread_create(&sys->loop_thread, NULL, launcher_loop, sys) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    uint64_t count;
+    while (sys->loop_running && read(sys->loop_ready_fd, &count, sizeof count) < 0 && errno == EINTR)
+        continue;
+    close(sys->loop_ready_fd);
+    sys->loop_ready_fd = -1;
     return sys->loop_running;
 }
 

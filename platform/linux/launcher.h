@@ -104,6 +104,7 @@ typedef struct lx_system {
     pthread_t loop_thread;
     bool loop_running;              /* started, not yet joined */
     int loop_stop_fd, loop_done_fd; /* eventfds: ask the loop to stop; it has returned */
+    int loop_ready_fd;      /* eventfd, during the start: the loop's inits have run */
     int loop_status;                /* what the loop returned */
     lx_component_env *loop_envs;
     lx_loop *loop;                  /* launcher_inline: the loop, run by lx_system_run_once */

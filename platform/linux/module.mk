@@ -3,7 +3,7 @@
 HOST_SRCS += platform/linux/runtime.c platform/linux/launcher.c platform/linux/stack_alloc.c \
 	platform/linux/blk_driver.c platform/linux/blk_device_model.c platform/linux/blk_driver_faults.c \
 	platform/linux/blk_log.c platform/linux/blk_driver_component.c platform/linux/fs_system.c \
-	platform/linux/component_memory.c
+	platform/linux/component_memory.c platform/linux/image_lock.c
 
 TESTS += platform_launcher
 platform_launcher_SRCS := platform/linux/tests/test_launcher.c

@@ -424,14 +424,50 @@ bool lx_loop_deliver(lx_loop *loop)
     return !loop->stopping;
 }
 
+/* Call notified(COMPONENT_TIMER_CHANNEL) for every component whose deadline has passed;
+ * returns the earliest deadline still ahead (UINT64_MAX: none). */
+static uint64_t fire_deadlines(lx_loop *loop)
+{
+    uint64_t earliest = UINT64_MAX;
+    for (unsigned k = 0; k < loop->count && !loop->stopping; k++) {
+        lx_loop_component *c = &loop->components[k];
+        if (!c->entry.deadline)
+            continue;
+        loop->running = k;
+        uint64_t at = c->entry.deadline();
+        if (at == UINT64_MAX)
+            continue;
+        if (at <= component_time_ns()) {
+            c->entry.notified(COMPONENT_TIMER_CHANNEL);
+            deliver_pending(loop);
+            at = c->entry.deadline();
+        }
+        earliest = at < earliest ? at : earliest;
+    }
+    return earliest;
+}
+
+/* The wait's timeout in milliseconds: the caller's, cut short by a deadline. */
+static int wait_timeout(int timeout_ms, uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return timeout_ms;
+    uint64_t now = component_time_ns();
+    uint64_t ms = deadline > now ? (deadline - now + 999999u) / 1000000u : 0;
+    if (ms > INT32_MAX)
+        ms = INT32_MAX;
+    return timeout_ms >= 0 && (uint64_t)timeout_ms < ms ? timeout_ms : (int)ms;
+}
+
 bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
 {
     this_loop = loop;
     deliver_pending(loop);
+    uint64_t deadline = fire_deadlines(loop);
     if (loop->stopping)
         return false;
     struct epoll_event events[16];
-    int n = epoll_wait(loop->epoll_fd, events, 16, timeout_ms);
+    int n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
     if (n < 0 && errno != EINTR) {
         component_log("epoll_wait failed");
         lx_runtime_stop(1);
@@ -439,6 +475,7 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     }
     for (int i = 0; i < n && !loop->stopping; i++)
         dispatch(loop, events[i].data.u64);
+    fire_deadlines(loop);
     return !loop->stopping;
 }
 

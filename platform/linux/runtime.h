@@ -62,6 +62,10 @@ typedef struct lx_component_entry {
      * calls it when it ends, so the component gives back what init took (file
      * descriptors, memory); a process of its own just exits. */
     void (*fini)(void);
+    /* Optional: when the component wants notified(COMPONENT_TIMER_CHANNEL), in
+     * component_time_ns's clock (UINT64_MAX: never). Asked before the loop waits; the
+     * wait ends at the earliest deadline, and the call comes once it has passed. */
+    uint64_t (*deadline)(void);
 } lx_component_entry;
 
 #define LX_LOOP_MAX_COMPONENTS 8u

@@ -1,4 +1,4 @@
-# The power-cut proof (issue 13): eight workloads cut at every write on FAT12, FAT16 and
+# The power-cut proof (issue 13): nine workloads cut at every write on FAT12, FAT16 and
 # FAT32 (tests/powercut/powercut.h). make test checks a seeded sample (every second prefix
 # cut, a lost-write variant in every second flush epoch, fsck.fat on one check in eight);
 # make powercut checks every cut, four lost-write variants per epoch and fsck.fat on every

@@ -283,6 +283,52 @@ static void concurrent(pc_ctx *c, uint32_t fiber)
         pc_sync(c);
 }
 
+/* ---- syncs at any moment (the server's background write-back) ------------------------------------------ */
+
+/* Fiber 0 works without syncing; fiber 1 syncs over and over meanwhile, as the server's
+ * write-back does when its interval ends in the middle of an operation: each sync lands
+ * inside a create, an append, a rename between directories, a truncate or a removal. */
+static bool background_done;
+
+static void background_setup(pc_ctx *c)
+{
+    background_done = false;
+    if (!pc_mkdir(c, "/from") || !pc_mkdir(c, "/to"))
+        return;
+    make(c, "/from/moved later.txt", 3000, c->seed + 1);
+    make(c, "/from/replaced target.txt", 1500, c->seed + 2);
+}
+
+static void background_sync(pc_ctx *c, uint32_t fiber)
+{
+    if (fiber == 1) {
+        for (uint32_t i = 0; i < 64 && !background_done; i++)
+            if (!pc_sync(c))
+                return;
+        return;
+    }
+    char p[96];
+    for (uint32_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "/to/new file with a long name %u.bin", i);
+        if (!make(c, p, 900 + 1300 * i, c->seed + 10 + i))
+            break;
+    }
+    pc_handle h;
+    if (!c->failed && pc_open(c, "/to/grows.log", true, &h)) {
+        for (uint32_t i = 0; i < 3 && !c->failed; i++)
+            pc_append(c, &h, data_for(c->seed + 20 + i, 2500), 2500);
+        if (!c->failed)
+            pc_truncate(c, &h, 4000);
+        if (!c->failed)
+            pc_close(c, &h);
+    }
+    if (!c->failed && pc_rename(c, "/from/moved later.txt", "/to/moved.txt") &&
+        pc_rename(c, "/to/new file with a long name 0.bin", "/from/replaced target.txt") &&
+        pc_unlink(c, "/to/new file with a long name 1.bin") && pc_mkdir(c, "/to/sub"))
+        pc_rename(c, "/to/new file with a long name 2.bin", "/to/sub/deeper.bin");
+    background_done = true;
+}
+
 const pc_workload pc_workloads[] = {
     { .name = "tree_copy", .run = tree_copy },
     { .name = "small_files", .run = small_files },
@@ -292,5 +338,6 @@ const pc_workload pc_workloads[] = {
     { .name = "rename", .setup = rename_setup, .run = rename_run },
     { .name = "churn", .run = churn },
     { .name = "concurrent", .run = concurrent, .fibers = FIBERS_MAX, .random_order = true },
+    { .name = "background_sync", .setup = background_setup, .run = background_sync, .fibers = 2 },
 };
 const uint32_t pc_workload_count = sizeof pc_workloads / sizeof pc_workloads[0];

@@ -11,3 +11,4 @@ TEST(powercut_fat32_truncate) { pc_test_workload("truncate", &spec); }
 TEST(powercut_fat32_rename) { pc_test_workload("rename", &spec); }
 TEST(powercut_fat32_churn) { pc_test_workload("churn", &spec); }
 TEST(powercut_fat32_concurrent) { pc_test_workload("concurrent", &spec); }
+TEST(powercut_fat32_background_sync) { pc_test_workload("background_sync", &spec); }

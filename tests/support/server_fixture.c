@@ -48,6 +48,9 @@ int sf_init(server_fixture *f, const sf_options *opts)
         .pool = &f->blk.stack.pool,
         .blk = &f->blk.stack.client,
         .engine = fat_vfs_engine(&f->fat, &f->blk.stack.cache, &cfg),
+        .writeback_ns = opts->writeback_ns,
+        .clock_ns = opts->clock_ns,
+        .clock_ctx = opts->clock_ctx,
     };
     if (opts->no_engine)
         sc.engine = (vfs_engine){0};

@@ -45,6 +45,9 @@ typedef struct sf_options {
     uint32_t fibers;              /* default 64 */
     bool read_only;               /* the device is read-only */
     bool no_engine;               /* the server gets no engine (no volume could be set up) */
+    uint64_t writeback_ns;        /* the server's background write-back; 0: none */
+    uint64_t (*clock_ns)(void *ctx); /* its clock (a test's own) */
+    void *clock_ctx;
 } sf_options;
 
 /* Returns 0, or -1 with a message. */

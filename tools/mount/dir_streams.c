@@ -99,12 +99,32 @@ void mount_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
         mount_wait_room(op, releasedir_start);
 }
 
+/* fsync of a directory: FILE_SYNC on its fd, which syncs the whole volume (the kernel
+ * passes no sync(2) or syncfs(2) to FUSE, so `sync DIR` on the mount is this). */
+static void dir_synced(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    mount_op_fail(op, mount_errno(r->status));
+}
+
+static void fsyncdir_start(mount_op *op)
+{
+    fs_conn_start_sync(conn(), &op->call, op->handle->fd);
+    mount_called(op, dir_synced);
+}
+
 void mount_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
     AF_UNUSED(ino);
     AF_UNUSED(datasync);
-    AF_UNUSED(fi);
-    fuse_reply_err(req, 0);
+    mount_op *op = mount_op_new(req);
+    if (!op)
+        return;
+    op->handle = mount_handle_of(fi);
+    if (mount_call_room())
+        fsyncdir_start(op);
+    else
+        mount_wait_room(op, fsyncdir_start);
 }
 
 /* ---- readdir ----

@@ -34,6 +34,11 @@ static void mount_help(void)
            "                the volume's times are local time (the default) or this zone's;\n"
            "                max_open=N: at most N files open at once (EMFILE beyond; by\n"
            "                default as many as memory allows)\n\n"
+           "                writeback=SECONDS: changes are written back and made durable\n"
+           "                once they are this old (default 5; 0: only at fsync, sync of\n"
+           "                a directory, and unmount)\n\n"
+           "sync(2) does not reach a FUSE file system: `sync MOUNTPOINT` (an fsync of the\n"
+           "directory) makes every change durable at once.\n\n"
            "ASYNCFAT_STATS=1 in the environment prints the number of server requests, and\n"
            "the most that were in flight at once, at unmount.\n",
            mount_usage);
@@ -47,6 +52,7 @@ typedef struct mount_request {
     bool read_only;
     bool zone_given;           /* tz= or time_offset= */
     uint32_t max_open;         /* max_open=; 0: as memory allows */
+    int32_t writeback_ms;      /* fs_system_options's */
     int32_t time_offset_minutes;
     char options[4096];      /* passed to FUSE; empty: none */
 } mount_request;
@@ -59,6 +65,14 @@ static bool take_own_option(mount_request *m, const char *o, bool *bad)
         *bad = !cli_parse_zone(o + 3, &m->time_offset_minutes);
     } else if (strncmp(o, "time_offset=", 12) == 0) {
         *bad = !cli_parse_minutes(o + 12, &m->time_offset_minutes);
+    } else if (strncmp(o, "writeback=", 10) == 0) {
+        char *end;
+        errno = 0;
+        double sec = strtod(o + 10, &end);
+        *bad = errno || end == o + 10 || *end || !(sec >= 0 && sec <= 86400);
+        int32_t ms = *bad ? 0 : (int32_t)(sec * 1000 + 0.5);
+        m->writeback_ms = ms == 0 ? -1 : ms;
+        return true;
     } else if (strncmp(o, "max_open=", 9) == 0) {
         char *end;
         errno = 0;
@@ -86,6 +100,8 @@ static int add_options(mount_request *m, const char *opts)
             if (bad) {
                 if (strncmp(o, "max_open=", 9) == 0)
                     cli_error("mount", "-o %s: not a number of files", o);
+                else if (strncmp(o, "writeback=", 10) == 0)
+                    cli_error("mount", "-o %s: writeback= takes seconds, 0 to 86400", o);
                 else
                     cli_error("mount", "-o %s: not a time zone (tz=UTC, tz=local, tz=+05:30; time_offset=MINUTES)", o);
                 return EXIT_USAGE;
@@ -158,7 +174,8 @@ static int run_mount(const mount_request *m, int ready_fd)
         .read_only = m->read_only,
         .share_bytes = MOUNT_SHARE_BYTES,
         .populate = true, /* a mount lives long: its pages are mapped once, at start */
-        .client_component = {mount_component_init, mount_component_notified, mount_component_fini},
+        .writeback_ms = m->writeback_ms,
+        .client_component = {mount_component_init, mount_component_notified, mount_component_fini, NULL},
     };
     int rc = EXIT_FAILED;
     if (fs_system_start(&system, &o) != 0) {

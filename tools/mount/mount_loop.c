@@ -332,7 +332,16 @@ static void fail_start(const char *what)
     stop();
 }
 
-/* The volume is mounted on the server: now the FUSE mount. */
+static void reported(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    if (r->status == FS_STATUS_SUCCESS)
+        fs_mount_report_warn(&r->record.mount_report, mount_ctx.image);
+    mount_op_end(op);
+}
+
+/* The volume is mounted on the server: say what the mount repaired, if anything (the
+ * answer comes while FUSE mounts), and mount FUSE. */
 static void initialised(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
@@ -347,6 +356,11 @@ static void initialised(mount_op *op, const fs_reply *r, const uint8_t *payload)
         mount_ctx.status = EXIT_FAILED;
         lx_runtime_stop(EXIT_FAILED);
         return;
+    }
+    mount_op *report = mount_op_new(NULL);
+    if (report) {
+        fs_conn_start_mount_report(&mount_ctx.conn, &report->call);
+        mount_called(report, reported);
     }
     char fsname[4200];
     snprintf(fsname, sizeof fsname, "fsname=asyncfat:%s,subtype=asyncfat", mount_ctx.image);

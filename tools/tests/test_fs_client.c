@@ -758,3 +758,45 @@ TEST(statuses_map_to_posix_errnos_and_messages)
         CHECK(fs_status_string((fs_status)s)[0] != '\0');
     CHECK(strcmp(fs_status_string(FS_STATUS_NO_FILE), "no such file or directory") == 0);
 }
+
+/* ---- what a mount report says to a user ---- */
+
+TEST(mount_reports_are_described_in_one_line_and_advise_a_check_when_needed)
+{
+    char text[1024];
+    fs_mount_report clean = {0};
+    CHECK(!fs_mount_report_describe(&clean, "v.img", text, sizeof text));
+    CHECK_EQ(text[0], '\0');
+
+    fs_mount_report repaired = {.flags = FS_MOUNT_WAS_DIRTY | FS_MOUNT_RECOVERED,
+                                .renames_completed = 1,
+                                .lost_freed = 12,
+                                .fat_blocks_copied = 3};
+    CHECK(fs_mount_report_describe(&repaired, "v.img", text, sizeof text));
+    CHECK_MSG(strcmp(text, "v.img was not cleanly unmounted; recovered: 1 interrupted rename completed, 12 lost "
+                           "clusters freed, 3 FAT copy blocks made equal to the first FAT") == 0,
+              "%s", text);
+
+    fs_mount_report nothing = {.flags = FS_MOUNT_WAS_DIRTY | FS_MOUNT_RECOVERED};
+    CHECK(fs_mount_report_describe(&nothing, "v.img", text, sizeof text));
+    CHECK_MSG(strcmp(text, "v.img was not cleanly unmounted; recovered: nothing needed repair") == 0, "%s", text);
+
+    fs_mount_report read_only = {.flags = FS_MOUNT_WAS_DIRTY};
+    CHECK(fs_mount_report_describe(&read_only, "v.img", text, sizeof text));
+    CHECK_MSG(strstr(text, "not recovered (mounted read-only)") != NULL, "%s", text);
+
+    fs_mount_report damaged = {.flags = FS_MOUNT_WAS_DIRTY | FS_MOUNT_RECOVERED | FS_MOUNT_NEEDS_CHECK,
+                               .orphans_removed = 2};
+    CHECK(fs_mount_report_describe(&damaged, "v.img", text, sizeof text));
+    CHECK_MSG(strstr(text, "recovered: 2 orphaned long-name entries removed\nv.img has damage a power cut does not "
+                           "cause, left as it was: run `asyncfat check v.img`") != NULL,
+              "%s", text);
+
+    fs_mount_report differ = {.fat_disagreements = 5};
+    CHECK(fs_mount_report_describe(&differ, "v.img", text, sizeof text));
+    CHECK_MSG(strcmp(text, "v.img: 5 clusters the FAT copies disagreed on") == 0, "%s", text);
+
+    char tiny[8];
+    CHECK(fs_mount_report_describe(&damaged, "a-long-image-name.img", tiny, sizeof tiny));
+    CHECK(strlen(tiny) < sizeof tiny);
+}

@@ -27,8 +27,11 @@ skip_all() {
     for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times directory_listing \
         changes_are_seen_through_every_path known_names_are_found_and_absent_ones_answered \
         round_trips_per_operation read_handles tar_round_trip \
-        concurrent_writers no_fuse_hidden_files unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
+        concurrent_writers no_fuse_hidden_files a_mounted_image_is_refused_to_a_second_user \
+        unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
         read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
+        fsync_of_a_directory_makes_the_volume_durable background_writeback_makes_files_durable \
+        a_dirty_volume_is_recovered_and_reported \
         unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
         echo "SKIP $t: $1"
     done
@@ -499,7 +502,28 @@ t_hidden() {
 }
 run no_fuse_hidden_files t_hidden
 
+# One writer per image: while mounted, a second mount, a writer or a reader of the image
+# fails at once, naming the mount's process, and the image is untouched.
+t_in_use() {
+    local m2=$T/mnt2 start sum
+    mkdir -p "$m2" || return 1
+    sync "$M" || return 1
+    sum=$(md5sum <vol.img)
+    start=$SECONDS
+    if timeout 10 "$A" mount vol.img "$m2" -f 2>"$T/second.err"; then echo "mounted twice"; return 1; fi
+    mountpoint -q "$m2" && { fusermount3 -u "$m2"; echo "mounted twice"; return 1; }
+    grep -q "asyncfat: vol.img is in use by another asyncfat process (pid $PID)" "$T/second.err" ||
+        { cat "$T/second.err"; return 1; }
+    if timeout 10 "$A" mkfs vol.img --fat 16 2>"$T/second.err"; then echo "formatted a mounted image"; return 1; fi
+    grep -q "in use by another asyncfat process (pid $PID)" "$T/second.err" || { cat "$T/second.err"; return 1; }
+    if timeout 10 "$A" ls vol.img 2>"$T/second.err"; then echo "listed a mounted image"; return 1; fi
+    grep -q "in use by another asyncfat process (pid $PID)" "$T/second.err" || { cat "$T/second.err"; return 1; }
+    [ $((SECONDS - start)) -le 5 ] || { echo "refusing took $((SECONDS - start)) s"; return 1; }
+    [ "$sum" = "$(md5sum <vol.img)" ] || { echo "the image changed"; return 1; }
+}
 cp "$T/data.bin" "$M/final.bin"
+run a_mounted_image_is_refused_to_a_second_user t_in_use
+
 t_unmount() {
     unmount_wait || { cat "$T/mount.err"; return 1; }
     grep "in flight" "$T/mount.err" >&2
@@ -585,6 +609,72 @@ t_enospc() {
     unmount_wait && clean small.img
 }
 run enospc_when_full t_enospc
+
+# A crash: SIGKILL the mount (driver, server and FUSE share its process, so nothing is
+# synced on the way out) and detach the dead FUSE mount.
+kill_mount() {
+    kill -KILL "$PID"
+    wait "$PID" 2>/dev/null
+    PID=
+    fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
+}
+# fsck.fat -n finds nothing but the dirty marks a crash leaves and lost clusters: the
+# clusters a sync frees (a file's unused preallocation, removed files) are freed after its
+# FLUSH, and their FAT entries go out with the next one (docs/ORDERING.md §2, §4 sync).
+only_crash_marks() {
+    fsck.fat -n "$1" 2>&1 | grep -v -e '^fsck.fat ' -e 'Dirty bit is set' -e 'removing dirty bit' \
+        -e '^Reclaimed [0-9]* unused clusters\? ' \
+        -e 'Free cluster summary uninitialized' -e 'Leaving filesystem unchanged' -e '^$' \
+        -e ' files, [0-9]*/[0-9]* clusters$' >"$T/fsck.extra"
+    [ ! -s "$T/fsck.extra" ] || { cat "$T/fsck.extra"; return 1; }
+}
+# The files made by make_files are on the image (mtools reads them).
+make_files() {
+    mkdir "$M/d" && echo one >"$M/d/one" && echo top >"$M/top" && cp "$T/r.bin" "$M/d/r.bin"
+}
+files_on_image() {
+    [ "$(mtype -i "$1" ::/d/one)" = one ] && [ "$(mtype -i "$1" ::/top)" = top ] || return 1
+    rm -f "$T/r.out" && mcopy -n -i "$1" ::/d/r.bin "$T/r.out" && cmp "$T/r.bin" "$T/r.out"
+}
+
+# sync(2) never reaches FUSE; `sync DIR` (fsync of a directory) syncs the whole volume.
+t_sync_dir() {
+    head -c 300000 /dev/urandom >"$T/r.bin"
+    "$A" mkfs dur.img --size 64M --fat 16 >/dev/null || return 1
+    mount_fg dur.img -o writeback=0 || return 1
+    make_files || return 1
+    sync "$M" || return 1
+    kill_mount
+    files_on_image dur.img && only_crash_marks dur.img
+}
+run fsync_of_a_directory_makes_the_volume_durable t_sync_dir
+
+# With no fsync at all, the server writes changes back once they are writeback=S old.
+t_writeback() {
+    "$A" mkfs dur.img --size 64M --fat 32 >/dev/null || return 1
+    mount_fg dur.img -o writeback=1 || return 1
+    make_files || return 1
+    sleep 2.5
+    kill_mount
+    files_on_image dur.img && only_crash_marks dur.img
+}
+run background_writeback_makes_files_durable t_writeback
+
+# The next mount recovers the crashed volume and says so; read-only users are told too.
+t_dirty_report() {
+    "$A" ls dur.img >/dev/null 2>"$T/ls.err" || return 1
+    grep -q "asyncfat: dur.img was not cleanly unmounted; not recovered (mounted read-only)" "$T/ls.err" ||
+        { cat "$T/ls.err"; return 1; }
+    mount_fg dur.img || return 1
+    grep -q "asyncfat: dur.img was not cleanly unmounted; recovered: " "$T/mount.err" ||
+        { cat "$T/mount.err"; return 1; }
+    cmp "$T/r.bin" "$M/d/r.bin" || return 1
+    unmount_wait && clean dur.img || return 1
+    mount_fg dur.img || return 1
+    unmount_wait || return 1
+    if grep "not cleanly" "$T/mount.err"; then echo "a clean volume reported as dirty"; return 1; fi
+}
+run a_dirty_volume_is_recovered_and_reported t_dirty_report
 
 t_bad_option() {
     if "$A" mount vol.img "$M" -f -o no_such_option 2>"$T/opt.err"; then echo "mounted"; return 1; fi

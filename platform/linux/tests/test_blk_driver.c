@@ -1102,7 +1102,7 @@ __attribute__((constructor)) static void run_as_blkd_if_launched(int argc, char 
     if (!text || !lx_component_env_decode(&env, text) || strcmp(env.name, "blkd") != 0)
         return;
     lx_component_set_args(argc, argv);
-    _exit(lx_component_run(&env, (lx_component_entry){component_init, component_notified, NULL}));
+    _exit(lx_component_run(&env, (lx_component_entry){component_init, component_notified, NULL, NULL}));
 }
 
 static char blkd_self[4096];

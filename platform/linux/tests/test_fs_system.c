@@ -7,6 +7,7 @@
  * the system runs on the server's thread. */
 #include "platform/linux/fs_system.h"
 #include "server/fs_component.h"
+#include "tools/fs_client.h"
 #include "tests/harness.h"
 
 #include <poll.h>
@@ -344,7 +345,7 @@ TEST(a_client_component_shares_the_servers_thread)
     CHECK(make_image(image));
     fs_system s;
     fs_system_options o = {.image_path = image, .data_bytes = 24u << 20,
-                           .client_component = {comp_init, comp_notified, NULL}};
+                           .client_component = {comp_init, comp_notified, NULL, NULL}};
     CHECK(fs_system_start(&s, &o) == 0);
     lx_exit_report report;
     bool ended = lx_system_wait(&s.sys, 30000, &report);
@@ -354,4 +355,61 @@ TEST(a_client_component_shares_the_servers_thread)
     CHECK_EQ(layout, FS_SYSTEM_HOSTED);
     CHECK_MSG(!report.signaled && report.code == 0, "code %d", report.code);
     CHECK(fsck_clean(image));
+}
+
+/* The client library's side of a dead server: a call pending when the server's process (or
+ * the driver's, which leaves the server waiting for the device) is killed completes with
+ * IO_ERROR within a few seconds, and so does every later one: nothing hangs. */
+static bool system_alive(void *ctx)
+{
+    char why[160];
+    return !fs_system_failed(ctx, why, sizeof why);
+}
+
+TEST(a_client_whose_server_died_gets_errors_not_a_hang)
+{
+    if (!have_tools()) {
+        printf("SKIP a_client_whose_server_died_gets_errors_not_a_hang: dosfstools not installed\n");
+        return;
+    }
+    char image[600];
+    snprintf(image, sizeof image, "%s/dead.img", test_tmpdir());
+    static const char *const victims[] = {"fs_server", "blk_driver"};
+    for (unsigned v = 0; v < 2; v++) {
+        CHECK(make_image(image));
+        fs_system s;
+        fs_system_options o = {.image_path = image, .layout = FS_SYSTEM_PROCESSES, .data_bytes = 24u << 20};
+        CHECK(fs_system_start(&s, &o) == 0);
+        fs_system_client *ep = &s.clients[0];
+        fs_conn_endpoint cep = {.commands = ep->commands,
+                                .completions = ep->completions,
+                                .share = ep->share,
+                                .share_size = ep->share_size,
+                                .notify_fd = ep->notify_fd,
+                                .wait_fd = ep->wait_fd,
+                                .healthy = system_alive,
+                                .healthy_ctx = &s};
+        fs_conn conn;
+        CHECK(fs_conn_open(&conn, &cep) == 0);
+        fs_status mounted = fs_conn_initialise(&conn);
+        uint64_t fd = 0;
+        fs_status opened = fs_conn_open_file(&conn, "/f", FS_OPEN_FLAGS_READ_WRITE | FS_OPEN_FLAGS_CREATE, &fd);
+        kill(s.sys.pids[v == 0 ? 1 : 0], SIGKILL);
+        uint64_t start = component_time_ns();
+        /* Past the cache: the write must reach the device, which is gone or unreachable. */
+        static uint8_t big[4u << 20];
+        size_t done = 0;
+        fs_status wrote = fs_conn_write(&conn, fd, 0, big, sizeof big, &done);
+        fs_status synced = fs_conn_sync(&conn, fd);
+        fs_status later = fs_conn_mkdir(&conn, "/after");
+        uint64_t took_ms = (component_time_ns() - start) / 1000000u;
+        fs_conn_close(&conn);
+        fs_system_stop(&s, 2000);
+        CHECK_EQ(mounted, FS_STATUS_SUCCESS);
+        CHECK_EQ(opened, FS_STATUS_SUCCESS);
+        CHECK_MSG(wrote == FS_STATUS_IO_ERROR || synced == FS_STATUS_IO_ERROR, "%s killed: write %d, sync %d",
+                  victims[v], (int)wrote, (int)synced);
+        CHECK_EQ(later, FS_STATUS_IO_ERROR);
+        CHECK_MSG(took_ms < 10000, "%s killed: the calls took %llu ms", victims[v], (unsigned long long)took_ms);
+    }
 }

@@ -76,9 +76,9 @@ __attribute__((constructor)) static void run_as_component_if_launched(void)
     static lx_component_env env;
     if (!lx_component_env_decode(&env, text))
         _exit(125);
-    lx_component_entry entry = {idle_init, idle_notified, NULL};
+    lx_component_entry entry = {idle_init, idle_notified, NULL, NULL};
     if (strcmp(env.name, "pong") == 0)
-        entry = (lx_component_entry){pong_init, pong_notified, NULL};
+        entry = (lx_component_entry){pong_init, pong_notified, NULL, NULL};
     _exit(lx_component_run(&env, entry));
 }
 
@@ -262,9 +262,9 @@ TEST(the_launchers_own_process_runs_on_a_thread)
     static const char *const ping_regions[] = {"pair", "scratch", NULL};
     static const char *const far_regions[] = {"pair", NULL};
     const lx_component_spec components[] = {
-        {.name = "ping", .entry = {pair_ping_init, here_notified, NULL}, .regions = ping_regions, .process = "here"},
-        {.name = "far", .entry = {idle_init, far_notified, NULL}, .regions = far_regions},
-        {.name = "pong", .entry = {pair_pong_init, pair_pong_notified, NULL}, .regions = ping_regions,
+        {.name = "ping", .entry = {pair_ping_init, here_notified, NULL, NULL}, .regions = ping_regions, .process = "here"},
+        {.name = "far", .entry = {idle_init, far_notified, NULL, NULL}, .regions = far_regions},
+        {.name = "pong", .entry = {pair_pong_init, pair_pong_notified, NULL, NULL}, .regions = ping_regions,
          .process = "here"},
         {.name = "host"},
     };
@@ -304,7 +304,7 @@ TEST(the_launchers_own_process_runs_on_a_thread)
     CHECK_EQ(seen.far_count, 1);
     CHECK(!sys.exits[1].signaled && sys.exits[1].code == 0);
     /* a loop that is still running when the system stops leaves cleanly */
-    const lx_component_spec idle[] = {{.name = "i", .entry = {idle_init, idle_notified, NULL}, .process = "here"}};
+    const lx_component_spec idle[] = {{.name = "i", .entry = {idle_init, idle_notified, NULL, NULL}, .process = "here"}};
     const lx_system_spec idle_spec = {.components = idle, .component_count = 1,
         .regions = NULL, .region_count = 0,
         .channels = NULL, .channel_count = 0,
@@ -491,7 +491,7 @@ TEST(populated_regions_are_mapped_at_start)
 {
     static const char *const names[] = {"touched", NULL};
     for (int populate = 0; populate < 2; populate++) {
-        const lx_component_spec components[] = {{.name = "t", .entry = {toucher_init, idle_notified, NULL},
+        const lx_component_spec components[] = {{.name = "t", .entry = {toucher_init, idle_notified, NULL, NULL},
                                                  .regions = names}};
         const lx_region_spec regions[] = {{.name = "touched", .size = TOUCH_PAGES * 4096, .populate = populate}};
         const lx_system_spec spec = {.components = components, .component_count = 1,
