@@ -231,6 +231,7 @@ static bool start(void)
     fc.clock = wall_clock;
     fc.read_only = info->read_only;
     fc.time_offset_minutes = volume.time_offset_minutes;
+    fc.discard = volume.discard;
     if (volume.at_offset) {
         fc.partition = FAT_PARTITION_AT_OFFSET;
         fc.volume_offset = volume.offset;

@@ -55,6 +55,8 @@ typedef struct fs_component_volume {
     uint64_t offset;             /* bytes, a multiple of 512 */
     int32_t time_offset_minutes; /* directory entries hold local time this far east of UTC
                                     (vfat's time_offset; -1440..1440); 0: UTC */
+    bool discard;                /* tell the device which blocks freed clusters held
+                                    (fat_config.discard; Linux drivers only) */
 } fs_component_volume;
 void fs_component_configure(const fs_component_volume *volume);
 

@@ -1,6 +1,7 @@
 /* `asyncfat mount`: arguments and options, the system the mount runs in, signals, and
  * running in the background (see mount.h). */
 #include "tools/mount/mount.h"
+#include "tools/offline_volume.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,9 @@ static void mount_help(void)
            "                the volume's times are local time (the default) or this zone's;\n"
            "                max_open=N: at most N files open at once (EMFILE beyond; by\n"
            "                default as many as memory allows)\n\n"
+           "                discard: freed clusters are passed to the device (holes\n"
+           "                punched in an image file, BLKDISCARD on a block device), as\n"
+           "                vfat's discard\n"
            "                writeback=SECONDS: changes are written back and made durable\n"
            "                once they are this old (default 5; 0: only at fsync, sync of\n"
            "                a directory, and unmount)\n\n"
@@ -52,6 +56,7 @@ typedef struct mount_request {
     bool read_only;
     bool zone_given;           /* tz= or time_offset= */
     uint32_t max_open;         /* max_open=; 0: as memory allows */
+    bool discard;              /* discard: freed clusters are punched out of the image */
     int32_t writeback_ms;      /* fs_system_options's */
     int32_t time_offset_minutes;
     char options[4096];      /* passed to FUSE; empty: none */
@@ -65,6 +70,9 @@ static bool take_own_option(mount_request *m, const char *o, bool *bad)
         *bad = !cli_parse_zone(o + 3, &m->time_offset_minutes);
     } else if (strncmp(o, "time_offset=", 12) == 0) {
         *bad = !cli_parse_minutes(o + 12, &m->time_offset_minutes);
+    } else if (strcmp(o, "discard") == 0) {
+        m->discard = true;
+        return true;
     } else if (strncmp(o, "writeback=", 10) == 0) {
         char *end;
         errno = 0;
@@ -264,6 +272,10 @@ int cmd_mount(int argc, char **argv)
     }
     if (m.zone_given)
         m.resolved.volume.time_offset_minutes = m.time_offset_minutes;
+    m.resolved.volume.discard = m.discard;
+    /* Named as the user named it; the server's own check would name the absolute path. */
+    if (offline_volume_in_use(m.resolved.file, !m.read_only))
+        return EXIT_FAILED;
     /* Absolute, since the background process leaves the working directory. */
     static char image_file[PATH_MAX];
     if (!realpath(m.resolved.file, image_file)) {

@@ -31,7 +31,7 @@ skip_all() {
         unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
         read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
         fsync_of_a_directory_makes_the_volume_durable background_writeback_makes_files_durable \
-        a_dirty_volume_is_recovered_and_reported \
+        a_dirty_volume_is_recovered_and_reported discard_punches_removed_files_out_of_the_image \
         unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
         echo "SKIP $t: $1"
     done
@@ -675,6 +675,34 @@ t_dirty_report() {
     if grep "not cleanly" "$T/mount.err"; then echo "a clean volume reported as dirty"; return 1; fi
 }
 run a_dirty_volume_is_recovered_and_reported t_dirty_report
+
+# -o discard: a removed file's clusters become holes in the image once the removal is
+# durable; without it they stay allocated on the host. Skipped where the host file system
+# cannot punch holes.
+image_kib() { du -k "$1" | cut -f1; }
+removed_file_kib() {
+    "$A" mkfs disc.img --size 64M --fat 32 >/dev/null || return 1
+    mount_fg disc.img "$@" || return 1
+    head -c 16M /dev/urandom >"$M/big.bin" && sync "$M" || return 1
+    local full
+    full=$(image_kib disc.img)
+    rm "$M/big.bin" && sync "$M" && sync "$M" && unmount_wait || return 1
+    echo $((full - $(image_kib disc.img)))
+}
+t_discard() {
+    local kept freed
+    kept=$(removed_file_kib) || return 1
+    freed=$(removed_file_kib -o discard) || return 1
+    echo "image shrank by $kept KiB without discard, $freed KiB with it"
+    [ "$kept" -lt 1024 ] || return 1
+    [ "$freed" -ge 15000 ] || return 1
+    PATH=$PATH:/usr/sbin:/sbin fsck.fat -n disc.img >/dev/null
+}
+if fallocate -p -o 0 -l 4096 "$(mktemp -p "$T")" 2>/dev/null; then
+    run discard_punches_removed_files_out_of_the_image t_discard
+else
+    echo "SKIP discard_punches_removed_files_out_of_the_image: this file system cannot punch holes"
+fi
 
 t_bad_option() {
     if "$A" mount vol.img "$M" -f -o no_such_option 2>"$T/opt.err"; then echo "mounted"; return 1; fi
