@@ -52,3 +52,7 @@ BENCHES += hops
 PROGRAMS += bench/hops
 bench/hops_SRCS := bench/hops.c bench/proc_counters.c bench/bench_client.c bench/report/report_work.c
 bench/hops_LDLIBS := $(URING_LDLIBS)
+
+# fuse_hops: what one FUSE request costs the file system's process (wake-ups, system calls,
+# CPU), asyncfat's mount against exfat-fuse, under fio random reads (bench/fuse_hops.sh).
+BENCHES += fuse_hops
