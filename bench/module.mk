@@ -67,3 +67,7 @@ BENCHES += writeback
 PROGRAMS += bench/writeback
 bench/writeback_SRCS := bench/writeback.c tests/support/server_fixture.c tests/support/blk_fixture.c
 bench/writeback_LDLIBS := $(URING_LDLIBS)
+
+# fuse_hops: what one FUSE request costs the file system's process (wake-ups, system calls,
+# CPU), asyncfat's mount against exfat-fuse, under fio random reads (bench/fuse_hops.sh).
+BENCHES += fuse_hops

@@ -11,7 +11,8 @@
 # the CSV to docs/bench/, the data BENCHMARKS.md quotes.
 # REPORT_QUICK=1: smaller sizes; REPORT_SKIP=proto,fuse,cp: leave parts out;
 # REPORT_DIR: where images go (default /dev/shm); REPORT_FUSE_PEERS: which file systems the
-# FUSE part mounts (default "asyncfat fusefat exfat fuse2fs").
+# FUSE part mounts (default "asyncfat fusefat exfat fuse2fs"); REPORT_FUSE_FIO_ONLY=1: of the
+# FUSE workloads only fio's.
 set -u
 BUILD=${BUILD:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -209,6 +210,15 @@ fuse_peer() { # peer
         umount_fs
         return 0
     fi
+    if [ -n "${REPORT_FUSE_FIO_ONLY:-}" ]; then
+        umount_fs
+        fio_peer "$peer" "$image"
+        for w in $fio_workloads; do
+            [ -n "${fuse_rate[$peer,$w]:-}" ] && emit "report_fuse_${peer}_$w" "${fuse_rate[$peer,$w]}" "$(fuse_units $w)"
+        done
+        rm -f "$image"
+        return 0
+    fi
     # Sequential write (to the end of the unmount: data a file system holds is counted).
     capped "dd if='$work/seq.bin' of='$mnt/big' bs=1M conv=fsync"
     partial "$peer" seqwrite
@@ -275,7 +285,8 @@ fuse_compare() {
     for peer in ${REPORT_FUSE_PEERS:-asyncfat fusefat exfat fuse2fs}; do
         fuse_peer "$peer"
     done
-    [ -n "${fuse_rate[asyncfat,seqwrite]:-}" ] || { note "no asyncfat FUSE figures: no FUSE ratios"; return; }
+    [ -n "${fuse_rate[asyncfat,seqwrite]:-}${fuse_rate[asyncfat,fio_seqwrite]:-}" ] ||
+        { note "no asyncfat FUSE figures: no FUSE ratios"; return; }
     for peer in fusefat exfat fuse2fs; do
         for w in $fuse_workloads; do
             local a=${fuse_rate[asyncfat,$w]:-} p=${fuse_rate[$peer,$w]:-}

@@ -19,7 +19,8 @@
  *
  * Prints `bench report_<model>_<figure> <value> <unit>` lines and the key ratios
  * (report_seq_read_ratio_to_raw, ...). Environment: REPORT_QUICK=1 for smaller sizes,
- * REPORT_MODELS=off,sd and REPORT_WORKLOADS=seq,random,meta,mixed (subsets), REPORT_DIR
+ * REPORT_MODELS=off,sd and REPORT_WORKLOADS=seq,random,meta,mixed (subsets; remove: only the remove-with-data
+ * part of meta; the raw driver runs only what the chosen workloads compare with), REPORT_DIR
  * (where images go; default /dev/shm), REPORT_CACHE_MB (the server's cache; default 12).
  */
 #include "bench/bench_client.h"
@@ -172,7 +173,8 @@ static raw_figures measure_raw(const model_spec *m)
     }
     raw_job job = {.image = cfg.image, .model = m->model, .blocks = SEQ_IO / BLK_TRANSFER_SIZE, .sequential = true,
                    .region_blocks = m->seq_bytes / BLK_TRANSFER_SIZE};
-    for (int i = 0; i < 2 && m->seq_bytes; i++) {
+    bool seq = m->seq_bytes && (listed(cfg.workloads, "seq") || (m->mixed && listed(cfg.workloads, "mixed")));
+    for (int i = 0; i < 2 && seq; i++) {
         job.depth = i ? SEQ_DEPTH : 1;
         job.write = true;
         r.seq_write[i] = raw_median(&job) * SEQ_IO / 1e6;
@@ -183,7 +185,7 @@ static raw_figures measure_raw(const model_spec *m)
     }
     job = (raw_job){.image = cfg.image, .model = m->model, .blocks = 1, .region_blocks = image_blocks,
                     .seconds = cfg.point_s};
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 7 && listed(cfg.workloads, "random"); i++) {
         job.depth = 1u << i;
         job.write = false;
         r.rand_read[i] = raw_median(&job);
@@ -549,7 +551,7 @@ static void measure_model(const model_spec *m, key_figures *keys)
         random_run(m, &raw, keys, &reads);
     if (m->metadata && listed(cfg.workloads, "meta"))
         metadata_all(m, keys);
-    if (listed(cfg.workloads, "meta")) {
+    if (listed(cfg.workloads, "meta") || listed(cfg.workloads, "remove")) {
         double qd1 = remove_data_run(m, 1), qd8 = remove_data_run(m, 8);
         figure(m, "x", qd8 / qd1, "remove_data_qd8_over_qd1");
         if (!keys->remove || qd8 / qd1 < keys->remove_worst)
