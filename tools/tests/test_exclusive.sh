@@ -51,12 +51,16 @@ hold_writing() {
     rm -f "$T/fifo" && mkfifo "$T/fifo" || return 1
     "$A" cp "$T/fifo" "$1:/held.txt" 2>"$T/holder.err" &
     HOLDER=$!
-    # Until it has the image open (its driver's descriptor), nothing is held.
-    for _ in $(seq 100); do
-        ls -l "/proc/$HOLDER/fd" 2>/dev/null | grep -q "$(realpath "$1")" && return 0
+    # Held once it has the image open (its driver's descriptor) and has finished mounting
+    # it: it then waits for the FIFO's writer (or data), and writes nothing more until then.
+    local wchan
+    for _ in $(seq 200); do
+        wchan=$(cat "/proc/$HOLDER/wchan" 2>/dev/null)
+        ls -l "/proc/$HOLDER/fd" 2>/dev/null | grep -q "$(realpath "$1")" &&
+            case $wchan in wait_for_partner | pipe_read | pipe_wait) return 0 ;; esac
         sleep 0.05
     done
-    echo "the holder never opened $1"
+    echo "the holder never opened $1 and waited for its input (last wait: ${wchan:-none})"
     return 1
 }
 release() {
