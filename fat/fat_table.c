@@ -475,7 +475,7 @@ void fat_alloc_unclaim(fat_volume *vol, uint32_t first, uint32_t count)
     vol->free_count += count;
 }
 
-/* The device blocks wholly inside clusters [first, first + count) are told free (blocks).
+/* The device blocks wholly inside clusters [first, first + count) are discarded (this blocks).
  * Only chains nothing durable reaches get here (fat_chain_free's contract), so what they
  * held is nobody's; the clusters go back to the free map only after the device answered,
  * so no write of a new owner can reach the device before the discard. A device that

@@ -851,59 +851,64 @@ static int local_file(mut_ctx *c, const fz_line *l)
     return rc == 0 ? 0 : recipe_error(c, l, "cannot write %s", path);
 }
 
+static int known_failure(mut_ctx *c, const fz_line *l)
+{
+    size_t at = 0;
+    for (int i = 1; i < l->argc; i++)
+        at += (size_t)snprintf(c->known_failure + at, at < sizeof c->known_failure ? sizeof c->known_failure - at : 0,
+                               "%s%s", i > 1 ? " " : "", l->argv[i]);
+    return l->argc > 1 ? 0 : recipe_error(c, l, "usage: known-failure BRANCH: WHY");
+}
+
+static int set_timeout(mut_ctx *c, const fz_line *l)
+{
+    uint64_t s;
+    if (l->argc != 2 || !fz_parse_u64(l->argv[1], &s))
+        return recipe_error(c, l, "usage: timeout SECONDS");
+    c->timeout = (double)s;
+    return 0;
+}
+
+static int expect_names_kept(mut_ctx *c, const fz_line *l) { return expect_files_kept(c, l, false); }
+static int expect_data_kept(mut_ctx *c, const fz_line *l) { return expect_files_kept(c, l, true); }
+static int expect_manifest_kept(mut_ctx *c, const fz_line *l) { return expect_manifest(c, l, false); }
+static int expect_refused_or_restored(mut_ctx *c, const fz_line *l) { return expect_manifest(c, l, true); }
+
+/* The steps after the image is built (fz_build_step takes those that build it). */
+static const struct {
+    const char *name;
+    int (*run)(mut_ctx *c, const fz_line *l);
+} exec_steps[] = {
+    {"known-failure", known_failure},
+    {"timeout", set_timeout},
+    {"local", local_file},
+    {"run", do_run},
+    {"expect-exit", expect_exit},
+    {"expect-unchanged", expect_unchanged},
+    {"expect-files-kept", expect_names_kept},
+    {"expect-data-kept", expect_data_kept},
+    {"expect-fsck-clean", expect_fsck_clean},
+    {"expect-check-clean", expect_check_clean},
+    {"expect-mtools-agree", expect_mtools_agree},
+    {"snapshot", snapshot},
+    {"expect-manifest", expect_manifest_kept},
+    {"expect-refused-or-restored", expect_refused_or_restored},
+    {"mount-walk", mount_walk},
+    {"fuzz-target", fuzz_target},
+    {"fuzz-input", fuzz_input},
+};
+
 int mut_exec_line(mut_ctx *c, const fz_line *l)
 {
-    const char *cmd = l->argv[0];
     char err[1024] = "";
     int built = fz_build_step(&c->b, l, err, sizeof err);
     if (built == 1)
         return 0;
     if (built < 0)
         return recipe_error(c, l, "%s", err);
-    if (strcmp(cmd, "known-failure") == 0) {
-        size_t at = 0;
-        for (int i = 1; i < l->argc; i++)
-            at += (size_t)snprintf(c->known_failure + at, at < sizeof c->known_failure ? sizeof c->known_failure - at : 0,
-                                   "%s%s", i > 1 ? " " : "", l->argv[i]);
-        return l->argc > 1 ? 0 : recipe_error(c, l, "usage: known-failure BRANCH: WHY");
-    }
-    if (strcmp(cmd, "timeout") == 0) {
-        uint64_t s;
-        if (l->argc != 2 || !fz_parse_u64(l->argv[1], &s))
-            return recipe_error(c, l, "usage: timeout SECONDS");
-        c->timeout = (double)s;
-        return 0;
-    }
-    if (strcmp(cmd, "local") == 0)
-        return local_file(c, l);
-    if (strcmp(cmd, "run") == 0)
-        return do_run(c, l);
-    if (strcmp(cmd, "expect-exit") == 0)
-        return expect_exit(c, l);
-    if (strcmp(cmd, "expect-unchanged") == 0)
-        return expect_unchanged(c, l);
-    if (strcmp(cmd, "expect-files-kept") == 0)
-        return expect_files_kept(c, l, false);
-    if (strcmp(cmd, "expect-data-kept") == 0)
-        return expect_files_kept(c, l, true);
-    if (strcmp(cmd, "expect-fsck-clean") == 0)
-        return expect_fsck_clean(c, l);
-    if (strcmp(cmd, "expect-check-clean") == 0)
-        return expect_check_clean(c, l);
-    if (strcmp(cmd, "expect-mtools-agree") == 0)
-        return expect_mtools_agree(c, l);
-    if (strcmp(cmd, "snapshot") == 0)
-        return snapshot(c, l);
-    if (strcmp(cmd, "expect-manifest") == 0)
-        return expect_manifest(c, l, false);
-    if (strcmp(cmd, "expect-refused-or-restored") == 0)
-        return expect_manifest(c, l, true);
-    if (strcmp(cmd, "mount-walk") == 0)
-        return mount_walk(c, l);
-    if (strcmp(cmd, "fuzz-target") == 0)
-        return fuzz_target(c, l);
-    if (strcmp(cmd, "fuzz-input") == 0)
-        return fuzz_input(c, l);
+    for (size_t i = 0; i < sizeof exec_steps / sizeof exec_steps[0]; i++)
+        if (strcmp(l->argv[0], exec_steps[i].name) == 0)
+            return exec_steps[i].run(c, l);
     return recipe_error(c, l, "unknown step");
 }
 

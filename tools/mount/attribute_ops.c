@@ -125,8 +125,5 @@ void mount_ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
         memcpy(&attributes, in_buf, sizeof attributes);
         op->size = attributes;
     }
-    if (mount_call_room())
-        ioctl_start(op);
-    else
-        mount_wait_room(op, ioctl_start);
+    mount_start_when_room(op, ioctl_start);
 }

@@ -76,10 +76,7 @@ void mount_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     op->ino = ino;
     op->fi = *fi;
-    if (mount_call_room())
-        opendir_start(op);
-    else
-        mount_wait_room(op, opendir_start);
+    mount_start_when_room(op, opendir_start);
 }
 
 static void dir_released(mount_op *op) { mount_op_fail(op, mount_errno(op->status)); }
@@ -93,10 +90,7 @@ void mount_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
     if (!op)
         return;
     op->handle = mount_handle_of(fi);
-    if (mount_call_room())
-        releasedir_start(op);
-    else
-        mount_wait_room(op, releasedir_start);
+    mount_start_when_room(op, releasedir_start);
 }
 
 /* fsync of a directory: FILE_SYNC on its fd, which syncs the whole volume (the kernel
@@ -121,10 +115,7 @@ void mount_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse
     if (!op)
         return;
     op->handle = mount_handle_of(fi);
-    if (mount_call_room())
-        fsyncdir_start(op);
-    else
-        mount_wait_room(op, fsyncdir_start);
+    mount_start_when_room(op, fsyncdir_start);
 }
 
 /* ---- readdir ----
@@ -332,10 +323,7 @@ static void list(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *
         mount_op_fail(op, !op->held ? ENOMEM : EBADF);
         return;
     }
-    if (mount_call_room())
-        readdir_start(op);
-    else
-        mount_wait_room(op, readdir_start);
+    mount_start_when_room(op, readdir_start);
 }
 
 void mount_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

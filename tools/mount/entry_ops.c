@@ -96,10 +96,7 @@ void mount_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         mount_op_end(op);
         return;
     }
-    if (mount_call_room())
-        lookup_start(op);
-    else
-        mount_wait_room(op, lookup_start);
+    mount_start_when_room(op, lookup_start);
 }
 
 void mount_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -172,10 +169,7 @@ static void attr_start(mount_op *op)
 
 static void attr_reply(mount_op *op)
 {
-    if (mount_call_room())
-        attr_start(op);
-    else
-        mount_wait_room(op, attr_start);
+    mount_start_when_room(op, attr_start);
 }
 
 void mount_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -299,10 +293,7 @@ void mount_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_
      * and the rest of the mode are accepted and ignored, as vfat's quiet option does, so
      * that cp -a and tar work. */
     op->handle = fi && (to_set & FUSE_SET_ATTR_SIZE) ? mount_handle_of(fi) : NULL;
-    if (mount_call_room())
-        setattr_start(op);
-    else
-        mount_wait_room(op, setattr_start);
+    mount_start_when_room(op, setattr_start);
 }
 
 /* ---- mkdir ---- */
@@ -349,10 +340,7 @@ void mount_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
     mount_op *op = name_op(req, parent, name);
     if (!op)
         return;
-    if (mount_call_room())
-        mkdir_start(op);
-    else
-        mount_wait_room(op, mkdir_start);
+    mount_start_when_room(op, mkdir_start);
 }
 
 /* ---- unlink, rmdir: pin a file whose open handles hold no fd, then remove ---- */
@@ -377,10 +365,7 @@ static void remove_start(mount_op *op)
 
 static void retry_remove(mount_op *op)
 {
-    if (mount_call_room())
-        remove_start(op);
-    else
-        mount_wait_room(op, remove_start);
+    mount_start_when_room(op, remove_start);
 }
 
 static void removed(mount_op *op, const fs_reply *r, const uint8_t *payload)
@@ -444,10 +429,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
     if (!op)
         return;
     op->flags = dir;
-    if (mount_call_room())
-        unlink_start(op);
-    else
-        mount_wait_room(op, unlink_start);
+    mount_start_when_room(op, unlink_start);
 }
 
 void mount_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) { remove_name(req, parent, name, false); }
@@ -460,10 +442,7 @@ static void rename_start(mount_op *op);
 
 static void rename_retry(mount_op *op)
 {
-    if (mount_call_room())
-        rename_start(op);
-    else
-        mount_wait_room(op, rename_start);
+    mount_start_when_room(op, rename_start);
 }
 
 static void renamed(mount_op *op, const fs_reply *r, const uint8_t *payload)
@@ -598,8 +577,5 @@ void mount_ll_statfs(fuse_req_t req, fuse_ino_t ino)
     mount_op *op = mount_op_new(req);
     if (!op)
         return;
-    if (mount_call_room())
-        statfs_start(op);
-    else
-        mount_wait_room(op, statfs_start);
+    mount_start_when_room(op, statfs_start);
 }

@@ -14,10 +14,7 @@ static fs_conn *conn(void) { return &mount_ctx.conn; }
 static void fd_ready(mount_op *op, void (*then)(mount_op *op))
 {
     fd_cache_use(op);
-    if (mount_call_room())
-        then(op);
-    else
-        mount_wait_room(op, then);
+    mount_start_when_room(op, then);
 }
 
 /* Every operation that waited for the handle's open goes on (or fails with it). */
@@ -227,10 +224,7 @@ void mount_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     op->ino = ino;
     op->fi = *fi;
-    if (mount_call_room())
-        open_start(op);
-    else
-        mount_wait_room(op, open_start);
+    mount_start_when_room(op, open_start);
 }
 
 static void create_start(mount_op *op);
@@ -310,10 +304,7 @@ void mount_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
         mount_op_fail(op, op->name ? ENAMETOOLONG : ENOMEM);
         return;
     }
-    if (mount_call_room())
-        create_start(op);
-    else
-        mount_wait_room(op, create_start);
+    mount_start_when_room(op, create_start);
 }
 
 /* ---- read and write: data through a share buffer of the operation's own ---- */
@@ -363,10 +354,7 @@ void mount_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struc
     }
     if (read_handle_read(op))
         return;
-    if (mount_call_room())
-        read_start(op);
-    else
-        mount_wait_room(op, read_start);
+    mount_start_when_room(op, read_start);
 }
 
 static void write_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
@@ -405,10 +393,7 @@ static void write_buffered(mount_op *op)
     op->held = NULL;
     op->data = share;
     op->data_size = op->size ? op->size : 1;
-    if (mount_call_room())
-        write_start(op);
-    else
-        mount_wait_room(op, write_start);
+    mount_start_when_room(op, write_start);
 }
 
 void mount_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -429,10 +414,7 @@ void mount_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size
     if (op->data) {
         op->data_size = size ? size : 1;
         memcpy(op->data, buf, size);
-        if (mount_call_room())
-            write_start(op);
-        else
-            mount_wait_room(op, write_start);
+        mount_start_when_room(op, write_start);
         return;
     }
     op->held = malloc(size ? size : 1);
@@ -475,10 +457,7 @@ void mount_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
     if (!op)
         return;
     op->handle = mount_handle_of(fi);
-    if (mount_call_room())
-        fsync_start(op);
-    else
-        mount_wait_room(op, fsync_start);
+    mount_start_when_room(op, fsync_start);
 }
 
 static void released(mount_op *op) { mount_op_end(op); }
@@ -500,8 +479,5 @@ void mount_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     op->handle = h;
-    if (mount_call_room())
-        release_start(op);
-    else
-        mount_wait_room(op, release_start);
+    mount_start_when_room(op, release_start);
 }

@@ -135,6 +135,8 @@ void mount_wait_room(mount_op *op, void (*resume)(mount_op *op));
 void mount_wait_retry(mount_op *op, void (*resume)(mount_op *op));
 /* Room for one more server call now (the pending table is not nearly full). */
 bool mount_call_room(void);
+/* start(op) now if there is room for its call, else once there is (mount_wait_room). */
+void mount_start_when_room(mount_op *op, void (*start)(mount_op *op));
 /* A share buffer for read or write data (NULL: none free now; wait and try again). */
 uint8_t *mount_data_alloc(size_t size);
 void mount_data_free(uint8_t *p, size_t size);

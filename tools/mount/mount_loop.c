@@ -165,6 +165,14 @@ void mount_wait_room(mount_op *op, void (*resume)(mount_op *op))
     loop.room_tail = op;
 }
 
+void mount_start_when_room(mount_op *op, void (*start)(mount_op *op))
+{
+    if (mount_call_room())
+        start(op);
+    else
+        mount_wait_room(op, start);
+}
+
 void mount_wait_retry(mount_op *op, void (*resume)(mount_op *op))
 {
     op->resume = resume;
