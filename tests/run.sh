@@ -35,7 +35,7 @@ for t in "$@"; do
 done
 wait
 
-passed=0 failed=0 skipped=0
+passed=0 failed=0 skipped=0 failures=""
 i=0
 for t in "$@"; do
     log=$out/$i.log rc=$(cat "$out/$i.rc")
@@ -49,11 +49,15 @@ for t in "$@"; do
         echo "---- $name (exit $rc) ----"
         tail -n 60 "$log"
         echo "----"
+        failures="$failures$name: $(grep -m 3 '^FAIL ' "$log" | cut -c1-200 | tr '\n' ' ')(exit $rc)
+"
     fi
     printf '%-48s %4d passed %3d failed %3d skipped  %4ss\n' "$name" "$p" "$f" "$s" "$(cat "$out/$i.time")"
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
     i=$((i + 1))
 done
+# The failures again at the end, where a log cut to its tail still shows them.
+[ -n "$failures" ] && printf 'failed programs:\n%s' "$failures"
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
 else
