@@ -3,6 +3,10 @@
 # Programs under */cross/<arch>/ run under qemu-user for that architecture.
 # A program that exits non-zero without printing a FAIL line counts as one failure.
 # TEST_JOBS (default: number of cores) programs run at once; TEST_TIMEOUT seconds each.
+# A program that fails runs once more, alone, after all the others (several of them check
+# timing or boot QEMU, and a loaded 2-core machine can starve them); its result is the
+# second run's, and every such program is listed at the end with its first run's failures,
+# so an intermittent failure is reported, never hidden. TEST_RETRY=0 turns that off.
 set -u
 jobs=${TEST_JOBS:-$(nproc)}
 limit=${TEST_TIMEOUT:-600}
@@ -27,6 +31,8 @@ run_one() {
     echo $((SECONDS - start)) >"$out/$i.time"
 }
 
+failed_in() { [ "$(cat "$out/$1.rc")" -ne 0 ] || grep -q '^FAIL ' "$out/$1.log"; }
+
 i=0
 for t in "$@"; do
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
@@ -34,6 +40,24 @@ for t in "$@"; do
     i=$((i + 1))
 done
 wait
+
+retried=""
+if [ "${TEST_RETRY:-1}" != 0 ]; then
+    i=0
+    for t in "$@"; do
+        if failed_in $i; then
+            mv "$out/$i.log" "$out/$i.first.log"
+            first_rc=$(cat "$out/$i.rc")
+            run_one $i "$t"
+            echo "---- ${t#"${BUILD:-build}/"}: first run (exit $first_rc), before it ran again ----"
+            tail -n 40 "$out/$i.first.log"
+            echo "----"
+            retried="$retried${t#"${BUILD:-build}/"}: first run (exit $first_rc): $(grep -m 3 '^FAIL ' "$out/$i.first.log" | cut -c1-200 | tr '\n' ' '); second run: $(failed_in $i && echo failed || echo passed)
+"
+        fi
+        i=$((i + 1))
+    done
+fi
 
 passed=0 failed=0 skipped=0 failures=""
 i=0
@@ -57,6 +81,7 @@ for t in "$@"; do
     i=$((i + 1))
 done
 # The failures again at the end, where a log cut to its tail still shows them.
+[ -n "$retried" ] && printf 'programs that failed and ran again:\n%s' "$retried"
 [ -n "$failures" ] && printf 'failed programs:\n%s' "$failures"
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
