@@ -15,6 +15,9 @@ board it lays out the whole system:
                                       stacks through .asyncfat_config
   <client name>                       a test client (sel4/clients): .fs_client_config,
                                       .serial_client_config, .test_client_config
+  timer_driver                        sDDF's timer driver (arm generic timer, goldfish RTC),
+                                      when a file system asks for "timer": its write-back
+                                      deadline is armed there (.timer_client_config)
 
 Every configuration struct is written as a C initializer against the very headers the PDs
 are built with (sDDF's for its PDs, platform/microkit/config.h and sel4/clients/
@@ -25,7 +28,7 @@ own copy of its ELF with its sections replaced (objcopy --update-section).
 
 Description (sizes take K/M suffixes):
   {"name": "basic",
-   "fs": [{"name": "asyncfat", "partition": 0, "stacks": "lionsos" | "guarded",
+   "fs": [{"name": "asyncfat", "partition": 0, "stacks": "lionsos" | "guarded", "timer": false,
            "fibers": 48, "stack_size": "24K", "blk_data": "2M", "blk_queue": 128,
            "clients": [{"name": "client0", "roles": ["workload", ...], "dir": "/c0",
                         "shared_dir": "/shared", "share": "64M", "seed": 1,
@@ -58,6 +61,7 @@ BOARDS = {
         "blk": {"paddr": 0xA000200, "irq": 49, "trigger": "edge"},        # virtio-mmio slot 1
         "serial": {"paddr": 0x9000000, "irq": 33, "trigger": "level",     # pl011
                    "driver": "serial_driver.elf"},
+        "timer": {"paddr": None, "irq": 30, "trigger": "level"},          # generic timer, PPI 14
         "dma_top": 0x60000000,
     },
     "qemu_virt_riscv64": {
@@ -65,6 +69,7 @@ BOARDS = {
         "blk": {"paddr": 0x10002000, "irq": 2, "trigger": None},          # virtio-mmio slot 1
         "serial": {"paddr": 0x10000000, "irq": 10, "trigger": None,       # ns16550a
                    "driver": "serial_driver.elf"},
+        "timer": {"paddr": 0x101000, "irq": 11, "trigger": None},         # goldfish RTC
         "dma_top": 0xA0000000,
     },
 }
@@ -81,11 +86,12 @@ BLK_DRIVER_QUEUE = 256
 BLK_VIRT_DRIVER_DATA = 16 * PAGE
 MAX_EXTRA_CLIENTS = 7  # platform/microkit/config.h MK_ASYNCFAT_MAX_EXTRA_CLIENTS
 
-ROLES = ["workload", "linux_files", "bad_inputs", "pair", "crash_writer", "crash_check", "bench"]
+ROLES = ["workload", "linux_files", "bad_inputs", "pair", "crash_writer", "crash_check", "bench", "idle_writer"]
 DIALECTS = ["lionsos", "asyncfat"]  # sel4/clients/test_config.h TC_DIALECT_*
 
-PRIORITY = {"serial_driver": 250, "serial_virt_tx": 249, "blk_driver": 240, "blk_virt": 239, "fs": 200,
-            "client": 100}
+# A PD may only ppcall one of higher priority: the timer driver is above the file systems.
+PRIORITY = {"serial_driver": 250, "serial_virt_tx": 249, "timer_driver": 245, "blk_driver": 240, "blk_virt": 239,
+            "fs": 200, "client": 100}
 
 
 def size_of(value):
@@ -156,9 +162,10 @@ class System:
         self.pds.append(p)
         return p
 
-    def connect(self, a, b):
+    def connect(self, a, b, b_calls=False):
+        """A channel; with b_calls, b may also ppcall a (a must have the higher priority)."""
         ia, ib = a.channel_id(), b.channel_id()
-        self.channels.append((a, ia, b, ib))
+        self.channels.append((a, ia, b, ib, b_calls))
         return ia, ib
 
     def shared(self, name, size, a, a_perms, b, b_perms, cached=True):
@@ -195,10 +202,10 @@ class System:
                     attrs += ' trigger="%s"' % trigger
                 out.append("        <irq %s />" % attrs)
             out.append("    </protection_domain>")
-        for a, ia, b, ib in self.channels:
+        for a, ia, b, ib, b_calls in self.channels:
             out.append("    <channel>")
             out.append('        <end pd="%s" id="%d" />' % (a.name, ia))
-            out.append('        <end pd="%s" id="%d" />' % (b.name, ib))
+            out.append('        <end pd="%s" id="%d"%s />' % (b.name, ib, ' pp="true"' if b_calls else ""))
             out.append("    </channel>")
         out.append("</system>")
         return "\n".join(out) + "\n"
@@ -303,6 +310,25 @@ def build(board, desc, wall_clock):
         "{ .magic = %s, .tx = %s, .default_baud = 115200, .rx_enabled = false }" % (c_bytes(b"sDDF\x03"), drv_side)))
     serial_clients = []
 
+    timer_driver = None
+
+    def timer_for(fs_pd):
+        """sDDF's timer driver (made for the first file system that asks), and fs_pd's channel."""
+        nonlocal timer_driver
+        t = b["timer"]
+        if timer_driver is None:
+            timer_driver = sysm.pd("timer_driver", "timer_driver.elf", PRIORITY["timer_driver"])
+            regions = []
+            if t["paddr"] is not None:
+                page = t["paddr"] & ~(PAGE - 1)
+                v = timer_driver.map(sysm.region("timer_regs", PAGE, page), cached=False)
+                regions.append((v + t["paddr"] - page, PAGE - (t["paddr"] - page), t["paddr"]))
+            irq_id = timer_driver.channel_id()
+            timer_driver.irqs.append((t["irq"], irq_id, t["trigger"]))
+            timer_driver.sections[".device_resources"] = c_device_resources(regions, [irq_id])
+        _, f_tid = sysm.connect(timer_driver, fs_pd, b_calls=True)
+        return f_tid
+
     clients = []
     for fs_index, fs in enumerate(desc["fs"]):
         fs_pd = sysm.pd(fs["name"], "asyncfat.elf", PRIORITY["fs"])
@@ -321,6 +347,10 @@ def build(board, desc, wall_clock):
         fs_pd.sections[".blk_client_config"] = ("mk_blk_client_config", "{ .magic = %s, .virt = %s, .data = %s }" % (
             c_bytes(b"sDDF\x02"), c_blk_connection((f_si, si.size), (f_rq, rq.size), (f_rs, rs.size), n, f_id),
             c_region(f_d, data.size)))
+
+        if fs.get("timer"):
+            fs_pd.sections[".timer_client_config"] = ("mk_timer_client_config", "{ .magic = %s, .driver_id = %d }" % (
+                c_bytes(b"sDDF\x06"), timer_for(fs_pd)))
 
         # its fiber stacks
         extra = {}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sddf/blk/config.h>
 #include <sddf/resources/common.h>
+#include <sddf/timer/config.h>
+#include <sddf/timer/protocol.h>
 
 #include "platform/microkit/config.h"
 
@@ -32,3 +34,9 @@ SAME_FIELD(mk_blk_client_config, blk_client_config_t, data);
 
 _Static_assert(MK_BLK_MAGIC_LEN == SDDF_BLK_MAGIC_LEN, "blk magic length");
 
+SAME_SIZE(mk_timer_client_config, timer_client_config_t);
+SAME_FIELD(mk_timer_client_config, timer_client_config_t, magic);
+SAME_FIELD(mk_timer_client_config, timer_client_config_t, driver_id);
+_Static_assert(MK_TIMER_MAGIC_LEN == SDDF_TIMER_MAGIC_LEN, "timer magic length");
+_Static_assert(MK_TIMER_GET_TIME == SDDF_TIMER_GET_TIME && MK_TIMER_SET_TIMEOUT == SDDF_TIMER_SET_TIMEOUT,
+               "timer protocol labels");

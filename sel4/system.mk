@@ -34,9 +34,10 @@ include $(SDDF)/drivers/blk/$(BLK_DRIV_DIR)/blk_driver.mk
 include $(SDDF)/drivers/serial/$(UART_DRIV_DIR)/serial_driver.mk
 include $(SDDF)/blk/components/blk_components.mk
 include $(SDDF)/serial/components/serial_components.mk
+include $(SDDF)/drivers/timer/$(TIMER_DRIV_DIR)/timer_driver.mk
 include $(ASYNCFAT)/asyncfat.mk
 
-SDDF_IMAGES := blk_driver.elf blk_virt.elf serial_driver.elf serial_virt_tx.elf
+SDDF_IMAGES := blk_driver.elf blk_virt.elf serial_driver.elf serial_virt_tx.elf timer_driver.elf
 $(SDDF_IMAGES) asyncfat.elf: libsddf_util_debug.a
 
 # The test client: LionsOS protocol over asyncfat's FiberPool, printing through sDDF serial.

@@ -8,7 +8,8 @@
 #
 # Boots: debug "basic" (FAT32, one client, LionsOS's configuration: Linux's files, the
 # workload, bad inputs), debug "multi" (FAT16, two clients at once, guarded fiber stacks),
-# release "basic" (the result comes through sDDF's serial subsystem). On aarch64 also the
+# release "basic" (the result comes through sDDF's serial subsystem), debug "idle" (files
+# written and never synced reach the disk through the PD's timer). On aarch64 also the
 # power cut: "crash" killed while its client writes and syncs, the disk checked, then
 # "crash_check" booted on it. On riscv64 also PDs whose configuration is missing or names
 # the PD's own code, which must say so and serve nothing. Images come from make microkit (sel4/module.mk); without
@@ -75,6 +76,23 @@ boot debug basic "$work/disk1.img" 0
 boot debug multi "$work/disk1.img" 1
 cp --sparse=always "$work/template.img" "$work/disk2.img"
 boot release basic "$work/disk2.img" 0
+
+# Write-back while idle: the client writes files with no sync and goes quiet with the
+# volume mounted; the power is cut IDLE_CUT seconds after it finished (the PD's write-back
+# interval is FS_COMPONENT_WRITEBACK_MS, 5 s, counted from its first change): only the
+# PD's timer can have woken it to write them.
+idle_cut=12
+cp --sparse=always "$work/template.img" "$work/disk4.img"
+tag=$board/debug/idle
+if qemu_boot_until "$board" "$build/debug/idle.img" "$work/disk4.img" "$work/idle.log" 240 \
+    '\| [0-9]+ passed, [0-9]+ failed' 1 "$idle_cut"; then
+    report_boot "$tag" "$work/idle.log" "$build/debug/sys_idle/idle.clients" 0
+else
+    echo "FAIL $tag: the client never finished; the serial log:"
+    tail -n 60 "$work/idle.log"
+fi
+python3 "$here/disk.py" check "$work/disk4.img" 0 "$work/idle.log" --after-cut |
+    sed "s#^\(PASS\|FAIL\) #\1 $tag/written_back_while_idle/#"
 
 if [ "$board" = qemu_virt_aarch64 ]; then
     # The cut: QEMU killed at a random moment after the writer's 12th synced file, then the

@@ -9,6 +9,9 @@
  *                                                areas, the wall clock; all zero (absent)
  *                                                in a LionsOS system
  *   .fs_client_config    mk_fs_client_config     LionsOS's fs_client_config_t (test clients)
+ *   .timer_client_config mk_timer_client_config  sDDF's timer_client_config_t: the channel to
+ *                                                a timer driver, for write-back deadlines
+ *                                                (optional: zero when the system has none)
  *
  * The layouts are written from sDDF's and LionsOS's documented definitions (LP64, natural
  * alignment, the same on aarch64 and riscv64) and pinned here field by field;
@@ -45,6 +48,21 @@ typedef struct mk_blk_client_config {
     mk_blk_connection virt;
     mk_region_resource data;        /* the DMA-able data region requests name offsets in */
 } mk_blk_client_config;
+
+/* ---- sDDF timer client (include/sddf/timer/config.h, protocol.h) ------------------------- */
+
+#define MK_TIMER_MAGIC_LEN 5
+#define MK_TIMER_MAGIC "sDDF\x06"
+/* Protected-procedure-call labels of sDDF's timer drivers; SET_TIMEOUT takes a relative
+ * timeout in nanoseconds in message register 0 and notifies the caller's channel when it
+ * has passed (one pending timeout per client: a new one replaces it). */
+#define MK_TIMER_GET_TIME 0u
+#define MK_TIMER_SET_TIMEOUT 1u
+
+typedef struct mk_timer_client_config {
+    char magic[MK_TIMER_MAGIC_LEN];
+    uint8_t driver_id;              /* the channel to the timer driver (ppcall) */
+} mk_timer_client_config;
 
 /* ---- LionsOS file system (include/lions/fs/config.h) ----------------------------------- */
 
@@ -112,6 +130,9 @@ _Static_assert(sizeof(mk_blk_client_config) == 80, "blk_client_config_t");
 _Static_assert(offsetof(mk_blk_client_config, magic) == 0, "blk_client_config_t.magic");
 _Static_assert(offsetof(mk_blk_client_config, virt) == 8, "blk_client_config_t.virt");
 _Static_assert(offsetof(mk_blk_client_config, data) == 64, "blk_client_config_t.data");
+
+_Static_assert(sizeof(mk_timer_client_config) == 6, "timer_client_config_t");
+_Static_assert(offsetof(mk_timer_client_config, driver_id) == 5, "timer_client_config_t.driver_id");
 
 _Static_assert(sizeof(mk_fs_connection) == 56, "fs_connection_resource_t");
 _Static_assert(offsetof(mk_fs_connection, command_queue) == 0, "fs_connection_resource_t.command_queue");

@@ -417,6 +417,7 @@ void init(void)
         return;
     }
     mk_clock_init();
+    mk_timer_init();
     /* As LionsOS's FAT PD does: the virtualiser (a higher priority) marks the storage
      * ready once it has read the partition table. */
     while (!blk_storage_is_ready(blk_config.virt.storage_info.vaddr))
@@ -424,6 +425,7 @@ void init(void)
     mk_blk_order_init(blk_config.virt.req_queue.vaddr, blk_config.virt.resp_queue.vaddr, blk_config.virt.num_buffers);
     fs_component_init();
     report_memory();
+    mk_timer_arm(fs_component_deadline());
     send_notifications();
 }
 
@@ -431,6 +433,8 @@ void notified(microkit_channel channel)
 {
     if (!configured)
         return;
+    if (mk_timer_fired(channel))
+        channel = COMPONENT_TIMER_CHANNEL;
     bool was_mounted = fs_component_mounted();
     /* Again while BARRIERs were answered here during the pass: nothing else would wake the
      * component to see those responses. */
@@ -444,5 +448,6 @@ void notified(microkit_channel channel)
         report_mount();
     if (was_mounted && !fs_component_mounted())
         report_stacks();
+    mk_timer_arm(fs_component_deadline());
     send_notifications();
 }

@@ -12,7 +12,8 @@
  *
  * Files: microkit_pd.c (entry points, configuration, regions, channels, notifications,
  * diagnostics), microkit_clock.c (time), microkit_stacks.c (fiber stacks),
- * microkit_blk_order.c (sDDF's BARRIER rule kept in the PD).
+ * microkit_blk_order.c (sDDF's BARRIER rule kept in the PD), microkit_timer.c (the
+ * write-back deadline on an sDDF timer driver, when the system gives the PD one).
  */
 #ifndef ASYNCFAT_PLATFORM_MICROKIT_PD_H
 #define ASYNCFAT_PLATFORM_MICROKIT_PD_H
@@ -33,5 +34,12 @@ void mk_log(const char *message);
 
 /* Clock (microkit_clock.c): call once in init. */
 void mk_clock_init(void);
+
+/* Timer (microkit_timer.c): mk_timer_init once in init; mk_timer_fired(channel) says whether
+ * a notification is the timer's (the deadline the driver held has then passed);
+ * mk_timer_arm(deadline) after every entry, with the component's next deadline. */
+void mk_timer_init(void);
+bool mk_timer_fired(unsigned channel);
+void mk_timer_arm(uint64_t deadline);
 
 #endif

@@ -107,5 +107,6 @@ void tc_role_pair(void);
 void tc_role_crash_writer(void);
 void tc_role_crash_check(void);
 void tc_role_bench(void);
+void tc_role_idle_writer(void);
 
 #endif

@@ -319,8 +319,13 @@ static void *client_main(void *unused)
             tc_role_bench();
         if (roles & TC_ROLE_CRASH_WRITER)
             tc_role_crash_writer();
-        r = tc_call(FS_CMD_DEINITIALISE, &none);
-        tc_expect(r.status == FS_STATUS_SUCCESS, "deinitialise", "status %s", tc_status_name(r.status));
+        /* the idle writer leaves the volume mounted: only write-back may save its file */
+        if (roles & TC_ROLE_IDLE_WRITER) {
+            tc_role_idle_writer();
+        } else {
+            r = tc_call(FS_CMD_DEINITIALISE, &none);
+            tc_expect(r.status == FS_STATUS_SUCCESS, "deinitialise", "status %s", tc_status_name(r.status));
+        }
     }
     tc_printf("most requests in flight at once: %u", (unsigned)most_in_flight);
     tc_printf("%lu passed, %lu failed", (unsigned long)passed, (unsigned long)failed);

@@ -11,7 +11,7 @@
 #define TC_MAGIC_LEN 8
 
 /* What the client does (bits of roles; gen_system.py ROLES), in the order linux_files,
- * pair, workload, bad_inputs, crash_check, bench, crash_writer. */
+ * pair, workload, bad_inputs, crash_check, bench, crash_writer, idle_writer. */
 enum {
     TC_ROLE_WORKLOAD = 1u << 0,     /* files of 0 B .. MiB, names, dirs, readdir, rename, ... */
     TC_ROLE_LINUX_FILES = 1u << 1,  /* read back the files the test put on the disk */
@@ -20,6 +20,7 @@ enum {
     TC_ROLE_CRASH_WRITER = 1u << 4, /* write and sync until the machine is stopped */
     TC_ROLE_CRASH_CHECK = 1u << 5,  /* after a cut: what was synced is intact */
     TC_ROLE_BENCH = 1u << 6,        /* requests per second at 1 and 32 in flight */
+    TC_ROLE_IDLE_WRITER = 1u << 7,  /* write without a sync, then idle: write-back's timer */
 };
 
 /* A LionsOS client sends INITIALISE with zero parameters and gets LionsOS's commands,
