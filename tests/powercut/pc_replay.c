@@ -95,7 +95,8 @@ static void copy_nonzero(uint8_t *dst, const uint8_t *src, uint64_t bytes)
 }
 
 /* A fixture serving a copy of `image` (bytes, whole blocks), with the engine's arenas. */
-static bool engine_init(pc_engine *e, const uint8_t *image, uint64_t bytes, bool random_order, uint64_t seed)
+static bool engine_init(pc_engine *e, const uint8_t *image, uint64_t bytes, bool random_order, bool discard,
+                        uint64_t seed)
 {
     memset(e, 0, sizeof(*e));
     blk_fixture_options o = blk_fixture_defaults();
@@ -111,6 +112,7 @@ static bool engine_init(pc_engine *e, const uint8_t *image, uint64_t bytes, bool
     e->cfg.max_nodes = 64;
     e->cfg.index_entries = 4096;
     e->cfg.runs_per_node = 8;
+    e->cfg.discard = discard;
     size_t arena = fat_memory_total(&e->cfg, e->f.image_bytes);
     e->mem = malloc(arena);
     return fat_config_place_memory(&e->cfg, e->f.image_bytes, e->mem, arena);
@@ -863,6 +865,21 @@ typedef struct unit {
     uint32_t block_in_entry;
 } unit;
 
+static const uint8_t zero_block[BLK_TRANSFER_SIZE];
+
+/* The blocks a log entry changed on the medium: a write's, or a discard's (as zeros). */
+static uint32_t entry_blocks(const ram_device_log_entry *e)
+{
+    if (e->code == BLK_REQ_WRITE)
+        return e->written;
+    return e->code == BLK_REQ_DISCARD && e->status == BLK_RESP_OK ? e->count : 0;
+}
+
+static const uint8_t *entry_block_data(const ram_device_log_entry *e, uint32_t b)
+{
+    return e->code == BLK_REQ_WRITE ? e->data + (size_t)b * BLK_TRANSFER_SIZE : zero_block;
+}
+
 static bool sample_unit(const pc_replay *r, uint64_t n)
 {
     if (r->exhaustive)
@@ -878,9 +895,7 @@ static void epoch_variants(pc_replay *r, uint64_t first, uint64_t flush, int64_t
     uint32_t n = 0, cap = 0;
     for (uint64_t i = first; i < flush; i++) {
         const ram_device_log_entry *e = ram_device_log_at(dev, i);
-        if (e->code != BLK_REQ_WRITE)
-            continue;
-        for (uint32_t b = 0; b < e->written; b++) {
+        for (uint32_t b = 0; b < entry_blocks(e); b++) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
                 units = realloc(units, cap * sizeof(*units));
@@ -912,8 +927,7 @@ static void epoch_variants(pc_replay *r, uint64_t first, uint64_t flush, int64_t
             if (!keep[u])
                 continue;
             const ram_device_log_entry *e = ram_device_log_at(dev, units[u].entry);
-            set_work_block(r, e->block + units[u].block_in_entry,
-                           e->data + (size_t)units[u].block_in_entry * BLK_TRANSFER_SIZE);
+            set_work_block(r, e->block + units[u].block_in_entry, entry_block_data(e, units[u].block_in_entry));
         }
         pc_cut cut = { .entry = flush, .blocks = 0, .flush = prev_flush, .variant = v };
         check_cut(r, &cut);
@@ -936,8 +950,8 @@ static void replay(pc_replay *r)
     if (getenv("POWERCUT_TRACE"))
         for (uint64_t i = 0; i < n; i++) {
             const ram_device_log_entry *e = ram_device_log_at(dev, i);
-            static const char *const names[] = {"READ", "WRITE", "FLUSH", "BARRIER"};
-            printf("  log %llu: %s block %llu count %u\n", (unsigned long long)i, e->code < 4 ? names[e->code] : "?",
+            static const char *const names[] = {"READ", "WRITE", "FLUSH", "BARRIER", "DISCARD"};
+            printf("  log %llu: %s block %llu count %u\n", (unsigned long long)i, e->code < 5 ? names[e->code] : "?",
                    (unsigned long long)e->block, e->count);
         }
     int64_t flush = -1;
@@ -950,14 +964,17 @@ static void replay(pc_replay *r)
             epoch_first = i + 1;
             continue;
         }
-        if (e->code != BLK_REQ_WRITE)
-            continue;
-        for (uint32_t b = 0; b < e->written && !r->dead; b++) {
+        if (e->code == BLK_REQ_DISCARD && e->status == BLK_RESP_OK)
+            r->stats->discards++;
+        for (uint32_t b = 0; b < entry_blocks(e) && !r->dead; b++) {
             uint64_t block = e->block + b;
-            const uint8_t *data = e->data + (size_t)b * BLK_TRANSFER_SIZE;
+            const uint8_t *data = entry_block_data(e, b);
             memcpy(r->cur + block * BLK_TRANSFER_SIZE, data, BLK_TRANSFER_SIZE);
             set_work_block(r, block, data);
-            r->stats->writes++;
+            if (e->code == BLK_REQ_WRITE)
+                r->stats->writes++;
+            else
+                r->stats->discarded_blocks++;
             if (sample_unit(r, unit_no++)) {
                 pc_cut cut = { .entry = i, .blocks = b + 1, .flush = flush, .variant = -1 };
                 check_cut(r, &cut);
@@ -1066,7 +1083,7 @@ static bool record(const pc_workload *w, const pc_image_spec *spec, uint8_t **st
         return false;
     }
     pc_engine s;
-    if (!engine_init(&s, base, *bytes, false, seed)) {
+    if (!engine_init(&s, base, *bytes, false, false, seed)) {
         printf("powercut: fixture failed\n");
         return false;
     }
@@ -1086,7 +1103,7 @@ static bool record(const pc_workload *w, const pc_image_spec *spec, uint8_t **st
     }
     model_settle(model);
 
-    if (!engine_init(rec, *start, *bytes, w->random_order, seed)) {
+    if (!engine_init(rec, *start, *bytes, w->random_order, w->discard, seed)) {
         printf("powercut: fixture failed\n");
         return false;
     }
@@ -1146,7 +1163,7 @@ bool pc_run_workload(const pc_workload *w, const pc_image_spec *spec, bool exhau
     r.model = &model;
     r.rec = &rec.f;
     r.entries = entries;
-    bool ok = engine_init(&r.rig, start, bytes, false, seed);
+    bool ok = engine_init(&r.rig, start, bytes, false, w->discard, seed);
     r.work = r.rig.f.image;
     r.blocks = bytes / BLK_TRANSFER_SIZE;
     r.durable = calloc(1, bytes);
@@ -1212,10 +1229,11 @@ void pc_test_workload(const char *name, const pc_image_spec *spec)
     memset(&st, 0, sizeof st);
     bool exhaustive = pc_exhaustive();
     bool ok = pc_run_workload(w, spec, exhaustive, &st);
-    printf("powercut %s fat%d (%s): %llu block writes, %llu flushes; checked %llu cuts, %llu lost-write variants, "
-           "%llu fsck.fat runs; %llu cut in the middle of a rename; %llu failures\n",
+    printf("powercut %s fat%d (%s): %llu block writes, %llu flushes, %llu discards of %llu blocks; checked %llu cuts, "
+           "%llu lost-write variants, %llu fsck.fat runs; %llu cut in the middle of a rename; %llu failures\n",
            name, spec->fat, exhaustive ? "exhaustive" : "sample", (unsigned long long)st.writes,
-           (unsigned long long)st.flushes, (unsigned long long)st.cuts, (unsigned long long)st.variants,
+           (unsigned long long)st.flushes, (unsigned long long)st.discards, (unsigned long long)st.discarded_blocks,
+           (unsigned long long)st.cuts, (unsigned long long)st.variants,
            (unsigned long long)st.fsck_runs, (unsigned long long)st.renames_in_flight,
            (unsigned long long)st.failures);
     if (!ok)

@@ -248,6 +248,42 @@ static void churn(pc_ctx *c, uint32_t fiber)
     }
 }
 
+/* ---- freeing and reusing clusters (with discard: freed blocks read back as zeros) ---------------------- */
+
+static void free_reuse_setup(pc_ctx *c)
+{
+    if (!pc_mkdir(c, "/old"))
+        return;
+    make(c, "/big1.bin", 24000, c->seed + 1);
+    make(c, "/big2.bin", 40000, c->seed + 2);
+    make(c, "/big3.bin", 33000, c->seed + 3);
+    make(c, "/old/big4.bin", 28000, c->seed + 4);
+    make(c, "/old/small.bin", 900, c->seed + 5);
+}
+
+/* Every way a chain is freed (unlink, a rename over a file, truncate, the files of a removed
+ * directory), each followed by new data that may land in the clusters just freed. */
+static void free_reuse(pc_ctx *c, uint32_t fiber)
+{
+    (void)fiber;
+    pc_handle h;
+    if (!pc_unlink(c, "/big1.bin") || !pc_open(c, "/new1.bin", true, &h) ||
+        !pc_write(c, &h, 0, data_for(c->seed + 11, 30000), 30000) || !pc_fsync(c, &h) || !pc_close(c, &h))
+        return;
+    if (!pc_rename(c, "/new1.bin", "/big2.bin") || !pc_sync(c))
+        return;
+    if (!pc_open(c, "/big3.bin", false, &h) || !pc_truncate(c, &h, 3000) || !pc_fsync(c, &h) ||
+        !pc_append(c, &h, data_for(c->seed + 12, 20000), 20000) || !pc_fsync(c, &h) || !pc_close(c, &h))
+        return;
+    if (!pc_unlink(c, "/old/big4.bin") || !pc_unlink(c, "/old/small.bin") || !pc_rmdir(c, "/old"))
+        return;
+    if (!make(c, "/new2.bin", 36000, c->seed + 13) || !pc_sync(c))
+        return;
+    if (!pc_unlink(c, "/big3.bin") || !make(c, "/new3.bin", 30000, c->seed + 14))
+        return;
+    pc_sync(c);
+}
+
 /* ---- many fibers at once ----------------------------------------------------------------------------------- */
 
 static void concurrent(pc_ctx *c, uint32_t fiber)
@@ -339,5 +375,10 @@ const pc_workload pc_workloads[] = {
     { .name = "churn", .run = churn },
     { .name = "concurrent", .run = concurrent, .fibers = FIBERS_MAX, .random_order = true },
     { .name = "background_sync", .setup = background_setup, .run = background_sync, .fibers = 2 },
+    /* the workloads that free clusters again, with discard on (fat_config.discard) */
+    { .name = "truncate_discard", .setup = truncate_setup, .run = truncate_run, .discard = true },
+    { .name = "free_reuse", .setup = free_reuse_setup, .run = free_reuse },
+    { .name = "free_reuse_discard", .setup = free_reuse_setup, .run = free_reuse, .discard = true },
+    { .name = "concurrent_discard", .run = concurrent, .fibers = FIBERS_MAX, .random_order = true, .discard = true },
 };
 const uint32_t pc_workload_count = sizeof pc_workloads / sizeof pc_workloads[0];

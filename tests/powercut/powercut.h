@@ -8,6 +8,9 @@
  *     after it;
  *   - lost-write variants: at each FLUSH, several seeded images in which any subset of the
  *     blocks written since the previous FLUSH never reached the medium.
+ * A DISCARD counts as writing zeros to each block it names (the device may forget what a
+ * discarded block held at any time after the request; zeros are the harshest reading a
+ * checker can be shown), cut after, and lost or not in the variants, like a write.
  * Each image is checked before recovery (the engine's checker and fsck.fat -n may report
  * only lost clusters, a stale second FAT, a chain longer than its file, the dirty flag,
  * and the documented middle of a rename), then mounted read-write by asyncfat (mount-time
@@ -103,6 +106,8 @@ typedef struct pc_workload {
     void (*run)(pc_ctx *c, uint32_t fiber);
     uint32_t fibers;
     bool random_order;          /* the device completes requests in a seeded random order */
+    bool discard;               /* fat_config.discard: freed clusters' blocks are discarded,
+                                   and a discarded block reads back as zeros after a cut */
 } pc_workload;
 
 extern const pc_workload pc_workloads[];
@@ -119,6 +124,8 @@ typedef struct pc_image_spec {
 typedef struct pc_stats {
     uint64_t writes;            /* block writes in the recorded run */
     uint64_t flushes;
+    uint64_t discards;          /* DISCARD requests in the recorded run */
+    uint64_t discarded_blocks;
     uint64_t cuts;              /* prefix cuts checked */
     uint64_t variants;          /* lost-write variants checked */
     uint64_t fsck_runs;         /* fsck.fat -n runs */

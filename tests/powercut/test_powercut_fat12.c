@@ -12,3 +12,7 @@ TEST(powercut_fat12_rename) { pc_test_workload("rename", &spec); }
 TEST(powercut_fat12_churn) { pc_test_workload("churn", &spec); }
 TEST(powercut_fat12_concurrent) { pc_test_workload("concurrent", &spec); }
 TEST(powercut_fat12_background_sync) { pc_test_workload("background_sync", &spec); }
+TEST(powercut_fat12_truncate_discard) { pc_test_workload("truncate_discard", &spec); }
+TEST(powercut_fat12_free_reuse) { pc_test_workload("free_reuse", &spec); }
+TEST(powercut_fat12_free_reuse_discard) { pc_test_workload("free_reuse_discard", &spec); }
+TEST(powercut_fat12_concurrent_discard) { pc_test_workload("concurrent_discard", &spec); }
