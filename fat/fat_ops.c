@@ -676,7 +676,15 @@ vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t 
             node->write_date = t.date;
             node->write_time = t.time;
         }
-        st = node->unlinked ? VFS_NO_FILE : fat_node_write_dirent(node);
+        if (node->unlinked)
+            st = VFS_NO_FILE;
+        else if (node->is_dir)
+            st = fat_node_write_dirent(node);
+        else
+            /* A file's times go with its next entry write (close's commit, fsync, sync),
+             * like its size: written now, a file being copied would take an order point and
+             * so a FLUSH of its own, its entry carrying the new size too. */
+            node->dirent_dirty = true;
         fp_rwlock_write_unlock(vol->pool, &node->lock);
     }
     vfs_status st2 = fat_node_put(node);

@@ -222,6 +222,24 @@ static vfs_status window_get(fat_volume *vol, fat_window *w, uint32_t c, uint32_
     return VFS_OK;
 }
 
+/* Entries c .. c + *n - 1 of the window's copy lie in one pinned block, from *p on (*n is
+ * cut to what that block holds; at least 1). FAT16/32 only: their entries never straddle
+ * blocks. A writable mount reads every entry of two copies; through window_get, one call
+ * each, that was 21M instructions on a 512 MiB FAT32 volume (3M this way). */
+static vfs_status window_span(fat_volume *vol, fat_window *w, uint32_t c, const uint8_t **p, uint32_t *n)
+{
+    uint32_t value;
+    vfs_status st = window_get(vol, w, c, &value);
+    if (st != VFS_OK)
+        return st;
+    uint64_t off = fat_entry_offset(&vol->geo, w->copy, c);
+    uint32_t in = (uint32_t)(off % BLK_TRANSFER_SIZE);
+    uint32_t left = (BLK_TRANSFER_SIZE - in) / fat_entry_size(vol->geo.type);
+    *p = blk_buf_data(w->buf[off / BLK_TRANSFER_SIZE - w->block]) + in;
+    *n = af_min_u32(*n, left);
+    return VFS_OK;
+}
+
 /* A FAT12 entry that spans two device blocks in some copy: never allocated (a cut between
  * the two writes could tear it). */
 static bool entry_straddles(const fat_volume *vol, uint32_t c)
@@ -257,6 +275,27 @@ static uint32_t start_position(const fat_volume *vol)
     return FAT_FIRST_CLUSTER + (uint32_t)(h % vol->geo.cluster_count);
 }
 
+/* Into the free map: n FAT16/32 entries from cluster c, read at p[k] in each of `copies`
+ * copies (a cluster any copy uses is used). */
+static void note_span(fat_volume *vol, uint32_t c, uint32_t n, const uint8_t *const p[2], uint32_t copies,
+                      uint32_t width)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t off = i * width;
+        uint32_t a = width == 4u ? af_load_le32(p[0] + off) & FAT32_MASK : af_load_le16(p[0] + off);
+        uint32_t b = a;
+        if (copies > 1)
+            b = width == 4u ? af_load_le32(p[1] + off) & FAT32_MASK : af_load_le16(p[1] + off);
+        if ((a | b) == FAT_ENTRY_FREE) {
+            vol->free_count++;
+            continue;
+        }
+        if ((a == FAT_ENTRY_FREE) != (b == FAT_ENTRY_FREE))
+            vol->report.fat_disagreements++;
+        map_set(vol, c + i);
+    }
+}
+
 vfs_status fat_free_map_build(fat_volume *vol)
 {
     uint32_t max = vol->geo.max_cluster;
@@ -278,17 +317,25 @@ vfs_status fat_free_map_build(fat_volume *vol)
     win[0] = (fat_window){ .copy = vol->geo.active_fat };
     win[1] = (fat_window){ .copy = vol->geo.active_fat == 0 ? 1u : 0u };
     vfs_status st = VFS_OK;
-    for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == VFS_OK; c++) {
-        uint32_t value;
-        st = window_get(vol, &win[0], c, &value);
-        bool used = value != FAT_ENTRY_FREE;
-        for (uint32_t k = 1; k < copies && st == VFS_OK; k++) {
-            uint32_t other;
-            st = window_get(vol, &win[k], c, &other);
-            if ((other != FAT_ENTRY_FREE) != used) {
-                vol->report.fat_disagreements++;
-                used = true;
-            }
+    for (uint32_t c = FAT_FIRST_CLUSTER; c <= max && st == VFS_OK;) {
+        if (vol->geo.type != FAT_TYPE_12) {
+            /* A block's worth of each copy's entries at once. */
+            const uint8_t *p[2] = {NULL, NULL};
+            uint32_t n = max - c + 1u;
+            for (uint32_t k = 0; k < copies && st == VFS_OK; k++)
+                st = window_span(vol, &win[k], c, &p[k], &n);
+            if (st == VFS_OK)
+                note_span(vol, c, n, p, copies, fat_entry_size(vol->geo.type));
+            c += n;
+            continue;
+        }
+        uint32_t values[2] = {0, 0};
+        for (uint32_t k = 0; k < copies && st == VFS_OK; k++)
+            st = window_get(vol, &win[k], c, &values[k]);
+        bool used = values[0] != FAT_ENTRY_FREE;
+        if (copies > 1 && (values[1] != FAT_ENTRY_FREE) != used) {
+            vol->report.fat_disagreements++;
+            used = true;
         }
         /* A FAT12 entry split across two device blocks could be torn by a cut between
          * their writes: such clusters are never handed out (at most two per copy). */
@@ -296,6 +343,7 @@ vfs_status fat_free_map_build(fat_volume *vol)
             map_set(vol, c);
         else
             vol->free_count++;
+        c++;
     }
     /* More than two copies (rare): only their disagreements are counted, cluster by cluster. */
     for (uint32_t copy = 0; copy < vol->geo.fat_count && copies == 2 && st == VFS_OK; copy++) {

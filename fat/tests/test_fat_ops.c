@@ -918,6 +918,63 @@ TEST(closed_files_entries_are_written_in_batches)
     CHECK(close_and_fsck("batch.img"));
 }
 
+/* ---- times set on a file being copied wait for its entry's commit ------------------------- */
+
+/* What a copy tool does per file: create, write, set the source's times, close. The times
+ * used to be written into the entry at once, with an order point before it (the entry took
+ * the new size too): one epoch, so one FLUSH, per file instead of one per batch of closes. */
+static void copy_like_writes(fat_tv *t, void *arg)
+{
+    int *ok = arg;
+    fat_volume *vol = &t->vol;
+    uint8_t data[3000];
+    const blk_cache_stats *s = blk_cache_get_stats(vol->cache);
+    if (!EXPECT(fat_sync(vol) == VFS_OK))
+        return;
+    uint64_t flushes = s->flushes;
+    for (uint32_t i = 0; i < 100; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "/c%u", i);
+        fill_pattern(data, sizeof data, i);
+        fat_node *n;
+        size_t done = 0;
+        if (!EXPECT(fat_open(vol, name, strlen(name), VFS_OPEN_READ_WRITE | VFS_OPEN_CREATE, &n) == VFS_OK))
+            return;
+        vfs_status w = fat_write(n, 0, data, 1000 + i, &done);
+        vfs_status m = fat_set_times(vol, name, strlen(name), -1, 1500000000 + 2 * (int64_t)i);
+        vfs_status c = fat_close(n);
+        if (!EXPECT(w == VFS_OK && done == 1000 + i) || !EXPECT(m == VFS_OK) || !EXPECT(c == VFS_OK))
+            return;
+    }
+    if (!EXPECT(fat_sync(vol) == VFS_OK))
+        return;
+    uint64_t used = s->flushes - flushes;
+    if (used >= 20) {
+        test_fail(__FILE__, __LINE__, "100 files copied with their times: %llu FLUSHes", (unsigned long long)used);
+        return;
+    }
+    if (!EXPECT(fat_unmount(vol) == VFS_OK) || !EXPECT(fat_mount(vol, &t->f.stack.cache, &t->cfg, NULL) == VFS_OK))
+        return;
+    for (uint32_t i = 0; i < 100; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "/c%u", i);
+        vfs_stat st;
+        if (!EXPECT(tv_path_stat(vol, name, &st) == VFS_OK) || !EXPECT(st.size == 1000 + i) ||
+            !EXPECT(st.mtime == 1500000000u + 2u * i))
+            return;
+    }
+    *ok = 1;
+}
+
+TEST(times_set_while_copying_are_committed_with_the_entries)
+{
+    CHECK(open_fresh("copytimes.img", 16384, 16, 4));
+    int ok = 0;
+    CHECK(fat_tv_call(&tv, copy_like_writes, &ok));
+    CHECK(ok);
+    CHECK(close_and_fsck("copytimes.img"));
+}
+
 /* ---- removals running at once release their chains in full batches ------------------------ */
 
 #define REMOVE_FILES 320u

@@ -1,7 +1,9 @@
 /* The launcher: starts a system of components from a small description, and watches them.
  *
  * Regions become memfds (zero-filled) mapped by every component that names them (or
- * windows of another region's memfd). A component is either a function pair in the
+ * windows of another region's memfd); in a system whose components all run in the
+ * launcher's process (hosts and its loop), anonymous private memory the launcher maps once
+ * (launcher.c: map_launcher_private), which is cheaper to fault in. A component is either a function pair in the
  * launcher's binary (forked) or a program (forked and exec'd, finding its environment in
  * LX_COMPONENT_ENV). Each runs in a process of its own, unless function components name
  * the same `process`: then they share one process and one thread (runtime.h). The process

@@ -368,7 +368,7 @@ static void release_private_regions(lx_loop *loop)
         lx_component_env *env = loop->components[k].env;
         for (unsigned i = 0; i < env->region_count; i++) {
             lx_region *r = &env->regions[i];
-            if (r->fd >= 0 || !r->base)
+            if (r->fd >= 0 || !r->base || r->launcher_private)
                 continue;
             bool first = true;
             for (unsigned j = 0; j < k && first; j++) {
@@ -383,7 +383,7 @@ static void release_private_regions(lx_loop *loop)
     for (unsigned k = 0; k < loop->count; k++) {
         lx_component_env *env = loop->components[k].env;
         for (unsigned i = 0; i < env->region_count; i++)
-            if (env->regions[i].fd < 0)
+            if (env->regions[i].fd < 0 && !env->regions[i].launcher_private)
                 env->regions[i].base = NULL;
     }
 }

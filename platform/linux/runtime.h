@@ -36,6 +36,8 @@ typedef struct lx_region {
     size_t size;            /* bytes */
     void *base;             /* where it is mapped, once mapped */
     bool populate;          /* every page mapped at start (lx_region_spec.populate) */
+    bool launcher_private;  /* private memory the launcher mapped for a system that is all one
+                               process: the loop neither maps nor unmaps it */
 } lx_region;
 
 typedef struct lx_channel_end {

@@ -199,7 +199,7 @@ bool pc_close(pc_ctx *c, pc_handle *h)
     return true;
 }
 
-bool pc_create(pc_ctx *c, const char *path, const void *data, uint32_t len)
+static bool create_file(pc_ctx *c, const char *path, const void *data, uint32_t len, int64_t mtime)
 {
     uint64_t start = log_pos(c);
     fat_node *n;
@@ -209,14 +209,25 @@ bool pc_create(pc_ctx *c, const char *path, const void *data, uint32_t len)
         return fail(c, "create %s: status %d", path, st);
     size_t done = 0;
     st = len ? fat_write(n, 0, data, len, &done) : VFS_OK;
+    vfs_status times = mtime >= 0 ? fat_set_times(c->vol, path, strlen(path), -1, mtime) : VFS_OK;
     vfs_status st2 = fat_close(n);
-    if (st != VFS_OK || st2 != VFS_OK || done != len)
-        return fail(c, "create %s: write status %d, close %d", path, st, st2);
+    if (st != VFS_OK || times != VFS_OK || st2 != VFS_OK || done != len)
+        return fail(c, "create %s: write status %d, set times %d, close %d", path, st, times, st2);
     uint32_t id = find_path(c->model, path);
     if (id == UINT32_MAX)
         id = new_file(c->model, false);
     add_version(&c->model->files[id], start, path, data, len);
     return true;
+}
+
+bool pc_create(pc_ctx *c, const char *path, const void *data, uint32_t len)
+{
+    return create_file(c, path, data, len, -1);
+}
+
+bool pc_copy_in(pc_ctx *c, const char *path, const void *data, uint32_t len, int64_t mtime)
+{
+    return create_file(c, path, data, len, mtime);
 }
 
 /* ---- namespace -------------------------------------------------------------------------- */

@@ -76,6 +76,27 @@ static void tree_copy(pc_ctx *c, uint32_t fiber)
     pc_sync(c);
 }
 
+/* ---- a copy tool's files: times set while open, several at once --------------------------- */
+
+/* The times reach the entry with the close's batched commit (fat_set_times), in the same
+ * epoch as the size: a cut must never show an entry whose size runs past its chain. */
+static void copy_times(pc_ctx *c, uint32_t fiber)
+{
+    char dir[32];
+    snprintf(dir, sizeof dir, "/copy%u", fiber);
+    if (!pc_mkdir(c, dir))
+        return;
+    for (uint32_t i = 0; i < 8; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "%s/file %02u.c", dir, i);
+        uint32_t len = 200 + (fiber * 8 + i) * 613 % (c->fat_type == 12 ? 2500 : 6000);
+        if (!pc_copy_in(c, path, data_in(fiber, c->seed + fiber * 8 + i, len), len, 1500000000 + 2 * (int64_t)i))
+            return;
+    }
+    if (fiber == 0)
+        pc_sync(c);
+}
+
 /* ---- many small files, then sync ------------------------------------------------------------------ */
 
 static void small_files(pc_ctx *c, uint32_t fiber)
@@ -368,6 +389,7 @@ static void background_sync(pc_ctx *c, uint32_t fiber)
 const pc_workload pc_workloads[] = {
     { .name = "tree_copy", .run = tree_copy },
     { .name = "small_files", .run = small_files },
+    { .name = "copy_times", .run = copy_times, .fibers = 4, .random_order = true },
     { .name = "append_fsync", .run = append_fsync },
     { .name = "overwrite", .setup = overwrite_setup, .run = overwrite },
     { .name = "truncate", .setup = truncate_setup, .run = truncate_run },

@@ -79,6 +79,8 @@ typedef struct pc_handle {
 
 /* In a fiber. Each returns false (and sets ctx->failed) when the engine fails. */
 bool pc_create(pc_ctx *c, const char *path, const void *data, uint32_t len);
+/* What a copy tool does: create, write, set the modification time while open, close. */
+bool pc_copy_in(pc_ctx *c, const char *path, const void *data, uint32_t len, int64_t mtime);
 bool pc_open(pc_ctx *c, const char *path, bool create, pc_handle *h);
 bool pc_write(pc_ctx *c, pc_handle *h, uint32_t offset, const void *data, uint32_t len);
 bool pc_append(pc_ctx *c, pc_handle *h, const void *data, uint32_t len);

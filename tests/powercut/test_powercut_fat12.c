@@ -5,6 +5,7 @@ static const pc_image_spec spec = { .fat = 12, .kib = 1024, .sectors_per_cluster
 
 TEST(powercut_fat12_tree_copy) { pc_test_workload("tree_copy", &spec); }
 TEST(powercut_fat12_small_files) { pc_test_workload("small_files", &spec); }
+TEST(powercut_fat12_copy_times) { pc_test_workload("copy_times", &spec); }
 TEST(powercut_fat12_append_fsync) { pc_test_workload("append_fsync", &spec); }
 TEST(powercut_fat12_overwrite) { pc_test_workload("overwrite", &spec); }
 TEST(powercut_fat12_truncate) { pc_test_workload("truncate", &spec); }

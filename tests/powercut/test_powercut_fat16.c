@@ -5,6 +5,7 @@ static const pc_image_spec spec = { .fat = 16, .kib = 16384, .sectors_per_cluste
 
 TEST(powercut_fat16_tree_copy) { pc_test_workload("tree_copy", &spec); }
 TEST(powercut_fat16_small_files) { pc_test_workload("small_files", &spec); }
+TEST(powercut_fat16_copy_times) { pc_test_workload("copy_times", &spec); }
 TEST(powercut_fat16_append_fsync) { pc_test_workload("append_fsync", &spec); }
 TEST(powercut_fat16_overwrite) { pc_test_workload("overwrite", &spec); }
 TEST(powercut_fat16_truncate) { pc_test_workload("truncate", &spec); }

@@ -5,6 +5,7 @@ static const pc_image_spec spec = { .fat = 32, .kib = 33792, .sectors_per_cluste
 
 TEST(powercut_fat32_tree_copy) { pc_test_workload("tree_copy", &spec); }
 TEST(powercut_fat32_small_files) { pc_test_workload("small_files", &spec); }
+TEST(powercut_fat32_copy_times) { pc_test_workload("copy_times", &spec); }
 TEST(powercut_fat32_append_fsync) { pc_test_workload("append_fsync", &spec); }
 TEST(powercut_fat32_overwrite) { pc_test_workload("overwrite", &spec); }
 TEST(powercut_fat32_truncate) { pc_test_workload("truncate", &spec); }

@@ -454,6 +454,56 @@ TEST(window_regions_lie_inside_their_region)
     }
 }
 
+/* A system that is all one process (the asyncfat command, the mount, the benchmarks'
+ * hosted layout) needs no memfd: its regions are private memory the launcher maps, windows
+ * inside their region as before, and the loop's components see the launcher's mapping. */
+TEST(a_system_in_one_process_keeps_its_regions_in_private_memory)
+{
+    static const char *const writer_regions[] = {"big", "win", NULL};
+    static const char *const host_regions[] = {"win", NULL};
+    const lx_component_spec components[] = {
+        {.name = "writer", .entry = {window_writer_init, idle_notified}, .regions = writer_regions, .process = "here"},
+        {.name = "host", .regions = host_regions},
+    };
+    const lx_region_spec regions[] = {
+        {.name = "big", .size = 16384},
+        {.name = "win", .size = 4096, .within = "big", .offset = 8192},
+    };
+    const lx_system_spec spec = {.components = components, .component_count = 2,
+        .regions = regions, .region_count = 2,
+        .channels = NULL, .channel_count = 0,
+        .launcher_process = "here"};
+    lx_system sys;
+    CHECK_EQ(lx_system_start(&sys, &spec), 0);
+    lx_exit_report report;
+    bool ended = lx_system_wait(&sys, 30000, &report);
+    uint8_t *big = lx_system_region(&sys, "big", NULL);
+    lx_component_env host;
+    bool hosted = lx_system_host_env(&sys, "host", &host);
+    bool no_memfd = sys.regions[0].fd < 0 && sys.regions[1].fd < 0;
+    bool written = big && big[8191] == 0 && big[8192] == 0xA5 && big[12287] == 0xA5 && big[12288] == 0;
+    lx_system_stop(&sys, 2000);
+    CHECK(ended);
+    CHECK_MSG(report.code == 0, "the writer saw its window elsewhere (%d)", report.code);
+    CHECK(hosted && host.regions[0].base == big + 8192);
+    CHECK(no_memfd);
+    CHECK(written);
+    /* One component in a process of its own: shared memory again. */
+    const lx_component_spec forked[] = {
+        {.name = "writer", .entry = {window_writer_init, idle_notified}, .regions = writer_regions},
+        {.name = "host", .regions = host_regions},
+    };
+    const lx_system_spec shared = {.components = forked, .component_count = 2,
+        .regions = regions, .region_count = 2,
+        .channels = NULL, .channel_count = 0};
+    CHECK_EQ(lx_system_start(&sys, &shared), 0);
+    no_memfd = sys.regions[0].fd < 0;
+    CHECK(lx_system_wait(&sys, 30000, &report));
+    lx_system_stop(&sys, 2000);
+    CHECK(!no_memfd);
+    CHECK_EQ(report.code, 0);
+}
+
 /* A populated region is mapped in full before init: touching every page then takes
  * (almost) no page fault, where an unpopulated one takes one per page. */
 static unsigned long minor_faults(void)
