@@ -49,6 +49,8 @@ static void print_help(FILE *out)
                  "                      as Windows, cameras and mtools write them), UTC, or an\n"
                  "                      offset east of UTC such as +05:30\n"
                  "  --time-offset MIN   the same in minutes east of UTC (vfat's time_offset)\n"
+                 "  --discard           tell the device which blocks freed clusters held (holes\n"
+                 "                      punched in an image file, BLKDISCARD on a block device)\n"
                  "  --help              describe the subcommand\n"
                  "  --version           print the version\n\n"
                  "Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted (check: as fsck).\n");

@@ -242,6 +242,10 @@ int cli_take_global_options(int *argc, char **argv)
             printf("asyncfat %s\n", ASYNCFAT_VERSION);
             return EXIT_OK;
         }
+        if (strcmp(a, "--discard") == 0) {
+            cli_global.discard = true;
+            continue;
+        }
         bool missing = false;
         const char *v;
         int at = i;

@@ -52,6 +52,7 @@ typedef struct cli_globals {
     bool at_offset;               /* --offset BYTES given */
     uint64_t offset;
     int32_t time_offset_minutes;  /* --tz, --time-offset; default: the local zone's now */
+    bool discard;                 /* --discard: freed clusters are passed to the device */
 } cli_globals;
 extern cli_globals cli_global;
 /* A time zone as --tz and mount's tz= take it: "UTC", "local", or an offset east of UTC

@@ -20,6 +20,7 @@ static bool is_image_file(const char *path)
 static void apply_globals(cli_image *out)
 {
     out->volume.time_offset_minutes = cli_global.time_offset_minutes;
+    out->volume.discard = cli_global.discard;
     if (out->volume.partition || out->volume.at_offset)
         return;
     out->volume.partition = cli_global.partition;

@@ -2,8 +2,8 @@
 # The asyncfat command as users of coreutils and mtools expect it: several sources,
 # wildcards, - for standard input and output, modification times kept both ways, cp -n -i
 # -v, ls of several paths sorted as ls sorts, -h sizes, --version, mtools' -i IMAGE ::PATH,
-# time zones (local by default, --tz, --time-offset), and messages that say what is wrong
-# in one style. Prints PASS/FAIL lines.
+# time zones (local by default, --tz, --time-offset), messages that say what is wrong in
+# one style, and --discard. Prints PASS/FAIL lines.
 set -u
 . "$(dirname "$0")/cli_lib.sh"
 
@@ -280,5 +280,28 @@ t_messages() {
     return 0
 }
 run messages_say_what_is_wrong_in_one_style t_messages
+
+# --discard: what rm frees becomes holes in the image; without it the blocks stay allocated.
+# Skipped where the host file system cannot punch holes.
+removed_kib() {
+    "$A" mkfs disc.img --size 64M --fat 32 >/dev/null && "$A" cp big16.bin disc.img:/ || return 1
+    local full
+    full=$(du -k disc.img | cut -f1)
+    "$A" rm "$@" disc.img:/big16.bin || return 1
+    echo $((full - $(du -k disc.img | cut -f1)))
+}
+t_discard() {
+    head -c 16M /dev/urandom >big16.bin
+    local kept freed
+    kept=$(removed_kib) && freed=$(removed_kib --discard) || return 1
+    echo "image shrank by $kept KiB after rm, $freed KiB after rm --discard"
+    [ "$kept" -lt 1024 ] && [ "$freed" -ge 15000 ] || return 1
+    PATH=$PATH:/usr/sbin:/sbin fsck.fat -n disc.img >/dev/null
+}
+if fallocate -p -o 0 -l 4096 "$(mktemp -p "$T")" 2>/dev/null; then
+    run discard_punches_what_rm_frees_out_of_the_image t_discard
+else
+    echo "SKIP discard_punches_what_rm_frees_out_of_the_image: this file system cannot punch holes"
+fi
 
 exit $failed
