@@ -5,7 +5,7 @@
 # at 1 in flight (psync, O_DIRECT) and at 32 (io_uring, O_DIRECT).
 # Per request, from /proc of the file system's process (all its threads): wake-ups
 # (voluntary context switches), preemptions, read-type and write-type system calls
-# (/proc/pid/io syscr, syscw) and CPU microseconds (10 ms ticks: rough for short runs).
+# (/proc/pid/io syscr, syscw) and CPU microseconds (the threads' schedstat run time).
 # Counters do not depend on the machine's load; the rates printed beside them do.
 # FUSE_HOPS_SECONDS per job (default 3), FUSE_HOPS_PEERS (default "asyncfat exfat").
 set -u
@@ -55,15 +55,20 @@ umount_peer() {
 }
 trap 'umount_peer 2>/dev/null; rm -rf "$work"' EXIT
 
-# voluntary, involuntary switches, syscr, syscw, CPU ticks of every thread of $pid
+# voluntary, involuntary switches, syscr, syscw, CPU nanoseconds (schedstat; 10 ms ticks
+# where the kernel keeps no schedstat) of every thread of $pid
 snapshot() {
-    local vol=0 invol=0 t
+    local vol=0 invol=0 ns=0 t
     for t in /proc/"$pid"/task/*; do
         vol=$((vol + $(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status")))
         invol=$((invol + $(awk '/^nonvoluntary_ctxt_switches/ { print $2 }' "$t/status")))
+        if [ -r "$t/schedstat" ]; then
+            ns=$((ns + $(awk '{ print $1 }' "$t/schedstat")))
+        else
+            ns=$((ns + $(awk '{ print ($14 + $15) * 10000000 }' "$t/stat")))
+        fi
     done
-    echo "$vol $invol $(awk '/^syscr/ { r = $2 } /^syscw/ { w = $2 } END { print r, w }' /proc/"$pid"/io)" \
-        "$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)"
+    echo "$vol $invol $(awk '/^syscr/ { r = $2 } /^syscw/ { w = $2 } END { print r, w }' /proc/"$pid"/io) $ns"
 }
 
 measure() { # peer name fio-args...
@@ -81,7 +86,7 @@ measure() { # peer name fio-args...
         printf "bench %s_preemptions %.2f per_request\n", p, ($7 - $2) / n
         printf "bench %s_read_syscalls %.2f per_request\n", p, ($8 - $3) / n
         printf "bench %s_write_syscalls %.2f per_request\n", p, ($9 - $4) / n
-        printf "bench %s_cpu %.1f us_per_request\n", p, ($10 - $5) * 10000 / n }'
+        printf "bench %s_cpu %.2f us_per_request\n", p, ($10 - $5) / 1000 / n }'
 }
 
 for peer in ${FUSE_HOPS_PEERS:-asyncfat exfat}; do

@@ -332,7 +332,10 @@ blk_status blk_cache_write_bytes(blk_cache *cache, uint64_t byte_offset, const v
  * served from / written into the cache; absent ones go straight to the device in requests
  * of up to staging_slot_blocks. Reads go through a staging slot, or, when dst lies inside
  * the data region (outside the cache's buffers and staging area), the device transfers to
- * it directly, up to 65535 blocks per request. Sequential readers into ordinary memory get
+ * it directly, up to 65535 blocks per request. A lone absent block (between cached ones, or
+ * the call's only one) takes no transfer or staging slot, so any number of such reads run
+ * at once: read into ordinary memory it goes through a cache buffer and stays cached; into
+ * the data region it goes straight there and the cache is left as it was. Sequential readers into ordinary memory get
  * read-ahead (read_ahead_blocks ahead, into staging slots no one else needs); zero-copy
  * readers do not, as a window would cost them a copy.
  * Written blocks are data that no earlier epoch's writes depend on (the caller's promise:

@@ -293,6 +293,153 @@ TEST(run_reads_zero_copy_when_memory_is_in_the_data_region)
     blk_fixture_fini(&fx);
 }
 
+/* A lone absent block read into the data region goes straight there: no cache buffer (the
+ * cache neither fills nor evicts), no transfer, no staging slot. */
+TEST(run_lone_block_reads_zero_copy_past_the_cache)
+{
+    blk_fixture_options o = run_options();
+    o.random_order = false;
+    o.read_ahead_blocks = 0;
+    o.scratch_blocks = 4;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *scratch = fx.dev.data_region + fx.scratch_offset;
+    CHECK_EQ(do_op(OP_READ_RUN, 500, 1, scratch), BLK_OK);
+    CHECK(pattern_check(scratch, 500));
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
+    CHECK_EQ(fx.dev.requests_done, 1);
+    CHECK_EQ(s->misses, 0);
+    CHECK_EQ(s->bypass_read_blocks, 1);
+    /* Between cached blocks: those come from the cache, the gap from the device. */
+    uint8_t one[BLK_TRANSFER_SIZE];
+    CHECK_EQ(do_op(OP_READ_BYTES, 600, 1, one), BLK_OK);
+    CHECK_EQ(do_op(OP_READ_BYTES, 602, 1, one), BLK_OK);
+    uint64_t misses = s->misses;
+    CHECK_EQ(do_op(OP_READ_RUN, 600, 3, scratch), BLK_OK);
+    CHECK(mem_has_pattern(scratch, 600, 3));
+    CHECK_EQ(s->misses, misses);
+    CHECK_EQ(s->bypass_read_blocks, 2);
+    /* A second read of the same block goes to the device again: it was never cached. */
+    CHECK_EQ(do_op(OP_READ_RUN, 500, 1, scratch + BLK_TRANSFER_SIZE), BLK_OK);
+    CHECK(pattern_check(scratch + BLK_TRANSFER_SIZE, 500));
+    CHECK_EQ(s->misses, misses);
+    CHECK_EQ(s->bypass_read_blocks, 3);
+    blk_fixture_fini(&fx);
+}
+
+/* The cache stays the truth: a dirty cached block is served from the cache, a block read
+ * past the cache and then written reads back new through either path, and a block whose
+ * write is only in a write behind's slot is read after that write is settled. */
+TEST(run_lone_zero_copy_read_stays_coherent_with_the_cache)
+{
+    blk_fixture_options o = run_options();
+    o.scratch_blocks = 2;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *scratch = fx.dev.data_region + fx.scratch_offset;
+    uint8_t *fresh = filled(4000, 2);
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 700, 1, fresh), BLK_OK); /* dirty, not on the device */
+    uint64_t before = fx.dev.requests_done;
+    CHECK_EQ(do_op(OP_READ_RUN, 700, 1, scratch), BLK_OK);
+    CHECK(pattern_check(scratch, 4000));
+    CHECK_EQ(fx.dev.requests_done, before);
+    CHECK_EQ(do_op(OP_READ_RUN, 710, 1, scratch), BLK_OK); /* past the cache */
+    CHECK(pattern_check(scratch, 710));
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 710, 1, fresh + BLK_TRANSFER_SIZE), BLK_OK);
+    uint8_t one[BLK_TRANSFER_SIZE];
+    CHECK_EQ(do_op(OP_READ_BYTES, 710, 1, one), BLK_OK);
+    CHECK(pattern_check(one, 4001));
+    CHECK_EQ(do_op(OP_READ_RUN, 710, 1, scratch + BLK_TRANSFER_SIZE), BLK_OK);
+    CHECK(pattern_check(scratch + BLK_TRANSFER_SIZE, 4001));
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(pattern_check(fx.image + 700 * BLK_TRANSFER_SIZE, 4000));
+    CHECK(pattern_check(fx.image + 710 * BLK_TRANSFER_SIZE, 4001));
+    free(fresh);
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_lone_zero_copy_read_waits_for_a_bypass_write_in_flight)
+{
+    blk_fixture_options o = run_options();
+    o.scratch_blocks = 1;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *scratch = fx.dev.data_region + fx.scratch_offset;
+    static run_job w, r;
+    uint8_t *fresh = filled(8000, 10);
+    w = (run_job){ OP_WRITE_RUN, 300, 10, fresh, BLK_ERR_UNSPEC };
+    r = (run_job){ OP_READ_RUN, 305, 1, scratch, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &w));
+    ram_device_set_hold(&fx.dev, true);
+    blk_fixture_pass(&fx);
+    blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1);
+    CHECK(blk_fixture_spawn(&fx, run_one, &r));
+    blk_fixture_pass(&fx);
+    blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1); /* the read did not go around the write */
+    ram_device_set_hold(&fx.dev, false);
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(w.status, BLK_OK);
+    CHECK_EQ(r.status, BLK_OK);
+    CHECK(pattern_check(scratch, 8005));
+    free(fresh);
+    blk_fixture_fini(&fx);
+}
+
+/* A block another task is reading into the cache is shared, not read twice; and more lone
+ * reads than the cache has buffers or transfers are all at the device at once. */
+TEST(run_lone_zero_copy_reads_share_cache_reads_and_need_no_slots)
+{
+    enum { READERS = 48 };
+    blk_fixture_options o = run_options(); /* 32 cache buffers, 32 transfers, 4 staging slots */
+    o.scratch_blocks = READERS;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *scratch = fx.dev.data_region + fx.scratch_offset;
+    static run_job cached, shared, lone[READERS];
+    static uint8_t one[BLK_TRANSFER_SIZE];
+    ram_device_set_hold(&fx.dev, true);
+    cached = (run_job){ OP_READ_BYTES, 800, 1, one, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &cached));
+    blk_fixture_pass(&fx);
+    blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1);
+    shared = (run_job){ OP_READ_RUN, 800, 1, scratch, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &shared));
+    blk_fixture_pass(&fx);
+    blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1);
+    for (uint32_t i = 1; i < READERS; i++) {
+        lone[i] = (run_job){ OP_READ_RUN, 1000 + 2 * i, 1, scratch + (uint64_t)i * BLK_TRANSFER_SIZE, BLK_ERR_UNSPEC };
+        CHECK(blk_fixture_spawn(&fx, run_one, &lone[i]));
+    }
+    for (int i = 0; i < 4; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), READERS);
+    ram_device_set_hold(&fx.dev, false);
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(cached.status, BLK_OK);
+    CHECK_EQ(shared.status, BLK_OK);
+    CHECK(pattern_check(one, 800));
+    CHECK(pattern_check(scratch, 800));
+    for (uint32_t i = 1; i < READERS; i++) {
+        CHECK_EQ(lone[i].status, BLK_OK);
+        CHECK(pattern_check(scratch + (uint64_t)i * BLK_TRANSFER_SIZE, 1000 + 2 * i));
+    }
+    blk_fixture_fini(&fx);
+}
+
+TEST(run_lone_zero_copy_read_error_is_reported)
+{
+    blk_fixture_options o = run_options();
+    o.scratch_blocks = 1;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *scratch = fx.dev.data_region + fx.scratch_offset;
+    ram_device_fail_range(&fx.dev, 70, 71, 1u << BLK_REQ_READ);
+    CHECK_EQ(do_op(OP_READ_RUN, 70, 1, scratch), BLK_ERR_IO);
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    CHECK_EQ(do_op(OP_READ_RUN, 70, 1, scratch), BLK_OK);
+    CHECK(pattern_check(scratch, 70));
+    blk_fixture_fini(&fx);
+}
+
 TEST(run_sequential_reader_gets_read_ahead)
 {
     blk_fixture_options o = run_options();
@@ -396,11 +543,14 @@ typedef struct mix_job {
     bool ok;
 } mix_job;
 
+static bool mix_zero_copy; /* the fibers' buffers in the data region's scratch area */
+
 static void *run_mix(void *arg)
 {
     mix_job *j = arg;
     static uint8_t bufs[RUN_FIBERS][32 * BLK_TRANSFER_SIZE];
-    uint8_t *buf = bufs[j->id];
+    uint8_t *buf = mix_zero_copy ? fx.dev.data_region + fx.scratch_offset + (uint64_t)j->id * 32 * BLK_TRANSFER_SIZE
+                                 : bufs[j->id];
     j->ok = true;
     for (uint32_t step = 0; step < 60 && j->ok; step++) {
         uint32_t count = 1 + (uint32_t)test_rand_below(&j->rng, 32);
@@ -455,11 +605,13 @@ static void *run_mix(void *arg)
     return NULL;
 }
 
-TEST(run_and_cache_mixed_fibers_match_a_model)
+static void mixed_fibers_match_a_model(bool zero_copy)
 {
     blk_fixture_options o = run_options();
     o.cache_buffers = 16;
     o.queue_capacity = 8;
+    o.scratch_blocks = RUN_FIBERS * 32;
+    mix_zero_copy = zero_copy;
     CHECK(fixture_with_pattern(&fx, &o));
     memcpy(run_model, fx.image, sizeof run_model);
     static mix_job jobs[RUN_FIBERS];
@@ -474,6 +626,11 @@ TEST(run_and_cache_mixed_fibers_match_a_model)
     CHECK(memcmp(fx.image, run_model, sizeof run_model) == 0);
     blk_fixture_fini(&fx);
 }
+
+TEST(run_and_cache_mixed_fibers_match_a_model) { mixed_fibers_match_a_model(false); }
+
+/* The same with zero-copy readers: lone blocks go past the cache while others write them. */
+TEST(run_and_cache_mixed_zero_copy_fibers_match_a_model) { mixed_fibers_match_a_model(true); }
 
 TEST(small_run_writes_are_cached_and_merged_at_write_back)
 {
