@@ -25,7 +25,7 @@ fs_status cli_attributes_of_listing(fs_conn *c, const char *dir, const cli_dir *
             char path[4096];
             if (!cli_join(path, sizeof path, dir, d->entries[started].name))
                 path[0] = '\0'; /* refused as an invalid path, reported below */
-            fs_conn_start_get_attributes(c, &calls[started % ATTRIBUTE_WINDOW], path);
+            fs_conn_start_get_attributes(c, &calls[started % ATTRIBUTE_WINDOW], 0, path);
             started++;
         }
         fs_call *call = &calls[finished % ATTRIBUTE_WINDOW];

@@ -348,13 +348,13 @@ TEST(async_calls_encode_their_commands_and_decode_their_replies)
     CHECK(fake_start(&f, &c, 7, NULL, NULL));
     uint8_t *buf = fs_conn_alloc(&c, 8192);
     fs_call call[7];
-    fs_conn_start_open(&c, &call[0], "/src/a.txt", FS_OPEN_FLAGS_READ_ONLY);
-    fs_conn_start_open_stat(&c, &call[1], "/dst/a.txt", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE);
+    fs_conn_start_open(&c, &call[0], 0, "/src/a.txt", FS_OPEN_FLAGS_READ_ONLY);
+    fs_conn_start_open_stat(&c, &call[1], 0, "/dst/a.txt", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE);
     fs_conn_start_read(&c, &call[2], 3, 4096, buf, 4096);
     fs_conn_start_write(&c, &call[3], 4, 512, buf + 4096, 100);
-    fs_conn_start_set_times(&c, &call[4], "/dst/a.txt", -1, 1234567);
+    fs_conn_start_set_times(&c, &call[4], 0, "/dst/a.txt", -1, 1234567);
     fs_conn_start_truncate(&c, &call[5], 4, 0);
-    fs_conn_start_mkdir(&c, &call[6], "/dst/sub");
+    fs_conn_start_mkdir(&c, &call[6], 0, "/dst/sub");
     fs_conn_ticket t[7];
     for (uint32_t i = 0; i < 7; i++)
         t[i] = call[i].ticket;
@@ -414,7 +414,7 @@ TEST(attribute_calls_name_their_path_and_bits)
                                           &set);
     fs_cmd put = f.last;
     fs_call call;
-    fs_conn_start_set_attributes(&c, &call, "/z", FS_ATTRIBUTE_SYSTEM, 0);
+    fs_conn_start_set_attributes(&c, &call, 0, "/z", FS_ATTRIBUTE_SYSTEM, 0);
     fs_cmpl cmpl;
     fs_reply reply;
     fs_conn_wait(&c, call.ticket, &cmpl);
@@ -467,7 +467,7 @@ TEST(a_path_too_long_completes_at_once_and_sends_nothing)
     path[0] = '/';
     path[sizeof path - 1] = '\0';
     fs_call call;
-    fs_conn_start_open(&c, &call, path, FS_OPEN_FLAGS_READ_ONLY);
+    fs_conn_start_open(&c, &call, 0, path, FS_OPEN_FLAGS_READ_ONLY);
     fs_cmpl cmpl;
     fs_reply reply;
     fs_conn_wait(&c, call.ticket, &cmpl);
@@ -687,12 +687,12 @@ TEST(event_driven_calls_complete_through_the_callback)
     char paths[8][16];
     for (int i = 0; i < 8; i++) {
         snprintf(paths[i], sizeof paths[i], "/%c%.*s", 'a' + i, i, "xxxxxxxx");
-        fs_conn_start_open(&c, &calls[i], paths[i], FS_OPEN_FLAGS_READ_ONLY);
+        fs_conn_start_open(&c, &calls[i], 0, paths[i], FS_OPEN_FLAGS_READ_ONLY);
     }
     char too_long[FS_MAX_PATH_LENGTH + 2];
     memset(too_long, 'p', sizeof too_long - 1);
     too_long[sizeof too_long - 1] = '\0';
-    fs_conn_start_stat(&c, &calls[8], too_long);
+    fs_conn_start_stat(&c, &calls[8], 0, too_long);
     /* The refusal comes at the next dispatch, without the server. */
     fs_conn_dispatch(&c);
     bool refused_first = log.delivered == 1 && log.tickets[0] == calls[8].ticket &&
