@@ -317,6 +317,8 @@ static void path_resolve(mount_op *op);
 static void anchor_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
+    if (r->status == FS_STATUS_TOO_MANY_OPEN_FILES && fd_cache_evict(op, path_resolve))
+        return;
     if (r->status != FS_STATUS_SUCCESS) {
         mount_op_fail(op, mount_errno(r->status));
         return;

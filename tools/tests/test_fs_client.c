@@ -693,10 +693,12 @@ TEST(event_driven_calls_complete_through_the_callback)
     memset(too_long, 'p', sizeof too_long - 1);
     too_long[sizeof too_long - 1] = '\0';
     fs_conn_start_stat(&c, &calls[8], 0, too_long);
-    /* The refusal comes at the next dispatch, without the server. */
+    /* The refusal comes at the next dispatch, without the server (the fake server may have
+     * answered some opens by then: their completions are delivered in the same dispatch). */
     fs_conn_dispatch(&c);
-    bool refused_first = log.delivered == 1 && log.tickets[0] == calls[8].ticket &&
-                         log.cmpls[0].status == FS_STATUS_INVALID_PATH;
+    bool refused_first = false;
+    for (uint32_t k = 0; k < log.delivered && k < 9; k++)
+        refused_first |= log.tickets[k] == calls[8].ticket && log.cmpls[k].status == FS_STATUS_INVALID_PATH;
     for (int spins = 0; log.delivered < 9 && spins < 500; spins++) {
         struct pollfd p = {.fd = f.server_to_client, .events = POLLIN};
         if (poll(&p, 1, 20) > 0) {
@@ -708,7 +710,9 @@ TEST(event_driven_calls_complete_through_the_callback)
     }
     uint32_t sent = f.received;
     bool matched = log.delivered == 9;
-    for (uint32_t k = 1; k < 9 && matched; k++) {
+    for (uint32_t k = 0; k < 9 && matched; k++) {
+        if (log.tickets[k] == calls[8].ticket)
+            continue;
         int i = -1;
         for (int j = 0; j < 8; j++)
             if (calls[j].ticket == log.tickets[k])
