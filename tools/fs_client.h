@@ -203,7 +203,10 @@ void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *ou
  * it had none): the caller frees it with fs_conn_free. */
 void fs_conn_finish_keep(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out);
 
-/* Blocking calls. Every one returns an fs_status. */
+/* Blocking calls. Every one returns an fs_status. Their paths may be of any length: one
+ * that does not fit in a command is sent from a directory fd opened along it, and that fd
+ * closed again (a DIR_OPEN and a DIR_CLOSE per 4 KiB of path; shorter paths cost nothing
+ * more). */
 fs_status fs_conn_initialise(fs_conn *c);
 fs_status fs_conn_deinitialise(fs_conn *c);
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd);

@@ -333,15 +333,65 @@ fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length)
 }
 fs_status fs_conn_sync(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_SYNC, fd, 0, NULL); }
 
+/* Where a blocking call sends its path from: the whole path from the root when it fits,
+ * else the rest of it from a directory fd opened along it (each step's path fits, from the
+ * step before), so the blocking calls reach a tree of any depth (docs/PROTOCOL.md §2). Only
+ * such paths cost more: a DIR_OPEN per 4 KiB of path and the closes. */
+typedef struct far_path {
+    uint64_t at;
+    const char *rest;
+} far_path;
+
+static fs_status far_begin(fs_conn *c, const char *path, far_path *fp)
+{
+    fp->at = 0;
+    fp->rest = path;
+    while (strlen(fp->rest) > FS_MAX_PATH_LENGTH) {
+        size_t cut = FS_MAX_PATH_LENGTH;
+        while (cut > 0 && fp->rest[cut] != '/')
+            cut--;
+        fs_status st = FS_STATUS_NAME_TOO_LONG; /* no '/' in 4 KiB: a component far too long */
+        fs_reply r = {.data = 0};
+        if (cut > 0) {
+            char prefix[FS_MAX_PATH_LENGTH + 1];
+            memcpy(prefix, fp->rest, cut);
+            prefix[cut] = '\0';
+            fs_call call;
+            start_path(c, &call, FS_CMD_DIR_OPEN, fp->at, prefix);
+            st = finish_now(c, &call, &r);
+        }
+        if (fp->at)
+            fs_conn_closedir(c, fp->at);
+        fp->at = st == FS_STATUS_SUCCESS ? r.data : 0;
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        fp->rest += cut;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+/* The call's status, after closing the directory far_begin opened. */
+static fs_status far_end(fs_conn *c, far_path *fp, fs_status st)
+{
+    if (fp->at)
+        fs_conn_closedir(c, fp->at);
+    fp->at = 0;
+    return st;
+}
+
 static fs_status call_path(fs_conn *c, uint64_t type, const char *path, uint64_t *data)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    start_path(c, &call, type, 0, path);
-    fs_status st = finish_now(c, &call, &r);
+    start_path(c, &call, type, fp.at, fp.rest);
+    st = finish_now(c, &call, &r);
     if (data)
         *data = r.data;
-    return st;
+    return far_end(c, &fp, st);
 }
 
 fs_status fs_conn_remove(fs_conn *c, const char *path) { return call_path(c, FS_CMD_FILE_REMOVE, path, NULL); }
@@ -354,26 +404,38 @@ fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd)
 
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    fs_conn_start_open(c, &call, 0, path, flags);
-    fs_status st = finish_now(c, &call, &r);
+    fs_conn_start_open(c, &call, fp.at, fp.rest, flags);
+    st = finish_now(c, &call, &r);
     *fd = r.data;
-    return st;
+    return far_end(c, &fp, st);
 }
 
 fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st)
 {
+    far_path fp;
+    fs_status status = far_begin(c, path, &fp);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
     fs_call call;
-    fs_conn_start_open_stat(c, &call, 0, path, flags);
-    return finish_with_stat(c, &call, st, fd);
+    fs_conn_start_open_stat(c, &call, fp.at, fp.rest, flags);
+    return far_end(c, &fp, finish_with_stat(c, &call, st, fd));
 }
 
 fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
-    fs_conn_start_stat(c, &call, 0, path);
-    return finish_with_stat(c, &call, out, NULL);
+    fs_conn_start_stat(c, &call, fp.at, fp.rest);
+    return far_end(c, &fp, finish_with_stat(c, &call, out, NULL));
 }
 
 fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
@@ -462,10 +524,17 @@ void fs_mount_report_warn(const fs_mount_report *r, const char *image)
 
 fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)
 {
-    fs_call call;
-    fs_reply r;
-    fs_conn_start_rename(c, &call, 0, old_path, 0, new_path);
-    return finish_now(c, &call, &r);
+    far_path from, to = {0, NULL};
+    fs_status st = far_begin(c, old_path, &from);
+    if (st == FS_STATUS_SUCCESS)
+        st = far_begin(c, new_path, &to);
+    if (st == FS_STATUS_SUCCESS) {
+        fs_call call;
+        fs_reply r;
+        fs_conn_start_rename(c, &call, from.at, from.rest, to.at, to.rest);
+        st = finish_now(c, &call, &r);
+    }
+    return far_end(c, &from, far_end(c, &to, st));
 }
 
 fs_status fs_conn_get_attributes(fs_conn *c, const char *path, uint64_t *attributes)
@@ -475,37 +544,54 @@ fs_status fs_conn_get_attributes(fs_conn *c, const char *path, uint64_t *attribu
 
 fs_status fs_conn_set_attributes(fs_conn *c, const char *path, uint64_t set, uint64_t clear, uint64_t *attributes)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    fs_conn_start_set_attributes(c, &call, 0, path, set, clear);
-    fs_status st = finish_now(c, &call, &r);
+    fs_conn_start_set_attributes(c, &call, fp.at, fp.rest, set, clear);
+    st = finish_now(c, &call, &r);
     if (attributes)
         *attributes = r.data;
-    return st;
+    return far_end(c, &fp, st);
 }
 
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    fs_conn_start_set_times(c, &call, 0, path, atime, mtime);
-    return finish_now(c, &call, &r);
+    fs_conn_start_set_times(c, &call, fp.at, fp.rest, atime, mtime);
+    return far_end(c, &fp, finish_now(c, &call, &r));
 }
 
 fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *st)
 {
+    far_path fp;
+    fs_status status = far_begin(c, path, &fp);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
     fs_call call;
-    fs_conn_start_set_times_stat(c, &call, 0, path, atime, mtime);
-    return finish_with_stat(c, &call, st, NULL);
+    fs_conn_start_set_times_stat(c, &call, fp.at, fp.rest, atime, mtime);
+    return far_end(c, &fp, finish_with_stat(c, &call, st, NULL));
 }
 
 /* OPEN_READ (fd wanted) or READ_PATH (fd NULL): the reply's record, then the bytes. */
 static fs_status open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
                            size_t cap, size_t *got)
 {
+    *got = 0;
+    far_path fp;
+    fs_status status = far_begin(c, path, &fp);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
     fs_call call;
     fs_reply r;
-    start_open_read(c, &call, 0, path, flags, fd != NULL, cap);
+    start_open_read(c, &call, fp.at, fp.rest, flags, fd != NULL, cap);
     fs_cmpl cmpl;
     fs_conn_wait(c, call.ticket, &cmpl);
     fs_conn_finish_keep(c, &call, &cmpl, &r);
@@ -518,7 +604,7 @@ static fs_status open_read(fs_conn *c, const char *path, uint64_t flags, uint64_
             *fd = r.data;
     }
     fs_conn_free(c, call.share);
-    return r.status;
+    return far_end(c, &fp, r.status);
 }
 
 fs_status fs_conn_open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
