@@ -406,3 +406,97 @@ TEST(a_tree_deeper_than_any_path)
     CHECK(!exists(names[0]));
     CHECK(teardown_clean());
 }
+
+/* Requests from bases in flight together, completing in random order: a directory moved
+ * back and forth between two bases while files are created in it and it is stat'ed, both
+ * from its own fd, and a directory into itself attempted from a base inside it. The fd
+ * follows its directory through every move; the rules and the lock order hold. */
+TEST(requests_from_bases_race_renames_of_their_directories)
+{
+    CHECK(setup(1));
+    fx.blk.dev.completions_per_process = 1;
+    static const char *dirs[] = {"/x", "/x/a", "/x/b", "/x/a/m", "/x/a/m/n"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        CHECK_EQ(path_cmd(0, FS_CMD_DIR_CREATE, 0, dirs[i]), FS_STATUS_SUCCESS);
+    uint64_t a, b, m, n;
+    CHECK_EQ(open_dir(0, 0, "/x/a", &a), FS_STATUS_SUCCESS);
+    CHECK_EQ(open_dir(0, 0, "/x/b", &b), FS_STATUS_SUCCESS);
+    CHECK_EQ(open_dir(0, a, "m", &m), FS_STATUS_SUCCESS);
+    CHECK_EQ(open_dir(0, m, "n", &n), FS_STATUS_SUCCESS);
+    enum { ROUNDS = 12, EACH = 4 };
+    uint32_t moved = 0, created = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        sf_share_reset(&fx, 0);
+        uint64_t ids[4 * EACH], kinds[4 * EACH], opened[EACH] = {0};
+        int count = 0;
+        fs_buffer sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
+        for (int k = 0; k < EACH; k++) {
+            bool to_b = (round * EACH + k) % 2 == 0;
+            fs_cmd_params r = {.rename = {.old_path = at_path(0, to_b ? a : b, "m"),
+                                          .new_path = at_path(0, to_b ? b : a, "m")}};
+            kinds[count] = FS_CMD_RENAME;
+            ids[count++] = sf_submit(&fx, 0, FS_CMD_RENAME, &r, sizeof r);
+            char name[32];
+            snprintf(name, sizeof name, "f-%02d-%d", round, k);
+            fs_cmd_params o = {.file_open = {.path = at_path(0, m, name),
+                                             .flags = FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_READ_WRITE}};
+            kinds[count] = FS_CMD_FILE_OPEN;
+            ids[count++] = sf_submit(&fx, 0, FS_CMD_FILE_OPEN, &o, sizeof o);
+            fs_cmd_params s = {.stat = {.path = at_path(0, m, ""), .buf = sb}};
+            kinds[count] = FS_CMD_STAT;
+            ids[count++] = sf_submit(&fx, 0, FS_CMD_STAT, &s, sizeof s);
+            fs_cmd_params self = {.rename = {.old_path = at_path(0, to_b ? a : b, "m"), .new_path = at_path(0, n, "m")}};
+            kinds[count] = FS_CMD_DIR_REMOVE; /* marks the move into itself */
+            ids[count++] = sf_submit(&fx, 0, FS_CMD_RENAME, &self, sizeof self);
+        }
+        int pending = count;
+        for (int idle = 0; pending > 0 && idle < 1000;) {
+            bool any = sf_step(&fx);
+            fs_cmpl c;
+            while (sf_take(&fx, 0, &c)) {
+                any = true;
+                pending--;
+                int i = 0;
+                while (i < count && ids[i] != c.id)
+                    i++;
+                CHECK(i < count);
+                if (kinds[i] == FS_CMD_RENAME) {
+                    /* m is in a or in b: one of each pair finds it, the other NO_FILE */
+                    CHECK_MSG(c.status == FS_STATUS_SUCCESS || c.status == FS_STATUS_NO_FILE, "rename: %llu",
+                              (unsigned long long)c.status);
+                    moved += c.status == FS_STATUS_SUCCESS;
+                } else if (kinds[i] == FS_CMD_FILE_OPEN) {
+                    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+                    opened[created++ % EACH] = c.data; /* closed after the round: sf_call would
+                                                          take the others' completions */
+                } else if (kinds[i] == FS_CMD_STAT) {
+                    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+                } else {
+                    CHECK_MSG(c.status == FS_STATUS_INVALID_ARGUMENT || c.status == FS_STATUS_NO_FILE,
+                              "into itself: %llu", (unsigned long long)c.status);
+                }
+            }
+            idle = any ? 0 : idle + 1;
+        }
+        CHECK_EQ(pending, 0);
+        for (int k = 0; k < EACH; k++)
+            CHECK_EQ(sf_close(&fx, 0, opened[k]), FS_STATUS_SUCCESS);
+    }
+    CHECK(moved > 0);
+    CHECK_EQ(created, ROUNDS * EACH);
+    /* Wherever m ended, it holds every file created from its fd, and n is still in it. */
+    fs_stat st;
+    bool in_a = stat_at(0, a, "m", &st) == FS_STATUS_SUCCESS, in_b = stat_at(0, b, "m", &st) == FS_STATUS_SUCCESS;
+    CHECK(in_a != in_b);
+    CHECK_EQ(stat_at(0, 0, in_a ? "/x/a/m/n" : "/x/b/m/n", &st), FS_STATUS_SUCCESS);
+    for (int round = 0; round < ROUNDS; round++)
+        for (int k = 0; k < EACH; k++) {
+            char path[48];
+            snprintf(path, sizeof path, "/x/%c/m/f-%02d-%d", in_a ? 'a' : 'b', round, k);
+            CHECK_MSG(stat_at(0, 0, path, &st) == FS_STATUS_SUCCESS, "%s", path);
+        }
+    uint64_t fds[] = {n, m, a, b};
+    for (size_t i = 0; i < 4; i++)
+        CHECK_EQ(close_dir(0, fds[i]), FS_STATUS_SUCCESS);
+    CHECK(teardown_clean());
+}
