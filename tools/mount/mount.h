@@ -298,7 +298,7 @@ void fd_cache_handle_removed(mount_handle *h);
 void fd_cache_use(mount_op *op);
 void fd_cache_done(mount_op *op);
 bool fd_cache_evict(mount_op *op, void (*then)(mount_op *op));
-/* A pin (an unlinked file's fd of the mount's own) made or closed. */
+/* A pin (an unlinked file's fd of the mount's own) or an anchor (nodes.c) made or closed. */
 void fd_cache_count_pin(bool added);
 /* File handles open now (for -o max_open). */
 uint32_t fd_cache_open_files(void);
