@@ -259,6 +259,27 @@ vfs_status fat_get_attributes(fat_volume *vol, const char *path, size_t len, uin
 vfs_status fat_set_attributes(fat_volume *vol, const char *path, size_t len, uint32_t set, uint32_t clear,
                               uint32_t *out);
 
+/* The same from a base directory: `base` is a directory node the caller holds open
+ * (fat_opendir), the path relative to it; NULL is the root, as above. A ".." that would
+ * climb above a base other than the root is INVALID_PATH; an empty path names the base
+ * itself, of which unlink, mkdir, rmdir and rename say what they say of the root (the
+ * base is in use). A base removed while open holds no names: lookups in it are NO_FILE
+ * and nothing is created in it. Rename's two paths have a base each. */
+vfs_status fat_stat_at(fat_volume *vol, fat_node *base, const char *path, size_t len, vfs_stat *out);
+vfs_status fat_open_at(fat_volume *vol, fat_node *base, const char *path, size_t len, uint64_t flags,
+                       fat_node **out);
+vfs_status fat_unlink_at(fat_volume *vol, fat_node *base, const char *path, size_t len);
+vfs_status fat_mkdir_at(fat_volume *vol, fat_node *base, const char *path, size_t len);
+vfs_status fat_rmdir_at(fat_volume *vol, fat_node *base, const char *path, size_t len);
+vfs_status fat_rename_at(fat_volume *vol, fat_node *old_base, const char *old_path, size_t old_len,
+                         fat_node *new_base, const char *new_path, size_t new_len);
+vfs_status fat_set_times_at(fat_volume *vol, fat_node *base, const char *path, size_t len, int64_t atime,
+                            int64_t mtime);
+vfs_status fat_get_attributes_at(fat_volume *vol, fat_node *base, const char *path, size_t len, uint32_t *out);
+vfs_status fat_set_attributes_at(fat_volume *vol, fat_node *base, const char *path, size_t len, uint32_t set,
+                                 uint32_t clear, uint32_t *out);
+vfs_status fat_opendir_at(fat_volume *vol, fat_node *base, const char *path, size_t len, fat_node **out);
+
 /* Open nodes (files and directories). fat_close writes back a file's directory entry, and
  * frees an unlinked file's clusters at the last close. */
 vfs_status fat_close(fat_node *node);

@@ -12,17 +12,17 @@ _Static_assert(VFS_ATTR_READ_ONLY == FAT_ATTR_READ_ONLY && VFS_ATTR_HIDDEN == FA
 
 #define SHOWN (VFS_ATTR_CHANGEABLE | VFS_ATTR_DIRECTORY)
 
-vfs_status fat_get_attributes(fat_volume *vol, const char *path, size_t len, uint32_t *out)
+vfs_status fat_get_attributes_at(fat_volume *vol, fat_node *base, const char *path, size_t len, uint32_t *out)
 {
     fat_node *node;
-    vfs_status st = fat_path_node(vol, path, len, &node);
+    vfs_status st = fat_path_node(vol, base, path, len, &node);
     if (st != VFS_OK)
         return st;
     *out = node->attr & SHOWN;
     return fat_node_put(node);
 }
 
-vfs_status fat_set_attributes(fat_volume *vol, const char *path, size_t len, uint32_t set, uint32_t clear,
+vfs_status fat_set_attributes_at(fat_volume *vol, fat_node *base, const char *path, size_t len, uint32_t set, uint32_t clear,
                               uint32_t *out)
 {
     if ((set | clear) & ~(uint32_t)VFS_ATTR_CHANGEABLE)
@@ -30,7 +30,7 @@ vfs_status fat_set_attributes(fat_volume *vol, const char *path, size_t len, uin
     if (vol->mounted && vol->read_only)
         return VFS_READ_ONLY_FS;
     fat_node *node;
-    vfs_status st = fat_path_node(vol, path, len, &node);
+    vfs_status st = fat_path_node(vol, base, path, len, &node);
     if (st != VFS_OK)
         return st;
     if (node->is_root) {
@@ -47,4 +47,15 @@ vfs_status fat_set_attributes(fat_volume *vol, const char *path, size_t len, uin
     fp_rwlock_write_unlock(vol->pool, &node->lock);
     vfs_status st2 = fat_node_put(node);
     return st != VFS_OK ? st : st2;
+}
+
+vfs_status fat_get_attributes(fat_volume *vol, const char *path, size_t len, uint32_t *out)
+{
+    return fat_get_attributes_at(vol, NULL, path, len, out);
+}
+
+vfs_status fat_set_attributes(fat_volume *vol, const char *path, size_t len, uint32_t set, uint32_t clear,
+                              uint32_t *out)
+{
+    return fat_set_attributes_at(vol, NULL, path, len, set, clear, out);
 }

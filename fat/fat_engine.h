@@ -282,11 +282,12 @@ vfs_status fat_dir_slot_offset(fat_node *dir, uint32_t slot, uint64_t *offset); 
 vfs_status fat_dir_write_dots(fat_volume *vol, uint32_t cluster, uint32_t parent_key, const uint8_t tmpl[32]);
 
 /* ---- fat_path.c ----------------------------------------------------------------------- */
-/* Blocks: resolve every component but the last; *parent gets a reference to the
- * directory, *name and *name_len the last component (len 0: the path is the root). */
-vfs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
+/* Blocks: resolve every component but the last, from `base` (a directory node the caller
+ * holds a reference to; NULL: the root); *parent gets a reference to the directory, *name
+ * and *name_len the last component (len 0: the path is the base itself). */
+vfs_status fat_path_parent(fat_volume *vol, fat_node *base, const char *path, size_t len, fat_node **parent,
                           const char **name, size_t *name_len);
-/* Blocks: resolve the whole path to a referenced node. */
-vfs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out);
+/* Blocks: resolve the whole path from `base` (as above) to a referenced node. */
+vfs_status fat_path_node(fat_volume *vol, fat_node *base, const char *path, size_t len, fat_node **out);
 
 #endif

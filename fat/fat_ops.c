@@ -14,15 +14,15 @@ static void fill_times(fat_volume *vol, uint8_t raw[32])
     af_store_le16(raw + FAT_DIRENT_WRITE_DATE, now.date);
 }
 
-/* Resolve the parent and prepare the last component's name. */
-/* Reference path's parent directory and prepare its last name. The root has no parent:
- * it gives `root_status`, which is what each operation says of the root. */
-static vfs_status parent_and_name(fat_volume *vol, const char *path, size_t len, vfs_status root_status,
-                                 fat_node **parent, fat_name *name)
+/* Reference path's parent directory and prepare its last name. The root has no parent,
+ * nor has an empty path from a base a name: it gives `root_status`, which is what each
+ * operation says of the root (the base is in use as the caller's base). */
+static vfs_status parent_and_name(fat_volume *vol, fat_node *base, const char *path, size_t len,
+                                 vfs_status root_status, fat_node **parent, fat_name *name)
 {
     const char *c;
     size_t n;
-    vfs_status st = fat_path_parent(vol, path, len, parent, &c, &n);
+    vfs_status st = fat_path_parent(vol, base, path, len, parent, &c, &n);
     if (st != VFS_OK)
         return st;
     if (n == 0)
@@ -66,17 +66,17 @@ static void unlock_dirs(fat_volume *vol, fat_node **dirs, uint32_t m)
 
 /* ---- stat, open, close ------------------------------------------------------------------ */
 
-vfs_status fat_stat(fat_volume *vol, const char *path, size_t len, vfs_stat *out)
+vfs_status fat_stat_at(fat_volume *vol, fat_node *base, const char *path, size_t len, vfs_stat *out)
 {
     fat_node *node;
-    vfs_status st = fat_path_node(vol, path, len, &node);
+    vfs_status st = fat_path_node(vol, base, path, len, &node);
     if (st != VFS_OK)
         return st;
     fat_node_fill_stat(node, out);
     return fat_node_put(node);
 }
 
-vfs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags, fat_node **out)
+vfs_status fat_open_at(fat_volume *vol, fat_node *base, const char *path, size_t len, uint64_t flags, fat_node **out)
 {
     uint64_t access = flags & VFS_OPEN_ACCESS_MASK;
     if (access == VFS_OPEN_ACCESS_MASK)
@@ -87,7 +87,7 @@ vfs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flag
         return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    vfs_status st = parent_and_name(vol, path, len, VFS_IS_DIRECTORY, &dir, &name);
+    vfs_status st = parent_and_name(vol, base, path, len, VFS_IS_DIRECTORY, &dir, &name);
     if (st != VFS_OK)
         return st;
     if (create)
@@ -253,13 +253,13 @@ vfs_status fat_fstat(fat_node *node, vfs_stat *out)
 
 /* ---- namespace ------------------------------------------------------------------------------ */
 
-vfs_status fat_unlink(fat_volume *vol, const char *path, size_t len)
+vfs_status fat_unlink_at(fat_volume *vol, fat_node *base, const char *path, size_t len)
 {
     if (vol->mounted && vol->read_only)
         return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    vfs_status st = parent_and_name(vol, path, len, VFS_IS_DIRECTORY, &dir, &name);
+    vfs_status st = parent_and_name(vol, base, path, len, VFS_IS_DIRECTORY, &dir, &name);
     if (st != VFS_OK)
         return st;
     dir_write_lock(vol, dir);
@@ -286,13 +286,13 @@ vfs_status fat_unlink(fat_volume *vol, const char *path, size_t len)
     return st != VFS_OK ? st : st2;
 }
 
-vfs_status fat_mkdir(fat_volume *vol, const char *path, size_t len)
+vfs_status fat_mkdir_at(fat_volume *vol, fat_node *base, const char *path, size_t len)
 {
     if (vol->mounted && vol->read_only)
         return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    vfs_status st = parent_and_name(vol, path, len, VFS_ALREADY_EXISTS, &dir, &name);
+    vfs_status st = parent_and_name(vol, base, path, len, VFS_ALREADY_EXISTS, &dir, &name);
     if (st != VFS_OK)
         return st;
     dir_write_lock(vol, dir);
@@ -345,13 +345,13 @@ static bool still_in(const fat_node *node, const fat_node *dir)
     return !dir->unlinked && !node->unlinked && node->hashed && node->parent_cluster == fat_dir_cluster_key(dir);
 }
 
-vfs_status fat_rmdir(fat_volume *vol, const char *path, size_t len)
+vfs_status fat_rmdir_at(fat_volume *vol, fat_node *base, const char *path, size_t len)
 {
     if (vol->mounted && vol->read_only)
         return VFS_READ_ONLY_FS;
     fat_node *dir;
     fat_name name;
-    vfs_status st = parent_and_name(vol, path, len, VFS_BUSY, &dir, &name);
+    vfs_status st = parent_and_name(vol, base, path, len, VFS_BUSY, &dir, &name);
     if (st != VFS_OK)
         return st;
     fat_node *child = NULL;
@@ -602,16 +602,17 @@ static vfs_status rename_locked(fat_volume *vol, fat_node *sp, fat_node *dp, con
     return st;
 }
 
-vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, const char *new_path, size_t new_len)
+vfs_status fat_rename_at(fat_volume *vol, fat_node *old_base, const char *old_path, size_t old_len,
+                         fat_node *new_base, const char *new_path, size_t new_len)
 {
     if (vol->mounted && vol->read_only)
         return VFS_READ_ONLY_FS;
     fat_node *sp, *dp;
     fat_name sname, dname;
-    vfs_status st = parent_and_name(vol, old_path, old_len, VFS_BUSY, &sp, &sname);
+    vfs_status st = parent_and_name(vol, old_base, old_path, old_len, VFS_BUSY, &sp, &sname);
     if (st != VFS_OK)
         return st;
-    st = parent_and_name(vol, new_path, new_len, VFS_BUSY, &dp, &dname);
+    st = parent_and_name(vol, new_base, new_path, new_len, VFS_BUSY, &dp, &dname);
     if (st != VFS_OK) {
         fat_node_put(sp);
         return st;
@@ -629,6 +630,9 @@ vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, con
                 tgt = NULL;
             }
         }
+        /* A removed base's ".." may name a directory long gone: no walk up from it. */
+        if (st == VFS_OK && dp->unlinked)
+            st = VFS_NO_FILE;
         if (st == VFS_OK && src->is_dir) {
             bool inside;
             st = is_inside(vol, dp, src->first_cluster, &inside);
@@ -659,12 +663,12 @@ vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, con
     return st;
 }
 
-vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime)
+vfs_status fat_set_times_at(fat_volume *vol, fat_node *base, const char *path, size_t len, int64_t atime, int64_t mtime)
 {
     if (vol->mounted && vol->read_only)
         return VFS_READ_ONLY_FS;
     fat_node *node;
-    vfs_status st = fat_path_node(vol, path, len, &node);
+    vfs_status st = fat_path_node(vol, base, path, len, &node);
     if (st != VFS_OK)
         return st;
     if (!node->is_root) {
@@ -693,10 +697,10 @@ vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t 
 
 /* ---- directories ------------------------------------------------------------------------- */
 
-vfs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out)
+vfs_status fat_opendir_at(fat_volume *vol, fat_node *base, const char *path, size_t len, fat_node **out)
 {
     fat_node *node;
-    vfs_status st = fat_path_node(vol, path, len, &node);
+    vfs_status st = fat_path_node(vol, base, path, len, &node);
     if (st != VFS_OK)
         return st;
     if (!node->is_dir) {
@@ -737,4 +741,35 @@ vfs_status fat_readdir(fat_node *dir, uint64_t *pos, char *name_out, size_t *nam
     }
     fp_rwlock_read_unlock(vol->pool, &dir->lock);
     return st;
+}
+
+/* ---- from the root ------------------------------------------------------------------------ */
+
+vfs_status fat_stat(fat_volume *vol, const char *path, size_t len, vfs_stat *out)
+{
+    return fat_stat_at(vol, NULL, path, len, out);
+}
+
+vfs_status fat_open(fat_volume *vol, const char *path, size_t len, uint64_t flags, fat_node **out)
+{
+    return fat_open_at(vol, NULL, path, len, flags, out);
+}
+
+vfs_status fat_unlink(fat_volume *vol, const char *path, size_t len) { return fat_unlink_at(vol, NULL, path, len); }
+vfs_status fat_mkdir(fat_volume *vol, const char *path, size_t len) { return fat_mkdir_at(vol, NULL, path, len); }
+vfs_status fat_rmdir(fat_volume *vol, const char *path, size_t len) { return fat_rmdir_at(vol, NULL, path, len); }
+
+vfs_status fat_rename(fat_volume *vol, const char *old_path, size_t old_len, const char *new_path, size_t new_len)
+{
+    return fat_rename_at(vol, NULL, old_path, old_len, NULL, new_path, new_len);
+}
+
+vfs_status fat_set_times(fat_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime)
+{
+    return fat_set_times_at(vol, NULL, path, len, atime, mtime);
+}
+
+vfs_status fat_opendir(fat_volume *vol, const char *path, size_t len, fat_node **out)
+{
+    return fat_opendir_at(vol, NULL, path, len, out);
 }

@@ -1,7 +1,10 @@
-/* Paths: '/'-separated byte strings from the root. Empty components and "." are skipped;
- * ".." cancels the component before it (FAT has no links, so this lexical rule is exact),
- * and at the root stays at the root. The walk holds one directory's read lock at a time
- * and moves hand over hand by node references. */
+/* Paths: '/'-separated byte strings from a base directory (the root unless the caller
+ * names an open directory node). Empty components and "." are skipped; ".." cancels the
+ * component before it (FAT has no links, so this lexical rule is exact), and at the root
+ * stays at the root. A ".." that would climb above a base other than the root is
+ * INVALID_PATH: the walk never leaves the base it was given (the base's parent is no part
+ * of the path, and may be gone). The walk holds one directory's read lock at a time and
+ * moves hand over hand by node references, from whatever node it starts at. */
 #include "fat/fat_engine.h"
 
 static bool is_dot(const char *c, size_t n)
@@ -59,6 +62,23 @@ static bool next_effective(const char *path, size_t len, bool has_dotdot, size_t
     return false;
 }
 
+/* Does a ".." climb above the path's start? */
+static bool climbs_out(const char *path, size_t len)
+{
+    size_t depth = 0, i = 0, n;
+    const char *c;
+    while (next_component(path, len, &i, &c, &n)) {
+        if (is_dotdot(c, n)) {
+            if (depth == 0)
+                return true;
+            depth--;
+        } else if (!is_dot(c, n)) {
+            depth++;
+        }
+    }
+    return false;
+}
+
 static bool path_has_dotdot(const char *path, size_t len)
 {
     for (size_t i = 0; i + 1 < len; i++)
@@ -97,13 +117,19 @@ static vfs_status check_path(fat_volume *vol, size_t len)
     return VFS_OK;
 }
 
-vfs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_node **parent,
+vfs_status fat_path_parent(fat_volume *vol, fat_node *base, const char *path, size_t len, fat_node **parent,
                           const char **name, size_t *name_len)
 {
     vfs_status st = check_path(vol, len);
     if (st != VFS_OK)
         return st;
+    if (!base)
+        base = vol->root;
+    if (base->vol != vol || !base->is_dir)
+        return VFS_NOT_DIRECTORY;
     bool dd = path_has_dotdot(path, len);
+    if (dd && !base->is_root && climbs_out(path, len))
+        return VFS_INVALID_PATH;
     /* Find the last effective component first. */
     size_t i = 0, last_end = 0, count = 0;
     const char *c = NULL, *last = NULL;
@@ -114,7 +140,7 @@ vfs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_no
         last_end = i;
         count++;
     }
-    fat_node *dir = vol->root;
+    fat_node *dir = base;
     fat_node_ref(dir);
     i = 0;
     while (count > 1 && next_effective(path, len, dd, &i, &c, &n) && i < last_end) {
@@ -135,12 +161,12 @@ vfs_status fat_path_parent(fat_volume *vol, const char *path, size_t len, fat_no
     return VFS_OK;
 }
 
-vfs_status fat_path_node(fat_volume *vol, const char *path, size_t len, fat_node **out)
+vfs_status fat_path_node(fat_volume *vol, fat_node *base, const char *path, size_t len, fat_node **out)
 {
     fat_node *dir;
     const char *name;
     size_t name_len;
-    vfs_status st = fat_path_parent(vol, path, len, &dir, &name, &name_len);
+    vfs_status st = fat_path_parent(vol, base, path, len, &dir, &name, &name_len);
     if (st != VFS_OK)
         return st;
     if (name_len == 0) {

@@ -49,44 +49,56 @@ static vfs_status fv_statfs(vfs_volume *v, vfs_statfs *out)
     return VFS_OK;
 }
 
-static vfs_status fv_stat(vfs_volume *v, const char *path, size_t len, vfs_stat *out)
+static fat_node *base_of(const vfs_path *p) { return (fat_node *)(void *)p->base; }
+
+static vfs_status fv_stat(vfs_volume *v, const vfs_path *p, vfs_stat *out)
 {
-    return fat_stat(&fat_of(v)->volume, path, len, out);
+    return fat_stat_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, out);
 }
 
-static vfs_status fv_open(vfs_volume *v, const char *path, size_t len, uint64_t flags, vfs_node **out)
+static vfs_status fv_open(vfs_volume *v, const vfs_path *p, uint64_t flags, vfs_node **out)
 {
-    return fat_open(&fat_of(v)->volume, path, len, flags, (fat_node **)(void *)out);
+    return fat_open_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, flags, (fat_node **)(void *)out);
 }
 
-static vfs_status fv_opendir(vfs_volume *v, const char *path, size_t len, vfs_node **out)
+static vfs_status fv_opendir(vfs_volume *v, const vfs_path *p, vfs_node **out)
 {
-    return fat_opendir(&fat_of(v)->volume, path, len, (fat_node **)(void *)out);
+    return fat_opendir_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, (fat_node **)(void *)out);
 }
 
-static vfs_status fv_unlink(vfs_volume *v, const char *path, size_t len) { return fat_unlink(&fat_of(v)->volume, path, len); }
-static vfs_status fv_mkdir(vfs_volume *v, const char *path, size_t len) { return fat_mkdir(&fat_of(v)->volume, path, len); }
-static vfs_status fv_rmdir(vfs_volume *v, const char *path, size_t len) { return fat_rmdir(&fat_of(v)->volume, path, len); }
-
-static vfs_status fv_rename(vfs_volume *v, const char *old_path, size_t old_len, const char *new_path, size_t new_len)
+static vfs_status fv_unlink(vfs_volume *v, const vfs_path *p)
 {
-    return fat_rename(&fat_of(v)->volume, old_path, old_len, new_path, new_len);
+    return fat_unlink_at(&fat_of(v)->volume, base_of(p), p->chars, p->len);
 }
 
-static vfs_status fv_set_times(vfs_volume *v, const char *path, size_t len, int64_t atime, int64_t mtime)
+static vfs_status fv_mkdir(vfs_volume *v, const vfs_path *p)
 {
-    return fat_set_times(&fat_of(v)->volume, path, len, atime, mtime);
+    return fat_mkdir_at(&fat_of(v)->volume, base_of(p), p->chars, p->len);
 }
 
-static vfs_status fv_get_attributes(vfs_volume *v, const char *path, size_t len, uint32_t *out)
+static vfs_status fv_rmdir(vfs_volume *v, const vfs_path *p)
 {
-    return fat_get_attributes(&fat_of(v)->volume, path, len, out);
+    return fat_rmdir_at(&fat_of(v)->volume, base_of(p), p->chars, p->len);
 }
 
-static vfs_status fv_set_attributes(vfs_volume *v, const char *path, size_t len, uint32_t set, uint32_t clear,
-                                    uint32_t *out)
+static vfs_status fv_rename(vfs_volume *v, const vfs_path *from, const vfs_path *to)
 {
-    return fat_set_attributes(&fat_of(v)->volume, path, len, set, clear, out);
+    return fat_rename_at(&fat_of(v)->volume, base_of(from), from->chars, from->len, base_of(to), to->chars, to->len);
+}
+
+static vfs_status fv_set_times(vfs_volume *v, const vfs_path *p, int64_t atime, int64_t mtime)
+{
+    return fat_set_times_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, atime, mtime);
+}
+
+static vfs_status fv_get_attributes(vfs_volume *v, const vfs_path *p, uint32_t *out)
+{
+    return fat_get_attributes_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, out);
+}
+
+static vfs_status fv_set_attributes(vfs_volume *v, const vfs_path *p, uint32_t set, uint32_t clear, uint32_t *out)
+{
+    return fat_set_attributes_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, set, clear, out);
 }
 
 static vfs_status fv_close(vfs_node *n) { return fat_close(node_of(n)); }

@@ -132,6 +132,13 @@ typedef struct fs_buffer {
     uint64_t size;            /* bytes */
 } fs_buffer;
 
+/* A path buffer of a client that opted in (docs/PROTOCOL.md §2): its size word is
+ * {length u32 @8, at u32 @12}, `at` a directory fd of the client's that the path starts
+ * from, 0 the root (as every path of a client that did not opt in). */
+#define FS_PATH_AT(length, at) (((uint64_t)(uint32_t)(at) << 32) | (uint32_t)(length))
+#define FS_PATH_AT_LENGTH(size) ((size) & 0xFFFFFFFFu)
+#define FS_PATH_AT_FD(size) ((size) >> 32)
+
 /* Every command's parameters; a command that names an fd has it first (offset 0). Offsets
  * and sizes are in bytes; paths are path buffers (see FS_MAX_PATH_LENGTH). */
 typedef union fs_cmd_params {

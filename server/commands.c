@@ -16,9 +16,13 @@ typedef struct command_call {
 static const vfs_ops *ops(const command_call *c) { return c->server->engine.ops; }
 static vfs_volume *volume(const command_call *c) { return c->server->engine.volume; }
 
+/* A client's path, copied, and where it starts: the root, or a directory fd of the
+ * client's (borrowed while the command runs, so a close waits for it). */
 typedef struct path_copy {
     char bytes[FS_MAX_PATH_LENGTH + 1];
     size_t len;
+    fs_fd *base;              /* NULL: the root */
+    vfs_path at;              /* the engine's view of it */
 } path_copy;
 
 /* Copy a path out of the share region before looking at it: the client may rewrite the
@@ -42,6 +46,33 @@ static fs_status copy_path(const fs_connection *conn, fs_buffer buf, path_copy *
             return FS_STATUS_INVALID_PATH;
     }
     return FS_STATUS_SUCCESS;
+}
+
+/* A path buffer as the client sent it: for an opted-in client the size word is {length
+ * u32, base fd u32} (docs/PROTOCOL.md §2, FS_PATH_AT), base 0 being the root. The base is
+ * a directory fd of this client's, else INVALID_FD; release it with put_path. */
+static fs_status take_path(command_call *c, fs_buffer buf, path_copy *out)
+{
+    uint64_t at = 0;
+    out->base = NULL;
+    if (c->conn->extensions) {
+        at = FS_PATH_AT_FD(buf.size);
+        buf.size = FS_PATH_AT_LENGTH(buf.size);
+    }
+    fs_status status = copy_path(c->conn, buf, out);
+    if (status == FS_STATUS_SUCCESS && at)
+        status = fs_fd_borrow(c->conn, at, FS_FD_DIR, &out->base);
+    out->at = (vfs_path){.base = out->base ? out->base->node : NULL, .chars = out->bytes, .len = out->len};
+    return status;
+}
+
+/* Give back a path's base: the command's status, or what closing the base said (its fd
+ * was closed meanwhile and this was its last use). */
+static fs_status put_path(command_call *c, path_copy *path, fs_status status)
+{
+    fs_status returned = path->base ? fs_fd_return(c->conn, path->base) : FS_STATUS_SUCCESS;
+    path->base = NULL;
+    return status != FS_STATUS_SUCCESS ? status : returned;
 }
 
 /* Copy a record into the client's buffer, which must be large enough. */
@@ -73,7 +104,7 @@ static fs_status node_stat(const command_call *c, vfs_node *node, fs_stat *out)
 static fs_status path_stat(const command_call *c, const path_copy *path, fs_stat *out)
 {
     vfs_stat st;
-    vfs_status status = ops(c)->stat(volume(c), path->bytes, path->len, &st);
+    vfs_status status = ops(c)->stat(volume(c), &path->at, &st);
     if (status == VFS_OK)
         fs_wire_stat(&st, out);
     return fs_wire_status(status);
@@ -180,19 +211,10 @@ typedef enum open_reply { OPEN_REPLY_FD, OPEN_REPLY_STAT, OPEN_REPLY_READ } open
 /* FILE_OPEN, OPEN_STAT and OPEN_READ. The reply buffer is checked before anything is
  * opened or created. OPEN_READ reads straight into the client's buffer after the header,
  * so a small file is opened and read in one round trip (a FUSE open then its first read). */
-static fs_status open_file(command_call *c, fs_buffer path_buf, uint64_t flags, open_reply reply, fs_buffer reply_buf)
+static fs_status open_path(command_call *c, const path_copy *path, uint64_t flags, open_reply reply,
+                           fs_buffer reply_buf)
 {
-    const uint64_t known = c->conn->extensions ? FS_OPEN_FLAGS_LIONSOS_MASK | FS_OPEN_FLAGS_TRUNCATE |
-                                                     FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND
-                                               : FS_OPEN_FLAGS_LIONSOS_MASK;
-    if ((flags & ~known) || (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_ACCESS_MASK)
-        return FS_STATUS_INVALID_ARGUMENT;
-    if (reply == OPEN_REPLY_READ && (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_WRITE_ONLY)
-        return FS_STATUS_INVALID_READ;
-    path_copy path;
-    fs_status status = copy_path(c->conn, path_buf, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
+    fs_status status;
     uint8_t *out = NULL;
     if (reply == OPEN_REPLY_STAT && !stat_buffer_ok(c->conn, reply_buf))
         return FS_STATUS_INVALID_BUFFER;
@@ -200,7 +222,7 @@ static fs_status open_file(command_call *c, fs_buffer path_buf, uint64_t flags, 
         (!(out = fs_share_buffer(c->conn, reply_buf)) || reply_buf.size < sizeof(fs_open_read_record)))
         return FS_STATUS_INVALID_BUFFER;
     vfs_node *node;
-    status = fs_wire_status(ops(c)->open(volume(c), path.bytes, path.len, flags & ~FS_OPEN_FLAGS_APPEND, &node));
+    status = fs_wire_status(ops(c)->open(volume(c), &path->at, flags & ~FS_OPEN_FLAGS_APPEND, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
@@ -224,6 +246,22 @@ static fs_status open_file(command_call *c, fs_buffer path_buf, uint64_t flags, 
     return FS_STATUS_SUCCESS;
 }
 
+static fs_status open_file(command_call *c, fs_buffer path_buf, uint64_t flags, open_reply reply, fs_buffer reply_buf)
+{
+    const uint64_t known = c->conn->extensions ? FS_OPEN_FLAGS_LIONSOS_MASK | FS_OPEN_FLAGS_TRUNCATE |
+                                                     FS_OPEN_FLAGS_EXCLUSIVE | FS_OPEN_FLAGS_APPEND
+                                               : FS_OPEN_FLAGS_LIONSOS_MASK;
+    if ((flags & ~known) || (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_ACCESS_MASK)
+        return FS_STATUS_INVALID_ARGUMENT;
+    if (reply == OPEN_REPLY_READ && (flags & FS_OPEN_FLAGS_ACCESS_MASK) == FS_OPEN_FLAGS_WRITE_ONLY)
+        return FS_STATUS_INVALID_READ;
+    path_copy path;
+    fs_status status = take_path(c, path_buf, &path);
+    if (status == FS_STATUS_SUCCESS)
+        status = open_path(c, &path, flags, reply, reply_buf);
+    return put_path(c, &path, status);
+}
+
 static fs_status cmd_file_open(command_call *c)
 {
     return open_file(c, c->p->file_open.path, c->p->file_open.flags, OPEN_REPLY_FD, (fs_buffer){0, 0});
@@ -241,18 +279,15 @@ static fs_status cmd_open_read(command_call *c)
 
 /* READ_PATH: a read without an fd (open read-only, read, stat, close), for a client that
  * wants a small file's bytes and keeps nothing open. data = bytes read. */
-static fs_status cmd_read_path(command_call *c)
+static fs_status read_path(command_call *c, const path_copy *path)
 {
-    path_copy path;
-    fs_status status = copy_path(c->conn, c->p->read_path.path, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
+    fs_status status;
     fs_buffer buf = c->p->read_path.buf;
     uint8_t *out = fs_share_buffer(c->conn, buf);
     if (!out || buf.size < sizeof(fs_open_read_record))
         return FS_STATUS_INVALID_BUFFER;
     vfs_node *node;
-    status = fs_wire_status(ops(c)->open(volume(c), path.bytes, path.len, FS_OPEN_FLAGS_READ_ONLY, &node));
+    status = fs_wire_status(ops(c)->open(volume(c), &path->at, FS_OPEN_FLAGS_READ_ONLY, &node));
     if (status != FS_STATUS_SUCCESS)
         return status;
     fs_open_read_record head = {.read = 0};
@@ -271,20 +306,28 @@ static fs_status cmd_read_path(command_call *c)
     return FS_STATUS_SUCCESS;
 }
 
+static fs_status cmd_read_path(command_call *c)
+{
+    path_copy path;
+    fs_status status = take_path(c, c->p->read_path.path, &path);
+    if (status == FS_STATUS_SUCCESS)
+        status = read_path(c, &path);
+    return put_path(c, &path, status);
+}
+
 static fs_status cmd_dir_open(command_call *c)
 {
     path_copy path;
-    fs_status status = copy_path(c->conn, c->p->dir_open.path, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
+    fs_status status = take_path(c, c->p->dir_open.path, &path);
     vfs_node *node;
-    status = fs_wire_status(ops(c)->opendir(volume(c), path.bytes, path.len, &node));
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    status = fs_fd_alloc(c->conn, node, FS_OPEN_FLAGS_READ_ONLY, &c->data);
-    if (status != FS_STATUS_SUCCESS)
-        ops(c)->close(node);
-    return status;
+    if (status == FS_STATUS_SUCCESS)
+        status = fs_wire_status(ops(c)->opendir(volume(c), &path.at, &node));
+    if (status == FS_STATUS_SUCCESS) {
+        status = fs_fd_alloc(c->conn, node, FS_OPEN_FLAGS_READ_ONLY, &c->data);
+        if (status != FS_STATUS_SUCCESS)
+            ops(c)->close(node);
+    }
+    return put_path(c, &path, status);
 }
 
 /* FILE_CLOSE, DIR_CLOSE: the node is closed when the last request using the fd is done
@@ -300,13 +343,13 @@ static fs_status cmd_close(command_call *c)
 /* ---- names ------------------------------------------------------------------------------ */
 
 /* The commands that name one path and nothing else. */
-static fs_status path_op(command_call *c, fs_buffer buf, vfs_status (*op)(vfs_volume *, const char *, size_t))
+static fs_status path_op(command_call *c, fs_buffer buf, vfs_status (*op)(vfs_volume *, const vfs_path *))
 {
     path_copy path;
-    fs_status status = copy_path(c->conn, buf, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    return fs_wire_status(op(volume(c), path.bytes, path.len));
+    fs_status status = take_path(c, buf, &path);
+    if (status == FS_STATUS_SUCCESS)
+        status = fs_wire_status(op(volume(c), &path.at));
+    return put_path(c, &path, status);
 }
 
 static fs_status cmd_file_remove(command_call *c) { return path_op(c, c->p->file_remove.path, ops(c)->unlink); }
@@ -316,27 +359,28 @@ static fs_status cmd_dir_remove(command_call *c) { return path_op(c, c->p->dir_r
 static fs_status cmd_stat(command_call *c)
 {
     path_copy path;
-    fs_status status = copy_path(c->conn, c->p->stat.path, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    if (!stat_buffer_ok(c->conn, c->p->stat.buf))
-        return FS_STATUS_INVALID_BUFFER;
+    fs_status status = take_path(c, c->p->stat.path, &path);
+    if (status == FS_STATUS_SUCCESS && !stat_buffer_ok(c->conn, c->p->stat.buf))
+        status = FS_STATUS_INVALID_BUFFER;
     fs_stat st;
-    status = path_stat(c, &path, &st);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    return put_record(c->conn, c->p->stat.buf, &st, sizeof(st));
+    if (status == FS_STATUS_SUCCESS)
+        status = path_stat(c, &path, &st);
+    if (status == FS_STATUS_SUCCESS)
+        status = put_record(c->conn, c->p->stat.buf, &st, sizeof(st));
+    return put_path(c, &path, status);
 }
 
 static fs_status cmd_rename(command_call *c)
 {
     path_copy old_path, new_path;
-    fs_status status = copy_path(c->conn, c->p->rename.old_path, &old_path);
+    new_path.base = NULL;
+    fs_status status = take_path(c, c->p->rename.old_path, &old_path);
     if (status == FS_STATUS_SUCCESS)
-        status = copy_path(c->conn, c->p->rename.new_path, &new_path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    return fs_wire_status(ops(c)->rename(volume(c), old_path.bytes, old_path.len, new_path.bytes, new_path.len));
+        status = take_path(c, c->p->rename.new_path, &new_path);
+    if (status == FS_STATUS_SUCCESS)
+        status = fs_wire_status(ops(c)->rename(volume(c), &old_path.at, &new_path.at));
+    status = put_path(c, &new_path, status);
+    return put_path(c, &old_path, status);
 }
 
 /* SET_TIMES, and SET_TIMES_STAT when stat_buf is given: the record as stored (FAT keeps
@@ -345,19 +389,17 @@ static fs_status set_times(command_call *c, fs_buffer path_buf, int64_t atime, i
                            const fs_buffer *stat_buf)
 {
     path_copy path;
-    fs_status status = copy_path(c->conn, path_buf, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    if (stat_buf && !stat_buffer_ok(c->conn, *stat_buf))
-        return FS_STATUS_INVALID_BUFFER;
-    status = fs_wire_status(ops(c)->set_times(volume(c), path.bytes, path.len, atime, mtime));
-    if (status != FS_STATUS_SUCCESS || !stat_buf)
-        return status;
+    fs_status status = take_path(c, path_buf, &path);
+    if (status == FS_STATUS_SUCCESS && stat_buf && !stat_buffer_ok(c->conn, *stat_buf))
+        status = FS_STATUS_INVALID_BUFFER;
+    if (status == FS_STATUS_SUCCESS)
+        status = fs_wire_status(ops(c)->set_times(volume(c), &path.at, atime, mtime));
     fs_stat st;
-    status = path_stat(c, &path, &st);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
-    return put_record(c->conn, *stat_buf, &st, sizeof(st));
+    if (status == FS_STATUS_SUCCESS && stat_buf)
+        status = path_stat(c, &path, &st);
+    if (status == FS_STATUS_SUCCESS && stat_buf)
+        status = put_record(c->conn, *stat_buf, &st, sizeof(st));
+    return put_path(c, &path, status);
 }
 
 static fs_status cmd_set_times(command_call *c)
@@ -374,31 +416,28 @@ static fs_status cmd_set_times_stat(command_call *c)
 static fs_status cmd_get_attributes(command_call *c)
 {
     path_copy path;
-    fs_status status = copy_path(c->conn, c->p->get_attributes.path, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
+    fs_status status = take_path(c, c->p->get_attributes.path, &path);
     uint32_t attributes;
-    status = fs_wire_status(ops(c)->get_attributes(volume(c), path.bytes, path.len, &attributes));
+    if (status == FS_STATUS_SUCCESS)
+        status = fs_wire_status(ops(c)->get_attributes(volume(c), &path.at, &attributes));
     if (status == FS_STATUS_SUCCESS)
         c->data = attributes;
-    return status;
+    return put_path(c, &path, status);
 }
 
 static fs_status cmd_set_attributes(command_call *c)
 {
     path_copy path;
-    fs_status status = copy_path(c->conn, c->p->set_attributes.path, &path);
-    if (status != FS_STATUS_SUCCESS)
-        return status;
+    fs_status status = take_path(c, c->p->set_attributes.path, &path);
     uint64_t set = c->p->set_attributes.set, clear = c->p->set_attributes.clear;
-    if ((set | clear) & ~(uint64_t)FS_ATTRIBUTE_CHANGEABLE)
-        return FS_STATUS_INVALID_ARGUMENT;
+    if (status == FS_STATUS_SUCCESS && ((set | clear) & ~(uint64_t)FS_ATTRIBUTE_CHANGEABLE))
+        status = FS_STATUS_INVALID_ARGUMENT;
     uint32_t attributes;
-    status = fs_wire_status(
-        ops(c)->set_attributes(volume(c), path.bytes, path.len, (uint32_t)set, (uint32_t)clear, &attributes));
+    if (status == FS_STATUS_SUCCESS)
+        status = fs_wire_status(ops(c)->set_attributes(volume(c), &path.at, (uint32_t)set, (uint32_t)clear, &attributes));
     if (status == FS_STATUS_SUCCESS)
         c->data = attributes;
-    return status;
+    return put_path(c, &path, status);
 }
 
 /* ---- open files ------------------------------------------------------------------------- */

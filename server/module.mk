@@ -16,3 +16,7 @@ lionsos_conformance_LDLIBS := $(URING_LDLIBS)
 TESTS += server_writeback
 server_writeback_SRCS := server/tests/test_server_writeback.c tests/support/server_fixture.c tests/support/blk_fixture.c
 server_writeback_LDLIBS := $(URING_LDLIBS)
+
+TESTS += server_paths_at
+server_paths_at_SRCS := server/tests/test_server_paths_at.c tests/support/server_fixture.c tests/support/blk_fixture.c
+server_paths_at_LDLIBS := $(URING_LDLIBS)

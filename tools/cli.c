@@ -308,10 +308,15 @@ const char *cli_basename(const char *path)
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
         n--;
+    size_t start = n;
+    while (start > 0 && path[start - 1] != '/')
+        start--;
+    if (start == n) /* the root, or nothing */
+        return n ? "/" : "";
+    /* The last component alone, so a path of any length has its own. */
     static __thread char buf[4096];
-    snprintf(buf, sizeof buf, "%.*s", (int)n, path);
-    const char *slash = strrchr(buf, '/');
-    return slash && slash[1] ? slash + 1 : buf;
+    snprintf(buf, sizeof buf, "%.*s", (int)(n - start), path + start);
+    return buf;
 }
 
 bool cli_is_dir_stat(const fs_stat *st) { return (st->mode & FS_MODE_TYPE_MASK) == FS_MODE_DIRECTORY; }

@@ -77,10 +77,13 @@ bool cli_image_resolve(const char *name, cli_image *out);
 /* An argument that names a file in an image (IMAGE:PATH, or ::PATH with -i) or a local
  * file. It names an image when some ':' splits it into an existing image and a path; the
  * path is made absolute ("/" when empty). */
+#define CLI_PATH_MAX 32768u     /* bytes of an operand's path, with its NUL (the server's
+                                   paths are any length: fs_client sends deep ones from fds) */
 typedef struct cli_location {
     bool in_image;
+    bool too_long;              /* the path did not fit in `path`: the operand is refused */
     char image[4096];           /* the image as named (for messages and cli_session_open) */
-    char path[4096];            /* the image path, or the local path */
+    char path[CLI_PATH_MAX];    /* the image path, or the local path */
     char missing[4096];         /* not in an image but with a ':': the name before it */
 } cli_location;
 void cli_parse_location(const char *arg, cli_location *out);

@@ -18,6 +18,16 @@ void cli_attribute_letters(uint64_t attributes, char out[5])
 fs_status cli_attributes_of_listing(fs_conn *c, const char *dir, const cli_dir *d, uint64_t *out)
 {
     fs_status result = FS_STATUS_SUCCESS;
+    /* In a directory too deep for its entries' paths: the names from the directory's fd. */
+    uint64_t at = 0;
+    if (strlen(dir) + 1 + FS_MAX_NAME_LENGTH > FS_MAX_PATH_LENGTH) {
+        result = fs_conn_opendir(c, dir, &at);
+        if (result != FS_STATUS_SUCCESS) {
+            memset(out, 0, d->count * sizeof *out);
+            return result;
+        }
+        dir = "";
+    }
     fs_call calls[ATTRIBUTE_WINDOW];
     size_t started = 0, finished = 0;
     while (finished < d->count) {
@@ -25,7 +35,7 @@ fs_status cli_attributes_of_listing(fs_conn *c, const char *dir, const cli_dir *
             char path[4096];
             if (!cli_join(path, sizeof path, dir, d->entries[started].name))
                 path[0] = '\0'; /* refused as an invalid path, reported below */
-            fs_conn_start_get_attributes(c, &calls[started % ATTRIBUTE_WINDOW], path);
+            fs_conn_start_get_attributes(c, &calls[started % ATTRIBUTE_WINDOW], at, path);
             started++;
         }
         fs_call *call = &calls[finished % ATTRIBUTE_WINDOW];
@@ -38,5 +48,7 @@ fs_status cli_attributes_of_listing(fs_conn *c, const char *dir, const cli_dir *
             result = reply.status;
         finished++;
     }
+    if (at)
+        fs_conn_closedir(c, at);
     return result;
 }

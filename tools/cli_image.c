@@ -63,10 +63,8 @@ bool cli_image_resolve(const char *name, cli_image *out)
 
 static void set_image_path(cli_location *out, const char *path)
 {
-    if (path[0] == '/')
-        snprintf(out->path, sizeof out->path, "%s", path);
-    else
-        snprintf(out->path, sizeof out->path, "/%s", path);
+    int n = snprintf(out->path, sizeof out->path, path[0] == '/' ? "%s" : "/%s", path);
+    out->too_long = n < 0 || (size_t)n >= sizeof out->path;
 }
 
 void cli_parse_location(const char *arg, cli_location *out)
@@ -94,7 +92,8 @@ void cli_parse_location(const char *arg, cli_location *out)
             snprintf(out->missing, sizeof out->missing, "%s", out->image);
     }
     out->image[0] = '\0';
-    snprintf(out->path, sizeof out->path, "%s", arg);
+    int len = snprintf(out->path, sizeof out->path, "%s", arg);
+    out->too_long = len < 0 || (size_t)len >= sizeof out->path;
 }
 
 bool cli_parse_image_arg(const char *arg, cli_location *out)
@@ -135,7 +134,7 @@ int cli_fail_not_image(const char *arg, const cli_location *loc)
 
 const char *cli_in_image(const char *image, const char *path)
 {
-    static __thread char where[8300];
+    static __thread char where[4096 + CLI_PATH_MAX + 8]; /* a message: a longer path is cut */
     snprintf(where, sizeof where, "%s:%s", image, path);
     return where;
 }

@@ -23,6 +23,11 @@ cli_location *cli_open_operands(const char *cmd, int n, char **operands, bool re
             free(locs);
             return NULL;
         }
+        if (locs[i].too_long) {
+            cli_error(operands[i], "path too long (at most %u bytes)", CLI_PATH_MAX - 1);
+            free(locs);
+            return NULL;
+        }
         if (strcmp(locs[i].image, locs[0].image) != 0) {
             cli_error(cmd, "all operands must be in the same image");
             free(locs);
@@ -86,10 +91,11 @@ static bool add_path(cli_paths *p, size_t *capacity, char *path)
 
 static char *joined(const char *dir, const char *name)
 {
-    char buf[4096];
-    if (!cli_join(buf, sizeof buf, dir, name))
-        return NULL;
-    return strdup(buf);
+    size_t size = strlen(dir) + strlen(name) + 2;
+    char *out = malloc(size);
+    if (out)
+        cli_join(out, size, dir, name);
+    return out;
 }
 
 void cli_paths_free(cli_paths *p)

@@ -84,8 +84,9 @@ static int copy_one(copy_job *job, const copy_side *from, const copy_side *to, c
         return EXIT_FAILED;
     }
     char target[4096];
-    snprintf(target, sizeof target, "%s", dst_path);
-    if (into_dir && !cli_join(target, sizeof target, dst_path, cli_basename(src_path)))
+    int len = snprintf(target, sizeof target, "%s", dst_path);
+    if (len < 0 || (size_t)len >= sizeof target ||
+        (into_dir && !cli_join(target, sizeof target, dst_path, cli_basename(src_path))))
         return to->conn ? cli_fail_status(to->image, dst_path, FS_STATUS_INVALID_PATH)
                         : cli_fail_errno(dst_path, ENAMETOOLONG);
     if (ss.is_dir && !into_dir) {
@@ -130,6 +131,10 @@ static int check_sources(cp_args *a)
 {
     for (int i = 0; i < a->sources; i++) {
         cli_parse_location(a->source_args[i], &a->src[i]);
+        if (a->src[i].too_long) {
+            cli_error(a->source_args[i], "path too long (at most %u bytes)", CLI_PATH_MAX - 1);
+            return EXIT_FAILED;
+        }
         if (!a->src[i].in_image && a->src[i].missing[0] && strcmp(a->source_args[i], "-") != 0 &&
             access(a->source_args[i], F_OK) != 0)
             return cli_fail_not_image(a->source_args[i], &a->src[i]);
@@ -140,6 +145,10 @@ static int check_sources(cp_args *a)
         }
     }
     cli_parse_location(a->dest_arg, &a->dst);
+    if (a->dst.too_long) {
+        cli_error(a->dest_arg, "path too long (at most %u bytes)", CLI_PATH_MAX - 1);
+        return EXIT_FAILED;
+    }
     if (!a->dst.in_image && a->dst.missing[0] && !a->src[0].in_image)
         return cli_fail_not_image(a->dest_arg, &a->dst);
     if (!a->src[0].in_image && !a->dst.in_image) {

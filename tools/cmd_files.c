@@ -138,8 +138,10 @@ int cmd_stat(int argc, char **argv)
 
 static fs_status mkdir_parents(fs_conn *c, const char *path)
 {
-    char partial[4096];
     size_t n = strlen(path);
+    char *partial = malloc(n + 1); /* a path of any length (the calls take them) */
+    if (!partial)
+        return FS_STATUS_ALLOCATION_ERROR;
     fs_status st = FS_STATUS_SUCCESS;
     for (size_t i = 1; i <= n; i++) {
         if (i < n && path[i] != '/')
@@ -156,8 +158,9 @@ static fs_status mkdir_parents(fs_conn *c, const char *path)
                 st = FS_STATUS_NOT_DIRECTORY;
         }
         if (st != FS_STATUS_SUCCESS)
-            return st;
+            break;
     }
+    free(partial);
     return st;
 }
 
@@ -355,13 +358,9 @@ static bool names_local_place(const char *arg)
     return stat(arg, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Move one source; target is the destination path (into it when it is a directory). */
-static int move_one(cli_session *s, const char *src, const char *dst, bool dst_is_dir)
+/* Move src to the path target. */
+static int move_to(cli_session *s, const char *src, const char *target)
 {
-    char target[4096];
-    snprintf(target, sizeof target, "%s", dst);
-    if (dst_is_dir && !cli_join(target, sizeof target, dst, cli_basename(src)))
-        return cli_fail_status(s->image, dst, FS_STATUS_INVALID_PATH);
     fs_stat rec;
     fs_status st = fs_conn_stat(&s->conn, src, &rec);
     if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec) && is_root(src)) {
@@ -375,6 +374,21 @@ static int move_one(cli_session *s, const char *src, const char *dst, bool dst_i
         return EXIT_FAILED;
     }
     return st == FS_STATUS_SUCCESS ? EXIT_OK : cli_fail_status(s->image, src, st);
+}
+
+/* Move one source to dst (into it when it is a directory). */
+static int move_one(cli_session *s, const char *src, const char *dst, bool dst_is_dir)
+{
+    size_t size = strlen(dst) + strlen(src) + 2; /* paths of any length */
+    char *target = malloc(size);
+    if (!target)
+        return cli_fail_status(s->image, dst, FS_STATUS_ALLOCATION_ERROR);
+    snprintf(target, size, "%s", dst);
+    if (dst_is_dir)
+        cli_join(target, size, dst, cli_basename(src));
+    int rc = move_to(s, src, target);
+    free(target);
+    return rc;
 }
 
 int cmd_mv(int argc, char **argv)
@@ -415,7 +429,13 @@ int cmd_mv(int argc, char **argv)
     if (!dst.in_image) {
         dst.in_image = true;
         snprintf(dst.image, sizeof dst.image, "%s", locs[0].image);
-        snprintf(dst.path, sizeof dst.path, "%s%s", dest_arg[0] == '/' ? "" : "/", dest_arg);
+        int len = snprintf(dst.path, sizeof dst.path, "%s%s", dest_arg[0] == '/' ? "" : "/", dest_arg);
+        dst.too_long = len < 0 || (size_t)len >= sizeof dst.path;
+    }
+    if (dst.too_long) {
+        cli_error(dest_arg, "path too long (at most %u bytes)", CLI_PATH_MAX - 1);
+        free(locs);
+        return finish(&s, EXIT_FAILED);
     }
     int rc = EXIT_OK;
     if (strcmp(dst.image, locs[0].image) != 0) {

@@ -22,7 +22,9 @@
  *
  * Failure: if the health callback says the server is gone, or the connection is closed,
  * every pending and later call completes with FS_STATUS_IO_ERROR instead of hanging.
- * Paths are C strings, '/'-separated from the volume root.
+ * Paths are C strings, '/'-separated from the volume root; an encoder's path may instead
+ * start from a directory fd of the connection's (its `at`; 0 is the root), so that a
+ * deep tree needs no path over FS_MAX_PATH_LENGTH (docs/PROTOCOL.md §2).
  *
  * Event-driven use (the FUSE mount, a component in the server's own loop): the endpoint
  * names a notify callback in place of the eventfds and a completed callback. Nothing then
@@ -159,27 +161,28 @@ typedef struct fs_reply {
     } record;                  /* valid on SUCCESS */
 } fs_reply;
 
-void fs_conn_start_open(fs_conn *c, fs_call *call, const char *path, uint64_t flags);
-void fs_conn_start_open_stat(fs_conn *c, fs_call *call, const char *path, uint64_t flags);
+void fs_conn_start_open(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t flags);
+void fs_conn_start_open_stat(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t flags);
 void fs_conn_start_close(fs_conn *c, fs_call *call, uint64_t fd);
 void fs_conn_start_truncate(fs_conn *c, fs_call *call, uint64_t fd, uint64_t length);
 void fs_conn_start_read(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, void *buf, size_t len);
 void fs_conn_start_write(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, const void *buf, size_t len);
 /* Unix seconds; -1 leaves a time unchanged. */
-void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime);
-void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_set_times(fs_conn *c, fs_call *call, uint64_t at, const char *path, int64_t atime, int64_t mtime);
+void fs_conn_start_mkdir(fs_conn *c, fs_call *call, uint64_t at, const char *path);
 void fs_conn_start_initialise(fs_conn *c, fs_call *call);
 void fs_conn_start_deinitialise(fs_conn *c, fs_call *call);
-void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_stat(fs_conn *c, fs_call *call, uint64_t at, const char *path);
 void fs_conn_start_fstat(fs_conn *c, fs_call *call, uint64_t fd);
 void fs_conn_start_statfs(fs_conn *c, fs_call *call);
 void fs_conn_start_mount_report(fs_conn *c, fs_call *call);
 void fs_conn_start_sync(fs_conn *c, fs_call *call, uint64_t fd);
-void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path);
-void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path);
-void fs_conn_start_rename(fs_conn *c, fs_call *call, const char *old_path, const char *new_path);
-void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime);
-void fs_conn_start_opendir(fs_conn *c, fs_call *call, const char *path);
+void fs_conn_start_remove(fs_conn *c, fs_call *call, uint64_t at, const char *path);
+void fs_conn_start_rmdir(fs_conn *c, fs_call *call, uint64_t at, const char *path);
+void fs_conn_start_rename(fs_conn *c, fs_call *call, uint64_t old_at, const char *old_path, uint64_t new_at,
+                          const char *new_path);
+void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, uint64_t at, const char *path, int64_t atime, int64_t mtime);
+void fs_conn_start_opendir(fs_conn *c, fs_call *call, uint64_t at, const char *path);
 void fs_conn_start_closedir(fs_conn *c, fs_call *call, uint64_t fd);
 void fs_conn_start_rewinddir(fs_conn *c, fs_call *call, uint64_t fd);
 /* The next entries, as many as fit in cap bytes (DIR_READ_BATCH): on SUCCESS reply.data
@@ -188,19 +191,22 @@ void fs_conn_start_readdir_batch(fs_conn *c, fs_call *call, uint64_t fd, size_t 
 /* OPEN_READ (keep an fd: reply.data) or READ_PATH (no fd kept): the record, then up to
  * cap bytes from offset 0 at call->share + sizeof(fs_open_read_record)
  * (fs_conn_finish_keep). */
-void fs_conn_start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, size_t cap);
-void fs_conn_start_read_path(fs_conn *c, fs_call *call, const char *path, size_t cap);
+void fs_conn_start_open_read(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t flags, size_t cap);
+void fs_conn_start_read_path(fs_conn *c, fs_call *call, uint64_t at, const char *path, size_t cap);
 /* FAT attributes (FS_ATTRIBUTE_*): the reply's data is the bits (as stored, after a set,
  * which clears `clear`, then sets `set`). */
-void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, const char *path);
-void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, const char *path, uint64_t set, uint64_t clear);
+void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, uint64_t at, const char *path);
+void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t set, uint64_t clear);
 /* Decode the completion of call (waited for by the caller) and free its buffer. */
 void fs_conn_finish(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out);
 /* The same, keeping the call's buffer for what follows the record (call->share, NULL if
  * it had none): the caller frees it with fs_conn_free. */
 void fs_conn_finish_keep(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out);
 
-/* Blocking calls. Every one returns an fs_status. */
+/* Blocking calls. Every one returns an fs_status. Their paths may be of any length: one
+ * that does not fit in a command is sent from a directory fd opened along it, and that fd
+ * closed again (a DIR_OPEN and a DIR_CLOSE per 4 KiB of path; shorter paths cost nothing
+ * more). */
 fs_status fs_conn_initialise(fs_conn *c);
 fs_status fs_conn_deinitialise(fs_conn *c);
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd);

@@ -20,19 +20,25 @@ typedef struct encoding {
 
 static size_t round_up8(size_t n) { return (n + 7u) & ~(size_t)7u; }
 
-static encoding encode(fs_conn *c, fs_call *call, uint64_t type, size_t record, const char *path1,
-                       const char *path2)
+/* Paths start from a base: at 0 the root, else a directory fd of the connection's, sent in
+ * the path buffer's size word (FS_PATH_AT; the server honours it for a client that opted
+ * in, as this library's always do). */
+static encoding encode_at(fs_conn *c, fs_call *call, uint64_t type, size_t record, uint64_t at1, const char *path1,
+                          uint64_t at2, const char *path2)
 {
     encoding e;
     memset(&e, 0, sizeof e);
     memset(call, 0, sizeof *call);
     e.cmd.type = type;
     const char *paths[2] = {path1, path2};
+    uint64_t at[2] = {at1, at2};
     size_t len[2] = {0, 0}, size = round_up8(record);
     for (int i = 0; i < 2; i++) {
         len[i] = paths[i] ? strlen(paths[i]) : 0;
         if (len[i] > FS_MAX_PATH_LENGTH)
             e.status = FS_STATUS_INVALID_PATH;
+        else if (at[i] > UINT32_MAX)
+            e.status = FS_STATUS_INVALID_FD;
         size += len[i];
     }
     if (e.status != FS_STATUS_SUCCESS || size == 0)
@@ -44,15 +50,21 @@ static encoding encode(fs_conn *c, fs_call *call, uint64_t type, size_t record, 
     }
     call->record_size = (uint32_t)record;
     e.record = fs_conn_buffer(c, call->share, record);
-    size_t at = round_up8(record);
+    size_t pos = round_up8(record);
     for (int i = 0; i < 2; i++) {
         if (!paths[i])
             continue;
-        memcpy(call->share + at, paths[i], len[i]);
-        e.path[i] = fs_conn_buffer(c, call->share + at, len[i]);
-        at += len[i];
+        memcpy(call->share + pos, paths[i], len[i]);
+        e.path[i] = fs_conn_buffer(c, call->share + pos, len[i]);
+        e.path[i].size = FS_PATH_AT(len[i], at[i]);
+        pos += len[i];
     }
     return e;
+}
+
+static encoding encode(fs_conn *c, fs_call *call, uint64_t type, size_t record, uint64_t at, const char *path)
+{
+    return encode_at(c, call, type, record, at, path, 0, NULL);
 }
 
 static void send_encoded(fs_conn *c, fs_call *call, encoding *e)
@@ -60,17 +72,17 @@ static void send_encoded(fs_conn *c, fs_call *call, encoding *e)
     call->ticket = e->status == FS_STATUS_SUCCESS ? fs_conn_submit(c, &e->cmd) : fs_conn_refuse(c, e->status);
 }
 
-void fs_conn_start_open(fs_conn *c, fs_call *call, const char *path, uint64_t flags)
+void fs_conn_start_open(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t flags)
 {
-    encoding e = encode(c, call, FS_CMD_FILE_OPEN, 0, path, NULL);
+    encoding e = encode(c, call, FS_CMD_FILE_OPEN, 0, at, path);
     e.cmd.params.file_open.path = e.path[0];
     e.cmd.params.file_open.flags = flags;
     send_encoded(c, call, &e);
 }
 
-void fs_conn_start_open_stat(fs_conn *c, fs_call *call, const char *path, uint64_t flags)
+void fs_conn_start_open_stat(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t flags)
 {
-    encoding e = encode(c, call, FS_CMD_OPEN_STAT, sizeof(fs_stat), path, NULL);
+    encoding e = encode(c, call, FS_CMD_OPEN_STAT, sizeof(fs_stat), at, path);
     e.cmd.params.open_stat.path = e.path[0];
     e.cmd.params.open_stat.flags = flags;
     e.cmd.params.open_stat.stat = e.record;
@@ -81,7 +93,7 @@ void fs_conn_start_open_stat(fs_conn *c, fs_call *call, const char *path, uint64
  * others, where those bytes are unused). */
 static void start_fd(fs_conn *c, fs_call *call, uint64_t type, uint64_t fd, uint64_t arg)
 {
-    encoding e = encode(c, call, type, 0, NULL, NULL);
+    encoding e = encode(c, call, type, 0, 0, NULL);
     e.cmd.params.file_truncate.fd = fd;
     e.cmd.params.file_truncate.length = arg;
     send_encoded(c, call, &e);
@@ -96,7 +108,7 @@ void fs_conn_start_truncate(fs_conn *c, fs_call *call, uint64_t fd, uint64_t len
 
 void fs_conn_start_read(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, void *buf, size_t len)
 {
-    encoding e = encode(c, call, FS_CMD_FILE_READ, 0, NULL, NULL);
+    encoding e = encode(c, call, FS_CMD_FILE_READ, 0, 0, NULL);
     e.cmd.params.file_read.fd = fd;
     e.cmd.params.file_read.offset = offset;
     e.cmd.params.file_read.buf = fs_conn_buffer(c, buf, len);
@@ -105,16 +117,16 @@ void fs_conn_start_read(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset,
 
 void fs_conn_start_write(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, const void *buf, size_t len)
 {
-    encoding e = encode(c, call, FS_CMD_FILE_WRITE, 0, NULL, NULL);
+    encoding e = encode(c, call, FS_CMD_FILE_WRITE, 0, 0, NULL);
     e.cmd.params.file_write.fd = fd;
     e.cmd.params.file_write.offset = offset;
     e.cmd.params.file_write.buf = fs_conn_buffer(c, buf, len);
     send_encoded(c, call, &e);
 }
 
-void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime)
+void fs_conn_start_set_times(fs_conn *c, fs_call *call, uint64_t at, const char *path, int64_t atime, int64_t mtime)
 {
-    encoding e = encode(c, call, FS_CMD_SET_TIMES, 0, path, NULL);
+    encoding e = encode(c, call, FS_CMD_SET_TIMES, 0, at, path);
     e.cmd.params.set_times.path = e.path[0];
     e.cmd.params.set_times.atime = atime;
     e.cmd.params.set_times.mtime = mtime;
@@ -123,34 +135,34 @@ void fs_conn_start_set_times(fs_conn *c, fs_call *call, const char *path, int64_
 
 /* The commands that name only a path: DIR_CREATE, DIR_REMOVE, FILE_REMOVE, DIR_OPEN,
  * GET_ATTRIBUTES. */
-static void start_path(fs_conn *c, fs_call *call, uint64_t type, const char *path)
+static void start_path(fs_conn *c, fs_call *call, uint64_t type, uint64_t at, const char *path)
 {
-    encoding e = encode(c, call, type, 0, path, NULL);
+    encoding e = encode(c, call, type, 0, at, path);
     e.cmd.params.dir_create.path = e.path[0];
     send_encoded(c, call, &e);
 }
 
-void fs_conn_start_mkdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_CREATE, path); }
-void fs_conn_start_rmdir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_REMOVE, path); }
-void fs_conn_start_opendir(fs_conn *c, fs_call *call, const char *path) { start_path(c, call, FS_CMD_DIR_OPEN, path); }
+void fs_conn_start_mkdir(fs_conn *c, fs_call *call, uint64_t at, const char *path) { start_path(c, call, FS_CMD_DIR_CREATE, at, path); }
+void fs_conn_start_rmdir(fs_conn *c, fs_call *call, uint64_t at, const char *path) { start_path(c, call, FS_CMD_DIR_REMOVE, at, path); }
+void fs_conn_start_opendir(fs_conn *c, fs_call *call, uint64_t at, const char *path) { start_path(c, call, FS_CMD_DIR_OPEN, at, path); }
 
-void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, const char *path)
+void fs_conn_start_get_attributes(fs_conn *c, fs_call *call, uint64_t at, const char *path)
 {
-    start_path(c, call, FS_CMD_GET_ATTRIBUTES, path);
+    start_path(c, call, FS_CMD_GET_ATTRIBUTES, at, path);
 }
 
-void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, const char *path, uint64_t set, uint64_t clear)
+void fs_conn_start_set_attributes(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t set, uint64_t clear)
 {
-    encoding e = encode(c, call, FS_CMD_SET_ATTRIBUTES, 0, path, NULL);
+    encoding e = encode(c, call, FS_CMD_SET_ATTRIBUTES, 0, at, path);
     e.cmd.params.set_attributes.path = e.path[0];
     e.cmd.params.set_attributes.set = set;
     e.cmd.params.set_attributes.clear = clear;
     send_encoded(c, call, &e);
 }
 
-void fs_conn_start_remove(fs_conn *c, fs_call *call, const char *path)
+void fs_conn_start_remove(fs_conn *c, fs_call *call, uint64_t at, const char *path)
 {
-    start_path(c, call, FS_CMD_FILE_REMOVE, path);
+    start_path(c, call, FS_CMD_FILE_REMOVE, at, path);
 }
 
 void fs_conn_start_deinitialise(fs_conn *c, fs_call *call) { start_fd(c, call, FS_CMD_DEINITIALISE, 0, 0); }
@@ -158,9 +170,9 @@ void fs_conn_start_closedir(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c
 void fs_conn_start_rewinddir(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_DIR_REWIND, fd, 0); }
 void fs_conn_start_sync(fs_conn *c, fs_call *call, uint64_t fd) { start_fd(c, call, FS_CMD_FILE_SYNC, fd, 0); }
 
-void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path)
+void fs_conn_start_stat(fs_conn *c, fs_call *call, uint64_t at, const char *path)
 {
-    encoding e = encode(c, call, FS_CMD_STAT, sizeof(fs_stat), path, NULL);
+    encoding e = encode(c, call, FS_CMD_STAT, sizeof(fs_stat), at, path);
     e.cmd.params.stat.path = e.path[0];
     e.cmd.params.stat.buf = e.record;
     send_encoded(c, call, &e);
@@ -168,7 +180,7 @@ void fs_conn_start_stat(fs_conn *c, fs_call *call, const char *path)
 
 void fs_conn_start_fstat(fs_conn *c, fs_call *call, uint64_t fd)
 {
-    encoding e = encode(c, call, FS_CMD_FSTAT, sizeof(fs_stat), NULL, NULL);
+    encoding e = encode(c, call, FS_CMD_FSTAT, sizeof(fs_stat), 0, NULL);
     e.cmd.params.fstat.fd = fd;
     e.cmd.params.fstat.buf = e.record;
     send_encoded(c, call, &e);
@@ -176,29 +188,30 @@ void fs_conn_start_fstat(fs_conn *c, fs_call *call, uint64_t fd)
 
 void fs_conn_start_statfs(fs_conn *c, fs_call *call)
 {
-    encoding e = encode(c, call, FS_CMD_STATFS, sizeof(fs_statfs), NULL, NULL);
+    encoding e = encode(c, call, FS_CMD_STATFS, sizeof(fs_statfs), 0, NULL);
     e.cmd.params.statfs.buf = e.record;
     send_encoded(c, call, &e);
 }
 
 void fs_conn_start_mount_report(fs_conn *c, fs_call *call)
 {
-    encoding e = encode(c, call, FS_CMD_MOUNT_REPORT, sizeof(fs_mount_report), NULL, NULL);
+    encoding e = encode(c, call, FS_CMD_MOUNT_REPORT, sizeof(fs_mount_report), 0, NULL);
     e.cmd.params.mount_report.buf = e.record;
     send_encoded(c, call, &e);
 }
 
-void fs_conn_start_rename(fs_conn *c, fs_call *call, const char *old_path, const char *new_path)
+void fs_conn_start_rename(fs_conn *c, fs_call *call, uint64_t old_at, const char *old_path, uint64_t new_at,
+                          const char *new_path)
 {
-    encoding e = encode(c, call, FS_CMD_RENAME, 0, old_path, new_path);
+    encoding e = encode_at(c, call, FS_CMD_RENAME, 0, old_at, old_path, new_at, new_path);
     e.cmd.params.rename.old_path = e.path[0];
     e.cmd.params.rename.new_path = e.path[1];
     send_encoded(c, call, &e);
 }
 
-void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, const char *path, int64_t atime, int64_t mtime)
+void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, uint64_t at, const char *path, int64_t atime, int64_t mtime)
 {
-    encoding e = encode(c, call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), path, NULL);
+    encoding e = encode(c, call, FS_CMD_SET_TIMES_STAT, sizeof(fs_stat), at, path);
     e.cmd.params.set_times_stat.path = e.path[0];
     e.cmd.params.set_times_stat.atime = atime;
     e.cmd.params.set_times_stat.mtime = mtime;
@@ -208,17 +221,17 @@ void fs_conn_start_set_times_stat(fs_conn *c, fs_call *call, const char *path, i
 
 void fs_conn_start_readdir_batch(fs_conn *c, fs_call *call, uint64_t fd, size_t cap)
 {
-    encoding e = encode(c, call, FS_CMD_DIR_READ_BATCH, cap, NULL, NULL);
+    encoding e = encode(c, call, FS_CMD_DIR_READ_BATCH, cap, 0, NULL);
     e.cmd.params.dir_read_batch.fd = fd;
     e.cmd.params.dir_read_batch.buf = e.record;
     send_encoded(c, call, &e);
 }
 
 /* OPEN_READ (with_fd) or READ_PATH: the reply's record, then the bytes. */
-static void start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, bool with_fd, size_t cap)
+static void start_open_read(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t flags, bool with_fd, size_t cap)
 {
     encoding e = encode(c, call, with_fd ? FS_CMD_OPEN_READ : FS_CMD_READ_PATH, sizeof(fs_open_read_record) + cap,
-                        path, NULL);
+                        at, path);
     if (with_fd) {
         e.cmd.params.open_read.path = e.path[0];
         e.cmd.params.open_read.flags = flags;
@@ -231,14 +244,14 @@ static void start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_
     send_encoded(c, call, &e);
 }
 
-void fs_conn_start_open_read(fs_conn *c, fs_call *call, const char *path, uint64_t flags, size_t cap)
+void fs_conn_start_open_read(fs_conn *c, fs_call *call, uint64_t at, const char *path, uint64_t flags, size_t cap)
 {
-    start_open_read(c, call, path, flags, true, cap);
+    start_open_read(c, call, at, path, flags, true, cap);
 }
 
-void fs_conn_start_read_path(fs_conn *c, fs_call *call, const char *path, size_t cap)
+void fs_conn_start_read_path(fs_conn *c, fs_call *call, uint64_t at, const char *path, size_t cap)
 {
-    start_open_read(c, call, path, 0, false, cap);
+    start_open_read(c, call, at, path, 0, false, cap);
 }
 
 void fs_conn_finish_keep(fs_conn *c, fs_call *call, const fs_cmpl *cmpl, fs_reply *out)
@@ -296,7 +309,7 @@ static fs_status call_fd(fs_conn *c, uint64_t type, uint64_t fd, uint64_t arg, u
 /* asyncfat's clients speak its extensions (docs/PROTOCOL.md §2): INITIALISE opts in. */
 void fs_conn_start_initialise(fs_conn *c, fs_call *call)
 {
-    encoding e = encode(c, call, FS_CMD_INITIALISE, 0, NULL, NULL);
+    encoding e = encode(c, call, FS_CMD_INITIALISE, 0, 0, NULL);
     e.cmd.params.initialise.magic = FS_INITIALISE_MAGIC;
     e.cmd.params.initialise.flags = FS_INITIALISE_EXTENSIONS;
     send_encoded(c, call, &e);
@@ -320,15 +333,65 @@ fs_status fs_conn_truncate(fs_conn *c, uint64_t fd, uint64_t length)
 }
 fs_status fs_conn_sync(fs_conn *c, uint64_t fd) { return call_fd(c, FS_CMD_FILE_SYNC, fd, 0, NULL); }
 
+/* Where a blocking call sends its path from: the whole path from the root when it fits,
+ * else the rest of it from a directory fd opened along it (each step's path fits, from the
+ * step before), so the blocking calls reach a tree of any depth (docs/PROTOCOL.md §2). Only
+ * such paths cost more: a DIR_OPEN per 4 KiB of path and the closes. */
+typedef struct far_path {
+    uint64_t at;
+    const char *rest;
+} far_path;
+
+static fs_status far_begin(fs_conn *c, const char *path, far_path *fp)
+{
+    fp->at = 0;
+    fp->rest = path;
+    while (strlen(fp->rest) > FS_MAX_PATH_LENGTH) {
+        size_t cut = FS_MAX_PATH_LENGTH;
+        while (cut > 0 && fp->rest[cut] != '/')
+            cut--;
+        fs_status st = FS_STATUS_NAME_TOO_LONG; /* no '/' in 4 KiB: a component far too long */
+        fs_reply r = {.data = 0};
+        if (cut > 0) {
+            char prefix[FS_MAX_PATH_LENGTH + 1];
+            memcpy(prefix, fp->rest, cut);
+            prefix[cut] = '\0';
+            fs_call call;
+            start_path(c, &call, FS_CMD_DIR_OPEN, fp->at, prefix);
+            st = finish_now(c, &call, &r);
+        }
+        if (fp->at)
+            fs_conn_closedir(c, fp->at);
+        fp->at = st == FS_STATUS_SUCCESS ? r.data : 0;
+        if (st != FS_STATUS_SUCCESS)
+            return st;
+        fp->rest += cut;
+    }
+    return FS_STATUS_SUCCESS;
+}
+
+/* The call's status, after closing the directory far_begin opened. */
+static fs_status far_end(fs_conn *c, far_path *fp, fs_status st)
+{
+    if (fp->at)
+        fs_conn_closedir(c, fp->at);
+    fp->at = 0;
+    return st;
+}
+
 static fs_status call_path(fs_conn *c, uint64_t type, const char *path, uint64_t *data)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    start_path(c, &call, type, path);
-    fs_status st = finish_now(c, &call, &r);
+    start_path(c, &call, type, fp.at, fp.rest);
+    st = finish_now(c, &call, &r);
     if (data)
         *data = r.data;
-    return st;
+    return far_end(c, &fp, st);
 }
 
 fs_status fs_conn_remove(fs_conn *c, const char *path) { return call_path(c, FS_CMD_FILE_REMOVE, path, NULL); }
@@ -341,26 +404,38 @@ fs_status fs_conn_opendir(fs_conn *c, const char *path, uint64_t *fd)
 
 fs_status fs_conn_open_file(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    fs_conn_start_open(c, &call, path, flags);
-    fs_status st = finish_now(c, &call, &r);
+    fs_conn_start_open(c, &call, fp.at, fp.rest, flags);
+    st = finish_now(c, &call, &r);
     *fd = r.data;
-    return st;
+    return far_end(c, &fp, st);
 }
 
 fs_status fs_conn_open_stat(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st)
 {
+    far_path fp;
+    fs_status status = far_begin(c, path, &fp);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
     fs_call call;
-    fs_conn_start_open_stat(c, &call, path, flags);
-    return finish_with_stat(c, &call, st, fd);
+    fs_conn_start_open_stat(c, &call, fp.at, fp.rest, flags);
+    return far_end(c, &fp, finish_with_stat(c, &call, st, fd));
 }
 
 fs_status fs_conn_stat(fs_conn *c, const char *path, fs_stat *out)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
-    fs_conn_start_stat(c, &call, path);
-    return finish_with_stat(c, &call, out, NULL);
+    fs_conn_start_stat(c, &call, fp.at, fp.rest);
+    return far_end(c, &fp, finish_with_stat(c, &call, out, NULL));
 }
 
 fs_status fs_conn_fstat(fs_conn *c, uint64_t fd, fs_stat *out)
@@ -449,10 +524,17 @@ void fs_mount_report_warn(const fs_mount_report *r, const char *image)
 
 fs_status fs_conn_rename(fs_conn *c, const char *old_path, const char *new_path)
 {
-    fs_call call;
-    fs_reply r;
-    fs_conn_start_rename(c, &call, old_path, new_path);
-    return finish_now(c, &call, &r);
+    far_path from, to = {0, NULL};
+    fs_status st = far_begin(c, old_path, &from);
+    if (st == FS_STATUS_SUCCESS)
+        st = far_begin(c, new_path, &to);
+    if (st == FS_STATUS_SUCCESS) {
+        fs_call call;
+        fs_reply r;
+        fs_conn_start_rename(c, &call, from.at, from.rest, to.at, to.rest);
+        st = finish_now(c, &call, &r);
+    }
+    return far_end(c, &from, far_end(c, &to, st));
 }
 
 fs_status fs_conn_get_attributes(fs_conn *c, const char *path, uint64_t *attributes)
@@ -462,37 +544,54 @@ fs_status fs_conn_get_attributes(fs_conn *c, const char *path, uint64_t *attribu
 
 fs_status fs_conn_set_attributes(fs_conn *c, const char *path, uint64_t set, uint64_t clear, uint64_t *attributes)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    fs_conn_start_set_attributes(c, &call, path, set, clear);
-    fs_status st = finish_now(c, &call, &r);
+    fs_conn_start_set_attributes(c, &call, fp.at, fp.rest, set, clear);
+    st = finish_now(c, &call, &r);
     if (attributes)
         *attributes = r.data;
-    return st;
+    return far_end(c, &fp, st);
 }
 
 fs_status fs_conn_set_times(fs_conn *c, const char *path, int64_t atime, int64_t mtime)
 {
+    far_path fp;
+    fs_status st = far_begin(c, path, &fp);
+    if (st != FS_STATUS_SUCCESS)
+        return st;
     fs_call call;
     fs_reply r;
-    fs_conn_start_set_times(c, &call, path, atime, mtime);
-    return finish_now(c, &call, &r);
+    fs_conn_start_set_times(c, &call, fp.at, fp.rest, atime, mtime);
+    return far_end(c, &fp, finish_now(c, &call, &r));
 }
 
 fs_status fs_conn_set_times_stat(fs_conn *c, const char *path, int64_t atime, int64_t mtime, fs_stat *st)
 {
+    far_path fp;
+    fs_status status = far_begin(c, path, &fp);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
     fs_call call;
-    fs_conn_start_set_times_stat(c, &call, path, atime, mtime);
-    return finish_with_stat(c, &call, st, NULL);
+    fs_conn_start_set_times_stat(c, &call, fp.at, fp.rest, atime, mtime);
+    return far_end(c, &fp, finish_with_stat(c, &call, st, NULL));
 }
 
 /* OPEN_READ (fd wanted) or READ_PATH (fd NULL): the reply's record, then the bytes. */
 static fs_status open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
                            size_t cap, size_t *got)
 {
+    *got = 0;
+    far_path fp;
+    fs_status status = far_begin(c, path, &fp);
+    if (status != FS_STATUS_SUCCESS)
+        return status;
     fs_call call;
     fs_reply r;
-    start_open_read(c, &call, path, flags, fd != NULL, cap);
+    start_open_read(c, &call, fp.at, fp.rest, flags, fd != NULL, cap);
     fs_cmpl cmpl;
     fs_conn_wait(c, call.ticket, &cmpl);
     fs_conn_finish_keep(c, &call, &cmpl, &r);
@@ -505,7 +604,7 @@ static fs_status open_read(fs_conn *c, const char *path, uint64_t flags, uint64_
             *fd = r.data;
     }
     fs_conn_free(c, call.share);
-    return r.status;
+    return far_end(c, &fp, r.status);
 }
 
 fs_status fs_conn_open_read(fs_conn *c, const char *path, uint64_t flags, uint64_t *fd, fs_stat *st, void *dst,
@@ -611,7 +710,7 @@ fs_status fs_conn_readdir(fs_conn *c, uint64_t fd, char name[FS_CONN_NAME_MAX + 
 {
     fs_call call;
     encoding e = encode(c, &call, st ? FS_CMD_DIR_READ_STAT : FS_CMD_DIR_READ, sizeof(fs_stat) + FS_CONN_NAME_MAX,
-                        NULL, NULL);
+                        0, NULL);
     fs_buffer rec = {e.record.offset, sizeof(fs_stat)};
     fs_buffer name_buf = {e.record.offset + sizeof(fs_stat), FS_CONN_NAME_MAX};
     if (st) {

@@ -9,7 +9,8 @@
  * (fat_vfs_engine) and hands it to the server, which calls nothing else of it.
  *
  * Paths are byte strings with a length (UTF-8, not NUL-terminated), at most VFS_PATH_MAX
- * bytes, components at most VFS_NAME_MAX bytes. Times are seconds since the Unix epoch.
+ * bytes, components at most VFS_NAME_MAX bytes, each taken from a base: the root, or an
+ * open directory node (vfs_path). Times are seconds since the Unix epoch.
  */
 #ifndef ASYNCFAT_VFS_H
 #define ASYNCFAT_VFS_H
@@ -117,6 +118,17 @@ typedef struct vfs_mount_report {
 typedef struct vfs_volume vfs_volume;
 typedef struct vfs_node vfs_node;
 
+/* A path and where it starts: base NULL is the root, else a directory node the caller
+ * holds open (from opendir). From a base other than the root, a ".." that would climb
+ * above it is INVALID_PATH, and the empty path is the base itself (unlink, mkdir, rmdir
+ * and rename say of it what they say of the root); a base removed while open holds no
+ * names (NO_FILE, nothing created). Deep trees so need no path longer than VFS_PATH_MAX. */
+typedef struct vfs_path {
+    vfs_node *base;
+    const char *chars;
+    size_t len;
+} vfs_path;
+
 /* An engine's operations. Every one blocks (runs in a task of the fiber pool the engine
  * was set up on) except `mounted`, `mount_report`, `is_dir` and `size`. Paths as above; flags VFS_OPEN_*.
  * open of a directory gives IS_DIRECTORY (use opendir); readdir gives END_OF_DIRECTORY at
@@ -135,15 +147,14 @@ typedef struct vfs_ops {
     /* Does not block; all zero for a clean mount or an engine that reports nothing. */
     void (*mount_report)(const vfs_volume *vol, vfs_mount_report *out);
     vfs_status (*statfs)(vfs_volume *vol, vfs_statfs *out);
-    vfs_status (*stat)(vfs_volume *vol, const char *path, size_t len, vfs_stat *out);
-    vfs_status (*open)(vfs_volume *vol, const char *path, size_t len, uint64_t flags, vfs_node **out);
-    vfs_status (*opendir)(vfs_volume *vol, const char *path, size_t len, vfs_node **out);
-    vfs_status (*unlink)(vfs_volume *vol, const char *path, size_t len);
-    vfs_status (*mkdir)(vfs_volume *vol, const char *path, size_t len);
-    vfs_status (*rmdir)(vfs_volume *vol, const char *path, size_t len);
-    vfs_status (*rename)(vfs_volume *vol, const char *old_path, size_t old_len, const char *new_path,
-                         size_t new_len);
-    vfs_status (*set_times)(vfs_volume *vol, const char *path, size_t len, int64_t atime, int64_t mtime);
+    vfs_status (*stat)(vfs_volume *vol, const vfs_path *path, vfs_stat *out);
+    vfs_status (*open)(vfs_volume *vol, const vfs_path *path, uint64_t flags, vfs_node **out);
+    vfs_status (*opendir)(vfs_volume *vol, const vfs_path *path, vfs_node **out);
+    vfs_status (*unlink)(vfs_volume *vol, const vfs_path *path);
+    vfs_status (*mkdir)(vfs_volume *vol, const vfs_path *path);
+    vfs_status (*rmdir)(vfs_volume *vol, const vfs_path *path);
+    vfs_status (*rename)(vfs_volume *vol, const vfs_path *old_path, const vfs_path *new_path);
+    vfs_status (*set_times)(vfs_volume *vol, const vfs_path *path, int64_t atime, int64_t mtime);
     vfs_status (*close)(vfs_node *node);
     bool (*is_dir)(const vfs_node *node);
     uint64_t (*size)(vfs_node *node);
@@ -154,8 +165,8 @@ typedef struct vfs_ops {
     vfs_status (*truncate)(vfs_node *node, uint64_t length);
     vfs_status (*fsync)(vfs_node *node);
     vfs_status (*readdir)(vfs_node *dir, uint64_t *pos, char *name, size_t *name_len, vfs_stat *st);
-    vfs_status (*get_attributes)(vfs_volume *vol, const char *path, size_t len, uint32_t *out);
-    vfs_status (*set_attributes)(vfs_volume *vol, const char *path, size_t len, uint32_t set, uint32_t clear,
+    vfs_status (*get_attributes)(vfs_volume *vol, const vfs_path *path, uint32_t *out);
+    vfs_status (*set_attributes)(vfs_volume *vol, const vfs_path *path, uint32_t set, uint32_t clear,
                                  uint32_t *out);
 } vfs_ops;
 

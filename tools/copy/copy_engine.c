@@ -162,7 +162,7 @@ static fs_call *add_op(copy_job *job, copy_op_kind kind, fs_conn *conn, copy_fil
 static void start_open_source(copy_job *job, copy_file *f)
 {
     fs_conn *c = job->src.conn;
-    fs_conn_start_open(c, add_op(job, OP_OPEN_SRC, c, f, NULL), f->src, FS_OPEN_FLAGS_READ_ONLY);
+    fs_conn_start_open(c, add_op(job, OP_OPEN_SRC, c, f, NULL), 0, f->src, FS_OPEN_FLAGS_READ_ONLY);
 }
 
 /* Without TRUNCATE: the record OPEN_STAT returns says first which file it is (below). */
@@ -172,7 +172,7 @@ static void start_open_destination(copy_job *job, copy_file *f)
     uint64_t flags = FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE;
     if (job->options.no_clobber)
         flags |= FS_OPEN_FLAGS_EXCLUSIVE;
-    fs_conn_start_open_stat(c, add_op(job, OP_OPEN_DST, c, f, NULL), f->dst, flags);
+    fs_conn_start_open_stat(c, add_op(job, OP_OPEN_DST, c, f, NULL), 0, f->dst, flags);
 }
 
 static void start_close(copy_job *job, copy_op_kind kind, fs_conn *c, copy_file *f, uint64_t fd)
@@ -185,7 +185,7 @@ static void start_close(copy_job *job, copy_op_kind kind, fs_conn *c, copy_file 
 static void start_times(copy_job *job, copy_file *f)
 {
     fs_conn *c = job->dst.conn;
-    fs_conn_start_set_times(c, add_op(job, OP_TIMES, c, f, NULL), f->dst, -1, f->st.mtime);
+    fs_conn_start_set_times(c, add_op(job, OP_TIMES, c, f, NULL), 0, f->dst, -1, f->st.mtime);
 }
 
 static void start_read(copy_job *job, copy_chunk *chunk)

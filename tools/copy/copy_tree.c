@@ -138,7 +138,7 @@ static int make_subdirs(copy_job *job, const char *dst_path, const cli_dir *list
                     rc = r;
                 continue;
             }
-            fs_conn_start_mkdir(c, &calls[n], child);
+            fs_conn_start_mkdir(c, &calls[n], 0, child);
             batch[n++] = i;
         }
         for (size_t k = 0; k < n; k++) {

@@ -11,13 +11,15 @@
 
 static fs_conn *conn(void) { return &mount_ctx.conn; }
 
-/* The linked node's path in op->path; 0, or the errno to fail with. */
-static int node_path_of(mount_op *op)
+/* next(op) once op->path and op->at name the linked node, else fail. */
+static void with_node_path(mount_op *op, void (*next)(mount_op *op))
 {
     mount_node *node = node_get(op->ino);
-    if (!node || !node->linked)
-        return ENOENT;
-    return node_path(node, NULL, op->path) ? 0 : ENAMETOOLONG;
+    if (!node || !node->linked) {
+        mount_op_fail(op, ENOENT);
+        return;
+    }
+    mount_path(op, node, NULL, false, next);
 }
 
 /* ---- chmod ---- */
@@ -33,6 +35,15 @@ static void mode_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
     mount_setattr_times(op);
 }
 
+static void mode_by_path(mount_op *op)
+{
+    /* As vfat: no write bit at all sets read-only, any write bit clears it. */
+    bool writable = op->attr.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH);
+    uint64_t set = writable ? 0 : FS_ATTRIBUTE_READ_ONLY, clear = writable ? FS_ATTRIBUTE_READ_ONLY : 0;
+    fs_conn_start_set_attributes(conn(), &op->call, op->at, op->path, set, clear);
+    mount_called(op, mode_done);
+}
+
 void mount_setattr_mode(mount_op *op)
 {
     mount_node *node = node_get(op->ino);
@@ -43,16 +54,7 @@ void mount_setattr_mode(mount_op *op)
         mount_setattr_times(op);
         return;
     }
-    int err = node_path_of(op);
-    if (err) {
-        mount_op_fail(op, err);
-        return;
-    }
-    /* As vfat: no write bit at all sets read-only, any write bit clears it. */
-    bool writable = op->attr.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH);
-    uint64_t set = writable ? 0 : FS_ATTRIBUTE_READ_ONLY, clear = writable ? FS_ATTRIBUTE_READ_ONLY : 0;
-    fs_conn_start_set_attributes(conn(), &op->call, op->path, set, clear);
-    mount_called(op, mode_done);
+    with_node_path(op, mode_by_path);
 }
 
 /* ---- FAT_IOCTL_GET_ATTRIBUTES / FAT_IOCTL_SET_ATTRIBUTES ---- */
@@ -75,23 +77,20 @@ static void ioctl_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
     mount_op_end(op);
 }
 
-static void ioctl_start(mount_op *op)
+static void ioctl_by_path(mount_op *op)
 {
-    int err = node_path_of(op);
-    if (err) {
-        mount_op_fail(op, err);
-        return;
-    }
     if (op->flags) {
         /* As vfat: the directory and volume bits are not the caller's to change, and
          * bits above the byte are ignored; the rest is the file's new attributes. */
         uint64_t want = op->size & FS_ATTRIBUTE_CHANGEABLE;
-        fs_conn_start_set_attributes(conn(), &op->call, op->path, want, FS_ATTRIBUTE_CHANGEABLE & ~want);
+        fs_conn_start_set_attributes(conn(), &op->call, op->at, op->path, want, FS_ATTRIBUTE_CHANGEABLE & ~want);
     } else {
-        fs_conn_start_get_attributes(conn(), &op->call, op->path);
+        fs_conn_start_get_attributes(conn(), &op->call, op->at, op->path);
     }
     mount_called(op, ioctl_done);
 }
+
+static void ioctl_start(mount_op *op) { with_node_path(op, ioctl_by_path); }
 
 void mount_ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
                     unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)

@@ -58,15 +58,20 @@ static void dir_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
     mount_op_end(op);
 }
 
+static void opendir_by_path(mount_op *op)
+{
+    fs_conn_start_opendir(conn(), &op->call, op->at, op->path);
+    mount_called(op, dir_opened);
+}
+
 static void opendir_start(mount_op *op)
 {
     mount_node *node = node_get(op->ino);
-    if (!node || !node_path(node, NULL, op->path)) {
-        mount_op_fail(op, node ? ENAMETOOLONG : ENOENT);
+    if (!node) {
+        mount_op_fail(op, ENOENT);
         return;
     }
-    fs_conn_start_opendir(conn(), &op->call, op->path);
-    mount_called(op, dir_opened);
+    mount_path(op, node, NULL, false, opendir_by_path);
 }
 
 void mount_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

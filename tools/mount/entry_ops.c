@@ -21,8 +21,9 @@ void mount_fill_entry(mount_node *node, const fs_stat *rec, struct fuse_entry_pa
     node_note_stat(node, rec);
 }
 
-/* A new operation on `name` under the node `parent`: its path in op->path. Replies and
- * returns NULL if it cannot be served (unknown node, name or path too long). */
+/* A new operation on `name` under the node `parent` (then named for the server by
+ * name_path). Replies and returns NULL if it cannot be served (unknown node, a name too
+ * long). */
 static mount_op *name_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     mount_node *dir = node_get(parent);
@@ -38,11 +39,22 @@ static mount_op *name_op(fuse_req_t req, fuse_ino_t parent, const char *name)
         return NULL;
     op->parent = parent;
     op->name = strdup(name);
-    if (!op->name || !node_path(dir, name, op->path)) {
-        mount_op_fail(op, op->name ? ENAMETOOLONG : ENOMEM);
+    if (!op->name) {
+        mount_op_fail(op, ENOMEM);
         return NULL;
     }
     return op;
+}
+
+/* next(op) once op->path and op->at name op->name under op->parent. */
+static void name_path(mount_op *op, void (*next)(mount_op *op))
+{
+    mount_node *dir = node_get(op->parent);
+    if (!dir) {
+        mount_op_fail(op, ENOENT);
+        return;
+    }
+    mount_path(op, dir, op->name, false, next);
 }
 
 /* ---- lookup and forget ---- */
@@ -82,21 +94,26 @@ static void lookup_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
 
 static void lookup_start(mount_op *op)
 {
-    fs_conn_start_stat(conn(), &op->call, op->path);
+    fs_conn_start_stat(conn(), &op->call, op->at, op->path);
     mount_called(op, lookup_done);
+}
+
+static void lookup_named(mount_op *op)
+{
+    /* known_names holds paths from the root only. */
+    if (!op->at && known_names_absent(op->path)) {
+        reply_absent(op->req);
+        mount_op_end(op);
+        return;
+    }
+    mount_start_when_room(op, lookup_start);
 }
 
 void mount_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     mount_op *op = name_op(req, parent, name);
-    if (!op)
-        return;
-    if (known_names_absent(op->path)) {
-        reply_absent(req);
-        mount_op_end(op);
-        return;
-    }
-    mount_start_when_room(op, lookup_start);
+    if (op)
+        name_path(op, lookup_named);
 }
 
 void mount_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -141,6 +158,12 @@ static void fstat_with_fd(mount_op *op)
     mount_called(op, attr_done);
 }
 
+static void stat_by_path(mount_op *op)
+{
+    fs_conn_start_stat(conn(), &op->call, op->at, op->path);
+    mount_called(op, attr_done);
+}
+
 /* Reply with the node's attributes: through an fd when it has no name (unlinked) or the
  * request came with an open file, else by its path. */
 static void attr_start(mount_op *op)
@@ -159,11 +182,8 @@ static void attr_start(mount_op *op)
             return;
         }
         fstat_with_fd(op);
-    } else if (!node_path(node, NULL, op->path)) {
-        mount_op_fail(op, ENAMETOOLONG);
     } else {
-        fs_conn_start_stat(conn(), &op->call, op->path);
-        mount_called(op, attr_done);
+        mount_path(op, node, NULL, false, stat_by_path);
     }
 }
 
@@ -195,6 +215,15 @@ static void times_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
     attr_done(op, r, NULL); /* SET_TIMES_STAT answers with the stored record */
 }
 
+static void times_by_path(mount_op *op)
+{
+    mount_changed();
+    int64_t atime = mount_time_arg(op->to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, &op->attr.st_atim);
+    int64_t mtime = mount_time_arg(op->to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, &op->attr.st_mtim);
+    fs_conn_start_set_times_stat(conn(), &op->call, op->at, op->path, atime, mtime);
+    mount_called(op, times_done);
+}
+
 void mount_setattr_times(mount_op *op)
 {
     mount_node *node = node_get(op->ino);
@@ -205,15 +234,7 @@ void mount_setattr_times(mount_op *op)
         attr_reply(op);
         return;
     }
-    if (!node_path(node, NULL, op->path)) {
-        mount_op_fail(op, ENAMETOOLONG);
-        return;
-    }
-    mount_changed();
-    int64_t atime = mount_time_arg(op->to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, &op->attr.st_atim);
-    int64_t mtime = mount_time_arg(op->to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, &op->attr.st_mtim);
-    fs_conn_start_set_times_stat(conn(), &op->call, op->path, atime, mtime);
-    mount_called(op, times_done);
+    mount_path(op, node, NULL, false, times_by_path);
 }
 
 static void truncate_closed(mount_op *op, const fs_reply *r, const uint8_t *payload)
@@ -258,6 +279,12 @@ static void truncate_opened(mount_op *op, const fs_reply *r, const uint8_t *payl
     truncate_with_fd(op);
 }
 
+static void truncate_by_path(mount_op *op)
+{
+    fs_conn_start_open(conn(), &op->call, op->at, op->path, FS_OPEN_FLAGS_WRITE_ONLY);
+    mount_called(op, truncate_opened);
+}
+
 static void setattr_start(mount_op *op)
 {
     if (!(op->to_set & FUSE_SET_ATTR_SIZE)) {
@@ -273,12 +300,11 @@ static void setattr_start(mount_op *op)
         return;
     }
     mount_node *node = node_get(op->ino);
-    if (!node || !node->linked || !node_path(node, NULL, op->path)) {
-        mount_op_fail(op, node ? ENAMETOOLONG : ENOENT);
+    if (!node || !node->linked) {
+        mount_op_fail(op, ENOENT);
         return;
     }
-    fs_conn_start_open(conn(), &op->call, op->path, FS_OPEN_FLAGS_WRITE_ONLY);
-    mount_called(op, truncate_opened);
+    mount_path(op, node, NULL, false, truncate_by_path);
 }
 
 void mount_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
@@ -322,25 +348,28 @@ static void mkdir_done(mount_op *op, const fs_reply *r, const uint8_t *payload)
         mount_op_fail(op, mount_errno(r->status));
         return;
     }
-    known_names_put('N', op->path);
-    known_names_put('D', op->path); /* new and empty: every name in it is known */
-    fs_conn_start_stat(conn(), &op->call, op->path);
+    if (!op->at) {
+        known_names_put('N', op->path);
+        known_names_put('D', op->path); /* new and empty: every name in it is known */
+    }
+    fs_conn_start_stat(conn(), &op->call, op->at, op->path);
     mount_called(op, mkdir_stat_done);
 }
 
 static void mkdir_start(mount_op *op)
 {
-    fs_conn_start_mkdir(conn(), &op->call, op->path);
+    fs_conn_start_mkdir(conn(), &op->call, op->at, op->path);
     mount_called(op, mkdir_done);
 }
+
+static void mkdir_named(mount_op *op) { mount_start_when_room(op, mkdir_start); }
 
 void mount_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
     AF_UNUSED(mode);
     mount_op *op = name_op(req, parent, name);
-    if (!op)
-        return;
-    mount_start_when_room(op, mkdir_start);
+    if (op)
+        name_path(op, mkdir_named);
 }
 
 /* ---- unlink, rmdir: pin a file whose open handles hold no fd, then remove ---- */
@@ -356,9 +385,9 @@ static void removed(mount_op *op, const fs_reply *r, const uint8_t *payload);
 static void remove_start(mount_op *op)
 {
     if (op->flags) {
-        fs_conn_start_rmdir(conn(), &op->call, op->path);
+        fs_conn_start_rmdir(conn(), &op->call, op->at, op->path);
     } else {
-        fs_conn_start_remove(conn(), &op->call, op->path);
+        fs_conn_start_remove(conn(), &op->call, op->at, op->path);
     }
     mount_called(op, removed);
 }
@@ -383,9 +412,10 @@ static void removed(mount_op *op, const fs_reply *r, const uint8_t *payload)
         mount_op_fail(op, mount_errno(r->status));
         return;
     }
-    if (op->flags)
+    if (op->flags && !op->at)
         known_names_del('D', op->path);
-    known_names_del('N', op->path);
+    if (!op->at)
+        known_names_del('N', op->path);
     mount_node *node = linked_child(op->parent, op->name);
     if (node)
         node_detach(node);
@@ -416,12 +446,14 @@ static void unlink_start(mount_op *op)
     mount_node *node = linked_child(op->parent, op->name);
     if (!op->flags && node && node_needs_pin(node)) {
         op->pin_flags = node_pin_flags(node);
-        fs_conn_start_open(conn(), &op->call, op->path, op->pin_flags);
+        fs_conn_start_open(conn(), &op->call, op->at, op->path, op->pin_flags);
         mount_called(op, pinned);
         return;
     }
     remove_start(op);
 }
+
+static void remove_named(mount_op *op) { mount_start_when_room(op, unlink_start); }
 
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
@@ -429,7 +461,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
     if (!op)
         return;
     op->flags = dir;
-    mount_start_when_room(op, unlink_start);
+    name_path(op, remove_named);
 }
 
 void mount_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) { remove_name(req, parent, name, false); }
@@ -496,19 +528,30 @@ static void target_checked(mount_op *op, const fs_reply *r, const uint8_t *paylo
 static void rename_start(mount_op *op)
 {
     if (op->flags & RENAME_NOREPLACE) {
-        fs_conn_start_stat(conn(), &op->call, op->new_path);
+        fs_conn_start_stat(conn(), &op->call, op->new_at, op->new_path);
         mount_called(op, target_checked);
         return;
     }
     mount_node *target = linked_child(op->new_parent, op->new_name);
     if (!op->to_set && target && node_needs_pin(target)) {
         op->pin_flags = node_pin_flags(target);
-        fs_conn_start_open(conn(), &op->call, op->new_path, op->pin_flags);
+        fs_conn_start_open(conn(), &op->call, op->new_at, op->new_path, op->pin_flags);
         mount_called(op, target_pinned);
         return;
     }
-    fs_conn_start_rename(conn(), &op->call, op->path, op->new_path);
+    fs_conn_start_rename(conn(), &op->call, op->at, op->path, op->new_at, op->new_path);
     mount_called(op, renamed);
+}
+
+/* Both names for the server: the old one is known, now the new one. */
+static void rename_named(mount_op *op)
+{
+    mount_node *new_dir = node_get(op->new_parent);
+    if (!new_dir) {
+        mount_op_fail(op, ENOENT);
+        return;
+    }
+    mount_path(op, new_dir, op->new_name, true, rename_retry);
 }
 
 void mount_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new_parent,
@@ -532,11 +575,11 @@ void mount_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_i
     op->new_parent = new_parent;
     op->flags = (int)flags;
     op->new_name = strdup(new_name);
-    if (!op->new_name || !node_path(new_dir, new_name, op->new_path)) {
-        mount_op_fail(op, op->new_name ? ENAMETOOLONG : ENOMEM);
+    if (!op->new_name) {
+        mount_op_fail(op, ENOMEM);
         return;
     }
-    rename_retry(op);
+    name_path(op, rename_named);
 }
 
 /* ---- statfs ---- */

@@ -33,6 +33,7 @@ static void wake_fd_waiters(mount_handle *h, fs_status st)
 }
 
 static void reopen(mount_op *op);
+static void fd_named(mount_op *op);
 
 static void handle_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
@@ -79,8 +80,21 @@ void mount_with_fd(mount_op *op, void (*then)(mount_op *op))
         fd_ready(op, then);
         return;
     }
-    if (!node_path(node, NULL, op->path)) {
-        mount_op_fail(op, ENAMETOOLONG);
+    mount_path(op, node, NULL, false, fd_named);
+}
+
+/* The file has a name for the server now: open it, unless an fd came or is coming
+ * meanwhile (naming it may have opened anchors). */
+static void fd_named(mount_op *op)
+{
+    mount_handle *h = op->handle;
+    if (h->has_fd) {
+        fd_ready(op, op->resume);
+        return;
+    }
+    if (h->opening) {
+        op->next_waiting = h->fd_waiters;
+        h->fd_waiters = op;
         return;
     }
     h->opening = true;
@@ -91,7 +105,7 @@ void mount_with_fd(mount_op *op, void (*then)(mount_op *op))
  * it was opened, without creating or truncating. */
 static void reopen(mount_op *op)
 {
-    fs_conn_start_open(conn(), &op->call, op->path, op->handle->open_flags);
+    fs_conn_start_open(conn(), &op->call, op->at, op->path, op->handle->open_flags);
     mount_called(op, handle_opened);
 }
 
@@ -189,6 +203,12 @@ static void opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
     mount_op_end(op);
 }
 
+static void open_by_path(mount_op *op)
+{
+    fs_conn_start_open(conn(), &op->call, op->at, op->path, mount_open_flags(op->fi.flags));
+    mount_called(op, opened);
+}
+
 static void open_start(mount_op *op)
 {
     mount_node *node = node_get(op->ino);
@@ -209,12 +229,7 @@ static void open_start(mount_op *op)
         read_handle_open(op);
         return;
     }
-    if (!node_path(node, NULL, op->path)) {
-        mount_op_fail(op, ENAMETOOLONG);
-        return;
-    }
-    fs_conn_start_open(conn(), &op->call, op->path, mount_open_flags(op->fi.flags));
-    mount_called(op, opened);
+    mount_path(op, node, NULL, false, open_by_path);
 }
 
 void mount_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -244,7 +259,8 @@ static void created(mount_op *op, const fs_reply *r, const uint8_t *payload)
         mount_op_fail(op, r->status != FS_STATUS_SUCCESS ? mount_errno(r->status) : ENOENT);
         return;
     }
-    known_names_put('N', op->path);
+    if (!op->at)
+        known_names_put('N', op->path);
     mount_node *node = node_lookup(dir, op->name);
     mount_handle *h = node ? calloc(1, sizeof *h) : NULL;
     if (!h) {
@@ -275,9 +291,11 @@ static void create_start(mount_op *op)
     uint64_t flags = mount_open_flags(op->fi.flags) | FS_OPEN_FLAGS_CREATE;
     if (op->fi.flags & O_EXCL)
         flags |= FS_OPEN_FLAGS_EXCLUSIVE;
-    fs_conn_start_open_stat(conn(), &op->call, op->path, flags);
+    fs_conn_start_open_stat(conn(), &op->call, op->at, op->path, flags);
     mount_called(op, created);
 }
+
+static void create_named(mount_op *op) { mount_start_when_room(op, create_start); }
 
 void mount_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
@@ -300,11 +318,11 @@ void mount_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
     op->parent = parent;
     op->fi = *fi;
     op->name = strdup(name);
-    if (!op->name || !node_path(dir, name, op->path)) {
-        mount_op_fail(op, op->name ? ENAMETOOLONG : ENOMEM);
+    if (!op->name) {
+        mount_op_fail(op, ENOMEM);
         return;
     }
-    mount_start_when_room(op, create_start);
+    mount_path(op, dir, op->name, false, create_named);
 }
 
 /* ---- read and write: data through a share buffer of the operation's own ---- */

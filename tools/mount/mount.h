@@ -115,7 +115,15 @@ struct mount_op {
     uint64_t fd;
     fs_status status;
     fs_stat record;
+    /* The server's names for the request's files (mount_path): each path starts at the
+     * root (at 0) or at a directory fd of the mount's (an anchor, nodes.c). */
     char path[FS_MAX_PATH_LENGTH + 1], new_path[FS_MAX_PATH_LENGTH + 1];
+    uint64_t at, new_at;
+    fuse_ino_t path_node, anchor_node; /* mount_path's state while it opens anchors */
+    const char *path_name;
+    bool path_new;
+    uint32_t anchors_opened;
+    void (*path_next)(mount_op *op);
 };
 
 /* A new operation for req (copying nothing); NULL: out of memory (the request is then
@@ -152,7 +160,14 @@ void mount_ll_init(void *userdata, struct fuse_conn_info *conn);
 /* ---- nodes.c ----
  * Node 1 is the root. A node is linked (found under its parent by name) until an unlink,
  * an rmdir or a rename over it detaches it; it lives while the kernel holds lookups of it
- * or while handles are open on it. */
+ * or while handles are open on it.
+ *
+ * Deep trees: a path from the root is at most FS_MAX_PATH_LENGTH bytes, so a name deeper
+ * than that is sent relative to an anchor, a directory fd the mount keeps on an ancestor
+ * (opened relative to a higher anchor if need be), from the deepest ancestor whose own
+ * path fits, so a tree of any depth needs one anchor per ~4 KiB of path. Only such names
+ * pay for anchors: a path that fits from the root is sent from the root, as always. An
+ * anchor is closed when its node is detached or freed. */
 struct mount_node {
     fuse_ino_t id;
     mount_node *parent;        /* NULL: the root, or detached */
@@ -164,6 +179,8 @@ struct mount_node {
     bool pinned;               /* pin_fd: the mount's own fd, for an unlinked file */
     uint64_t pin_fd;
     bool pin_writable;         /* the pin was opened for reading and writing */
+    bool anchored;             /* anchor_fd: the mount's fd of this directory, for deep names */
+    uint64_t anchor_fd;
     bool stat_known;           /* the last record the server gave, at stat_epoch */
     uint64_t stat_epoch;
     fs_stat stat;
@@ -185,6 +202,11 @@ void node_move(mount_node *node, mount_node *new_parent, const char *name);
 /* Path of a node, or of `name` under it (name NULL: the node's own), into out
  * (FS_MAX_PATH_LENGTH + 1 bytes). False: too long, or the node is detached. */
 bool node_path(const mount_node *node, const char *name, char *out);
+/* Run next(op) once op->path and op->at (new_path: op->new_path and op->new_at) name
+ * `name` under node (name NULL: the node itself; a name the op owns) for the server: at
+ * once when the path fits from the root or from an anchor an ancestor holds, else after
+ * opening the anchors it needs. A detached node fails the op with ENOENT. */
+void mount_path(mount_op *op, mount_node *node, const char *name, bool new_path, void (*next)(mount_op *op));
 /* Remember a record the server gave (for read-only opens of small files). */
 void node_note_stat(mount_node *node, const fs_stat *rec);
 /* A handle opened or closed on the node (a node may go when its last one closes). */
@@ -276,7 +298,7 @@ void fd_cache_handle_removed(mount_handle *h);
 void fd_cache_use(mount_op *op);
 void fd_cache_done(mount_op *op);
 bool fd_cache_evict(mount_op *op, void (*then)(mount_op *op));
-/* A pin (an unlinked file's fd of the mount's own) made or closed. */
+/* A pin (an unlinked file's fd of the mount's own) or an anchor (nodes.c) made or closed. */
 void fd_cache_count_pin(bool added);
 /* File handles open now (for -o max_open). */
 uint32_t fd_cache_open_files(void);

@@ -3,6 +3,7 @@
  * cases of one FAT name are two nodes, as two hard links would be). */
 #include "tools/mount/mount.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,26 @@ static void close_pin(mount_node *node)
     mount_called(op, mount_then_end);
 }
 
+static void close_in_background(uint64_t fd)
+{
+    mount_op *op = mount_op_new(NULL);
+    if (!op)
+        return; /* the server closes it at DEINITIALISE */
+    fs_conn_start_close(&mount_ctx.conn, &op->call, fd);
+    mount_called(op, mount_then_end);
+}
+
+/* Close the anchor of a node that goes or loses its name (nothing can be named under it
+ * any more). */
+static void drop_anchor(mount_node *node)
+{
+    if (!node->anchored)
+        return;
+    node->anchored = false;
+    fd_cache_count_pin(false);
+    close_in_background(node->anchor_fd);
+}
+
 /* Free the node if nothing holds it any more: no lookups, no handles, no children. */
 static void node_maybe_free(mount_node *node)
 {
@@ -133,6 +154,7 @@ static void node_maybe_free(mount_node *node)
             at = &(*at)->id_next;
         *at = node->id_next;
         close_pin(node);
+        drop_anchor(node);
         free(node->name);
         free(node);
         node = parent;
@@ -152,6 +174,7 @@ void node_detach(mount_node *node)
     unhash_name(node);
     node->linked = false;
     node->stat_known = false;
+    drop_anchor(node);
     if (node->parent) {
         mount_node *parent = node->parent;
         node->parent = NULL;
@@ -216,6 +239,131 @@ bool node_path(const mount_node *node, const char *name, char *out)
     }
     out[at] = '\0';
     return true;
+}
+
+/* Where a name is for the server, from what the nodes know (no server call). */
+typedef enum node_where {
+    WHERE_FOUND,               /* *at and out name it */
+    WHERE_GONE,                /* the node is detached */
+    WHERE_ANCHOR,              /* too far from any anchor: *anchor needs one first; *at and
+                                  out name *anchor */
+} node_where;
+
+/* out gets the path of `name` under node (NULL: node) from `base`, an ancestor of node or
+ * node itself, `len` bytes ("." for none, so the buffer carries its base). */
+static void write_relative(const mount_node *node, const char *name, const mount_node *base, size_t len, char *out)
+{
+    if (len == 0) {
+        strcpy(out, ".");
+        return;
+    }
+    size_t at = len;
+    out[at] = '\0';
+    if (name) {
+        size_t n = strlen(name);
+        at -= n;
+        memcpy(out + at, name, n);
+        out[--at] = '/';
+    }
+    for (const mount_node *n = node; n != base; n = n->parent) {
+        size_t k = strlen(n->name);
+        at -= k;
+        memcpy(out + at, n->name, k);
+        out[--at] = '/';
+    }
+}
+
+static node_where node_server_path(mount_node *node, const char *name, uint64_t *at, char *out,
+                                   mount_node **anchor)
+{
+    *at = 0;
+    if (node_path(node, name, out))
+        return WHERE_FOUND;
+    /* From the nearest anchor on the way up (the node's own included). */
+    const mount_node *base = &root;
+    size_t len = name ? strlen(name) + 1 : 0;
+    for (const mount_node *n = node; n != &root; n = n->parent) {
+        if (!n || !n->linked)
+            return WHERE_GONE;
+        if (n->anchored && base == &root)
+            base = n;
+        if (base == &root)
+            len += strlen(n->name) + 1;
+    }
+    if (base != &root)
+        *at = base->anchor_fd;
+    if (len <= FS_MAX_PATH_LENGTH) {
+        write_relative(node, name, base, len, out);
+        return WHERE_FOUND;
+    }
+    /* The deepest directory on the way whose own path from the base fits. */
+    size_t below = name ? strlen(name) + 1 : 0;
+    mount_node *d = node;
+    if (!name) {
+        below += strlen(d->name) + 1;
+        d = d->parent;
+    }
+    while (len - below > FS_MAX_PATH_LENGTH) {
+        below += strlen(d->name) + 1;
+        d = d->parent;
+    }
+    write_relative(d, NULL, base, len - below, out);
+    *anchor = d;
+    return WHERE_ANCHOR;
+}
+
+static void path_resolve(mount_op *op);
+
+static void anchor_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
+{
+    AF_UNUSED(payload);
+    if (r->status == FS_STATUS_TOO_MANY_OPEN_FILES && fd_cache_evict(op, path_resolve))
+        return;
+    if (r->status != FS_STATUS_SUCCESS) {
+        mount_op_fail(op, mount_errno(r->status));
+        return;
+    }
+    mount_node *d = node_get(op->anchor_node);
+    if (d && d->linked && !d->anchored) {
+        d->anchored = true;
+        d->anchor_fd = r->data;
+        fd_cache_count_pin(true);
+    } else {
+        close_in_background(r->data); /* another op anchored it, or it went meanwhile */
+    }
+    path_resolve(op);
+}
+
+static void path_resolve(mount_op *op)
+{
+    mount_node *node = node_get(op->path_node);
+    char *out = op->path_new ? op->new_path : op->path;
+    uint64_t *at = op->path_new ? &op->new_at : &op->at;
+    mount_node *anchor = NULL;
+    node_where where = node ? node_server_path(node, op->path_name, at, out, &anchor) : WHERE_GONE;
+    if (where == WHERE_FOUND) {
+        op->path_next(op);
+    } else if (where == WHERE_GONE) {
+        mount_op_fail(op, ENOENT);
+    } else if (++op->anchors_opened > FS_MAX_PATH_LENGTH) {
+        mount_op_fail(op, ENAMETOOLONG); /* names change faster than anchors open */
+    } else if (!mount_call_room()) {
+        op->anchors_opened--;
+        mount_wait_room(op, path_resolve);
+    } else {
+        op->anchor_node = anchor->id;
+        fs_conn_start_opendir(&mount_ctx.conn, &op->call, *at, out);
+        mount_called(op, anchor_opened);
+    }
+}
+
+void mount_path(mount_op *op, mount_node *node, const char *name, bool new_path, void (*next)(mount_op *op))
+{
+    op->path_node = node->id;
+    op->path_name = name;
+    op->path_new = new_path;
+    op->path_next = next;
+    path_resolve(op);
 }
 
 void node_note_stat(mount_node *node, const fs_stat *rec)

@@ -62,11 +62,23 @@ static void read_opened(mount_op *op, const fs_reply *r, const uint8_t *payload)
     mount_op_end(op);
 }
 
+static void read_open_by_path(mount_op *op);
+
 void read_handle_open(mount_op *op)
 {
     mount_node *node = node_get(op->ino);
-    if (!node || !node->linked || !node_path(node, NULL, op->path)) {
-        mount_op_fail(op, node && node->linked ? ENAMETOOLONG : ENOENT);
+    if (!node || !node->linked) {
+        mount_op_fail(op, ENOENT);
+        return;
+    }
+    mount_path(op, node, NULL, false, read_open_by_path);
+}
+
+static void read_open_by_path(mount_op *op)
+{
+    mount_node *node = node_get(op->ino);
+    if (!node) {
+        mount_op_fail(op, ENOENT);
         return;
     }
     bool small = node->stat_known && node->stat_epoch == mount_ctx.change_epoch &&
@@ -74,9 +86,9 @@ void read_handle_open(mount_op *op)
     op->flags = !small; /* keeps a server fd */
     op->sent_epoch = mount_ctx.change_epoch;
     if (small)
-        fs_conn_start_read_path(&mount_ctx.conn, &op->call, op->path, OPEN_READ_BYTES);
+        fs_conn_start_read_path(&mount_ctx.conn, &op->call, op->at, op->path, OPEN_READ_BYTES);
     else
-        fs_conn_start_open_read(&mount_ctx.conn, &op->call, op->path, mount_open_flags(op->fi.flags),
+        fs_conn_start_open_read(&mount_ctx.conn, &op->call, op->at, op->path, mount_open_flags(op->fi.flags),
                                 OPEN_READ_BYTES);
     mount_called(op, read_opened);
 }

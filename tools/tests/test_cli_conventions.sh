@@ -3,7 +3,8 @@
 # wildcards, - for standard input and output, modification times kept both ways, cp -n -i
 # -v, ls of several paths sorted as ls sorts, -h sizes, --version, mtools' -i IMAGE ::PATH,
 # time zones (local by default, --tz, --time-offset), messages that say what is wrong in
-# one style, and --discard. Prints PASS/FAIL lines.
+# one style, --discard, and trees deeper than a protocol path (ls -R, mkdir -p, mv, rm -r).
+# Prints PASS/FAIL lines.
 set -u
 . "$(dirname "$0")/cli_lib.sh"
 
@@ -303,5 +304,32 @@ if fallocate -p -o 0 -l 4096 "$(mktemp -p "$T")" 2>/dev/null; then
 else
     echo "SKIP discard_punches_what_rm_frees_out_of_the_image: this file system cannot punch holes"
 fi
+
+# ---- deep trees: image paths past the protocol's 4,095 bytes (sent from directory fds) ----
+t_deep_trees() {
+    "$A" mkfs deep.img --size 32M >/dev/null || return 1
+    local p=/deep i n
+    for i in $(seq 0 20); do
+        n=$(printf "d%02d" "$i")
+        n=$(printf "$n%.0s" $(seq 70))
+        p="$p/${n:0:200}"
+    done
+    [ ${#p} -gt 4095 ] || { echo "path of ${#p} bytes"; return 1; }
+    rc 0 "$A" mkdir -p "deep.img:$p/a/inner" "deep.img:$p/b" || return 1
+    rc 0 "$A" ls "deep.img:$p" && [ "$(cat out)" = "$(printf 'a\nb')" ] || { cat out; return 1; }
+    rc 0 "$A" mv "deep.img:$p/a" "deep.img:$p/b/" || return 1
+    rc 0 "$A" attrib +h "deep.img:$p/b/a" || return 1
+    rc 0 "$A" ls -l "deep.img:$p/b" && has ' --H- .* a$' out || return 1
+    rc 0 "$A" stat "deep.img:$p/b/a/inner" && has 'directory' out || return 1
+    rc 0 "$A" ls -R deep.img:/deep && [ "$(grep -c '^/deep' out)" -eq 25 ] && has '^inner$' out || { cat out; return 1; }
+    rc 1 "$A" mv "deep.img:$p/b" "deep.img:$p/b/a/inner/x" && has "cannot move a directory, .* into itself" err || return 1
+    # an operand too long for the command is refused whole, never cut short and acted on
+    rc 1 "$A" mkdir "deep.img:$(printf '/x%.0s' $(seq 17000))" && has "path too long" err || return 1
+    rc 0 "$A" ls deep.img:/ && [ "$(cat out)" = "deep" ] || { cat out; return 1; }
+    rc 0 "$A" rmdir "deep.img:$p/b/a/inner" || return 1
+    rc 0 "$A" rm -r deep.img:/deep && rc 0 "$A" ls deep.img:/ && [ ! -s out ] || return 1
+    clean deep.img
+}
+run deep_trees_past_4095_bytes t_deep_trees
 
 exit $failed

@@ -24,7 +24,7 @@ export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
 TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
     mount_of_a_partition ctrl_c_says_unmounted_volume_clean thousands_of_open_files max_open_option
-    reopen_of_an_unlinked_open_file paths_past_4095_bytes_are_enametoolong"
+    reopen_of_an_unlinked_open_file deep_trees_past_4095_bytes"
 skip_all() {
     for t in $TESTS; do echo "SKIP $t: $1"; done
     exit 0
@@ -308,32 +308,86 @@ PY
 }
 run reopen_of_an_unlinked_open_file t_reopen_unlinked
 
-# ---- item: deep trees (paths past the protocol's 4,095 bytes are not served yet) ----
+# ---- item: deep trees (paths past the protocol's 4,095 bytes, sent from anchors) ----
 t_deep() {
     mount_fg vol.img || return 1
     python3 - "$M" <<'PY' || return 1
-import errno, os, sys
-os.chdir(sys.argv[1])
-depth = 0
-while True:
-    name = ("d%02d" % depth * 70)[:200]
+import errno, os, stat, subprocess, sys
+def err(f, *a):
     try:
-        os.mkdir(name)
+        f(*a)
     except OSError as e:
-        # the path from the root is over 4,095 bytes: ENAMETOOLONG, never EINVAL
-        assert e.errno == errno.ENAMETOOLONG, e
-        assert len(os.getcwd()) - len(sys.argv[1]) + 1 + len(name) > 4095
-        break
-    os.chdir(name)
-    depth += 1
-assert depth >= 19, depth
-with open("leaf.txt", "w") as f:
-    f.write("deep")
-assert open("leaf.txt").read() == "deep"
+        return e.errno
+    return 0
+os.chdir(sys.argv[1])
+names = [("d%02d" % i * 70)[:200] for i in range(21)]
+os.mkdir("deep")
+os.chdir("deep")
+for n in names:
+    os.mkdir(n)
+    os.chdir(n)
+# from the mount's root the bottom is past the protocol's 4,095 bytes
+assert sum(len(n) + 1 for n in names) + len("/deep") > 4095
+leaf = ("f" * 200)[:200]
+data = bytes(range(256)) * 300
+with open(leaf, "wb") as f:
+    f.write(data)
+assert open(leaf, "rb").read() == data
+st = os.stat(leaf)
+assert st.st_size == len(data) and stat.S_ISREG(st.st_mode), st
+os.utime(leaf, (1_000_000_000, 1_200_000_000))
+assert int(os.stat(leaf).st_mtime) == 1_200_000_000, os.stat(leaf).st_mtime
+os.chmod(leaf, 0o444)
+assert not os.stat(leaf).st_mode & 0o222
+assert err(lambda: open(leaf, "r+b")) == errno.EACCES
+os.chmod(leaf, 0o644)
+os.truncate(leaf, 1000)
+assert os.stat(leaf).st_size == 1000
+os.rename(leaf, "renamed.bin")
+assert sorted(os.listdir(".")) == ["renamed.bin"], os.listdir(".")
+os.mkdir("sub")
+os.rmdir("sub")
+# a name over 255 bytes is still ENAMETOOLONG, never EINVAL
+assert err(os.mkdir, "x" * 256) == errno.ENAMETOOLONG
+assert err(os.stat, "x" * 256) == errno.ENAMETOOLONG
+# two deep directories, a file and a directory moved between them with mv
+a, b = ("a" * 200), ("b" * 200)
+os.mkdir(a)
+os.mkdir(b)
+os.mkdir(os.path.join(a, "inner"))
+open(os.path.join(a, "inner", "x.txt"), "w").write("inner")
+subprocess.run(["mv", "renamed.bin", a + "/moved.bin"], check=True)
+subprocess.run(["mv", a + "/moved.bin", b + "/moved.bin"], check=True)
+subprocess.run(["mv", a + "/inner", b + "/"], check=True)
+assert os.listdir(a) == [], os.listdir(a)
+assert sorted(os.listdir(b)) == ["inner", "moved.bin"], os.listdir(b)
+assert open(b + "/inner/x.txt").read() == "inner"
+# a directory into itself, and a non-empty one removed: refused as near the root
+assert err(os.rename, b, b + "/inner/self") == errno.EINVAL
+assert err(os.rmdir, b) == errno.ENOTEMPTY
+count = subprocess.run(["find", "."], check=True, capture_output=True, text=True).stdout.count("\n")
+assert count == 6, count
+PY
+    unmount_wait && clean vol.img || return 1
+    # again after a remount (nothing cached), then the whole tree removed with rm -rf
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || return 1
+import os, subprocess, sys
+os.chdir(sys.argv[1])
+os.chdir("deep")
+for i in range(21):
+    os.chdir(("d%02d" % i * 70)[:200])
+b = "b" * 200
+data = open(b + "/moved.bin", "rb").read()
+assert data == (bytes(range(256)) * 4)[:1000], len(data)
+assert open(b + "/inner/x.txt").read() == "inner"
+os.chdir(sys.argv[1])
+subprocess.run(["rm", "-rf", "deep"], check=True)
+assert not os.path.exists("deep")
 PY
     unmount_wait && clean vol.img
 }
-run paths_past_4095_bytes_are_enametoolong t_deep
+run deep_trees_past_4095_bytes t_deep
 
 # ---- item: Ctrl-C ----
 t_ctrl_c() {
