@@ -65,12 +65,15 @@ static uint64_t take_fd(mount_handle *h)
     return h->fd;
 }
 
-static void close_in_background(uint64_t fd)
+void fd_close_in_background(uint64_t fd, bool dir)
 {
     mount_op *op = mount_op_new(NULL);
     if (!op)
         return; /* the server closes it at DEINITIALISE */
-    fs_conn_start_close(&mount_ctx.conn, &op->call, fd);
+    if (dir)
+        fs_conn_start_closedir(&mount_ctx.conn, &op->call, fd);
+    else
+        fs_conn_start_close(&mount_ctx.conn, &op->call, fd);
     mount_called(op, mount_then_end);
 }
 
@@ -86,7 +89,7 @@ void fd_cache_attach(mount_handle *h)
         mount_handle *v = victim();
         if (!v)
             break;
-        close_in_background(take_fd(v));
+        fd_close_in_background(take_fd(v), false);
     }
 }
 

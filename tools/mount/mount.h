@@ -300,6 +300,10 @@ void fd_cache_done(mount_op *op);
 bool fd_cache_evict(mount_op *op, void (*then)(mount_op *op));
 /* A pin (an unlinked file's fd of the mount's own) or an anchor (nodes.c) made or closed. */
 void fd_cache_count_pin(bool added);
+/* Close a server fd no request waits on (a file's, or with dir a directory's: FILE_CLOSE
+ * does not take a directory fd), answered in the background (the server closes it at
+ * DEINITIALISE if no op can be had). */
+void fd_close_in_background(uint64_t fd, bool dir);
 /* File handles open now (for -o max_open). */
 uint32_t fd_cache_open_files(void);
 

@@ -113,20 +113,7 @@ static void close_pin(mount_node *node)
         return;
     node->pinned = false;
     fd_cache_count_pin(false);
-    mount_op *op = mount_op_new(NULL);
-    if (!op)
-        return; /* the server closes it at DEINITIALISE */
-    fs_conn_start_close(&mount_ctx.conn, &op->call, node->pin_fd);
-    mount_called(op, mount_then_end);
-}
-
-static void close_in_background(uint64_t fd)
-{
-    mount_op *op = mount_op_new(NULL);
-    if (!op)
-        return; /* the server closes it at DEINITIALISE */
-    fs_conn_start_close(&mount_ctx.conn, &op->call, fd);
-    mount_called(op, mount_then_end);
+    fd_close_in_background(node->pin_fd, false);
 }
 
 /* Close the anchor of a node that goes or loses its name (nothing can be named under it
@@ -137,7 +124,7 @@ static void drop_anchor(mount_node *node)
         return;
     node->anchored = false;
     fd_cache_count_pin(false);
-    close_in_background(node->anchor_fd);
+    fd_close_in_background(node->anchor_fd, true);
 }
 
 /* Free the node if nothing holds it any more: no lookups, no handles, no children. */
@@ -329,7 +316,7 @@ static void anchor_opened(mount_op *op, const fs_reply *r, const uint8_t *payloa
         d->anchor_fd = r->data;
         fd_cache_count_pin(true);
     } else {
-        close_in_background(r->data); /* another op anchored it, or it went meanwhile */
+        fd_close_in_background(r->data, true); /* another op anchored it, or it went meanwhile */
     }
     path_resolve(op);
 }

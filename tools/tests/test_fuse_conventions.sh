@@ -24,7 +24,7 @@ export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
 TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
     mount_of_a_partition ctrl_c_says_unmounted_volume_clean thousands_of_open_files max_open_option
-    reopen_of_an_unlinked_open_file deep_trees_past_4095_bytes"
+    reopen_of_an_unlinked_open_file deep_trees_past_4095_bytes deep_tree_anchors_are_closed_when_trees_go"
 skip_all() {
     for t in $TESTS; do echo "SKIP $t: $1"; done
     exit 0
@@ -388,6 +388,30 @@ PY
     unmount_wait && clean vol.img
 }
 run deep_trees_past_4095_bytes t_deep
+
+# Anchors are closed when their directories go: more deep trees made and removed one after
+# another than the server gives a client fds (128).
+t_deep_anchors_closed() {
+    mount_fg vol.img || return 1
+    python3 - "$M" <<'PY' || { unmount_wait; return 1; }
+import os, shutil, sys
+root = sys.argv[1]
+names = [("e%02d" % i * 70)[:200] for i in range(21)]
+for round in range(150):
+    os.chdir(root)
+    os.mkdir("t")
+    os.chdir("t")
+    for n in names:
+        os.mkdir(n)
+        os.chdir(n)
+    with open("leaf", "w") as f:
+        f.write("round %d" % round)
+    os.chdir(root)
+    shutil.rmtree("t")
+PY
+    unmount_wait && clean vol.img
+}
+run deep_tree_anchors_are_closed_when_trees_go t_deep_anchors_closed
 
 # ---- item: Ctrl-C ----
 t_ctrl_c() {
