@@ -5,64 +5,19 @@
 # the image. Prints PASS/FAIL lines, or SKIP lines when FUSE cannot be used here (no
 # /dev/fuse, no fusermount3, no permission to mount).
 set -u
-BUILD=${BUILD:-build}
-A=$(realpath "$BUILD/rel/asyncfat")
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-T=$(mktemp -d)
-M=$T/mnt
-PID=
-cleanup() {
-    if [ -n "$PID" ]; then
-        fusermount3 -u "$M" 2>/dev/null
-        wait "$PID" 2>/dev/null
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-cd "$T" || exit 1
-mkdir -p "$M"
-export MTOOLS_SKIP_CHECK=1 LC_ALL=C
+FUSE_TESTS="coreutils errno_values unlink_while_open_and_ftruncate directory_times directory_listing
+    changes_are_seen_through_every_path known_names_are_found_and_absent_ones_answered
+    round_trips_per_operation read_handles tar_round_trip
+    concurrent_writers no_fuse_hidden_files a_mounted_image_is_refused_to_a_second_user
+    unmount_leaves_a_clean_volume mtools_reads_the_same_bytes
+    read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full
+    fsync_of_a_directory_makes_the_volume_durable background_writeback_makes_files_durable
+    a_dirty_volume_is_recovered_and_reported discard_punches_removed_files_out_of_the_image
+    unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c"
+. "$(dirname "$0")/fuse_lib.sh"
 
-skip_all() {
-    for t in coreutils errno_values unlink_while_open_and_ftruncate directory_times directory_listing \
-        changes_are_seen_through_every_path known_names_are_found_and_absent_ones_answered \
-        round_trips_per_operation read_handles tar_round_trip \
-        concurrent_writers no_fuse_hidden_files a_mounted_image_is_refused_to_a_second_user \
-        unmount_leaves_a_clean_volume mtools_reads_the_same_bytes \
-        read_only_mount sigint_unmounts_cleanly background_mount enospc_when_full \
-        fsync_of_a_directory_makes_the_volume_durable background_writeback_makes_files_durable \
-        a_dirty_volume_is_recovered_and_reported discard_punches_removed_files_out_of_the_image \
-        unknown_mount_option_fails make_run_mounts_the_default_image_until_ctrl_c; do
-        echo "SKIP $t: $1"
-    done
-    exit 0
-}
-[ -c /dev/fuse ] || skip_all "no /dev/fuse"
-command -v fusermount3 >/dev/null || skip_all "no fusermount3"
-command -v python3 >/dev/null || skip_all "no python3"
-
-failed=0
-run() {
-    local name=$1 start=$SECONDS
-    shift
-    if "$@" >"$T/log" 2>&1; then
-        echo "PASS $name ($((SECONDS - start))s)"
-    else
-        echo "FAIL $name ($((SECONDS - start))s)"
-        sed 's/^/    /' "$T/log" | tail -n 25
-        failed=1
-    fi
-}
-
-wait_mounted() {
-    for _ in $(seq 100); do
-        mountpoint -q "$M" && return 0
-        kill -0 "$PID" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-# mount_fg IMAGE [OPTIONS...]: mount in the foreground, in the background of this shell.
+# mount_fg IMAGE [OPTIONS...]: as fuse_lib.sh's, the mount counting its requests
+# (ASYNCFAT_STATS: the round-trip tests read the count from $T/mount.err).
 mount_fg() {
     ASYNCFAT_STATS=1 "$A" mount "$@" "$M" -f 2>"$T/mount.err" &
     PID=$!
@@ -87,23 +42,8 @@ wait_signalled() {
     PID=
     return $rc
 }
-unmount_wait() {
-    fusermount3 -u "$M" || return 1
-    wait "$PID"
-    local rc=$?
-    PID=
-    return $rc
-}
-clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
-
 "$A" mkfs vol.img --size 256M --fat 32 >/dev/null || { echo "FAIL mkfs"; exit 1; }
-if ! mount_fg vol.img; then
-    if grep -q "^fuse: \|/dev/fuse\|fusermount" "$T/mount.err"; then
-        skip_all "cannot mount FUSE here: $(head -c 200 "$T/mount.err")"
-    fi
-    echo "FAIL mount: $(cat "$T/mount.err")"
-    exit 1
-fi
+fuse_first_mount vol.img
 
 t_coreutils() {
     head -c 5000000 /dev/urandom >"$T/data.bin"

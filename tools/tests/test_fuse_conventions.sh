@@ -5,77 +5,13 @@
 # Ctrl-C says. Checked afterwards with fsck.fat and mtools. Prints PASS/FAIL lines, or
 # SKIP lines when FUSE cannot be used here.
 set -u
-BUILD=${BUILD:-build}
-A=$(realpath "$BUILD/rel/asyncfat")
-T=$(mktemp -d)
-M=$T/mnt
-PID=
-cleanup() {
-    if [ -n "$PID" ]; then
-        fusermount3 -u "$M" 2>/dev/null
-        wait "$PID" 2>/dev/null
-    fi
-    rm -rf "$T"
-}
-trap cleanup EXIT
-cd "$T" || exit 1
-mkdir -p "$M"
-export MTOOLS_SKIP_CHECK=1 LC_ALL=C
-
-TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
+FUSE_TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
     mount_of_a_partition ctrl_c_says_unmounted_volume_clean thousands_of_open_files max_open_option
     reopen_of_an_unlinked_open_file deep_trees_past_4095_bytes deep_tree_anchors_are_closed_when_trees_go"
-skip_all() {
-    for t in $TESTS; do echo "SKIP $t: $1"; done
-    exit 0
-}
-[ -c /dev/fuse ] || skip_all "no /dev/fuse"
-command -v fusermount3 >/dev/null || skip_all "no fusermount3"
-command -v python3 >/dev/null || skip_all "no python3"
-
-failed=0
-run() {
-    local name=$1
-    shift
-    if "$@" >"$T/log" 2>&1; then
-        echo "PASS $name"
-    else
-        echo "FAIL $name"
-        sed 's/^/    /' "$T/log" | tail -n 25
-        failed=1
-    fi
-}
-wait_mounted() {
-    for _ in $(seq 100); do
-        mountpoint -q "$M" && return 0
-        kill -0 "$PID" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-# mount_fg IMAGE [ARGS...]: mount in the foreground, in the background of this shell.
-mount_fg() {
-    "$A" mount "$@" "$M" -f 2>"$T/mount.err" &
-    PID=$!
-    wait_mounted || { cat "$T/mount.err"; return 1; }
-}
-unmount_wait() {
-    fusermount3 -u "$M" || return 1
-    wait "$PID"
-    local rc=$?
-    PID=
-    return $rc
-}
-clean() { fsck.fat -n "$1" >"$T/fsck" 2>&1 || { cat "$T/fsck"; return 1; }; }
+. "$(dirname "$0")/fuse_lib.sh"
 
 "$A" mkfs vol.img --size 64M >/dev/null || { echo "FAIL mkfs"; exit 1; }
-if ! mount_fg vol.img; then
-    if grep -q "^fuse: \|/dev/fuse\|fusermount" "$T/mount.err"; then
-        skip_all "cannot mount FUSE here: $(head -c 200 "$T/mount.err")"
-    fi
-    echo "FAIL mount: $(cat "$T/mount.err")"
-    exit 1
-fi
+fuse_first_mount vol.img
 unmount_wait
 
 # ---- item: lookups of names FAT cannot hold ----
