@@ -11,17 +11,10 @@ BUILD=${BUILD:-build}
 BASE=82001c6be9263d29942b6d1fb397dd8772ea7b40
 work=$BUILD/ordering
 mkdir -p "$work"
-if [ ! -f "$work/base/.built" ]; then
-    rm -rf "$work/base"
-    mkdir -p "$work/base"
-    git archive "$BASE" | tar -x -C "$work/base"
-    make -C "$work/base" --no-print-directory BUILD=build build/rel/libasyncfat.a >/dev/null
-    touch "$work/base/.built"
-fi
 before=$work/ordering_before
 after=$BUILD/rel/bench/ordering
-${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -I"$work/base" bench/ordering.c "$work/base/tests/support/blk_fixture.c" \
-    "$work/base/build/rel/libasyncfat.a" -luring -lpthread -o "$before"
+. bench/engine_before.sh
+engine_before "$BASE" "$work" bench/ordering.c "$before"
 
 "$before" ops before
 "$after" ops after

@@ -9,17 +9,10 @@ BUILD=${BUILD:-build}
 BASE=cb76ba8c665996322a82ddc8af4d99273051fd89
 work=$BUILD/wear
 mkdir -p "$work" "$BUILD/bench"
-if [ ! -f "$work/base/.built" ]; then
-    rm -rf "$work/base"
-    mkdir -p "$work/base"
-    git archive "$BASE" | tar -x -C "$work/base"
-    make -C "$work/base" --no-print-directory BUILD=build build/rel/libasyncfat.a >/dev/null
-    touch "$work/base/.built"
-fi
 before=$work/wear_before
 after=$BUILD/rel/bench/wear
-${CC:-cc} -std=c11 -O2 -D_GNU_SOURCE -I"$work/base" bench/wear.c "$work/base/tests/support/blk_fixture.c" \
-    "$work/base/build/rel/libasyncfat.a" -luring -lpthread -o "$before"
+. bench/engine_before.sh
+engine_before "$BASE" "$work" bench/wear.c "$before"
 
 # The counts are deterministic; the times are the median of three runs, the two engines
 # taking turns (the machine is shared: a single run moves by tens of percent).

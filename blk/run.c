@@ -131,27 +131,25 @@ static blk_status read_direct(blk_cache *cache, uint64_t *block, uint64_t end, u
     return st;
 }
 
-/* Blocks: a lone absent block read by the device straight into a zero-copy reader's memory.
- * It takes no cache buffer, transfer or staging slot, only the request slot any miss needs,
- * so any number run at once; the cache is neither filled nor disturbed. A block that is
- * cached (in any state) or has a bypass write in flight when we look is the cache's or the
- * write's: *done stays false (look again). A write that starts after we looked races with
- * this read as with any concurrent reader. */
-static blk_status read_lone_direct(blk_cache *cache, uint64_t block, uint64_t offset, bool *done)
+/* Blocks: a lone absent block (the caller found it neither cached nor in a window) read by
+ * the device straight into a zero-copy reader's memory. It takes no cache buffer, transfer
+ * or staging slot, only the request slot any miss needs, so any number run at once; the
+ * cache is neither filled nor disturbed. A block with a bypass write in flight is the
+ * write's: this waits for it and leaves *block alone (look again). A write that starts
+ * after we looked races with this read as with any concurrent reader. */
+static blk_status read_lone_direct(blk_cache *cache, uint64_t *block, uint64_t offset)
 {
-    blk_transfer *w = blk_transfer_find_write(cache, block);
+    blk_transfer *w = blk_transfer_find_write(cache, *block);
     if (w)
         return blk_write_settle(cache, w);
-    if (blk_cache_find(cache, block))
-        return BLK_OK;
     blk_io io;
     cache->stats.device_reads++;
-    blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, block, 1, offset, &io);
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, *block, 1, offset, &io);
     if (st == BLK_OK)
         st = blk_io_wait(cache->client, &io);
     if (st == BLK_OK)
         cache->stats.bypass_read_blocks++;
-    *done = true;
+    (*block)++;
     return st;
 }
 
@@ -234,13 +232,12 @@ blk_status blk_cache_read_run(blk_cache *cache, uint64_t block, uint32_t count, 
              * few), so any number of such reads run at once: a zero-copy reader's goes
              * straight to its memory, anyone else's through a cache buffer (where it stays:
              * small random reads hit it again). */
-            bool done = false;
-            if (zero_copy)
-                st = read_lone_direct(cache, b, dst_offset + (b - block) * BLK_TRANSFER_SIZE, &done);
-            else
+            if (zero_copy) {
+                st = read_lone_direct(cache, &b, dst_offset + (b - block) * BLK_TRANSFER_SIZE);
+            } else {
                 st = copy_from_cache(cache, b, (uint8_t *)dst + (b - block) * BLK_TRANSFER_SIZE);
-            if (done || !zero_copy)
                 b++;
+            }
         } else {
             st = read_direct(cache, &b, end, dst, block, zero_copy, dst_offset);
         }

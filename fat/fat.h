@@ -145,22 +145,14 @@ typedef struct fat_statfs_info {
     bool needs_check;           /* damage recovery does not repair: run a checker */
 } fat_statfs_info;
 
-/* What mounting found and did (fat_get_mount_report), for the server and tools to print. */
-typedef struct fat_mount_report {
-    bool was_dirty;             /* not cleanly unmounted (boot sector state or FAT entry 1) */
-    bool recovered;             /* a dirty read-write mount ran recovery to the end */
-    bool needs_check;           /* recovery met damage a power cut does not cause (broken,
-                                   looping or cross-linked chains, bad entries): it left it
-                                   alone; a checker should look */
-    uint32_t fat_disagreements; /* clusters the FAT copies disagreed on (used in one, free
-                                   in another); held as in use until recovery or a checker
-                                   makes the copies agree */
-    uint32_t renames_completed; /* interrupted renames finished from their records */
-    uint32_t orphans_removed;   /* long-name entries without their short entry */
-    uint32_t chains_cut;        /* chains longer than their files' sizes */
-    uint32_t lost_freed;        /* allocated clusters no file or directory reached */
-    uint32_t fat_blocks_copied; /* FAT copy blocks rewritten from the active FAT */
-} fat_mount_report;
+/* What mounting found and did (fat_get_mount_report), for the server and tools to print:
+ * the interface's vfs_mount_report. On FAT: was_dirty is the
+ * boot sector's state or FAT entry 1; needs_check means broken, looping or cross-linked
+ * chains or bad entries, left alone; fat_disagreements counts clusters the FAT copies
+ * disagreed on (held as in use until recovery or a checker makes them agree); chains_cut,
+ * chains longer than their files' sizes; lost_freed, allocated clusters nothing reached;
+ * fat_blocks_copied, FAT copy blocks rewritten from the active FAT. */
+typedef vfs_mount_report fat_mount_report;
 
 typedef struct fat_stats {
     uint64_t chain_steps;       /* FAT entries read to map file clusters */

@@ -18,18 +18,7 @@ static vfs_status fv_sync(vfs_volume *v) { return fat_sync(&fat_of(v)->volume); 
 
 static void fv_mount_report(const vfs_volume *v, vfs_mount_report *out)
 {
-    const fat_mount_report *r = fat_get_mount_report(&fat_of_const(v)->volume);
-    *out = (vfs_mount_report){
-        .was_dirty = r->was_dirty,
-        .recovered = r->recovered,
-        .needs_check = r->needs_check,
-        .renames_completed = r->renames_completed,
-        .orphans_removed = r->orphans_removed,
-        .chains_cut = r->chains_cut,
-        .lost_freed = r->lost_freed,
-        .fat_disagreements = r->fat_disagreements,
-        .fat_blocks_copied = r->fat_blocks_copied,
-    };
+    *out = *fat_get_mount_report(&fat_of_const(v)->volume);
 }
 
 static vfs_status fv_statfs(vfs_volume *v, vfs_statfs *out)

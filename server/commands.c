@@ -495,13 +495,8 @@ static fs_status cmd_file_truncate(command_call *c)
  * sync(2). */
 static fs_status cmd_file_sync(command_call *c)
 {
-    if (ops(c)->is_dir(c->fd->node)) {
-        fs_writeback_note_sync(c->server);
-        vfs_status st = ops(c)->sync(volume(c));
-        if (st != VFS_OK)
-            fs_writeback_note_change(c->server); /* the write-back tries again */
-        return fs_wire_status(st);
-    }
+    if (ops(c)->is_dir(c->fd->node))
+        return fs_wire_status(fs_writeback_sync(c->server));
     return fs_wire_status(ops(c)->fsync(c->fd->node));
 }
 

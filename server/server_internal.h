@@ -13,6 +13,9 @@ void fs_server_execute(fs_request *req);
 void fs_writeback_note_change(fs_server *server);
 /* A sync of the whole volume begins: it covers every change made so far. */
 void fs_writeback_note_sync(fs_server *server);
+/* Sync the volume as a write-back does: the dirty interval ends first, and a failed sync
+ * starts a new one (the write-back tries again). */
+vfs_status fs_writeback_sync(fs_server *server);
 bool fs_writeback_poll(fs_server *server);
 
 /* Does this command (its copy) possibly change the volume? */

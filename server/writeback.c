@@ -15,6 +15,15 @@ void fs_writeback_note_change(fs_server *server)
 
 void fs_writeback_note_sync(fs_server *server) { server->dirty = false; }
 
+vfs_status fs_writeback_sync(fs_server *server)
+{
+    fs_writeback_note_sync(server);
+    vfs_status st = server->engine.ops->sync(server->engine.volume);
+    if (st != VFS_OK)
+        fs_writeback_note_change(server);
+    return st;
+}
+
 uint64_t fs_server_deadline(const fs_server *server)
 {
     if (!enabled(server) || !server->dirty || server->writeback_running)
@@ -31,14 +40,11 @@ static void *writeback_main(void *arg)
     const vfs_ops *ops = server->engine.ops;
     fp_mutex_lock(server->pool, &server->mount_lock);
     if (ops->mounted(server->engine.volume)) {
-        fs_writeback_note_sync(server);
         server->stats.writebacks++;
-        if (ops->sync(server->engine.volume) != VFS_OK) {
+        if (fs_writeback_sync(server) != VFS_OK)
             server->stats.writeback_errors++;
-            fs_writeback_note_change(server);
-        }
     } else {
-        server->dirty = false; /* the unmount wrote everything */
+        fs_writeback_note_sync(server); /* the unmount wrote everything */
     }
     fp_mutex_unlock(server->pool, &server->mount_lock);
     server->writeback_running = false;

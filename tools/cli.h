@@ -127,6 +127,11 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
 /* DEINITIALISE (the server syncs and unmounts), disconnect, stop. Returns 0, or -1 if the
  * volume could not be unmounted cleanly (after a message). */
 int cli_session_close(cli_session *s);
+/* A subcommand's exit status: rc, EXIT_FAILED if closing the session failed where rc was
+ * EXIT_OK, EXIT_INTERRUPTED after a signal. Closes the session. */
+int cli_session_finish(cli_session *s, int rc);
+/* Is this path (in an image) the root: empty or nothing but slashes? */
+bool cli_path_is_root(const char *path);
 
 /* Why the volume an image names cannot be mounted, read from the image itself (its
  * partition table and boot sector): writes a sentence and returns true, or false when

@@ -136,3 +136,17 @@ int cli_session_close(cli_session *s)
     }
     return rc;
 }
+
+int cli_session_finish(cli_session *s, int rc)
+{
+    if (cli_session_close(s) != 0 && rc == EXIT_OK)
+        rc = EXIT_FAILED;
+    return cli_interrupted ? EXIT_INTERRUPTED : rc;
+}
+
+bool cli_path_is_root(const char *path)
+{
+    while (*path == '/')
+        path++;
+    return *path == '\0';
+}

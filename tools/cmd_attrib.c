@@ -52,13 +52,6 @@ static void print_attributes(const char *image, const char *path, uint64_t a)
            a & FS_ATTRIBUTE_HIDDEN ? 'H' : ' ', a & FS_ATTRIBUTE_READ_ONLY ? 'R' : ' ', image, path);
 }
 
-static bool is_root(const char *path)
-{
-    while (*path == '/')
-        path++;
-    return *path == '\0';
-}
-
 /* One file or directory: change it, or show it. The root has nothing to change. */
 static int attrib_one(attrib_request *r, const char *path, bool named)
 {
@@ -68,7 +61,7 @@ static int attrib_one(attrib_request *r, const char *path, bool named)
         st = fs_conn_get_attributes(&r->s->conn, path, &a);
         if (st == FS_STATUS_SUCCESS)
             print_attributes(r->s->image, path, a);
-    } else if (is_root(path)) {
+    } else if (cli_path_is_root(path)) {
         if (!named)
             return EXIT_OK;
         cli_error(cli_in_image(r->s->image, path), "the root directory has no attributes to change");
@@ -159,7 +152,5 @@ int cmd_attrib(int argc, char **argv)
     }
     cli_paths_free(&all);
     free(locs);
-    if (cli_session_close(&s) != 0 && rc == EXIT_OK)
-        rc = EXIT_FAILED;
-    return cli_interrupted ? EXIT_INTERRUPTED : rc;
+    return cli_session_finish(&s, rc);
 }

@@ -92,8 +92,10 @@ static int copy_one(copy_job *job, const copy_side *from, const copy_side *to, c
     if (ss.is_dir && !into_dir) {
         copy_stat ds;
         if (copy_side_stat(to, target, &ds) == FS_STATUS_SUCCESS && ds.exists && !ds.is_dir) {
-            cli_error(side_name(to, target), "not a directory (cannot copy the directory %s over it)",
-                      side_name(from, src_path));
+            /* side_name's buffer is shared: the source's name is copied out first */
+            char source[4096 + CLI_PATH_MAX + 8];
+            snprintf(source, sizeof source, "%s", side_name(from, src_path));
+            cli_error(side_name(to, target), "not a directory (cannot copy the directory %s over it)", source);
             return EXIT_FAILED;
         }
     }

@@ -14,13 +14,6 @@
 #include <unistd.h>
 
 /* Close the session and choose the exit status. */
-static int finish(cli_session *s, int rc)
-{
-    if (cli_session_close(s) != 0 && rc == EXIT_OK)
-        rc = EXIT_FAILED;
-    return cli_interrupted ? EXIT_INTERRUPTED : rc;
-}
-
 /* ---- cat ---- */
 
 int cmd_cat(int argc, char **argv)
@@ -76,7 +69,7 @@ int cmd_cat(int argc, char **argv)
     free(buf);
     cli_paths_free(&all);
     free(locs);
-    return finish(&s, rc);
+    return cli_session_finish(&s, rc);
 }
 
 /* ---- stat ---- */
@@ -131,7 +124,7 @@ int cmd_stat(int argc, char **argv)
     }
     cli_paths_free(&all);
     free(locs);
-    return finish(&s, rc);
+    return cli_session_finish(&s, rc);
 }
 
 /* ---- mkdir ---- */
@@ -195,7 +188,7 @@ int cmd_mkdir(int argc, char **argv)
             rc = cli_fail_status(locs[i].image, locs[i].path, st);
     }
     free(locs);
-    return finish(&s, rc);
+    return cli_session_finish(&s, rc);
 }
 
 /* ---- rm, rmdir ---- */
@@ -226,13 +219,6 @@ static int remove_tree(cli_session *s, const char *path)
     }
     tree_walk_end(&w);
     return rc;
-}
-
-static bool is_root(const char *path)
-{
-    while (*path == '/')
-        path++;
-    return *path == '\0';
 }
 
 int cmd_rm(int argc, char **argv)
@@ -279,7 +265,7 @@ int cmd_rm(int argc, char **argv)
             fs_stat rec;
             st = fs_conn_stat(&s.conn, path, &rec);
             if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec)) {
-                if (is_root(path)) {
+                if (cli_path_is_root(path)) {
                     cli_error("rm", "refusing to remove the root directory of %s (%s:/* names what it holds)",
                               locs[i].image, locs[i].image);
                     rc = EXIT_FAILED;
@@ -306,7 +292,7 @@ int cmd_rm(int argc, char **argv)
         cli_paths_free(&paths);
     }
     free(locs);
-    return finish(&s, rc);
+    return cli_session_finish(&s, rc);
 }
 
 int cmd_rmdir(int argc, char **argv)
@@ -332,7 +318,7 @@ int cmd_rmdir(int argc, char **argv)
     cli_expand_all(&s.conn, locs, n, &all, &rc);
     for (size_t i = 0; i < all.count && !cli_interrupted; i++) {
         fs_status st = fs_conn_rmdir(&s.conn, all.paths[i]);
-        if (st == FS_STATUS_BUSY && is_root(all.paths[i])) {
+        if (st == FS_STATUS_BUSY && cli_path_is_root(all.paths[i])) {
             cli_error("rmdir", "refusing to remove the root directory of %s", s.image);
             rc = EXIT_FAILED;
         } else if (st != FS_STATUS_SUCCESS) {
@@ -341,7 +327,7 @@ int cmd_rmdir(int argc, char **argv)
     }
     cli_paths_free(&all);
     free(locs);
-    return finish(&s, rc);
+    return cli_session_finish(&s, rc);
 }
 
 /* ---- mv ---- */
@@ -363,7 +349,7 @@ static int move_to(cli_session *s, const char *src, const char *target)
 {
     fs_stat rec;
     fs_status st = fs_conn_stat(&s->conn, src, &rec);
-    if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec) && is_root(src)) {
+    if (st == FS_STATUS_SUCCESS && cli_is_dir_stat(&rec) && cli_path_is_root(src)) {
         cli_error("mv", "cannot move the root directory of %s", s->image);
         return EXIT_FAILED;
     }
@@ -435,13 +421,13 @@ int cmd_mv(int argc, char **argv)
     if (dst.too_long) {
         cli_error(dest_arg, "path too long (at most %u bytes)", CLI_PATH_MAX - 1);
         free(locs);
-        return finish(&s, EXIT_FAILED);
+        return cli_session_finish(&s, EXIT_FAILED);
     }
     int rc = EXIT_OK;
     if (strcmp(dst.image, locs[0].image) != 0) {
         cli_error("mv", "cannot move between images (cp copies, then rm removes)");
         free(locs);
-        return finish(&s, EXIT_FAILED);
+        return cli_session_finish(&s, EXIT_FAILED);
     }
     cli_paths all;
     cli_expand_all(&s.conn, locs, n, &all, &rc);
@@ -459,5 +445,5 @@ int cmd_mv(int argc, char **argv)
     }
     cli_paths_free(&all);
     free(locs);
-    return finish(&s, rc);
+    return cli_session_finish(&s, rc);
 }

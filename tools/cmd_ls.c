@@ -11,13 +11,6 @@
 #include <time.h>
 
 /* Close the session and choose the exit status. */
-static int finish(cli_session *s, int rc)
-{
-    if (cli_session_close(s) != 0 && rc == EXIT_OK)
-        rc = EXIT_FAILED;
-    return cli_interrupted ? EXIT_INTERRUPTED : rc;
-}
-
 void cli_human_size(uint64_t n, char *out, size_t size)
 {
     /* As ls -h: powers of 1024, rounded up, one decimal below 10. */
@@ -194,7 +187,7 @@ static int ls_image(const char *image, const cli_location *locs, int n, const ls
     }
     free(items);
     cli_paths_free(&all);
-    return finish(&s, rc);
+    return cli_session_finish(&s, rc);
 }
 
 int cmd_ls(int argc, char **argv)
@@ -335,7 +328,7 @@ int cmd_df(int argc, char **argv)
                        (unsigned long long)(avail / 1024), percent);
             }
         }
-        r = finish(&s, r);
+        r = cli_session_finish(&s, r);
         if (r != EXIT_OK)
             rc = r;
     }

@@ -279,10 +279,8 @@ static void *check_task(void *arg)
         job->locate_failed = true;
         return NULL;
     }
-    if (job->status == VFS_OK) {
-        job->status = fat_check_volume_find(&v->stack.cache, offset, &job->volume);
-        job->why = job->volume.primary_error;
-    }
+    job->status = fat_check_volume_find(&v->stack.cache, offset, &job->volume);
+    job->why = job->volume.primary_error;
     if (job->status != VFS_OK) {
         job->bpb_failed = job->status == VFS_CORRUPT;
         return NULL;

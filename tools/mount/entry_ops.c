@@ -425,19 +425,8 @@ static void removed(mount_op *op, const fs_reply *r, const uint8_t *payload)
 static void pinned(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
-    mount_node *node = linked_child(op->parent, op->name);
-    if (r->status == FS_STATUS_SUCCESS && node && !node->pinned) {
-        node->pinned = true;
-        node->pin_fd = r->data;
-        node->pin_writable = op->pin_flags != FS_OPEN_FLAGS_READ_ONLY;
-        fd_cache_count_pin(true);
-    } else if (r->status == FS_STATUS_SUCCESS) {
-        mount_op *closer = mount_op_new(NULL); /* not needed after all: give it back */
-        if (closer) {
-            fs_conn_start_close(conn(), &closer->call, r->data);
-            mount_called(closer, mount_then_end);
-        }
-    }
+    if (r->status == FS_STATUS_SUCCESS)
+        node_adopt_pin(linked_child(op->parent, op->name), r->data, op->pin_flags);
     retry_remove(op);
 }
 
@@ -503,13 +492,8 @@ static void renamed(mount_op *op, const fs_reply *r, const uint8_t *payload)
 static void target_pinned(mount_op *op, const fs_reply *r, const uint8_t *payload)
 {
     AF_UNUSED(payload);
-    mount_node *target = linked_child(op->new_parent, op->new_name);
-    if (r->status == FS_STATUS_SUCCESS && target && !target->pinned) {
-        target->pinned = true;
-        target->pin_fd = r->data;
-        target->pin_writable = op->pin_flags != FS_OPEN_FLAGS_READ_ONLY;
-        fd_cache_count_pin(true);
-    }
+    if (r->status == FS_STATUS_SUCCESS)
+        node_adopt_pin(linked_child(op->new_parent, op->new_name), r->data, op->pin_flags);
     op->to_set = 1; /* pinned: go on to the rename */
     rename_retry(op);
 }

@@ -117,13 +117,14 @@ struct mount_op {
     fs_stat record;
     /* The server's names for the request's files (mount_path): each path starts at the
      * root (at 0) or at a directory fd of the mount's (an anchor, nodes.c). */
-    char path[FS_MAX_PATH_LENGTH + 1], new_path[FS_MAX_PATH_LENGTH + 1];
     uint64_t at, new_at;
     fuse_ino_t path_node, anchor_node; /* mount_path's state while it opens anchors */
     const char *path_name;
     bool path_new;
     uint32_t anchors_opened;
     void (*path_next)(mount_op *op);
+    /* Last: a reused operation is zeroed up to here (mount_loop.c op_take). */
+    char path[FS_MAX_PATH_LENGTH + 1], new_path[FS_MAX_PATH_LENGTH + 1];
 };
 
 /* A new operation for req (copying nothing); NULL: out of memory (the request is then
@@ -218,6 +219,9 @@ bool node_any_fd(const mount_node *node, uint64_t *fd);
  * and /proc/self/fd may open the file again)? And the pin's flags for it. */
 bool node_needs_pin(const mount_node *node);
 uint64_t node_pin_flags(const mount_node *node);
+/* A pin opened (fd, with flags) for node: it becomes the node's pin, or is closed again
+ * if the node went or was pinned meanwhile. */
+void node_adopt_pin(mount_node *node, uint64_t fd, uint64_t flags);
 
 /* ---- entry_ops.c ---- */
 void mount_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);

@@ -106,6 +106,18 @@ mount_node *node_lookup(mount_node *parent, const char *name)
     return n;
 }
 
+void node_adopt_pin(mount_node *node, uint64_t fd, uint64_t flags)
+{
+    if (!node || node->pinned) {
+        fd_close_in_background(fd, false); /* not needed after all: give it back */
+        return;
+    }
+    node->pinned = true;
+    node->pin_fd = fd;
+    node->pin_writable = flags != FS_OPEN_FLAGS_READ_ONLY;
+    fd_cache_count_pin(true);
+}
+
 /* Close the pin of a node that goes (its fd is the mount's own). */
 static void close_pin(mount_node *node)
 {
