@@ -284,6 +284,8 @@ vfs_status fat_truncate(fat_node *node, uint64_t length);
 uint64_t fat_size(fat_node *node);
 vfs_status fat_fsync(fat_node *node);
 vfs_status fat_fstat(fat_node *node, vfs_stat *out);
+/* fat_set_times on an open node: no path to look up. */
+vfs_status fat_set_times_node(fat_node *node, int64_t atime, int64_t mtime);
 
 /* Directories. name_out receives the UTF-8 name (no NUL), at most FAT_READDIR_NAME_MAX
  * bytes. *pos: 0 = start; updated to the position after the entry returned.

@@ -663,6 +663,33 @@ vfs_status fat_rename_at(fat_volume *vol, fat_node *old_base, const char *old_pa
     return st;
 }
 
+/* The node's times; the caller holds a reference to it. */
+static vfs_status node_set_times(fat_volume *vol, fat_node *node, int64_t atime, int64_t mtime)
+{
+    if (node->is_root)
+        return VFS_OK;
+    vfs_status st = VFS_OK;
+    fp_rwlock_write_lock(vol->pool, &node->lock);
+    if (atime >= 0)
+        node->access_date = fat_time_from_unix_zoned(atime, 0, vol->cfg.time_offset_minutes).date;
+    if (mtime >= 0) {
+        fat_datetime t = fat_time_from_unix_zoned(mtime, 0, vol->cfg.time_offset_minutes);
+        node->write_date = t.date;
+        node->write_time = t.time;
+    }
+    if (node->unlinked)
+        st = VFS_NO_FILE;
+    else if (node->is_dir)
+        st = fat_node_write_dirent(node);
+    else
+        /* A file's times go with its next entry write (close's commit, fsync, sync),
+         * like its size: written now, a file being copied would take an order point and
+         * so a FLUSH of its own, its entry carrying the new size too. */
+        node->dirent_dirty = true;
+    fp_rwlock_write_unlock(vol->pool, &node->lock);
+    return st;
+}
+
 vfs_status fat_set_times_at(fat_volume *vol, fat_node *base, const char *path, size_t len, int64_t atime, int64_t mtime)
 {
     if (vol->mounted && vol->read_only)
@@ -671,28 +698,17 @@ vfs_status fat_set_times_at(fat_volume *vol, fat_node *base, const char *path, s
     vfs_status st = fat_path_node(vol, base, path, len, &node);
     if (st != VFS_OK)
         return st;
-    if (!node->is_root) {
-        fp_rwlock_write_lock(vol->pool, &node->lock);
-        if (atime >= 0)
-            node->access_date = fat_time_from_unix_zoned(atime, 0, vol->cfg.time_offset_minutes).date;
-        if (mtime >= 0) {
-            fat_datetime t = fat_time_from_unix_zoned(mtime, 0, vol->cfg.time_offset_minutes);
-            node->write_date = t.date;
-            node->write_time = t.time;
-        }
-        if (node->unlinked)
-            st = VFS_NO_FILE;
-        else if (node->is_dir)
-            st = fat_node_write_dirent(node);
-        else
-            /* A file's times go with its next entry write (close's commit, fsync, sync),
-             * like its size: written now, a file being copied would take an order point and
-             * so a FLUSH of its own, its entry carrying the new size too. */
-            node->dirent_dirty = true;
-        fp_rwlock_write_unlock(vol->pool, &node->lock);
-    }
+    st = node_set_times(vol, node, atime, mtime);
     vfs_status st2 = fat_node_put(node);
     return st != VFS_OK ? st : st2;
+}
+
+vfs_status fat_set_times_node(fat_node *node, int64_t atime, int64_t mtime)
+{
+    fat_volume *vol = node->vol;
+    if (vol->mounted && vol->read_only)
+        return VFS_READ_ONLY_FS;
+    return node_set_times(vol, node, atime, mtime);
 }
 
 /* ---- directories ------------------------------------------------------------------------- */

@@ -80,6 +80,11 @@ static vfs_status fv_set_times(vfs_volume *v, const vfs_path *p, int64_t atime, 
     return fat_set_times_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, atime, mtime);
 }
 
+static vfs_status fv_fset_times(vfs_node *n, int64_t atime, int64_t mtime)
+{
+    return fat_set_times_node(node_of(n), atime, mtime);
+}
+
 static vfs_status fv_get_attributes(vfs_volume *v, const vfs_path *p, uint32_t *out)
 {
     return fat_get_attributes_at(&fat_of(v)->volume, base_of(p), p->chars, p->len, out);
@@ -133,6 +138,7 @@ static const vfs_ops fat_ops = {
     .rmdir = fv_rmdir,
     .rename = fv_rename,
     .set_times = fv_set_times,
+    .fset_times = fv_fset_times,
     .close = fv_close,
     .is_dir = fv_is_dir,
     .size = fv_size,

@@ -228,6 +228,11 @@ static void structured(run *r, uint64_t type)
         if (type == FS_CMD_SET_TIMES_STAT)
             e->set_times_stat.stat = buffer_arg(r);
         break;
+    case FS_CMD_FILE_SET_TIMES:
+        e->file_set_times.fd = fd_arg(r);
+        e->file_set_times.atime = (int64_t)(offset_arg(r) * 1000u - 1u);
+        e->file_set_times.mtime = (int64_t)(offset_arg(r) * 100000u - 1u);
+        break;
     case FS_CMD_DIR_READ_STAT:
         e->dir_read_stat.fd = fd_arg(r);
         e->dir_read_stat.name = buffer_arg(r);

@@ -57,7 +57,8 @@ typedef enum fs_cmd_type {
     FS_CMD_GET_ATTRIBUTES = 29, /* path; data = the FS_ATTRIBUTE_* bits */
     FS_CMD_SET_ATTRIBUTES = 30, /* path, set, clear (FS_ATTRIBUTE_* bits); data = the bits as stored */
     FS_CMD_MOUNT_REPORT = 31,   /* out buf <- fs_mount_report: what the mount found and repaired */
-    FS_CMD_COUNT = 32,
+    FS_CMD_FILE_SET_TIMES = 32, /* fd, atime, mtime: SET_TIMES on an open file (no path lookup) */
+    FS_CMD_COUNT = 33,
 } fs_cmd_type;
 
 typedef enum fs_status {
@@ -174,6 +175,7 @@ typedef union fs_cmd_params {
     struct { fs_buffer path; } get_attributes;
     struct { fs_buffer path; uint64_t set; uint64_t clear; } set_attributes;
     struct { fs_buffer buf; } mount_report;                        /* buf >= sizeof(fs_mount_report) */
+    struct { uint64_t fd; int64_t atime; int64_t mtime; } file_set_times; /* Unix seconds */
     uint8_t raw[48];
 } fs_cmd_params;
 
@@ -298,6 +300,7 @@ _Static_assert(offsetof(fs_cmd_params, read_path.offset) == 16, "read_path layou
 _Static_assert(offsetof(fs_cmd_params, read_path.buf) == 24, "read_path layout");
 _Static_assert(offsetof(fs_cmd_params, set_attributes.set) == 16, "set_attributes layout");
 _Static_assert(offsetof(fs_cmd_params, set_attributes.clear) == 24, "set_attributes layout");
+_Static_assert(offsetof(fs_cmd_params, file_set_times.mtime) == 16, "file_set_times layout");
 /* fd first, for every command that names one. */
 _Static_assert(offsetof(fs_cmd_params, file_read.fd) == 0 && offsetof(fs_cmd_params, file_write.fd) == 0 &&
                    offsetof(fs_cmd_params, file_size.fd) == 0 && offsetof(fs_cmd_params, file_truncate.fd) == 0 &&

@@ -413,6 +413,13 @@ static fs_status cmd_set_times_stat(command_call *c)
                      &c->p->set_times_stat.stat);
 }
 
+/* SET_TIMES on the fd's node: what a copy tool does after its last write, without looking
+ * the path up again. Any open file or directory, whatever its access mode (futimens). */
+static fs_status cmd_file_set_times(command_call *c)
+{
+    return fs_wire_status(ops(c)->fset_times(c->fd->node, c->p->file_set_times.atime, c->p->file_set_times.mtime));
+}
+
 static fs_status cmd_get_attributes(command_call *c)
 {
     path_copy path;
@@ -658,6 +665,7 @@ static const command commands[FS_CMD_COUNT] = {
     [FS_CMD_GET_ATTRIBUTES] = {cmd_get_attributes, TAKES_NO_FD, true, false},
     [FS_CMD_SET_ATTRIBUTES] = {cmd_set_attributes, TAKES_NO_FD, true, false},
     [FS_CMD_MOUNT_REPORT] = {cmd_mount_report, TAKES_NO_FD, true, false},
+    [FS_CMD_FILE_SET_TIMES] = {cmd_file_set_times, FS_FD_ANY, true, false},
 };
 
 bool fs_command_changes(const fs_cmd *cmd)
@@ -678,6 +686,7 @@ bool fs_command_changes(const fs_cmd *cmd)
     case FS_CMD_DIR_REMOVE:
     case FS_CMD_SET_TIMES:
     case FS_CMD_SET_TIMES_STAT:
+    case FS_CMD_FILE_SET_TIMES:
     case FS_CMD_SET_ATTRIBUTES:
         return true;
     default:

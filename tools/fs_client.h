@@ -169,6 +169,9 @@ void fs_conn_start_read(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset,
 void fs_conn_start_write(fs_conn *c, fs_call *call, uint64_t fd, uint64_t offset, const void *buf, size_t len);
 /* Unix seconds; -1 leaves a time unchanged. */
 void fs_conn_start_set_times(fs_conn *c, fs_call *call, uint64_t at, const char *path, int64_t atime, int64_t mtime);
+/* The same on an open file or directory (FILE_SET_TIMES): no path looked up. A FILE_CLOSE
+ * of the fd queued after it takes effect once it is done. */
+void fs_conn_start_file_set_times(fs_conn *c, fs_call *call, uint64_t fd, int64_t atime, int64_t mtime);
 void fs_conn_start_mkdir(fs_conn *c, fs_call *call, uint64_t at, const char *path);
 void fs_conn_start_initialise(fs_conn *c, fs_call *call);
 void fs_conn_start_deinitialise(fs_conn *c, fs_call *call);

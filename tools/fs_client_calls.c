@@ -133,6 +133,15 @@ void fs_conn_start_set_times(fs_conn *c, fs_call *call, uint64_t at, const char 
     send_encoded(c, call, &e);
 }
 
+void fs_conn_start_file_set_times(fs_conn *c, fs_call *call, uint64_t fd, int64_t atime, int64_t mtime)
+{
+    encoding e = encode(c, call, FS_CMD_FILE_SET_TIMES, 0, 0, NULL);
+    e.cmd.params.file_set_times.fd = fd;
+    e.cmd.params.file_set_times.atime = atime;
+    e.cmd.params.file_set_times.mtime = mtime;
+    send_encoded(c, call, &e);
+}
+
 /* The commands that name only a path: DIR_CREATE, DIR_REMOVE, FILE_REMOVE, DIR_OPEN,
  * GET_ATTRIBUTES. */
 static void start_path(fs_conn *c, fs_call *call, uint64_t type, uint64_t at, const char *path)

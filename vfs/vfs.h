@@ -155,6 +155,7 @@ typedef struct vfs_ops {
     vfs_status (*rmdir)(vfs_volume *vol, const vfs_path *path);
     vfs_status (*rename)(vfs_volume *vol, const vfs_path *old_path, const vfs_path *new_path);
     vfs_status (*set_times)(vfs_volume *vol, const vfs_path *path, int64_t atime, int64_t mtime);
+    vfs_status (*fset_times)(vfs_node *node, int64_t atime, int64_t mtime); /* set_times of an open node */
     vfs_status (*close)(vfs_node *node);
     bool (*is_dir)(const vfs_node *node);
     uint64_t (*size)(vfs_node *node);

@@ -374,6 +374,82 @@ TEST(open_stat_and_set_times_stat_return_the_record)
 
 /* OPEN_READ opens and returns the record and the first bytes; READ_PATH reads without
  * keeping an fd; bad buffers, paths and flags are refused before anything is opened. */
+static fs_stat stat_of(const char *path)
+{
+    fs_stat st;
+    memset(&st, 0, sizeof st);
+    fs_buffer sb = sf_buf(&fx, 0, NULL, sizeof(fs_stat));
+    fs_cmd_params p = {.stat = {.path = sf_path(&fx, 0, path), .buf = sb}};
+    if (EXPECT(sf_call(&fx, 0, FS_CMD_STAT, &p, sizeof p).status == FS_STATUS_SUCCESS))
+        memcpy(&st, sf_share(&fx, 0, sb), sizeof st);
+    return st;
+}
+
+static uint64_t file_set_times(uint64_t fd, int64_t atime, int64_t mtime)
+{
+    fs_cmd_params p = {.file_set_times = {.fd = fd, .atime = atime, .mtime = mtime}};
+    return sf_call(&fx, 0, FS_CMD_FILE_SET_TIMES, &p, sizeof p).status;
+}
+
+/* FILE_SET_TIMES: SET_TIMES on an open file or directory, whatever its access mode; queued
+ * with the fd's FILE_CLOSE after it, the close waits for it (the copy tool's batch). */
+TEST(file_set_times_sets_an_open_files_times)
+{
+    CHECK(setup("-F 32"));
+    uint64_t fd, done;
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_CREATE | FS_OPEN_FLAGS_WRITE_ONLY, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_write(&fx, 0, fd, 0, "data", 4, &done), FS_STATUS_SUCCESS);
+    CHECK_EQ(file_set_times(fd, -1, 1600000000), FS_STATUS_SUCCESS);
+    CHECK_EQ(stat_of("/f").mtime, 1600000000);
+
+    fs_cmd_params times = {.file_set_times = {.fd = fd, .atime = -1, .mtime = 1500000000}};
+    fs_cmd_params close = {.file_close = {.fd = fd}};
+    uint64_t times_id = sf_submit(&fx, 0, FS_CMD_FILE_SET_TIMES, &times, sizeof times);
+    uint64_t close_id = sf_submit(&fx, 0, FS_CMD_FILE_CLOSE, &close, sizeof close);
+    CHECK(times_id && close_id);
+    int answered = 0;
+    for (int i = 0; i < 10000 && answered < 2; i++) {
+        sf_step(&fx);
+        fs_cmpl c;
+        while (sf_take(&fx, 0, &c)) {
+            CHECK(c.id == times_id || c.id == close_id);
+            CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+            answered++;
+        }
+    }
+    CHECK_EQ(answered, 2);
+    fs_stat st = stat_of("/f");
+    CHECK_EQ(st.mtime, 1500000000);
+    CHECK_EQ(st.size, 4);
+    CHECK_EQ(file_set_times(fd, -1, 1400000000), FS_STATUS_INVALID_FD); /* closed */
+    CHECK_EQ(file_set_times(12345, -1, 1400000000), FS_STATUS_INVALID_FD);
+
+    /* a read-only fd, then a directory's */
+    CHECK_EQ(sf_open(&fx, 0, "/f", FS_OPEN_FLAGS_READ_ONLY, &fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(file_set_times(fd, -1, 1400000000), FS_STATUS_SUCCESS);
+    CHECK_EQ(sf_close(&fx, 0, fd), FS_STATUS_SUCCESS);
+    CHECK_EQ(stat_of("/f").mtime, 1400000000);
+    CHECK_EQ(sf_simple_path(&fx, 0, FS_CMD_DIR_CREATE, "/d"), FS_STATUS_SUCCESS);
+    fs_cmd_params p = {.dir_open = {.path = sf_path(&fx, 0, "/d")}};
+    fs_cmpl c = sf_call(&fx, 0, FS_CMD_DIR_OPEN, &p, sizeof p);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(file_set_times(c.data, -1, 1300000000), FS_STATUS_SUCCESS);
+    p = (fs_cmd_params){.dir_close = {.fd = c.data}};
+    CHECK_EQ(sf_call(&fx, 0, FS_CMD_DIR_CLOSE, &p, sizeof p).status, FS_STATUS_SUCCESS);
+    CHECK_EQ(stat_of("/d").mtime, 1300000000);
+    CHECK(teardown_clean());
+
+    /* a read-only volume refuses it */
+    sf_options o = {.workdir = test_tmpdir(), .read_only = true};
+    CHECK(sf_init(&fx, &o) == 0);
+    CHECK_EQ(sf_initialise(&fx, 0, true), FS_STATUS_SUCCESS);
+    p = (fs_cmd_params){.dir_open = {.path = sf_path(&fx, 0, "/")}};
+    c = sf_call(&fx, 0, FS_CMD_DIR_OPEN, &p, sizeof p);
+    CHECK_EQ(c.status, FS_STATUS_SUCCESS);
+    CHECK_EQ(file_set_times(c.data, -1, 1300000000), FS_STATUS_READ_ONLY_FS);
+    sf_fini(&fx);
+}
+
 TEST(open_read_and_read_path_return_the_first_bytes)
 {
     CHECK(setup("-F 32"));

@@ -352,10 +352,10 @@ TEST(async_calls_encode_their_commands_and_decode_their_replies)
 {
     fake_server f;
     fs_conn c;
-    /* The fake answers all seven together, in reverse order. */
-    CHECK(fake_start(&f, &c, 7, NULL, NULL));
+    /* The fake answers all eight together, in reverse order. */
+    CHECK(fake_start(&f, &c, 8, NULL, NULL));
     uint8_t *buf = fs_conn_alloc(&c, 8192);
-    fs_call call[7];
+    fs_call call[8];
     fs_conn_start_open(&c, &call[0], 0, "/src/a.txt", FS_OPEN_FLAGS_READ_ONLY);
     fs_conn_start_open_stat(&c, &call[1], 0, "/dst/a.txt", FS_OPEN_FLAGS_WRITE_ONLY | FS_OPEN_FLAGS_CREATE);
     fs_conn_start_read(&c, &call[2], 3, 4096, buf, 4096);
@@ -363,12 +363,13 @@ TEST(async_calls_encode_their_commands_and_decode_their_replies)
     fs_conn_start_set_times(&c, &call[4], 0, "/dst/a.txt", -1, 1234567);
     fs_conn_start_truncate(&c, &call[5], 4, 0);
     fs_conn_start_mkdir(&c, &call[6], 0, "/dst/sub");
-    fs_conn_ticket t[7];
-    for (uint32_t i = 0; i < 7; i++)
+    fs_conn_start_file_set_times(&c, &call[7], 4, 7654321, 1234568);
+    fs_conn_ticket t[8];
+    for (uint32_t i = 0; i < 8; i++)
         t[i] = call[i].ticket;
-    fs_reply reply[7];
-    bool ok = true, done[7] = {false};
-    for (uint32_t n = 7; n > 0; n--) {
+    fs_reply reply[8];
+    bool ok = true, done[8] = {false};
+    for (uint32_t n = 8; n > 0; n--) {
         fs_cmpl cmpl;
         uint32_t k = fs_conn_wait_any(&c, t, n, &cmpl);
         uint32_t which = 0;
@@ -381,7 +382,7 @@ TEST(async_calls_encode_their_commands_and_decode_their_replies)
     }
     fs_cmd open = f.seen[FS_CMD_FILE_OPEN], read = f.seen[FS_CMD_FILE_READ], write = f.seen[FS_CMD_FILE_WRITE];
     fs_cmd times = f.seen[FS_CMD_SET_TIMES], trunc = f.seen[FS_CMD_FILE_TRUNCATE];
-    fs_cmd mkdir = f.seen[FS_CMD_DIR_CREATE];
+    fs_cmd mkdir = f.seen[FS_CMD_DIR_CREATE], ftimes = f.seen[FS_CMD_FILE_SET_TIMES];
     fs_conn_free(&c, buf);
     uint32_t pending = c.pending;
     fake_stop(&f, &c);
@@ -406,6 +407,10 @@ TEST(async_calls_encode_their_commands_and_decode_their_replies)
     CHECK_EQ(trunc.params.file_truncate.fd, 4);
     CHECK_EQ(trunc.params.file_truncate.length, 0);
     CHECK_EQ(mkdir.params.dir_create.path.size, strlen("/dst/sub"));
+    CHECK_EQ(ftimes.type, FS_CMD_FILE_SET_TIMES);
+    CHECK_EQ(ftimes.params.file_set_times.fd, 4);
+    CHECK_EQ(ftimes.params.file_set_times.atime, 7654321);
+    CHECK_EQ(ftimes.params.file_set_times.mtime, 1234568);
 }
 
 TEST(attribute_calls_name_their_path_and_bits)
