@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +14,7 @@
  * its chunks (closing: SET_TIMES and both closes). */
 #define COPY_OPS (COPY_CHUNKS + 3u * COPY_FILES)
 #define COPY_PROGRESS_MIN (4u << 20)   /* files smaller than this copy silently */
+#define COPY_PATH_MAX 4096u            /* bytes of a source or destination path, with its NUL */
 
 typedef struct copy_file copy_file;
 
@@ -46,7 +46,9 @@ struct copy_file {
     uint32_t chunks;                 /* chunks held */
     uint32_t ops;                    /* operations in flight */
     int rc;                          /* EXIT_OK, or the first failure's exit code */
-    char src[4096], dst[4096];       /* last: a new file clears only what comes before */
+    char *src, *dst;                 /* one heap block holding both, freed when the file is done:
+                                      * 8 KiB of buffers in each of the 32 files faulted in
+                                      * 70 pages of a tree copy */
 };
 
 typedef enum {
@@ -81,7 +83,10 @@ struct copy_job {
     copy_chunk chunks[COPY_CHUNKS];
     copy_file files[COPY_FILES];
     copy_op ops[COPY_OPS];
+    fs_conn_ticket tickets[COPY_OPS]; /* ops[i]'s, kept beside it for fs_conn_wait_any */
     uint32_t op_count;
+    uint32_t tickets_known;          /* tickets[0 .. tickets_known) are ops[]'s */
+    uint32_t data_files;             /* bit i: files[i] is in FILE_DATA (the ones pump visits) */
     uint32_t busy_files;
     int rc;                          /* the first failure of any file */
     copy_claim *claims;              /* open addressing, claim_slots a power of two */
@@ -146,6 +151,15 @@ static void file_failed(copy_file *f, int rc)
     f->end = true;
 }
 
+_Static_assert(COPY_FILES <= 32u, "copy_job.data_files has a bit per file");
+
+static void set_phase(copy_job *job, copy_file *f, copy_file_phase phase)
+{
+    uint32_t bit = 1u << (f - job->files);
+    f->phase = phase;
+    job->data_files = phase == FILE_DATA ? job->data_files | bit : job->data_files & ~bit;
+}
+
 /* ---- operations in flight ---- */
 
 /* A new operation in the table; the caller starts its call (fs_conn_start_*). */
@@ -181,11 +195,13 @@ static void start_close(copy_job *job, copy_op_kind kind, fs_conn *c, copy_file 
 }
 
 /* After the last write (a write sets the modification time again), in the same batch as
- * the closes (a close leaves the time alone). */
+ * the closes (a close leaves the time alone), queued before the destination's close: the
+ * server holds the fd for it, so the close takes effect after it. On the fd, not the path:
+ * looking the path up again was a third of a small-file tree copy's instructions. */
 static void start_times(copy_job *job, copy_file *f)
 {
     fs_conn *c = job->dst.conn;
-    fs_conn_start_set_times(c, add_op(job, OP_TIMES, c, f, NULL), 0, f->dst, -1, f->st.mtime);
+    fs_conn_start_file_set_times(c, add_op(job, OP_TIMES, c, f, NULL), f->dst_fd, -1, f->st.mtime);
 }
 
 static void start_read(copy_job *job, copy_chunk *chunk)
@@ -216,7 +232,7 @@ static void release_chunk(copy_chunk *chunk)
 /* Close whatever is open; the file is done when no operation is left. */
 static void close_file(copy_job *job, copy_file *f)
 {
-    f->phase = FILE_CLOSING;
+    set_phase(job, f, FILE_CLOSING);
     if (f->src_open && job->src.conn)
         start_close(job, OP_CLOSE_SRC, job->src.conn, f, f->src_fd);
     else if (f->src_local >= 0 && !is_standard_stream(f->src))
@@ -258,7 +274,9 @@ static void finish_if_done(copy_job *job, copy_file *f)
         }
         if (f->rc != EXIT_OK)
             job->rc = f->rc;
-        f->phase = FILE_IDLE;
+        set_phase(job, f, FILE_IDLE);
+        free(f->src);
+        f->src = f->dst = NULL;
         job->busy_files--;
     }
 }
@@ -270,6 +288,11 @@ static void finish_if_done(copy_job *job, copy_file *f)
  * record its open returns says which file it is, and only a file no other copy of this job
  * opened is truncated and written: the first to open it keeps it, as GNU cp keeps a file
  * it "just created". */
+
+/* An ino is where an entry lies: a multiple of the entry size, runs of them neighbours.
+ * Taken as is, they would fill runs of slots and probes would grow long; the product's
+ * upper half spreads them. */
+static size_t claim_hash(uint64_t ino) { return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 32); }
 
 /* 0: ino is now `path`'s; 1: another copy opened it (*owner gets that copy's path);
  * -1: out of memory. */
@@ -283,7 +306,7 @@ static int claim_destination(copy_job *job, uint64_t ino, const char *path, cons
         for (size_t i = 0; i < job->claim_slots; i++) {
             if (!job->claims[i].ino)
                 continue;
-            size_t at = job->claims[i].ino & (slots - 1);
+            size_t at = claim_hash(job->claims[i].ino) & (slots - 1);
             while (grown[at].ino)
                 at = (at + 1) & (slots - 1);
             grown[at] = job->claims[i];
@@ -292,7 +315,7 @@ static int claim_destination(copy_job *job, uint64_t ino, const char *path, cons
         job->claims = grown;
         job->claim_slots = slots;
     }
-    size_t at = ino & (job->claim_slots - 1);
+    size_t at = claim_hash(ino) & (job->claim_slots - 1);
     while (job->claims[at].ino && job->claims[at].ino != ino)
         at = (at + 1) & (job->claim_slots - 1);
     if (job->claims[at].ino) {
@@ -337,7 +360,7 @@ static void destination_opened(copy_job *job, copy_file *f, const fs_reply *repl
     } else if (rec->size > 0) {
         fs_conn_start_truncate(job->dst.conn, add_op(job, OP_TRUNCATE_DST, job->dst.conn, f, NULL), f->dst_fd, 0);
     } else {
-        f->phase = FILE_DATA;
+        set_phase(job, f, FILE_DATA);
     }
 }
 
@@ -350,7 +373,7 @@ static void open_destination(copy_job *job, copy_file *f)
     if (is_standard_stream(f->dst)) {
         fflush(stdout);
         f->dst_local = STDOUT_FILENO;
-        f->phase = FILE_DATA;
+        set_phase(job, f, FILE_DATA);
         return;
     }
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (job->options.no_clobber ? O_EXCL : O_TRUNC);
@@ -361,7 +384,7 @@ static void open_destination(copy_job *job, copy_file *f)
         file_failed(f, cli_fail_errno(f->dst, errno));
         close_file(job, f);
     } else {
-        f->phase = FILE_DATA;
+        set_phase(job, f, FILE_DATA);
     }
 }
 
@@ -430,8 +453,17 @@ static bool read_local(copy_file *f, copy_chunk *chunk)
             f->end = true;
             break;
         }
-        if (got > 0)
-            chunk->len += (size_t)got;
+        if (got <= 0)
+            continue;
+        size_t asked = COPY_CHUNK - chunk->len;
+        chunk->len += (size_t)got;
+        /* A short read that ends where the source's size said the file ends is its end,
+         * without a further read to learn it (a system call per small file). A file that
+         * has grown meanwhile reads on. */
+        if ((size_t)got < asked && !is_standard_stream(f->src) && f->next_offset + chunk->len == f->st.size) {
+            f->end = true;
+            break;
+        }
     }
     return true;
 }
@@ -468,9 +500,8 @@ static void pump_file(copy_job *job, copy_file *f)
 
 static void pump(copy_job *job)
 {
-    for (uint32_t i = 0; i < COPY_FILES; i++)
-        if (job->files[i].phase == FILE_DATA)
-            pump_file(job, &job->files[i]);
+    for (uint32_t left = job->data_files; left; left &= left - 1)
+        pump_file(job, &job->files[__builtin_ctz(left)]);
 }
 
 static void op_done(copy_job *job, copy_op *op, const fs_cmpl *cmpl)
@@ -510,7 +541,7 @@ static void op_done(copy_job *job, copy_op *op, const fs_cmpl *cmpl)
             close_file(job, f);
             break;
         }
-        f->phase = FILE_DATA;
+        set_phase(job, f, FILE_DATA);
         break;
     case OP_READ:
         if (st != FS_STATUS_SUCCESS) {
@@ -557,18 +588,28 @@ static bool step(copy_job *job)
     if (job->op_count == 0)
         return false;
     fs_conn *conn = job->ops[0].conn;
-    fs_conn_ticket tickets[COPY_OPS];
-    uint32_t index[COPY_OPS], n = 0;
-    for (uint32_t i = 0; i < job->op_count; i++)
-        if (job->ops[i].conn == conn) {
-            tickets[n] = job->ops[i].call.ticket;
-            index[n++] = i;
-        }
     fs_cmpl cmpl;
-    uint32_t which = index[fs_conn_wait_any(conn, tickets, n, &cmpl)];
+    uint32_t which;
+    if (!job->src.conn || !job->dst.conn || job->src.conn == job->dst.conn) {
+        /* one connection: every operation is on it (the common case, no table to build) */
+        for (uint32_t i = job->tickets_known; i < job->op_count; i++)
+            job->tickets[i] = job->ops[i].call.ticket;
+        which = fs_conn_wait_any(conn, job->tickets, job->op_count, &cmpl);
+    } else {
+        fs_conn_ticket tickets[COPY_OPS];
+        uint32_t index[COPY_OPS], n = 0;
+        for (uint32_t i = 0; i < job->op_count; i++)
+            if (job->ops[i].conn == conn) {
+                tickets[n] = job->ops[i].call.ticket;
+                index[n++] = i;
+            }
+        which = index[fs_conn_wait_any(conn, tickets, n, &cmpl)];
+    }
     copy_op op = job->ops[which];
     memmove(&job->ops[which], &job->ops[which + 1], (job->op_count - which - 1) * sizeof(copy_op));
+    memmove(&job->tickets[which], &job->tickets[which + 1], (job->op_count - which - 1) * sizeof(fs_conn_ticket));
     job->op_count--;
+    job->tickets_known = job->op_count;
     op_done(job, &op, &cmpl);
     return true;
 }
@@ -594,8 +635,9 @@ static void say_copied(const copy_job *job, const char *src, const char *dst)
 
 void copy_job_add_file(copy_job *job, const char *src, const char *dst, const copy_stat *st)
 {
-    if (strlen(src) >= sizeof job->files[0].src || strlen(dst) >= sizeof job->files[0].dst) {
-        job->rc = cli_fail_errno(strlen(src) >= sizeof job->files[0].src ? src : dst, ENAMETOOLONG);
+    size_t src_size = strlen(src) + 1, dst_size = strlen(dst) + 1;
+    if (src_size > COPY_PATH_MAX || dst_size > COPY_PATH_MAX) {
+        job->rc = cli_fail_errno(src_size > COPY_PATH_MAX ? src : dst, ENAMETOOLONG);
         return;
     }
     if (job->dst.conn && st->size > COPY_FAT_MAX_FILE) {
@@ -612,19 +654,22 @@ void copy_job_add_file(copy_job *job, const char *src, const char *dst, const co
         say_copied(job, src, dst);
     while (job->busy_files == COPY_FILES && step(job))
         continue;
+    char *paths = malloc(src_size + dst_size);
+    if (!paths) {
+        job->rc = cli_fail_errno(src, ENOMEM);
+        return;
+    }
     copy_file *f = NULL;
     for (uint32_t i = 0; !f; i++)
         if (job->files[i].phase == FILE_IDLE)
             f = &job->files[i];
-    /* Not the paths' 8 KiB: clearing them was an eighth of a small-file tree copy's
-     * instructions. */
-    memset(f, 0, offsetof(copy_file, src));
-    memcpy(f->src, src, strlen(src) + 1);
-    memcpy(f->dst, dst, strlen(dst) + 1);
+    memset(f, 0, sizeof *f);
+    f->src = memcpy(paths, src, src_size);
+    f->dst = memcpy(paths + src_size, dst, dst_size);
     f->st = *st;
     f->src_local = f->dst_local = -1;
     f->show_progress = job->options.progress && st->size >= COPY_PROGRESS_MIN;
-    f->phase = FILE_OPENING;
+    set_phase(job, f, FILE_OPENING);
     job->busy_files++;
     if (job->src.conn) {
         start_open_source(job, f);
@@ -694,6 +739,8 @@ int copy_job_finish(copy_job *job)
     while (job->busy_files > 0 && step(job))
         continue;
     int rc = job->rc;
+    for (uint32_t i = 0; i < COPY_FILES; i++)
+        free(job->files[i].src); /* a file still busy (nothing more in flight for it) */
     free_buffers(job);
     free_claims(job);
     free(job);
