@@ -67,9 +67,18 @@ static void set_image_path(cli_location *out, const char *path)
     out->too_long = n < 0 || (size_t)n >= sizeof out->path;
 }
 
+/* The fields, not the 40 KiB of buffers behind them: each is a string, and clearing them
+ * whole would fault in ten pages for every operand. */
+static void clear_location(cli_location *out)
+{
+    out->in_image = false;
+    out->too_long = false;
+    out->image[0] = out->path[0] = out->missing[0] = '\0';
+}
+
 void cli_parse_location(const char *arg, cli_location *out)
 {
-    memset(out, 0, sizeof *out);
+    clear_location(out);
     if (cli_global.image && strncmp(arg, "::", 2) == 0) {
         out->in_image = true;
         snprintf(out->image, sizeof out->image, "%s", cli_global.image);
@@ -103,7 +112,7 @@ bool cli_parse_image_arg(const char *arg, cli_location *out)
         return true;
     cli_image img;
     if (cli_image_resolve(arg, &img) || !strchr(arg, ':')) {
-        memset(out, 0, sizeof *out);
+        clear_location(out);
         snprintf(out->image, sizeof out->image, "%s", arg);
         snprintf(out->path, sizeof out->path, "/");
         out->in_image = true;

@@ -239,9 +239,15 @@ int cmd_ls(int argc, char **argv)
     bool name_image = false;
     for (int i = 1; i < n; i++)
         name_image |= strcmp(locs[i].image, locs[0].image) != 0;
+    bool printed = false;
+    if (!name_image) {
+        /* one image: its operands as they are, not copied into a group (40 KiB each) */
+        rc = ls_image(locs[0].image, locs, n, &o, n, false, &printed);
+        free(locs);
+        return cli_interrupted ? EXIT_INTERRUPTED : rc;
+    }
     bool *done = calloc((size_t)n, sizeof *done);
     cli_location *group = calloc((size_t)n, sizeof *group);
-    bool printed = false;
     for (int i = 0; done && group && i < n && !cli_interrupted; i++) {
         if (done[i])
             continue;

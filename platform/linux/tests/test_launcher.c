@@ -12,6 +12,7 @@
 #include "tests/harness.h"
 
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,6 +662,54 @@ static void on_segv(int sig, siginfo_t *info, void *context)
     if (addr < guard_low || addr >= guard_high)
         _exit(3);
     signal(SIGSEGV, SIG_DFL);
+}
+
+static sigjmp_buf probe_jump;
+
+static void on_probe_fault(int sig)
+{
+    AF_UNUSED(sig);
+    siglongjmp(probe_jump, 1);
+}
+
+/* Does writing at p fault? */
+static bool write_faults(volatile uint8_t *p)
+{
+    if (sigsetjmp(probe_jump, 1))
+        return true;
+    *p = 1;
+    return false;
+}
+
+/* Every slot's guard page faults and every stack byte next to one does not, also past the
+ * first batch of guards (stack_alloc.c installs them 64 to a system call). Probed in a
+ * child, whose handler jumps back from each fault; its exit status says how many were
+ * wrong (ASan's own SIGSEGV handler is replaced there). */
+TEST(every_slot_has_its_guard_page)
+{
+    enum { COUNT = 70 };
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        lx_stack_arena stacks;
+        if (!lx_stack_arena_create(&stacks, COUNT, 16384))
+            _exit(100);
+        struct sigaction sa = {.sa_handler = on_probe_fault};
+        sigaction(SIGSEGV, &sa, NULL);
+        int wrong = 0;
+        for (unsigned i = 0; i < COUNT; i++) {
+            uint8_t *slot = (uint8_t *)stacks.arena + (size_t)i * stacks.slot_stride;
+            wrong += !write_faults(slot);
+            wrong += !write_faults(slot + stacks.guard_size - 1);
+            wrong += write_faults(slot + stacks.guard_size);
+            wrong += write_faults(slot + stacks.slot_stride - 1);
+        }
+        _exit(wrong > 99 ? 99 : wrong);
+    }
+    CHECK(pid > 0);
+    int status;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x (exit code: wrong probes)", status);
 }
 
 TEST(stack_overflow_hits_guard_page_in_child)
