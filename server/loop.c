@@ -2,6 +2,9 @@
  * completions, and notifying each peer at most once per pass. */
 #include "server/server_internal.h"
 
+_Static_assert(offsetof(fs_server, client_count) == offsetof(fs_server, clients) + sizeof(((fs_server *)0)->clients),
+               "fs_server_init clears all but clients[], which client_count follows");
+
 void fs_server_init(fs_server *server, const fs_server_config *config)
 {
     /* Not the client table (a quarter of a megabyte): each connection clears its own entry
