@@ -4,6 +4,7 @@
  * argument: the loop a thread runs is a thread-local pointer, and the loop knows which of
  * its components is running. */
 #include "platform/linux/runtime.h"
+#include "platform/linux/loop_spin.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +47,7 @@ struct lx_loop {
     unsigned watched_count;
     bool owns_process;      /* SIGTERM ends it, and the process with it: no fini */
     int status;             /* 1 if setup failed */
+    lx_spin spin;
 };
 
 static _Thread_local lx_loop *this_loop;
@@ -467,7 +469,24 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     if (loop->stopping)
         return false;
     struct epoll_event events[16];
-    int n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
+    int n = 0;
+    if (timeout_ms != 0) {
+        uint64_t now = component_time_ns();
+        uint64_t until = lx_spin_poll_until(&loop->spin, now, deadline);
+        if (timeout_ms > 0 && until > now + (uint64_t)timeout_ms * 1000000u)
+            until = now + (uint64_t)timeout_ms * 1000000u;
+        if (until > now) {
+            do
+                n = epoll_wait(loop->epoll_fd, events, 16, 0);
+            while (n == 0 && component_time_ns() < until);
+            lx_spin_polled(&loop->spin, n > 0);
+        }
+    }
+    if (n == 0) {
+        n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
+        if (n > 0)
+            lx_spin_woke(&loop->spin, component_time_ns());
+    }
     if (n < 0 && errno != EINTR) {
         component_log("epoll_wait failed");
         lx_runtime_stop(1);
@@ -478,6 +497,8 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     fire_deadlines(loop);
     return !loop->stopping;
 }
+
+void lx_loop_set_spin(lx_loop *loop, uint64_t budget_ns) { lx_spin_init(&loop->spin, budget_ns); }
 
 int lx_loop_status(const lx_loop *loop) { return loop->stopping ? loop->stop_status : loop->status; }
 
