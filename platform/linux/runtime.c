@@ -7,6 +7,7 @@
 #include "platform/linux/loop_spin.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,6 +462,27 @@ static int wait_timeout(int timeout_ms, uint64_t deadline)
     return timeout_ms >= 0 && (uint64_t)timeout_ms < ms ? timeout_ms : (int)ms;
 }
 
+/* Poll for events while the spin policy says the next is near (platform/linux/loop_spin.h);
+ * returns what epoll_wait found, 0 when it is time to sleep. Between polls the thread
+ * yields: on a busy machine whoever else waits for this CPU (perhaps the very client it
+ * polls for) runs first. */
+static int poll_before_sleeping(lx_loop *loop, struct epoll_event *events, int max, int timeout_ms, uint64_t deadline)
+{
+    if (timeout_ms == 0)
+        return 0;
+    uint64_t now = component_time_ns();
+    uint64_t until = lx_spin_poll_until(&loop->spin, now, deadline);
+    if (timeout_ms > 0 && until > now + (uint64_t)timeout_ms * 1000000u)
+        until = now + (uint64_t)timeout_ms * 1000000u;
+    if (until <= now)
+        return 0;
+    int n;
+    while ((n = epoll_wait(loop->epoll_fd, events, max, 0)) == 0 && component_time_ns() < until)
+        sched_yield();
+    lx_spin_polled(&loop->spin, n != 0);
+    return n;
+}
+
 bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
 {
     this_loop = loop;
@@ -469,19 +491,7 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     if (loop->stopping)
         return false;
     struct epoll_event events[16];
-    int n = 0;
-    if (timeout_ms != 0) {
-        uint64_t now = component_time_ns();
-        uint64_t until = lx_spin_poll_until(&loop->spin, now, deadline);
-        if (timeout_ms > 0 && until > now + (uint64_t)timeout_ms * 1000000u)
-            until = now + (uint64_t)timeout_ms * 1000000u;
-        if (until > now) {
-            do
-                n = epoll_wait(loop->epoll_fd, events, 16, 0);
-            while (n == 0 && component_time_ns() < until);
-            lx_spin_polled(&loop->spin, n > 0);
-        }
-    }
+    int n = poll_before_sleeping(loop, events, 16, timeout_ms, deadline);
     if (n == 0) {
         n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
         if (n > 0)
