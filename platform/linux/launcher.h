@@ -85,8 +85,8 @@ typedef struct lx_system_spec {
      * (lx_system_run_once), e.g. while a client there waits for its server. */
     bool launcher_inline;
     /* The launcher's thread polls for up to this long before it sleeps
-     * (lx_loop_set_spin); 0: never. */
-    uint64_t launcher_spin_ns;
+     * (lx_loop_set_busy_poll); 0: never. */
+    uint64_t launcher_busy_poll_ns;
 } lx_system_spec;
 
 typedef struct lx_exit_report {

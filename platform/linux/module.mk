@@ -3,7 +3,7 @@
 HOST_SRCS += platform/linux/runtime.c platform/linux/launcher.c platform/linux/stack_alloc.c \
 	platform/linux/blk_driver.c platform/linux/blk_device_model.c platform/linux/blk_driver_faults.c \
 	platform/linux/blk_log.c platform/linux/blk_driver_component.c platform/linux/fs_system.c \
-	platform/linux/component_memory.c platform/linux/image_lock.c platform/linux/loop_spin.c
+	platform/linux/component_memory.c platform/linux/image_lock.c platform/linux/busy_poll.c
 
 TESTS += platform_launcher
 platform_launcher_SRCS := platform/linux/tests/test_launcher.c
@@ -22,5 +22,5 @@ PROGRAMS += asyncfat-blkd
 asyncfat-blkd_SRCS := platform/linux/component_main.c platform/linux/blkd.c
 asyncfat-blkd_LDLIBS := $(URING_LDLIBS)
 
-TESTS += platform_loop_spin
-platform_loop_spin_SRCS := platform/linux/tests/test_loop_spin.c
+TESTS += platform_busy_poll
+platform_busy_poll_SRCS := platform/linux/tests/test_busy_poll.c

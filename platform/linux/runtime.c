@@ -4,7 +4,7 @@
  * argument: the loop a thread runs is a thread-local pointer, and the loop knows which of
  * its components is running. */
 #include "platform/linux/runtime.h"
-#include "platform/linux/loop_spin.h"
+#include "platform/linux/busy_poll.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -48,7 +48,7 @@ struct lx_loop {
     unsigned watched_count;
     bool owns_process;      /* SIGTERM ends it, and the process with it: no fini */
     int status;             /* 1 if setup failed */
-    lx_spin spin;
+    lx_busy_poll busy_poll;
 };
 
 static _Thread_local lx_loop *this_loop;
@@ -462,7 +462,7 @@ static int wait_timeout(int timeout_ms, uint64_t deadline)
     return timeout_ms >= 0 && (uint64_t)timeout_ms < ms ? timeout_ms : (int)ms;
 }
 
-/* Poll for events while the spin policy says the next is near (platform/linux/loop_spin.h);
+/* Poll for events while the busy-poll policy says the next is near (platform/linux/busy_poll.h);
  * returns what epoll_wait found, 0 when it is time to sleep. Between polls the thread
  * yields: on a busy machine whoever else waits for this CPU (perhaps the very client it
  * polls for) runs first. */
@@ -471,7 +471,7 @@ static int poll_before_sleeping(lx_loop *loop, struct epoll_event *events, int m
     if (timeout_ms == 0)
         return 0;
     uint64_t now = component_time_ns();
-    uint64_t until = lx_spin_poll_until(&loop->spin, now, deadline);
+    uint64_t until = lx_busy_poll_until(&loop->busy_poll, now, deadline);
     if (timeout_ms > 0 && until > now + (uint64_t)timeout_ms * 1000000u)
         until = now + (uint64_t)timeout_ms * 1000000u;
     if (until <= now)
@@ -479,7 +479,7 @@ static int poll_before_sleeping(lx_loop *loop, struct epoll_event *events, int m
     int n;
     while ((n = epoll_wait(loop->epoll_fd, events, max, 0)) == 0 && component_time_ns() < until)
         sched_yield();
-    lx_spin_polled(&loop->spin, n != 0);
+    lx_busy_poll_found(&loop->busy_poll, n != 0);
     return n;
 }
 
@@ -495,7 +495,7 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     if (n == 0) {
         n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
         if (n > 0)
-            lx_spin_woke(&loop->spin, component_time_ns());
+            lx_busy_poll_woke(&loop->busy_poll, component_time_ns());
     }
     if (n < 0 && errno != EINTR) {
         component_log("epoll_wait failed");
@@ -508,7 +508,7 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     return !loop->stopping;
 }
 
-void lx_loop_set_spin(lx_loop *loop, uint64_t budget_ns) { lx_spin_init(&loop->spin, budget_ns); }
+void lx_loop_set_busy_poll(lx_loop *loop, uint64_t budget_ns) { lx_busy_poll_init(&loop->busy_poll, budget_ns); }
 
 int lx_loop_status(const lx_loop *loop) { return loop->stopping ? loop->stop_status : loop->status; }
 

@@ -1,8 +1,8 @@
-/* Polling before sleeping (platform/linux/loop_spin.h and the loop that uses it): the
+/* Polling before sleeping (platform/linux/busy_poll.h and the loop that uses it): the
  * policy arms only after a short wait, spends at most one budget when the loop goes idle,
  * never polls past a deadline; a polling loop delivers every event an eager writer on
  * another thread sends, in every spacing, and an idle one sleeps. */
-#include "platform/linux/loop_spin.h"
+#include "platform/linux/busy_poll.h"
 #include "platform/linux/runtime.h"
 #include "tests/harness.h"
 
@@ -13,52 +13,52 @@
 
 #define US 1000u
 
-TEST(spin_sleeps_until_a_short_wait_arms_it)
+TEST(busy_poll_sleeps_until_a_short_wait_arms_it)
 {
-    lx_spin s;
-    lx_spin_init(&s, 100 * US);
-    CHECK_EQ(lx_spin_poll_until(&s, 1000 * US, UINT64_MAX), 1000 * US);
-    lx_spin_woke(&s, 1300 * US); /* 300 us asleep: longer than the budget */
-    CHECK_EQ(lx_spin_poll_until(&s, 2000 * US, UINT64_MAX), 2000 * US);
-    lx_spin_woke(&s, 2040 * US); /* 40 us: the next wait polls */
-    CHECK_EQ(lx_spin_poll_until(&s, 3000 * US, UINT64_MAX), 3100 * US);
+    lx_busy_poll s;
+    lx_busy_poll_init(&s, 100 * US);
+    CHECK_EQ(lx_busy_poll_until(&s, 1000 * US, UINT64_MAX), 1000 * US);
+    lx_busy_poll_woke(&s, 1300 * US); /* 300 us asleep: longer than the budget */
+    CHECK_EQ(lx_busy_poll_until(&s, 2000 * US, UINT64_MAX), 2000 * US);
+    lx_busy_poll_woke(&s, 2040 * US); /* 40 us: the next wait polls */
+    CHECK_EQ(lx_busy_poll_until(&s, 3000 * US, UINT64_MAX), 3100 * US);
 }
 
-TEST(spin_that_finds_nothing_is_disarmed)
+TEST(busy_poll_that_finds_nothing_is_disarmed)
 {
-    lx_spin s;
-    lx_spin_init(&s, 100 * US);
-    lx_spin_poll_until(&s, 0, UINT64_MAX);
-    lx_spin_woke(&s, 10 * US);
-    CHECK_EQ(lx_spin_poll_until(&s, 50 * US, UINT64_MAX), 150 * US);
-    lx_spin_polled(&s, true); /* found work: stays armed */
-    CHECK_EQ(lx_spin_poll_until(&s, 200 * US, UINT64_MAX), 300 * US);
-    lx_spin_polled(&s, false);
+    lx_busy_poll s;
+    lx_busy_poll_init(&s, 100 * US);
+    lx_busy_poll_until(&s, 0, UINT64_MAX);
+    lx_busy_poll_woke(&s, 10 * US);
+    CHECK_EQ(lx_busy_poll_until(&s, 50 * US, UINT64_MAX), 150 * US);
+    lx_busy_poll_found(&s, true); /* found work: stays armed */
+    CHECK_EQ(lx_busy_poll_until(&s, 200 * US, UINT64_MAX), 300 * US);
+    lx_busy_poll_found(&s, false);
     /* The sleep after it timed out: the next wait sleeps at once. */
-    CHECK_EQ(lx_spin_poll_until(&s, 400 * US, UINT64_MAX), 400 * US);
-    lx_spin_woke(&s, 420 * US);
-    CHECK_EQ(lx_spin_poll_until(&s, 500 * US, UINT64_MAX), 600 * US);
-    lx_spin_polled(&s, false);
+    CHECK_EQ(lx_busy_poll_until(&s, 400 * US, UINT64_MAX), 400 * US);
+    lx_busy_poll_woke(&s, 420 * US);
+    CHECK_EQ(lx_busy_poll_until(&s, 500 * US, UINT64_MAX), 600 * US);
+    lx_busy_poll_found(&s, false);
     /* A sleep after a failed poll counts from the poll's start: 110 us, not short. */
-    lx_spin_woke(&s, 610 * US);
-    CHECK_EQ(lx_spin_poll_until(&s, 700 * US, UINT64_MAX), 700 * US);
+    lx_busy_poll_woke(&s, 610 * US);
+    CHECK_EQ(lx_busy_poll_until(&s, 700 * US, UINT64_MAX), 700 * US);
 }
 
-TEST(spin_never_polls_past_a_deadline_or_with_no_budget)
+TEST(busy_poll_never_polls_past_a_deadline_or_with_no_budget)
 {
-    lx_spin s;
-    lx_spin_init(&s, 100 * US);
-    lx_spin_poll_until(&s, 0, UINT64_MAX);
-    lx_spin_woke(&s, 1 * US);
-    CHECK_EQ(lx_spin_poll_until(&s, 10 * US, 30 * US), 30 * US);
-    lx_spin_init(&s, 0);
-    lx_spin_poll_until(&s, 0, UINT64_MAX);
-    lx_spin_woke(&s, 0);
-    CHECK_EQ(lx_spin_poll_until(&s, 5, UINT64_MAX), 5);
-    lx_spin_init(&s, UINT64_MAX);
-    lx_spin_poll_until(&s, 0, UINT64_MAX);
-    lx_spin_woke(&s, 1);
-    CHECK_EQ(lx_spin_poll_until(&s, 7, UINT64_MAX), UINT64_MAX);
+    lx_busy_poll s;
+    lx_busy_poll_init(&s, 100 * US);
+    lx_busy_poll_until(&s, 0, UINT64_MAX);
+    lx_busy_poll_woke(&s, 1 * US);
+    CHECK_EQ(lx_busy_poll_until(&s, 10 * US, 30 * US), 30 * US);
+    lx_busy_poll_init(&s, 0);
+    lx_busy_poll_until(&s, 0, UINT64_MAX);
+    lx_busy_poll_woke(&s, 0);
+    CHECK_EQ(lx_busy_poll_until(&s, 5, UINT64_MAX), 5);
+    lx_busy_poll_init(&s, UINT64_MAX);
+    lx_busy_poll_until(&s, 0, UINT64_MAX);
+    lx_busy_poll_woke(&s, 1);
+    CHECK_EQ(lx_busy_poll_until(&s, 7, UINT64_MAX), UINT64_MAX);
 }
 
 /* ---- a loop that polls: one component watching an eventfd another thread writes ---- */
@@ -123,7 +123,7 @@ TEST(polling_loop_sees_every_event_and_sleeps_when_idle)
     lx_component_entry entries[] = {{watcher_init, watcher_notified, NULL, NULL}};
     lx_loop *loop = lx_loop_open(envs, entries, 1, stop_fd);
     CHECK(loop != NULL);
-    lx_loop_set_spin(loop, 2000 * US);
+    lx_loop_set_busy_poll(loop, 2000 * US);
     uint64_t seed = test_seed();
     pthread_t t;
     CHECK(pthread_create(&t, NULL, writer, &seed) == 0);

@@ -1,13 +1,13 @@
-#include "platform/linux/loop_spin.h"
+#include "platform/linux/busy_poll.h"
 
-void lx_spin_init(lx_spin *s, uint64_t budget_ns)
+void lx_busy_poll_init(lx_busy_poll *s, uint64_t budget_ns)
 {
     s->budget_ns = budget_ns;
     s->idle_since = 0;
     s->armed = false;
 }
 
-uint64_t lx_spin_poll_until(lx_spin *s, uint64_t now, uint64_t deadline)
+uint64_t lx_busy_poll_until(lx_busy_poll *s, uint64_t now, uint64_t deadline)
 {
     s->idle_since = now;
     if (!s->armed || s->budget_ns == 0)
@@ -16,13 +16,13 @@ uint64_t lx_spin_poll_until(lx_spin *s, uint64_t now, uint64_t deadline)
     return until < deadline ? until : deadline;
 }
 
-void lx_spin_polled(lx_spin *s, bool found)
+void lx_busy_poll_found(lx_busy_poll *s, bool found)
 {
     if (!found)
         s->armed = false;
 }
 
-void lx_spin_woke(lx_spin *s, uint64_t now)
+void lx_busy_poll_woke(lx_busy_poll *s, uint64_t now)
 {
     s->armed = s->budget_ns > 0 && now - s->idle_since <= s->budget_ns;
 }
