@@ -23,6 +23,10 @@
 #include "server/fs_component.h"
 
 #define FS_SYSTEM_MAX_CLIENTS 32u
+/* About four times a FUSE round trip at one request in flight on the machines measured
+ * (BENCHMARKS.md): long enough to catch the next request, short enough that going idle
+ * costs little. */
+#define FS_SYSTEM_BUSY_POLL_US 100
 
 /* Where the components run. */
 /* The components keep their state in static storage, so a process hosts one system at
@@ -59,6 +63,11 @@ typedef struct fs_system_options {
     /* The server's background write-back (server/server.h): 0 the default
      * (FS_COMPONENT_WRITEBACK_MS), negative none, else milliseconds. */
     int32_t writeback_ms;
+    /* FS_SYSTEM_HOSTED: how long the driver and server's thread polls for the next event
+     * before it sleeps, while events come that close together (platform/linux/busy_poll.h):
+     * 0 the default (FS_SYSTEM_BUSY_POLL_US), negative never, else microseconds. Other layouts
+     * never poll (a Microkit system's components sleep). */
+    int32_t busy_poll_us;
     /* A client that is a component of the system (the FUSE mount) instead of the calling
      * process: it runs on the hosted thread with the driver and the server (the layout is
      * then FS_SYSTEM_HOSTED, and the start fails if this process hosts one already), finds

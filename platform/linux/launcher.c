@@ -327,6 +327,8 @@ static void *launcher_loop(void *arg)
             entries[n++] = spec->components[i].entry;
         }
     lx_loop *loop = lx_loop_open(list, entries, n, sys->loop_stop_fd);
+    if (loop)
+        lx_loop_set_busy_poll(loop, spec->launcher_busy_poll_ns);
     /* The start waits for the inits: they read what the system was configured with (the
      * driver's image, the server's options), which the next system in this process may
      * configure as soon as this start has returned. */

@@ -3,7 +3,7 @@
 HOST_SRCS += platform/linux/runtime.c platform/linux/launcher.c platform/linux/stack_alloc.c \
 	platform/linux/blk_driver.c platform/linux/blk_device_model.c platform/linux/blk_driver_faults.c \
 	platform/linux/blk_log.c platform/linux/blk_driver_component.c platform/linux/fs_system.c \
-	platform/linux/component_memory.c platform/linux/image_lock.c
+	platform/linux/component_memory.c platform/linux/image_lock.c platform/linux/busy_poll.c
 
 TESTS += platform_launcher
 platform_launcher_SRCS := platform/linux/tests/test_launcher.c
@@ -21,3 +21,6 @@ platform_blk_driver_LDLIBS := $(URING_LDLIBS)
 PROGRAMS += asyncfat-blkd
 asyncfat-blkd_SRCS := platform/linux/component_main.c platform/linux/blkd.c
 asyncfat-blkd_LDLIBS := $(URING_LDLIBS)
+
+TESTS += platform_busy_poll
+platform_busy_poll_SRCS := platform/linux/tests/test_busy_poll.c

@@ -4,8 +4,10 @@
  * argument: the loop a thread runs is a thread-local pointer, and the loop knows which of
  * its components is running. */
 #include "platform/linux/runtime.h"
+#include "platform/linux/busy_poll.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,7 @@ struct lx_loop {
     unsigned watched_count;
     bool owns_process;      /* SIGTERM ends it, and the process with it: no fini */
     int status;             /* 1 if setup failed */
+    lx_busy_poll busy_poll;
 };
 
 static _Thread_local lx_loop *this_loop;
@@ -459,6 +462,27 @@ static int wait_timeout(int timeout_ms, uint64_t deadline)
     return timeout_ms >= 0 && (uint64_t)timeout_ms < ms ? timeout_ms : (int)ms;
 }
 
+/* Poll for events while the busy-poll policy says the next is near (platform/linux/busy_poll.h);
+ * returns what epoll_wait found, 0 when it is time to sleep. Between polls the thread
+ * yields: on a busy machine whoever else waits for this CPU (perhaps the very client it
+ * polls for) runs first. */
+static int poll_before_sleeping(lx_loop *loop, struct epoll_event *events, int max, int timeout_ms, uint64_t deadline)
+{
+    if (timeout_ms == 0)
+        return 0;
+    uint64_t now = component_time_ns();
+    uint64_t until = lx_busy_poll_until(&loop->busy_poll, now, deadline);
+    if (timeout_ms > 0 && until > now + (uint64_t)timeout_ms * 1000000u)
+        until = now + (uint64_t)timeout_ms * 1000000u;
+    if (until <= now)
+        return 0;
+    int n;
+    while ((n = epoll_wait(loop->epoll_fd, events, max, 0)) == 0 && component_time_ns() < until)
+        sched_yield();
+    lx_busy_poll_found(&loop->busy_poll, n != 0);
+    return n;
+}
+
 bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
 {
     this_loop = loop;
@@ -467,7 +491,12 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     if (loop->stopping)
         return false;
     struct epoll_event events[16];
-    int n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
+    int n = poll_before_sleeping(loop, events, 16, timeout_ms, deadline);
+    if (n == 0) {
+        n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
+        if (n > 0)
+            lx_busy_poll_woke(&loop->busy_poll, component_time_ns());
+    }
     if (n < 0 && errno != EINTR) {
         component_log("epoll_wait failed");
         lx_runtime_stop(1);
@@ -478,6 +507,8 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     fire_deadlines(loop);
     return !loop->stopping;
 }
+
+void lx_loop_set_busy_poll(lx_loop *loop, uint64_t budget_ns) { lx_busy_poll_init(&loop->busy_poll, budget_ns); }
 
 int lx_loop_status(const lx_loop *loop) { return loop->stopping ? loop->stop_status : loop->status; }
 

@@ -100,6 +100,9 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms);
 bool lx_loop_deliver(lx_loop *loop);
 int lx_loop_status(const lx_loop *loop);
 void lx_loop_notify(lx_loop *loop, unsigned component, unsigned channel);
+/* Let the loop poll its events for up to budget_ns before it sleeps, while recent waits
+ * were that short (platform/linux/busy_poll.h); 0 (the default): sleep at once. */
+void lx_loop_set_busy_poll(lx_loop *loop, uint64_t budget_ns);
 void lx_loop_close(lx_loop *loop);
 
 /* Call ready(ctx) whenever fd is readable (level-triggered; ready must consume it), as the

@@ -40,7 +40,10 @@ static void mount_help(void)
            "                vfat's discard\n"
            "                writeback=SECONDS: changes are written back and made durable\n"
            "                once they are this old (default 5; 0: only at fsync, sync of\n"
-           "                a directory, and unmount)\n\n"
+           "                a directory, and unmount)\n"
+           "                busy_poll=MICROSECONDS: while requests come this close together,\n"
+           "                wait for the next one awake, polling, this long before\n"
+           "                sleeping (default 100; 0: always sleep)\n\n"
            "sync(2) does not reach a FUSE file system: `sync MOUNTPOINT` (an fsync of the\n"
            "directory) makes every change durable at once.\n\n"
            "ASYNCFAT_STATS=1 in the environment prints the number of server requests, and\n"
@@ -58,6 +61,7 @@ typedef struct mount_request {
     uint32_t max_open;         /* max_open=; 0: as memory allows */
     bool discard;              /* discard: freed clusters are punched out of the image */
     int32_t writeback_ms;      /* fs_system_options's */
+    int32_t busy_poll_us;           /* fs_system_options's */
     int32_t time_offset_minutes;
     char options[4096];      /* passed to FUSE; empty: none */
 } mount_request;
@@ -80,6 +84,13 @@ static bool take_own_option(mount_request *m, const char *o, bool *bad)
         *bad = errno || end == o + 10 || *end || !(sec >= 0 && sec <= 86400);
         int32_t ms = *bad ? 0 : (int32_t)(sec * 1000 + 0.5);
         m->writeback_ms = ms == 0 ? -1 : ms;
+        return true;
+    } else if (strncmp(o, "busy_poll=", 10) == 0) {
+        char *end;
+        errno = 0;
+        unsigned long us = strtoul(o + 10, &end, 10);
+        *bad = errno || end == o + 10 || *end || o[10] == '-' || us > 1000000;
+        m->busy_poll_us = *bad || us == 0 ? -1 : (int32_t)us;
         return true;
     } else if (strncmp(o, "max_open=", 9) == 0) {
         char *end;
@@ -110,6 +121,8 @@ static int add_options(mount_request *m, const char *opts)
                     cli_error("mount", "-o %s: not a number of files", o);
                 else if (strncmp(o, "writeback=", 10) == 0)
                     cli_error("mount", "-o %s: writeback= takes seconds, 0 to 86400", o);
+                else if (strncmp(o, "busy_poll=", 10) == 0)
+                    cli_error("mount", "-o %s: busy_poll= takes microseconds, 0 to 1000000", o);
                 else
                     cli_error("mount", "-o %s: not a time zone (tz=UTC, tz=local, tz=+05:30; time_offset=MINUTES)", o);
                 return EXIT_USAGE;
@@ -183,6 +196,7 @@ static int run_mount(const mount_request *m, int ready_fd)
         .share_bytes = MOUNT_SHARE_BYTES,
         .populate = true, /* a mount lives long: its pages are mapped once, at start */
         .writeback_ms = m->writeback_ms,
+        .busy_poll_us = m->busy_poll_us,
         .client_component = {mount_component_init, mount_component_notified, mount_component_fini, NULL},
     };
     int rc = EXIT_FAILED;

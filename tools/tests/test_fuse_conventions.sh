@@ -7,6 +7,7 @@
 set -u
 FUSE_TESTS="lookup_of_unrepresentable_names_is_enoent chmod_and_fat_attributes time_zone_local_utc_and_offset
     mount_of_a_partition ctrl_c_says_unmounted_volume_clean thousands_of_open_files max_open_option
+    busy_poll_option_saves_wake_ups_at_one_request_in_flight
     reopen_of_an_unlinked_open_file deep_trees_past_4095_bytes deep_tree_anchors_are_closed_when_trees_go"
 . "$(dirname "$0")/fuse_lib.sh"
 
@@ -207,6 +208,41 @@ PY
     grep -q "asyncfat: mount: -o max_open=lots: not a number of files" bad.err || { cat bad.err; return 1; }
 }
 run max_open_option t_max_open
+
+# -o busy_poll: at one request in flight the mount's thread catches the next request awake
+# instead of sleeping between requests. Counted, not timed: the mount process's voluntary
+# context switches (sleeps) over 2,000 O_DIRECT reads by a reader that works 50 us
+# between them, with a 2 ms budget (wide enough for a loaded machine) against busy_poll=0.
+mount_sleeps() { # busy_poll
+    mount_fg vol.img -o "busy_poll=$1" || return 1
+    dd if=/dev/urandom of="$M/spin.bin" bs=1M count=8 status=none || return 1
+    local before after
+    before=$(cat /proc/"$PID"/task/*/status | awk '/^voluntary_ctxt/ {n += $2} END {print n}')
+    python3 - "$M/spin.bin" <<'PY' || return 1
+import mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+for i in range(2000):
+    os.preadv(fd, [buf], (i * 7919 % 2048) * 4096)
+    t = time.perf_counter()  # a reader's own work between requests: 50 us
+    while time.perf_counter() - t < 50e-6:
+        pass
+PY
+    after=$(cat /proc/"$PID"/task/*/status | awk '/^voluntary_ctxt/ {n += $2} END {print n}')
+    unmount_wait || return 1
+    echo $((after - before))
+}
+t_busy_poll() {
+    local sleeping spinning
+    sleeping=$(mount_sleeps 0) || return 1
+    spinning=$(mount_sleeps 2000) || return 1
+    echo "sleeps over 2,000 reads: busy_poll=0 $sleeping, busy_poll=2000 $spinning"
+    [ "$sleeping" -ge 1000 ] && [ $((spinning * 2)) -lt "$sleeping" ] || return 1
+    "$A" mount vol.img "$M" -o busy_poll=fast -f 2>bad.err && return 1
+    grep -q "asyncfat: mount: -o busy_poll=fast: busy_poll= takes microseconds, 0 to 1000000" bad.err || { cat bad.err; return 1; }
+    clean vol.img
+}
+run busy_poll_option_saves_wake_ups_at_one_request_in_flight t_busy_poll
 
 # ---- item: an unlinked open file opened again through /proc/self/fd ----
 t_reopen_unlinked() {
