@@ -19,6 +19,7 @@ typedef struct lx_bell {
     _Atomic uint32_t asleep;     /* that waiter has announced it is going to block */
     _Atomic uint32_t rung;       /* notified since the waiter last took it */
     _Atomic uint32_t local_peer; /* a thread of this process has rung it */
+    _Atomic uint32_t waiting;    /* the waiter waits (spins or sleeps), it does not work */
     _Atomic int32_t cpu;         /* where the waiter last started to wait; -1: unknown */
 } __attribute__((aligned(64))) lx_bell;
 
@@ -41,6 +42,7 @@ void lx_bell_attach(int fd)
     pthread_once(&fork_handler_once, install_fork_handler);
     atomic_store(&b->asleep, 0);
     atomic_store(&b->local_peer, 0);
+    atomic_store(&b->waiting, 0);
     atomic_store(&b->cpu, -1);
     atomic_store(&b->attached, 1);
 }
@@ -97,11 +99,14 @@ bool lx_bell_local_peer(int fd)
     return b && atomic_load_explicit(&b->local_peer, memory_order_relaxed);
 }
 
-void lx_bell_set_cpu(int fd)
+void lx_bell_set_waiting(int fd, bool waiting)
 {
     lx_bell *b = bell_of(fd);
-    if (b)
+    if (!b)
+        return;
+    if (waiting)
         atomic_store_explicit(&b->cpu, sched_getcpu(), memory_order_relaxed);
+    atomic_store_explicit(&b->waiting, waiting ? 1u : 0u, memory_order_relaxed);
 }
 
 bool lx_bell_peer_may_answer(int fd)
@@ -109,7 +114,9 @@ bool lx_bell_peer_may_answer(int fd)
     lx_bell *b = bell_of(fd);
     if (!b)
         return true;
-    if (atomic_load_explicit(&b->asleep, memory_order_relaxed))
+    /* a peer that waits answers only for a ring it has not taken yet */
+    if (atomic_load_explicit(&b->waiting, memory_order_relaxed) &&
+        !atomic_load_explicit(&b->rung, memory_order_relaxed))
         return false;
     int peer = atomic_load_explicit(&b->cpu, memory_order_relaxed);
     return peer < 0 || peer != sched_getcpu();
@@ -207,15 +214,17 @@ int lx_bell_wait(int fd, int peer_fd, int other_fd, int timeout_ms, lx_spin *spi
     single_wait w = {fd, peer_fd, ready, ctx};
     if (lx_bell_take(fd) || (ready && ready(ctx)))
         return 1;
-    lx_bell_set_cpu(fd);
+    lx_bell_set_waiting(fd, true);
     if (timeout_ms != 0 && lx_bell_local_peer(fd) && lx_bell_peer_may_answer(peer_fd) &&
         lx_spin_until(spin, single_probe, &w)) {
+        lx_bell_set_waiting(fd, false);
         lx_bell_take(fd);
         return 1;
     }
     lx_bell_set_asleep(fd, true);
     if (rung_or_ready(&w)) {
         lx_bell_set_asleep(fd, false);
+        lx_bell_set_waiting(fd, false);
         lx_bell_take(fd);
         return 1;
     }
@@ -223,6 +232,7 @@ int lx_bell_wait(int fd, int peer_fd, int other_fd, int timeout_ms, lx_spin *spi
     int rc = poll(fds, other_fd >= 0 ? 2 : 1, timeout_ms);
     int saved = errno;
     lx_bell_set_asleep(fd, false);
+    lx_bell_set_waiting(fd, false);
     lx_bell_take(fd);
     if (rc > 0 && (fds[0].revents & POLLIN)) {
         uint64_t count;

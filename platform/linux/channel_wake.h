@@ -27,9 +27,9 @@
  * Spinning: a waiter whose bell has been rung by a thread of this process (so the peer is
  * ours and the round trip short) first polls for a bounded time (lx_spin: at most
  * ASYNCFAT_SPIN_US microseconds, default 20, backing off while spins fail; 0 turns spinning
- * off) with a pause hint, and only then announces sleep; and only while the peer is awake
- * on another CPU (as it last published: two threads on one CPU would only take turns
- * spinning). A waiter whose peers are other processes never spins, so the separate-process
+ * off) with a pause hint, and only then announces sleep; and only while the peer is working
+ * (or has a ring of ours to take) on another CPU (as it last published: two threads on one
+ * CPU would only take turns spinning; two that both wait would only burn two CPUs). A waiter whose peers are other processes never spins, so the separate-process
  * layouts behave as before.
  *
  * Bells exist for fds below LX_BELL_MAX_FD; a larger fd has none and is always written.
@@ -62,10 +62,12 @@ bool lx_bell_take(int fd);
 bool lx_bell_rung(int fd);
 void lx_bell_set_asleep(int fd, bool asleep);
 bool lx_bell_local_peer(int fd);
-/* The waiter of fd publishes the CPU it runs on as it starts to wait. */
-void lx_bell_set_cpu(int fd);
-/* Notifier side: whether spinning for an answer from the waiter of fd can pay: it has not
- * announced that it sleeps (waiting for us, or for a device) and did not last run on this
+/* The waiter of fd publishes that it waits (spinning or asleep: it is not working on
+ * anything), and the CPU it runs on, as it starts to wait; and that it works again. */
+void lx_bell_set_waiting(int fd, bool waiting);
+/* Notifier side: whether spinning for an answer from the waiter of fd can pay: it works,
+ * or waits but has not yet taken our ring (else it waits for us, or for a device, and
+ * another spinner spinning for it only burns a CPU), and it did not last run on this
  * thread's CPU (where it cannot run while we spin: the scheduler often puts two threads
  * that wake each other on one CPU). */
 bool lx_bell_peer_may_answer(int fd);

@@ -498,7 +498,8 @@ static bool any_bell_rung(lx_loop *loop)
     return false;
 }
 
-/* A client of this process rang, and is awake: it may ask again soon. */
+/* A client of this process rang before, and works (or has an answer of ours to take) on
+ * another CPU: it may ask again soon. */
 static bool spin_worth(const lx_loop *loop)
 {
     for (unsigned b = 0; b < loop->bell_count; b++) {
@@ -551,11 +552,12 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     int timeout = wait_timeout(timeout_ms, deadline);
     int n = 0;
     loop_spin spin = {loop, events, 0, 0};
-    for (unsigned b = 0; b < loop->bell_count && timeout != 0; b++)
-        lx_bell_set_cpu(loop->bells[b].fd);
-    if (timeout != 0 && spin_worth(loop) && lx_spin_until(&loop->spin, loop_probe, &spin)) {
+    bool waits = timeout != 0;
+    for (unsigned b = 0; b < loop->bell_count && waits; b++)
+        lx_bell_set_waiting(loop->bells[b].fd, true);
+    if (waits && spin_worth(loop) && lx_spin_until(&loop->spin, loop_probe, &spin)) {
         n = spin.n;
-    } else if (timeout != 0) {
+    } else if (waits) {
         /* Going to sleep (channel_wake.h): announce it on every bell, then look once more,
          * so a client that rang before it saw the announcement is not left unanswered. */
         for (unsigned b = 0; b < loop->bell_count; b++)
@@ -568,6 +570,8 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     } else {
         n = epoll_wait(loop->epoll_fd, events, 16, 0);
     }
+    for (unsigned b = 0; b < loop->bell_count && waits; b++)
+        lx_bell_set_waiting(loop->bells[b].fd, false);
     if (n < 0 && errno != EINTR) {
         component_log("epoll_wait failed");
         lx_runtime_stop(1);
