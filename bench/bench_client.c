@@ -1,7 +1,8 @@
 /* bench_client: see bench_client.h. */
 #include "bench/bench_client.h"
 
-#include <poll.h>
+#include "platform/linux/channel_wake.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,9 @@ void bench_conn_init(bench_conn *c, fs_system *sys, uint32_t index)
     c->next_call_id = BENCH_CALL_ID;
     fs_queue_end_init(&c->commands, ep->commands, true);
     fs_queue_end_init(&c->completions, ep->completions, false);
+    lx_spin_init(&c->spin);
+    if (!c->inline_system)
+        lx_bell_attach(ep->wait_fd);
 }
 
 fs_buffer bench_put(bench_conn *c, uint64_t offset, const void *data, size_t len)
@@ -92,8 +96,7 @@ void bench_notify(bench_conn *c)
         fs_system_inline_notify(c->inline_system);
         return;
     }
-    uint64_t one = 1;
-    if (write(c->ep->notify_fd, &one, sizeof one) != sizeof one) {
+    if (lx_bell_ring(c->ep->notify_fd) != 0) {
         perror("bench: notify");
         exit(1);
     }
@@ -116,6 +119,8 @@ void bench_submit(bench_conn *c, uint64_t type, const void *params, size_t size,
     }
 }
 
+static bool completions_ready(void *completions) { return fs_queue_available(completions) > 0; }
+
 uint32_t bench_wait(bench_conn *c, fs_msg *out, uint32_t max)
 {
     for (;;) {
@@ -131,14 +136,12 @@ uint32_t bench_wait(bench_conn *c, fs_msg *out, uint32_t max)
             }
             continue;
         }
-        struct pollfd p = {.fd = c->ep->wait_fd, .events = POLLIN};
-        if (poll(&p, 1, 20000) <= 0) {
+        uint64_t woken;
+        if (lx_bell_wait(c->ep->wait_fd, c->ep->notify_fd, -1, 20000, &c->spin, completions_ready, &c->completions, &woken) <= 0) {
             fprintf(stderr, "bench: the server stopped answering\n");
             exit(1);
         }
-        uint64_t count;
-        if (read(c->ep->wait_fd, &count, sizeof count) == sizeof count)
-            c->notifications += count;
+        c->notifications += woken;
     }
 }
 

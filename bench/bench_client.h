@@ -11,6 +11,7 @@
 #ifndef ASYNCFAT_BENCH_BENCH_CLIENT_H
 #define ASYNCFAT_BENCH_BENCH_CLIENT_H
 
+#include "platform/linux/channel_wake.h"
 #include "platform/linux/fs_system.h"
 
 #define BENCH_CALL_ID (1ull << 40)
@@ -22,7 +23,8 @@ typedef struct bench_conn {
     fs_queue_end commands;
     fs_queue_end completions;
     uint64_t next_call_id;
-    uint64_t notifications;      /* wake-ups received from the server */
+    uint64_t notifications;      /* eventfd notifications received from the server */
+    lx_spin spin;                /* waiting for a server of this process (channel_wake.h) */
 } bench_conn;
 
 double bench_now(void);

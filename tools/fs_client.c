@@ -2,8 +2,9 @@
  * share-region allocator (see fs_client.h; the commands are in fs_client_calls.c). */
 #include "tools/fs_client.h"
 
+#include "platform/linux/channel_wake.h"
+
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -108,9 +109,15 @@ void fs_conn_dispatch(fs_conn *c)
     }
 }
 
+static bool completions_ready(void *completions) { return fs_queue_available(completions) > 0; }
+
+/* Each poller thread's spin budget (channel_wake.h): it adapts to that thread's waits. */
+static _Thread_local lx_spin poller_spin; /* zero: the maximum budget */
+
 /* One turn as the poller, without c->lock: sleep until the server notifies (or a second
- * passes, or the connection closes), then drain. Clearing the eventfd before draining means
- * a completion published after the drain always finds the eventfd set for the next turn. */
+ * passes, or the connection closes), then drain. lx_bell_wait clears the eventfd and the
+ * bell before it returns, so a completion published after the drain always finds one of
+ * them set for the next turn. */
 static void poll_turn(fs_conn *c)
 {
     if (c->ep.wait) {
@@ -123,22 +130,12 @@ static void poll_turn(fs_conn *c)
         }
         return;
     }
-    struct pollfd fds[2] = {{.fd = c->ep.wait_fd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
-    int rc = poll(fds, 2, 1000);
-    if (rc < 0 && errno != EINTR) {
+    int rc = lx_bell_wait(c->ep.wait_fd, c->ep.notify_fd, c->stop_fd, 1000, &poller_spin, completions_ready, &c->completions, NULL);
+    if (rc < 0) {
         pthread_mutex_lock(&c->lock);
         fail_pending(c);
         pthread_mutex_unlock(&c->lock);
         return;
-    }
-    if (rc > 0 && (fds[0].revents & POLLIN)) {
-        uint64_t count;
-        if (read(c->ep.wait_fd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR) {
-            pthread_mutex_lock(&c->lock);
-            fail_pending(c);
-            pthread_mutex_unlock(&c->lock);
-            return;
-        }
     }
     take_completions(c);
     if (rc == 0 && c->ep.healthy && !c->ep.healthy(c->ep.healthy_ctx)) {
@@ -155,8 +152,7 @@ static void flush_notify(fs_conn *c)
     if (!c->notify_owed)
         return;
     c->notify_owed = false;
-    uint64_t one = 1;
-    if (write(c->ep.notify_fd, &one, sizeof one) != sizeof one)
+    if (lx_bell_ring(c->ep.notify_fd) != 0)
         fail_pending(c);
 }
 
@@ -214,6 +210,8 @@ int fs_conn_open(fs_conn *c, const fs_conn_endpoint *ep)
         errno = ENOMEM;
         return -1;
     }
+    if (!ep->wait && ep->wait_fd >= 0)
+        lx_bell_attach(ep->wait_fd);
     return 0;
 }
 
@@ -222,6 +220,8 @@ void fs_conn_close(fs_conn *c)
     pthread_mutex_lock(&c->lock);
     fail_pending(c);
     pthread_mutex_unlock(&c->lock);
+    if (!c->ep.wait && c->ep.wait_fd >= 0)
+        lx_bell_detach(c->ep.wait_fd);
     if (c->stop_fd >= 0) {
         /* Wakes a poller still sleeping; the caller waits for its calls to return. */
         uint64_t one = 1;

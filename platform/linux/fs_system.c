@@ -2,6 +2,7 @@
 #include "platform/linux/fs_system.h"
 
 #include "platform/linux/blk_driver_component.h"
+#include "platform/linux/channel_wake.h"
 #include "platform/linux/image_lock.h"
 #include "server/fs_component.h"
 
@@ -208,6 +209,9 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
                 c->wait_fd = env.channels[k].wait_fd;
             }
         }
+        /* a bell left attached by an earlier owner of the fd's number would make the
+         * server skip writes no one waits for by the protocol (channel_wake.h) */
+        lx_bell_detach(c->wait_fd);
     }
     return 0;
 }
@@ -261,6 +265,9 @@ bool fs_system_failed(fs_system *s, char *why, size_t why_size)
 int fs_system_stop(fs_system *s, int grace_ms)
 {
     lx_system_stop(&s->sys, grace_ms);
+    for (uint32_t i = 0; i < s->client_count; i++)
+        if (s->clients[i].wait_fd > 0)
+            lx_bell_detach(s->clients[i].wait_fd);
     if (s->layout == FS_SYSTEM_HOSTED || s->layout == FS_SYSTEM_INLINE)
         hosting = false;
     for (unsigned i = 0; i < s->spec.component_count; i++) {

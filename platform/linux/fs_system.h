@@ -8,7 +8,10 @@
  *
  * Client i talks to the server through its queues and share region (mapped here too) and
  * two eventfds: write 1 to notify_fd after queueing commands; wait_fd becomes readable
- * when the server has published completions (read it to clear it).
+ * when the server has published completions (read it to clear it). A client that attaches
+ * wait_fd's bell, notifies with lx_bell_ring and waits with lx_bell_wait
+ * (channel_wake.h) saves those system calls and wake-ups in the hosted layout, where the
+ * server's thread is in this process; in the others it is the same eventfd traffic.
  *
  * The component processes ignore SIGINT (the hosted thread blocks every signal), so a
  * Ctrl-C reaches only the client, which can DEINITIALISE (the server unmounts cleanly)

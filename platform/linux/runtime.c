@@ -6,6 +6,8 @@
 #include "platform/linux/runtime.h"
 #include "platform/linux/busy_poll.h"
 
+#include "platform/linux/channel_wake.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -46,6 +48,15 @@ struct lx_loop {
         unsigned owner;
     } watched[MAX_WATCHED];
     unsigned watched_count;
+    /* The channels with an eventfd: their bells (channel_wake.h), rung by a client of this
+     * process instead of the eventfd when the loop is awake. */
+    struct {
+        int fd;
+        unsigned component;
+        unsigned channel;   /* its index in the component's env */
+    } bells[LX_LOOP_MAX_COMPONENTS * COMPONENT_MAX_CHANNELS];
+    unsigned bell_count;
+    lx_spin spin;
     bool owns_process;      /* SIGTERM ends it, and the process with it: no fini */
     int status;             /* 1 if setup failed */
     lx_busy_poll busy_poll;
@@ -86,9 +97,7 @@ void component_notify(unsigned channel)
             this_loop->any_pending = true;
             return;
         }
-        uint64_t one = 1;
-        /* EAGAIN means the counter is saturated: the peer has plenty to wake for */
-        if (write(c->notify_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        if (lx_bell_ring(c->notify_fd) != 0)
             component_log("notify failed");
         return;
     }
@@ -314,8 +323,10 @@ static void dispatch(lx_loop *loop, uint64_t tag)
         lx_channel_end *end = &c->env->channels[tag & 0xff];
         uint64_t count;
         loop->running = k;
-        if (read(end->wait_fd, &count, sizeof count) == sizeof count)
+        if (read(end->wait_fd, &count, sizeof count) == sizeof count) {
+            lx_bell_take(end->wait_fd); /* this call answers the ring too */
             c->entry.notified(end->id);
+        }
     }
     deliver_pending(loop);
 }
@@ -357,6 +368,12 @@ static bool loop_setup(lx_loop *loop, int stop_fd)
                 (c->local_peer < 0 && epoll_add(loop, c->wait_fd, TAG_CHANNEL(k, i)) != 0)) {
                 component_log("cannot watch a channel");
                 return false;
+            }
+            if (c->local_peer < 0) {
+                lx_bell_attach(c->wait_fd);
+                loop->bells[loop->bell_count].fd = c->wait_fd;
+                loop->bells[loop->bell_count].component = k;
+                loop->bells[loop->bell_count++].channel = i;
             }
         }
     }
@@ -401,6 +418,7 @@ lx_loop *lx_loop_open(lx_component_env *const *envs, const lx_component_entry *e
     loop->count = count;
     loop->epoll_fd = loop->signal_fd = -1;
     loop->owns_process = stop_fd < 0;
+    lx_spin_init(&loop->spin);
     for (unsigned k = 0; k < count; k++)
         loop->components[k] = (lx_loop_component){.env = envs[k], .entry = entries[k]};
     this_loop = loop;
@@ -462,41 +480,125 @@ static int wait_timeout(int timeout_ms, uint64_t deadline)
     return timeout_ms >= 0 && (uint64_t)timeout_ms < ms ? timeout_ms : (int)ms;
 }
 
-/* Poll for events while the busy-poll policy says the next is near (platform/linux/busy_poll.h);
- * returns what epoll_wait found, 0 when it is time to sleep. Between polls the thread
- * yields: on a busy machine whoever else waits for this CPU (perhaps the very client it
- * polls for) runs first. */
-static int poll_before_sleeping(lx_loop *loop, struct epoll_event *events, int max, int timeout_ms, uint64_t deadline)
+/* Call notified for every channel whose bell a client of this process rang. */
+static void take_bells(lx_loop *loop)
 {
-    if (timeout_ms == 0)
-        return 0;
+    for (unsigned b = 0; b < loop->bell_count && !loop->stopping; b++) {
+        if (!lx_bell_take(loop->bells[b].fd))
+            continue;
+        lx_loop_component *c = &loop->components[loop->bells[b].component];
+        loop->running = loop->bells[b].component;
+        c->entry.notified(c->env->channels[loop->bells[b].channel].id);
+        deliver_pending(loop);
+    }
+}
+
+static bool any_bell_rung(lx_loop *loop)
+{
+    for (unsigned b = 0; b < loop->bell_count; b++)
+        if (lx_bell_rung(loop->bells[b].fd))
+            return true;
+    return false;
+}
+
+/* A client of this process rang before, and works (or has an answer of ours to take) on
+ * another CPU: it may ask again soon. */
+static bool spin_worth(const lx_loop *loop)
+{
+    for (unsigned b = 0; b < loop->bell_count; b++) {
+        const lx_loop_component *c = &loop->components[loop->bells[b].component];
+        if (lx_bell_local_peer(loop->bells[b].fd) &&
+            lx_bell_peer_may_answer(c->env->channels[loop->bells[b].channel].notify_fd))
+            return true;
+    }
+    return false;
+}
+
+#define SPIN_POLL_NS 2000u /* how often a spinning loop looks at its file descriptors */
+
+typedef struct loop_spin {
+    lx_loop *loop;
+    struct epoll_event *events;
+    int n;                  /* events a zero-timeout epoll_wait found (or -1) */
+    uint64_t next_poll;
+} loop_spin;
+
+/* Spinning, the loop looks for rung bells at every turn and at its file descriptors (the
+ * driver's completions) every SPIN_POLL_NS, without blocking; it gives up once every
+ * client of this process sleeps (they wait for it: only a device can bring work now). */
+static int loop_probe(void *arg)
+{
+    loop_spin *s = arg;
+    if (any_bell_rung(s->loop))
+        return LX_SPIN_FOUND;
+    uint64_t now = component_time_ns();
+    if (!s->next_poll)
+        s->next_poll = now + SPIN_POLL_NS; /* a page-cache read is done at once, no event */
+    if (now >= s->next_poll) {
+        s->next_poll = now + SPIN_POLL_NS;
+        s->n = epoll_wait(s->loop->epoll_fd, s->events, 16, 0);
+        if (s->n != 0)
+            return LX_SPIN_FOUND;
+    }
+    return spin_worth(s->loop) ? 0 : LX_SPIN_GIVE_UP;
+}
+
+/* Busy polling (platform/linux/busy_poll.h): while recent waits were short, look at the
+ * descriptors and the bells for up to the budget before sleeping; true if something came
+ * (*n: what epoll_wait found). Between looks the thread yields: on a busy machine whoever
+ * else waits for this CPU (perhaps the very client it polls for) runs first. */
+static bool busy_poll(lx_loop *loop, struct epoll_event *events, int timeout_ms, uint64_t deadline, int *n)
+{
     uint64_t now = component_time_ns();
     uint64_t until = lx_busy_poll_until(&loop->busy_poll, now, deadline);
     if (timeout_ms > 0 && until > now + (uint64_t)timeout_ms * 1000000u)
         until = now + (uint64_t)timeout_ms * 1000000u;
     if (until <= now)
-        return 0;
-    int n;
-    while ((n = epoll_wait(loop->epoll_fd, events, max, 0)) == 0 && component_time_ns() < until)
+        return false;
+    bool found;
+    while (!(found = (*n = epoll_wait(loop->epoll_fd, events, 16, 0)) != 0 || any_bell_rung(loop)) &&
+           component_time_ns() < until)
         sched_yield();
-    lx_busy_poll_found(&loop->busy_poll, n != 0);
-    return n;
+    lx_busy_poll_found(&loop->busy_poll, found);
+    return found;
 }
 
 bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
 {
     this_loop = loop;
     deliver_pending(loop);
+    take_bells(loop);
     uint64_t deadline = fire_deadlines(loop);
     if (loop->stopping)
         return false;
     struct epoll_event events[16];
-    int n = poll_before_sleeping(loop, events, 16, timeout_ms, deadline);
-    if (n == 0) {
-        n = epoll_wait(loop->epoll_fd, events, 16, wait_timeout(timeout_ms, deadline));
+    int timeout = wait_timeout(timeout_ms, deadline);
+    int n = 0;
+    loop_spin spin = {loop, events, 0, 0};
+    bool waits = timeout != 0;
+    for (unsigned b = 0; b < loop->bell_count && waits; b++)
+        lx_bell_set_waiting(loop->bells[b].fd, true);
+    if (waits && spin_worth(loop) && lx_spin_until(&loop->spin, loop_probe, &spin)) {
+        n = spin.n;
+    } else if (waits && busy_poll(loop, events, timeout_ms, deadline, &n)) {
+        /* something came while polling: n events, or a bell */
+    } else if (waits) {
+        /* Going to sleep (channel_wake.h): announce it on every bell, then look once more,
+         * so a client that rang before it saw the announcement is not left unanswered. */
+        for (unsigned b = 0; b < loop->bell_count; b++)
+            lx_bell_set_asleep(loop->bells[b].fd, true);
+        if (any_bell_rung(loop))
+            timeout = 0;
+        n = epoll_wait(loop->epoll_fd, events, 16, timeout);
+        for (unsigned b = 0; b < loop->bell_count; b++)
+            lx_bell_set_asleep(loop->bells[b].fd, false);
         if (n > 0)
             lx_busy_poll_woke(&loop->busy_poll, component_time_ns());
+    } else {
+        n = epoll_wait(loop->epoll_fd, events, 16, 0);
     }
+    for (unsigned b = 0; b < loop->bell_count && waits; b++)
+        lx_bell_set_waiting(loop->bells[b].fd, false);
     if (n < 0 && errno != EINTR) {
         component_log("epoll_wait failed");
         lx_runtime_stop(1);
@@ -504,6 +606,7 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
     }
     for (int i = 0; i < n && !loop->stopping; i++)
         dispatch(loop, events[i].data.u64);
+    take_bells(loop);
     fire_deadlines(loop);
     return !loop->stopping;
 }
@@ -530,6 +633,8 @@ void lx_loop_close(lx_loop *loop)
     if (!loop)
         return;
     this_loop = loop;
+    for (unsigned b = 0; b < loop->bell_count; b++)
+        lx_bell_detach(loop->bells[b].fd);
     if (loop->epoll_fd >= 0)
         close(loop->epoll_fd);
     if (loop->signal_fd >= 0)

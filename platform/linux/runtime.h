@@ -5,7 +5,12 @@
  * process, one thread). A channel between two processes or threads is a pair of eventfds:
  * this side writes notify_fd, the peer writes wait_fd; the loop (epoll) reads a ready
  * wait_fd, which clears it, and calls notified(id) once for any number of notifications
- * since the last call. A channel between two components of the same loop has no eventfds:
+ * since the last call. Each wait_fd's bell is attached (channel_wake.h): a peer that is a
+ * thread of this process rings it, and writes the eventfd only once the loop has announced
+ * that it sleeps; notifying such a peer likewise skips the write while it is awake. While
+ * such a peer is awake on another CPU the loop spins briefly for its next ring (and polls
+ * its descriptors) before it sleeps. A peer in another process sees no bell: every
+ * notification is an eventfd write, as before. A channel between two components of the same loop has no eventfds:
  * component_notify marks the peer's channel pending, and the loop delivers it (one call of
  * notified for any number of notifications) when the running callback has returned, before
  * it waits for anything else: a deferred function call. The component API has no context
