@@ -170,7 +170,9 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         .launcher_process = hosted ? process : NULL,
         .launcher_inline = in_line,
         .launcher_busy_poll_ns = s->layout != FS_SYSTEM_HOSTED || o->busy_poll_us < 0 ? 0
-                            : (uint64_t)(o->busy_poll_us ? o->busy_poll_us : FS_SYSTEM_BUSY_POLL_US) * 1000u,
+                                 : o->busy_poll_us > 0 ? (uint64_t)o->busy_poll_us * 1000u
+                                 : client_component ? FS_SYSTEM_BUSY_POLL_US * 1000ull
+                                                    : 0,
     };
     if (lx_system_start(&s->sys, &s->spec) != 0)
         return -1;
