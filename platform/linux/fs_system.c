@@ -268,8 +268,7 @@ int fs_system_stop(fs_system *s, int grace_ms)
 {
     lx_system_stop(&s->sys, grace_ms);
     for (uint32_t i = 0; i < s->client_count; i++)
-        if (s->clients[i].wait_fd > 0)
-            lx_bell_detach(s->clients[i].wait_fd);
+        lx_bell_detach(s->clients[i].wait_fd); /* none for -1 */
     if (s->layout == FS_SYSTEM_HOSTED || s->layout == FS_SYSTEM_INLINE)
         hosting = false;
     for (unsigned i = 0; i < s->spec.component_count; i++) {

@@ -4,8 +4,8 @@
  * argument: the loop a thread runs is a thread-local pointer, and the loop knows which of
  * its components is running. */
 #include "platform/linux/runtime.h"
-#include "platform/linux/busy_poll.h"
 
+#include "platform/linux/busy_poll.h"
 #include "platform/linux/channel_wake.h"
 
 #include <errno.h>
@@ -56,10 +56,10 @@ struct lx_loop {
         unsigned channel;   /* its index in the component's env */
     } bells[LX_LOOP_MAX_COMPONENTS * COMPONENT_MAX_CHANNELS];
     unsigned bell_count;
-    lx_spin spin;
+    lx_spin spin;           /* for a client of this process that works (channel_wake.h) */
+    lx_busy_poll busy_poll; /* for descriptors, while waits are short (busy_poll.h) */
     bool owns_process;      /* SIGTERM ends it, and the process with it: no fini */
     int status;             /* 1 if setup failed */
-    lx_busy_poll busy_poll;
 };
 
 static _Thread_local lx_loop *this_loop;
