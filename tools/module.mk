@@ -3,7 +3,7 @@
 HOST_SRCS += tools/fs_client.c tools/fs_client_calls.c
 
 PROGRAMS += asyncfat
-MOUNT_SRCS := $(addprefix tools/mount/,mount_command.c mount_loop.c fuse_init.c nodes.c entry_ops.c attribute_ops.c file_ops.c fd_cache.c \
+MOUNT_SRCS := $(addprefix tools/mount/,mount_command.c mount_loop.c fuse_ring.c fuse_init.c nodes.c entry_ops.c attribute_ops.c file_ops.c fd_cache.c \
 	dir_streams.c read_handles.c known_names.c posix_translation.c)
 COPY_SRCS := tools/copy/copy_engine.c tools/copy/copy_tree.c
 asyncfat_SRCS := tools/asyncfat.c tools/cli.c tools/cli_image.c tools/cli_session.c tools/cli_operands.c \
@@ -23,4 +23,5 @@ TESTS += fs_client
 fs_client_SRCS := tools/tests/test_fs_client.c
 
 TEST_SCRIPTS += tools/tests/test_cli.sh tools/tests/test_cli_devices.sh tools/tests/test_cli_conventions.sh tools/tests/test_install.sh \
-	tools/tests/test_fuse.sh tools/tests/test_fuse_conventions.sh tools/tests/test_exclusive.sh
+	tools/tests/test_fuse.sh tools/tests/test_fuse_conventions.sh tools/tests/test_fuse_ring.sh \
+	tools/tests/test_exclusive.sh

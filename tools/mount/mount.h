@@ -30,6 +30,7 @@
  *   mount_command.c     `asyncfat mount`: options, the system, signals, the background
  *   mount_loop.c        the component: the FUSE session in the loop, operations and their
  *                       server calls, waiting for share space or a retry, shutdown
+ *   fuse_ring.c         FUSE over io_uring, where the kernel offers it
  *   fuse_init.c         what the mount asks of the kernel at INIT (caching, readahead)
  *   nodes.c             node ids, names and paths
  *   entry_ops.c         lookup, forget, getattr, setattr, mkdir, unlink, rmdir, rename, statfs
@@ -72,6 +73,7 @@ typedef struct mount_context {
     int stop_fd;               /* eventfd: the main thread asks for an unmount */
     int ready_fd;              /* background mode: the parent learns the outcome; -1 */
     uint32_t max_open;         /* -o max_open: open files at most; 0: as memory allows */
+    bool io_uring;             /* -o io_uring: take FUSE over io_uring where offered */
     int status;                /* exit status once the loop has ended */
     uint64_t change_epoch;     /* advanced by every change to the volume through the mount */
 } mount_context;
@@ -154,6 +156,26 @@ static inline void mount_changed(void) { mount_ctx.change_epoch++; }
 
 /* The kernel's cached attributes of a node are stale (a change it did not ask for). */
 void mount_invalidate_attributes(fuse_ino_t ino);
+
+/* Deliver server completions, go on with waiting operations, send queued replies: every
+ * event handler of the mount ends with this. */
+void mount_settle(void);
+
+/* ---- fuse_ring.c: FUSE over io_uring ----
+ * Where the kernel offers it at INIT (Linux 6.14+, when the administrator has set
+ * /sys/module/fuse/parameters/enable_uring) and -o io_uring=0 was not given, requests
+ * come and replies go through an io_uring of the mount's thread. A reply and the fetch of
+ * the next request are one submission, and one io_uring_enter per loop turn carries all
+ * of them, where /dev/fuse costs a read and a writev per request. libfuse 3.14 does not
+ * speak this protocol: it gets each request as if read from /dev/fuse, and its replies
+ * are taken from its writev (fuse_session_custom_io). INIT, FORGET, INTERRUPT and
+ * notifications stay on /dev/fuse. */
+int fuse_ring_attach(struct fuse_session *session, bool wanted); /* after mounting */
+void fuse_ring_saw_request(const void *mem, size_t size);        /* each /dev/fuse request */
+void fuse_ring_ready(void *ctx);                                 /* the ring's fd is readable */
+void fuse_ring_flush(void);                                      /* submit queued replies */
+void fuse_ring_close(void);
+uint64_t fuse_ring_requests(void);                               /* served through the ring */
 
 /* ---- fuse_init.c ---- */
 void mount_ll_init(void *userdata, struct fuse_conn_info *conn);

@@ -43,7 +43,10 @@ static void mount_help(void)
            "                a directory, and unmount)\n"
            "                busy_poll=MICROSECONDS: while requests come this close together,\n"
            "                wait for the next one awake, polling, this long before\n"
-           "                sleeping (default 100; 0: always sleep)\n\n"
+           "                sleeping (default 100; 0: always sleep)\n"
+           "                io_uring=0: read requests from /dev/fuse even where the kernel\n"
+           "                offers FUSE over io_uring (Linux 6.14+, with the fuse module's\n"
+           "                enable_uring parameter set; taken by default then)\n\n"
            "sync(2) does not reach a FUSE file system: `sync MOUNTPOINT` (an fsync of the\n"
            "directory) makes every change durable at once.\n\n"
            "ASYNCFAT_STATS=1 in the environment prints the number of server requests, and\n"
@@ -61,7 +64,8 @@ typedef struct mount_request {
     uint32_t max_open;         /* max_open=; 0: as memory allows */
     bool discard;              /* discard: freed clusters are punched out of the image */
     int32_t writeback_ms;      /* fs_system_options's */
-    int32_t busy_poll_us;           /* fs_system_options's */
+    int32_t busy_poll_us;      /* fs_system_options's */
+    bool no_io_uring;          /* io_uring=0 */
     int32_t time_offset_minutes;
     char options[4096];      /* passed to FUSE; empty: none */
 } mount_request;
@@ -91,6 +95,10 @@ static bool take_own_option(mount_request *m, const char *o, bool *bad)
         unsigned long us = strtoul(o + 10, &end, 10);
         *bad = errno || end == o + 10 || *end || o[10] == '-' || us > 1000000;
         m->busy_poll_us = *bad || us == 0 ? -1 : (int32_t)us;
+        return true;
+    } else if (strncmp(o, "io_uring=", 9) == 0) {
+        *bad = strcmp(o + 9, "0") != 0 && strcmp(o + 9, "1") != 0;
+        m->no_io_uring = strcmp(o + 9, "0") == 0;
         return true;
     } else if (strncmp(o, "max_open=", 9) == 0) {
         char *end;
@@ -123,6 +131,8 @@ static int add_options(mount_request *m, const char *opts)
                     cli_error("mount", "-o %s: writeback= takes seconds, 0 to 86400", o);
                 else if (strncmp(o, "busy_poll=", 10) == 0)
                     cli_error("mount", "-o %s: busy_poll= takes microseconds, 0 to 1000000", o);
+                else if (strncmp(o, "io_uring=", 9) == 0)
+                    cli_error("mount", "-o %s: io_uring= takes 0 or 1", o);
                 else
                     cli_error("mount", "-o %s: not a time zone (tz=UTC, tz=local, tz=+05:30; time_offset=MINUTES)", o);
                 return EXIT_USAGE;
@@ -181,6 +191,7 @@ static int run_mount(const mount_request *m, int ready_fd)
     mount_ctx.fuse_options = m->options;
     mount_ctx.read_only = m->read_only;
     mount_ctx.max_open = m->max_open;
+    mount_ctx.io_uring = !m->no_io_uring;
     mount_ctx.ready_fd = ready_fd;
     mount_ctx.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (mount_ctx.stop_fd < 0) {

@@ -250,14 +250,16 @@ static void resume_waiting(void)
 }
 
 /* Deliver what the server finished (and calls refused at once), then let waiting
- * operations go on; repeat while they made more to deliver. */
-static void settle(void)
+ * operations go on; repeat while they made more to deliver. The replies this left for the
+ * FUSE ring go to the kernel together. */
+void mount_settle(void)
 {
     do {
         fs_conn_dispatch(&mount_ctx.conn);
         if (loop.room_head)
             resume_waiting();
     } while (mount_ctx.conn.refused_count > 0);
+    fuse_ring_flush();
 }
 
 static void on_retry_timer(void *ctx)
@@ -273,7 +275,7 @@ static void on_retry_timer(void *ctx)
         list = op->next_waiting;
         op->resume(op);
     }
-    settle();
+    mount_settle();
 }
 
 /* ---- shutdown ---- */
@@ -287,8 +289,9 @@ static void deinitialised(mount_op *op, const fs_reply *r, const uint8_t *payloa
     }
     mount_op_end(op);
     if (getenv("ASYNCFAT_STATS"))
-        fprintf(stderr, "asyncfat: %llu requests, at most %u in flight at once\n",
-                (unsigned long long)mount_ctx.conn.calls, mount_ctx.conn.max_pending);
+        fprintf(stderr, "asyncfat: %llu requests, at most %u in flight at once; %llu FUSE requests through io_uring\n",
+                (unsigned long long)mount_ctx.conn.calls, mount_ctx.conn.max_pending,
+                (unsigned long long)fuse_ring_requests());
     lx_runtime_stop(mount_ctx.status);
 }
 
@@ -321,7 +324,7 @@ static void on_stop_request(void *ctx)
     if (read(mount_ctx.stop_fd, &count, sizeof count) < 0)
         count = 0;
     stop();
-    settle();
+    mount_settle();
 }
 
 /* ---- the FUSE session ---- */
@@ -350,12 +353,13 @@ static void on_fuse(void *ctx)
             stop();
             break;
         }
+        fuse_ring_saw_request(loop.buf.mem, (size_t)got);
         fuse_session_process_buf(loop.session, &loop.buf);
         taken++;
     }
     if (batch)
         batching = taken > 1;
-    settle();
+    mount_settle();
 }
 
 /* Background mode: one byte to the waiting parent, 0 mounted or 1 failed; then this
@@ -443,6 +447,10 @@ static void initialised(mount_op *op, const fs_reply *r, const uint8_t *payload)
         return;
     }
     loop.mounted = true;
+    if (fuse_ring_attach(loop.session, mount_ctx.io_uring) != 0) {
+        fail_start("cannot set up FUSE's input and output");
+        return;
+    }
     int fd = fuse_session_fd(loop.session);
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 || lx_runtime_watch_fd(fd, on_fuse, NULL) != 0) {
         fail_start("cannot watch the FUSE device");
@@ -500,11 +508,12 @@ void mount_component_init(void)
 void mount_component_notified(unsigned channel)
 {
     if (channel == loop.channel)
-        settle();
+        mount_settle();
 }
 
 void mount_component_fini(void)
 {
+    fuse_ring_close();
     if (loop.session) {
         if (loop.mounted)
             fuse_session_unmount(loop.session);

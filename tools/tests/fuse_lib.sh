@@ -1,10 +1,12 @@
 # Shared by the FUSE mount's test scripts (sourced, not run). Before sourcing, set
 # FUSE_TESTS to the script's test names (each is reported SKIP where FUSE cannot be used).
-# Gives the command under test ($A, the release build: the mount runs as users run it), a
+# Gives the command under test ($A, the release build: the mount runs as users run it;
+# FUSE_COMMAND names another, FUSE_PREFIX goes before every test's name, FUSE_SKIP skips
+# them all with its reason: test_fuse_ring.sh runs the suites again that way), a
 # scratch directory ($T, the working directory), the mount point ($M) and the mount's
 # process ($PID, unmounted at exit), and the helpers below.
 BUILD=${BUILD:-build}
-A=$(realpath "$BUILD/rel/asyncfat")
+A=$(realpath "${FUSE_COMMAND:-$BUILD/rel/asyncfat}")
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T=$(mktemp -d)
 M=$T/mnt
@@ -22,9 +24,10 @@ mkdir -p "$M"
 export MTOOLS_SKIP_CHECK=1 LC_ALL=C
 
 skip_all() {
-    for t in $FUSE_TESTS; do echo "SKIP $t: $1"; done
+    for t in $FUSE_TESTS; do echo "SKIP ${FUSE_PREFIX:-}$t: $1"; done
     exit 0
 }
+[ -z "${FUSE_SKIP:-}" ] || skip_all "$FUSE_SKIP"
 [ -c /dev/fuse ] || skip_all "no /dev/fuse"
 command -v fusermount3 >/dev/null || skip_all "no fusermount3"
 command -v python3 >/dev/null || skip_all "no python3"
@@ -32,7 +35,7 @@ command -v python3 >/dev/null || skip_all "no python3"
 failed=0
 # run NAME COMMAND...: PASS if the command succeeds, with the seconds it took.
 run() {
-    local name=$1 start=$SECONDS
+    local name=${FUSE_PREFIX:-}$1 start=$SECONDS
     shift
     if "$@" >"$T/log" 2>&1; then
         echo "PASS $name ($((SECONDS - start))s)"
@@ -59,6 +62,25 @@ mount_fg() {
 }
 unmount_wait() {
     fusermount3 -u "$M" || return 1
+    wait "$PID"
+    local rc=$?
+    PID=
+    return $rc
+}
+# After a signal: wait up to 10 s for the mount process to end by itself, and return its
+# exit status; if it does not, unmount it (so that nothing hangs) and fail.
+wait_signalled() {
+    for _ in $(seq 100); do
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$PID" 2>/dev/null; then
+        echo "the mount ignored the signal"
+        fusermount3 -u "$M"
+        wait "$PID"
+        PID=
+        return 99
+    fi
     wait "$PID"
     local rc=$?
     PID=

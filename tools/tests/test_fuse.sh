@@ -23,25 +23,6 @@ mount_fg() {
     PID=$!
     wait_mounted
 }
-# After a signal: wait up to 10 s for the mount process to end by itself, and return its
-# exit status; if it does not, unmount it (so that nothing hangs) and fail.
-wait_signalled() {
-    for _ in $(seq 100); do
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$PID" 2>/dev/null; then
-        echo "the mount ignored the signal"
-        fusermount3 -u "$M"
-        wait "$PID"
-        PID=
-        return 99
-    fi
-    wait "$PID"
-    local rc=$?
-    PID=
-    return $rc
-}
 "$A" mkfs vol.img --size 256M --fat 32 >/dev/null || { echo "FAIL mkfs"; exit 1; }
 fuse_first_mount vol.img
 
@@ -641,7 +622,7 @@ t_discard() {
 if fallocate -p -o 0 -l 4096 "$(mktemp -p "$T")" 2>/dev/null; then
     run discard_punches_removed_files_out_of_the_image t_discard
 else
-    echo "SKIP discard_punches_removed_files_out_of_the_image: this file system cannot punch holes"
+    echo "SKIP ${FUSE_PREFIX:-}discard_punches_removed_files_out_of_the_image: this file system cannot punch holes"
 fi
 
 t_bad_option() {
