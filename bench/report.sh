@@ -4,7 +4,9 @@
 #  2. FUSE: `asyncfat mount` against fusefat on the same FAT32 image, exfat-fuse on an
 #     exFAT image and fuse2fs on an ext4 image of the same size (page cache only): file
 #     and tree workloads, then fio's (random 4 KiB reads at 1 and 32 in flight, sequential
-#     1 MiB writes and reads).
+#     1 MiB writes and reads). Where this run may set the fuse module's enable_uring (as
+#     root), it does for the FUSE part (and puts it back): asyncfat then takes FUSE over
+#     io_uring, and asyncfat_devfuse (-o io_uring=0) is measured beside it.
 #  3. `asyncfat cp` against mtools' mcopy.
 # Prints `bench <name> <value> <unit>` lines, writes $BUILD/bench/report.txt (those lines),
 # $BUILD/bench/report.csv and PNG plots, and (full-size runs only) copies the plots and
@@ -57,6 +59,7 @@ mount_fs() { # peer image
     local peer=$1 image=$2
     case $peer in
     asyncfat) "$asyncfat" mount "$image" "$mnt" -f >"$work/$peer.log" 2>&1 & fs_pid=$! ;;
+    asyncfat_devfuse) "$asyncfat" mount "$image" "$mnt" -f -o io_uring=0 >"$work/$peer.log" 2>&1 & fs_pid=$! ;;
     fusefat) fusefat -f -o rw+ "$image" "$mnt" >"$work/$peer.log" 2>&1 & fs_pid=$! ;;
     fuse2fs) fuse2fs -f "$image" "$mnt" >"$work/$peer.log" 2>&1 & fs_pid=$! ;;
     exfat)
@@ -95,7 +98,7 @@ umount_fs() {
 make_image() { # peer image
     rm -f "$2"
     case $1 in
-    asyncfat | fusefat) mkfs.fat -F 32 -C "$2" $((image_mb * 1024)) >/dev/null ;;
+    asyncfat | asyncfat_devfuse | fusefat) mkfs.fat -F 32 -C "$2" $((image_mb * 1024)) >/dev/null ;;
     exfat) truncate -s ${image_mb}M "$2" && mkfs.exfat "$2" >/dev/null ;;
     fuse2fs) truncate -s ${image_mb}M "$2" && mkfs.ext4 -q -F "$2" ;;
     esac
@@ -103,7 +106,7 @@ make_image() { # peer image
 
 peer_available() {
     case $1 in
-    asyncfat) [ -x "$asyncfat" ] || { note "asyncfat not built ($asyncfat): no asyncfat rows"; return 1; } ;;
+    asyncfat | asyncfat_devfuse) [ -x "$asyncfat" ] || { note "asyncfat not built ($asyncfat): no $1 rows"; return 1; } ;;
     fusefat) command -v fusefat >/dev/null || { note "fusefat not installed: no fusefat rows"; return 1; } ;;
     exfat) command -v mount.exfat-fuse >/dev/null && command -v mkfs.exfat >/dev/null ||
         { note "exfat-fuse or exfatprogs not installed: no exfat rows"; return 1; } ;;
@@ -271,7 +274,30 @@ fuse_peer() { # peer
     rm -f "$image"
 }
 
+# FUSE over io_uring is the kernel's to offer, off unless the administrator sets the fuse
+# module's enable_uring: turned on for the FUSE part where this run may, put back after.
+ring_knob=/sys/module/fuse/parameters/enable_uring
+ring_old=
+fuse_ring_on() {
+    if [ -e "$ring_knob" ] && ring_old=$(cat "$ring_knob") && { echo Y >"$ring_knob"; } 2>/dev/null; then
+        emit report_fuse_io_uring 1 flag
+        return 0
+    fi
+    ring_old=
+    note "cannot turn on FUSE over io_uring here ($ring_knob): asyncfat reads /dev/fuse, no asyncfat_devfuse rows"
+    emit report_fuse_io_uring 0 flag
+    return 1
+}
+fuse_ring_restore() { [ -z "$ring_old" ] || echo "$ring_old" >"$ring_knob"; }
+
 fuse_compare() {
+    local peers=${REPORT_FUSE_PEERS:-asyncfat fusefat exfat fuse2fs}
+    if fuse_ring_on; then
+        [[ " $peers " == *" asyncfat "* ]] && [[ " $peers " != *" asyncfat_devfuse "* ]] &&
+            peers="asyncfat asyncfat_devfuse ${peers/asyncfat/}"
+    else
+        peers=${peers/asyncfat_devfuse/}
+    fi
     head -c $((seq_mb << 20)) /dev/urandom >"$work/seq.bin"
     make_tree "$work/treesrc" "$tree_files"
     tar cf "$work/tree.tar" -C "$work/treesrc/src" .
@@ -282,8 +308,13 @@ fuse_compare() {
     emit report_fuse_step_cap_s "$cap" s
     emit report_fuse_fio_file_mb "$fio_mb" MiB
     emit report_fuse_fio_random_s "$fio_s" s
-    for peer in ${REPORT_FUSE_PEERS:-asyncfat fusefat exfat fuse2fs}; do
+    for peer in $peers; do
         fuse_peer "$peer"
+    done
+    fuse_ring_restore
+    for w in $fuse_workloads; do
+        local a=${fuse_rate[asyncfat,$w]:-} d=${fuse_rate[asyncfat_devfuse,$w]:-}
+        [ -n "$a" ] && [ -n "$d" ] && emit "report_fuse_io_uring_vs_devfuse_$w" "$(ratio "$a" "$d")" x
     done
     [ -n "${fuse_rate[asyncfat,seqwrite]:-}${fuse_rate[asyncfat,fio_seqwrite]:-}" ] ||
         { note "no asyncfat FUSE figures: no FUSE ratios"; return; }
@@ -372,6 +403,7 @@ cp_compare() {
 
 cleanup() {
     umount_fs 2>/dev/null
+    fuse_ring_restore
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -372,6 +372,8 @@ void mount_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struc
     }
     if (read_handle_read(op))
         return;
+    op->data = fuse_ring_reply_space(size);
+    op->data_borrowed = op->data != NULL;
     mount_start_when_room(op, read_start);
 }
 
@@ -426,6 +428,12 @@ void mount_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size
     op->handle = mount_handle_of(fi);
     if (off < 0) {
         mount_op_fail(op, EINVAL);
+        return;
+    }
+    if (size && fuse_ring_request_data(buf, size)) {
+        op->data = (uint8_t *)(uintptr_t)buf;
+        op->data_borrowed = true;
+        mount_start_when_room(op, write_start);
         return;
     }
     op->data = mount_data_alloc(size ? size : 1);

@@ -62,14 +62,20 @@ _Static_assert(sizeof(ring_cmd) == 24, "fuse_uring_cmd_req");
 _Static_assert(offsetof(struct fuse_init_out, flags2) == 32, "fuse_init_out");
 _Static_assert(offsetof(struct fuse_init_in, flags2) == 16, "fuse_init_in");
 
-/* Entries per queue: more than one reader on a CPU keeps in flight at once (fio's 32). */
-#define RING_DEPTH 32u
+/* Entries per queue: 16, or fewer where there are many CPUs, 128 in all at most, each
+ * with a payload of 1 MiB (libfuse's max_write). */
+#define RING_DEPTH 16u
+#define RING_ENTRIES_MAX 128u
 #define RING_MAX_QUEUES 1024u
+#define RING_PAYLOAD_EXPECTED (1u << 20)
 
-/* An entry's memory is one mapping: a page holding the header block, then the payload.
- * A request is handed to libfuse as if read from /dev/fuse (in header, first argument,
+/* An entry's memory is one piece: a page holding the header block, then the payload. A
+ * request is handed to libfuse as if read from /dev/fuse (in header, first argument,
  * payload, back to back) by copying its two headers into the end of that first page,
- * against the payload: a write's data is not copied. */
+ * against the payload. The pieces are kept in the share region when it has room
+ * (mount_share_keep): then a write's data goes to the server from where the kernel put it,
+ * and a read's comes from the server straight into the payload the kernel takes it from
+ * (fuse_ring_request_data, fuse_ring_reply_space). */
 typedef struct ring_entry {
     uint8_t *area;
     ring_header *header;
@@ -77,6 +83,7 @@ typedef struct ring_entry {
     struct iovec iov[2];
     uint64_t commit_id;
     uint16_t qid;
+    bool in_share;
     enum { ENTRY_KERNEL, ENTRY_SERVING, ENTRY_GONE } state;
 } ring_entry;
 
@@ -90,10 +97,17 @@ static struct {
     bool up;                   /* the ring and its entries exist */
     ring_entry *entries;
     unsigned count;
+    ring_entry *current;       /* the request libfuse is being given */
     size_t page, payload_size, area_size;
     unsigned unsubmitted;
     uint64_t served;
 } R = {.fuse_fd = -1};
+
+static unsigned depth_for(unsigned queues)
+{
+    unsigned depth = RING_ENTRIES_MAX / queues;
+    return depth > RING_DEPTH ? RING_DEPTH : depth ? depth : 1;
+}
 
 /* Possible CPUs, from /sys/devices/system/cpu/possible ("0-3", "0,2-5"): the kernel makes
  * a queue for each. */
@@ -161,7 +175,7 @@ static void queue_command(ring_entry *e, unsigned op)
 static void entries_free(void)
 {
     for (unsigned i = 0; i < R.count; i++)
-        if (R.entries[i].area)
+        if (R.entries[i].area && !R.entries[i].in_share)
             munmap(R.entries[i].area, R.area_size);
     free(R.entries);
     R.entries = NULL;
@@ -190,13 +204,17 @@ static bool ring_create(const struct fuse_init_out *out)
         payload = 8192;
     R.payload_size = (payload + R.page - 1) / R.page * R.page;
     R.area_size = R.page + R.payload_size;
-    R.count = queues * RING_DEPTH;
+    unsigned depth = depth_for(queues);
+    R.count = queues * depth;
     R.entries = calloc(R.count, sizeof *R.entries);
     if (!R.entries)
         goto fail;
     for (unsigned i = 0; i < R.count; i++) {
         ring_entry *e = &R.entries[i];
-        void *area = mmap(NULL, R.area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *area = mount_share_keep(R.area_size);
+        e->in_share = area != NULL;
+        if (!area)
+            area = mmap(NULL, R.area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (area == MAP_FAILED)
             goto fail;
         e->area = area;
@@ -204,7 +222,7 @@ static bool ring_create(const struct fuse_init_out *out)
         e->payload = e->area + R.page;
         e->iov[0] = (struct iovec){e->header, sizeof *e->header};
         e->iov[1] = (struct iovec){e->payload, R.payload_size};
-        e->qid = (uint16_t)(i / RING_DEPTH);
+        e->qid = (uint16_t)(i / depth);
         e->state = ENTRY_GONE;
     }
     struct io_uring_params p = {.flags = IORING_SETUP_SQE128 | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER};
@@ -271,7 +289,8 @@ static ssize_t ring_reply(ring_entry *e, const struct iovec *iov, int count)
     }
     size_t at = 0;
     for (int i = 1; i < count && total; i++) {
-        memcpy(e->payload + at, iov[i].iov_base, iov[i].iov_len);
+        if (iov[i].iov_base != e->payload + at) /* a read's data is there already */
+            memcpy(e->payload + at, iov[i].iov_base, iov[i].iov_len);
         at += iov[i].iov_len;
     }
     memcpy(e->header->in_out, &oh, sizeof oh);
@@ -323,7 +342,23 @@ static void serve(ring_entry *e)
     memcpy(start + sizeof in, e->header->op_in, op);
     R.served++;
     struct fuse_buf buf = {.mem = start, .size = in.len};
+    R.current = e;
     fuse_session_process_buf(R.session, &buf);
+    R.current = NULL;
+}
+
+bool fuse_ring_request_data(const void *data, size_t size)
+{
+    const ring_entry *e = R.current;
+    const uint8_t *p = data;
+    return e && e->in_share && p >= e->payload && size <= R.payload_size &&
+           (size_t)(p - e->payload) <= R.payload_size - size;
+}
+
+uint8_t *fuse_ring_reply_space(size_t size)
+{
+    ring_entry *e = R.current;
+    return e && e->in_share && size <= R.payload_size ? e->payload : NULL;
 }
 
 /* Serve what the ring brought, then send the replies. Sending them runs the kernel's work
@@ -383,3 +418,14 @@ void fuse_ring_saw_request(const void *mem, size_t size)
 }
 
 uint64_t fuse_ring_requests(void) { return R.served; }
+
+size_t fuse_ring_share_bytes(bool wanted)
+{
+    FILE *f = wanted ? fopen("/sys/module/fuse/parameters/enable_uring", "r") : NULL;
+    int on = f ? fgetc(f) : 0;
+    if (f)
+        fclose(f);
+    unsigned queues = on == 'Y' ? possible_cpus() : 0;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return queues ? (size_t)queues * depth_for(queues) * (page + RING_PAYLOAD_EXPECTED) : 0;
+}

@@ -109,6 +109,7 @@ struct mount_op {
     off_t offset;
     uint8_t *data;             /* a share buffer of its own (mount_data_alloc) */
     size_t data_size;
+    bool data_borrowed;        /* data is the ring entry's payload, not the operation's */
     uint8_t *held;             /* write data kept while it waits for a share buffer */
     bool uses_fd;              /* holds handle->fd in use (fd_cache_use) */
     uint64_t pin_flags;        /* unlink, rename: how the pin is opened */
@@ -160,6 +161,9 @@ void mount_invalidate_attributes(fuse_ino_t ino);
 /* Deliver server completions, go on with waiting operations, send queued replies: every
  * event handler of the mount ends with this. */
 void mount_settle(void);
+/* Share space kept for good (the ring's buffers), taken from what read and write data may
+ * use; NULL if that would leave too little. */
+uint8_t *mount_share_keep(size_t size);
 
 /* ---- fuse_ring.c: FUSE over io_uring ----
  * Where the kernel offers it at INIT (Linux 6.14+, when the administrator has set
@@ -176,6 +180,15 @@ void fuse_ring_ready(void *ctx);                                 /* the ring's f
 void fuse_ring_flush(void);                                      /* submit queued replies */
 void fuse_ring_close(void);
 uint64_t fuse_ring_requests(void);                               /* served through the ring */
+/* The share region's room for the ring's buffers, where enable_uring is set at start (0
+ * otherwise: no ring is expected, or the buffers go outside the share region). */
+size_t fuse_ring_share_bytes(bool wanted);
+/* While libfuse is given a ring request: true if data (a WRITE's) lies in its payload in
+ * the share region, where the server may take it from; the payload for a READ's reply, if
+ * the share region holds it and size fits (NULL otherwise). Both stay the operation's
+ * until it replies. */
+bool fuse_ring_request_data(const void *data, size_t size);
+uint8_t *fuse_ring_reply_space(size_t size);
 
 /* ---- fuse_init.c ---- */
 void mount_ll_init(void *userdata, struct fuse_conn_info *conn);

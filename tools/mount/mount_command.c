@@ -204,7 +204,7 @@ static int run_mount(const mount_request *m, int ready_fd)
         .image_path = m->resolved.file,
         .volume = m->resolved.volume,
         .read_only = m->read_only,
-        .share_bytes = MOUNT_SHARE_BYTES,
+        .share_bytes = MOUNT_SHARE_BYTES + fuse_ring_share_bytes(!m->no_io_uring),
         .populate = true, /* a mount lives long: its pages are mapped once, at start */
         .writeback_ms = m->writeback_ms,
         .busy_poll_us = m->busy_poll_us,

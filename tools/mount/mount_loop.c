@@ -21,6 +21,8 @@
 /* The share region keeps this much free of read and write data, for the calls' own
  * buffers (paths, records): they never find it full. */
 #define MOUNT_SHARE_RESERVE (4u << 20)
+/* Share space kept for good (mount_share_keep) leaves read and write data at least this. */
+#define MOUNT_DATA_KEPT (16u << 20)
 
 mount_context mount_ctx;
 
@@ -132,7 +134,7 @@ void mount_op_end(mount_op *op)
     fd_cache_done(op);
     if (op->req)
         loop.requests--;
-    if (op->data)
+    if (op->data && !op->data_borrowed)
         mount_data_free(op->data, op->data_size);
     free(op->held);
     free(op->name);
@@ -192,6 +194,17 @@ uint8_t *mount_data_alloc(size_t size)
     uint8_t *p = fs_conn_try_alloc(&mount_ctx.conn, size);
     if (p)
         loop.data_in_use += pages;
+    return p;
+}
+
+uint8_t *mount_share_keep(size_t size)
+{
+    size_t pages = (size + FS_CONN_PAGE - 1) / FS_CONN_PAGE * FS_CONN_PAGE;
+    if (loop.data_limit < pages + MOUNT_DATA_KEPT)
+        return NULL;
+    uint8_t *p = fs_conn_try_alloc(&mount_ctx.conn, size);
+    if (p)
+        loop.data_limit -= pages;
     return p;
 }
 
