@@ -1,6 +1,6 @@
 /* The device limit: the io_uring block driver run in this process with a polling client
- * (no file system, no process hops), on the same image file and device model as the
- * server. These are the numbers the file-system figures are divided by. The image's
+ * (no file system, no process hops), on an image file of the same size and the same device
+ * model as the server. These are the numbers the file-system figures are divided by. The image's
  * content is overwritten: run them before mkfs.
  */
 #ifndef ASYNCFAT_BENCH_REPORT_REPORT_RAW_H
