@@ -421,6 +421,8 @@ uint64_t fuse_ring_requests(void) { return R.served; }
 
 size_t fuse_ring_share_bytes(bool wanted)
 {
+    if (getenv("ASYNCFAT_RING_UNSHARED"))
+        return 0;
     FILE *f = wanted ? fopen("/sys/module/fuse/parameters/enable_uring", "r") : NULL;
     int on = f ? fgetc(f) : 0;
     if (f)

@@ -181,7 +181,9 @@ void fuse_ring_flush(void);                                      /* submit queue
 void fuse_ring_close(void);
 uint64_t fuse_ring_requests(void);                               /* served through the ring */
 /* The share region's room for the ring's buffers, where enable_uring is set at start (0
- * otherwise: no ring is expected, or the buffers go outside the share region). */
+ * otherwise: no ring is expected). ASYNCFAT_RING_UNSHARED in the environment gives none,
+ * for the tests: the buffers that do not fit in what data may spare then live outside
+ * the share region, and replies and write data are copied. */
 size_t fuse_ring_share_bytes(bool wanted);
 /* While libfuse is given a ring request: true if data (a WRITE's) lies in its payload in
  * the share region, where the server may take it from; the payload for a READ's reply, if

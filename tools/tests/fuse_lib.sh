@@ -43,6 +43,12 @@ run() {
         echo "FAIL $name ($((SECONDS - start))s)"
         sed 's/^/    /' "$T/log" | tail -n 25
         failed=1
+        # a mount the failed test left behind would fail the next ones too
+        if [ -n "$PID" ]; then
+            fusermount3 -u "$M" 2>/dev/null || fusermount3 -u -z "$M" 2>/dev/null
+            wait "$PID" 2>/dev/null
+            PID=
+        fi
     fi
 }
 wait_mounted() {

@@ -4,7 +4,8 @@
 # bytes right; -o io_uring=0; and the ends of a connection with requests in flight (a
 # SIGINT, a SIGKILL), after which no reader is left waiting.
 set -u
-FUSE_TESTS="requests_from_every_cpu_go_through_the_ring io_uring_0_keeps_to_dev_fuse
+FUSE_TESTS="requests_from_every_cpu_go_through_the_ring ring_buffers_outside_the_share_region
+    io_uring_0_keeps_to_dev_fuse
     sigint_while_reading_through_the_ring a_killed_mount_leaves_no_reader_waiting"
 . "$(dirname "$0")/fuse_lib.sh"
 
@@ -22,6 +23,7 @@ unmount_wait
 # Threads pinned to each CPU read and write 4 KiB blocks with O_DIRECT, 8 at a time per
 # CPU, each block checked against what was written; mtools then reads the same bytes.
 t_every_cpu() {
+    rm -f "$T/expected.bin"
     mount_fg vol.img || return 1
     python3 - "$M/data.bin" "$T/expected.bin" <<'PY' || return 1
 import mmap, os, random, sys, threading
@@ -75,6 +77,10 @@ PY
     mcopy -n -i vol.img ::/data.bin "$T/out.bin" && cmp "$T/out.bin" "$T/expected.bin"
 }
 run requests_from_every_cpu_go_through_the_ring t_every_cpu
+# The same where the share region has room for only some of the ring's buffers: the rest
+# live outside it, and their requests' data is copied on the way.
+t_unshared() { ASYNCFAT_RING_UNSHARED=1 t_every_cpu; }
+run ring_buffers_outside_the_share_region t_unshared
 
 t_io_uring_0() {
     mount_fg vol.img -o io_uring=0 || return 1
