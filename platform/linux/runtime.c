@@ -44,10 +44,13 @@ struct lx_loop {
     struct {
         int fd;
         void (*ready)(void *ctx);
+        bool (*probe)(void *ctx); /* NULL: only epoll knows */
         void *ctx;
         unsigned owner;
+        bool seen;              /* ready was called this turn */
     } watched[MAX_WATCHED];
     unsigned watched_count;
+    bool any_probe;
     /* The channels with an eventfd: their bells (channel_wake.h), rung by a client of this
      * process instead of the eventfd when the loop is awake. */
     struct {
@@ -149,7 +152,7 @@ static int epoll_add(lx_loop *loop, int fd, uint64_t tag)
     return epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx)
+int lx_runtime_watch_fd_probed(int fd, void (*ready)(void *ctx), bool (*probe)(void *ctx), void *ctx)
 {
     lx_loop *loop = this_loop;
     if (!loop || loop->watched_count == MAX_WATCHED)
@@ -158,10 +161,17 @@ int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx)
         return -1;
     loop->watched[loop->watched_count].fd = fd;
     loop->watched[loop->watched_count].ready = ready;
+    loop->watched[loop->watched_count].probe = probe;
     loop->watched[loop->watched_count].ctx = ctx;
     loop->watched[loop->watched_count].owner = loop->running;
     loop->watched_count++;
+    loop->any_probe = loop->any_probe || probe;
     return 0;
+}
+
+int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx)
+{
+    return lx_runtime_watch_fd_probed(fd, ready, NULL, ctx);
 }
 
 void lx_runtime_stop(int status)
@@ -316,6 +326,7 @@ static void dispatch(lx_loop *loop, uint64_t tag)
     } else if (tag >= TAG_WATCH_BASE) {
         unsigned w = (unsigned)(tag - TAG_WATCH_BASE);
         loop->running = loop->watched[w].owner;
+        loop->watched[w].seen = true;
         loop->watched[w].ready(loop->watched[w].ctx);
     } else {
         unsigned k = (unsigned)(tag >> 8);
@@ -493,6 +504,28 @@ static void take_bells(lx_loop *loop)
     }
 }
 
+/* A watched descriptor whose probe sees it ready (an io_uring's completions, posted when
+ * the kernel ran this thread's work at the end of its last system call): worth a look
+ * before the next poll or a sleep, which epoll would report only then. */
+static bool any_probe_ready(lx_loop *loop)
+{
+    for (unsigned w = 0; w < loop->watched_count && loop->any_probe; w++)
+        if (loop->watched[w].probe && loop->watched[w].probe(loop->watched[w].ctx))
+            return true;
+    return false;
+}
+
+/* The ready callbacks of probed descriptors that are ready and epoll did not report. */
+static void dispatch_probed(lx_loop *loop)
+{
+    for (unsigned w = 0; w < loop->watched_count && loop->any_probe && !loop->stopping; w++) {
+        if (!loop->watched[w].seen && loop->watched[w].probe && loop->watched[w].probe(loop->watched[w].ctx)) {
+            loop->running = loop->watched[w].owner;
+            loop->watched[w].ready(loop->watched[w].ctx);
+        }
+    }
+}
+
 static bool any_bell_rung(lx_loop *loop)
 {
     for (unsigned b = 0; b < loop->bell_count; b++)
@@ -529,7 +562,7 @@ typedef struct loop_spin {
 static int loop_probe(void *arg)
 {
     loop_spin *s = arg;
-    if (any_bell_rung(s->loop))
+    if (any_bell_rung(s->loop) || any_probe_ready(s->loop))
         return LX_SPIN_FOUND;
     uint64_t now = component_time_ns();
     if (!s->next_poll)
@@ -556,7 +589,8 @@ static bool busy_poll(lx_loop *loop, struct epoll_event *events, int timeout_ms,
     if (until <= now)
         return false;
     bool found;
-    while (!(found = (*n = epoll_wait(loop->epoll_fd, events, 16, 0)) != 0 || any_bell_rung(loop)) &&
+    while (!(found = (*n = epoll_wait(loop->epoll_fd, events, 16, 0)) != 0 || any_bell_rung(loop) ||
+                     any_probe_ready(loop)) &&
            component_time_ns() < until)
         sched_yield();
     lx_busy_poll_found(&loop->busy_poll, found);
@@ -587,12 +621,14 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
          * so a client that rang before it saw the announcement is not left unanswered. */
         for (unsigned b = 0; b < loop->bell_count; b++)
             lx_bell_set_asleep(loop->bells[b].fd, true);
-        if (any_bell_rung(loop))
+        if (any_bell_rung(loop) || any_probe_ready(loop))
             timeout = 0;
         n = epoll_wait(loop->epoll_fd, events, 16, timeout);
         for (unsigned b = 0; b < loop->bell_count; b++)
             lx_bell_set_asleep(loop->bells[b].fd, false);
-        if (n > 0)
+        /* Woken by an event, or by work the kernel queued for this thread (an io_uring's:
+         * the wait ends with EINTR, and the probe sees what the work posted). */
+        if (n > 0 || any_probe_ready(loop))
             lx_busy_poll_woke(&loop->busy_poll, component_time_ns());
     } else {
         n = epoll_wait(loop->epoll_fd, events, 16, 0);
@@ -604,8 +640,11 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
         lx_runtime_stop(1);
         return false;
     }
+    for (unsigned w = 0; w < loop->watched_count; w++)
+        loop->watched[w].seen = false;
     for (int i = 0; i < n && !loop->stopping; i++)
         dispatch(loop, events[i].data.u64);
+    dispatch_probed(loop);
     take_bells(loop);
     fire_deadlines(loop);
     return !loop->stopping;

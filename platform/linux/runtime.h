@@ -113,6 +113,10 @@ void lx_loop_close(lx_loop *loop);
 /* Call ready(ctx) whenever fd is readable (level-triggered; ready must consume it), as the
  * component that asked. Returns 0, or -1 when the loop is full or fd cannot be watched. */
 int lx_runtime_watch_fd(int fd, void (*ready)(void *ctx), void *ctx);
+/* The same, for a descriptor whose readiness can also be seen in memory (an io_uring's
+ * completion queue): probe(ctx) says so without a system call, and the loop looks at it
+ * between the polls of busy polling and spinning, and before it sleeps. */
+int lx_runtime_watch_fd_probed(int fd, void (*ready)(void *ctx), bool (*probe)(void *ctx), void *ctx);
 
 /* Leave the loop after the current callback; lx_component(s)_run returns `status`. */
 void lx_runtime_stop(int status);

@@ -191,6 +191,12 @@ void fuse_ring_close(void)
     R.unsubmitted = 0;
 }
 
+static bool ring_has_completions(void *ctx)
+{
+    AF_UNUSED(ctx);
+    return R.up && io_uring_cq_ready(&R.ring) > 0;
+}
+
 /* The ring and its entries, sized by what INIT's reply tells the kernel. */
 static bool ring_create(const struct fuse_init_out *out)
 {
@@ -229,7 +235,7 @@ static bool ring_create(const struct fuse_init_out *out)
     if (io_uring_queue_init_params(R.count, &R.ring, &p) != 0)
         goto fail;
     R.up = true;
-    if (lx_runtime_watch_fd(R.ring.ring_fd, fuse_ring_ready, NULL) != 0) {
+    if (lx_runtime_watch_fd_probed(R.ring.ring_fd, fuse_ring_ready, ring_has_completions, NULL) != 0) {
         fuse_ring_close();
         return false;
     }

@@ -213,6 +213,9 @@ run max_open_option t_max_open
 # instead of sleeping between requests. Counted, not timed: the mount process's voluntary
 # context switches (sleeps) over 2,000 O_DIRECT reads by a reader that works 50 us
 # between them, with a 2 ms budget (wide enough for a loaded machine) against busy_poll=0.
+# Halfway the reader pauses 50 ms, past the budget: the loop sleeps, and must take up
+# polling again once requests come close together (however its sleep ended: through the
+# FUSE ring, by work the kernel queued for the thread).
 mount_sleeps() { # busy_poll
     mount_fg vol.img -o "busy_poll=$1" || return 1
     dd if=/dev/urandom of="$M/spin.bin" bs=1M count=8 status=none || return 1
@@ -223,6 +226,8 @@ import mmap, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
 buf = mmap.mmap(-1, 4096)
 for i in range(2000):
+    if i == 1000:
+        time.sleep(0.05)
     os.preadv(fd, [buf], (i * 7919 % 2048) * 4096)
     t = time.perf_counter()  # a reader's own work between requests: 50 us
     while time.perf_counter() - t < 50e-6:
