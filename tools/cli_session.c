@@ -6,6 +6,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* A write this large to an image in memory is copied into the page cache by an io_uring
+ * worker on another CPU while this thread, which runs the driver and the server, reads the
+ * next chunk of a file being copied in (tools/copy: 512 KiB chunks). Copying a 128 MiB file
+ * into an image in /dev/shm, where both copies are the time: see BENCHMARKS.md. Smaller
+ * writes (metadata, small files) stay inline: the switch would cost more than their copy. */
+#define CLI_OFFLOAD_WRITE_BYTES (256u << 10)
+
 static void inline_notify(void *ctx) { fs_system_inline_notify(ctx); }
 
 static void inline_wait(void *ctx, int timeout_ms) { fs_system_inline_wait(ctx, timeout_ms); }
@@ -70,6 +77,7 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
         .read_only = read_only,
         .share_bytes = share_bytes,
         .data_bytes = data_bytes,
+        .offload_write_bytes = CLI_OFFLOAD_WRITE_BYTES,
         .volume = s->resolved.volume,
     };
     if (fs_system_start(&s->system, &o) != 0) {

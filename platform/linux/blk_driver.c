@@ -9,6 +9,7 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -119,6 +120,13 @@ static struct io_uring_sqe *get_sqe(blk_driver *d)
     return sqe;
 }
 
+/* A WRITE of len bytes to a file in memory that goes to io_uring's worker rather than
+ * inline: the copy into the page cache then runs on another CPU while this thread goes on. */
+static bool offloads(const blk_driver *d, uint64_t len)
+{
+    return d->offload_write_bytes > 0 && len >= d->offload_write_bytes;
+}
+
 /* Queue the rest of a READ/WRITE (all of it, or what a short transfer left). */
 static void queue_transfer(blk_driver *d, uint32_t s)
 {
@@ -132,6 +140,11 @@ static void queue_transfer(blk_driver *d, uint32_t s)
         io_uring_prep_read(sqe, d->fd, buf, len, offset);
     else
         io_uring_prep_write(sqe, d->fd, buf, len, offset);
+    /* without IOSQE_ASYNC io_uring would try the write in this thread first, and succeed */
+    if (slot->req.code == BLK_REQ_WRITE && offloads(d, len)) {
+        sqe->flags |= IOSQE_ASYNC;
+        d->stats.offloaded_writes += slot->bytes_done == 0;
+    }
     io_uring_sqe_set_data64(sqe, s);
 }
 
@@ -261,6 +274,8 @@ static bool transfer_inline(blk_driver *d, uint32_t s)
         return false;
     uint64_t total = (uint64_t)slot->req.count * BLK_TRANSFER_SIZE;
     size_t len = (size_t)(total - slot->bytes_done);
+    if (write && offloads(d, len))
+        return false;
     ssize_t n = d->inline_io(d->fd, d->data + slot->req.io_or_offset + slot->bytes_done, len,
                              (off_t)(slot->req.block_number * BLK_TRANSFER_SIZE + slot->bytes_done), write,
                              *mode == BLK_INLINE_NOWAIT);
@@ -305,6 +320,10 @@ static void init_inline(blk_driver *d, const blk_driver_config *c)
     bool memory = file_in_memory(d->fd);
     d->inline_read = d->inline_write = memory ? BLK_INLINE_MEMORY : BLK_INLINE_NOWAIT;
     d->inline_flush = memory;
+    /* With one CPU the worker would only take turns with this thread. */
+    cpu_set_t cpus;
+    if (memory && sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 1)
+        d->offload_write_bytes = c->offload_write_bytes;
 }
 
 void blk_driver_set_inline_io(blk_driver *d, blk_inline_mode read, blk_inline_mode write, blk_inline_io_fn io)

@@ -24,6 +24,11 @@
  * io_uring only when that does not do all of it. An inline request is answered no sooner
  * than a queued one would be: the device model's deadline, fault injection and the
  * FLUSH/BARRIER order apply unchanged; only its data moves early.
+ * A large WRITE to a file in memory is the exception when the owner asks for it
+ * (offload_write_bytes) and the process may use more than one CPU: there the copy costs
+ * more than the thread switch, and on io_uring's worker (IOSQE_ASYNC) it runs beside the
+ * driver's thread, which goes on with the rest of the loop's work (a client filling the
+ * next buffer, as `asyncfat cp` does) instead of copying.
  *
  * Off by default, for benchmarks and tests: a device model (each request completes no
  * sooner than `latency` after the modelled device starts it, the device serving at most
@@ -60,6 +65,8 @@ typedef struct blk_driver_config {
     uint32_t queue_depth;           /* requests in flight; 0: 64 */
     uint64_t capacity;              /* in BLK_TRANSFER_SIZE units; 0: the whole image */
     bool ring_only;                 /* every transfer through io_uring, none inline (to compare) */
+    uint32_t offload_write_bytes;   /* a WRITE of at least this many bytes to a file in memory
+                                     * goes to an io_uring worker, not inline; 0: none */
     blk_device_model model;
     blk_driver_faults faults;
 } blk_driver_config;
@@ -70,6 +77,7 @@ typedef struct blk_driver_stats {
     uint64_t polls_with_responses;  /* = notifications a component sends */
     uint64_t inline_completions;    /* READ/WRITE/FLUSH done wholly in the driver's thread */
     uint64_t inline_fallbacks;      /* inline attempts that left (some of) the work to io_uring */
+    uint64_t offloaded_writes;      /* WRITEs handed to an io_uring worker (offload_write_bytes) */
 } blk_driver_stats;
 
 typedef struct blk_driver blk_driver;

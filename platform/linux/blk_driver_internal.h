@@ -67,6 +67,7 @@ struct blk_driver {
     /* inline I/O; a mode drops to OFF when the kernel or file system says it cannot */
     blk_inline_mode inline_read, inline_write;
     bool inline_flush;      /* answered at once, nothing to sync: only for a file in memory */
+    uint32_t offload_write_bytes; /* WRITEs this large skip inline for a worker; 0: none */
     blk_inline_io_fn inline_io;
 
     blk_slot *slots;

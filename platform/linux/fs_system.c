@@ -96,6 +96,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         .sector_size = o->sector_size,
         .read_only = o->read_only,
         .queue_depth = o->queue_depth,
+        .offload_write_bytes = o->offload_write_bytes,
         .model = o->model,
         .faults = o->faults,
     };

@@ -59,6 +59,8 @@ typedef struct fs_system_options {
     bool populate;
     uint32_t queue_capacity;    /* block queues; 0: 256 */
     uint32_t queue_depth;       /* driver requests in flight; 0: the driver's default */
+    uint32_t offload_write_bytes; /* the driver's (blk_driver.h): WRITEs this large to an image
+                                   * in memory are copied on an io_uring worker; 0: none */
     blk_device_model model;     /* all zero: no device model */
     blk_driver_faults faults;   /* all zero: none */
     fs_component_volume volume; /* the server's: partition, offset, time zone; all zero: the

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -968,6 +969,49 @@ TEST(file_in_memory_is_served_inline)
         CHECK_EQ(stats.inline_fallbacks, 0);
     }
     unlink(path);
+}
+
+/* offload_write_bytes: on a file in memory a WRITE that large goes to an io_uring worker
+ * (when this process may use more than one CPU), a smaller one stays inline, and both land
+ * where they belong, in order with a FLUSH after them. */
+TEST(large_writes_to_a_file_in_memory_go_to_a_worker)
+{
+    if (access("/dev/shm", W_OK) != 0) {
+        printf("SKIP large_writes_to_a_file_in_memory_go_to_a_worker: no writable /dev/shm\n");
+        return;
+    }
+    cpu_set_t cpus;
+    CHECK_EQ(sched_getaffinity(0, sizeof cpus, &cpus), 0);
+    bool worker = CPU_COUNT(&cpus) > 1;
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/asyncfat-offload-%d.img", (int)getpid());
+    CHECK(blk_make_image(path, 32, 41));
+    blk_test_rig rig;
+    blk_driver_config config = {.path = path, .offload_write_bytes = 8 * BS};
+    CHECK_EQ(blk_rig_open(&rig, &config, 16, 24 * BS), 0);
+    memset(rig.data, 0xa7, 8 * BS);
+    blk_request big = {.code = BLK_REQ_WRITE, .block_number = 4, .count = 8};
+    CHECK_EQ(blk_rig_do(&rig, big).status, BLK_RESP_OK);
+    memset(rig.data, 0x3c, 7 * BS);
+    blk_request small = {.code = BLK_REQ_WRITE, .block_number = 20, .count = 7};
+    CHECK_EQ(blk_rig_do(&rig, small).status, BLK_RESP_OK);
+    blk_request flush = {.code = BLK_REQ_FLUSH};
+    CHECK_EQ(blk_rig_do(&rig, flush).status, BLK_RESP_OK);
+    blk_request r = {.code = BLK_REQ_READ, .block_number = 3, .count = 18, .io_or_offset = 4 * BS};
+    CHECK_EQ(blk_rig_do(&rig, r).status, BLK_RESP_OK);
+    const uint8_t *got = rig.data + 4 * BS;
+    CHECK(pattern_matches(got, 41, 3 * BS, BS));
+    for (size_t i = BS; i < 9 * BS; i++)
+        CHECK_MSG(got[i] == 0xa7, "byte %zu of the large write", i - BS);
+    CHECK(pattern_matches(got + 9 * BS, 41, 12 * BS, 8 * BS));
+    for (size_t i = 17 * BS; i < 18 * BS; i++)
+        CHECK_MSG(got[i] == 0x3c, "byte %zu of the small write", i - 17 * BS);
+    blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+    blk_rig_close(&rig);
+    unlink(path);
+    CHECK_EQ(stats.offloaded_writes, worker ? 1 : 0);
+    CHECK_EQ(stats.inline_completions, worker ? 3 : 4); /* the small write, the flush, the read */
+    CHECK_EQ(stats.inline_fallbacks, 0);
 }
 
 TEST(random_operations_match_model_inline)
