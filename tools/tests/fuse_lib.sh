@@ -75,12 +75,16 @@ unmount_wait() {
 }
 # After a signal: wait up to 10 s for the mount process to end by itself, and return its
 # exit status; if it does not, unmount it (so that nothing hangs) and fail.
-wait_signalled() {
+# ends_in_10s PROCESS: true once it has ended, false if it still runs after 10 s.
+ends_in_10s() {
     for _ in $(seq 100); do
-        kill -0 "$PID" 2>/dev/null || break
+        kill -0 "$1" 2>/dev/null || return 0
         sleep 0.1
     done
-    if kill -0 "$PID" 2>/dev/null; then
+    ! kill -0 "$1" 2>/dev/null
+}
+wait_signalled() {
+    if ! ends_in_10s "$PID"; then
         echo "the mount ignored the signal"
         fusermount3 -u "$M"
         wait "$PID"

@@ -116,11 +116,7 @@ PY
 }
 # The reader ends within 10 s (its reads answered with an error), or the test fails.
 reader_ended() {
-    for _ in $(seq 100); do
-        kill -0 "$READER" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$READER" 2>/dev/null; then
+    if ! ends_in_10s "$READER"; then
         echo "the reader still waits"
         kill -9 "$READER"
         return 1
