@@ -534,6 +534,9 @@ static bool any_bell_rung(lx_loop *loop)
     return false;
 }
 
+/* Work this loop can see without a system call: a rung bell or a ready probe. */
+static bool work_visible(lx_loop *loop) { return any_bell_rung(loop) || any_probe_ready(loop); }
+
 /* A client of this process rang before, and works (or has an answer of ours to take) on
  * another CPU: it may ask again soon. */
 static bool spin_worth(const lx_loop *loop)
@@ -562,7 +565,7 @@ typedef struct loop_spin {
 static int loop_probe(void *arg)
 {
     loop_spin *s = arg;
-    if (any_bell_rung(s->loop) || any_probe_ready(s->loop))
+    if (work_visible(s->loop))
         return LX_SPIN_FOUND;
     uint64_t now = component_time_ns();
     if (!s->next_poll)
@@ -589,8 +592,7 @@ static bool busy_poll(lx_loop *loop, struct epoll_event *events, int timeout_ms,
     if (until <= now)
         return false;
     bool found;
-    while (!(found = (*n = epoll_wait(loop->epoll_fd, events, 16, 0)) != 0 || any_bell_rung(loop) ||
-                     any_probe_ready(loop)) &&
+    while (!(found = (*n = epoll_wait(loop->epoll_fd, events, 16, 0)) != 0 || work_visible(loop)) &&
            component_time_ns() < until)
         sched_yield();
     lx_busy_poll_found(&loop->busy_poll, found);
@@ -621,7 +623,7 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
          * so a client that rang before it saw the announcement is not left unanswered. */
         for (unsigned b = 0; b < loop->bell_count; b++)
             lx_bell_set_asleep(loop->bells[b].fd, true);
-        if (any_bell_rung(loop) || any_probe_ready(loop))
+        if (work_visible(loop))
             timeout = 0;
         n = epoll_wait(loop->epoll_fd, events, 16, timeout);
         for (unsigned b = 0; b < loop->bell_count; b++)
