@@ -62,8 +62,8 @@ _Static_assert(sizeof(ring_cmd) == 24, "fuse_uring_cmd_req");
 _Static_assert(offsetof(struct fuse_init_out, flags2) == 32, "fuse_init_out");
 _Static_assert(offsetof(struct fuse_init_in, flags2) == 16, "fuse_init_in");
 
-/* Entries per queue: 16, or fewer where there are many CPUs, 128 in all at most, each
- * with a payload of 1 MiB (libfuse's max_write). */
+/* Entries per queue: 16, fewer where there are many CPUs (128 in all, but one per queue
+ * at least), each with a payload of 1 MiB (libfuse's max_write). */
 #define RING_DEPTH 16u
 #define RING_ENTRIES_MAX 128u
 #define RING_MAX_QUEUES 1024u
@@ -134,8 +134,6 @@ static unsigned possible_cpus(void)
     fclose(f);
     return any && highest < RING_MAX_QUEUES ? highest + 1 : 0;
 }
-
-static void queue_command(ring_entry *e, unsigned op);
 
 void fuse_ring_flush(void)
 {
