@@ -68,6 +68,7 @@ _Static_assert(offsetof(struct fuse_init_in, flags2) == 16, "fuse_init_in");
 #define RING_ENTRIES_MAX 128u
 #define RING_MAX_QUEUES 1024u
 #define RING_PAYLOAD_EXPECTED (1u << 20)
+#define RING_HOT 4u /* entries per queue whose payload stays populated */
 
 /* An entry's memory is one piece: a page holding the header block, then the payload. A
  * request is handed to libfuse as if read from /dev/fuse (in header, first argument,
@@ -217,6 +218,12 @@ static bool ring_create(const struct fuse_init_out *out)
         ring_entry *e = &R.entries[i];
         void *area = mount_share_keep(R.area_size);
         e->in_share = area != NULL;
+        /* The share region was populated at start, 16 MiB per CPU for the ring, most of it
+         * idle: the kernel hands a queue's entries out last registered first and takes
+         * them back to the front, so the last few of each queue carry nearly everything.
+         * The others give their pages back, to be faulted in if a burst ever reaches them. */
+        if (area && i % depth < depth - (depth < RING_HOT ? depth : RING_HOT))
+            madvise((uint8_t *)area + R.page, R.payload_size, MADV_DONTNEED);
         if (!area)
             area = mmap(NULL, R.area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (area == MAP_FAILED)
