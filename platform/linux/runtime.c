@@ -47,10 +47,8 @@ struct lx_loop {
         bool (*probe)(void *ctx); /* NULL: only epoll knows */
         void *ctx;
         unsigned owner;
-        bool seen;              /* ready was called this turn */
     } watched[MAX_WATCHED];
     unsigned watched_count;
-    bool any_probe;
     /* The channels with an eventfd: their bells (channel_wake.h), rung by a client of this
      * process instead of the eventfd when the loop is awake. */
     struct {
@@ -165,7 +163,6 @@ int lx_runtime_watch_fd_probed(int fd, void (*ready)(void *ctx), bool (*probe)(v
     loop->watched[loop->watched_count].ctx = ctx;
     loop->watched[loop->watched_count].owner = loop->running;
     loop->watched_count++;
-    loop->any_probe = loop->any_probe || probe;
     return 0;
 }
 
@@ -326,7 +323,6 @@ static void dispatch(lx_loop *loop, uint64_t tag)
     } else if (tag >= TAG_WATCH_BASE) {
         unsigned w = (unsigned)(tag - TAG_WATCH_BASE);
         loop->running = loop->watched[w].owner;
-        loop->watched[w].seen = true;
         loop->watched[w].ready(loop->watched[w].ctx);
     } else {
         unsigned k = (unsigned)(tag >> 8);
@@ -509,17 +505,18 @@ static void take_bells(lx_loop *loop)
  * before the next poll or a sleep, which epoll would report only then. */
 static bool any_probe_ready(lx_loop *loop)
 {
-    for (unsigned w = 0; w < loop->watched_count && loop->any_probe; w++)
+    for (unsigned w = 0; w < loop->watched_count; w++)
         if (loop->watched[w].probe && loop->watched[w].probe(loop->watched[w].ctx))
             return true;
     return false;
 }
 
-/* The ready callbacks of probed descriptors that are ready and epoll did not report. */
+/* The ready callbacks of probed descriptors still ready after the turn's events (those
+ * epoll reported have been served, and their probes say so). */
 static void dispatch_probed(lx_loop *loop)
 {
-    for (unsigned w = 0; w < loop->watched_count && loop->any_probe && !loop->stopping; w++) {
-        if (!loop->watched[w].seen && loop->watched[w].probe && loop->watched[w].probe(loop->watched[w].ctx)) {
+    for (unsigned w = 0; w < loop->watched_count && !loop->stopping; w++) {
+        if (loop->watched[w].probe && loop->watched[w].probe(loop->watched[w].ctx)) {
             loop->running = loop->watched[w].owner;
             loop->watched[w].ready(loop->watched[w].ctx);
         }
@@ -628,9 +625,9 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
         n = epoll_wait(loop->epoll_fd, events, 16, timeout);
         for (unsigned b = 0; b < loop->bell_count; b++)
             lx_bell_set_asleep(loop->bells[b].fd, false);
-        /* Woken by an event, or by work the kernel queued for this thread (an io_uring's:
-         * the wait ends with EINTR, and the probe sees what the work posted). */
-        if (n > 0 || any_probe_ready(loop))
+        /* Woken to work: an event, or work the kernel queued for this thread (an
+         * io_uring's: the wait ends with EINTR, and a probe sees what the work posted). */
+        if (n > 0 || work_visible(loop))
             lx_busy_poll_woke(&loop->busy_poll, component_time_ns());
     } else {
         n = epoll_wait(loop->epoll_fd, events, 16, 0);
@@ -642,8 +639,6 @@ bool lx_loop_run_once(lx_loop *loop, int timeout_ms)
         lx_runtime_stop(1);
         return false;
     }
-    for (unsigned w = 0; w < loop->watched_count; w++)
-        loop->watched[w].seen = false;
     for (int i = 0; i < n && !loop->stopping; i++)
         dispatch(loop, events[i].data.u64);
     dispatch_probed(loop);

@@ -91,7 +91,7 @@ typedef struct ring_entry {
 static struct {
     struct fuse_session *session;
     int fuse_fd;
-    bool wanted;               /* -o io_uring allows it */
+    bool awaiting_init;        /* -o io_uring allows the ring, and INIT has not come yet */
     bool offered;              /* INIT offered it; until INIT's reply */
     uint64_t init_unique;
     struct io_uring ring;
@@ -222,7 +222,7 @@ static bool ring_create(const struct fuse_init_out *out)
          * idle: the kernel hands a queue's entries out last registered first and takes
          * them back to the front, so the last few of each queue carry nearly everything.
          * The others give their pages back, to be faulted in if a burst ever reaches them. */
-        if (area && i % depth < depth - (depth < RING_HOT ? depth : RING_HOT))
+        if (area && i % depth + RING_HOT < depth)
             madvise((uint8_t *)area + R.page, R.payload_size, MADV_DONTNEED);
         if (!area)
             area = mmap(NULL, R.area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -406,7 +406,7 @@ int fuse_ring_attach(struct fuse_session *session, bool wanted)
     static const struct fuse_custom_io io = {.writev = fuse_writev, .read = fuse_read};
     R.session = session;
     R.fuse_fd = fuse_session_fd(session);
-    R.wanted = wanted;
+    R.awaiting_init = wanted;
     return wanted ? fuse_session_custom_io(session, &io, R.fuse_fd) : 0;
 }
 
@@ -414,11 +414,12 @@ void fuse_ring_saw_request(const void *mem, size_t size)
 {
     struct fuse_in_header in;
     struct fuse_init_in init;
-    if (!R.wanted || R.up || size < sizeof in + offsetof(struct fuse_init_in, flags2) + 4)
+    if (!R.awaiting_init || size < sizeof in + offsetof(struct fuse_init_in, flags2) + 4)
         return;
     memcpy(&in, mem, sizeof in);
     if (in.opcode != FUSE_INIT)
         return;
+    R.awaiting_init = false;
     memset(&init, 0, sizeof init);
     memcpy(&init, (const uint8_t *)mem + sizeof in, size - sizeof in < sizeof init ? size - sizeof in : sizeof init);
     uint64_t flags = init.flags;

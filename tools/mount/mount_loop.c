@@ -186,9 +186,12 @@ static void call_completed(void *ctx, uint32_t ticket, const fs_cmpl *cmpl)
 
 bool mount_call_room(void) { return mount_ctx.conn.pending < MOUNT_MAX_CALLS; }
 
+/* What an allocation of size takes of the share region: whole pages. */
+static size_t share_pages(size_t size) { return (size + FS_CONN_PAGE - 1) / FS_CONN_PAGE * FS_CONN_PAGE; }
+
 uint8_t *mount_data_alloc(size_t size)
 {
-    size_t pages = (size + FS_CONN_PAGE - 1) / FS_CONN_PAGE * FS_CONN_PAGE;
+    size_t pages = share_pages(size);
     if (loop.data_in_use + pages > loop.data_limit)
         return NULL;
     uint8_t *p = fs_conn_try_alloc(&mount_ctx.conn, size);
@@ -199,7 +202,7 @@ uint8_t *mount_data_alloc(size_t size)
 
 uint8_t *mount_share_keep(size_t size)
 {
-    size_t pages = (size + FS_CONN_PAGE - 1) / FS_CONN_PAGE * FS_CONN_PAGE;
+    size_t pages = share_pages(size);
     if (loop.data_limit < pages + MOUNT_DATA_KEPT)
         return NULL;
     uint8_t *p = fs_conn_try_alloc(&mount_ctx.conn, size);
@@ -212,7 +215,7 @@ void mount_data_free(uint8_t *p, size_t size)
 {
     if (!p)
         return;
-    loop.data_in_use -= (size + FS_CONN_PAGE - 1) / FS_CONN_PAGE * FS_CONN_PAGE;
+    loop.data_in_use -= share_pages(size);
     fs_conn_free(&mount_ctx.conn, p);
 }
 
