@@ -24,6 +24,10 @@
 #define DEFAULT_QUEUE_DEPTH 64u
 #define MAX_QUEUE_DEPTH 4096u
 #define SPIN_NS 30000u
+/* Larger reads of an image in memory take one system call rather than the mapping: the
+ * call's cost is small beside the copy, and the mapping pays off only where reads come
+ * back (blk_driver_mapped.c). */
+#define MAPPED_READ_MAX_BYTES (64u * 1024u)
 
 uint64_t blk_now_ns(void)
 {
@@ -276,9 +280,21 @@ static bool transfer_inline(blk_driver *d, uint32_t s)
     size_t len = (size_t)(total - slot->bytes_done);
     if (write && offloads(d, len))
         return false;
-    ssize_t n = d->inline_io(d->fd, d->data + slot->req.io_or_offset + slot->bytes_done, len,
-                             (off_t)(slot->req.block_number * BLK_TRANSFER_SIZE + slot->bytes_done), write,
-                             *mode == BLK_INLINE_NOWAIT);
+    uint8_t *buf = d->data + slot->req.io_or_offset + slot->bytes_done;
+    uint64_t offset = slot->req.block_number * BLK_TRANSFER_SIZE + slot->bytes_done;
+    if (!write && d->map && len <= MAPPED_READ_MAX_BYTES) {
+        blk_mapped_result r = blk_mapped_read(d, buf, offset, len);
+        if (r == BLK_MAPPED_DONE) {
+            slot->bytes_done = total;
+            d->stats.inline_completions++;
+            d->stats.mapped_reads++;
+            return true;
+        }
+        /* the image has shrunk: the system call path reports what is missing */
+        if (r == BLK_MAPPED_FAULT)
+            blk_mapped_close(d);
+    }
+    ssize_t n = d->inline_io(d->fd, buf, len, (off_t)offset, write, *mode == BLK_INLINE_NOWAIT);
     if (n > 0)
         slot->bytes_done += af_min_u64((uint64_t)n, len);
     if (slot->bytes_done == total) {
@@ -320,6 +336,8 @@ static void init_inline(blk_driver *d, const blk_driver_config *c)
     bool memory = file_in_memory(d->fd);
     d->inline_read = d->inline_write = memory ? BLK_INLINE_MEMORY : BLK_INLINE_NOWAIT;
     d->inline_flush = memory;
+    if (memory)
+        blk_mapped_open(d);
     /* With one CPU the worker would only take turns with this thread. */
     cpu_set_t cpus;
     if (memory && sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 1)
@@ -331,6 +349,7 @@ void blk_driver_set_inline_io(blk_driver *d, blk_inline_mode read, blk_inline_mo
     d->inline_read = read;
     d->inline_write = write;
     d->inline_io = io ? io : system_inline_io;
+    blk_mapped_close(d);
 }
 
 /* ---- intake and ordering ------------------------------------------------------------------ */
@@ -647,6 +666,7 @@ blk_driver *blk_driver_open(const blk_driver_config *config, blk_storage_info *i
     if (err) {
         if (ring_made)
             io_uring_queue_exit(&d->ring);
+        blk_mapped_close(d);
         blk_model_free(d);
         blk_faults_free(d);
         if (d->event_fd >= 0)
@@ -678,6 +698,7 @@ void blk_driver_close(blk_driver *d)
         reap(d);
     }
     io_uring_queue_exit(&d->ring);
+    blk_mapped_close(d);
     if (d->active_writes == 0)
         blk_faults_settle(d);
     blk_model_free(d);

@@ -76,6 +76,7 @@ typedef struct blk_driver_stats {
     uint64_t invalid, io_errors, dropped_writes;
     uint64_t polls_with_responses;  /* = notifications a component sends */
     uint64_t inline_completions;    /* READ/WRITE/FLUSH done wholly in the driver's thread */
+    uint64_t mapped_reads;          /* of those, READs copied from a mapping of the image */
     uint64_t inline_fallbacks;      /* inline attempts that left (some of) the work to io_uring */
     uint64_t offloaded_writes;      /* WRITEs handed to an io_uring worker (offload_write_bytes) */
 } blk_driver_stats;

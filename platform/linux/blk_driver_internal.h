@@ -69,6 +69,9 @@ struct blk_driver {
     bool inline_flush;      /* answered at once, nothing to sync: only for a file in memory */
     uint32_t offload_write_bytes; /* WRITEs this large skip inline for a worker; 0: none */
     blk_inline_io_fn inline_io;
+    const uint8_t *map;     /* the image, read-only, when it lives in memory; NULL: none */
+    size_t map_bytes;
+    uint8_t *map_chunk_reads; /* per chunk of the map: reads seen before it is populated */
 
     blk_slot *slots;
     uint32_t slot_count;    /* = queue depth */
@@ -106,6 +109,20 @@ uint64_t blk_now_ns(void);
 /* For tests: set how READs and WRITEs are tried inline, and what does the transfer (NULL:
  * preadv2/pwritev2). */
 void blk_driver_set_inline_io(blk_driver *d, blk_inline_mode read, blk_inline_mode write, blk_inline_io_fn io);
+
+/* Reads from a mapping of an image in memory (blk_driver_mapped.c). blk_mapped_open maps
+ * d->fd's capacity and is false when it cannot. blk_mapped_read copies len bytes at offset
+ * when the chunks they lie in are read often enough to be worth populating (COLD: use the
+ * system call this time), and fails when the image has shrunk under the mapping. */
+typedef enum blk_mapped_result {
+    BLK_MAPPED_DONE,
+    BLK_MAPPED_COLD,
+    BLK_MAPPED_FAULT,
+} blk_mapped_result;
+
+bool blk_mapped_open(blk_driver *d);
+void blk_mapped_close(blk_driver *d);
+blk_mapped_result blk_mapped_read(blk_driver *d, void *to, uint64_t offset, size_t len);
 
 /* Device model: the modelled completion time of a request starting now (0: no model). */
 uint64_t blk_model_deadline(blk_driver *d, const blk_request *req, uint64_t now);

@@ -1,7 +1,7 @@
 # Linux platform: component runtime and launcher, guarded fiber stacks, the io_uring block
 # driver (a core usable in-process, plus its component glue), and the driver benchmark.
 HOST_SRCS += platform/linux/runtime.c platform/linux/channel_wake.c platform/linux/launcher.c platform/linux/stack_alloc.c \
-	platform/linux/blk_driver.c platform/linux/blk_device_model.c platform/linux/blk_driver_faults.c \
+	platform/linux/blk_driver.c platform/linux/blk_device_model.c platform/linux/blk_driver_faults.c platform/linux/blk_driver_mapped.c \
 	platform/linux/blk_log.c platform/linux/blk_driver_component.c platform/linux/fs_system.c \
 	platform/linux/component_memory.c platform/linux/image_lock.c platform/linux/busy_poll.c
 

@@ -16,7 +16,9 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,11 +131,16 @@ static bool conflicts(const inflight *f, uint32_t depth, uint32_t code, uint64_t
 }
 
 static bool run_model_inline; /* set: every transfer goes through the test's inline hook */
+static bool run_model_in_memory; /* set: the image is in /dev/shm, read through a mapping */
+static uint64_t run_model_mapped_reads;
 static void use_test_inline_io(blk_driver *d);
 
 static bool run_model(uint32_t depth, uint16_t sector, uint64_t seed, uint32_t operations)
 {
-    const char *path = make_image("model.img", MODEL_BLOCKS, seed);
+    char shm_path[64];
+    snprintf(shm_path, sizeof shm_path, "/dev/shm/asyncfat-model-%d.img", (int)getpid());
+    const char *path = run_model_in_memory ? (blk_make_image(shm_path, MODEL_BLOCKS, seed) ? shm_path : NULL)
+                                           : make_image("model.img", MODEL_BLOCKS, seed);
     static uint8_t model[MODEL_BLOCKS * BS];
     for (size_t i = 0; i < sizeof model; i++)
         model[i] = blk_pattern_byte(seed, i);
@@ -202,6 +209,9 @@ static bool run_model(uint32_t depth, uint16_t sector, uint64_t seed, uint32_t o
     ok = ok && EXPECT(image && size == sizeof model && memcmp(image, model, size) == 0);
     ok = ok && EXPECT(stats.requests == operations && stats.invalid == 0 && stats.io_errors == 0);
     free(image);
+    run_model_mapped_reads = stats.mapped_reads;
+    if (run_model_in_memory)
+        unlink(path);
     return ok;
 }
 
@@ -947,7 +957,7 @@ TEST(nowait_inline_only_for_a_lone_request)
 TEST(file_in_memory_is_served_inline)
 {
     if (access("/dev/shm", W_OK) != 0) {
-        printf("  (no writable /dev/shm: skipped)\n");
+        printf("SKIP file_in_memory_is_served_inline: no writable /dev/shm\n");
         return;
     }
     char path[64];
@@ -1014,6 +1024,108 @@ TEST(large_writes_to_a_file_in_memory_go_to_a_worker)
     CHECK_EQ(stats.inline_fallbacks, 0);
 }
 
+/* Reads of a file in memory up to 64 KiB are copied from a mapping of it once their 256 KiB
+ * chunk has been read four times (the first three take the system call): they see the
+ * writes answered before them and a discarded block's zeros. A larger read, and every read
+ * when a test replaces the inline transfer, takes the system call. */
+TEST(small_reads_of_a_file_in_memory_come_from_a_mapping)
+{
+    if (access("/dev/shm", W_OK) != 0) {
+        printf("SKIP small_reads_of_a_file_in_memory_come_from_a_mapping: no writable /dev/shm\n");
+        return;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/asyncfat-mapped-%d.img", (int)getpid());
+    CHECK(blk_make_image(path, 128, 27));
+    blk_test_rig rig;
+    blk_driver_config config = {.path = path};
+    CHECK_EQ(blk_rig_open(&rig, &config, 16, 32 * BS), 0);
+    for (uint64_t i = 0; i < 4; i++) {
+        blk_request r = {.code = BLK_REQ_READ, .block_number = 2 + i, .count = 2, .io_or_offset = BS};
+        CHECK_EQ(blk_rig_do(&rig, r).status, BLK_RESP_OK);
+        CHECK(pattern_matches(rig.data + BS, 27, (2 + i) * BS, 2 * BS));
+        CHECK_EQ(blk_driver_get_stats(rig.driver).mapped_reads, i < 3 ? 0 : 1);
+    }
+    CHECK_EQ(write_block(&rig, 5, 0x5a).status, BLK_RESP_OK);
+    blk_request r5 = {.code = BLK_REQ_READ, .block_number = 5, .count = 1, .io_or_offset = BS};
+    CHECK_EQ(blk_rig_do(&rig, r5).status, BLK_RESP_OK);
+    CHECK(rig.data[BS] == 0x5a && rig.data[2 * BS - 1] == 0x5a);
+    blk_request discard = {.code = BLK_REQ_DISCARD, .block_number = 5, .count = 1};
+    CHECK_EQ(blk_rig_do(&rig, discard).status, BLK_RESP_OK);
+    CHECK_EQ(blk_rig_do(&rig, r5).status, BLK_RESP_OK);
+    CHECK(rig.data[BS] == 0 && rig.data[2 * BS - 1] == 0);
+    CHECK_EQ(blk_driver_get_stats(rig.driver).mapped_reads, 3);
+    blk_request other_chunk = {.code = BLK_REQ_READ, .block_number = 70, .count = 1};
+    CHECK_EQ(blk_rig_do(&rig, other_chunk).status, BLK_RESP_OK);
+    CHECK(pattern_matches(rig.data, 27, 70 * BS, BS));
+    blk_request large = {.code = BLK_REQ_READ, .block_number = 0, .count = 17};
+    CHECK_EQ(blk_rig_do(&rig, large).status, BLK_RESP_OK);
+    CHECK(pattern_matches(rig.data, 27, 0, 5 * BS) && pattern_matches(rig.data + 6 * BS, 27, 6 * BS, 11 * BS));
+    blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+    CHECK_EQ(stats.mapped_reads, 3);
+    CHECK_EQ(stats.inline_completions, 9); /* six reads and the write, the other chunk's read, the large read */
+    CHECK_EQ(stats.inline_fallbacks, 0);
+    memset(&hook, 0, sizeof hook);
+    use_test_inline_io(rig.driver);
+    CHECK_EQ(blk_rig_do(&rig, r5).status, BLK_RESP_OK);
+    CHECK_EQ(hook.calls, 1);
+    CHECK_EQ(blk_driver_get_stats(rig.driver).mapped_reads, 3);
+    blk_rig_close(&rig);
+    unlink(path);
+}
+
+/* Another process shrinks the image while the driver has it mapped: a read past the new
+ * end gets an I/O error instead of killing the process, reads before it still work, and a
+ * SIGBUS that is not the driver's still ends its process. */
+TEST(an_image_shrunk_under_the_driver_fails_reads_past_its_end)
+{
+    if (access("/dev/shm", W_OK) != 0) {
+        printf("SKIP an_image_shrunk_under_the_driver_fails_reads_past_its_end: no writable /dev/shm\n");
+        return;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/asyncfat-shrunk-%d.img", (int)getpid());
+    CHECK(blk_make_image(path, 64, 28));
+    blk_test_rig rig;
+    blk_driver_config config = {.path = path};
+    CHECK_EQ(blk_rig_open(&rig, &config, 16, 16 * BS), 0);
+    blk_request past = {.code = BLK_REQ_READ, .block_number = 40, .count = 1};
+    for (int i = 0; i < 4; i++) { /* the fourth read populates the chunk */
+        CHECK_EQ(blk_rig_do(&rig, past).status, BLK_RESP_OK);
+        CHECK(pattern_matches(rig.data, 28, 40 * BS, BS));
+    }
+    CHECK_EQ(blk_driver_get_stats(rig.driver).mapped_reads, 1);
+    CHECK_EQ(truncate(path, 32 * BS), 0);
+    blk_response resp = blk_rig_do(&rig, past);
+    CHECK_EQ(resp.status, BLK_RESP_ERR_IO);
+    CHECK_EQ(resp.success_count, 0);
+    blk_request before = {.code = BLK_REQ_READ, .block_number = 3, .count = 1};
+    CHECK_EQ(blk_rig_do(&rig, before).status, BLK_RESP_OK);
+    CHECK(pattern_matches(rig.data, 28, 3 * BS, BS));
+    blk_driver_stats stats = blk_driver_get_stats(rig.driver);
+    CHECK_EQ(stats.mapped_reads, 1);
+    CHECK_EQ(stats.io_errors, 1);
+    blk_rig_close(&rig);
+
+    /* the driver's handler is installed now: a fault outside its copies is not swallowed */
+    fflush(NULL);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        int null_fd = open("/dev/null", O_WRONLY);
+        dup2(null_fd, 2);
+        int fd = open(path, O_RDONLY);
+        volatile const uint8_t *map = mmap(NULL, 64 * BS, PROT_READ, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+            _exit(0);
+        _exit(map[48 * BS] == 0xff ? 0 : 0);
+    }
+    int status;
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK_MSG(!(WIFEXITED(status) && WEXITSTATUS(status) == 0), "a stray SIGBUS was swallowed");
+    unlink(path);
+}
+
 TEST(random_operations_match_model_inline)
 {
     /* run_model with every transfer inline, whole or in part */
@@ -1026,6 +1138,25 @@ TEST(random_operations_match_model_inline)
         run_model_inline = false;
         CHECK_MSG(ok, "action %zu", a);
         CHECK(hook.calls > 0);
+    }
+}
+
+/* run_model on an image in memory: reads come from the mapping once their chunk is warm,
+ * between writes done in the driver's thread, at several depths. */
+TEST(random_operations_match_model_in_memory)
+{
+    if (access("/dev/shm", W_OK) != 0) {
+        printf("SKIP random_operations_match_model_in_memory: no writable /dev/shm\n");
+        return;
+    }
+    static const uint32_t depths[] = {1, 8, 32};
+    for (size_t i = 0; i < AF_ARRAY_LEN(depths); i++) {
+        run_model_in_memory = true;
+        bool ok = run_model(depths[i], 512, test_seed() + 200 + i, 2000);
+        run_model_in_memory = false;
+        CHECK_MSG(ok, "depth %u", depths[i]);
+        CHECK_MSG(run_model_mapped_reads > 100, "depth %u: %llu mapped reads", depths[i],
+                  (unsigned long long)run_model_mapped_reads);
     }
 }
 
