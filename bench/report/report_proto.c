@@ -14,8 +14,9 @@
  * one thread of this process); on the page cache, the NVMe-like and the 200 us models the
  * random reads are also measured with each in its own process (the Microkit shape, and asyncfat's
  * layout on Linux before issue 16), both in one process of their own, run inline by the
- * client's thread, and against the in-thread baseline: the FAT engine called in this
- * thread, one read at a time, on the same driver (bench/report/report_inthread.h).
+ * client's thread (there also reads and writes at 32 in flight against the device limit),
+ * and against the in-thread baseline: the FAT engine called in this thread, one read at a
+ * time, on the same driver (bench/report/report_inthread.h).
  *
  * Prints `bench report_<model>_<figure> <value> <unit>` lines and the key ratios
  * (report_seq_read_ratio_to_raw, ...). Environment: REPORT_QUICK=1 for smaller sizes,
@@ -350,7 +351,11 @@ static double inthread_median(const model_spec *m)
 #define LAYOUT_DEPTHS 3
 static const uint32_t layout_depths[LAYOUT_DEPTHS] = {1, 8, 32};
 
-/* Random reads at 1, 8 and 32 in flight in another layout. */
+static double paired_with_limit(const model_spec *m, bench_conn *c, bench_work *work, bool write, double *ratio);
+
+/* Random reads at 1, 8 and 32 in flight in another layout; inline (server and driver run
+ * by the client's thread, as in the `asyncfat` command) also reads and writes at 32 in
+ * flight against the device limit, as the default layout is. */
 static void layout_randread(const model_spec *m, fs_system_layout layout, const char *name, double out[LAYOUT_DEPTHS])
 {
     system_up_in(&m->model, 1, layout);
@@ -367,6 +372,13 @@ static void layout_randread(const model_spec *m, fs_system_layout layout, const 
         }
         out[i] = median3(v);
         figure(m, "iops", out[i], "randread_%s_qd%u", name, layout_depths[i]);
+    }
+    for (int op = 0; layout == FS_SYSTEM_INLINE && op < 2; op++) {
+        const char *what = op ? "randwrite" : "randread";
+        w.type = op ? FS_CMD_FILE_WRITE : FS_CMD_FILE_READ;
+        double ratio, iops = paired_with_limit(m, c, &work, op == 1, &ratio);
+        figure(m, "iops", iops, "%s_%s_qd32_paired", what, name);
+        figure(m, "ratio", ratio, "%s_%s_qd32_ratio_to_limit", what, name);
     }
     close_random_set(c, &w);
     system_down(true);
@@ -481,7 +493,7 @@ typedef struct random_reads {
     double fs[7];                /* at 1, 2, 4 .. 64 in flight, default layout */
 } random_reads;
 
-static void random_run(const model_spec *m, const raw_figures *raw, key_figures *keys, random_reads *reads);
+static void random_run(const model_spec *m, key_figures *keys, random_reads *reads);
 static void metadata_all(const model_spec *m, key_figures *keys);
 
 /* The default layout (the driver and the server on a thread of the benchmark's process)
@@ -549,7 +561,7 @@ static void measure_model(const model_spec *m, key_figures *keys)
         }
     }
     if (listed(cfg.workloads, "random"))
-        random_run(m, &raw, keys, &reads);
+        random_run(m, keys, &reads);
     if (m->metadata && listed(cfg.workloads, "meta"))
         metadata_all(m, keys);
     if (listed(cfg.workloads, "meta") || listed(cfg.workloads, "remove")) {
@@ -576,7 +588,25 @@ static void measure_model(const model_spec *m, key_figures *keys)
  * earlier decided the ratio more than the server did. The median of the paired ratios. */
 #define LIMIT_DEPTH_INDEX 5
 
-static void random_run(const model_spec *m, const raw_figures *raw, key_figures *keys, random_reads *reads)
+/* The server's random reads or writes at 32 in flight, each round after a raw run: the
+ * median rate, and the median of the paired ratios in *ratio. */
+static double paired_with_limit(const model_spec *m, bench_conn *c, bench_work *work, bool write, double *ratio)
+{
+    raw_job limit_job = {.image = cfg.raw_image, .model = m->model, .depth = 1u << LIMIT_DEPTH_INDEX, .blocks = 1,
+                         .write = write, .region_blocks = cfg.image_bytes / BLK_TRANSFER_SIZE,
+                         .seconds = cfg.point_s};
+    double v[ROUNDS], paired[ROUNDS];
+    for (int round = 0; round < ROUNDS; round++) {
+        double lim = raw_run(&limit_job);
+        bench_result r = bench_pipeline(c, 1u << LIMIT_DEPTH_INDEX, cfg.point_s, work);
+        v[round] = (double)r.units / r.seconds;
+        paired[round] = lim > 0 ? v[round] / lim : 0;
+    }
+    *ratio = median3(paired);
+    return median3(v);
+}
+
+static void random_run(const model_spec *m, key_figures *keys, random_reads *reads)
 {
     bench_conn *c = &conns[0];
     io_work w;
@@ -586,27 +616,25 @@ static void random_run(const model_spec *m, const raw_figures *raw, key_figures 
     for (int op = 0; op < 2; op++) {
         w.type = op ? FS_CMD_FILE_WRITE : FS_CMD_FILE_READ;
         const char *name = op ? "randwrite" : "randread";
-        const double *limit = op ? raw->rand_write : raw->rand_read;
-        raw_job limit_job = {.image = cfg.raw_image, .model = m->model, .depth = 1u << LIMIT_DEPTH_INDEX, .blocks = 1,
-                             .write = op == 1, .region_blocks = cfg.image_bytes / BLK_TRANSFER_SIZE,
-                             .seconds = cfg.point_s};
         double qd1 = 0;
         for (int i = 0; i < 7; i++) {
-            double v[ROUNDS], paired[ROUNDS];
-            for (int round = 0; round < ROUNDS; round++) {
-                double lim = i == LIMIT_DEPTH_INDEX ? raw_run(&limit_job) : limit[i];
-                bench_result r = bench_pipeline(c, 1u << i, cfg.point_s, &work);
-                v[round] = (double)r.units / r.seconds;
-                paired[round] = lim > 0 ? v[round] / lim : 0;
+            double iops, ratio = 0;
+            if (i == LIMIT_DEPTH_INDEX) {
+                iops = paired_with_limit(m, c, &work, op == 1, &ratio);
+            } else {
+                double v[ROUNDS];
+                for (int round = 0; round < ROUNDS; round++) {
+                    bench_result r = bench_pipeline(c, 1u << i, cfg.point_s, &work);
+                    v[round] = (double)r.units / r.seconds;
+                }
+                iops = median3(v);
             }
-            double iops = median3(v);
             figure(m, "iops", iops, "%s_fs_qd%u", name, 1u << i);
             if (op == 0)
                 reads->fs[i] = iops;
             if (i == 0)
                 qd1 = iops;
             if (i == LIMIT_DEPTH_INDEX) {
-                double ratio = median3(paired);
                 figure(m, "ratio", ratio, "%s_qd32_ratio_to_limit", name);
                 figure(m, "x", iops / qd1, "%s_qd32_over_qd1", name);
                 if (op == 0 && !strcmp(m->name, "lat200")) {
