@@ -11,7 +11,8 @@
  * (requests in flight, default "1,8"), HOPS_SECONDS per point (default 1), HOPS_LAZY=1 (the
  * block data region faulted in page by page as used, not populated at start),
  * HOPS_REQUESTS=N to run exactly N requests per point instead (bench/hops.sh runs that
- * twice under callgrind to count instructions per request).
+ * twice under callgrind to count instructions per request), HOPS_WRITE=1 for 4 KiB random
+ * writes instead of reads (the cache's write-back then sends them to the driver).
  */
 #include "bench/bench_client.h"
 #include "bench/proc_counters.h"
@@ -189,11 +190,13 @@ int main(int argc, char **argv)
         if (!listed(layouts, all_layouts[i].name))
             continue;
         system_up(image, all_layouts[i].layout);
-        io_work w = {.type = FS_CMD_FILE_READ, .file_count = FILES, .file_bytes = FILE_BYTES, .io_bytes = 4096};
+        bool writes = getenv("HOPS_WRITE") != NULL;
+        io_work w = {.type = writes ? FS_CMD_FILE_WRITE : FS_CMD_FILE_READ, .file_count = FILES,
+                     .file_bytes = FILE_BYTES, .io_bytes = 4096};
         for (uint32_t f = 0; f < FILES; f++) {
             char path[64];
             file_path(path, sizeof path, f);
-            w.fds[f] = report_open(&conn, path, FS_OPEN_FLAGS_READ_ONLY);
+            w.fds[f] = report_open(&conn, path, writes ? FS_OPEN_FLAGS_READ_WRITE : FS_OPEN_FLAGS_READ_ONLY);
         }
         bench_work warm = io_work_bind(&w);
         bench_pipeline(&conn, 8, requests ? 0 : 0.3, &(bench_work){counted_issue, counted_complete,
