@@ -8,7 +8,9 @@
 
 cli_location *cli_open_operands(const char *cmd, int n, char **operands, bool read_only, cli_session *s)
 {
-    cli_location *locs = calloc((size_t)n, sizeof *locs);
+    /* not calloc: cli_parse_location sets each one's fields, and clearing 40 KiB of
+     * buffers per operand would fault in every page of them */
+    cli_location *locs = malloc((size_t)n * sizeof *locs);
     if (!locs) {
         cli_error(cmd, "out of memory");
         return NULL;

@@ -46,14 +46,17 @@ static void explain_mount_failure(const cli_session *s, fs_status status)
         cli_error(s->image, "cannot mount the volume: %s", fs_status_string(status));
 }
 
-int cli_session_open_sized(cli_session *s, const char *image, bool read_only, uint64_t share_bytes,
-                           uint64_t data_bytes)
+static int open_session(cli_session *s, const char *image, bool read_only, uint64_t share_bytes,
+                        uint64_t data_bytes, bool small_pages)
 {
-    memset(s, 0, sizeof *s);
+    /* Not the whole session: its connection's pending table is 30 KiB that fs_conn_open
+     * leaves untouched until calls use it, and each page cleared here would be a fault. */
+    s->started = s->connected = s->initialised = false;
     snprintf(s->image, sizeof s->image, "%s", image);
     if (!cli_image_resolve(image, &s->resolved)) {
-        cli_location none;
-        memset(&none, 0, sizeof none);
+        /* static: 40 KiB in this frame would push every call below it onto stack pages of
+         * their own, each a page fault */
+        static const cli_location none;
         cli_fail_not_image(image, &none);
         return -1;
     }
@@ -79,6 +82,7 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
         .data_bytes = data_bytes,
         .offload_write_bytes = CLI_OFFLOAD_WRITE_BYTES,
         .volume = s->resolved.volume,
+        .small_pages = small_pages,
     };
     if (fs_system_start(&s->system, &o) != 0) {
         cli_error(image, "cannot start the file-system server");
@@ -120,6 +124,17 @@ int cli_session_open_sized(cli_session *s, const char *image, bool read_only, ui
     return 0;
 }
 
+int cli_session_open_sized(cli_session *s, const char *image, bool read_only, uint64_t share_bytes,
+                           uint64_t data_bytes)
+{
+    return open_session(s, image, read_only, share_bytes, data_bytes, false);
+}
+
+int cli_session_open_small(cli_session *s, const char *image)
+{
+    return open_session(s, image, true, 0, CLI_DATA_BYTES, true);
+}
+
 int cli_session_close(cli_session *s)
 {
     int rc = 0;
@@ -149,6 +164,32 @@ int cli_session_finish(cli_session *s, int rc)
 {
     if (cli_session_close(s) != 0 && rc == EXIT_OK)
         rc = EXIT_FAILED;
+    return cli_interrupted ? EXIT_INTERRUPTED : rc;
+}
+
+/* LeakSanitizer would report what the kernel is left to release. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CLI_LEAKS_CHECKED true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CLI_LEAKS_CHECKED true
+#endif
+#endif
+#ifndef CLI_LEAKS_CHECKED
+#define CLI_LEAKS_CHECKED false
+#endif
+
+int cli_session_finish_last(cli_session *s, int rc)
+{
+    if (CLI_LEAKS_CHECKED || !s->initialised || s->system.layout != FS_SYSTEM_INLINE)
+        return cli_session_finish(s, rc);
+    fs_status status = fs_conn_deinitialise(&s->conn);
+    s->initialised = false;
+    if (status != FS_STATUS_SUCCESS) {
+        cli_error(s->image, "cannot unmount the volume cleanly: %s", fs_status_string(status));
+        if (rc == EXIT_OK)
+            rc = EXIT_FAILED;
+    }
     return cli_interrupted ? EXIT_INTERRUPTED : rc;
 }
 

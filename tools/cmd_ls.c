@@ -132,12 +132,16 @@ static int by_path(const void *a, const void *b)
 }
 
 /* The operands of one image: files first, then each directory (under a heading when there
- * is more than one operand), each group sorted, as ls orders them. */
+ * is more than one operand), each group sorted, as ls orders them. last: the command's
+ * last image, after which the process exits. */
 static int ls_image(const char *image, const cli_location *locs, int n, const ls_options *o, int total_operands,
-                    bool name_image, bool *printed)
+                    bool name_image, bool last, bool *printed)
 {
     cli_session s;
-    if (cli_session_open_sized(&s, image, true, 0, CLI_DATA_BYTES) != 0)
+    /* A tree may read much of the cache; a listing reads a few clusters. */
+    int opened = o->recursive ? cli_session_open_sized(&s, image, true, 0, CLI_DATA_BYTES)
+                              : cli_session_open_small(&s, image);
+    if (opened != 0)
         return EXIT_FAILED;
     int rc = EXIT_OK;
     cli_paths all;
@@ -187,7 +191,7 @@ static int ls_image(const char *image, const cli_location *locs, int n, const ls
     }
     free(items);
     cli_paths_free(&all);
-    return cli_session_finish(&s, rc);
+    return last ? cli_session_finish_last(&s, rc) : cli_session_finish(&s, rc);
 }
 
 int cmd_ls(int argc, char **argv)
@@ -224,7 +228,9 @@ int cmd_ls(int argc, char **argv)
     char **operands = n < 1 ? root_operand : argv + optind;
     if (n < 1)
         n = 1;
-    cli_location *locs = calloc((size_t)n, sizeof *locs);
+    /* not calloc: cli_parse_location sets each one's fields, and clearing 40 KiB of
+     * buffers per operand would fault in every page of them */
+    cli_location *locs = malloc((size_t)n * sizeof *locs);
     if (!locs)
         return EXIT_FAILED;
     int rc = EXIT_OK;
@@ -242,7 +248,7 @@ int cmd_ls(int argc, char **argv)
     bool printed = false;
     if (!name_image) {
         /* one image: its operands as they are, not copied into a group (40 KiB each) */
-        rc = ls_image(locs[0].image, locs, n, &o, n, false, &printed);
+        rc = ls_image(locs[0].image, locs, n, &o, n, false, true, &printed);
         free(locs);
         return cli_interrupted ? EXIT_INTERRUPTED : rc;
     }
@@ -258,7 +264,10 @@ int cmd_ls(int argc, char **argv)
                 done[j] = true;
             }
         }
-        int r = ls_image(locs[i].image, group, k, &o, n, name_image, &printed);
+        bool last = true;
+        for (int j = i + 1; j < n && last; j++)
+            last = done[j];
+        int r = ls_image(locs[i].image, group, k, &o, n, name_image, last, &printed);
         if (r != EXIT_OK)
             rc = r;
     }

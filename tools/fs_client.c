@@ -5,6 +5,7 @@
 #include "platform/linux/channel_wake.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -30,7 +31,7 @@ static void complete_slot(fs_conn *c, uint32_t index, const fs_cmpl *cmpl)
 static void fail_pending(fs_conn *c)
 {
     c->broken = true;
-    for (uint32_t i = 0; i < FS_CONN_MAX_PENDING; i++) {
+    for (uint32_t i = 0; i < c->slots_ready; i++) {
         fs_conn_slot *s = &c->slots[i];
         if (s->in_use && !s->done) {
             fs_cmpl failed = {.id = slot_id(c, i), .status = FS_STATUS_IO_ERROR};
@@ -68,7 +69,7 @@ static void take_completions(fs_conn *c)
             const fs_cmpl *cmpl = &batch[i].cmpl;
             uint64_t index = cmpl->id & ((1u << SLOT_BITS) - 1);
             /* A completion we did not ask for (stale or bogus id) is dropped. */
-            if (index >= FS_CONN_MAX_PENDING || cmpl->id != slot_id(c, (uint32_t)index))
+            if (index >= c->slots_ready || cmpl->id != slot_id(c, (uint32_t)index))
                 continue;
             fs_conn_slot *s = &c->slots[index];
             if (!s->in_use || s->done)
@@ -94,7 +95,7 @@ void fs_conn_dispatch(fs_conn *c)
         fs_cmpl cmpl;
         uint32_t t = FS_CONN_MAX_PENDING;
         pthread_mutex_lock(&c->lock);
-        for (uint32_t i = 0; i < FS_CONN_MAX_PENDING && t == FS_CONN_MAX_PENDING; i++)
+        for (uint32_t i = 0; i < c->slots_ready && t == FS_CONN_MAX_PENDING; i++)
             if (c->slots[i].in_use && c->slots[i].refused)
                 t = i;
         if (t < FS_CONN_MAX_PENDING) {
@@ -180,7 +181,7 @@ static void wait_done(fs_conn *c, fs_conn_slot *s)
     s->waiting = false;
     c->waiters--;
     if (c->waiters > 0) {
-        for (uint32_t i = 0; i < FS_CONN_MAX_PENDING; i++) {
+        for (uint32_t i = 0; i < c->slots_ready; i++) {
             if (c->slots[i].waiting && !c->slots[i].done) {
                 pthread_cond_signal(&c->slots[i].done_cond);
                 break;
@@ -191,14 +192,12 @@ static void wait_done(fs_conn *c, fs_conn_slot *s)
 
 int fs_conn_open(fs_conn *c, const fs_conn_endpoint *ep)
 {
-    memset(c, 0, sizeof *c);
+    memset(c, 0, offsetof(fs_conn, slots)); /* the slots as they are first taken */
     c->ep = *ep;
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->slot_free, NULL);
     pthread_mutex_init(&c->share_lock, NULL);
     pthread_cond_init(&c->share_freed, NULL);
-    for (uint32_t i = 0; i < FS_CONN_MAX_PENDING; i++)
-        pthread_cond_init(&c->slots[i].done_cond, NULL);
     fs_queue_end_init(&c->commands, ep->commands, true);
     fs_queue_end_init(&c->completions, ep->completions, false);
     c->page_count = (uint32_t)(ep->share_size / FS_CONN_PAGE);
@@ -308,9 +307,14 @@ static uint32_t take_slot(fs_conn *c)
     while (c->pending == FS_CONN_MAX_PENDING)
         pthread_cond_wait(&c->slot_free, &c->lock);
     uint32_t index = 0;
-    while (c->slots[index].in_use)
+    while (index < c->slots_ready && c->slots[index].in_use)
         index++;
     fs_conn_slot *s = &c->slots[index];
+    if (index == c->slots_ready) {
+        memset(s, 0, sizeof *s);
+        pthread_cond_init(&s->done_cond, NULL);
+        c->slots_ready++;
+    }
     s->in_use = true;
     s->done = false;
     s->generation++;
@@ -400,7 +404,7 @@ uint32_t fs_conn_wait_any(fs_conn *c, const fs_conn_ticket *t, uint32_t n, fs_cm
         pthread_mutex_lock(&c->lock);
         c->polling = false;
         /* Pass the poller's job on to a thread waiting in fs_conn_wait, if any. */
-        for (uint32_t k = 0; c->waiters > 0 && k < FS_CONN_MAX_PENDING; k++) {
+        for (uint32_t k = 0; c->waiters > 0 && k < c->slots_ready; k++) {
             if (c->slots[k].waiting && !c->slots[k].done) {
                 pthread_cond_signal(&c->slots[k].done_cond);
                 break;

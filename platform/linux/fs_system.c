@@ -170,6 +170,7 @@ int fs_system_start(fs_system *s, const fs_system_options *o)
         .channel_count = 1 + clients,
         .launcher_process = hosted ? process : NULL,
         .launcher_inline = in_line,
+        .launcher_small_pages = o->small_pages,
         .launcher_busy_poll_ns = s->layout != FS_SYSTEM_HOSTED || o->busy_poll_us < 0 ? 0
                                  : o->busy_poll_us > 0 ? (uint64_t)o->busy_poll_us * 1000u
                                  : client_component ? FS_SYSTEM_BUSY_POLL_US * 1000ull

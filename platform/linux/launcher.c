@@ -135,18 +135,23 @@ static bool one_process(const lx_system_spec *spec)
  * 15-20 us in some virtual machines: most of the page faults of a short command, such as
  * `asyncfat cp` of many small files, were on the block data region's first use. Kept from
  * children the process forks (MADV_DONTFORK): none of them uses it. Exactly `size` bytes
- * stay mapped, so the release unmaps them all. */
-static void *map_launcher_private(size_t size)
+ * stay mapped, so the release unmaps them all. Without huge_pages, 4 KiB pages and no
+ * alignment to trim: a command that touches a few pages of a region would pay for clearing
+ * 2 MiB at each first touch. */
+static void *map_launcher_private(size_t size, bool huge_pages)
 {
-    const size_t huge = (size_t)2 << 20;
+    const size_t huge = huge_pages ? (size_t)2 << 20 : 0;
     uint8_t *raw = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED)
         return NULL;
-    uint8_t *start = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
-    if (start > raw)
-        munmap(raw, (size_t)(start - raw));
-    munmap(start + size, (size_t)(raw + size + huge - (start + size)));
-    madvise(start, size, MADV_HUGEPAGE);
+    uint8_t *start = raw;
+    if (huge_pages) {
+        start = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+        if (start > raw)
+            munmap(raw, (size_t)(start - raw));
+        munmap(start + size, (size_t)(raw + size + huge - (start + size)));
+        madvise(start, size, MADV_HUGEPAGE);
+    }
     madvise(start, size, MADV_DONTFORK);
     return start;
 }
@@ -184,7 +189,7 @@ static bool make_resources(lx_system *sys)
             continue;
         }
         if (local) {
-            r->base = map_launcher_private(r->size);
+            r->base = map_launcher_private(r->size, !spec->launcher_small_pages);
             r->launcher_private = true;
             if (!r->base)
                 return false;
@@ -349,7 +354,12 @@ static void *launcher_loop(void *arg)
 static bool start_launcher_loop(lx_system *sys)
 {
     const lx_system_spec *spec = sys->spec;
-    sys->loop_envs = calloc(LX_LOOP_MAX_COMPONENTS, sizeof *sys->loop_envs);
+    /* As many environments as it runs (4 KiB each, all cleared by calloc: a short
+     * command's page faults) */
+    unsigned envs = 0;
+    for (unsigned i = 0; i < spec->component_count; i++)
+        envs += in_launcher(spec, i);
+    sys->loop_envs = calloc(envs ? envs : 1, sizeof *sys->loop_envs);
     sys->loop_stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     sys->loop_done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (!sys->loop_envs || sys->loop_stop_fd < 0 || sys->loop_done_fd < 0)

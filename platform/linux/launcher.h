@@ -84,6 +84,9 @@ typedef struct lx_system_spec {
     /* The launcher's process runs on the caller's thread instead, a step at a time
      * (lx_system_run_once), e.g. while a client there waits for its server. */
     bool launcher_inline;
+    /* The regions of a one-process system in 4 KiB pages, without MADV_HUGEPAGE: for a
+     * short command that touches few of their pages (fs_system_options.small_pages). */
+    bool launcher_small_pages;
     /* The launcher's thread polls for up to this long before it sleeps
      * (lx_loop_set_busy_poll); 0: never. */
     uint64_t launcher_busy_poll_ns;

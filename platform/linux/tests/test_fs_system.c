@@ -3,8 +3,10 @@
  * by a small client in this process: files written and read back with several requests in
  * flight, stat, remove, a clean unmount that fsck.fat accepts; a server process killed
  * under the client is reported, by the process's name; a second system asked to be
- * hosted while one is runs in a process of its own; and a client that is a component of
- * the system runs on the server's thread. */
+ * hosted while one is runs in a process of its own; a client that is a component of the
+ * system runs on the server's thread; and small_pages maps the regions without huge-page
+ * advice. */
+#include "platform/linux/blk_driver_component.h"
 #include "platform/linux/fs_system.h"
 #include "server/fs_component.h"
 #include "tools/fs_client.h"
@@ -12,6 +14,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -243,6 +246,62 @@ TEST(a_killed_server_is_reported_by_its_process)
         CHECK_MSG(strncmp(why, names[l], strlen(names[l])) == 0 && strstr(why, "signal 9"), "layout %s: %s",
                   layout_names[l], why);
         CHECK_EQ(stopped, -1);
+    }
+}
+
+/* The VmFlags of the mapping that holds addr (/proc/self/smaps) into flags; false if none. */
+static bool mapping_flags(const void *addr, char *flags, size_t size)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool inside = false, found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(flags, size, "%s", line + 8);
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* small_pages: the one-process system's regions (here the client's share region and the
+ * block data region) without MADV_HUGEPAGE ("hg" in VmFlags), which they have otherwise;
+ * the system serves either way. */
+TEST(small_pages_maps_the_regions_without_huge_page_advice)
+{
+    if (!have_tools()) {
+        printf("SKIP small_pages_maps_the_regions_without_huge_page_advice: dosfstools not installed\n");
+        return;
+    }
+    char image[600];
+    snprintf(image, sizeof image, "%s/small.img", test_tmpdir());
+    CHECK(make_image(image));
+    for (int small = 0; small < 2; small++) {
+        fs_system s;
+        fs_system_options o = {.image_path = image, .layout = FS_SYSTEM_INLINE, .read_only = true, .small_pages = small};
+        CHECK(fs_system_start(&s, &o) == 0);
+        client c;
+        client_init(&c, &s);
+        bool served = call(&c, FS_CMD_INITIALISE, NULL).status == FS_STATUS_SUCCESS &&
+                      call(&c, FS_CMD_DEINITIALISE, NULL).status == FS_STATUS_SUCCESS;
+        char share_flags[256] = "", data_flags[256] = "";
+        size_t data_size;
+        void *data = lx_system_region(&s.sys, BLK_REGION_DATA, &data_size);
+        bool mapped = mapping_flags(c.ep->share, share_flags, sizeof share_flags) && data &&
+                      mapping_flags(data, data_flags, sizeof data_flags);
+        CHECK_EQ(fs_system_stop(&s, 5000), 0);
+        CHECK_MSG(served, "small_pages %d", small);
+        CHECK_MSG(mapped, "small_pages %d: no mapping found", small);
+        CHECK_MSG((strstr(share_flags, " hg") == NULL) == (bool)small, "small_pages %d: share region %s", small,
+                  share_flags);
+        CHECK_MSG((strstr(data_flags, " hg") == NULL) == (bool)small, "small_pages %d: data region %s", small,
+                  data_flags);
     }
 }
 
