@@ -45,8 +45,12 @@ emit() { # name value unit
     echo "bench $1 $2 $3" | tee -a "$lines"
 }
 note() { echo "report: $*" >&2; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.4f", b - a }'; }
+export LC_NUMERIC=C # $EPOCHREALTIME's decimal point
+# Steps are timed by bash's own clock (t0=$EPOCHREALTIME, then stop): `date` and the fork of
+# a command substitution took 3-5 ms here, as long as listing a root, so the end is read
+# before anything forks and the subtraction (since) comes after it.
+stop() { t_end=$EPOCHREALTIME; }
+since() { awk -v a="$1" -v b="$t_end" 'BEGIN { printf "%.4f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.1f", n / t; else print "nan" }'; }
 
@@ -144,9 +148,10 @@ partial() { # peer workload
 
 capped() { # command...
     local t0
-    t0=$(now)
+    t0=$EPOCHREALTIME
     timeout "$cap" bash -c "$*" >/dev/null 2>&1
     step_rc=$?
+    stop
     step_s=$(since "$t0")
 }
 
@@ -225,9 +230,10 @@ fuse_peer() { # peer
     # Sequential write (to the end of the unmount: data a file system holds is counted).
     capped "dd if='$work/seq.bin' of='$mnt/big' bs=1M conv=fsync"
     partial "$peer" seqwrite
-    t0=$(now)
+    t0=$EPOCHREALTIME
     n=$(stat -c %s "$mnt/big" 2>/dev/null || echo 0)
     umount_fs
+    stop
     fuse_rate[$peer,seqwrite]=$(rate "$n" "$(awk -v a="$step_s" -v b="$(since "$t0")" 'BEGIN { print (a + b) * 1e6 }')")
     # Sequential read, from a fresh mount (an empty page cache for this file system).
     mount_fs "$peer" "$image" || { note "$peer: remount failed"; umount_fs; return 0; }
@@ -242,9 +248,10 @@ fuse_peer() { # peer
     mkdir -p "$mnt/tree"
     capped "tar xf '$work/tree.tar' -C '$mnt/tree'"
     partial "$peer" tarx
-    t0=$(now)
+    t0=$EPOCHREALTIME
     done_files=$(find "$mnt/tree" -type f 2>/dev/null | wc -l)
     umount_fs
+    stop
     fuse_rate[$peer,tarx]=$(rate "$done_files" "$(awk -v a="$step_s" -v b="$(since "$t0")" 'BEGIN { print a + b }')")
     # Read the tree back (tar to a pipe: tar skips reading when writing to /dev/null).
     mount_fs "$peer" "$image" || { note "$peer: remount failed"; umount_fs; return 0; }
@@ -254,18 +261,20 @@ fuse_peer() { # peer
     mkdir -p "$mnt/many"
     capped "cd '$mnt/many' && seq -f 'f%05g' $meta_files | xargs touch"
     partial "$peer" create
-    t0=$(now)
+    t0=$EPOCHREALTIME
     done_files=$(ls "$mnt/many" | wc -l)
     umount_fs
+    stop
     fuse_rate[$peer,create]=$(rate "$done_files" "$(awk -v a="$step_s" -v b="$(since "$t0")" 'BEGIN { print a + b }')")
     mount_fs "$peer" "$image" || { note "$peer: remount failed"; umount_fs; return 0; }
     capped "ls -l '$mnt/many'"
     if [ $step_rc = 0 ]; then fuse_rate[$peer,stat]=$(rate "$done_files" "$step_s"); else note "$peer: stat over the cap"; fi
     capped "rm -rf '$mnt/many'"
     partial "$peer" remove
-    t0=$(now)
+    t0=$EPOCHREALTIME
     n=$(ls "$mnt/many" 2>/dev/null | wc -l)
     umount_fs
+    stop
     fuse_rate[$peer,remove]=$(rate $((done_files - n)) "$(awk -v a="$step_s" -v b="$(since "$t0")" 'BEGIN { print a + b }')")
     fio_peer "$peer" "$image"
     for w in $fuse_workloads; do
@@ -332,36 +341,40 @@ fuse_compare() {
 cp_round() { # tool round
     local tool=$1 r=$2 image=$work/cp.img t0
     make_image fusefat "$image"
-    t0=$(now)
+    t0=$EPOCHREALTIME
     if [ "$tool" = asyncfat ]; then
         "$asyncfat" cp "$work/cp.bin" "$image:/big.bin"
     else
         mcopy -i "$image" "$work/cp.bin" ::/big.bin
     fi || { note "$tool: copying a file in failed"; return 1; }
+    stop
     cp_t[$tool,file_in,$r]=$(since "$t0")
     rm -f "$work/cp.out"
-    t0=$(now)
+    t0=$EPOCHREALTIME
     if [ "$tool" = asyncfat ]; then
         "$asyncfat" cp "$image:/big.bin" "$work/cp.out"
     else
         mcopy -i "$image" ::/big.bin "$work/cp.out"
     fi || { note "$tool: copying a file out failed"; return 1; }
+    stop
     cp_t[$tool,file_out,$r]=$(since "$t0")
     cmp -s "$work/cp.bin" "$work/cp.out" || note "$tool: the file copied out differs"
-    t0=$(now)
+    t0=$EPOCHREALTIME
     if [ "$tool" = asyncfat ]; then
         "$asyncfat" cp -r "$work/treesrc/src" "$image:/tree"
     else
         mcopy -s -i "$image" "$work/treesrc/src" ::/tree
     fi || { note "$tool: copying the tree in failed"; return 1; }
+    stop
     cp_t[$tool,tree_in,$r]=$(since "$t0")
     # The fixed cost of one command on a small volume: listing its root.
-    t0=$(now)
+    t0=$EPOCHREALTIME
     if [ "$tool" = asyncfat ]; then
         "$asyncfat" ls "$image:/" >/dev/null
     else
         mdir -i "$image" ::/ >/dev/null
     fi
+    stop
     cp_t[$tool,list_root,$r]=$(since "$t0")
     rm -f "$image" "$work/cp.out"
 }
