@@ -87,7 +87,11 @@ typedef struct blk_driver blk_driver;
  * image another open uses for writing, or that this one would write while others use it,
  * is EBUSY. queues and data stay the caller's; the
  * driver consumes queues.req and produces queues.resp. Returns NULL and an errno value in
- * *error on failure (EINVAL for a bad configuration). */
+ * *error on failure (EINVAL for a bad configuration).
+ * An image in memory (tmpfs, ramfs) is also mapped, to copy reads from: the process then
+ * has a SIGBUS handler, which turns a fault of the driver's copy into an I/O error and
+ * passes any other SIGBUS to the handler installed before it. A program that installs
+ * its own SIGBUS handler after opening should pass on what it does not handle. */
 blk_driver *blk_driver_open(const blk_driver_config *config, blk_storage_info *info, blk_queue_handle queues,
                             void *data, size_t data_size, int *error);
 void blk_driver_close(blk_driver *driver);
