@@ -22,8 +22,8 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #ifndef MADV_POPULATE_READ
@@ -31,7 +31,8 @@
 #endif
 
 #define CHUNK_SHIFT 18u         /* 256 KiB */
-#define WARM_AFTER_READS 4u     /* a chunk's reads by system call before it is populated */
+#define WARM_AFTER_READS 4u     /* the read of a chunk that populates it; those before take
+                                 * the system call */
 
 /* The copy this thread is doing, for the handler to recognise its fault. */
 static _Thread_local sigjmp_buf *copy_escape;
