@@ -114,6 +114,21 @@ static double median3(const double v[ROUNDS])
     return v[2] < lo ? lo : v[2] > hi ? hi : v[2];
 }
 
+/* Requests per second of one pipeline run of `seconds` at `depth` in flight. */
+static double pipeline_rate(bench_conn *c, uint32_t depth, double seconds, bench_work *work)
+{
+    bench_result r = bench_pipeline(c, depth, seconds, work);
+    return (double)r.units / r.seconds;
+}
+
+static double pipeline_median(bench_conn *c, uint32_t depth, double seconds, bench_work *work)
+{
+    double v[ROUNDS];
+    for (int round = 0; round < ROUNDS; round++)
+        v[round] = pipeline_rate(c, depth, seconds, work);
+    return median3(v);
+}
+
 static double raw_median(const raw_job *job)
 {
     double v[ROUNDS];
@@ -161,7 +176,6 @@ static void system_down(bool main_mounted)
 
 typedef struct raw_figures {
     double seq_write[2], seq_read[2];           /* MB/s at qd1, qd8 */
-    double rand_read[7], rand_write[7];         /* iops at 1, 2, 4 .. 64 in flight */
 } raw_figures;
 
 static raw_figures measure_raw(const model_spec *m)
@@ -190,11 +204,9 @@ static raw_figures measure_raw(const model_spec *m)
     for (int i = 0; i < 7 && listed(cfg.workloads, "random"); i++) {
         job.depth = 1u << i;
         job.write = false;
-        r.rand_read[i] = raw_median(&job);
-        figure(m, "iops", r.rand_read[i], "randread_raw_qd%u", job.depth);
+        figure(m, "iops", raw_median(&job), "randread_raw_qd%u", job.depth);
         job.write = true;
-        r.rand_write[i] = raw_median(&job);
-        figure(m, "iops", r.rand_write[i], "randwrite_raw_qd%u", job.depth);
+        figure(m, "iops", raw_median(&job), "randwrite_raw_qd%u", job.depth);
     }
     return r;
 }
@@ -365,12 +377,7 @@ static void layout_randread(const model_spec *m, fs_system_layout layout, const 
     bench_work work = io_work_bind(&w);
     bench_pipeline(c, 8, cfg.point_s / 2, &work);
     for (int i = 0; i < LAYOUT_DEPTHS; i++) {
-        double v[ROUNDS];
-        for (int round = 0; round < ROUNDS; round++) {
-            bench_result r = bench_pipeline(c, layout_depths[i], cfg.point_s, &work);
-            v[round] = (double)r.units / r.seconds;
-        }
-        out[i] = median3(v);
+        out[i] = pipeline_median(c, layout_depths[i], cfg.point_s, &work);
         figure(m, "iops", out[i], "randread_%s_qd%u", name, layout_depths[i]);
     }
     for (int op = 0; layout == FS_SYSTEM_INLINE && op < 2; op++) {
@@ -429,8 +436,7 @@ static void *mixed_client_run(void *arg)
         break;
     }
     pthread_barrier_wait(mc->start);
-    bench_result r = bench_pipeline(c, depth, cfg.mixed_s, &work);
-    mc->rate = (double)r.units / r.seconds * (mc->role == 0 ? SEQ_IO / 1e6 : 1.0);
+    mc->rate = pipeline_rate(c, depth, cfg.mixed_s, &work) * (mc->role == 0 ? SEQ_IO / 1e6 : 1.0);
     if (mc->role == 3) {
         meta_pass(c, mc->dir, META_REMOVE, meta.next, 8);
     } else if (mc->role == 0) {
@@ -598,8 +604,7 @@ static double paired_with_limit(const model_spec *m, bench_conn *c, bench_work *
     double v[ROUNDS], paired[ROUNDS];
     for (int round = 0; round < ROUNDS; round++) {
         double lim = raw_run(&limit_job);
-        bench_result r = bench_pipeline(c, 1u << LIMIT_DEPTH_INDEX, cfg.point_s, work);
-        v[round] = (double)r.units / r.seconds;
+        v[round] = pipeline_rate(c, 1u << LIMIT_DEPTH_INDEX, cfg.point_s, work);
         paired[round] = lim > 0 ? v[round] / lim : 0;
     }
     *ratio = median3(paired);
@@ -618,17 +623,9 @@ static void random_run(const model_spec *m, key_figures *keys, random_reads *rea
         const char *name = op ? "randwrite" : "randread";
         double qd1 = 0;
         for (int i = 0; i < 7; i++) {
-            double iops, ratio = 0;
-            if (i == LIMIT_DEPTH_INDEX) {
-                iops = paired_with_limit(m, c, &work, op == 1, &ratio);
-            } else {
-                double v[ROUNDS];
-                for (int round = 0; round < ROUNDS; round++) {
-                    bench_result r = bench_pipeline(c, 1u << i, cfg.point_s, &work);
-                    v[round] = (double)r.units / r.seconds;
-                }
-                iops = median3(v);
-            }
+            double ratio = 0;
+            double iops = i == LIMIT_DEPTH_INDEX ? paired_with_limit(m, c, &work, op == 1, &ratio)
+                                                 : pipeline_median(c, 1u << i, cfg.point_s, &work);
             figure(m, "iops", iops, "%s_fs_qd%u", name, 1u << i);
             if (op == 0)
                 reads->fs[i] = iops;

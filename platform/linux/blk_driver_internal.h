@@ -69,8 +69,7 @@ struct blk_driver {
     bool inline_flush;      /* answered at once, nothing to sync: only for a file in memory */
     uint32_t offload_write_bytes; /* WRITEs this large skip inline for a worker; 0: none */
     blk_inline_io_fn inline_io;
-    const uint8_t *map;     /* the image, read-only, when it lives in memory; NULL: none */
-    size_t map_bytes;
+    const uint8_t *map;     /* the image's capacity, read-only, when it lives in memory */
     uint8_t *map_chunk_reads; /* per chunk of the map: reads seen before it is populated */
 
     blk_slot *slots;

@@ -85,7 +85,6 @@ bool blk_mapped_open(blk_driver *d)
         return false;
     }
     d->map = map;
-    d->map_bytes = bytes;
     d->map_chunk_reads = reads;
     return true;
 }
@@ -93,10 +92,9 @@ bool blk_mapped_open(blk_driver *d)
 void blk_mapped_close(blk_driver *d)
 {
     if (d->map)
-        munmap((void *)d->map, d->map_bytes);
+        munmap((void *)d->map, (size_t)d->capacity * BLK_TRANSFER_SIZE);
     free(d->map_chunk_reads);
     d->map = NULL;
-    d->map_bytes = 0;
     d->map_chunk_reads = NULL;
 }
 
@@ -115,7 +113,8 @@ static bool chunks_warm(blk_driver *d, uint64_t offset, size_t len)
         }
         /* Without MADV_POPULATE_READ (before Linux 5.14) the copy's faults populate it. */
         uint64_t start = c << CHUNK_SHIFT;
-        madvise((void *)(d->map + start), af_min_u64(d->map_bytes - start, 1ull << CHUNK_SHIFT), MADV_POPULATE_READ);
+        uint64_t bytes = d->capacity * BLK_TRANSFER_SIZE;
+        madvise((void *)(d->map + start), af_min_u64(bytes - start, 1ull << CHUNK_SHIFT), MADV_POPULATE_READ);
     }
     return warm;
 }
