@@ -33,6 +33,23 @@ static const char *make_image(const char *name, uint64_t blocks, uint64_t seed)
     return blk_make_image(image_path, blocks, seed) ? image_path : NULL;
 }
 
+/* Images in memory (/dev/shm, tmpfs), which the driver serves inline and reads through a
+ * mapping. memory_unavailable says SKIP for the test where /dev/shm cannot be written. */
+static bool memory_unavailable(const char *test)
+{
+    if (access("/dev/shm", W_OK) == 0)
+        return false;
+    printf("SKIP %s: no writable /dev/shm\n", test);
+    return true;
+}
+
+static const char *make_memory_image(const char *name, uint64_t blocks, uint64_t seed)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/dev/shm/asyncfat-%s-%d.img", name, (int)getpid());
+    return blk_make_image(path, blocks, seed) ? path : NULL;
+}
+
 static uint8_t *read_file(const char *path, size_t *size)
 {
     int fd = open(path, O_RDONLY);
@@ -137,9 +154,7 @@ static void use_test_inline_io(blk_driver *d);
 
 static bool run_model(uint32_t depth, uint16_t sector, uint64_t seed, uint32_t operations)
 {
-    char shm_path[64];
-    snprintf(shm_path, sizeof shm_path, "/dev/shm/asyncfat-model-%d.img", (int)getpid());
-    const char *path = run_model_in_memory ? (blk_make_image(shm_path, MODEL_BLOCKS, seed) ? shm_path : NULL)
+    const char *path = run_model_in_memory ? make_memory_image("model", MODEL_BLOCKS, seed)
                                            : make_image("model.img", MODEL_BLOCKS, seed);
     static uint8_t model[MODEL_BLOCKS * BS];
     for (size_t i = 0; i < sizeof model; i++)
@@ -956,13 +971,10 @@ TEST(nowait_inline_only_for_a_lone_request)
  * nothing is; and a random mix with everything inline matches the model. */
 TEST(file_in_memory_is_served_inline)
 {
-    if (access("/dev/shm", W_OK) != 0) {
-        printf("SKIP file_in_memory_is_served_inline: no writable /dev/shm\n");
+    if (memory_unavailable("file_in_memory_is_served_inline"))
         return;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "/dev/shm/asyncfat-inline-%d.img", (int)getpid());
-    CHECK(blk_make_image(path, 32, 25));
+    const char *path = make_memory_image("inline", 32, 25);
+    CHECK(path);
     for (int ring_only = 0; ring_only < 2; ring_only++) {
         blk_test_rig rig;
         blk_driver_config config = {.path = path, .ring_only = ring_only};
@@ -986,16 +998,13 @@ TEST(file_in_memory_is_served_inline)
  * where they belong, in order with a FLUSH after them. */
 TEST(large_writes_to_a_file_in_memory_go_to_a_worker)
 {
-    if (access("/dev/shm", W_OK) != 0) {
-        printf("SKIP large_writes_to_a_file_in_memory_go_to_a_worker: no writable /dev/shm\n");
+    if (memory_unavailable("large_writes_to_a_file_in_memory_go_to_a_worker"))
         return;
-    }
     cpu_set_t cpus;
     CHECK_EQ(sched_getaffinity(0, sizeof cpus, &cpus), 0);
     bool worker = CPU_COUNT(&cpus) > 1;
-    char path[64];
-    snprintf(path, sizeof path, "/dev/shm/asyncfat-offload-%d.img", (int)getpid());
-    CHECK(blk_make_image(path, 32, 41));
+    const char *path = make_memory_image("offload", 32, 41);
+    CHECK(path);
     blk_test_rig rig;
     blk_driver_config config = {.path = path, .offload_write_bytes = 8 * BS};
     CHECK_EQ(blk_rig_open(&rig, &config, 16, 24 * BS), 0);
@@ -1030,13 +1039,10 @@ TEST(large_writes_to_a_file_in_memory_go_to_a_worker)
  * when a test replaces the inline transfer, takes the system call. */
 TEST(small_reads_of_a_file_in_memory_come_from_a_mapping)
 {
-    if (access("/dev/shm", W_OK) != 0) {
-        printf("SKIP small_reads_of_a_file_in_memory_come_from_a_mapping: no writable /dev/shm\n");
+    if (memory_unavailable("small_reads_of_a_file_in_memory_come_from_a_mapping"))
         return;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "/dev/shm/asyncfat-mapped-%d.img", (int)getpid());
-    CHECK(blk_make_image(path, 128, 27));
+    const char *path = make_memory_image("mapped", 128, 27);
+    CHECK(path);
     blk_test_rig rig;
     blk_driver_config config = {.path = path};
     CHECK_EQ(blk_rig_open(&rig, &config, 16, 32 * BS), 0);
@@ -1079,13 +1085,10 @@ TEST(small_reads_of_a_file_in_memory_come_from_a_mapping)
  * SIGBUS that is not the driver's still ends its process. */
 TEST(an_image_shrunk_under_the_driver_fails_reads_past_its_end)
 {
-    if (access("/dev/shm", W_OK) != 0) {
-        printf("SKIP an_image_shrunk_under_the_driver_fails_reads_past_its_end: no writable /dev/shm\n");
+    if (memory_unavailable("an_image_shrunk_under_the_driver_fails_reads_past_its_end"))
         return;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "/dev/shm/asyncfat-shrunk-%d.img", (int)getpid());
-    CHECK(blk_make_image(path, 64, 28));
+    const char *path = make_memory_image("shrunk", 64, 28);
+    CHECK(path);
     blk_test_rig rig;
     blk_driver_config config = {.path = path};
     CHECK_EQ(blk_rig_open(&rig, &config, 16, 16 * BS), 0);
@@ -1145,10 +1148,8 @@ TEST(random_operations_match_model_inline)
  * between writes done in the driver's thread, at several depths. */
 TEST(random_operations_match_model_in_memory)
 {
-    if (access("/dev/shm", W_OK) != 0) {
-        printf("SKIP random_operations_match_model_in_memory: no writable /dev/shm\n");
+    if (memory_unavailable("random_operations_match_model_in_memory"))
         return;
-    }
     static const uint32_t depths[] = {1, 8, 32};
     for (size_t i = 0; i < AF_ARRAY_LEN(depths); i++) {
         run_model_in_memory = true;
