@@ -19,8 +19,13 @@
  * evicted or moved. Two tasks asking for a block that is being read share the one read; if
  * it fails, each gets the error and the buffer is dropped, never left looking valid. The
  * cache needs more buffers than tasks can hold pinned at once, or getters wait forever.
- * Write-back may copy a dirty buffer at any blocking point of any task, so a task finishes
- * a consistent change to a pinned buffer (and marks it dirty) before it next blocks.
+ * Write-back may take a dirty buffer at any blocking point of any task, so a task finishes
+ * a consistent change to a pinned buffer (and marks it dirty) before it next blocks. It
+ * takes it either as a copy in a staging slot, or in place: the device reads the buffer
+ * itself, and blk_cache_prepare_write waits for that write before the buffer may change.
+ * In place is for a block alone (no dirty neighbour to merge with) that blk_cache_write_run
+ * filled whole (file contents, seldom changed again at once; metadata blocks that many
+ * tasks change keep the copy, which never makes them wait) and for shadows (never changed).
  *
  * Ordering rule (flush epochs): blk_cache_order_point() closes the current epoch. A dirty
  * buffer belongs to the epoch in which it was last marked dirty. Nothing of epoch E reaches
@@ -171,6 +176,8 @@ typedef struct blk_buf {
     uint8_t state;            /* blk_buf_state */
     bool dirty;
     bool writing;             /* a write-back of it is in flight: not evictable */
+    bool in_place;            /* ... and the device reads this buffer's own memory */
+    bool whole_data;          /* last dirtied whole by blk_cache_write_run */
     bool referenced;          /* CLOCK reference bit */
     bool shadow;              /* an earlier epoch's version of `block`, kept to be written
                                  before the newer one: dirty, unhashed, freed once written */
@@ -183,6 +190,9 @@ static inline uint64_t blk_buf_block(const blk_buf *buf) { return buf->block; }
 /* blk_cache_write_run sends writes of at most this many blocks through cache buffers. */
 #define BLK_CACHE_SMALL_WRITE_BLOCKS 4u
 #define BLK_CACHE_STREAMS 4u
+/* Buffers that write-back made clean, remembered as the first to evict: in a cache that is
+ * mostly dirty, CLOCK would step over many dirty buffers to find each of them. */
+#define BLK_CACHE_CLEANED 64u
 
 /* Private: a multi-block transfer in flight (or a read-ahead window waiting for its
  * reader), in the cache's table so that misses and windows can see overlapping writes. */
@@ -243,6 +253,8 @@ typedef struct blk_cache_stats {
     uint64_t read_ahead_used_blocks; /* of those, blocks a reader took */
     uint64_t bypass_read_blocks, bypass_write_blocks;
     uint64_t shadow_copies;    /* earlier-epoch versions kept aside by prepare_write */
+    uint64_t in_place_writes;  /* write-back requests sent from a buffer itself, no copy */
+    uint64_t cleaned_evictions; /* evictions of a buffer write-back had just made clean */
     uint64_t write_behind_blocks;    /* of bypass_write_blocks, written without waiting */
 } blk_cache_stats;
 
@@ -256,6 +268,10 @@ typedef struct blk_cache {
     uint32_t hash_shift;
     uint32_t free_head;       /* free buffers, a stack */
     uint32_t clock_hand;
+    uint32_t cleaned[BLK_CACHE_CLEANED]; /* a ring of buffer indexes, oldest at cleaned_head */
+    uint32_t cleaned_head, cleaned_count;
+    bool sweep_futile;        /* the last sweep found nothing, and nothing was unpinned or
+                                 written back since (buffer_take) */
     uint64_t buffers_offset;
     uint32_t dirty_count;
     uint32_t dirty_head, dirty_tail; /* dirty buffers in non-decreasing epoch order */
@@ -308,7 +324,8 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
 /* Blocks: make a pinned buffer safe to change in the current epoch. A buffer still dirty
  * from a closed epoch first has that version copied aside (a shadow, written back in its
  * own epoch), so the change cannot carry it to the device late, after writes of the epochs
- * between that depend on it. Call it before every change to a pinned buffer; then change
+ * between that depend on it. A buffer whose write-back is in flight in place (see Cache pins)
+ * first waits for that write. Call it before every change to a pinned buffer; then change
  * it and mark it dirty without blocking in between (if anything else blocks first, prepare
  * it again). blk_cache_write_bytes and write_run do it. */
 blk_status blk_cache_prepare_write(blk_cache *cache, blk_buf *buf);

@@ -83,12 +83,15 @@ static inline void dirty_replace(blk_cache *cache, blk_buf *b, blk_buf *copy)
 }
 
 /* cache.c */
-/* Changing the buffer now keeps the epoch rule: it is clean, or dirty in the current epoch. */
+/* Changing the buffer now keeps the epoch rule (it is clean, or dirty in the current epoch)
+ * and leaves the device's read of it alone (no write-back of it in place is in flight). */
 static inline bool blk_cache_write_ready(const blk_cache *cache, const blk_buf *buf)
 {
-    return !buf->dirty || buf->epoch == cache->epoch;
+    return !buf->in_place && (!buf->dirty || buf->epoch == cache->epoch);
 }
 blk_buf *blk_cache_find(const blk_cache *cache, uint64_t block);
+/* Write-back made b clean: evict it before CLOCK's candidates unless it is used first. */
+void blk_cache_note_cleaned(blk_cache *cache, blk_buf *b);
 /* Never blocks: put `data` in a clean buffer as the dirty contents of `block` (absent from
  * the cache), to be written back no later than `epoch`. False if no buffer was free. */
 bool blk_cache_adopt_dirty(blk_cache *cache, uint64_t block, const uint8_t *data, uint32_t epoch);

@@ -467,6 +467,7 @@ blk_status blk_cache_write_run_start(blk_cache *cache, uint64_t block, uint32_t 
             }
             af_memcpy(buf->data, in + (b - block) * BLK_TRANSFER_SIZE, BLK_TRANSFER_SIZE);
             blk_cache_mark_dirty(cache, buf);
+            buf->whole_data = true;
             blk_cache_release(cache, buf);
             b++;
         } else {

@@ -282,8 +282,11 @@ static vfs_status zero_range(blk_cache *cache, uint64_t offset, uint64_t len)
             blk_buf *buf;
             s = blk_cache_get(cache, offset / BLK_TRANSFER_SIZE, BLK_GET_OVERWRITE, &buf);
             if (s == BLK_OK) {
-                af_memset(blk_buf_data(buf), 0, BLK_TRANSFER_SIZE);
-                blk_cache_mark_dirty(cache, buf);
+                s = blk_cache_prepare_write(cache, buf);
+                if (s == BLK_OK) {
+                    af_memset(blk_buf_data(buf), 0, BLK_TRANSFER_SIZE);
+                    blk_cache_mark_dirty(cache, buf);
+                }
                 blk_cache_release(cache, buf);
             }
         } else {

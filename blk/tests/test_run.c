@@ -652,3 +652,105 @@ TEST(small_run_writes_are_cached_and_merged_at_write_back)
     free(b);
     blk_fixture_fini(&fx);
 }
+
+/* A block written whole by write_run goes to the device from its own buffer (no staging
+ * copy); the device reads that buffer when it carries the write out (ram_device: at
+ * completion), so a change to the block must wait until then or it would reach the device
+ * in place of the version being written. */
+TEST(whole_block_writes_go_out_in_place_and_a_change_waits_for_the_device)
+{
+    blk_fixture_options o = run_options();
+    o.random_order = false;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *a = filled(9000, 1), *b = filled(9100, 1);
+    CHECK_EQ(do_op(OP_WRITE_RUN, 700, 1, a), BLK_OK);
+    ram_device_set_hold(&fx.dev, true);
+    static run_job f, w;
+    f = (run_job){ OP_FLUSH, 0, 0, NULL, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &f));
+    for (int i = 0; i < 8; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->in_place_writes, 1);
+    w = (run_job){ OP_WRITE_RUN, 700, 1, b, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &w));
+    for (int i = 0; i < 8; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(w.status, BLK_ERR_UNSPEC); /* waits for the device's read of the buffer */
+    ram_device_set_hold(&fx.dev, false);
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(f.status, BLK_OK);
+    CHECK_EQ(w.status, BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9000, 1)); /* the flushed version */
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9100, 1));
+    free(a);
+    free(b);
+    blk_fixture_fini(&fx);
+}
+
+/* Blocks changed in part (metadata: directory entries, FAT sectors) keep the staging copy:
+ * a task changing one while it is written never waits for the device. */
+TEST(partly_written_blocks_go_out_copied_and_a_change_does_not_wait)
+{
+    blk_fixture_options o = run_options();
+    o.random_order = false;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *a = filled(9000, 1), *b = filled(9100, 1);
+    CHECK_EQ(do_op(OP_WRITE_BYTES, 700, 1, a), BLK_OK);
+    ram_device_set_hold(&fx.dev, true);
+    static run_job f, w;
+    f = (run_job){ OP_FLUSH, 0, 0, NULL, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &f));
+    for (int i = 0; i < 8; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1);
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->in_place_writes, 0);
+    w = (run_job){ OP_WRITE_BYTES, 700, 1, b, BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_one, &w));
+    for (int i = 0; i < 8; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(w.status, BLK_OK);
+    ram_device_set_hold(&fx.dev, false);
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(f.status, BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9000, 1));
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9100, 1));
+    free(a);
+    free(b);
+    blk_fixture_fini(&fx);
+}
+
+/* In a full cache, the buffers write-back has just cleaned go first, before blocks read
+ * earlier, unless they were used again since. */
+TEST(buffers_cleaned_by_write_back_are_evicted_first)
+{
+    blk_fixture_options o = run_options(); /* 32 buffers */
+    o.random_order = false;
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint8_t *one = malloc(BLK_TRANSFER_SIZE);
+    for (uint64_t r = 0; r < 16; r++)
+        CHECK_EQ(do_op(OP_READ_BYTES, 100 + r, 1, one), BLK_OK);
+    uint8_t *w = filled(9000, 16);
+    for (uint64_t k = 0; k < 16; k += 2) /* alone, so that none merge */
+        CHECK_EQ(do_op(OP_WRITE_RUN, 300 + k, 1, w + k * BLK_TRANSFER_SIZE), BLK_OK);
+    for (uint64_t k = 1; k < 16; k += 2)
+        CHECK_EQ(do_op(OP_WRITE_RUN, 400 + k, 1, w + k * BLK_TRANSFER_SIZE), BLK_OK);
+    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+    CHECK_EQ(do_op(OP_READ_BYTES, 300, 1, one), BLK_OK); /* used again: kept */
+    for (uint64_t m = 0; m < 8; m++)
+        CHECK_EQ(do_op(OP_READ_BYTES, 1000 + m, 1, one), BLK_OK);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
+    CHECK_EQ(s->cleaned_evictions, 8);
+    uint64_t reads = s->device_reads;
+    for (uint64_t r = 0; r < 16; r++)
+        CHECK_EQ(do_op(OP_READ_BYTES, 100 + r, 1, one), BLK_OK);
+    CHECK_EQ(do_op(OP_READ_BYTES, 300, 1, one), BLK_OK);
+    CHECK_EQ(s->device_reads, reads); /* all still cached */
+    CHECK_EQ(do_op(OP_READ_BYTES, 302, 1, one), BLK_OK);
+    CHECK_EQ(s->device_reads, reads + 1);
+    free(one);
+    free(w);
+    blk_fixture_fini(&fx);
+}

@@ -1153,6 +1153,7 @@ bool pc_run_workload(const pc_workload *w, const pc_image_spec *spec, bool exhau
         stats->failures++;
         return false;
     }
+    stats->in_place_writes = blk_cache_get_stats(&rec.f.stack.cache)->in_place_writes;
 
     pc_replay r;
     memset(&r, 0, sizeof r);
@@ -1229,9 +1230,11 @@ void pc_test_workload(const char *name, const pc_image_spec *spec)
     memset(&st, 0, sizeof st);
     bool exhaustive = pc_exhaustive();
     bool ok = pc_run_workload(w, spec, exhaustive, &st);
-    printf("powercut %s fat%d (%s): %llu block writes, %llu flushes, %llu discards of %llu blocks; checked %llu cuts, "
-           "%llu lost-write variants, %llu fsck.fat runs; %llu cut in the middle of a rename; %llu failures\n",
+    printf("powercut %s fat%d (%s): %llu block writes (%llu requests in place), %llu flushes, %llu discards of %llu "
+           "blocks; checked %llu cuts, %llu lost-write variants, %llu fsck.fat runs; %llu cut in the middle of a rename; "
+           "%llu failures\n",
            name, spec->fat, exhaustive ? "exhaustive" : "sample", (unsigned long long)st.writes,
+           (unsigned long long)st.in_place_writes,
            (unsigned long long)st.flushes, (unsigned long long)st.discards, (unsigned long long)st.discarded_blocks,
            (unsigned long long)st.cuts, (unsigned long long)st.variants,
            (unsigned long long)st.fsck_runs, (unsigned long long)st.renames_in_flight,

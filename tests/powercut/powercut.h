@@ -125,6 +125,7 @@ typedef struct pc_image_spec {
 
 typedef struct pc_stats {
     uint64_t writes;            /* block writes in the recorded run */
+    uint64_t in_place_writes;   /* of its write-back requests, sent from a cache buffer itself */
     uint64_t flushes;
     uint64_t discards;          /* DISCARD requests in the recorded run */
     uint64_t discarded_blocks;
