@@ -213,34 +213,40 @@ static void buffer_unpin(blk_cache *cache, blk_buf *buf)
 }
 
 /* Blocks: start filling a freshly hashed, pinned buffer from the device. */
-static blk_status buffer_read_start(blk_cache *cache, blk_buf *b, blk_io *io)
+/* Blocks: start filling n freshly hashed, pinned buffers from the device: b and the n - 1
+ * after it in the array, whose data are as contiguous in the region and whose blocks follow
+ * b's, so that one request fills them all. */
+static blk_status buffer_read_start(blk_cache *cache, blk_buf *b, uint32_t n, blk_io *io)
 {
-    b->state = BLK_BUF_READING;
+    for (uint32_t k = 0; k < n; k++)
+        b[k].state = BLK_BUF_READING;
     cache->stats.device_reads++;
-    return blk_client_submit(cache->client, BLK_REQ_READ, b->block, 1, cache_buf_offset(cache, b), io);
+    return blk_client_submit(cache->client, BLK_REQ_READ, b->block, n, cache_buf_offset(cache, b), io);
 }
 
 /* Blocks: wait for the read buffer_read_start began (st: its submit status) and publish
- * the outcome to the buffer's waiters. */
-static blk_status buffer_read_finish(blk_cache *cache, blk_buf *b, blk_io *io, blk_status st)
+ * the outcome to the waiters of its n buffers. */
+static blk_status buffer_read_finish(blk_cache *cache, blk_buf *b, uint32_t n, blk_io *io, blk_status st)
 {
     if (st == BLK_OK)
         st = blk_io_wait(cache->client, io);
-    if (st == BLK_OK) {
-        b->state = BLK_BUF_VALID;
-    } else {
-        b->state = BLK_BUF_FAILED;
-        b->read_status = st;
-        hash_remove(cache, b);
+    for (uint32_t k = 0; k < n; k++) {
+        if (st == BLK_OK) {
+            b[k].state = BLK_BUF_VALID;
+        } else {
+            b[k].state = BLK_BUF_FAILED;
+            b[k].read_status = st;
+            hash_remove(cache, &b[k]);
+        }
+        fp_wake_all(&b[k].waiters, NULL);
     }
-    fp_wake_all(&b->waiters, NULL);
     return st;
 }
 
 static blk_status buffer_read(blk_cache *cache, blk_buf *b)
 {
     blk_io io;
-    return buffer_read_finish(cache, b, &io, buffer_read_start(cache, b, &io));
+    return buffer_read_finish(cache, b, 1, &io, buffer_read_start(cache, b, 1, &io));
 }
 
 /* A taken buffer becomes the pinned, hashed home of `block` (contents not yet read). */
@@ -324,9 +330,11 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
     blk_io io[BLK_CACHE_GET_MANY_MAX];
     blk_status submitted[BLK_CACHE_GET_MANY_MAX];
     bool missed[BLK_CACHE_GET_MANY_MAX];
+    uint32_t run[BLK_CACHE_GET_MANY_MAX]; /* misses read by the request of this one */
     uint32_t n = 0;
-    /* Pin what is cached and start a read for each miss, stopping where a miss would have to
-     * wait (no free buffer, a bypass write in the way); the reads then overlap. */
+    /* Pin what is cached and claim a buffer for each miss, stopping where a miss would have
+     * to wait (no free buffer, a bypass write in the way). Nothing here blocks, so every
+     * claimed buffer is marked as being read before another task can look. */
     for (; n < count; n++) {
         blk_buf *b = blk_cache_find(cache, block + n);
         missed[n] = !b;
@@ -337,8 +345,8 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
             if (blk_transfer_find_write(cache, block + n) || !(b = buffer_take(cache)))
                 break;
             buffer_claim(cache, b, block + n);
+            b->state = BLK_BUF_READING;
             cache->stats.misses++;
-            submitted[n] = buffer_read_start(cache, b, &io[n]);
         }
         out[n] = b;
     }
@@ -347,10 +355,23 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
         *got = st == BLK_OK;
         return st;
     }
+    /* One request per run of misses whose buffers lie one after another, as a fresh cache
+     * (and CLOCK, evicting in order) hands them out: mounting reads a FAT in requests of
+     * many blocks, not one per block. The reads then overlap. */
+    for (uint32_t i = 0; i < n; i += run[i] ? run[i] : 1) {
+        run[i] = 0;
+        if (!missed[i])
+            continue;
+        uint32_t len = 1;
+        while (i + len < n && missed[i + len] && out[i + len] == out[i] + len)
+            len++;
+        run[i] = len;
+        submitted[i] = buffer_read_start(cache, out[i], len, &io[i]);
+    }
     blk_status first = BLK_OK;
-    for (uint32_t i = 0; i < n; i++) {
-        blk_buf *b = out[i];
-        blk_status st = missed[i] ? buffer_read_finish(cache, b, &io[i], submitted[i]) : buffer_hit(cache, b);
+    for (uint32_t i = 0; i < n; i += run[i] ? run[i] : 1) {
+        blk_status st = missed[i] ? buffer_read_finish(cache, out[i], run[i], &io[i], submitted[i])
+                                  : buffer_hit(cache, out[i]);
         if (first == BLK_OK)
             first = st;
     }
