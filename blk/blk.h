@@ -23,9 +23,10 @@
  * a consistent change to a pinned buffer (and marks it dirty) before it next blocks. It
  * takes it either as a copy in a staging slot, or in place: the device reads the buffer
  * itself, and blk_cache_prepare_write waits for that write before the buffer may change.
- * In place is for a block alone (no dirty neighbour to merge with) that blk_cache_write_run
- * filled whole (file contents, seldom changed again at once; metadata blocks that many
- * tasks change keep the copy, which never makes them wait) and for shadows (never changed).
+ * In place is for blocks that blk_cache_write_run filled whole (file contents, seldom
+ * changed again at once; metadata blocks that many tasks change keep the copy, which never
+ * makes them wait) when a run's buffers lie one after another in the data region, and for
+ * shadows (never changed).
  *
  * Ordering rule (flush epochs): blk_cache_order_point() closes the current epoch. A dirty
  * buffer belongs to the epoch in which it was last marked dirty. Nothing of epoch E reaches

@@ -5,9 +5,10 @@
  * (blk.h) reduces to: before writing anything of epoch E, wait for bypass writes of earlier
  * epochs (they run outside the lock), and if something of an earlier epoch was written
  * since the last FLUSH, send a FLUSH first. A run is copied into a staging slot when its
- * write is issued, so tasks may keep changing its buffers meanwhile, except a block alone
- * that write_run filled whole (or a shadow): it goes out from its own buffer, which
- * blk_cache_prepare_write keeps unchanged until the write completes. On the NVMe-like
+ * write is issued, so tasks may keep changing its buffers meanwhile, except blocks that
+ * write_run filled whole lying one after another in the data region (or a shadow): they go
+ * out from their own buffers, which blk_cache_prepare_write keeps unchanged until the write
+ * completes. On the NVMe-like
  * model, random 4 KiB writes spent a tenth of their CPU time on that copy.
  */
 #include "blk/cache_internal.h"
@@ -106,9 +107,23 @@ static uint64_t run_extent(blk_cache *cache, const blk_buf *b, uint32_t epoch, u
     return first;
 }
 
-/* The device may read b itself while it is written: it is alone, and nothing is likely to
- * change it meanwhile (blk.h). */
-static bool run_in_place(const blk_buf *b, uint32_t n) { return n == 1 && (b->shadow || b->whole_data); }
+/* The device may read the run's buffers themselves while they are written: nothing is
+ * likely to change them meanwhile (blk.h: a shadow, or blocks write_run filled whole), and
+ * they lie one after another in the data region, as the free list and CLOCK hand buffers
+ * out to a writer going forward, so that one request covers them. */
+static bool run_in_place(blk_cache *cache, const blk_buf *b, uint64_t first, uint32_t n)
+{
+    if (b->shadow)
+        return true;
+    const blk_buf *head = blk_cache_find(cache, first);
+    if (cache_buf_index(cache, head) + n > cache->buffer_count)
+        return false;
+    for (uint32_t k = 0; k < n; k++)
+        if (!head[k].whole_data || head[k].block != first + k || !writeback_candidate(&head[k], b->epoch) ||
+            head[k].shadow)
+            return false;
+    return true;
+}
 
 /* Under the lock, with t acquired: the oldest dirty buffer if it is of `epoch`, and the run
  * to write with it, with a staging slot in t unless the run goes in place; NULL if there is
@@ -122,7 +137,7 @@ static blk_buf *run_next(blk_cache *cache, blk_transfer *t, uint32_t epoch, bool
         if (!b || b->epoch != epoch)
             return NULL;
         *first = run_extent(cache, b, epoch, n);
-        if (t->staging_slot != BLK_NONE || run_in_place(b, *n))
+        if (t->staging_slot != BLK_NONE || run_in_place(cache, b, *first, *n))
             return b;
         if (!may_wait)
             return blk_staging_try_acquire(cache, &t->staging_slot) ? b : NULL;
@@ -130,8 +145,8 @@ static blk_buf *run_next(blk_cache *cache, blk_transfer *t, uint32_t epoch, bool
     }
 }
 
-/* Mark the run's buffers as being written and send it: from the one buffer itself (t has no
- * staging slot), else copied into t's staging slot. Does not block before the copy. */
+/* Mark the run's buffers as being written and send it: from the buffers themselves (t has
+ * no staging slot), else copied into t's staging slot. Does not block before the copy. */
 static void run_issue(blk_cache *cache, blk_transfer *t, blk_buf *b, uint64_t first, uint32_t n)
 {
     bool in_place = t->staging_slot == BLK_NONE;
@@ -155,7 +170,9 @@ static void run_issue(blk_cache *cache, blk_transfer *t, blk_buf *b, uint64_t fi
         cache->stats.merged_requests++;
     if (in_place)
         cache->stats.in_place_writes++;
-    uint64_t offset = in_place ? cache_buf_offset(cache, b) : cache_staging_offset(cache, t->staging_slot);
+    uint64_t offset = !in_place     ? cache_staging_offset(cache, t->staging_slot)
+                      : b->shadow ? cache_buf_offset(cache, b)
+                                  : cache_buf_offset(cache, blk_cache_find(cache, first));
     blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, first, n, offset, &t->io);
     if (st != BLK_OK) {
         t->io.status = st;

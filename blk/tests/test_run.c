@@ -653,17 +653,17 @@ TEST(small_run_writes_are_cached_and_merged_at_write_back)
     blk_fixture_fini(&fx);
 }
 
-/* A block written whole by write_run goes to the device from its own buffer (no staging
- * copy); the device reads that buffer when it carries the write out (ram_device: at
- * completion), so a change to the block must wait until then or it would reach the device
- * in place of the version being written. */
-TEST(whole_block_writes_go_out_in_place_and_a_change_waits_for_the_device)
+/* Block 700 written by `op`, then a flush held at the device, and the block written again
+ * by `op` meanwhile: whether that second write had to wait for the device (*waited), and
+ * that each flush carried its own version (ram_device reads a WRITE's buffer when it
+ * completes it, so a buffer written in place and changed early would carry the second). */
+static void second_write(run_op op, uint64_t in_place, bool *waited)
 {
     blk_fixture_options o = run_options();
     o.random_order = false;
     CHECK(fixture_with_pattern(&fx, &o));
     uint8_t *a = filled(9000, 1), *b = filled(9100, 1);
-    CHECK_EQ(do_op(OP_WRITE_RUN, 700, 1, a), BLK_OK);
+    CHECK_EQ(do_op(op, 700, 1, a), BLK_OK);
     ram_device_set_hold(&fx.dev, true);
     static run_job f, w;
     f = (run_job){ OP_FLUSH, 0, 0, NULL, BLK_ERR_UNSPEC };
@@ -671,12 +671,12 @@ TEST(whole_block_writes_go_out_in_place_and_a_change_waits_for_the_device)
     for (int i = 0; i < 8; i++)
         blk_fixture_pass(&fx);
     CHECK_EQ(ram_device_pending(&fx.dev), 1);
-    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->in_place_writes, 1);
-    w = (run_job){ OP_WRITE_RUN, 700, 1, b, BLK_ERR_UNSPEC };
+    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->in_place_writes, in_place);
+    w = (run_job){ op, 700, 1, b, BLK_ERR_UNSPEC };
     CHECK(blk_fixture_spawn(&fx, run_one, &w));
     for (int i = 0; i < 8; i++)
         blk_fixture_pass(&fx);
-    CHECK_EQ(w.status, BLK_ERR_UNSPEC); /* waits for the device's read of the buffer */
+    *waited = w.status == BLK_ERR_UNSPEC;
     ram_device_set_hold(&fx.dev, false);
     CHECK(blk_fixture_run(&fx));
     CHECK_EQ(f.status, BLK_OK);
@@ -689,37 +689,22 @@ TEST(whole_block_writes_go_out_in_place_and_a_change_waits_for_the_device)
     blk_fixture_fini(&fx);
 }
 
+/* A block written whole by write_run goes to the device from its own buffer (no staging
+ * copy), so a change to it waits until the device has read the buffer. */
+TEST(whole_block_writes_go_out_in_place_and_a_change_waits_for_the_device)
+{
+    bool waited = false;
+    second_write(OP_WRITE_RUN, 1, &waited);
+    CHECK(waited);
+}
+
 /* Blocks changed in part (metadata: directory entries, FAT sectors) keep the staging copy:
  * a task changing one while it is written never waits for the device. */
 TEST(partly_written_blocks_go_out_copied_and_a_change_does_not_wait)
 {
-    blk_fixture_options o = run_options();
-    o.random_order = false;
-    CHECK(fixture_with_pattern(&fx, &o));
-    uint8_t *a = filled(9000, 1), *b = filled(9100, 1);
-    CHECK_EQ(do_op(OP_WRITE_BYTES, 700, 1, a), BLK_OK);
-    ram_device_set_hold(&fx.dev, true);
-    static run_job f, w;
-    f = (run_job){ OP_FLUSH, 0, 0, NULL, BLK_ERR_UNSPEC };
-    CHECK(blk_fixture_spawn(&fx, run_one, &f));
-    for (int i = 0; i < 8; i++)
-        blk_fixture_pass(&fx);
-    CHECK_EQ(ram_device_pending(&fx.dev), 1);
-    CHECK_EQ(blk_cache_get_stats(&fx.stack.cache)->in_place_writes, 0);
-    w = (run_job){ OP_WRITE_BYTES, 700, 1, b, BLK_ERR_UNSPEC };
-    CHECK(blk_fixture_spawn(&fx, run_one, &w));
-    for (int i = 0; i < 8; i++)
-        blk_fixture_pass(&fx);
-    CHECK_EQ(w.status, BLK_OK);
-    ram_device_set_hold(&fx.dev, false);
-    CHECK(blk_fixture_run(&fx));
-    CHECK_EQ(f.status, BLK_OK);
-    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9000, 1));
-    CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
-    CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9100, 1));
-    free(a);
-    free(b);
-    blk_fixture_fini(&fx);
+    bool waited = true;
+    second_write(OP_WRITE_BYTES, 0, &waited);
+    CHECK(!waited);
 }
 
 /* In a full cache, the buffers write-back has just cleaned go first, before blocks read
@@ -753,4 +738,31 @@ TEST(buffers_cleaned_by_write_back_are_evicted_first)
     free(one);
     free(w);
     blk_fixture_fini(&fx);
+}
+
+/* A run of blocks written whole goes out in place as one request when its buffers lie one
+ * after another in the data region, as they do for a writer going forward; out of order,
+ * the same run is copied into a staging slot. Either way the device gets the data. */
+TEST(runs_written_whole_go_out_in_place_when_their_buffers_follow_each_other)
+{
+    for (int backwards = 0; backwards < 2; backwards++) {
+        blk_fixture_options o = run_options();
+        o.random_order = false;
+        CHECK(fixture_with_pattern(&fx, &o));
+        uint8_t *w = filled(9000, 8);
+        for (uint32_t i = 0; i < 8; i++) {
+            uint32_t k = backwards ? 7 - i : i;
+            CHECK_EQ(do_op(OP_WRITE_RUN, 700 + k, 1, w + (uint64_t)k * BLK_TRANSFER_SIZE), BLK_OK);
+        }
+        ram_device_clear_log(&fx.dev);
+        CHECK_EQ(do_op(OP_FLUSH, 0, 0, NULL), BLK_OK);
+        const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
+        CHECK_EQ(ram_device_log_at(&fx.dev, 0)->block, 700);
+        CHECK_EQ(ram_device_log_at(&fx.dev, 0)->count, 8);
+        CHECK_EQ(s->merged_requests, 1);
+        CHECK_EQ(s->in_place_writes, backwards ? 0 : 1);
+        CHECK(mem_has_pattern(fx.image + 700 * BLK_TRANSFER_SIZE, 9000, 8));
+        free(w);
+        blk_fixture_fini(&fx);
+    }
 }
