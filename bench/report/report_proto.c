@@ -9,7 +9,8 @@
  * 4 KiB random reads and writes over a set of 4 MiB files with 1..64 in flight; create,
  * stat and remove 1,000 and 10,000 files in one directory; remove 1,000 files of 1 KiB;
  * several clients at once (a sequential reader, a random reader, a random writer and a
- * file creator), each alone and then all together. "qd1" is one request in flight: what a
+ * file creator), each alone and then all together; a writable mount (which reads every FAT)
+ * against the raw driver reading as many bytes in one sequential pass. "qd1" is one request in flight: what a
  * synchronous server does. The system runs in its default layout (driver and server on
  * one thread of this process); on the page cache, the NVMe-like and the 200 us models the
  * random reads are also measured with each in its own process (the Microkit shape, and asyncfat's
@@ -20,7 +21,7 @@
  *
  * Prints `bench report_<model>_<figure> <value> <unit>` lines and the key ratios
  * (report_seq_read_ratio_to_raw, ...). Environment: REPORT_QUICK=1 for smaller sizes,
- * REPORT_MODELS=off,sd and REPORT_WORKLOADS=seq,random,meta,mixed (subsets; remove: only the remove-with-data
+ * REPORT_MODELS=off,sd and REPORT_WORKLOADS=seq,random,meta,mixed,mount (subsets; remove: only the remove-with-data
  * part of meta; the raw driver runs only what the chosen workloads compare with), REPORT_DIR
  * (where images go; default /dev/shm), REPORT_CACHE_MB (the server's cache; default 12).
  */
@@ -32,6 +33,7 @@
 #include "tests/support/blk_test_rig.h"
 #include "server/fs_component.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,12 +149,16 @@ static void run_shell(const char *cmd)
 
 /* The server divides its request records among its clients, so the single-client
  * workloads run on a system with one client, and the mixed one on a system of its own. */
+/* clients 0: one client, not mounted (the caller times its mount). */
 static void system_up_in(const blk_device_model *model, uint32_t clients, fs_system_layout layout)
 {
+    bool mount = clients == 1;
+    if (clients == 0)
+        clients = 1;
     bench_system_start(&sys, cfg.image, layout, model, clients, STAGING_BYTES + cfg.cache_bytes, 4u * MiB);
     for (uint32_t i = 0; i < clients; i++)
         bench_conn_init(&conns[i], &sys, i);
-    if (clients == 1)
+    if (mount)
         bench_mount(&conns[0]);
 }
 
@@ -240,6 +246,52 @@ static void prepare_volume(void)
         report_close(c, w.fds[0]);
     }
     system_down(true);
+}
+
+/* ---- mounting ---------------------------------------------------------------------------- */
+
+/* The bytes of the volume's FATs, from its boot sector. */
+static uint64_t fat_bytes(const char *image)
+{
+    uint8_t bs[512];
+    int fd = open(image, O_RDONLY);
+    bool ok = fd >= 0 && pread(fd, bs, sizeof bs, 0) == (ssize_t)sizeof bs;
+    if (fd >= 0)
+        close(fd);
+    if (!ok) {
+        fprintf(stderr, "bench: cannot read the boot sector of %s\n", image);
+        exit(1);
+    }
+    uint32_t sector = (uint32_t)bs[11] | (uint32_t)bs[12] << 8;
+    uint32_t per_fat = (uint32_t)bs[22] | (uint32_t)bs[23] << 8;
+    if (per_fat == 0)
+        per_fat = (uint32_t)bs[36] | (uint32_t)bs[37] << 8 | (uint32_t)bs[38] << 16 | (uint32_t)bs[39] << 24;
+    return (uint64_t)per_fat * sector * bs[16];
+}
+
+/* A writable mount reads every FAT to learn which clusters are free. Its time against the
+ * floor: the time the raw driver takes for as many bytes when it reads one sequential pass
+ * (256 KiB requests, 8 in flight) on the same model. Median of three, each on a fresh system
+ * (an empty cache). */
+static void mount_figures(const model_spec *m)
+{
+    uint64_t bytes = fat_bytes(cfg.image);
+    raw_job job = {.image = cfg.raw_image, .model = m->model, .depth = SEQ_DEPTH, .blocks = SEQ_IO / BLK_TRANSFER_SIZE,
+                   .sequential = true, .region_blocks = (bytes + SEQ_IO - 1) / SEQ_IO * (SEQ_IO / BLK_TRANSFER_SIZE)};
+    double floor_s = (double)bytes / SEQ_IO / raw_median(&job);
+    double v[ROUNDS];
+    for (int round = 0; round < ROUNDS; round++) {
+        system_up_in(&m->model, 0, FS_SYSTEM_HOSTED);
+        double t0 = bench_now();
+        bench_mount(&conns[0]);
+        v[round] = bench_now() - t0;
+        system_down(true);
+    }
+    double mount_s = median3(v);
+    figure(m, "MiB", (double)bytes / MiB, "mount_fat_mib");
+    figure(m, "ms", mount_s * 1e3, "mount_ms");
+    figure(m, "ms", floor_s * 1e3, "mount_fat_read_raw_ms");
+    figure(m, "x", mount_s / floor_s, "mount_over_fat_read_raw");
 }
 
 /* MB/s for one pass over the sequential file; writes end with a sync. */
@@ -533,6 +585,8 @@ static void measure_model(const model_spec *m, key_figures *keys)
 {
     raw_figures raw = measure_raw(m);
     prepare_volume();
+    if (listed(cfg.workloads, "mount"))
+        mount_figures(m);
     bool layouts = m->layouts && listed(cfg.workloads, "random");
     double inthread = layouts ? inthread_median(m) : 0;
     random_reads reads = {{0}};
