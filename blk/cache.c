@@ -146,12 +146,13 @@ static blk_buf *cleaned_take(blk_cache *cache)
 }
 
 /* A clean, unpinned, idle buffer: from the free list, the cleaned ring, or by CLOCK; NULL if
- * none. Two sweeps at most: the first may only clear reference bits. While there are dirty buffers the
- * sweep stops after BUFFER_SWEEP_MAX steps: in a cache that is mostly dirty a full sweep
- * per miss costs more than the write-back the caller then starts (which makes buffers
- * clean), and once a sweep has found nothing, the next miss sweeps only after some buffer
- * became evictable (sweep_futile; 32 writers each sweeping in vain cost a tenth of a write
- * on the NVMe-like model); with none dirty it must go on, as nothing else would. */
+ * none. Two sweeps at most: the first may only clear reference bits. While there are dirty
+ * buffers the sweep stops after BUFFER_SWEEP_MAX steps: in a cache that is mostly dirty a
+ * full sweep per miss costs more than the write-back the caller then starts (which makes
+ * buffers clean), and once a sweep has found nothing, the next miss sweeps only after a
+ * buffer was unpinned or written back (sweep_futile; 32 writers each sweeping in vain cost
+ * a tenth of a write on the NVMe-like model); with none dirty it must go on, as nothing
+ * else would. */
 #define BUFFER_SWEEP_MAX 256u
 static blk_buf *buffer_take(blk_cache *cache)
 {
@@ -212,7 +213,6 @@ static void buffer_unpin(blk_cache *cache, blk_buf *buf)
         fp_wake_all(&cache->buffer_waiters, NULL);
 }
 
-/* Blocks: start filling a freshly hashed, pinned buffer from the device. */
 /* Blocks: start filling n freshly hashed, pinned buffers from the device: b and the n - 1
  * after it in the array, whose data are as contiguous in the region and whose blocks follow
  * b's, so that one request fills them all. */
@@ -357,7 +357,8 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
     }
     /* One request per run of misses whose buffers lie one after another, as a fresh cache
      * (and CLOCK, evicting in order) hands them out: mounting reads a FAT in requests of
-     * many blocks, not one per block. The reads then overlap. */
+     * many blocks, not one per block. The reads then overlap. A failed request fails each
+     * of its blocks (they are dropped, and read again by the next get). */
     for (uint32_t i = 0; i < n; i += run[i] ? run[i] : 1) {
         run[i] = 0;
         if (!missed[i])

@@ -8,8 +8,8 @@
  * write is issued, so tasks may keep changing its buffers meanwhile, except blocks that
  * write_run filled whole lying one after another in the data region (or a shadow): they go
  * out from their own buffers, which blk_cache_prepare_write keeps unchanged until the write
- * completes. On the NVMe-like
- * model, random 4 KiB writes spent a tenth of their CPU time on that copy.
+ * completes. On the NVMe-like model, random 4 KiB writes spent a tenth of their CPU time on
+ * that copy.
  */
 #include "blk/cache_internal.h"
 
