@@ -194,6 +194,7 @@ static inline uint64_t blk_buf_block(const blk_buf *buf) { return buf->block; }
 /* Buffers that write-back made clean, remembered as the first to evict: in a cache that is
  * mostly dirty, CLOCK would step over many dirty buffers to find each of them. */
 #define BLK_CACHE_CLEANED 64u
+#define BLK_CACHE_PREFETCHES 8u
 
 /* Private: a multi-block transfer in flight (or a read-ahead window waiting for its
  * reader), in the cache's table so that misses and windows can see overlapping writes. */
@@ -222,6 +223,15 @@ typedef struct blk_transfer {
     blk_io io;
     fp_queue waiters;         /* misses waiting for a bypass write to finish */
 } blk_transfer;
+
+/* Private: a read blk_cache_prefetch started, published when its response comes. */
+typedef struct blk_prefetch {
+    blk_io io;
+    struct blk_cache *cache;
+    uint32_t first;           /* index of its first buffer */
+    uint32_t count;
+    bool busy;
+} blk_prefetch;
 
 typedef struct blk_stream {
     uint64_t next_block;      /* where the next sequential read_run would start */
@@ -252,6 +262,7 @@ typedef struct blk_cache_stats {
     uint64_t flushes;          /* FLUSH requests sent */
     uint64_t read_ahead_blocks;      /* blocks prefetched */
     uint64_t read_ahead_used_blocks; /* of those, blocks a reader took */
+    uint64_t prefetched_blocks;      /* read by blk_cache_prefetch */
     uint64_t bypass_read_blocks, bypass_write_blocks;
     uint64_t shadow_copies;    /* earlier-epoch versions kept aside by prepare_write */
     uint64_t in_place_writes;  /* write-back requests sent from a buffer itself, no copy */
@@ -286,6 +297,7 @@ typedef struct blk_cache {
     uint64_t transfer_sequence;
     fp_queue transfer_waiters;
     blk_stream streams[BLK_CACHE_STREAMS];
+    blk_prefetch prefetches[BLK_CACHE_PREFETCHES];
     uint64_t stream_clock;
     uint32_t read_ahead_blocks;
     uint32_t *wear;
@@ -321,6 +333,15 @@ blk_status blk_cache_get(blk_cache *cache, uint64_t block, blk_get_mode mode, bl
  * or at the end of the device. On error nothing stays pinned. */
 #define BLK_CACHE_GET_MANY_MAX 64u
 blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, blk_buf **out, uint32_t *got);
+
+/* Blocks (only while every request slot is in use): start reading the blocks of
+ * [block, block + count) that are not cached, for a scan that will get them next, and
+ * return without waiting; a get of one of them waits for its read. Only free buffers are
+ * used (a prefetch never evicts), at most BLK_CACHE_GET_MANY_MAX blocks, in requests of
+ * blocks whose buffers lie one after another; it stops early when no buffer or no
+ * prefetch record (BLK_CACHE_PREFETCHES in flight) is free. Nothing is pinned; a failed
+ * read leaves its blocks uncached. */
+void blk_cache_prefetch(blk_cache *cache, uint64_t block, uint32_t count);
 
 /* Blocks: make a pinned buffer safe to change in the current epoch. A buffer still dirty
  * from a closed epoch first has that version copied aside (a shadow, written back in its

@@ -385,6 +385,94 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
     return BLK_OK;
 }
 
+/* Root: a prefetch's response; its buffers become valid, or leave the cache. */
+static void prefetch_done(blk_io *io)
+{
+    blk_prefetch *p = (blk_prefetch *)((uint8_t *)io - offsetof(blk_prefetch, io));
+    blk_cache *cache = p->cache;
+    bool ok = io->status == BLK_OK;
+    for (uint32_t k = 0; k < p->count; k++) {
+        blk_buf *b = &cache->bufs[p->first + k];
+        if (ok) {
+            b->state = BLK_BUF_VALID;
+        } else {
+            b->state = BLK_BUF_FAILED;
+            b->read_status = io->status;
+            hash_remove(cache, b);
+            if (b->pins == 0)
+                free_push(cache, b);
+        }
+        fp_wake_all(&b->waiters, NULL);
+    }
+    if (ok)
+        cache->stats.prefetched_blocks += p->count;
+    cache->sweep_futile = false;
+    p->busy = false;
+}
+
+static blk_prefetch *prefetch_record(blk_cache *cache)
+{
+    for (uint32_t i = 0; i < BLK_CACHE_PREFETCHES; i++)
+        if (!cache->prefetches[i].busy)
+            return &cache->prefetches[i];
+    return NULL;
+}
+
+/* The free buffer after `prev` in the data region, taken off the free list; NULL if it is
+ * not the next free one (the list hands buffers out in order until evictions mix it). */
+static blk_buf *free_next_to(blk_cache *cache, const blk_buf *prev)
+{
+    if (cache->free_head == BLK_NONE || cache->free_head != cache_buf_index(cache, prev) + 1)
+        return NULL;
+    blk_buf *b = &cache->bufs[cache->free_head];
+    cache->free_head = b->free_next;
+    return b;
+}
+
+static bool prefetch_wanted(blk_cache *cache, uint64_t block)
+{
+    return !blk_cache_find(cache, block) && !blk_transfer_find_write(cache, block);
+}
+
+void blk_cache_prefetch(blk_cache *cache, uint64_t block, uint32_t count)
+{
+    if (block >= cache->client->capacity)
+        return;
+    count = (uint32_t)af_min_u64(af_min_u64(count, BLK_CACHE_GET_MANY_MAX), cache->client->capacity - block);
+    uint64_t end = block + count;
+    while (block < end) {
+        if (!prefetch_wanted(cache, block)) {
+            block++;
+            continue;
+        }
+        blk_prefetch *p = prefetch_record(cache);
+        if (!p || cache->free_head == BLK_NONE)
+            return;
+        blk_buf *head = &cache->bufs[cache->free_head];
+        cache->free_head = head->free_next;
+        blk_buf *b = head;
+        uint32_t n = 0;
+        for (;;) {
+            buffer_claim(cache, b, block + n);
+            b->pins = 0;
+            b->state = BLK_BUF_READING;
+            n++;
+            if (block + n == end || !prefetch_wanted(cache, block + n) || !(b = free_next_to(cache, b)))
+                break;
+        }
+        *p = (blk_prefetch){.cache = cache, .first = cache_buf_index(cache, head), .count = n, .busy = true};
+        cache->stats.device_reads++;
+        blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, block, n, cache_buf_offset(cache, head), &p->io);
+        if (st == BLK_OK) {
+            p->io.on_done = prefetch_done;
+        } else {
+            p->io.status = st;
+            prefetch_done(&p->io);
+        }
+        block += n;
+    }
+}
+
 bool blk_cache_adopt_dirty(blk_cache *cache, uint64_t block, const uint8_t *data, uint32_t epoch)
 {
     blk_buf *b = buffer_take(cache);

@@ -178,8 +178,10 @@ static void map_clear(fat_volume *vol, uint32_t c)
 }
 
 /* A window of pinned FAT blocks of one copy: reading a FAT a window at a time costs one
- * device round trip per window instead of per block, most of the cost of a mount. */
+ * device round trip per window instead of per block, most of the cost of a mount, and
+ * with the next two windows prefetched those round trips overlap. */
 #define FAT_WINDOW_BLOCKS 32u
+#define FAT_WINDOW_PREFETCH (2u * FAT_WINDOW_BLOCKS)
 typedef struct fat_window {
     blk_buf *buf[FAT_WINDOW_BLOCKS];
     uint64_t block;
@@ -217,6 +219,10 @@ static vfs_status window_get(fat_volume *vol, fat_window *w, uint32_t c, uint32_
         if (s != BLK_OK)
             return vfs_status_from_blk(s);
         w->block = block;
+        /* A scan goes forward: the next windows are read while this one is scanned. */
+        if (last >= block + w->n)
+            blk_cache_prefetch(vol->cache, block + w->n,
+                               (uint32_t)af_min_u64(FAT_WINDOW_PREFETCH, last - (block + w->n) + 1));
     }
     *value = fat_entry_get(vol->geo.type, c, blk_buf_data(w->buf[block - w->block]) + in);
     return VFS_OK;

@@ -281,6 +281,111 @@ TEST(cache_get_many_reads_scattered_buffers_one_by_one)
     blk_fixture_fini(&fx);
 }
 
+typedef struct prefetch_job {
+    uint64_t block;
+    uint32_t count;
+} prefetch_job;
+
+static void *run_prefetch(void *arg)
+{
+    prefetch_job *j = arg;
+    blk_cache_prefetch(&fx.stack.cache, j->block, j->count);
+    return NULL;
+}
+
+static void prefetch_now(uint64_t block, uint32_t count)
+{
+    static prefetch_job j;
+    j = (prefetch_job){ block, count };
+    CHECK(blk_fixture_spawn(&fx, run_prefetch, &j));
+    CHECK(blk_fixture_run(&fx)); /* returns at once: nothing waits for the read */
+}
+
+/* A prefetch reads ahead in one request and returns; a get of a prefetched block waits for
+ * that read instead of reading again, and nothing stays pinned. */
+TEST(cache_prefetch_reads_ahead_and_a_get_waits_for_it)
+{
+    blk_fixture_options o = small_options(64);
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_set_hold(&fx.dev, true);
+    prefetch_now(100, 16);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
+    CHECK_EQ(s->device_reads, 1);
+    CHECK_EQ(ram_device_pending(&fx.dev), 1);
+    static get_job g;
+    g = (get_job){ .block = 105, .status = BLK_ERR_UNSPEC };
+    CHECK(blk_fixture_spawn(&fx, run_get, &g));
+    for (int i = 0; i < 8; i++)
+        blk_fixture_pass(&fx);
+    CHECK_EQ(g.status, BLK_ERR_UNSPEC); /* waiting for the prefetch */
+    ram_device_set_hold(&fx.dev, false);
+    CHECK(blk_fixture_run(&fx));
+    CHECK_EQ(g.status, BLK_OK);
+    CHECK(g.data_ok);
+    uint64_t all[16];
+    for (uint32_t i = 0; i < 16; i++)
+        all[i] = 100 + i;
+    CHECK(get_blocks(all, 16));
+    CHECK_EQ(s->device_reads, 1);
+    CHECK_EQ(s->prefetched_blocks, 16);
+    /* Already cached: a second prefetch sends nothing. */
+    prefetch_now(100, 16);
+    CHECK_EQ(s->device_reads, 1);
+    /* Unpinned: every buffer can be taken by other blocks. */
+    uint64_t others[64];
+    for (uint32_t i = 0; i < 64; i++)
+        others[i] = 300 + i;
+    CHECK(get_blocks(others, 64));
+    blk_fixture_fini(&fx);
+}
+
+/* A prefetch uses free buffers only: in a full cache it evicts nothing and reads nothing. */
+TEST(cache_prefetch_never_evicts)
+{
+    blk_fixture_options o = small_options(8);
+    CHECK(fixture_with_pattern(&fx, &o));
+    uint64_t blocks[8] = { 10, 11, 12, 13, 14, 15, 16, 17 };
+    CHECK(get_blocks(blocks, 8));
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
+    uint64_t reads = s->device_reads;
+    prefetch_now(500, 8);
+    CHECK_EQ(s->device_reads, reads);
+    CHECK_EQ(s->evictions, 0);
+    CHECK(get_blocks(blocks, 8));
+    CHECK_EQ(s->device_reads, reads); /* all still cached */
+    blk_fixture_fini(&fx);
+}
+
+/* A failed prefetch leaves its blocks out of the cache: the next get reads them again and
+ * sees the device's answer then. */
+TEST(cache_prefetch_failure_leaves_the_blocks_uncached)
+{
+    blk_fixture_options o = small_options(64);
+    CHECK(fixture_with_pattern(&fx, &o));
+    ram_device_fail_range(&fx.dev, 200, 204, 1u << BLK_REQ_READ);
+    prefetch_now(200, 8);
+    ram_device_fail_range(&fx.dev, 0, 0, 0);
+    const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
+    uint64_t reads = s->device_reads;
+    uint64_t blocks[8] = { 200, 201, 202, 203, 204, 205, 206, 207 };
+    CHECK(get_blocks(blocks, 8));
+    CHECK_EQ(s->device_reads, reads + 8);
+    CHECK_EQ(s->prefetched_blocks, 0);
+    /* The failed buffers went back to the free list: 64 blocks can be pinned at once. */
+    static get_job held[64];
+    fp_queue_init(&holders);
+    for (uint32_t i = 0; i < 64; i++) {
+        held[i] = (get_job){ .block = 300 + i, .hold = true, .status = BLK_ERR_UNSPEC };
+        CHECK(blk_fixture_spawn(&fx, run_get, &held[i]));
+    }
+    CHECK(!blk_fixture_run(&fx)); /* the holders wait */
+    for (uint32_t i = 0; i < 64; i++)
+        CHECK_EQ(held[i].status, BLK_OK);
+    fp_wake_all(&holders, NULL);
+    CHECK(blk_fixture_run(&fx));
+    blk_fixture_fini(&fx);
+}
+
 TEST(cache_get_many_stops_short_rather_than_wait)
 {
     blk_fixture_options o = small_options(8);
