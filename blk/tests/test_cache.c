@@ -58,6 +58,15 @@ static bool get_blocks(const uint64_t *blocks, uint32_t n)
     return true;
 }
 
+/* get_blocks of first, first + 1 .. first + n - 1 (n <= 256). */
+static bool get_range(uint64_t first, uint32_t n)
+{
+    uint64_t blocks[256];
+    for (uint32_t i = 0; i < n; i++)
+        blocks[i] = first + i;
+    return get_blocks(blocks, n);
+}
+
 /* Write a whole block of pattern(tag) through the cache. */
 typedef struct write_job {
     uint64_t block;
@@ -253,10 +262,7 @@ TEST(cache_get_many_reads_its_misses_at_once)
     j = get_many_now(100, 16, false);
     CHECK_EQ(j.got, 16);
     CHECK_EQ(s->device_reads, 6);
-    uint64_t others[64];
-    for (uint32_t i = 0; i < 64; i++)
-        others[i] = 300 + i;
-    CHECK(get_blocks(others, 64));
+    CHECK(get_range(300, 64));
     blk_fixture_fini(&fx);
 }
 
@@ -266,8 +272,7 @@ TEST(cache_get_many_reads_scattered_buffers_one_by_one)
 {
     blk_fixture_options o = small_options(8);
     CHECK(fixture_with_pattern(&fx, &o));
-    uint64_t first[] = { 200, 201, 202, 203, 204, 205, 206, 207 };
-    CHECK(get_blocks(first, 8));
+    CHECK(get_range(200, 8));
     /* A second reference to every other one: CLOCK then frees buffers 1, 3, 5 and 7. */
     uint64_t again[] = { 200, 202, 204, 206 };
     CHECK(get_blocks(again, 4));
@@ -322,20 +327,14 @@ TEST(cache_prefetch_reads_ahead_and_a_get_waits_for_it)
     CHECK(blk_fixture_run(&fx));
     CHECK_EQ(g.status, BLK_OK);
     CHECK(g.data_ok);
-    uint64_t all[16];
-    for (uint32_t i = 0; i < 16; i++)
-        all[i] = 100 + i;
-    CHECK(get_blocks(all, 16));
+    CHECK(get_range(100, 16));
     CHECK_EQ(s->device_reads, 1);
     CHECK_EQ(s->prefetched_blocks, 16);
     /* Already cached: a second prefetch sends nothing. */
     prefetch_now(100, 16);
     CHECK_EQ(s->device_reads, 1);
     /* Unpinned: every buffer can be taken by other blocks. */
-    uint64_t others[64];
-    for (uint32_t i = 0; i < 64; i++)
-        others[i] = 300 + i;
-    CHECK(get_blocks(others, 64));
+    CHECK(get_range(300, 64));
     blk_fixture_fini(&fx);
 }
 
@@ -344,14 +343,13 @@ TEST(cache_prefetch_never_evicts)
 {
     blk_fixture_options o = small_options(8);
     CHECK(fixture_with_pattern(&fx, &o));
-    uint64_t blocks[8] = { 10, 11, 12, 13, 14, 15, 16, 17 };
-    CHECK(get_blocks(blocks, 8));
+    CHECK(get_range(10, 8));
     const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     uint64_t reads = s->device_reads;
     prefetch_now(500, 8);
     CHECK_EQ(s->device_reads, reads);
     CHECK_EQ(s->evictions, 0);
-    CHECK(get_blocks(blocks, 8));
+    CHECK(get_range(10, 8));
     CHECK_EQ(s->device_reads, reads); /* all still cached */
     blk_fixture_fini(&fx);
 }
@@ -367,8 +365,7 @@ TEST(cache_prefetch_failure_leaves_the_blocks_uncached)
     ram_device_fail_range(&fx.dev, 0, 0, 0);
     const blk_cache_stats *s = blk_cache_get_stats(&fx.stack.cache);
     uint64_t reads = s->device_reads;
-    uint64_t blocks[8] = { 200, 201, 202, 203, 204, 205, 206, 207 };
-    CHECK(get_blocks(blocks, 8));
+    CHECK(get_range(200, 8));
     CHECK_EQ(s->device_reads, reads + 8);
     CHECK_EQ(s->prefetched_blocks, 0);
     /* The failed buffers went back to the free list: 64 blocks can be pinned at once. */
