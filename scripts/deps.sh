@@ -14,7 +14,7 @@ packages=(
     liburing-dev libfuse3-dev fuse3
     dosfstools mtools
     valgrind
-    qemu-system-arm qemu-system-misc opensbi fdisk python3 procps
+    qemu-system-arm qemu-system-misc opensbi fdisk gdisk python3 procps
 )
 bench_packages=(
     gnuplot-nox
