@@ -40,6 +40,15 @@ static void free_push(blk_cache *cache, blk_buf *buf)
     fp_wake_all(&cache->buffer_waiters, NULL);
 }
 
+static blk_buf *free_pop(blk_cache *cache)
+{
+    if (cache->free_head == BLK_NONE)
+        return NULL;
+    blk_buf *b = &cache->bufs[cache->free_head];
+    cache->free_head = b->free_next;
+    return b;
+}
+
 void blk_cache_count_write(blk_cache *cache, uint64_t block, uint32_t count)
 {
     cache->stats.device_writes++;
@@ -137,7 +146,7 @@ static blk_buf *cleaned_take(blk_cache *cache)
         blk_buf *b = &cache->bufs[cache->cleaned[cache->cleaned_head]];
         cache->cleaned_head = (cache->cleaned_head + 1) % BLK_CACHE_CLEANED;
         cache->cleaned_count--;
-        if (evictable(b) && !b->referenced && !b->shadow) {
+        if (evictable(b) && !b->referenced) {
             cache->stats.cleaned_evictions++;
             return b;
         }
@@ -156,11 +165,9 @@ static blk_buf *cleaned_take(blk_cache *cache)
 #define BUFFER_SWEEP_MAX 256u
 static blk_buf *buffer_take(blk_cache *cache)
 {
-    if (cache->free_head != BLK_NONE) {
-        blk_buf *b = &cache->bufs[cache->free_head];
-        cache->free_head = b->free_next;
+    blk_buf *b = free_pop(cache);
+    if (b)
         return b;
-    }
     blk_buf *cleaned = cleaned_take(cache);
     if (cleaned) {
         hash_remove(cache, cleaned);
@@ -175,7 +182,7 @@ static blk_buf *buffer_take(blk_cache *cache)
             steps = BUFFER_SWEEP_MAX;
     }
     for (uint32_t step = 0; step < steps; step++) {
-        blk_buf *b = &cache->bufs[cache->clock_hand];
+        b = &cache->bufs[cache->clock_hand];
         cache->clock_hand = cache->clock_hand + 1 == cache->buffer_count ? 0 : cache->clock_hand + 1;
         if (!evictable(b))
             continue;
@@ -224,12 +231,10 @@ static blk_status buffer_read_start(blk_cache *cache, blk_buf *b, uint32_t n, bl
     return blk_client_submit(cache->client, BLK_REQ_READ, b->block, n, cache_buf_offset(cache, b), io);
 }
 
-/* Blocks: wait for the read buffer_read_start began (st: its submit status) and publish
- * the outcome to the waiters of its n buffers. */
-static blk_status buffer_read_finish(blk_cache *cache, blk_buf *b, uint32_t n, blk_io *io, blk_status st)
+/* Never blocks: the outcome of the read of b .. b + n - 1, to their waiters. A failed
+ * buffer leaves the hash, and the free list too once nobody pins it. */
+static void buffers_read(blk_cache *cache, blk_buf *b, uint32_t n, blk_status st)
 {
-    if (st == BLK_OK)
-        st = blk_io_wait(cache->client, io);
     for (uint32_t k = 0; k < n; k++) {
         if (st == BLK_OK) {
             b[k].state = BLK_BUF_VALID;
@@ -237,9 +242,20 @@ static blk_status buffer_read_finish(blk_cache *cache, blk_buf *b, uint32_t n, b
             b[k].state = BLK_BUF_FAILED;
             b[k].read_status = st;
             hash_remove(cache, &b[k]);
+            if (b[k].pins == 0)
+                free_push(cache, &b[k]);
         }
         fp_wake_all(&b[k].waiters, NULL);
     }
+}
+
+/* Blocks: wait for the read buffer_read_start began (st: its submit status) and publish
+ * the outcome to the waiters of its n buffers. */
+static blk_status buffer_read_finish(blk_cache *cache, blk_buf *b, uint32_t n, blk_io *io, blk_status st)
+{
+    if (st == BLK_OK)
+        st = blk_io_wait(cache->client, io);
+    buffers_read(cache, b, n, st);
     return st;
 }
 
@@ -390,21 +406,8 @@ static void prefetch_done(blk_io *io)
 {
     blk_prefetch *p = (blk_prefetch *)((uint8_t *)io - offsetof(blk_prefetch, io));
     blk_cache *cache = p->cache;
-    bool ok = io->status == BLK_OK;
-    for (uint32_t k = 0; k < p->count; k++) {
-        blk_buf *b = &cache->bufs[p->first + k];
-        if (ok) {
-            b->state = BLK_BUF_VALID;
-        } else {
-            b->state = BLK_BUF_FAILED;
-            b->read_status = io->status;
-            hash_remove(cache, b);
-            if (b->pins == 0)
-                free_push(cache, b);
-        }
-        fp_wake_all(&b->waiters, NULL);
-    }
-    if (ok)
+    buffers_read(cache, &cache->bufs[p->first], p->count, io->status);
+    if (io->status == BLK_OK)
         cache->stats.prefetched_blocks += p->count;
     cache->sweep_futile = false;
     p->busy = false;
@@ -422,11 +425,7 @@ static blk_prefetch *prefetch_record(blk_cache *cache)
  * not the next free one (the list hands buffers out in order until evictions mix it). */
 static blk_buf *free_next_to(blk_cache *cache, const blk_buf *prev)
 {
-    if (cache->free_head == BLK_NONE || cache->free_head != cache_buf_index(cache, prev) + 1)
-        return NULL;
-    blk_buf *b = &cache->bufs[cache->free_head];
-    cache->free_head = b->free_next;
-    return b;
+    return cache->free_head == cache_buf_index(cache, prev) + 1 ? free_pop(cache) : NULL;
 }
 
 static bool prefetch_wanted(blk_cache *cache, uint64_t block)
@@ -446,23 +445,20 @@ void blk_cache_prefetch(blk_cache *cache, uint64_t block, uint32_t count)
             continue;
         }
         blk_prefetch *p = prefetch_record(cache);
-        if (!p || cache->free_head == BLK_NONE)
+        blk_buf *head = p ? free_pop(cache) : NULL;
+        if (!head)
             return;
-        blk_buf *head = &cache->bufs[cache->free_head];
-        cache->free_head = head->free_next;
         blk_buf *b = head;
         uint32_t n = 0;
         for (;;) {
             buffer_claim(cache, b, block + n);
             b->pins = 0;
-            b->state = BLK_BUF_READING;
             n++;
             if (block + n == end || !prefetch_wanted(cache, block + n) || !(b = free_next_to(cache, b)))
                 break;
         }
         *p = (blk_prefetch){.cache = cache, .first = cache_buf_index(cache, head), .count = n, .busy = true};
-        cache->stats.device_reads++;
-        blk_status st = blk_client_submit(cache->client, BLK_REQ_READ, block, n, cache_buf_offset(cache, head), &p->io);
+        blk_status st = buffer_read_start(cache, head, n, &p->io);
         if (st == BLK_OK) {
             p->io.on_done = prefetch_done;
         } else {

@@ -91,68 +91,68 @@ static blk_status flush_if_needed(blk_cache *cache, uint32_t epoch)
     return send_flush(cache);
 }
 
-/* Where a run of same-epoch dirty blocks around b starts, and (*n) how many it holds, at
- * most a staging slot's worth. A shadow is unhashed: it goes out alone. */
-static uint64_t run_extent(blk_cache *cache, const blk_buf *b, uint32_t epoch, uint32_t *n)
+/* A run of same-epoch dirty blocks to write in one request: head holds its first block. */
+typedef struct wb_run {
+    blk_buf *head;
+    uint32_t n;
+    /* The device may read the buffers themselves while they are written: nothing is likely
+     * to change them meanwhile (blk.h: a shadow, or blocks write_run filled whole), and they
+     * lie one after another in the data region, as the free list and CLOCK hand buffers out
+     * to a writer going forward, so that one request covers them. */
+    bool in_place;
+} wb_run;
+
+/* The run around b, at most a staging slot's worth. A shadow is unhashed: it goes out
+ * alone. */
+static wb_run run_extent(blk_cache *cache, blk_buf *b, uint32_t epoch)
 {
-    *n = 1;
+    wb_run r = {b, 1, true};
     if (b->shadow)
-        return b->block;
+        return r;
     uint32_t max = cache->staging_slot_blocks;
-    uint64_t first = b->block;
-    while (first > 0 && b->block - (first - 1) < max && writeback_candidate(blk_cache_find(cache, first - 1), epoch))
-        first--;
-    while (*n < max && writeback_candidate(blk_cache_find(cache, first + *n), epoch))
-        (*n)++;
-    return first;
+    blk_buf *before;
+    while (r.head->block > 0 && b->block - (r.head->block - 1) < max &&
+           writeback_candidate(before = blk_cache_find(cache, r.head->block - 1), epoch))
+        r.head = before;
+    r.in_place = r.head->whole_data;
+    blk_buf *x;
+    while (r.n < max && writeback_candidate(x = blk_cache_find(cache, r.head->block + r.n), epoch)) {
+        r.in_place = r.in_place && x->whole_data &&
+                     cache_buf_index(cache, x) == cache_buf_index(cache, r.head) + r.n;
+        r.n++;
+    }
+    return r;
 }
 
-/* The device may read the run's buffers themselves while they are written: nothing is
- * likely to change them meanwhile (blk.h: a shadow, or blocks write_run filled whole), and
- * they lie one after another in the data region, as the free list and CLOCK hand buffers
- * out to a writer going forward, so that one request covers them. */
-static bool run_in_place(blk_cache *cache, const blk_buf *b, uint64_t first, uint32_t n)
+/* Under the lock, with t acquired: the run of the oldest dirty buffer if that is of
+ * `epoch`, with a staging slot in t unless the run goes in place; n 0 if there is none, or
+ * (may_wait false) no staging slot is free. Acquiring one may block, and the oldest may
+ * change meanwhile. */
+static wb_run run_next(blk_cache *cache, blk_transfer *t, uint32_t epoch, bool may_wait)
 {
-    if (b->shadow)
-        return true;
-    const blk_buf *head = blk_cache_find(cache, first);
-    if (cache_buf_index(cache, head) + n > cache->buffer_count)
-        return false;
-    for (uint32_t k = 0; k < n; k++)
-        if (!head[k].whole_data || head[k].block != first + k || !writeback_candidate(&head[k], b->epoch) ||
-            head[k].shadow)
-            return false;
-    return true;
-}
-
-/* Under the lock, with t acquired: the oldest dirty buffer if it is of `epoch`, and the run
- * to write with it, with a staging slot in t unless the run goes in place; NULL if there is
- * none, or (may_wait false) no staging slot is free. Acquiring one may block, and the
- * oldest may change meanwhile. */
-static blk_buf *run_next(blk_cache *cache, blk_transfer *t, uint32_t epoch, bool may_wait, uint64_t *first,
-                         uint32_t *n)
-{
+    static const wb_run none = {NULL, 0, false};
     for (;;) {
         blk_buf *b = oldest_dirty(cache);
         if (!b || b->epoch != epoch)
-            return NULL;
-        *first = run_extent(cache, b, epoch, n);
-        if (t->staging_slot != BLK_NONE || run_in_place(cache, b, *first, *n))
-            return b;
+            return none;
+        wb_run r = run_extent(cache, b, epoch);
+        if (t->staging_slot != BLK_NONE || r.in_place)
+            return r;
         if (!may_wait)
-            return blk_staging_try_acquire(cache, &t->staging_slot) ? b : NULL;
+            return blk_staging_try_acquire(cache, &t->staging_slot) ? r : none;
         t->staging_slot = blk_staging_acquire(cache);
     }
 }
 
 /* Mark the run's buffers as being written and send it: from the buffers themselves (t has
  * no staging slot), else copied into t's staging slot. Does not block before the copy. */
-static void run_issue(blk_cache *cache, blk_transfer *t, blk_buf *b, uint64_t first, uint32_t n)
+static void run_issue(blk_cache *cache, blk_transfer *t, const wb_run *r)
 {
     bool in_place = t->staging_slot == BLK_NONE;
+    uint64_t first = r->head->block;
     uint8_t *stage = in_place ? NULL : cache_staging_ptr(cache, t->staging_slot);
-    for (uint32_t k = 0; k < n; k++) {
-        blk_buf *x = b->shadow ? b : blk_cache_find(cache, first + k);
+    for (uint32_t k = 0; k < r->n; k++) {
+        blk_buf *x = in_place || k == 0 ? r->head + k : blk_cache_find(cache, first + k);
         if (!in_place)
             af_memcpy(stage + (uint64_t)k * BLK_TRANSFER_SIZE, x->data, BLK_TRANSFER_SIZE);
         x->dirty = false;
@@ -161,19 +161,17 @@ static void run_issue(blk_cache *cache, blk_transfer *t, blk_buf *b, uint64_t fi
         dirty_unlink(cache, x);
         cache->dirty_count--;
     }
-    t->shadow = b->shadow ? cache_buf_index(cache, b) : BLK_NONE;
+    t->shadow = r->head->shadow ? cache_buf_index(cache, r->head) : BLK_NONE;
     t->kind = BLK_XFER_WRITEBACK;
     t->block = first;
-    t->count = n;
-    blk_transfer_note_write(cache, first, n);
-    if (n > 1)
+    t->count = r->n;
+    blk_transfer_note_write(cache, first, r->n);
+    if (r->n > 1)
         cache->stats.merged_requests++;
     if (in_place)
         cache->stats.in_place_writes++;
-    uint64_t offset = !in_place     ? cache_staging_offset(cache, t->staging_slot)
-                      : b->shadow ? cache_buf_offset(cache, b)
-                                  : cache_buf_offset(cache, blk_cache_find(cache, first));
-    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, first, n, offset, &t->io);
+    uint64_t offset = in_place ? cache_buf_offset(cache, r->head) : cache_staging_offset(cache, t->staging_slot);
+    blk_status st = blk_client_submit(cache->client, BLK_REQ_WRITE, first, r->n, offset, &t->io);
     if (st != BLK_OK) {
         t->io.status = st;
         t->io.done = true;
@@ -186,9 +184,10 @@ static void run_complete(blk_cache *cache, blk_transfer *t, uint32_t epoch, blk_
         blk_buf *x = t->shadow != BLK_NONE ? &cache->bufs[t->shadow] : blk_cache_find(cache, t->block + k);
         x->writing = false;
         x->in_place = false;
-        if (st == BLK_OK && !x->dirty && !x->shadow)
-            blk_cache_note_cleaned(cache, x);
-        if (st != BLK_OK) {
+        if (st == BLK_OK) {
+            if (!x->dirty && !x->shadow)
+                blk_cache_note_cleaned(cache, x);
+        } else {
             /* Not on the device: dirty again, and no later than the epoch it was written in. */
             if (!x->dirty) {
                 x->dirty = true;
@@ -257,14 +256,12 @@ static blk_status writeback_round(blk_cache *cache, uint32_t limit)
             t->kind = BLK_XFER_WRITEBACK;
             t->count = 0;
             t->epoch = epoch;
-            uint64_t first;
-            uint32_t len;
-            b = run_next(cache, t, epoch, n == 0, &first, &len);
-            if (!b) {
+            wb_run r = run_next(cache, t, epoch, n == 0);
+            if (r.n == 0) {
                 blk_transfer_release(cache, t);
                 break;
             }
-            run_issue(cache, t, b, first, len);
+            run_issue(cache, t, &r);
             runs[n++] = t;
         }
         b = oldest_dirty(cache);

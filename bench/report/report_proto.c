@@ -30,6 +30,7 @@
 #include "bench/report/report_raw.h"
 #include "bench/report/report_work.h"
 #include "blk/blk.h"
+#include "fat/fat_bpb.h"
 #include "tests/support/blk_test_rig.h"
 #include "server/fs_component.h"
 
@@ -255,18 +256,16 @@ static uint64_t fat_bytes(const char *image)
 {
     uint8_t bs[512];
     int fd = open(image, O_RDONLY);
-    bool ok = fd >= 0 && pread(fd, bs, sizeof bs, 0) == (ssize_t)sizeof bs;
+    bool read = fd >= 0 && pread(fd, bs, sizeof bs, 0) == (ssize_t)sizeof bs;
     if (fd >= 0)
         close(fd);
-    if (!ok) {
+    fat_geometry geo;
+    fat_bpb_error why;
+    if (!read || fat_bpb_parse(bs, sizeof bs, 0, cfg.image_bytes, &geo, &why) != VFS_OK) {
         fprintf(stderr, "bench: cannot read the boot sector of %s\n", image);
         exit(1);
     }
-    uint32_t sector = (uint32_t)bs[11] | (uint32_t)bs[12] << 8;
-    uint32_t per_fat = (uint32_t)bs[22] | (uint32_t)bs[23] << 8;
-    if (per_fat == 0)
-        per_fat = (uint32_t)bs[36] | (uint32_t)bs[37] << 8 | (uint32_t)bs[38] << 16 | (uint32_t)bs[39] << 24;
-    return (uint64_t)per_fat * sector * bs[16];
+    return geo.fat_bytes * geo.fat_count;
 }
 
 /* A writable mount reads every FAT to learn which clusters are free. Its time against the

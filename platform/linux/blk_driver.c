@@ -282,19 +282,16 @@ static bool transfer_inline(blk_driver *d, uint32_t s)
         return false;
     uint8_t *buf = d->data + slot->req.io_or_offset + slot->bytes_done;
     uint64_t offset = slot->req.block_number * BLK_TRANSFER_SIZE + slot->bytes_done;
-    if (!write && d->map && len <= MAPPED_READ_MAX_BYTES) {
-        blk_mapped_result r = blk_mapped_read(d, buf, offset, len);
-        if (r == BLK_MAPPED_DONE) {
-            slot->bytes_done = total;
-            d->stats.inline_completions++;
-            d->stats.mapped_reads++;
-            return true;
-        }
-        /* the image has shrunk: the system call path reports what is missing */
-        if (r == BLK_MAPPED_FAULT)
-            blk_mapped_close(d);
-    }
-    ssize_t n = d->inline_io(d->fd, buf, len, (off_t)offset, write, *mode == BLK_INLINE_NOWAIT);
+    blk_mapped_result mapped = BLK_MAPPED_COLD;
+    if (!write && d->map && len <= MAPPED_READ_MAX_BYTES)
+        mapped = blk_mapped_read(d, buf, offset, len);
+    /* the image has shrunk: the system call path reports what is missing */
+    if (mapped == BLK_MAPPED_FAULT)
+        blk_mapped_close(d);
+    if (mapped == BLK_MAPPED_DONE)
+        d->stats.mapped_reads++;
+    ssize_t n = mapped == BLK_MAPPED_DONE ? (ssize_t)len
+                                          : d->inline_io(d->fd, buf, len, (off_t)offset, write, *mode == BLK_INLINE_NOWAIT);
     if (n > 0)
         slot->bytes_done += af_min_u64((uint64_t)n, len);
     if (slot->bytes_done == total) {

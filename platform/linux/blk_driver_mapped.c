@@ -71,12 +71,14 @@ static void install_handler(void)
     handler_installed = sigaction(SIGBUS, &sa, &earlier_sigbus) == 0;
 }
 
+static size_t map_bytes(const blk_driver *d) { return (size_t)d->capacity * BLK_TRANSFER_SIZE; }
+
 bool blk_mapped_open(blk_driver *d)
 {
     pthread_once(&handler_once, install_handler);
     if (!handler_installed || d->capacity == 0 || d->capacity > SIZE_MAX / BLK_TRANSFER_SIZE)
         return false;
-    size_t bytes = (size_t)d->capacity * BLK_TRANSFER_SIZE;
+    size_t bytes = map_bytes(d);
     size_t chunks = ((bytes - 1) >> CHUNK_SHIFT) + 1;
     uint8_t *reads = calloc(chunks, 1);
     void *map = reads ? mmap(NULL, bytes, PROT_READ, MAP_SHARED, d->fd, 0) : MAP_FAILED;
@@ -92,7 +94,7 @@ bool blk_mapped_open(blk_driver *d)
 void blk_mapped_close(blk_driver *d)
 {
     if (d->map)
-        munmap((void *)d->map, (size_t)d->capacity * BLK_TRANSFER_SIZE);
+        munmap((void *)d->map, map_bytes(d));
     free(d->map_chunk_reads);
     d->map = NULL;
     d->map_chunk_reads = NULL;
@@ -113,8 +115,7 @@ static bool chunks_warm(blk_driver *d, uint64_t offset, size_t len)
         }
         /* Without MADV_POPULATE_READ (before Linux 5.14) the copy's faults populate it. */
         uint64_t start = c << CHUNK_SHIFT;
-        uint64_t bytes = d->capacity * BLK_TRANSFER_SIZE;
-        madvise((void *)(d->map + start), af_min_u64(bytes - start, 1ull << CHUNK_SHIFT), MADV_POPULATE_READ);
+        madvise((void *)(d->map + start), af_min_u64(map_bytes(d) - start, 1ull << CHUNK_SHIFT), MADV_POPULATE_READ);
     }
     return warm;
 }
