@@ -118,6 +118,14 @@ bool lx_bell_peer_may_answer(int fd)
     if (atomic_load_explicit(&b->waiting, memory_order_relaxed) &&
         !atomic_load_explicit(&b->rung, memory_order_relaxed))
         return false;
+    return lx_bell_peer_elsewhere(fd);
+}
+
+bool lx_bell_peer_elsewhere(int fd)
+{
+    lx_bell *b = bell_of(fd);
+    if (!b)
+        return true;
     int peer = atomic_load_explicit(&b->cpu, memory_order_relaxed);
     return peer < 0 || peer != sched_getcpu();
 }
@@ -134,7 +142,7 @@ uint32_t lx_spin_max_ns(void)
     int64_t v = atomic_load_explicit(&max_ns, memory_order_relaxed);
     if (v < 0) {
         const char *text = getenv("ASYNCFAT_SPIN_US");
-        long us = text && *text ? strtol(text, NULL, 10) : 20;
+        long us = text && *text ? strtol(text, NULL, 10) : 50;
         v = us < 0 ? 0 : us > 1000 ? 1000000 : us * 1000;
         atomic_store_explicit(&max_ns, v, memory_order_relaxed);
     }
@@ -189,6 +197,15 @@ bool lx_spin_until(lx_spin *spin, int (*probe)(void *ctx), void *ctx)
     return false;
 }
 
+void lx_spin_slept(lx_spin *spin, uint64_t waited_ns)
+{
+    uint32_t max = lx_spin_max_ns();
+    if (max == 0 || waited_ns > max)
+        return;
+    spin->misses = 0;
+    spin->budget_ns = max;
+}
+
 typedef struct single_wait {
     int fd;
     int peer_fd;
@@ -203,7 +220,7 @@ static int single_probe(void *arg)
     single_wait *w = arg;
     if (rung_or_ready(w))
         return LX_SPIN_FOUND;
-    return lx_bell_peer_may_answer(w->peer_fd) ? 0 : LX_SPIN_GIVE_UP;
+    return lx_bell_peer_elsewhere(w->peer_fd) ? 0 : LX_SPIN_GIVE_UP;
 }
 
 int lx_bell_wait(int fd, int peer_fd, int other_fd, int timeout_ms, lx_spin *spin, bool (*ready)(void *ctx),
@@ -215,11 +232,14 @@ int lx_bell_wait(int fd, int peer_fd, int other_fd, int timeout_ms, lx_spin *spi
     if (lx_bell_take(fd) || (ready && ready(ctx)))
         return 1;
     lx_bell_set_waiting(fd, true);
-    if (timeout_ms != 0 && lx_bell_local_peer(fd) && lx_bell_peer_may_answer(peer_fd) &&
-        lx_spin_until(spin, single_probe, &w)) {
-        lx_bell_set_waiting(fd, false);
-        lx_bell_take(fd);
-        return 1;
+    uint64_t spun_from = 0;
+    if (timeout_ms != 0 && lx_bell_local_peer(fd) && lx_bell_peer_elsewhere(peer_fd)) {
+        spun_from = now_ns();
+        if (lx_spin_until(spin, single_probe, &w)) {
+            lx_bell_set_waiting(fd, false);
+            lx_bell_take(fd);
+            return 1;
+        }
     }
     lx_bell_set_asleep(fd, true);
     if (rung_or_ready(&w)) {
@@ -234,6 +254,8 @@ int lx_bell_wait(int fd, int peer_fd, int other_fd, int timeout_ms, lx_spin *spi
     lx_bell_set_asleep(fd, false);
     lx_bell_set_waiting(fd, false);
     lx_bell_take(fd);
+    if (spun_from && rc > 0)
+        lx_spin_slept(spin, now_ns() - spun_from);
     if (rc > 0 && (fds[0].revents & POLLIN)) {
         uint64_t count;
         if (read(fd, &count, sizeof count) == sizeof count && woken)

@@ -26,11 +26,16 @@
  *
  * Spinning: a waiter whose bell has been rung by a thread of this process (so the peer is
  * ours and the round trip short) first polls for a bounded time (lx_spin: at most
- * ASYNCFAT_SPIN_US microseconds, default 20, backing off while spins fail; 0 turns spinning
- * off) with a pause hint, and only then announces sleep; and only while the peer is working
- * (or has a ring of ours to take) on another CPU (as it last published: two threads on one
- * CPU would only take turns spinning; two that both wait would only burn two CPUs). A waiter whose peers are other processes never spins, so the separate-process
- * layouts behave as before.
+ * ASYNCFAT_SPIN_US microseconds, default 50, backing off while spins fail; 0 turns spinning
+ * off) with a pause hint, and only then announces sleep; and only while the peer runs on
+ * another CPU (as it last published: two threads on one CPU would only take turns
+ * spinning). A client waits for answers to requests it has made, so its peer is either
+ * working on them or waiting for a device on their behalf: the client spins in both cases,
+ * and how long is learnt from how long its waits last (lx_spin), which is what tells a
+ * fast device from a slow one. The loop's own spin (runtime.c) stops when every client
+ * waits for it (lx_bell_peer_may_answer): then only a device can bring it work. A waiter
+ * whose peers are other processes never spins, so the separate-process layouts behave as
+ * before.
  *
  * Bells exist for fds below LX_BELL_MAX_FD; a larger fd has none and is always written.
  */
@@ -71,13 +76,19 @@ void lx_bell_set_waiting(int fd, bool waiting);
  * thread's CPU (where it cannot run while we spin: the scheduler often puts two threads
  * that wake each other on one CPU). */
 bool lx_bell_peer_may_answer(int fd);
+/* Whether the waiter of fd last ran on another CPU than this thread (or it is not known):
+ * spinning for it does not keep it from running. */
+bool lx_bell_peer_elsewhere(int fd);
 
-/* Bounded spinning that backs off. A spin ends when the work comes, when the peer
- * announces that it sleeps (it will not answer soon: it waits for us, or for a device), or
- * after the budget. The budget is the maximum while spins find their work; every spin
- * that times out (the peer is busy for longer, or shares our CPU and is not running)
- * halves it, down to a sixteenth of the maximum, and one wait in eight then spins the
- * whole maximum to find out whether the round trips are short again. */
+/* Bounded spinning that backs off. A spin ends when the work comes, when the probe gives
+ * up (its peer will not answer soon), or after the budget. The budget is the maximum while
+ * spins find their work; every spin that times out (the peer is busy for longer, or shares
+ * our CPU and is not running) halves it, down to a sixteenth of the maximum, and one wait
+ * in eight then spins the whole maximum to find out whether the round trips are short
+ * again. A wait that slept after its spin and still ended within the maximum shows that a
+ * whole spin would have caught it (a device slower than the halved budget, faster than
+ * the maximum: an NVMe drive's 20-100 us): the next spin gets the maximum again. Waits
+ * that last longer than the maximum (an SD card's millisecond) keep it small. */
 typedef struct lx_spin {
     uint32_t budget_ns;
     uint32_t misses;        /* spins that timed out in a row */
@@ -87,7 +98,7 @@ typedef struct lx_spin {
 #define LX_SPIN_FOUND 1     /* what a spin's probe returns: the work is there */
 #define LX_SPIN_GIVE_UP (-1) /* the peer sleeps: stop spinning */
 
-/* The maximum in nanoseconds: ASYNCFAT_SPIN_US (read once), default 20 us; the set call
+/* The maximum in nanoseconds: ASYNCFAT_SPIN_US (read once), default 50 us; the set call
  * overrides it for the whole process (tests and benchmarks compare). */
 uint32_t lx_spin_max_ns(void);
 void lx_spin_set_max_us(uint32_t us);
@@ -96,11 +107,13 @@ void lx_spin_init(lx_spin *spin);
  * LX_SPIN_GIVE_UP, or the budget has passed (then false: the caller sleeps). Never spins
  * when the maximum is 0. */
 bool lx_spin_until(lx_spin *spin, int (*probe)(void *ctx), void *ctx);
+/* A wait that spun in vain and then slept ended waited_ns after it began. */
+void lx_spin_slept(lx_spin *spin, uint64_t waited_ns);
 
 /* The whole wait of a thread that waits on one bell (a client for its completions):
  * returns 1 at once if ready(ctx) (may be NULL) or the bell was rung; else spins (if the
  * peer is a thread of this process and, when peer_fd >= 0 (the fd this thread notifies the
- * peer on), lx_bell_peer_may_answer) for ready or a ring; else announces sleep,
+ * peer on), lx_bell_peer_elsewhere) for ready or a ring; else announces sleep,
  * re-checks, and polls fd and other_fd (-1: none) for at most timeout_ms (-1: no limit).
  * The eventfd is read (cleared) if readable; *woken (may be NULL) gets its count. Returns 1
  * when there may be something to look at, 0 after the timeout, -1 (errno) if poll failed. */

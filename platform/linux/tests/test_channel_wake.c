@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,6 +26,7 @@
 #define ROUND_TRIPS 100000u
 #define DEEP 16u
 #define WAIT_MS 2000
+#define DEFAULT_SPIN_US 50 /* channel_wake.h: what ASYNCFAT_SPIN_US is when unset */
 
 static uint64_t eventfd_count(int fd)
 {
@@ -91,6 +93,117 @@ TEST(a_wait_for_nothing_times_out_without_spinning_for_a_peer_elsewhere)
     CHECK_EQ(eventfd_count(fd), 0);
     lx_bell_detach(fd);
     close(fd);
+}
+
+static int never_finds(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+TEST(a_short_sleep_gives_the_next_spin_the_whole_budget)
+{
+    lx_spin_set_max_us(10);
+    lx_spin spin;
+    lx_spin_init(&spin);
+    CHECK_EQ(spin.budget_ns, 10000);
+    CHECK(!lx_spin_until(&spin, never_finds, NULL));
+    CHECK(!lx_spin_until(&spin, never_finds, NULL));
+    CHECK_EQ(spin.budget_ns, 2500);
+    /* a wait longer than the maximum (a slow device): a whole spin would not have caught
+     * it, so the budget stays small */
+    lx_spin_slept(&spin, 10001);
+    CHECK_EQ(spin.budget_ns, 2500);
+    CHECK_EQ(spin.misses, 2);
+    /* one that ended within the maximum would have been caught */
+    lx_spin_slept(&spin, 9000);
+    CHECK_EQ(spin.budget_ns, 10000);
+    CHECK_EQ(spin.misses, 0);
+    /* spinning off: nothing changes */
+    lx_spin_set_max_us(0);
+    spin.budget_ns = 1;
+    lx_spin_slept(&spin, 10);
+    CHECK_EQ(spin.budget_ns, 1);
+    lx_spin_set_max_us(DEFAULT_SPIN_US);
+}
+
+static bool pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 && sched_getcpu() == cpu;
+}
+
+typedef struct device_waiter {
+    int fd;
+    int cpu;
+    bool pinned;
+} device_waiter;
+
+/* The server's side, on another CPU: it has taken the client's requests and waits (for a
+ * device, on their behalf). */
+static void *wait_for_device(void *arg)
+{
+    device_waiter *w = arg;
+    w->pinned = pin_to(w->cpu);
+    lx_bell_set_waiting(w->fd, true);
+    return NULL;
+}
+
+typedef struct ready_after {
+    unsigned calls, at;
+} ready_after;
+
+static bool ready_on_call(void *ctx)
+{
+    ready_after *r = ctx;
+    return ++r->calls >= r->at;
+}
+
+/* A client's answers come from a server that has taken its requests and waits for a fast
+ * device: the client spins for them (its probe finds them), where it used to give up at
+ * once and sleep until the server's eventfd write woke it. */
+TEST(a_client_spins_while_its_server_waits_for_a_device)
+{
+    cpu_set_t was;
+    if (pthread_getaffinity_np(pthread_self(), sizeof was, &was) != 0 || CPU_COUNT(&was) < 2) {
+        printf("SKIP a_client_spins_while_its_server_waits_for_a_device: fewer than two CPUs\n");
+        return;
+    }
+    int cpus[2], n = 0;
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+        if (CPU_ISSET(c, &was))
+            cpus[n++] = c;
+    int to_client = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), to_server = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    CHECK(to_client >= 0 && to_server >= 0);
+    lx_bell_attach(to_client);
+    lx_bell_attach(to_server);
+    lx_bell_ring(to_client); /* the server is a thread of this process */
+    lx_bell_take(to_client);
+    device_waiter w = {to_server, cpus[1], false};
+    pthread_t server;
+    CHECK(pthread_create(&server, NULL, wait_for_device, &w) == 0);
+    pthread_join(server, NULL);
+    bool pinned = w.pinned && pin_to(cpus[0]);
+    lx_spin_set_max_us(1000); /* room for a preempted spin on a loaded machine */
+    lx_spin spin;
+    lx_spin_init(&spin);
+    ready_after ready = {0, 50};
+    uint64_t woken = 0;
+    int rc = lx_bell_wait(to_client, to_server, -1, 100, &spin, ready_on_call, &ready, &woken);
+    lx_spin_set_max_us(DEFAULT_SPIN_US);
+    pthread_setaffinity_np(pthread_self(), sizeof was, &was);
+    lx_bell_detach(to_client);
+    lx_bell_detach(to_server);
+    close(to_client);
+    close(to_server);
+    if (!pinned) {
+        printf("SKIP a_client_spins_while_its_server_waits_for_a_device: cannot pin threads to CPUs\n");
+        return;
+    }
+    CHECK_MSG(rc == 1 && ready.calls >= 50, "the client slept (rc %d after %u looks)", rc, ready.calls);
+    CHECK_EQ(woken, 0);
 }
 
 /* A random delay: mostly none or a few microseconds of work, sometimes long enough that
@@ -192,7 +305,7 @@ static void run_thread_pair(uint32_t depth, uint32_t spin_us, uint64_t *lost, ui
     lx_bell_detach(p.to_client);
     close(p.to_server);
     close(p.to_client);
-    lx_spin_set_max_us(20);
+    lx_spin_set_max_us(DEFAULT_SPIN_US);
 }
 
 TEST(no_wake_up_is_lost_between_two_threads)
@@ -283,7 +396,7 @@ static bool run_echo(uint32_t depth, uint32_t spin_us, uint64_t *lost, uint64_t 
         lx_bell_detach(from_echo);
     }
     lx_system_stop(&sys, 2000);
-    lx_spin_set_max_us(20);
+    lx_spin_set_max_us(DEFAULT_SPIN_US);
     return ok;
 }
 
