@@ -404,7 +404,7 @@ blk_status blk_cache_get_many(blk_cache *cache, uint64_t block, uint32_t count, 
 /* Root: a prefetch's response; its buffers become valid, or leave the cache. */
 static void prefetch_done(blk_io *io)
 {
-    blk_prefetch *p = (blk_prefetch *)((uint8_t *)io - offsetof(blk_prefetch, io));
+    blk_prefetch *p = AF_CONTAINER_OF(io, blk_prefetch, io);
     blk_cache *cache = p->cache;
     buffers_read(cache, &cache->bufs[p->first], p->count, io->status);
     if (io->status == BLK_OK)

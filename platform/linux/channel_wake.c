@@ -109,6 +109,13 @@ void lx_bell_set_waiting(int fd, bool waiting)
     atomic_store_explicit(&b->waiting, waiting ? 1u : 0u, memory_order_relaxed);
 }
 
+/* The waiter last started to wait on another CPU than this thread's, or where is unknown. */
+static bool runs_elsewhere(const lx_bell *b)
+{
+    int peer = atomic_load_explicit(&b->cpu, memory_order_relaxed);
+    return peer < 0 || peer != sched_getcpu();
+}
+
 bool lx_bell_peer_may_answer(int fd)
 {
     lx_bell *b = bell_of(fd);
@@ -118,16 +125,13 @@ bool lx_bell_peer_may_answer(int fd)
     if (atomic_load_explicit(&b->waiting, memory_order_relaxed) &&
         !atomic_load_explicit(&b->rung, memory_order_relaxed))
         return false;
-    return lx_bell_peer_elsewhere(fd);
+    return runs_elsewhere(b);
 }
 
 bool lx_bell_peer_elsewhere(int fd)
 {
     lx_bell *b = bell_of(fd);
-    if (!b)
-        return true;
-    int peer = atomic_load_explicit(&b->cpu, memory_order_relaxed);
-    return peer < 0 || peer != sched_getcpu();
+    return !b || runs_elsewhere(b);
 }
 
 static _Atomic int64_t max_ns = -1;
